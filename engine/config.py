@@ -1,0 +1,288 @@
+"""Run configuration: YAML files validated with pydantic; presets live in the repo's `configs/`.
+
+Which stage reads which section: `input` → `engine.records.load_records`; `embed` → `engine.embed`
+(called as `embed(texts, **cfg.embed.model_dump())`, so field names match its keywords); `cluster`,
+`hierarchy`, `naming`, `privacy` and `output` are consumed by later pipeline stages and are
+validated now so that presets and user configs stay stable as those stages land.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.errors import ConfigError
+
+__all__ = [
+    "ClioConfig", "InputConfig", "EmbedConfig", "ClusterConfig", "HierarchyConfig", "NamingConfig",
+    "PrivacyConfig", "OutputConfig", "load_config", "preset_names", "CONFIG_DIR",
+]
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputConfig(_Section):
+    """Where records come from (see `engine.records.load_records`)."""
+
+    path: str | None = None
+    format: Literal["auto", "parquet", "csv", "jsonl"] = "auto"
+    text_column: str = "text"
+    id_column: str | None = None
+    user_column: str | None = None
+    facet_columns: list[str] = Field(default_factory=list)
+    # Generate this many synthetic demo records instead of reading a file; only used when path is null.
+    synthetic_records: int | None = Field(default=None, gt=0)
+
+
+class EmbedConfig(_Section):
+    """Keyword arguments of `engine.embed` (names must match)."""
+
+    model: str = "default"
+    device: Device = "auto"
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    batch_tokens: int | None = Field(default=None, gt=0)  # None: 4096 on CPU, 65536 on CUDA (measured)
+    max_batch_rows: int = Field(default=512, gt=0)
+    max_length: int | None = Field(default=None, gt=0)
+    chunk_size: int = Field(default=8192, gt=0)
+    cache_dir: str | None = None
+    dedupe: bool = True
+    progress: bool = True
+
+
+class ClusterConfig(_Section):
+    """Base clustering; `k: null` derives k from `target_cluster_size`."""
+
+    method: Literal["kmeans", "hdbscan"] = "kmeans"
+    k: int | None = Field(default=None, gt=0)
+    target_cluster_size: int = Field(default=100, gt=0)
+    backend: Literal["auto", "cuml", "torch", "cpu"] = "auto"
+    device: Device = "auto"
+    reduce: Literal["none", "pca", "umap"] = "none"
+    reduce_dim: int = Field(default=10, gt=0)
+    min_cluster_size: int = Field(default=15, ge=2)
+
+
+class HierarchyConfig(_Section):
+    mode: Literal["centroid", "clio"] = "centroid"
+    levels: int = Field(default=3, ge=1)
+    top: int = Field(default=10, gt=0)
+
+
+class NamingConfig(_Section):
+    strategy: Literal["keywords", "llm"] = "keywords"
+    n_keywords: int = Field(default=8, gt=0)
+    n_examples: int = Field(default=5, ge=0)
+
+
+class PrivacyConfig(_Section):
+    """Publication thresholds (SPEC §4); defaults are the Economic Index floor of 5 users / 15 records."""
+
+    min_users: int = Field(default=5, ge=1)
+    min_records: int = Field(default=15, ge=1)
+    examples: Literal["scrubbed", "k_anonymous", "none"] = "scrubbed"
+    epsilon: float | None = Field(default=None, gt=0)
+    auditor: bool = False
+
+
+class OutputConfig(_Section):
+    dir: str = "runs/latest"
+    explorer: bool = True
+    map_sample: int = Field(default=50000, ge=0)
+
+
+class ClioConfig(_Section):
+    """The whole run configuration."""
+
+    seed: int = Field(default=0, ge=0)
+    input: InputConfig = Field(default_factory=InputConfig)
+    embed: EmbedConfig = Field(default_factory=EmbedConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    hierarchy: HierarchyConfig = Field(default_factory=HierarchyConfig)
+    naming: NamingConfig = Field(default_factory=NamingConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        # `embed:` with every child commented out parses as null; read it as "all defaults".
+        if isinstance(data, dict):
+            return {k: ({} if v is None and k in cls.model_fields and k != "seed" else v) for k, v in data.items()}
+        return data
+
+    def to_yaml(self) -> str:
+        """Every setting written out, in schema order."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, default_flow_style=False)
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def preset_names() -> list[str]:
+    """Names of the YAML presets shipped in `configs/` (e.g. "default", "demo", "clio", "gpu")."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def load_config(source: str | Path | dict | ClioConfig | None = None, overrides: dict | None = None) -> ClioConfig:
+    """A validated config from a YAML path, a preset name, a dict, or None (defaults).
+
+    `overrides` maps dotted keys to values (`{"embed.dtype": "fp32"}`) and is applied before
+    validation. Any problem raises `ConfigError` with a one-line message naming the key or file.
+    """
+    origin = None
+    if source is None:
+        data: dict = {}
+    elif isinstance(source, ClioConfig):
+        data = source.model_dump()
+    elif isinstance(source, dict):
+        data = copy.deepcopy(source)
+    elif isinstance(source, (str, Path)):
+        origin = _resolve(source)
+        data = _read_yaml(origin)
+    else:
+        raise ConfigError(f"cannot load a config from a {type(source).__name__}; pass a path, preset name or dict")
+    for key, value in (overrides or {}).items():
+        _set_dotted(data, str(key), value)
+    try:
+        return ClioConfig.model_validate(data)
+    except ValidationError as e:
+        msg = "; ".join(_describe(err) for err in e.errors()[:5])
+        if len(e.errors()) > 5:
+            msg += f"; and {len(e.errors()) - 5} more"
+        raise ConfigError(f"{origin}: {msg}" if origin else msg) from None
+
+
+def _resolve(source: str | Path) -> Path:
+    path = Path(source)
+    if path.is_file():
+        return path
+    name = path.name[:-5] if path.name.endswith(".yaml") else path.name
+    if str(source) in (name, name + ".yaml") and (CONFIG_DIR / f"{name}.yaml").is_file():
+        return CONFIG_DIR / f"{name}.yaml"
+    raise ConfigError(f"config file not found: {source} (presets: {', '.join(preset_names()) or 'none'})")
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror or e}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise ConfigError(f"cannot parse config {path}: {problem}{where}") from None
+    if data is None:  # an empty file means "all defaults"
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping of sections, not a {type(data).__name__}")
+    return data
+
+
+def _set_dotted(data: dict, key: str, value: Any) -> None:
+    """Set `data["a"]["b"] = value` for key "a.b", checking the path against the schema first."""
+    parts = key.split(".")
+    model: type[BaseModel] = ClioConfig
+    node = data
+    for i, part in enumerate(parts):
+        if part not in model.model_fields:
+            hint = _hint(model, part)
+            raise ConfigError(f"unknown override key {key!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+        if i == len(parts) - 1:
+            node[part] = value
+            return
+        sub = model.model_fields[part].annotation
+        if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
+            raise ConfigError(f"override key {key!r}: {'.'.join(parts[: i + 1])!r} is a value, not a section")
+        child = node.get(part)
+        if child is None:  # absent or null section
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            path = ".".join(parts[: i + 1])
+            raise ConfigError(f"config key {path!r} expects a mapping, got {_short(child)} ({type(child).__name__})")
+        node, model = child, sub
+
+
+# ----------------------------------------------------------------------------------- error messages
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _field(loc: tuple):
+    """(model class holding the last key of `loc`, its FieldInfo or None), walking nested sections."""
+    model: type[BaseModel] = ClioConfig
+    info = None
+    for part in loc:
+        if not isinstance(part, str) or part not in model.model_fields:
+            return model, None
+        info = model.model_fields[part]
+        nxt = info.annotation
+        if isinstance(nxt, type) and issubclass(nxt, BaseModel):
+            model = nxt
+    return model, info
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return "a mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _describe(err: dict) -> str:
+    loc = tuple(err["loc"])
+    path = _dotted(loc)
+    if err["type"] == "extra_forbidden":
+        parent, _ = _field(loc[:-1])
+        key = str(loc[-1])
+        hint = _hint(parent, key)
+        return f"unknown config key {path!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+    value = err.get("input")
+    _, info = _field(loc)
+    if err["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = err["msg"].replace("Input should be ", "")
+        return f"config key {path!r} must be {bound}, got {_short(value)}"
+    if info is not None:
+        return f"config key {path!r} expects {_type_name(info.annotation)}, got {_short(value)} ({type(value).__name__})"
+    return f"config key {path!r}: {err['msg']}, got {_short(value)}"
+
+
+def _hint(model: type[BaseModel], key: str) -> str | None:
+    """A suggestion for an unknown key: the same key in another section (put in the wrong place),
+    else the closest key name in its own section."""
+    for name, info in ClioConfig.model_fields.items():
+        sub = info.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel) and key in sub.model_fields and sub is not model:
+            return f"{name}.{key}"
+    close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.6)
+    return close[0] if close else None

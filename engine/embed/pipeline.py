@@ -1,0 +1,285 @@
+"""`embed()`: texts → float32 unit vectors [N, D], streamed chunk by chunk into a resumable store.
+
+Flow: validate + dedupe (identical texts embedded once) → chunks of unique texts → a background
+thread tokenizes the next chunk and pads its token-budget batches while the model runs the current
+one → rows land in a `.npy` memmap keyed by a content hash → the original order is gathered back.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from engine.device import dtype_name, resolve_device, resolve_dtype
+from engine.embed.batching import pad_batch, plan_batches
+from engine.embed.encoder import SentenceEncoder, TokenBatch
+from engine.embed.model_source import cache_root, resolve_model
+from engine.embed.progress import EmbedProgress
+from engine.embed.store import ChunkStats, EmbeddingStore
+from engine.errors import InputError
+
+log = logging.getLogger("engine.embed")
+
+# Token budget per padded batch when none is given. On the 2-core AVX-512 CPU, 2k-4k token slots
+# per batch ran fastest (bigger batches spill the caches: 64k ran 3-5x slower); a GPU needs large
+# batches to fill its SMs.
+DEFAULT_BATCH_TOKENS = {"cpu": 4_096, "cuda": 65_536}
+# Rows gathered per step when writing the ordered output: bounds memory at ~100 MB for D=384.
+_GATHER_ROWS = 65_536
+_QUEUE_DEPTH = 8  # padded batches prepared ahead of the model
+
+
+@dataclass(frozen=True)
+class EmbedReport:
+    """What one `embed` call did; `n_truncated` counts texts cut to `max_length` tokens."""
+
+    model: str
+    device: str
+    dtype: str
+    n_texts: int
+    n_unique: int
+    n_tokens: int
+    n_truncated: int
+    max_length: int
+    dim: int
+    chunks: int
+    chunks_reused: int
+    seconds: float
+    store: str | None
+
+    def summary(self) -> str:
+        rate = self.n_unique / self.seconds if self.seconds > 0 else float("inf")
+        trunc = f", {self.n_truncated:,} truncated to {self.max_length} tokens" if self.n_truncated else ""
+        return (f"embedded {self.n_texts:,} texts ({self.n_unique:,} unique, {self.n_tokens:,} tokens{trunc}) "
+                f"with {self.model} on {self.device}/{self.dtype} in {self.seconds:.1f}s ({rate:,.0f} unique texts/s)")
+
+
+def embed(
+    texts: Sequence[str],
+    *,
+    model: str = "default",
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_tokens: int | None = None,
+    max_batch_rows: int = 512,
+    max_length: int | None = None,
+    chunk_size: int = 8_192,
+    cache_dir: str | os.PathLike | None = None,
+    dedupe: bool = True,
+    progress: bool = True,
+    cache: bool = True,
+    out: str | os.PathLike | None = None,
+    return_report: bool = False,
+):
+    """Embed `texts` with a sentence-transformers model; returns float32 [N, D] (a memmap when `out`
+    names a `.npy` file), plus an EmbedReport when `return_report`.
+
+    Pooling and normalisation follow the model's sentence-transformers config. Texts must be non-empty
+    strings (use `engine.load_records` to set invalid rows aside with a reason). With `cache`, results
+    are stored under `cache_dir` keyed by model hash + settings + text hash: a re-run reuses them and a
+    killed run resumes from its last finished chunk.
+    """
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    if batch_tokens is None:
+        batch_tokens = DEFAULT_BATCH_TOKENS[dev.type]
+    for name, value in (("batch_tokens", batch_tokens), ("max_batch_rows", max_batch_rows), ("chunk_size", chunk_size)):
+        if not isinstance(value, int) or value <= 0:
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
+    unique, inverse = _validate_and_dedupe(texts, dedupe)
+    source = resolve_model(model, cache_dir=cache_dir)
+    enc = SentenceEncoder(source, device=dev, dtype=dt)  # dimension and max_length come from the model
+    limit = enc.max_length if max_length is None else _check_max_length(max_length, enc.max_length)
+
+    n_chunks = (len(unique) + chunk_size - 1) // chunk_size
+    settings = f"{source.content_hash}|{dev.type}|{dtype_name(dt)}|{limit}|{batch_tokens}|{max_batch_rows}|{chunk_size}"
+    key = hashlib.sha256((settings + "|" + _texts_hash(unique)).encode()).hexdigest()[:32]
+    store_path = cache_root(cache_dir) / "embeddings" / key if cache else None
+    store = EmbeddingStore.open(store_path, len(unique), enc.dim) if cache else None
+    vectors = store.vectors if store else np.empty((len(unique), enc.dim), dtype=np.float32)
+    done = dict(store.done) if store else {}
+    todo = [c for c in range(n_chunks) if c not in done]
+
+    show = progress and sys.stderr.isatty()
+    with EmbedProgress(sum(min(chunk_size, len(unique) - c * chunk_size) for c in todo), show) as bar:
+        for chunk, stats in _run_chunks(enc, unique, todo, chunk_size, limit, batch_tokens, max_batch_rows, vectors, bar):
+            done[chunk] = stats
+            if store:
+                store.mark_done(chunk, stats)
+
+    result = _gather(vectors, inverse, out)
+    if store:
+        store.close()
+    report = EmbedReport(
+        model=source.name, device=dev.type, dtype=dtype_name(dt), n_texts=len(inverse), n_unique=len(unique),
+        n_tokens=sum(s.tokens for s in done.values()), n_truncated=sum(s.truncated for s in done.values()),
+        max_length=limit, dim=enc.dim, chunks=n_chunks, chunks_reused=n_chunks - len(todo),
+        seconds=time.perf_counter() - t0, store=str(store_path) if store_path else None,
+    )
+    if report.n_truncated:
+        log.warning("%d of %d unique texts were longer than %d tokens and were truncated",
+                    report.n_truncated, report.n_unique, limit)
+    log.info(report.summary())
+    return (result, report) if return_report else result
+
+
+def _check_max_length(max_length: int, model_limit: int) -> int:
+    if not isinstance(max_length, int) or max_length < 2:
+        raise InputError(f"max_length must be an integer ≥ 2, got {max_length!r}")
+    if max_length > model_limit:
+        raise InputError(f"max_length {max_length} exceeds the model's limit of {model_limit} tokens")
+    return max_length
+
+
+def _validate_and_dedupe(texts: Sequence[str], dedupe: bool) -> tuple[list[str], np.ndarray]:
+    """Unique texts in first-seen order and, for each input row, its index among them: [N] int64."""
+    if isinstance(texts, (str, bytes)):
+        raise InputError("texts must be a sequence of strings, not a single string")
+    try:
+        n = len(texts)
+    except TypeError:
+        texts = list(texts)
+        n = len(texts)
+    index: dict[str, int] = {}
+    unique: list[str] = []
+    inverse = np.empty(n, dtype=np.int64)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InputError(f"text at index {i} is {type(text).__name__} ({text!r:.40}), not a string; "
+                             "load inputs with engine.load_records to set such rows aside")
+        if not text.strip():
+            raise InputError(f"text at index {i} is empty; load inputs with engine.load_records to set such rows aside")
+        if dedupe:
+            slot = index.setdefault(text, len(unique))
+            if slot == len(unique):
+                unique.append(text)
+        else:
+            slot = len(unique)
+            unique.append(text)
+        inverse[i] = slot
+    return unique, inverse
+
+
+def _texts_hash(unique: list[str]) -> str:
+    digest = hashlib.sha256(np.asarray([len(t) for t in unique], dtype=np.int64).tobytes())
+    digest.update("\x1f".join(unique).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _run_chunks(enc, unique, todo, chunk_size, limit, batch_tokens, max_batch_rows, vectors, bar) -> Iterator[tuple[int, ChunkStats]]:
+    """Encode the chunks in `todo`, writing rows into `vectors`; yields (chunk, stats) as each finishes."""
+    if not todo:
+        return
+    tokenizer = _bare_tokenizer(enc, limit)
+    pin = enc.device.type == "cuda"
+    items: queue.Queue = queue.Queue(maxsize=_QUEUE_DEPTH)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in todo:
+                start = chunk * chunk_size
+                texts = unique[start : start + chunk_size]
+                if enc.spec.do_lower_case:
+                    texts = [t.lower() for t in texts]
+                encodings = tokenizer.encode_batch(texts, add_special_tokens=True)
+                token_ids = [e.ids for e in encodings]
+                lengths = np.fromiter((len(t) for t in token_ids), dtype=np.int64, count=len(token_ids))
+                stats = ChunkStats(tokens=int(lengths.sum()), truncated=sum(1 for e in encodings if e.overflowing))
+                for rows in plan_batches(lengths, token_budget=batch_tokens, max_rows=max_batch_rows):
+                    ids, mask = (torch.from_numpy(a) for a in pad_batch(token_ids, rows, enc.pad_id))
+                    if pin:
+                        ids, mask = ids.pin_memory(), mask.pin_memory()
+                    _put(items, ("batch", start + rows, TokenBatch(rows, ids, mask)), stop)
+                _put(items, ("chunk", chunk, stats), stop)
+        except BaseException as exc:  # surfaced in the consumer
+            _put(items, ("error", exc, None), stop)
+        finally:
+            _put(items, ("end", None, None), stop)
+
+    worker = threading.Thread(target=produce, name="clio-tokenizer", daemon=True)
+    worker.start()
+    pending = None  # (rows, host tensor, event): the previous batch's copy-back, overlapped with the next forward
+    try:
+        while True:
+            kind, a, b = items.get()
+            if kind == "batch":
+                vec = enc.encode(b)
+                if pin:
+                    host = torch.empty(vec.shape, dtype=vec.dtype, pin_memory=True)
+                    host.copy_(vec, non_blocking=True)
+                    event = torch.cuda.Event()
+                    event.record()
+                    _finish(pending, vectors)
+                    pending = (a, host, event)
+                else:
+                    vectors[a] = vec.numpy()
+                bar.advance(len(a), b.n_tokens)
+            elif kind == "chunk":
+                _finish(pending, vectors)
+                pending = None
+                yield a, b
+            elif kind == "error":
+                raise a
+            else:
+                break
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def _finish(pending, vectors) -> None:
+    if pending is not None:
+        rows, host, event = pending
+        event.synchronize()
+        vectors[rows] = host.numpy()
+
+
+def _put(items: queue.Queue, item, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            items.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _bare_tokenizer(enc: SentenceEncoder, limit: int):
+    """The fast (Rust) tokenizer with padding off and truncation at `limit`: `encode_batch` runs in
+    parallel without the GIL, and `Encoding.overflowing` tells which texts were cut."""
+    backend = getattr(enc.tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise InputError(f"model {enc.source.name!r} has no fast tokenizer; only fast tokenizers are supported")
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(backend.to_str())
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=limit)
+    return tokenizer
+
+
+def _gather(vectors: np.ndarray, inverse: np.ndarray, out) -> np.ndarray:
+    """Rows in input order: [N, D]; written to the `.npy` file `out` (atomically) when given."""
+    if out is None:
+        return np.ascontiguousarray(vectors[inverse])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial.npy")
+    result = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(inverse), vectors.shape[1]))
+    for start in range(0, len(inverse), _GATHER_ROWS):
+        result[start : start + _GATHER_ROWS] = vectors[inverse[start : start + _GATHER_ROWS]]
+    result.flush()
+    del result
+    os.replace(tmp, out)
+    return np.load(out, mmap_mode="r")

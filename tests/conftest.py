@@ -1,0 +1,48 @@
+"""Shared fixtures: the data folder, GPU skipping, tiny random BERTs built from a config."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("CLIO_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU; none is visible to torch on this machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """../shared/data (or $CLIO_DATA_DIR); skips with the reason when it is absent."""
+    if not DATA_DIR.is_dir():
+        pytest.skip(f"evaluation data folder {DATA_DIR} is absent (set CLIO_DATA_DIR to point at shared/data)")
+    return DATA_DIR
+
+
+def load_csv_texts(data_dir: Path, name: str, column: str = "text", limit: int | None = None) -> list[str]:
+    import pandas as pd
+
+    path = data_dir / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent from the data folder")
+    df = pd.read_csv(path, keep_default_na=False, nrows=limit)
+    return df[column].astype(str).tolist()
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT saved as a sentence-transformers directory (mean pooling,
+    normalised), with the default model's WordPiece tokenizer so tokenization is realistic."""
+    from tests.tiny_models import build_tiny_sentence_model
+
+    return build_tiny_sentence_model(tmp_path_factory.mktemp("tiny_bert"))

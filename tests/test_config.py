@@ -1,0 +1,148 @@
+"""engine.config: presets, overrides, and one-line errors that name the offending key."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from engine.config import CONFIG_DIR, ClioConfig, load_config, preset_names
+from engine.errors import ConfigError
+
+pytestmark = pytest.mark.unit
+
+
+def error_of(*args, **kwargs) -> str:
+    with pytest.raises(ConfigError) as e:
+        load_config(*args, **kwargs)
+    msg = str(e.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+def test_presets_exist_and_validate():
+    assert {"default", "demo", "clio", "gpu"} <= set(preset_names())
+    for name in preset_names():
+        assert isinstance(load_config(name), ClioConfig)
+        assert isinstance(load_config(CONFIG_DIR / f"{name}.yaml"), ClioConfig)
+
+
+def test_default_yaml_is_exactly_the_defaults():
+    assert load_config("default") == ClioConfig() == load_config(None)
+    # and it writes every key out, so it documents the whole schema
+    written = yaml.safe_load((CONFIG_DIR / "default.yaml").read_text())
+    assert written == ClioConfig().model_dump(mode="json")
+
+
+def test_preset_contents():
+    demo, clio, gpu = load_config("demo"), load_config("clio"), load_config("gpu")
+    assert demo.input.synthetic_records == 20000 and demo.embed.model == "default"
+    assert clio.embed.model == "sentence-transformers/all-mpnet-base-v2"
+    assert (clio.privacy.min_users, clio.privacy.min_records, clio.hierarchy.levels) == (250, 500, 3)
+    assert (gpu.embed.device, gpu.embed.dtype, gpu.embed.batch_tokens, gpu.embed.chunk_size) == ("cuda", "bf16", 65536, 65536)
+    assert gpu.cluster.backend == "auto"
+
+
+def test_defaults():
+    c = ClioConfig()
+    assert (c.privacy.min_users, c.privacy.min_records, c.privacy.examples) == (5, 15, "scrubbed")
+    assert c.embed.model_dump() == {
+        "model": "default", "device": "auto", "dtype": "auto", "batch_tokens": None, "max_batch_rows": 512,
+        "max_length": None, "chunk_size": 8192, "cache_dir": None, "dedupe": True, "progress": True,
+    }
+
+
+def test_unknown_key_names_the_dotted_path_and_suggests():
+    assert error_of({"embed": {"batch_token": 5}}) == "unknown config key 'embed.batch_token' (did you mean 'batch_tokens'?)"
+    assert error_of({"privacy": {"min_user": 5}}) == "unknown config key 'privacy.min_user' (did you mean 'min_users'?)"
+    assert error_of({"verbosity": 1}) == "unknown config key 'verbosity'"
+
+
+def test_key_in_the_wrong_section_points_to_the_right_one():
+    assert error_of({"cluster": {"batch_tokens": 1}}) == (
+        "unknown config key 'cluster.batch_tokens' (did you mean 'embed.batch_tokens'?)"
+    )
+
+
+def test_unknown_key_in_a_file_names_the_file_and_key(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("embed:\n  model: default\n  batch_token: 100\n")
+    msg = error_of(path)
+    assert str(path) in msg and "'embed.batch_token'" in msg and "'batch_tokens'" in msg
+
+
+def test_wrong_types_name_key_and_expected_type():
+    assert error_of({"embed": {"batch_tokens": "many"}}) == "config key 'embed.batch_tokens' expects int or null, got 'many' (str)"
+    assert error_of({"embed": {"device": "gpu"}}) == (
+        "config key 'embed.device' expects one of 'auto', 'cpu', 'cuda', got 'gpu' (str)"
+    )
+    assert error_of({"privacy": {"epsilon": "x"}}) == "config key 'privacy.epsilon' expects float or null, got 'x' (str)"
+    assert error_of({"embed": 5}) == "config key 'embed' expects a mapping, got 5 (int)"
+    assert "'input.facet_columns[0]'" in error_of({"input": {"facet_columns": [1]}})
+
+
+def test_bounds():
+    assert error_of({"embed": {"batch_tokens": 0}}) == "config key 'embed.batch_tokens' must be greater than 0, got 0"
+    assert "'hierarchy.levels' must be greater than or equal to 1" in error_of({"hierarchy": {"levels": 0}})
+    assert "'privacy.epsilon'" in error_of({"privacy": {"epsilon": -1.0}})
+
+
+def test_several_errors_on_one_line():
+    msg = error_of({"embed": {"dtype": "fp8"}, "seed": "x"})
+    assert "'embed.dtype'" in msg and "'seed'" in msg
+
+
+def test_overrides_apply_before_validation():
+    c = load_config("gpu", {"embed.dtype": "fp32", "cluster.k": 50, "privacy.min_users": 10})
+    assert (c.embed.dtype, c.cluster.k, c.privacy.min_users, c.embed.device) == ("fp32", 50, 10, "cuda")
+    assert load_config(None, {"seed": 7}).seed == 7
+    # the preset file is not modified by an override
+    assert load_config("gpu").embed.dtype == "bf16"
+
+
+def test_bad_overrides():
+    assert error_of("demo", {"embed.dtyp": "fp32"}) == "unknown override key 'embed.dtyp' (did you mean 'dtype'?)"
+    assert error_of(None, {"seed.x": 1}) == "override key 'seed.x': 'seed' is a value, not a section"
+    assert "'embed.dtype'" in error_of("demo", {"embed.dtype": "fp8"})
+
+
+def test_dict_input_is_not_mutated():
+    data = {"embed": {"dtype": "bf16"}}
+    load_config(data, {"embed.dtype": "fp32"})
+    assert data == {"embed": {"dtype": "bf16"}}
+
+
+def test_null_section_means_defaults():
+    assert load_config({"embed": None}) == ClioConfig()
+
+
+def test_file_errors_name_the_file(tmp_path):
+    missing = tmp_path / "absent.yaml"
+    assert str(missing) in error_of(missing)
+    assert "presets: " in error_of("no-such-preset")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("embed:\n  model: [unclosed\n")
+    assert error_of(bad).startswith(f"cannot parse config {bad}:")
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- a\n- b\n")
+    assert error_of(listy) == f"config {listy} must be a mapping of sections, not a list"
+
+
+def test_empty_file_is_defaults(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing\n")
+    assert load_config(path) == ClioConfig()
+
+
+def test_to_yaml_roundtrip(tmp_path):
+    c = load_config("clio", {"embed.max_length": 128, "input.facet_columns": ["country"]})
+    path = tmp_path / "out.yaml"
+    path.write_text(c.to_yaml())
+    assert load_config(path) == c
+    assert list(yaml.safe_load(c.to_yaml())) == list(ClioConfig.model_fields)
+
+
+def test_embed_section_is_keyword_compatible():
+    # the embedder is called as embed(texts, **cfg.embed.model_dump())
+    assert set(load_config("gpu").embed.model_dump()) == {
+        "model", "device", "dtype", "batch_tokens", "max_batch_rows", "max_length", "chunk_size",
+        "cache_dir", "dedupe", "progress",
+    }

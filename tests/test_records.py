@@ -1,0 +1,288 @@
+"""engine.records: every input kind, column mapping, every rejection reason, and the row partition."""
+from __future__ import annotations
+
+import gzip
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from engine.errors import InputError
+from engine.records import Records, load_records
+
+pytestmark = pytest.mark.unit
+
+FRAME = pd.DataFrame(
+    {
+        "text": ["debug a pytest fixture", "write a haiku", "plan a trip to Lisbon"],
+        "id": ["a", "b", "c"],
+        "user_id": ["u1", "u2", "u1"],
+        "lang": ["en", "en", "pt"],
+    }
+)
+
+
+def rows_of(records: Records) -> list[tuple]:
+    return [(r["row"], r["id"], r["text"], r["user_id"]) for r in records.table.to_pylist()]
+
+
+def rejections(records: Records) -> list[tuple]:
+    return [(r["row"], r["id"], r["reason"]) for r in records.rejected.to_pylist()]
+
+
+def assert_partition(records: Records, n: int) -> None:
+    """Every input row is in exactly one of table / rejected."""
+    assert records.n_input == n
+    assert len(records.table) + len(records.rejected) == n
+    rows = records.table.column("row").to_pylist() + records.rejected.column("row").to_pylist()
+    assert sorted(rows) == list(range(n))
+
+
+EXPECTED = [(0, "a", "debug a pytest fixture", "u1"), (1, "b", "write a haiku", "u2"), (2, "c", "plan a trip to Lisbon", "u1")]
+
+
+# ------------------------------------------------------------------------------------- input kinds
+
+
+def test_parquet_file(tmp_path):
+    path = tmp_path / "in.parquet"
+    FRAME.assign(transcript=["x" * 10] * 3).to_parquet(path)
+    r = load_records(path, facet_columns=["lang"])
+    assert rows_of(r) == EXPECTED
+    assert r.table.column_names == ["row", "id", "text", "user_id", "lang"]
+    assert r.table.column("lang").to_pylist() == ["en", "en", "pt"]
+    assert r.has_user_ids and len(r) == 3 and r.rejected.num_rows == 0
+
+
+def test_csv_and_csv_gz_read_numbers_as_strings(tmp_path):
+    frame = pd.DataFrame({"text": ["42", "hello"], "id": ["007", "008"], "user_id": [1, 2]})
+    plain = tmp_path / "in.csv"
+    frame.to_csv(plain, index=False)
+    gz = tmp_path / "in.csv.gz"
+    with gzip.open(gz, "wt") as f:
+        frame.to_csv(f, index=False)
+    for path in (plain, gz, str(gz)):
+        r = load_records(path)
+        assert rows_of(r) == [(0, "007", "42", "1"), (1, "008", "hello", "2")]
+        assert r.table.schema.field("text").type == pa.string()
+
+
+def test_csv_multiline_text_and_empty_fields(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text('text,id\n"line one\nline two",a\n"",b\n,c\n')
+    r = load_records(path)
+    assert rows_of(r) == [(0, "a", "line one\nline two", None)]
+    # a quoted "" is an empty string, an unquoted empty field is missing
+    assert rejections(r) == [(1, "b", "empty text"), (2, "c", "null text")]
+
+
+def test_jsonl_and_jsonl_gz(tmp_path):
+    lines = [json.dumps(row) for row in FRAME.to_dict("records")]
+    plain = tmp_path / "in.jsonl"
+    plain.write_text("\n".join(lines) + "\n")
+    gz = tmp_path / "in.jsonl.gz"
+    with gzip.open(gz, "wt") as f:
+        f.write("\n".join(lines) + "\n")
+    for path in (plain, gz):
+        assert rows_of(load_records(path)) == EXPECTED
+
+
+def test_jsonl_with_mixed_types_rejects_the_number_row(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text('{"text": "hello", "id": 1}\n{"text": 5, "id": 2}\n\n{"text": null, "id": 3}\n')
+    r = load_records(path)
+    assert rows_of(r) == [(0, "1", "hello", None)]
+    assert rejections(r) == [(1, "2", "non-text text (int)"), (2, "3", "null text")]
+
+
+def test_explicit_format_overrides_suffix(tmp_path):
+    path = tmp_path / "data.txt"
+    FRAME.to_csv(path, index=False)
+    assert rows_of(load_records(path, format="csv")) == EXPECTED
+    with pytest.raises(InputError, match="data.txt"):
+        load_records(path)
+
+
+def test_dataframe_arrow_table_and_lists():
+    assert rows_of(load_records(FRAME)) == EXPECTED
+    assert rows_of(load_records(pa.Table.from_pandas(FRAME))) == EXPECTED
+    assert rows_of(load_records(FRAME.to_dict("records"))) == EXPECTED
+    r = load_records(["first", "second"])
+    assert rows_of(r) == [(0, "0", "first", None), (1, "1", "second", None)]
+    assert not r.has_user_ids
+    assert r.table.column("user_id").null_count == 2
+
+
+def test_empty_list():
+    r = load_records([])
+    assert len(r) == 0 and r.n_input == 0
+
+
+# ---------------------------------------------------------------------------------- column mapping
+
+
+def test_column_mapping():
+    frame = pd.DataFrame({"summary": ["a", "b"], "conv": ["x", "y"], "account": ["p", "q"], "country": ["FR", "DE"]})
+    r = load_records(frame, text_column="summary", id_column="conv", user_column="account", facet_columns=["country"])
+    assert rows_of(r) == [(0, "x", "a", "p"), (1, "y", "b", "q")]
+    assert r.facet_columns == ["country"]
+
+
+def test_default_id_and_user_columns_are_used_only_when_present():
+    r = load_records(pd.DataFrame({"text": ["a", "b"], "id": [10, 11]}))
+    assert r.ids == ["10", "11"] and not r.has_user_ids
+    r = load_records(pd.DataFrame({"text": ["a", "b"]}))
+    assert r.ids == ["0", "1"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, column",
+    [
+        ({"text_column": "body"}, "body"),
+        ({"id_column": "conv_id"}, "conv_id"),
+        ({"user_column": "account"}, "account"),
+        ({"facet_columns": ["country"]}, "country"),
+    ],
+)
+def test_missing_column_error_names_it_and_lists_columns(kwargs, column):
+    with pytest.raises(InputError) as e:
+        load_records(FRAME, **kwargs)
+    msg = str(e.value)
+    assert f"'{column}'" in msg and "available columns: text, id, user_id, lang" in msg
+    assert "\n" not in msg
+
+
+def test_missing_column_in_parquet_lists_all_file_columns(tmp_path):
+    path = tmp_path / "in.parquet"
+    FRAME.to_parquet(path)
+    with pytest.raises(InputError, match=r"'body' not found in .*in.parquet; available columns: text, id, user_id, lang"):
+        load_records(path, text_column="body")
+
+
+# ------------------------------------------------------------------------------------- rejections
+
+
+def test_each_rejection_reason_and_counts():
+    texts = pd.Series(["ok", None, "", "  \t\n", 5, 2.5, True, "fine", float("nan")], dtype=object)
+    r = load_records(pd.DataFrame({"text": texts}))
+    assert rows_of(r) == [(0, "0", "ok", None), (7, "7", "fine", None)]
+    assert rejections(r) == [
+        (1, "1", "null text"),
+        (2, "2", "empty text"),
+        (3, "3", "empty text"),
+        (4, "4", "non-text text (int)"),
+        (5, "5", "non-text text (float)"),
+        (6, "6", "non-text text (bool)"),
+        (8, "8", "null text"),
+    ]
+    assert r.rejection_counts() == {
+        "empty text": 2,
+        "null text": 2,
+        "non-text text (bool)": 1,
+        "non-text text (float)": 1,
+        "non-text text (int)": 1,
+    }
+    assert_partition(r, 9)
+
+
+def test_list_of_strings_with_ints_is_rejected_per_row():
+    r = load_records(["a", 7, None, "b"])
+    assert rejections(r) == [(1, "1", "non-text text (int)"), (2, "2", "null text")]
+
+
+def test_numeric_arrow_text_column_is_not_text():
+    r = load_records(pa.table({"text": pa.array([1, None, 3], pa.int64())}))
+    assert rejections(r) == [(0, "0", "non-text text (int)"), (1, "1", "null text"), (2, "2", "non-text text (int)")]
+
+
+def test_null_and_duplicate_ids():
+    frame = pd.DataFrame({"text": ["a", "b", "c", "d", "e", "f"], "id": ["x", "y", None, "x", "y", "x"]})
+    r = load_records(frame)
+    assert rows_of(r) == [(0, "x", "a", None), (1, "y", "b", None)]
+    assert rejections(r) == [
+        (2, None, "null id"),
+        (3, "x", "duplicate id 'x' (first at row 0)"),
+        (4, "y", "duplicate id 'y' (first at row 1)"),
+        (5, "x", "duplicate id 'x' (first at row 0)"),
+    ]
+    assert r.rejection_counts() == {"duplicate id": 3, "null id": 1}
+    assert_partition(r, 6)
+
+
+def test_duplicate_of_a_rejected_row_is_still_a_duplicate():
+    # ids stay unique across the whole input, so each id names one row of assignments.parquet
+    r = load_records(pd.DataFrame({"text": ["", "b"], "id": ["x", "x"]}))
+    assert rejections(r) == [(0, "x", "empty text"), (1, "x", "duplicate id 'x' (first at row 0)")]
+
+
+def test_text_problem_wins_over_id_problem():
+    r = load_records(pd.DataFrame({"text": ["a", None], "id": ["x", "x"]}))
+    assert rejections(r) == [(1, "x", "null text")]
+
+
+def test_long_text_is_accepted_unchanged():
+    long = "word " * 20_000  # 100k characters; truncation is the embedder's job
+    r = load_records([long, "short"])
+    assert r.texts == [long, "short"] and len(r.texts[0]) == 100_000
+
+
+def test_partition_on_a_larger_mixed_input():
+    n = 10_000
+    texts = [None if i % 7 == 0 else ("" if i % 11 == 0 else f"text {i}") for i in range(n)]
+    ids = [f"id{i % 9000}" for i in range(n)]
+    r = load_records(pd.DataFrame({"text": texts, "id": ids}))
+    assert_partition(r, n)
+    assert len(set(r.ids)) == len(r)
+    assert sum(r.rejection_counts().values()) == len(r.rejected)
+
+
+def test_summary_is_one_line():
+    r = load_records(["a", "", None])
+    s = r.summary()
+    assert "\n" not in s
+    assert s.startswith("3 rows: 1 accepted, 2 rejected (1 empty text, 1 null text)")
+    assert "user ids: no" in s
+
+
+# ------------------------------------------------------------------------------------ bad sources
+
+
+def test_missing_file_names_the_path(tmp_path):
+    path = tmp_path / "nope.parquet"
+    with pytest.raises(InputError, match="nope.parquet"):
+        load_records(path)
+
+
+def test_unreadable_file_names_the_path(tmp_path):
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"not parquet at all")
+    with pytest.raises(InputError, match=r"cannot read .*broken.parquet as parquet"):
+        load_records(path)
+
+
+def test_bad_jsonl_line_is_reported(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "a"}\n{not json\n')
+    with pytest.raises(InputError, match=r"bad.jsonl.*line 2"):
+        load_records(path)
+
+
+def test_unknown_format_and_source_type(tmp_path):
+    with pytest.raises(InputError, match="unknown input format 'xml'"):
+        load_records(FRAME, format="xml")
+    with pytest.raises(InputError, match="cannot read records from a int"):
+        load_records(42)
+
+
+def test_reserved_facet_name_is_refused():
+    with pytest.raises(InputError, match="'id'"):
+        load_records(FRAME, facet_columns=["id"])
+
+
+def test_parquet_roundtrip_keeps_schema(tmp_path):
+    r = load_records(FRAME, facet_columns=["lang"])
+    pq.write_table(r.table, tmp_path / "out.parquet")
+    again = load_records(tmp_path / "out.parquet", facet_columns=["lang"])
+    assert again.table.drop_columns(["row"]).equals(r.table.drop_columns(["row"]))
