@@ -53,9 +53,9 @@ class EmbedConfig(_Section):
     device: Device = "auto"
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     batch_tokens: int | None = Field(default=None, gt=0)  # None: 4096 on CPU, 65536 on CUDA (measured)
-    max_batch_rows: int = Field(default=512, gt=0)
+    max_batch_rows: int | None = Field(default=None, gt=0)  # None: 512 on CPU, 8192 on CUDA
     max_length: int | None = Field(default=None, gt=0)
-    chunk_size: int = Field(default=8192, gt=0)
+    chunk_size: int | None = Field(default=None, gt=0)  # None: 8192 on CPU, 65536 on CUDA
     cache_dir: str | None = None
     dedupe: bool = True
     progress: bool = True

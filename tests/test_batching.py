@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from engine.embed.batching import pad_batch, padded_width, plan_batches
+from engine.embed.batching import TokenizedChunk, padded_width, plan_batches
 
 pytestmark = pytest.mark.unit
 
@@ -54,7 +54,22 @@ def test_bad_budget_is_an_error(budget, rows):
         plan_batches(np.array([1, 2]), token_budget=budget, max_rows=rows)
 
 
-def test_pad_batch_right_pads_with_mask():
-    ids, mask = pad_batch([[101, 7, 102], [101, 102], [101, 5, 6, 102]], np.array([2, 1]), pad_id=0)
+def test_pad_right_pads_with_mask():
+    chunk = TokenizedChunk.from_lists([[101, 7, 102], [101, 102], [101, 5, 6, 102]])
+    ids, mask = chunk.pad(np.array([2, 1]), pad_id=0)
     assert ids.tolist() == [[101, 5, 6, 102, 0, 0, 0, 0], [101, 102, 0, 0, 0, 0, 0, 0]]
     assert mask.tolist() == [[1, 1, 1, 1, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_vectorised_padding_equals_row_by_row(seed):
+    rng = np.random.default_rng(seed)
+    token_ids = [list(rng.integers(1, 30000, size=rng.integers(1, 70))) for _ in range(200)]
+    chunk = TokenizedChunk.from_lists(token_ids)
+    for rows in plan_batches(chunk.lengths, token_budget=512, max_rows=50):
+        ids, mask = chunk.pad(rows, pad_id=-1)
+        assert ids.shape[1] % 8 == 0 and ids.shape[1] >= max(len(token_ids[r]) for r in rows)
+        for i, r in enumerate(rows):
+            n = len(token_ids[r])
+            assert ids[i, :n].tolist() == token_ids[r] and (ids[i, n:] == -1).all()
+            assert mask[i].sum() == n and mask[i, :n].all()

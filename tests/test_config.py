@@ -45,8 +45,8 @@ def test_defaults():
     c = ClioConfig()
     assert (c.privacy.min_users, c.privacy.min_records, c.privacy.examples) == (5, 15, "scrubbed")
     assert c.embed.model_dump() == {
-        "model": "default", "device": "auto", "dtype": "auto", "batch_tokens": None, "max_batch_rows": 512,
-        "max_length": None, "chunk_size": 8192, "cache_dir": None, "dedupe": True, "progress": True,
+        "model": "default", "device": "auto", "dtype": "auto", "batch_tokens": None, "max_batch_rows": None,
+        "max_length": None, "chunk_size": None, "cache_dir": None, "dedupe": True, "progress": True,
     }
 
 

@@ -5,6 +5,9 @@ short texts travel in large batches and long ones in small batches at the same c
 """
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
+
 import numpy as np
 
 # Batch widths are rounded up to a multiple of this. On the CPU, oneDNN builds (JITs) a kernel per new
@@ -39,14 +42,31 @@ def plan_batches(lengths: np.ndarray, *, token_budget: int, max_rows: int) -> li
     return batches
 
 
-def pad_batch(token_ids: list[list[int]], rows: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Right-pad the given rows of `token_ids` to a width that is a multiple of PAD_MULTIPLE
-    → (input_ids [B, T] int64, attention_mask [B, T] int64)."""
-    width = padded_width(max(len(token_ids[r]) for r in rows))
-    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, r in enumerate(rows):
-        seq = token_ids[r]
-        ids[i, : len(seq)] = seq
-        mask[i, : len(seq)] = 1
-    return ids, mask
+@dataclass(frozen=True)
+class TokenizedChunk:
+    """Token ids of a chunk of texts, flattened so batches are padded without a Python loop per row.
+
+    flat: [sum(lengths)] int64 ids; starts, lengths: [N] int64 offsets into `flat`."""
+
+    flat: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def from_lists(cls, token_ids: list[list[int]]) -> "TokenizedChunk":
+        lengths = np.fromiter((len(t) for t in token_ids), dtype=np.int64, count=len(token_ids))
+        flat = np.fromiter(itertools.chain.from_iterable(token_ids), dtype=np.int64, count=int(lengths.sum()))
+        starts = np.zeros(len(lengths), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        return cls(flat, starts, lengths)
+
+    def pad(self, rows: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """Right-pad `rows` to a width that is a multiple of PAD_MULTIPLE
+        → (input_ids [B, T] int64, attention_mask [B, T] int64)."""
+        lengths = self.lengths[rows]
+        width = padded_width(lengths.max())
+        offsets = np.arange(width, dtype=np.int64)
+        mask = offsets[None, :] < lengths[:, None]
+        gather = np.where(mask, self.starts[rows][:, None] + offsets[None, :], 0)
+        ids = np.where(mask, self.flat[gather] if len(self.flat) else 0, pad_id)
+        return ids, mask.astype(np.int64)

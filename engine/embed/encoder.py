@@ -40,12 +40,19 @@ class SentenceEncoder:
         self.spec: SentenceModelSpec = read_sentence_model_spec(source.path)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(source.path))
-            # CPU keeps fp32 weights and runs bf16 autocast (LayerNorm, softmax and pooling stay
-            # fp32: cosine ≥ 0.999 to fp32); CUDA stores weights in the half type directly.
+            # CPU runs bf16 autocast (LayerNorm, softmax and pooling stay fp32: cosine ≥ 0.9999 to
+            # fp32); CUDA stores all weights in the half type directly.
             weight_dtype = dtype if device.type == "cuda" else torch.float32
-            model = AutoModel.from_pretrained(str(source.path), attn_implementation="sdpa", dtype=weight_dtype)
+            with _quiet_loading():
+                model = AutoModel.from_pretrained(str(source.path), attn_implementation="sdpa", dtype=weight_dtype)
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load model {source.name!r} from {source.path}: {str(exc).splitlines()[0]}") from None
+        if device.type == "cpu" and dtype != torch.float32:
+            # Store Linear weights in bf16 once, so autocast need not re-cast 22M weights every batch;
+            # embeddings and LayerNorms stay fp32 (autocast runs LayerNorm and softmax in fp32).
+            for module in model.modules():
+                if isinstance(module, torch.nn.Linear):
+                    module.to(dtype)
         self.model = model.eval().to(device)
         limit = int(getattr(model.config, "max_position_embeddings", 512) or 512)
         self.max_length = min(self.spec.max_seq_length or limit, limit)
@@ -66,6 +73,20 @@ class SentenceEncoder:
         with self._autocast():
             states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
         return pool(states.float(), mask, self.spec)
+
+
+@contextlib.contextmanager
+def _quiet_loading():
+    """transformers draws a 'Loading weights' bar on every load; ours is the only bar a user sees."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def pool(states: torch.Tensor, mask: torch.Tensor, spec: SentenceModelSpec) -> torch.Tensor:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from engine.device import dtype_name, resolve_device, resolve_dtype
-from engine.embed.batching import pad_batch, plan_batches
+from engine.embed.batching import TokenizedChunk, plan_batches
 from engine.embed.encoder import SentenceEncoder, TokenBatch
 from engine.embed.model_source import cache_root, resolve_model
 from engine.embed.progress import EmbedProgress
@@ -30,10 +30,16 @@ from engine.errors import InputError
 
 log = logging.getLogger("engine.embed")
 
-# Token budget per padded batch when none is given. On the 2-core AVX-512 CPU, 2k-4k token slots
-# per batch ran fastest (bigger batches spill the caches: 64k ran 3-5x slower); a GPU needs large
-# batches to fill its SMs.
-DEFAULT_BATCH_TOKENS = {"cpu": 4_096, "cuda": 65_536}
+# Per-device defaults for settings left as None.
+# batch_tokens: on the 2-core AVX-512 CPU, 2k-4k padded token slots per batch ran fastest (64k ran
+# 3-5x slower: the activations spill the caches); a GPU needs large batches to fill its SMs.
+# max_batch_rows: on a GPU short texts need thousands of rows to fill a 65k-token batch.
+# chunk_size: unique texts per resumable chunk; a chunk boundary flushes the store and drains the
+# pipeline, so the fast device takes larger chunks.
+DEVICE_DEFAULTS = {
+    "cpu": {"batch_tokens": 4_096, "max_batch_rows": 512, "chunk_size": 8_192},
+    "cuda": {"batch_tokens": 65_536, "max_batch_rows": 8_192, "chunk_size": 65_536},
+}
 # Rows gathered per step when writing the ordered output: bounds memory at ~100 MB for D=384.
 _GATHER_ROWS = 65_536
 _QUEUE_DEPTH = 8  # padded batches prepared ahead of the model
@@ -71,9 +77,9 @@ def embed(
     device: str = "auto",
     dtype: str = "auto",
     batch_tokens: int | None = None,
-    max_batch_rows: int = 512,
+    max_batch_rows: int | None = None,
     max_length: int | None = None,
-    chunk_size: int = 8_192,
+    chunk_size: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     dedupe: bool = True,
     progress: bool = True,
@@ -92,8 +98,10 @@ def embed(
     t0 = time.perf_counter()
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    if batch_tokens is None:
-        batch_tokens = DEFAULT_BATCH_TOKENS[dev.type]
+    defaults = DEVICE_DEFAULTS[dev.type]
+    batch_tokens = defaults["batch_tokens"] if batch_tokens is None else batch_tokens
+    max_batch_rows = defaults["max_batch_rows"] if max_batch_rows is None else max_batch_rows
+    chunk_size = defaults["chunk_size"] if chunk_size is None else chunk_size
     for name, value in (("batch_tokens", batch_tokens), ("max_batch_rows", max_batch_rows), ("chunk_size", chunk_size)):
         if not isinstance(value, int) or value <= 0:
             raise InputError(f"{name} must be a positive integer, got {value!r}")
@@ -194,11 +202,10 @@ def _run_chunks(enc, unique, todo, chunk_size, limit, batch_tokens, max_batch_ro
                 if enc.spec.do_lower_case:
                     texts = [t.lower() for t in texts]
                 encodings = tokenizer.encode_batch(texts, add_special_tokens=True)
-                token_ids = [e.ids for e in encodings]
-                lengths = np.fromiter((len(t) for t in token_ids), dtype=np.int64, count=len(token_ids))
-                stats = ChunkStats(tokens=int(lengths.sum()), truncated=sum(1 for e in encodings if e.overflowing))
-                for rows in plan_batches(lengths, token_budget=batch_tokens, max_rows=max_batch_rows):
-                    ids, mask = (torch.from_numpy(a) for a in pad_batch(token_ids, rows, enc.pad_id))
+                tokens = TokenizedChunk.from_lists([e.ids for e in encodings])
+                stats = ChunkStats(tokens=int(tokens.lengths.sum()), truncated=sum(1 for e in encodings if e.overflowing))
+                for rows in plan_batches(tokens.lengths, token_budget=batch_tokens, max_rows=max_batch_rows):
+                    ids, mask = (torch.from_numpy(a) for a in tokens.pad(rows, enc.pad_id))
                     if pin:
                         ids, mask = ids.pin_memory(), mask.pin_memory()
                     _put(items, ("batch", start + rows, TokenBatch(rows, ids, mask)), stop)
