@@ -203,7 +203,10 @@ def _run_chunks(enc, unique, todo, chunk_size, limit, batch_tokens, max_batch_ro
                     texts = [t.lower() for t in texts]
                 encodings = tokenizer.encode_batch(texts, add_special_tokens=True)
                 tokens = TokenizedChunk.from_lists([e.ids for e in encodings])
-                stats = ChunkStats(tokens=int(tokens.lengths.sum()), truncated=sum(1 for e in encodings if e.overflowing))
+                # Only a text of exactly `limit` tokens can have been cut: look at those alone.
+                at_limit = np.flatnonzero(tokens.lengths == limit)
+                stats = ChunkStats(tokens=int(tokens.lengths.sum()),
+                                   truncated=sum(1 for i in at_limit if encodings[i].overflowing))
                 for rows in plan_batches(tokens.lengths, token_budget=batch_tokens, max_rows=max_batch_rows):
                     ids, mask = (torch.from_numpy(a) for a in tokens.pad(rows, enc.pad_id))
                     if pin:
