@@ -47,7 +47,7 @@ step nvidia-smi 15 nvidia-smi
 step versions 30 python3 -c 'import sys, torch, transformers, sentence_transformers as st; print("python", sys.version.split()[0], "| torch", torch.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.is_available() and torch.cuda.get_device_name(0), "| transformers", transformers.__version__, "| sentence-transformers", st.__version__)'
 step gpu-tests 120 bash -c 'set -o pipefail; python3 -m pytest -m gpu -q -p no:cacheprovider tests 2>&1 | tee "$OUT/gpu_tests.log"'
 step embed-breakdown 60 python3 -m benchmarks.embed_breakdown --model "$MODEL" --data-dir "$CLIO_DATA_DIR"
-step embed-bench 210 bash -c 'set -o pipefail; python3 -m benchmarks.run --suite embed --device cuda --model "$0" \
+step embed-bench 330 bash -c 'set -o pipefail; python3 -m benchmarks.run --suite embed --device cuda --repeats 1 --model "$0" \
     --data-dir "$CLIO_DATA_DIR" --output "$OUT/embed_gpu.json" 2>&1 | tee "$OUT/embed_gpu.log"' "$MODEL"
 
 echo "=== summary: $((SECONDS - START))s in all; embed-bench rc=1 means a red gate or an error (see its table)"

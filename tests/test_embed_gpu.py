@@ -26,7 +26,8 @@ def test_cuda_matches_sentence_transformers(model_path):
     from sentence_transformers import SentenceTransformer
 
     texts = _texts(3000)
-    ref = SentenceTransformer(model_path, device="cuda").encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    # .float(): transformers ≥ 5 keeps a half checkpoint (the carried copy) in half; the reference is fp32.
+    ref = SentenceTransformer(model_path, device="cuda").float().encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     fp32 = embed(texts, model=model_path, device="cuda", dtype="fp32", cache=False, progress=False)
     auto, report = embed(texts, model=model_path, device="cuda", cache=False, progress=False, return_report=True)
     cos32, cos_auto = (fp32 * ref).sum(1), (auto * ref).sum(1)

@@ -38,7 +38,7 @@ log = logging.getLogger("engine.embed")
 # pipeline, so the fast device takes larger chunks.
 DEVICE_DEFAULTS = {
     "cpu": {"batch_tokens": 4_096, "max_batch_rows": 512, "chunk_size": 8_192},
-    "cuda": {"batch_tokens": 65_536, "max_batch_rows": 8_192, "chunk_size": 65_536},
+    "cuda": {"batch_tokens": 65_536, "max_batch_rows": 8_192, "chunk_size": 16_384},
 }
 # Rows gathered per step when writing the ordered output: bounds memory at ~100 MB for D=384.
 _GATHER_ROWS = 65_536
