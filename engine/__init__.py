@@ -17,6 +17,11 @@ _EXPORTS = {
     "load_config": ("engine.config", "load_config"),
     "ClioConfig": ("engine.config", "ClioConfig"),
     "generate_conversations": ("engine.datasets", "generate_conversations"),
+    "KMeans": ("engine.cluster.kmeans", "KMeans"),
+    "HDBSCAN": ("engine.cluster.hdbscan", "HDBSCAN"),
+    "reduce": ("engine.reduce", "reduce"),
+    "PCA": ("engine.reduce", "PCA"),
+    "UMAP": ("engine.reduce", "UMAP"),
 }
 
 __all__ = list(_EXPORTS)

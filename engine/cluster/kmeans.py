@@ -1,0 +1,214 @@
+"""`engine.KMeans`: scikit-learn-shaped k-means on CPU, CUDA (torch/Triton) or cuML.
+
+The estimator validates once at the boundary and calls `kmeans()`; the loop (`lloyd`) and the
+initialisations talk to rows and an `assign` function only, and backends differ in `assign` alone.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+
+from engine.cluster import kmeans_init
+from engine.cluster.backends import dispatch
+from engine.cluster.lloyd import LloydResult, lloyd
+from engine.cluster.rows import Rows
+from engine.validation import check_matrix
+from engine.device import cpu_has_fast_bf16
+from engine.errors import ConfigError, InputError, UnsupportedOnBackend
+
+log = logging.getLogger("engine.cluster")
+INITS = ("k-means++", "k-means||", "random")
+METRICS = ("euclidean", "cosine")
+
+
+class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+    """k-means with scikit-learn conventions; `metric="cosine"` is spherical k-means on unit vectors.
+
+    Learned: `labels_` [N], `cluster_centers_` [K, D], `inertia_`, `n_iter_`, `backend_`.
+    """
+
+    def __init__(self, n_clusters: int = 8, *, init="k-means++", n_init: int = 1, max_iter: int = 300,
+                 tol: float = 1e-4, metric: str = "euclidean", seed: int | None = 0, backend: str = "auto",
+                 device: str = "auto"):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.metric = metric
+        self.seed = seed
+        self.backend = backend
+        self.device = device
+
+    def fit(self, X, y=None, sample_weight=None) -> "KMeans":
+        X = check_matrix(X)
+        weights = _validate_weights(sample_weight, X.shape[0])
+        self._check_params(X.shape[0], X.shape[1])
+        self.backend_, result = dispatch(self.backend, self.device, {
+            "cuml": lambda: _fit_cuml(self, X, weights),
+            "torch": lambda: _fit_torch(self, X, weights, torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")),
+            "cpu": lambda: _fit_torch(self, X, weights, torch.device("cpu")),
+        })
+        self.labels_ = result.labels
+        self.cluster_centers_ = result.centers.cpu().numpy()
+        self.inertia_ = result.inertia
+        self.n_iter_ = result.n_iter
+        self.n_features_in_ = X.shape[1]
+        distinct = len(np.unique(self.labels_))
+        if distinct < self.n_clusters:
+            log.warning("k-means found %d distinct clusters, fewer than n_clusters=%d (the data has fewer "
+                        "distinct points or weights concentrate on few points)", distinct, self.n_clusters)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def predict(self, X) -> np.ndarray:
+        """Nearest learned center for each row of X [M, D] → [M] int64 (streamed; no M×K matrix)."""
+        X = self._check_fitted_input(X)
+        rows, assign = self._rows_and_assign(X)
+        centers = torch.from_numpy(self.cluster_centers_).to(rows.device)
+        return np.concatenate([assign(chunk, centers)[0].cpu().numpy() for _, chunk in rows.chunks()])
+
+    def transform(self, X) -> np.ndarray:
+        """Euclidean distances to every center [M, K] (this one materialises M×K: it is the output)."""
+        X = self._check_fitted_input(X)
+        rows, _ = self._rows_and_assign(X)
+        centers = torch.from_numpy(self.cluster_centers_).to(rows.device)
+        return np.concatenate([kmeans_init.sq_distances(c, centers).sqrt().cpu().numpy() for _, c in rows.chunks()])
+
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """Opposite of the inertia of X under the learned centers (sklearn's convention)."""
+        X = self._check_fitted_input(X)
+        rows, assign = self._rows_and_assign(X)
+        centers = torch.from_numpy(self.cluster_centers_).to(rows.device)
+        dist = torch.cat([assign(c, centers)[1] for _, c in rows.chunks()]).double().cpu()
+        w = _validate_weights(sample_weight, rows.n)
+        return -float(dist.sum() if w is None else (dist * w.double()).sum())
+
+    # ------------------------------------------------------------------------------------ helpers
+    def _check_params(self, n: int, d: int) -> None:
+        if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 1:
+            raise ConfigError(f"n_clusters must be a positive integer, got {self.n_clusters!r}")
+        if self.n_clusters > n:
+            raise InputError(f"n_clusters={self.n_clusters} is larger than the number of samples ({n})")
+        if isinstance(self.init, str):
+            if self.init not in INITS:
+                raise ConfigError(f"init must be one of {', '.join(INITS)} or an array, got {self.init!r}")
+        else:
+            shape = np.shape(self.init)
+            if shape != (self.n_clusters, d):
+                raise InputError(f"init array has shape {shape}, expected ({self.n_clusters}, {d})")
+        if self.metric not in METRICS:
+            raise ConfigError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+        for name in ("n_init", "max_iter"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
+            raise ConfigError(f"tol must be a non-negative number, got {self.tol!r}")
+
+    def _check_fitted_input(self, X):
+        if not hasattr(self, "cluster_centers_"):
+            raise InputError("this KMeans is not fitted yet; call fit first")
+        X = check_matrix(X)
+        if X.shape[1] != self.n_features_in_:
+            raise InputError(f"X has {X.shape[1]} features, but KMeans was fitted with {self.n_features_in_}")
+        return X
+
+    def _rows_and_assign(self, X):
+        device = torch.device("cuda") if self.backend_ in ("torch", "cuml") and torch.cuda.is_available() else torch.device("cpu")
+        return Rows(X, device, normalize=self.metric == "cosine"), assign_for(device, self.n_clusters, X.shape[1])
+
+
+def assign_for(device: torch.device, k: int, d: int):
+    """The assignment kernel for a device: Triton fused GEMM+argmin on CUDA, chunked torch GEMM on
+    CPU (bf16 GEMM with an exact fp32 re-check of near-ties where the CPU multiplies bf16 natively)."""
+    if device.type == "cuda":
+        try:
+            from kernels.kmeans_assign.triton import assign_triton as fused
+
+            return lambda x, c: fused(x, c)
+        except ImportError:  # Triton missing: the plain chunked GEMM is the same math
+            from kernels.kmeans_assign.triton import assign_torch_gpu
+
+            return lambda x, c: assign_torch_gpu(x, c)
+    from kernels.kmeans_assign.cpu import assign_cpu
+
+    precision = "bf16" if cpu_has_fast_bf16() and k * d >= BF16_MIN_WORK else "fp32"
+    return lambda x, c: assign_cpu(x, c, precision=precision)
+
+
+# Below this K·D the GEMM is too small for bf16 to pay for its fp32 re-check (measured on the 2-core
+# AVX-512-BF16 CPU with kernels/kmeans_assign benchmarks).
+BF16_MIN_WORK = 64 * 384
+
+
+def kmeans(X, n_clusters: int, *, weights: torch.Tensor | None, init, n_init: int, max_iter: int, tol: float,
+           spherical: bool, seed: int | None, device: torch.device) -> LloydResult:
+    """Best of `n_init` runs (lowest inertia). Prior validation of data is assumed."""
+    rows = Rows(X, device, normalize=spherical)
+    if weights is not None:
+        weights = weights.to(device)
+    assign = assign_for(device, n_clusters, rows.d)
+    _, variance = rows.column_stats()
+    scaled_tol = float(variance.mean()) * tol
+    rng = np.random.default_rng(seed)
+    best = None
+    runs = 1 if not isinstance(init, str) else n_init
+    for _ in range(runs):
+        centers = _initial_centers(rows, n_clusters, weights, init, rng, assign)
+        if spherical:
+            centers = torch.nn.functional.normalize(centers, dim=1)
+        result = lloyd(rows, centers, weights, assign, max_iter=max_iter, tol=scaled_tol, spherical=spherical)
+        if best is None or result.inertia < best.inertia:
+            best = result
+    return best
+
+
+def _initial_centers(rows, k, weights, init, rng, assign) -> torch.Tensor:
+    if not isinstance(init, str):
+        return torch.as_tensor(np.asarray(init, dtype=np.float32), device=rows.device).clone()
+    if init == "k-means++":
+        return kmeans_init.kmeans_plusplus(rows, k, weights, rng)
+    if init == "k-means||":
+        return kmeans_init.kmeans_parallel(rows, k, weights, rng, assign)
+    return kmeans_init.random_init(rows, k, weights, rng)
+
+
+def _fit_torch(est: KMeans, X, weights, device: torch.device) -> LloydResult:
+    return kmeans(X, est.n_clusters, weights=weights, init=est.init, n_init=est.n_init, max_iter=est.max_iter,
+                  tol=est.tol, spherical=est.metric == "cosine", seed=est.seed, device=device)
+
+
+def _fit_cuml(est: KMeans, X, weights) -> LloydResult:
+    """Thin adapter to cuml.KMeans: same parameters where cuML has them, UnsupportedOnBackend where not."""
+    if est.metric != "euclidean":
+        raise UnsupportedOnBackend("cuML KMeans supports only the euclidean metric")
+    if est.init == "k-means++":
+        raise UnsupportedOnBackend("cuML has no greedy k-means++ (it offers k-means||)")
+    import cuml  # lazy: never imported at module load
+
+    init = {"k-means||": "scalable-k-means++", "random": "random"}.get(est.init, None) if isinstance(est.init, str) else np.asarray(est.init, np.float32)
+    model = cuml.KMeans(n_clusters=est.n_clusters, init=init, n_init=est.n_init, max_iter=est.max_iter,
+                        tol=est.tol, random_state=est.seed or 0, output_type="numpy")
+    data = np.asarray(X, dtype=np.float32)
+    model.fit(data, sample_weight=None if weights is None else weights.cpu().numpy())
+    return LloydResult(np.asarray(model.labels_, dtype=np.int64), torch.as_tensor(np.asarray(model.cluster_centers_)),
+                       float(model.inertia_), int(model.n_iter_))
+
+
+def _validate_weights(sample_weight, n: int) -> torch.Tensor | None:
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise InputError(f"sample_weight has shape {w.shape}, expected ({n},)")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise InputError("sample_weight must be finite and non-negative")
+    if w.sum() <= 0:
+        raise InputError("sample_weight sums to zero")
+    return torch.from_numpy(w.astype(np.float32))

@@ -1,0 +1,114 @@
+"""Lloyd's k-means loop, written once for every device. Prior validation of data is assumed.
+
+It mirrors scikit-learn's `_kmeans_single_lloyd` step for step (assignment with the current centers,
+update, empty clusters re-seeded with the farthest points, stop on unchanged labels or a center shift
+≤ tol, a final assignment when the loop ran out), so the same initial centers give the same labels.
+Backends supply only `assign(chunk [n, D], centers [K, D]) -> (labels [n], sqdist [n])`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from engine.cluster.rows import Rows
+
+Assign = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class LloydResult:
+    labels: np.ndarray  # [N] int64
+    centers: torch.Tensor  # [K, D] float32
+    inertia: float
+    n_iter: int
+
+
+def lloyd(rows: Rows, centers: torch.Tensor, weights: torch.Tensor | None, assign: Assign, *,
+          max_iter: int, tol: float, spherical: bool) -> LloydResult:
+    """Run Lloyd iterations from `centers` [K, D]; `tol` is already scaled (sklearn: tol × mean
+    column variance). `spherical` re-normalises centers to unit length (cosine k-means)."""
+    k = centers.shape[0]
+    labels = np.full(rows.n, -1, dtype=np.int64)
+    sqdist = torch.empty(rows.n, dtype=torch.float32, device=centers.device)
+    previous = labels.copy()
+    converged_strictly = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        sums, counts = _assign_and_accumulate(rows, centers, weights, assign, labels, sqdist, k)
+        _reseed_empty(rows, weights, labels, sqdist, sums, counts)
+        new_centers = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1e-300)[:, None], centers.double()).float()
+        if spherical:
+            new_centers = torch.nn.functional.normalize(new_centers, dim=1)
+        shift = float(((new_centers.double() - centers.double()) ** 2).sum())
+        centers = new_centers
+        if np.array_equal(labels, previous):
+            converged_strictly = True
+            break
+        if shift <= tol:
+            break
+        previous[:] = labels
+    if not converged_strictly:  # labels must match the final centers
+        _assign_and_accumulate(rows, centers, weights, assign, labels, sqdist, k, accumulate=False)
+    w = weights.double() if weights is not None else None
+    inertia = float(sqdist.double().sum() if w is None else (sqdist.double() * w).sum())
+    return LloydResult(labels, centers, inertia, n_iter)
+
+
+def _assign_and_accumulate(rows: Rows, centers, weights, assign: Assign, labels: np.ndarray,
+                           sqdist: torch.Tensor, k: int, accumulate: bool = True):
+    """One streamed pass: labels/sqdist for every row (written into the caller's buffers) and, when
+    `accumulate`, per-cluster weighted sums [K, D] and weights [K] in float64."""
+    sums = torch.zeros(k, rows.d, dtype=torch.float64, device=centers.device) if accumulate else None
+    counts = torch.zeros(k, dtype=torch.float64, device=centers.device) if accumulate else None
+    for start, chunk in rows.chunks():
+        lab, dist = assign(chunk, centers)
+        stop = start + len(lab)
+        labels[start:stop] = lab.cpu().numpy()
+        sqdist[start:stop] = dist
+        if accumulate:
+            w = None if weights is None else weights[start:stop]
+            segment_sums(chunk, lab, w, sums, counts)
+    return sums, counts
+
+
+def segment_sums(chunk: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None,
+                 sums: torch.Tensor, counts: torch.Tensor) -> None:
+    """sums[k] += Σ w·x over rows labelled k; counts[k] += Σ w.  # IN chunk [n, D], labels [n]; OUT sums, counts
+
+    On CUDA, index_add_ uses atomics whose order varies between runs; summing sorted segments
+    instead keeps results bit-identical for the same seed, data and device."""
+    x = chunk if weights is None else chunk * weights[:, None]
+    w = torch.ones(len(labels), dtype=torch.float64, device=chunk.device) if weights is None else weights.double()
+    if chunk.device.type == "cpu":
+        partial = torch.zeros(sums.shape, dtype=torch.float32).index_add_(0, labels, x)
+        sums += partial.double()
+        counts.index_add_(0, labels, w)
+        return
+    order = torch.argsort(labels, stable=True)
+    present, seg = torch.unique_consecutive(labels[order], return_counts=True)
+    ends = torch.cumsum(seg, 0)
+    csum = torch.cumsum(x[order].double(), 0)
+    totals = csum[ends - 1] - torch.cat([torch.zeros_like(csum[:1]), csum[ends[:-1] - 1]])
+    sums[present] += totals
+    wsum = torch.cumsum(w[order], 0)
+    counts[present] += wsum[ends - 1] - torch.cat([wsum.new_zeros(1), wsum[ends[:-1] - 1]])
+
+
+def _reseed_empty(rows: Rows, weights, labels: np.ndarray, sqdist: torch.Tensor, sums, counts) -> None:
+    """Give each empty cluster the point farthest from its center (sklearn's relocation): the point
+    leaves its old cluster's sums and becomes the empty cluster's only member."""
+    empty = torch.nonzero(counts == 0).flatten()
+    if len(empty) == 0:
+        return
+    far = torch.topk(sqdist, k=min(len(empty), rows.n)).indices
+    points = rows.take(far)
+    for new, idx, point in zip(empty.tolist(), far.tolist(), points):
+        w = 1.0 if weights is None else float(weights[idx])
+        old = int(labels[idx])
+        sums[old] -= point.double() * w
+        counts[old] -= w
+        sums[new] = point.double() * w
+        counts[new] = w
