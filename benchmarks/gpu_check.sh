@@ -2,11 +2,13 @@
 # The one script run on a lent GPU machine (H100/H200, no network), from the repo root:
 #   here:   bash benchmarks/prepare_gpu_carry.sh
 #   device: run(command="bash benchmarks/gpu_check.sh", carry=[".gpu_carry", ".whl"], timeout_s=540)
-# Steps: install the carried wheels, nvidia-smi, the gpu-marked tests, where embedding time goes
-# (tokenizer alone vs the whole call), the embed suite on CUDA. Every step runs, each under its own `timeout`, whatever the ones
-# before it did; the whole script stays under 8 minutes; the last lines give each step's exit code.
+# Steps: install the carried wheels, nvidia-smi, the gpu-marked tests (embedding and clustering),
+# where embedding time goes (tokenizer alone vs the whole call), the k-means GPU benchmark (Triton
+# assignment kernel vs torch, engine.KMeans backend="torch"), the embed suite on CUDA (short texts
+# only, to keep the whole check near 6 minutes). Every step runs, each under its own `timeout`,
+# whatever the ones before it did; the last lines give each step's exit code.
 # Logs and the benchmark JSON land in $OUT (only that folder comes back): gpu_check.log (all of it),
-# gpu_tests.log, embed_gpu.log, embed_gpu.json, gpu_check_summary.txt.
+# gpu_tests.log, kmeans_gpu.json, embed_gpu.log, embed_gpu.json, gpu_check_summary.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OUT=${OUT:-/tmp/gpu_check_out}
@@ -47,7 +49,8 @@ step nvidia-smi 15 nvidia-smi
 step versions 30 python3 -c 'import sys, torch, transformers, sentence_transformers as st; print("python", sys.version.split()[0], "| torch", torch.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.is_available() and torch.cuda.get_device_name(0), "| transformers", transformers.__version__, "| sentence-transformers", st.__version__)'
 step gpu-tests 120 bash -c 'set -o pipefail; python3 -m pytest -m gpu -q -p no:cacheprovider tests 2>&1 | tee "$OUT/gpu_tests.log"'
 step embed-breakdown 60 python3 -m benchmarks.embed_breakdown --model "$MODEL" --data-dir "$CLIO_DATA_DIR"
-step embed-bench 330 bash -c 'set -o pipefail; python3 -m benchmarks.run --suite embed --device cuda --repeats 1 --model "$0" \
+step kmeans-gpu 120 python3 -m benchmarks.kmeans_gpu --output "$OUT/kmeans_gpu.json"
+step embed-bench 150 bash -c 'set -o pipefail; python3 -m benchmarks.run --suite embed --case short --device cuda --repeats 1 --model "$0" \
     --data-dir "$CLIO_DATA_DIR" --output "$OUT/embed_gpu.json" 2>&1 | tee "$OUT/embed_gpu.log"' "$MODEL"
 
 echo "=== summary: $((SECONDS - START))s in all; embed-bench rc=1 means a red gate or an error (see its table)"

@@ -133,9 +133,9 @@ def assign_for(device: torch.device, k: int, d: int):
 
             return lambda x, c: fused(x, c)
         except ImportError:  # Triton missing: the plain chunked GEMM is the same math
-            from kernels.kmeans_assign.triton import assign_torch_gpu
+            from kernels.kmeans_assign.cpu import assign_torch
 
-            return lambda x, c: assign_torch_gpu(x, c)
+            return lambda x, c: assign_torch(x, c)
     from kernels.kmeans_assign.cpu import assign_cpu
 
     precision = "bf16" if cpu_has_fast_bf16() and k * d >= BF16_MIN_WORK else "fp32"

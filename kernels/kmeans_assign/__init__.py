@@ -19,7 +19,8 @@ from .reference import assign_reference
 log = logging.getLogger("kernels.kmeans_assign")
 BACKENDS = ("auto", "cpu", "triton", "torch")
 
-__all__ = ["assign", "assign_cpu", "assign_reference", "assign_triton", "assign_torch_gpu", "BACKENDS"]
+__all__ = ["assign", "assign_cpu", "assign_reference", "assign_torch", "assign_torch_gpu", "assign_triton",
+           "BACKENDS"]
 
 
 def triton_available() -> bool:
@@ -27,6 +28,7 @@ def triton_available() -> bool:
 
 
 def assign_triton(*args, **kwargs):
+    """`triton.assign_triton`, imported on first use so that CPU-only callers never load Triton."""
     from .triton import assign_triton as fn
 
     return fn(*args, **kwargs)

@@ -6,9 +6,10 @@ Each chunk of m rows is one `addmm` into a reused [m, K] float32 buffer followed
 (first minimum → lowest k on ties); ||x||² is added to the m winners only. Memory stays
 O(chunk·K + K·D) whatever N is, and a `np.memmap` is read one chunk at a time.
 
-precision="bf16" multiplies in bf16 (about 3x the fp32 GEMM rate on CPUs with AVX-512-BF16/AMX) and
-then re-checks, in fp32, every row whose bf16 best and second-best are closer than the bf16 error
-bound (`bf16_margin`), so its labels equal the fp32 path's except at fp32-level ties.
+precision="bf16" multiplies in bf16 (AMX/AVX-512-BF16 run it several times faster than fp32), then,
+per row, recomputes in fp32 the distance of every center whose bf16 distance lies within the bf16
+error bound (`bf16_margin`) of the bf16 best — usually only the winner — and keeps the exact best.
+Labels therefore equal the fp32 path's except at fp32-level ties, and distances are fp32-accurate.
 """
 from __future__ import annotations
 
@@ -24,24 +25,26 @@ from .reference import check_inputs, describe_nonfinite
 PRECISIONS = ("fp32", "bf16")
 NUMBA_CACHE = os.environ.get("CLIO_NUMBA_CACHE", "1") != "0"   # on-disk cache of compiled kernels
 
-# Target size of the [chunk, K] float32 buffer. Measured on the 2-core Xeon (AMX, 2 MiB L2 per core):
-# end-to-end time at N=200k, D=384 was flat from 4 to 16 MiB for K=256 and K=2000 and ~10-25% worse
-# at 1 MiB (small GEMMs re-pack the K×D centers each call), so buffers live in the large L3 instead
-# of L2. See the module-level `chunk_rows_for` for the row bounds.
+# Target size of the [chunk, K] float32 buffer, measured on the 2-core Xeon (AMX; 2 MiB L2 per core,
+# large shared L3) at N=200k, D=384, median of 3 on a shared machine. K=2000, fp32 / bf16 seconds:
+# 1 MiB 1.41 / 0.83, 4 MiB 1.20 / 0.64, 16 MiB 1.07 / 0.50, 64 MiB 1.22 / 1.17. K=256: 1 MiB chunks
+# were 3-10x slower, 4 MiB and up flat within noise. So the buffer outgrows L2 (it still fits L3): our
+# reading is that each GEMM call re-packs the K×D centers and forks threads, which small chunks repeat.
 CHUNK_BUFFER_BYTES = 16 << 20
-MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 256, 16384
+MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 256, 16384   # K ≤ 256 reaches the cap: 16384 rows ≈ 25 MB of fp32 x
 
 # bf16 has an 8-bit significand: unit roundoff u = 2^-9. For a dot product with inputs rounded to
 # bf16, products accumulated in fp32 over D terms, and the result rounded to bf16 (torch's CPU bf16
 # GEMM returns bf16):
 #   |s̃ − x·c| ≤ (3u + 4u² + γ_D)·Σ|x_i c_i| ≤ (3u + 4u² + γ_D)·||x||·||c||,   γ_D = D·2^-24/(1 − D·2^-24)
-# A distance carries twice the dot error, and a wrong winner needs both the winner and the true best
-# to err, so a row whose bf16 gap (second − best) exceeds 4·that bound·||x||·max||c|| is settled.
+# so each bf16 distance d̃_k = ||c_k||² − 2·s̃_k is within e = 2·(3u + 4u² + γ_D)·||x||·max||c|| of
+# the exact one. The true best k* then has d̃_k* ≤ d_k* + e ≤ d_best + e ≤ d̃_best + 2e: every center
+# with d̃_k ≤ d̃_best + 2e is a candidate, and the true best is among them. 2e ≈ 6·2^-8·||x||·max||c||.
 BF16_U = 2.0 ** -9
 
 
 def bf16_margin(d: int) -> float:
-    """Coefficient m(D) such that a bf16 gap > m(D)·||x||·max_k ||c_k|| proves the bf16 label exact."""
+    """m(D) = 2e/(||x||·max||c||): centers with d̃_k ≤ min d̃ + m(D)·||x||·max_k ||c_k|| are candidates."""
     gamma = d * 2.0 ** -24 / (1.0 - d * 2.0 ** -24)
     return 4.0 * (3 * BF16_U + 4 * BF16_U ** 2 + gamma)
 
@@ -51,13 +54,14 @@ def chunk_rows_for(k: int) -> int:
     return int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, CHUNK_BUFFER_BYTES // (4 * max(k, 1)))))
 
 
-def _sqnorm(a: torch.Tensor) -> torch.Tensor:
+def sqnorm(a: torch.Tensor) -> torch.Tensor:
     """||a_i||² per row in fp32 (vector_norm upcasts while reducing: no fp32 copy of 16-bit input,
     and it measured ~2x faster than linalg.vecdot(a, a) here)."""
     return torch.linalg.vector_norm(a, dim=1, dtype=torch.float32).square_()
 
 
 def _as_tensor(a, name: str) -> torch.Tensor:
+    """A torch view of a numpy/array-like input (a copy only when the array is read-only)."""
     if isinstance(a, torch.Tensor):
         return a
     a = np.asarray(a)
@@ -105,11 +109,9 @@ def assign_cpu(x, centers, *, x_sqnorm=None, c_sqnorm=None, chunk_rows=None, pre
     if n == 0:
         return labels, dist
     c32 = c.detach().to("cpu", torch.float32).contiguous()
-    c_sq = (_sqnorm(c32) if c_sqnorm is None
-            else _as_tensor(c_sqnorm, "c_sqnorm").to(torch.float32))
-    if check and not torch.isfinite(c_sq).all():
-        bad = int(torch.nonzero(~torch.isfinite(c_sq))[0])
-        raise ValueError(f"centers contain NaN or inf, or ||c||² overflows float32 (center {bad})")
+    c_sq = sqnorm(c32) if c_sqnorm is None else _as_tensor(c_sqnorm, "c_sqnorm").to(torch.float32)
+    if check:
+        check_center_norms(c_sq)
     x_sq_all = None if x_sqnorm is None else _as_tensor(x_sqnorm, "x_sqnorm").to(torch.float32)
     rows = int(chunk_rows or chunk_rows_for(k))
     step = _Fp32Step(c32, c_sq, rows) if precision == "fp32" else _Bf16Step(c32, c_sq, rows)
@@ -117,12 +119,11 @@ def assign_cpu(x, centers, *, x_sqnorm=None, c_sqnorm=None, chunk_rows=None, pre
         stop = min(start + rows, n)
         xb = read(start, stop)
         xb32 = xb if xb.dtype == torch.float32 else xb.float()
-        x_sq = _sqnorm(xb32) if x_sq_all is None else x_sq_all[start:stop]
+        x_sq = sqnorm(xb32) if x_sq_all is None else x_sq_all[start:stop]
         d, lab = dist[start:stop], labels[start:stop]
         step(xb, xb32, x_sq, d, lab)
-        if check and not torch.isfinite(d).all():
-            bad = start + int(torch.nonzero(~torch.isfinite(d))[0])
-            raise ValueError(describe_nonfinite(x, c32, bad))
+        if check:
+            raise_on_nonfinite(x, c32, d, offset=start)
         d.clamp_(min=0.0)                              # cancellation can dip a true 0 below 0
     return labels, dist
 
@@ -142,9 +143,8 @@ class _Fp32Step:
 
 
 class _Bf16Step(_Fp32Step):
-    """One chunk with a bf16 GEMM. Per row, every center whose bf16 distance is within the error
-    margin of the bf16 best (usually just the winner) gets its distance recomputed in fp32, and the
-    exact best among them wins; so the returned distance is fp32-accurate too."""
+    """One chunk with a bf16 GEMM; then the candidates of each row (bf16 distance within the margin
+    of the bf16 best; usually only the winner) are re-scored exactly in fp32 by `recheck`."""
 
     def __init__(self, c32, c_sq, rows):
         super().__init__(c32, c_sq, rows)
@@ -190,7 +190,11 @@ def _numba_recheck():
     global _prange
     _prange = numba.prange        # numba reads globals at compile time; importing numba is slow (lazy)
     # reassoc/contract let LLVM vectorise the dot products; no "nnan", so NaN compares stay false.
-    return numba.njit(parallel=True, cache=NUMBA_CACHE, fastmath={"reassoc", "contract"})(_recheck_rows)
+    jit = functools.partial(numba.njit, parallel=True, fastmath={"reassoc", "contract"})
+    try:
+        return jit(cache=NUMBA_CACHE)(_recheck_rows)
+    except RuntimeError:        # no writable cache location (read-only install): compile per process
+        return jit(cache=False)(_recheck_rows)
 
 
 _prange = range
@@ -214,10 +218,17 @@ def _recheck_rows(b, thresh, x, c, c_sq, x_sq, lab_out, d_out):
         d_out[i] = x_sq[i] + best
 
 
-# Rows per GEMM for `assign_torch` off the CPU: a [16384, K] fp32 buffer is 64 MiB at K=1000 and each
-# GEMM is big enough to fill a GPU (the value the embedding stage settled on for CUDA batches; the
-# assignment peer was not tuned separately).
+# Rows per GEMM for `assign_torch` off the CPU (not tuned): the [16384, K] fp32 buffer is 64 MiB at
+# K=1000, and each GEMM (16384·K·D·2 ≈ 13 GFLOP at K=1000, D=384) is large enough to fill a GPU.
 TORCH_DEVICE_CHUNK_ROWS = 16384
+
+
+def check_center_norms(c_sq: torch.Tensor) -> None:
+    """ValueError when some ||c||² is NaN/inf: such a center could silently never win (O(K))."""
+    bad = ~torch.isfinite(c_sq)
+    if bad.any():
+        k = int(torch.nonzero(bad)[0])
+        raise ValueError(f"centers contain NaN or inf, or ||c||² overflows float32 (center {k})")
 
 
 def raise_on_nonfinite(x, centers, dist: torch.Tensor, offset: int = 0) -> None:
@@ -240,13 +251,15 @@ def assign_torch(x: torch.Tensor, centers, *, chunk_rows: int | None = None, che
     rows = chunk_rows or (chunk_rows_for(c.shape[0]) if x.device.type == "cpu" else TORCH_DEVICE_CHUNK_ROWS)
     labels = torch.empty(n, dtype=torch.int64, device=x.device)
     dist = torch.empty(n, dtype=torch.float32, device=x.device)
-    c_sq = torch.linalg.vector_norm(c, dim=1, dtype=torch.float32).square_()
+    c_sq = sqnorm(c)
+    if check:
+        check_center_norms(c_sq)
     for start in range(0, n, rows):
         xb = x[start:start + rows]
         d = torch.add(c_sq, torch.mm(xb, c.t()), alpha=-2)             # read m·D + K·D; write m·K
         out = (dist[start:start + len(xb)], labels[start:start + len(xb)])
         torch.min(d, dim=1, out=out)
-        out[0].add_(torch.linalg.vector_norm(xb, dim=1, dtype=torch.float32).square_())
+        out[0].add_(sqnorm(xb))
     if check:
         raise_on_nonfinite(x, c, dist)
     return labels, dist.clamp_(min=0.0)

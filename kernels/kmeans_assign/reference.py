@@ -68,7 +68,8 @@ def top2_reference(x, centers, chunk_rows: int = REFERENCE_CHUNK_ROWS):
     for start in range(0, n, chunk_rows):
         xb = np.asarray(x[start:start + chunk_rows], dtype=np.float64)  # [m, D]
         x_sq = np.einsum("md,md->m", xb, xb)                            # ||x||²  [m]
-        d = x_sq[:, None] - 2.0 * (xb @ centers.T) + c_sq[None, :]      # [m, K]
+        with np.errstate(invalid="ignore", over="ignore"):              # NaN/inf are reported below
+            d = x_sq[:, None] - 2.0 * (xb @ centers.T) + c_sq[None, :]  # [m, K]
         np.maximum(d, 0.0, out=d)                                       # rounding can dip below 0
         if not np.isfinite(d).all():
             bad = start + int(np.flatnonzero(~np.isfinite(d).all(axis=1))[0])

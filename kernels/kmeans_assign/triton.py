@@ -1,4 +1,4 @@
-"""Nearest-centroid assignment as one fused Triton kernel (and `assign_torch_gpu`, the peer it is timed against).
+"""Nearest-centroid assignment as one fused Triton kernel; `assign_torch_gpu` is its timed peer.
 
     ||x − c||² = ||x||² − 2·x·cᵀ + ||c||²
 
@@ -6,8 +6,8 @@ Each program owns BLOCK_M rows of X. It walks the K centers in BLOCK_N tiles; fo
 accumulates x·cᵀ over D in BLOCK_K steps with `tl.dot` (fp32 accumulator), then, in the epilogue,
 turns the tile into ||c||² − 2·x·cᵀ and folds it into a running (min, argmin) per row. Only N labels
 and N distances reach global memory: the N×K matrix lives one [BLOCK_M, BLOCK_N] tile at a time in
-registers. Traffic: read N·D + K·D·ceil(N/BLOCK_M) + K elements (the centers re-read comes from L2);
-write 2N.
+registers. Traffic: read N·D + K·D·ceil(N/BLOCK_M) + K elements (the centers' re-reads mostly hit
+L2), plus N·D more when ||x||² is not passed in; write 2N.
 
 Runs on CUDA tensors, and on CPU tensors under TRITON_INTERPRET=1 (set before triton is imported).
 """
@@ -21,7 +21,7 @@ import triton
 import triton.language as tl
 
 from .cpu import assign_torch as assign_torch_gpu  # the GPU peer: chunked torch GEMM + min
-from .cpu import raise_on_nonfinite
+from .cpu import check_center_norms, raise_on_nonfinite, sqnorm
 from .reference import check_inputs
 
 __all__ = ["assign_triton", "assign_torch_gpu", "Config", "default_config"]
@@ -35,15 +35,17 @@ class Config(NamedTuple):
     num_stages: int
 
 
-# H100/H200 defaults, not autotuned (autotuning would make the first call slow and results vary):
+# H100/H200 defaults, not autotuned (autotuning slows the first call, and a config picked by timing
+# could change the fp32 rounding, hence tie-breaking, from run to run):
 # 128×128 tiles feed the tensor cores with a fp32 accumulator of 64 registers/thread at 8 warps;
 # 3 stages of 16-bit 128×64 operand tiles take 96 KiB of the 227 KiB shared memory. fp32 operands
 # are twice the bytes, so BLOCK_K halves to keep the same shared-memory footprint.
 GPU_CONFIG_16BIT = Config(block_m=128, block_n=128, block_k=64, num_warps=8, num_stages=3)
 GPU_CONFIG_FP32 = Config(block_m=128, block_n=128, block_k=32, num_warps=8, num_stages=3)
-# The interpreter runs each program in numpy: small tiles keep masked odd shapes cheap to emulate
-# (16 is tl.dot's smallest dimension).
-INTERPRET_CONFIG = Config(block_m=32, block_n=32, block_k=32, num_warps=1, num_stages=1)
+# The interpreter runs each program as numpy calls, so fewer, larger tiles are faster (64³ ran ~6x
+# faster than 32³ at 1823×383×97); 64 still splits the odd test shapes into several K tiles and D
+# steps, so the masks and cross-tile ties are exercised.
+INTERPRET_CONFIG = Config(block_m=64, block_n=64, block_k=64, num_warps=1, num_stages=1)
 
 
 @triton.jit
@@ -58,42 +60,49 @@ def _assign_kernel(
     stride_xn, stride_xd, stride_ck, stride_cd,
     HAS_X_SQ: tl.constexpr,
     INPUT_PRECISION: tl.constexpr,
+    DOT_IN_FP32: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     row_ok = rows < N
     offs_n = tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
+    x_rows = x_ptr + rows.to(tl.int64)[:, None] * stride_xn    # int64: N·D may pass 2^31
+    if HAS_X_SQ:
+        x_sq = tl.load(x_sq_ptr + rows, mask=row_ok, other=0.0)
+    else:                                                       # read N·D once more, in fp32
+        x_sq = tl.zeros([BLOCK_M], tl.float32)
+        for d0 in range(0, D, BLOCK_K):
+            dd = d0 + offs_k
+            xt = tl.load(x_rows + dd[None, :] * stride_xd, mask=row_ok[:, None] & (dd < D)[None, :],
+                         other=0.0).to(tl.float32)
+            x_sq += tl.sum(xt * xt, axis=1)
     best = tl.full([BLOCK_M], float("inf"), tl.float32)
     best_k = tl.zeros([BLOCK_M], tl.int32)
-    x_sq = tl.zeros([BLOCK_M], tl.float32)
     for k0 in range(0, K, BLOCK_N):
         cols = k0 + offs_n
         col_ok = cols < K
+        c_cols = c_ptr + cols.to(tl.int64)[None, :] * stride_ck
         acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
         for d0 in range(0, D, BLOCK_K):
             dd = d0 + offs_k
             d_ok = dd < D
             # read BLOCK_M·BLOCK_K of x and BLOCK_K·BLOCK_N of c; zeros past the edges add nothing
-            xt = tl.load(x_ptr + rows[:, None] * stride_xn + dd[None, :] * stride_xd,
-                         mask=row_ok[:, None] & d_ok[None, :], other=0.0)
-            ct = tl.load(c_ptr + cols[None, :] * stride_ck + dd[:, None] * stride_cd,
-                         mask=col_ok[None, :] & d_ok[:, None], other=0.0)
+            xt = tl.load(x_rows + dd[None, :] * stride_xd, mask=row_ok[:, None] & d_ok[None, :], other=0.0)
+            ct = tl.load(c_cols + dd[:, None] * stride_cd, mask=col_ok[None, :] & d_ok[:, None], other=0.0)
+            if DOT_IN_FP32:   # interpreter only: its tl.dot multiplies bf16 bit patterns (triton#11584)
+                xt, ct = xt.to(tl.float32), ct.to(tl.float32)
             acc = tl.dot(xt, ct, acc, input_precision=INPUT_PRECISION)
-            if not HAS_X_SQ:
-                if k0 == 0:                       # ||x||² once, from the x tiles already loaded
-                    xf = xt.to(tl.float32)
-                    x_sq += tl.sum(xf * xf, axis=1)
         # Epilogue: ||c||² − 2·x·cᵀ for the tile (the row constant ||x||² cannot change the argmin).
-        # Columns past K get +inf, so they never win.
+        # Columns past K get +inf, so they never win; so does NaN (the wrapper reports it: a NaN row
+        # keeps best = inf), which also spares the interpreter's argmin an all-NaN row.
         c_sq = tl.load(c_sq_ptr + cols, mask=col_ok, other=float("inf"))
         d = c_sq[None, :] - 2.0 * acc
+        d = tl.where(d == d, d, float("inf"))
         tile_min, tile_arg = tl.min(d, axis=1, return_indices=True, return_indices_tie_break_left=True)
         better = tile_min < best                  # strict: an earlier tile (lower k) keeps a tie
         best = tl.where(better, tile_min, best)
         best_k = tl.where(better, tile_arg + k0, best_k)
-    if HAS_X_SQ:
-        x_sq = tl.load(x_sq_ptr + rows, mask=row_ok, other=0.0)
     # Clamp at 0 (cancellation), but let NaN through so the wrapper can report it.
     dist = tl.maximum(best + x_sq, 0.0, propagate_nan=tl.PropagateNan.ALL)
     tl.store(label_ptr + rows, best_k.to(tl.int64), mask=row_ok)     # write N
@@ -108,11 +117,6 @@ def default_config(x: torch.Tensor) -> Config:
     if _interpreting() or x.device.type != "cuda":
         return INTERPRET_CONFIG
     return GPU_CONFIG_FP32 if x.element_size() == 4 else GPU_CONFIG_16BIT
-
-
-def _sqnorm(a: torch.Tensor) -> torch.Tensor:
-    """||a_i||² in fp32 without an fp32 copy of a 16-bit `a` (vector_norm upcasts as it reduces)."""
-    return torch.linalg.vector_norm(a, dim=1, dtype=torch.float32).square_()
 
 
 def assign_triton(x, centers, *, x_sqnorm=None, c_sqnorm=None, config: Config | None = None,
@@ -138,17 +142,17 @@ def assign_triton(x, centers, *, x_sqnorm=None, c_sqnorm=None, config: Config | 
     dist = torch.empty(n, dtype=torch.float32, device=x.device)
     if n == 0:
         return labels, dist
-    c_sq = _sqnorm(c) if c_sqnorm is None else c_sqnorm.to(device=x.device, dtype=torch.float32)
-    if check and not torch.isfinite(c_sq).all():
-        bad = int(torch.nonzero(~torch.isfinite(c_sq))[0])
-        raise ValueError(f"centers contain NaN or inf, or ||c||² overflows float32 (center {bad})")
+    c_sq = sqnorm(c) if c_sqnorm is None else c_sqnorm.to(device=x.device, dtype=torch.float32)
+    if check:
+        check_center_norms(c_sq)
     x_sq = None if x_sqnorm is None else x_sqnorm.to(device=x.device, dtype=torch.float32).contiguous()
     cfg = config or default_config(x)
-    precision = fp32_precision if x.dtype == torch.float32 else "ieee"   # 16-bit: exact products
+    precision = fp32_precision if x.dtype == torch.float32 else None   # only fp32 inputs have modes
     _assign_kernel[(triton.cdiv(n, cfg.block_m),)](
         x, c, c_sq.contiguous(), x_sq if x_sq is not None else dist, labels, dist,
         n, k, x.shape[1], x.stride(0), x.stride(1), c.stride(0), c.stride(1),
         HAS_X_SQ=x_sq is not None, INPUT_PRECISION=precision,
+        DOT_IN_FP32=_interpreting() and x.dtype == torch.bfloat16,
         BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k,
         num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
