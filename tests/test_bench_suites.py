@@ -53,11 +53,12 @@ def test_suites_register_with_their_cases():
     kmeans = load_suite("kmeans")
     assert kmeans.name == "kmeans" and "scikit-learn" in kmeans.description
     full = list(kmeans.build(Options()))
-    assert [c.name for c in full] == ["real-k20", "real-k256", "real-k2000", "synthetic-k20", "synthetic-k256", "synthetic-k2000"]
+    assert [c.name for c in full] == ["real-k20", "real-k256", "real-k2000", "synthetic-k20", "synthetic-k256",
+                                      "synthetic-k2000-shared-init"]
     for case in full:
         assert [c.name for c in case.contenders] == ["sklearn", "faiss", "engine-cpu"]
         assert case.reference == "sklearn" and case.baselines == ("sklearn", "faiss")
-    assert {c.info["plan"]["init"] for c in full if c.info["plan"]["k"] == 2000} == {"shared"}
+    assert [c.info["plan"]["init"] for c in full if c.info["plan"]["k"] == 2000] == ["own", "shared"]
     hdb = load_suite("hdbscan")
     cases = list(hdb.build(Options()))
     assert [c.name for c in cases] == ["real-20k", "real-all"]
@@ -99,7 +100,7 @@ def test_kmeans_suite_end_to_end_at_tiny_sizes(tiny, data_dir, tmp_path, capsys)
         else:
             assert by["engine-cpu"]["metrics"]["ari_vs_sklearn"] == pytest.approx(1.0)  # same init, same math
     table = kmeans_suite.format_markdown(payload)
-    assert table.count("\n| real-k9 |") == 3 and table.count("\n| synthetic-k40 |") == 3
+    assert table.count("\n| real-k9 |") == 3 and table.count("\n| synthetic-k40-shared-init |") == 3
     assert "fp32 100, bf16 300" in table
 
 
