@@ -69,9 +69,9 @@ class Plan:
         return f"{self.data}-k{self.k}" + ("-shared-init" if self.init == "shared" else "")
 
 
-# Full: ~15 min on the quiet 2-core machine with 3 rounds, most of it sklearn's k-means++ (~14 s a
-# round at 69k×256, ~33 s at 200k×256, ~2.5 min at 69k×2000). Quick (~1.5 min, one round): small
-# subsets, a smoke run, not a figure.
+# Full: 16 min on the quiet 2-core machine with 3 rounds (2026-11-27), most of it k-means++: sklearn
+# ~13 s a round at 69k×256, ~31 s at 200k×256, ~105 s at 69k×2000 (ours ~88 s there: all 69k rows
+# are under its sample cap). Quick (~1.5 min, one round): small subsets, a smoke run, not a figure.
 PLANS = {
     False: (Plan("real", None, 20, 10, "own"), Plan("real", None, 256, 10, "own"), Plan("real", None, 2000, 10, "own"),
             Plan("synthetic", 200_000, 20, 10, "own"), Plan("synthetic", 200_000, 256, 10, "own"),
