@@ -22,6 +22,8 @@ _EXPORTS = {
     "reduce": ("engine.reduce", "reduce"),
     "PCA": ("engine.reduce", "PCA"),
     "UMAP": ("engine.reduce", "UMAP"),
+    "build_hierarchy": ("engine.hierarchy", "build_hierarchy"),
+    "Tree": ("engine.hierarchy", "Tree"),
 }
 
 __all__ = list(_EXPORTS)

@@ -1,0 +1,69 @@
+"""The cluster hierarchy as a value object: levels of nodes, each node with one parent one level up.
+
+Level 0 holds the base clusters; the last level holds the top clusters. Serialises to the
+`tree.json` of a run directory and loads back unchanged.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level: `parent` [n] index into the next level (-1 at the top), `size` [n] summed weight of the
+    base clusters below each node, `centroid` [n, D] size-weighted mean of the base centroids."""
+
+    parent: np.ndarray
+    size: np.ndarray
+    centroid: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.size)
+
+
+@dataclass(frozen=True)
+class Tree:
+    levels: tuple[Level, ...]
+    strategy: str = "centroid"
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    def ancestors(self) -> np.ndarray:
+        """[n_base, n_levels] int64: column l is each base cluster's node at level l (column 0 = itself)."""
+        current = np.arange(len(self.levels[0]), dtype=np.int64)
+        columns = [current]
+        for level in self.levels[:-1]:
+            current = level.parent[current]
+            columns.append(current)
+        return np.stack(columns, axis=1)
+
+    def children(self, level: int, node: int) -> np.ndarray:
+        """Indices at `level - 1` whose parent is `node` at `level`."""
+        return np.flatnonzero(self.levels[level - 1].parent == node)
+
+    def to_dict(self) -> dict:
+        return {
+            "strategy": self.strategy,
+            "levels": [{"parent": lv.parent.tolist(), "size": lv.size.tolist(), "centroid": lv.centroid.tolist()}
+                       for lv in self.levels],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Tree":
+        levels = tuple(Level(np.asarray(lv["parent"], dtype=np.int64), np.asarray(lv["size"], dtype=np.float64),
+                             np.asarray(lv["centroid"], dtype=np.float32).reshape(len(lv["size"]), -1))
+                       for lv in data["levels"])
+        return cls(levels, data.get("strategy", "centroid"))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict()))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Tree":
+        return cls.from_dict(json.loads(Path(path).read_text()))
