@@ -24,6 +24,8 @@ _EXPORTS = {
     "UMAP": ("engine.reduce", "UMAP"),
     "build_hierarchy": ("engine.hierarchy", "build_hierarchy"),
     "Tree": ("engine.hierarchy", "Tree"),
+    "run": ("engine.pipeline", "run"),
+    "Run": ("engine.pipeline", "Run"),
 }
 
 __all__ = list(_EXPORTS)

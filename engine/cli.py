@@ -1,4 +1,4 @@
-"""`clio-engine` command line: demo, embed, bench. Bad input ends in one clear line, not a traceback."""
+"""`clio-engine` command line: demo, run, embed, bench. Bad input ends in one clear line, not a traceback."""
 from __future__ import annotations
 
 import argparse
@@ -32,8 +32,21 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="embed and cluster synthetic conversation summaries with the default model")
     demo.add_argument("--config", default="demo", help="config file or preset name (default: demo)")
     demo.add_argument("-n", "--records", type=int, help="number of synthetic records (default: the config's, 20000)")
+    demo.add_argument("--out", help="run directory (default: the config's output.dir, runs/demo)")
     _embed_options(demo)
     demo.set_defaults(func=_cmd_demo)
+
+    runp = sub.add_parser("run", help="the whole pipeline on a file: records → ... → run directory")
+    runp.add_argument("config", help="config file or preset name (default, demo, clio, gpu, strict)")
+    runp.add_argument("--input", help="Parquet, CSV or JSONL file (overrides input.path)")
+    runp.add_argument("--out", help="run directory (overrides output.dir)")
+    runp.add_argument("--text-column", help="column holding the text (default: text)")
+    runp.add_argument("--id-column", help="column holding record ids")
+    runp.add_argument("--user-column", help="column holding user ids (privacy thresholds count distinct users)")
+    runp.add_argument("--facets", help="comma-separated facet columns (e.g. language,country)")
+    runp.add_argument("--k", type=int, help="number of base clusters (default: N / cluster.target_cluster_size)")
+    _embed_options(runp)
+    runp.set_defaults(func=_cmd_run)
 
     emb = sub.add_parser("embed", help="embed the texts of a Parquet/CSV/JSONL file into a .npy matrix")
     emb.add_argument("input", help="Parquet, CSV or JSONL file (optionally .gz)")
@@ -60,16 +73,20 @@ def _embed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace, extra: dict | None = None):
     from engine.config import load_config
 
-    overrides = {f"embed.{k}": getattr(args, k) for k in ("model", "device", "dtype", "batch_tokens", "max_length", "cache_dir")
+    overrides = dict(extra or {})
+    overrides |= {f"embed.{k}": getattr(args, k) for k in ("model", "device", "dtype", "batch_tokens", "max_length", "cache_dir")
                  if getattr(args, k, None) is not None}
     if args.no_progress:
         overrides["embed.progress"] = False
-    for key, attr in (("input.text_column", "text_column"), ("input.id_column", "id_column")):
+    for key, attr in (("input.text_column", "text_column"), ("input.id_column", "id_column"),
+                      ("input.user_column", "user_column"), ("cluster.k", "k")):
         if getattr(args, attr, None) is not None:
             overrides[key] = getattr(args, attr)
+    if getattr(args, "facets", None):
+        overrides["input.facet_columns"] = [f.strip() for f in args.facets.split(",") if f.strip()]
     return load_config(args.config, overrides)
 
 
@@ -98,54 +115,58 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from engine.datasets import generate_conversations
-    from engine.embed import embed
-    from engine.records import load_records
+    """The whole pipeline on synthetic records, then Clio's check: do the clusters reconstruct the topics?"""
+    import numpy as np
 
-    cfg = _config(args)
-    n = args.records or getattr(cfg.input, "synthetic_records", None) or 20_000
+    from engine.datasets import LEVELS, generate_conversations, reconstruction_accuracy
+    from engine.pipeline import run
+
+    overrides = {"input.synthetic_records": args.records} if args.records else {}
+    cfg = _config(args, overrides)
+    if cfg.input.path is not None or not cfg.input.synthetic_records:
+        raise ClioError("demo needs a config with input.synthetic_records and no input.path (use `run` for files)")
     t0 = time.perf_counter()
-    frame = generate_conversations(n, seed=cfg.seed)
-    records = load_records(frame, user_column="user_id", facet_columns=["language", "country", "platform"])
-    print(f"generated {len(frame):,} synthetic conversation summaries in {time.perf_counter() - t0:.1f}s: "
-          f"{frame['domain'].nunique()} domains, {frame['topic'].nunique()} topics, "
-          f"{frame['subtopic'].nunique()} subtopics, {frame['user_id'].nunique():,} users")
-    print(records.summary())
-    vectors, report = embed(records.texts, return_report=True, **cfg.embed.model_dump())
-    print(report.summary())
-    labels = frame.set_index("id").loc[records.ids]
-    for level in ("domain", "topic", "subtopic"):
-        acc = _nearest_neighbour_agreement(vectors, labels[level].to_numpy(), seed=cfg.seed)
-        print(f"  nearest-neighbour {level:8s} agreement: {acc:6.1%}  (share of records whose nearest other record has the same {level})")
-    _demo_kmeans(vectors, labels, cfg)
-    print("The hierarchy, naming and privacy stages come with the next issues; see README.md.")
+    result = run(cfg, out=args.out)
+    seconds = time.perf_counter() - t0
+    _print_summary(result)
+    truth = generate_conversations(cfg.input.synthetic_records, seed=cfg.seed).set_index("id")
+    rows = result.assignments[result.assignments.status == "clustered"]
+    known = truth.loc[rows["id"].to_numpy()]
+    levels = [c for c in rows.columns if c.startswith("level_")]
+    print("\nReconstruction of the generator's known topics (share of records whose cluster's majority "
+          "label is their own; Clio reports 94%):")
+    header = "".join(f"{f'level {i} ({len(np.unique(rows[c]))})':>16s}" for i, c in enumerate(levels))
+    print(f"  {'':18s}{header}")
+    for level in reversed(LEVELS):
+        accs = [reconstruction_accuracy(known[level].to_numpy(), rows[c].to_numpy()) for c in levels]
+        print(f"  {level + f' ({known[level].nunique()})':18s}" + "".join(f"{a:16.1%}" for a in accs))
+    print(f"\nrun directory: {result.dir}  ({seconds:.0f}s; see report.md, clusters.parquet, assignments.parquet)")
     return 0
 
 
-def _demo_kmeans(vectors, labels, cfg) -> None:
-    """Flat k-means at each level's true number of labels, scored against the generator's topics."""
-    from sklearn.metrics import normalized_mutual_info_score
+def _cmd_run(args: argparse.Namespace) -> int:
+    from engine.pipeline import run
 
-    from engine.cluster import KMeans
-
-    for level in ("domain", "topic"):
-        truth = labels[level].to_numpy()
-        k = len(set(truth))
-        t0 = time.perf_counter()
-        model = KMeans(k, metric="cosine", seed=cfg.seed, backend=cfg.cluster.backend).fit(vectors)
-        nmi = normalized_mutual_info_score(truth, model.labels_)
-        print(f"  k-means k={k:<3d} ({model.backend_}, {time.perf_counter() - t0:.1f}s): NMI {nmi:.3f} against the known {level}s")
+    cfg = _config(args)
+    t0 = time.perf_counter()
+    result = run(cfg, input=args.input, out=args.out)
+    _print_summary(result)
+    print(f"\nrun directory: {result.dir}  ({time.perf_counter() - t0:.0f}s)")
+    return 0
 
 
-def _nearest_neighbour_agreement(vectors, labels, *, seed: int, sample: int = 2000) -> float:
-    """Share of sampled records whose most similar other record has the same label."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(vectors), size=min(sample, len(vectors)), replace=False)
-    sims = vectors[picks] @ vectors.T
-    sims[np.arange(len(picks)), picks] = -np.inf  # not itself
-    return float(np.mean(labels[sims.argmax(axis=1)] == labels[picks]))
+def _print_summary(result) -> None:
+    m = result.manifest
+    inp = m["input"]
+    print(f"{inp['rows']:,} rows: {inp['accepted']:,} accepted, {inp['rejected']:,} rejected; {m['users']['note']}")
+    print(f"levels (base → top): {' → '.join(map(str, m['levels']))}; published per level: "
+          + ", ".join(f"{lv['published']}/{lv['nodes']}" for lv in m["privacy"]["levels"]))
+    stages = m["run"]["stages"]
+    print("stages: " + ", ".join(f"{k} {v['seconds']:.1f}s" + (" (cached)" if v["reused"] else "") for k, v in stages.items()))
+    print("top-level clusters:")
+    for row in result.top_clusters().itertuples():
+        size = "suppressed" if row.size is None or row.size != row.size else f"{int(row.size):,}"
+        print(f"  {row.share:6.1%}  {row.name:40s} {size:>10s} records")
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

@@ -11,10 +11,16 @@ pytestmark = pytest.mark.unit
 
 def test_demo_runs_the_main_job(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("CLIO_ENGINE_CACHE", str(tmp_path / "cache"))
-    assert main(["demo", "-n", "1500", "--no-progress"]) == 0
+    assert main(["demo", "-n", "1500", "--no-progress", "--out", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
-    assert "generated 1,500 synthetic conversation summaries" in out
-    assert "embedded 1,500 texts" in out and "NMI" in out and "k=10" in out
+    assert "1,500 rows: 1,500 accepted" in out and "top-level clusters:" in out
+    assert "Reconstruction of the generator's known topics" in out and f"run directory: {tmp_path / 'demo'}" in out
+    # One accuracy per generator level (subtopic, topic, domain) and hierarchy level, each a percentage.
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("subtopic", "topic", "domain"))]
+    assert [r[0] for r in rows] == ["subtopic", "topic", "domain"]
+    assert all(len(r) == 2 + 3 and all(x.endswith("%") for x in r[2:]) for r in rows)
+    for name in ("manifest.json", "assignments.parquet", "clusters.parquet", "facets.parquet", "tree.json", "report.md"):
+        assert (tmp_path / "demo" / name).is_file(), name
 
 
 def test_embed_writes_vectors_and_accounts_for_every_row(tmp_path, capsys, tiny_bert_dir):

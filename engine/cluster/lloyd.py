@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from engine.cluster.rows import Rows
@@ -83,9 +84,14 @@ def segment_sums(chunk: torch.Tensor, labels: torch.Tensor, weights: torch.Tenso
     x = chunk if weights is None else chunk * weights[:, None]
     w = torch.ones(len(labels), dtype=torch.float64, device=chunk.device) if weights is None else weights.double()
     if chunk.device.type == "cpu":
-        partial = torch.zeros(sums.shape, dtype=torch.float32).index_add_(0, labels, x)
-        sums += partial.double()
-        counts.index_add_(0, labels, w)
+        # A one-hot CSR product, not index_add_: torch's CPU index_add_/scatter_add_ open a parallel
+        # region that costs ~40 ms per call when the 2 cores are busy (measured: 42 ms vs 0.06 ms at
+        # 30 rows, 65 ms vs 1.3 ms at 8192 rows × 1000 clusters), which dominated small k-means.
+        lab = labels.numpy()
+        onehot = sp.csr_matrix((np.ones(len(lab), dtype=np.float32), (lab, np.arange(len(lab)))),
+                               shape=(sums.shape[0], len(lab)))
+        sums += torch.from_numpy(np.asarray(onehot @ x.numpy(), dtype=np.float64))
+        counts += torch.from_numpy(np.bincount(lab, weights=w.numpy(), minlength=counts.shape[0]))
         return
     order = torch.argsort(labels, stable=True)
     present, seg = torch.unique_consecutive(labels[order], return_counts=True)

@@ -6,6 +6,7 @@ array, a torch tensor, or a `.npy` memmap larger than memory, on whatever device
 from __future__ import annotations
 
 from dataclasses import dataclass
+import warnings
 from typing import Iterator
 
 import numpy as np
@@ -80,4 +81,10 @@ def _to_tensor(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tens
     if isinstance(x, torch.Tensor):
         return x.to(device=device, dtype=torch.float32)
     arr = np.ascontiguousarray(x, dtype=np.float32)
+    if not arr.flags.writeable:
+        # A read-only array (e.g. a memmap opened with mode "r" and viewed as ndarray): the loops only
+        # read X, so share its pages instead of copying; torch's warning about it does not apply.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.from_numpy(arr).to(device)
     return torch.from_numpy(arr).to(device)

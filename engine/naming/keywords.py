@@ -24,59 +24,101 @@ class ClusterTerms:
     vocab: np.ndarray
 
 
+_TOKEN_PATTERN = r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b"  # ≥ 2 chars: no "m" of "I'm"
+
+
+def document_terms(texts, *, ngram_range=(1, 2), min_df: int = 2) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Fit the vectorizer once: doc-term counts [N, V] (1–2-grams, English stop words removed) and vocab [V].
+    Reuse the matrix for every level with `terms_from_documents`."""
+    texts = list(texts)
+    vectorizer = CountVectorizer(ngram_range=ngram_range, stop_words="english", min_df=min(min_df, len(texts)),
+                                 token_pattern=_TOKEN_PATTERN)
+    return vectorizer.fit_transform(texts).tocsr(), vectorizer.get_feature_names_out()
+
+
+def terms_from_documents(doc_terms: sp.csr_matrix, vocab: np.ndarray, labels: np.ndarray, users: np.ndarray,
+                         n_clusters: int) -> ClusterTerms:
+    """Aggregate doc-term counts into clusters (`labels` [N], −1 = noise, skipped) and count distinct
+    users per (cluster, term); `users` [N] are integer codes, any range."""
+    labels = np.asarray(labels, dtype=np.int64)
+    keep = np.flatnonzero(labels >= 0)
+    labels, docs = labels[keep], doc_terms[keep]
+    counts = (_onehot(labels, n_clusters).T @ docs).tocsr()
+    users = np.unique(np.asarray(users)[keep], return_inverse=True)[1].astype(np.int64).ravel()
+    n_users = int(users.max()) + 1 if len(users) else 1
+    # One row per (cluster, user): a term used by a user in a cluster counts once, however often.
+    pair, pair_index = np.unique(labels * n_users + users, return_inverse=True)
+    per_pair = (_onehot(pair_index.ravel(), len(pair)).T @ docs).tocsr()
+    per_pair.data[:] = 1
+    distinct = (_onehot(pair // n_users, n_clusters).T @ per_pair).tocsr()
+    return ClusterTerms(counts, distinct, vocab)
+
+
 def cluster_terms(texts: list[str], labels: np.ndarray, user_ids=None, *, n_clusters: int | None = None,
                   ngram_range=(1, 2), min_df: int = 2) -> ClusterTerms:
     """Count 1–2-grams (English stop words removed) per cluster and distinct users per (cluster, term).
     Without user ids every record counts as its own user."""
     labels = np.asarray(labels, dtype=np.int64)
     k = n_clusters or int(labels.max()) + 1
-    vectorizer = CountVectorizer(ngram_range=ngram_range, stop_words="english", min_df=min(min_df, len(texts)),
-                                 token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b")  # ≥ 2 chars: no "m" of "I'm"
-    doc_terms = vectorizer.fit_transform(texts).tocsr()
-    counts = (_onehot(labels, k).T @ doc_terms).tocsr()
-    users = np.arange(len(texts)) if user_ids is None else np.unique(np.asarray(user_ids, dtype=object).astype(str), return_inverse=True)[1]
-    # One row per (cluster, user): a term used by a user in a cluster counts once, however often.
-    pair, pair_index = np.unique(labels * (int(users.max()) + 1) + users, return_inverse=True)
-    per_pair = (_onehot(pair_index, len(pair)).T @ doc_terms).tocsr()
-    per_pair.data[:] = 1
-    distinct = (_onehot(pair // (int(users.max()) + 1), k).T @ per_pair).tocsr()
-    return ClusterTerms(counts, distinct, vectorizer.get_feature_names_out())
+    doc_terms, vocab = document_terms(texts, ngram_range=ngram_range, min_df=min_df)
+    users = np.arange(len(labels)) if user_ids is None else np.unique(np.asarray(user_ids, dtype=object).astype(str), return_inverse=True)[1]
+    return terms_from_documents(doc_terms, vocab, labels, users, k)
 
 
 def contrastive_keywords(terms: ClusterTerms, centroids: np.ndarray, *, n_neighbors: int = 5,
-                         n_keywords: int = 8, min_users: int = 1) -> list[list[str]]:
-    """Top `n_keywords` terms per cluster by contrastive c-TF-IDF; [] where no term has enough users."""
-    counts = terms.counts.toarray().astype(np.float64)  # [K, V]; K·V stays small at the base level
-    eligible = terms.users.toarray() >= min_users
+                         n_keywords: int = 8, min_users: int = 1, idf: np.ndarray | None = None) -> list[list[str]]:
+    """Top `n_keywords` terms per cluster by contrastive c-TF-IDF; [] where no term has enough users.
+    Only the cluster's own terms are scored, so memory stays O(nnz), never K × V.
+
+    `idf` [V] (optional, see `corpus_idf`) also weighs each term by its rarity in the whole corpus:
+    contrast with the neighbours alone leaves a template word that every record uses ("user",
+    "asked") near the top wherever it is slightly more frequent than next door."""
+    counts = terms.counts.tocsr().astype(np.float64)
+    counts.sort_indices()
+    users = terms.users.tocsr()
     k = counts.shape[0]
+    row_totals = np.asarray(counts.sum(axis=1)).ravel()
     unit = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
     similarity = unit @ unit.T
     np.fill_diagonal(similarity, -np.inf)
     n_near = min(n_neighbors, k - 1)
-    neighbours = np.argsort(-similarity, axis=1)[:, :n_near] if n_near > 0 else np.zeros((k, 0), dtype=int)
+    neighbours = np.argsort(-similarity, axis=1, kind="stable")[:, :n_near] if n_near > 0 else np.zeros((k, 0), dtype=int)
     keywords = []
     for c in range(k):
+        row = counts[c]
+        cols, own = row.indices, row.data  # ascending term index: the stable sort breaks ties as before
         local = np.concatenate([[c], neighbours[c]])
-        totals = counts[local].sum(axis=1)
-        avg_words = totals.mean() if totals.mean() > 0 else 1.0
-        term_freq = counts[local].sum(axis=0)
-        tf = counts[c] / max(counts[c].sum(), 1.0)
+        avg_words = row_totals[local].mean() if row_totals[local].mean() > 0 else 1.0
+        term_freq = np.asarray(counts[local][:, cols].sum(axis=0)).ravel()
+        tf = own / max(own.sum(), 1.0)
         score = tf * np.log1p(avg_words / np.maximum(term_freq, 1.0))
-        score[~eligible[c] | (counts[c] == 0)] = -np.inf
+        if idf is not None:
+            score = score * idf[cols]
+        score[(users[c][:, cols].toarray().ravel() < min_users) | (own == 0)] = -np.inf
         top = np.argsort(-score, kind="stable")[:n_keywords]
-        keywords.append([str(terms.vocab[t]) for t in top if np.isfinite(score[t])])
+        keywords.append([str(terms.vocab[cols[t]]) for t in top if np.isfinite(score[t])])
     return keywords
 
 
-def names_from_keywords(keywords: list[list[str]], groups: np.ndarray | None = None, *, words: int = 2) -> list[str]:
+def corpus_idf(doc_terms: sp.csr_matrix) -> np.ndarray:
+    """[V] log(1 + N / document frequency) of each term over the whole corpus."""
+    csr = doc_terms.tocsr()
+    csr.sum_duplicates()
+    df = np.bincount(csr.indices, minlength=csr.shape[1])  # one stored entry per (document, term)
+    return np.log1p(doc_terms.shape[0] / np.maximum(df, 1.0))
+
+
+def names_from_keywords(keywords: list[list[str]], groups: np.ndarray | None = None, *, words: int = 2,
+                        fallback: list[str] | None = None) -> list[str]:
     """Short names from the top keywords, made unique within each group of siblings (`groups` [K]
-    gives each cluster's parent) by taking further keywords where two would collide."""
+    gives each cluster's parent) by taking further keywords where two would collide. A cluster without
+    keywords gets `fallback[c]` (default "Cluster c")."""
     groups = np.zeros(len(keywords), dtype=np.int64) if groups is None else np.asarray(groups)
     names: list[str] = []
     taken: dict[int, set[str]] = {}
     for c, terms in enumerate(keywords):
         used = taken.setdefault(int(groups[c]), set())
-        name = _compose(terms[:words]) or f"Cluster {c}"
+        name = _compose(terms[:words]) or (fallback[c] if fallback is not None else f"Cluster {c}")
         extra = words
         while name in used and extra < len(terms):
             name = _compose(terms[:words - 1] + [terms[extra]])

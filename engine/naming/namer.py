@@ -1,0 +1,218 @@
+"""The `Namer` interface (SPEC §3 name) and its no-LLM implementation, `KeywordNamer`.
+
+A namer turns every *published* node of a tree into a `NodeName` (name, description, keywords,
+examples) and every unpublished node into `None`. Privacy contract (SPEC §4), which any namer keeps:
+
+- nothing derived from an unpublished node is returned: its own name slot is `None`, it is left out of
+  the neighbours its level is contrasted against, and its records are never examples (not even of a
+  published ancestor). Its records do count inside a published parent's term counts;
+- a keyword needs ≥ `min_users` distinct users *in that node*;
+- every emitted string (name, description, keywords, examples) passes the PII scrubber.
+
+`KeywordNamer` fits the vectorizer once and reuses the doc-term matrix for every level; per level it
+scores contrastive c-TF-IDF (each node vs. its nearest published nodes at that level, by centroid).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from engine.errors import ConfigError, InputError
+from engine.hierarchy.tree import Tree
+from engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf, document_terms, names_from_keywords,
+                                    terms_from_documents)
+from engine.privacy.scrub import Scrubber
+
+EXAMPLE_POLICIES = ("scrubbed", "k_anonymous", "none")
+ROW_CHUNK = 65_536  # rows of `vectors` read at a time: 65536 × 768 float32 = 192 MiB per chunk
+N_DESCRIPTION_TERMS = 3
+
+
+@dataclass(frozen=True)
+class NodeName:
+    name: str            # short (≤ 6 words), unique among siblings (same parent)
+    description: str     # one line built from the keywords
+    keywords: list[str]
+    examples: list[str]  # representative texts per the examples policy, already scrubbed
+
+
+class Namer(Protocol):
+    name: str
+
+    def name_tree(self, texts: Sequence[str], vectors: np.ndarray, node_labels: list[np.ndarray], tree: Tree,
+                  published: list[np.ndarray], user_codes: np.ndarray) -> list[list[NodeName | None]]:
+        """Per level, one entry per node: a `NodeName` where `published[l]` is true, else `None`."""
+
+
+class KeywordNamer:
+    """Names from contrastive c-TF-IDF keywords; examples per `examples` ("scrubbed", "k_anonymous", "none")."""
+
+    name = "keywords"
+
+    def __init__(self, *, n_keywords: int = 8, n_examples: int = 5, examples: str = "scrubbed", min_users: int = 5,
+                 n_neighbors: int = 5, scrubber: Scrubber | None = None, name_words: int = 2):
+        if examples not in EXAMPLE_POLICIES:
+            raise ConfigError(f"examples must be one of {', '.join(EXAMPLE_POLICIES)}; got {examples!r}")
+        for key, value, low in (("n_keywords", n_keywords, 1), ("n_examples", n_examples, 0),
+                                ("min_users", min_users, 1), ("n_neighbors", n_neighbors, 0), ("name_words", name_words, 1)):
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ConfigError(f"{key} must be an integer ≥ {low}; got {value!r}")
+        if name_words > 3:
+            raise ConfigError(f"name_words must be ≤ 3 so names stay ≤ 6 words; got {name_words}")
+        self.n_keywords, self.n_examples, self.examples = n_keywords, n_examples, examples
+        self.min_users, self.n_neighbors, self.scrubber, self.name_words = min_users, n_neighbors, scrubber, name_words
+
+    def name_tree(self, texts: Sequence[str], vectors: np.ndarray, node_labels: list[np.ndarray], tree: Tree,
+                  published: list[np.ndarray], user_codes: np.ndarray) -> list[list[NodeName | None]]:
+        node_labels, published, user_codes = _check_inputs(texts, vectors, node_labels, tree, published, user_codes)
+        texts = texts if isinstance(texts, list) else list(texts)  # positional indexing (a pandas Series is not)
+        scrubber = self.scrubber or Scrubber()
+        # A term in fewer documents than min_users can never be eligible anywhere: prune it at fit time.
+        doc_terms, vocab = _document_terms(texts, self.min_users)
+        idf = corpus_idf(doc_terms)
+        keywords = [self._level_keywords(doc_terms, vocab, node_labels[l], tree.levels[l].centroid, published[l],
+                                         user_codes, scrubber, idf) for l in range(tree.n_levels)]
+        examples = self._examples(texts, vectors, node_labels, tree, published, user_codes, scrubber)
+        out: list[list[NodeName | None]] = []
+        for l, level in enumerate(tree.levels):
+            pub = np.flatnonzero(published[l])
+            names = names_from_keywords([keywords[l][n] for n in pub], level.parent[pub], words=self.name_words,
+                                        fallback=[f"Cluster {l}.{n}" for n in pub])
+            row: list[NodeName | None] = [None] * len(level)
+            for n, name in zip(pub, names):
+                row[n] = NodeName(scrubber.scrub(name), scrubber.scrub(_describe(keywords[l][n])),
+                                  keywords[l][n], examples[l][n])
+            out.append(row)
+        return out
+
+    def _level_keywords(self, doc_terms, vocab, labels, centroids, published, user_codes, scrubber, idf) -> dict[int, list[str]]:
+        """Keywords of each published node: c-TF-IDF vs. its nearest *published* nodes; counts from all the
+        node's records. A keyword the scrubber would alter is dropped (a placeholder names no topic)."""
+        pub = np.flatnonzero(published)
+        if len(pub) == 0:
+            return {}
+        terms = terms_from_documents(doc_terms, vocab, labels, user_codes, len(published))
+        terms = ClusterTerms(terms.counts[pub], terms.users[pub], terms.vocab)
+        found = contrastive_keywords(terms, np.asarray(centroids, dtype=np.float64)[pub], n_neighbors=self.n_neighbors,
+                                     n_keywords=self.n_keywords, min_users=self.min_users, idf=idf)
+        return {int(n): [k for k in kws if scrubber.scrub(k) == k] for n, kws in zip(pub, found)}
+
+    def _examples(self, texts, vectors, node_labels, tree, published, user_codes, scrubber) -> list[dict[int, list[str]]]:
+        """Per level, per published node: up to n_examples distinct scrubbed texts, nearest the centroid first."""
+        picked: list[dict[int, list[str]]] = [{int(n): [] for n in np.flatnonzero(p)} for p in published]
+        if self.examples == "none" or self.n_examples == 0:
+            return picked
+        cosine = _own_centroid_cosine(vectors, node_labels, [lv.centroid for lv in tree.levels])
+        # A record may be an example at level l only if its nodes at levels 0..l are all published.
+        clear = np.ones(len(user_codes), dtype=bool)
+        text_codes = _factorize(texts) if self.examples == "k_anonymous" else None
+        for l, labels in enumerate(node_labels):
+            clear &= (labels >= 0) & published[l][np.maximum(labels, 0)]
+            candidates = np.flatnonzero(clear)
+            if text_codes is not None:
+                candidates = candidates[_k_anonymous(labels[candidates], text_codes[candidates],
+                                                     user_codes[candidates], self.min_users)]
+            picked[l].update(_nearest_texts(texts, labels, cosine[l], candidates, self.n_examples, scrubber))
+        return picked
+
+
+def _document_terms(texts, min_users: int):
+    """`document_terms`, or an empty vocabulary where no term survives (all stop words, or too rare)."""
+    try:
+        return document_terms(texts, min_df=min_users)
+    except ValueError:  # sklearn: "empty vocabulary" / "After pruning, no terms remain"
+        return sp.csr_matrix((len(texts), 0), dtype=np.int64), np.array([], dtype=object)
+
+
+def _describe(keywords: list[str]) -> str:
+    top = keywords[:N_DESCRIPTION_TERMS]
+    if not top:
+        return "Conversations with no keyword used by enough distinct users."
+    listed = top[0] if len(top) == 1 else ", ".join(top[:-1]) + " and " + top[-1]
+    return f"Conversations about {listed}."
+
+
+def _own_centroid_cosine(vectors, node_labels, centroids) -> np.ndarray:
+    """[n_levels, N] float32: each record's dot with its own node's (unit) centroid at every level; −inf
+    for noise. One chunked pass over the rows serves all levels, so a memmap is read once, never copied."""
+    n = vectors.shape[0]
+    units = []
+    for c in centroids:
+        c = np.asarray(c, dtype=np.float32)
+        units.append(c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12))
+    out = np.full((len(node_labels), n), -np.inf, dtype=np.float32)
+    for start in range(0, n, ROW_CHUNK):
+        rows = np.asarray(vectors[start:start + ROW_CHUNK], dtype=np.float32)  # IN READ-ONLY chunk
+        for l, labels in enumerate(node_labels):
+            lab = labels[start:start + len(rows)]
+            ok = lab >= 0
+            out[l, start:start + len(rows)][ok] = np.einsum("ij,ij->i", rows[ok], units[l][lab[ok]])
+    return np.nan_to_num(out, nan=-np.inf)
+
+
+def _nearest_texts(texts, labels, cosine, candidates, n_examples, scrubber) -> dict[int, list[str]]:
+    """Per node among `candidates`: the first `n_examples` distinct scrubbed texts by descending cosine,
+    ties to the lower record index (a stable order, so results are deterministic)."""
+    if len(candidates) == 0:
+        return {}
+    lab = labels[candidates]
+    order = candidates[np.lexsort((candidates, -cosine[candidates], lab))]
+    sorted_lab = labels[order]
+    bounds = np.flatnonzero(np.diff(sorted_lab)) + 1
+    picked: dict[int, list[str]] = {}
+    for segment in np.split(order, bounds):
+        chosen: list[str] = []
+        for i in segment:  # duplicates are skipped, so walk until enough distinct texts
+            text = scrubber.scrub(str(texts[i]))
+            if text not in chosen:
+                chosen.append(text)
+                if len(chosen) == n_examples:
+                    break
+        picked[int(labels[segment[0]])] = chosen
+    return picked
+
+
+def _factorize(texts) -> np.ndarray:
+    codes: dict[str, int] = {}
+    return np.fromiter((codes.setdefault(t, len(codes)) for t in texts), dtype=np.int64, count=len(texts))
+
+
+def _k_anonymous(labels, text_codes, user_codes, min_users) -> np.ndarray:
+    """Mask over records: the exact text occurs for ≥ min_users distinct users in the record's node."""
+    if len(labels) == 0:
+        return np.zeros(0, dtype=bool)
+    key = labels * (int(text_codes.max()) + 1) + text_codes  # one id per (node, text)
+    order = np.lexsort((user_codes, key))
+    k, u = key[order], user_codes[order]
+    first_of_pair = np.r_[True, (k[1:] != k[:-1]) | (u[1:] != u[:-1])]  # distinct (node, text, user)
+    keys, n_users = np.unique(k[first_of_pair], return_counts=True)
+    return np.isin(key, keys[n_users >= min_users])
+
+
+def _check_inputs(texts, vectors, node_labels, tree, published, user_codes):
+    n = len(texts)
+    if getattr(vectors, "ndim", None) != 2 or vectors.shape[0] != n:
+        raise InputError(f"vectors must be a [N, D] matrix with N = {n} rows (one per text); got shape {getattr(vectors, 'shape', None)}")
+    user_codes = np.asarray(user_codes)
+    if user_codes.shape != (n,) or not np.issubdtype(user_codes.dtype, np.integer):
+        raise InputError(f"user_codes must be {n} integers (one per text); got shape {user_codes.shape}, dtype {user_codes.dtype}")
+    if len(node_labels) != tree.n_levels or len(published) != tree.n_levels:
+        raise InputError(f"node_labels and published need one entry per tree level ({tree.n_levels}); "
+                         f"got {len(node_labels)} and {len(published)}")
+    labels_out, published_out = [], []
+    for l, level in enumerate(tree.levels):
+        labels, pub = np.asarray(node_labels[l]), np.asarray(published[l])
+        if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+            raise InputError(f"node_labels[{l}] must be {n} integers (one per text); got shape {labels.shape}")
+        if len(labels) and (labels.min() < -1 or labels.max() >= len(level)):
+            raise InputError(f"node_labels[{l}] must lie in −1..{len(level) - 1} (level {l} has {len(level)} nodes)")
+        if pub.shape != (len(level),) or pub.dtype != bool:
+            raise InputError(f"published[{l}] must be {len(level)} booleans (one per node at level {l}); got shape {pub.shape}, dtype {pub.dtype}")
+        if level.centroid.shape[1] != vectors.shape[1]:
+            raise InputError(f"tree centroids at level {l} have dimension {level.centroid.shape[1]}, vectors {vectors.shape[1]}")
+        labels_out.append(labels.astype(np.int64, copy=False))
+        published_out.append(pub)
+    return labels_out, published_out, user_codes.astype(np.int64, copy=False)

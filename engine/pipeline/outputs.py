@@ -1,0 +1,151 @@
+"""The published tables of a run: assignments, clusters, facets, the published tree and report.md.
+
+Only published nodes carry names, keywords, examples, counts and centroids. Unpublished nodes appear in
+clusters.parquet as bare ids (published = false) and their records are counted in their parent's
+"Other in <parent>" row, whose counts show only where the bucket itself passes the thresholds.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+
+
+def node_id(level: int, index: int) -> str:
+    return f"{level}.{index}"
+
+
+def other_id(level: int, parent: int | None) -> str:
+    return f"{level}.other" if parent is None else f"{level}.other.{parent}"
+
+
+def assignments_table(records, base_labels: np.ndarray, labels: list[np.ndarray], published: list[np.ndarray]) -> pa.Table:
+    """Every input row (by input `row`): id, status, reason, base cluster, one node per level, published."""
+    n_levels = len(labels)
+    acc = records.table
+    rej = records.rejected
+    n_acc, n_rej = acc.num_rows, rej.num_rows
+    noise = base_labels < 0
+    status = np.where(noise, "noise", "clustered").astype(object)
+    columns = {
+        "row": np.concatenate([acc.column("row").to_numpy(), rej.column("row").to_numpy()]).astype(np.int64),
+        "id": pa.concat_arrays([acc.column("id").combine_chunks().cast(pa.string()),
+                                rej.column("id").combine_chunks().cast(pa.string())]),
+        "status": pa.array(list(status) + ["rejected"] * n_rej, pa.string()),
+        "reason": pa.array([("HDBSCAN noise" if x else None) for x in noise] + rej.column("reason").to_pylist(), pa.string()),
+    }
+    for level in range(n_levels):
+        lab = labels[level]
+        mask = np.concatenate([noise, np.ones(n_rej, bool)])
+        columns[f"level_{level}"] = pa.array(np.concatenate([lab, np.zeros(n_rej, np.int64)]), pa.int64(), mask=mask)
+    pub = np.zeros(n_acc, bool)
+    pub[~noise] = published[0][base_labels[~noise]]
+    columns["published"] = pa.array(np.concatenate([pub, np.zeros(n_rej, bool)]), pa.bool_())
+    table = pa.table(columns)
+    return table.take(np.argsort(columns["row"], kind="stable"))
+
+
+def clusters_table(tree, pubs, names, facet_json: dict[tuple[int, int], str], min_users: int, total: int) -> pa.Table:
+    """One row per node at every level, plus one "Other in <parent>" row per parent with hidden children.
+
+    `total`: clustered records (noise excluded), the denominator of `share`; `share_of_parent` divides
+    by the parent's reported size (sizes are Laplace-noised where the run has epsilon).
+    """
+    rows = []
+    n_levels = tree.n_levels
+    total = max(int(total), 1)
+    for level in range(n_levels):
+        pub = pubs[level]
+        parent = tree.levels[level].parent
+        share = pub.reported_records / total
+        if level + 1 < n_levels:
+            above = pubs[level + 1].reported_records.astype(np.float64)
+            share_parent = pub.reported_records / np.maximum(above[np.maximum(parent, 0)], 1.0)
+        else:
+            share_parent = share
+        for i in range(len(pub.published)):
+            p = int(parent[i])
+            row = _empty_row(node_id(level, i), level, i, node_id(level + 1, p) if p >= 0 else None, "cluster")
+            if pub.published[i]:
+                nm = names[level][i]
+                row.update(name=nm.name, description=nm.description, keywords=list(nm.keywords),
+                           examples=list(nm.examples), size=int(pub.reported_records[i]),
+                           users=int(pub.reported_users[i]), share=float(share[i]),
+                           share_of_parent=float(share_parent[i]) if p >= 0 else float(share[i]), published=True,
+                           facet_shares=facet_json.get((level, i), "{}"),
+                           centroid=tree.levels[level].centroid[i].astype(np.float32).tolist())
+            rows.append(row)
+        # "Other" buckets: hidden children of each published parent (the root at the top level).
+        for j in np.flatnonzero(pub.other_records > 0):
+            top = level == n_levels - 1
+            parent_id = None if top else node_id(level + 1, int(j))
+            parent_ok = True if top else bool(pubs[level + 1].published[j])
+            if not parent_ok:
+                continue  # an unpublished parent's Other would name it
+            parent_name = None if top else names[level + 1][int(j)].name
+            row = _empty_row(other_id(level, None if top else int(j)), level, None, parent_id, "other")
+            row["name"] = "Other" if top else f"Other in {parent_name}"
+            row["description"] = (f"Clusters below the privacy threshold ({min_users} users), rolled up.")
+            if pub.other_published[j]:
+                size = int(pub.reported_other_records[j])
+                row.update(size=size, users=int(pub.reported_other_users[j]), share=size / total, published=True,
+                           share_of_parent=(size / max(int(pubs[level + 1].reported_records[j]), 1)) if not top else size / total)
+            rows.append(row)
+    return pa.Table.from_pylist(rows, schema=CLUSTER_SCHEMA)
+
+
+CLUSTER_SCHEMA = pa.schema([
+    ("id", pa.string()), ("level", pa.int32()), ("index", pa.int64()), ("parent", pa.string()), ("kind", pa.string()),
+    ("name", pa.string()), ("description", pa.string()), ("keywords", pa.list_(pa.string())),
+    ("examples", pa.list_(pa.string())), ("size", pa.int64()), ("users", pa.int64()), ("share", pa.float64()),
+    ("share_of_parent", pa.float64()), ("published", pa.bool_()), ("facet_shares", pa.string()),
+    ("centroid", pa.list_(pa.float32())),
+])
+
+
+def _empty_row(id_, level, index, parent, kind) -> dict:
+    return dict(id=id_, level=level, index=index, parent=parent, kind=kind, name=None, description=None,
+                keywords=None, examples=None, size=None, users=None, share=None, share_of_parent=None,
+                published=False, facet_shares=None, centroid=None)
+
+
+def facet_json(facets: pa.Table) -> dict[tuple[int, int], str]:
+    """{(level, node): '{"language": {"en": 0.8, "(suppressed)": 0.2}, ...}'} from the long facets table."""
+    grouped: dict[tuple[int, int], dict[str, dict[str, float]]] = {}
+    for r in facets.to_pylist():
+        cell = grouped.setdefault((r["level"], r["node"]), {}).setdefault(r["facet"], {})
+        cell["(suppressed)" if r["suppressed"] else r["value"]] = round(r["share"], 6)
+    return {k: json.dumps(v, sort_keys=False, ensure_ascii=False) for k, v in grouped.items()}
+
+
+def published_tree(clusters: pa.Table, tree) -> dict:
+    """tree.json: the tree of published nodes and "Other" rows only, loadable with `Tree.from_dict`.
+
+    Node order per level follows clusters.parquet; `parent` indexes the next level's list. An "Other"
+    node has no centroid of its own (that would summarise hidden records): it carries its parent's.
+    """
+    rows = [r for r in clusters.to_pylist() if r["published"]]
+    by_level: dict[int, list[dict]] = {}
+    for r in rows:
+        by_level.setdefault(r["level"], []).append(r)
+    n_levels = tree.n_levels
+    position = {r["id"]: i for lv in by_level.values() for i, r in enumerate(lv)}
+    dim = tree.levels[0].centroid.shape[1]
+    levels, nodes = [], []
+    for level in range(n_levels):
+        lv = by_level.get(level, [])
+        parents = [position.get(r["parent"], -1) if r["parent"] else -1 for r in lv]
+        centroids = []
+        for r in lv:
+            if r["centroid"] is not None:
+                centroids.append(r["centroid"])
+            elif r["parent"] is not None:
+                pl, pi = (int(x) for x in r["parent"].split(".")[:2])
+                centroids.append(tree.levels[pl].centroid[pi].astype(np.float32).tolist())
+            else:
+                centroids.append([0.0] * dim)
+        levels.append({"parent": parents, "size": [r["size"] for r in lv], "centroid": centroids})
+        nodes.append([{k: r[k] for k in ("id", "kind", "name", "description", "keywords", "size", "users", "share",
+                                         "share_of_parent")} for r in lv])
+    return {"strategy": tree.strategy, "levels": levels, "nodes": nodes}

@@ -1,0 +1,58 @@
+"""report.md: what a reader needs first — coverage, privacy, the top of the tree with shares."""
+from __future__ import annotations
+
+import pyarrow as pa
+
+
+def _pct(x) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x) -> str:
+    return "suppressed" if x is None else f"{x:,}"
+
+
+def render_report(manifest: dict, clusters: pa.Table) -> str:
+    """Markdown summary of a run (deterministic: no timings, no paths)."""
+    inp, priv, levels = manifest["input"], manifest["privacy"], manifest["levels"]
+    rows = clusters.to_pylist()
+    by_id = {r["id"]: r for r in rows}
+    children: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["published"] and r["parent"]:
+            children.setdefault(r["parent"], []).append(r)
+    top_level = len(levels) - 1
+    top = sorted((r for r in rows if r["level"] == top_level and r["published"]), key=lambda r: (-(r["size"] or 0), r["id"]))
+    lines = [
+        "# clio-engine run report", "",
+        f"- Input: {inp['rows']:,} rows, {inp['accepted']:,} clustered or noise, {inp['rejected']:,} rejected"
+        + (" (" + ", ".join(f"{n:,} {k}" for k, n in inp["rejections"].items()) + ")" if inp["rejections"] else ""),
+        f"- Users: {manifest['users']['note']}",
+        f"- Model: {manifest['stages']['embed']['model']} ({manifest['stages']['embed']['dim']}-d, "
+        f"{manifest['stages']['embed']['n_truncated']:,} texts truncated)",
+        f"- Clustering: {manifest['stages']['cluster']['method']} with k = {manifest['stages']['cluster']['k']} "
+        f"({manifest['stages']['cluster']['k_rule']}); hierarchy levels (base → top): "
+        + " → ".join(str(n) for n in levels),
+        f"- Privacy: published only with ≥ {priv['min_users']} users and ≥ {priv['min_records']} records; "
+        f"examples: {priv['examples']}; Laplace noise: "
+        + (f"ε = {priv['epsilon']}" if priv["epsilon"] else "off"),
+        "", "## Publication per level", "",
+        "| level | clusters | published | records in published clusters |", "|---|---:|---:|---:|",
+    ]
+    for level, info in enumerate(priv["levels"]):
+        lines.append(f"| {level} | {info['nodes']:,} | {info['published']:,} | {_pct(info['published_record_share'])} |")
+    lines += ["", "## Top-level clusters", "", "| cluster | records | users | share |", "|---|---:|---:|---:|"]
+    for r in top:
+        lines.append(f"| {r['name']} | {_num(r['size'])} | {_num(r['users'])} | {_pct(r['share'])} |")
+    other = by_id.get(f"{top_level}.other")
+    if other is not None:
+        lines.append(f"| {other['name']} | {_num(other['size'])} | {_num(other['users'])} | {_pct(other['share'])} |")
+    if top_level > 0:
+        lines += ["", "## One level down", ""]
+        for r in top:
+            kids = sorted(children.get(r["id"], []), key=lambda c: (-(c["size"] or 0), c["id"]))
+            lines.append(f"- **{r['name']}** ({_pct(r['share'])}): " + "; ".join(
+                f"{c['name']} {_pct(c['share_of_parent'])}" for c in kids[:8]) + ("; …" if len(kids) > 8 else ""))
+    lines += ["", "Files: clusters.parquet (every node, published or not), assignments.parquet (every input row), "
+              "facets.parquet (facet shares of published clusters), tree.json, manifest.json.", ""]
+    return "\n".join(lines)

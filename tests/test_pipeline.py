@@ -1,0 +1,212 @@
+"""`engine.run` end to end with the real default model on synthetic records: every row accounted for,
+the canary guarantee, scrubbed examples, facet aggregates, the published tree, presets and the CLI."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from engine import generate_conversations, load_config
+from engine.cli import main
+from engine.errors import ConfigError
+from engine.hierarchy import Tree
+from engine.pipeline import base_k, run
+
+pytestmark = pytest.mark.unit
+
+EMAIL, PHONE = "jane.doe.canary@example.com", "+1 415 555 0134"
+BASE = {"embed.progress": False, "cluster.k": 60, "hierarchy.levels": 3, "hierarchy.top": 6}
+
+
+def _token(i: int) -> str:
+    """A unique lower-case word per record that no tokenizer splits and no text contains by chance."""
+    letters = "bcdfghjklmnpqrstvwxz"
+    word, i = "", i + 1000
+    while i:
+        word, i = letters[i % 20] + word, i // 20
+    return f"qz{word}vq"
+
+
+@pytest.fixture(scope="module")
+def canary_run(tmp_path_factory):
+    """1,200 synthetic records, each with a unique canary word; every 4th also carries an email and phone."""
+    frame = generate_conversations(1200, seed=3)
+    frame["text"] = [f"{t} Ref {_token(i)}." + (f" Contact {EMAIL} or {PHONE}." if i % 4 == 0 else "")
+                     for i, t in enumerate(frame["text"])]
+    out = tmp_path_factory.mktemp("canary") / "run"
+    cfg = load_config(None, {**BASE, "input.user_column": "user_id", "input.facet_columns": ["language", "country"]})
+    result = run(cfg, input=frame[["id", "text", "user_id", "language", "country"]], out=out)
+    return frame, result
+
+
+def _every_string_in(run_dir: Path) -> str:
+    """All text the run directory holds, parquet files decoded (their pages are compressed)."""
+    parts = []
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+        if path.suffix == ".parquet":
+            parts.append(json.dumps(pq.read_table(path).to_pylist(), default=str, ensure_ascii=False))
+        else:
+            parts.append(path.read_bytes().decode("utf-8", errors="ignore"))
+    return "\n".join(parts)
+
+
+def test_canaries_of_unpublished_clusters_never_leave_the_engine(canary_run):
+    frame, result = canary_run
+    a = result.assignments.set_index("id").loc[frame["id"]]
+    hidden = ~a["published"].to_numpy()
+    assert 0 < hidden.sum() < len(frame), "the setup must leave some base clusters under the threshold"
+    everything = _every_string_in(result.dir)
+    tokens = np.array([_token(i) for i in range(len(frame))])
+    leaked = [t for t in tokens[hidden] if t in everything]
+    assert leaked == [], f"{len(leaked)} canaries of unpublished clusters appear in the run directory"
+    # The scan does find planted text where the contract lets it out: examples of published clusters.
+    assert any(t in everything for t in tokens[~hidden])
+
+
+def test_planted_email_and_phone_appear_only_scrubbed(canary_run):
+    _, result = canary_run
+    everything = _every_string_in(result.dir)
+    assert EMAIL not in everything and "555 0134" not in everything
+    examples = [e for ex in result.clusters["examples"].dropna() for e in ex]
+    assert any("[EMAIL]" in e for e in examples) and any("[PHONE]" in e for e in examples)
+
+
+def test_unpublished_clusters_carry_no_name_size_or_examples(canary_run):
+    _, result = canary_run
+    c = result.clusters
+    hidden = c[~c.published & (c.kind == "cluster")]
+    assert len(hidden) > 0
+    for col in ("name", "description", "keywords", "examples", "size", "users", "centroid"):
+        assert hidden[col].isna().all(), col
+    shown = c[c.published & (c.kind == "cluster")]
+    assert shown["name"].notna().all() and (shown["size"] >= 15).all() and (shown["users"] >= 5).all()
+    # Every parent with hidden children has an "Other in <parent>" row.
+    parents_with_hidden = set(hidden[hidden.level < c.level.max()].parent.dropna())
+    others = c[c.kind == "other"]
+    published_parents = {p for p in parents_with_hidden if c.set_index("id").loc[p, "published"]}
+    assert published_parents <= set(others.parent.dropna())
+    assert all(n.startswith("Other in ") for n in others[others.parent.notna()].name)
+
+
+def test_every_input_row_has_one_ancestor_per_level(canary_run):
+    frame, result = canary_run
+    a = result.assignments
+    assert list(a["row"]) == list(range(len(frame))) and set(a["id"]) == set(frame["id"])
+    assert (a.status == "clustered").all()
+    levels = [f"level_{l}" for l in range(3)]
+    assert a[levels].notna().all().all()
+    # Records of one base cluster share all their ancestors: the hierarchy is a tree.
+    assert (a.groupby("level_0")[levels[1:]].nunique() == 1).all().all()
+
+
+def test_published_tree_json_loads_as_a_tree_of_published_nodes(canary_run):
+    _, result = canary_run
+    tree = Tree.load(result.dir / "tree.json")
+    assert isinstance(result.tree, Tree) and tree.n_levels == 3
+    shown = result.clusters[result.clusters.published]
+    for level in range(3):
+        assert len(tree.levels[level]) == int((shown.level == level).sum())
+    top = tree.levels[-1]
+    assert (top.parent == -1).all() and (tree.levels[0].parent >= 0).all()
+    nodes = json.loads((result.dir / "tree.json").read_text())["nodes"]
+    assert {n["id"] for lv in nodes for n in lv} == set(shown["id"])
+
+
+def test_facet_shares_are_published_cells_only(canary_run):
+    frame, result = canary_run
+    f = result.facets
+    assert set(f.facet) == {"language", "country"}
+    shown = f[~f.suppressed]
+    assert (shown.records >= 15).all() and (shown.users >= 5).all()
+    assert f[f.suppressed][["records", "users"]].isna().all().all()
+    sums = f.groupby(["cluster", "facet"]).share.sum()
+    assert np.allclose(sums, 1.0)
+    # Each shown cell equals a direct count of the records in that cluster with that value.
+    a = result.assignments.merge(frame[["id", "language"]], on="id")
+    row = shown[(shown.level == 0) & (shown.facet == "language")].iloc[0]
+    members = a[a.level_0 == int(row.node)]
+    assert int(row.records) == int((members.language == row.value).sum())
+
+
+def test_manifest_report_and_shares(canary_run):
+    _, result = canary_run
+    m = result.manifest
+    assert m["input"]["rows"] == 1200 and m["users"]["has_user_ids"] is True
+    assert m["levels"] == [60, 19, 6] and m["stages"]["cluster"]["k"] == 60
+    assert set(m["run"]["stages"]) >= {"embed", "cluster", "hierarchy", "privacy", "names", "aggregate", "outputs"}
+    top = result.top_clusters()
+    assert top["name"].is_unique and 0 < top["share"].sum() <= 1.0 + 1e-9
+    assert "## Top-level clusters" in result.report and top.iloc[0]["name"] in result.report
+
+
+def test_rejected_rows_and_no_user_ids(tmp_path, tiny_bert_dir):
+    frame = generate_conversations(300, seed=1)[["id", "text"]]
+    frame.loc[5, "text"] = ""
+    frame.loc[9, "text"] = None
+    frame.loc[12, "id"] = frame.loc[11, "id"]
+    result = run(None, input=frame, out=tmp_path / "r", overrides={
+        **BASE, "cluster.k": 10, "hierarchy.levels": 2, "hierarchy.top": 3, "embed.model": str(tiny_bert_dir),
+        "embed.cache_dir": str(tmp_path / "cache"), "privacy.min_users": 2, "privacy.min_records": 2})
+    a = result.assignments
+    assert len(a) == 300 and list(a.row) == list(range(300))
+    rejected = a[a.status == "rejected"].set_index("row")
+    assert set(rejected.index) == {5, 9, 12}
+    assert rejected[["level_0", "level_1"]].isna().all().all() and rejected.reason.notna().all()
+    m = result.manifest
+    assert m["users"]["has_user_ids"] is False and "each record counts as its own user" in m["users"]["note"]
+    assert m["input"]["rejected"] == 3
+
+
+def test_laplace_noise_changes_counts_but_is_seeded(tmp_path, tiny_bert_dir):
+    frame = generate_conversations(400, seed=2)[["id", "text", "user_id"]]
+    over = {**BASE, "cluster.k": 8, "hierarchy.levels": 2, "hierarchy.top": 3, "embed.model": str(tiny_bert_dir),
+            "embed.cache_dir": str(tmp_path / "cache"), "input.user_column": "user_id"}
+    plain = run(None, input=frame, out=tmp_path / "plain", overrides=over)
+    noisy = [run(None, input=frame, out=tmp_path / f"noisy{i}", overrides={**over, "privacy.epsilon": 0.5}) for i in range(2)]
+    size = lambda r: r.clusters[r.clusters.published & (r.clusters.kind == "cluster")].set_index("id")["size"]
+    assert size(noisy[0]).equals(size(noisy[1]))
+    common = size(plain).index.intersection(size(noisy[0]).index)
+    assert len(common) > 0 and (size(plain)[common] != size(noisy[0])[common]).any()
+
+
+def test_base_k_rule():
+    assert base_k(20_000, None, 100) == 200 and base_k(20_000, None, 25) == 800
+    assert base_k(50, None, 100) == 2 and base_k(10, 7, 100) == 7
+    with pytest.raises(ConfigError, match="exceeds"):
+        base_k(5, 9, 100)
+
+
+def test_presets_strict_and_public():
+    assert (load_config("strict").privacy.min_users, load_config("strict").privacy.min_records) == (250, 500)
+    assert load_config("public").privacy.examples == "none"
+
+
+def test_cli_run_on_a_csv_file(tmp_path, capsys, tiny_bert_dir):
+    src = tmp_path / "in.csv"
+    frame = generate_conversations(250, seed=4)
+    frame[["id", "text", "user_id", "language"]].to_csv(src, index=False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"embed:\n  model: {tiny_bert_dir}\n  cache_dir: {tmp_path / 'cache'}\n  progress: false\n"
+                   "cluster:\n  k: 8\nhierarchy:\n  levels: 2\n  top: 3\nprivacy:\n  min_users: 2\n  min_records: 3\n")
+    code = main(["run", str(cfg), "--input", str(src), "--out", str(tmp_path / "out"), "--user-column", "user_id",
+                 "--facets", "language"])
+    out = capsys.readouterr().out
+    assert code == 0 and "run directory:" in out and "top-level clusters:" in out
+    assert (tmp_path / "out" / "clusters.parquet").is_file()
+
+
+def test_cli_run_without_input_is_one_line(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("seed: 0\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("clio-engine: error: no input") and "\n" not in err
+
+
+def test_llm_modes_are_refused_not_faked(tmp_path):
+    with pytest.raises(ConfigError, match="naming.strategy 'llm'"):
+        run(None, input=pd.DataFrame({"text": ["a"]}), out=tmp_path / "x", overrides={"naming.strategy": "llm"})
