@@ -210,3 +210,11 @@ def test_cli_run_without_input_is_one_line(tmp_path, capsys):
 def test_llm_modes_are_refused_not_faked(tmp_path):
     with pytest.raises(ConfigError, match="naming.strategy 'llm'"):
         run(None, input=pd.DataFrame({"text": ["a"]}), out=tmp_path / "x", overrides={"naming.strategy": "llm"})
+
+
+def test_top_level_functions_stay_callable_after_their_packages_load():
+    import engine
+    import engine.embed  # noqa: F401  (binds the attribute `engine.embed` to the package)
+    import engine.reduce  # noqa: F401
+
+    assert callable(engine.embed) and callable(engine.reduce) and callable(engine.run)
