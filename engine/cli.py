@@ -1,4 +1,4 @@
-"""`clio-engine` command line: demo, run, embed, bench. Bad input ends in one clear line, not a traceback."""
+"""`clio-engine` command line: demo, run, embed, explore, bench. Bad input ends in one clear line, not a traceback."""
 from __future__ import annotations
 
 import argparse
@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     emb.add_argument("--id-column", help="column holding record ids (default: id if present, else row numbers)")
     _embed_options(emb)
     emb.set_defaults(func=_cmd_embed)
+
+    explore = sub.add_parser("explore", help="rebuild a run's explorer.html and open it (or serve it on localhost)")
+    explore.add_argument("run_dir", help="a finished run directory")
+    explore.add_argument("--serve", action="store_true", help="serve the page on http://127.0.0.1:PORT instead of opening the file")
+    explore.add_argument("--port", type=int, default=8765, help="port for --serve (default 8765; 0 picks a free one)")
+    explore.add_argument("--no-open", action="store_true", help="only rebuild the page; open no browser")
+    explore.set_defaults(func=_cmd_explore)
 
     bench = sub.add_parser("bench", help="run a benchmark suite (from a source checkout)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for python -m benchmarks.run")
@@ -167,6 +174,33 @@ def _print_summary(result) -> None:
     for row in result.top_clusters().itertuples():
         size = "suppressed" if row.size is None or row.size != row.size else f"{int(row.size):,}"
         print(f"  {row.share:6.1%}  {row.name:40s} {size:>10s} records")
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    """Rebuild explorer.html from the run directory's published files, then open or serve it."""
+    import webbrowser
+
+    from engine.explorer import build_explorer
+
+    page = build_explorer(args.run_dir)
+    print(f"wrote {page} ({page.stat().st_size / 1e6:.1f} MB)")
+    if args.serve:
+        from engine.explorer.serve import make_server
+
+        server = make_server(page, port=args.port)
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        print(f"serving {page.name} at {url} (Ctrl-C stops)", flush=True)
+        if not args.no_open:
+            webbrowser.open(url)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopped")
+        finally:
+            server.server_close()
+    elif not args.no_open and not webbrowser.open(page.resolve().as_uri()):
+        print(f"no browser found here; open {page.resolve().as_uri()} or use --serve")
+    return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from engine.cli import main
 from engine.errors import ConfigError
 from engine.hierarchy import Tree
 from engine.pipeline import base_k, run
+from tests.canary import canary_token
 
 pytestmark = pytest.mark.unit
 
@@ -22,20 +23,11 @@ EMAIL, PHONE = "jane.doe.canary@example.com", "+1 415 555 0134"
 BASE = {"embed.progress": False, "cluster.k": 60, "hierarchy.levels": 3, "hierarchy.top": 6}
 
 
-def _token(i: int) -> str:
-    """A unique lower-case word per record that no tokenizer splits and no text contains by chance."""
-    letters = "bcdfghjklmnpqrstvwxz"
-    word, i = "", i + 1000
-    while i:
-        word, i = letters[i % 20] + word, i // 20
-    return f"qz{word}vq"
-
-
 @pytest.fixture(scope="module")
 def canary_run(tmp_path_factory):
     """1,200 synthetic records, each with a unique canary word; every 4th also carries an email and phone."""
     frame = generate_conversations(1200, seed=3)
-    frame["text"] = [f"{t} Ref {_token(i)}." + (f" Contact {EMAIL} or {PHONE}." if i % 4 == 0 else "")
+    frame["text"] = [f"{t} Ref {canary_token(i)}." + (f" Contact {EMAIL} or {PHONE}." if i % 4 == 0 else "")
                      for i, t in enumerate(frame["text"])]
     out = tmp_path_factory.mktemp("canary") / "run"
     cfg = load_config(None, {**BASE, "input.user_column": "user_id", "input.facet_columns": ["language", "country"]})
@@ -60,7 +52,7 @@ def test_canaries_of_unpublished_clusters_never_leave_the_engine(canary_run):
     hidden = ~a["published"].to_numpy()
     assert 0 < hidden.sum() < len(frame), "the setup must leave some base clusters under the threshold"
     everything = _every_string_in(result.dir)
-    tokens = np.array([_token(i) for i in range(len(frame))])
+    tokens = np.array([canary_token(i) for i in range(len(frame))])
     leaked = [t for t in tokens[hidden] if t in everything]
     assert leaked == [], f"{len(leaked)} canaries of unpublished clusters appear in the run directory"
     # The scan does find planted text where the contract lets it out: examples of published clusters.

@@ -16,7 +16,7 @@ from engine.pipeline import FAULT_ENV
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
-CACHED_STAGES = ["embed", "cluster", "hierarchy", "privacy", "names", "aggregate", "outputs"]
+CACHED_STAGES = ["embed", "cluster", "hierarchy", "privacy", "names", "aggregate", "map", "outputs"]
 
 
 def _files(run_dir: Path) -> dict[str, bytes]:

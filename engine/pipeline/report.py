@@ -12,8 +12,10 @@ def _num(x) -> str:
     return "suppressed" if x is None else f"{x:,}"
 
 
-def render_report(manifest: dict, clusters: pa.Table) -> str:
-    """Markdown summary of a run (deterministic: no timings, no paths)."""
+def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str]] | None = None,
+                  explorer: str | None = None) -> str:
+    """Markdown summary of a run (deterministic: no timings, no paths). `plots`: [(title, relative path)]
+    of figures to embed; `explorer`: the explorer page's file name, when the run wrote one."""
     inp, priv, levels = manifest["input"], manifest["privacy"], manifest["levels"]
     rows = clusters.to_pylist()
     by_id = {r["id"]: r for r in rows}
@@ -53,6 +55,13 @@ def render_report(manifest: dict, clusters: pa.Table) -> str:
             kids = sorted(children.get(r["id"], []), key=lambda c: (-(c["size"] or 0), c["id"]))
             lines.append(f"- **{r['name']}** ({_pct(r['share'])}): " + "; ".join(
                 f"{c['name']} {_pct(c['share_of_parent'])}" for c in kids[:8]) + ("; …" if len(kids) > 8 else ""))
+    if plots:
+        lines += ["", "## Figures", ""]
+        for k, (title, path) in enumerate(plots):
+            lines += ([""] if k else []) + [f"![{title}]({path})"]
+    if explorer:
+        lines += ["", f"Interactive map and tree: [{explorer}]({explorer}) (one offline file; "
+                  "`clio-engine explore RUN_DIR` rebuilds and opens it)."]
     lines += ["", "Files: clusters.parquet (every node, published or not), assignments.parquet (every input row), "
               "facets.parquet (facet shares of published clusters), tree.json, manifest.json.", ""]
     return "\n".join(lines)

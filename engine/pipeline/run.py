@@ -32,7 +32,7 @@ from engine.pipeline.report import render_report
 from engine.pipeline.rundir import RunDir, write_json, write_parquet, write_text
 
 log = logging.getLogger(__name__)
-STAGES = ("records", "embed", "reduce", "cluster", "hierarchy", "privacy", "names", "aggregate", "outputs")
+STAGES = ("records", "embed", "reduce", "cluster", "hierarchy", "privacy", "names", "aggregate", "map", "outputs")
 SYNTHETIC_FACETS = ["language", "country", "platform"]
 FAULT_ENV = "CLIO_ENGINE_KILL_AT"  # test hook: SIGKILL this process when the named stage has written its files
 
@@ -150,9 +150,14 @@ class _Pipeline:
         facets = self.stage("aggregate", akey, lambda: self._aggregate(records, labels, tree, pubs, users),
                             lambda: pq.read_table(rd / "facets.parquet"))
 
-        okey = S.stage_key("outputs", nkey, akey, cfg.output.model_dump(exclude={"dir"}))
+        layout, mkey = None, None
+        if cfg.output.explorer:
+            mkey = S.stage_key("map", ckey, rkey, cfg.output.map_sample, cfg.cluster.device, cfg.seed)
+            layout = self.stage("map", mkey, lambda: self._map(records, vectors, base, centroids), self._load_map)
+
+        okey = S.stage_key("outputs", nkey, akey, mkey, cfg.output.model_dump(exclude={"dir"}))
         manifest = self._manifest(records, origin, tree, pubs, labels)
-        self.stage("outputs", okey, lambda: self._outputs(records, base, labels, tree, pubs, names, facets, manifest),
+        self.stage("outputs", okey, lambda: self._outputs(records, base, labels, tree, pubs, names, facets, manifest, layout),
                    lambda: None)
         manifest["run"] = {"dir": str(rd.path.resolve()), "started_at": _iso(started), "finished_at": _iso(time.time()),
                            "stages": self.monitor.stages}
@@ -254,14 +259,40 @@ class _Pipeline:
         write_parquet(self.rd / "facets.parquet", table)
         return table, {"facets": records.facet_columns, "cells": table.num_rows}
 
-    def _outputs(self, records, base, labels, tree, pubs, names, facets, manifest):
+    def _map(self, records, vectors, base, centroids):
+        from engine.explorer import MAP_CACHE, map_layout
+
+        # UMAP has a GPU path only through cuML: "auto" takes it where installed and the CPU elsewhere,
+        # so a run with cluster.device = cuda but no cuML still draws its map.
+        device = "cpu" if self.cfg.cluster.device == "cpu" else "auto"
+        layout = map_layout(vectors, base, centroids, sample=self.cfg.output.map_sample, seed=self.cfg.seed,
+                            device=device, input_rows=records.table.column("row").to_numpy())
+        layout.save(self.rd.cached(MAP_CACHE))
+        return layout, {"points": int(len(layout.rows)), "method": layout.method}
+
+    def _load_map(self):
+        from engine.explorer import MAP_CACHE, MapLayout
+
+        return MapLayout.load(self.rd.cached(MAP_CACHE))
+
+    def _outputs(self, records, base, labels, tree, pubs, names, facets, manifest, layout=None):
+        from engine.pipeline.plots import write_plots
+
         rd = self.rd
         write_parquet(rd / "assignments.parquet", assignments_table(records, base, labels, [p.published for p in pubs]))
         clusters = clusters_table(tree, pubs, names, facet_json(facets), self.cfg.privacy.min_users,
                                   total=int((base >= 0).sum()))
         write_parquet(rd / "clusters.parquet", clusters)
         write_text(rd / "tree.json", json.dumps(published_tree(clusters, tree), ensure_ascii=False))
-        write_text(rd / "report.md", render_report(manifest, clusters))
+        plots = write_plots(rd.path, clusters, self.cfg.privacy.min_records)
+        explorer = None
+        if self.cfg.output.explorer:
+            from engine.explorer import EXPLORER_FILE, explorer_html
+
+            assignments = pq.read_table(rd / "assignments.parquet")
+            write_text(rd / EXPLORER_FILE, explorer_html(clusters, facets, assignments, manifest, layout))
+            explorer = EXPLORER_FILE
+        write_text(rd / "report.md", render_report(manifest, clusters, plots, explorer))
         return None, {}
 
     def _manifest(self, records, origin, tree, pubs, labels) -> dict:
@@ -290,7 +321,8 @@ class _Pipeline:
             "versions": _versions(),
             "hardware": _hardware(),
             "files": ["manifest.json", "assignments.parquet", "clusters.parquet", "facets.parquet", "tree.json",
-                      "report.md", "embeddings.npy (cache; never publish)", ".cache/ (stage caches; never publish)"],
+                      "report.md", "plots/*.png"] + (["explorer.html"] if cfg.output.explorer else []) + [
+                      "embeddings.npy (cache; never publish)", ".cache/ (stage caches; never publish)"],
         }
 
 

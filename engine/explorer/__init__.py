@@ -1,0 +1,62 @@
+"""The explorer (SPEC §6): `explorer.html`, one self-contained page with a map, a tree, a cluster panel,
+search and a facet filter, built from a run's published outputs and its cached map layout.
+
+    from engine.explorer import build_explorer
+    build_explorer("runs/demo")            # (re)writes runs/demo/explorer.html
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine.explorer.data import page_data
+from engine.explorer.layout import MapLayout, map_layout, sample_rows
+from engine.explorer.page import render_page, write_page
+
+__all__ = ["build_explorer", "explorer_html", "page_data", "render_page", "write_page", "map_layout", "MapLayout",
+           "sample_rows", "MAP_CACHE", "EXPLORER_FILE"]
+MAP_CACHE = "map.npz"       # under the run directory's .cache/
+EXPLORER_FILE = "explorer.html"
+
+
+def page_meta(manifest: dict) -> dict:
+    """What the page says about the run, from the manifest (no paths, no times: the page is deterministic)."""
+    priv, inp = manifest.get("privacy", {}), manifest.get("input", {})
+    stages = manifest.get("stages", {})
+    noise = stages.get("cluster", {}).get("noise", 0)
+    return {"records": inp.get("accepted"), "clustered": (inp.get("accepted") or 0) - (noise or 0),
+            "min_users": priv.get("min_users"), "min_records": priv.get("min_records"),
+            "examples": priv.get("examples"), "has_user_ids": manifest.get("users", {}).get("has_user_ids")}
+
+
+def explorer_html(clusters: pa.Table, facets: pa.Table, assignments: pa.Table, manifest: dict,
+                  layout: MapLayout | None) -> str:
+    """The page for a run's tables (what `engine.run` writes as explorer.html)."""
+    levels = manifest.get("levels") or []
+    title = f"clio-engine explorer · {manifest.get('input', {}).get('accepted', 0):,} records · " \
+            f"{' → '.join(str(n) for n in levels)} clusters"
+    return render_page(page_data(clusters, facets, assignments, layout, page_meta(manifest)), title)
+
+
+def build_explorer(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Rebuild explorer.html from a finished run directory's published files and `.cache/map.npz`
+    (without that cache the page has the tree, panel and search but no map). Returns the page's path."""
+    from engine.errors import ConfigError
+    from engine.pipeline.rundir import CACHE, write_text
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "manifest.json").is_file():
+        raise ConfigError(f"{run_dir} is not a finished run directory (no manifest.json)")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest.pop("run", None)
+    cache = run_dir / CACHE / MAP_CACHE
+    layout = MapLayout.load(cache) if cache.is_file() else None
+    html = explorer_html(pq.read_table(run_dir / "clusters.parquet"), pq.read_table(run_dir / "facets.parquet"),
+                         pq.read_table(run_dir / "assignments.parquet"), manifest, layout)
+    path = Path(out) if out is not None else run_dir / EXPLORER_FILE
+    write_text(path, html)
+    return path

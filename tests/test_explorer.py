@@ -1,0 +1,358 @@
+"""The explorer (explorer.html) and report figures of a real small run: self-contained, deterministic, built
+from published outputs only (canary test on the page), and driven in headless Chromium through Playwright
+with the network cut off: loads without console errors, tree → panel, search, facet filter, hover, zoom."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import generate_conversations, load_config
+from engine.cli import main
+from engine.explorer import MapLayout, build_explorer, map_layout, sample_rows
+from engine.explorer.serve import make_server
+from engine.pipeline import run
+from engine.pipeline.plots import write_plots
+from tests.canary import canary_token
+
+pytestmark = pytest.mark.unit
+
+ARTIFACTS = Path(os.environ.get("CLIO_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
+FACETS = ["language", "country", "platform"]
+N_RECORDS, MAP_SAMPLE = 600, 500
+
+
+@pytest.fixture(scope="module")
+def explorer_run(tmp_path_factory, tiny_bert_dir):
+    """600 synthetic records, each with a unique canary word; thresholds that hide about a third of the
+    base clusters; a map sample smaller than the run."""
+    frame = generate_conversations(N_RECORDS, seed=5)
+    frame["text"] = [f"{t} Ref {canary_token(i)}." for i, t in enumerate(frame["text"])]
+    out = tmp_path_factory.mktemp("explorer") / "run"
+    cfg = load_config(None, {"seed": 7, "embed.model": str(tiny_bert_dir), "embed.progress": False,
+                             "embed.cache_dir": str(out.parent / "cache"), "input.user_column": "user_id",
+                             "input.facet_columns": FACETS, "cluster.k": 24, "hierarchy.levels": 3, "hierarchy.top": 4,
+                             "privacy.min_users": 3, "privacy.min_records": 20, "output.map_sample": MAP_SAMPLE})
+    result = run(cfg, input=frame[["id", "text", "user_id", *FACETS]], out=out)
+    return frame, result
+
+
+def _page_data(html: str) -> dict:
+    blob = re.search(r'<script type="application/json" id="clio-data">(.*?)</script>', html, re.S).group(1)
+    return json.loads(blob)
+
+
+# ------------------------------------------------------------------------------------------ the file
+def test_page_is_written_and_self_contained(explorer_run):
+    _, result = explorer_run
+    html = (result.dir / "explorer.html").read_text()
+    assert "<canvas" in html and 'id="tree"' in html and 'id="search"' in html and 'id="facet-filter"' in html
+    # Nothing to fetch: no external scripts, styles, fonts or images; the CSP forbids any load anyway.
+    assert not re.search(r"<script[^>]+src=", html) and "@import" not in html and "url(" not in html
+    assert not re.search(r"""(?:src|href)\s*=\s*["'](?!data:|#)""", html)
+    assert "http://" not in html and "https://" not in html
+    assert "default-src 'none'" in html
+    assert "explorer.html" in result.manifest["files"] and result.manifest["stages"]["map"]["method"] == "umap"
+
+
+def test_page_holds_published_nodes_only(explorer_run):
+    _, result = explorer_run
+    data = _page_data((result.dir / "explorer.html").read_text())
+    c = result.clusters
+    nodes = data["nodes"]
+    expected = set(c[c.published & (c.kind == "cluster")].id) | set(c[c.kind == "other"].id)
+    assert set(nodes["id"]) == expected
+    hidden = set(c[~c.published & (c.kind == "cluster")].id)
+    assert hidden, "the setup must leave some clusters under the threshold"
+    assert not hidden & set(nodes["id"])
+    for i, nid in enumerate(nodes["id"]):
+        row = c.set_index("id").loc[nid]
+        if row.kind == "cluster":
+            assert nodes["name"][i] == row["name"] and nodes["size"][i] == row["size"]
+        else:
+            assert nodes["ex"][i] == [] and nodes["kw"][i] == []
+            assert nodes["size"][i] is None or row.published
+
+
+def test_map_points_are_the_sample_labelled_by_published_nodes(explorer_run):
+    frame, result = explorer_run
+    data = _page_data((result.dir / "explorer.html").read_text())
+    pts, nodes = data["points"], data["nodes"]
+    assert len(pts["x"]) == len(pts["y"]) == len(pts["node"]) == MAP_SAMPLE == data["meta"]["points"]
+    assert set(pts) == {"x", "y", "node"}  # positions and a published label; no record's own facet value
+    assert 0 <= min(pts["x"]) and max(pts["x"]) <= 10_000 and 0 <= min(pts["y"]) and max(pts["y"]) <= 10_000
+    layout = MapLayout.load(result.dir / ".cache" / "map.npz")
+    a = result.assignments.set_index("row").loc[layout.rows]
+    labels = [nodes["id"][j] for j in pts["node"]]
+    for published, label, base in zip(a.published, labels, a.level_0):
+        if published:
+            assert label == f"0.{int(base)}"
+        else:
+            assert ".other" in label, "a point of a hidden cluster must be labelled with its Other bucket"
+    assert any(".other" in x for x in labels) and any(".other" not in x for x in labels)
+    # Published base clusters have centroid markers; hidden ones do not.
+    assert sorted(nodes["id"][j] for j in data["centroids"]["node"]) == sorted(
+        i for i in result.clusters[result.clusters.published & (result.clusters.level == 0) & (result.clusters.kind == "cluster")].id)
+
+
+def test_canaries_of_unpublished_clusters_never_reach_the_page(explorer_run):
+    frame, result = explorer_run
+    html = (result.dir / "explorer.html").read_text()
+    a = result.assignments.set_index("id").loc[frame["id"]]
+    hidden = ~a["published"].to_numpy()
+    assert 0 < hidden.sum() < len(frame)
+    tokens = np.array([canary_token(i) for i in range(len(frame))])
+    leaked = [t for t in tokens[hidden] if t in html]
+    assert leaked == [], f"{len(leaked)} canaries of unpublished clusters appear in explorer.html"
+    assert any(t in html for t in tokens[~hidden])  # the scan finds published examples, so it can fail
+
+
+def test_page_is_deterministic_and_explore_rebuilds_it(explorer_run, tmp_path, capsys):
+    _, result = explorer_run
+    copy = tmp_path / "run"
+    shutil.copytree(result.dir, copy)
+    (copy / "explorer.html").unlink()
+    assert main(["explore", str(copy), "--no-open"]) == 0
+    assert "explorer.html" in capsys.readouterr().out
+    assert (copy / "explorer.html").read_bytes() == (result.dir / "explorer.html").read_bytes()
+    # Without the map cache the page still has the tree, panel and search, and no points.
+    (copy / ".cache" / "map.npz").unlink()
+    data = _page_data(build_explorer(copy).read_text())
+    assert data["points"]["x"] == [] and len(data["nodes"]["id"]) > 0
+
+
+def test_explore_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main(["explore", str(tmp_path), "--no-open"]) == 2
+    assert "not a finished run directory" in capsys.readouterr().err
+
+
+def test_serve_answers_with_the_page_only(explorer_run):
+    _, result = explorer_run
+    server = make_server(result.dir / "explorer.html", port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with urllib.request.urlopen(url + "/") as r:
+            assert r.status == 200 and r.read() == (result.dir / "explorer.html").read_bytes()
+        for path in ("/embeddings.npy", "/.cache/map.npz", "/../manifest.json"):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(url + path)
+            assert err.value.code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_report_embeds_deterministic_png_figures(explorer_run, tmp_path):
+    _, result = explorer_run
+    for name in ("sizes.png", "top_shares.png", "facet_shares.png"):
+        path = result.dir / "plots" / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert f"](plots/{name})" in result.report
+    assert "[explorer.html](explorer.html)" in result.report
+    import pyarrow.parquet as pq
+
+    written = write_plots(tmp_path, pq.read_table(result.dir / "clusters.parquet"), 20)
+    assert [p for _, p in written] == ["plots/sizes.png", "plots/top_shares.png", "plots/facet_shares.png"]
+    for _, p in written:
+        assert (tmp_path / p).read_bytes() == (result.dir / p).read_bytes()
+
+
+# ------------------------------------------------------------------------------------- map layout
+def test_sample_rows_is_seeded_sorted_and_skips_noise():
+    labels = np.array([0, -1, 1, 2, -1, 0, 1, 1, 2, 0])
+    a, b = sample_rows(labels, 4, seed=3), sample_rows(labels, 4, seed=3)
+    assert np.array_equal(a, b) and np.all(np.diff(a) > 0) and len(a) == 4 and (labels[a] >= 0).all()
+    assert list(sample_rows(labels, 100, seed=3)) == [0, 2, 3, 5, 6, 7, 8, 9]
+
+
+@pytest.mark.parametrize("n,method", [(1, "none"), (10, "pca"), (60, "umap")])
+def test_map_layout_shapes_and_small_runs(n, method):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, 8)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    k = min(n, 2)
+    labels = np.arange(n) % k
+    centroids = np.stack([X[labels == c].mean(0) for c in range(k)])
+    layout = map_layout(X, labels, centroids, sample=n, seed=0, device="cpu", input_rows=np.arange(n) + 100)
+    assert layout.method == method and layout.xy.shape == (n, 2) and layout.centroid_xy.shape == (k, 2)
+    assert list(layout.rows) == list(range(100, 100 + n)) and np.isfinite(layout.xy).all()
+
+
+def test_map_layout_round_trips_through_its_cache(tmp_path):
+    layout = MapLayout(np.array([3, 5], np.int64), np.ones((2, 2), np.float32), np.zeros((1, 2), np.float32), "pca")
+    layout.save(tmp_path / "map.npz")
+    back = MapLayout.load(tmp_path / "map.npz")
+    assert back.method == "pca" and np.array_equal(back.rows, layout.rows) and np.array_equal(back.xy, layout.xy)
+
+
+# ---------------------------------------------------------------------------------------- browser
+def _chromium() -> str | None:
+    return os.environ.get("CLIO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium via Playwright (never a downloaded browser). Skips with the reason when
+    either is missing, unless CLIO_BROWSER_REQUIRED is set (CI sets it once it has installed chromium)."""
+    required = bool(os.environ.get("CLIO_BROWSER_REQUIRED"))
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if required:
+            raise
+        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
+    path = _chromium()
+    if path is None:
+        if required:
+            pytest.fail("CLIO_BROWSER_REQUIRED is set but no chromium is on PATH")
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, explorer_run):
+    """The run's explorer.html opened from disk with the network off; every non-file request is aborted
+    and recorded, and so is every console error."""
+    _, result = explorer_run
+    context = browser.new_context(offline=True, viewport={"width": 1400, "height": 860})
+    blocked, errors = [], []
+
+    def route(r):
+        if r.request.url.startswith("file:"):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    pg = context.new_page()
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto((result.dir / "explorer.html").resolve().as_uri())
+    pg.wait_for_function("document.body.dataset.ready === '1'", timeout=30_000)
+    pg.blocked, pg.errors = blocked, errors
+    yield pg
+    context.close()
+
+
+def _canvas_pixels(pg) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(pg.locator("#map").screenshot())).convert("RGB")).astype(np.int16)
+
+
+def _artifact(pg, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / ".gitignore").write_text("*\n")  # test output, never committed
+    path = ARTIFACTS / name
+    pg.screenshot(path=str(path))
+    return path
+
+
+@pytest.mark.browser
+def test_page_loads_offline_without_console_errors(page, explorer_run):
+    _, result = explorer_run
+    assert page.errors == [] and page.blocked == []
+    state = page.evaluate("window.clioExplorer.state")
+    assert state["renders"] >= 1 and state["firstRenderMs"] is not None
+    assert page.evaluate("window.clioExplorer.points") == MAP_SAMPLE
+    top = result.top_clusters()
+    assert page.locator("#tree > div > .tree-row").count() == len(top) + ("2.other" in set(result.clusters.id))
+    assert _artifact(page, "explorer.png").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_clicking_a_tree_node_shows_its_name_in_the_panel(page, explorer_run):
+    _, result = explorer_run
+    first = result.top_clusters().iloc[0]
+    assert page.locator("#panel-body").is_hidden()
+    page.locator(f'#tree .tree-row[data-id="{first.id}"] .nm').click()
+    assert page.locator("#panel-name").inner_text() == first["name"]
+    assert first["description"] in page.locator("#panel-desc").inner_text()
+    # Expand it and open a child: the panel follows, with the child's facet bars.
+    page.locator(f'#tree .tree-row[data-id="{first.id}"] .tw').click()
+    c = result.clusters
+    child = c[(c.parent == first.id) & c.published & (c.kind == "cluster")].sort_values("size").iloc[-1]
+    page.locator(f'#tree .tree-row[data-id="{child.id}"] .nm').click()
+    assert page.locator("#panel-name").inner_text() == child["name"]
+    assert page.locator("#panel-facets .bar-row").count() > 0 and page.errors == []
+    _artifact(page, "explorer-selected.png")
+
+
+@pytest.mark.browser
+def test_search_finds_a_cluster_by_keyword(page, explorer_run):
+    _, result = explorer_run
+    c = result.clusters
+    shown = c[c.published & (c.kind == "cluster")]
+    hay = {r.id: (r["name"] + " " + " ".join(r.keywords)).lower() for _, r in shown.iterrows()}
+    # the base-cluster keyword shared by the fewest clusters, so the result list surely shows its cluster
+    node, word = min(((r.id, k) for _, r in shown[shown.level == 0].iterrows() for k in r.keywords),
+                     key=lambda p: (sum(p[1].lower() in h for h in hay.values()), p))
+    page.fill("#search", word)
+    results = page.locator("#search-results li")
+    assert results.count() >= 1
+    ids = [results.nth(i).get_attribute("data-id") for i in range(results.count())]
+    assert node in ids
+    results.nth(ids.index(node)).click()
+    assert page.locator("#panel-name").inner_text() == c.set_index("id").loc[node, "name"]
+    assert page.locator(f'#tree .tree-row.selected[data-id="{node}"]').count() == 1  # revealed in the tree
+    page.fill("#search", "zzzz no such cluster")
+    assert page.locator("#search-results li.none").count() == 1
+
+
+@pytest.mark.browser
+def test_facet_filter_recolours_the_map_and_reweights_the_tree(page, explorer_run):
+    before = _canvas_pixels(page)
+    sizes_before = page.locator("#tree .tree-row .num").all_inner_texts()
+    option = page.locator("#facet-filter option").nth(1)
+    assert option.inner_text().startswith("language = ")
+    page.select_option("#facet-filter", option.get_attribute("value"))
+    page.wait_for_function("window.clioExplorer.state.renders >= 2")
+    page.wait_for_timeout(100)
+    after = _canvas_pixels(page)
+    changed = (np.abs(before - after).sum(axis=2) > 30).mean()
+    assert changed > 0.001, f"only {changed:.4%} of the map's pixels changed"
+    assert page.locator("#th-share").inner_text() == "of cluster"
+    assert page.locator("#tree .tree-row .num").all_inner_texts() != sizes_before
+    assert "share of language" in page.locator("#legend").inner_text()
+    _artifact(page, "explorer-filter.png")
+    page.select_option("#facet-filter", "")
+    page.wait_for_timeout(100)
+    assert np.abs(_canvas_pixels(page) - before).sum() == 0  # clearing the filter restores the map
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_hover_labels_a_point_and_wheel_zooms(page):
+    box = page.locator("#map").bounding_box()
+    for i in range(0, MAP_SAMPLE, 37):  # a point not under the legend or tools
+        x, y = page.evaluate(f"window.clioExplorer.pointScreen({i})")
+        if 100 < x < box["width"] - 60 and 60 < y < box["height"] - 200:
+            break
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    tip = page.locator("#tooltip")
+    tip.wait_for(state="visible")
+    assert tip.inner_text().strip() != ""
+    scale = page.evaluate("window.clioExplorer.view.s")
+    page.mouse.wheel(0, -400)
+    page.wait_for_function(f"window.clioExplorer.view.s > {scale}")
+    page.mouse.move(box["x"] + 200, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 260, box["y"] + 230, steps=4)
+    page.mouse.up()
+    assert page.evaluate("window.clioExplorer.view.tx") != 0 and page.errors == []
