@@ -14,6 +14,7 @@ import logging
 import os
 import platform
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,20 @@ class _Pipeline:
 
     # ------------------------------------------------------------------------------ stage runner
     def stage(self, name: str, key: str, compute: Callable[[], tuple[Any, dict]], load: Callable[[], Any]):
+        value = self._run_stage(name, key, compute, load)
+        self._announce(name)
+        return value
+
+    def _announce(self, name: str) -> None:
+        """One line per finished stage: on stderr when progress is shown on a terminal, else the log."""
+        entry = self.monitor.stages[name]
+        took = "cached" if entry["reused"] else f"{entry['seconds']:.1f}s"
+        line = f"{name:<10s} {took:>8s}  peak {entry['peak_rss_mib']:,.0f} MiB"
+        if self.cfg.embed.progress and sys.stderr.isatty():
+            print(line, file=sys.stderr, flush=True)
+        log.info("stage %s", line)
+
+    def _run_stage(self, name: str, key: str, compute, load):
         with self.monitor.stage(name) as entry:
             marker = None if self.recomputed else self.rd.marker(name)
             if marker and marker.get("key") == key:
