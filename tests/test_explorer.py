@@ -356,3 +356,22 @@ def test_hover_labels_a_point_and_wheel_zooms(page):
     page.mouse.move(box["x"] + 260, box["y"] + 230, steps=4)
     page.mouse.up()
     assert page.evaluate("window.clioExplorer.view.tx") != 0 and page.errors == []
+
+
+@pytest.mark.browser
+def test_tree_is_usable_from_the_keyboard(page, explorer_run):
+    _, result = explorer_run
+    first = result.top_clusters().iloc[0]
+    row = page.locator(f'#tree .tree-row[data-id="{first.id}"]')
+    row.focus()
+    before = page.locator("#tree .tree-row").count()
+    page.keyboard.press("ArrowRight")  # expands, focus stays on the row
+    assert page.locator("#tree .tree-row").count() > before
+    assert page.locator(f'#tree .tree-row[data-id="{first.id}"]').get_attribute("aria-expanded") == "true"
+    page.keyboard.press("ArrowDown")  # first child
+    child_id = page.evaluate("document.activeElement.dataset.id")
+    assert child_id != first.id and result.clusters.set_index("id").loc[child_id, "parent"] == first.id
+    page.keyboard.press("Enter")
+    assert page.locator("#panel-name").inner_text() == result.clusters.set_index("id").loc[child_id, "name"]
+    page.keyboard.press("ArrowLeft")  # the child is collapsed: focus goes up to its parent
+    assert page.evaluate("document.activeElement.dataset.id") == first.id and page.errors == []

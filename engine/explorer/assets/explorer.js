@@ -356,6 +356,10 @@
     if (j === state.selected) row.classList.add("selected");
     tw.onclick = (e) => { e.stopPropagation(); toggle(j); };
     row.onclick = () => select(j, { zoom: true });
+    // Keyboard: Tab reaches the rows; arrows move and expand/collapse (WAI-ARIA tree), Enter opens.
+    row.tabIndex = 0;
+    if (kids[j].length) row.setAttribute("aria-expanded", state.expanded.has(j) ? "true" : "false");
+    row.onkeydown = (e) => treeKey(e, j);
     rowOf.set(j, row);
     const wrap = el("div"); wrap.appendChild(row);
     if (state.expanded.has(j)) { const box = el("div", "kids"); for (const k of [...kids[j]].sort(byWeight)) box.appendChild(treeRow(k)); wrap.appendChild(box); }
@@ -369,6 +373,22 @@
     $("th-share").textContent = state.filter ? "of cluster" : "share";
   }
   function toggle(j) { if (state.expanded.has(j)) state.expanded.delete(j); else state.expanded.add(j); renderTree(); }
+  function focusRow(j) { const r = rowOf.get(j); if (r) r.focus(); }
+  function treeKey(e, j) {
+    const k = e.key;
+    if (k === "Enter" || k === " ") { select(j, { zoom: true }); focusRow(j); }
+    else if (k === "ArrowRight") {
+      if (kids[j].length && !state.expanded.has(j)) { toggle(j); focusRow(j); }
+      else if (kids[j].length) focusRow([...kids[j]].sort(byWeight)[0]);
+    } else if (k === "ArrowLeft") {
+      if (state.expanded.has(j)) { toggle(j); focusRow(j); } else if (N.parent[j] >= 0) focusRow(N.parent[j]);
+    } else if (k === "ArrowDown" || k === "ArrowUp") {
+      const rows = [...$("tree").querySelectorAll(".tree-row[role=treeitem]")];
+      const next = rows[rows.indexOf(e.currentTarget) + (k === "ArrowDown" ? 1 : -1)];
+      if (next) next.focus();
+    } else return;
+    e.preventDefault();
+  }
 
   // ------------------------------------------------------------------ panel
   function select(j, opts) {
