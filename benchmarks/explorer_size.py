@@ -29,6 +29,8 @@ import statistics
 import time
 from pathlib import Path
 
+from engine.device import cpu_model
+
 INTERACTIONS = {
     "filter_ms": """async () => { const s = document.getElementById('facet-filter'); const t0 = performance.now();
         s.value = s.options[1].value; s.dispatchEvent(new Event('change'));
@@ -115,8 +117,7 @@ def main(argv=None) -> int:
                "browser": measure_page(page, args.chromium, args.repeats)}
         results.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "browser"} | {"median": row["browser"]["median"]}), flush=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
-    doc = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu, "cores": os.cpu_count(),
+    doc = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(), "cores": os.cpu_count(),
            "load_avg": os.getloadavg(), "python": platform.python_version(), "repeats": args.repeats, "results": results}
     if args.output:
         Path(args.output).write_text(json.dumps(doc, indent=1) + "\n")

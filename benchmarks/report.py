@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.harness import RED, CaseResult
+from engine.device import cpu_model
 
 
 def machine_info(device: str) -> dict:
@@ -19,7 +20,7 @@ def machine_info(device: str) -> dict:
         "host": platform.node(),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_cores_visible": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu_flags": _cpu_flags(("avx512f", "avx512_bf16", "amx_bf16", "avx2")),
         "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
@@ -58,16 +59,6 @@ def _git_state() -> dict:
     if head.returncode != 0:
         return {"git_commit": None}
     return {"git_commit": head.stdout.strip(), "git_tracked_changes": bool(dirty.stdout.strip())}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _cpu_flags(wanted: tuple[str, ...]) -> list[str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import platform
 from pathlib import Path
 
 import torch
@@ -24,6 +25,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device == "cpu":
         return torch.device("cpu")
     raise ConfigError(f"device must be auto, cpu or cuda[:N], got {device!r}")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what `platform` knows (manifests, benchmark records)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 @functools.lru_cache(maxsize=1)

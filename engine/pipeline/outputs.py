@@ -11,6 +11,8 @@ import json
 import numpy as np
 import pyarrow as pa
 
+from engine.aggregate import cluster_shares
+
 
 def node_id(level: int, index: int) -> str:
     return f"{level}.{index}"
@@ -60,8 +62,7 @@ def clusters_table(tree, pubs, names, facet_json: dict[tuple[int, int], str], mi
         parent = tree.levels[level].parent
         share = pub.reported_records / total
         if level + 1 < n_levels:
-            above = pubs[level + 1].reported_records.astype(np.float64)
-            share_parent = pub.reported_records / np.maximum(above[np.maximum(parent, 0)], 1.0)
+            _, share_parent = cluster_shares(pub.reported_records, parent, pubs[level + 1].reported_records)
         else:
             share_parent = share
         for i in range(len(pub.published)):
@@ -132,19 +133,13 @@ def published_tree(clusters: pa.Table, tree) -> dict:
     n_levels = tree.n_levels
     position = {r["id"]: i for lv in by_level.values() for i, r in enumerate(lv)}
     dim = tree.levels[0].centroid.shape[1]
+    centroid_of = {r["id"]: r["centroid"] for r in rows}  # an Other row's parent is a published cluster
     levels, nodes = [], []
     for level in range(n_levels):
         lv = by_level.get(level, [])
         parents = [position.get(r["parent"], -1) if r["parent"] else -1 for r in lv]
-        centroids = []
-        for r in lv:
-            if r["centroid"] is not None:
-                centroids.append(r["centroid"])
-            elif r["parent"] is not None:
-                pl, pi = (int(x) for x in r["parent"].split(".")[:2])
-                centroids.append(tree.levels[pl].centroid[pi].astype(np.float32).tolist())
-            else:
-                centroids.append([0.0] * dim)
+        centroids = [r["centroid"] if r["centroid"] is not None
+                     else centroid_of[r["parent"]] if r["parent"] is not None else [0.0] * dim for r in lv]
         levels.append({"parent": parents, "size": [r["size"] for r in lv], "centroid": centroids})
         nodes.append([{k: r[k] for k in ("id", "kind", "name", "description", "keywords", "size", "users", "share",
                                          "share_of_parent")} for r in lv])

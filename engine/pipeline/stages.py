@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 
 import numpy as np
@@ -38,13 +39,10 @@ def user_codes(table: pa.Table) -> np.ndarray:
         return np.arange(table.num_rows, dtype=np.int64)
     users = table.column("user_id").combine_chunks()
     users = pc.cast(users, pa.string()) if not pa.types.is_string(users.type) else users
-    # A null user id is its own user (never merged with another null).
-    codes = np.asarray(pc.dictionary_encode(users).indices.to_numpy(zero_copy_only=False), dtype=np.float64)
-    missing = np.isnan(codes)
-    out = np.where(missing, 0, codes).astype(np.int64)
-    if missing.any():
-        out[missing] = int(out.max(initial=-1)) + 1 + np.arange(int(missing.sum()))
-    return out
+    codes = pc.dictionary_encode(users).indices.fill_null(-1).to_numpy().astype(np.int64)
+    missing = codes < 0  # a null user id is its own user (never merged with another null)
+    codes[missing] = codes.max(initial=-1) + 1 + np.arange(int(missing.sum()))
+    return codes
 
 
 def cluster_base(vectors: np.ndarray, cluster_input: np.ndarray, cfg, seed: int) -> tuple[np.ndarray, str, int]:
@@ -116,6 +114,4 @@ def fingerprint_table(table: pa.Table) -> str:
 
 def stage_key(*parts) -> str:
     """Cache key of a stage from its upstream key and the settings it reads."""
-    import json
-
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
