@@ -84,9 +84,10 @@ def segment_sums(chunk: torch.Tensor, labels: torch.Tensor, weights: torch.Tenso
     x = chunk if weights is None else chunk * weights[:, None]
     w = torch.ones(len(labels), dtype=torch.float64, device=chunk.device) if weights is None else weights.double()
     if chunk.device.type == "cpu":
-        # A one-hot CSR product, not index_add_: torch's CPU index_add_/scatter_add_ open a parallel
-        # region that costs ~40 ms per call when the 2 cores are busy (measured: 42 ms vs 0.06 ms at
-        # 30 rows, 65 ms vs 1.3 ms at 8192 rows × 1000 clusters), which dominated small k-means.
+        # A one-hot CSR product, not index_add_: torch's CPU index_add_ opens a parallel region that costs
+        # 43-64 ms per call when other processes hold the cores (0.05-1.8 ms here), while on idle cores it
+        # is 0.015-0.8 ms against 0.06-1.2 ms here: a small loss beside the chunk's GEMM, for a large win
+        # on a shared machine (`python -m benchmarks.segment_sums`, RESULTS.md "k-means — CPU segment sums").
         lab = labels.numpy()
         onehot = sp.csr_matrix((np.ones(len(lab), dtype=np.float32), (lab, np.arange(len(lab)))),
                                shape=(sums.shape[0], len(lab)))
