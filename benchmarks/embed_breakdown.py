@@ -24,11 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir")
     args = parser.parse_args(argv)
 
-    from engine.device import resolve_device, resolve_dtype
-    from engine.embed import embed, resolve_model
-    from engine.embed.batching import TokenizedChunk, plan_batches
-    from engine.embed.encoder import SentenceEncoder
-    from engine.embed.pipeline import DEVICE_DEFAULTS, _bare_tokenizer
+    from clio_engine.device import resolve_device, resolve_dtype
+    from clio_engine.embed import embed, resolve_model
+    from clio_engine.embed.batching import TokenizedChunk, plan_batches
+    from clio_engine.embed.encoder import SentenceEncoder
+    from clio_engine.embed.pipeline import DEVICE_DEFAULTS, _bare_tokenizer
 
     folder = data_dir(args.data_dir)
     texts, _ = usable_unique(t for f, c in SHORT_SETS for t in read_column(folder, f, c))

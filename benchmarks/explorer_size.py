@@ -29,7 +29,7 @@ import statistics
 import time
 from pathlib import Path
 
-from engine.device import cpu_model
+from clio_engine.device import cpu_model
 
 INTERACTIONS = {
     "filter_ms": """async () => { const s = document.getElementById('facet-filter'); const t0 = performance.now();
@@ -44,8 +44,8 @@ INTERACTIONS = {
 
 
 def run_once(n: int, out_dir: Path, model: str) -> tuple[Path, float]:
-    from engine import load_config
-    from engine.pipeline import run
+    from clio_engine import load_config
+    from clio_engine.pipeline import run
 
     run_dir = out_dir / f"n{n}"
     cfg = load_config("default", {"input.synthetic_records": n, "embed.progress": False, "embed.model": model})

@@ -81,7 +81,7 @@ def load_two_level(folder: Path, name: str, limit: int | None = None) -> TwoLeve
 
 
 def embed_set(data: TwoLevelSet, model: str = "default") -> tuple[np.ndarray, float]:
-    import engine
+    import clio_engine as engine
 
     t0 = time.perf_counter()
     x = engine.embed(data.texts, model=model, dtype="auto", progress=False)
@@ -100,8 +100,8 @@ def _scores(truth: np.ndarray, labels: np.ndarray) -> dict:
 def evaluate_seed(x: np.ndarray, data: TwoLevelSet, seed: int, n_init: int = DEFAULT_N_INIT,
                   with_old_default: bool = True) -> dict:
     """All scores for one seed: {row key: {nmi, v_measure, ari, clusters}} plus timings and inertias."""
-    import engine
-    from engine.hierarchy import CentroidStrategy
+    import clio_engine as engine
+    from clio_engine.hierarchy import CentroidStrategy
 
     out: dict = {"seed": seed, "seconds": {}}
     t0 = time.perf_counter()

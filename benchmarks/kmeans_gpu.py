@@ -145,7 +145,7 @@ def bench_assign(n: int, ks, dtypes, fns: dict, record, device: str = "cuda") ->
 
 
 def bench_fit(n: int, k: int, iters: int, record, device: str = "cuda") -> None:
-    from engine.cluster import KMeans
+    from clio_engine.cluster import KMeans
 
     x = mixture(n, D, seed=2, device=device)
     init = x[torch.randperm(n, generator=torch.Generator(device="cpu").manual_seed(3))[:k].to(device)].cpu().numpy()
@@ -202,11 +202,11 @@ def main(argv: list[str] | None = None) -> int:
 
     fns = {}
     try:
-        from kernels.kmeans_assign.triton import assign_torch_gpu, assign_triton
+        from clio_engine.kernels.kmeans_assign.triton import assign_torch_gpu, assign_triton
 
         fns = {"triton": assign_triton, "torch": assign_torch_gpu}
     except Exception as exc:  # noqa: BLE001
-        payload["errors"].append(f"import kernels.kmeans_assign.triton: {type(exc).__name__}: {exc}")
+        payload["errors"].append(f"import clio_engine.kernels.kmeans_assign.triton: {type(exc).__name__}: {exc}")
     ks, dtypes = ((256,), ("bf16",)) if args.quick else (KS, tuple(DTYPES))
     if fns:
         try:

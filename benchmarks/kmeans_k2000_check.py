@@ -9,7 +9,7 @@ import time
 
 from benchmarks.data import data_dir
 from benchmarks.suites.kmeans import real_embeddings
-from engine.cluster import KMeans
+from clio_engine.cluster import KMeans
 
 if __name__ == "__main__":
     x, _ = real_embeddings("default", str(data_dir()))

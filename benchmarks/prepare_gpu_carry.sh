@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from engine.embed.model_source import resolve_model
+from clio_engine.embed.model_source import resolve_model
 
 src = resolve_model("default").path
 dst = Path(".gpu_carry/minilm")

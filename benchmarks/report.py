@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.harness import RED, CaseResult
-from engine.device import cpu_model
+from clio_engine.device import cpu_model
 
 
 def machine_info(device: str) -> dict:

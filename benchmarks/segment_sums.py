@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from engine.device import cpu_model
+from clio_engine.device import cpu_model
 
 
 def _median_ms(fn, repeats: int = 20) -> float:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.errors import ClioError
+from clio_engine.errors import ClioError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +81,7 @@ def _embed_options(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace, extra: dict | None = None):
-    from engine.config import load_config
+    from clio_engine.config import load_config
 
     overrides = dict(extra or {})
     overrides |= {f"embed.{k}": getattr(args, k) for k in ("model", "device", "dtype", "batch_tokens", "max_length", "cache_dir")
@@ -101,8 +101,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from engine.embed import embed
-    from engine.records import load_records
+    from clio_engine.embed import embed
+    from clio_engine.records import load_records
 
     cfg = _config(args)
     out = Path(args.out)
@@ -125,8 +125,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     """The whole pipeline on synthetic records, then Clio's check: do the clusters reconstruct the topics?"""
     import numpy as np
 
-    from engine.datasets import LEVELS, generate_conversations, reconstruction_accuracy
-    from engine.pipeline import run
+    from clio_engine.datasets import LEVELS, generate_conversations, reconstruction_accuracy
+    from clio_engine.pipeline import run
 
     overrides = {"input.synthetic_records": args.records} if args.records else {}
     cfg = _config(args, overrides)
@@ -152,7 +152,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from engine.pipeline import run
+    from clio_engine.pipeline import run
 
     cfg = _config(args)
     t0 = time.perf_counter()
@@ -180,12 +180,12 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     """Rebuild explorer.html from the run directory's published files, then open or serve it."""
     import webbrowser
 
-    from engine.explorer import build_explorer
+    from clio_engine.explorer import build_explorer
 
     page = build_explorer(args.run_dir)
     print(f"wrote {page} ({page.stat().st_size / 1e6:.1f} MB)")
     if args.serve:
-        from engine.explorer.serve import make_server
+        from clio_engine.explorer.serve import make_server
 
         server = make_server(page, port=args.port)
         url = f"http://127.0.0.1:{server.server_address[1]}/"

@@ -1,4 +1,5 @@
-"""Run configuration: YAML files validated with pydantic; presets live in the repo's `configs/`.
+"""Run configuration: YAML files validated with pydantic; presets ship in the package (`clio_engine.configs`,
+the repo's `configs/` folder) and are read with importlib.resources, so a wheel install has them.
 
 Which stage reads which section: `input` → `engine.records.load_records`; `embed` → `engine.embed`
 (called as `embed(texts, **cfg.embed.model_dump())`, so field names match its keywords); `cluster`,
@@ -17,14 +18,21 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from engine.errors import ConfigError
+from clio_engine.errors import ConfigError
 
 __all__ = [
     "ClioConfig", "InputConfig", "EmbedConfig", "ClusterConfig", "HierarchyConfig", "NamingConfig",
-    "PrivacyConfig", "OutputConfig", "load_config", "preset_names", "CONFIG_DIR",
+    "PrivacyConfig", "OutputConfig", "load_config", "preset_names", "preset_text",
 ]
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+PRESET_PACKAGE = "clio_engine.configs"
+
+
+def _presets():
+    """The shipped presets' folder as an importlib.resources Traversable (works from a wheel or a checkout)."""
+    from importlib import resources
+
+    return resources.files(PRESET_PACKAGE)
 
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -132,7 +140,12 @@ class ClioConfig(_Section):
 
 def preset_names() -> list[str]:
     """Names of the YAML presets shipped in `configs/` (e.g. "default", "demo", "clio", "gpu")."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    return sorted(p.name[:-5] for p in _presets().iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_text(name: str) -> str:
+    """The YAML text of a shipped preset."""
+    return _presets().joinpath(f"{name}.yaml").read_text(encoding="utf-8")
 
 
 def load_config(source: str | Path | dict | ClioConfig | None = None, overrides: dict | None = None) -> ClioConfig:
@@ -149,8 +162,8 @@ def load_config(source: str | Path | dict | ClioConfig | None = None, overrides:
     elif isinstance(source, dict):
         data = copy.deepcopy(source)
     elif isinstance(source, (str, Path)):
-        origin = _resolve(source)
-        data = _read_yaml(origin)
+        origin, text = _resolve(source)
+        data = _parse_yaml(origin, text)
     else:
         raise ConfigError(f"cannot load a config from a {type(source).__name__}; pass a path, preset name or dict")
     for key, value in (overrides or {}).items():
@@ -164,21 +177,21 @@ def load_config(source: str | Path | dict | ClioConfig | None = None, overrides:
         raise ConfigError(f"{origin}: {msg}" if origin else msg) from None
 
 
-def _resolve(source: str | Path) -> Path:
+def _resolve(source: str | Path) -> tuple[str, str]:
+    """(a name for messages, the YAML text) of a user's file path or a shipped preset's name."""
     path = Path(source)
     if path.is_file():
-        return path
+        try:
+            return str(path), path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read config {path}: {getattr(e, 'strerror', None) or e}") from None
     name = path.name[:-5] if path.name.endswith(".yaml") else path.name
-    if str(source) in (name, name + ".yaml") and (CONFIG_DIR / f"{name}.yaml").is_file():
-        return CONFIG_DIR / f"{name}.yaml"
+    if str(source) in (name, name + ".yaml") and name in preset_names():
+        return f"preset {name}", preset_text(name)
     raise ConfigError(f"config file not found: {source} (presets: {', '.join(preset_names()) or 'none'})")
 
 
-def _read_yaml(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"cannot read config {path}: {e.strerror or e}") from None
+def _parse_yaml(path: str, text: str) -> dict:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from engine.errors import ConfigError
+from clio_engine.errors import ConfigError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.errors import InputError
+from clio_engine.errors import InputError
 
 __all__ = ["Records", "load_records", "FORMATS"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.errors import InputError
+from clio_engine.errors import InputError
 
 # Rows per finiteness check: bounds the temporary boolean block, so a memmap is never loaded whole.
 CHECK_ROWS = 65_536

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from engine.embed.batching import TokenizedChunk, padded_width, plan_batches
+from clio_engine.embed.batching import TokenizedChunk, padded_width, plan_batches
 
 pytestmark = pytest.mark.unit
 

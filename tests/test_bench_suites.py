@@ -157,7 +157,7 @@ def test_hdbscan_gate_is_red_for_different_labels(tiny, data_dir):
 
 
 def test_kmeans_gpu_helpers_on_the_cpu(tmp_path):
-    from kernels.kmeans_assign.cpu import assign_cpu
+    from clio_engine.kernels.kmeans_assign.cpu import assign_cpu
 
     fns = {"bf16": lambda x, c: assign_cpu(x.float(), c.float(), precision="bf16"),
            "fp32": lambda x, c: assign_cpu(x.float(), c.float(), precision="fp32")}

@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 import numpy as np
 
-from engine.cli import main
+from clio_engine.cli import main
 
 pytestmark = pytest.mark.unit
 

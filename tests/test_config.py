@@ -1,11 +1,11 @@
-"""engine.config: presets, overrides, and one-line errors that name the offending key."""
+"""clio_engine.config: presets, overrides, and one-line errors that name the offending key."""
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from engine.config import CONFIG_DIR, ClioConfig, load_config, preset_names
-from engine.errors import ConfigError
+from clio_engine.config import ClioConfig, load_config, preset_names, preset_text
+from clio_engine.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 
@@ -22,13 +22,13 @@ def test_presets_exist_and_validate():
     assert {"default", "demo", "clio", "gpu"} <= set(preset_names())
     for name in preset_names():
         assert isinstance(load_config(name), ClioConfig)
-        assert isinstance(load_config(CONFIG_DIR / f"{name}.yaml"), ClioConfig)
+        assert load_config(name) == load_config(yaml.safe_load(preset_text(name)) or {})
 
 
 def test_default_yaml_is_exactly_the_defaults():
     assert load_config("default") == ClioConfig() == load_config(None)
     # and it writes every key out, so it documents the whole schema
-    written = yaml.safe_load((CONFIG_DIR / "default.yaml").read_text())
+    written = yaml.safe_load(preset_text("default"))
     assert written == ClioConfig().model_dump(mode="json")
 
 

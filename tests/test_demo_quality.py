@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine import generate_conversations
-from engine.datasets import reconstruction_accuracy
-from engine.pipeline import run
+from clio_engine import generate_conversations
+from clio_engine.datasets import reconstruction_accuracy
+from clio_engine.pipeline import run
 
 pytestmark = [pytest.mark.quality, pytest.mark.slow]
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.embed import embed, resolve_model
+from clio_engine.embed import embed, resolve_model
 
 pytestmark = pytest.mark.gpu
 

@@ -6,7 +6,7 @@ twenty_newsgroups texts; auto (bf16 on this CPU) mean ≥ 0.999 and min ≥ 0.99
 import numpy as np
 import pytest
 
-from engine.embed import embed, resolve_model
+from clio_engine.embed import embed, resolve_model
 from tests.conftest import load_csv_texts
 
 pytestmark = [pytest.mark.quality, pytest.mark.slow]

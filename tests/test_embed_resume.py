@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.embed import embed
+from clio_engine.embed import embed
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     cache = tmp_path / "cache"
     script = textwrap.dedent(f"""
         import json, sys
-        from engine.embed import embed
+        from clio_engine.embed import embed
         texts = json.load(open({str(tmp_path / 'texts.json')!r}))
         embed(texts, cache_dir={str(cache)!r}, progress=False, **{SETTINGS!r})
     """)

@@ -1,10 +1,10 @@
-"""engine.embed on tiny random BERTs: agreement with sentence-transformers, batching invariance,
+"""clio_engine.embed on tiny random BERTs: agreement with sentence-transformers, batching invariance,
 dedupe, truncation, bad input, caching."""
 import numpy as np
 import pytest
 
-from engine.embed import embed
-from engine.errors import InputError, ModelError
+from clio_engine.embed import embed
+from clio_engine.errors import InputError, ModelError
 from tests.tiny_models import build_tiny_sentence_model
 
 pytestmark = pytest.mark.unit

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import generate_conversations, load_config
-from engine.cli import main
-from engine.explorer import MapLayout, build_explorer, map_layout, sample_rows
-from engine.explorer.serve import make_server
-from engine.pipeline import run
-from engine.pipeline.plots import write_plots
+from clio_engine import generate_conversations, load_config
+from clio_engine.cli import main
+from clio_engine.explorer import MapLayout, build_explorer, map_layout, sample_rows
+from clio_engine.explorer.serve import make_server
+from clio_engine.pipeline import run
+from clio_engine.pipeline.plots import write_plots
 from tests.canary import canary_token
 
 pytestmark = pytest.mark.unit

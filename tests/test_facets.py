@@ -4,8 +4,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from engine.aggregate import MISSING, cluster_shares, facet_shares
-from engine.errors import ConfigError, InputError
+from clio_engine.aggregate import MISSING, cluster_shares, facet_shares
+from clio_engine.errors import ConfigError, InputError
 
 pytestmark = pytest.mark.unit
 

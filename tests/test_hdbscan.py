@@ -1,4 +1,4 @@
-"""engine.cluster.hdbscan: agreement with the `hdbscan` library, the noise policy, cosine, bad input."""
+"""clio_engine.cluster.hdbscan: agreement with the `hdbscan` library, the noise policy, cosine, bad input."""
 from __future__ import annotations
 
 import importlib.util
@@ -12,9 +12,9 @@ from sklearn.base import clone
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-import engine.cluster.hdbscan as hd
-from engine.cluster.hdbscan import HDBSCAN, hdbscan_labels, nearest_rows
-from engine.errors import ConfigError, InputError, UnsupportedOnBackend
+import clio_engine.cluster.hdbscan as hd
+from clio_engine.cluster.hdbscan import HDBSCAN, hdbscan_labels, nearest_rows
+from clio_engine.errors import ConfigError, InputError, UnsupportedOnBackend
 
 HAS_CUML = importlib.util.find_spec("cuml") is not None
 
@@ -144,7 +144,7 @@ def test_cosine_noise_goes_to_largest_dot_product(blobs):
 def test_all_noise_with_nearest_is_one_cluster(caplog):
     X = np.random.default_rng(0).uniform(size=(10, 3))
     assert (HDBSCAN(min_cluster_size=15).fit(X).labels_ == -1).all()      # fewer points than a cluster
-    with caplog.at_level(logging.WARNING, logger="engine.cluster"):
+    with caplog.at_level(logging.WARNING, logger="clio_engine.cluster"):
         model = HDBSCAN(min_cluster_size=15, noise="nearest").fit(X)
     assert "no cluster" in caplog.text
     assert (model.labels_ == 0).all() and model.reassigned_.all() and model.n_clusters_ == 1

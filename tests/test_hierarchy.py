@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from engine.errors import ConfigError, InputError
-from engine.hierarchy import Tree, build_hierarchy, level_sizes
+from clio_engine.errors import ConfigError, InputError
+from clio_engine.hierarchy import Tree, build_hierarchy, level_sizes
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""engine.KMeans against scikit-learn: same labels from the same initial centers, inertia and
+"""clio_engine.KMeans against scikit-learn: same labels from the same initial centers, inertia and
 V-measure on real embeddings, determinism, weights, streaming, and bad input."""
 import logging
 
@@ -10,15 +10,15 @@ from sklearn.cluster import KMeans as SkKMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, v_measure_score
 
-from engine.cluster import KMeans
-from engine.errors import ConfigError, InputError
+from clio_engine.cluster import KMeans
+from clio_engine.errors import ConfigError, InputError
 
 
 @pytest.fixture(scope="module")
 def banking_embeddings(data_dir):
     import pandas as pd
 
-    from engine.embed import embed
+    from clio_engine.embed import embed
 
     frame = pd.read_csv(data_dir / "banking77.csv.gz", keep_default_na=False).sample(4000, random_state=0)
     vectors = embed(frame["text"].tolist(), dtype="auto", cache=True, progress=False)
@@ -122,7 +122,7 @@ def test_memmap_streamed_in_small_chunks_equals_in_memory(tmp_path, monkeypatch)
     mm[:] = x
     mm.flush()
     in_memory = KMeans(10, seed=1, backend="cpu").fit(x)
-    import engine.cluster.rows as rows
+    import clio_engine.cluster.rows as rows
 
     monkeypatch.setattr(rows, "CHUNK_ROWS", 333)  # 8 chunks, the last one partial
     assert len(list(rows.Rows(np.load(path, mmap_mode="r"), torch.device("cpu")).chunks())) == 8
@@ -146,7 +146,7 @@ def test_duplicate_and_identical_points(caplog):
     model = KMeans(3, seed=0, backend="cpu").fit(doubled)
     assert np.array_equal(model.labels_[:200], model.labels_[200:])  # a point and its copy agree
     same = np.ones((50, 4), dtype=np.float32)
-    with caplog.at_level(logging.WARNING, logger="engine.cluster"):
+    with caplog.at_level(logging.WARNING, logger="clio_engine.cluster"):
         flat = KMeans(3, seed=0, backend="cpu").fit(same)
     assert flat.inertia_ == 0.0 and len(np.unique(flat.labels_)) == 1
     assert "fewer than n_clusters=3" in caplog.text
@@ -205,7 +205,7 @@ def test_sklearn_conventions_get_params_clone_transform_score():
 def test_v_measure_within_one_point_of_sklearn(data_dir, file, column):
     import pandas as pd
 
-    from engine.embed import embed
+    from clio_engine.embed import embed
 
     frame = pd.read_csv(data_dir / file, keep_default_na=False)
     frame = frame[frame[column].str.strip() != ""]

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 import torch
 
-from kernels.kmeans_assign import assign, assign_cpu, assign_torch, cpu as cpu_mod
-from kernels.kmeans_assign.reference import assign_reference, top2_reference
+from clio_engine.kernels.kmeans_assign import assign, assign_cpu, assign_torch, cpu as cpu_mod
+from clio_engine.kernels.kmeans_assign.reference import assign_reference, top2_reference
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parent.parent
@@ -232,7 +232,7 @@ INTERPRETED = {
 
 def _run_interpreted(out_path: str) -> None:
     """Subprocess side (TRITON_INTERPRET=1): run each INTERPRETED case, save labels/dist or the error."""
-    from kernels.kmeans_assign.triton import Config, assign_triton
+    from clio_engine.kernels.kmeans_assign.triton import Config, assign_triton
 
     out = {}
     for name, (case, dtype, extra) in INTERPRETED.items():
@@ -302,7 +302,7 @@ def test_triton_interpreted_bad_input(interpreted):
 def test_triton_on_cuda_matches_reference(n, d, k, dtype):
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("TRITON_INTERPRET=1 is set: this test needs compiled kernels")
-    from kernels.kmeans_assign.triton import assign_torch_gpu, assign_triton
+    from clio_engine.kernels.kmeans_assign.triton import assign_torch_gpu, assign_triton
 
     x, c = clustered_unit(n, k, d=d, seed=1)
     xg, cg = x.to("cuda", dtype), c.to("cuda", dtype)

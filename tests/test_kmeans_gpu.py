@@ -1,10 +1,10 @@
-"""engine.KMeans on CUDA (torch backend, Triton assignment): agrees with the CPU path, repeatable."""
+"""clio_engine.KMeans on CUDA (torch backend, Triton assignment): agrees with the CPU path, repeatable."""
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from engine.cluster import KMeans
+from clio_engine.cluster import KMeans
 
 pytestmark = pytest.mark.gpu
 

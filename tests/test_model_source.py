@@ -3,9 +3,9 @@ import zipfile
 
 import pytest
 
-from engine.embed.model_source import DEFAULT_MODEL_SHA256, _extract_verified, resolve_model, sha256_file
-from engine.embed.st_config import read_sentence_model_spec
-from engine.errors import ModelError
+from clio_engine.embed.model_source import DEFAULT_MODEL_SHA256, _extract_verified, resolve_model, sha256_file
+from clio_engine.embed.st_config import read_sentence_model_spec
+from clio_engine.errors import ModelError
 
 pytestmark = pytest.mark.unit
 

@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from engine.errors import ConfigError, InputError
-from engine.hierarchy.tree import Level, Tree
-from engine.naming import KeywordNamer, NodeName
+from clio_engine.errors import ConfigError, InputError
+from clio_engine.hierarchy.tree import Level, Tree
+from clio_engine.naming import KeywordNamer, NodeName
 
 pytestmark = pytest.mark.unit
 
@@ -146,7 +146,7 @@ def test_deterministic_and_chunked_memmap_gives_the_same(tmp_path, monkeypatch):
     mm = np.lib.format.open_memmap(tmp_path / "v.npy", mode="w+", dtype=np.float32, shape=vectors.shape)
     mm[:] = vectors
     mm.flush()
-    monkeypatch.setattr("engine.naming.namer.ROW_CHUNK", 4)
+    monkeypatch.setattr("clio_engine.naming.namer.ROW_CHUNK", 4)
     assert namer.name_tree(texts, np.load(tmp_path / "v.npy", mmap_mode="r"), labels, tree, published, users) == first
 
 
@@ -183,7 +183,7 @@ def test_banking77_sibling_names_differ_and_come_from_cluster_texts(data_dir):
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from engine import KMeans, build_hierarchy
+    from clio_engine import KMeans, build_hierarchy
 
     path = data_dir / "banking77.csv.gz"
     if not path.exists():

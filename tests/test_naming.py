@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from engine.naming import cluster_terms, contrastive_keywords, names_from_keywords
+from clio_engine.naming import cluster_terms, contrastive_keywords, names_from_keywords
 
 
 @pytest.mark.unit
@@ -38,9 +38,9 @@ def test_sibling_names_are_made_unique():
 def test_banking77_sibling_names_differ_and_come_from_cluster_terms(data_dir):
     import pandas as pd
 
-    from engine.cluster import KMeans
-    from engine.embed import embed
-    from engine.hierarchy import build_hierarchy
+    from clio_engine.cluster import KMeans
+    from clio_engine.embed import embed
+    from clio_engine.hierarchy import build_hierarchy
 
     frame = pd.read_csv(data_dir / "banking77.csv.gz", keep_default_na=False).sample(4000, random_state=0)
     texts = frame["text"].tolist()

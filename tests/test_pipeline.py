@@ -10,11 +10,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from engine import generate_conversations, load_config
-from engine.cli import main
-from engine.errors import ConfigError
-from engine.hierarchy import Tree
-from engine.pipeline import base_k, run
+from clio_engine import generate_conversations, load_config
+from clio_engine.cli import main
+from clio_engine.errors import ConfigError
+from clio_engine.hierarchy import Tree
+from clio_engine.pipeline import base_k, run
 from tests.canary import canary_token
 
 pytestmark = pytest.mark.unit
@@ -205,8 +205,8 @@ def test_llm_modes_are_refused_not_faked(tmp_path):
 
 
 def test_top_level_functions_stay_callable_after_their_packages_load():
-    import engine
-    import engine.embed  # noqa: F401  (binds the attribute `engine.embed` to the package)
-    import engine.reduce  # noqa: F401
+    import clio_engine as engine
+    import clio_engine.embed  # noqa: F401  (binds the attribute `engine.embed` to the package)
+    import clio_engine.reduce  # noqa: F401
 
     assert callable(engine.embed) and callable(engine.reduce) and callable(engine.run)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import generate_conversations
-from engine.pipeline import FAULT_ENV
+from clio_engine import generate_conversations
+from clio_engine.pipeline import FAULT_ENV
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
@@ -50,7 +50,7 @@ def _run(setup, out: Path, kill_at: str | None = None) -> subprocess.CompletedPr
     env.pop(FAULT_ENV, None)
     if kill_at:
         env[FAULT_ENV] = kill_at
-    return subprocess.run([sys.executable, "-m", "engine.cli", "run", str(cfg), "--input", str(src), "--out", str(out)],
+    return subprocess.run([sys.executable, "-m", "clio_engine.cli", "run", str(cfg), "--input", str(src), "--out", str(out)],
                           env=env, capture_output=True, text=True, timeout=600)
 
 

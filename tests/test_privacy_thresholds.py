@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.errors import ConfigError, InputError
-from engine.privacy import LevelPublication, publish
-from engine.privacy.thresholds import meets_thresholds
+from clio_engine.errors import ConfigError, InputError
+from clio_engine.privacy import LevelPublication, publish
+from clio_engine.privacy.thresholds import meets_thresholds
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""engine.records: every input kind, column mapping, every rejection reason, and the row partition."""
+"""clio_engine.records: every input kind, column mapping, every rejection reason, and the row partition."""
 from __future__ import annotations
 
 import gzip
@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.errors import InputError
-from engine.records import Records, load_records
+from clio_engine.errors import InputError
+from clio_engine.records import Records, load_records
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""engine.reduce: torch PCA against scikit-learn, memmap streaming, UMAP seeding and presets."""
+"""clio_engine.reduce: torch PCA against scikit-learn, memmap streaming, UMAP seeding and presets."""
 from __future__ import annotations
 
 import importlib.util
@@ -8,11 +8,12 @@ import pytest
 from sklearn.base import clone
 from sklearn.decomposition import PCA as SkPCA
 
-import engine.reduce
-from engine.errors import ConfigError, InputError, UnsupportedOnBackend
-from engine.reduce import CLIO_MAP, HDBSCAN_INPUT, PCA, UMAP, reduce
-from engine.reduce.pca import choose_solver
-from engine.reduce.umap import _umap_cuml
+import clio_engine as engine
+import clio_engine.reduce  # noqa: F401
+from clio_engine.errors import ConfigError, InputError, UnsupportedOnBackend
+from clio_engine.reduce import CLIO_MAP, HDBSCAN_INPUT, PCA, UMAP, reduce
+from clio_engine.reduce.pca import choose_solver
+from clio_engine.reduce.umap import _umap_cuml
 
 HAS_CUML = importlib.util.find_spec("cuml") is not None
 

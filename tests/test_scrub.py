@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from engine.privacy import DEFAULT_RULES, Rule, Scrubber, luhn_valid
+from clio_engine.privacy import DEFAULT_RULES, Rule, Scrubber, luhn_valid
 
 pytestmark = pytest.mark.unit
 scrub = Scrubber().scrub

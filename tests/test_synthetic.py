@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.datasets import COLUMNS, LEVELS, TAXONOMY, generate_conversations, n_labels, taxonomy
-from engine.datasets.taxonomy import DOMAINS, expand, gerund
+from clio_engine.datasets import COLUMNS, LEVELS, TAXONOMY, generate_conversations, n_labels, taxonomy
+from clio_engine.datasets.taxonomy import DOMAINS, expand, gerund
 
 pytestmark = pytest.mark.unit
 

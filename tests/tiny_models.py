@@ -17,7 +17,7 @@ def build_tiny_sentence_model(target: Path, *, max_seq_length: int = 64, pooling
     import torch
     from transformers import BertConfig, BertModel
 
-    from engine.embed.model_source import resolve_model
+    from clio_engine.embed.model_source import resolve_model
 
     default = resolve_model("default").path
     target.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,7 @@ class _Models:
 
     @functools.cached_property
     def path(self) -> Path:
-        from engine.embed.model_source import resolve_model
+        from clio_engine.embed.model_source import resolve_model
 
         return resolve_model(self.options.model).path
 
@@ -143,7 +143,7 @@ def _st_contender(models: _Models, half: bool) -> Contender:
 
 
 def _engine_contender(models: _Models, mode: str) -> Contender:
-    from engine.embed import embed
+    from clio_engine.embed import embed
 
     state: dict = {}
 
@@ -162,7 +162,7 @@ def _engine_contender(models: _Models, mode: str) -> Contender:
                               "engine_tokens": report.n_tokens, "call_overhead_s": round(state["overhead"], 4)})
 
     gates = GATES["fp32"] if mode == "fp32" else GATES["reduced"]
-    return Contender(f"engine-{mode}", run, gates=gates, info={"library": "engine.embed", "mode": mode})
+    return Contender(f"engine-{mode}", run, gates=gates, info={"library": "clio_engine.embed", "mode": mode})
 
 
 def cosine_metrics(output, reference) -> dict[str, float]:
@@ -204,7 +204,7 @@ def _workload(kind: str, options: Options, models: _Models) -> Workload:
 CASE_NAMES = {"short": "short", "medium": f"medium-{MEDIUM_MAX_TOKENS}tok", "long": "long-arena"}
 
 
-@register_suite("embed", "engine.embed vs sentence-transformers encode: texts/s, tokens/s, cosine, memory")
+@register_suite("embed", "clio_engine.embed vs sentence-transformers encode: texts/s, tokens/s, cosine, memory")
 def build(options: Options):
     models = _Models(options)
     cuda = options.device == "cuda"

@@ -37,14 +37,14 @@ SIZES = {True: (5_000,), False: (20_000, None)}  # None = every point of the rea
 
 
 def reduce_umap(x: np.ndarray) -> np.ndarray:
-    """engine.reduce's 10-D cosine UMAP (seeded: single-threaded, reproducible)."""
-    from engine.reduce import reduce
+    """clio_engine.reduce's 10-D cosine UMAP (seeded: single-threaded, reproducible)."""
+    from clio_engine.reduce import reduce
 
     return reduce(x, method="umap", seed=SEED, device="cpu", **UMAP_PARAMS)
 
 
 def _cache_dir() -> Path:
-    from engine.embed.model_source import cache_root
+    from clio_engine.embed.model_source import cache_root
 
     return cache_root() / "bench"
 
@@ -70,7 +70,7 @@ def reduced(x: np.ndarray) -> tuple[np.ndarray, dict]:
 def reduced_real(model: str, folder: str, n: int | None) -> tuple[np.ndarray, dict]:
     x, info = real_embeddings(model, folder, n)
     y, umap_info = reduced(x)
-    return y, {**info, **umap_info, "umap": dict(UMAP_PARAMS, seed=SEED, library="engine.reduce")}
+    return y, {**info, **umap_info, "umap": dict(UMAP_PARAMS, seed=SEED, library="clio_engine.reduce")}
 
 
 def _load(n: int | None, largest: int | None, options: Options) -> Workload:
@@ -106,7 +106,7 @@ def contenders() -> tuple[tuple[Contender, ...], dict]:
         return _labels(fast_hdbscan.HDBSCAN(**params).fit(x))
 
     def run_engine(x):
-        from engine.cluster import HDBSCAN
+        from clio_engine.cluster import HDBSCAN
 
         return _labels(HDBSCAN(**params, backend="cpu").fit(x))
 
@@ -118,7 +118,7 @@ def contenders() -> tuple[tuple[Contender, ...], dict]:
             Contender("hdbscan-exact", functools.partial(run_hdbscan, exact=True), peer=True,
                       info={"library": lib, "call": "hdbscan.HDBSCAN(..., approx_min_span_tree=False)"}),
             Contender("fast_hdbscan", run_fast, peer=True, info={"library": f"fast_hdbscan {version('fast_hdbscan')}"}),
-            Contender("engine-cpu", run_engine, gates=GATES, info={"library": "engine.HDBSCAN", "backend": "cpu"})), last
+            Contender("engine-cpu", run_engine, gates=GATES, info={"library": "clio_engine.HDBSCAN", "backend": "cpu"})), last
 
 
 def compare_with(last: dict):
@@ -139,7 +139,7 @@ def _name(n: int | None) -> str:
     return "real-all" if n is None else f"real-{n // 1000}k" if n >= 1000 else f"real-{n}"
 
 
-@register_suite("hdbscan", "engine.HDBSCAN (cpu) vs hdbscan and fast_hdbscan on 10-D UMAP of real embeddings: time, ARI")
+@register_suite("hdbscan", "clio_engine.HDBSCAN (cpu) vs hdbscan and fast_hdbscan on 10-D UMAP of real embeddings: time, ARI")
 def build(options: Options):
     sizes = SIZES[options.quick]
     largest = None if None in sizes else max(sizes)

@@ -105,8 +105,8 @@ class Result:
 
 # ------------------------------------------------------------------------------------------- data
 def embed_texts(texts: list[str], model: str) -> np.ndarray:
-    """engine.embed with its disk cache: only the first run of the suite pays for the embedding."""
-    from engine.embed import embed
+    """clio_engine.embed with its disk cache: only the first run of the suite pays for the embedding."""
+    from clio_engine.embed import embed
 
     return np.ascontiguousarray(embed(texts, model=model, dtype="auto", progress=False), dtype=np.float32)
 
@@ -193,9 +193,9 @@ def engine_contender() -> Contender:
     def run(p: Problem) -> Outcome:
         import torch
 
-        from engine.cluster import KMeans
-        from engine.cluster.kmeans_init import kmeans_plusplus
-        from engine.cluster.rows import Rows
+        from clio_engine.cluster import KMeans
+        from clio_engine.cluster.kmeans_init import kmeans_plusplus
+        from clio_engine.cluster.rows import Rows
 
         t0 = time.perf_counter()
         if p.init == "shared":
@@ -209,7 +209,7 @@ def engine_contender() -> Contender:
                      None if p.init == "shared" else t1 - t0, t2 - t1)
         return _timed(state, p, out)
 
-    return Contender("engine-cpu", run, gates=GATES, info={"library": "engine.KMeans", "backend": "cpu"})
+    return Contender("engine-cpu", run, gates=GATES, info={"library": "clio_engine.KMeans", "backend": "cpu"})
 
 
 def sklearn_contender() -> Contender:
@@ -274,7 +274,7 @@ def compare(out: Result, ref: Result) -> dict[str, float]:
             "iter_shortfall": float(out.max_iter - out.n_iter), "inertia": out.inertia}
 
 
-@register_suite("kmeans", "engine.KMeans (cpu) vs scikit-learn and faiss-cpu: same k, same iterations; init and s/iter")
+@register_suite("kmeans", "clio_engine.KMeans (cpu) vs scikit-learn and faiss-cpu: same k, same iterations; init and s/iter")
 def build(options: Options):
     for plan in PLANS[options.quick]:
         contenders = (sklearn_contender(), faiss_contender(), engine_contender())

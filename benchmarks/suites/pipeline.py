@@ -177,7 +177,7 @@ def spawn(cmd: list[str], *, env: dict | None = None, log: Path) -> dict:
 
 def _engine_command() -> list[str]:
     exe = shutil.which("clio-engine")
-    return [exe] if exe else [sys.executable, "-m", "engine.cli"]
+    return [exe] if exe else [sys.executable, "-m", "clio_engine.cli"]
 
 
 def _skipped_warmup() -> Outcome:
@@ -260,7 +260,7 @@ def _wanted() -> set[str] | None:
 @functools.lru_cache(maxsize=2)
 def _model_dir(model: str) -> str:
     """The model directory both peers load (the default cache; extracted there once, untimed)."""
-    from engine.embed.model_source import resolve_model
+    from clio_engine.embed.model_source import resolve_model
 
     return str(resolve_model(model).path)
 
@@ -353,7 +353,7 @@ def peer_main(argv: list[str]) -> int:
 
     import pandas as pd
 
-    from engine.pipeline.monitor import StageMonitor
+    from clio_engine.pipeline.monitor import StageMonitor
 
     mon = StageMonitor()
     report: dict = {"style": args.style}

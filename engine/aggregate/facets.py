@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from engine.errors import ConfigError, InputError
-from engine.privacy.thresholds import (as_index_array, check_labels, distinct_per_group, meets_thresholds,
+from clio_engine.errors import ConfigError, InputError
+from clio_engine.privacy.thresholds import (as_index_array, check_labels, distinct_per_group, meets_thresholds,
                                        noisy_counts, sorted_unique, validate_privacy_params)
 
 MISSING = "(missing)"

@@ -14,9 +14,9 @@ from typing import Callable, TypeVar
 
 import torch
 
-from engine.errors import ConfigError, UnsupportedOnBackend
+from clio_engine.errors import ConfigError, UnsupportedOnBackend
 
-log = logging.getLogger("engine.cluster")
+log = logging.getLogger("clio_engine.cluster")
 BACKENDS = ("auto", "cuml", "torch", "cpu")
 T = TypeVar("T")
 _logged: set[str] = set()

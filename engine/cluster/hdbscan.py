@@ -30,12 +30,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 
-from engine.cluster.backends import dispatch
-from engine.device import resolve_device
-from engine.validation import CHECK_ROWS, check_matrix
-from engine.errors import ConfigError, InputError, UnsupportedOnBackend
+from clio_engine.cluster.backends import dispatch
+from clio_engine.device import resolve_device
+from clio_engine.validation import CHECK_ROWS, check_matrix
+from clio_engine.errors import ConfigError, InputError, UnsupportedOnBackend
 
-log = logging.getLogger("engine.cluster")
+log = logging.getLogger("clio_engine.cluster")
 METHODS = ("eom", "leaf")
 METRICS = ("euclidean", "cosine")
 NOISE = ("keep", "nearest")

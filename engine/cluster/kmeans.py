@@ -11,15 +11,15 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 
-from engine.cluster import kmeans_init
-from engine.cluster.backends import dispatch
-from engine.cluster.lloyd import LloydResult, lloyd
-from engine.cluster.rows import Rows
-from engine.validation import check_matrix
-from engine.device import cpu_has_fast_bf16
-from engine.errors import ConfigError, InputError, UnsupportedOnBackend
+from clio_engine.cluster import kmeans_init
+from clio_engine.cluster.backends import dispatch
+from clio_engine.cluster.lloyd import LloydResult, lloyd
+from clio_engine.cluster.rows import Rows
+from clio_engine.validation import check_matrix
+from clio_engine.device import cpu_has_fast_bf16
+from clio_engine.errors import ConfigError, InputError, UnsupportedOnBackend
 
-log = logging.getLogger("engine.cluster")
+log = logging.getLogger("clio_engine.cluster")
 INITS = ("k-means++", "k-means||", "random")
 METRICS = ("euclidean", "cosine")
 
@@ -129,14 +129,14 @@ def assign_for(device: torch.device, k: int, d: int):
     CPU (bf16 GEMM with an exact fp32 re-check of near-ties where the CPU multiplies bf16 natively)."""
     if device.type == "cuda":
         try:
-            from kernels.kmeans_assign.triton import assign_triton as fused
+            from clio_engine.kernels.kmeans_assign.triton import assign_triton as fused
 
             return lambda x, c: fused(x, c)
         except ImportError:  # Triton missing: the plain chunked GEMM is the same math
-            from kernels.kmeans_assign.cpu import assign_torch
+            from clio_engine.kernels.kmeans_assign.cpu import assign_torch
 
             return lambda x, c: assign_torch(x, c)
-    from kernels.kmeans_assign.cpu import assign_cpu
+    from clio_engine.kernels.kmeans_assign.cpu import assign_cpu
 
     precision = "bf16" if cpu_has_fast_bf16() and k * d >= BF16_MIN_WORK else "fp32"
     return lambda x, c: assign_cpu(x, c, precision=precision)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import torch
 
-from engine.cluster.rows import Rows
+from clio_engine.cluster.rows import Rows
 
 # Greedy k-means++ costs (2 + log k) candidate distance passes per center over the points it sees.
 # Above this many points it runs on a uniform sample of max(KMEANSPP_MIN_SAMPLE, KMEANSPP_PER_CENTER·k)

@@ -2,8 +2,8 @@
 import sys
 import types
 
-from engine.embed.model_source import ModelSource, resolve_model
-from engine.embed.pipeline import EmbedReport, embed
+from clio_engine.embed.model_source import ModelSource, resolve_model
+from clio_engine.embed.pipeline import EmbedReport, embed
 
 __all__ = ["embed", "EmbedReport", "resolve_model", "ModelSource"]
 

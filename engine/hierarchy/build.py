@@ -11,9 +11,9 @@ from typing import Protocol
 
 import numpy as np
 
-from engine.errors import ConfigError, InputError
-from engine.hierarchy.tree import Level, Tree
-from engine.validation import check_matrix
+from clio_engine.errors import ConfigError, InputError
+from clio_engine.hierarchy.tree import Level, Tree
+from clio_engine.validation import check_matrix
 
 
 class Strategy(Protocol):
@@ -49,7 +49,7 @@ class CentroidStrategy:
         return int(min(self.AUTO_MAX, max(self.AUTO_MIN, self.AUTO_WORK // work)))
 
     def group(self, centroids: np.ndarray, sizes: np.ndarray, n_parents: int, seed: int) -> np.ndarray:
-        from engine.cluster import KMeans
+        from clio_engine.cluster import KMeans
 
         n_init = self.restarts(len(centroids), n_parents, centroids.shape[1])
         model = KMeans(n_parents, metric=self.metric, n_init=n_init, seed=seed, backend=self.backend)

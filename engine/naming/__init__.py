@@ -1,7 +1,7 @@
 """Cluster naming (SPEC §3 name): the `Namer` interface and the `keywords` strategy (contrastive c-TF-IDF, no LLM)."""
-from engine.naming.keywords import (ClusterTerms, cluster_terms, contrastive_keywords, document_terms,
+from clio_engine.naming.keywords import (ClusterTerms, cluster_terms, contrastive_keywords, document_terms,
                                     names_from_keywords, terms_from_documents)
-from engine.naming.namer import KeywordNamer, Namer, NodeName
+from clio_engine.naming.namer import KeywordNamer, Namer, NodeName
 
 __all__ = ["Namer", "KeywordNamer", "NodeName", "cluster_terms", "contrastive_keywords", "names_from_keywords",
            "document_terms", "terms_from_documents", "ClusterTerms"]

@@ -20,11 +20,11 @@ from typing import Protocol, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from engine.errors import ConfigError, InputError
-from engine.hierarchy.tree import Tree
-from engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf, document_terms, names_from_keywords,
+from clio_engine.errors import ConfigError, InputError
+from clio_engine.hierarchy.tree import Tree
+from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf, document_terms, names_from_keywords,
                                     terms_from_documents)
-from engine.privacy.scrub import Scrubber
+from clio_engine.privacy.scrub import Scrubber
 
 EXAMPLE_POLICIES = ("scrubbed", "k_anonymous", "none")
 ROW_CHUNK = 65_536  # rows of `vectors` read at a time: 65536 × 768 float32 = 192 MiB per chunk

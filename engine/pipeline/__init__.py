@@ -1,5 +1,5 @@
 """The end-to-end pipeline (SPEC §3): `engine.run(config) -> Run` and its stage functions."""
-from engine.pipeline.run import FAULT_ENV, STAGES, Run, run
-from engine.pipeline.stages import base_k
+from clio_engine.pipeline.run import FAULT_ENV, STAGES, Run, run
+from clio_engine.pipeline.stages import base_k
 
 __all__ = ["run", "Run", "STAGES", "FAULT_ENV", "base_k"]

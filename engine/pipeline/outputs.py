@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from engine.aggregate import cluster_shares
+from clio_engine.aggregate import cluster_shares
 
 
 def node_id(level: int, index: int) -> str:

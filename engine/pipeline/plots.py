@@ -150,7 +150,7 @@ def facet_shares(rows: list[dict]) -> bytes | None:
 
 def write_plots(run_dir: Path, clusters: pa.Table, min_records: int | None = None) -> list[tuple[str, str]]:
     """Write the figures into run_dir/plots/; returns [(title, relative path)] of those written."""
-    from engine.pipeline.rundir import write_bytes
+    from clio_engine.pipeline.rundir import write_bytes
 
     rows = clusters.to_pylist()
     out = []

@@ -24,13 +24,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.config import ClioConfig, load_config
-from engine.errors import ConfigError
-from engine.pipeline import stages as S
-from engine.pipeline.monitor import StageMonitor
-from engine.pipeline.outputs import assignments_table, clusters_table, facet_json, node_id, published_tree
-from engine.pipeline.report import render_report
-from engine.pipeline.rundir import RunDir, write_json, write_parquet, write_text
+from clio_engine.config import ClioConfig, load_config
+from clio_engine.errors import ConfigError
+from clio_engine.pipeline import stages as S
+from clio_engine.pipeline.monitor import StageMonitor
+from clio_engine.pipeline.outputs import assignments_table, clusters_table, facet_json, node_id, published_tree
+from clio_engine.pipeline.report import render_report
+from clio_engine.pipeline.rundir import RunDir, write_json, write_parquet, write_text
 
 log = logging.getLogger(__name__)
 STAGES = ("records", "embed", "reduce", "cluster", "hierarchy", "privacy", "names", "aggregate", "map", "outputs")
@@ -52,7 +52,7 @@ class Run:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Run":
-        from engine.hierarchy import Tree
+        from clio_engine.hierarchy import Tree
 
         path = Path(path)
         if not (path / "manifest.json").is_file():
@@ -181,7 +181,7 @@ class _Pipeline:
 
     # ------------------------------------------------------------------------------------ stages
     def _embed(self, records):
-        from engine.embed import embed
+        from clio_engine.embed import embed
 
         out = self.rd / "embeddings.npy"
         vectors, report = embed(records.texts, out=out, return_report=True, **self.cfg.embed.model_dump())
@@ -213,7 +213,7 @@ class _Pipeline:
             return z["base"], z["centroids"], z["sizes"]
 
     def _hierarchy(self, centroids, sizes):
-        from engine.hierarchy import build_hierarchy
+        from clio_engine.hierarchy import build_hierarchy
 
         h = self.cfg.hierarchy
         tree = build_hierarchy(centroids, sizes, levels=h.levels, top=h.top, seed=self.cfg.seed)
@@ -221,12 +221,12 @@ class _Pipeline:
         return tree, {"levels": [len(lv) for lv in tree.levels], "strategy": tree.strategy}
 
     def _load_tree(self):
-        from engine.hierarchy import Tree
+        from clio_engine.hierarchy import Tree
 
         return Tree.load(self.rd.cached("tree.json"))
 
     def _privacy(self, labels, tree, users):
-        from engine.privacy import publish
+        from clio_engine.privacy import publish
 
         p = self.cfg.privacy
         pubs = publish(labels, [lv.parent for lv in tree.levels], users, min_users=p.min_users,
@@ -236,14 +236,14 @@ class _Pipeline:
         return pubs, {}
 
     def _load_privacy(self):
-        from engine.privacy import LevelPublication
+        from clio_engine.privacy import LevelPublication
 
         with np.load(self.rd.cached("privacy.npz")) as z:
             n = len({k.rsplit("_", 1)[1] for k in z.files})
             return [LevelPublication(**{f: z[f"{f}_{level}"] for f in _PUB_FIELDS}) for level in range(n)]
 
     def _names(self, records, vectors, labels, tree, pubs, users):
-        from engine.naming.namer import KeywordNamer
+        from clio_engine.naming.namer import KeywordNamer
 
         n, p = self.cfg.naming, self.cfg.privacy
         namer = KeywordNamer(n_keywords=n.n_keywords, n_examples=n.n_examples, examples=p.examples, min_users=p.min_users)
@@ -253,13 +253,13 @@ class _Pipeline:
         return names, {"namer": namer.name}
 
     def _load_names(self):
-        from engine.naming.namer import NodeName
+        from clio_engine.naming.namer import NodeName
 
         data = json.loads(self.rd.cached("names.json").read_text())
         return [[None if nm is None else NodeName(**nm) for nm in level] for level in data]
 
     def _aggregate(self, records, labels, tree, pubs, users):
-        from engine.aggregate import facet_shares
+        from clio_engine.aggregate import facet_shares
 
         p = self.cfg.privacy
         parts = []
@@ -275,7 +275,7 @@ class _Pipeline:
         return table, {"facets": records.facet_columns, "cells": table.num_rows}
 
     def _map(self, records, vectors, base, centroids):
-        from engine.explorer import MAP_CACHE, map_layout
+        from clio_engine.explorer import MAP_CACHE, map_layout
 
         # UMAP has a GPU path only through cuML: "auto" takes it where installed and the CPU elsewhere,
         # so a run with cluster.device = cuda but no cuML still draws its map.
@@ -286,12 +286,12 @@ class _Pipeline:
         return layout, {"points": int(len(layout.rows)), "method": layout.method}
 
     def _load_map(self):
-        from engine.explorer import MAP_CACHE, MapLayout
+        from clio_engine.explorer import MAP_CACHE, MapLayout
 
         return MapLayout.load(self.rd.cached(MAP_CACHE))
 
     def _outputs(self, records, base, labels, tree, pubs, names, facets, manifest, layout=None):
-        from engine.pipeline.plots import write_plots
+        from clio_engine.pipeline.plots import write_plots
 
         rd = self.rd
         write_parquet(rd / "assignments.parquet", assignments_table(records, base, labels, [p.published for p in pubs]))
@@ -302,7 +302,7 @@ class _Pipeline:
         plots = write_plots(rd.path, clusters, self.cfg.privacy.min_records)
         explorer = None
         if self.cfg.output.explorer:
-            from engine.explorer import EXPLORER_FILE, explorer_html
+            from clio_engine.explorer import EXPLORER_FILE, explorer_html
 
             assignments = pq.read_table(rd / "assignments.parquet")
             write_text(rd / EXPLORER_FILE, explorer_html(clusters, facets, assignments, manifest, layout))
@@ -311,7 +311,7 @@ class _Pipeline:
         return None, {}
 
     def _manifest(self, records, origin, tree, pubs, labels) -> dict:
-        import engine
+        import clio_engine as engine
 
         cfg = self.cfg
         has_users = records.has_user_ids
@@ -346,7 +346,7 @@ _PUB_FIELDS = ("records", "users", "reported_records", "reported_users", "publis
 
 
 def _load_records(cfg: ClioConfig, source):
-    from engine.records import load_records
+    from clio_engine.records import load_records
 
     i = cfg.input
     kwargs = dict(text_column=i.text_column, id_column=i.id_column, user_column=i.user_column,
@@ -354,7 +354,7 @@ def _load_records(cfg: ClioConfig, source):
     if source is None and i.path is None:
         if not i.synthetic_records:
             raise ConfigError("no input: set input.path (or --input), or input.synthetic_records for demo data")
-        from engine.datasets import generate_conversations
+        from clio_engine.datasets import generate_conversations
 
         frame = generate_conversations(i.synthetic_records, seed=cfg.seed)
         kwargs.update(user_column=i.user_column or "user_id", facet_columns=i.facet_columns or SYNTHETIC_FACETS,
@@ -400,7 +400,7 @@ def _versions() -> dict:
 def _hardware() -> dict:
     import torch
 
-    from engine.device import cpu_model
+    from clio_engine.device import cpu_model
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": gpu, "platform": platform.platform(terse=True)}

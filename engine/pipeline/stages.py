@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.errors import ConfigError, InputError
+from clio_engine.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 ROW_CHUNK = 65_536  # rows of the embedding memmap touched at a time
@@ -48,7 +48,7 @@ def user_codes(table: pa.Table) -> np.ndarray:
 def cluster_base(vectors: np.ndarray, cluster_input: np.ndarray, cfg, seed: int) -> tuple[np.ndarray, str, int]:
     """Base labels [N] int64 (−1 = HDBSCAN noise), the backend used, and k (or clusters found)."""
     if cfg.method == "kmeans":
-        from engine.cluster import KMeans
+        from clio_engine.cluster import KMeans
 
         k = base_k(len(cluster_input), cfg.k, cfg.target_cluster_size)
         metric = "cosine" if cluster_input is vectors else "euclidean"
@@ -56,7 +56,7 @@ def cluster_base(vectors: np.ndarray, cluster_input: np.ndarray, cfg, seed: int)
         labels = np.asarray(model.labels_, dtype=np.int64)
         _, labels = np.unique(labels, return_inverse=True)  # compact: an empty cluster leaves no gap
         return labels.astype(np.int64), model.backend_, int(labels.max()) + 1
-    from engine.cluster import HDBSCAN
+    from clio_engine.cluster import HDBSCAN
 
     model = HDBSCAN(min_cluster_size=cfg.min_cluster_size, backend=cfg.backend, device=cfg.device).fit(cluster_input)
     labels = np.asarray(model.labels_, dtype=np.int64)
@@ -69,7 +69,7 @@ def cluster_base(vectors: np.ndarray, cluster_input: np.ndarray, cfg, seed: int)
 
 def reduce_for_clustering(vectors: np.ndarray, cfg, seed: int) -> np.ndarray:
     """[N, D] → [N, reduce_dim] by PCA or UMAP (cosine, HDBSCAN-input settings)."""
-    from engine.reduce import HDBSCAN_INPUT, reduce
+    from clio_engine.reduce import HDBSCAN_INPUT, reduce
 
     if cfg.reduce == "pca":
         return reduce(vectors, method="pca", n_components=min(cfg.reduce_dim, vectors.shape[1]), seed=seed,

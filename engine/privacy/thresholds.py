@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import ConfigError, InputError
+from clio_engine.errors import ConfigError, InputError
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import types
 
 import numpy as np
 
-from engine.errors import ConfigError
-from engine.reduce.pca import PCA, pca_fit, pca_transform
-from engine.reduce.umap import CLIO_MAP, HDBSCAN_INPUT, UMAP
+from clio_engine.errors import ConfigError
+from clio_engine.reduce.pca import PCA, pca_fit, pca_transform
+from clio_engine.reduce.umap import CLIO_MAP, HDBSCAN_INPUT, UMAP
 
 __all__ = ["reduce", "PCA", "UMAP", "CLIO_MAP", "HDBSCAN_INPUT", "pca_fit", "pca_transform"]
 METHODS = ("pca", "umap")

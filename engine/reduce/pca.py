@@ -18,10 +18,10 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from engine.cluster.backends import dispatch
-from engine.validation import check_matrix
-from engine.device import resolve_device
-from engine.errors import ConfigError, InputError
+from clio_engine.cluster.backends import dispatch
+from clio_engine.validation import check_matrix
+from clio_engine.device import resolve_device
+from clio_engine.errors import ConfigError, InputError
 
 SOLVERS = ("auto", "full", "covariance", "randomized")
 COVARIANCE_MIN_RATIO = 4    # auto: N ≥ 4·D → covariance (N·D² + D³ flops, D×D memory, vs SVD of N×D)

@@ -12,9 +12,9 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from engine.cluster.backends import dispatch
-from engine.validation import check_matrix
-from engine.errors import ConfigError, InputError, UnsupportedOnBackend
+from clio_engine.cluster.backends import dispatch
+from clio_engine.validation import check_matrix
+from clio_engine.errors import ConfigError, InputError, UnsupportedOnBackend
 
 # Presets (read-only; use as UMAP(**CLIO_MAP)). min_dist=0 packs neighbours tightly, which keeps
 # density contrasts for HDBSCAN and crisp islands on the map; cosine suits unit-vector embeddings.

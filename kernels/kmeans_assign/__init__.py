@@ -16,7 +16,7 @@ import logging
 from .cpu import assign_cpu, assign_torch
 from .reference import assign_reference
 
-log = logging.getLogger("kernels.kmeans_assign")
+log = logging.getLogger("clio_engine.kernels.kmeans_assign")
 BACKENDS = ("auto", "cpu", "triton", "torch")
 
 __all__ = ["assign", "assign_cpu", "assign_reference", "assign_torch", "assign_torch_gpu", "assign_triton",

@@ -1,0 +1,1 @@
+"""Shipped config presets (YAML), read with importlib.resources; this folder is `clio_engine.configs`."""
