@@ -2,7 +2,8 @@
 # The one script run on a lent GPU machine (H100/H200, no network), from the repo root:
 #   here:   bash benchmarks/prepare_gpu_carry.sh
 #   device: run(command="bash benchmarks/gpu_check.sh", carry=[".gpu_carry", ".whl"], timeout_s=540)
-# Steps: install the carried wheels, nvidia-smi, the gpu-marked tests (embedding and clustering),
+# Steps: install the carried wheels (clio-engine's own among them: PYTHONPATH adds the repo only for
+# `benchmarks` and `tests`), nvidia-smi, the gpu-marked tests (embedding and clustering),
 # where embedding time goes (tokenizer alone vs the whole call), the k-means GPU benchmark (Triton
 # assignment kernel vs torch, engine.KMeans backend="torch"), the embed suite on CUDA (short texts
 # only, to keep the whole check near 6 minutes). Every step runs, each under its own `timeout`,

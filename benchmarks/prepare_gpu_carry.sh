@@ -5,7 +5,9 @@
 #                      the fp32 file, 91 MB, would not fit the 64 MiB a call may carry). Both sides of
 #                      the GPU benchmark load these same weights; fp32 modes upcast them.
 #   .gpu_carry/data    the few csv.gz files the embed suite reads (and gpu tests may read)
-#   .whl/              pydantic, pydantic-core, annotated-types, typing-inspection for cp312 manylinux
+#   .whl/              pydantic, pydantic-core, annotated-types, typing-inspection for cp312 manylinux,
+#                      and clio-engine's own wheel (the import names clio_engine / clio_engine.kernels
+#                      exist only once installed: the folders are engine/ and kernels/)
 # Both folders are added to .git/info/exclude. Then: run(command="bash benchmarks/gpu_check.sh",
 # carry=[".gpu_carry", ".whl"]).
 set -euo pipefail
@@ -23,7 +25,10 @@ done
 rm -rf .gpu_carry
 mkdir -p .gpu_carry/data .whl
 
-PYTHONPATH=$REPO python - <<'EOF'
+rm -f .whl/clio_engine-*.whl
+python -m pip wheel -q --no-deps -w .whl "$REPO"
+
+python - <<'EOF'
 import shutil
 from pathlib import Path
 

@@ -1,0 +1,81 @@
+"""Packaging: every import package is listed and mapped under `clio_engine`, the wheel ships the presets
+and explorer assets, and nothing installs a generic top-level `engine` or `kernels`.
+
+The full user install (wheel into a fresh venv, `clio-engine demo` outside the repo) is `.ci/wheel_check.sh`,
+which CI runs on every submission; here the wheel is built and its file list read, which is quick.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FOLDERS = {"clio_engine": "engine", "clio_engine.kernels": "kernels", "clio_engine.configs": "configs"}
+pytestmark = pytest.mark.unit
+
+
+def _setuptools() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+
+
+def _packages_on_disk() -> set[str]:
+    found = set()
+    for name, folder in FOLDERS.items():
+        root = REPO / folder
+        for init in root.rglob("__init__.py"):
+            rel = init.parent.relative_to(root).parts
+            if rel and ".".join([name, *rel]) in FOLDERS:
+                continue  # mapped on its own (clio_engine.kernels lives in kernels/, not engine/kernels/)
+            found.add(".".join([name, *rel]))
+    return found
+
+
+def test_package_dir_maps_the_users_folders():
+    assert _setuptools()["package-dir"] == FOLDERS
+
+
+def test_every_package_folder_is_listed():
+    listed = set(_setuptools()["packages"])
+    assert listed == _packages_on_disk(), "pyproject's [tool.setuptools] packages must list every package folder"
+    assert all(p == "clio_engine" or p.startswith("clio_engine.") for p in listed)
+
+
+@pytest.fixture(scope="module")
+def wheel_names(tmp_path_factory) -> list[str]:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(REPO)],
+                   check=True, capture_output=True)
+    (wheel,) = out.glob("clio_engine-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        return z.namelist()
+
+
+def test_wheel_has_no_generic_top_level_package(wheel_names):
+    tops = {name.split("/")[0] for name in wheel_names if not name.split("/")[0].endswith((".dist-info", ".data"))}
+    assert tops == {"clio_engine"}, tops
+
+
+def test_wheel_ships_presets_and_explorer_assets(wheel_names):
+    presets = {Path(n).stem for n in wheel_names if n.startswith("clio_engine/configs/") and n.endswith(".yaml")}
+    assert {"default", "demo", "strict", "public"} <= presets
+    assert {f"clio_engine/explorer/assets/explorer.{ext}" for ext in ("html", "css", "js")} <= set(wheel_names)
+    assert "clio_engine/kernels/kmeans_assign/triton.py" in wheel_names
+
+
+def test_presets_load_through_importlib_resources():
+    from clio_engine.config import load_config, preset_names
+
+    assert set(preset_names()) >= {"default", "demo", "strict", "public", "clio", "gpu"}
+    assert load_config("demo").cluster.target_cluster_size == 25  # read from the package, not the cwd
+
+
+def test_no_top_level_engine_or_kernels_importable_outside_repo(tmp_path):
+    code = ("import importlib.util as u; import clio_engine, clio_engine.kernels;"
+            "print(u.find_spec('engine') is None, u.find_spec('kernels') is None)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]
