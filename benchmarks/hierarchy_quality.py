@@ -105,7 +105,7 @@ def evaluate_seed(x: np.ndarray, data: TwoLevelSet, seed: int, n_init: int = DEF
 
     out: dict = {"seed": seed, "seconds": {}}
     t0 = time.perf_counter()
-    base = engine.KMeans(data.n_intents, metric="cosine", n_init=n_init, seed=seed, backend="cpu").fit(x)
+    base = engine.KMeans(data.n_intents, metric="cosine", n_init=n_init, random_state=seed, backend="cpu").fit(x)
     out["seconds"]["base_kmeans"] = time.perf_counter() - t0
     sizes = np.bincount(base.labels_, minlength=data.n_intents).astype(np.float64)
     keep = sizes > 0  # build_hierarchy wants positive sizes; an empty base cluster has no rows to place
@@ -129,7 +129,7 @@ def evaluate_seed(x: np.ndarray, data: TwoLevelSet, seed: int, n_init: int = DEF
         out[key]["grouping_inertia"] = _grouping_inertia(tree)
 
     t0 = time.perf_counter()
-    flat = engine.KMeans(data.n_scenarios, metric="cosine", n_init=n_init, seed=seed, backend="cpu").fit(x)
+    flat = engine.KMeans(data.n_scenarios, metric="cosine", n_init=n_init, random_state=seed, backend="cpu").fit(x)
     out["seconds"]["flat_kmeans"] = time.perf_counter() - t0
     out["flat_vs_scenario"] = _scores(data.scenario, flat.labels_)
     out["flat_inertia"] = float(flat.inertia_)

@@ -14,5 +14,5 @@ from clio_engine.cluster import KMeans
 if __name__ == "__main__":
     x, _ = real_embeddings("default", str(data_dir()))
     t0 = time.perf_counter()
-    model = KMeans(2000, seed=0, max_iter=10, tol=0, backend="cpu").fit(x)
+    model = KMeans(2000, random_state=0, max_iter=10, tol=0, backend="cpu").fit(x)
     print(f"{x.shape}: fit {time.perf_counter() - t0:.1f}s, inertia {model.inertia_:.1f}, {os.cpu_count()} cpus")

@@ -58,7 +58,7 @@ def test_same_initial_centers_same_labels_as_sklearn_on_real_embeddings(banking_
 @pytest.mark.quality
 def test_kmeanspp_inertia_within_one_percent_of_sklearn_median(banking_embeddings):
     x, _ = banking_embeddings
-    ours = [KMeans(77, seed=s, backend="cpu").fit(x).inertia_ for s in range(5)]
+    ours = [KMeans(77, random_state=s, backend="cpu").fit(x).inertia_ for s in range(5)]
     ref = [SkKMeans(77, n_init=1, random_state=s).fit(x).inertia_ for s in range(5)]
     assert np.median(ours) <= 1.01 * np.median(ref), (ours, ref)
 
@@ -66,9 +66,9 @@ def test_kmeanspp_inertia_within_one_percent_of_sklearn_median(banking_embedding
 @pytest.mark.unit
 def test_same_seed_same_result_and_different_seed_differs():
     x, _ = _blobs(k=20)
-    a = KMeans(20, seed=3, backend="cpu").fit(x)
-    b = KMeans(20, seed=3, backend="cpu").fit(x)
-    c = KMeans(20, seed=4, init="random", backend="cpu").fit(x)
+    a = KMeans(20, random_state=3, backend="cpu").fit(x)
+    b = KMeans(20, random_state=3, backend="cpu").fit(x)
+    c = KMeans(20, random_state=4, init="random", backend="cpu").fit(x)
     assert np.array_equal(a.labels_, b.labels_) and np.array_equal(a.cluster_centers_, b.cluster_centers_)
     assert not np.array_equal(a.cluster_centers_, c.cluster_centers_)
 
@@ -77,7 +77,7 @@ def test_same_seed_same_result_and_different_seed_differs():
 @pytest.mark.parametrize("init", ["k-means++", "k-means||"])
 def test_seeding_inits_recover_well_separated_blobs(init):
     x, y = make_blobs(n_samples=4000, n_features=8, centers=10, cluster_std=0.5, random_state=2)
-    model = KMeans(10, init=init, n_init=3, seed=0, backend="cpu").fit(x.astype(np.float32))
+    model = KMeans(10, init=init, n_init=3, random_state=0, backend="cpu").fit(x.astype(np.float32))
     assert adjusted_rand_score(y, model.labels_) >= 0.99
 
 
@@ -86,7 +86,7 @@ def test_random_init_is_as_good_as_sklearns_random_init():
     # Random init gets stuck in local optima by nature; compare with sklearn's own random init.
     x, _ = make_blobs(n_samples=4000, n_features=8, centers=10, cluster_std=0.5, random_state=2)
     x = x.astype(np.float32)
-    ours = [KMeans(10, init="random", n_init=3, seed=s, backend="cpu").fit(x).inertia_ for s in range(5)]
+    ours = [KMeans(10, init="random", n_init=3, random_state=s, backend="cpu").fit(x).inertia_ for s in range(5)]
     ref = [SkKMeans(10, init="random", n_init=3, random_state=s).fit(x).inertia_ for s in range(5)]
     assert np.median(ours) <= 1.05 * np.median(ref), (ours, ref)
 
@@ -106,7 +106,7 @@ def test_integer_weights_equal_duplicated_rows():
 @pytest.mark.unit
 def test_cosine_metric_is_spherical_kmeans():
     x, _ = _blobs(n=1500, d=32, k=8)
-    model = KMeans(8, metric="cosine", seed=0, backend="cpu").fit(x)
+    model = KMeans(8, metric="cosine", random_state=0, backend="cpu").fit(x)
     centers = model.cluster_centers_
     np.testing.assert_allclose(np.linalg.norm(centers, axis=1), 1.0, atol=1e-5)
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -121,12 +121,12 @@ def test_memmap_streamed_in_small_chunks_equals_in_memory(tmp_path, monkeypatch)
     mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=x.shape)
     mm[:] = x
     mm.flush()
-    in_memory = KMeans(10, seed=1, backend="cpu").fit(x)
+    in_memory = KMeans(10, random_state=1, backend="cpu").fit(x)
     import clio_engine.cluster.rows as rows
 
     monkeypatch.setattr(rows, "CHUNK_ROWS", 333)  # 8 chunks, the last one partial
     assert len(list(rows.Rows(np.load(path, mmap_mode="r"), torch.device("cpu")).chunks())) == 8
-    streamed = KMeans(10, seed=1, backend="cpu").fit(np.load(path, mmap_mode="r"))
+    streamed = KMeans(10, random_state=1, backend="cpu").fit(np.load(path, mmap_mode="r"))
     assert np.array_equal(in_memory.labels_, streamed.labels_)
     np.testing.assert_allclose(in_memory.cluster_centers_, streamed.cluster_centers_, rtol=1e-5, atol=1e-5)
 
@@ -143,11 +143,11 @@ def test_empty_clusters_are_reseeded_with_farthest_points():
 def test_duplicate_and_identical_points(caplog):
     x, _ = _blobs(n=200, k=3)
     doubled = np.vstack([x, x])
-    model = KMeans(3, seed=0, backend="cpu").fit(doubled)
+    model = KMeans(3, random_state=0, backend="cpu").fit(doubled)
     assert np.array_equal(model.labels_[:200], model.labels_[200:])  # a point and its copy agree
     same = np.ones((50, 4), dtype=np.float32)
     with caplog.at_level(logging.WARNING, logger="clio_engine.cluster"):
-        flat = KMeans(3, seed=0, backend="cpu").fit(same)
+        flat = KMeans(3, random_state=0, backend="cpu").fit(same)
     assert flat.inertia_ == 0.0 and len(np.unique(flat.labels_)) == 1
     assert "fewer than n_clusters=3" in caplog.text
 
@@ -179,7 +179,7 @@ def test_bad_parameters_and_predict_dimension_mismatch():
     with pytest.raises(ConfigError, match="backend 'cuml' was requested but cuML is not installed"):
         KMeans(3, backend="cuml").fit(x)
     model = KMeans(3, backend="cpu").fit(x)
-    with pytest.raises(InputError, match="X has 15 features, but KMeans was fitted with 16"):
+    with pytest.raises(InputError, match="X has 15 features, but KMeans is expecting 16 features as input"):
         model.predict(x[:, :15])
     with pytest.raises(InputError, match="sample_weight must be finite and non-negative"):
         KMeans(3).fit(x, sample_weight=-np.ones(len(x)))
@@ -187,7 +187,7 @@ def test_bad_parameters_and_predict_dimension_mismatch():
 
 @pytest.mark.unit
 def test_sklearn_conventions_get_params_clone_transform_score():
-    model = KMeans(5, init="random", seed=7)
+    model = KMeans(5, init="random", random_state=7)
     twin = clone(model)
     assert twin.get_params() == model.get_params()
     x, _ = _blobs(n=500, k=5)
@@ -212,7 +212,7 @@ def test_v_measure_within_one_point_of_sklearn(data_dir, file, column):
     x = embed(frame[column].tolist(), dtype="auto", progress=False)
     y = frame["label"].to_numpy()
     k = len(np.unique(y))
-    ours = np.mean([v_measure_score(y, KMeans(k, seed=s, backend="cpu").fit(x).labels_) for s in range(3)])
+    ours = np.mean([v_measure_score(y, KMeans(k, random_state=s, backend="cpu").fit(x).labels_) for s in range(3)])
     ref = np.mean([v_measure_score(y, SkKMeans(k, n_init=1, random_state=s).fit(x).labels_) for s in range(3)])
     print(f"{file}: V-measure ours {100 * ours:.2f}, sklearn {100 * ref:.2f}")
     assert abs(ours - ref) <= 0.01, (ours, ref)

@@ -26,6 +26,6 @@ def test_cuda_fit_agrees_with_cpu_from_the_same_initial_centers():
 
 def test_cuda_same_seed_is_bit_identical():
     x = _data(n=20_000)
-    a = KMeans(64, seed=5, backend="torch", device="cuda").fit(x)
-    b = KMeans(64, seed=5, backend="torch", device="cuda").fit(x)
+    a = KMeans(64, random_state=5, backend="torch", device="cuda").fit(x)
+    b = KMeans(64, random_state=5, backend="torch", device="cuda").fit(x)
     assert np.array_equal(a.labels_, b.labels_) and np.array_equal(a.cluster_centers_, b.cluster_centers_)

@@ -63,11 +63,11 @@ def test_pca_exact_solvers_match_sklearn(solver, n):
 @pytest.mark.unit
 def test_pca_randomized_on_low_rank_matches_sklearn():
     X = low_rank(1200, 300, rank=12)
-    ours = PCA(n_components=8, svd_solver="randomized", seed=3).fit(X)
+    ours = PCA(n_components=8, svd_solver="randomized", random_state=3).fit(X)
     ref = SkPCA(n_components=8, svd_solver="full").fit(X)
     assert ours.svd_solver_ == "randomized"
     assert_matches_sklearn(ours, ref, X)
-    again = PCA(n_components=8, svd_solver="randomized", seed=3).fit(X)
+    again = PCA(n_components=8, svd_solver="randomized", random_state=3).fit(X)
     np.testing.assert_array_equal(again.components_, ours.components_)    # seeded → identical
 
 
@@ -107,7 +107,7 @@ def test_pca_auto_solver_choice():
 @pytest.mark.unit
 def test_pca_params_and_errors():
     X = decaying(50, 6)
-    model = PCA(n_components=3, svd_solver="full", seed=4)
+    model = PCA(n_components=3, svd_solver="full", random_state=4)
     assert clone(model).get_params() == model.get_params()
     model.fit(X)
     assert model.get_params()["n_components"] == 3 and model.n_components_ == 3
@@ -121,7 +121,7 @@ def test_pca_params_and_errors():
     X[3, 2] = np.nan
     with pytest.raises(InputError, match="row 3"):
         PCA(n_components=2).fit(X)
-    with pytest.raises(InputError, match="columns"):
+    with pytest.raises(InputError, match="X has 5 features, but PCA is expecting 6 features as input"):
         PCA(n_components=2).fit(decaying(50, 6)).transform(np.zeros((2, 5)))
 
 
@@ -148,11 +148,11 @@ def small_mixture() -> np.ndarray:
 
 @pytest.mark.unit
 def test_umap_seed_determinism_shape_dtype(small_mixture):
-    a = UMAP(**CLIO_MAP, n_epochs=60, seed=7).fit_transform(small_mixture)
-    b = reduce(small_mixture, method="umap", seed=7, n_epochs=60, **CLIO_MAP)
+    a = UMAP(**CLIO_MAP, n_epochs=60, random_state=7).fit_transform(small_mixture)
+    b = reduce(small_mixture, method="umap", random_state=7, n_epochs=60, **CLIO_MAP)
     assert a.shape == (180, 2) and a.dtype == np.float32 and b.dtype == np.float32
     np.testing.assert_array_equal(a, b)                                # same seed → identical bits
-    c = UMAP(**HDBSCAN_INPUT, n_epochs=60, seed=8).fit(small_mixture)
+    c = UMAP(**HDBSCAN_INPUT, n_epochs=60, random_state=8).fit(small_mixture)
     assert c.embedding_.shape == (180, 10) and c.backend_ == "cpu"
     assert c.transform(small_mixture[:5]).shape == (5, 10)
 
@@ -181,7 +181,7 @@ def test_cuml_umap_adapter_refuses_unknown_metric():
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUML, reason="cuML not installed")
 def test_cuml_umap_and_torch_pca_on_gpu(small_mixture):
-    emb = UMAP(**CLIO_MAP, seed=0, backend="cuml").fit(small_mixture)
+    emb = UMAP(**CLIO_MAP, random_state=0, backend="cuml").fit(small_mixture)
     assert emb.backend_ == "cuml" and emb.embedding_.shape == (180, 2)
     X = decaying(3001, 37)
     gpu = PCA(n_components=5, backend="torch", device="cuda").fit(X)

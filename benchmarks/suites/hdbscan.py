@@ -40,7 +40,7 @@ def reduce_umap(x: np.ndarray) -> np.ndarray:
     """clio_engine.reduce's 10-D cosine UMAP (seeded: single-threaded, reproducible)."""
     from clio_engine.reduce import reduce
 
-    return reduce(x, method="umap", seed=SEED, device="cpu", **UMAP_PARAMS)
+    return reduce(x, method="umap", random_state=SEED, device="cpu", **UMAP_PARAMS)
 
 
 def _cache_dir() -> Path:

@@ -203,7 +203,7 @@ def engine_contender() -> Contender:
         else:  # what fit(init="k-means++") runs first, with the same Generator(seed)
             centers = kmeans_plusplus(Rows(p.x, torch.device("cpu")), p.k, None, np.random.default_rng(SEED)).numpy()
         t1 = time.perf_counter()
-        model = KMeans(p.k, init=centers, n_init=1, max_iter=p.max_iter, tol=0.0, seed=SEED, backend="cpu").fit(p.x)
+        model = KMeans(p.k, init=centers, n_init=1, max_iter=p.max_iter, tol=0.0, random_state=SEED, backend="cpu").fit(p.x)
         t2 = time.perf_counter()
         out = Result(model.labels_, float(model.inertia_), int(model.n_iter_), p.max_iter,
                      None if p.init == "shared" else t1 - t0, t2 - t1)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 
-from clio_engine.cluster.backends import dispatch
+from clio_engine.cluster.backends import check_cuml_device, dispatch
 from clio_engine.device import resolve_device
 from clio_engine.validation import CHECK_ROWS, check_matrix
 from clio_engine.errors import ConfigError, InputError, UnsupportedOnBackend
@@ -51,6 +51,7 @@ class HDBSCANResult(NamedTuple):
     raw_labels: np.ndarray     # [N] int64, HDBSCAN's own labels before noise handling
     reassigned: np.ndarray     # [N] bool, True where noise="nearest" gave a noise point a cluster
     backend: str               # backend that ran: "cpu" or "cuml"
+    n_features: int            # D of the validated X
 
 
 def _check_params(min_cluster_size, min_samples, cluster_selection_method, cluster_selection_epsilon,
@@ -105,6 +106,10 @@ def _run_cpu(X, min_cluster_size, min_samples, method, epsilon):
     (ARI 0.98 on blobs) against its own exact Prim/generic paths; exact costs ~2× on 50k×10."""
     import hdbscan
 
+    if isinstance(X, np.ndarray) and not X.flags.writeable:
+        # The library's Cython kernels take writable memoryviews and fail on a read-only array or a
+        # read-only memmap ("Cannot create writable memory view"); its trees copy X anyway.
+        X = np.array(X)
     model = hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples,
                             cluster_selection_method=method, cluster_selection_epsilon=epsilon,
                             metric="euclidean", approx_min_span_tree=False,
@@ -180,7 +185,11 @@ def hdbscan_labels(X, *, min_cluster_size: int = 15, min_samples: int | None = N
             return np.full(X.shape[0], -1), np.zeros(X.shape[0])
         return runner(X, *args)
 
-    used, (raw, prob) = dispatch(backend, device, {"cuml": lambda: attempt(_run_cuml),
+    def attempt_cuml():
+        check_cuml_device(device)
+        return attempt(_run_cuml)
+
+    used, (raw, prob) = dispatch(backend, device, {"cuml": attempt_cuml,
                                                    "cpu": lambda: attempt(_run_cpu)})
     raw = np.asarray(raw, dtype=np.int64)
     labels, prob = raw.copy(), np.asarray(prob, dtype=np.float32)
@@ -194,7 +203,7 @@ def hdbscan_labels(X, *, min_cluster_size: int = 15, min_samples: int | None = N
             labels[:] = 0
         elif len(noisy):
             labels[noisy] = raw[nearest_rows(X, noisy, clustered, resolve_device(device))]
-    return HDBSCANResult(labels, prob, raw, reassigned, used)
+    return HDBSCANResult(labels, prob, raw, reassigned, used, X.shape[1])
 
 
 class HDBSCAN(ClusterMixin, BaseEstimator):
@@ -223,5 +232,5 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
         self.reassigned_ = result.reassigned
         self.backend_ = result.backend
         self.n_clusters_ = len(np.unique(result.labels[result.labels >= 0]))
-        self.n_features_in_ = np.shape(X)[1]
+        self.n_features_in_ = result.n_features
         return self

@@ -9,49 +9,59 @@ import logging
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from clio_engine.cluster import kmeans_init
-from clio_engine.cluster.backends import dispatch
+from clio_engine.cluster.backends import check_cuml_device, dispatch, torch_device
 from clio_engine.cluster.lloyd import LloydResult, lloyd
 from clio_engine.cluster.rows import Rows
-from clio_engine.validation import check_matrix
-from clio_engine.device import cpu_has_fast_bf16
 from clio_engine.errors import ConfigError, InputError, UnsupportedOnBackend
+from clio_engine.kernels.kmeans_assign import assigner
+from clio_engine.validation import (SEED_DEPRECATED, check_matrix, check_n_features, check_random_state,
+                                    int_seed, resolve_random_state)
 
 log = logging.getLogger("clio_engine.cluster")
 INITS = ("k-means++", "k-means||", "random")
 METRICS = ("euclidean", "cosine")
 
 
-class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """k-means with scikit-learn conventions; `metric="cosine"` is spherical k-means on unit vectors.
 
-    Learned: `labels_` [N], `cluster_centers_` [K, D], `inertia_`, `n_iter_`, `backend_`.
+    random_state: None (fresh randomness each fit), an int (reproducible), or a numpy Generator /
+    RandomState (advanced by the fit). `seed` is its deprecated alias. device: auto | cpu | cuda |
+    cuda:N, honoured exactly. Learned: `labels_` [N], `cluster_centers_` [K, D], `inertia_`,
+    `n_iter_`, `backend_`, `device_` (where it ran, e.g. "cpu", "cuda:1"; predict and transform run
+    there too), `n_features_in_`.
     """
 
     def __init__(self, n_clusters: int = 8, *, init="k-means++", n_init: int = 1, max_iter: int = 300,
-                 tol: float = 1e-4, metric: str = "euclidean", seed: int | None = 0, backend: str = "auto",
-                 device: str = "auto"):
+                 tol: float = 1e-4, metric: str = "euclidean", random_state=None, backend: str = "auto",
+                 device: str = "auto", seed=SEED_DEPRECATED):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
         self.metric = metric
-        self.seed = seed
+        self.random_state = random_state
         self.backend = backend
         self.device = device
+        self.seed = seed
 
     def fit(self, X, y=None, sample_weight=None) -> "KMeans":
         X = check_matrix(X)
         weights = _validate_weights(sample_weight, X.shape[0])
         self._check_params(X.shape[0], X.shape[1])
+        rng = check_random_state(resolve_random_state(self.random_state, self.seed, "KMeans"))
+        cpu = torch.device("cpu")
         self.backend_, result = dispatch(self.backend, self.device, {
-            "cuml": lambda: _fit_cuml(self, X, weights),
-            "torch": lambda: _fit_torch(self, X, weights, torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")),
-            "cpu": lambda: _fit_torch(self, X, weights, torch.device("cpu")),
+            "cuml": lambda: _fit_cuml(self, X, weights, rng),
+            "torch": lambda: _fit_torch(self, X, weights, torch_device(self.device), rng),
+            "cpu": lambda: _fit_torch(self, X, weights, cpu, rng),
         })
+        self.device_ = str(cpu if self.backend_ == "cpu" else torch_device(self.device))
         self.labels_ = result.labels
         self.cluster_centers_ = result.centers.cpu().numpy()
         self.inertia_ = result.inertia
@@ -68,23 +78,17 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Nearest learned center for each row of X [M, D] → [M] int64 (streamed; no M×K matrix)."""
-        X = self._check_fitted_input(X)
-        rows, assign = self._rows_and_assign(X)
-        centers = torch.from_numpy(self.cluster_centers_).to(rows.device)
+        rows, assign, centers = self._prepared(X)
         return np.concatenate([assign(chunk, centers)[0].cpu().numpy() for _, chunk in rows.chunks()])
 
     def transform(self, X) -> np.ndarray:
         """Euclidean distances to every center [M, K] (this one materialises M×K: it is the output)."""
-        X = self._check_fitted_input(X)
-        rows, _ = self._rows_and_assign(X)
-        centers = torch.from_numpy(self.cluster_centers_).to(rows.device)
+        rows, _, centers = self._prepared(X)
         return np.concatenate([kmeans_init.sq_distances(c, centers).sqrt().cpu().numpy() for _, c in rows.chunks()])
 
     def score(self, X, y=None, sample_weight=None) -> float:
         """Opposite of the inertia of X under the learned centers (sklearn's convention)."""
-        X = self._check_fitted_input(X)
-        rows, assign = self._rows_and_assign(X)
-        centers = torch.from_numpy(self.cluster_centers_).to(rows.device)
+        rows, assign, centers = self._prepared(X)
         dist = torch.cat([assign(c, centers)[1] for _, c in rows.chunks()]).double().cpu()
         w = _validate_weights(sample_weight, rows.n)
         return -float(dist.sum() if w is None else (dist * w.double()).sum())
@@ -111,52 +115,32 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
             raise ConfigError(f"tol must be a non-negative number, got {self.tol!r}")
 
-    def _check_fitted_input(self, X):
-        if not hasattr(self, "cluster_centers_"):
-            raise InputError("this KMeans is not fitted yet; call fit first")
+    @property
+    def _n_features_out(self) -> int:   # for get_feature_names_out: one output per center
+        return self.cluster_centers_.shape[0]
+
+    def _prepared(self, X):
+        """Validated rows of X on the fitted device, the assignment function, and the centers there."""
+        check_is_fitted(self)
         X = check_matrix(X)
-        if X.shape[1] != self.n_features_in_:
-            raise InputError(f"X has {X.shape[1]} features, but KMeans was fitted with {self.n_features_in_}")
-        return X
-
-    def _rows_and_assign(self, X):
-        device = torch.device("cuda") if self.backend_ in ("torch", "cuml") and torch.cuda.is_available() else torch.device("cpu")
-        return Rows(X, device, normalize=self.metric == "cosine"), assign_for(device, self.n_clusters, X.shape[1])
-
-
-def assign_for(device: torch.device, k: int, d: int):
-    """The assignment kernel for a device: Triton fused GEMM+argmin on CUDA, chunked torch GEMM on
-    CPU (bf16 GEMM with an exact fp32 re-check of near-ties where the CPU multiplies bf16 natively)."""
-    if device.type == "cuda":
-        try:
-            from clio_engine.kernels.kmeans_assign.triton import assign_triton as fused
-
-            return lambda x, c: fused(x, c)
-        except ImportError:  # Triton missing: the plain chunked GEMM is the same math
-            from clio_engine.kernels.kmeans_assign.cpu import assign_torch
-
-            return lambda x, c: assign_torch(x, c)
-    from clio_engine.kernels.kmeans_assign.cpu import assign_cpu
-
-    precision = "bf16" if cpu_has_fast_bf16() and k * d >= BF16_MIN_WORK else "fp32"
-    return lambda x, c: assign_cpu(x, c, precision=precision)
-
-
-# Below this K·D the GEMM is too small for bf16 to pay for its fp32 re-check (measured on the 2-core
-# AVX-512-BF16 CPU with kernels/kmeans_assign benchmarks).
-BF16_MIN_WORK = 64 * 384
+        check_n_features(X, self)
+        device = torch.device(self.device_)
+        rows = Rows(X, device, normalize=self.metric == "cosine")
+        centers = torch.from_numpy(self.cluster_centers_).to(device)
+        return rows, assigner(device, self.n_clusters, X.shape[1]), centers
 
 
 def kmeans(X, n_clusters: int, *, weights: torch.Tensor | None, init, n_init: int, max_iter: int, tol: float,
-           spherical: bool, seed: int | None, device: torch.device) -> LloydResult:
-    """Best of `n_init` runs (lowest inertia). Prior validation of data is assumed."""
+           spherical: bool, random_state=None, device: torch.device) -> LloydResult:
+    """Best of `n_init` runs (lowest inertia). Prior validation of data is assumed.
+    random_state: None, int, Generator or RandomState (see `check_random_state`)."""
     rows = Rows(X, device, normalize=spherical)
     if weights is not None:
         weights = weights.to(device)
-    assign = assign_for(device, n_clusters, rows.d)
+    assign = assigner(device, n_clusters, rows.d)
     _, variance = rows.column_stats()
     scaled_tol = float(variance.mean()) * tol
-    rng = np.random.default_rng(seed)
+    rng = check_random_state(random_state)
     best = None
     runs = 1 if not isinstance(init, str) else n_init
     for _ in range(runs):
@@ -179,22 +163,23 @@ def _initial_centers(rows, k, weights, init, rng, assign) -> torch.Tensor:
     return kmeans_init.random_init(rows, k, weights, rng)
 
 
-def _fit_torch(est: KMeans, X, weights, device: torch.device) -> LloydResult:
+def _fit_torch(est: KMeans, X, weights, device: torch.device, rng: np.random.Generator) -> LloydResult:
     return kmeans(X, est.n_clusters, weights=weights, init=est.init, n_init=est.n_init, max_iter=est.max_iter,
-                  tol=est.tol, spherical=est.metric == "cosine", seed=est.seed, device=device)
+                  tol=est.tol, spherical=est.metric == "cosine", random_state=rng, device=device)
 
 
-def _fit_cuml(est: KMeans, X, weights) -> LloydResult:
+def _fit_cuml(est: KMeans, X, weights, rng: np.random.Generator) -> LloydResult:
     """Thin adapter to cuml.KMeans: same parameters where cuML has them, UnsupportedOnBackend where not."""
     if est.metric != "euclidean":
         raise UnsupportedOnBackend("cuML KMeans supports only the euclidean metric")
     if est.init == "k-means++":
         raise UnsupportedOnBackend("cuML has no greedy k-means++ (it offers k-means||)")
+    check_cuml_device(est.device)
     import cuml  # lazy: never imported at module load
 
     init = {"k-means||": "scalable-k-means++", "random": "random"}.get(est.init, None) if isinstance(est.init, str) else np.asarray(est.init, np.float32)
     model = cuml.KMeans(n_clusters=est.n_clusters, init=init, n_init=est.n_init, max_iter=est.max_iter,
-                        tol=est.tol, random_state=est.seed or 0, output_type="numpy")
+                        tol=est.tol, random_state=int_seed(rng), output_type="numpy")
     data = np.asarray(X, dtype=np.float32)
     model.fit(data, sample_weight=None if weights is None else weights.cpu().numpy())
     return LloydResult(np.asarray(model.labels_, dtype=np.int64), torch.as_tensor(np.asarray(model.cluster_centers_)),

@@ -1,7 +1,8 @@
 """k-means initialisations: greedy k-means++ (sklearn's variant), k-means|| and random.
 
 Every function takes `Rows` and returns initial centers [K, D] float32 on the rows' device.
-Randomness comes only from the numpy Generator passed in, so a seed fixes the result.
+Randomness comes only from `random_state` (None, an int, a numpy Generator or RandomState; see
+`clio_engine.validation.check_random_state`), so an int fixes the result and None draws afresh.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 
 from clio_engine.cluster.rows import Rows
+from clio_engine.validation import check_random_state
 
 # Greedy k-means++ costs (2 + log k) candidate distance passes per center over the points it sees.
 # Above this many points it runs on a uniform sample of max(KMEANSPP_MIN_SAMPLE, KMEANSPP_PER_CENTER·k)
@@ -26,9 +28,10 @@ def sq_distances(points: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
     return d.clamp_(min=0)
 
 
-def kmeans_plusplus(rows: Rows, k: int, weights: torch.Tensor | None, rng: np.random.Generator,
+def kmeans_plusplus(rows: Rows, k: int, weights: torch.Tensor | None = None, random_state=None,
                     *, sample: bool = True) -> torch.Tensor:
     """sklearn's greedy k-means++ (2 + ⌊ln k⌋ local trials per center), on a sample when N is large."""
+    rng = check_random_state(random_state)
     n = rows.n
     limit = max(KMEANSPP_MIN_SAMPLE, KMEANSPP_PER_CENTER * k)
     if sample and n > limit:
@@ -41,9 +44,10 @@ def kmeans_plusplus(rows: Rows, k: int, weights: torch.Tensor | None, rng: np.ra
     return greedy_kmeans_plusplus(points, k, w, rng)
 
 
-def greedy_kmeans_plusplus(points: torch.Tensor, k: int, weights: torch.Tensor | None,
-                           rng: np.random.Generator) -> torch.Tensor:
+def greedy_kmeans_plusplus(points: torch.Tensor, k: int, weights: torch.Tensor | None = None,
+                           random_state=None) -> torch.Tensor:
     """points [n, D] (in memory), weights [n] or None → centers [k, D]."""
+    rng = check_random_state(random_state)
     n = points.shape[0]
     w = (weights if weights is not None else torch.ones(n, device=points.device)).double()
     trials = 2 + int(math.log(k))
@@ -76,11 +80,13 @@ def _to_all(points: torch.Tensor, norms: torch.Tensor, index: torch.Tensor) -> t
     return d.add_(norms[index][:, None]).clamp_(min=0)
 
 
-def kmeans_parallel(rows: Rows, k: int, weights: torch.Tensor | None, rng: np.random.Generator,
-                    assign, *, rounds: int = 5, oversampling: float = 2.0) -> torch.Tensor:
+def kmeans_parallel(rows: Rows, k: int, weights: torch.Tensor | None, random_state, assign, *,
+                    rounds: int = 5, oversampling: float = 2.0) -> torch.Tensor:
     """k-means|| (Bahmani et al. 2012): `rounds` passes each sampling ~oversampling·k points with
     probability ∝ w·d², then weighted greedy k-means++ on the candidates (weights = points nearest
-    each candidate). `assign(chunk, centers) -> (labels, sqdist)` is the backend's assignment."""
+    each candidate). `assign(chunk, centers) -> (labels, sqdist)` is the backend's assignment
+    (`clio_engine.kernels.kmeans_assign.assigner`)."""
+    rng = check_random_state(random_state)
     n = rows.n
     first = int(rng.choice(n, p=_probabilities(weights, n)))
     candidates = rows.take(np.array([first]))
@@ -106,8 +112,9 @@ def kmeans_parallel(rows: Rows, k: int, weights: torch.Tensor | None, rng: np.ra
     return greedy_kmeans_plusplus(candidates, k, counts.clamp(min=1e-12), rng)
 
 
-def random_init(rows: Rows, k: int, weights: torch.Tensor | None, rng: np.random.Generator) -> torch.Tensor:
+def random_init(rows: Rows, k: int, weights: torch.Tensor | None = None, random_state=None) -> torch.Tensor:
     """k distinct rows drawn with probability ∝ weight (sklearn's `random`)."""
+    rng = check_random_state(random_state)
     index = rng.choice(rows.n, size=k, replace=False, p=_probabilities(weights, rows.n))
     return rows.take(index).clone()
 

@@ -12,6 +12,7 @@ import types
 import numpy as np
 
 from clio_engine.errors import ConfigError
+from clio_engine.validation import SEED_DEPRECATED, resolve_random_state
 from clio_engine.reduce.pca import PCA, pca_fit, pca_transform
 from clio_engine.reduce.umap import CLIO_MAP, HDBSCAN_INPUT, UMAP
 
@@ -20,10 +21,12 @@ METHODS = ("pca", "umap")
 DEFAULT_COMPONENTS = {"pca": 50, "umap": 2}  # pca: capped at min(N, D)
 
 
-def reduce(X, *, method: str = "pca", n_components: int | None = None, seed: int | None = 0,
-           device: str = "auto", backend: str = "auto", **options) -> np.ndarray:
+def reduce(X, *, method: str = "pca", n_components: int | None = None, random_state=None,
+           device: str = "auto", backend: str = "auto", seed=SEED_DEPRECATED, **options) -> np.ndarray:
     """Reduce X [N, D] → [N, n_components] float32.
 
+    random_state: None (fresh randomness), an int (reproducible), or a numpy Generator / RandomState;
+    `seed` is its deprecated alias (FutureWarning; an error together with random_state).
     n_components None → 50 for PCA (at most min(N, D)), 2 for UMAP. options: the estimator's other
     parameters (PCA: svd_solver, n_oversamples, iterated_power, chunk_rows; UMAP: n_neighbors,
     min_dist, metric, n_epochs); for UMAP, any other key goes to the backend library unchanged.
@@ -39,7 +42,8 @@ def reduce(X, *, method: str = "pca", n_components: int | None = None, seed: int
     if n_components is None:
         # PCA: at most min(N, D); a malformed X gets None here and PCA's own check names the problem.
         n_components = min(DEFAULT_COMPONENTS[method], *np.shape(X)[:2]) or None
-    params.update(n_components=n_components, seed=seed, device=device, backend=backend)
+    random_state = resolve_random_state(random_state, seed, "reduce")
+    params.update(n_components=n_components, random_state=random_state, device=device, backend=backend)
     if extra:
         params["options"] = {**(params.get("options") or {}), **extra}
     return cls(**params).fit_transform(X).astype(np.float32, copy=False)

@@ -15,13 +15,13 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from clio_engine.cluster.backends import dispatch
-from clio_engine.validation import check_matrix
-from clio_engine.device import resolve_device
+from clio_engine.cluster.backends import dispatch, torch_device
 from clio_engine.errors import ConfigError, InputError
+from clio_engine.validation import (SEED_DEPRECATED, check_matrix, check_n_features, int_seed,
+                                    resolve_random_state)
 
 SOLVERS = ("auto", "full", "covariance", "randomized")
 COVARIANCE_MIN_RATIO = 4    # auto: N ≥ 4·D → covariance (N·D² + D³ flops, D×D memory, vs SVD of N×D)
@@ -106,7 +106,7 @@ def _covariance(X, k, device, rows):
     return mean, evecs.T, evals.sqrt(), total_var
 
 
-def _randomized(X, k, device, rows, n_oversamples, n_iter, seed):
+def _randomized(X, k, device, rows, n_oversamples, n_iter, seed: int):
     mean, total_var, _ = _moments(X, device, rows, scatter=False)
     n, d = X.shape
     width = min(k + n_oversamples, n, d)
@@ -133,10 +133,13 @@ def _randomized(X, k, device, rows, n_oversamples, n_iter, seed):
 
 
 def pca_fit(X, n_components: int, *, svd_solver: str = "auto", n_oversamples: int = 10,
-            iterated_power: int | str = "auto", seed: int = 0, device: torch.device | str = "cpu",
-            chunk_rows: int = CHUNK_ROWS) -> PCAFit:
+            iterated_power: int | str = "auto", random_state=None, device: torch.device | str = "cpu",
+            chunk_rows: int = CHUNK_ROWS, seed=SEED_DEPRECATED) -> PCAFit:
     """Fit PCA to X [N, D]. Prior validation is assumed: finite X, N ≥ 2, 1 ≤ n_components ≤ min(N, D),
-    known solver. iterated_power "auto" = 7 when k < 0.1·min(N, D), else 4 (scikit-learn's rule)."""
+    known solver. iterated_power "auto" = 7 when k < 0.1·min(N, D), else 4 (scikit-learn's rule).
+    random_state (randomized solver only): None = fresh, int = reproducible, or a Generator /
+    RandomState; `seed` is its deprecated alias."""
+    random_state = resolve_random_state(random_state, seed, "pca_fit")
     n, d = X.shape
     k = n_components
     solver = choose_solver(n, d, k) if svd_solver == "auto" else svd_solver
@@ -147,7 +150,8 @@ def pca_fit(X, n_components: int, *, svd_solver: str = "auto", n_oversamples: in
         mean, V, s, total_var = _covariance(X, k, device, chunk_rows)
     else:
         n_iter = (7 if k < 0.1 * min(n, d) else 4) if iterated_power == "auto" else iterated_power
-        mean, V, s, total_var = _randomized(X, k, device, chunk_rows, n_oversamples, n_iter, seed)
+        mean, V, s, total_var = _randomized(X, k, device, chunk_rows, n_oversamples, n_iter,
+                                             int_seed(random_state))
     var = s * s / (n - 1)
     ratio = var / total_var if total_var > 0 else torch.zeros_like(var)
     as_np = lambda t: t.cpu().numpy()  # noqa: E731
@@ -167,29 +171,33 @@ def pca_transform(X, components: np.ndarray, mean: np.ndarray, device,
     return out
 
 
-class PCA(BaseEstimator):
+class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Scikit-learn style PCA (module docstring for solvers). n_components=None keeps min(N, D).
-    backend: auto | torch | cpu (torch on the resolved device, or on the CPU). Learned: components_
+    backend: auto | torch | cpu (torch on the device as given — auto = CUDA when present — or on the
+    CPU). random_state: None | int | Generator | RandomState (randomized solver); `seed` is its
+    deprecated alias. Learned: components_
     [k, D], mean_ [D], explained_variance_ [k], explained_variance_ratio_ [k], singular_values_ [k],
-    svd_solver_ (the solver that ran), backend_, n_features_in_."""
+    svd_solver_ (the solver that ran), backend_, device_ (where it ran), n_features_in_."""
 
     def __init__(self, *, n_components: int | None = None, svd_solver: str = "auto",
-                 n_oversamples: int = 10, iterated_power: int | str = "auto", seed: int = 0,
-                 device: str = "auto", backend: str = "auto", chunk_rows: int = CHUNK_ROWS):
+                 n_oversamples: int = 10, iterated_power: int | str = "auto", random_state=None,
+                 device: str = "auto", backend: str = "auto", chunk_rows: int = CHUNK_ROWS,
+                 seed=SEED_DEPRECATED):
         self.n_components = n_components
         self.svd_solver = svd_solver
         self.n_oversamples = n_oversamples
         self.iterated_power = iterated_power
-        self.seed = seed
+        self.random_state = random_state
         self.device = device
         self.backend = backend
         self.chunk_rows = chunk_rows
+        self.seed = seed
 
     def _check(self, X) -> tuple[np.ndarray, int]:
         X = check_matrix(X)
         n, d = X.shape
         if n < 2:
-            raise InputError(f"PCA needs at least 2 rows; got {n}")
+            raise InputError(f"PCA needs at least 2 rows; got {n} sample(s) (n_samples={n})")
         k = min(n, d) if self.n_components is None else self.n_components
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= min(n, d):
             raise ConfigError(f"n_components must be an integer in [1, min(N, D) = {min(n, d)}]; got {k!r}")
@@ -197,7 +205,7 @@ class PCA(BaseEstimator):
             raise ConfigError(f"svd_solver must be one of {', '.join(SOLVERS)}; got {self.svd_solver!r}")
         if self.iterated_power != "auto" and (not isinstance(self.iterated_power, int) or self.iterated_power < 0):
             raise ConfigError(f"iterated_power must be 'auto' or an integer ≥ 0; got {self.iterated_power!r}")
-        for name, low in (("n_oversamples", 0), ("chunk_rows", 1), ("seed", 0)):
+        for name, low in (("n_oversamples", 0), ("chunk_rows", 1)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"{name} must be an integer ≥ {low}; got {value!r}")
@@ -205,14 +213,17 @@ class PCA(BaseEstimator):
 
     def fit(self, X, y=None) -> "PCA":
         X, k = self._check(X)
+        random_state = resolve_random_state(self.random_state, self.seed, "PCA")
+
         def on(device):
             return lambda: (device, pca_fit(X, k, svd_solver=self.svd_solver, n_oversamples=self.n_oversamples,
-                                            iterated_power=self.iterated_power, seed=self.seed,
+                                            iterated_power=self.iterated_power, random_state=random_state,
                                             device=device, chunk_rows=self.chunk_rows))
 
-        # "torch" is this code on the resolved device (CUDA when present); "cpu" is the same on the CPU.
-        self.backend_, (self._device, fit) = dispatch(self.backend, self.device, {
-            "torch": on(resolve_device(self.device)), "cpu": on(torch.device("cpu"))})
+        # "torch" is this code on the requested device (auto: CUDA when present); "cpu" the same on the CPU.
+        self.backend_, (device, fit) = dispatch(self.backend, self.device, {
+            "torch": lambda: on(torch_device(self.device))(), "cpu": on(torch.device("cpu"))})
+        self.device_ = str(device)
         self.components_, self.mean_ = fit.components, fit.mean
         self.explained_variance_ = fit.explained_variance
         self.explained_variance_ratio_ = fit.explained_variance_ratio
@@ -224,9 +235,17 @@ class PCA(BaseEstimator):
         """X [N, D] → [N, n_components_] float32."""
         check_is_fitted(self)
         X = check_matrix(X)
-        if X.shape[1] != self.n_features_in_:
-            raise InputError(f"X has {X.shape[1]} columns; this PCA was fitted on {self.n_features_in_}")
-        return pca_transform(X, self.components_, self.mean_, self._device, self.chunk_rows)
+        check_n_features(X, self)
+        return pca_transform(X, self.components_, self.mean_, torch.device(self.device_), self.chunk_rows)
 
     def fit_transform(self, X, y=None) -> np.ndarray:
         return self.fit(X).transform(X)
+
+    @property
+    def _n_features_out(self) -> int:   # for get_feature_names_out: pca0, pca1, …
+        return self.components_.shape[0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]   # transforms run and return float32
+        return tags
