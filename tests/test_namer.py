@@ -192,7 +192,7 @@ def test_banking77_sibling_names_differ_and_come_from_cluster_texts(data_dir):
     # TF-IDF + SVD stands in for the embedding model (no model cost; the namer only needs unit vectors).
     svd = TruncatedSVD(64, random_state=0).fit_transform(TfidfVectorizer(sublinear_tf=True).fit_transform(texts))
     vectors = (svd / np.maximum(np.linalg.norm(svd, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-    km = KMeans(77, metric="cosine", seed=0, backend="cpu").fit(vectors)
+    km = KMeans(77, metric="cosine", random_state=0, backend="cpu").fit(vectors)
     base = km.labels_.astype(np.int64)
     tree = build_hierarchy(km.cluster_centers_, np.bincount(base, minlength=77), levels=2, top=10, seed=0)
     labels = [base, tree.levels[0].parent[base]]

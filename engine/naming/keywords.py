@@ -14,6 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
+from clio_engine.segments import nearest_neighbors
+
 
 @dataclass(frozen=True)
 class ClusterTerms:
@@ -68,36 +70,57 @@ def cluster_terms(texts: list[str], labels: np.ndarray, user_ids=None, *, n_clus
 def contrastive_keywords(terms: ClusterTerms, centroids: np.ndarray, *, n_neighbors: int = 5,
                          n_keywords: int = 8, min_users: int = 1, idf: np.ndarray | None = None) -> list[list[str]]:
     """Top `n_keywords` terms per cluster by contrastive c-TF-IDF; [] where no term has enough users.
-    Only the cluster's own terms are scored, so memory stays O(nnz), never K × V.
+    Only the clusters' own (cluster, term) entries are scored, all at once, so memory stays O(nnz + K ·
+    n_neighbors): never K × V, never K × K (neighbours come from `segments.nearest_neighbors`).
 
+    Score of term t in cluster c, over `local` = c and its nearest clusters by centroid cosine:
+    tf(t, c) · log(1 + mean words per local cluster / count of t in local), tf = count / words in c.
     `idf` [V] (optional, see `corpus_idf`) also weighs each term by its rarity in the whole corpus:
     contrast with the neighbours alone leaves a template word that every record uses ("user",
-    "asked") near the top wherever it is slightly more frequent than next door."""
-    counts = terms.counts.tocsr().astype(np.float64)
-    counts.sort_indices()
-    users = terms.users.tocsr()
+    "asked") near the top wherever it is slightly more frequent than next door. Ties go to the lower
+    term index."""
+    counts = terms.counts.tocsr().astype(np.float64)  # a copy: the caller's matrix is left as it was
+    counts.sum_duplicates()
+    counts.eliminate_zeros()  # a stored zero never scores (it is no term of the cluster)
     k = counts.shape[0]
     row_totals = np.asarray(counts.sum(axis=1)).ravel()
-    unit = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-    similarity = unit @ unit.T
-    np.fill_diagonal(similarity, -np.inf)
     n_near = min(n_neighbors, k - 1)
-    neighbours = np.argsort(-similarity, axis=1, kind="stable")[:, :n_near] if n_near > 0 else np.zeros((k, 0), dtype=int)
-    keywords = []
-    for c in range(k):
-        row = counts[c]
-        cols, own = row.indices, row.data  # ascending term index: the stable sort breaks ties as before
-        local = np.concatenate([[c], neighbours[c]])
-        avg_words = row_totals[local].mean() if row_totals[local].mean() > 0 else 1.0
-        term_freq = np.asarray(counts[local][:, cols].sum(axis=0)).ravel()
-        tf = own / max(own.sum(), 1.0)
-        score = tf * np.log1p(avg_words / np.maximum(term_freq, 1.0))
-        if idf is not None:
-            score = score * idf[cols]
-        score[(users[c][:, cols].toarray().ravel() < min_users) | (own == 0)] = -np.inf
-        top = np.argsort(-score, kind="stable")[:n_keywords]
-        keywords.append([str(terms.vocab[cols[t]]) for t in top if np.isfinite(score[t])])
-    return keywords
+    neighbours = nearest_neighbors(centroids, n_near) if n_near > 0 else np.zeros((k, 0), dtype=np.int64)
+    local = np.concatenate([np.arange(k)[:, None], neighbours], axis=1)  # [k, 1 + n_near]
+    avg_words = row_totals[local].mean(axis=1)
+    avg_words[avg_words <= 0] = 1.0
+    # One entry per (cluster, term) the cluster uses: rows [nnz], cols [nnz], own counts [nnz].
+    rows = np.repeat(np.arange(k), np.diff(counts.indptr))
+    cols, own = counts.indices.astype(np.int64), counts.data
+    n_terms = counts.shape[1]
+    keys = rows * n_terms + cols  # sorted: counts is canonical (rows in order, sorted indices)
+    term_freq = own.copy()
+    for j in range(n_near):  # count of the term in the j-th neighbour: binary search, O(nnz log nnz)
+        term_freq += _find(keys, own, neighbours[rows, j] * n_terms + cols)
+    tf = own / np.maximum(row_totals[rows], 1.0)
+    score = tf * np.log1p(avg_words[rows] / np.maximum(term_freq, 1.0))
+    if idf is not None:
+        score = score * idf[cols]
+    users = terms.users.tocsr().copy()
+    users.sum_duplicates()
+    user_keys = np.repeat(np.arange(users.shape[0], dtype=np.int64), np.diff(users.indptr)) * n_terms + users.indices
+    eligible = np.flatnonzero(_find(user_keys, users.data, keys) >= min_users)
+    # Per cluster, eligible terms by (−score, term index); keep each cluster's first n_keywords.
+    order = eligible[np.lexsort((cols[eligible], -score[eligible], rows[eligible]))]
+    first = np.searchsorted(rows[order], np.arange(k))
+    kept = order[np.arange(len(order)) - first[rows[order]] < n_keywords]
+    words = [str(w) for w in terms.vocab[cols[kept]]]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(rows[kept], minlength=k))])
+    return [words[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _find(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """values[i] where keys[i] == wanted[j], else 0, for each j; `keys` sorted ascending (row · V + col of a
+    canonical CSR matrix, so a lookup into it never densifies the matrix)."""
+    if len(keys) == 0:
+        return np.zeros(len(wanted))
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[at] == wanted, values[at], 0).astype(np.float64)
 
 
 def corpus_idf(doc_terms: sp.csr_matrix) -> np.ndarray:

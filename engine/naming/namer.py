@@ -11,6 +11,9 @@ examples) and every unpublished node into `None`. Privacy contract (SPEC §4), w
 
 `KeywordNamer` fits the vectorizer once and reuses the doc-term matrix for every level; per level it
 scores contrastive c-TF-IDF (each node vs. its nearest published nodes at that level, by centroid).
+Nothing is K × K or K × V: neighbours come from `segments.nearest_neighbors` (row blocks), term and
+distinct-user counts are sparse products, and keywords are picked in one pass over the (node, term)
+entries, so a level of 100,000 nodes fits in O(K · n_neighbors + nnz) memory (benchmarks/naming_scale.py).
 """
 from __future__ import annotations
 
@@ -96,9 +99,12 @@ class KeywordNamer:
             return {}
         terms = terms_from_documents(doc_terms, vocab, labels, user_codes, len(published))
         terms = ClusterTerms(terms.counts[pub], terms.users[pub], terms.vocab)
-        found = contrastive_keywords(terms, np.asarray(centroids, dtype=np.float64)[pub], n_neighbors=self.n_neighbors,
+        found = contrastive_keywords(terms, np.asarray(centroids)[pub], n_neighbors=self.n_neighbors,
                                      n_keywords=self.n_keywords, min_users=self.min_users, idf=idf)
-        return {int(n): [k for k in kws if scrubber.scrub(k) == k] for n, kws in zip(pub, found)}
+        clean: dict[str, bool] = {}  # scrub each distinct term once, not once per node that uses it
+        for term in {k for kws in found for k in kws}:
+            clean[term] = scrubber.scrub(term) == term
+        return {int(n): [k for k in kws if clean[k]] for n, kws in zip(pub, found)}
 
     def _examples(self, texts, vectors, node_labels, tree, published, user_codes, scrubber) -> list[dict[int, list[str]]]:
         """Per level, per published node: up to n_examples distinct scrubbed texts, nearest the centroid first."""

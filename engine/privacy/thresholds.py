@@ -154,8 +154,7 @@ def _publish_level(labels, n_nodes, pairs, group, parent_published, n_users,
 
     n_groups = len(parent_published)
     hidden = ~published
-    other_records = np.zeros(n_groups, dtype=np.int64)
-    np.add.at(other_records, group[hidden], records[hidden])
+    other_records = np.bincount(group[hidden], weights=records[hidden], minlength=n_groups).astype(np.int64)
     in_hidden = hidden[pair_nodes]
     other_users = distinct_per_group(group[pair_nodes[in_hidden]], pair_users[in_hidden], n_groups, n_users)
     reported_other_records = noisy_counts(other_records, epsilon, rng)
