@@ -2,12 +2,28 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from clio_engine.errors import ClioError
+
+# Exit codes (README "Command line" and `clio-engine --help` list them).
+EXIT_OK = 0
+EXIT_INTERNAL = 1  # a bug or an unexpected failure: one line here, the traceback with -v
+EXIT_USAGE = 2  # argparse: unknown option, missing argument, malformed --set
+EXIT_INPUT = 3  # bad config or input, unwritable output, full disk, busy port: fix what the message names
+EXIT_INTERRUPTED = 130
+
+EPILOG = f"""exit codes:
+  {EXIT_OK}    success
+  {EXIT_INTERNAL}    internal error (a bug; -v prints the traceback)
+  {EXIT_USAGE}    usage error (unknown option, missing argument, malformed --set)
+  {EXIT_INPUT}    bad config or input, or output that cannot be written (unwritable --out, full disk, busy port)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C; finished stages and chunks are kept, re-run to resume)"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,29 +31,80 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return args.func(args) or 0
+        return args.func(args) or EXIT_OK
     except ClioError as exc:
-        print(f"clio-engine: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"clio-engine: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         print("clio-engine: interrupted (finished chunks are kept; re-run to resume)", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # a write the engine did not wrap: still one line, and a full disk is no bug
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            print(f"clio-engine: error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_INPUT
+        return _internal(exc, args.verbose)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        return _internal(exc, args.verbose)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _internal(exc: BaseException, verbose: bool) -> int:
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"clio-engine: internal error: {type(exc).__name__}: {_one_line(exc)}"
+          + ("" if verbose else " (run with -v for the traceback)"), file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def _setting(text: str) -> tuple[str, object]:
+    """`section.key=value` with the value read as a YAML scalar or flow list (`50`, `fp32`, `null`, `[a,b]`)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or " " in key:
+        raise argparse.ArgumentTypeError(f"expected section.key=value, got {text!r}")
+    try:
+        return key, yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as e:
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise argparse.ArgumentTypeError(f"cannot read the value of {key!r} as YAML: {problem}") from None
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be from 0 to 65535, got {port}")
+    return port
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clio-engine", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    from clio_engine.config import preset_names
+
+    presets = ", ".join(preset_names())
+    parser = argparse.ArgumentParser(prog="clio-engine", description=__doc__, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details; print tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="embed and cluster synthetic conversation summaries with the default model")
-    demo.add_argument("--config", default="demo", help="config file or preset name (default: demo)")
+    demo = sub.add_parser("demo", help="embed and cluster synthetic conversation summaries with the default model",
+                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("--config", default="demo", help=f"config file or preset name ({presets}; default: demo)")
     demo.add_argument("-n", "--records", type=int, help="number of synthetic records (default: the config's, 20000)")
     demo.add_argument("--out", help="run directory (default: the config's output.dir, runs/demo)")
     _embed_options(demo)
+    _set_option(demo)
     demo.set_defaults(func=_cmd_demo)
 
-    runp = sub.add_parser("run", help="the whole pipeline on a file: records → ... → run directory")
-    runp.add_argument("config", help="config file or preset name (default, demo, clio, gpu, strict)")
+    runp = sub.add_parser("run", help="the whole pipeline on a file: records → ... → run directory",
+                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    runp.add_argument("config", help=f"config file or preset name ({presets})")
     runp.add_argument("--input", help="Parquet, CSV or JSONL file (overrides input.path)")
     runp.add_argument("--out", help="run directory (overrides output.dir)")
     runp.add_argument("--text-column", help="column holding the text (default: text)")
@@ -46,12 +113,13 @@ def _parser() -> argparse.ArgumentParser:
     runp.add_argument("--facets", help="comma-separated facet columns (e.g. language,country)")
     runp.add_argument("--k", type=int, help="number of base clusters (default: N / cluster.target_cluster_size)")
     _embed_options(runp)
+    _set_option(runp)
     runp.set_defaults(func=_cmd_run)
 
     emb = sub.add_parser("embed", help="embed the texts of a Parquet/CSV/JSONL file into a .npy matrix")
     emb.add_argument("input", help="Parquet, CSV or JSONL file (optionally .gz)")
     emb.add_argument("--out", required=True, help="output .npy file [N, D] float32, rows in input order of accepted records")
-    emb.add_argument("--config", help="config file or preset name; command-line options override it")
+    emb.add_argument("--config", help=f"config file or preset name ({presets}); command-line options override it")
     emb.add_argument("--text-column", help="column holding the text (default: text)")
     emb.add_argument("--id-column", help="column holding record ids (default: id if present, else row numbers)")
     _embed_options(emb)
@@ -60,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     explore = sub.add_parser("explore", help="rebuild a run's explorer.html and open it (or serve it on localhost)")
     explore.add_argument("run_dir", help="a finished run directory")
     explore.add_argument("--serve", action="store_true", help="serve the page on http://127.0.0.1:PORT instead of opening the file")
-    explore.add_argument("--port", type=int, default=8765, help="port for --serve (default 8765; 0 picks a free one)")
+    explore.add_argument("--port", type=_port, default=8765, help="port for --serve (default 8765; 0 picks a free one)")
     explore.add_argument("--no-open", action="store_true", help="only rebuild the page; open no browser")
     explore.set_defaults(func=_cmd_explore)
 
@@ -72,7 +140,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _embed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="'default', a model directory or a hub id")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"],
+                   help="device of every stage: embedding, clustering, reduction and the explorer map "
+                        "(sets embed.device and cluster.device)")
     p.add_argument("--dtype", choices=["auto", "fp32", "bf16", "fp16"])
     p.add_argument("--batch-tokens", type=int, help="padded token slots per batch")
     p.add_argument("--max-length", type=int, help="truncate texts to this many tokens")
@@ -80,12 +150,25 @@ def _embed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def _set_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="settings", metavar="SECTION.KEY=VALUE", type=_setting, action="append", default=[],
+                   help="override one config key, repeatable; VALUE is read as YAML (--set cluster.k=50 "
+                        "--set embed.dtype=fp32 --set input.facet_columns=[a,b]); applied after the other options")
+
+
+# Config keys that --device sets: every stage that runs on a device. The reduce stage and the explorer
+# map run on cluster.device (engine.pipeline), so two keys cover all of them.
+DEVICE_KEYS = ("embed.device", "cluster.device")
+
+
 def _config(args: argparse.Namespace, extra: dict | None = None):
     from clio_engine.config import load_config
 
     overrides = dict(extra or {})
-    overrides |= {f"embed.{k}": getattr(args, k) for k in ("model", "device", "dtype", "batch_tokens", "max_length", "cache_dir")
+    overrides |= {f"embed.{k}": getattr(args, k) for k in ("model", "dtype", "batch_tokens", "max_length", "cache_dir")
                  if getattr(args, k, None) is not None}
+    if args.device is not None:
+        overrides |= {key: args.device for key in DEVICE_KEYS}
     if args.no_progress:
         overrides["embed.progress"] = False
     for key, attr in (("input.text_column", "text_column"), ("input.id_column", "id_column"),
@@ -94,27 +177,33 @@ def _config(args: argparse.Namespace, extra: dict | None = None):
             overrides[key] = getattr(args, attr)
     if getattr(args, "facets", None):
         overrides["input.facet_columns"] = [f.strip() for f in args.facets.split(",") if f.strip()]
+    overrides |= dict(getattr(args, "settings", None) or [])
     return load_config(args.config, overrides)
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from clio_engine.embed import embed
     from clio_engine.records import load_records
+    from clio_engine.storage import writing
 
     cfg = _config(args)
     out = Path(args.out)
     if out.suffix != ".npy":
         raise ClioError(f"--out must name a .npy file, got {out}")
+    if out.exists() and not out.is_file():
+        raise ClioError(f"--out {out} exists and is not a file")
     records = load_records(args.input, text_column=cfg.input.text_column, id_column=cfg.input.id_column,
-                           user_column=cfg.input.user_column, facet_columns=cfg.input.facet_columns, format=cfg.input.format)
+                           user_column=cfg.input.user_column, facet_columns=cfg.input.facet_columns, format=cfg.input.format,
+                           null_users=cfg.input.null_users)
     print(records.summary())
     vectors, report = embed(records.texts, out=out, return_report=True, **cfg.embed.model_dump())
     # Sidecars: which record each row is, and every rejected row with its reason.
-    pq.write_table(records.table.select(["row", "id"]), out.with_suffix(".rows.parquet"))
-    pq.write_table(records.rejected, out.with_suffix(".rejected.parquet"))
+    for path, table in ((out.with_suffix(".rows.parquet"), records.table.select(["row", "id"])),
+                        (out.with_suffix(".rejected.parquet"), records.rejected)):
+        with writing(path, path):  # a full disk: one line, and no half-written sidecar
+            pq.write_table(table, path)
     print(report.summary())
     print(f"wrote {out} {tuple(vectors.shape)}, {out.with_suffix('.rows.parquet').name}, "
           f"{out.with_suffix('.rejected.parquet').name} ({records.n_rejected} rejected)")

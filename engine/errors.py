@@ -23,3 +23,7 @@ class UnsupportedOnBackend(ClioError, NotImplementedError):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+class OutputError(ClioError, RuntimeError):
+    """Output cannot be written where asked: not a directory, read-only, or not enough free disk space."""

@@ -18,9 +18,15 @@ import pyarrow.compute as pc
 
 from clio_engine.errors import InputError
 
-__all__ = ["Records", "load_records", "FORMATS"]
+__all__ = ["Records", "load_records", "user_codes", "FORMATS", "NULL_USERS"]
 
 FORMATS = ("parquet", "csv", "jsonl")
+# What a null user id means where the input has user ids (input.null_users). "unknown": every record
+# with a null user id belongs to one and the same "unknown" user, so nulls can never add distinct
+# users and lift a cluster over privacy.min_users; "reject": such rows are set aside ("null user id").
+NULL_USERS = ("unknown", "reject")
+# Schema metadata key on `Records.table`: whether the input had a user column (see `user_codes`).
+_HAS_USERS_KEY = b"clio.has_user_ids"
 _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
 _RESERVED = ("row", "id", "text", "user_id")
@@ -59,6 +65,15 @@ class Records:
     def __len__(self) -> int:
         return self.table.num_rows
 
+    @property
+    def n_null_users(self) -> int:
+        """Accepted records whose user id is null (0 without user ids): together they are one user."""
+        return int(self.table.column("user_id").null_count) if self.has_user_ids else 0
+
+    def user_codes(self) -> tuple[np.ndarray, int]:
+        """([N] int64 user index per accepted record, number of records with a null user id); see `user_codes`."""
+        return user_codes(self.table, has_user_ids=self.has_user_ids)
+
     def rejection_counts(self) -> dict[str, int]:
         """Rejections per reason; duplicate ids are grouped under "duplicate id" (their messages differ)."""
         reasons = self.rejected.column("reason")
@@ -73,7 +88,12 @@ class Records:
         line = f"{self.n_input:,} rows: {len(self):,} accepted, {self.n_rejected:,} rejected"
         if self.n_rejected:
             line += " (" + ", ".join(f"{n:,} {r}" for r, n in self.rejection_counts().items()) + ")"
-        line += "; user ids: " + ("yes" if self.has_user_ids else "no (each record counts as its own user)")
+        if not self.has_user_ids:
+            line += "; user ids: no (each record counts as its own user)"
+        elif self.n_null_users:
+            line += f"; user ids: yes ({self.n_null_users:,} records with a null user id count as one unknown user)"
+        else:
+            line += "; user ids: yes"
         if self.facet_columns:
             line += "; facets: " + ", ".join(self.facet_columns)
         return line
@@ -87,13 +107,18 @@ def load_records(
     user_column: str | None = None,
     facet_columns: list[str] | tuple[str, ...] | None = None,
     format: str = "auto",
+    null_users: str = "unknown",
 ) -> Records:
     """Read `source` (path, DataFrame, Arrow table, list of str or dicts) and validate its rows.
 
     `id_column`/`user_column` default to `id`/`user_id` when the input has such columns; otherwise ids
-    are the 0-based row numbers and user ids are null. Raises `InputError` for unreadable input or a
+    are the 0-based row numbers and user ids are null. `null_users` says what a null user id is where
+    the input has user ids: "unknown" (all such records share one unknown user) or "reject" (set aside).
+    Raises `InputError` for unreadable input (invalid UTF-8 included, naming column and row) or a
     missing column; invalid rows are returned in `Records.rejected`, never dropped.
     """
+    if null_users not in NULL_USERS:
+        raise InputError(f"null_users must be one of {', '.join(NULL_USERS)}, got {null_users!r}")
     facet_columns = list(facet_columns or [])
     for f in facet_columns:
         if f in _RESERVED:
@@ -117,17 +142,46 @@ def load_records(
     user_raw = column(user_column, "user", "user_id")
     users = _strings(user_raw, n, name="user_id")[0] if user_raw is not None else pa.nulls(n, pa.string())
     facets = {f: _strings(column(f, "facet"), n, name=f)[0] for f in facet_columns}
+    for name, values in ((text_column, text), (id_column or "id", ids), (user_column or "user_id", users), *facets.items()):
+        _check_utf8(values, name, source, where)
 
     reason, bad = _reasons(text, text_type, ids, n)
+    if user_raw is not None and null_users == "reject":
+        new = _np_mask(pc.is_null(users)) & ~bad
+        reason[new], bad[new] = "null user id", True
     rows = pa.array(np.arange(n, dtype=np.int64))
     keep = pa.array(~bad)
     table = pa.table({"row": rows, "id": ids, "text": text, "user_id": users, **facets}).filter(keep)
+    table = table.replace_schema_metadata({_HAS_USERS_KEY: b"true" if user_raw is not None else b"false"})
     rejected = pa.table({
         "row": rows.filter(pa.array(bad)),
         "id": ids.filter(pa.array(bad)),
         "reason": pa.array(reason[bad], type=pa.string()),
     })
     return Records(table=table, rejected=rejected, has_user_ids=user_raw is not None)
+
+
+def user_codes(table: pa.Table, *, has_user_ids: bool | None = None) -> tuple[np.ndarray, int]:
+    """([N] int64 user index per record, number of records with a null user id).
+
+    Without user ids (`has_user_ids` False, or no `user_id` column) each record is its own user, and
+    the manifest must say so. With user ids, every null user id maps to ONE extra "unknown" user, so
+    records without a user can never add distinct users (a cluster of user-less records counts one
+    user against privacy.min_users). `has_user_ids=None` reads the flag `load_records` stores in the
+    table's schema metadata; a table without that flag but with a `user_id` column has user ids.
+    """
+    n = table.num_rows
+    if has_user_ids is None:
+        flag = (table.schema.metadata or {}).get(_HAS_USERS_KEY)
+        has_user_ids = "user_id" in table.column_names and flag != b"false"
+    if not has_user_ids or "user_id" not in table.column_names:
+        return np.arange(n, dtype=np.int64), 0
+    users = table.column("user_id").combine_chunks()
+    users = pc.cast(users, pa.string()) if not pa.types.is_string(users.type) else users
+    codes = pc.dictionary_encode(users).indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    missing = codes < 0
+    codes[missing] = codes.max(initial=-1) + 1  # the one unknown user
+    return codes, int(missing.sum())
 
 
 # ---------------------------------------------------------------------------------------- validation
@@ -169,6 +223,53 @@ def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int
             msgs[where] = [f"duplicate id {i!r} (first at row {r})" for i, r in zip(id_values, first_of[where])]
             put(dup, msgs)
     return reason, bad
+
+
+def _check_utf8(values: pa.Array, name: str, source, where: str) -> None:
+    """Raise a one-line InputError naming the column and row (and line of a JSONL file) of the first
+    invalid UTF-8 string; pyarrow's readers let such bytes through into string columns."""
+    try:
+        values.validate(full=True)
+        return
+    except pa.ArrowInvalid:
+        pass
+    row = _first_invalid_row(values.view(pa.binary()))
+    at = f"row {row}"
+    if isinstance(source, (str, Path)) and Path(source).is_file() and _detect_quiet(Path(source)) == "jsonl":
+        line = _jsonl_line(Path(source), row)
+        at = f"line {line} (row {row})" if line else at
+    raise InputError(f"cannot read {where}: invalid UTF-8 in column {name!r} at {at}; re-encode the input as UTF-8")
+
+
+def _first_invalid_row(values: pa.Array, offset: int = 0) -> int:
+    """0-based index (plus `offset`) of the first value of a binary array that is not valid UTF-8."""
+    for i, raw in enumerate(values.to_pylist()):
+        if raw is not None:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return offset + i
+    return -1
+
+
+def _jsonl_line(path: Path, row: int) -> int | None:
+    """1-based line of the `row`-th non-blank line (pyarrow's JSON reader skips blank lines)."""
+    with pa.input_stream(str(path)) as f:
+        lines = f.read().split(b"\n")
+    seen = -1
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            seen += 1
+            if seen == row:
+                return number
+    return None
+
+
+def _detect_quiet(path: Path) -> str | None:
+    try:
+        return _detect(path)
+    except InputError:
+        return None
 
 
 def _np_mask(mask) -> np.ndarray:
@@ -334,13 +435,26 @@ def _read_csv(path: Path, wanted: set[str]) -> pa.Table:
         quoted_strings_can_be_null=False,
         null_values=[""],
     )
-    with pa.input_stream(str(path)) as f:  # detects .gz/.bz2/... from the suffix
-        return pcsv.read_csv(
-            f,
-            read_options=pcsv.ReadOptions(block_size=_BLOCK),
-            parse_options=pcsv.ParseOptions(newlines_in_values=True),
-            convert_options=convert,
-        )
+    def read(options):
+        with pa.input_stream(str(path)) as f:  # detects .gz/.bz2/... from the suffix
+            return pcsv.read_csv(f, read_options=pcsv.ReadOptions(block_size=_BLOCK),
+                                 parse_options=pcsv.ParseOptions(newlines_in_values=True), convert_options=options)
+
+    try:
+        return read(convert)
+    except pa.ArrowInvalid as e:
+        if "invalid UTF8" not in str(e):
+            raise
+    # A bad byte in a column we read as text: read those columns as bytes to name the row and column.
+    raw = read(pcsv.ConvertOptions(column_types={c: pa.binary() for c in wanted}, strings_can_be_null=True,
+                                   quoted_strings_can_be_null=False, null_values=[""]))
+    for name in raw.column_names:
+        if name in wanted:
+            row = _first_invalid_row(raw.column(name).combine_chunks())
+            if row >= 0:
+                raise InputError(f"cannot read {path} as csv: invalid UTF-8 in column {name!r} at row {row} "
+                                 "(0-based, header not counted); re-encode the file as UTF-8")
+    raise InputError(f"cannot read {path} as csv: invalid UTF-8 data; re-encode the file as UTF-8")
 
 
 def _read_jsonl(path: Path):
@@ -352,11 +466,16 @@ def _read_jsonl(path: Path):
     except pa.ArrowInvalid:
         pass  # mixed types in a column (e.g. a number among texts): parse in Python, reject per row
     with pa.input_stream(str(path)) as f:
-        lines = f.read().decode("utf-8").splitlines()
+        lines = f.read().split(b"\n")
     rows = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
+    for i, raw in enumerate(lines, 1):
+        if not raw.strip():
             continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"cannot read {path} as jsonl: invalid UTF-8 at line {i} (row {len(rows)}); "
+                             "re-encode the file as UTF-8") from None
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:

@@ -4,7 +4,8 @@ import pyarrow.parquet as pq
 import pytest
 import numpy as np
 
-from clio_engine.cli import main
+from clio_engine.cli import DEVICE_KEYS, EXIT_INPUT, EXIT_USAGE, _config, _parser, main
+from clio_engine.config import preset_names
 
 pytestmark = pytest.mark.unit
 
@@ -49,7 +50,76 @@ def test_bad_input_is_one_line_without_traceback(tmp_path, capsys, argv, message
     bad_config = tmp_path / "bad.yaml"
     bad_config.write_text("embed:\n  batch_token: 5\n")
     argv = [a.format(src=src, bad_config=bad_config) for a in argv]
-    assert main(argv) == 2
+    assert main(argv) == EXIT_INPUT == 3
     err = capsys.readouterr().err.strip()
     assert err.startswith("clio-engine: error:") and message in err
     assert "\n" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "default", "--device", "cpu"],
+    ["demo", "--device", "cpu"],
+    ["embed", "in.csv", "--out", "x.npy", "--device", "cpu"],
+])
+def test_device_applies_to_every_stage(argv):
+    # The reduce stage and the explorer map run on cluster.device, so these two keys are every stage.
+    assert DEVICE_KEYS == ("embed.device", "cluster.device")
+    cfg = _config(_parser().parse_args(argv))
+    assert (cfg.embed.device, cfg.cluster.device) == ("cpu", "cpu")
+    assert _config(_parser().parse_args(argv[:-2])).cluster.device == "auto"
+
+
+@pytest.mark.parametrize("command", [["run", "default"], ["demo"]])
+def test_set_overrides_with_yaml_values(command):
+    args = _parser().parse_args([*command, "--set", "cluster.k=50", "--set", "embed.dtype=fp32",
+                                 "--set", "input.facet_columns=[a, b]", "--set", "privacy.epsilon=0.5",
+                                 "--set", "embed.max_length=null", "--dtype", "bf16"])
+    cfg = _config(args)
+    assert (cfg.cluster.k, cfg.embed.dtype, cfg.input.facet_columns, cfg.privacy.epsilon, cfg.embed.max_length) == (
+        50, "fp32", ["a", "b"], 0.5, None)  # --set is applied after --dtype
+
+
+@pytest.mark.parametrize("setting,message", [
+    ("cluster.kk=5", "unknown override key 'cluster.kk' (did you mean 'k'?)"),
+    ("cluster.k=true", "config key 'cluster.k' expects int or null, got True (bool)"),
+    ("embed.dtype=fp8", "config key 'embed.dtype' expects one of"),
+])
+def test_bad_set_values_are_config_errors(setting, message, capsys):
+    assert main(["demo", "--set", setting]) == EXIT_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("clio-engine: error:") and message in err and "\n" not in err
+
+
+@pytest.mark.parametrize("setting", ["cluster.k", "=5", "cluster.k=[unclosed"])
+def test_malformed_set_is_a_usage_error(setting, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--set", setting])
+    assert e.value.code == EXIT_USAGE == 2
+    assert "--set" in capsys.readouterr().err
+
+
+def test_help_lists_every_preset_and_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "public" in preset_names()
+    for name in preset_names():
+        assert name in out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for code, meaning in ((1, "internal error"), (2, "usage error"), (3, "bad config or input")):
+        assert f"  {code}    {meaning}" in out
+
+
+def test_an_internal_error_is_one_line_exit_1(tmp_path, capsys):
+    """A run directory whose clusters.parquet is not Parquet: no check of ours expects that, so it
+    surfaces as an internal error: one line and exit 1; -v adds the traceback."""
+    (tmp_path / "manifest.json").write_text("{}")
+    for name in ("clusters.parquet", "assignments.parquet", "facets.parquet"):
+        (tmp_path / name).write_bytes(b"not parquet")
+    assert main(["explore", str(tmp_path), "--no-open"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("clio-engine: internal error:") and "\n" not in err and err.endswith("(run with -v for the traceback)")
+    assert main(["-v", "explore", str(tmp_path), "--no-open"]) == 1
+    assert "Traceback" in capsys.readouterr().err

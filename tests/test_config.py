@@ -1,8 +1,11 @@
 """clio_engine.config: presets, overrides, and one-line errors that name the offending key."""
 from __future__ import annotations
 
+import typing
+
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from clio_engine.config import ClioConfig, load_config, preset_names, preset_text
 from clio_engine.errors import ConfigError
@@ -146,3 +149,64 @@ def test_embed_section_is_keyword_compatible():
         "model", "device", "dtype", "batch_tokens", "max_batch_rows", "max_length", "chunk_size",
         "cache_dir", "dedupe", "progress",
     }
+
+
+def test_seed_must_fit_32_bits():
+    assert load_config(None, {"seed": 2**32 - 1}).seed == 2**32 - 1
+    assert error_of(None, {"seed": 2**32}) == "config key 'seed' must be less than or equal to 4294967295, got 4294967296"
+
+
+@pytest.mark.parametrize("key,value,expected", [
+    ("cluster.k", True, "config key 'cluster.k' expects int or null, got True (bool)"),
+    ("seed", False, "config key 'seed' expects int, got False (bool)"),
+    ("hierarchy.top", 2.5, "config key 'hierarchy.top' expects int, got 2.5 (float)"),
+    ("privacy.min_users", "5", "config key 'privacy.min_users' expects int, got '5' (str)"),
+    ("embed.batch_tokens", True, "config key 'embed.batch_tokens' expects int or null, got True (bool)"),
+])
+def test_integers_are_strict(key, value, expected):
+    assert error_of(None, {key: value}) == expected
+
+
+def test_every_integer_key_is_strict():
+    """No integer key of any section coerces a bool (YAML's `yes`, `true`) into 1."""
+    from clio_engine.config import ClioConfig as C
+
+    def int_keys(model, prefix=""):
+        for name, info in model.model_fields.items():
+            sub = info.annotation
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                yield from int_keys(sub, f"{name}.")
+            elif int in (sub, *typing.get_args(sub)):
+                yield prefix + name
+
+    keys = list(int_keys(C))
+    assert {"seed", "cluster.k", "hierarchy.top", "output.map_sample"} <= set(keys)
+    for key in keys:
+        assert f"'{key}' expects int" in error_of(None, {key: True}), key
+
+
+def test_top_above_k_is_rejected_naming_both_keys():
+    assert error_of(None, {"cluster.k": 10, "hierarchy.top": 50}) == (
+        "hierarchy.top = 50 exceeds cluster.k = 10: the top level cannot have more clusters than the base; "
+        "lower hierarchy.top or raise cluster.k")
+    assert load_config(None, {"cluster.k": 10, "hierarchy.top": 10}).hierarchy.top == 10
+    assert load_config(None, {"cluster.k": 10, "hierarchy.top": 50, "hierarchy.levels": 1}).cluster.k == 10  # no upper level
+    assert load_config(None, {"hierarchy.top": 50}).cluster.k is None  # k from N: checked once N is known
+
+
+def test_null_users_option():
+    assert ClioConfig().input.null_users == "unknown"
+    assert load_config(None, {"input.null_users": "reject"}).input.null_users == "reject"
+    assert error_of(None, {"input.null_users": "drop"}) == (
+        "config key 'input.null_users' expects one of 'unknown', 'reject', got 'drop' (str)")
+
+
+def test_default_yaml_comments_state_the_code_defaults():
+    """default.yaml's "null = A on CPU, B on CUDA" comments are the embedder's DEVICE_DEFAULTS."""
+    import re
+
+    from clio_engine.embed.pipeline import DEVICE_DEFAULTS
+
+    stated = {m.group(1): (int(m.group(2)), int(m.group(3))) for m in re.finditer(
+        r"^\s+(\w+): null\s+#.*null = (\d+) on CPU, (\d+) on CUDA", preset_text("default"), re.M)}
+    assert stated == {k: (DEVICE_DEFAULTS["cpu"][k], DEVICE_DEFAULTS["cuda"][k]) for k in DEVICE_DEFAULTS["cpu"]}

@@ -17,6 +17,7 @@ import pytest
 
 from clio_engine import generate_conversations, load_config
 from clio_engine.cli import main
+from clio_engine.errors import ClioError
 from clio_engine.explorer import MapLayout, build_explorer, map_layout, sample_rows
 from clio_engine.explorer.serve import make_server
 from clio_engine.pipeline import run
@@ -130,7 +131,7 @@ def test_page_is_deterministic_and_explore_rebuilds_it(explorer_run, tmp_path, c
 
 
 def test_explore_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):
-    assert main(["explore", str(tmp_path), "--no-open"]) == 2
+    assert main(["explore", str(tmp_path), "--no-open"]) == 3  # bad input (cli.EXIT_INPUT)
     assert "not a finished run directory" in capsys.readouterr().err
 
 
@@ -150,6 +151,59 @@ def test_serve_answers_with_the_page_only(explorer_run):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def served_page(tmp_path):
+    page = tmp_path / "explorer.html"
+    page.write_text("<!doctype html><title>t</title>")
+    server = make_server(page, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _get(port: int, host_header: str | None) -> str:
+    """The status line of GET / sent over a real socket to 127.0.0.1 with this Host header."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        head = "GET / HTTP/1.1\r\n" + (f"Host: {host_header}\r\n" if host_header is not None else "") + "Connection: close\r\n\r\n"
+        sock.sendall(head.encode())
+        return sock.makefile("rb").readline().decode().strip()
+
+
+def test_serve_refuses_foreign_host_headers(served_page):
+    """DNS rebinding: evil.example resolving to 127.0.0.1 must not be able to read the page."""
+    port = served_page.server_address[1]
+    for host in ("127.0.0.1", f"127.0.0.1:{port}", "localhost", f"LOCALHOST:{port}", "[::1]", f"[::1]:{port}"):
+        assert _get(port, host).startswith("HTTP/1.0 200"), host
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", f"localhost:{port + 1}", "", None):
+        assert _get(port, host).startswith("HTTP/1.0 421"), host
+
+
+def test_serve_on_a_busy_or_invalid_port_is_one_clear_error(served_page, tmp_path, capsys):
+    busy = served_page.server_address[1]
+    with pytest.raises(ClioError) as e:
+        make_server(tmp_path / "explorer.html", port=busy)
+    assert str(e.value) == f"port {busy} on 127.0.0.1 is already in use; pick another with --port (0 picks a free one)"
+    with pytest.raises(ClioError, match="port must be an integer from 0 to 65535"):
+        make_server(tmp_path / "explorer.html", port=-1)
+    with pytest.raises(SystemExit) as exit_:  # out of range on the command line: a usage error, nothing built
+        main(["explore", str(tmp_path), "--serve", "--port", "70000"])
+    assert exit_.value.code == 2 and "port must be from 0 to 65535" in capsys.readouterr().err
+
+
+def test_explore_serve_on_a_busy_port_exits_3(served_page, explorer_run, capsys):
+    _, result = explorer_run
+    busy = served_page.server_address[1]
+    assert main(["explore", str(result.dir), "--serve", "--no-open", "--port", str(busy)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err == f"clio-engine: error: port {busy} on 127.0.0.1 is already in use; pick another with --port (0 picks a free one)"
 
 
 def test_report_embeds_deterministic_png_figures(explorer_run, tmp_path):

@@ -25,8 +25,9 @@ from clio_engine.embed.batching import TokenizedChunk, plan_batches
 from clio_engine.embed.encoder import SentenceEncoder, TokenBatch
 from clio_engine.embed.model_source import cache_root, resolve_model
 from clio_engine.embed.progress import EmbedProgress
-from clio_engine.embed.store import ChunkStats, EmbeddingStore
-from clio_engine.errors import InputError
+from clio_engine.embed.store import ChunkStats, EmbeddingStore, new_npy
+from clio_engine.errors import InputError, OutputError
+from clio_engine.storage import writing
 
 log = logging.getLogger("clio_engine.embed")
 
@@ -181,8 +182,21 @@ def _validate_and_dedupe(texts: Sequence[str], dedupe: bool) -> tuple[list[str],
 
 def _texts_hash(unique: list[str]) -> str:
     digest = hashlib.sha256(np.asarray([len(t) for t in unique], dtype=np.int64).tobytes())
-    digest.update("\x1f".join(unique).encode("utf-8", "surrogatepass"))
+    try:
+        digest.update("\x1f".join(unique).encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): no tokenizer can read it
+        bad = next(i for i, t in enumerate(unique) if not _encodable(t))
+        raise InputError(f"text {unique[bad]!r:.60} is not valid Unicode (a lone surrogate); "
+                         "texts must be encodable as UTF-8") from None
     return digest.hexdigest()
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _run_chunks(enc, unique, todo, chunk_size, limit, batch_tokens, max_batch_rows, vectors, bar) -> Iterator[tuple[int, ChunkStats]]:
@@ -284,12 +298,18 @@ def _gather(vectors: np.ndarray, inverse: np.ndarray, out) -> np.ndarray:
     if out is None:
         return np.ascontiguousarray(vectors[inverse])
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise OutputError(f"output {out} is a directory; name a .npy file")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {out.parent}: {e.strerror or e}") from None
     tmp = out.with_name(out.name + ".partial.npy")
-    result = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(inverse), vectors.shape[1]))
-    for start in range(0, len(inverse), _GATHER_ROWS):
-        result[start : start + _GATHER_ROWS] = vectors[inverse[start : start + _GATHER_ROWS]]
-    result.flush()
-    del result
-    os.replace(tmp, out)
+    result = new_npy(tmp, (len(inverse), vectors.shape[1]), "the embeddings")
+    with writing(out, tmp):
+        for start in range(0, len(inverse), _GATHER_ROWS):
+            result[start : start + _GATHER_ROWS] = vectors[inverse[start : start + _GATHER_ROWS]]
+        result.flush()
+        del result
+        os.replace(tmp, out)
     return np.load(out, mmap_mode="r")

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from clio_engine.errors import OutputError
+from clio_engine.storage import ensure_free, reserve, writing
+
 
 @dataclass
 class ChunkStats:
@@ -34,8 +37,14 @@ class EmbeddingStore:
 
     @classmethod
     def open(cls, path: Path, n_rows: int, dim: int) -> "EmbeddingStore":
-        """Open (or create) the store; a store whose shape disagrees is discarded and rebuilt."""
-        path.mkdir(parents=True, exist_ok=True)
+        """Open (or create) the store; a store whose shape disagrees is discarded and rebuilt.
+
+        A new vectors file is checked against the free disk space and its blocks reserved before any row
+        is written, so a full disk is an OutputError here, never a SIGBUS in the middle of a chunk."""
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"cannot create the embedding cache {path}: {e.strerror or e}") from None
         store = cls(path, n_rows, dim)
         vec_file = path / "vectors.npy"
         if vec_file.exists():
@@ -49,7 +58,7 @@ class EmbeddingStore:
         if store.vectors is None:
             store.done = {}
             (path / "state.json").unlink(missing_ok=True)
-            store.vectors = np.lib.format.open_memmap(vec_file, mode="w+", dtype=np.float32, shape=(n_rows, dim))
+            store.vectors = _new_vectors(vec_file, n_rows, dim)
         return store
 
     def _read_state(self) -> dict[int, ChunkStats]:
@@ -66,16 +75,33 @@ class EmbeddingStore:
         state = {"n_rows": self.n_rows, "dim": self.dim,
                  "chunks": {str(k): vars(v) for k, v in sorted(self.done.items())}}
         tmp = self.path / "state.json.tmp"
-        with open(tmp, "w") as handle:
-            json.dump(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path / "state.json")
+        with writing(self.path / "state.json", tmp):
+            with open(tmp, "w") as handle:
+                json.dump(state, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path / "state.json")
 
     def close(self) -> None:
         if self.vectors is not None:
             self.vectors.flush()
             self.vectors = None
+
+
+def new_npy(path: Path, shape: tuple[int, int], what: str, *partials: Path) -> np.memmap:
+    """A float32 `.npy` memmap of `shape` at `path`, its space checked and reserved first (see
+    `engine.storage`): OutputError naming the path, bytes needed and free instead of a later SIGBUS."""
+    header = 128  # an .npy v1 header of a 2-D float32 array
+    replaced = path.stat().st_size if path.is_file() else 0  # an old file at `path` frees its space
+    ensure_free(path, int(np.prod(shape, dtype=np.int64)) * 4 + header - replaced, what)
+    with writing(path, path, *partials):
+        vectors = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+        reserve(path, os.path.getsize(path))
+    return vectors
+
+
+def _new_vectors(vec_file: Path, n_rows: int, dim: int) -> np.memmap:
+    return new_npy(vec_file, (n_rows, dim), "the embedding cache")
 
 
 def clear_store(path: Path) -> None:

@@ -1,17 +1,44 @@
 """`clio-engine explore --serve`: serve one explorer page on localhost (nothing else of the run directory:
-embeddings and stage caches stay unreachable)."""
+embeddings and stage caches stay unreachable).
+
+Only requests addressed to this machine by a loopback name are answered: a Host header other than
+127.0.0.1, localhost or [::1] (with or without this server's port) gets 421, so a web page that
+re-binds its own DNS name to 127.0.0.1 (DNS rebinding) cannot read the page through the victim's browser.
+"""
 from __future__ import annotations
 
+import errno
 import http.server
 from pathlib import Path
 
+from clio_engine.errors import ClioError
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def host_allowed(host: str | None, port: int) -> bool:
+    """Whether a Host header names this server by a loopback name (HTTP/1.1 requires the header)."""
+    if not host:
+        return False
+    host = host.strip().lower()
+    for name in LOOPBACK_NAMES:
+        if host in (name, f"{name}:{port}"):
+            return True
+    return False
+
 
 def make_server(page: Path, host: str = "127.0.0.1", port: int = 8765) -> http.server.ThreadingHTTPServer:
-    """A server answering GET / and /explorer.html with `page` (read on each request) and 404 otherwise."""
+    """A server answering GET / and /explorer.html with `page` (read on each request), 404 for other
+    paths and 421 for a Host header that is not a loopback name. A busy or invalid port is a ClioError."""
     page = Path(page)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ClioError(f"port must be an integer from 0 to 65535 (0 picks a free one), got {port!r}")
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
+            if not host_allowed(self.headers.get("Host"), self.server.server_address[1]):
+                self.send_error(421, "Misdirected Request", "this server answers only to 127.0.0.1, localhost or [::1]")
+                return
             if self.path.split("?", 1)[0] not in ("/", "/" + page.name):
                 self.send_error(404)
                 return
@@ -26,4 +53,11 @@ def make_server(page: Path, host: str = "127.0.0.1", port: int = 8765) -> http.s
         def log_message(self, format, *args):  # keep the terminal quiet
             pass
 
-    return http.server.ThreadingHTTPServer((host, port), Handler)
+    try:
+        return http.server.ThreadingHTTPServer((host, port), Handler)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise ClioError(f"port {port} on {host} is already in use; pick another with --port (0 picks a free one)") from None
+        if e.errno in (errno.EACCES, errno.EPERM):
+            raise ClioError(f"not allowed to listen on port {port} on {host} ({e.strerror}); pick a port above 1023") from None
+        raise ClioError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
