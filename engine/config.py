@@ -35,6 +35,7 @@ def _presets():
     return resources.files(PRESET_PACKAGE)
 
 Device = Literal["auto", "cpu", "cuda"]
+SEED_MAX = 2**32 - 1  # numpy's and torch's seeds are 32-bit unsigned
 
 
 class _Section(BaseModel):
@@ -50,8 +51,11 @@ class InputConfig(_Section):
     id_column: str | None = None
     user_column: str | None = None
     facet_columns: list[str] = Field(default_factory=list)
+    # A null user id where the input has user ids: "unknown" = all such records are ONE unknown user (they
+    # never add distinct users toward privacy.min_users); "reject" = set aside with reason "null user id".
+    null_users: Literal["unknown", "reject"] = "unknown"
     # Generate this many synthetic demo records instead of reading a file; only used when path is null.
-    synthetic_records: int | None = Field(default=None, gt=0)
+    synthetic_records: int | None = Field(default=None, gt=0, strict=True)
 
 
 class EmbedConfig(_Section):
@@ -60,10 +64,11 @@ class EmbedConfig(_Section):
     model: str = "default"
     device: Device = "auto"
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    batch_tokens: int | None = Field(default=None, gt=0)  # None: 4096 on CPU, 65536 on CUDA (measured)
-    max_batch_rows: int | None = Field(default=None, gt=0)  # None: 512 on CPU, 8192 on CUDA
-    max_length: int | None = Field(default=None, gt=0)
-    chunk_size: int | None = Field(default=None, gt=0)  # None: 8192 on CPU, 65536 on CUDA
+    # None: the per-device defaults in `engine.embed.pipeline.DEVICE_DEFAULTS` (README lists them).
+    batch_tokens: int | None = Field(default=None, gt=0, strict=True)
+    max_batch_rows: int | None = Field(default=None, gt=0, strict=True)
+    max_length: int | None = Field(default=None, gt=0, strict=True)
+    chunk_size: int | None = Field(default=None, gt=0, strict=True)
     cache_dir: str | None = None
     dedupe: bool = True
     progress: bool = True
@@ -72,33 +77,37 @@ class EmbedConfig(_Section):
 class ClusterConfig(_Section):
     """Base clustering; `k: null` derives k from `target_cluster_size`."""
 
-    method: Literal["kmeans", "hdbscan"] = "kmeans"
-    k: int | None = Field(default=None, gt=0)
-    target_cluster_size: int = Field(default=100, gt=0)
+    # A name in the clustering-method registry (kmeans, hdbscan, or one registered with
+    # `clio_engine.pipeline.register_cluster_method`); checked against it when a run starts.
+    method: str = "kmeans"
+    k: int | None = Field(default=None, gt=0, strict=True)
+    target_cluster_size: int = Field(default=100, gt=0, strict=True)
     backend: Literal["auto", "cuml", "torch", "cpu"] = "auto"
     device: Device = "auto"
     reduce: Literal["none", "pca", "umap"] = "none"
-    reduce_dim: int = Field(default=10, gt=0)
-    min_cluster_size: int = Field(default=15, ge=2)
+    reduce_dim: int = Field(default=10, gt=0, strict=True)
+    min_cluster_size: int = Field(default=15, ge=2, strict=True)
 
 
 class HierarchyConfig(_Section):
-    mode: Literal["centroid", "clio"] = "centroid"
-    levels: int = Field(default=3, ge=1)
-    top: int = Field(default=10, gt=0)
+    # A registered hierarchy strategy (`clio_engine.hierarchy.register_hierarchy`); checked when a run starts.
+    mode: str = "centroid"
+    levels: int = Field(default=3, ge=1, strict=True)
+    top: int = Field(default=10, gt=0, strict=True)
 
 
 class NamingConfig(_Section):
-    strategy: Literal["keywords", "llm"] = "keywords"
-    n_keywords: int = Field(default=8, gt=0)
-    n_examples: int = Field(default=5, ge=0)
+    # A registered namer (`clio_engine.naming.register_namer`); checked when a run starts.
+    strategy: str = "keywords"
+    n_keywords: int = Field(default=8, gt=0, strict=True)
+    n_examples: int = Field(default=5, ge=0, strict=True)
 
 
 class PrivacyConfig(_Section):
     """Publication thresholds (SPEC §4); defaults are the Economic Index floor of 5 users / 15 records."""
 
-    min_users: int = Field(default=5, ge=1)
-    min_records: int = Field(default=15, ge=1)
+    min_users: int = Field(default=5, ge=1, strict=True)
+    min_records: int = Field(default=15, ge=1, strict=True)
     examples: Literal["scrubbed", "k_anonymous", "none"] = "scrubbed"
     epsilon: float | None = Field(default=None, gt=0)
     auditor: bool = False
@@ -107,13 +116,13 @@ class PrivacyConfig(_Section):
 class OutputConfig(_Section):
     dir: str = "runs/latest"
     explorer: bool = True
-    map_sample: int = Field(default=50000, ge=0)
+    map_sample: int = Field(default=50000, ge=0, strict=True)
 
 
 class ClioConfig(_Section):
-    """The whole run configuration."""
+    """The whole run configuration. Integer keys take integers only (`k: true` or `k: 2.5` is an error)."""
 
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=SEED_MAX, strict=True)
     input: InputConfig = Field(default_factory=InputConfig)
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
@@ -129,6 +138,15 @@ class ClioConfig(_Section):
         if isinstance(data, dict):
             return {k: ({} if v is None and k in cls.model_fields and k != "seed" else v) for k, v in data.items()}
         return data
+
+    @model_validator(mode="after")
+    def _top_within_base(self) -> "ClioConfig":
+        # Upper levels shrink from k base clusters to `top`; a top above k cannot be built.
+        k, h = self.cluster.k, self.hierarchy
+        if k is not None and h.levels > 1 and h.top > k:
+            raise ValueError(f"hierarchy.top = {h.top} exceeds cluster.k = {k}: the top level cannot have more "
+                             "clusters than the base; lower hierarchy.top or raise cluster.k")
+        return self
 
     def to_yaml(self) -> str:
         """Every setting written out, in schema order."""
@@ -274,6 +292,8 @@ def _short(value: Any) -> str:
 
 def _describe(err: dict) -> str:
     loc = tuple(err["loc"])
+    if not loc:  # a check across sections (a model validator): its message names the keys
+        return str(err["msg"]).removeprefix("Value error, ")
     path = _dotted(loc)
     if err["type"] == "extra_forbidden":
         parent, _ = _field(loc[:-1])

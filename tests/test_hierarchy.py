@@ -5,7 +5,8 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from clio_engine.errors import ConfigError, InputError
-from clio_engine.hierarchy import Tree, build_hierarchy, level_sizes
+from clio_engine.hierarchy import Grouping, Tree, build_hierarchy, level_sizes
+from clio_engine.naming import NodeName
 
 pytestmark = pytest.mark.unit
 
@@ -65,12 +66,51 @@ def test_custom_strategy_plugs_in_without_touching_callers():
     class ByIndex:
         name = "by-index"
 
-        def group(self, centroids, sizes, n_parents, seed):
-            return np.arange(len(centroids)) % n_parents
+        def group(self, children, n_parents, random_state):
+            return np.arange(len(children)) % n_parents
 
     centroids, sizes, _ = _planted()
     tree = build_hierarchy(centroids, sizes, levels=2, top=5, strategy=ByIndex())
     assert tree.strategy == "by-index" and np.array_equal(tree.ancestors()[:, 1], np.arange(48) % 5)
+
+
+def test_a_strategy_receives_the_base_names_and_names_its_parents():
+    """`ChildNodes` carries what the namer said about the base clusters; a `Grouping`'s parent names reach
+    the next level (how an LLM strategy groups by meaning)."""
+    seen = []
+
+    class ByFirstWord:
+        name = "by-first-word"
+
+        def group(self, children, n_parents, random_state):
+            seen.append(children)
+            if children.level == 0:  # "alpha 3" → parent of every "alpha …" node
+                words = sorted({n.split()[0] for n in children.names})
+                parent = np.array([words.index(n.split()[0]) for n in children.names])
+                return Grouping(parent, names=[f"{w} group" for w in words], descriptions=[f"All {w}." for w in words])
+            return np.zeros(len(children), dtype=np.int64)
+
+    centroids, sizes, _ = _planted()
+    words = ["alpha", "beta", "gamma", "delta"]
+    names = [NodeName(f"{words[i % 4]} {i}", f"Node {i}.", [words[i % 4]], [f"text {i}"]) for i in range(48)]
+    tree = build_hierarchy(centroids, sizes, levels=3, top=1, strategy=ByFirstWord(), base_names=names)
+    base, upper = seen
+    assert base.names == [n.name for n in names] and base.keywords[0] == ["alpha"] and base.examples[3] == ["text 3"]
+    assert np.array_equal(tree.ancestors()[:, 1], [sorted(words).index(words[i % 4]) for i in range(48)])
+    assert upper.level == 1 and upper.names == ["alpha group", "beta group", "delta group", "gamma group"]
+    assert upper.descriptions[0] == "All alpha." and upper.centroids.shape == (4, centroids.shape[1])
+    with pytest.raises(InputError, match="base_names must have one entry per base cluster"):
+        build_hierarchy(centroids, sizes, strategy=ByFirstWord(), base_names=names[:3])
+
+
+def test_a_strategy_answer_out_of_range_is_refused():
+    class Broken:
+        def group(self, children, n_parents, random_state):
+            return np.full(len(children), n_parents)
+
+    centroids, sizes, _ = _planted()
+    with pytest.raises(InputError, match="must return 48 parent indices in 0..4"):
+        build_hierarchy(centroids, sizes, levels=2, top=5, strategy=Broken())
 
 
 @pytest.mark.parametrize("kwargs,error,message", [

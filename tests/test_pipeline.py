@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clio_engine import generate_conversations, load_config
-from clio_engine.cli import main
+from clio_engine.cli import EXIT_INPUT, main
 from clio_engine.errors import ConfigError
 from clio_engine.hierarchy import Tree
 from clio_engine.pipeline import base_k, run
@@ -194,14 +194,16 @@ def test_cli_run_on_a_csv_file(tmp_path, capsys, tiny_bert_dir):
 def test_cli_run_without_input_is_one_line(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("seed: 0\n")
-    assert main(["run", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o")]) == EXIT_INPUT
     err = capsys.readouterr().err.strip()
     assert err.startswith("clio-engine: error: no input") and "\n" not in err
 
 
-def test_llm_modes_are_refused_not_faked(tmp_path):
-    with pytest.raises(ConfigError, match="naming.strategy 'llm'"):
-        run(None, input=pd.DataFrame({"text": ["a"]}), out=tmp_path / "x", overrides={"naming.strategy": "llm"})
+@pytest.mark.parametrize("key, value", [("naming.strategy", "llm"), ("hierarchy.mode", "clio"), ("cluster.method", "spectral")])
+def test_llm_modes_are_refused_not_faked(tmp_path, key, value):
+    with pytest.raises(ConfigError, match=f"{key} '{value}'.*registered"):
+        run(None, input=pd.DataFrame({"text": ["a"]}), out=tmp_path / "x", overrides={key: value})
+    assert not (tmp_path / "x").exists()  # refused before the run directory is made
 
 
 def test_top_level_functions_stay_callable_after_their_packages_load():

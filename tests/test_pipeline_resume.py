@@ -1,5 +1,5 @@
-"""Same seed and data → identical run directory; a run SIGKILLed at any stage resumes from its last
-finished stage and ends identical to an uninterrupted run (real processes, real SIGKILL)."""
+"""Same seed and data → identical run directory; a run SIGKILLed after any stage, or inside one, resumes from
+its last finished stage and ends identical to an uninterrupted run (real processes, real SIGKILL)."""
 from __future__ import annotations
 
 import json
@@ -83,6 +83,32 @@ def test_killed_at_every_stage_resumes_to_the_same_result(setup):
     # The last run finished only the outputs stage; everything before came from the killed runs.
     reused = {k: v["reused"] for k, v in manifest["run"]["stages"].items() if k in CACHED_STAGES}
     assert reused == {**{s: True for s in CACHED_STAGES[:-1]}, "outputs": False}
+    expected, got = _files(reference), _files(out)
+    assert sorted(got) == sorted(expected)
+    assert [k for k in got if got[k] != expected[k]] == []
+
+
+def test_killed_inside_a_stage_resumes_to_the_same_result(setup):
+    """SIGKILL in the middle of a compute: the cluster stage with its temporary file on disk, then the
+    outputs stage with assignments/clusters rewritten but tree.json, the plots and report.md not."""
+    root = setup[0]
+    reference = next((root / n for n in ("a", "ref") if (root / n / "manifest.json").exists()), None)
+    if reference is None:
+        reference = root / "ref"
+        assert _run(setup, reference).returncode == 0
+    out = root / "killed-inside"
+    done = _run(setup, out, kill_at="cluster:partial")
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    assert (out / ".cache" / "cluster.tmp.npz").exists() and not (out / ".cache" / "cluster.npz").exists()
+    assert not (out / ".cache" / "stages" / "cluster.json").exists()
+    done = _run(setup, out, kill_at="outputs:partial")
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    assert (out / "clusters.parquet").exists() and not (out / "report.md").exists()
+    assert not (out / ".cache" / "stages" / "outputs.json").exists()
+    done = _run(setup, out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    reused = {k: v["reused"] for k, v in json.loads((out / "manifest.json").read_text())["run"]["stages"].items()}
+    assert reused["cluster"] and reused["names"] and not reused["outputs"]
     expected, got = _files(reference), _files(out)
     assert sorted(got) == sorted(expected)
     assert [k for k in got if got[k] != expected[k]] == []

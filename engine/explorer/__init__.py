@@ -46,7 +46,7 @@ def build_explorer(run_dir: str | os.PathLike, out: str | os.PathLike | None = N
     """Rebuild explorer.html from a finished run directory's published files and `.cache/map.npz`
     (without that cache the page has the tree, panel and search but no map). Returns the page's path."""
     from clio_engine.errors import ConfigError
-    from clio_engine.pipeline.rundir import CACHE, write_text
+    from clio_engine.runfiles import CACHE, write_text
 
     run_dir = Path(run_dir)
     if not (run_dir / "manifest.json").is_file():

@@ -17,7 +17,7 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from clio_engine.pipeline.outputs import node_id, other_id
+from clio_engine.runfiles import node_id, other_id
 
 GRID = 10_000  # map coordinates are integers in [0, GRID] on both axes (4 significant digits)
 SHARE_DIGITS = 5

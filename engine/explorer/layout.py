@@ -61,9 +61,9 @@ def map_layout(vectors: np.ndarray, base_labels: np.ndarray, centroids: np.ndarr
     points = np.asarray(vectors[idx], dtype=np.float32) if len(idx) else np.zeros((0, vectors.shape[1]), np.float32)
     X = np.concatenate([points, np.asarray(centroids, dtype=np.float32)])
     if len(X) >= MIN_UMAP_ROWS:
-        xy, method = reduce(X, method="umap", seed=seed, device=device, **CLIO_MAP), "umap"
+        xy, method = reduce(X, method="umap", random_state=seed, device=device, **CLIO_MAP), "umap"
     elif len(X) >= 3:
-        xy, method = reduce(X, method="pca", n_components=2, seed=seed, device="cpu"), "pca"
+        xy, method = reduce(X, method="pca", n_components=2, random_state=seed, device="cpu"), "pca"
     else:
         xy, method = np.zeros((len(X), 2), np.float32), "none"
     xy = np.asarray(xy, dtype=np.float32)

@@ -33,7 +33,7 @@ def render_page(data: dict, title: str = "clio-engine explorer") -> str:
 
 
 def write_page(path: Path, data: dict, title: str = "clio-engine explorer") -> Path:
-    from clio_engine.pipeline.rundir import write_text
+    from clio_engine.runfiles import write_text
 
     write_text(Path(path), render_page(data, title))
     return Path(path)

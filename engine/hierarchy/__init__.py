@@ -1,5 +1,8 @@
-"""Cluster hierarchies (SPEC §3 hierarchy): a value-object tree and bottom-up builders."""
-from clio_engine.hierarchy.build import CentroidStrategy, Strategy, build_hierarchy, level_sizes
+"""Cluster hierarchies (SPEC §3 hierarchy): a value-object tree, bottom-up builders and the registry of
+grouping strategies (`hierarchy.mode`)."""
+from clio_engine.hierarchy.build import (HIERARCHY_STRATEGIES, CentroidStrategy, ChildNodes, Grouping, Strategy,
+                                         build_hierarchy, level_sizes, register_hierarchy)
 from clio_engine.hierarchy.tree import Level, Tree
 
-__all__ = ["build_hierarchy", "level_sizes", "CentroidStrategy", "Strategy", "Tree", "Level"]
+__all__ = ["build_hierarchy", "level_sizes", "CentroidStrategy", "Strategy", "ChildNodes", "Grouping",
+           "HIERARCHY_STRATEGIES", "register_hierarchy", "Tree", "Level"]

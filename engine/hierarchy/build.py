@@ -1,26 +1,75 @@
 """`build_hierarchy`: base clusters → levels up to the top, bottom-up (Clio's schedule).
 
 n_l = n_0 · (n_top / n_0)^(l / (L − 1)) for l = 0 … L−1, i.e. each level shrinks by the same factor
-(Clio: 1000 → 100 → 10). A `Strategy` groups one level's nodes under parents; `centroid` clusters the
-size-weighted centroids with our KMeans. An LLM strategy (Clio's propose / dedupe / assign / rename)
-implements the same protocol, so callers never change.
+(Clio: 1000 → 100 → 10). A `Strategy` groups one level's nodes under parents; it receives them as
+`ChildNodes`: centroids and sizes, plus whatever names, descriptions, keywords and examples are known
+for them (the namer's, for base clusters, when the strategy sets `needs_names`; the names a strategy
+gave its parents, for the levels above). `centroid` clusters the size-weighted centroids with our
+KMeans; an LLM strategy (Clio's propose / dedupe / assign / rename) groups by the names instead and
+may return a `Grouping` that names the parents it made. Strategies are chosen by `hierarchy.mode`
+from `HIERARCHY_STRATEGIES` (`register_hierarchy("name")(factory)`), so callers never change.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Level, Tree
+from clio_engine.registry import Registry
+from clio_engine.segments import segment_sum
 from clio_engine.validation import check_matrix
+
+HIERARCHY_STRATEGIES = Registry("hierarchy.mode", "hierarchy strategy", unshipped={
+    "clio": "needs an LLM generator, which this version does not ship; use 'centroid'"})
+
+
+def register_hierarchy(name: str, *, reads: tuple[str, ...] = (), needs_names: bool | None = None, replace: bool = False):
+    """Decorator registering `factory(cfg) -> Strategy` as `hierarchy.mode: name`. `reads`: config paths the
+    factory reads (beyond the hierarchy stage's own `hierarchy` section and `seed`); `needs_names`
+    (default: the factory's `needs_names` attribute): the pipeline names base clusters first."""
+    def add(factory):
+        flag = bool(getattr(factory, "needs_names", False)) if needs_names is None else needs_names
+        return HIERARCHY_STRATEGIES.register(name, reads=reads, replace=replace, needs_names=flag)(factory)
+
+    return add
+
+
+@dataclass(frozen=True)
+class ChildNodes:
+    """The nodes of one level that a strategy groups. `centroids` [n, D], `sizes` [n]; the optional lists
+    hold one entry per node (None where a node has no name, e.g. one the namer left out)."""
+
+    level: int
+    centroids: np.ndarray
+    sizes: np.ndarray
+    names: list[str | None] | None = None
+    descriptions: list[str | None] | None = None
+    keywords: list[list[str] | None] | None = None
+    examples: list[list[str] | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """What a strategy may return instead of a bare parent array: `parent` [n] and, optionally, a name and
+    description for each parent (handed to the next level's `ChildNodes`)."""
+
+    parent: np.ndarray
+    names: list[str | None] | None = None
+    descriptions: list[str | None] | None = None
 
 
 class Strategy(Protocol):
     name: str
+    needs_names: bool  # optional attribute (default False): name the base clusters before grouping them
 
-    def group(self, centroids: np.ndarray, sizes: np.ndarray, n_parents: int, seed: int) -> np.ndarray:
-        """Parent index [n] in 0..n_parents-1 for each node, every parent used at least once."""
+    def group(self, children: ChildNodes, n_parents: int, random_state: int) -> np.ndarray | Grouping:
+        """Parent index [n] in 0..n_parents-1 for each child, every parent used at least once."""
 
 
 class CentroidStrategy:
@@ -36,6 +85,7 @@ class CentroidStrategy:
     """
 
     name = "centroid"
+    needs_names = False
     AUTO_WORK, AUTO_MIN, AUTO_MAX = 200_000_000, 3, 100
 
     def __init__(self, *, metric: str = "cosine", backend: str = "auto", n_init: int | str = "auto"):
@@ -48,15 +98,19 @@ class CentroidStrategy:
         work = max(1, n_nodes * n_parents * dim)
         return int(min(self.AUTO_MAX, max(self.AUTO_MIN, self.AUTO_WORK // work)))
 
-    def group(self, centroids: np.ndarray, sizes: np.ndarray, n_parents: int, seed: int) -> np.ndarray:
+    def group(self, children: ChildNodes, n_parents: int, random_state: int) -> np.ndarray:
         from clio_engine.cluster import KMeans
 
+        centroids = children.centroids
         n_init = self.restarts(len(centroids), n_parents, centroids.shape[1])
-        model = KMeans(n_parents, metric=self.metric, n_init=n_init, seed=seed, backend=self.backend)
-        labels = model.fit(centroids, sample_weight=sizes).labels_
+        model = KMeans(n_parents, metric=self.metric, n_init=n_init, random_state=random_state, backend=self.backend)
+        labels = model.fit(centroids, sample_weight=children.sizes).labels_
         # Compact ids so that an empty parent (identical centroids) never leaves a gap.
         _, compact = np.unique(labels, return_inverse=True)
         return compact.astype(np.int64)
+
+
+register_hierarchy("centroid")(lambda cfg: CentroidStrategy())
 
 
 def level_sizes(n_base: int, levels: int, top: int) -> list[int]:
@@ -74,36 +128,62 @@ def level_sizes(n_base: int, levels: int, top: int) -> list[int]:
 
 
 def build_hierarchy(centroids, sizes, *, levels: int = 3, top: int = 10, seed: int = 0,
-                    strategy: Strategy | None = None) -> Tree:
-    """Tree over base clusters: centroids [K, D], sizes [K] (records per cluster, > 0)."""
+                    strategy: Strategy | None = None, base_names: Sequence[Any] | None = None) -> Tree:
+    """Tree over base clusters: centroids [K, D], sizes [K] (records per cluster, > 0). `base_names`:
+    one entry per base cluster with `name`, `description`, `keywords`, `examples` attributes (a
+    `NodeName`) or None; handed to the strategy in the base level's `ChildNodes`."""
     centroids = np.asarray(check_matrix(centroids, "centroids"), dtype=np.float32)
     sizes = np.asarray(sizes, dtype=np.float64)
     if sizes.shape != (len(centroids),) or not np.isfinite(sizes).all() or (sizes <= 0).any():
         raise InputError(f"sizes must be {len(centroids)} positive numbers, one per base cluster")
     if not isinstance(top, int) or top < 1:
         raise ConfigError(f"top must be a positive integer, got {top!r}")
+    if base_names is not None and len(base_names) != len(centroids):
+        raise InputError(f"base_names must have one entry per base cluster ({len(centroids)}), got {len(base_names)}")
     strategy = strategy or CentroidStrategy()
     counts = level_sizes(len(centroids), levels, top)
     built: list[Level] = []
-    current_centroids, current_sizes = centroids, sizes
+    children = _base_children(centroids, sizes, base_names)
     for depth, n_parents in enumerate(counts[1:], start=1):
-        if n_parents == len(current_centroids):
-            parent = np.arange(n_parents, dtype=np.int64)  # nothing to merge at this level
+        if n_parents == len(children):
+            grouping = Grouping(np.arange(n_parents, dtype=np.int64))  # nothing to merge at this level
         else:
-            parent = strategy.group(current_centroids, current_sizes, n_parents, seed + depth)
-        built.append(Level(parent, current_sizes, current_centroids))
-        current_centroids, current_sizes = _parent_centroids(current_centroids, current_sizes, parent)
-    built.append(Level(np.full(len(current_sizes), -1, dtype=np.int64), current_sizes, current_centroids))
+            grouping = _as_grouping(strategy.group(children, n_parents, seed + depth), len(children), n_parents)
+        built.append(Level(grouping.parent, children.sizes, children.centroids))
+        up_centroids, up_sizes = _parent_centroids(children.centroids, children.sizes, grouping.parent)
+        children = ChildNodes(depth, up_centroids, up_sizes, grouping.names, grouping.descriptions)
+    built.append(Level(np.full(len(children), -1, dtype=np.int64), children.sizes, children.centroids))
     return Tree(tuple(built), getattr(strategy, "name", type(strategy).__name__))
+
+
+def _base_children(centroids, sizes, base_names) -> ChildNodes:
+    if base_names is None:
+        return ChildNodes(0, centroids, sizes)
+    pick = lambda attr: [None if nm is None else getattr(nm, attr, None) for nm in base_names]  # noqa: E731
+    return ChildNodes(0, centroids, sizes, pick("name"), pick("description"), pick("keywords"), pick("examples"))
+
+
+def _as_grouping(result, n_children: int, n_parents: int) -> Grouping:
+    """A strategy's answer as a checked `Grouping`: parents in 0..n_parents-1 (compacted), one per child."""
+    grouping = result if isinstance(result, Grouping) else Grouping(result)
+    parent = np.asarray(grouping.parent)
+    if parent.shape != (n_children,) or not np.issubdtype(parent.dtype, np.integer) or \
+            (n_children and (parent.min() < 0 or parent.max() >= n_parents)):
+        raise InputError(f"a hierarchy strategy must return {n_children} parent indices in 0..{n_parents - 1}")
+    used, compact = np.unique(parent, return_inverse=True)
+    names, descriptions = grouping.names, grouping.descriptions
+    if names is not None:
+        names = [names[int(p)] for p in used]
+    if descriptions is not None:
+        descriptions = [descriptions[int(p)] for p in used]
+    return Grouping(compact.astype(np.int64), names, descriptions)
 
 
 def _parent_centroids(centroids, sizes, parent):
     """Size-weighted mean of each parent's children, renormalised when the children are unit vectors."""
     n = int(parent.max()) + 1
-    total = np.zeros(n, dtype=np.float64)
-    np.add.at(total, parent, sizes)
-    summed = np.zeros((n, centroids.shape[1]), dtype=np.float64)
-    np.add.at(summed, parent, centroids * sizes[:, None])
+    total = segment_sum(sizes, parent, n)
+    summed = segment_sum(centroids, parent, n, weights=sizes)
     means = summed / total[:, None]
     if np.allclose(np.linalg.norm(centroids, axis=1), 1.0, atol=1e-3):
         means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)

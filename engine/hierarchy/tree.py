@@ -57,7 +57,7 @@ class Tree:
     @classmethod
     def from_dict(cls, data: dict) -> "Tree":
         levels = tuple(Level(np.asarray(lv["parent"], dtype=np.int64), np.asarray(lv["size"], dtype=np.float64),
-                             np.asarray(lv["centroid"], dtype=np.float32).reshape(len(lv["size"]), -1))
+                             _centroids(lv["centroid"], len(lv["size"])))
                        for lv in data["levels"])
         return cls(levels, data.get("strategy", "centroid"))
 
@@ -67,3 +67,9 @@ class Tree:
     @classmethod
     def load(cls, path: str | Path) -> "Tree":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _centroids(values, n: int) -> np.ndarray:
+    """[n, D] float32; a level with no node (nothing published there) is [0, 0]."""
+    array = np.asarray(values, dtype=np.float32)
+    return array.reshape(n, -1) if n else np.zeros((0, 0), dtype=np.float32)

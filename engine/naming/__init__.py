@@ -2,6 +2,7 @@
 from clio_engine.naming.keywords import (ClusterTerms, cluster_terms, contrastive_keywords, document_terms,
                                     names_from_keywords, terms_from_documents)
 from clio_engine.naming.namer import KeywordNamer, Namer, NodeName
+from clio_engine.naming.registry import NAMERS, register_namer
 
-__all__ = ["Namer", "KeywordNamer", "NodeName", "cluster_terms", "contrastive_keywords", "names_from_keywords",
+__all__ = ["Namer", "KeywordNamer", "NodeName", "NAMERS", "register_namer", "cluster_terms", "contrastive_keywords", "names_from_keywords",
            "document_terms", "terms_from_documents", "ClusterTerms"]

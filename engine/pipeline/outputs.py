@@ -12,14 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from clio_engine.aggregate import cluster_shares
-
-
-def node_id(level: int, index: int) -> str:
-    return f"{level}.{index}"
-
-
-def other_id(level: int, parent: int | None) -> str:
-    return f"{level}.other" if parent is None else f"{level}.other.{parent}"
+from clio_engine.runfiles import node_id, other_id  # noqa: F401  (ids are a run-directory convention)
 
 
 def assignments_table(records, base_labels: np.ndarray, labels: list[np.ndarray], published: list[np.ndarray]) -> pa.Table:

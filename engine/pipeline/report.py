@@ -43,7 +43,25 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
     ]
     for level, info in enumerate(priv["levels"]):
         lines.append(f"| {level} | {info['nodes']:,} | {info['published']:,} | {_pct(info['published_record_share'])} |")
-    lines += ["", "## Top-level clusters", "", "| cluster | records | users | share |", "|---|---:|---:|---:|"]
+    if not any(info["published"] for info in priv["levels"]):
+        lines += ["", "## Nothing passed the privacy floor", "", _nothing_published(inp, priv, manifest["users"])]
+    else:
+        lines += _tree_sections(rows, by_id, children, top, top_level)
+    if plots:
+        lines += ["", "## Figures", ""]
+        for k, (title, path) in enumerate(plots):
+            lines += ([""] if k else []) + [f"![{title}]({path})"]
+    if explorer:
+        lines += ["", f"Interactive map and tree: [{explorer}]({explorer}) (one offline file; "
+                  "`clio-engine explore RUN_DIR` rebuilds and opens it)."]
+    lines += ["", "Files: clusters.parquet (every node, published or not), assignments.parquet (every input row), "
+              "facets.parquet (facet shares of published clusters), tree.json, manifest.json.", ""]
+    return "\n".join(lines)
+
+
+def _tree_sections(rows, by_id, children, top, top_level) -> list[str]:
+    """The top-level table and the level below it (published nodes only)."""
+    lines = ["", "## Top-level clusters", "", "| cluster | records | users | share |", "|---|---:|---:|---:|"]
     for r in top:
         lines.append(f"| {r['name']} | {_num(r['size'])} | {_num(r['users'])} | {_pct(r['share'])} |")
     other = by_id.get(f"{top_level}.other")
@@ -55,13 +73,14 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
             kids = sorted(children.get(r["id"], []), key=lambda c: (-(c["size"] or 0), c["id"]))
             lines.append(f"- **{r['name']}** ({_pct(r['share'])}): " + "; ".join(
                 f"{c['name']} {_pct(c['share_of_parent'])}" for c in kids[:8]) + ("; …" if len(kids) > 8 else ""))
-    if plots:
-        lines += ["", "## Figures", ""]
-        for k, (title, path) in enumerate(plots):
-            lines += ([""] if k else []) + [f"![{title}]({path})"]
-    if explorer:
-        lines += ["", f"Interactive map and tree: [{explorer}]({explorer}) (one offline file; "
-                  "`clio-engine explore RUN_DIR` rebuilds and opens it)."]
-    lines += ["", "Files: clusters.parquet (every node, published or not), assignments.parquet (every input row), "
-              "facets.parquet (facet shares of published clusters), tree.json, manifest.json.", ""]
-    return "\n".join(lines)
+    return lines
+
+
+def _nothing_published(inp: dict, priv: dict, users: dict) -> str:
+    """Why an empty publication is empty; states no count beyond what the input line already shows."""
+    unit = "distinct users" if users["has_user_ids"] else "records (no user ids: each record is its own user)"
+    return (f"No cluster at any level has ≥ {priv['min_users']:,} {unit} and ≥ {priv['min_records']:,} records, so "
+            f"this run publishes no cluster name, keyword, example, size or facet share: its {inp['accepted']:,} "
+            "accepted records all stay in suppressed clusters. A floor this high needs more records (and more "
+            "distinct users per topic); lower `privacy.min_users` / `privacy.min_records` only where the data's "
+            "owner allows it.")

@@ -7,26 +7,43 @@ process killed at any instant leaves either a finished stage or one that is reco
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clio_engine import runfiles
+from clio_engine.errors import OutputError
+from clio_engine.runfiles import CACHE  # noqa: F401  (re-exported)
+from clio_engine.storage import writing
+
 OUTPUT_FILES = ("manifest.json", "assignments.parquet", "clusters.parquet", "facets.parquet", "tree.json", "report.md")
-CACHE = ".cache"
 
 
 class RunDir:
     """Paths and atomic writes inside one run directory."""
 
     def __init__(self, path: str | os.PathLike):
+        """Create the directory (and its cache folders) and check that it can be written: a path that
+        is a file, cannot be created, or is read-only raises a one-line OutputError naming it."""
         self.path = Path(path)
         self.cache = self.path / CACHE
-        self.cache.mkdir(parents=True, exist_ok=True)
-        (self.cache / "stages").mkdir(exist_ok=True)
+        if self.path.exists() and not self.path.is_dir():
+            raise OutputError(f"run directory {self.path} exists and is not a directory; choose another --out / output.dir")
+        try:
+            (self.cache / "stages").mkdir(parents=True, exist_ok=True)
+            # os.access is no test (root passes it on a read-only folder): create and remove a probe file.
+            with tempfile.TemporaryFile(dir=self.cache / "stages"):
+                pass
+        except OSError as e:
+            why = "it is read-only" if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else (e.strerror or str(e))
+            raise OutputError(f"cannot write the run directory {self.path}: {why}") from None
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -48,12 +65,9 @@ class RunDir:
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """`runfiles.write_bytes` (temporary name, fsync, rename); a full disk is an OutputError, no .tmp left."""
+    with writing(path, path.with_name(path.name + ".tmp")):
+        runfiles.write_bytes(path, data)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -66,5 +80,22 @@ def write_json(path: Path, data: Any) -> None:
 
 def write_parquet(path: Path, table: pa.Table) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    with writing(path, tmp):
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+
+
+def write_npy(path: Path, array: np.ndarray) -> None:
+    """`np.save` to a temporary name, then rename; a full disk is an OutputError with no file left."""
+    tmp = path.with_name(path.stem + ".tmp.npy")
+    with writing(path, tmp):
+        np.save(tmp, array)
+        os.replace(tmp, path)
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    """`np.savez` to a temporary name, then rename; a full disk is an OutputError with no file left."""
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    with writing(path, tmp):
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)

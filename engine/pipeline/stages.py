@@ -1,18 +1,17 @@
 """The pipeline's stage functions: plain functions of arrays and config sections, no file I/O.
 
-`engine.pipeline.run` wires them together and caches their results; each is usable alone.
+The registered stages (`engine.pipeline.steps`) call them and cache their results; each is usable alone.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from clio_engine.errors import ConfigError, InputError
+from clio_engine.segments import segment_sum
 
 log = logging.getLogger(__name__)
 ROW_CHUNK = 65_536  # rows of the embedding memmap touched at a time
@@ -34,28 +33,27 @@ def base_k(n: int, k: int | None, target_cluster_size: int) -> int:
 
 
 def user_codes(table: pa.Table) -> np.ndarray:
-    """[N] int64 user index per accepted record; each record its own user where there are no user ids."""
-    if "user_id" not in table.column_names:
-        return np.arange(table.num_rows, dtype=np.int64)
-    users = table.column("user_id").combine_chunks()
-    users = pc.cast(users, pa.string()) if not pa.types.is_string(users.type) else users
-    codes = pc.dictionary_encode(users).indices.fill_null(-1).to_numpy().astype(np.int64)
-    missing = codes < 0  # a null user id is its own user (never merged with another null)
-    codes[missing] = codes.max(initial=-1) + 1 + np.arange(int(missing.sum()))
-    return codes
+    """[N] int64 user index per accepted record; each record its own user where there are no user ids,
+    and all null user ids one "unknown" user (see `clio_engine.records.user_codes`)."""
+    from clio_engine.records import user_codes as codes_of
+
+    return codes_of(table)[0]
 
 
-def cluster_base(vectors: np.ndarray, cluster_input: np.ndarray, cfg, seed: int) -> tuple[np.ndarray, str, int]:
-    """Base labels [N] int64 (−1 = HDBSCAN noise), the backend used, and k (or clusters found)."""
-    if cfg.method == "kmeans":
-        from clio_engine.cluster import KMeans
+def kmeans_base(vectors: np.ndarray, cluster_input: np.ndarray, cfg, seed: int) -> tuple[np.ndarray, str, int]:
+    """Base labels [N] int64 by k-means (k from `base_k`), the backend used, and k."""
+    from clio_engine.cluster import KMeans
 
-        k = base_k(len(cluster_input), cfg.k, cfg.target_cluster_size)
-        metric = "cosine" if cluster_input is vectors else "euclidean"
-        model = KMeans(k, metric=metric, seed=seed, backend=cfg.backend, device=cfg.device).fit(cluster_input)
-        labels = np.asarray(model.labels_, dtype=np.int64)
-        _, labels = np.unique(labels, return_inverse=True)  # compact: an empty cluster leaves no gap
-        return labels.astype(np.int64), model.backend_, int(labels.max()) + 1
+    k = base_k(len(cluster_input), cfg.k, cfg.target_cluster_size)
+    metric = "cosine" if cluster_input is vectors else "euclidean"
+    model = KMeans(k, metric=metric, random_state=seed, backend=cfg.backend, device=cfg.device).fit(cluster_input)
+    labels = np.asarray(model.labels_, dtype=np.int64)
+    _, labels = np.unique(labels, return_inverse=True)  # compact: an empty cluster leaves no gap
+    return labels.astype(np.int64), model.backend_, int(labels.max()) + 1
+
+
+def hdbscan_base(cluster_input: np.ndarray, cfg) -> tuple[np.ndarray, str, int]:
+    """Base labels [N] int64 by HDBSCAN (−1 = noise), the backend used, and the clusters found."""
     from clio_engine.cluster import HDBSCAN
 
     model = HDBSCAN(min_cluster_size=cfg.min_cluster_size, backend=cfg.backend, device=cfg.device).fit(cluster_input)
@@ -72,22 +70,19 @@ def reduce_for_clustering(vectors: np.ndarray, cfg, seed: int) -> np.ndarray:
     from clio_engine.reduce import HDBSCAN_INPUT, reduce
 
     if cfg.reduce == "pca":
-        return reduce(vectors, method="pca", n_components=min(cfg.reduce_dim, vectors.shape[1]), seed=seed,
+        return reduce(vectors, method="pca", n_components=min(cfg.reduce_dim, vectors.shape[1]), random_state=seed,
                       device=cfg.device)
     options = {**HDBSCAN_INPUT, "n_components": cfg.reduce_dim}
-    return reduce(vectors, method="umap", seed=seed, device=cfg.device, **options)
+    return reduce(vectors, method="umap", random_state=seed, device=cfg.device, **options)
 
 
 def centroids_of(vectors: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Unit-norm mean of each cluster's vectors [k, D] and sizes [k]; streamed over row chunks."""
-    sums = np.zeros((k, vectors.shape[1]), dtype=np.float64)
-    for start in range(0, len(vectors), ROW_CHUNK):
-        lab = labels[start:start + ROW_CHUNK]
-        keep = lab >= 0
-        np.add.at(sums, lab[keep], np.asarray(vectors[start:start + ROW_CHUNK], dtype=np.float64)[keep])
+    sums = segment_sum(vectors, labels, k)  # float64 [k, D]; reads SEGMENT_CHUNK rows at a time
     sizes = np.bincount(labels[labels >= 0], minlength=k)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    return (sums / np.maximum(norms, 1e-12)).astype(np.float32), sizes.astype(np.int64)
+    sums /= np.maximum(norms, 1e-12)  # in place: no second [k, D] float64
+    return sums.astype(np.float32), sizes.astype(np.int64)
 
 
 def node_labels(base_labels: np.ndarray, ancestors: np.ndarray) -> list[np.ndarray]:
@@ -110,8 +105,3 @@ def fingerprint_table(table: pa.Table) -> str:
         writer.write_table(table.combine_chunks())
     h.update(sink.getvalue().to_pybytes())
     return h.hexdigest()[:32]
-
-
-def stage_key(*parts) -> str:
-    """Cache key of a stage from its upstream key and the settings it reads."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]

@@ -1,0 +1,44 @@
+"""aggregate: facet distributions of every node (facets.parquet), each cell through the privacy floor."""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from clio_engine.pipeline.registry import Stage, register_stage
+from clio_engine.pipeline.rundir import write_parquet
+from clio_engine.runfiles import node_id
+
+FILE = "facets.parquet"
+
+
+def _compute(ctx):
+    from clio_engine.aggregate import facet_shares
+
+    p, seed, records = ctx.cfg.privacy, ctx.cfg.seed, ctx["records"].records
+    labels, users = ctx["hierarchy"].labels, ctx["records"].users
+    parts = []
+    for facet in records.facet_columns:
+        values = records.table.column(facet).to_pylist()
+        for level, pub in enumerate(ctx["privacy"]):
+            t = facet_shares(labels[level], pub.published, values, users, facet=facet, min_users=p.min_users,
+                             min_records=p.min_records, epsilon=p.epsilon, seed=seed + 7919 * level)
+            ids = pa.array([node_id(level, int(x)) for x in t.column("node").to_pylist()], pa.string())
+            parts.append(t.add_column(0, "cluster", ids).add_column(0, "level", pa.array(np.full(t.num_rows, level, np.int32))))
+    table = pa.concat_tables(parts) if parts else empty_facets()
+    write_parquet(ctx.rd / FILE, table)
+    return table, {"facets": records.facet_columns, "cells": table.num_rows}
+
+
+def _load(ctx):
+    return pq.read_table(ctx.rd / FILE)
+
+
+def empty_facets() -> pa.Table:
+    return pa.table({"level": pa.array([], pa.int32()), "cluster": pa.array([], pa.string()), "node": pa.array([], pa.int64()),
+                     "facet": pa.array([], pa.string()), "value": pa.array([], pa.string()), "records": pa.array([], pa.int64()),
+                     "users": pa.array([], pa.int64()), "share": pa.array([], pa.float64()), "suppressed": pa.array([], pa.bool_())})
+
+
+register_stage(Stage("aggregate", _compute, _load, upstream=("records", "hierarchy", "privacy"),
+                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "seed"), artifacts=(FILE,)))

@@ -1,0 +1,110 @@
+"""cluster: vectors (or their reduction) → base labels, unit centroids and sizes, by the method that
+`cluster.method` names in `CLUSTER_METHODS` (`register_cluster_method("name", reads=...)(factory)`).
+
+A method is `factory(cfg) -> obj` with `obj.check(n_records)` (validation run as soon as the records are
+loaded, before any heavy stage), `obj.labels(vectors, cluster_input) -> (labels [N], backend, k)` and
+`obj.rule` (how k was chosen, for the report). The cluster stage reads the whole `cluster` section.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from clio_engine.errors import ConfigError, InputError
+from clio_engine.pipeline import stages as S
+from clio_engine.pipeline.registry import Stage, register_stage
+from clio_engine.pipeline.rundir import RunDir
+from clio_engine.registry import Registry
+from clio_engine.runfiles import CACHE
+
+CLUSTER_METHODS = Registry("cluster.method", "clustering method")
+FILE = "cluster.npz"
+
+
+def register_cluster_method(name: str, *, reads: tuple[str, ...] = (), replace: bool = False):
+    return CLUSTER_METHODS.register(name, reads=reads, replace=replace)
+
+
+@dataclass(frozen=True)
+class Clustering:
+    base: np.ndarray       # [N] int64 base cluster per record, −1 = noise
+    centroids: np.ndarray  # [k, D] float32 unit centroids in the embedding space
+    sizes: np.ndarray      # [k] int64 records per cluster
+
+
+class _KMeansMethod:
+    def __init__(self, cfg):
+        self.cfg, self.seed = cfg.cluster, cfg.seed
+        c = self.cfg
+        self.rule = "explicit cluster.k" if c.k else f"round(N / target_cluster_size = {c.target_cluster_size})"
+
+    def check(self, n: int) -> None:
+        S.base_k(n, self.cfg.k, self.cfg.target_cluster_size)
+
+    def labels(self, vectors, cluster_input):
+        return S.kmeans_base(vectors, cluster_input, self.cfg, self.seed)
+
+
+class _HDBSCANMethod:
+    def __init__(self, cfg):
+        self.cfg = cfg.cluster
+        self.rule = f"HDBSCAN, min_cluster_size = {self.cfg.min_cluster_size}"
+
+    def check(self, n: int) -> None:
+        if n < 2:
+            raise InputError(f"need at least 2 accepted records to cluster, got {n}")
+        if self.cfg.min_cluster_size > n:
+            raise ConfigError(f"cluster.min_cluster_size = {self.cfg.min_cluster_size} exceeds the {n} accepted records")
+
+    def labels(self, vectors, cluster_input):
+        return S.hdbscan_base(cluster_input, self.cfg)
+
+
+register_cluster_method("kmeans", reads=("seed",))(_KMeansMethod)
+register_cluster_method("hdbscan")(_HDBSCANMethod)
+
+
+def method(cfg):
+    return CLUSTER_METHODS.get(cfg.cluster.method).factory(cfg)
+
+
+def _reads(cfg) -> tuple[str, ...]:
+    return ("cluster", *CLUSTER_METHODS.get(cfg.cluster.method).reads)
+
+
+def _check(ctx):
+    method(ctx.cfg).check(len(ctx["records"].records))
+
+
+def _compute(ctx):
+    vectors = ctx["embed"]
+    reduced = ctx["reduce"]
+    m = method(ctx.cfg)
+    base, backend, k = m.labels(vectors, vectors if reduced is None else reduced)
+    centroids, sizes = S.centroids_of(vectors, base, k)
+    save_npz(ctx.rd, FILE, ctx.checkpoint, base=base, centroids=centroids, sizes=sizes)
+    info = {"method": ctx.cfg.cluster.method, "backend": backend, "k": k, "k_rule": m.rule, "noise": int((base < 0).sum())}
+    return Clustering(base, centroids, sizes), info
+
+
+def _load(ctx):
+    with np.load(ctx.rd.cached(FILE)) as z:
+        return Clustering(z["base"], z["centroids"], z["sizes"])
+
+
+def save_npz(rd: RunDir, name: str, checkpoint=None, **arrays) -> None:
+    """Write `.cache/<name>` by a temporary file and a rename (`checkpoint("partial")` between: a test
+    hook that kills the process with the temporary file on disk)."""
+    import os
+
+    path = rd.cached(name)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    if checkpoint is not None:
+        checkpoint("partial")
+    os.replace(tmp, path)
+
+
+register_stage(Stage("cluster", _compute, _load, upstream=("records", "embed", "reduce"), reads=_reads,
+                     artifacts=(f"{CACHE}/{FILE}",), check=_check))

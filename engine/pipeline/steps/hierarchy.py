@@ -1,0 +1,80 @@
+"""hierarchy: base clusters → levels up to the top, by the strategy `hierarchy.mode` names in
+`HIERARCHY_STRATEGIES` (`clio_engine.hierarchy.register_hierarchy`).
+
+A strategy that declares `needs_names` gets the base clusters named first, by the configured namer, and
+grouped by meaning. Those base names stay in this process: they are computed here, handed to the
+strategy, and never written (not even to the stage cache), because they name every base cluster,
+including those the privacy floor will suppress. What a run publishes is named later by the names
+stage, from published nodes only; a strategy's names steer the grouping and nothing else.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from clio_engine.pipeline import stages as S
+from clio_engine.pipeline.registry import Stage, register_stage
+from clio_engine.pipeline.rundir import write_text
+from clio_engine.runfiles import CACHE
+
+FILE = "tree.json"
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    tree: object              # clio_engine.hierarchy.Tree
+    labels: list[np.ndarray]  # per level, [N] int64 node of each record (−1 = noise)
+
+
+def _entry(cfg):
+    from clio_engine.hierarchy import HIERARCHY_STRATEGIES
+
+    return HIERARCHY_STRATEGIES.get(cfg.hierarchy.mode)
+
+
+def _reads(cfg) -> tuple[str, ...]:
+    entry = _entry(cfg)
+    reads = ("hierarchy", "seed", *entry.reads)
+    if entry.meta.get("needs_names"):
+        from clio_engine.naming.registry import NAMERS
+
+        reads += ("naming.strategy", *NAMERS.get(cfg.naming.strategy).reads)
+    return reads
+
+
+def _compute(ctx):
+    from clio_engine.hierarchy import build_hierarchy
+
+    cfg, c = ctx.cfg, ctx["cluster"]
+    entry = _entry(cfg)
+    names = _base_names(ctx) if entry.meta.get("needs_names") else None
+    tree = build_hierarchy(c.centroids, c.sizes, levels=cfg.hierarchy.levels, top=cfg.hierarchy.top, seed=cfg.seed,
+                           strategy=entry.factory(cfg), base_names=names)
+    write_text(ctx.rd.cached(FILE), json.dumps(tree.to_dict()))
+    return Hierarchy(tree, S.node_labels(c.base, tree.ancestors())), {"levels": [len(lv) for lv in tree.levels],
+                                                                       "strategy": tree.strategy}
+
+
+def _load(ctx):
+    from clio_engine.hierarchy import Tree
+
+    tree = Tree.load(ctx.rd.cached(FILE))
+    return Hierarchy(tree, S.node_labels(ctx["cluster"].base, tree.ancestors()))
+
+
+def _base_names(ctx):
+    """The namer's name for every base cluster (in-process only; see the module docstring)."""
+    from clio_engine.hierarchy import Level, Tree
+    from clio_engine.naming.registry import NAMERS
+
+    c, loaded = ctx["cluster"], ctx["records"]
+    flat = Tree((Level(np.full(len(c.sizes), -1, np.int64), c.sizes.astype(np.float64), c.centroids),), "base")
+    namer = NAMERS.get(ctx.cfg.naming.strategy).factory(ctx.cfg)
+    every = [np.ones(len(c.sizes), dtype=bool)]
+    return namer.name_tree(loaded.records.texts, ctx["embed"], [c.base], flat, every, loaded.users)[0]
+
+
+register_stage(Stage("hierarchy", _compute, _load, upstream=("records", "embed", "cluster"), reads=_reads,
+                     artifacts=(f"{CACHE}/{FILE}",)))

@@ -1,0 +1,48 @@
+"""outputs: the published files of a run — assignments, clusters, tree.json, plots, explorer.html, report.md.
+
+The report and the explorer show a summary of the run (`manifest.summary`): input counts, users,
+stage facts, levels and the privacy settings; manifest.json itself is written by the runner every run.
+"""
+from __future__ import annotations
+
+import json
+
+from clio_engine.pipeline.manifest import summary
+from clio_engine.pipeline.outputs import assignments_table, clusters_table, facet_json, published_tree
+from clio_engine.pipeline.registry import Stage, register_stage
+from clio_engine.pipeline.report import render_report
+from clio_engine.pipeline.rundir import write_parquet, write_text
+
+UPSTREAM = ("records", "embed", "reduce", "cluster", "hierarchy", "privacy", "names", "aggregate", "map")
+
+
+def _compute(ctx):
+    from clio_engine.pipeline.plots import write_plots
+
+    cfg, rd = ctx.cfg, ctx.rd
+    loaded, base, h, pubs = ctx["records"], ctx["cluster"].base, ctx["hierarchy"], ctx["privacy"]
+    info = {name: ctx.info[name] for name in UPSTREAM if name in ctx.info}
+    head = summary(loaded.records, loaded.origin, h.tree, pubs, h.labels, info, cfg.privacy)
+    write_parquet(rd / "assignments.parquet", assignments_table(loaded.records, base, h.labels, [p.published for p in pubs]))
+    clusters = clusters_table(h.tree, pubs, ctx["names"], facet_json(ctx["aggregate"]), cfg.privacy.min_users,
+                              total=int((base >= 0).sum()))
+    write_parquet(rd / "clusters.parquet", clusters)
+    ctx.checkpoint("partial")  # test hook: killed with some published files rewritten and others not
+    write_text(rd / "tree.json", json.dumps(published_tree(clusters, h.tree), ensure_ascii=False))
+    plots = write_plots(rd.path, clusters, cfg.privacy.min_records)
+    explorer = None
+    if cfg.output.explorer:
+        import pyarrow.parquet as pq
+
+        from clio_engine.explorer import EXPLORER_FILE, explorer_html
+
+        assignments = pq.read_table(rd / "assignments.parquet")
+        write_text(rd / EXPLORER_FILE, explorer_html(clusters, ctx["aggregate"], assignments, head, ctx["map"]))
+        explorer = EXPLORER_FILE
+    write_text(rd / "report.md", render_report(head, clusters, plots, explorer))
+    return None, {}
+
+
+register_stage(Stage("outputs", _compute, lambda ctx: None, upstream=UPSTREAM,
+                     reads=("output", "privacy.min_users", "privacy.min_records", "privacy.examples", "privacy.epsilon"),
+                     artifacts=("assignments.parquet", "clusters.parquet", "tree.json", "report.md"), version=2))

@@ -1,0 +1,37 @@
+"""privacy: every node of every level → published or suppressed (thresholds, roll-up, optional noise)."""
+from __future__ import annotations
+
+import numpy as np
+
+from clio_engine.pipeline.registry import Stage, register_stage
+from clio_engine.pipeline.steps.cluster import save_npz
+from clio_engine.runfiles import CACHE
+
+FILE = "privacy.npz"
+FIELDS = ("records", "users", "reported_records", "reported_users", "published", "other_records", "other_users",
+          "other_published", "reported_other_records", "reported_other_users")
+
+
+def _compute(ctx):
+    from clio_engine.privacy import publish
+
+    p, h = ctx.cfg.privacy, ctx["hierarchy"]
+    pubs = publish(h.labels, [lv.parent for lv in h.tree.levels], ctx["records"].users, min_users=p.min_users,
+                   min_records=p.min_records, epsilon=p.epsilon, seed=ctx.cfg.seed)
+    arrays = {f"{field}_{level}": getattr(pub, field) for level, pub in enumerate(pubs) for field in FIELDS}
+    save_npz(ctx.rd, FILE, **arrays)
+    return pubs, {}
+
+
+def _load(ctx):
+    from clio_engine.privacy import LevelPublication
+
+    with np.load(ctx.rd.cached(FILE)) as z:
+        n = len({k.rsplit("_", 1)[1] for k in z.files})
+        return [LevelPublication(**{f: z[f"{f}_{level}"] for f in FIELDS}) for level in range(n)]
+
+
+# privacy.auditor is refused at the start of a run in this version; an auditor changes what is published.
+register_stage(Stage("privacy", _compute, _load, upstream=("records", "hierarchy"),
+                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "privacy.auditor", "seed"),
+                     artifacts=(f"{CACHE}/{FILE}",)))
