@@ -1,11 +1,20 @@
-"""Conventions of a run directory shared by its writer (`engine.pipeline`) and its readers (`engine.explorer`,
-audits): node ids, the cache folder's name, and atomic file writes. Depends on nothing in the engine, so a
-reader of run artifacts never imports the pipeline.
+"""Conventions of a run directory shared by its writer (`clio_engine.pipeline`) and its readers
+(`clio_engine.explorer`, audits): node ids, the cache folder's name, and atomic file writes. Depends on
+nothing in the engine but `storage` (disk-full errors), so a reader of run artifacts never imports the
+pipeline.
+
+Every write goes to a temporary name and is renamed into place, so a reader (or a resumed run) never
+sees half a file; a full disk or a read-only target is a one-line `OutputError` naming the path, with
+the temporary file removed (`clio_engine.storage.writing`).
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any, Callable
+
+from clio_engine.storage import writing
 
 CACHE = ".cache"  # stage caches under the run directory: never published
 
@@ -18,15 +27,48 @@ def other_id(level: int, parent: int | None) -> str:
     return f"{level}.other" if parent is None else f"{level}.other.{parent}"
 
 
+def _atomic(path: Path, tmp: Path, write: Callable[[Path], None], before_rename: Callable[[], None] | None = None) -> None:
+    with writing(path, tmp):
+        write(tmp)
+        if before_rename is not None:
+            before_rename()  # test hook: a process killed here leaves only the temporary file
+        os.replace(tmp, path)
+
+
 def write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary name, fsync, then rename: a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write to a temporary name, fsync, then rename."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    _atomic(path, path.with_name(path.name + ".tmp"), write)
 
 
 def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=1, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def write_parquet(path: Path, table) -> None:
+    """A pyarrow Table as zstd-compressed Parquet."""
+    import pyarrow.parquet as pq
+
+    _atomic(path, path.with_name(path.name + ".tmp"), lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def write_npy(path: Path, array) -> None:
+    import numpy as np
+
+    _atomic(path, path.with_name(path.stem + ".tmp.npy"), lambda tmp: np.save(tmp, array))
+
+
+def write_npz(path: Path, *, before_rename: Callable[[], None] | None = None, **arrays) -> None:
+    """`np.savez` (zip entries carry a fixed 1980 timestamp: same arrays, same bytes)."""
+    import numpy as np
+
+    _atomic(path, path.with_name(path.stem + ".tmp.npz"), lambda tmp: np.savez(tmp, **arrays), before_rename)

@@ -44,9 +44,9 @@ def setup(tmp_path_factory, tiny_bert_dir):
     return root, src, cfg
 
 
-def _run(setup, out: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
+def _run(setup, out: Path, kill_at: str | None = None, cache: str = "cache") -> subprocess.CompletedProcess:
     root, src, cfg = setup
-    env = {**os.environ, "CLIO_ENGINE_CACHE": str(root / "cache")}
+    env = {**os.environ, "CLIO_ENGINE_CACHE": str(root / cache)}
     env.pop(FAULT_ENV, None)
     if kill_at:
         env[FAULT_ENV] = kill_at
@@ -89,19 +89,26 @@ def test_killed_at_every_stage_resumes_to_the_same_result(setup):
 
 
 def test_killed_inside_a_stage_resumes_to_the_same_result(setup):
-    """SIGKILL in the middle of a compute: the cluster stage with its temporary file on disk, then the
-    outputs stage with assignments/clusters rewritten but tree.json, the plots and report.md not."""
+    """SIGKILL in the middle of a compute: embedding with one of its chunks stored, the cluster stage with
+    its temporary file on disk, then the outputs stage with assignments/clusters rewritten but tree.json,
+    the plots and report.md not."""
     root = setup[0]
     reference = next((root / n for n in ("a", "ref") if (root / n / "manifest.json").exists()), None)
     if reference is None:
         reference = root / "ref"
         assert _run(setup, reference).returncode == 0
     out = root / "killed-inside"
-    done = _run(setup, out, kill_at="cluster:partial")
+    # A cache of its own: the other tests' runs have already embedded these texts.
+    done = _run(setup, out, kill_at="embed:chunk", cache="cache-inside")  # after the first of 3 chunks is stored
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    states = list((root / "cache-inside").glob("embeddings/*/state.json"))
+    assert any(len(json.loads(s.read_text())["chunks"]) == 1 for s in states), "the kill did not land mid-embedding"
+    assert not (out / ".cache" / "stages" / "embed.json").exists() and not (out / "embeddings.npy").exists()
+    done = _run(setup, out, kill_at="cluster:partial", cache="cache-inside")
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
     assert (out / ".cache" / "cluster.tmp.npz").exists() and not (out / ".cache" / "cluster.npz").exists()
     assert not (out / ".cache" / "stages" / "cluster.json").exists()
-    done = _run(setup, out, kill_at="outputs:partial")
+    done = _run(setup, out, kill_at="outputs:partial", cache="cache-inside")
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
     assert (out / "clusters.parquet").exists() and not (out / "report.md").exists()
     assert not (out / ".cache" / "stages" / "outputs.json").exists()

@@ -27,6 +27,7 @@ from clio_engine.embed.model_source import cache_root, resolve_model
 from clio_engine.embed.progress import EmbedProgress
 from clio_engine.embed.store import ChunkStats, EmbeddingStore, new_npy
 from clio_engine.errors import InputError, OutputError
+from clio_engine.faults import kill_at
 from clio_engine.storage import writing
 
 log = logging.getLogger("clio_engine.embed")
@@ -126,6 +127,7 @@ def embed(
             done[chunk] = stats
             if store:
                 store.mark_done(chunk, stats)
+                kill_at("embed:chunk")  # resume-test hook (no-op unless CLIO_ENGINE_KILL_AT names it)
 
     result = _gather(vectors, inverse, out)
     if store:

@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from clio_engine.runfiles import write_npz
 
 log = logging.getLogger(__name__)
 MIN_UMAP_ROWS = 32  # below this UMAP's 15-neighbour graph is mostly the whole set: a PCA plane is as good
@@ -28,10 +29,7 @@ class MapLayout:
     method: str = "umap"
 
     def save(self, path: Path) -> None:
-        arrays = {"rows": self.rows, "xy": self.xy, "centroid_xy": self.centroid_xy, "method": np.array(self.method)}
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, **arrays)  # zip entries carry a fixed 1980 timestamp: same arrays, same bytes
-        os.replace(tmp, path)
+        write_npz(path, rows=self.rows, xy=self.xy, centroid_xy=self.centroid_xy, method=np.array(self.method))
 
     @classmethod
     def load(cls, path: Path) -> "MapLayout":

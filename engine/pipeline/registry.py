@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from pydantic import BaseModel
 
 from clio_engine.errors import ConfigError
+from clio_engine.faults import FAULT_ENV, kill_at  # noqa: F401  (re-exported for the runner and tests)
 
-FAULT_ENV = "CLIO_ENGINE_KILL_AT"  # test hook: "stage" (after its files) or "stage:point" (inside its compute)
 
 # Settings no stage's result depends on, with the reason; every stage may read them and none is keyed by them.
 UNKEYED: dict[str, str] = {
@@ -195,7 +193,3 @@ class StageContext:
         """Test hook: SIGKILL this process here when CLIO_ENGINE_KILL_AT is "<stage>:<point>"."""
         kill_at(f"{self.stage.name}:{point}")
 
-
-def kill_at(point: str) -> None:
-    if os.environ.get(FAULT_ENV) == point:
-        os.kill(os.getpid(), signal.SIGKILL)

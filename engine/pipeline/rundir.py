@@ -12,16 +12,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from clio_engine import runfiles
 from clio_engine.errors import OutputError
-from clio_engine.runfiles import CACHE  # noqa: F401  (re-exported)
-from clio_engine.storage import writing
+# The atomic, disk-full-safe writers live with the run-directory conventions (readers use them too).
+from clio_engine.runfiles import (CACHE, write_bytes, write_json, write_npy, write_npz,  # noqa: F401  (re-exported)
+                                  write_parquet, write_text)
 
 OUTPUT_FILES = ("manifest.json", "assignments.parquet", "clusters.parquet", "facets.parquet", "tree.json", "report.md")
 
@@ -62,40 +58,3 @@ class RunDir:
 
     def mark_done(self, stage: str, record: dict) -> None:
         write_json(self.cache / "stages" / f"{stage}.json", record)
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    """`runfiles.write_bytes` (temporary name, fsync, rename); a full disk is an OutputError, no .tmp left."""
-    with writing(path, path.with_name(path.name + ".tmp")):
-        runfiles.write_bytes(path, data)
-
-
-def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=1, sort_keys=False, ensure_ascii=False) + "\n")
-
-
-def write_parquet(path: Path, table: pa.Table) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with writing(path, tmp):
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-
-
-def write_npy(path: Path, array: np.ndarray) -> None:
-    """`np.save` to a temporary name, then rename; a full disk is an OutputError with no file left."""
-    tmp = path.with_name(path.stem + ".tmp.npy")
-    with writing(path, tmp):
-        np.save(tmp, array)
-        os.replace(tmp, path)
-
-
-def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    """`np.savez` to a temporary name, then rename; a full disk is an OutputError with no file left."""
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    with writing(path, tmp):
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)

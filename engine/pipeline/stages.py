@@ -14,7 +14,6 @@ from clio_engine.errors import ConfigError, InputError
 from clio_engine.segments import segment_sum
 
 log = logging.getLogger(__name__)
-ROW_CHUNK = 65_536  # rows of the embedding memmap touched at a time
 
 
 def base_k(n: int, k: int | None, target_cluster_size: int) -> int:

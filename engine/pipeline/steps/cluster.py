@@ -14,9 +14,8 @@ import numpy as np
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.pipeline import stages as S
 from clio_engine.pipeline.registry import Stage, register_stage
-from clio_engine.pipeline.rundir import RunDir
 from clio_engine.registry import Registry
-from clio_engine.runfiles import CACHE
+from clio_engine.runfiles import CACHE, write_npz
 
 CLUSTER_METHODS = Registry("cluster.method", "clustering method")
 FILE = "cluster.npz"
@@ -83,7 +82,7 @@ def _compute(ctx):
     m = method(ctx.cfg)
     base, backend, k = m.labels(vectors, vectors if reduced is None else reduced)
     centroids, sizes = S.centroids_of(vectors, base, k)
-    save_npz(ctx.rd, FILE, ctx.checkpoint, base=base, centroids=centroids, sizes=sizes)
+    write_npz(ctx.rd.cached(FILE), before_rename=lambda: ctx.checkpoint("partial"), base=base, centroids=centroids, sizes=sizes)
     info = {"method": ctx.cfg.cluster.method, "backend": backend, "k": k, "k_rule": m.rule, "noise": int((base < 0).sum())}
     return Clustering(base, centroids, sizes), info
 
@@ -91,19 +90,6 @@ def _compute(ctx):
 def _load(ctx):
     with np.load(ctx.rd.cached(FILE)) as z:
         return Clustering(z["base"], z["centroids"], z["sizes"])
-
-
-def save_npz(rd: RunDir, name: str, checkpoint=None, **arrays) -> None:
-    """Write `.cache/<name>` by a temporary file and a rename (`checkpoint("partial")` between: a test
-    hook that kills the process with the temporary file on disk)."""
-    import os
-
-    path = rd.cached(name)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    if checkpoint is not None:
-        checkpoint("partial")
-    os.replace(tmp, path)
 
 
 register_stage(Stage("cluster", _compute, _load, upstream=("records", "embed", "reduce"), reads=_reads,

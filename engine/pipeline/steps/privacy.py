@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from clio_engine.pipeline.registry import Stage, register_stage
-from clio_engine.pipeline.steps.cluster import save_npz
-from clio_engine.runfiles import CACHE
+from clio_engine.runfiles import CACHE, write_npz
 
 FILE = "privacy.npz"
 FIELDS = ("records", "users", "reported_records", "reported_users", "published", "other_records", "other_users",
@@ -19,7 +18,7 @@ def _compute(ctx):
     pubs = publish(h.labels, [lv.parent for lv in h.tree.levels], ctx["records"].users, min_users=p.min_users,
                    min_records=p.min_records, epsilon=p.epsilon, seed=ctx.cfg.seed)
     arrays = {f"{field}_{level}": getattr(pub, field) for level, pub in enumerate(pubs) for field in FIELDS}
-    save_npz(ctx.rd, FILE, **arrays)
+    write_npz(ctx.rd.cached(FILE), **arrays)
     return pubs, {}
 
 

@@ -1,13 +1,11 @@
 """reduce (only with `cluster.reduce` pca or umap): [N, D] → [N, reduce_dim], the clustering input."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from clio_engine.pipeline import stages as S
 from clio_engine.pipeline.registry import Stage, register_stage
-from clio_engine.runfiles import CACHE
+from clio_engine.runfiles import CACHE, write_npy
 
 FILE = "reduced.npy"
 
@@ -15,10 +13,7 @@ FILE = "reduced.npy"
 def _compute(ctx):
     cfg = ctx.cfg
     reduced = np.ascontiguousarray(S.reduce_for_clustering(ctx["embed"], cfg.cluster, cfg.seed), dtype=np.float32)
-    path = ctx.rd.cached(FILE)
-    tmp = path.with_name("reduced.tmp.npy")
-    np.save(tmp, reduced)
-    os.replace(tmp, path)
+    write_npy(ctx.rd.cached(FILE), reduced)
     return _load(ctx), {"method": cfg.cluster.reduce, "dim": int(reduced.shape[1])}
 
 
