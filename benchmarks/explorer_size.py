@@ -1,7 +1,7 @@
 """Explorer page size and load time for 10k, 50k and 200k synthetic-record runs (issue: the explorer).
 
-For each size: a real `engine.run` with the `default` config (all-MiniLM-L6-v2, k = N / 100, 3 levels,
-10 at the top, privacy floors 5 users / 15 records, map sample 50k) on `engine.generate_conversations(N)`
+For each size: a real `clio_engine.run` with the `default` config (all-MiniLM-L6-v2, k = N / 100, 3 levels,
+10 at the top, privacy floors 5 users / 15 records, map sample 50k) on `clio_engine.generate_conversations(N)`
 (a run directory that already finished is reused: the pipeline's stage cache), then explorer.html opened
 from disk in headless Debian Chromium through Playwright (offline context, `--repeats` fresh pages):
 

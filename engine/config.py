@@ -1,7 +1,7 @@
 """Run configuration: YAML files validated with pydantic; presets ship in the package (`clio_engine.configs`,
 the repo's `configs/` folder) and are read with importlib.resources, so a wheel install has them.
 
-Which stage reads which section: `input` → `engine.records.load_records`; `embed` → `engine.embed`
+Which stage reads which section: `input` → `clio_engine.records.load_records`; `embed` → `clio_engine.embed`
 (called as `embed(texts, **cfg.embed.model_dump())`, so field names match its keywords); `cluster`,
 `hierarchy`, `naming`, `privacy` and `output` are consumed by later pipeline stages and are
 validated now so that presets and user configs stay stable as those stages land.
@@ -43,7 +43,7 @@ class _Section(BaseModel):
 
 
 class InputConfig(_Section):
-    """Where records come from (see `engine.records.load_records`)."""
+    """Where records come from (see `clio_engine.records.load_records`)."""
 
     path: str | None = None
     format: Literal["auto", "parquet", "csv", "jsonl"] = "auto"
@@ -59,12 +59,12 @@ class InputConfig(_Section):
 
 
 class EmbedConfig(_Section):
-    """Keyword arguments of `engine.embed` (names must match)."""
+    """Keyword arguments of `clio_engine.embed` (names must match)."""
 
     model: str = "default"
     device: Device = "auto"
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    # None: the per-device defaults in `engine.embed.pipeline.DEVICE_DEFAULTS` (README lists them).
+    # None: the per-device defaults in `clio_engine.embed.pipeline.DEVICE_DEFAULTS` (README lists them).
     batch_tokens: int | None = Field(default=None, gt=0, strict=True)
     max_batch_rows: int | None = Field(default=None, gt=0, strict=True)
     max_length: int | None = Field(default=None, gt=0, strict=True)

@@ -1,4 +1,4 @@
-"""`engine.run` end to end with the real default model on synthetic records: every row accounted for,
+"""`clio_engine.run` end to end with the real default model on synthetic records: every row accounted for,
 the canary guarantee, scrubbed examples, facet aggregates, the published tree, presets and the CLI."""
 from __future__ import annotations
 
@@ -208,7 +208,7 @@ def test_llm_modes_are_refused_not_faked(tmp_path, key, value):
 
 def test_top_level_functions_stay_callable_after_their_packages_load():
     import clio_engine as engine
-    import clio_engine.embed  # noqa: F401  (binds the attribute `engine.embed` to the package)
+    import clio_engine.embed  # noqa: F401  (binds the attribute `clio_engine.embed` to the package)
     import clio_engine.reduce  # noqa: F401
 
     assert callable(engine.embed) and callable(engine.reduce) and callable(engine.run)

@@ -91,5 +91,5 @@ def test_readme_uses_the_namespaced_imports():
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     assert blocks and "import clio_engine as ce" in blocks[0]
     assert not re.search(r"^\s*(import|from) (engine|kernels)\b", "\n".join(blocks), re.M)
-    assert not re.search(r"(?<![\w/])engine\.[A-Za-z_]", text.split("## What works today")[1])  # no old `engine.X`
+    assert not re.search(r"(?<![\w/])engine\.[A-Za-z_]", text.split("## What works today")[1])  # no old `clio_engine.X`
     assert re.search(r"nothing installs a top-level `engine` or `kernels`", _readme())

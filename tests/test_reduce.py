@@ -131,7 +131,7 @@ def test_reduce_function_and_callable_module():
     out = reduce(X, method="pca", n_components=4)
     assert out.shape == (300, 4) and out.dtype == np.float32
     assert reduce(X).shape == (300, 20)                                # default 50 capped at D
-    np.testing.assert_array_equal(engine.reduce(X, n_components=4), out)   # `engine.reduce(...)` works
+    np.testing.assert_array_equal(engine.reduce(X, n_components=4), out)   # `clio_engine.reduce(...)` works
     with pytest.raises(ConfigError, match="method"):
         reduce(X, method="tsne")
     with pytest.raises(ConfigError, match="whiten"):

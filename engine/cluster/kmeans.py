@@ -1,4 +1,4 @@
-"""`engine.KMeans`: scikit-learn-shaped k-means on CPU, CUDA (torch/Triton) or cuML.
+"""`clio_engine.KMeans`: scikit-learn-shaped k-means on CPU, CUDA (torch/Triton) or cuML.
 
 The estimator validates once at the boundary and calls `kmeans()`; the loop (`lloyd`) and the
 initialisations talk to rows and an `assign` function only, and backends differ in `assign` alone.

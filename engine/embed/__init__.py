@@ -9,8 +9,8 @@ __all__ = ["embed", "EmbedReport", "resolve_model", "ModelSource"]
 
 
 class _CallableModule(types.ModuleType):
-    """SPEC §6 names `engine.embed(texts, ...)` a function, but once this package is imported (by the
-    pipeline, say) Python binds the attribute `engine.embed` to the package. So it forwards calls."""
+    """SPEC §6 names `clio_engine.embed(texts, ...)` a function, but once this package is imported (by the
+    pipeline, say) Python binds the attribute `clio_engine.embed` to the package. So it forwards calls."""
 
     def __call__(self, texts, **kwargs):
         return embed(texts, **kwargs)

@@ -93,7 +93,7 @@ def embed(
     names a `.npy` file), plus an EmbedReport when `return_report`.
 
     Pooling and normalisation follow the model's sentence-transformers config. Texts must be non-empty
-    strings (use `engine.load_records` to set invalid rows aside with a reason). With `cache`, results
+    strings (use `clio_engine.load_records` to set invalid rows aside with a reason). With `cache`, results
     are stored under `cache_dir` keyed by model hash + settings + text hash: a re-run reuses them and a
     killed run resumes from its last finished chunk.
     """

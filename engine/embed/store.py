@@ -90,7 +90,7 @@ class EmbeddingStore:
 
 def new_npy(path: Path, shape: tuple[int, int], what: str, *partials: Path) -> np.memmap:
     """A float32 `.npy` memmap of `shape` at `path`, its space checked and reserved first (see
-    `engine.storage`): OutputError naming the path, bytes needed and free instead of a later SIGBUS."""
+    `clio_engine.storage`): OutputError naming the path, bytes needed and free instead of a later SIGBUS."""
     header = 128  # an .npy v1 header of a 2-D float32 array
     replaced = path.stat().st_size if path.is_file() else 0  # an old file at `path` frees its space
     ensure_free(path, int(np.prod(shape, dtype=np.int64)) * 4 + header - replaced, what)

@@ -35,7 +35,7 @@ def page_meta(manifest: dict) -> dict:
 
 def explorer_html(clusters: pa.Table, facets: pa.Table, assignments: pa.Table, manifest: dict,
                   layout: MapLayout | None) -> str:
-    """The page for a run's tables (what `engine.run` writes as explorer.html)."""
+    """The page for a run's tables (what `clio_engine.run` writes as explorer.html)."""
     levels = manifest.get("levels") or []
     title = f"clio-engine explorer · {manifest.get('input', {}).get('accepted', 0):,} records · " \
             f"{' → '.join(str(n) for n in levels)} clusters"

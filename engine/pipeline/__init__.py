@@ -1,4 +1,4 @@
-"""The end-to-end pipeline (SPEC §3): `engine.run(config) -> Run`, the stage registry and its stage functions."""
+"""The end-to-end pipeline (SPEC §3): `clio_engine.run(config) -> Run`, the stage registry and its stage functions."""
 from clio_engine.pipeline.registry import (FAULT_ENV, UNKEYED, ConfigView, Stage, StageContext, UndeclaredSetting, plan,
                                            register_stage)
 from clio_engine.pipeline.run import STAGES, Run, check_config, run

@@ -1,8 +1,8 @@
-"""`engine.run(config) -> Run`: walk the registered stages (`engine.pipeline.steps`) in dependency order,
+"""`clio_engine.run(config) -> Run`: walk the registered stages (`clio_engine.pipeline.steps`) in dependency order,
 each cached in the run directory and reused while its key is unchanged.
 
 A stage's key hashes its name, version, the settings it declares and its upstream keys
-(`engine.pipeline.registry`); the records stage is read from the source on every run (texts are never
+(`clio_engine.pipeline.registry`); the records stage is read from the source on every run (texts are never
 cached in the run directory) and keyed by a fingerprint of its content. Once a stage recomputes, the
 stages downstream of it recompute too (even where their key matches: their inputs were just rebuilt). Every enabled stage's checks run as soon as the records are loaded, before
 any heavy stage. A process killed at any point — between stages or inside one — resumes from the last

@@ -1,6 +1,6 @@
 """The pipeline's stage functions: plain functions of arrays and config sections, no file I/O.
 
-The registered stages (`engine.pipeline.steps`) call them and cache their results; each is usable alone.
+The registered stages (`clio_engine.pipeline.steps`) call them and cache their results; each is usable alone.
 """
 from __future__ import annotations
 

@@ -50,8 +50,8 @@ def reduce(X, *, method: str = "pca", n_components: int | None = None, random_st
 
 
 class _CallableModule(types.ModuleType):
-    """SPEC §6 names `engine.reduce(...)` a function, but once this package is imported Python binds
-    the attribute `engine.reduce` to the package itself. So the package forwards calls to `reduce`."""
+    """SPEC §6 names `clio_engine.reduce(...)` a function, but once this package is imported Python binds
+    the attribute `clio_engine.reduce` to the package itself. So the package forwards calls to `reduce`."""
 
     def __call__(self, X, **kwargs) -> np.ndarray:
         return reduce(X, **kwargs)

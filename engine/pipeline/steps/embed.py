@@ -1,4 +1,4 @@
-"""embed: texts → unit vectors [N, D] in `embeddings.npy` (memory-mapped). `engine.embed` caches and
+"""embed: texts → unit vectors [N, D] in `embeddings.npy` (memory-mapped). `clio_engine.embed` caches and
 resumes by chunk under the embedding cache, so a run killed mid-embedding loses at most one chunk."""
 from __future__ import annotations
 
