@@ -3,6 +3,7 @@ the canary guarantee, scrubbed examples, facet aggregates, the published tree, p
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,19 @@ def test_laplace_noise_changes_counts_but_is_seeded(tmp_path, tiny_bert_dir):
     assert size(noisy[0]).equals(size(noisy[1]))
     common = size(plain).index.intersection(size(noisy[0]).index)
     assert len(common) > 0 and (size(plain)[common] != size(noisy[0])[common]).any()
+
+
+def test_top_above_a_derived_k_is_capped_and_said(tmp_path, tiny_bert_dir, caplog):
+    """k from N / target_cluster_size (300 / 100 = 3) below hierarchy.top = 10: capped, never silently."""
+    frame = generate_conversations(300, seed=4)[["id", "text"]]
+    with caplog.at_level(logging.WARNING):
+        result = run(None, input=frame, out=tmp_path / "r", overrides={
+            **BASE, "cluster.k": None, "cluster.target_cluster_size": 100, "hierarchy.levels": 2, "hierarchy.top": 10,
+            "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(tmp_path / "cache")})
+    info = result.manifest["stages"]["hierarchy"]
+    assert info["levels"] == [3, 3]
+    assert info["note"] == "hierarchy.top = 10 capped at the 3 base clusters (k derived from the data)"
+    assert info["note"] in caplog.text
 
 
 def test_base_k_rule():

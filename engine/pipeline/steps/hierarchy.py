@@ -10,6 +10,7 @@ stage, from published nodes only; a strategy's names steer the grouping and noth
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from clio_engine.pipeline.rundir import write_text
 from clio_engine.runfiles import CACHE
 
 FILE = "tree.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,14 @@ def _compute(ctx):
     tree = build_hierarchy(c.centroids, c.sizes, levels=cfg.hierarchy.levels, top=cfg.hierarchy.top, seed=cfg.seed,
                            strategy=entry.factory(cfg), base_names=names)
     write_text(ctx.rd.cached(FILE), json.dumps(tree.to_dict()))
-    return Hierarchy(tree, S.node_labels(c.base, tree.ancestors())), {"levels": [len(lv) for lv in tree.levels],
-                                                                       "strategy": tree.strategy}
+    info = {"levels": [len(lv) for lv in tree.levels], "strategy": tree.strategy}
+    if cfg.hierarchy.levels > 1 and cfg.hierarchy.top > len(c.sizes):
+        # Only reachable with a derived k (an explicit cluster.k below hierarchy.top is a config error):
+        # the top level cannot outnumber the base, so it is capped, and the run says so.
+        info["note"] = (f"hierarchy.top = {cfg.hierarchy.top} capped at the {len(c.sizes)} base clusters "
+                        "(k derived from the data)")
+        log.warning(info["note"])
+    return Hierarchy(tree, S.node_labels(c.base, tree.ancestors())), info
 
 
 def _load(ctx):
