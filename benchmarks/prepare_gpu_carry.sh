@@ -61,7 +61,9 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
     --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .whl "${wheels[@]}"
 
-total_kib=$(du -sk --exclude=.git . | cut -f1)
+# What travels: the files git tracks or would track (ignored ones such as .venv stay here), plus the carry.
+tree_kib=$(git ls-files -z --cached --others --exclude-standard | du -ck --files0-from=- 2>/dev/null | tail -n 1 | cut -f1)
+total_kib=$((tree_kib + $(du -sk .gpu_carry .whl | awk '{s += $1} END {print s}')))
 echo "carried: $(du -sh .gpu_carry | cut -f1) in .gpu_carry, $(du -sh .whl | cut -f1) in .whl;" \
      "working tree that travels: $((total_kib / 1024)) MiB of $LIMIT_MIB"
 if (( total_kib > LIMIT_MIB * 1024 )); then
