@@ -16,6 +16,7 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug or an unexpected failure: one line here, the traceback with -v
 EXIT_USAGE = 2  # argparse: unknown option, missing argument, malformed --set
 EXIT_INPUT = 3  # bad config or input, unwritable output, full disk, busy port: fix what the message names
+EXIT_VIOLATIONS = 4  # `audit`: the directory leaks (one line per violation on stdout)
 EXIT_INTERRUPTED = 130
 
 EPILOG = f"""exit codes:
@@ -23,6 +24,7 @@ EPILOG = f"""exit codes:
   {EXIT_INTERNAL}    internal error (a bug; -v prints the traceback)
   {EXIT_USAGE}    usage error (unknown option, missing argument, malformed --set)
   {EXIT_INPUT}    bad config or input, or output that cannot be written (unwritable --out, full disk, busy port)
+  {EXIT_VIOLATIONS}    audit found privacy violations (each printed on one line)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C; finished stages and chunks are kept, re-run to resume)"""
 
 
@@ -131,6 +133,14 @@ def _parser() -> argparse.ArgumentParser:
     explore.add_argument("--port", type=_port, default=8765, help="port for --serve (default 8765; 0 picks a free one)")
     explore.add_argument("--no-open", action="store_true", help="only rebuild the page; open no browser")
     explore.set_defaults(func=_cmd_explore)
+
+    aud = sub.add_parser("audit", help="run the privacy attacks on a run or release directory; exit 4 on any violation",
+                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    aud.add_argument("dir", help="a run directory or its release/ (private/ is never read)")
+    aud.add_argument("--min-users", type=int, help="privacy floor (default: manifest.json's privacy.min_users)")
+    aud.add_argument("--min-records", type=int, help="privacy floor (default: manifest.json's privacy.min_records)")
+    aud.add_argument("--canary-file", help="file of planted tokens, one per line: any found outside private/ is a violation")
+    aud.set_defaults(func=_cmd_audit)
 
     bench = sub.add_parser("bench", help="run a benchmark suite (from a source checkout)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for python -m benchmarks.run")
@@ -251,6 +261,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _terminal(text) -> str:
+    """A cluster name for the terminal: one line, no bidi/zero-width or control characters (SPEC §4)."""
+    from clio_engine.privacy.escape import terminal_text
+
+    return terminal_text(text)
+
+
 def _print_summary(result) -> None:
     m = result.manifest
     inp = m["input"]
@@ -262,7 +279,7 @@ def _print_summary(result) -> None:
     print("top-level clusters:")
     for row in result.top_clusters().itertuples():
         size = "suppressed" if row.size is None or row.size != row.size else f"{int(row.size):,}"
-        print(f"  {row.share:6.1%}  {row.name:40s} {size:>10s} records")
+        print(f"  {row.share:6.1%}  {_terminal(row.name):40s} {size:>10s} records")
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
@@ -290,6 +307,30 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     elif not args.no_open and not webbrowser.open(page.resolve().as_uri()):
         print(f"no browser found here; open {page.resolve().as_uri()} or use --serve")
     return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    """Print each violation on one line; EXIT_VIOLATIONS if any, EXIT_INPUT (via InputError) for a bad dir."""
+    from pathlib import Path
+
+    from clio_engine.audit import audit
+    from clio_engine.errors import InputError
+
+    canaries = None
+    if args.canary_file:
+        try:
+            canaries = Path(args.canary_file).read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise InputError(f"cannot read --canary-file {args.canary_file}: {e.strerror}") from None
+    found = audit(args.dir, min_users=args.min_users, min_records=args.min_records, canaries=canaries)
+    for v in found:
+        print(v)
+    counts = {}
+    for v in found:
+        counts[v.attack] = counts.get(v.attack, 0) + 1
+    print(f"audit {args.dir}: " + ("clean" if not found else
+          f"{len(found)} violations (" + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")"))
+    return EXIT_VIOLATIONS if found else EXIT_OK
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

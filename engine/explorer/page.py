@@ -7,13 +7,19 @@ nothing the page needs. The tree, panel and bar charts are plain HTML.
 """
 from __future__ import annotations
 
-import html
 import re
 import json
 from importlib import resources
 from pathlib import Path
 
+from clio_engine.privacy.escape import html_text, neutralise
+
 ASSETS = ("explorer.html", "explorer.css", "explorer.js")
+# Inside <script type="application/json"> the blob must not close the element ("</script"), open a
+# comment ("<!--") or hold line terminators older JS engines reject: JSON may write any character of a
+# string as \uXXXX, so these are always escaped (they only occur inside strings).
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_JSON_UNSAFE = re.compile("[<>&\u2028\u2029]")
 
 
 def _asset(name: str) -> str:
@@ -22,14 +28,32 @@ def _asset(name: str) -> str:
 
 def render_page(data: dict, title: str = "clio-engine explorer") -> str:
     """The page as one string; deterministic (same data → same bytes)."""
-    blob = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    # Inside <script type="application/json"> only "</script" and "<!--" could end or confuse the
-    # element; JSON can write "<" as \u003c anywhere it occurs (only inside strings).
-    blob = blob.replace("<", "\\u003c")
-    parts = {"TITLE": html.escape(title), "CSS": _asset("explorer.css"),
+    blob = json.dumps(_neutralised(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    blob = _JSON_UNSAFE.sub(lambda m: _JSON_ESCAPES[m.group(0)], blob)
+    parts = {"TITLE": html_text(title), "CSS": _asset("explorer.css"),
              "JS": _asset("explorer.js").replace("</", "<\\/"), "DATA": blob}
     # One pass over the template, so nothing substituted is scanned again.
     return re.sub(r"\{\{(TITLE|CSS|JS|DATA)\}\}", lambda m: parts[m.group(1)], _asset("explorer.html"))
+
+
+def _neutralised(value):
+    """`value` with every string in it (dict keys included) passed through `neutralise` (SPEC §4: no bidi
+    or zero-width character reaches the page). Two keys that differ only by such characters become one;
+    numeric values under them are added (shares of one displayed value), anything else keeps the first."""
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, list):
+        return [_neutralised(v) for v in value] if any(isinstance(v, (str, list, dict)) for v in value) else value
+    if isinstance(value, dict):
+        out: dict = {}
+        for k, v in value.items():
+            k, v = (neutralise(k) if isinstance(k, str) else k), _neutralised(v)
+            if k not in out:
+                out[k] = v
+            elif isinstance(out[k], (int, float)) and isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[k] = out[k] + v
+        return out
+    return value
 
 
 def write_page(path: Path, data: dict, title: str = "clio-engine explorer") -> Path:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from clio_engine.privacy.escape import plot_label
+
 PLOT_DIR = "plots"
 DPI = 100
 MAX_BARS = 12          # top-level clusters in the facet figure
@@ -28,8 +30,11 @@ def _pyplot():
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
+    # Labels come from the data: "$...$" must be drawn literally, never parsed as mathtext or TeX
+    # (SPEC §4; a facet value "$\\nonexistentcmd$" used to crash the outputs stage).
     plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-                         "svg.hashsalt": "clio-engine", "path.simplify": True})
+                         "svg.hashsalt": "clio-engine", "path.simplify": True,
+                         "text.parse_math": False, "text.usetex": False})
     return plt
 
 
@@ -43,6 +48,7 @@ def _png(fig) -> bytes:
 
 
 def _short(name: str, n: int = 42) -> str:
+    name = plot_label(name)
     return name if len(name) <= n else name[: n - 1] + "…"
 
 
@@ -81,7 +87,8 @@ def size_distribution(rows: list[dict], min_records: int | None) -> bytes | None
     return _png(fig)
 
 
-def top_shares(rows: list[dict]) -> bytes | None:
+def top_shares(rows: list[dict], *, figure: bool = False):
+    """PNG bytes (None: nothing to draw); `figure=True` returns the open Figure instead (tests read its texts)."""
     plt = _pyplot()
     top = max((r["level"] for r in rows), default=0)
     bars = sorted((r for r in rows if r["level"] == top and r["published"] and r["share"] is not None),
@@ -100,10 +107,11 @@ def top_shares(rows: list[dict]) -> bytes | None:
     ax.set_title("Top-level clusters")
     ax.set_xlim(0, max(100 * r["share"] for r in bars) * 1.15)
     fig.tight_layout()
-    return _png(fig)
+    return fig if figure else _png(fig)
 
 
-def facet_shares(rows: list[dict]) -> bytes | None:
+def facet_shares(rows: list[dict], *, figure: bool = False):
+    """PNG bytes (None: nothing to draw); `figure=True` returns the open Figure instead (tests read its texts)."""
     plt = _pyplot()
     top = max((r["level"] for r in rows), default=0)
     largest = sorted((r for r in rows if r["level"] == top and r["kind"] == "cluster" and r["published"]
@@ -135,17 +143,17 @@ def facet_shares(rows: list[dict]) -> bytes | None:
             if not any(width):
                 continue
             colour = "#d9dce2" if v == "small cells (suppressed)" else ("#9aa1ad" if v == "other values" else PALETTE[k % 8])
-            ax.barh(range(len(largest)), [100 * w for w in width], left=[100 * x for x in left], color=colour, label=v,
+            ax.barh(range(len(largest)), [100 * w for w in width], left=[100 * x for x in left], color=colour, label=plot_label(v),
                     height=0.75)
             left = [a + b for a, b in zip(left, width)]
         ax.set_yticks(list(range(len(largest))), [_short(r["name"], 34) for r in largest])
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
-        ax.set_title(f"{facet} shares in the largest top-level clusters", loc="left")
+        ax.set_title(f"{plot_label(facet)} shares in the largest top-level clusters", loc="left")
         ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes[-1, 0].set_xlabel("share of the cluster's records (%)")
     fig.tight_layout()
-    return _png(fig)
+    return fig if figure else _png(fig)
 
 
 def write_plots(run_dir: Path, clusters: pa.Table, min_records: int | None = None) -> list[tuple[str, str]]:

@@ -3,6 +3,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from clio_engine.privacy.escape import markdown_text
+
+# Every string from the data (cluster names, "Other in <parent>") passes `markdown_text` (SPEC §4): no
+# link, image, raw HTML, emphasis, heading or table-cell break can come from it, and bidi/zero-width
+# characters are removed. The numbers and our own wording are written as they are.
+
 
 def _pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
@@ -30,7 +36,7 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
         f"- Input: {inp['rows']:,} rows, {inp['accepted']:,} clustered or noise, {inp['rejected']:,} rejected"
         + (" (" + ", ".join(f"{n:,} {k}" for k, n in inp["rejections"].items()) + ")" if inp["rejections"] else ""),
         f"- Users: {manifest['users']['note']}",
-        f"- Model: {manifest['stages']['embed']['model']} ({manifest['stages']['embed']['dim']}-d, "
+        f"- Model: {markdown_text(manifest['stages']['embed']['model'])} ({manifest['stages']['embed']['dim']}-d, "
         f"{manifest['stages']['embed']['n_truncated']:,} texts truncated)",
         f"- Clustering: {manifest['stages']['cluster']['method']} with k = {manifest['stages']['cluster']['k']} "
         f"({manifest['stages']['cluster']['k_rule']}); hierarchy levels (base → top): "
@@ -63,16 +69,16 @@ def _tree_sections(rows, by_id, children, top, top_level) -> list[str]:
     """The top-level table and the level below it (published nodes only)."""
     lines = ["", "## Top-level clusters", "", "| cluster | records | users | share |", "|---|---:|---:|---:|"]
     for r in top:
-        lines.append(f"| {r['name']} | {_num(r['size'])} | {_num(r['users'])} | {_pct(r['share'])} |")
+        lines.append(f"| {markdown_text(r['name'])} | {_num(r['size'])} | {_num(r['users'])} | {_pct(r['share'])} |")
     other = by_id.get(f"{top_level}.other")
     if other is not None:
-        lines.append(f"| {other['name']} | {_num(other['size'])} | {_num(other['users'])} | {_pct(other['share'])} |")
+        lines.append(f"| {markdown_text(other['name'])} | {_num(other['size'])} | {_num(other['users'])} | {_pct(other['share'])} |")
     if top_level > 0:
         lines += ["", "## One level down", ""]
         for r in top:
             kids = sorted(children.get(r["id"], []), key=lambda c: (-(c["size"] or 0), c["id"]))
-            lines.append(f"- **{r['name']}** ({_pct(r['share'])}): " + "; ".join(
-                f"{c['name']} {_pct(c['share_of_parent'])}" for c in kids[:8]) + ("; …" if len(kids) > 8 else ""))
+            lines.append(f"- **{markdown_text(r['name'])}** ({_pct(r['share'])}): " + "; ".join(
+                f"{markdown_text(c['name'])} {_pct(c['share_of_parent'])}" for c in kids[:8]) + ("; …" if len(kids) > 8 else ""))
     return lines
 
 

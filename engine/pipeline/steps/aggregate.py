@@ -14,12 +14,14 @@ FILE = "facets.parquet"
 
 def _compute(ctx):
     from clio_engine.aggregate import facet_shares
+    from clio_engine.privacy.escape import neutralise
 
     p, seed, records = ctx.cfg.privacy, ctx.cfg.seed, ctx["records"].records
     labels, users = ctx["hierarchy"].labels, ctx["records"].users
     parts = []
     for facet in records.facet_columns:
-        values = records.table.column(facet).to_pylist()
+        # Facet values are labels: bidi and zero-width characters never mean anything there (SPEC §4).
+        values = [v if v is None else neutralise(v) for v in records.table.column(facet).to_pylist()]
         for level, pub in enumerate(ctx["privacy"]):
             t = facet_shares(labels[level], pub.published, values, users, facet=facet, min_users=p.min_users,
                              min_records=p.min_records, epsilon=p.epsilon, seed=seed + 7919 * level)
@@ -41,4 +43,4 @@ def empty_facets() -> pa.Table:
 
 
 register_stage(Stage("aggregate", _compute, _load, upstream=("records", "hierarchy", "privacy"),
-                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "seed"), artifacts=(FILE,)))
+                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "seed"), artifacts=(FILE,), version=2))

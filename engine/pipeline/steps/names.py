@@ -24,9 +24,20 @@ def _compute(ctx):
     namer = NAMERS.get(ctx.cfg.naming.strategy).factory(ctx.cfg)
     names = namer.name_tree(loaded.records.texts, ctx["embed"], h.labels, h.tree,
                             [pub.published for pub in ctx["privacy"]], loaded.users)
+    names = [[None if nm is None else _neutralised(nm) for nm in level] for level in names]
     data = [[None if nm is None else nm.__dict__ for nm in level] for level in names]
     write_text(ctx.rd.cached(FILE), json.dumps(data, ensure_ascii=False))
     return names, {"namer": getattr(namer, "name", ctx.cfg.naming.strategy)}
+
+
+def _neutralised(nm):
+    """Whatever namer made it, no bidi or zero-width character leaves the engine (SPEC §4)."""
+    from dataclasses import replace
+
+    from clio_engine.privacy.escape import neutralise
+
+    return replace(nm, name=neutralise(nm.name), description=neutralise(nm.description),
+                   keywords=[neutralise(k) for k in nm.keywords], examples=[neutralise(e) for e in nm.examples])
 
 
 def _load(ctx):
@@ -37,4 +48,4 @@ def _load(ctx):
 
 
 register_stage(Stage("names", _compute, _load, upstream=("records", "embed", "hierarchy", "privacy"), reads=_reads,
-                     artifacts=(f"{CACHE}/{FILE}",)))
+                     artifacts=(f"{CACHE}/{FILE}",), version=2))

@@ -1,0 +1,41 @@
+"""`clio-engine audit DIR`: re-run the privacy contract's attacks (SPEC §4) on a run or release directory.
+
+Reads only the files of the directory (never `private/`), the way someone who received them would:
+- `groupby`: per-record tables (e.g. assignments.parquet) and the counts a group-by of them yields;
+- `points`: marks and points in explorer.html's embedded data, counted per node;
+- `differencing`: LP bounds (scipy `linprog`) on every suppressed count given all published numbers,
+  plus the fractional attack on full-precision shares;
+- `canary`: planted tokens (`--canary-file`) in any file outside `private/`.
+
+`audit(path)` returns the violations found (an empty list = clean); the CLI prints one line each and
+exits 4 when there are any.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from clio_engine.audit.files import MARKERS, RunView, Violation, load_view
+
+ATTACKS = ("group-by", "point-counting", "differencing", "canary")
+
+__all__ = ["ATTACKS", "RunView", "Violation", "audit", "load_view"]
+
+
+def audit(path, *, min_users: int | None = None, min_records: int | None = None,
+          canaries: list[str] | None = None) -> list[Violation]:
+    """All violations found in the directory `path` (InputError when it is not a run or release dir)."""
+    from clio_engine.audit import canary, differencing, groupby, points
+
+    view = load_view(Path(path), min_users=min_users, min_records=min_records)
+    found: list[Violation] = []
+    found += groupby.attack(view)
+    found += points.attack(view)
+    found += differencing.attack(view)
+    if canaries:
+        found += canary.attack(view, canaries)
+    release = Path(path) / "release"
+    if release.is_dir() and any((release / m).exists() for m in MARKERS):  # a run dir's release/: audited on its own too
+        found = [v for v in found if not v.file.startswith("release/")]  # (its tables were read as loose files above)
+        found += [Violation(v.attack, f"release/{v.file}", v.where, v.what)
+                  for v in audit(release, min_users=view.min_users, min_records=view.min_records, canaries=canaries)]
+    return found

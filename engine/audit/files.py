@@ -1,0 +1,141 @@
+"""What the audit reads: the published files of a run or release directory, loaded once."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clio_engine.errors import InputError
+
+PRIVATE = "private"
+MARKERS = ("manifest.json", "clusters.parquet", "tree.json", "aggregates.csv", "explorer.html")
+
+
+@dataclass(frozen=True)
+class Violation:
+    attack: str  # group-by | point-counting | differencing | canary
+    file: str  # path relative to the audited directory
+    where: str  # node, cell or row
+    what: str  # what was derived
+
+    def __str__(self) -> str:
+        return f"{self.attack}: {self.file}: {self.where}: {self.what}"
+
+
+@dataclass
+class RunView:
+    root: Path
+    min_users: int
+    min_records: int
+    epsilon: float | None
+    manifest: dict | None
+    clusters: list[dict] | None  # clusters.parquet rows (every node, published or not, and Other rows)
+    clusters_file: str | None  # the file `clusters` came from (clusters.parquet or tree.json)
+    facets: list[dict] | None  # facets.parquet rows
+    tables: dict[str, list[dict]] = field(default_factory=dict)  # every other table (parquet/csv), by relative path
+
+    def files(self) -> list[Path]:
+        """Every file outside private/, sorted."""
+        return sorted(p for p in self.root.rglob("*")
+                      if p.is_file() and PRIVATE not in p.relative_to(self.root).parts[:-1])
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+
+def load_view(root: Path, *, min_users: int | None = None, min_records: int | None = None) -> RunView:
+    if not root.is_dir():
+        raise InputError(f"{root} is not a directory")
+    if not any((root / m).exists() for m in MARKERS):
+        raise InputError(f"{root} is not a run or release directory (none of {', '.join(MARKERS)})")
+    manifest = _json(root / "manifest.json")
+    privacy = (manifest or {}).get("privacy") or {}
+    mu = min_users if min_users is not None else privacy.get("min_users")
+    mr = min_records if min_records is not None else privacy.get("min_records")
+    if mu is None or mr is None:
+        raise InputError(f"{root}: no privacy floors (manifest.json's privacy.min_users/min_records); "
+                         "pass --min-users and --min-records")
+    eps = privacy.get("epsilon")
+    view = RunView(root, int(mu), int(mr), float(eps) if eps else None, manifest, None, None, None)
+    for path in view.files():
+        if path.suffix == ".parquet" or path.name.endswith(".csv"):
+            view.tables[view.rel(path)] = read_table(path)
+    if "clusters.parquet" in view.tables:
+        view.clusters, view.clusters_file = view.tables["clusters.parquet"], "clusters.parquet"
+    elif (root / "tree.json").exists():
+        view.clusters, view.clusters_file = rows_from_tree(_json(root / "tree.json")), "tree.json"
+    elif (root / "explorer.html").exists():
+        view.clusters, view.clusters_file = rows_from_page(explorer_data(root / "explorer.html")), "explorer.html"
+    view.facets = view.tables.get("facets.parquet")
+    return view
+
+
+def read_table(path: Path) -> list[dict]:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(path).to_pylist()
+        except Exception as e:  # noqa: BLE001 — any unreadable file is bad input, named
+            raise InputError(f"{path}: not a readable Parquet file ({e})") from None
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _json(path: Path):
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from None
+
+
+def rows_from_tree(tree: dict | None) -> list[dict] | None:
+    """tree.json (published nodes only) → clusters-like rows with parent ids (no unpublished rows)."""
+    if not tree or "levels" not in tree or "nodes" not in tree:
+        return None
+    rows = []
+    for level, (lv, nodes) in enumerate(zip(tree["levels"], tree["nodes"])):
+        up = tree["nodes"][level + 1] if level + 1 < len(tree["nodes"]) else []
+        for node, parent in zip(nodes, lv["parent"]):
+            rows.append(dict(id=node["id"], level=level, kind=node.get("kind", "cluster"),
+                             parent=up[parent]["id"] if 0 <= parent < len(up) else None,
+                             size=node.get("size"), users=node.get("users"), share=node.get("share"),
+                             share_of_parent=node.get("share_of_parent"), published=True))
+    return rows
+
+
+def explorer_data(path: Path) -> dict | None:
+    """The JSON blob embedded in explorer.html (<script type="application/json" id="clio-data">)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    m = re.search(r'<script[^>]*type="application/json"[^>]*>(.*?)</script>', text, re.S)
+    if not m:
+        return None
+    try:
+        return json.loads(m.group(1))
+    except ValueError:
+        return None
+
+
+def rows_from_page(data: dict | None) -> list[dict] | None:
+    """The explorer's node table (published nodes and Other rows) → clusters-like rows with parent ids."""
+    nodes = (data or {}).get("nodes")
+    if not nodes or "id" not in nodes:
+        return None
+    ids = nodes["id"]
+
+    def col(name, i):
+        values = nodes.get(name) or []
+        return values[i] if i < len(values) else None
+    rows = []
+    for i, nid in enumerate(ids):
+        parent = col("parent", i)
+        size = col("size", i)
+        rows.append(dict(id=nid, level=col("level", i), kind="other" if col("other", i) else "cluster",
+                         parent=ids[parent] if isinstance(parent, int) and 0 <= parent < len(ids) else None,
+                         size=size, users=col("users", i), share=col("share", i), share_of_parent=col("sop", i),
+                         published=size is not None))
+    return rows

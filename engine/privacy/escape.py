@@ -1,0 +1,91 @@
+"""Escaping of every emitted string for its medium (SPEC §4): HTML, Markdown, plot labels, terminals.
+
+Names, descriptions, keywords, examples and facet values come from the data (or from a pluggable namer),
+so any of them may hold markup (`<script>`, `"><img src=x onerror=…>`, `[x](http://evil)`), matplotlib
+mathtext (`$\\nonexistentcmd$`) or invisible Unicode that reorders or hides text (a right-to-left
+override makes "txt.exe" read as "exe.txt").
+
+Neutralisation policy (`neutralise`, applied first by every other function here): characters that
+change how text is *ordered* or *seen* without being seen themselves are **removed** — not replaced by a
+marker — so names stay short and searchable and two renderings of one string agree:
+
+- bidi controls: U+202A–U+202E (embeddings, overrides), U+2066–U+2069 (isolates), U+200E/U+200F
+  (LRM/RLM), U+061C (Arabic letter mark);
+- zero-width and invisible format characters: U+200B–U+200D (ZWSP, ZWNJ, ZWJ), U+2060–U+2064 (word
+  joiner, invisible operators), U+206A–U+206F (deprecated format controls), U+FEFF (BOM / ZWNBSP),
+  U+180E (Mongolian vowel separator), U+00AD (soft hyphen);
+- C0 and C1 control characters (ESC starts terminal escape sequences, CR rewrites a line) other than
+  tab and newline; tab and newline are kept by `neutralise` and turned into spaces by the one-line
+  media (`markdown_text`, `plot_label`, `terminal_text`).
+
+Removing ZWJ splits joined emoji into their parts and removing ZWNJ changes some Persian spellings
+slightly; both stay readable, and no text can be made to display differently from what it contains.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+_INVISIBLE = ("\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"          # bidi controls
+              "\u200b-\u200d\u2060-\u2064\u206a-\u206f\ufeff\u180e\u00ad")  # zero-width / invisible format
+_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f"                                 # C0 / C1 except \t and \n
+_STRIP = re.compile(f"[{_INVISIBLE}{_CONTROLS}]")
+BIDI_AND_INVISIBLE = re.compile(f"[{_INVISIBLE}]")  # for tests and audits: what must never be emitted
+
+# Markdown: characters that can open or close inline structure anywhere in a line (emphasis, code,
+# links, images, autolinks, raw HTML, entities, table cells, strikethrough, escapes).
+_MD_INLINE = re.compile(r"([\\`*_\[\]()<>!&|~{}])")
+# A dot inside a word ("evil.com", "x.y") is where linkifiers find bare domains: escape it.
+_MD_DOMAIN_DOT = re.compile(r"(?<=[A-Za-z0-9])\.(?=[A-Za-z0-9])")
+
+
+def neutralise(text) -> str:
+    """`text` with bidi controls, zero-width/invisible format characters and control characters (except
+    tab and newline) removed; see the module docstring for the exact set. `None` becomes ""."""
+    if text is None:
+        return ""
+    return _STRIP.sub("", str(text))
+
+
+def one_line(text) -> str:
+    """`neutralise(text)` with every run of whitespace (newlines, tabs) collapsed to one space, stripped."""
+    return " ".join(neutralise(text).split())
+
+
+def html_text(text) -> str:
+    """Text for HTML element content *or* a quoted attribute value: neutralised, then `& < > " '`
+    written as character references, so no tag, attribute or entity can come from the data."""
+    return html.escape(neutralise(text), quote=True)
+
+
+def markdown_text(text) -> str:
+    """Inline Markdown (a table cell, a list item) that renders as exactly the text and nothing else.
+
+    One line (newlines would end a table row or start a block), neutralised, and every character that
+    could start or end structure backslash-escaped (CommonMark lets any ASCII punctuation be escaped):
+    `\\ ` * _ [ ] ( ) < > ! & | ~ { }` everywhere (no emphasis, code, link, image, autolink, raw HTML,
+    entity, table cell break or strikethrough), a heading/list/quote marker at the start, and a dot
+    inside a word so that a linkifier finds no bare domain ("evil.com" → "evil\\.com")."""
+    text = _MD_INLINE.sub(r"\\\1", one_line(text))
+    text = _MD_DOMAIN_DOT.sub(r"\\.", text)
+    if text[:1] in ("#", "+", "-", "="):
+        text = "\\" + text
+    return re.sub(r"^(\d+)\.", r"\1\\.", text)  # "1. foo" would start an ordered list ("1)" is escaped above)
+
+
+def plot_label(text) -> str:
+    """A matplotlib label that draws literally: one line, neutralised; a leading "_" (which legends treat
+    as "hide this entry") is preceded by a space. Math parsing must be off for the Text that shows it
+    (`clio_engine.pipeline.plots` sets rcParams `text.parse_math = False` and `text.usetex = False`),
+    so "$\\nonexistentcmd$" is drawn as those characters instead of failing in mathtext; we do not
+    escape "$" here, because with parsing off a "\\$" would be drawn with its backslash."""
+    text = one_line(text)
+    return " " + text if text.startswith("_") else text
+
+
+def terminal_text(text) -> str:
+    """One line for a terminal: neutralised (no ESC sequences, no carriage returns, no bidi reordering)."""
+    return one_line(text)
+
+
+__all__ = ["neutralise", "one_line", "html_text", "markdown_text", "plot_label", "terminal_text", "BIDI_AND_INVISIBLE"]
