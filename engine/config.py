@@ -111,6 +111,8 @@ class PrivacyConfig(_Section):
     examples: Literal["scrubbed", "k_anonymous", "none"] = "scrubbed"
     epsilon: float | None = Field(default=None, gt=0)
     auditor: bool = False
+    # PII scrubber (clio_engine.privacy.make_scrubber): presidio where installed (the `pii` extra), else rules.
+    scrubber: Literal["auto", "presidio", "rules"] = "auto"
 
 
 class OutputConfig(_Section):
@@ -146,6 +148,15 @@ class ClioConfig(_Section):
         if k is not None and h.levels > 1 and h.top > k:
             raise ValueError(f"hierarchy.top = {h.top} exceeds cluster.k = {k}: the top level cannot have more "
                              "clusters than the base; lower hierarchy.top or raise cluster.k")
+        return self
+
+    @model_validator(mode="after")
+    def _scrubber_installed(self) -> "ClioConfig":
+        import importlib.util
+
+        if self.privacy.scrubber == "presidio" and importlib.util.find_spec("presidio_analyzer") is None:
+            raise ValueError("privacy.scrubber = presidio but presidio-analyzer is not installed; "
+                             "pip install 'clio-engine[pii]' or use auto or rules")
         return self
 
     def to_yaml(self) -> str:

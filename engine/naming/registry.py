@@ -16,9 +16,11 @@ def register_namer(name: str, *, reads: tuple[str, ...] = (), replace: bool = Fa
     return NAMERS.register(name, reads=reads, replace=replace)
 
 
-@register_namer("keywords", reads=("naming", "privacy.min_users", "privacy.examples"))
+@register_namer("keywords", reads=("naming", "privacy.min_users", "privacy.examples", "privacy.scrubber"))
 def _keywords(cfg):
     from clio_engine.naming.namer import KeywordNamer
+    from clio_engine.privacy import make_scrubber
 
     n, p = cfg.naming, cfg.privacy
-    return KeywordNamer(n_keywords=n.n_keywords, n_examples=n.n_examples, examples=p.examples, min_users=p.min_users)
+    return KeywordNamer(n_keywords=n.n_keywords, n_examples=n.n_examples, examples=p.examples, min_users=p.min_users,
+                        scrubber=make_scrubber(p.scrubber))
