@@ -61,7 +61,7 @@ def test_page_is_written_and_self_contained(explorer_run):
     assert not re.search(r"""(?:src|href)\s*=\s*["'](?!data:|#)""", html)
     assert "http://" not in html and "https://" not in html
     assert "default-src 'none'" in html
-    assert "explorer.html" in result.manifest["files"] and result.manifest["stages"]["map"]["method"] == "umap"
+    assert "explorer.html" in result.manifest["files"] and result.manifest["stages"]["map"]["method"] == "hierarchical-pack"
 
 
 def test_page_holds_published_nodes_only(explorer_run):
@@ -83,25 +83,24 @@ def test_page_holds_published_nodes_only(explorer_run):
             assert nodes["size"][i] is None or row.published
 
 
-def test_map_points_are_the_sample_labelled_by_published_nodes(explorer_run):
+def test_map_points_are_records_of_published_base_clusters_only(explorer_run):
     frame, result = explorer_run
     data = _page_data((result.dir / "explorer.html").read_text())
     pts, nodes = data["points"], data["nodes"]
-    assert len(pts["x"]) == len(pts["y"]) == len(pts["node"]) == MAP_SAMPLE == data["meta"]["points"]
+    layout = MapLayout.load(result.dir / ".cache" / "map.npz")
+    m = result.manifest["stages"]["map"]["per_cluster"]
+    c = result.clusters
+    published_base = c[c.published & (c.level == 0) & (c.kind == "cluster")]
+    assert len(pts["x"]) == len(pts["y"]) == len(pts["node"]) == data["meta"]["points"] == m * len(published_base)
+    assert 0 < m <= MAP_SAMPLE // len(published_base)
     assert set(pts) == {"x", "y", "node"}  # positions and a published label; no record's own facet value
     assert 0 <= min(pts["x"]) and max(pts["x"]) <= 10_000 and 0 <= min(pts["y"]) and max(pts["y"]) <= 10_000
-    layout = MapLayout.load(result.dir / ".cache" / "map.npz")
     a = result.assignments.set_index("row").loc[layout.rows]
     labels = [nodes["id"][j] for j in pts["node"]]
-    for published, label, base in zip(a.published, labels, a.level_0):
-        if published:
-            assert label == f"0.{int(base)}"
-        else:
-            assert ".other" in label, "a point of a hidden cluster must be labelled with its Other bucket"
-    assert any(".other" in x for x in labels) and any(".other" not in x for x in labels)
+    assert a.published.all(), "a record of an unpublished cluster is on the map"
+    assert labels == [f"0.{int(b)}" for b in a.level_0] and list(layout.base) == list(a.level_0.astype(int))
     # Published base clusters have centroid markers; hidden ones do not.
-    assert sorted(nodes["id"][j] for j in data["centroids"]["node"]) == sorted(
-        i for i in result.clusters[result.clusters.published & (result.clusters.level == 0) & (result.clusters.kind == "cluster")].id)
+    assert sorted(nodes["id"][j] for j in data["centroids"]["node"]) == sorted(published_base.id)
 
 
 def test_canaries_of_unpublished_clusters_never_reach_the_page(explorer_run):
@@ -229,24 +228,26 @@ def test_sample_rows_is_seeded_sorted_and_skips_noise():
     assert list(sample_rows(labels, 100, seed=3)) == [0, 2, 3, 5, 6, 7, 8, 9]
 
 
-@pytest.mark.parametrize("n,method", [(1, "none"), (10, "pca"), (60, "umap")])
-def test_map_layout_shapes_and_small_runs(n, method):
+@pytest.mark.parametrize("n,k", [(1, 1), (10, 2), (60, 5)])
+def test_map_layout_shapes_and_small_runs(n, k):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 8)).astype(np.float32)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
-    k = min(n, 2)
     labels = np.arange(n) % k
     centroids = np.stack([X[labels == c].mean(0) for c in range(k)])
-    layout = map_layout(X, labels, centroids, sample=n, seed=0, device="cpu", input_rows=np.arange(n) + 100)
-    assert layout.method == method and layout.xy.shape == (n, 2) and layout.centroid_xy.shape == (k, 2)
-    assert list(layout.rows) == list(range(100, 100 + n)) and np.isfinite(layout.xy).all()
+    layout = map_layout(X, labels, centroids, per_cluster=n // k, seed=0, input_rows=np.arange(n) + 100)
+    assert layout.method == "hierarchical-pack" and layout.xy.shape == (n, 2) and layout.centroid_xy.shape == (k, 2)
+    assert sorted(layout.rows) == list(range(100, 100 + n)) and np.isfinite(layout.xy).all()
+    assert list(layout.base) == list(labels[layout.rows - 100])
 
 
 def test_map_layout_round_trips_through_its_cache(tmp_path):
-    layout = MapLayout(np.array([3, 5], np.int64), np.ones((2, 2), np.float32), np.zeros((1, 2), np.float32), "pca")
+    layout = MapLayout(np.array([3, 5], np.int64), np.ones((2, 2), np.float32), np.zeros((1, 2), np.float32), "pca",
+                       np.array([0, 0], np.int64))
     layout.save(tmp_path / "map.npz")
     back = MapLayout.load(tmp_path / "map.npz")
     assert back.method == "pca" and np.array_equal(back.rows, layout.rows) and np.array_equal(back.xy, layout.xy)
+    assert np.array_equal(back.base, layout.base)
 
 
 # ---------------------------------------------------------------------------------------- browser
@@ -324,7 +325,7 @@ def test_page_loads_offline_without_console_errors(page, explorer_run):
     assert page.errors == [] and page.blocked == []
     state = page.evaluate("window.clioExplorer.state")
     assert state["renders"] >= 1 and state["firstRenderMs"] is not None
-    assert page.evaluate("window.clioExplorer.points") == MAP_SAMPLE
+    assert page.evaluate("window.clioExplorer.points") == result.manifest["stages"]["map"]["points"] > 0
     top = result.top_clusters()
     assert page.locator("#tree > div > .tree-row").count() == len(top) + ("2.other" in set(result.clusters.id))
     assert _artifact(page, "explorer.png").stat().st_size > 10_000
@@ -394,7 +395,7 @@ def test_facet_filter_recolours_the_map_and_reweights_the_tree(page, explorer_ru
 @pytest.mark.browser
 def test_hover_labels_a_point_and_wheel_zooms(page):
     box = page.locator("#map").bounding_box()
-    for i in range(0, MAP_SAMPLE, 37):  # a point not under the legend or tools
+    for i in range(0, page.evaluate("window.clioExplorer.points"), 7):  # a point not under the legend or tools
         x, y = page.evaluate(f"window.clioExplorer.pointScreen({i})")
         if 100 < x < box["width"] - 60 and 60 < y < box["height"] - 200:
             break

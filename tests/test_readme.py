@@ -71,7 +71,7 @@ def test_readme_states_the_config_defaults():
     assert _stated(r"\(default size (\d+):") == (str(c.cluster.target_cluster_size),)
     assert _stated(r"\(defaults (\d+) and (\d+); preset `strict`: (\d+) and (\d+);") == tuple(
         map(str, (c.privacy.min_users, c.privacy.min_records, strict.privacy.min_users, strict.privacy.min_records)))
-    assert _stated(r"up to `output.map_sample` records \(default (\d+)\)") == (str(c.output.map_sample),)
+    assert _stated(r"`output.map_sample` points in all at most \(default (\d+)\)") == (str(c.output.map_sample),)
     assert _stated(r"The demo preset uses (\d+) records per base cluster \((\d+) clusters\)") == (
         str(demo.cluster.target_cluster_size), str(demo.input.synthetic_records // demo.cluster.target_cluster_size))
     assert _stated(r"`clio-engine demo` runs all of it on (\d+)k synthetic") == (str(demo.input.synthetic_records // 1000),)

@@ -1,14 +1,17 @@
 """The explorer page's data, built only from what a run publishes (SPEC §4 holds in the page too).
 
 Sources: clusters.parquet rows with published = true and the "Other" rows; facets.parquet cells that
-are not suppressed; assignments.parquet (each sampled record's node per level); the map layout.
+are not suppressed; the map layout (each mark's base cluster; assignments.parquet only for a map cache
+written before marks carried it).
 
 - A node's name, description, keywords, examples, counts and facet shares come from its published
   row; an unpublished cluster contributes nothing (not even its id).
-- A map point is a position and the deepest *published* node holding it: its base cluster where that
-  is published, else the "Other in <ancestor>" row its records roll up into (drawn grey). No record's
-  own facet value is in the page: a facet filter colours each point by the published share of the
-  value in its cluster, so no count finer than a published cell can be read off the map.
+- A map point is a position and its *published* base cluster; records of unpublished clusters have no
+  point at all (not grey, not labelled with their "Other" bucket), and every published base cluster
+  has the same number of points (the map stage draws a fixed number per cluster), so counting points
+  recovers no size, suppressed or noised. No record's own facet value is in the page: a facet filter
+  colours each point by the published share of the value in its cluster, so no count finer than a
+  published cell can be read off the map.
 """
 from __future__ import annotations
 
@@ -16,8 +19,6 @@ import json
 
 import numpy as np
 import pyarrow as pa
-
-from clio_engine.runfiles import node_id, other_id
 
 GRID = 10_000  # map coordinates are integers in [0, GRID] on both axes (4 significant digits)
 SHARE_DIGITS = 5
@@ -38,13 +39,15 @@ def page_data(clusters: pa.Table, facets: pa.Table, assignments: pa.Table, layou
         data["meta"]["points"] = 0
         return data
     index = {nid: i for i, nid in enumerate(nodes["id"])}
-    node_of_point = _label_points(layout.rows, assignments, rows, n_levels, index)
+    node_of_point = _label_points(layout, assignments, rows, index)
     keep = node_of_point >= 0
-    xy, cxy = _to_grid(layout.xy[keep], layout.centroid_xy, [r["index"] for r in kept if r["level"] == 0 and r["kind"] == "cluster"])
+    cxy_all = np.asarray(layout.centroid_xy, np.float64)
+    base = [(index[r["id"]], r["index"]) for r in kept if r["level"] == 0 and r["kind"] == "cluster"
+            and 0 <= r["index"] < len(cxy_all) and np.isfinite(cxy_all[r["index"]]).all()]
+    xy, cxy = _to_grid(layout.xy[keep], cxy_all, [b for _, b in base])
     pts = data["points"]
     pts["x"], pts["y"] = xy[:, 0].tolist(), xy[:, 1].tolist()
     pts["node"] = node_of_point[keep].tolist()
-    base = [(index[r["id"]], r["index"]) for r in kept if r["level"] == 0 and r["kind"] == "cluster"]
     data["centroids"] = {"node": [i for i, _ in base], "x": cxy[:, 0].tolist(), "y": cxy[:, 1].tolist()}
     data["meta"]["points"] = int(keep.sum())
     return data
@@ -105,39 +108,19 @@ def _facet_values(facets: pa.Table):
     return names, values
 
 
-def _label_points(rows: np.ndarray, assignments: pa.Table, cluster_rows: list[dict], n_levels: int, index: dict):
-    """Per point: index of its page node (−1 where it has none)."""
-    if len(rows) == 0:
-        return np.zeros(0, np.int64)
-    a_rows = assignments.column("row").to_numpy()
-    pos = np.searchsorted(a_rows, rows)  # assignments.parquet is sorted by row
-    pos = np.minimum(pos, len(a_rows) - 1)
-    found = a_rows[pos] == rows
-    labels = []
-    for level in range(n_levels):
-        col = assignments.column(f"level_{level}").to_numpy(zero_copy_only=False)
-        lab = np.where(found, np.nan_to_num(np.asarray(col, dtype=np.float64)[pos], nan=-1), -1).astype(np.int64)
-        labels.append(lab)
-    published = {(r["level"], r["index"]) for r in cluster_rows if r["kind"] == "cluster" and r["published"]}
-    # One decision per distinct base cluster (all its records share the path up the tree).
-    paths = np.stack(labels, axis=1)
-    unique, inverse = np.unique(paths, axis=0, return_inverse=True)
-    decided = np.array([_page_node(tuple(int(x) for x in path), published, index, n_levels) for path in unique],
-                       dtype=np.int64)
-    return decided[np.asarray(inverse).reshape(-1)]
-
-
-def _page_node(path: tuple, published: set, index: dict, n_levels: int) -> int:
-    """The deepest published node on a record's path, or the Other row its cluster rolls up into."""
-    if path[0] < 0:
-        return -1  # noise or unknown row: not on the map
-    for level, node in enumerate(path):
-        if (level, node) in published:
-            if level == 0:
-                return index.get(node_id(0, node), -1)
-            rolled = index.get(other_id(level - 1, node))
-            return index.get(node_id(level, node), -1) if rolled is None else rolled
-    return index.get(other_id(n_levels - 1, None), -1)
+def _label_points(layout, assignments: pa.Table, cluster_rows: list[dict], index: dict):
+    """Per point: index of its published base cluster's page node (−1: the point is left off the page)."""
+    if layout.base is not None:
+        base = np.asarray(layout.base, dtype=np.int64)
+    else:  # a map cache written before marks carried their cluster: read it from the assignments
+        a_rows = assignments.column("row").to_numpy()
+        pos = np.minimum(np.searchsorted(a_rows, layout.rows), max(len(a_rows) - 1, 0))  # sorted by row
+        found = a_rows[pos] == layout.rows if len(a_rows) else np.zeros(len(layout.rows), bool)
+        col = np.asarray(assignments.column("level_0").to_numpy(zero_copy_only=False), dtype=np.float64)
+        base = np.where(found, np.nan_to_num(col[pos] if len(col) else np.zeros(len(pos)), nan=-1), -1).astype(np.int64)
+    published = {r["index"]: index.get(r["id"], -1) for r in cluster_rows
+                 if r["level"] == 0 and r["kind"] == "cluster" and r["published"]}
+    return np.array([published.get(int(b), -1) for b in base], dtype=np.int64)
 
 
 def _to_grid(xy: np.ndarray, centroid_xy: np.ndarray, base_index: list[int]):

@@ -321,9 +321,8 @@
     if (!roots.length) box.hidden = true;
   }
   function renderNote() {
-    const m = D.meta;
-    let text = nPoints ? fmtInt(nPoints) + " records on the map" + (m.clustered && nPoints < m.clustered ? " (a sample of " + fmtInt(m.clustered) + ")" : "")
-      + "; grey: clusters below the privacy threshold, rolled up" : "No map points in this run.";
+    let text = nPoints ? fmtInt(nPoints) + " points on the map, the same number for each published cluster"
+      + "; clusters below the privacy threshold are not drawn" : "No map points in this run.";
     if (state.filter) {
       let k = 0; for (let i = 0; i < nPoints; i++) k += rampBucket[pNode[i]] !== B_DIM ? 1 : 0;
       text = "Colour: published share of " + filterLabel() + " in each point's cluster (or its nearest ancestor where the "
