@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the project as a user would, from a built wheel (never editable), into a fresh virtualenv,
 # and runs a small `clio-engine demo` from a folder outside the repository. Checks that the run
-# directory is complete and that the wheel installs no top-level `engine` or `kernels` package.
+# directory is complete, that its release/ passes `clio-engine audit`, and that the wheel installs no
+# top-level `engine` or `kernels` package.
 # Usage: bash .ci/wheel_check.sh [N_RECORDS]   (run from anywhere; uses the python3 on PATH)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,9 +29,18 @@ mkdir -p "$work/elsewhere"
 cd "$work/elsewhere"   # outside the repo: nothing can be imported from a checkout
 "$work/venv/bin/clio-engine" demo -n "$n" --out "$work/elsewhere/run" --no-progress 2>&1 | tail -n 20 \
     || { echo "FAIL: clio-engine demo from the wheel exited non-zero" >&2; exit 1; }
-for f in manifest.json clusters.parquet assignments.parquet facets.parquet tree.json report.md explorer.html; do
+for f in manifest.json clusters.parquet facets.parquet tree.json report.md explorer.html \
+         private/assignments.parquet private/embeddings.npy \
+         release/manifest.json release/clusters.parquet release/facets.parquet release/tree.json release/report.md \
+         release/aggregates.csv; do
     [ -s "run/$f" ] || { echo "FAIL: the wheel's demo run directory lacks $f" >&2; exit 1; }
 done
+for f in assignments.parquet embeddings.npy .cache release/explorer.html; do
+    [ ! -e "run/$f" ] || { echo "FAIL: the wheel's demo run directory has $f outside private/" >&2; exit 1; }
+done
+# The privacy contract, attacked: the demo's release must survive `clio-engine audit` (group-by, point
+# counting, linear differencing); it prints each violation and exits non-zero on any.
+"$work/venv/bin/clio-engine" audit run/release || { echo "FAIL: clio-engine audit found violations in the demo's release/" >&2; exit 1; }
 "$py" - "$work/elsewhere/run" <<'PY'
 import sys
 import clio_engine as ce

@@ -1,4 +1,4 @@
-"""`clio-engine` command line: demo, run, embed, explore, bench. Bad input ends in one clear line, not a traceback."""
+"""`clio-engine` command line: demo, run, embed, explore, audit, release, purge, bench. Bad input ends in one clear line, not a traceback."""
 from __future__ import annotations
 
 import argparse
@@ -142,6 +142,17 @@ def _parser() -> argparse.ArgumentParser:
     aud.add_argument("--canary-file", help="file of planted tokens, one per line: any found outside private/ is a violation")
     aud.set_defaults(func=_cmd_audit)
 
+    rel = sub.add_parser("release", help="rebuild a run's release/ (published numbers only, no record text) "
+                         "from its analyst-level files")
+    rel.add_argument("run_dir", help="a finished run directory (private/ is not read)")
+    rel.add_argument("--out", help="where to write the release (default RUN_DIR/release)")
+    rel.set_defaults(func=_cmd_release)
+
+    purge = sub.add_parser("purge", help="delete a run's private/ (assignments, embeddings, caches); the analyst "
+                           "view and release/ stay")
+    purge.add_argument("run_dir", help="a run directory")
+    purge.set_defaults(func=_cmd_purge)
+
     bench = sub.add_parser("bench", help="run a benchmark suite (from a source checkout)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for python -m benchmarks.run")
     bench.set_defaults(func=_cmd_bench)
@@ -236,7 +247,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     _print_summary(result)
     truth = generate_conversations(cfg.input.synthetic_records, seed=cfg.seed).set_index("id")
-    rows = result.assignments[result.assignments.status == "clustered"]
+    rows = result.assignments[result.assignments.status == "clustered"]  # private/assignments.parquet
     known = truth.loc[rows["id"].to_numpy()]
     levels = [c for c in rows.columns if c.startswith("level_")]
     print("\nReconstruction of the generator's known topics (share of records whose cluster's majority "
@@ -246,7 +257,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for level in reversed(LEVELS):
         accs = [reconstruction_accuracy(known[level].to_numpy(), rows[c].to_numpy()) for c in levels]
         print(f"  {level + f' ({known[level].nunique()})':18s}" + "".join(f"{a:16.1%}" for a in accs))
-    print(f"\nrun directory: {result.dir}  ({seconds:.0f}s; see report.md, clusters.parquet, assignments.parquet)")
+    print(f"\nrun directory: {result.dir}  ({seconds:.0f}s; see report.md, clusters.parquet; per-record data in private/, publishable files in release/)")
     return 0
 
 
@@ -331,6 +342,28 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     print(f"audit {args.dir}: " + ("clean" if not found else
           f"{len(found)} violations (" + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")"))
     return EXIT_VIOLATIONS if found else EXIT_OK
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from clio_engine.pipeline.release import build_release
+
+    dest = build_release(args.run_dir, args.out)
+    files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    print(f"wrote {dest}: {', '.join(files)}")
+    return 0
+
+
+def _cmd_purge(args: argparse.Namespace) -> int:
+    from clio_engine.pipeline.release import purge
+
+    removed = purge(args.run_dir)
+    if not removed:
+        print(f"{args.run_dir}: no private/ to purge")
+        return 0
+    for path in removed:
+        print(f"removed {path}")
+    print(f"purged {args.run_dir}: {len(removed) - 1} files under private/ removed; the analyst view and release/ remain")
+    return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

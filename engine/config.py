@@ -111,6 +111,8 @@ class PrivacyConfig(_Section):
     examples: Literal["scrubbed", "k_anonymous", "none"] = "scrubbed"
     epsilon: float | None = Field(default=None, gt=0)
     auditor: bool = False
+    # Complementary suppression (engine.privacy.complementary): no hidden count derivable by subtraction.
+    secondary_suppression: bool = True
     # PII scrubber (clio_engine.privacy.make_scrubber): presidio where installed (the `pii` extra), else rules.
     scrubber: Literal["auto", "presidio", "rules"] = "auto"
 

@@ -1,5 +1,5 @@
 """Conventions of a run directory shared by its writer (`clio_engine.pipeline`) and its readers
-(`clio_engine.explorer`, audits): node ids, the cache folder's name, and atomic file writes. Depends on
+(`clio_engine.explorer`, audits): node ids, the zones' folder and file names, and atomic file writes. Depends on
 nothing in the engine but `storage` (disk-full errors), so a reader of run artifacts never imports the
 pipeline.
 
@@ -16,7 +16,15 @@ from typing import Any, Callable
 
 from clio_engine.storage import writing
 
-CACHE = ".cache"  # stage caches under the run directory: never published
+# The three zones of a run directory (SPEC §3). Top level: the analyst's view. `private/`: per-record and
+# invertible data (never published; `clio-engine purge` deletes it). `release/`: what may leave the building.
+PRIVATE = "private"
+CACHE = f"{PRIVATE}/cache"  # stage caches (and the run's embedding store): never published
+ASSIGNMENTS = f"{PRIVATE}/assignments.parquet"  # every input row → base cluster → ancestors, or why rejected
+EMBEDDINGS = f"{PRIVATE}/embeddings.npy"  # the N×D matrix: invertible, never published
+EMBED_STORE = f"{CACHE}/embeddings"  # the run's content-addressed embedding store (unless embed.cache_dir is set)
+RELEASE = "release"
+AGGREGATES = "aggregates.csv"  # under release/: every published number, the Economic Index's long layout
 
 
 def node_id(level: int, index: int) -> str:

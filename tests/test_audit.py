@@ -216,7 +216,11 @@ def leaky_run(tmp_path_factory, tiny_bert_dir):
     result = run(None, input=frame[["id", "text", "user_id", "language", "country"]], out=root / "run", overrides={
         "embed.progress": False, "cluster.k": 30, "hierarchy.levels": 3, "hierarchy.top": 4,
         "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(root / "cache"), "input.user_column": "user_id",
-        "input.facet_columns": ["language", "country"], "privacy.min_users": 5, "privacy.min_records": 15})
+        "input.facet_columns": ["language", "country"], "privacy.min_users": 5, "privacy.min_records": 15,
+        "privacy.secondary_suppression": False})
+    # Today's layout: the per-record table published at the top level, and no release/ zone.
+    shutil.copy(result.dir / "private" / "assignments.parquet", result.dir / "assignments.parquet")
+    shutil.rmtree(result.dir / "release")
     _write_todays_page(result)
     return result
 
@@ -326,9 +330,10 @@ def test_noised_point_counts_leak_unless_every_cluster_gets_the_same_marks(tmp_p
     assert audit(write_dir(tmp_path / "fixed", clusters, page=page, epsilon=1.0)) == []
 
 
-def test_a_noised_real_run_is_consistent_but_its_shares_give_exact_sizes(tmp_path, tiny_bert_dir):
+def test_a_noised_real_run_is_consistent_and_its_shares_give_no_exact_sizes(tmp_path, tiny_bert_dir):
     """privacy.epsilon = 1: published sizes are noised, so the LP widens them (never infeasible); the facet
-    shares, computed from exact counts, give the exact sizes back (issue 10, finding 6)."""
+    shares once came from exact counts and gave the exact sizes back (issue 10, finding 6); now they are
+    ratios of noised cells to the published (noised) sizes, so the fractional attack finds nothing."""
     frame = generate_conversations(600, seed=4)
     result = run(None, input=frame[["id", "text", "user_id", "language", "country"]], out=tmp_path / "eps", overrides={
         "embed.progress": False, "cluster.k": 30, "hierarchy.levels": 3, "hierarchy.top": 4,
@@ -338,11 +343,13 @@ def test_a_noised_real_run_is_consistent_but_its_shares_give_exact_sizes(tmp_pat
     found = audit(result.dir)
     assert not [v for v in found if "infeasible" in v.what], found
     exact = [v for v in found if "exact size behind" in v.what]
-    assert exact, found
-    a = result.assignments  # the private truth
-    for v in exact:
-        level, index = (int(x) for x in v.where.split()[1].split("."))
-        assert f"fractions of {int((a[f'level_{level}'] == index).sum())}:" in v.what
+    assert exact == [], exact
+    facets = pq.read_table(result.dir / "facets.parquet").to_pandas()
+    sizes = {r["id"]: r["size"] for r in result.clusters.to_dict("records") if r["published"] and r["kind"] == "cluster"}
+    shown = facets[~facets["suppressed"]]
+    assert len(shown)  # the shares are the published noised counts over the published noised sizes
+    for r in shown.itertuples():
+        assert r.share == pytest.approx(r.records / sizes[r.cluster])
 
 
 def test_a_release_with_only_its_explorer_is_differenced_from_the_page(tmp_path):

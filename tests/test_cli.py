@@ -20,7 +20,8 @@ def test_demo_runs_the_main_job(capsys, tmp_path, monkeypatch):
     rows = [line.split() for line in out.splitlines() if line.strip().startswith(("subtopic", "topic", "domain"))]
     assert [r[0] for r in rows] == ["subtopic", "topic", "domain"]
     assert all(len(r) == 2 + 3 and all(x.endswith("%") for x in r[2:]) for r in rows)
-    for name in ("manifest.json", "assignments.parquet", "clusters.parquet", "facets.parquet", "tree.json", "report.md"):
+    for name in ("manifest.json", "private/assignments.parquet", "clusters.parquet", "facets.parquet", "tree.json", "report.md",
+                 "release/aggregates.csv", "release/clusters.parquet"):
         assert (tmp_path / "demo" / name).is_file(), name
 
 

@@ -61,7 +61,7 @@ def test_page_is_written_and_self_contained(explorer_run):
     assert not re.search(r"""(?:src|href)\s*=\s*["'](?!data:|#)""", html)
     assert "http://" not in html and "https://" not in html
     assert "default-src 'none'" in html
-    assert "explorer.html" in result.manifest["files"] and result.manifest["stages"]["map"]["method"] == "hierarchical-pack"
+    assert "explorer.html" in result.manifest["files"]["analyst"] and result.manifest["stages"]["map"]["method"] == "hierarchical-pack"
 
 
 def test_page_holds_published_nodes_only(explorer_run):
@@ -87,7 +87,7 @@ def test_map_points_are_records_of_published_base_clusters_only(explorer_run):
     frame, result = explorer_run
     data = _page_data((result.dir / "explorer.html").read_text())
     pts, nodes = data["points"], data["nodes"]
-    layout = MapLayout.load(result.dir / ".cache" / "map.npz")
+    layout = MapLayout.load(result.dir / "private" / "cache" / "map.npz")
     m = result.manifest["stages"]["map"]["per_cluster"]
     c = result.clusters
     published_base = c[c.published & (c.level == 0) & (c.kind == "cluster")]
@@ -124,7 +124,7 @@ def test_page_is_deterministic_and_explore_rebuilds_it(explorer_run, tmp_path, c
     assert "explorer.html" in capsys.readouterr().out
     assert (copy / "explorer.html").read_bytes() == (result.dir / "explorer.html").read_bytes()
     # Without the map cache the page still has the tree, panel and search, and no points.
-    (copy / ".cache" / "map.npz").unlink()
+    (copy / "private" / "cache" / "map.npz").unlink()
     data = _page_data(build_explorer(copy).read_text())
     assert data["points"]["x"] == [] and len(data["nodes"]["id"]) > 0
 
@@ -143,7 +143,7 @@ def test_serve_answers_with_the_page_only(explorer_run):
         url = f"http://127.0.0.1:{server.server_address[1]}"
         with urllib.request.urlopen(url + "/") as r:
             assert r.status == 200 and r.read() == (result.dir / "explorer.html").read_bytes()
-        for path in ("/embeddings.npy", "/.cache/map.npz", "/../manifest.json"):
+        for path in ("/private/embeddings.npy", "/private/cache/map.npz", "/private/assignments.parquet", "/../manifest.json"):
             with pytest.raises(urllib.error.HTTPError) as err:
                 urllib.request.urlopen(url + path)
             assert err.value.code == 404

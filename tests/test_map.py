@@ -79,10 +79,10 @@ def test_counting_points_recovers_no_suppressed_size(which, request):
     # Every point names a published base cluster; none of a hidden cluster is on the page under any label.
     published_base = {f"0.{int(i)}" for i in c[(c.level == 0) & (c.kind == "cluster") & c.published]["index"]}
     assert set(counts) <= published_base
-    if (result.dir / ".cache" / "map.npz").is_file():
+    if (result.dir / "private" / "cache" / "map.npz").is_file():
         from clio_engine.explorer import MapLayout
 
-        layout = MapLayout.load(result.dir / ".cache" / "map.npz")
+        layout = MapLayout.load(result.dir / "private" / "cache" / "map.npz")
         a = result.assignments.set_index("row")
         real = layout.rows[layout.rows >= 0]
         assert not set(a.loc[real].level_0.astype(int)) & hidden_base
@@ -105,7 +105,7 @@ def test_points_per_published_cluster_say_nothing_about_its_size(which, request)
         assert sum(m == t for t in true) < len(true), "points per cluster equal the true sizes behind noised ones"
         from clio_engine.explorer import MapLayout
 
-        layout = MapLayout.load(result.dir / ".cache" / "map.npz")
+        layout = MapLayout.load(result.dir / "private" / "cache" / "map.npz")
         assert (layout.rows == -1).all(), "with ε, marks are drawn from each cluster's shape, not records"
 
 

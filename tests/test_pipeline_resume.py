@@ -26,7 +26,7 @@ def _files(run_dir: Path) -> dict[str, bytes]:
         data = path.read_bytes()
         if path.name == "manifest.json":
             manifest = json.loads(data)
-            manifest.pop("run")
+            manifest.pop("run", None)  # release/manifest.json has none
             data = json.dumps(manifest, sort_keys=True).encode()
         out[str(path.relative_to(run_dir))] = data
     return out
@@ -71,7 +71,7 @@ def test_killed_at_every_stage_resumes_to_the_same_result(setup):
         reference = root / "ref"
         assert _run(setup, reference).returncode == 0
     out = root / "killed"
-    markers = out / ".cache" / "stages"
+    markers = out / "private" / "cache" / "stages"
     for i, stage in enumerate(CACHED_STAGES):  # each run dies one stage further on, after resuming the last
         done = _run(setup, out, kill_at=stage)
         assert done.returncode == -signal.SIGKILL, f"{stage}: {done.returncode} {done.stderr[-2000:]}"
@@ -98,20 +98,23 @@ def test_killed_inside_a_stage_resumes_to_the_same_result(setup):
         reference = root / "ref"
         assert _run(setup, reference).returncode == 0
     out = root / "killed-inside"
-    # A cache of its own: the other tests' runs have already embedded these texts.
+    # The embedding store is the run's own (private/cache/embeddings), so the other tests' runs cannot help.
     done = _run(setup, out, kill_at="embed:chunk", cache="cache-inside")  # after the first of 3 chunks is stored
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
-    states = list((root / "cache-inside").glob("embeddings/*/state.json"))
+    states = list((out / "private" / "cache").glob("embeddings/*/state.json"))
     assert any(len(json.loads(s.read_text())["chunks"]) == 1 for s in states), "the kill did not land mid-embedding"
-    assert not (out / ".cache" / "stages" / "embed.json").exists() and not (out / "embeddings.npy").exists()
+    assert not (root / "cache-inside" / "embeddings").exists(), "a pipeline run wrote vectors to the global cache"
+    assert not (out / "private" / "cache" / "stages" / "embed.json").exists()
+    assert not (out / "private" / "embeddings.npy").exists()
     done = _run(setup, out, kill_at="cluster:partial", cache="cache-inside")
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
-    assert (out / ".cache" / "cluster.tmp.npz").exists() and not (out / ".cache" / "cluster.npz").exists()
-    assert not (out / ".cache" / "stages" / "cluster.json").exists()
+    cache = out / "private" / "cache"
+    assert (cache / "cluster.tmp.npz").exists() and not (cache / "cluster.npz").exists()
+    assert not (cache / "stages" / "cluster.json").exists()
     done = _run(setup, out, kill_at="outputs:partial", cache="cache-inside")
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
     assert (out / "clusters.parquet").exists() and not (out / "report.md").exists()
-    assert not (out / ".cache" / "stages" / "outputs.json").exists()
+    assert not (cache / "stages" / "outputs.json").exists()
     done = _run(setup, out)
     assert done.returncode == 0, done.stderr[-2000:]
     reused = {k: v["reused"] for k, v in json.loads((out / "manifest.json").read_text())["run"]["stages"].items()}

@@ -69,7 +69,7 @@ def one_level(counts, overlap=False):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_matches_pandas_reference_on_random_tree(seed):
     labels, parents, users = random_tree(seed)
-    got = publish(labels, parents, users, min_users=8, min_records=40)
+    got = publish(labels, parents, users, min_users=8, min_records=40, secondary=False)  # reference: primary only
     want = reference(labels, parents, users, 8, 40)
     assert len(got) == 3 and all(isinstance(g, LevelPublication) for g in got)
     # The case must exercise both outcomes, or agreement proves little.
@@ -94,10 +94,14 @@ def test_threshold_is_inclusive_at_the_floor():
 def test_other_bucket_counts_the_union_of_users_not_their_sum():
     # Nodes 1 and 2 fail; they share user codes 0..3, so their union has 4 users, not 8.
     labels, parents, users = one_level([(10, 30), (4, 12), (4, 12)], overlap=True)
-    pub = publish(labels, parents, users, min_users=5, min_records=15)[0]
+    pub = publish(labels, parents, users, min_users=5, min_records=15, secondary=False)[0]
     np.testing.assert_array_equal(pub.published, [True, False, False])
     assert pub.other_records.tolist() == [24] and pub.other_users.tolist() == [4]
     assert not pub.other_published[0]  # 24 records but only 4 users
+    # Secondary suppression: total − 30 would give the 4-user bucket's 24 records, so node 0 is hidden too.
+    pub = publish(labels, parents, users, min_users=5, min_records=15)[0]
+    np.testing.assert_array_equal(pub.published, [False, False, False])
+    np.testing.assert_array_equal(pub.primary_published, [True, False, False])
     pub = publish(labels, parents, users, min_users=4, min_records=12)[0]
     np.testing.assert_array_equal(pub.published, [True, True, True])
     assert pub.other_records.tolist() == [0] and not pub.other_published[0]  # nothing hidden: no bucket

@@ -200,7 +200,7 @@ def run_engine(inp: Input | None) -> Outcome:
         cmd = [*_engine_command(), "run", CONFIG, "--input", inp.path, "--out", str(tmp / "run"), "--no-progress"]
         proc = spawn(cmd, env=env, log=tmp / "log.txt")
         manifest = json.loads((tmp / "run" / "manifest.json").read_text())
-        table = pq.read_table(tmp / "run" / "assignments.parquet", columns=["id", "level_0"]).to_pandas()
+        table = pq.read_table(tmp / "run" / "private" / "assignments.parquet", columns=["id", "level_0"]).to_pandas()
         files = sorted(p.name for p in (tmp / "run").iterdir())
     base = table.set_index("id")["level_0"].reindex([f"r{i}" for i in range(inp.n)]).fillna(-1).to_numpy(np.int64)
     stages = manifest["run"]["stages"]

@@ -3,11 +3,14 @@
 A facet cell (node × value) is shown only if it passes the same floors as a cluster: ≥ `min_users`
 distinct users and ≥ `min_records` records. The cells of a node under the floors are merged into one
 suppressed row that carries their combined share and no counts, so the shown rows plus that row still
-sum to the whole node and no count of a small cell is ever emitted.
+sum to the whole node and no count of a small cell is ever emitted. Secondary suppression
+(engine.privacy.complementary) keeps that row at 0 or ≥ the floor and, with `protect_hierarchy`, stops
+a parent's cell minus its children's from pinning a hidden one.
 """
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -16,6 +19,7 @@ import pyarrow as pa
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.privacy.thresholds import (as_index_array, check_labels, distinct_per_group, meets_thresholds,
                                        noisy_counts, sorted_unique, validate_privacy_params)
+from clio_engine.privacy.complementary import protect_groups
 
 MISSING = "(missing)"
 
@@ -25,18 +29,57 @@ SCHEMA = pa.schema([
 ])
 
 
+@dataclass
+class FacetCells:
+    """One facet's non-empty (node, value) cells of one level, before the table is built.
+
+    node, value [k] int64 (value indexes `names`), records, users [k] true counts, reported_records,
+    reported_users [k] (noised when epsilon is set), primary [k] bool (passes the floors), shown [k] bool
+    (after secondary suppression), node_records [n] true records per published node. record_cell and
+    record_users: each kept record's cell and user (for distinct users of a set of hidden cells).
+    """
+
+    facet: str
+    names: np.ndarray
+    node: np.ndarray
+    value: np.ndarray
+    records: np.ndarray
+    users: np.ndarray
+    reported_records: np.ndarray
+    reported_users: np.ndarray
+    primary: np.ndarray
+    shown: np.ndarray
+    node_records: np.ndarray
+    record_cell: np.ndarray
+    record_users: np.ndarray
+    epsilon: float | None = None
+    node_sizes: np.ndarray | None = None  # [n] published (noised) node sizes: the share denominator with epsilon
+
+
 def facet_shares(node_labels: np.ndarray, published: np.ndarray, facet_values, user_codes: np.ndarray, *,
                  facet: str, min_users: int, min_records: int, epsilon: float | None = None,
-                 seed: int = 0) -> pa.Table:
+                 seed: int = 0, secondary: bool = True) -> pa.Table:
     """Long table of one facet's value shares in each published node of one level.
 
     node_labels [N] int64 (−1 ignored), published [n] bool, facet_values [N] strings or None/NaN (which
     count as the value "(missing)"), user_codes [N] int64 ≥ 0. Columns: node, facet, value (null on the
     suppressed row), records (noised when epsilon is set; null when suppressed), users (likewise), share
-    (cell records / node records, from true counts), suppressed. Rows sorted by node, share descending,
-    value. Noise comes from a Generator seeded with (seed, crc32(facet)), so facets draw independently;
-    pass a different seed per level.
+    (cell records / node records; from the noised counts when epsilon is set), suppressed. Rows sorted by
+    node, share descending, value. Noise comes from a Generator seeded with (seed, crc32(facet)), so facets
+    draw independently; pass a different seed per level. secondary: the suppressed row of a node holds 0 or
+    ≥ min_records records (≥ min_users users) in ≥ 2 cells, else the node's smallest shown cell joins it
+    (engine.privacy.complementary); `protect_hierarchy` adds the rule across levels.
     """
+    cells = facet_cells(node_labels, published, facet_values, user_codes, facet=facet, min_users=min_users,
+                        min_records=min_records, epsilon=epsilon, seed=seed, secondary=secondary)
+    return facet_table(cells)
+
+
+def facet_cells(node_labels, published, facet_values, user_codes, *, facet: str, min_users: int,
+                min_records: int, epsilon: float | None = None, seed: int = 0, secondary: bool = True,
+                node_sizes: np.ndarray | None = None) -> FacetCells:
+    """The cells of `facet_shares` with primary and (per node) secondary suppression decided. node_sizes [n]:
+    the nodes' published (noised) sizes, the share denominator when epsilon is set (else the noised cells' sum)."""
     validate_privacy_params(min_users, min_records, epsilon, seed)
     if not isinstance(facet, str) or not facet:
         raise ConfigError(f"facet must be a non-empty string, got {facet!r}")
@@ -45,17 +88,109 @@ def facet_shares(node_labels: np.ndarray, published: np.ndarray, facet_values, u
 
     keep = labels >= 0
     keep[keep] = published[labels[keep]]
-    cell_node, cell_value, records, cell_users = _cell_counts(labels[keep], codes[keep], users[keep], len(names))
-    node_records = np.bincount(labels[keep], minlength=len(published))
-    share = records / node_records[cell_node]  # every listed cell has ≥ 1 record, so no 0/0
-
+    cell_node, cell_value, records, cell_users, record_cell = _cell_counts(labels[keep], codes[keep], users[keep],
+                                                                           len(names))
+    node_records = np.bincount(labels[keep], minlength=len(published)).astype(np.int64)
     rng = np.random.default_rng([seed, zlib.crc32(facet.encode())])
     reported_records = noisy_counts(records, epsilon, rng)
     reported_users = noisy_counts(cell_users, epsilon, rng)
     shown = meets_thresholds(reported_users, reported_records, min_users, min_records)
-    hidden_nodes, hidden_shares = _suppressed_rows(cell_node, records, shown, node_records)
-    return _build_table(facet, names, cell_node[shown], cell_value[shown], reported_records[shown],
-                        reported_users[shown], share[shown], hidden_nodes, hidden_shares)
+    cells = FacetCells(facet, names, cell_node, cell_value, records, cell_users, reported_records, reported_users,
+                       shown.copy(), shown, node_records, record_cell, users[keep], epsilon,
+                       None if node_sizes is None else np.asarray(node_sizes, np.int64))
+    if secondary:
+        protect_nodes(cells, min_users=min_users, min_records=min_records)
+    return cells
+
+
+def protect_nodes(cells: FacetCells, *, min_users: int, min_records: int) -> None:
+    """Per node: the suppressed row holds 0 or ≥ min_records records, ≥ min_users users, in ≥ 2 cells."""
+    order = np.argsort(cells.record_cell, kind="stable")
+    bounds = np.searchsorted(cells.record_cell[order], np.arange(len(cells.node) + 1))
+
+    def users_ok(_g, hidden):
+        if min_users <= 1:
+            return True
+        u = np.concatenate([cells.record_users[order[bounds[i]:bounds[i + 1]]] for i in hidden])
+        return len(np.unique(u)) >= min_users
+
+    active = cells.node_records > 0
+    cells.shown = protect_groups(cells.node, cells.records, cells.shown, active, min_records=min_records,
+                                 users_ok=users_ok)
+
+
+def protect_hierarchy(child: FacetCells, parent: FacetCells, parent_of: np.ndarray, published: np.ndarray, *,
+                      min_users: int, min_records: int) -> None:
+    """Across levels: a parent's shown cell (P, v) minus its children's shown cells of v must not pin a
+    hidden one (hidden sum 0, or ≥ min_records over ≥ 2 unknowns: hidden children count as unknowns); a
+    parent's hidden cell must not equal the sum of its children's cells with nothing unknown (else the
+    smallest child cell is hidden too). Then the per-node rule again. parent_of [n_child] int64,
+    published [n_child] bool (this level's nodes)."""
+    n_values = len(parent.names)
+    key_of = {int(k): i for i, k in enumerate(parent.node * n_values + parent.value)}
+    pcell = np.array([key_of.get(int(k), -1) for k in parent_of[child.node] * n_values + child.value], np.int64)
+    hidden_kids = np.bincount(parent_of[~published], minlength=len(parent.node_records))
+    has_hidden_row = np.zeros(len(child.node_records), bool)
+    has_hidden_row[child.node[~child.shown]] = True
+    m = len(parent.node)
+    group = np.where(pcell >= 0, pcell, m)  # cells under no parent cell: one inactive group
+    listed = np.bincount(group, weights=child.records, minlength=m + 1)[:m].astype(np.int64)
+    active = np.append(parent.shown, False)
+    extra = np.append(parent.records - listed, 0)  # records of value v in hidden children
+    n_extra = np.append(hidden_kids[parent.node], 0)
+    child.shown = protect_groups(group, child.records, child.shown, active, min_records=min_records,
+                                 known_hidden=n_extra, extra_hidden=extra)
+    # A hidden parent cell with no unknown child part is the sum of shown cells: hide the smallest of them.
+    has_hidden_row[child.node[~child.shown]] = True
+    for g in np.flatnonzero(~parent.shown):
+        members = np.flatnonzero(group == g)
+        kids = np.flatnonzero(parent_of == parent.node[g])
+        unknown = hidden_kids[parent.node[g]] + int(sum(has_hidden_row[c] for c in kids
+                                                        if not np.any(child.node[members[child.shown[members]]] == c)))
+        if unknown == 0 and len(members):
+            shown_members = members[child.shown[members]]
+            if len(shown_members):
+                child.shown[shown_members[np.argmin(child.records[shown_members])]] = False
+    protect_nodes(child, min_users=min_users, min_records=min_records)
+
+
+def facet_cells_tree(node_labels: list[np.ndarray], published: list[np.ndarray], parents: list[np.ndarray],
+                     facet_values, user_codes, *, facet: str, min_users: int, min_records: int,
+                     epsilon: float | None = None, seed: int = 0, secondary: bool = True,
+                     node_sizes: list[np.ndarray] | None = None) -> list[FacetCells]:
+    """One facet's cells at every level (base first), decided top-down: each level's cells are protected
+    against its parents' (`protect_hierarchy`) when `secondary`. Level l's noise seed is seed + 7919·l."""
+    floors = dict(min_users=min_users, min_records=min_records)
+    out: list[FacetCells | None] = [None] * len(node_labels)
+    for level in range(len(node_labels) - 1, -1, -1):
+        out[level] = facet_cells(node_labels[level], published[level], facet_values, user_codes, facet=facet,
+                                 epsilon=epsilon, seed=seed + 7919 * level, secondary=secondary, **floors,
+                                 node_sizes=None if node_sizes is None else node_sizes[level])
+        if secondary and level + 1 < len(node_labels):
+            protect_hierarchy(out[level], out[level + 1], as_index_array(parents[level], "parents"),
+                              np.asarray(published[level], bool), **floors)
+    return out  # type: ignore[return-value]
+
+
+def facet_table(cells: FacetCells) -> pa.Table:
+    """The long table: shown cells with counts and shares, one suppressed row per node with hidden cells."""
+    shown = cells.shown
+    if cells.epsilon is None:
+        numerator, node_total = cells.records, cells.node_records
+    else:  # shares from noised counts only (issue 10 finding 6: exact shares gave the exact sizes away)
+        numerator = cells.reported_records
+        node_total = (cells.node_sizes if cells.node_sizes is not None else
+                      np.bincount(cells.node, weights=numerator, minlength=len(cells.node_records)).astype(np.int64))
+    denominator = np.maximum(node_total[cells.node], 1)
+    share = numerator / denominator
+    shown_sum = np.bincount(cells.node[shown], weights=numerator[shown], minlength=len(cells.node_records))
+    hidden_nodes = np.unique(cells.node[~shown])
+    # The suppressed row is the node's rest: its size minus the shown cells (≥ 0), so a node's shares sum to 1.
+    hidden_shares = np.maximum(node_total[hidden_nodes] - shown_sum[hidden_nodes], 0) / np.maximum(
+        node_total[hidden_nodes], 1)
+    return _build_table(cells.facet, cells.names, cells.node[shown], cells.value[shown],
+                        cells.reported_records[shown], cells.reported_users[shown], share[shown],
+                        hidden_nodes, hidden_shares)
 
 
 def encode_values(values, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,21 +209,15 @@ def encode_values(values, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cell_counts(nodes, codes, users, n_values):
-    """Records [k] and distinct users [k] of each non-empty (node, value) cell, cells in (node, value) order."""
+    """Records [k] and distinct users [k] of each non-empty (node, value) cell, cells in (node, value) order,
+    and each record's cell."""
     keys = nodes * n_values + codes
     cell_keys = sorted_unique(keys)
     cell_of_record = np.searchsorted(cell_keys, keys)
     records = np.bincount(cell_of_record, minlength=len(cell_keys))
     n_users = int(users.max()) + 1 if users.size else 1
     cell_users = distinct_per_group(cell_of_record, users, len(cell_keys), n_users)
-    return cell_keys // n_values, cell_keys % n_values, records.astype(np.int64), cell_users
-
-
-def _suppressed_rows(cell_node, records, shown, node_records):
-    """(nodes [s], shares [s]): one row per node with any cell under the floors, its combined share."""
-    hidden_records = np.bincount(cell_node[~shown], weights=records[~shown], minlength=len(node_records))
-    nodes = np.unique(cell_node[~shown])
-    return nodes, hidden_records[nodes] / node_records[nodes]
+    return cell_keys // n_values, cell_keys % n_values, records.astype(np.int64), cell_users, cell_of_record
 
 
 def _build_table(facet, names, nodes, values, records, users, shares, hidden_nodes, hidden_shares) -> pa.Table:

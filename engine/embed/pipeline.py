@@ -86,6 +86,7 @@ def embed(
     dedupe: bool = True,
     progress: bool = True,
     cache: bool = True,
+    store_dir: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
     return_report: bool = False,
 ):
@@ -95,7 +96,9 @@ def embed(
     Pooling and normalisation follow the model's sentence-transformers config. Texts must be non-empty
     strings (use `clio_engine.load_records` to set invalid rows aside with a reason). With `cache`, results
     are stored under `cache_dir` keyed by model hash + settings + text hash: a re-run reuses them and a
-    killed run resumes from its last finished chunk.
+    killed run resumes from its last finished chunk. `store_dir` puts that store elsewhere (the pipeline
+    uses its run's `private/cache/embeddings`, so no copy of the vectors outlives the run directory);
+    `cache_dir` then only holds the model files.
     """
     t0 = time.perf_counter()
     dev = resolve_device(device)
@@ -115,7 +118,7 @@ def embed(
     n_chunks = (len(unique) + chunk_size - 1) // chunk_size
     settings = f"{source.content_hash}|{dev.type}|{dtype_name(dt)}|{limit}|{batch_tokens}|{max_batch_rows}|{chunk_size}"
     key = hashlib.sha256((settings + "|" + _texts_hash(unique)).encode()).hexdigest()[:32]
-    store_path = cache_root(cache_dir) / "embeddings" / key if cache else None
+    store_path = (Path(store_dir) if store_dir is not None else cache_root(cache_dir) / "embeddings") / key if cache else None
     store = EmbeddingStore.open(store_path, len(unique), enc.dim) if cache else None
     vectors = store.vectors if store else np.empty((len(unique), enc.dim), dtype=np.float32)
     done = dict(store.done) if store else {}

@@ -19,7 +19,7 @@ from clio_engine.explorer.page import render_page, write_page
 
 __all__ = ["build_explorer", "explorer_html", "page_data", "render_page", "write_page", "map_layout", "MapLayout",
            "sample_rows", "MAP_CACHE", "EXPLORER_FILE"]
-MAP_CACHE = "map.npz"       # under the run directory's .cache/
+MAP_CACHE = "map.npz"       # under the run directory's private/cache/
 EXPLORER_FILE = "explorer.html"
 
 
@@ -43,10 +43,11 @@ def explorer_html(clusters: pa.Table, facets: pa.Table, assignments: pa.Table, m
 
 
 def build_explorer(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """Rebuild explorer.html from a finished run directory's published files and `.cache/map.npz`
-    (without that cache the page has the tree, panel and search but no map). Returns the page's path."""
+    """Rebuild explorer.html from a finished run directory's analyst files and `private/cache/map.npz`
+    (without that cache, e.g. after `clio-engine purge`, the page has the tree, panel and search but no
+    map). Returns the page's path."""
     from clio_engine.errors import ConfigError
-    from clio_engine.runfiles import CACHE, write_text
+    from clio_engine.runfiles import ASSIGNMENTS, CACHE, write_text
 
     run_dir = Path(run_dir)
     if not (run_dir / "manifest.json").is_file():
@@ -54,9 +55,10 @@ def build_explorer(run_dir: str | os.PathLike, out: str | os.PathLike | None = N
     manifest = json.loads((run_dir / "manifest.json").read_text())
     manifest.pop("run", None)
     cache = run_dir / CACHE / MAP_CACHE
-    layout = MapLayout.load(cache) if cache.is_file() else None
+    assignments = run_dir / ASSIGNMENTS
+    layout = MapLayout.load(cache) if cache.is_file() and assignments.is_file() else None
     html = explorer_html(pq.read_table(run_dir / "clusters.parquet"), pq.read_table(run_dir / "facets.parquet"),
-                         pq.read_table(run_dir / "assignments.parquet"), manifest, layout)
+                         pq.read_table(assignments) if layout is not None else None, manifest, layout)
     path = Path(out) if out is not None else run_dir / EXPLORER_FILE
     write_text(path, html)
     return path

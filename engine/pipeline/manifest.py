@@ -17,6 +17,7 @@ def summary(records, origin: str, tree, pubs, labels, info: dict, privacy) -> di
            "rejections": records.rejection_counts(), "facets": records.facet_columns}
     if hasattr(records, "n_null_users"):  # accepted records whose user id is null (one "unknown" user together)
         inp["null_users"] = int(records.n_null_users)
+    secondary = _secondary_cost(pubs, clustered, info, privacy)
     return {
         "input": inp,
         "users": {"has_user_ids": has_users,
@@ -25,8 +26,23 @@ def summary(records, origin: str, tree, pubs, labels, info: dict, privacy) -> di
         "levels": [len(lv) for lv in tree.levels],
         "stages": {k: v for k, v in info.items() if k != "outputs"},
         "privacy": {"min_users": privacy.min_users, "min_records": privacy.min_records,
-                    "examples": privacy.examples, "epsilon": privacy.epsilon, "levels": levels},
+                    "examples": privacy.examples, "epsilon": privacy.epsilon, "levels": levels,
+                    "secondary_suppression": secondary},
     }
+
+
+def _secondary_cost(pubs, clustered: int, info: dict, privacy) -> dict:
+    """What complementary suppression cost: share of clustered records in published nodes per level, and of
+    facet-cell records in shown cells, before (primary only) and after (engine.privacy.complementary)."""
+    def share(p, mask):
+        return round(float(p.records[mask].sum()) / clustered, 6)
+
+    return {"enabled": bool((info.get("privacy") or {}).get("secondary_suppression", False)),
+            "levels": [{"primary": share(p, p.primary_published if p.primary_published is not None else p.published),
+                        "secondary": share(p, p.published),
+                        "suppressed_nodes": int((p.primary_published & ~p.published).sum())
+                        if p.primary_published is not None else 0} for p in pubs],
+            "facet_cells": (info.get("aggregate") or {}).get("published_cell_record_share")}
 
 
 def manifest(cfg, head: dict) -> dict:
@@ -39,9 +55,22 @@ def manifest(cfg, head: dict) -> dict:
         **head,
         "versions": _versions(),
         "hardware": _hardware(),
-        "files": ["manifest.json", "assignments.parquet", "clusters.parquet", "facets.parquet", "tree.json",
-                  "report.md", "plots/*.png"] + (["explorer.html"] if cfg.output.explorer else []) + [
-                  "embeddings.npy (cache; never publish)", ".cache/ (stage caches; never publish)"],
+        "files": files(cfg.output.explorer),
+    }
+
+
+def files(explorer: bool) -> dict:
+    """The run directory's three zones (SPEC §3) and what each holds."""
+    from clio_engine.pipeline.release import RELEASE_FILES
+    from clio_engine.runfiles import ASSIGNMENTS, CACHE, EMBEDDINGS, RELEASE
+
+    return {
+        "analyst": ["manifest.json", "clusters.parquet", "facets.parquet", "tree.json", "report.md", "plots/*.png"]
+        + (["explorer.html"] if explorer else []),
+        "private": [ASSIGNMENTS, EMBEDDINGS, f"{CACHE}/"],
+        "private_note": "per-record and invertible data: never publish; `clio-engine purge RUN_DIR` deletes private/",
+        "release": [f"{RELEASE}/{f}" for f in RELEASE_FILES],
+        "release_note": "what may be published: aggregates only, no record text; `clio-engine release RUN_DIR` rebuilds it",
     }
 
 

@@ -19,9 +19,10 @@ def _num(x) -> str:
 
 
 def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str]] | None = None,
-                  explorer: str | None = None) -> str:
+                  explorer: str | None = None, zone: str = "analyst") -> str:
     """Markdown summary of a run (deterministic: no timings, no paths). `plots`: [(title, relative path)]
-    of figures to embed; `explorer`: the explorer page's file name, when the run wrote one."""
+    of figures to embed; `explorer`: the explorer page's file name, when the run wrote one; `zone`:
+    "analyst" (the run directory's top level) or "release" (`release/`), which only changes the files line."""
     inp, priv, levels = manifest["input"], manifest["privacy"], manifest["levels"]
     rows = clusters.to_pylist()
     by_id = {r["id"]: r for r in rows}
@@ -49,6 +50,12 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
     ]
     for level, info in enumerate(priv["levels"]):
         lines.append(f"| {level} | {info['nodes']:,} | {info['published']:,} | {_pct(info['published_record_share'])} |")
+    if (sec := priv.get("secondary_suppression")) and sec.get("enabled"):
+        cells = sec.get("facet_cells") or {}
+        lines += ["", "Secondary suppression (no hidden count follows by subtraction) — records in published "
+                  "clusters per level, before → after: " + "; ".join(
+                      f"level {lv}: {_pct(x['primary'])} → {_pct(x['secondary'])}" for lv, x in enumerate(sec["levels"]))
+                  + (f"; facet cells: {_pct(cells['primary'])} → {_pct(cells['secondary'])}" if cells else "") + "."]
     if not any(info["published"] for info in priv["levels"]):
         lines += ["", "## Nothing passed the privacy floor", "", _nothing_published(inp, priv, manifest["users"])]
     else:
@@ -60,9 +67,21 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
     if explorer:
         lines += ["", f"Interactive map and tree: [{explorer}]({explorer}) (one offline file; "
                   "`clio-engine explore RUN_DIR` rebuilds and opens it)."]
-    lines += ["", "Files: clusters.parquet (every node, published or not), assignments.parquet (every input row), "
-              "facets.parquet (facet shares of published clusters), tree.json, manifest.json.", ""]
+    lines += ["", ZONE_TEXT[zone], ""]
     return "\n".join(lines)
+
+
+ZONE_TEXT = {
+    "analyst": "Files (analyst view, this folder): clusters.parquet (every node, published or not; examples of "
+               "published clusters), facets.parquet (facet shares of published clusters), tree.json, manifest.json. "
+               "private/ holds per-record and invertible data (assignments.parquet: every input row; embeddings.npy; "
+               "stage caches): never publish it; `clio-engine purge RUN_DIR` deletes it. release/ holds what may "
+               "be published (no record text): `clio-engine release RUN_DIR` rebuilds it.",
+    "release": "Files (release: published numbers only, no record text, no examples): clusters.parquet and "
+               "tree.json (published clusters), facets.parquet (published facet cells), aggregates.csv (every "
+               "published number in one long table: geo_id, geography, facet, level, variable, cluster_name, "
+               "value), manifest.json.",
+}
 
 
 def _tree_sections(rows, by_id, children, top, top_level) -> list[str]:

@@ -28,6 +28,7 @@ from clio_engine.pipeline.manifest import manifest, summary
 from clio_engine.pipeline.monitor import StageMonitor
 from clio_engine.pipeline.registry import FAULT_ENV, Stage, StageContext, kill_at, ordered, plan
 from clio_engine.pipeline.rundir import RunDir, write_json
+from clio_engine.runfiles import ASSIGNMENTS
 
 log = logging.getLogger(__name__)
 STAGES = tuple(stage.name for stage in ordered())
@@ -36,7 +37,8 @@ __all__ = ["run", "Run", "check_config", "FAULT_ENV", "STAGES"]
 
 @dataclass
 class Run:
-    """A finished run directory: its tables (pandas), the published tree and the manifest."""
+    """A finished run directory: its tables (pandas), the published tree and the manifest. `assignments`
+    (every input row, from `private/assignments.parquet`) is None once `clio-engine purge` removed private/."""
 
     dir: Path
     manifest: dict
@@ -53,8 +55,11 @@ class Run:
         path = Path(path)
         if not (path / "manifest.json").is_file():
             raise ConfigError(f"{path} is not a finished run directory (no manifest.json)")
+        assignments = path / ASSIGNMENTS
+        if not assignments.is_file():
+            log.warning("%s has no %s (purged?): Run.assignments is None; the analyst view still loads", path, ASSIGNMENTS)
         return cls(path, json.loads((path / "manifest.json").read_text()),
-                   pq.read_table(path / "assignments.parquet").to_pandas(),
+                   pq.read_table(assignments).to_pandas() if assignments.is_file() else None,
                    pq.read_table(path / "clusters.parquet").to_pandas(),
                    pq.read_table(path / "facets.parquet").to_pandas(),
                    Tree.from_dict(json.loads((path / "tree.json").read_text())),
@@ -157,6 +162,9 @@ class _Runner:
         out["run"] = {"dir": str(self.rd.path.resolve()), "started_at": _iso(started), "finished_at": _iso(time.time()),
                       "stages": self.monitor.stages}
         write_json(self.rd / "manifest.json", out)
+        from clio_engine.pipeline.release import build_release
+
+        build_release(self.rd.path)  # release/ from the analyst-level files just written (never from private/)
         return Run.load(self.rd.path)
 
 

@@ -1,7 +1,12 @@
-"""The run directory on disk: published outputs at the top, stage caches under `.cache/`.
+"""The run directory on disk, in three zones (SPEC §3):
 
-Published (SPEC §3): manifest.json, assignments.parquet, clusters.parquet, facets.parquet, tree.json,
-report.md. Caches (never published, never hold a text): embeddings.npy, .cache/*. Every file is written
+- top level, the analyst's view: manifest.json, clusters.parquet, facets.parquet, tree.json, report.md,
+  plots/, explorer.html;
+- `private/`: per-record and invertible data, never published — assignments.parquet, embeddings.npy and
+  the stage caches under `private/cache/` (the embedding store, the map, names, tree, ...);
+- `release/`: what may leave the building, rebuilt from the top level by `clio_engine.pipeline.release`.
+
+Every file is written
 to a temporary name and renamed, and a stage's marker is written only after its artifacts, so a
 process killed at any instant leaves either a finished stage or one that is recomputed.
 """
@@ -16,10 +21,11 @@ from pathlib import Path
 
 from clio_engine.errors import OutputError
 # The atomic, disk-full-safe writers live with the run-directory conventions (readers use them too).
-from clio_engine.runfiles import (CACHE, write_bytes, write_json, write_npy, write_npz,  # noqa: F401  (re-exported)
+from clio_engine.runfiles import (ASSIGNMENTS, CACHE, EMBEDDINGS, PRIVATE, RELEASE, write_bytes, write_json, write_npy, write_npz,  # noqa: F401  (re-exported)
                                   write_parquet, write_text)
 
-OUTPUT_FILES = ("manifest.json", "assignments.parquet", "clusters.parquet", "facets.parquet", "tree.json", "report.md")
+OUTPUT_FILES = ("manifest.json", "clusters.parquet", "facets.parquet", "tree.json", "report.md")  # the analyst's view
+PRIVATE_FILES = (ASSIGNMENTS, EMBEDDINGS)
 
 
 class RunDir:
@@ -29,6 +35,7 @@ class RunDir:
         """Create the directory (and its cache folders) and check that it can be written: a path that
         is a file, cannot be created, or is read-only raises a one-line OutputError naming it."""
         self.path = Path(path)
+        self.private = self.path / PRIVATE
         self.cache = self.path / CACHE
         if self.path.exists() and not self.path.is_dir():
             raise OutputError(f"run directory {self.path} exists and is not a directory; choose another --out / output.dir")

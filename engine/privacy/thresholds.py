@@ -30,6 +30,7 @@ class LevelPublication:
     epsilon is set. published [n] bool. other_records, other_users [m] int64: true counts of the union of
     this level's unpublished children of each parent. other_published [m] bool. reported_other_records,
     reported_other_users [m] int64: the Other counts to emit (noised when epsilon is set).
+    primary_published [n] bool: published before secondary suppression (the cost is the difference).
     """
 
     records: np.ndarray
@@ -42,6 +43,7 @@ class LevelPublication:
     other_published: np.ndarray
     reported_other_records: np.ndarray
     reported_other_users: np.ndarray
+    primary_published: np.ndarray | None = None  # [n] bool: the decision before secondary suppression
 
 
 # ---- helpers shared with engine.aggregate ------------------------------------------------------------
@@ -111,7 +113,7 @@ def distinct_per_group(groups: np.ndarray, users: np.ndarray, n_groups: int, n_u
 
 def publish(node_labels: list[np.ndarray], parents: list[np.ndarray], user_codes: np.ndarray, *,
             min_users: int, min_records: int, epsilon: float | None = None,
-            seed: int = 0) -> list[LevelPublication]:
+            seed: int = 0, secondary: bool = True) -> list[LevelPublication]:
     """Decide which nodes of every level are published and count the Other bucket of each parent.
 
     node_labels[l]: [N] int64, each record's node at level l (0 = base … L−1 = top), −1 = noise (ignored).
@@ -119,6 +121,10 @@ def publish(node_labels: list[np.ndarray], parents: list[np.ndarray], user_codes
     user_codes: [N] int64 in 0..U−1 (pass arange(N) when the run has no user ids).
     Returns one LevelPublication per level, base first. Noise for level l comes from a Generator seeded
     with (seed, l), so a run is reproducible and levels draw independent noise.
+    secondary: complementary suppression (engine.privacy.complementary): per published parent (and the
+    root, whose total of clustered records is published), the hidden children's records sum to 0 or to
+    ≥ min_records with ≥ min_users users over ≥ 2 hidden children, else the smallest published sibling
+    is suppressed too, so parent − Σ published children never reveals a hidden size.
     """
     validate_privacy_params(min_users, min_records, epsilon, seed)
     labels, parents, users = _validate_tree_inputs(node_labels, parents, user_codes)
@@ -135,13 +141,13 @@ def publish(node_labels: list[np.ndarray], parents: list[np.ndarray], user_codes
         rng = np.random.default_rng([seed, level])
         group = parents[level] if level < top else np.zeros(sizes[level], dtype=np.int64)
         out[level] = _publish_level(labels[level], sizes[level], pairs[level], group, parent_published,
-                                    n_users, min_users, min_records, epsilon, rng)
+                                    n_users, min_users, min_records, epsilon, rng, secondary)
         parent_published = out[level].published
     return out  # type: ignore[return-value]
 
 
 def _publish_level(labels, n_nodes, pairs, group, parent_published, n_users,
-                   min_users, min_records, epsilon, rng) -> LevelPublication:
+                   min_users, min_records, epsilon, rng, secondary=True) -> LevelPublication:
     """One level. labels [N], pairs = (node [P], user [P]) distinct, group [n_nodes] parent or 0 at the top,
     parent_published [m] bool."""
     pair_nodes, pair_users = pairs
@@ -151,6 +157,9 @@ def _publish_level(labels, n_nodes, pairs, group, parent_published, n_users,
     reported_users = noisy_counts(users, epsilon, rng)
     published = meets_thresholds(reported_users, reported_records, min_users, min_records)
     published &= parent_published[group]
+    primary = published.copy()
+    if secondary:
+        published = _complementary(group, records, published, parent_published, pairs, min_users, min_records)
 
     n_groups = len(parent_published)
     hidden = ~published
@@ -165,7 +174,23 @@ def _publish_level(labels, n_nodes, pairs, group, parent_published, n_users,
                        & parent_published & has_hidden_child)
     return LevelPublication(records, users, reported_records, reported_users, published,
                             other_records, other_users, other_published,
-                            reported_other_records, reported_other_users)
+                            reported_other_records, reported_other_users, primary)
+
+
+def _complementary(group, records, published, parent_published, pairs, min_users, min_records) -> np.ndarray:
+    """Secondary suppression of one level's nodes, per published parent (engine.privacy.complementary)."""
+    from clio_engine.privacy.complementary import protect_groups
+
+    pair_nodes, pair_users = pairs  # sorted by node (keys were node·U + user)
+    bounds = np.searchsorted(pair_nodes, np.arange(len(records) + 1))
+
+    def users_ok(_g, hidden):
+        if min_users <= 1:
+            return True
+        users = np.concatenate([pair_users[bounds[i]:bounds[i + 1]] for i in hidden])
+        return len(np.unique(users)) >= min_users
+
+    return protect_groups(group, records, published, parent_published, min_records=min_records, users_ok=users_ok)
 
 
 def _distinct_pairs_per_level(base_labels, users, parents, n_users) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -13,23 +13,33 @@ FILE = "facets.parquet"
 
 
 def _compute(ctx):
-    from clio_engine.aggregate import facet_shares
+    from clio_engine.aggregate.facets import facet_cells_tree, facet_table
     from clio_engine.privacy.escape import neutralise
 
     p, seed, records = ctx.cfg.privacy, ctx.cfg.seed, ctx["records"].records
     labels, users = ctx["hierarchy"].labels, ctx["records"].users
-    parts = []
+    pubs, levels = ctx["privacy"], ctx["hierarchy"].tree.levels
+    floors = dict(min_users=p.min_users, min_records=p.min_records)
+    parts, before, after, total = [], 0, 0, 0
     for facet in records.facet_columns:
         # Facet values are labels: bidi and zero-width characters never mean anything there (SPEC §4).
         values = [v if v is None else neutralise(v) for v in records.table.column(facet).to_pylist()]
-        for level, pub in enumerate(ctx["privacy"]):
-            t = facet_shares(labels[level], pub.published, values, users, facet=facet, min_users=p.min_users,
-                             min_records=p.min_records, epsilon=p.epsilon, seed=seed + 7919 * level)
+        cells = facet_cells_tree(labels, [pub.published for pub in pubs], [lv.parent for lv in levels], values,
+                                 users, facet=facet, **floors, epsilon=p.epsilon, seed=seed,
+                                 secondary=p.secondary_suppression,  # top-down: cells checked against parents'
+                                 node_sizes=[pub.reported_records for pub in pubs])
+        for level in range(len(pubs)):
+            c = cells[level]
+            before += int(c.records[c.primary].sum())
+            after += int(c.records[c.shown].sum())
+            total += int(c.records.sum())
+            t = facet_table(c)
             ids = pa.array([node_id(level, int(x)) for x in t.column("node").to_pylist()], pa.string())
             parts.append(t.add_column(0, "cluster", ids).add_column(0, "level", pa.array(np.full(t.num_rows, level, np.int32))))
     table = pa.concat_tables(parts) if parts else empty_facets()
     write_parquet(ctx.rd / FILE, table)
-    return table, {"facets": records.facet_columns, "cells": table.num_rows}
+    cost = {"primary": round(before / max(total, 1), 6), "secondary": round(after / max(total, 1), 6)}
+    return table, {"facets": records.facet_columns, "cells": table.num_rows, "published_cell_record_share": cost}
 
 
 def _load(ctx):
@@ -43,4 +53,5 @@ def empty_facets() -> pa.Table:
 
 
 register_stage(Stage("aggregate", _compute, _load, upstream=("records", "hierarchy", "privacy"),
-                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "seed"), artifacts=(FILE,), version=2))
+                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "privacy.secondary_suppression", "seed"),
+                     artifacts=(FILE,), version=3))

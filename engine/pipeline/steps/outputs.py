@@ -1,4 +1,6 @@
-"""outputs: the published files of a run — assignments, clusters, tree.json, plots, explorer.html, report.md.
+"""outputs: the analyst's view of a run — clusters, tree.json, plots, explorer.html, report.md — and the
+per-record `private/assignments.parquet`. (`release/` is rebuilt from these by the runner at the end of
+every run: `clio_engine.pipeline.release`.)
 
 The report and the explorer show a summary of the run (`manifest.summary`): input counts, users,
 stage facts, levels and the privacy settings; manifest.json itself is written by the runner every run.
@@ -12,6 +14,7 @@ from clio_engine.pipeline.outputs import assignments_table, clusters_table, face
 from clio_engine.pipeline.registry import Stage, register_stage
 from clio_engine.pipeline.report import render_report
 from clio_engine.pipeline.rundir import write_parquet, write_text
+from clio_engine.runfiles import ASSIGNMENTS
 
 UPSTREAM = ("records", "embed", "reduce", "cluster", "hierarchy", "privacy", "names", "aggregate", "map")
 
@@ -23,7 +26,7 @@ def _compute(ctx):
     loaded, base, h, pubs = ctx["records"], ctx["cluster"].base, ctx["hierarchy"], ctx["privacy"]
     info = {name: ctx.info[name] for name in UPSTREAM if name in ctx.info}
     head = summary(loaded.records, loaded.origin, h.tree, pubs, h.labels, info, cfg.privacy)
-    write_parquet(rd / "assignments.parquet", assignments_table(loaded.records, base, h.labels, [p.published for p in pubs]))
+    write_parquet(rd / ASSIGNMENTS, assignments_table(loaded.records, base, h.labels, [p.published for p in pubs]))
     clusters = clusters_table(h.tree, pubs, ctx["names"], facet_json(ctx["aggregate"]), cfg.privacy.min_users,
                               total=int((base >= 0).sum()))
     write_parquet(rd / "clusters.parquet", clusters)
@@ -36,7 +39,7 @@ def _compute(ctx):
 
         from clio_engine.explorer import EXPLORER_FILE, explorer_html
 
-        assignments = pq.read_table(rd / "assignments.parquet")
+        assignments = pq.read_table(rd / ASSIGNMENTS)
         write_text(rd / EXPLORER_FILE, explorer_html(clusters, ctx["aggregate"], assignments, head, ctx["map"]))
         explorer = EXPLORER_FILE
     write_text(rd / "report.md", render_report(head, clusters, plots, explorer))
@@ -45,4 +48,4 @@ def _compute(ctx):
 
 register_stage(Stage("outputs", _compute, lambda ctx: None, upstream=UPSTREAM,
                      reads=("output", "privacy.min_users", "privacy.min_records", "privacy.examples", "privacy.epsilon"),
-                     artifacts=("assignments.parquet", "clusters.parquet", "tree.json", "report.md"), version=2))
+                     artifacts=(ASSIGNMENTS, "clusters.parquet", "tree.json", "report.md"), version=3))

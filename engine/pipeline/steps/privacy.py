@@ -8,7 +8,7 @@ from clio_engine.runfiles import CACHE, write_npz
 
 FILE = "privacy.npz"
 FIELDS = ("records", "users", "reported_records", "reported_users", "published", "other_records", "other_users",
-          "other_published", "reported_other_records", "reported_other_users")
+          "other_published", "reported_other_records", "reported_other_users", "primary_published")
 
 
 def _compute(ctx):
@@ -16,10 +16,11 @@ def _compute(ctx):
 
     p, h = ctx.cfg.privacy, ctx["hierarchy"]
     pubs = publish(h.labels, [lv.parent for lv in h.tree.levels], ctx["records"].users, min_users=p.min_users,
-                   min_records=p.min_records, epsilon=p.epsilon, seed=ctx.cfg.seed)
+                   min_records=p.min_records, epsilon=p.epsilon, seed=ctx.cfg.seed,
+                   secondary=p.secondary_suppression)
     arrays = {f"{field}_{level}": getattr(pub, field) for level, pub in enumerate(pubs) for field in FIELDS}
     write_npz(ctx.rd.cached(FILE), **arrays)
-    return pubs, {}
+    return pubs, {"secondary_suppression": bool(p.secondary_suppression)}
 
 
 def _load(ctx):
@@ -32,5 +33,6 @@ def _load(ctx):
 
 # privacy.auditor is refused at the start of a run in this version; an auditor changes what is published.
 register_stage(Stage("privacy", _compute, _load, upstream=("records", "hierarchy"),
-                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "privacy.auditor", "seed"),
+                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "privacy.auditor",
+                            "privacy.secondary_suppression", "seed"),
                      artifacts=(f"{CACHE}/{FILE}",)))

@@ -1,0 +1,186 @@
+"""`release/`: what may leave the building (SPEC §3), rebuilt from a run directory's analyst-level files only
+(manifest.json, clusters.parquet, facets.parquet, tree.json), never from `private/`.
+
+    from clio_engine.pipeline.release import build_release
+    build_release("runs/demo")                  # (re)writes runs/demo/release/
+
+It holds published numbers only and no record text: clusters.parquet (no `examples` column; unpublished
+nodes as bare ids, as in the analyst table), facets.parquet (facet cells of published clusters), tree.json (published nodes; it never had
+examples), report.md and plots/ drawn from those, a manifest.json without paths, times or config, and
+aggregates.csv — every published number as one long table in the layout of Anthropic's Economic Index
+data release:
+
+    geo_id, geography, facet, level, variable, cluster_name, value
+
+- clusters: one row per (published cluster or published "Other" bucket, variable) with geo_id "GLOBAL",
+  geography "global", facet "cluster", level the hierarchy level (0 = base), cluster_name the cluster's
+  name, variable one of `count` (records), `users` (distinct users), `share` (of all clustered records),
+  `share_of_parent` (of the parent's reported size; at the top level equal to `share`).
+- facet cells: facet `cluster::<facet>` (the Index's "::" for an intersection), cluster_name
+  `<cluster name>::<facet value>`, variables `count`, `users`, `share` (of the cluster's records); a
+  cluster's suppressed cells appear together as `<cluster name>::(suppressed)` with its `share` only.
+- `value` is always a number (a count is an integer; nothing suppressed is written). A cluster name
+  that occurs twice at one level gets " (<id>)" appended so rows stay distinct, and a name that a
+  spreadsheet would read as a formula (starting with = + - @) is prefixed with an apostrophe.
+
+A public explorer (one mark per published base cluster) is not built yet: the analyst's explorer.html
+is never copied here, since it may show examples.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from clio_engine.errors import ConfigError
+from clio_engine.runfiles import AGGREGATES, PRIVATE, RELEASE, write_bytes, write_json, write_parquet, write_text
+
+__all__ = ["build_release", "aggregates_rows", "AGGREGATE_COLUMNS", "RELEASE_FILES"]
+AGGREGATE_COLUMNS = ("geo_id", "geography", "facet", "level", "variable", "cluster_name", "value")
+RELEASE_FILES = ("manifest.json", "clusters.parquet", "facets.parquet", "tree.json", "report.md", "plots/*.png",
+                 AGGREGATES)
+DROPPED_COLUMNS = ("examples",)  # record text (scrubbed or not) never enters release/
+MANIFEST_KEYS = ("engine", "seed", "input", "users", "levels", "stages", "privacy")
+GEO_ID, GEOGRAPHY = "GLOBAL", "global"
+
+
+def build_release(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """(Re)write the release folder (default RUN_DIR/release) from the run's analyst-level files; returns it.
+    A directory that is not a finished run, or an `out` inside private/, is a one-line ConfigError."""
+    run_dir = Path(run_dir)
+    for name in ("manifest.json", "clusters.parquet", "tree.json"):
+        if not (run_dir / name).is_file():
+            raise ConfigError(f"{run_dir} is not a finished run directory (no {name})")
+    dest = Path(out) if out is not None else run_dir / RELEASE
+    if dest.resolve().is_relative_to((run_dir / PRIVATE).resolve()):
+        raise ConfigError(f"{dest} is inside {run_dir / PRIVATE}: a release cannot live in the private zone")
+    if dest.exists() and not dest.is_dir():
+        raise ConfigError(f"{dest} exists and is not a directory; choose another --out")
+    dest.mkdir(parents=True, exist_ok=True)
+
+    from clio_engine.pipeline.plots import PLOT_DIR, write_plots
+    from clio_engine.pipeline.report import render_report
+
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    clusters = published_clusters(pq.read_table(run_dir / "clusters.parquet"))
+    facets = _published_facets(run_dir / "facets.parquet", clusters)
+    head = release_manifest(manifest)
+    write_parquet(dest / "clusters.parquet", clusters)
+    write_parquet(dest / "facets.parquet", facets)
+    write_bytes(dest / "tree.json", (run_dir / "tree.json").read_bytes())  # published nodes only, no examples
+    write_text(dest / AGGREGATES, aggregates_csv(clusters, facets))
+    min_records = (manifest.get("privacy") or {}).get("min_records")
+    plots = write_plots(dest, clusters, min_records)
+    written = {Path(p).name for _, p in plots}
+    for stale in sorted((dest / PLOT_DIR).glob("*.png")) if (dest / PLOT_DIR).is_dir() else []:
+        if stale.name not in written:
+            stale.unlink()
+    write_text(dest / "report.md", render_report(head, clusters, plots, None, zone="release"))
+    write_json(dest / "manifest.json", head)
+    return dest
+
+
+def published_clusters(clusters: pa.Table) -> pa.Table:
+    """clusters.parquet without the examples column. Unpublished nodes stay as bare ids (published = false;
+    no name, keyword, count or share: the analyst table already writes them so), which keeps the table a
+    complete tree: a reader (and `clio-engine audit`) knows where hidden children exist, and that the
+    published children of a parent are not all of it."""
+    return clusters.select([c for c in clusters.column_names if c not in DROPPED_COLUMNS])
+
+
+def _published_facets(path: Path, clusters: pa.Table) -> pa.Table:
+    from clio_engine.pipeline.steps.aggregate import empty_facets
+
+    if not path.is_file():
+        return empty_facets()
+    facets = pq.read_table(path)
+    ids = {r["id"] for r in clusters.select(["id", "published"]).to_pylist() if r["published"]}
+    return facets.filter(pa.array([c in ids for c in facets.column("cluster").to_pylist()], pa.bool_()))
+
+
+def release_manifest(manifest: dict) -> dict:
+    """The analyst manifest without paths, times, hardware or config (the input's source path included)."""
+    out = {k: manifest[k] for k in MANIFEST_KEYS if k in manifest}
+    if isinstance(out.get("input"), dict):
+        out["input"] = {k: v for k, v in out["input"].items() if k != "source"}
+    out["zone"] = "release"
+    out["files"] = list(RELEASE_FILES)
+    out["note"] = ("published numbers only, every one through the privacy floors; no record text or examples; "
+                   "no public explorer yet")
+    return out
+
+
+def _safe_name(name: str) -> str:
+    return "'" + name if name[:1] in ("=", "+", "-", "@", "\t", "\r") else name
+
+
+def _unique_names(rows: list[dict]) -> dict[str, str]:
+    """id → cluster_name, with " (<id>)" appended where a name occurs twice at one level."""
+    seen: dict[tuple[int, str], int] = {}
+    for r in rows:
+        key = (r["level"], r["name"] or "")
+        seen[key] = seen.get(key, 0) + 1
+    return {r["id"]: _safe_name((r["name"] or "") + (f" ({r['id']})" if seen[(r["level"], r["name"] or "")] > 1 else ""))
+            for r in rows}
+
+
+def aggregates_rows(clusters: pa.Table, facets: pa.Table) -> list[tuple]:
+    """Every published number as (geo_id, geography, facet, level, variable, cluster_name, value)."""
+    rows = [r for r in clusters.to_pylist() if r["published"]]
+    names = _unique_names(rows)
+    out: list[tuple] = []
+    for r in rows:
+        for variable, column in (("count", "size"), ("users", "users"), ("share", "share"),
+                                 ("share_of_parent", "share_of_parent")):
+            if r.get(column) is not None:
+                out.append((GEO_ID, GEOGRAPHY, "cluster", int(r["level"]), variable, names[r["id"]], r[column]))
+    for f in facets.to_pylist():
+        if f["cluster"] not in names:
+            continue
+        value = "(suppressed)" if f["suppressed"] else f["value"]
+        cell = f"{names[f['cluster']]}::{value}"
+        for variable, column in (("count", "records"), ("users", "users"), ("share", "share")):
+            if f.get(column) is not None:
+                out.append((GEO_ID, GEOGRAPHY, f"cluster::{f['facet']}", int(f["level"]), variable, cell, f[column]))
+    return out
+
+
+def _number(x) -> str:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"aggregates.csv holds numbers only, got {x!r}")
+    return str(int(x)) if isinstance(x, int) else repr(float(x))
+
+
+def aggregates_csv(clusters: pa.Table, facets: pa.Table) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(AGGREGATE_COLUMNS)
+    for row in aggregates_rows(clusters, facets):
+        w.writerow(row[:-1] + (_number(row[-1]),))
+    return buf.getvalue()
+
+
+def purge(run_dir: str | os.PathLike) -> list[str]:
+    """Delete RUN_DIR/private (assignments, embeddings, stage caches, the run's embedding store); returns
+    what was removed (paths relative to the run directory, files and then the folder). Refuses, with a
+    one-line ConfigError, a directory that is not a run directory or whose private/ is not a folder."""
+    import shutil
+
+    from clio_engine.runfiles import CACHE
+
+    run_dir = Path(run_dir)
+    private = run_dir / PRIVATE
+    if not run_dir.is_dir() or not ((run_dir / "manifest.json").is_file() or (run_dir / CACHE / "stages").is_dir()):
+        raise ConfigError(f"{run_dir} is not a run directory (no manifest.json and no {CACHE}/stages); nothing purged")
+    if private.is_symlink() or (private.exists() and not private.is_dir()):
+        raise ConfigError(f"{private} is not a plain folder; nothing purged")
+    if not private.exists():
+        return []
+    removed = sorted(p.relative_to(run_dir).as_posix() for p in private.rglob("*") if p.is_file() or p.is_symlink())
+    shutil.rmtree(private)
+    return removed + [PRIVATE + "/"]

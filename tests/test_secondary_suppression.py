@@ -1,0 +1,222 @@
+"""Secondary (complementary) suppression (issue 10 item 2, SPEC §4): no hidden count follows from the published
+ones by subtraction. Each case leaks with primary suppression alone, checked by `clio-engine audit`'s LP
+(scipy linprog), and holds with the secondary rule."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from clio_engine import generate_conversations
+from clio_engine.aggregate import facet_shares
+from clio_engine.aggregate.facets import facet_cells_tree, facet_table
+from clio_engine.audit import audit
+from clio_engine.pipeline import run
+from clio_engine.privacy import publish
+
+CLUSTERS = pa.schema([("id", pa.string()), ("level", pa.int32()), ("index", pa.int64()), ("parent", pa.string()),
+                      ("kind", pa.string()), ("size", pa.int64()), ("users", pa.int64()), ("share", pa.float64()),
+                      ("share_of_parent", pa.float64()), ("published", pa.bool_())])
+
+
+def tree_rows(pubs, parents) -> list[dict]:
+    """clusters.parquet-like rows from `publish`: every node, one Other row per published parent (the root at
+    the top) with hidden children, sizes only where published; the root's total is published as a share."""
+    rows, top = [], len(pubs) - 1
+    total = int(pubs[top].records.sum())
+    for level, pub in enumerate(pubs):
+        for i, shown in enumerate(pub.published):
+            p = None if level == top else f"{level + 1}.{int(parents[level][i])}"
+            size = int(pub.reported_records[i]) if shown else None
+            rows.append(dict(id=f"{level}.{i}", level=level, index=i, parent=p, kind="cluster", size=size,
+                             users=None, share=size / total if shown else None, share_of_parent=None,
+                             published=bool(shown)))
+        for j in np.flatnonzero(pub.other_records > 0):
+            if level < top and not pubs[level + 1].published[j]:
+                continue
+            shown = bool(pub.other_published[j])
+            rows.append(dict(id=f"{level}.other.{j}", level=level, index=None,
+                             parent=None if level == top else f"{level + 1}.{j}", kind="other",
+                             size=int(pub.reported_other_records[j]) if shown else None, users=None, share=None,
+                             share_of_parent=None, published=shown))
+    return rows
+
+
+def write_dir(root: Path, clusters: list[dict], facets: pa.Table | None = None, floors=(1, 15)) -> Path:
+    root.mkdir(parents=True)
+    (root / "manifest.json").write_text(json.dumps({"privacy": {"min_users": floors[0], "min_records": floors[1],
+                                                                "epsilon": None}}))
+    pq.write_table(pa.Table.from_pylist(clusters, schema=CLUSTERS), root / "clusters.parquet")
+    if facets is not None:
+        pq.write_table(facets, root / "facets.parquet")
+    return root
+
+
+def differencing(found) -> list:
+    return [v for v in found if v.attack == "differencing"]
+
+
+def one_parent(sizes: list[int]):
+    """Base nodes of the given sizes under one top node; every record its own user."""
+    labels0 = np.repeat(np.arange(len(sizes)), sizes)
+    return [labels0, np.zeros_like(labels0)], [np.zeros(len(sizes), np.int64), np.array([-1])], np.arange(len(labels0))
+
+
+# ---------------------------------------------------------------- the cluster tree
+
+
+def test_parent_40_children_20_17_3_leaks_alone_and_the_sibling_rule_closes_it(tmp_path):
+    labels, parents, users = one_parent([20, 17, 3])
+    primary = publish(labels, parents, users, min_users=1, min_records=15, secondary=False)
+    assert primary[0].published.tolist() == [True, True, False]
+    found = differencing(audit(write_dir(tmp_path / "primary", tree_rows(primary, parents))))
+    assert any(v.where == "node 0.2" and "pinned to 3" in v.what for v in found), found  # 40 − 20 − 17
+
+    pubs = publish(labels, parents, users, min_users=1, min_records=15)
+    assert pubs[0].primary_published.tolist() == [True, True, False]
+    assert pubs[0].published.tolist() == [True, False, False]  # 17, the smallest published sibling, joins
+    assert pubs[0].other_records.tolist() == [20] and pubs[0].other_published.tolist() == [True]
+    assert differencing(audit(write_dir(tmp_path / "secondary", tree_rows(pubs, parents)))) == []
+
+
+def test_a_single_hidden_child_is_not_pinned_even_above_the_record_floor(tmp_path):
+    # Node 2 has 20 records but 2 users: hidden on users; parent − siblings would give its 20 records.
+    labels, parents, _ = one_parent([30, 25, 20])
+    users = np.concatenate([np.arange(55), np.array([1000, 1001] * 10)])
+    primary = publish(labels, parents, users, min_users=5, min_records=15, secondary=False)
+    assert primary[0].published.tolist() == [True, True, False]
+    assert differencing(audit(write_dir(tmp_path / "primary", tree_rows(primary, parents), floors=(5, 15))))
+    pubs = publish(labels, parents, users, min_users=5, min_records=15)
+    assert pubs[0].published.tolist() == [True, False, False]
+    assert differencing(audit(write_dir(tmp_path / "secondary", tree_rows(pubs, parents), floors=(5, 15)))) == []
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_trees_leak_with_primary_alone_and_never_with_secondary(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    n0, n1, n2 = 40, 10, 3
+    p0, p1 = rng.integers(0, n1, n0), rng.integers(0, n2, n1)
+    sizes = rng.integers(1, 45, n0)
+    labels0 = np.repeat(np.arange(n0), sizes)
+    labels = [labels0, p0[labels0], p1[p0[labels0]]]
+    parents = [p0, p1, np.full(n2, -1)]
+    users = rng.integers(0, len(labels0) // 2, len(labels0))
+    kw = dict(min_users=3, min_records=15)
+    primary = publish(labels, parents, users, **kw, secondary=False)
+    leaks = differencing(audit(write_dir(tmp_path / "primary", tree_rows(primary, parents), floors=(3, 15))))
+    pubs = publish(labels, parents, users, **kw)
+    assert differencing(audit(write_dir(tmp_path / "secondary", tree_rows(pubs, parents), floors=(3, 15)))) == []
+    assert sum(p.published.sum() for p in pubs) > 0  # something is still published
+    for p in pubs:  # secondary only ever removes; every Other bucket is empty or clears the floor
+        assert not (p.published & ~p.primary_published).any()
+        hidden_sum = p.other_records[(p.other_records > 0)]
+        assert (hidden_sum >= 15).all() or not leaks
+    if seed == 0:
+        assert leaks, "the random case must leak without secondary suppression, or the test proves little"
+
+
+# ---------------------------------------------------------------- facet tables
+
+
+def _facet_dir(root, node_sizes, parents_of, tables, published) -> Path:
+    """A two-level tree (base nodes under one or more parents, all published) and facet tables."""
+    rows = []
+    total = sum(node_sizes[0])
+    for level, sizes in enumerate(node_sizes):
+        for i, size in enumerate(sizes):
+            p = None if level == len(node_sizes) - 1 else f"{level + 1}.{parents_of[level][i]}"
+            shown = bool(published[level][i])
+            rows.append(dict(id=f"{level}.{i}", level=level, index=i, parent=p, kind="cluster",
+                             size=size if shown else None, users=None, share=size / total if shown else None,
+                             share_of_parent=None, published=shown))
+    parts = [t.add_column(0, "cluster", pa.array([f"{lv}.{n}" for n in t.column("node").to_pylist()]))
+              .add_column(0, "level", pa.array([lv] * t.num_rows, pa.int64())) for lv, t in enumerate(tables)]
+    return write_dir(root, rows, pa.concat_tables(parts))
+
+
+def test_a_nodes_suppressed_row_reaches_the_floor(tmp_path):
+    labels = np.zeros(44, np.int64)
+    values = ["a"] * 15 + ["b"] * 15 + ["c"] * 10 + ["d"] * 4
+    kw = dict(facet="f", min_users=1, min_records=15)
+    leaky = facet_shares(labels, np.array([True]), values, np.arange(44), **kw, secondary=False)
+    assert [r["value"] for r in leaky.to_pylist()] == ["a", "b", None]  # hidden row 14 = 44 − 15 − 15
+    found = differencing(audit(_facet_dir(tmp_path / "leak", [[44]], [], [leaky], [[True]])))
+    assert any("suppressed cells' total" in v.what for v in found), found
+    fixed = facet_shares(labels, np.array([True]), values, np.arange(44), **kw)
+    rows = fixed.to_pylist()
+    assert [r["value"] for r in rows] == [None, "b"] and rows[0]["share"] == pytest.approx(29 / 44)
+    assert differencing(audit(_facet_dir(tmp_path / "fixed", [[44]], [], [fixed], [[True]]))) == []
+
+
+def test_a_parent_cell_minus_its_childs_cell_does_not_pin_a_sibling(tmp_path):
+    # Issue 10 finding 6: country cell 28 in the parent, 19 in a published child → 9 in its sibling.
+    # Children A (0) and B (1) under P; values: A has 19 "v" + 21 "w", B has 9 "v" + 21 "w" + 16 "x".
+    values = ["v"] * 19 + ["w"] * 21 + ["v"] * 9 + ["w"] * 21 + ["x"] * 16
+    labels0 = np.array([0] * 40 + [1] * 46)
+    labels = [labels0, np.zeros_like(labels0)]
+    parents = [np.array([0, 0]), np.array([-1])]
+    published = [np.array([True, True]), np.array([True])]
+    users = np.arange(len(values))
+    kw = dict(facet="country", min_users=1, min_records=15)
+    for secondary in (False, True):
+        cells = facet_cells_tree(labels, published, parents, values, users, **kw, secondary=secondary)
+        tables = [facet_table(c) for c in cells]
+        root = _facet_dir(tmp_path / str(secondary), [[40, 46], [86]], [[0, 0]], tables, published)
+        found = differencing(audit(root))
+        if not secondary:
+            b_rows = tables[0].to_pandas().query("node == 1")
+            assert b_rows["suppressed"].any()  # B's 9 "v" are hidden by primary suppression ...
+            assert found, "... but 28 − 19 and B's suppressed-row share give them away"
+        else:
+            assert found == [], found
+            shown = {(r["node"], r["value"]) for r in tables[0].to_pylist() if not r["suppressed"]}
+            assert (0, "v") not in shown  # A's 19 joins the hidden part: 28 − (hidden) pins nothing
+
+
+# ---------------------------------------------------------------- a real pipeline run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_bert_dir):
+    """The same 800 records through the real pipeline (tiny random BERT), with and without the rule."""
+    frame = generate_conversations(800, seed=11)
+    root = tmp_path_factory.mktemp("secondary")
+    out = {}
+    for secondary in (True, False):
+        result = run(None, input=frame[["id", "text", "user_id", "language", "country"]], out=root / str(secondary),
+                     overrides={"embed.progress": False, "cluster.k": 30, "hierarchy.levels": 3, "hierarchy.top": 4,
+                                "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(root / "cache"),
+                                "input.user_column": "user_id", "input.facet_columns": ["language", "country"],
+                                "privacy.min_users": 3, "privacy.min_records": 10,
+                                "privacy.secondary_suppression": secondary})
+        # Audit the published tables only (the per-record file and the page are the zones work's business).
+        tables = root / f"tables-{secondary}"
+        tables.mkdir()
+        for name in ("manifest.json", "clusters.parquet", "facets.parquet"):
+            shutil.copy(result.dir / name, tables / name)
+        out[secondary] = (result, tables)
+    return out
+
+
+def test_a_real_run_leaks_by_differencing_only_without_the_rule(runs):
+    leaks = differencing(audit(runs[False][1]))
+    assert leaks, "primary suppression alone must leak on this run, or the test proves little"
+    assert differencing(audit(runs[True][1])) == []
+
+
+def test_the_manifest_reports_the_cost(runs):
+    manifest = json.loads((runs[True][0].dir / "manifest.json").read_text())
+    sec = manifest["privacy"]["secondary_suppression"]
+    assert sec["enabled"] is True and len(sec["levels"]) == 3
+    for lv in sec["levels"]:
+        assert 0 <= lv["secondary"] <= lv["primary"] <= 1
+    assert any(lv["suppressed_nodes"] > 0 for lv in sec["levels"])
+    assert 0 <= sec["facet_cells"]["secondary"] <= sec["facet_cells"]["primary"] <= 1
+    assert "Secondary suppression" in (runs[True][0].dir / "report.md").read_text()
+    off = json.loads((runs[False][0].dir / "manifest.json").read_text())["privacy"]["secondary_suppression"]
+    assert off["enabled"] is False and all(lv["primary"] == lv["secondary"] for lv in off["levels"])

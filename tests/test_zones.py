@@ -1,0 +1,192 @@
+"""The run directory's three zones (SPEC §3) after a real small run (tiny random BERT): per-record and
+invertible data only under private/, no record text in release/, aggregates.csv in the Economic Index's
+long layout, `clio-engine purge` / `release`, and no vectors in the global embedding cache unless asked."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from clio_engine import generate_conversations
+from clio_engine.audit import audit
+from clio_engine.cli import EXIT_INPUT, EXIT_OK, main
+from clio_engine.pipeline import Run, run
+from tests.canary import canary_token
+
+pytestmark = pytest.mark.unit
+
+N = 600
+RECORD_COLUMNS = {"row", "text", "user_id"}  # (record ids are checked by value: clusters.parquet has node ids)
+LAYOUT = ["geo_id", "geography", "facet", "level", "variable", "cluster_name", "value"]
+
+
+@pytest.fixture(scope="module")
+def zoned(tmp_path_factory, tiny_bert_dir):
+    """One run with a canary token in every record's text, $CLIO_ENGINE_CACHE pointed at a folder of its own
+    and embed.cache_dir unset (the default)."""
+    root = tmp_path_factory.mktemp("zones")
+    frame = generate_conversations(N, seed=11)
+    frame["text"] = [f"{t} {canary_token(i)}" for i, t in enumerate(frame["text"])]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLIO_ENGINE_CACHE", str(root / "global-cache"))
+        result = run(None, input=frame[["id", "text", "user_id", "language"]], out=root / "run", overrides={
+            "embed.progress": False, "cluster.k": 30, "hierarchy.levels": 3, "hierarchy.top": 4,
+            "embed.model": str(tiny_bert_dir), "input.user_column": "user_id", "input.facet_columns": ["language"],
+            "privacy.min_users": 5, "privacy.min_records": 15, "naming.n_examples": 5})
+    return result, frame, root
+
+
+def _outside_private(run_dir: Path) -> list[Path]:
+    return sorted(p for p in run_dir.rglob("*") if p.is_file() and "private" not in p.relative_to(run_dir).parts)
+
+
+def _table(path: Path) -> list[dict]:
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _content(path: Path) -> str:
+    """A file's text as a reader sees it (Parquet decoded, since its pages are compressed)."""
+    if path.suffix == ".parquet":
+        return json.dumps(pq.read_table(path).to_pylist(), default=str, ensure_ascii=False)
+    return path.read_bytes().decode("utf-8", errors="replace")
+
+
+def test_layout_of_the_three_zones(zoned):
+    result, _, _ = zoned
+    d = result.dir
+    for name in ("assignments.parquet", "embeddings.npy", "cache/stages/outputs.json", "cache/map.npz"):
+        assert (d / "private" / name).is_file(), name
+    assert list((d / "private" / "cache" / "embeddings").glob("*/state.json")), "the run's own embedding store"
+    for name in ("manifest.json", "clusters.parquet", "facets.parquet", "tree.json", "report.md", "explorer.html"):
+        assert (d / name).is_file(), name
+    for name in ("manifest.json", "clusters.parquet", "facets.parquet", "tree.json", "report.md", "aggregates.csv"):
+        assert (d / "release" / name).is_file(), name
+    assert list((d / "release" / "plots").glob("*.png"))
+    assert not (d / "release" / "explorer.html").exists(), "the analyst explorer (with examples) is never released"
+    assert not (d / "assignments.parquet").exists() and not (d / "embeddings.npy").exists() and not (d / ".cache").exists()
+    files = result.manifest["files"]
+    assert "private/assignments.parquet" in files["private"] and "release/aggregates.csv" in files["release"]
+    assert "private/" in result.report and "release/" in result.report and "purge" in result.report
+
+
+def test_no_per_record_table_outside_private(zoned):
+    """Group-by attack over every Parquet/CSV outside private/: no table names records or maps them to nodes."""
+    result, frame, _ = zoned
+    ids = set(frame["id"].astype(str))
+    tables = [p for p in _outside_private(result.dir) if p.suffix in (".parquet", ".csv")]
+    assert {p.name for p in tables} >= {"clusters.parquet", "facets.parquet", "aggregates.csv"}
+    for path in tables:
+        rows = _table(path)
+        cols = set(rows[0]) if rows else set()
+        assert not cols & RECORD_COLUMNS, f"{path}: per-record columns {cols & RECORD_COLUMNS}"
+        assert not [c for c in cols if c.startswith("level_")], f"{path}: maps records to nodes"
+        values = {str(v) for r in rows for v in r.values()}
+        assert not values & ids, f"{path}: holds record ids"
+    assert not [p for p in _outside_private(result.dir) if p.suffix in (".npy", ".npz")], "vectors outside private/"
+    # The attack can fail: the per-record table it looks for is in private/.
+    private = _table(result.dir / "private" / "assignments.parquet")
+    assert len(private) == N and {"row", "id"} <= set(private[0])
+
+
+def test_release_holds_no_record_text(zoned):
+    result, frame, _ = zoned
+    tokens = [canary_token(i) for i in range(len(frame))]
+    # The analyst view shows scrubbed examples of published clusters, canaries included: the check can fail.
+    examples = " ".join(e for es in result.clusters["examples"].dropna() for e in es)
+    assert sum(t in examples for t in tokens) > 0
+    for path in sorted(p for p in (result.dir / "release").rglob("*") if p.is_file()):
+        text = _content(path)
+        assert "qz" not in text or not [t for t in tokens if t in text], f"{path} holds record text"
+    assert "examples" not in pq.read_table(result.dir / "release" / "clusters.parquet").column_names
+    released = pq.read_table(result.dir / "release" / "clusters.parquet").to_pandas()
+    hidden = released[~released.published.astype(bool)]
+    assert len(hidden) > 0 and hidden[["name", "keywords", "size", "users", "share", "centroid"]].isna().all().all()
+
+
+def test_aggregates_csv_layout(zoned):
+    result, _, _ = zoned
+    path = result.dir / "release" / "aggregates.csv"
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = [dict(zip(header, r)) for r in reader]
+    assert header == LAYOUT
+    assert rows and all(r["geo_id"] == "GLOBAL" and r["geography"] == "global" for r in rows)
+    for r in rows:
+        float(r["value"])  # numeric only
+        assert r["level"].isdigit()
+    facets = {r["facet"] for r in rows}
+    assert facets == {"cluster", "cluster::language"}, facets
+    assert {r["variable"] for r in rows if r["facet"] == "cluster"} == {"count", "users", "share", "share_of_parent"}
+    # One count per published cluster or Other bucket, equal to its published size.
+    pub = result.clusters[result.clusters.published.astype(bool)]
+    counts = [r for r in rows if r["facet"] == "cluster" and r["variable"] == "count"]
+    assert len(counts) == len(pub)
+    assert sorted(int(r["value"]) for r in counts) == sorted(int(s) for s in pub["size"])
+    assert len({(r["facet"], r["level"], r["variable"], r["cluster_name"]) for r in rows}) == len(rows), "rows are distinct"
+    cells = [r for r in rows if r["facet"] == "cluster::language" and r["variable"] == "count"]
+    assert cells and all(int(r["value"]) >= 15 and "::" in r["cluster_name"] for r in cells)
+
+
+def test_release_rebuilds_from_the_analyst_files_alone(zoned, tmp_path, capsys):
+    result, _, _ = zoned
+    out = tmp_path / "rel"
+    assert main(["release", str(result.dir), "--out", str(out)]) == EXIT_OK
+    release = result.dir / "release"
+    a = {p.relative_to(release).as_posix(): p.read_bytes() for p in release.rglob("*") if p.is_file()}
+    b = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert sorted(a) == sorted(b) and [k for k in a if a[k] != b[k]] == []
+    assert main(["release", str(result.dir), "--out", str(result.dir / "private" / "rel")]) == EXIT_INPUT
+    assert "private" in capsys.readouterr().err
+    assert main(["release", str(tmp_path / "nowhere")]) == EXIT_INPUT
+
+
+def test_purge_removes_private_and_the_analyst_view_still_loads(zoned, tmp_path, capsys):
+    import shutil
+
+    result, _, _ = zoned
+    copy = tmp_path / "run"
+    shutil.copytree(result.dir, copy)
+    before = {p.relative_to(copy / "release").as_posix(): p.read_bytes() for p in (copy / "release").rglob("*") if p.is_file()}
+    assert main(["purge", str(copy)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "removed private/assignments.parquet" in out and "removed private/embeddings.npy" in out
+    assert not (copy / "private").exists()
+    loaded = Run.load(copy)
+    assert loaded.assignments is None and len(loaded.clusters) == len(result.clusters)
+    assert main(["explore", str(copy), "--no-open"]) == EXIT_OK  # tree, panel and search; no map without private/
+    assert main(["release", str(copy)]) == EXIT_OK
+    after = {p.relative_to(copy / "release").as_posix(): p.read_bytes() for p in (copy / "release").rglob("*") if p.is_file()}
+    assert after == before
+    assert main(["purge", str(copy)]) == EXIT_OK and "no private/" in capsys.readouterr().out
+    # Not a run directory: refused, nothing deleted.
+    other = tmp_path / "other"
+    (other / "private").mkdir(parents=True)
+    (other / "private" / "keep.txt").write_text("x")
+    assert main(["purge", str(other)]) == EXIT_INPUT
+    assert "not a run directory" in capsys.readouterr().err and (other / "private" / "keep.txt").exists()
+
+
+def test_global_embedding_cache_only_when_asked(zoned, tiny_bert_dir, tmp_path):
+    _, frame, root = zoned
+    assert not (root / "global-cache" / "embeddings").exists(), "a pipeline run left vectors in the global cache"
+    shared = tmp_path / "shared-cache"
+    run(None, input=frame[["id", "text"]].head(80), out=tmp_path / "asked", overrides={
+        "embed.progress": False, "cluster.k": 4, "hierarchy.levels": 2, "hierarchy.top": 2,
+        "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(shared), "output.explorer": False})
+    assert list(shared.glob("embeddings/*/state.json")), "embed.cache_dir asks for the shared store"
+    assert not (tmp_path / "asked" / "private" / "cache" / "embeddings").exists()
+
+
+def test_audit_of_the_release(zoned):
+    """The release passes the group-by, point-counting and canary attacks; differencing findings wait for
+    complementary suppression (engine/privacy)."""
+    result, frame, _ = zoned
+    found = audit(result.dir / "release", canaries=[canary_token(i) for i in range(len(frame))])
+    assert [str(v) for v in found if v.attack != "differencing"] == []
