@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from clio_engine.explorer.page import page_data
+
 
 def page_points(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """(xy [n, 2], top-level page node of each point) parsed from the run's explorer.html."""
     html = (run_dir / "explorer.html").read_text(encoding="utf-8")
-    data = json.loads(re.search(r'<script type="application/json" id="clio-data">(.*?)</script>', html, re.S).group(1))
+    data = page_data(html)
     parent, pts = data["nodes"]["parent"], data["points"]
     top = []
     for j in pts["node"]:

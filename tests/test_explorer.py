@@ -3,7 +3,6 @@ from published outputs only (canary test on the page), and driven in headless Ch
 with the network cut off: loads without console errors, tree → panel, search, facet filter, hover, zoom."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -19,6 +18,7 @@ from clio_engine import generate_conversations, load_config
 from clio_engine.cli import main
 from clio_engine.errors import ClioError
 from clio_engine.explorer import MapLayout, build_explorer, map_layout, sample_rows
+from clio_engine.explorer.page import page_data
 from clio_engine.explorer.serve import make_server
 from clio_engine.pipeline import run
 from clio_engine.pipeline.plots import write_plots
@@ -46,11 +46,6 @@ def explorer_run(tmp_path_factory, tiny_bert_dir):
     return frame, result
 
 
-def _page_data(html: str) -> dict:
-    blob = re.search(r'<script type="application/json" id="clio-data">(.*?)</script>', html, re.S).group(1)
-    return json.loads(blob)
-
-
 # ------------------------------------------------------------------------------------------ the file
 def test_page_is_written_and_self_contained(explorer_run):
     _, result = explorer_run
@@ -66,7 +61,7 @@ def test_page_is_written_and_self_contained(explorer_run):
 
 def test_page_holds_published_nodes_only(explorer_run):
     _, result = explorer_run
-    data = _page_data((result.dir / "explorer.html").read_text())
+    data = page_data((result.dir / "explorer.html").read_text())
     c = result.clusters
     nodes = data["nodes"]
     expected = set(c[c.published & (c.kind == "cluster")].id) | set(c[c.kind == "other"].id)
@@ -85,7 +80,7 @@ def test_page_holds_published_nodes_only(explorer_run):
 
 def test_map_points_are_records_of_published_base_clusters_only(explorer_run):
     frame, result = explorer_run
-    data = _page_data((result.dir / "explorer.html").read_text())
+    data = page_data((result.dir / "explorer.html").read_text())
     pts, nodes = data["points"], data["nodes"]
     layout = MapLayout.load(result.dir / "private" / "cache" / "map.npz")
     m = result.manifest["stages"]["map"]["per_cluster"]
@@ -125,7 +120,7 @@ def test_page_is_deterministic_and_explore_rebuilds_it(explorer_run, tmp_path, c
     assert (copy / "explorer.html").read_bytes() == (result.dir / "explorer.html").read_bytes()
     # Without the map cache the page still has the tree, panel and search, and no points.
     (copy / "private" / "cache" / "map.npz").unlink()
-    data = _page_data(build_explorer(copy).read_text())
+    data = page_data(build_explorer(copy).read_text())
     assert data["points"]["x"] == [] and len(data["nodes"]["id"]) > 0
 
 

@@ -8,14 +8,13 @@ tests fail on a map that draws one point per sampled record.
 """
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
 
 import numpy as np
 import pytest
 
 from clio_engine import generate_conversations, load_config
+from clio_engine.explorer.page import page_data
 from clio_engine.pipeline import run
 
 pytestmark = pytest.mark.unit
@@ -48,8 +47,7 @@ def noised_run(tmp_path_factory, tiny_bert_dir):
 
 
 def _page_data(result) -> dict:
-    html = (result.dir / "explorer.html").read_text()
-    return json.loads(re.search(r'<script type="application/json" id="clio-data">(.*?)</script>', html, re.S).group(1))
+    return page_data((result.dir / "explorer.html").read_text())
 
 
 def _true_base_sizes(result) -> Counter:

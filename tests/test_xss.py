@@ -21,6 +21,7 @@ import re
 import pytest
 
 from clio_engine import generate_conversations, load_config
+from clio_engine.explorer.page import page_data
 from clio_engine.naming.namer import KeywordNamer
 from clio_engine.naming.registry import NAMERS, register_namer
 from clio_engine.pipeline import run
@@ -97,11 +98,6 @@ def hostile_run(tmp_path_factory, tiny_bert_dir):
     return frame, result
 
 
-def _page_data(html: str) -> dict:
-    blob = re.search(r'<script type="application/json" id="clio-data">(.*?)</script>', html, re.S).group(1)
-    return json.loads(blob)
-
-
 # ------------------------------------------------------------------------------ (a) payloads are published
 def test_payloads_reach_published_names_examples_and_facet_values(hostile_run):
     _, result = hostile_run
@@ -128,7 +124,7 @@ def test_page_data_is_neutralised_and_cannot_close_its_script_element(hostile_ru
     assert "<img" not in html and "<svg" not in html and "<iframe" not in html and "<!--" not in html
     assert not BIDI_AND_INVISIBLE.search(html), "bidi/zero-width characters in explorer.html"
     assert "\u2028" not in html and "\u2029" not in html
-    data = _page_data(html)
+    data = page_data(html)
     assert any(HTML_PAYLOADS[0] in n for n in data["nodes"]["name"])  # the text survives, as text
     assert any(f"{MATH}" == v for vals in data["facets"]["values"] for v in vals)
     assert "gnp.exe" in json.dumps(data, ensure_ascii=False) and "web" in data["facets"]["values"][1]

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from clio_engine.errors import InputError
+from clio_engine.explorer.page import page_data
 
 PRIVATE = "private"
 MARKERS = ("manifest.json", "clusters.parquet", "tree.json", "aggregates.csv", "explorer.html")
@@ -110,12 +110,8 @@ def rows_from_tree(tree: dict | None) -> list[dict] | None:
 
 def explorer_data(path: Path) -> dict | None:
     """The JSON blob embedded in explorer.html (<script type="application/json" id="clio-data">)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    m = re.search(r'<script[^>]*type="application/json"[^>]*>(.*?)</script>', text, re.S)
-    if not m:
-        return None
     try:
-        return json.loads(m.group(1))
+        return page_data(path.read_text(encoding="utf-8", errors="replace"))
     except ValueError:
         return None
 

@@ -20,6 +20,7 @@ ASSETS = ("explorer.html", "explorer.css", "explorer.js")
 # string as \uXXXX, so these are always escaped (they only occur inside strings).
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _JSON_UNSAFE = re.compile("[<>&\u2028\u2029]")
+_DATA_BLOB = re.compile(r'<script type="application/json" id="clio-data">(.*?)</script>', re.S)
 
 
 def _asset(name: str) -> str:
@@ -34,6 +35,15 @@ def render_page(data: dict, title: str = "clio-engine explorer") -> str:
              "JS": _asset("explorer.js").replace("</", "<\\/"), "DATA": blob}
     # One pass over the template, so nothing substituted is scanned again.
     return re.sub(r"\{\{(TITLE|CSS|JS|DATA)\}\}", lambda m: parts[m.group(1)], _asset("explorer.html"))
+
+
+def page_data(html: str) -> dict:
+    """The data `render_page` embedded in a page — what the explorer's script reads, and what anyone
+    who saves the page can read. ValueError where the page holds no (valid) data blob."""
+    found = _DATA_BLOB.search(html)
+    if found is None:
+        raise ValueError("no explorer data blob in the page")
+    return json.loads(found.group(1))
 
 
 def _neutralised(value):
