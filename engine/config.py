@@ -109,7 +109,10 @@ class PrivacyConfig(_Section):
     min_users: int = Field(default=5, ge=1, strict=True)
     min_records: int = Field(default=15, ge=1, strict=True)
     examples: Literal["scrubbed", "k_anonymous", "none"] = "scrubbed"
+    # Total ε of the run's published counts (engine.privacy.noise); None = thresholds only, no noise.
     epsilon: float | None = Field(default=None, gt=0)
+    # With epsilon: each user counts with at most this many records in every published table.
+    max_records_per_user: int = Field(default=5, ge=1, strict=True)
     auditor: bool = False
     # Complementary suppression (engine.privacy.complementary): no hidden count derivable by subtraction.
     secondary_suppression: bool = True

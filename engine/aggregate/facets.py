@@ -9,8 +9,8 @@ a parent's cell minus its children's from pinning a hidden one.
 """
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,8 +18,11 @@ import pyarrow as pa
 
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.privacy.thresholds import (as_index_array, check_labels, distinct_per_group, meets_thresholds,
-                                       noisy_counts, sorted_unique, validate_privacy_params)
+                                       sorted_unique, validate_privacy_params)
 from clio_engine.privacy.complementary import protect_groups
+
+if TYPE_CHECKING:
+    from clio_engine.privacy.noise import NoisePlan
 
 MISSING = "(missing)"
 
@@ -55,10 +58,19 @@ class FacetCells:
     epsilon: float | None = None
     node_sizes: np.ndarray | None = None  # [n] published (noised) node sizes: the share denominator with epsilon
 
+    def decide(self) -> tuple[np.ndarray, np.ndarray]:
+        """(cell records [k], node records [n]) that suppression decisions use: the numbers a subtraction
+        of published ones yields — the true counts, or with noise the noised (consistent) ones."""
+        if self.epsilon is None:
+            return self.records, self.node_records
+        sizes = self.node_sizes if self.node_sizes is not None else np.bincount(
+            self.node, weights=self.reported_records, minlength=len(self.node_records)).astype(np.int64)
+        return self.reported_records, sizes
+
 
 def facet_shares(node_labels: np.ndarray, published: np.ndarray, facet_values, user_codes: np.ndarray, *,
                  facet: str, min_users: int, min_records: int, epsilon: float | None = None,
-                 seed: int = 0, secondary: bool = True) -> pa.Table:
+                 seed: int = 0, secondary: bool = True, noise: "NoisePlan | None" = None) -> pa.Table:
     """Long table of one facet's value shares in each published node of one level.
 
     node_labels [N] int64 (−1 ignored), published [n] bool, facet_values [N] strings or None/NaN (which
@@ -71,19 +83,25 @@ def facet_shares(node_labels: np.ndarray, published: np.ndarray, facet_values, u
     (engine.privacy.complementary); `protect_hierarchy` adds the rule across levels.
     """
     cells = facet_cells(node_labels, published, facet_values, user_codes, facet=facet, min_users=min_users,
-                        min_records=min_records, epsilon=epsilon, seed=seed, secondary=secondary)
+                        min_records=min_records, epsilon=epsilon, seed=seed, secondary=secondary, noise=noise)
     return facet_table(cells)
 
 
 def facet_cells(node_labels, published, facet_values, user_codes, *, facet: str, min_users: int,
                 min_records: int, epsilon: float | None = None, seed: int = 0, secondary: bool = True,
-                node_sizes: np.ndarray | None = None) -> FacetCells:
+                node_sizes: np.ndarray | None = None, noise: "NoisePlan | None" = None) -> FacetCells:
     """The cells of `facet_shares` with primary and (per node) secondary suppression decided. node_sizes [n]:
     the nodes' published (noised) sizes, the share denominator when epsilon is set (else the noised cells' sum)."""
     validate_privacy_params(min_users, min_records, epsilon, seed)
     if not isinstance(facet, str) or not facet:
         raise ConfigError(f"facet must be a non-empty string, got {facet!r}")
     labels, published, users = _validate(node_labels, published, user_codes)
+    noise = _plan(noise, epsilon, 1, facet)
+    if noise is not None:  # one level: a tree whose nodes are all at the top
+        return _noised_cells_tree([labels], [published], [np.full(len(published), -1, np.int64)], facet_values,
+                                  users, facet=facet, min_users=min_users, min_records=min_records, noise=noise,
+                                  seed=seed, secondary=secondary,
+                                  node_sizes=None if node_sizes is None else [np.asarray(node_sizes, np.int64)])[0]
     codes, names = encode_values(facet_values, len(labels))
 
     keep = labels >= 0
@@ -91,13 +109,9 @@ def facet_cells(node_labels, published, facet_values, user_codes, *, facet: str,
     cell_node, cell_value, records, cell_users, record_cell = _cell_counts(labels[keep], codes[keep], users[keep],
                                                                            len(names))
     node_records = np.bincount(labels[keep], minlength=len(published)).astype(np.int64)
-    rng = np.random.default_rng([seed, zlib.crc32(facet.encode())])
-    reported_records = noisy_counts(records, epsilon, rng)
-    reported_users = noisy_counts(cell_users, epsilon, rng)
-    shown = meets_thresholds(reported_users, reported_records, min_users, min_records)
-    cells = FacetCells(facet, names, cell_node, cell_value, records, cell_users, reported_records, reported_users,
-                       shown.copy(), shown, node_records, record_cell, users[keep], epsilon,
-                       None if node_sizes is None else np.asarray(node_sizes, np.int64))
+    shown = meets_thresholds(cell_users, records, min_users, min_records)
+    cells = FacetCells(facet, names, cell_node, cell_value, records, cell_users, records.copy(), cell_users.copy(),
+                       shown.copy(), shown, node_records, record_cell, users[keep], None, None)
     if secondary:
         protect_nodes(cells, min_users=min_users, min_records=min_records)
     return cells
@@ -109,13 +123,14 @@ def protect_nodes(cells: FacetCells, *, min_users: int, min_records: int) -> Non
     bounds = np.searchsorted(cells.record_cell[order], np.arange(len(cells.node) + 1))
 
     def users_ok(_g, hidden):
-        if min_users <= 1:
+        if min_users <= 1 or cells.epsilon is not None:  # with noise: records only, on the noised cells
             return True
         u = np.concatenate([cells.record_users[order[bounds[i]:bounds[i + 1]]] for i in hidden])
         return len(np.unique(u)) >= min_users
 
-    active = cells.node_records > 0
-    cells.shown = protect_groups(cells.node, cells.records, cells.shown, active, min_records=min_records,
+    size, node_size = cells.decide()
+    active = node_size > 0
+    cells.shown = protect_groups(cells.node, size, cells.shown, active, min_records=min_records,
                                  users_ok=users_ok)
 
 
@@ -133,12 +148,13 @@ def protect_hierarchy(child: FacetCells, parent: FacetCells, parent_of: np.ndarr
     has_hidden_row = np.zeros(len(child.node_records), bool)
     has_hidden_row[child.node[~child.shown]] = True
     m = len(parent.node)
+    child_size, parent_size = child.decide()[0], parent.decide()[0]
     group = np.where(pcell >= 0, pcell, m)  # cells under no parent cell: one inactive group
-    listed = np.bincount(group, weights=child.records, minlength=m + 1)[:m].astype(np.int64)
+    listed = np.bincount(group, weights=child_size, minlength=m + 1)[:m].astype(np.int64)
     active = np.append(parent.shown, False)
-    extra = np.append(parent.records - listed, 0)  # records of value v in hidden children
+    extra = np.append(parent_size - listed, 0)  # records of value v in hidden children
     n_extra = np.append(hidden_kids[parent.node], 0)
-    child.shown = protect_groups(group, child.records, child.shown, active, min_records=min_records,
+    child.shown = protect_groups(group, child_size, child.shown, active, min_records=min_records,
                                  known_hidden=n_extra, extra_hidden=extra)
     # A hidden parent cell with no unknown child part is the sum of shown cells: hide the smallest of them.
     has_hidden_row[child.node[~child.shown]] = True
@@ -150,37 +166,102 @@ def protect_hierarchy(child: FacetCells, parent: FacetCells, parent_of: np.ndarr
         if unknown == 0 and len(members):
             shown_members = members[child.shown[members]]
             if len(shown_members):
-                child.shown[shown_members[np.argmin(child.records[shown_members])]] = False
+                child.shown[shown_members[np.argmin(child_size[shown_members])]] = False
     protect_nodes(child, min_users=min_users, min_records=min_records)
 
 
 def facet_cells_tree(node_labels: list[np.ndarray], published: list[np.ndarray], parents: list[np.ndarray],
                      facet_values, user_codes, *, facet: str, min_users: int, min_records: int,
                      epsilon: float | None = None, seed: int = 0, secondary: bool = True,
-                     node_sizes: list[np.ndarray] | None = None) -> list[FacetCells]:
+                     node_sizes: list[np.ndarray] | None = None, noise: "NoisePlan | None" = None) -> list[FacetCells]:
     """One facet's cells at every level (base first), decided top-down: each level's cells are protected
-    against its parents' (`protect_hierarchy`) when `secondary`. Level l's noise seed is seed + 7919·l."""
+    against its parents' (`protect_hierarchy`) when `secondary`. With noise (a NoisePlan, or `epsilon`
+    alone for a plan covering this facet only) the cells are noised as engine.privacy.noise describes and
+    `node_sizes` (each level's noised sizes) are the totals they are made consistent with."""
     floors = dict(min_users=min_users, min_records=min_records)
+    validate_privacy_params(min_users, min_records, epsilon, seed)
+    noise = _plan(noise, epsilon, len(node_labels), facet)
+    if noise is not None:
+        users = as_index_array(user_codes, "user_codes")
+        return _noised_cells_tree([as_index_array(x, "node_labels") for x in node_labels],
+                                  [np.asarray(x, bool) for x in published], [as_index_array(x, "parents") for x in parents],
+                                  facet_values, users, facet=facet, **floors, noise=noise, seed=seed,
+                                  secondary=secondary, node_sizes=node_sizes)
     out: list[FacetCells | None] = [None] * len(node_labels)
     for level in range(len(node_labels) - 1, -1, -1):
         out[level] = facet_cells(node_labels[level], published[level], facet_values, user_codes, facet=facet,
-                                 epsilon=epsilon, seed=seed + 7919 * level, secondary=secondary, **floors,
-                                 node_sizes=None if node_sizes is None else node_sizes[level])
+                                 seed=seed, secondary=secondary, **floors)
         if secondary and level + 1 < len(node_labels):
             protect_hierarchy(out[level], out[level + 1], as_index_array(parents[level], "parents"),
                               np.asarray(published[level], bool), **floors)
     return out  # type: ignore[return-value]
 
 
+def _plan(noise, epsilon, n_levels: int, facet: str):
+    """The NoisePlan to use: the caller's, or one for this facet alone when only epsilon is given."""
+    from clio_engine.privacy.noise import plan_noise
+
+    if noise is not None:
+        if epsilon is not None and abs(epsilon - noise.epsilon) > 1e-12:
+            raise ConfigError(f"epsilon = {epsilon} disagrees with the noise plan's total {noise.epsilon}")
+        if f"facet:{facet}/records/level0" not in noise.queries:
+            raise ConfigError(f"the noise plan has no budget for facet {facet!r}")
+        return noise
+    return plan_noise(epsilon, None, n_levels=n_levels, facets=(facet,))
+
+
+def _noised_cells_tree(labels, published, parents, facet_values, users, *, facet, min_users, min_records, noise,
+                       seed, secondary, node_sizes) -> list[FacetCells]:
+    """The noised path of `facet_cells_tree` (labels, published, parents validated; users [N] int64).
+
+    Per level, the cells of every node (published or not) are one noised query, projected per node onto
+    the node's noised size (`consistent_parts`), so a node's cells sum to its published size; cell users
+    are one more query per level (none without user ids). Levels are independent queries, so a parent's
+    cell is not the exact sum of its children's: the cross-level rule of `protect_hierarchy` (which
+    assumes it is) is left out, and the within-node rule runs on the noised cells."""
+    from clio_engine.privacy.noise import bounded_records, consistent_parts
+
+    n_levels = len(labels)
+    if len(published) != n_levels or len(parents) != n_levels:
+        raise InputError(f"facet tree needs one labels, published and parents array per level, got "
+                         f"{len(labels)}, {len(published)}, {len(parents)}")
+    for level in range(n_levels):
+        _validate(labels[level], published[level], users)
+    keep = bounded_records(users, noise.bound, seed)  # the same records count as in the privacy stage
+    labels = [np.where(keep, lab, -1) for lab in labels]
+    codes, names = encode_values(facet_values, len(users))
+    n_values = len(names)
+    has_user_ids = f"facet:{facet}/users/level0" in noise.queries
+    out: list[FacetCells] = []
+    for level in range(n_levels):
+        n_nodes = len(published[level])
+        m = labels[level] >= 0
+        node, value, records, cell_users, record_cell = _cell_counts(labels[level][m], codes[m], users[m], n_values)
+        noised = noise.noised(records, f"facet:{facet}/records/level{level}", seed)
+        sizes = (np.asarray(node_sizes[level], np.int64) if node_sizes is not None else
+                 np.bincount(node, weights=noised, minlength=n_nodes).astype(np.int64))
+        reported = consistent_parts(noised, node, sizes)
+        reported_users = (np.minimum(noise.noised(cell_users, f"facet:{facet}/users/level{level}", seed), reported)
+                          if has_user_ids else reported.copy())
+        on = published[level][node]  # cells of published nodes only
+        index = np.cumsum(on) - 1
+        record_on = on[record_cell]
+        node_records = np.bincount(labels[level][m][record_on], minlength=n_nodes).astype(np.int64)
+        shown = meets_thresholds(reported_users[on], reported[on], min_users, min_records)
+        cells = FacetCells(facet, names, node[on], value[on], records[on], cell_users[on], reported[on],
+                           reported_users[on], shown.copy(), shown, node_records, index[record_cell[record_on]],
+                           users[m][record_on], noise.epsilon, sizes)
+        if secondary:
+            protect_nodes(cells, min_users=min_users, min_records=min_records)
+        out.append(cells)
+    return out
+
+
 def facet_table(cells: FacetCells) -> pa.Table:
     """The long table: shown cells with counts and shares, one suppressed row per node with hidden cells."""
     shown = cells.shown
-    if cells.epsilon is None:
-        numerator, node_total = cells.records, cells.node_records
-    else:  # shares from noised counts only (issue 10 finding 6: exact shares gave the exact sizes away)
-        numerator = cells.reported_records
-        node_total = (cells.node_sizes if cells.node_sizes is not None else
-                      np.bincount(cells.node, weights=numerator, minlength=len(cells.node_records)).astype(np.int64))
+    # With noise, shares come from noised counts only (issue 10 finding 6: exact shares gave exact sizes away).
+    numerator, node_total = cells.decide()
     denominator = np.maximum(node_total[cells.node], 1)
     share = numerator / denominator
     shown_sum = np.bincount(cells.node[shown], weights=numerator[shown], minlength=len(cells.node_records))

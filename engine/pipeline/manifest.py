@@ -9,10 +9,17 @@ import platform
 
 def summary(records, origin: str, tree, pubs, labels, info: dict, privacy) -> dict:
     """Input, users, levels, per-stage facts and the privacy block (ordered as in manifest.json)."""
+    from clio_engine.privacy.noise import plan_noise
+
     has_users = records.has_user_ids
-    clustered = max(int((labels[0] >= 0).sum()), 1)
+    # Shares from the reported counts: the true ones without noise, the noised ones with it (the manifest
+    # travels into release/, so it must not hold a share of exact counts when epsilon is set).
+    clustered = max(int(pubs[-1].reported_records.sum()), 1)
     levels = [{"nodes": int(len(p.published)), "published": int(p.published.sum()),
-               "published_record_share": round(float(p.records[p.published].sum()) / clustered, 6)} for p in pubs]
+               "published_record_share": round(float(p.reported_records[p.published].sum()) / clustered, 6)}
+              for p in pubs]
+    plan = plan_noise(privacy.epsilon, privacy.max_records_per_user, n_levels=len(pubs),
+                      facets=tuple(records.facet_columns), has_user_ids=bool(has_users))
     inp = {"source": origin, "rows": records.n_input, "accepted": len(records), "rejected": records.n_rejected,
            "rejections": records.rejection_counts(), "facets": records.facet_columns}
     if hasattr(records, "n_null_users"):  # accepted records whose user id is null (one "unknown" user together)
@@ -26,7 +33,8 @@ def summary(records, origin: str, tree, pubs, labels, info: dict, privacy) -> di
         "levels": [len(lv) for lv in tree.levels],
         "stages": {k: v for k, v in info.items() if k != "outputs"},
         "privacy": {"min_users": privacy.min_users, "min_records": privacy.min_records,
-                    "examples": privacy.examples, "epsilon": privacy.epsilon, "levels": levels,
+                    "examples": privacy.examples, "epsilon": privacy.epsilon,
+                    "noise": plan.manifest() if plan is not None else None, "levels": levels,
                     "secondary_suppression": secondary},
     }
 
@@ -35,7 +43,7 @@ def _secondary_cost(pubs, clustered: int, info: dict, privacy) -> dict:
     """What complementary suppression cost: share of clustered records in published nodes per level, and of
     facet-cell records in shown cells, before (primary only) and after (engine.privacy.complementary)."""
     def share(p, mask):
-        return round(float(p.records[mask].sum()) / clustered, 6)
+        return round(float(p.reported_records[mask].sum()) / clustered, 6)
 
     return {"enabled": bool((info.get("privacy") or {}).get("secondary_suppression", False)),
             "levels": [{"primary": share(p, p.primary_published if p.primary_published is not None else p.published),

@@ -43,8 +43,7 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
         f"({manifest['stages']['cluster']['k_rule']}); hierarchy levels (base → top): "
         + " → ".join(str(n) for n in levels),
         f"- Privacy: published only with ≥ {priv['min_users']} users and ≥ {priv['min_records']} records; "
-        f"examples: {priv['examples']}; Laplace noise: "
-        + (f"ε = {priv['epsilon']}" if priv["epsilon"] else "off"),
+        f"examples: {priv['examples']}; noise: " + _noise_line(priv),
         "", "## Publication per level", "",
         "| level | clusters | published | records in published clusters |", "|---|---:|---:|---:|",
     ]
@@ -109,3 +108,17 @@ def _nothing_published(inp: dict, priv: dict, users: dict) -> str:
             "accepted records all stay in suppressed clusters. A floor this high needs more records (and more "
             "distinct users per topic); lower `privacy.min_users` / `privacy.min_records` only where the data's "
             "owner allows it.")
+
+
+def _noise_line(priv: dict) -> str:
+    """How the published counts were noised and what the whole run spent (sequential composition)."""
+    noise = priv.get("noise")
+    if not priv.get("epsilon"):
+        return "off (exact counts behind the floors)"
+    if not noise:
+        return f"ε = {priv['epsilon']}"
+    return (f"discrete Laplace, total ε = {noise['epsilon_total']:g} spent over {len(noise['queries'])} count "
+            f"queries (sequential composition: ε = {noise['epsilon_per_query']:.4g} each), each user counted with at "
+            f"most {noise['max_records_per_user']} records per table, noise scale {noise['scale']:.4g}; "
+            "every published size, user count and share comes from the noised counts")
+

@@ -1,14 +1,15 @@
 """Publication thresholds and "Other in <parent>" roll-ups (SPEC §4).
 
-A node of the hierarchy is **published** iff it has ≥ `min_users` distinct users, ≥ `min_records`
-records, and its parent is published. Unpublished nodes roll up into one "Other" bucket per parent
-(one bucket for the root at the top level); that bucket is shown only if it passes the same thresholds.
+A node of the hierarchy is **published** iff it has ≥ `min_users` distinct users, ≥ `min_records` records,
+and its parent is published. Unpublished nodes roll up into one "Other" bucket per parent (one bucket for
+the root at the top level); that bucket is shown only if it passes the same thresholds.
 
-With `epsilon` set, every count that is compared or reported gets Laplace noise of scale 1/epsilon
-(rounded, clipped at 0) and every decision is taken on the *noised* counts. Thresholding on noised
-counts is what makes the threshold itself noisy: a node just above the floor may be suppressed and one
-just below may be published, so membership near the floor reveals little about any one record. Noise is
-drawn per count at scale 1/epsilon; it is not a budget accounting across levels and counts.
+With `privacy.epsilon` set (a `NoisePlan`, engine.privacy.noise): each user counts with at most B
+records; each level's sizes get discrete-Laplace noise and are made consistent top-down (children
+projected onto their parent's size, so parent = Σ children exactly); distinct users per level and per Other bucket are noised queries of their own; and every
+decision — thresholds, secondary suppression, which children fall into Other — is taken on the noised
+counts. Thresholding on noised counts makes the threshold itself noisy: a node just above the floor may
+be suppressed and one just below published, so membership near the floor reveals little about a user.
 
 Distinct users are counted on (node, user) pairs made unique once at the base level and projected up
 the tree level by level, so the work is one sort of N keys plus sorts of ever fewer pairs.
@@ -16,10 +17,14 @@ the tree level by level, so the work is one sort of N keys plus sorts of ever fe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from clio_engine.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from clio_engine.privacy.noise import NoisePlan
 
 
 @dataclass(frozen=True)
@@ -113,26 +118,53 @@ def distinct_per_group(groups: np.ndarray, users: np.ndarray, n_groups: int, n_u
 
 def publish(node_labels: list[np.ndarray], parents: list[np.ndarray], user_codes: np.ndarray, *,
             min_users: int, min_records: int, epsilon: float | None = None,
-            seed: int = 0, secondary: bool = True) -> list[LevelPublication]:
+            seed: int = 0, secondary: bool = True, noise: "NoisePlan | None" = None) -> list[LevelPublication]:
     """Decide which nodes of every level are published and count the Other bucket of each parent.
 
     node_labels[l]: [N] int64, each record's node at level l (0 = base … L−1 = top), −1 = noise (ignored).
     parents[l]: [n_l] int64, the tree's `levels[l].parent` (index into level l+1; −1 at the top).
     user_codes: [N] int64 in 0..U−1 (pass arange(N) when the run has no user ids).
-    Returns one LevelPublication per level, base first. Noise for level l comes from a Generator seeded
-    with (seed, l), so a run is reproducible and levels draw independent noise.
+    noise: the run's NoisePlan (engine.privacy.noise) — a run with facets passes the plan that also covers
+    them; `epsilon` alone builds a plan for these counts only (default contribution bound, user ids).
+    Returns one LevelPublication per level, base first; `records`/`users` are the true counts of the
+    records that count (after the contribution bound), `reported_*` what may be published.
     secondary: complementary suppression (engine.privacy.complementary): per published parent (and the
     root, whose total of clustered records is published), the hidden children's records sum to 0 or to
-    ≥ min_records with ≥ min_users users over ≥ 2 hidden children, else the smallest published sibling
-    is suppressed too, so parent − Σ published children never reveals a hidden size.
+    ≥ min_records (with ≥ min_users users, counted exactly without noise) over ≥ 2 hidden children, else
+    the smallest published sibling is suppressed too, so parent − Σ published children never reveals a
+    hidden size. With noise the rule runs on the noised sizes, which are what a subtraction yields.
     """
+    from clio_engine.privacy.noise import bounded_records, consistent_parts, plan_noise
+
     validate_privacy_params(min_users, min_records, epsilon, seed)
     labels, parents, users = _validate_tree_inputs(node_labels, parents, user_codes)
+    if noise is None:
+        noise = plan_noise(epsilon, None, n_levels=len(parents))
+    elif epsilon is not None and abs(epsilon - noise.epsilon) > 1e-12:
+        raise ConfigError(f"epsilon = {epsilon} disagrees with the noise plan's total {noise.epsilon}")
+    if noise is not None:  # each user counts with at most B records in every table
+        keep = bounded_records(users, noise.bound, seed)
+        labels = [np.where(keep, lab, -1) for lab in labels]
+    has_user_ids = noise is None or "users/level0" in noise.queries
     n_users = int(users.max()) + 1 if users.size else 1
     sizes = [len(p) for p in parents]
     _check_key_range(max(sizes), n_users)
 
     pairs = _distinct_pairs_per_level(labels[0], users, parents, n_users)
+    records = [np.bincount(lab[lab >= 0], minlength=n).astype(np.int64) for lab, n in zip(labels, sizes)]
+    user_counts = [np.bincount(pairs[level][0], minlength=n).astype(np.int64) for level, n in enumerate(sizes)]
+    if noise is None:
+        reported, reported_users = [r.copy() for r in records], [u.copy() for u in user_counts]
+    else:  # each level noised; top-down, children projected onto their parent's size (parent = Σ children)
+        reported = [np.zeros(0, np.int64)] * len(parents)
+        reported[-1] = noise.noised(records[-1], f"records/level{len(parents) - 1}", seed)
+        for level in range(len(parents) - 2, -1, -1):
+            reported[level] = consistent_parts(noise.noised(records[level], f"records/level{level}", seed),
+                                               parents[level], reported[level + 1])
+        # A node cannot have more users than records: clamping is post-processing and removes an absurdity.
+        reported_users = [np.minimum(noise.noised(u, f"users/level{level}", seed), reported[level])
+                          if has_user_ids else reported[level].copy() for level, u in enumerate(user_counts)]
+
     top = len(parents) - 1
     out: list[LevelPublication | None] = [None] * len(parents)
     parent_published = np.ones(1, dtype=bool)  # the root is always shown
@@ -140,34 +172,38 @@ def publish(node_labels: list[np.ndarray], parents: list[np.ndarray], user_codes
     for level in range(top, -1, -1):
         rng = np.random.default_rng([seed, level])
         group = parents[level] if level < top else np.zeros(sizes[level], dtype=np.int64)
-        out[level] = _publish_level(labels[level], sizes[level], pairs[level], group, parent_published,
-                                    n_users, min_users, min_records, epsilon, rng, secondary)
+        out[level] = _publish_level(records[level], user_counts[level], reported[level], reported_users[level],
+                                    pairs[level], group, parent_published, n_users, min_users, min_records,
+                                    secondary, noise, f"other_users/level{level}" if has_user_ids else None, seed)
         parent_published = out[level].published
     return out  # type: ignore[return-value]
 
 
-def _publish_level(labels, n_nodes, pairs, group, parent_published, n_users,
-                   min_users, min_records, epsilon, rng, secondary=True) -> LevelPublication:
-    """One level. labels [N], pairs = (node [P], user [P]) distinct, group [n_nodes] parent or 0 at the top,
-    parent_published [m] bool."""
+def _publish_level(records, users, reported_records, reported_users, pairs, group, parent_published, n_users,
+                   min_users, min_records, secondary, noise, other_users_query, seed) -> LevelPublication:
+    """One level. records, users, reported_* [n_nodes]; pairs = (node [P], user [P]) distinct; group
+    [n_nodes] parent or 0 at the top; parent_published [m] bool."""
     pair_nodes, pair_users = pairs
-    records = np.bincount(labels[labels >= 0], minlength=n_nodes).astype(np.int64)
-    users = np.bincount(pair_nodes, minlength=n_nodes).astype(np.int64)
-    reported_records = noisy_counts(records, epsilon, rng)
-    reported_users = noisy_counts(users, epsilon, rng)
     published = meets_thresholds(reported_users, reported_records, min_users, min_records)
     published &= parent_published[group]
     primary = published.copy()
-    if secondary:
-        published = _complementary(group, records, published, parent_published, pairs, min_users, min_records)
+    if secondary:  # on the numbers a subtraction would use: the true ones, or the noised ones with noise
+        decide = records if noise is None else reported_records
+        published = _complementary(group, decide, published, parent_published, pairs, min_users, min_records,
+                                   count_users=noise is None)
 
     n_groups = len(parent_published)
     hidden = ~published
     other_records = np.bincount(group[hidden], weights=records[hidden], minlength=n_groups).astype(np.int64)
     in_hidden = hidden[pair_nodes]
     other_users = distinct_per_group(group[pair_nodes[in_hidden]], pair_users[in_hidden], n_groups, n_users)
-    reported_other_records = noisy_counts(other_records, epsilon, rng)
-    reported_other_users = noisy_counts(other_users, epsilon, rng)
+    if noise is None:
+        reported_other_records, reported_other_users = other_records.copy(), other_users.copy()
+    else:  # Other = parent − Σ published children, in noised numbers; its users are a query of their own
+        reported_other_records = np.bincount(group[hidden], weights=reported_records[hidden],
+                                             minlength=n_groups).astype(np.int64)
+        reported_other_users = (np.minimum(noise.noised(other_users, other_users_query, seed), reported_other_records)
+                                if other_users_query else reported_other_records.copy())
     # "Other in X" names X, so it needs X shown; and a bucket with no hidden child is not a bucket.
     has_hidden_child = np.bincount(group[hidden], minlength=n_groups) > 0
     other_published = (meets_thresholds(reported_other_users, reported_other_records, min_users, min_records)
@@ -177,7 +213,8 @@ def _publish_level(labels, n_nodes, pairs, group, parent_published, n_users,
                             reported_other_records, reported_other_users, primary)
 
 
-def _complementary(group, records, published, parent_published, pairs, min_users, min_records) -> np.ndarray:
+def _complementary(group, records, published, parent_published, pairs, min_users, min_records,
+                   count_users: bool = True) -> np.ndarray:
     """Secondary suppression of one level's nodes, per published parent (engine.privacy.complementary)."""
     from clio_engine.privacy.complementary import protect_groups
 
@@ -185,7 +222,7 @@ def _complementary(group, records, published, parent_published, pairs, min_users
     bounds = np.searchsorted(pair_nodes, np.arange(len(records) + 1))
 
     def users_ok(_g, hidden):
-        if min_users <= 1:
+        if min_users <= 1 or not count_users:  # with noise the Other bucket's users are a noised query
             return True
         users = np.concatenate([pair_users[bounds[i]:bounds[i + 1]] for i in hidden])
         return len(np.unique(users)) >= min_users

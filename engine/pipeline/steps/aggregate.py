@@ -14,6 +14,7 @@ FILE = "facets.parquet"
 
 def _compute(ctx):
     from clio_engine.aggregate.facets import facet_cells_tree, facet_table
+    from clio_engine.pipeline.steps.privacy import noise_plan
     from clio_engine.privacy.escape import neutralise
 
     p, seed, records = ctx.cfg.privacy, ctx.cfg.seed, ctx["records"].records
@@ -25,14 +26,15 @@ def _compute(ctx):
         # Facet values are labels: bidi and zero-width characters never mean anything there (SPEC §4).
         values = [v if v is None else neutralise(v) for v in records.table.column(facet).to_pylist()]
         cells = facet_cells_tree(labels, [pub.published for pub in pubs], [lv.parent for lv in levels], values,
-                                 users, facet=facet, **floors, epsilon=p.epsilon, seed=seed,
+                                 users, facet=facet, **floors, noise=noise_plan(ctx), seed=seed,
                                  secondary=p.secondary_suppression,  # top-down: cells checked against parents'
                                  node_sizes=[pub.reported_records for pub in pubs])
         for level in range(len(pubs)):
             c = cells[level]
-            before += int(c.records[c.primary].sum())
-            after += int(c.records[c.shown].sum())
-            total += int(c.records.sum())
+            size = c.decide()[0]  # the reported counts (noised with epsilon): this cost goes into release/
+            before += int(size[c.primary].sum())
+            after += int(size[c.shown].sum())
+            total += int(size.sum())
             t = facet_table(c)
             ids = pa.array([node_id(level, int(x)) for x in t.column("node").to_pylist()], pa.string())
             parts.append(t.add_column(0, "cluster", ids).add_column(0, "level", pa.array(np.full(t.num_rows, level, np.int32))))
@@ -53,5 +55,6 @@ def empty_facets() -> pa.Table:
 
 
 register_stage(Stage("aggregate", _compute, _load, upstream=("records", "hierarchy", "privacy"),
-                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "privacy.secondary_suppression", "seed"),
-                     artifacts=(FILE,), version=3))
+                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "privacy.secondary_suppression",
+                            "privacy.max_records_per_user", "seed"),
+                     artifacts=(FILE,), version=4))

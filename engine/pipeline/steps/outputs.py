@@ -28,7 +28,7 @@ def _compute(ctx):
     head = summary(loaded.records, loaded.origin, h.tree, pubs, h.labels, info, cfg.privacy)
     write_parquet(rd / ASSIGNMENTS, assignments_table(loaded.records, base, h.labels, [p.published for p in pubs]))
     clusters = clusters_table(h.tree, pubs, ctx["names"], facet_json(ctx["aggregate"]), cfg.privacy.min_users,
-                              total=int((base >= 0).sum()))
+                              total=int(pubs[-1].reported_records.sum()))  # = clustered records without noise
     write_parquet(rd / "clusters.parquet", clusters)
     ctx.checkpoint("partial")  # test hook: killed with some published files rewritten and others not
     write_text(rd / "tree.json", json.dumps(published_tree(clusters, h.tree), ensure_ascii=False))
@@ -47,5 +47,6 @@ def _compute(ctx):
 
 
 register_stage(Stage("outputs", _compute, lambda ctx: None, upstream=UPSTREAM,
-                     reads=("output", "privacy.min_users", "privacy.min_records", "privacy.examples", "privacy.epsilon"),
-                     artifacts=(ASSIGNMENTS, "clusters.parquet", "tree.json", "report.md"), version=3))
+                     reads=("output", "privacy.min_users", "privacy.min_records", "privacy.examples", "privacy.epsilon",
+                            "privacy.max_records_per_user"),
+                     artifacts=(ASSIGNMENTS, "clusters.parquet", "tree.json", "report.md"), version=4))

@@ -11,16 +11,29 @@ FIELDS = ("records", "users", "reported_records", "reported_users", "published",
           "other_published", "reported_other_records", "reported_other_users", "primary_published")
 
 
+def noise_plan(ctx):
+    """The run's NoisePlan (None without privacy.epsilon): one budget over every level and facet."""
+    from clio_engine.privacy.noise import plan_noise
+
+    p, records = ctx.cfg.privacy, ctx["records"].records
+    return plan_noise(p.epsilon, p.max_records_per_user, n_levels=len(ctx["hierarchy"].tree.levels),
+                      facets=tuple(records.facet_columns), has_user_ids=bool(records.has_user_ids))
+
+
 def _compute(ctx):
     from clio_engine.privacy import publish
+    from clio_engine.privacy.noise import bounded_records
 
     p, h = ctx.cfg.privacy, ctx["hierarchy"]
-    pubs = publish(h.labels, [lv.parent for lv in h.tree.levels], ctx["records"].users, min_users=p.min_users,
-                   min_records=p.min_records, epsilon=p.epsilon, seed=ctx.cfg.seed,
-                   secondary=p.secondary_suppression)
+    plan, users = noise_plan(ctx), ctx["records"].users
+    pubs = publish(h.labels, [lv.parent for lv in h.tree.levels], users, min_users=p.min_users,
+                   min_records=p.min_records, seed=ctx.cfg.seed, secondary=p.secondary_suppression, noise=plan)
     arrays = {f"{field}_{level}": getattr(pub, field) for level, pub in enumerate(pubs) for field in FIELDS}
     write_npz(ctx.rd.cached(FILE), **arrays)
-    return pubs, {"secondary_suppression": bool(p.secondary_suppression)}
+    info = {"secondary_suppression": bool(p.secondary_suppression)}
+    if plan is not None:  # analyst-only fact: how many records the contribution bound left out of every table
+        info["records_beyond_bound"] = int((~bounded_records(users, plan.bound, ctx.cfg.seed)).sum())
+    return pubs, info
 
 
 def _load(ctx):
@@ -34,5 +47,6 @@ def _load(ctx):
 # privacy.auditor is refused at the start of a run in this version; an auditor changes what is published.
 register_stage(Stage("privacy", _compute, _load, upstream=("records", "hierarchy"),
                      reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "privacy.auditor",
-                            "privacy.secondary_suppression", "seed"),
+                            "privacy.secondary_suppression", "privacy.max_records_per_user", "seed"),
+                     version=2,
                      artifacts=(f"{CACHE}/{FILE}",)))

@@ -1,0 +1,176 @@
+"""User-level noise for published counts when `privacy.epsilon` is set (SPEC §4).
+
+The guarantee: adding or removing one user — all of their records — changes the distribution of every
+published count, share and publication decision by at most a factor e^ε, where ε = `privacy.epsilon` is
+the **total** budget of the run. How:
+
+1. **Contribution bound.** Each user counts with at most B = `privacy.max_records_per_user` records
+   (a seeded uniform sample of their records where they have more; the rest are still clustered and
+   named, but count in no published table). Without user ids each record is its own user, so B = 1.
+2. **Queries.** Every published number is post-processing of a fixed list of count vectors (one
+   "query" each), all with L1 sensitivity B once contributions are bounded:
+   - `records/level{l}`: records per node of each level. Made consistent top-down (the way the US
+     Census's TopDown algorithm does): the top level as drawn, then each level's nodes projected onto
+     their parent's size (`consistent_parts`), so parent = Σ children holds exactly. A query per level
+     rather than sums of the base level: summing 80 noised children puts √80× the noise on the
+     top-level sizes and shares, the ones an analyst reads first;
+   - `users/level{l}` and `other_users/level{l}`: distinct users per node and per "Other" bucket
+     (a user sits in ≤ B nodes of a level, hence ≤ B buckets);
+   - `facet:{f}/records/level{l}`: records per (node, value) of each level, projected per node onto
+     its size, so a node's cells (shown and suppressed) sum to its published size;
+   - `facet:{f}/users/level{l}`: distinct users per (node, value).
+   Without user ids the users queries are the records queries (each record is its own user) and cost
+   nothing more.
+3. **Mechanism.** Discrete Laplace (the two-sided geometric mechanism, P(k) ∝ exp(−|k|/b)), of scale
+   b = B / ε_q with ε_q = ε / (number of queries): integer-valued, so no rounding step, and ε_q-DP for
+   an integer query of sensitivity B. Negative results are clipped to 0 (post-processing).
+4. **Composition.** Sequential: the queries' ε_q add up to ε. The plan (queries, ε_q, b) goes to the
+   manifest and the report.
+5. **Decisions on noised counts.** Thresholds, secondary suppression, "Other" buckets and every share
+   use the noised counts only, so they are post-processing too.
+
+Not covered by ε (and said so in the manifest): the clustering itself, names, keywords and examples
+(text, guarded by the floors and the scrubber), and which nodes and facet values exist (they come from
+the data; a cell is shown only when its noised counts pass the floors, which acts as a thresholded
+partition selection rather than pure ε-DP).
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from clio_engine.errors import ConfigError
+
+MECHANISM = "discrete_laplace"
+DEFAULT_MAX_RECORDS_PER_USER = 5
+
+
+@dataclass(frozen=True)
+class NoisePlan:
+    """The run's budget: total `epsilon`, contribution bound `bound` (B), and the queries it is split over."""
+
+    epsilon: float
+    bound: int
+    queries: tuple[str, ...]
+
+    @property
+    def epsilon_each(self) -> float:
+        return self.epsilon / len(self.queries)
+
+    @property
+    def scale(self) -> float:
+        """Discrete-Laplace scale b of every query: sensitivity B over its share of ε."""
+        return self.bound / self.epsilon_each
+
+    def rng(self, query: str, seed: int) -> np.random.Generator:
+        """The Generator of one query: seeded by (seed, crc32(name)), so queries draw independently and a
+        run is reproducible. A query not in the plan is a bug (it would spend budget nobody accounted)."""
+        if query not in self.queries:
+            raise KeyError(f"query {query!r} is not in the noise plan")
+        return np.random.default_rng([seed, zlib.crc32(query.encode())])
+
+    def noised(self, counts: np.ndarray, query: str, seed: int) -> np.ndarray:
+        """[k] int64 → [k] int64: counts + discrete Laplace(scale), clipped at 0."""
+        counts = np.asarray(counts, dtype=np.int64)
+        return np.maximum(counts + discrete_laplace(self.rng(query, seed), self.scale, counts.shape), 0)
+
+    def manifest(self) -> dict:
+        return {"mechanism": MECHANISM, "composition": "sequential", "epsilon_total": self.epsilon,
+                "max_records_per_user": self.bound, "epsilon_per_query": self.epsilon_each, "scale": self.scale,
+                "queries": [{"name": q, "epsilon": self.epsilon_each, "sensitivity": self.bound, "scale": self.scale}
+                            for q in self.queries],
+                "not_covered": "the clustering, names, keywords, examples, and which clusters and facet values "
+                               "exist (shown only when their noised counts pass the floors)"}
+
+
+def plan_noise(epsilon: float | None, max_records_per_user: int | None, *, n_levels: int,
+               facets: tuple[str, ...] | list[str] = (), has_user_ids: bool = True) -> NoisePlan | None:
+    """The queries a run publishes and the budget split over them; None without epsilon."""
+    if epsilon is None:
+        return None
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not math.isfinite(epsilon) or epsilon <= 0:
+        raise ConfigError(f"privacy.epsilon must be a finite number > 0, got {epsilon!r}")
+    bound = DEFAULT_MAX_RECORDS_PER_USER if max_records_per_user is None else max_records_per_user
+    if isinstance(bound, bool) or not isinstance(bound, (int, np.integer)) or bound < 1:
+        raise ConfigError(f"privacy.max_records_per_user must be an integer >= 1, got {bound!r}")
+    if n_levels < 1:
+        raise ConfigError(f"a noise plan needs at least one level, got {n_levels}")
+    kinds = ("records", "users", "other_users") if has_user_ids else ("records",)
+    queries = [f"{kind}/level{level}" for level in range(n_levels) for kind in kinds]
+    for facet in facets:
+        kinds = ("records", "users") if has_user_ids else ("records",)
+        queries += [f"facet:{facet}/{kind}/level{level}" for level in range(n_levels) for kind in kinds]
+    return NoisePlan(float(epsilon), int(bound) if has_user_ids else 1, tuple(queries))
+
+
+def discrete_laplace(rng: np.random.Generator, scale: float, shape) -> np.ndarray:
+    """int64 draws with P(k) ∝ exp(−|k| / scale): the difference of two geometric variables."""
+    p = -math.expm1(-1.0 / scale)  # 1 − e^(−1/b), accurate for large b
+    return (rng.geometric(p, size=shape) - rng.geometric(p, size=shape)).astype(np.int64)
+
+
+def discrete_laplace_cdf(k: np.ndarray, scale: float) -> np.ndarray:
+    """P(X ≤ k) for integer k of the discrete Laplace of `scale` (for tests and the audit)."""
+    k = np.floor(np.asarray(k, dtype=np.float64))
+    a = math.exp(-1.0 / scale)
+    below = a ** (-k) / (1 + a)           # k < 0: P(X ≤ k) = a^|k| / (1 + a)
+    above = 1 - a ** (k + 1) / (1 + a)    # k ≥ 0
+    return np.where(k < 0, np.minimum(below, 1.0), above)
+
+
+def bounded_records(user_codes: np.ndarray, bound: int, seed: int) -> np.ndarray:
+    """[N] bool: the records that count, at most `bound` per user, a seeded uniform sample of each user's
+    records (the same mask for every table of the run, so each table sees ≤ bound records per user)."""
+    users = np.asarray(user_codes, dtype=np.int64)
+    if not len(users):
+        return np.ones(0, dtype=bool)
+    priority = np.random.default_rng([seed, zlib.crc32(b"contribution-bound")]).random(len(users))
+    order = np.lexsort((priority, users))
+    sorted_users = users[order]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(users)]))
+    keep = np.empty(len(users), dtype=bool)
+    keep[order] = (np.arange(len(users)) - run_start) < bound
+    return keep
+
+
+def consistent_parts(values: np.ndarray, group: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """[k] noised parts grouped by `group` [k] → [k] ints ≥ 0 whose per-group sums equal `totals` [m].
+
+    Each group's parts are projected onto {x ≥ 0, Σx = total} (the Euclidean projection onto a scaled
+    simplex: x_i = max(v_i − τ, 0)), then rounded by largest remainder (ties to the earlier part). Pure
+    post-processing of noised numbers. Why the projection rather than a proportional rescale: it moves a
+    part by at most its own change plus 2× the group's, so one user (≤ B records) moves a part by ≤ 3B,
+    where rescaling can move a part by a whole group's size when the other parts were clipped to 0."""
+    v = np.asarray(values, dtype=np.float64)
+    group = np.asarray(group, dtype=np.int64)
+    totals = np.asarray(totals, dtype=np.int64)
+    k, m = len(v), len(totals)
+    if not k:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((np.arange(k), -v, group))  # per group, largest part first
+    g, u = group[order], v[order]
+    starts = np.searchsorted(g, np.arange(m + 1))
+    position = np.arange(k) - starts[g] + 1        # j = 1.. within the group
+    running = np.cumsum(u)
+    before = np.r_[0.0, running][starts[g]]
+    prefix = running - before                       # Σ_{i≤j} u_i within the group
+    ok = u - (prefix - totals[g]) / position > 0     # true for j = 1..ρ (a prefix of the sorted group)
+    rho = np.bincount(g, weights=ok, minlength=m).astype(np.int64)
+    last = starts[:-1] + np.maximum(rho, 1) - 1     # index (in sorted order) of the ρ-th part
+    has = rho > 0
+    tau = np.full(m, np.inf)  # ρ = 0 only for a total of 0: every part 0
+    tau[has] = (prefix[last[has]] - totals[has]) / rho[has]
+    exact = np.empty(k)
+    exact[order] = np.maximum(u - tau[g], 0.0)
+    floor = np.floor(exact + 1e-9).astype(np.int64)
+    short = totals - np.bincount(group, weights=floor, minlength=m).astype(np.int64)
+    remainder = exact - floor
+    order = np.lexsort((np.arange(k), -remainder, group))
+    starts = np.searchsorted(group[order], np.arange(m))
+    rank = np.empty(k, dtype=np.int64)
+    rank[order] = np.arange(k) - starts[group[order]]
+    return floor + (rank < short[group]).astype(np.int64)

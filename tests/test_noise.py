@@ -1,0 +1,240 @@
+"""User-level noise (engine.privacy.noise, SPEC §4): the declared scale is the scale drawn (KS over 200+
+seeds), one user's 1,000 records move published counts by no more than the bound, published numbers are
+consistent, the budget is accounted, and a run says what it spent."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from clio_engine.aggregate.facets import facet_cells_tree, facet_table
+from clio_engine.errors import ConfigError
+from clio_engine.privacy import publish
+from clio_engine.privacy.noise import (bounded_records, consistent_parts, discrete_laplace, discrete_laplace_cdf,
+                                       plan_noise)
+
+pytestmark = pytest.mark.unit
+
+
+def jittered_ks(draws: np.ndarray, scale: float) -> float:
+    """p-value of a two-sided KS test of integer draws against the discrete Laplace of `scale`.
+
+    Integer data make the plain KS test meaningless (ties); adding U(−½, ½) to each draw gives a continuous
+    variable whose CDF is the discrete CDF linearly interpolated, which we can state exactly."""
+    rng = np.random.default_rng(12345)
+    x = draws + rng.uniform(-0.5, 0.5, size=len(draws))
+
+    def cdf(t):
+        t = np.asarray(t, dtype=np.float64)
+        k = np.floor(t + 0.5)  # the integer whose unit interval holds t
+        below = discrete_laplace_cdf(k - 1, scale)
+        return below + (t + 0.5 - k) * (discrete_laplace_cdf(k, scale) - below)
+
+    return stats.kstest(x, cdf).pvalue
+
+
+def star_tree(n_base=40, per_node=400, n_parents=5, n_users=4000, seed=0):
+    """Two levels; base node sizes far above the noise so nothing is clipped at 0."""
+    rng = np.random.default_rng(seed)
+    base = np.repeat(np.arange(n_base), per_node)
+    parent = np.arange(n_base) % n_parents
+    users = rng.integers(0, n_users, len(base))
+    return [base, parent[base]], [parent, np.full(n_parents, -1)], users
+
+
+# ---- the mechanism -------------------------------------------------------------------------------------
+
+def test_discrete_laplace_sampler_matches_its_distribution_and_a_wrong_scale_is_rejected():
+    draws = discrete_laplace(np.random.default_rng(0), 7.5, 20_000)
+    assert draws.dtype == np.int64
+    assert jittered_ks(draws, 7.5) > 1e-3
+    assert jittered_ks(draws, 15.0) < 1e-6 and jittered_ks(draws, 3.75) < 1e-6  # the test can fail
+
+
+def test_plan_splits_the_total_over_every_query_and_states_it():
+    plan = plan_noise(2.0, 4, n_levels=3, facets=("language", "country"), has_user_ids=True)
+    # records, users and other_users per level (9); per facet records and users per level (2 × 6)
+    assert len(plan.queries) == 9 + 12
+    assert math.isclose(plan.epsilon_each * len(plan.queries), 2.0)
+    assert math.isclose(plan.scale, 4 / plan.epsilon_each)
+    m = plan.manifest()
+    assert m["composition"] == "sequential" and m["epsilon_total"] == 2.0
+    assert math.isclose(sum(q["epsilon"] for q in m["queries"]), 2.0)
+    assert {q["sensitivity"] for q in m["queries"]} == {4}
+    # Without user ids each record is its own user: B = 1, and user counts cost nothing more.
+    solo = plan_noise(2.0, 4, n_levels=3, facets=("language",), has_user_ids=False)
+    assert solo.bound == 1 and solo.queries == ("records/level0", "records/level1", "records/level2",
+                                                "facet:language/records/level0", "facet:language/records/level1",
+                                                "facet:language/records/level2")
+    assert plan_noise(None, 4, n_levels=3) is None
+    with pytest.raises(ConfigError, match="max_records_per_user"):
+        plan_noise(1.0, 0, n_levels=2)
+    with pytest.raises(KeyError, match="not in the noise plan"):
+        plan.rng("facet:unplanned/records/level0", 0)
+
+
+def test_contribution_bound_keeps_at_most_b_records_per_user_and_all_of_light_users():
+    users = np.r_[np.zeros(1000, int), np.arange(1, 501), np.full(3, 900)]
+    keep = bounded_records(users, 5, seed=1)
+    kept = np.bincount(users[keep], minlength=901)
+    assert kept[0] == 5 and kept[900] == 3 and (kept[1:501] == 1).all()
+    assert not np.array_equal(keep, bounded_records(users, 5, seed=2))  # a seeded sample, not the first B
+    np.testing.assert_array_equal(keep, bounded_records(users, 5, seed=1))
+
+
+# ---- KS over ≥ 200 seeds: the published counts' noise has the declared scale ------------------------------
+
+def test_published_top_sizes_and_user_counts_carry_noise_of_the_declared_scale():
+    labels, parents, _ = star_tree()
+    # Each user writes 3 records (the bound) into one node: 400 records, ~133 users per node, so neither the
+    # bound nor the users ≤ records clamp changes anything and the draws are the mechanism's alone.
+    users = np.arange(len(labels[0])) // 3
+    plan = plan_noise(1.0, 3, n_levels=2, has_user_ids=True)
+    size_noise, user_noise = [], []
+    for seed in range(250):
+        base, top = publish(labels, parents, users, min_users=5, min_records=15, noise=plan, seed=seed)
+        size_noise.append(top.reported_records - top.records)  # the top level is published as drawn
+        user_noise.append(base.reported_users - base.users)
+    size_noise, user_noise = np.concatenate(size_noise), np.concatenate(user_noise)
+    assert len(size_noise) == 250 * 5
+    assert jittered_ks(size_noise, plan.scale) > 1e-3
+    # A mechanism at half or double the declared scale is caught.
+    assert jittered_ks(size_noise, plan.scale / 2) < 1e-6 and jittered_ks(size_noise, plan.scale * 2) < 1e-6
+    assert jittered_ks(user_noise, plan.scale) > 1e-3
+
+
+# ---- one heavy user ------------------------------------------------------------------------------------
+
+def _with_heavy_user(labels, parents, users, values, n_heavy=1000, seed=0):
+    """The same records plus one new user with n_heavy records spread over existing nodes and values."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(users), n_heavy)  # copy the cells of existing records: no new cell appears
+    heavy = int(users.max()) + 1
+    return ([np.r_[lab, lab[rows]] for lab in labels], parents, np.r_[users, np.full(n_heavy, heavy)],
+            np.r_[values, values[rows]])
+
+
+@pytest.mark.parametrize("bound", [5, 1000])
+def test_a_user_with_1000_records_moves_a_published_count_by_at_most_the_bound(bound):
+    labels, parents, users = star_tree(n_base=30, per_node=60, n_users=600, seed=3)
+    values = np.random.default_rng(4).choice(np.array(["en", "fr", "de", "ja"]), len(users), p=[.55, .25, .15, .05])
+    heavy = _with_heavy_user(labels, parents, users, values)
+    plan = plan_noise(4.0, bound, n_levels=2, facets=("language",), has_user_ids=True)
+    floors = dict(min_users=5, min_records=15)
+
+    def run(lab, par, usr, val):
+        pubs = publish(lab, par, usr, **floors, noise=plan, seed=11)
+        cells = facet_cells_tree(lab, [np.ones(len(p.published), bool) for p in pubs], par, val, usr,
+                                 facet="language", **floors, noise=plan, seed=11,
+                                 node_sizes=[p.reported_records for p in pubs])
+        return pubs, cells
+
+    (a, ca), (b, cb) = run(labels, parents, users, values), run(*heavy)
+    moves = [int(np.abs(x.reported_records - y.reported_records).max()) for x, y in zip(a, b)]
+    user_move = max(int(np.abs(x.reported_users - y.reported_users).max()) for x, y in zip(a, b))
+    cell_moves = [int(np.abs(x.reported_records - y.reported_records).max()) for x, y in zip(ca, cb)]
+    if bound == 5:
+        # The same seed draws the same noise, so what moves is the user's own (bounded) contribution: ≤ B
+        # at the top, drawn as is. Projection onto a parent's size (x = max(v − τ, 0)) moves a part by its
+        # own change (≤ B) plus τ's (≤ B + the parent's move), plus one unit of rounding each way.
+        assert moves[-1] <= bound and user_move <= bound
+        assert moves[0] <= 2 * bound + moves[1] + 2
+        assert all(c <= 2 * bound + m + 2 for c, m in zip(cell_moves, moves))
+        assert max(moves + cell_moves) <= 4 * bound + 2  # far below the user's 1,000 records
+    else:  # without a meaningful bound the same user shifts counts by far more: the checks above can fail
+        assert max(moves) > 50 and max(cell_moves) > 50
+
+
+# ---- consistency: every published number agrees with every other ---------------------------------------
+
+def test_noised_levels_and_facet_cells_are_consistent():
+    labels, parents, users = star_tree(n_base=24, per_node=50, n_users=300, seed=5)
+    values = np.random.default_rng(6).choice(np.array(["a", "b", "c"]), len(users), p=[.7, .25, .05])
+    plan = plan_noise(1.0, 2, n_levels=2, facets=("v",), has_user_ids=True)
+    pubs = publish(labels, parents, users, min_users=5, min_records=15, noise=plan, seed=2)
+    base, top = pubs
+    np.testing.assert_array_equal(top.reported_records, np.bincount(parents[0], weights=base.reported_records,
+                                                                    minlength=len(top.published)))
+    # The Other bucket is the parent minus its published children, in published numbers.
+    hidden = ~base.published
+    np.testing.assert_array_equal(base.reported_other_records,
+                                  np.bincount(parents[0][hidden], weights=base.reported_records[hidden],
+                                              minlength=len(top.published)))
+    assert (base.reported_users <= base.reported_records).all()
+    cells = facet_cells_tree(labels, [p.published for p in pubs], parents, values, users, facet="v", min_users=5,
+                             min_records=15, noise=plan, seed=2, node_sizes=[p.reported_records for p in pubs])
+    for level, c in enumerate(cells):
+        sizes = pubs[level].reported_records
+        sums = np.bincount(c.node, weights=c.reported_records, minlength=len(sizes))
+        on = np.unique(c.node)
+        np.testing.assert_array_equal(sums[on], sizes[on])  # a node's cells add up to its published size
+        t = facet_table(c).to_pandas()
+        counts = t.dropna(subset=["records"])
+        np.testing.assert_allclose(counts.share, counts.records / sizes[counts.node.to_numpy()])
+        np.testing.assert_allclose(t.groupby("node").share.sum(), 1.0)
+
+
+def _projection_reference(v, total):
+    """Euclidean projection of v onto {x ≥ 0, Σx = total} by bisection on τ (x = max(v − τ, 0))."""
+    if total == 0:
+        return np.zeros_like(v)
+    lo, hi = v.min() - total - 1.0, v.max()
+    for _ in range(200):
+        tau = (lo + hi) / 2
+        lo, hi = (tau, hi) if np.maximum(v - tau, 0).sum() > total else (lo, tau)
+    return np.maximum(v - (lo + hi) / 2, 0)
+
+
+def test_consistent_parts_is_the_rounded_projection_onto_the_total():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        m = int(rng.integers(1, 5))
+        group = np.sort(np.r_[np.arange(m), rng.integers(0, m, int(rng.integers(0, 12)))])
+        values = rng.integers(0, 60, len(group)).astype(float)
+        totals = rng.integers(0, 150, m)
+        got = consistent_parts(values, group, totals)
+        assert (got >= 0).all() and (np.bincount(group, weights=got, minlength=m) == totals).all()
+        for g in range(m):
+            ref = _projection_reference(values[group == g], totals[g])
+            assert np.abs(got[group == g] - ref).max() < 1.0 + 1e-6  # rounding moves a part by less than one
+
+
+# ---- a run with ε says what it spent, and its published numbers add up -----------------------------------
+
+def test_a_noised_run_accounts_its_budget_and_publishes_consistent_numbers(tmp_path, tiny_bert_dir):
+    from clio_engine import generate_conversations
+    from clio_engine.pipeline import run
+
+    frame = generate_conversations(900, seed=5)[["id", "text", "user_id", "language", "country"]]
+    result = run(None, input=frame, out=tmp_path / "run", overrides={
+        "embed.progress": False, "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(tmp_path / "cache"),
+        "cluster.k": 12, "hierarchy.levels": 2, "hierarchy.top": 4, "input.user_column": "user_id",
+        "input.facet_columns": ["language", "country"], "privacy.epsilon": 8.0, "privacy.max_records_per_user": 3})
+    noise = result.manifest["privacy"]["noise"]
+    assert noise["epsilon_total"] == 8.0 and noise["max_records_per_user"] == 3
+    assert math.isclose(sum(q["epsilon"] for q in noise["queries"]), 8.0)
+    assert len(noise["queries"]) == 2 * 3 + 2 * 2 * 2  # 2 levels × (records, users, other_users) + facets
+    assert "total ε = 8" in result.report and "at most 3 records" in result.report
+    assert result.manifest["stages"]["privacy"]["records_beyond_bound"] > 0
+    release = json.loads((result.dir / "release" / "manifest.json").read_text())
+    assert release["privacy"]["noise"]["epsilon_total"] == 8.0  # the release says what it spent too
+
+    clusters = result.clusters
+    shown = clusters[clusters.published]
+    top = shown[(shown.level == 1) & (shown.kind == "cluster")]
+    total = top["size"].sum() + shown[(shown.level == 1) & (shown.kind == "other")]["size"].sum()
+    for row in top.itertuples():
+        kids = shown[(shown.parent == row.id) & (shown.level == 0)]
+        assert kids["size"].sum() <= row.size  # published parts never exceed their published whole
+        if (kids.kind == "other").any() or not (clusters[clusters.parent == row.id].published == False).any():
+            assert kids["size"].sum() == row.size  # ... and add up exactly where nothing is left out
+    np.testing.assert_allclose(top["share"], top["size"] / max(total, 1), rtol=1e-9)
+    facets = result.facets
+    for (cluster, facet), cells in facets.groupby(["cluster", "facet"]):
+        size = clusters.set_index("id").loc[cluster, "size"]
+        assert math.isclose(cells.share.sum(), 1.0, rel_tol=1e-9)
+        counted = cells.dropna(subset=["records"])
+        np.testing.assert_allclose(counted.records / size, counted.share, rtol=1e-9)
