@@ -5,7 +5,9 @@ For each size: a real `clio_engine.run` with the `default` config (all-MiniLM-L6
 (a run directory that already finished is reused: the pipeline's stage cache), then explorer.html opened
 from disk in headless Debian Chromium through Playwright (offline context, `--repeats` fresh pages):
 
-- page bytes, gzip -9 bytes (what a mail attachment costs), data-blob bytes, map points, nodes;
+- page bytes, gzip -9 bytes (what a mail attachment costs), data-blob bytes, map points, nodes (the blob
+  read with `clio_engine.explorer.page.page_data`, the reader the audit and tests use); the public
+  explorer's (release/explorer.html) bytes and marks;
 - time to first render: `performance.now()` when the map's first frame is drawn (the page sets
   `clioExplorer.state.firstRenderMs`; zero is navigation start), and the navigation's
   domContentLoaded (HTML parsed, inline JSON and script not yet run past their parse);
@@ -23,13 +25,13 @@ import gzip
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import time
 from pathlib import Path
 
 from clio_engine.device import cpu_model
+from clio_engine.explorer.page import page_data
 
 INTERACTIONS = {
     "filter_ms": """async () => { const s = document.getElementById('facet-filter'); const t0 = performance.now();
@@ -105,8 +107,10 @@ def main(argv=None) -> int:
         manifest = json.loads((run_dir / "manifest.json").read_text())
         page = run_dir / "explorer.html"
         html = page.read_bytes()
-        blob = re.search(rb'id="clio-data">(.*?)</script>', html, re.S).group(1)
-        data = json.loads(blob)
+        data = page_data(html.decode("utf-8"))  # the one reader of the embedded blob (what the page's script reads)
+        blob = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()  # its size as embedded, ± escapes
+        public = run_dir / "release" / "explorer.html"
+        public_bytes = public.read_bytes() if public.is_file() else b""
         stages = manifest["run"]["stages"]
         row = {"records": n, "run_s": round(seconds, 1),
                "map_stage_s": round(stages["map"]["seconds"], 1), "map_stage_reused": stages["map"]["reused"],
@@ -114,6 +118,8 @@ def main(argv=None) -> int:
                "levels": manifest["levels"], "published": [lv["published"] for lv in manifest["privacy"]["levels"]],
                "page_bytes": len(html), "gzip_bytes": len(gzip.compress(html, 9, mtime=0)), "data_bytes": len(blob),
                "points": len(data["points"]["x"]), "nodes": len(data["nodes"]["id"]),
+               "public_page_bytes": len(public_bytes),
+               "public_marks": len(page_data(public_bytes.decode("utf-8")).get("marks", {}).get("node", [])) if public_bytes else 0,
                "browser": measure_page(page, args.chromium, args.repeats)}
         results.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "browser"} | {"median": row["browser"]["median"]}), flush=True)

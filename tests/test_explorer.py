@@ -425,3 +425,35 @@ def test_tree_is_usable_from_the_keyboard(page, explorer_run):
     assert page.locator("#panel-name").inner_text() == result.clusters.set_index("id").loc[child_id, "name"]
     page.keyboard.press("ArrowLeft")  # the child is collapsed: focus goes up to its parent
     assert page.evaluate("document.activeElement.dataset.id") == first.id and page.errors == []
+
+
+@pytest.mark.browser
+def test_region_labels_stay_inside_the_map(page):
+    """Labels of regions near the map's edge are moved inside it (not cut at the edge), and off the zoom
+    buttons, legend and note; checked while the map is panned across the canvas in steps."""
+    box = page.locator("#map").bounding_box()
+    w, h = box["width"], box["height"]
+    overlays = page.evaluate("""() => { const c = document.getElementById('map').getBoundingClientRect();
+        return ['map-tools', 'legend', 'map-note'].map((id) => document.getElementById(id))
+          .filter((e) => !e.hidden && e.getBoundingClientRect().width)
+          .map((e) => { const r = e.getBoundingClientRect(); return [r.left - c.left, r.top - c.top, r.right - c.left, r.bottom - c.top]; }); }""")
+    at_edge = 0
+    for step in range(12):
+        renders = page.evaluate("window.clioExplorer.state.renders")
+        page.mouse.move(box["x"] + w / 2, box["y"] + h / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + w / 2 + (60 if step < 6 else -60), box["y"] + h / 2, steps=2)
+        page.mouse.up()
+        page.wait_for_function(f"window.clioExplorer.state.renders > {renders}")
+        labels = page.evaluate("window.clioExplorer.state.labelBoxes")
+        assert labels, "no region label drawn"
+        for x0, y0, x1, y1 in labels:
+            assert 0 <= x0 and x1 <= w and 0 <= y0 and y1 <= h, (step, (x0, y0, x1, y1), (w, h))
+            for o in overlays:
+                assert not (x0 < o[2] and o[0] < x1 and y0 < o[3] and o[1] < y1), ((x0, y0, x1, y1), o)
+            at_edge += x0 <= 5 or x1 >= w - 5
+        if step == 5:  # back to the home view before panning the other way
+            page.evaluate("document.getElementById('zoom-reset').click()")
+            page.wait_for_timeout(50)
+    assert at_edge, "no label reached the edge: the panning never tested the clamp"
+    assert page.errors == []

@@ -146,3 +146,20 @@ def test_layout_packs_siblings_without_overlap_and_regions_by_top_level():
     assert np.array_equal(again.xy, layout.xy) and np.array_equal(again.rows, layout.rows)
     empty = map_layout(X, labels, centroids, per_cluster=10, ancestors=anc, published=np.zeros(k, bool))
     assert len(empty.rows) == 0 and np.isnan(empty.centroid_xy).all()
+
+
+@pytest.mark.parametrize("which", ["plain_run", "noised_run"])
+def test_public_map_draws_one_mark_per_published_cluster_at_its_published_size(which, request):
+    """release/explorer.html: one disc per published base cluster, its size the published (noised) one, no
+    points; the point-counting attack finds nothing to count."""
+    from clio_engine.audit import audit
+
+    result = request.getfixturevalue(which)
+    data = page_data((result.dir / "release" / "explorer.html").read_text())
+    c = result.clusters
+    published = c[(c.level == 0) & (c.kind == "cluster") & c.published].set_index("id")["size"]
+    marks = data["marks"]
+    assert sorted(data["nodes"]["id"][j] for j in marks["node"]) == sorted(published.index)
+    assert marks["size"] == [int(published[data["nodes"]["id"][j]]) for j in marks["node"]]
+    assert data["points"]["node"] == [] and data["centroids"]["node"] == []
+    assert [v for v in audit(result.dir / "release") if v.attack == "point-counting"] == []

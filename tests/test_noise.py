@@ -238,3 +238,31 @@ def test_a_noised_run_accounts_its_budget_and_publishes_consistent_numbers(tmp_p
         assert math.isclose(cells.share.sum(), 1.0, rel_tol=1e-9)
         counted = cells.dropna(subset=["records"])
         np.testing.assert_allclose(counted.records / size, counted.share, rtol=1e-9)
+
+
+def test_a_noised_release_states_no_exact_count(tmp_path, tiny_bert_dir):
+    """Attack: with ε, an exact count anywhere in release/ (the input's size, records beyond the bound,
+    truncated texts) is a query no noise covers. Every number of the release manifest and report that
+    equals an exact count of the run (and none of its noised numbers) is a leak."""
+    from clio_engine import generate_conversations
+    from clio_engine.pipeline import run
+
+    frame = generate_conversations(700, seed=9)[["id", "text", "user_id", "language"]]
+    result = run(None, input=frame, out=tmp_path / "run", overrides={
+        "embed.progress": False, "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(tmp_path / "cache"),
+        "cluster.k": 10, "hierarchy.levels": 2, "hierarchy.top": 3, "input.user_column": "user_id",
+        "input.facet_columns": ["language"], "privacy.epsilon": 4.0})
+    analyst = result.manifest
+    exact = {analyst["input"]["accepted"], analyst["input"]["rows"], analyst["stages"]["privacy"]["records_beyond_bound"],
+             analyst["stages"]["embed"]["n_unique"], analyst["stages"]["embed"]["n_tokens"]}
+    release = result.dir / "release"
+    text = (release / "manifest.json").read_text() + (release / "report.md").read_text()
+    from clio_engine.explorer.page import page_data
+    meta = page_data((release / "explorer.html").read_text(encoding="utf-8"))["meta"]
+    text += json.dumps(meta)
+    numbers = {int(x.replace(",", "")) for x in __import__("re").findall(r"(?<![\d.])\d[\d,]*(?![\d.])", text)}
+    noised_total = analyst["input"]["noised_total"]
+    assert not (exact - {noised_total}) & numbers, f"exact counts in release/: {sorted((exact - {noised_total}) & numbers)}"
+    assert json.loads((release / "manifest.json").read_text())["input"]["noised_total"] == noised_total
+    # The analyst's own manifest keeps them (it is not published).
+    assert analyst["input"]["accepted"] == 700

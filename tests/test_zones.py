@@ -68,7 +68,11 @@ def test_layout_of_the_three_zones(zoned):
     for name in ("manifest.json", "clusters.parquet", "facets.parquet", "tree.json", "report.md", "aggregates.csv"):
         assert (d / "release" / name).is_file(), name
     assert list((d / "release" / "plots").glob("*.png"))
-    assert not (d / "release" / "explorer.html").exists(), "the analyst explorer (with examples) is never released"
+    # release/explorer.html is the public page (one mark per published base cluster), never the analyst's
+    from clio_engine.explorer.page import page_data
+    public = page_data((d / "release" / "explorer.html").read_text(encoding="utf-8"))
+    assert public["meta"]["public"] and public["points"]["node"] == []
+    assert all(ex == [] for ex in public["nodes"]["ex"]), "no examples in the public page"
     assert not (d / "assignments.parquet").exists() and not (d / "embeddings.npy").exists() and not (d / ".cache").exists()
     files = result.manifest["files"]
     assert "private/assignments.parquet" in files["private"] and "release/aggregates.csv" in files["release"]

@@ -28,7 +28,9 @@ def page_meta(manifest: dict) -> dict:
     priv, inp = manifest.get("privacy", {}), manifest.get("input", {})
     stages = manifest.get("stages", {})
     noise = stages.get("cluster", {}).get("noise", 0)
-    return {"records": inp.get("accepted"), "clustered": (inp.get("accepted") or 0) - (noise or 0),
+    # A noised release states no exact count: its noised total (the shares' denominator) stands in.
+    records = inp.get("accepted", inp.get("noised_total"))
+    return {"records": records, "clustered": (records or 0) - (noise or 0),
             "min_users": priv.get("min_users"), "min_records": priv.get("min_records"),
             "examples": priv.get("examples"), "has_user_ids": manifest.get("users", {}).get("has_user_ids")}
 
@@ -37,7 +39,7 @@ def explorer_html(clusters: pa.Table, facets: pa.Table, assignments: pa.Table, m
                   layout: MapLayout | None) -> str:
     """The page for a run's tables (what `clio_engine.run` writes as explorer.html)."""
     levels = manifest.get("levels") or []
-    title = f"clio-engine explorer · {manifest.get('input', {}).get('accepted', 0):,} records · " \
+    title = f"clio-engine explorer · {page_meta(manifest)['records'] or 0:,} records · " \
             f"{' → '.join(str(n) for n in levels)} clusters"
     return render_page(page_data(clusters, facets, assignments, layout, page_meta(manifest)), title)
 

@@ -76,7 +76,7 @@ def _nodes(kept: list[dict], rows: list[dict]) -> dict:
         "name": [r["name"] or "" for r in kept],
         "desc": [r["description"] or "" for r in kept],
         "kw": [list(r["keywords"] or []) for r in kept],
-        "ex": [list(r["examples"] or []) if r["published"] else [] for r in kept],
+        "ex": [list(r.get("examples") or []) if r["published"] else [] for r in kept],  # (none in a release)
         "size": [num(r["size"]) if r["published"] else None for r in kept],
         "users": [num(r["users"]) if r["published"] else None for r in kept],
         "share": [num(r["share"], SHARE_DIGITS) if r["published"] else None for r in kept],

@@ -131,16 +131,17 @@ def map_layout(vectors: np.ndarray, base_labels: np.ndarray, centroids: np.ndarr
     return MapLayout(np.concatenate(rows), xy_all, centroid_xy, METHOD, np.concatenate(base))
 
 
-def hierarchical_centres(centroids: np.ndarray, ancestors: np.ndarray, *, seed: int = 0) -> np.ndarray:
-    """[k, 2] disc centres (radius 1 each) of base clusters with these centroids [k, D] and ancestors [k, L]:
-    siblings packed inside their parent's disc, level by level up to the top, then the top level packed
-    around the origin."""
+def hierarchical_centres(centroids: np.ndarray, ancestors: np.ndarray, *, seed: int = 0,
+                         radii: np.ndarray | None = None) -> np.ndarray:
+    """[k, 2] disc centres of base clusters with these centroids [k, D] and ancestors [k, L]: siblings packed
+    inside their parent's disc, level by level up to the top, then the top level packed around the origin.
+    radii [k]: each base disc's radius (default 1 each; the public explorer sizes discs by published count)."""
     k, n_levels = ancestors.shape
     unit = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
     # Nodes of level l are the distinct ancestor paths from level l up (ids are only unique per parent chain).
     local = np.zeros((k, 2))      # each base cluster's offset inside the node being assembled
     group = np.arange(k)          # which node (of the level below the one being packed) each base sits in
-    radius = np.ones(k)           # radius of each node of that level, indexed by node
+    radius = np.ones(k) if radii is None else np.asarray(radii, np.float64).copy()  # each node's radius, by node
     for level in range(1, n_levels + 1):
         parent_key = ancestors[:, level:] if level < n_levels else np.zeros((k, 1), np.int64)
         keys = np.concatenate([parent_key, group[:, None]], axis=1)

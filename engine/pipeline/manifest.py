@@ -22,6 +22,8 @@ def summary(records, origin: str, tree, pubs, labels, info: dict, privacy) -> di
                       facets=tuple(records.facet_columns), has_user_ids=bool(has_users))
     inp = {"source": origin, "rows": records.n_input, "accepted": len(records), "rejected": records.n_rejected,
            "rejections": records.rejection_counts(), "facets": records.facet_columns}
+    if privacy.epsilon is not None:  # the shares' denominator, a published (noised) number
+        inp["noised_total"] = int(pubs[-1].reported_records.sum())
     if hasattr(records, "n_null_users"):  # accepted records whose user id is null (one "unknown" user together)
         inp["null_users"] = int(records.n_null_users)
     secondary = _secondary_cost(pubs, clustered, info, privacy)

@@ -5,10 +5,10 @@
     build_release("runs/demo")                  # (re)writes runs/demo/release/
 
 It holds published numbers only and no record text: clusters.parquet (no `examples` column; unpublished
-nodes as bare ids, as in the analyst table), facets.parquet (facet cells of published clusters), tree.json (published nodes; it never had
-examples), report.md and plots/ drawn from those, a manifest.json without paths, times or config, and
-aggregates.csv — every published number as one long table in the layout of Anthropic's Economic Index
-data release:
+nodes as bare ids, as in the analyst table), facets.parquet (facet cells of published clusters), tree.json
+(published nodes; it never had examples), report.md and plots/ drawn from those, explorer.html (the public
+explorer, below), a manifest.json without paths, times or config, and aggregates.csv — every published
+number as one long table in the layout of Anthropic's Economic Index data release:
 
     geo_id, geography, facet, level, variable, cluster_name, value
 
@@ -23,8 +23,13 @@ data release:
   that occurs twice at one level gets " (<id>)" appended so rows stay distinct, and a name that a
   spreadsheet would read as a formula (starting with = + - @) is prefixed with an apostrophe.
 
-A public explorer (one mark per published base cluster) is not built yet: the analyst's explorer.html
-is never copied here, since it may show examples.
+explorer.html is the public explorer (`clio_engine.explorer.public`): the analyst page's tree, panel,
+search and facet filter, built from this folder's own clusters.parquet and facets.parquet (and the
+release manifest) after they are written — never from private/ or the analyst explorer (which may show
+examples and draws sampled records). Its map draws one mark per published base cluster, placed by the
+same hierarchical packed layout (each top-level cluster one region) from the published centroids, with
+area proportional to the published size; no per-record point, no example, no mark for an unpublished
+cluster or an "Other" bucket. `clio-engine audit` checks its marks (point-counting attack).
 """
 from __future__ import annotations
 
@@ -40,10 +45,11 @@ import pyarrow.parquet as pq
 from clio_engine.errors import ConfigError
 from clio_engine.runfiles import AGGREGATES, PRIVATE, RELEASE, write_bytes, write_json, write_parquet, write_text
 
-__all__ = ["build_release", "aggregates_rows", "AGGREGATE_COLUMNS", "RELEASE_FILES"]
+__all__ = ["build_release", "write_public_explorer", "aggregates_rows", "AGGREGATE_COLUMNS", "RELEASE_FILES"]
 AGGREGATE_COLUMNS = ("geo_id", "geography", "facet", "level", "variable", "cluster_name", "value")
 RELEASE_FILES = ("manifest.json", "clusters.parquet", "facets.parquet", "tree.json", "report.md", "plots/*.png",
-                 AGGREGATES)
+                 AGGREGATES, "explorer.html")
+EXPLORER = "explorer.html"  # the public explorer (one mark per published base cluster)
 DROPPED_COLUMNS = ("examples",)  # record text (scrubbed or not) never enters release/
 MANIFEST_KEYS = ("engine", "seed", "input", "users", "levels", "stages", "privacy")
 GEO_ID, GEOGRAPHY = "GLOBAL", "global"
@@ -82,7 +88,23 @@ def build_release(run_dir: str | os.PathLike, out: str | os.PathLike | None = No
             stale.unlink()
     write_text(dest / "report.md", render_report(head, clusters, plots, None, zone="release"))
     write_json(dest / "manifest.json", head)
+    write_public_explorer(dest)
     return dest
+
+
+def write_public_explorer(release_dir: str | os.PathLike) -> Path:
+    """(Re)write release_dir/explorer.html from the release's own clusters.parquet, facets.parquet and
+    manifest.json (what anyone who receives the folder has), never from private/ or the analyst page."""
+    from clio_engine.explorer.public import public_explorer_html
+    from clio_engine.pipeline.steps.aggregate import empty_facets
+
+    release_dir = Path(release_dir)
+    manifest = json.loads((release_dir / "manifest.json").read_text(encoding="utf-8"))
+    clusters = pq.read_table(release_dir / "clusters.parquet")
+    facets = pq.read_table(release_dir / "facets.parquet") if (release_dir / "facets.parquet").is_file() else empty_facets()
+    path = release_dir / EXPLORER
+    write_text(path, public_explorer_html(clusters, facets, manifest))
+    return path
 
 
 def published_clusters(clusters: pa.Table) -> pa.Table:
@@ -108,11 +130,37 @@ def release_manifest(manifest: dict) -> dict:
     out = {k: manifest[k] for k in MANIFEST_KEYS if k in manifest}
     if isinstance(out.get("input"), dict):
         out["input"] = {k: v for k, v in out["input"].items() if k != "source"}
+    if (out.get("privacy") or {}).get("epsilon") is not None:
+        out = _without_exact_counts(out)
     out["zone"] = "release"
     out["files"] = list(RELEASE_FILES)
     out["note"] = ("published numbers only, every one through the privacy floors; no record text or examples; "
-                   "no public explorer yet")
+                   "explorer.html is the public explorer: one mark per published base cluster, area proportional "
+                   "to its published size, no per-record points")
     return out
+
+
+# Exact counts the analyst manifest states that a noised release must not: each is a count query no noise
+# covers (the number of records, of truncated texts, of records beyond the contribution bound …).
+EXACT_INPUT_KEYS = ("rows", "accepted", "rejected", "rejections", "null_users")
+EXACT_STAGE_KEYS = {"records": None, "embed": ("n_texts", "n_unique", "n_tokens", "n_truncated"),
+                    "privacy": ("records_beyond_bound",), "map": ("points",), "cluster": ("noise",)}
+
+
+def _without_exact_counts(head: dict) -> dict:
+    """With privacy.epsilon: the release manifest keeps the noised total, never the exact input counts."""
+    head = dict(head)
+    inp = {k: v for k, v in (head.get("input") or {}).items() if k not in EXACT_INPUT_KEYS}
+    inp["counts"] = "withheld: with privacy.epsilon only noised counts are published (noised_total is their sum)"
+    head["input"] = inp
+    stages = {}
+    for name, facts in (head.get("stages") or {}).items():
+        drop = EXACT_STAGE_KEYS.get(name, ())
+        if drop is None:
+            continue
+        stages[name] = {k: v for k, v in facts.items() if k not in drop} if isinstance(facts, dict) else facts
+    head["stages"] = stages
+    return head
 
 
 def _safe_name(name: str) -> str:

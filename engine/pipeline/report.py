@@ -34,11 +34,11 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
     top = sorted((r for r in rows if r["level"] == top_level and r["published"]), key=lambda r: (-(r["size"] or 0), r["id"]))
     lines = [
         "# clio-engine run report", "",
-        f"- Input: {inp['rows']:,} rows, {inp['accepted']:,} clustered or noise, {inp['rejected']:,} rejected"
-        + (" (" + ", ".join(f"{n:,} {k}" for k, n in inp["rejections"].items()) + ")" if inp["rejections"] else ""),
+        _input_line(inp),
         f"- Users: {manifest['users']['note']}",
-        f"- Model: {markdown_text(manifest['stages']['embed']['model'])} ({manifest['stages']['embed']['dim']}-d, "
-        f"{manifest['stages']['embed']['n_truncated']:,} texts truncated)",
+        f"- Model: {markdown_text(manifest['stages']['embed']['model'])} ({manifest['stages']['embed']['dim']}-d"
+        + (f", {manifest['stages']['embed']['n_truncated']:,} texts truncated)"
+           if "n_truncated" in manifest["stages"]["embed"] else ")"),
         f"- Clustering: {manifest['stages']['cluster']['method']} with k = {manifest['stages']['cluster']['k']} "
         f"({manifest['stages']['cluster']['k_rule']}); hierarchy levels (base → top): "
         + " → ".join(str(n) for n in levels),
@@ -79,7 +79,8 @@ ZONE_TEXT = {
     "release": "Files (release: published numbers only, no record text, no examples): clusters.parquet and "
                "tree.json (published clusters), facets.parquet (published facet cells), aggregates.csv (every "
                "published number in one long table: geo_id, geography, facet, level, variable, cluster_name, "
-               "value), manifest.json.",
+               "value), manifest.json, explorer.html (the public explorer: one disc per published base cluster, "
+               "sized by its published count; `clio-engine release RUN_DIR` rebuilds this folder).",
 }
 
 
@@ -104,10 +105,19 @@ def _nothing_published(inp: dict, priv: dict, users: dict) -> str:
     """Why an empty publication is empty; states no count beyond what the input line already shows."""
     unit = "distinct users" if users["has_user_ids"] else "records (no user ids: each record is its own user)"
     return (f"No cluster at any level has ≥ {priv['min_users']:,} {unit} and ≥ {priv['min_records']:,} records, so "
-            f"this run publishes no cluster name, keyword, example, size or facet share: its {inp['accepted']:,} "
+            f"this run publishes no cluster name, keyword, example, size or facet share: its {inp.get('accepted', inp.get('noised_total', 0)):,} "
             "accepted records all stay in suppressed clusters. A floor this high needs more records (and more "
             "distinct users per topic); lower `privacy.min_users` / `privacy.min_records` only where the data's "
             "owner allows it.")
+
+
+def _input_line(inp: dict) -> str:
+    """The input's counts; a noised release states none of them exactly (only the noised total)."""
+    if "accepted" not in inp:
+        return (f"- Input: exact counts withheld (privacy.epsilon); noised total of clustered records "
+                f"{inp.get('noised_total', 0):,}")
+    return (f"- Input: {inp['rows']:,} rows, {inp['accepted']:,} clustered or noise, {inp['rejected']:,} rejected"
+            + (" (" + ", ".join(f"{n:,} {k}" for k, n in inp["rejections"].items()) + ")" if inp["rejections"] else ""))
 
 
 def _noise_line(priv: dict) -> str:

@@ -4,7 +4,10 @@
   "use strict";
   const D = JSON.parse(document.getElementById("clio-data").textContent);
   const N = D.nodes, P = D.points, C = D.centroids, F = D.facets;
-  const nNodes = N.id.length, nPoints = P.x.length, GRID = 10000;
+  // The public explorer (release/) draws marks instead of points: one disc per published base cluster,
+  // area proportional to its published size.
+  const MK = D.marks || { node: [], x: [], y: [], r: [], size: [] };
+  const nNodes = N.id.length, nPoints = P.x.length, nMarks = MK.node.length, GRID = 10000;
   const $ = (id) => document.getElementById(id);
   const el = (tag, cls, text) => {
     const e = document.createElement(tag);
@@ -60,6 +63,18 @@
       if (py[i] < by0[j]) by0[j] = py[i]; if (py[i] > by1[j]) by1[j] = py[i];
     }
   }
+  // Marks: unit-square centre and radius; they extend their nodes' anchors and boxes like points.
+  const mkx = new Float32Array(nMarks), mky = new Float32Array(nMarks), mkr = new Float32Array(nMarks);
+  const mNode = Int32Array.from(MK.node);
+  for (let k = 0; k < nMarks; k++) {
+    mkx[k] = MK.x[k] / GRID; mky[k] = 1 - MK.y[k] / GRID; mkr[k] = MK.r[k] / GRID;
+    for (let j = mNode[k]; j >= 0; j = N.parent[j]) {
+      sx[j] += mkx[k]; sy[j] += mky[k]; cnt[j]++;
+      bx0[j] = Math.min(bx0[j], mkx[k] - mkr[k]); bx1[j] = Math.max(bx1[j], mkx[k] + mkr[k]);
+      by0[j] = Math.min(by0[j], mky[k] - mkr[k]); by1[j] = Math.max(by1[j], mky[k] + mkr[k]);
+    }
+  }
+  const markOrder = Array.from({ length: nMarks }, (_, k) => k).sort((a, b) => mkr[b] - mkr[a] || a - b); // big first
   const centroidOf = new Map();
   for (let k = 0; k < C.node.length; k++) centroidOf.set(C.node[k], [C.x[k] / GRID, 1 - C.y[k] / GRID]);
   const anchor = (j) => centroidOf.get(j) || (cnt[j] ? [sx[j] / cnt[j], sy[j] / cnt[j]] : null);
@@ -144,6 +159,7 @@
       }
       ctx.fill();
     }
+    drawMarks();
     drawCentroids(zoom);
     drawLabels(zoom);
     state.renders++;
@@ -152,6 +168,28 @@
       state.firstRenderMs = Math.round(performance.now());
       document.body.dataset.ready = "1";
     }
+  }
+  function markBucket(k) { const j = mNode[k]; return rampBucket ? rampBucket[j] : baseBucket[j]; }
+  function drawMarks() {
+    if (!nMarks) return;
+    ctx.lineWidth = 1;
+    let drawn = 0;
+    for (const k of markOrder) {
+      const x = mkx[k] * view.s + view.tx, y = mky[k] * view.s + view.ty, rr = Math.max(1.5, mkr[k] * view.s);
+      if (x + rr < 0 || y + rr < 0 || x - rr > W || y - rr > H) continue;
+      const b = markBucket(k);
+      const dim = state.selected >= 0 && !isUnder(mNode[k], state.selected);
+      ctx.beginPath(); ctx.arc(x, y, rr, 0, 2 * Math.PI);
+      ctx.globalAlpha = dim ? 0.18 : 0.85;
+      ctx.fillStyle = COLOURS[b]; ctx.fill();
+      ctx.globalAlpha = 1;
+      ctx.strokeStyle = mNode[k] === state.selected ? "#1d2330" : "rgba(255,255,255,0.9)";
+      ctx.lineWidth = mNode[k] === state.selected ? 2 : 1;
+      ctx.stroke();
+      drawn++;
+    }
+    ctx.lineWidth = 1;
+    state.marksDrawn = drawn;
   }
   function markerRadius(j, zoom) { return Math.min(18, Math.max(2.5, Math.sqrt(N.size[j] || 1) * 0.45 * Math.sqrt(zoom))); }
   function drawCentroids(zoom) {
@@ -174,13 +212,27 @@
     if (zoom < 6) return Math.max(0, maxLevel - 1);
     return Math.max(0, maxLevel - 2);
   }
+  function overlayBoxes() {
+    // [x0, y0, x1, y1] on the canvas of each visible box over the map
+    const c = canvas.getBoundingClientRect(), out = [];
+    for (const id of ["map-tools", "legend", "map-note"]) {
+      const e = $(id); if (!e || e.hidden) continue;
+      const r = e.getBoundingClientRect(); if (!r.width || !r.height) continue;
+      out.push([r.left - c.left - 2, r.top - c.top - 2, r.right - c.left + 2, r.bottom - c.top + 2]);
+    }
+    return out;
+  }
+  let overlays = [];
   function drawLabels(zoom) {
+    overlays = overlayBoxes();
     const level = labelLevel(zoom);
     const cand = [];
     for (let j = 0; j < nNodes; j++) {
       if (N.level[j] !== level || N.other[j]) continue;
       if (state.selected >= 0 && !isUnder(j, state.selected) && j !== state.selected) continue;
       const a = anchor(j); if (!a) continue;
+      const ax = a[0] * view.s + view.tx, ay = a[1] * view.s + view.ty;
+      if (ax < 0 || ay < 0 || ax > W || ay > H) continue; // off screen: leave the 60 labels to what is in view
       cand.push(j);
     }
     cand.sort(bySize);
@@ -190,20 +242,36 @@
     ctx.lineJoin = "round";
     for (const j of cand.slice(0, 60)) {
       const a = anchor(j);
-      const x = a[0] * view.s + view.tx, y = a[1] * view.s + view.ty;
+      let x = a[0] * view.s + view.tx, y = a[1] * view.s + view.ty;
       if (x < 0 || y < 0 || x > W || y > H) continue;
       let text = N.name[j]; if (text.length > 38) text = text.slice(0, 36) + "…";
       const w = ctx.measureText(text).width + 6, h = 16;
+      // Keep the whole label on the canvas (a region near the edge would cut it) and clear of the boxes
+      // drawn over the map (zoom buttons at the top, legend and note at the bottom).
+      const m = 4;
+      x = w + 2 * m < W ? Math.min(Math.max(x, m + w / 2), W - m - w / 2) : W / 2;
+      y = Math.min(Math.max(y, m + h / 2), H - m - h / 2);
+      for (const o of overlays) {
+        if (x - w / 2 < o[2] && o[0] < x + w / 2 && y - h / 2 < o[3] && o[1] < y + h / 2) {
+          y = o[1] > H / 2 ? o[1] - h / 2 - 2 : o[3] + h / 2 + 2;
+        }
+      }
       const box = [x - w / 2, y - h / 2, x + w / 2, y + h / 2];
       if (boxes.some((b) => b[0] < box[2] && box[0] < b[2] && b[1] < box[3] && box[1] < b[3])) continue;
       boxes.push(box);
       ctx.strokeStyle = "rgba(255,255,255,0.92)"; ctx.lineWidth = 4; ctx.strokeText(text, x, y);
       ctx.fillStyle = "#1d2330"; ctx.fillText(text, x, y);
     }
+    state.labelBoxes = boxes.map((b) => b.map((v) => Math.round(v * 10) / 10)); // for tests: what was drawn where
   }
   function nearest(mx, my) {
-    // a centroid marker under the cursor wins; else the nearest point within 8 px
+    // a mark under the cursor wins (the smallest, drawn on top); then a centroid marker; else the nearest point within 8 px
     const zoom = view.s / homeScale();
+    for (let q = nMarks - 1; q >= 0; q--) {
+      const k = markOrder[q];
+      const x = mkx[k] * view.s + view.tx, y = mky[k] * view.s + view.ty;
+      if (Math.hypot(mx - x, my - y) <= Math.max(3, mkr[k] * view.s)) return { node: mNode[k], point: -1, mark: k };
+    }
     if (!(zoom < 1.8 && C.node.length > 60)) {
       for (let k = C.node.length - 1; k >= 0; k--) {
         const j = C.node[k];
@@ -234,7 +302,9 @@
     const path = pathNames(hit.node);
     if (path.length > 1) tooltip.appendChild(el("div", "sub", path.slice(0, -1).join(" › ")));
     const size = N.size[hit.node];
-    tooltip.appendChild(el("div", "sub", size === null ? "size below the privacy threshold" : fmtInt(size) + " records"));
+    tooltip.appendChild(el("div", "sub", size === null ? "size below the privacy threshold"
+      : fmtInt(size) + " records" + (N.share[hit.node] === null ? "" : " · " + fmtPct(N.share[hit.node]) + " of all")));
+    if (hit.mark !== undefined && N.kw[hit.node].length) tooltip.appendChild(el("div", "sub", N.kw[hit.node].slice(0, 6).join(", ")));
     if (state.filter) {
       const k = shareFrom[hit.node], s = k >= 0 ? shareOfNode[k] : null;
       tooltip.appendChild(el("div", "sub", filterLabel() + ": " + (s === null ? "not published for this cluster"
@@ -321,12 +391,19 @@
     if (!roots.length) box.hidden = true;
   }
   function renderNote() {
-    let text = nPoints ? fmtInt(nPoints) + " points on the map, the same number for each published cluster"
+    let text = nMarks ? fmtInt(nMarks) + " published base clusters, one disc each, area proportional to its published"
+      + " records; clusters below the privacy threshold are not drawn"
+      : nPoints ? fmtInt(nPoints) + " points on the map, the same number for each published cluster"
       + "; clusters below the privacy threshold are not drawn" : "No map points in this run.";
     if (state.filter) {
       let k = 0; for (let i = 0; i < nPoints; i++) k += rampBucket[pNode[i]] !== B_DIM ? 1 : 0;
       text = "Colour: published share of " + filterLabel() + " in each point's cluster (or its nearest ancestor where the "
         + "cluster's own cell is below the threshold); " + fmtInt(k) + " of " + fmtInt(nPoints) + " points coloured";
+      if (nMarks) {
+        k = 0; for (let q = 0; q < nMarks; q++) k += rampBucket[mNode[q]] !== B_DIM ? 1 : 0;
+        text = "Colour: published share of " + filterLabel() + " in each cluster (or its nearest ancestor where the "
+          + "cluster's own cell is below the threshold); " + fmtInt(k) + " of " + fmtInt(nMarks) + " clusters coloured";
+      }
     }
     $("map-note").textContent = text;
   }
@@ -453,6 +530,8 @@
       const s = section("Examples (" + D.meta.examples + ")"); const ul = el("ul");
       for (const t of N.ex[j]) ul.appendChild(el("li", null, t));
       s.appendChild(ul); ex.appendChild(s);
+    } else if (D.meta.public) {
+      ex.appendChild(el("p", "note", "The public release holds no record text: examples are not part of it."));
     } else if (D.meta.examples === "none") {
       ex.appendChild(el("p", "note", "Examples are withheld in this run (privacy.examples = none)."));
     }
@@ -530,8 +609,9 @@
   resize();
   // A small handle for tests and the console (read-only use; the page never needs it).
   window.clioExplorer = {
-    state, view, points: nPoints,
+    state, view, points: nPoints, marks: nMarks,
     select: (id) => select(N.id.indexOf(id), { zoom: true }),
     pointScreen: (i) => [px[i] * view.s + view.tx, py[i] * view.s + view.ty],
+    markScreen: (k) => [mkx[k] * view.s + view.tx, mky[k] * view.s + view.ty, mkr[k] * view.s],
   };
 })();
