@@ -22,6 +22,7 @@ from clio_engine.explorer.page import page_data
 from clio_engine.explorer.serve import make_server
 from clio_engine.pipeline import run
 from clio_engine.pipeline.plots import write_plots
+from tests.offline_page import open_offline
 from tests.canary import canary_token
 
 pytestmark = pytest.mark.unit
@@ -277,23 +278,7 @@ def page(browser, explorer_run):
     """The run's explorer.html opened from disk with the network off; every non-file request is aborted
     and recorded, and so is every console error."""
     _, result = explorer_run
-    context = browser.new_context(offline=True, viewport={"width": 1400, "height": 860})
-    blocked, errors = [], []
-
-    def route(r):
-        if r.request.url.startswith("file:"):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
-    pg = context.new_page()
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto((result.dir / "explorer.html").resolve().as_uri())
-    pg.wait_for_function("document.body.dataset.ready === '1'", timeout=30_000)
-    pg.blocked, pg.errors = blocked, errors
+    context, pg = open_offline(browser, result.dir / "explorer.html")
     yield pg
     context.close()
 

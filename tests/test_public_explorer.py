@@ -22,6 +22,7 @@ from clio_engine.cli import main
 from clio_engine.explorer.page import page_data, render_page
 from clio_engine.pipeline import run
 from clio_engine.pipeline.release import RELEASE_FILES, build_release
+from tests.offline_page import open_offline
 from tests.canary import canary_token
 
 pytestmark = pytest.mark.unit
@@ -231,23 +232,8 @@ def test_public_page_loads_offline_draws_its_marks_and_shows_a_cluster(browser, 
 
     _, result = released
     data = _data(result)
-    context = browser.new_context(offline=True, viewport={"width": 1400, "height": 860})
-    blocked, errors = [], []
-
-    def route(r):
-        if r.request.url.startswith("file:"):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
-    pg = context.new_page()
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: errors.append(str(e)))
+    context, pg = open_offline(browser, result.dir / "release" / "explorer.html")
     try:
-        pg.goto((result.dir / "release" / "explorer.html").resolve().as_uri())
-        pg.wait_for_function("document.body.dataset.ready === '1'", timeout=30_000)
         n = len(data["marks"]["node"])
         assert pg.evaluate("window.clioExplorer.marks") == n > 0 and pg.evaluate("window.clioExplorer.points") == 0
         assert pg.evaluate("window.clioExplorer.state.marksDrawn") == n
@@ -273,6 +259,6 @@ def test_public_page_loads_offline_draws_its_marks_and_shows_a_cluster(browser, 
         assert "no record text" in pg.locator("#panel-examples").inner_text()
         pg.mouse.move(box["x"] + 5, box["y"] + 5)
         pg.screenshot(path=str(ARTIFACTS / "public-explorer-selected.png"))
-        assert errors == [] and blocked == []
+        assert pg.errors == [] and pg.blocked == []
     finally:
         context.close()

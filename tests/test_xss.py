@@ -26,6 +26,7 @@ from clio_engine.naming.namer import KeywordNamer
 from clio_engine.naming.registry import NAMERS, register_namer
 from clio_engine.pipeline import run
 from clio_engine.privacy.escape import BIDI_AND_INVISIBLE, neutralise, one_line
+from tests.offline_page import open_offline
 from tests.test_explorer import browser  # noqa: F401  (the shared headless-Chromium fixture)
 
 pytestmark = pytest.mark.unit
@@ -153,15 +154,7 @@ def test_explorer_code_never_writes_markup():
 
 # ------------------------------------------------------------------------------ (b) the page in Chromium
 def _open(browser, path):
-    context = browser.new_context(offline=True, viewport={"width": 1400, "height": 860})
-    context.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
-    pg = context.new_page()
-    pg.dialogs, pg.errors = [], []
-    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    pg.goto(path.resolve().as_uri())
-    pg.wait_for_function("document.body.dataset.ready === '1'", timeout=30_000)
-    return context, pg
+    return open_offline(browser, path)
 
 
 INJECTED = """() => ({
