@@ -367,3 +367,99 @@ def test_a_release_with_only_its_explorer_is_differenced_from_the_page(tmp_path)
     # Fixed: 0.1 suppressed too (so not on the page), and the Other bucket (now 20) published.
     page["nodes"] = {"id": ["1.0", "0.0", "0.other.0"], "parent": [-1, 0, 0], "other": [0, 0, 1], "size": [40, 20, 20]}
     assert audit(write_dir(tmp_path / "fixed", page=page), min_users=5, min_records=15) == []
+
+
+# ---------------------------------------------------------------- aggregates.csv alone
+
+
+def _aggregates(rows) -> str:
+    """aggregates.csv text (the release's layout) from (facet, level, variable, cluster_name, value) rows."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(("geo_id", "geography", "facet", "level", "variable", "cluster_name", "value"))
+    for facet, level, variable, name, value in rows:
+        w.writerow(("GLOBAL", "global", facet, level, variable, name, repr(value) if isinstance(value, float) else value))
+    return buf.getvalue()
+
+
+def _node_rows(name, level, count, parent_count, total):
+    return [("cluster", level, "count", name, count), ("cluster", level, "users", name, count),
+            ("cluster", level, "share", name, count / total), ("cluster", level, "share_of_parent", name, count / parent_count)]
+
+
+def test_a_release_with_only_aggregates_csv_is_differenced(tmp_path):
+    """aggregates.csv alone: parents found from count / share_of_parent, then parent − children (a hidden
+    child of 3 under "Top") and a suppressed row's share × the node's count (8 records) are both pinned."""
+    leaky = (_node_rows("Top", 1, 48, 48, 48) + _node_rows("Apples", 0, 28, 48, 48) + _node_rows("Pears", 0, 17, 48, 48)
+             + [("cluster::language", 0, "count", "Apples::English", 20), ("cluster::language", 0, "share", "Apples::English", 20 / 28),
+                ("cluster::language", 0, "share", "Apples::(suppressed)", 8 / 28)])
+    found = audit(write_dir(tmp_path / "leak", extra={"aggregates.csv": _aggregates(leaky)}))
+    where = {(v.attack, v.file, v.where): v.what for v in found}
+    assert set(where) == {("differencing", "aggregates.csv", "node rest of 1:Top"),
+                          ("differencing", "aggregates.csv", "node 0:Apples language=(suppressed)")}, found
+    assert "pinned to 3" in where["differencing", "aggregates.csv", "node rest of 1:Top"]
+    assert "pinned to 8" in where["differencing", "aggregates.csv", "node 0:Apples language=(suppressed)"]
+    # Fixed: Pears suppressed too (the rest is 20), and Apples' English cell suppressed with the rest of its row.
+    fixed = (_node_rows("Top", 1, 48, 48, 48) + _node_rows("Apples", 0, 28, 48, 48)
+             + [("cluster::language", 0, "share", "Apples::(suppressed)", 1.0)])
+    assert audit(write_dir(tmp_path / "fixed", extra={"aggregates.csv": _aggregates(fixed)})) == []
+
+
+def test_aggregates_csv_beside_clusters_parquet_uses_its_tree(tmp_path):
+    """A release's aggregates.csv is read with clusters.parquet's ids and hidden children (no rest unknowns)."""
+    clusters = [node("1.0", None, 40), node("0.0", "1.0", 20), node("0.1", "1.0"), node("0.2", "1.0"),
+                node("0.other.0", "1.0", 20, kind="other")]
+    names = {"1.0": "Top", "0.0": "Apples", "0.other.0": "Other in Top"}
+    schema = CLUSTERS.append(pa.field("name", pa.string()))
+    rows = [dict(r, name=names.get(r["id"])) for r in clusters]
+    root = write_dir(tmp_path / "rel")
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), root / "clusters.parquet")
+    consistent = _node_rows("Top", 1, 40, 40, 40) + _node_rows("Apples", 0, 20, 40, 40) + _node_rows("Other in Top", 0, 20, 40, 40)
+    (root / "aggregates.csv").write_text(_aggregates(consistent))
+    assert audit(root) == []
+    # The CSV says Apples has 37 records where clusters.parquet says 20: the hidden children (0.1, 0.2) then
+    # hold 3, and the CSV's numbers are attacked on the parquet's tree (the Other bucket's 20 contradicts it).
+    leaky = _node_rows("Top", 1, 40, 40, 40) + _node_rows("Apples", 0, 37, 40, 40)
+    (root / "aggregates.csv").write_text(_aggregates(leaky))
+    found = audit(root)
+    assert {(v.file, v.where) for v in found} == {("aggregates.csv", "node 0.1"), ("aggregates.csv", "node 0.2"),
+                                                  ("aggregates.csv", "node 0.other.0")}, found
+    assert all("[0, 3]" in v.what or "pinned to 3" in v.what for v in found if v.where == "node 0.other.0"), found
+
+
+def test_noise_interval_comes_from_the_manifests_noise_scale(tmp_path):
+    """privacy.noise.scale (the largest per-query discrete-Laplace scale) sets the interval: ± ceil(ln(1000)·b);
+    without a noise plan, ± ceil(ln(1000)/ε); without ε, none."""
+    import math
+
+    from clio_engine.audit import load_view
+
+    clusters = [node("1.0", None, 400), node("0.0", "1.0", 200), node("0.1", "1.0", 170), node("0.2", "1.0")]
+    root = write_dir(tmp_path / "r", clusters, epsilon=1.0)
+    assert load_view(root).noise_bound == math.ceil(math.log(1000))
+    # ±7 around each published size: the hidden child (30) is bounded to [9, 51], above the floor: clean.
+    assert audit(root) == []
+    plan = {"mechanism": "discrete_laplace", "epsilon_total": 1.0, "max_records_per_user": 5, "scale": 75.0,
+            "queries": [{"name": "records/base", "epsilon": 1 / 15, "sensitivity": 5, "scale": 75.0}]}
+    (root / "manifest.json").write_text(json.dumps({"privacy": {"min_users": 5, "min_records": 15, "epsilon": 1.0,
+                                                                "noise": plan}}))
+    assert load_view(root).noise_bound == math.ceil(math.log(1000) * 75.0)
+    del plan["scale"]  # the queries' largest scale where the plan has no overall one
+    (root / "manifest.json").write_text(json.dumps({"privacy": {"min_users": 5, "min_records": 15, "epsilon": 1.0,
+                                                                "noise": plan}}))
+    assert load_view(root).noise_bound == math.ceil(math.log(1000) * 75.0)
+    assert load_view(write_dir(tmp_path / "exact", clusters)).noise_bound == 0
+
+
+def test_the_lp_gives_the_same_verdicts_without_scipys_bundled_highs_bindings(tmp_path, monkeypatch):
+    """`_LP.solve` falls back to `linprog` per solve where scipy's private HiGHS bindings are not usable."""
+    from clio_engine.audit import differencing
+
+    def unavailable(_):
+        raise ImportError("no bindings")
+    monkeypatch.setattr(differencing, "_build_highs", unavailable)
+    test_parent_minus_children_pins_the_other_bucket(tmp_path)
+    test_facet_cells_across_levels_pin_a_hidden_sibling(tmp_path / "facets")

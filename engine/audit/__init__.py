@@ -3,8 +3,9 @@
 Reads only the files of the directory (never `private/`), the way someone who received them would:
 - `groupby`: per-record tables (e.g. assignments.parquet) and the counts a group-by of them yields;
 - `points`: marks and points in explorer.html's embedded data, counted per node;
-- `differencing`: LP bounds (scipy `linprog`) on every suppressed count given all published numbers,
-  plus the fractional attack on full-precision shares;
+- `differencing`: LP bounds (HiGHS, through scipy) on every suppressed count given all published numbers
+  (clusters and facet tables, tree.json, the explorer's node table, aggregates.csv), plus the fractional
+  attack on full-precision shares;
 - `canary`: planted tokens (`--canary-file`) in any file outside `private/`.
 
 `audit(path)` returns the violations found (an empty list = clean); the CLI prints one line each and
@@ -27,15 +28,18 @@ def audit(path, *, min_users: int | None = None, min_records: int | None = None,
     from clio_engine.audit import canary, differencing, groupby, points
 
     view = load_view(Path(path), min_users=min_users, min_records=min_records)
+    release = Path(path) / "release"
+    nested = release.is_dir() and any((release / m).exists() for m in MARKERS)
+    if nested:  # a run dir's release/ is audited on its own below: its tables are not attacked twice
+        view.tables = {k: t for k, t in view.tables.items() if not k.startswith("release/")}
     found: list[Violation] = []
     found += groupby.attack(view)
     found += points.attack(view)
     found += differencing.attack(view)
     if canaries:
         found += canary.attack(view, canaries)
-    release = Path(path) / "release"
-    if release.is_dir() and any((release / m).exists() for m in MARKERS):  # a run dir's release/: audited on its own too
-        found = [v for v in found if not v.file.startswith("release/")]  # (its tables were read as loose files above)
+    if nested:  # a run dir's release/: audited on its own too
+        found = [v for v in found if not v.file.startswith("release/")]  # (its files were read as loose files above)
         found += [Violation(v.attack, f"release/{v.file}", v.where, v.what)
                   for v in audit(release, min_users=view.min_users, min_records=view.min_records, canaries=canaries)]
     return found

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,19 @@ class RunView:
     clusters_file: str | None  # the file `clusters` came from (clusters.parquet or tree.json)
     facets: list[dict] | None  # facets.parquet rows
     tables: dict[str, list[dict]] = field(default_factory=dict)  # every other table (parquet/csv), by relative path
+    facets_file: str = "facets.parquet"  # the file `facets` came from
+    tree_complete: bool | None = None  # `clusters` lists every node (None: when it came from clusters.parquet)
+    noise_scale: float | None = None  # manifest privacy.noise.scale: the largest per-query Laplace scale b
+
+    @property
+    def noise_bound(self) -> float:
+        """How far a published count may sit from the exact one: 0 without noise; else ceil(ln(1000)·b), b the
+        manifest's `privacy.noise.scale` (or 1/ε where the manifest has no noise plan): the discrete Laplace
+        noise of scale b stays inside it with probability ≥ 0.999."""
+        if self.epsilon is None and self.noise_scale is None:
+            return 0.0
+        scale = self.noise_scale if self.noise_scale is not None else 1.0 / self.epsilon
+        return float(math.ceil(math.log(1000) * scale))
 
     def files(self) -> list[Path]:
         """Every file outside private/, sorted."""
@@ -58,7 +72,15 @@ def load_view(root: Path, *, min_users: int | None = None, min_records: int | No
         raise InputError(f"{root}: no privacy floors (manifest.json's privacy.min_users/min_records); "
                          "pass --min-users and --min-records")
     eps = privacy.get("epsilon")
-    view = RunView(root, int(mu), int(mr), float(eps) if eps else None, manifest, None, None, None)
+    noise = privacy.get("noise") if isinstance(privacy.get("noise"), dict) else {}
+    if not eps and noise.get("epsilon_total"):
+        eps = noise["epsilon_total"]
+    scale = noise.get("scale")
+    if scale is None and noise.get("queries"):  # the plan's largest per-query scale
+        scales = [q.get("scale") for q in noise["queries"] if isinstance(q, dict) and q.get("scale") is not None]
+        scale = max(scales) if scales else None
+    view = RunView(root, int(mu), int(mr), float(eps) if eps else None, manifest, None, None, None,
+                   noise_scale=float(scale) if scale is not None and eps else None)
     for path in view.files():
         if path.suffix == ".parquet" or path.name.endswith(".csv"):
             view.tables[view.rel(path)] = read_table(path)
@@ -101,7 +123,7 @@ def rows_from_tree(tree: dict | None) -> list[dict] | None:
     for level, (lv, nodes) in enumerate(zip(tree["levels"], tree["nodes"])):
         up = tree["nodes"][level + 1] if level + 1 < len(tree["nodes"]) else []
         for node, parent in zip(nodes, lv["parent"]):
-            rows.append(dict(id=node["id"], level=level, kind=node.get("kind", "cluster"),
+            rows.append(dict(id=node["id"], level=level, kind=node.get("kind", "cluster"), name=node.get("name"),
                              parent=up[parent]["id"] if 0 <= parent < len(up) else None,
                              size=node.get("size"), users=node.get("users"), share=node.get("share"),
                              share_of_parent=node.get("share_of_parent"), published=True))
@@ -130,7 +152,7 @@ def rows_from_page(data: dict | None) -> list[dict] | None:
     for i, nid in enumerate(ids):
         parent = col("parent", i)
         size = col("size", i)
-        rows.append(dict(id=nid, level=col("level", i), kind="other" if col("other", i) else "cluster",
+        rows.append(dict(id=nid, level=col("level", i), kind="other" if col("other", i) else "cluster", name=col("name", i),
                          parent=ids[parent] if isinstance(parent, int) and 0 <= parent < len(ids) else None,
                          size=size, users=col("users", i), share=col("share", i), share_of_parent=col("sop", i),
                          published=size is not None))
