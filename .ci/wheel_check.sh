@@ -32,10 +32,10 @@ cd "$work/elsewhere"   # outside the repo: nothing can be imported from a checko
 for f in manifest.json clusters.parquet facets.parquet tree.json report.md explorer.html \
          private/assignments.parquet private/embeddings.npy \
          release/manifest.json release/clusters.parquet release/facets.parquet release/tree.json release/report.md \
-         release/aggregates.csv; do
+         release/aggregates.csv release/explorer.html; do
     [ -s "run/$f" ] || { echo "FAIL: the wheel's demo run directory lacks $f" >&2; exit 1; }
 done
-for f in assignments.parquet embeddings.npy .cache release/explorer.html; do
+for f in assignments.parquet embeddings.npy .cache; do
     [ ! -e "run/$f" ] || { echo "FAIL: the wheel's demo run directory has $f outside private/" >&2; exit 1; }
 done
 # The privacy contract, attacked: the demo's release must survive `clio-engine audit` (group-by, point
@@ -47,6 +47,10 @@ import clio_engine as ce
 run = ce.Run.load(sys.argv[1])
 assert run.manifest["input"]["accepted"] > 0, run.manifest["input"]
 assert "site-packages" in ce.__file__, f"imported from {ce.__file__}, not the installed wheel"
+from pathlib import Path
+from clio_engine.explorer.page import page_data
+public = page_data((Path(sys.argv[1]) / "release" / "explorer.html").read_text(encoding="utf-8"))
+assert public["meta"].get("public") and not public["points"]["node"], "release/explorer.html is not the public page"
 print(f"wheel check: demo run loads ({len(run.clusters)} cluster rows, {run.manifest['input']['accepted']} records) "
       f"from {ce.__file__}")
 PY
