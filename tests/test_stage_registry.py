@@ -9,6 +9,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import pytest
+
+from clio_engine.config import ModelPrice
 from pydantic import BaseModel
 
 from clio_engine import generate_conversations, load_config
@@ -76,7 +78,9 @@ def _leaves(model: type[BaseModel], prefix: str = ""):
             yield path, info.annotation
 
 
-REGISTRY_FIELDS = {"cluster.method": "hdbscan", "hierarchy.mode": "test-by-name", "naming.strategy": "test-ordinal"}
+REGISTRY_FIELDS = {"cluster.method": "hdbscan", "hierarchy.mode": "test-by-name", "naming.strategy": "test-ordinal",
+                   "llm.backend": "transformers",  # openai / anthropic also need llm.model
+                   "llm.prices": {"m": ModelPrice(input_per_mtok=1.0, output_per_mtok=2.0)}}
 
 
 def _other_value(path: str, annotation, current):

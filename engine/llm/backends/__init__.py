@@ -1,0 +1,1 @@
+"""Backends of the generator (`base.Backend`): openai, anthropic, transformers; each imports its SDK lazily."""

@@ -1,0 +1,50 @@
+"""Anthropic's Messages API via the official SDK. Structured output is asked for in the system prompt (the
+generator's instruction) and checked by the generator; `temperature` is sent where the installed SDK takes it."""
+from __future__ import annotations
+
+import inspect
+
+from clio_engine.llm.backends.base import Call, api_key, sdk_post
+from clio_engine.llm.retry import Permanent
+from clio_engine.llm.types import Completion
+
+
+class AnthropicBackend:
+    name = "anthropic"
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str | None = None,
+                 timeout_s: float = 60.0):
+        self.model, self.base_url, self.api_key_env, self.timeout_s = model, base_url, api_key_env, timeout_s
+        self._client = None
+
+    async def start(self) -> None:
+        import anthropic
+        from anthropic.resources.messages import AsyncMessages
+
+        key = api_key(self.api_key_env, "ANTHROPIC_API_KEY", required=True)
+        self._takes_temperature = "temperature" in inspect.signature(AsyncMessages.create).parameters
+        self._client = anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, timeout=self.timeout_s,
+                                                max_retries=0)  # the generator owns retries
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def complete(self, call: Call) -> Completion:
+        import anthropic
+
+        body = {"model": self.model, "max_tokens": call.max_tokens, "messages": list(call.messages)}
+        if call.system:
+            body["system"] = call.system
+        if self._takes_temperature:  # SDK 2.x dropped the parameter (newer models fix their sampling)
+            body["temperature"] = call.temperature
+        resp = await sdk_post(anthropic, self._client, "/v1/messages", body, self.timeout_s)
+        try:
+            text = "".join(b.get("text", "") for b in resp["content"] if b.get("type") == "text")
+            usage = resp.get("usage") or {}
+            return Completion(text=text, prompt_tokens=int(usage.get("input_tokens") or 0),
+                              completion_tokens=int(usage.get("output_tokens") or 0),
+                              truncated=resp.get("stop_reason") == "max_tokens")
+        except (KeyError, TypeError, AttributeError, ValueError):
+            raise Permanent(f"not a Messages API reply: {str(resp)[:200]}") from None

@@ -1,0 +1,48 @@
+"""Any OpenAI-compatible chat-completions server (OpenAI, vLLM, SGLang, llama.cpp, Ollama) via the official SDK."""
+from __future__ import annotations
+
+from clio_engine.llm.backends.base import Call, api_key, sdk_post
+from clio_engine.llm.retry import Permanent
+from clio_engine.llm.types import Completion
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str | None = None,
+                 timeout_s: float = 60.0, native_structured: bool = True):
+        self.model, self.base_url, self.api_key_env = model, base_url, api_key_env
+        self.timeout_s, self.native_structured = timeout_s, native_structured
+        self._client = None
+
+    async def start(self) -> None:
+        import openai
+
+        # Local servers take any key; OPENAI_API_KEY is the SDK's own default for the real service.
+        key = api_key(self.api_key_env, "OPENAI_API_KEY", required=False) or "none"
+        # max_retries=0: the generator owns retries (backoff, retry-after, accounting).
+        self._client = openai.AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout_s, max_retries=0)
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def complete(self, call: Call) -> Completion:
+        import openai
+
+        body = {"model": self.model, "max_tokens": call.max_tokens, "temperature": call.temperature,
+                "messages": ([{"role": "system", "content": call.system}] if call.system else []) + list(call.messages)}
+        if call.schema is not None and self.native_structured:
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "reply", "schema": call.schema, "strict": False}}
+        resp = await sdk_post(openai, self._client, "/chat/completions", body, self.timeout_s)
+        try:
+            choice = resp["choices"][0]
+            usage = resp.get("usage") or {}
+            return Completion(text=choice["message"].get("content") or "",
+                              prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                              completion_tokens=int(usage.get("completion_tokens") or 0),
+                              truncated=choice.get("finish_reason") == "length")
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            raise Permanent(f"not a chat completion: {str(resp)[:200]}") from None

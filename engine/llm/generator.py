@@ -1,0 +1,204 @@
+"""`Generator`: batched chat requests through one backend, with the call cache, bounded concurrency,
+retries, one re-ask for malformed structured output, a cost ceiling, usage per stage and a progress bar.
+
+    gen = make_generator(cfg, cache_dir=run_dir / RUN_CACHE)  # private/cache/llm
+    results = gen.generate([Request.user("Summarise: ..."), ...], stage="facets")
+    manifest["llm"] = gen.usage()
+
+Every request gets exactly one `Result`, in order. Order of work per request: the cache (a hit is
+returned as it was, parsed again when structured); else up to `max_retries + 1` tries of each call,
+waiting per `retry.Backoff` after a transient failure; a structured answer that fails to parse is asked
+once more with the parse error appended, then recorded as a failure. Finished answers — successes and the
+deterministic failures (malformed after the re-ask, truncated JSON) — are cached, one file each, by a
+writer thread (`cache.WriteBehind`; drained before `generate` returns, also on Ctrl-C); transient
+give-ups, refusals (4xx) and cost-ceiling stops are not, so a later run tries them again.
+
+The cost ceiling is checked before every send: once the spend of this generator reaches `max_cost_usd`,
+no further call is sent and every request not yet finished fails with "cost ceiling reached". Calls
+already in flight finish and are kept, so the spend can pass the ceiling by at most `max_concurrency`
+calls.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable
+
+from clio_engine.errors import ClioError
+from clio_engine.llm import structured
+from clio_engine.llm.backends.base import Backend, Call
+from clio_engine.llm.cache import CallCache, WriteBehind, call_key, schema_json
+from clio_engine.llm.progress import Progress
+from clio_engine.llm.retry import Backoff, Permanent, Transient
+from clio_engine.llm.types import COST_CEILING, Request, Result
+from clio_engine.llm.usage import PriceTable, StageUsage, reason_kind
+
+
+class Generator:
+    def __init__(self, backend: Backend, *, cache_dir=None, max_concurrency: int = 16, max_retries: int = 5,
+                 backoff_s: float = 1.0, max_cost_usd: float | None = None, prices=None, max_tokens: int = 512,
+                 temperature: float = 0.0, progress: bool = True, seed: int = 0):
+        self.backend = backend
+        self.cache = CallCache(cache_dir)
+        self.max_concurrency, self.max_cost_usd = max_concurrency, max_cost_usd
+        self.backoff = Backoff(backoff_s=backoff_s, max_retries=max_retries, seed=seed)
+        self.prices = PriceTable(prices or {})
+        self.max_tokens, self.temperature, self.progress = max_tokens, temperature, progress
+        self.spent_usd = 0.0
+        self._usage: dict[str, StageUsage] = {}
+
+    # ------------------------------------------------------------------ public
+
+    def generate(self, requests: Iterable[Request], *, stage: str = "default", progress: bool | None = None) -> list[Result]:
+        """One result per request, in order. Blocking; from a thread that already runs an event loop (a
+        notebook) it runs on a helper thread — `await agenerate(...)` there avoids that."""
+        work = self.agenerate(requests, stage=stage, progress=progress)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(work)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-generate") as helper:
+            return helper.submit(asyncio.run, work).result()
+
+    async def agenerate(self, requests: Iterable[Request], *, stage: str = "default",
+                        progress: bool | None = None) -> list[Result]:
+        requests = list(requests)
+        use = self._usage.setdefault(stage, StageUsage())
+        started = time.perf_counter()
+        keys = [self.key(r) for r in requests]
+        results: list[Result | None] = [None] * len(requests)
+        pending = []
+        for i, (request, key) in enumerate(zip(requests, keys)):
+            hit = self.cache.get(key)
+            if hit is None:
+                pending.append(i)
+            else:
+                results[i] = _reparse(hit, request.schema)
+        bar = Progress(len(requests), stage, enabled=self.progress if progress is None else progress)
+        bar.advance(len(requests) - len(pending), 0)
+        if pending:
+            await self.backend.start()
+            writer = WriteBehind(self.cache) if self.cache.root is not None else None
+            try:
+                todo = iter(pending)
+
+                async def worker():
+                    for i in todo:  # one shared iterator: each index goes to exactly one worker
+                        results[i] = await self._one(requests[i], keys[i], use, writer)
+                        bar.advance(1, results[i].prompt_tokens + results[i].completion_tokens)
+
+                tasks = [asyncio.create_task(worker()) for _ in range(min(self.max_concurrency, len(pending)))]
+                try:
+                    await asyncio.gather(*tasks)
+                except BaseException:  # a setup error or a cancellation: stop every worker before cleaning up
+                    for t in tasks:
+                        t.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                    raise
+            finally:
+                if writer is not None:
+                    writer.close()
+                await self.backend.stop()
+                bar.close()
+        else:
+            bar.close()
+        for r in results:
+            use.requests += 1
+            use.cached += r.cached
+            if not r.ok:
+                use.failures += 1
+                use.reasons[reason_kind(r.error or "")] += 1
+        use.wall_s += time.perf_counter() - started
+        return results
+
+    def usage(self) -> dict[str, dict]:
+        """Per stage: requests, cached, calls, retries, reasks, failures, tokens, cost_usd, wall_s, failure_reasons."""
+        return {stage: u.as_dict() for stage, u in self._usage.items()}
+
+    def key(self, request: Request) -> str:
+        max_tokens, temperature = self._params(request)
+        return call_key(self.backend.name, self.backend.model, request, max_tokens, temperature)
+
+    # ------------------------------------------------------------------ one request
+
+    def _params(self, request: Request) -> tuple[int, float]:
+        return (request.max_tokens if request.max_tokens is not None else self.max_tokens,
+                request.temperature if request.temperature is not None else self.temperature)
+
+    def _stopped(self) -> bool:
+        return self.max_cost_usd is not None and self.spent_usd >= self.max_cost_usd
+
+    async def _one(self, request: Request, key: str, use: StageUsage, writer: WriteBehind | None) -> Result:
+        max_tokens, temperature = self._params(request)
+        schema = schema_json(request.schema)
+        system = request.system
+        if schema is not None:
+            system = (system + "\n\n" if system else "") + structured.instruction(schema)
+        call = Call(system, request.messages, max_tokens, temperature, schema)
+        result = Result(ok=False)
+        started = time.perf_counter()
+        failed_tries, reasked = 0, False
+        while True:
+            if self._stopped():
+                return _finish(result, started, error=COST_CEILING)
+            result.attempts += 1
+            use.calls += 1
+            try:
+                done = await self.backend.complete(call)
+            except Transient as e:
+                failed_tries += 1
+                use.retries += 1
+                if failed_tries > self.backoff.max_retries:
+                    return _finish(result, started, error=f"{e.reason} (gave up after {failed_tries} tries)")
+                await asyncio.sleep(self.backoff.wait(key, failed_tries, e.retry_after))
+                continue
+            except Permanent as e:
+                return _finish(result, started, error=e.reason)
+            except ClioError:
+                raise  # a setup problem (missing model, bad key) stops the stage with its one-line message
+            except Exception as e:  # noqa: BLE001 — one request's crash is recorded, not the whole stage's
+                return _finish(result, started, error=f"{type(e).__name__}: {e}"[:300])
+            cost = self.prices.cost(self.backend.model, done.prompt_tokens, done.completion_tokens)
+            self.spent_usd += cost
+            for r in (result, use):
+                r.prompt_tokens += done.prompt_tokens
+                r.completion_tokens += done.completion_tokens
+                r.cost_usd += cost
+            result.text, result.truncated = done.text, done.truncated
+            if schema is None:
+                return self._keep(writer, key, _finish(result, started, ok=True))
+            try:
+                result.parsed = structured.parse(done.text, request.schema)
+                return self._keep(writer, key, _finish(result, started, ok=True))
+            except structured.ParseError as e:
+                if done.truncated:
+                    return self._keep(writer, key, _finish(result, started, error=f"truncated at max_tokens={max_tokens}: {e}"))
+                if reasked:
+                    return self._keep(writer, key, _finish(result, started, error=f"malformed structured output after a re-ask: {e}"))
+                reasked = True
+                use.reasks += 1
+                call = Call(system, call.messages + ({"role": "assistant", "content": done.text},
+                                                     {"role": "user", "content": structured.reask(str(e))}),
+                            max_tokens, temperature, schema)
+
+    def _keep(self, writer: WriteBehind | None, key: str, result: Result) -> Result:
+        """Cache a finished result (on the writer thread when there is one)."""
+        (writer or self.cache).put(key, result)
+        return result
+
+
+def _finish(result: Result, started: float, *, ok: bool = False, error: str | None = None) -> Result:
+    result.ok, result.error = ok, error
+    result.latency_s = time.perf_counter() - started
+    return result
+
+
+def _reparse(hit: Result, schema: Any) -> Result:
+    """A cached result with `parsed` rebuilt (a pydantic model cannot live in a JSON file)."""
+    if hit.ok and schema is not None:
+        try:
+            hit.parsed = structured.parse(hit.text, schema)
+        except structured.ParseError as e:  # the schema's checks changed since: report, do not resend silently
+            hit.ok, hit.error = False, f"cached output no longer matches the schema: {e}"
+    return hit

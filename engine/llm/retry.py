@@ -1,0 +1,69 @@
+"""Which backend failures are worth another try, and how long to wait before it.
+
+Backends translate their SDK's exceptions into `Transient` (429, 5xx, timeouts, dropped connections:
+try again, honouring the server's `retry-after` when it sent one) or `Permanent` (bad request, auth,
+unknown model: trying again cannot help). The wait before attempt n is `backoff_s · 2ⁿ⁻¹`, scaled by a
+jitter in [0.5, 1.0) drawn from a generator seeded by (seed, request key, attempt) — runs spread their
+retries the same way every time — and capped at `MAX_WAIT_S`.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+MAX_WAIT_S = 60.0  # no single wait longer than a minute, whatever the exponent or retry-after says
+
+
+class BackendError(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Transient(BackendError):
+    """Worth retrying; `retry_after` is the server's requested wait in seconds, when it gave one."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class Permanent(BackendError):
+    """Retrying cannot help (4xx other than 408/409/429, a refused schema, a missing model)."""
+
+
+def parse_retry_after(headers) -> float | None:
+    """Seconds from `retry-after-ms` or `retry-after` (seconds; an HTTP date is read as 'no hint')."""
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            continue
+    return None
+
+
+def status_error(status: int, message: str, headers=None) -> BackendError:
+    """The error class for an HTTP status: 408, 409, 429 and 5xx are transient."""
+    reason = f"HTTP {status}: {message}"[:300]
+    if status in (408, 409, 429) or status >= 500:
+        return Transient(reason, parse_retry_after(headers))
+    return Permanent(reason)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    backoff_s: float = 1.0
+    max_retries: int = 5
+    seed: int = 0
+
+    def wait(self, key: str, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        if retry_after is not None:
+            return min(retry_after, MAX_WAIT_S)
+        jitter = 0.5 + 0.5 * random.Random(f"{self.seed}:{key}:{attempt}").random()
+        return min(self.backoff_s * 2 ** (attempt - 1) * jitter, MAX_WAIT_S)

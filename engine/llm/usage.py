@@ -1,0 +1,56 @@
+"""Tokens, calls, failures and dollars per stage — the `usage()` dict a run writes into its manifest.
+
+Cost is tokens × the model's price (`llm.prices`, US dollars per million tokens); a model without a price
+costs 0 and `priced` says so. Cache hits cost nothing: they were paid for by the run that sent them.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+def _per_mtok(price: Any, name: str) -> float:
+    return float(price[name] if isinstance(price, Mapping) else getattr(price, name))
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    prices: Mapping[str, Any] = field(default_factory=dict)  # model -> {input_per_mtok, output_per_mtok}
+
+    def priced(self, model: str) -> bool:
+        return model in self.prices
+
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        price = self.prices.get(model)
+        if price is None:
+            return 0.0
+        return (prompt_tokens * _per_mtok(price, "input_per_mtok")
+                + completion_tokens * _per_mtok(price, "output_per_mtok")) / 1e6
+
+
+@dataclass
+class StageUsage:
+    requests: int = 0  # results returned
+    cached: int = 0  # of which served from the call cache
+    calls: int = 0  # calls sent (first tries, retries, re-asks)
+    retries: int = 0  # calls that failed transiently and were tried again (or given up)
+    reasks: int = 0  # structured answers that failed to parse and were asked again
+    failures: int = 0  # results with ok=False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    wall_s: float = 0.0
+    reasons: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k != "reasons"}
+        out["cost_usd"] = round(self.cost_usd, 6)
+        out["wall_s"] = round(self.wall_s, 3)
+        out["failure_reasons"] = dict(self.reasons.most_common(5))
+        return out
+
+
+def reason_kind(reason: str) -> str:
+    """A failure reason without its per-request details, for counting ("HTTP 500: ..." -> "HTTP 500")."""
+    return reason.split(":", 1)[0][:80]
