@@ -24,3 +24,14 @@ def _keywords(cfg):
     n, p = cfg.naming, cfg.privacy
     return KeywordNamer(n_keywords=n.n_keywords, n_examples=n.n_examples, examples=p.examples, min_users=p.min_users,
                         scrubber=make_scrubber(p.scrubber))
+
+
+@register_namer("phrases", reads=("naming", "privacy.min_users", "privacy.examples", "privacy.scrubber", "embed.model",
+                                   "embed.device", "embed.dtype", "embed.max_length", "embed.cache_dir"))
+def _phrases(cfg):
+    from clio_engine.naming.phrases import PhraseNamer, embedder_from_config
+    from clio_engine.privacy import make_scrubber
+
+    n, p = cfg.naming, cfg.privacy
+    return PhraseNamer(embed_phrases=embedder_from_config(cfg.embed), n_keywords=n.n_keywords, n_examples=n.n_examples,
+                       examples=p.examples, min_users=p.min_users, scrubber=make_scrubber(p.scrubber))

@@ -1,0 +1,203 @@
+"""Name quality of the no-LLM namers (issue 11, item 7): do cluster names retrieve their cluster's gold intent?
+
+For each labelled set (banking77: k = 77; hwu64: k = #intents = 64) every text is embedded with the default
+model (`clio_engine.embed`, dtype auto; vectors cached under `--cache-dir`, keyed by the texts, so reruns
+skip it). Then, for each seed:
+
+1. engine `KMeans(k, metric="cosine", random_state=seed, backend="cpu")` on the vectors; one tree level,
+   every cluster published, every record its own user, `min_users` = 5 (privacy.min_users default);
+2. each namer names every cluster (examples off: they are not scored);
+3. score: the cluster's name is embedded with the default model and the nearest gold label name by cosine
+   (label `card_arrival` → text "card arrival") among all of the set's labels is retrieved; the score is
+   the share of clusters whose retrieved label is their majority gold label. Variant "+desc" embeds
+   "<name>. <description>" instead.
+
+Reported: per seed, the median over seeds, a markdown table (stdout) and JSON (`--output`), plus the names
+of the first clusters of seed 0 so readability can be judged by eye. Namers: `keywords` (today's default),
+`phrases` (engine.naming.phrases, defaults: a name is one phrase or a pair of phrases), its ablations
+(`phrases_single`: one phrase per name; `phrases_ctfidf`: no embedding re-rank, c-TF-IDF order;
+`phrases_nocontrast`: relevance = own-centroid similarity only), and an `llm` slot that stays empty until
+an LLM namer exists.
+
+    PYTHONPATH=. python -m benchmarks.name_quality [--sets banking77 hwu64] [--seeds 0 1 2]
+        [--cache-dir /tmp/name_quality] [--output benchmarks/results/name_quality.json]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import platform
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from benchmarks.data import REPO, data_dir
+
+SETS = {"banking77": "banking77.csv.gz", "hwu64": "hwu64.csv.gz"}
+DEFAULT_SEEDS = (0, 1, 2)
+MIN_USERS = 5  # privacy.min_users default
+N_SHOWN = 12   # names of seed 0 kept in the JSON per namer
+
+
+def namers(embed_fn: Callable) -> dict[str, Callable | None]:
+    """name → factory() of a fresh namer (None: a slot with no namer yet)."""
+    from clio_engine.naming import KeywordNamer, PhraseNamer
+
+    return {
+        "keywords": lambda: KeywordNamer(min_users=MIN_USERS, examples="none"),
+        "phrases": lambda: PhraseNamer(embed_phrases=embed_fn, min_users=MIN_USERS, examples="none"),
+        "phrases_single": lambda: PhraseNamer(embed_phrases=embed_fn, name_phrases=1, min_users=MIN_USERS, examples="none"),
+        "phrases_ctfidf": lambda: PhraseNamer(embed_phrases=None, min_users=MIN_USERS, examples="none"),
+        "phrases_nocontrast": lambda: PhraseNamer(embed_phrases=embed_fn, contrast=0.0, min_users=MIN_USERS, examples="none"),
+        "llm": None,  # no LLM namer yet: the slot is reported empty
+    }
+
+
+def embed_fn(texts: list[str]) -> np.ndarray:
+    from clio_engine.embed import embed
+
+    return np.asarray(embed(list(texts), progress=False, cache=False), dtype=np.float32)
+
+
+def load_set(folder: Path, name: str) -> tuple[list[str], np.ndarray]:
+    import pandas as pd
+
+    frame = pd.read_csv(folder / SETS[name], keep_default_na=False)
+    return frame["text"].astype(str).tolist(), frame["label"].astype(str).to_numpy()
+
+
+def cached_vectors(texts: list[str], cache_dir: Path, name: str) -> np.ndarray:
+    key = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:16]
+    path = cache_dir / f"{name}_default_{key}.npy"
+    if path.exists():
+        return np.load(path)
+    vectors = embed_fn(texts)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+def label_text(label: str) -> str:
+    return label.replace("_", " ").strip()
+
+
+def retrieval_score(queries: list[str], majority: np.ndarray, label_vectors: np.ndarray) -> float:
+    """Share of clusters whose query (name, or name + description) retrieves its majority gold label."""
+    q = embed_fn(queries)
+    return float(np.mean(np.argmax(q @ label_vectors.T, axis=1) == majority))
+
+
+def run_set(name: str, folder: Path, seeds, cache_dir: Path) -> dict:
+    from clio_engine.cluster import KMeans
+    from clio_engine.hierarchy.tree import Level, Tree
+
+    texts, gold = load_set(folder, name)
+    labels, gold_codes = np.unique(gold, return_inverse=True)
+    t0 = time.perf_counter()
+    vectors = cached_vectors(texts, cache_dir, name)
+    embed_s = time.perf_counter() - t0
+    label_vectors = embed_fn([label_text(label) for label in labels])
+    k = len(labels)
+    users = np.arange(len(texts), dtype=np.int64)
+    factories = namers(embed_fn)
+    per_seed: dict[str, list[dict]] = {n: [] for n in factories}
+    shown: dict[str, list[dict]] = {}
+    references: dict[str, list[float]] = {"centroid": [], "phrase_oracle": []}
+    for seed in seeds:
+        km = KMeans(k, metric="cosine", random_state=seed, backend="cpu").fit(vectors)
+        base = km.labels_.astype(np.int64)
+        sizes = np.bincount(base, minlength=k)
+        centroids = km.cluster_centers_ / np.maximum(np.linalg.norm(km.cluster_centers_, axis=1, keepdims=True), 1e-12)
+        tree = Tree((Level(np.full(k, -1, np.int64), sizes.astype(np.float64), centroids.astype(np.float32)),))
+        majority = np.array([np.bincount(gold_codes[base == c], minlength=k).argmax() for c in range(k)])
+        for namer_name, factory in factories.items():
+            if factory is None:
+                continue
+            t1 = time.perf_counter()
+            out = factory().name_tree(texts, vectors, [base], tree, [np.ones(k, dtype=bool)], users)[0]
+            seconds = time.perf_counter() - t1
+            names = [node.name for node in out]
+            row = {"seed": seed, "name": retrieval_score(names, majority, label_vectors),
+                   "name_desc": retrieval_score([f"{node.name}. {node.description}" for node in out], majority, label_vectors),
+                   "fallback_names": sum(n.startswith("Cluster ") for n in names), "seconds": round(seconds, 2)}
+            per_seed[namer_name].append(row)
+            if seed == seeds[0]:
+                shown[namer_name] = [{"gold": label_text(labels[majority[c]]), "name": out[c].name,
+                                      "keywords": out[c].keywords[:4]} for c in range(min(N_SHOWN, k))]
+            print(f"{name} seed {seed} {namer_name}: name {row['name']:.3f} name+desc {row['name_desc']:.3f} "
+                  f"({seconds:.1f}s)", file=sys.stderr, flush=True)
+        references["centroid"].append(float(np.mean(np.argmax(centroids @ label_vectors.T, axis=1) == majority)))
+        references["phrase_oracle"].append(phrase_oracle(texts, vectors, base, tree, users, majority, label_vectors))
+    summary = {}
+    for namer_name, rows in per_seed.items():
+        if not rows:
+            summary[namer_name] = None
+            continue
+        summary[namer_name] = {key: statistics.median(r[key] for r in rows) for key in ("name", "name_desc", "seconds")}
+    return {"n_texts": len(texts), "k": k, "embed_seconds": round(embed_s, 1), "median": summary,
+            "per_seed": per_seed, "references": {key: {"per_seed": v, "median": statistics.median(v)}
+                                                 for key, v in references.items()},
+            "names_seed0": shown}
+
+
+def phrase_oracle(texts, vectors, base, tree, users, majority, label_vectors) -> float:
+    """Upper bound of picking one phrase (uses the gold labels, so it is no namer): share of clusters where
+    any of the phrase namer's candidates retrieves the majority gold label."""
+    from clio_engine.naming import PhraseNamer
+
+    namer = PhraseNamer(embed_phrases=embed_fn, min_users=MIN_USERS, examples="none", n_keywords=1000)
+    out = namer.name_tree(texts, vectors, [base], tree, [np.ones(len(majority), dtype=bool)], users)[0]
+    hits = [bool(node.keywords) and bool(np.any(np.argmax(np.stack([namer._phrase_vectors[p] for p in node.keywords])
+                                                          @ label_vectors.T, axis=1) == majority[c]))
+            for c, node in enumerate(out)]
+    return float(np.mean(hits))
+
+
+def table(results: dict) -> str:
+    lines = ["| namer | " + " | ".join(f"{s} name | {s} name+desc" for s in results) + " |",
+             "|---|" + "---:|---:|" * len(results)]
+    namer_names = list(next(iter(results.values()))["median"])
+    for namer_name in namer_names:
+        cells = []
+        for res in results.values():
+            m = res["median"][namer_name]
+            cells += ["n/a (no LLM namer yet)", "n/a"] if m is None else [f"{m['name']:.3f}", f"{m['name_desc']:.3f}"]
+        lines.append(f"| {namer_name} | " + " | ".join(cells) + " |")
+    for key, label in (("centroid", "reference: cluster centroid as the query"),
+                       ("phrase_oracle", "reference: best candidate phrase, picked with the gold label (upper bound)")):
+        cells = [f"{res['references'][key]['median']:.3f}" for res in results.values()]
+        lines.append(f"| {label} | " + " | ".join(f"{c} | –" for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS))
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--cache-dir", default="/tmp/name_quality")
+    parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "name_quality.json"))
+    args = parser.parse_args(argv)
+    folder, cache_dir = data_dir(args.data_dir), Path(args.cache_dir)
+    results = {name: run_set(name, folder, args.seeds, cache_dir) for name in args.sets}
+    md = table(results)
+    print(f"Median over seeds {args.seeds}: share of clusters whose name retrieves their majority gold label\n")
+    print(md)
+    report = {"benchmark": "name_quality", "date": _dt.date.today().isoformat(),
+              "command": "PYTHONPATH=. python -m benchmarks.name_quality " + shlex.join(argv if argv is not None else sys.argv[1:]),
+              "machine": {"platform": platform.platform(), "python": platform.python_version()},
+              "seeds": args.seeds, "min_users": MIN_USERS, "table": md, "sets": results}
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

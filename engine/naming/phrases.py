@@ -1,0 +1,281 @@
+"""Phrase naming (no LLM): c-TF-IDF phrase candidates, re-ranked by embedding contrast, diversified by MMR.
+
+1. Candidates. Each text is cut at punctuation and lower-cased; every run of 1–3 words that neither starts
+   nor ends with a stop word is a phrase ("card arrival time", "change my pin"; a phrasal particle may
+   end a phrase: "top up"). Contrastive c-TF-IDF against the nearest published nodes — the keyword
+   namer's own scorer, `contrastive_keywords`, with its distinct-user rule — keeps each node's
+   `n_candidates` best phrases. A phrase is a candidate of a node only where ≥ `min_users` distinct users
+   of that node wrote it (SPEC §4), so everything below (name, keywords, description) is drawn from
+   user-backed phrases only.
+2. Re-rank. Every distinct candidate is embedded once per run, in one batch, with the run's embedder;
+   relevance(p, c) = cos(p, centroid c) − `contrast` · max cos(p, centroid of a neighbour of c). A
+   phrase that says what the node is about, and not what its neighbours are about, wins.
+3. Diversify. Maximal marginal relevance (KeyBERT's MMR): pick the most relevant phrase, then repeatedly
+   the phrase maximising (1 − diversity) · relevance − diversity · max cos(p, picked).
+4. Name. The options are the node's first `name_pool` distinct phrases and each pair of them ("card will
+   expire, expiration date"; pairs only with `name_phrases` = 2), embedded in a second batch and ranked by
+   the same contrast relevance: the name is the option whose own embedding best points at the node and
+   away from its neighbours. First word capitalised; a name a sibling already took passes to the next
+   option (`names_from_keywords`). Keywords are the phrases in MMR order; the description lists the first
+   three that do not repeat an earlier one (`distinct_phrases`).
+
+Without an embedder (`embed_phrases=None`) steps 2–3 are skipped: phrases keep their c-TF-IDF order.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+from clio_engine.errors import ConfigError, InputError
+from clio_engine.hierarchy.tree import Tree
+from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf,
+                                         names_from_keywords, terms_from_documents)
+from clio_engine.naming.namer import N_DESCRIPTION_TERMS, KeywordNamer, NodeName, _check_inputs, _describe
+from clio_engine.privacy.scrub import Scrubber
+from clio_engine.segments import nearest_neighbors
+
+
+MAX_WORDS = 3
+EMBED_FIELDS = ("model", "device", "dtype", "max_length", "cache_dir")  # cfg.embed fields the phrase embedder reads
+# sklearn's list holds content words that name topics ("bill", "call", "top", "interest", "system",
+# "fire", "amount", "name", ...): they may start or end a phrase. Chat fillers that name none may not.
+CONTENT_WORDS = frozenset({"amount", "bill", "bottom", "call", "detail", "empty", "fill", "find", "fire", "front",
+                           "full", "interest", "move", "name", "part", "show", "side", "system", "top"})
+FILLERS = frozenset({"hi", "hello", "hey", "thanks", "thank", "want", "need", "like", "know", "tell", "does", "did",
+                     "just", "ok", "okay", "yes", "im", "pls", "let", "ll", "ve", "don", "doesn", "didn", "isn",
+                     "wasn", "able", "really", "possible", "way", "make", "happened", "happen", "going", "wanted",
+                     "trying", "try", "say", "said", "ask", "help", "use", "used", "using", "got", "gotten",
+                     "currently", "recently", "actually", "basically", "probably", "maybe", "whats"})
+STOP_WORDS = (ENGLISH_STOP_WORDS - CONTENT_WORDS) | FILLERS
+PARTICLES = frozenset({"up", "out", "off", "down", "back"})  # may end a phrase of ≥ 2 words ("top up")
+NO_END = frozenset({"top"})  # content words that end phrases only as the head of a phrasal verb ("cash to top")
+_CLAUSE = re.compile(r"[.,;:!?()\[\]\"]+|\s-\s")
+# keywords._TOKEN_PATTERN plus inner apostrophes: "hasn't" stays one (stop) word, never a phrase "hasn arrived".
+_TOKEN = re.compile(r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#]\b")
+
+
+def text_phrases(text: str, max_words: int = MAX_WORDS) -> list[str]:
+    """The phrases of one text: runs of 1..max_words words within a clause, lower-cased, that neither start
+    nor end with a stop word (a particle may end one of ≥ 2 words)."""
+    out: list[str] = []
+    for clause in _CLAUSE.split(text.lower().replace("\u2019", "'")):
+        words = _TOKEN.findall(clause)
+        for i, first in enumerate(words):
+            if first in STOP_WORDS or "'" in first:
+                continue
+            for n in range(1, min(max_words, len(words) - i) + 1):
+                last = words[i + n - 1]
+                if "'" in last:  # a contraction ("isn't", "i'm") is a stop word
+                    break
+                if (last not in STOP_WORDS and last not in NO_END) or (n > 1 and last in PARTICLES):
+                    out.append(" ".join(words[i:i + n]))
+    return out
+
+
+def phrase_terms(texts: Sequence[str], *, min_df: int = 2, max_words: int = MAX_WORDS) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Doc-phrase counts [N, V] and vocabulary [V], phrases in fewer than `min_df` texts pruned (such a phrase
+    can never reach min_users users); an empty vocabulary where none survives."""
+    texts = list(texts)
+    vectorizer = CountVectorizer(analyzer=lambda t: text_phrases(t, max_words), min_df=max(1, min(min_df, len(texts))))
+    try:
+        return vectorizer.fit_transform(texts).tocsr(), vectorizer.get_feature_names_out()
+    except ValueError:  # sklearn: "empty vocabulary" / "After pruning, no terms remain"
+        return sp.csr_matrix((len(texts), 0), dtype=np.int64), np.array([], dtype=object)
+
+
+def contrast_relevance(phrases: np.ndarray, own: np.ndarray, neighbours: np.ndarray, contrast: float) -> np.ndarray:
+    """[P] cos(p, own) − contrast · max_j cos(p, neighbours[j]); `phrases` [P, D] and all centroids unit rows."""
+    score = phrases @ own
+    if len(neighbours) and contrast:
+        score = score - contrast * (phrases @ neighbours.T).max(axis=1)
+    return score
+
+
+def mmr(relevance: np.ndarray, vectors: np.ndarray, n: int, diversity: float) -> list[int]:
+    """Indices of `n` items by maximal marginal relevance: first the most relevant, then each time the item
+    maximising (1 − diversity) · rel − diversity · max cos(item, picked). `relevance` is min–max scaled to
+    [0, 1] first, so `diversity` weighs two quantities of the same range. Ties go to the lower index."""
+    n = min(n, len(relevance))
+    if n == 0:
+        return []
+    rel = np.asarray(relevance, dtype=np.float64)
+    span = rel.max() - rel.min()
+    rel = (rel - rel.min()) / span if span > 0 else np.zeros_like(rel)
+    sim = np.asarray(vectors, dtype=np.float64) @ np.asarray(vectors, dtype=np.float64).T
+    picked = [int(np.argmax(rel))]
+    redundancy = sim[picked[0]].copy()
+    free = np.ones(len(rel), dtype=bool)
+    free[picked[0]] = False
+    while len(picked) < n:
+        gain = np.where(free, (1 - diversity) * rel - diversity * redundancy, -np.inf)
+        best = int(np.argmax(gain))
+        picked.append(best)
+        free[best] = False
+        redundancy = np.maximum(redundancy, sim[best])
+    return picked
+
+
+def distinct_phrases(phrases: list[str]) -> list[str]:
+    """`phrases` in order, less each one whose words sit inside an earlier one or hold an earlier one
+    ("card" after "card delivery", "top up" after "top"): a description names each thing once."""
+    kept: list[str] = []
+    seen: list[str] = []  # kept phrases with hyphens as spaces: "top-up" repeats "top up"
+    for phrase in phrases:
+        padded = f" {phrase.replace('-', ' ')} "
+        if not any(k in padded or padded in k for k in seen):
+            kept.append(phrase)
+            seen.append(padded)
+    return kept
+
+
+class PhraseNamer(KeywordNamer):
+    """Names from user-backed 1–3-word phrases (see the module docstring); examples as `KeywordNamer`.
+
+    `embed_phrases(list[str]) -> [P, D]` must embed into the space of the run's vectors (the same model);
+    None keeps the c-TF-IDF order. Each distinct phrase is embedded once per namer (`_phrase_vectors`).
+    `name_phrases` = 2 lets a name join two phrases ("a, b", ≤ 6 words), 1 keeps it to one phrase.
+    Defaults (`contrast` 0.5, `diversity` 0.5, `name_pool` 5, `name_phrases` 2) scored best in the sweep on
+    banking77 / hwu64 behind benchmarks/name_quality.py (issue 11)."""
+
+    name = "phrases"
+
+    def __init__(self, *, embed_phrases: Callable[[list[str]], np.ndarray] | None = None, n_candidates: int = 30,
+                 contrast: float = 0.5, diversity: float = 0.5, name_phrases: int = 2, name_pool: int = 5, n_keywords: int = 8,
+                 n_examples: int = 5, examples: str = "scrubbed", min_users: int = 5, n_neighbors: int = 5,
+                 scrubber: Scrubber | None = None):
+        super().__init__(n_keywords=n_keywords, n_examples=n_examples, examples=examples, min_users=min_users,
+                         n_neighbors=n_neighbors, scrubber=scrubber, name_words=1)
+        for key, value in (("n_candidates", n_candidates), ("name_phrases", name_phrases), ("name_pool", name_pool)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ConfigError(f"{key} must be an integer ≥ 1; got {value!r}")
+        if name_phrases > 2:
+            raise ConfigError(f"name_phrases must be 1 or 2 so names stay ≤ 6 words; got {name_phrases}")
+        if not 0 <= diversity <= 1:
+            raise ConfigError(f"diversity must lie in [0, 1]; got {diversity!r}")
+        if not contrast >= 0:
+            raise ConfigError(f"contrast must be ≥ 0; got {contrast!r}")
+        self.embed_phrases, self.n_candidates, self.contrast = embed_phrases, n_candidates, contrast
+        self.diversity, self.name_phrases, self.name_pool = diversity, name_phrases, name_pool
+        self._phrase_vectors: dict[str, np.ndarray] = {}
+
+    def name_tree(self, texts: Sequence[str], vectors: np.ndarray, node_labels: list[np.ndarray], tree: Tree,
+                  published: list[np.ndarray], user_codes: np.ndarray) -> list[list[NodeName | None]]:
+        node_labels, published, user_codes = _check_inputs(texts, vectors, node_labels, tree, published, user_codes)
+        texts = texts if isinstance(texts, list) else list(texts)
+        scrubber = self.scrubber or Scrubber()
+        doc_terms, vocab = phrase_terms(texts, min_df=self.min_users)
+        idf = corpus_idf(doc_terms)
+        levels = [self._candidates(doc_terms, vocab, node_labels[l], published[l], user_codes, tree.levels[l].centroid,
+                                   scrubber, idf) for l in range(tree.n_levels)]
+        self._embed({p for candidates, _ in levels for phrases in candidates.values() for p in phrases})
+        examples = self._examples(texts, vectors, node_labels, tree, published, user_codes, scrubber)
+        ranked, options = [], []
+        for l, level in enumerate(tree.levels):
+            candidates, neighbours = levels[l]
+            ranked.append(self._rank(candidates, neighbours, _unit(np.asarray(level.centroid, dtype=np.float64)),
+                                     np.flatnonzero(published[l])))
+            options.append({n: name_options(distinct_phrases(phrases)[:self.name_pool], self.name_phrases)
+                            for n, phrases in ranked[l].items()})
+        self._embed({o for level in options for opts in level.values() for o in opts})  # the second and last batch
+        out: list[list[NodeName | None]] = []
+        for l, level in enumerate(tree.levels):
+            pub, neighbours = np.flatnonzero(published[l]), levels[l][1]
+            centroids = _unit(np.asarray(level.centroid, dtype=np.float64))
+            best_first = [self._best_first(options[l][n], centroids[n], centroids[neighbours[n]]) for n in pub]
+            names = names_from_keywords(best_first, level.parent[pub], words=1, fallback=[f"Cluster {l}.{n}" for n in pub])
+            row: list[NodeName | None] = [None] * len(level)
+            for n, name in zip(pub, names):
+                description = _describe(distinct_phrases(ranked[l][n])[:N_DESCRIPTION_TERMS])
+                row[n] = NodeName(scrubber.scrub(name), scrubber.scrub(description), ranked[l][n][:self.n_keywords],
+                                  examples[l][n])
+            out.append(row)
+        return out
+
+    def _candidates(self, doc_terms, vocab, labels, published, user_codes, centroids, scrubber, idf):
+        """({node: its n_candidates best user-backed phrases by contrastive c-TF-IDF}, {node: its nearest
+        published nodes}) for the published nodes of one level. A phrase the scrubber alters is dropped."""
+        pub = np.flatnonzero(published)
+        if len(pub) == 0:
+            return {}, {}
+        terms = terms_from_documents(doc_terms, vocab, labels, user_codes, len(published))
+        terms = ClusterTerms(terms.counts[pub], terms.users[pub], terms.vocab)
+        centroids = np.asarray(centroids)[pub]
+        found = contrastive_keywords(terms, centroids, n_neighbors=self.n_neighbors, n_keywords=self.n_candidates,
+                                     min_users=self.min_users, idf=idf)
+        clean = {p: scrubber.scrub(p) == p for p in {p for phrases in found for p in phrases}}
+        n_near = min(self.n_neighbors, len(pub) - 1)
+        near = nearest_neighbors(centroids, n_near) if n_near > 0 else np.zeros((len(pub), 0), dtype=np.int64)
+        candidates = {int(n): [p for p in phrases if clean[p]] for n, phrases in zip(pub, found)}
+        neighbours = {int(n): pub[row[row >= 0]] for n, row in zip(pub, near)}
+        return candidates, neighbours
+
+    def _embed(self, phrases: set[str]) -> None:
+        """Embed the phrases not seen yet by this namer, in one batch (sorted, so runs are reproducible)."""
+        todo = sorted(p for p in phrases if p not in self._phrase_vectors)
+        if self.embed_phrases is None or not todo:
+            return
+        vectors = np.asarray(self.embed_phrases(todo), dtype=np.float64)
+        if vectors.ndim != 2 or vectors.shape[0] != len(todo):
+            raise InputError(f"embed_phrases returned shape {vectors.shape} for {len(todo)} phrases")
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        self._phrase_vectors.update(zip(todo, vectors))
+
+    def _rank(self, candidates: dict[int, list[str]], neighbours: dict[int, np.ndarray], centroids: np.ndarray,
+              pub: np.ndarray) -> dict[int, list[str]]:
+        """Each published node's candidates in naming order: MMR over contrastive relevance, or the c-TF-IDF
+        order without an embedder."""
+        if self.embed_phrases is None:
+            return {int(n): candidates.get(int(n), []) for n in pub}
+        if self._phrase_vectors and len(pub):
+            dim = len(next(iter(self._phrase_vectors.values())))
+            if dim != centroids.shape[1]:
+                raise InputError(f"phrase vectors have dimension {dim} but the tree's centroids {centroids.shape[1]}: "
+                                 "embed_phrases must use the model that embedded the run")
+        ranked: dict[int, list[str]] = {}
+        for n in pub:
+            phrases = candidates.get(int(n), [])
+            if not phrases:
+                ranked[int(n)] = []
+                continue
+            vecs = np.stack([self._phrase_vectors[p] for p in phrases])
+            relevance = contrast_relevance(vecs, centroids[n], centroids[neighbours[int(n)]], self.contrast)
+            ranked[int(n)] = [phrases[i] for i in mmr(relevance, vecs, len(phrases), self.diversity)]
+        return ranked
+
+    def _best_first(self, options: list[str], own: np.ndarray, neighbours: np.ndarray) -> list[str]:
+        """A node's name options, best first by the contrast relevance of each option's own embedding (as the
+        phrases were ranked); without an embedder, as given."""
+        if self.embed_phrases is None or len(options) < 2:
+            return options
+        relevance = contrast_relevance(np.stack([self._phrase_vectors[o] for o in options]), own, neighbours, self.contrast)
+        return [options[i] for i in np.argsort(-relevance, kind="stable")]
+
+
+def name_options(phrases: list[str], name_phrases: int) -> list[str]:
+    """Possible names of a node from its first distinct phrases in ranked order: each phrase and, with
+    `name_phrases` = 2, each pair "a, b" (a ranked before b)."""
+    if name_phrases == 1:
+        return list(phrases)
+    return list(phrases) + [f"{a}, {b}" for i, a in enumerate(phrases) for b in phrases[i + 1:]]
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+def embedder_from_config(embed_cfg) -> Callable[[list[str]], np.ndarray]:
+    """`texts -> [P, D]` with the run's embedding model settings (`cfg.embed`: model, device, dtype,
+    max_length, cache_dir; the fields the `phrases` registration declares), never cached on disk: phrases
+    are derived from the records, so no copy of them outlives the run."""
+    from clio_engine.embed import embed
+
+    settings = {key: getattr(embed_cfg, key) for key in EMBED_FIELDS}
+
+    def embed_phrases(phrases: list[str]) -> np.ndarray:
+        return np.asarray(embed(phrases, **settings, progress=False, cache=False))
+
+    return embed_phrases

@@ -1,0 +1,262 @@
+"""PhraseNamer: phrases come from the node's texts, the min_users rule holds against a planted phrase, MMR
+diversifies, sibling names differ, runs are deterministic, phrases are embedded once per namer; and on
+real banking77 intents the phrase names retrieve their gold intent more often than the keyword names."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from clio_engine.errors import InputError
+from clio_engine.hierarchy.tree import Level, Tree
+from clio_engine.naming import KeywordNamer, NodeName, PhraseNamer
+from clio_engine.naming.phrases import mmr, text_phrases
+
+# Base node → (parent, texts, distinct users). Nodes 0 and 1 share every text: their best phrases collide.
+BASE = {
+    0: (0, ["my card has not arrived yet", "when will my new card arrive", "card delivery is taking too long",
+            "still waiting for my card delivery", "how long does card delivery take", "has my card been sent"], 6),
+    1: (0, ["my card has not arrived yet", "when will my new card arrive", "card delivery is taking too long",
+            "still waiting for my card delivery", "how long does card delivery take", "has my card been sent"], 6),
+    2: (0, ["how do i change my pin", "i forgot my pin code", "reset my pin please", "change my pin at an atm",
+            "pin code blocked after three tries", "can i change my pin online"], 6),
+    3: (1, ["what is the exchange rate today", "exchange rate for euros", "bad exchange rate on my transfer",
+            "why was the exchange rate so high", "exchange rate fee charged", "which exchange rate do you use"], 6),
+    4: (1, ["top up failed again", "my top up did not work", "top up was declined", "why did my top up fail",
+            "top up by bank transfer failed", "cannot top up my account"], 6),
+}
+PLANT = "zorblax quantum voucher"  # one user writes it many times in node 3
+
+
+def _corpus(embed):
+    texts, base, users = [], [], []
+    for node, (_, node_texts, n_users) in BASE.items():
+        for i, text in enumerate(node_texts * 2):
+            texts.append(text), base.append(node), users.append(node * 100 + i % n_users)
+    for _ in range(40):  # the attack: the cluster's most frequent phrase by far, from one user
+        texts.append(f"{PLANT} {PLANT}"), base.append(3), users.append(777)
+    vectors = embed(texts)
+    base = np.asarray(base, dtype=np.int64)
+    parent0 = np.array([BASE[n][0] for n in range(len(BASE))], dtype=np.int64)
+    level1 = parent0[base]
+    unit = lambda c: (c / np.linalg.norm(c, axis=1, keepdims=True)).astype(np.float32)  # noqa: E731
+    centroid0 = unit(np.stack([vectors[base == n].mean(0) for n in range(len(BASE))]))
+    centroid1 = unit(np.stack([vectors[level1 == p].mean(0) for p in range(2)]))
+    tree = Tree((Level(parent0, np.bincount(base).astype(float), centroid0),
+                 Level(np.full(2, -1, dtype=np.int64), np.bincount(level1).astype(float), centroid1)))
+    published = [np.ones(len(BASE), dtype=bool), np.ones(2, dtype=bool)]
+    return texts, vectors, [base, level1], tree, published, np.asarray(users, dtype=np.int64)
+
+
+@pytest.fixture(scope="module")
+def tiny_embed(tiny_bert_dir):
+    from clio_engine.embed import embed
+
+    calls: list[list[str]] = []
+
+    def fn(texts):
+        calls.append(list(texts))
+        return np.asarray(embed(list(texts), model=str(tiny_bert_dir), device="cpu", cache=False, progress=False))
+
+    fn.calls = calls
+    return fn
+
+
+@pytest.fixture(scope="module")
+def corpus(tiny_embed):
+    return _corpus(tiny_embed)
+
+
+def _namer(embed, **kw):
+    return PhraseNamer(embed_phrases=embed, min_users=3, examples="none", **kw)
+
+
+def _normalised(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9+#.-]+", text.lower()))
+
+
+@pytest.mark.unit
+def test_text_phrases_keep_readable_runs():
+    assert text_phrases("Can you change my PIN please?") == ["change", "change my pin", "pin"]
+    assert "top up" in text_phrases("I want to top up my account")  # a particle may end a phrase
+    assert "up" not in text_phrases("I want to top up my account")  # ... never stand alone
+    assert text_phrases("card, arrived") == ["card", "arrived"]  # no phrase across punctuation
+    assert text_phrases("the and of") == []
+
+
+@pytest.mark.unit
+def test_phrases_come_from_the_node_texts(corpus, tiny_embed):
+    texts, vectors, labels, tree, published, users = corpus
+    out = _namer(tiny_embed).name_tree(texts, vectors, labels, tree, published, users)
+    assert [len(level) for level in out] == [5, 2]
+    for level, level_labels in enumerate(labels):
+        for n, node in enumerate(out[level]):
+            own = [_normalised(t) for t, lab in zip(texts, level_labels) if lab == n]
+            assert node.keywords and not node.name.startswith("Cluster ")
+            for phrase in node.keywords:
+                assert any(re.search(rf"\b{re.escape(phrase)}\b", t) for t in own), (level, n, phrase)
+            assert node.name[0].isupper() and len(node.name.split()) <= 6
+            for part in re.sub(r" \(\d+\)$", "", node.name.lower()).split(", "):  # "<best phrase>, <next distinct phrase>"
+                assert any(re.search(rf"\b{re.escape(part)}\b", t) for t in own), (level, n, node.name)
+            assert node.description.startswith("Conversations about ") and node.keywords[0] in node.description
+
+
+@pytest.mark.unit
+def test_a_phrase_of_one_user_never_appears(corpus, tiny_embed):
+    texts, vectors, labels, tree, published, users = corpus
+    planted_words = PLANT.split()
+
+    def emitted(out):
+        return " ".join(s for level in out for node in level for s in (node.name, node.description, *node.keywords)).lower()
+
+    out = _namer(tiny_embed).name_tree(texts, vectors, labels, tree, published, users)
+    assert not any(word in emitted(out) for word in planted_words)
+    # The attack is real: counted per record instead of per user, the planted phrase wins node 3.
+    as_records = np.arange(len(texts), dtype=np.int64)
+    leaky = _namer(tiny_embed).name_tree(texts, vectors, labels, tree, published, as_records)
+    assert any(word in " ".join(leaky[0][3].keywords) for word in planted_words)
+
+
+@pytest.mark.unit
+def test_mmr_skips_near_duplicates():
+    vectors = np.array([[1, 0, 0], [0.999, 0.045, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    relevance = np.array([1.0, 0.99, 0.8, 0.1])
+    assert mmr(relevance, vectors, 3, diversity=0.0) == [0, 1, 2]
+    assert mmr(relevance, vectors, 3, diversity=0.5) == [0, 2, 3]
+    assert mmr(relevance, vectors, 10, diversity=0.5)[:1] == [0] and len(mmr(relevance, vectors, 10, 0.5)) == 4
+    assert mmr(np.zeros(0), np.zeros((0, 3)), 3, 0.5) == []
+
+
+def bag_of_words_embed(texts):
+    """A transparent embedder: the unit sum of fixed random vectors of the words, so phrases sharing a word
+    are similar (the tiny random BERT maps all short phrases to nearly one direction)."""
+    import zlib
+
+    out = []
+    for text in texts:
+        v = sum(np.random.default_rng(zlib.crc32(w.encode())).standard_normal(64) for w in text.lower().split())
+        out.append(v / np.linalg.norm(v))
+    return np.asarray(out)
+
+
+@pytest.mark.unit
+def test_mmr_keywords_are_more_diverse_than_relevance_order():
+    texts, vectors, labels, tree, published, users = _corpus(bag_of_words_embed)
+
+    def redundancy(out):  # mean cosine between each node's first three phrases, summed over all nodes
+        total = 0.0
+        for node in (node for node in out[0] + out[1] if len(node.keywords) >= 3):
+            v = bag_of_words_embed(node.keywords[:3])
+            total += float((v @ v.T)[np.triu_indices(len(v), 1)].mean())
+        return total
+
+    plain = _namer(bag_of_words_embed, diversity=0.0).name_tree(texts, vectors, labels, tree, published, users)
+    diverse = _namer(bag_of_words_embed, diversity=0.7).name_tree(texts, vectors, labels, tree, published, users)
+    assert [n.keywords[0] for n in plain[0]] == [n.keywords[0] for n in diverse[0]]  # the most relevant first
+    assert redundancy(diverse) < redundancy(plain) - 0.2
+
+
+@pytest.mark.unit
+def test_sibling_names_are_unique(corpus, tiny_embed):
+    texts, vectors, labels, tree, published, users = corpus
+    out = _namer(tiny_embed).name_tree(texts, vectors, labels, tree, published, users)
+    for level in range(tree.n_levels):
+        parents = tree.levels[level].parent
+        for p in np.unique(parents):
+            siblings = [out[level][n].name for n in np.flatnonzero(parents == p)]
+            assert len(siblings) == len(set(siblings)), siblings
+    assert out[0][0].keywords[0] == out[0][1].keywords[0]  # nodes 0 and 1 wanted the same name
+
+
+@pytest.mark.unit
+def test_deterministic_and_phrases_embedded_once(corpus, tiny_embed):
+    texts, vectors, labels, tree, published, users = corpus
+    namer = _namer(tiny_embed)
+    before = len(tiny_embed.calls)
+    first = namer.name_tree(texts, vectors, labels, tree, published, users)
+    assert len(tiny_embed.calls) == before + 2  # phrases, then name options: one batch each for all levels
+    batches = [p for call in tiny_embed.calls[before:] for p in call]
+    assert len(batches) == len(set(batches))  # nothing embedded twice
+    assert namer.name_tree(texts, vectors, labels, tree, published, users) == first
+    assert len(tiny_embed.calls) == before + 2  # the second run embeds nothing new
+    assert _namer(tiny_embed).name_tree(texts, vectors, labels, tree, published, users) == first
+
+
+@pytest.mark.unit
+def test_unpublished_node_is_none_and_its_phrases_stay_out(corpus, tiny_embed):
+    texts, vectors, labels, tree, published, users = corpus
+    hidden = [published[0].copy(), published[1]]
+    hidden[0][4] = False
+    out = _namer(tiny_embed).name_tree(texts, vectors, labels, tree, hidden, users)
+    assert out[0][4] is None
+    assert all("top up" not in " ".join([n.name.lower(), *n.keywords]) for n in out[0] if n is not None)
+
+
+@pytest.mark.unit
+def test_wrong_embedder_dimension_and_fallbacks(corpus, tiny_embed):
+    texts, vectors, labels, tree, published, users = corpus
+    with pytest.raises(InputError, match="dimension"):
+        _namer(lambda p: np.ones((len(p), 7))).name_tree(texts, vectors, labels, tree, published, users)
+    out = _namer(tiny_embed, diversity=0.5).__class__(min_users=1000, examples="none").name_tree(
+        texts, vectors, labels, tree, published, users)
+    assert [n.name for n in out[1]] == ["Cluster 1.0", "Cluster 1.1"] and out[0][0].keywords == []
+    no_embedder = PhraseNamer(min_users=3, examples="none").name_tree(texts, vectors, labels, tree, published, users)
+    assert all(isinstance(n, NodeName) and n.keywords for n in no_embedder[0])
+
+
+@pytest.mark.unit
+def test_registered_as_phrases_with_the_run_embedder():
+    from clio_engine.config import ClioConfig
+    from clio_engine.naming.registry import NAMERS
+
+    entry = NAMERS.get("phrases")
+    assert "embed.model" in entry.reads and "privacy.min_users" in entry.reads
+    namer = entry.factory(ClioConfig())
+    assert isinstance(namer, PhraseNamer) and namer.min_users == 5 and namer.embed_phrases is not None
+
+
+# Ten banking77 intents, some of them neighbours (card arrival / delivery estimate, two top-up failures).
+INTENTS = ("card_arrival", "card_delivery_estimate", "exchange_rate", "lost_or_stolen_card", "change_pin",
+           "top_up_failed", "top_up_reverted", "transfer_not_received_by_recipient", "cash_withdrawal_charge",
+           "terminate_account")
+
+
+@pytest.mark.quality
+@pytest.mark.slow
+def test_banking77_phrase_names_retrieve_their_intent_better(data_dir):
+    import pandas as pd
+
+    from clio_engine.cluster import KMeans
+    from clio_engine.embed import embed
+
+    path = data_dir / "banking77.csv.gz"
+    if not path.exists():
+        pytest.skip(f"{path} is absent from the data folder")
+    frame = pd.read_csv(path, keep_default_na=False)
+    frame = frame[frame["label"].isin(INTENTS)].reset_index(drop=True)
+    texts, gold = frame["text"].astype(str).tolist(), frame["label"].to_numpy()
+
+    def embed_fn(t):
+        return np.asarray(embed(list(t), progress=False, cache=False))
+
+    vectors = embed_fn(texts)
+    k = len(INTENTS)
+    codes = np.array([INTENTS.index(g) for g in gold])
+    label_vectors = embed_fn([i.replace("_", " ") for i in INTENTS])
+    users = np.arange(len(texts), dtype=np.int64)
+    totals = {"keywords": 0.0, "phrases": 0.0}
+    for seed in (0, 1, 2):  # one seed decides on a single cluster of ten; three seeds decide on thirty
+        km = KMeans(k, metric="cosine", random_state=seed, backend="cpu").fit(vectors)
+        base = km.labels_.astype(np.int64)
+        centroids = (km.cluster_centers_ / np.linalg.norm(km.cluster_centers_, axis=1, keepdims=True)).astype(np.float32)
+        tree = Tree((Level(np.full(k, -1, np.int64), np.bincount(base, minlength=k).astype(float), centroids),))
+        majority = np.array([np.bincount(codes[base == c], minlength=k).argmax() for c in range(k)])
+        for key, namer in (("keywords", KeywordNamer(examples="none")),
+                           ("phrases", PhraseNamer(embed_phrases=embed_fn, examples="none"))):
+            out = namer.name_tree(texts, vectors, [base], tree, [np.ones(k, dtype=bool)], users)[0]
+            hits = np.argmax(embed_fn([n.name for n in out]) @ label_vectors.T, axis=1) == majority
+            totals[key] += float(np.mean(hits))
+    # Measured when written: keywords 2.1 of 3 (0.8 / 0.8 / 0.5 per seed), phrases 2.5 of 3.
+    assert totals["phrases"] >= totals["keywords"] + 0.2, totals
