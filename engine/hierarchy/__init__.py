@@ -2,7 +2,10 @@
 grouping strategies (`hierarchy.mode`)."""
 from clio_engine.hierarchy.build import (HIERARCHY_STRATEGIES, CentroidStrategy, ChildNodes, Grouping, Strategy,
                                          build_hierarchy, level_sizes, register_hierarchy)
+from clio_engine.hierarchy.grouping import (AgglomerativeStrategy, NameEmbeddingStrategy, agglomerate,
+                                            recommended_strategy)
 from clio_engine.hierarchy.tree import Level, Tree
 
 __all__ = ["build_hierarchy", "level_sizes", "CentroidStrategy", "Strategy", "ChildNodes", "Grouping",
-           "HIERARCHY_STRATEGIES", "register_hierarchy", "Tree", "Level"]
+           "HIERARCHY_STRATEGIES", "register_hierarchy", "Tree", "Level",
+           "AgglomerativeStrategy", "NameEmbeddingStrategy", "agglomerate", "recommended_strategy"]

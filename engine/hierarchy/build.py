@@ -4,10 +4,12 @@ n_l = n_0 · (n_top / n_0)^(l / (L − 1)) for l = 0 … L−1, i.e. each level 
 (Clio: 1000 → 100 → 10). A `Strategy` groups one level's nodes under parents; it receives them as
 `ChildNodes`: centroids and sizes, plus whatever names, descriptions, keywords and examples are known
 for them (the namer's, for base clusters, when the strategy sets `needs_names`; the names a strategy
-gave its parents, for the levels above). `centroid` clusters the size-weighted centroids with our
-KMeans; an LLM strategy (Clio's propose / dedupe / assign / rename) groups by the names instead and
-may return a `Grouping` that names the parents it made. Strategies are chosen by `hierarchy.mode`
-from `HIERARCHY_STRATEGIES` (`register_hierarchy("name")(factory)`), so callers never change.
+gave its parents, for the levels above). `centroid` (the default) clusters the size-weighted centroids
+with our KMeans; `grouping.py` adds `kmeans` (the same), `ward`, `average`, `ward-kmeans` (the method
+the issue 11 benchmark recommends), `names` and `names-hybrid`. An LLM strategy (Clio's propose /
+dedupe / assign / rename) groups by the names instead and may return a `Grouping` that names the parents
+it made. Strategies are chosen by `hierarchy.mode` from `HIERARCHY_STRATEGIES`
+(`register_hierarchy("name")(factory)`), so callers never change.
 """
 from __future__ import annotations
 
