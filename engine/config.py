@@ -92,7 +92,7 @@ class ClusterConfig(_Section):
 
 class HierarchyConfig(_Section):
     # A registered hierarchy strategy (`clio_engine.hierarchy.register_hierarchy`); checked when a run starts.
-    mode: str = "centroid"
+    mode: str = "ward-kmeans"
     levels: int = Field(default=3, ge=1, strict=True)
     top: int = Field(default=10, gt=0, strict=True)
 

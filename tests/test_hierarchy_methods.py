@@ -235,7 +235,7 @@ def test_names_mode_runs_in_the_pipeline(tmp_path, tiny_bert_dir):
 
 def test_benchmark_rows_summary_and_table_on_planted_records():
     """benchmarks/hierarchy_quality.py end to end without a model: planted records (6 coarse × 4 fine labels)."""
-    from benchmarks.hierarchy_quality import TwoLevelSet, evaluate_seed, markdown, merge, summarise
+    from benchmarks.hierarchy_quality import TwoLevelSet, evaluate_seed, markdown, merge, registered_default, summarise
 
     rng = np.random.default_rng(0)
     coarse_dirs = rng.standard_normal((6, 24))
@@ -245,10 +245,12 @@ def test_benchmark_rows_summary_and_table_on_planted_records():
     x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
     data = TwoLevelSet("planted", [f"t{i}" for i in range(1200)], fine.astype(str), (fine // 4).astype(str))
     per_seed = [evaluate_seed(x, data, seed, n_init=1, methods=("ward", "average")) for seed in (0, 1)]
-    assert set(per_seed[0]["methods"]) == {"ward", "average", "kmeans"}  # + the default config's mode
-    assert per_seed[0]["hierarchy_vs_scenario"] == per_seed[0]["methods"]["kmeans"]
+    default = registered_default()
+    assert default == "ward-kmeans"
+    assert set(per_seed[0]["methods"]) == {"ward", "average", default}  # + the default config's mode
+    assert per_seed[0]["hierarchy_vs_scenario"] == per_seed[0]["methods"][default]
     summary = summarise(per_seed)
-    assert summary["default"] == "kmeans" and summary["ward"]["nmi"] >= 0.95
+    assert summary["default"] == default and summary["ward"]["nmi"] >= 0.95
     part = {"seeds": [0, 1], "methods": ["ward", "average"], "machine": {"command": "c", "finished": "t"},
             "sets": {"planted": {"rows": 1200, "fine": "intent", "coarse": "scenario", "n_intents": 24,
                                  "n_scenarios": 6, "per_seed": per_seed, "summary": summary}}}

@@ -29,7 +29,8 @@ def _run(tmp_path_factory, tiny_bert_dir, name, **extra):
     cfg = load_config(None, {"seed": 3, "embed.model": str(tiny_bert_dir), "embed.progress": False,
                              "embed.cache_dir": str(out.parent / "cache"), "input.user_column": "user_id",
                              "input.facet_columns": FACETS, "cluster.k": 30, "hierarchy.levels": 3,
-                             "hierarchy.top": 4, "privacy.min_users": 3, "privacy.min_records": MIN_RECORDS,
+                             "hierarchy.top": 4, "hierarchy.mode": "kmeans",  # a tree whose noised run still publishes
+                             "privacy.min_users": 3, "privacy.min_records": MIN_RECORDS,
                              "output.map_sample": 50_000, **extra})
     return run(cfg, input=frame[["id", "text", "user_id", *FACETS]], out=out)
 
