@@ -82,17 +82,6 @@ def check_labels(labels: np.ndarray, n_nodes: int, name: str) -> None:
                          f"e.g. {int(labels[bad][0])}")
 
 
-def noisy_counts(counts: np.ndarray, epsilon: float | None, rng: np.random.Generator) -> np.ndarray:
-    """[k] int64 → [k] int64: counts + Laplace(1/epsilon), rounded and clipped at 0; unchanged without epsilon.
-
-    Draws from `rng` only when epsilon is set, so callers get the same stream whatever the counts are.
-    """
-    if epsilon is None:
-        return counts.copy()
-    noise = rng.laplace(0.0, 1.0 / epsilon, size=counts.shape)
-    return np.maximum(np.rint(counts + noise), 0).astype(np.int64)
-
-
 def meets_thresholds(users: np.ndarray, records: np.ndarray, min_users: int, min_records: int) -> np.ndarray:
     """[k] bool: both floors reached (≥, so exactly the floor passes)."""
     return (users >= min_users) & (records >= min_records)
@@ -170,7 +159,6 @@ def publish(node_labels: list[np.ndarray], parents: list[np.ndarray], user_codes
     parent_published = np.ones(1, dtype=bool)  # the root is always shown
     # Top-down: a child's decision needs its parent's, which with noise is not implied by the counts.
     for level in range(top, -1, -1):
-        rng = np.random.default_rng([seed, level])
         group = parents[level] if level < top else np.zeros(sizes[level], dtype=np.int64)
         out[level] = _publish_level(records[level], user_counts[level], reported[level], reported_users[level],
                                     pairs[level], group, parent_published, n_users, min_users, min_records,
