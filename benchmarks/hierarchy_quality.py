@@ -31,6 +31,7 @@ over seeds, and for each method the seeds where its coarse NMI ≥ flat k-means'
 
     PYTHONPATH=. python -m benchmarks.hierarchy_quality [--seeds 0 1 2 3 4] [--sets hwu64 massive_en_us onet demo]
         [--methods kmeans ward average names names-hybrid] [--n-init 3] [--output benchmarks/results/hierarchy_methods.json]
+        [--limit ROWS] [--llm KEY=VALUE ...]   (--methods clio asks an LLM: the offline SmolLM2 unless --llm says)
 """
 from __future__ import annotations
 
@@ -74,12 +75,25 @@ def _methods() -> dict[str, Callable]:
         "names-hybrid": lambda emb: NameEmbeddingStrategy(emb, mix=0.5, inner="ward"),
         "names-kmeans": lambda emb: NameEmbeddingStrategy(emb, name="names-kmeans"),
         "names-hybrid-kmeans": lambda emb: NameEmbeddingStrategy(emb, mix=0.5, name="names-hybrid-kmeans"),
+        "clio": _clio,
     }
+
+
+# `clio` asks an LLM: by default the offline SmolLM2-135M (slow on CPU, poor names; use --limit), else the
+# `llm` settings given with --llm (e.g. backend=openai model=... base_url=...).
+LLM_OVERRIDES = {"backend": "transformers", "model_path": None, "max_tokens": 80, "batch_size": 16, "progress": False}
+
+
+def _clio(emb):
+    from clio_engine.config import load_config
+    from clio_engine.hierarchy import ClioStrategy
+
+    return ClioStrategy(emb, load_config(None, {f"llm.{k}": v for k, v in LLM_OVERRIDES.items()}))
 
 
 METHOD_NAMES = ("kmeans", "kmeans-n_init3", "ward", "average", "ward-unweighted", "average-unweighted", "ward-kmeans",
                 "ward-unweighted-kmeans", "names",
-                "names-hybrid", "names-kmeans", "names-hybrid-kmeans")
+                "names-hybrid", "names-kmeans", "names-hybrid-kmeans", "clio")
 DEFAULT_METHODS = ("kmeans", "ward", "average", "ward-unweighted", "ward-kmeans", "ward-unweighted-kmeans", "names",
                    "names-hybrid")
 
@@ -341,9 +355,9 @@ def summarise_demo(per_seed: list[dict]) -> dict:
 
 
 def run(sets: list[str], seeds: list[int], n_init: int, folder: Path, methods: tuple[str, ...],
-        out: Path | None = None) -> dict:
+        out: Path | None = None, limit: int | None = None) -> dict:
     """Every set and seed; with `out`, the JSON so far is rewritten after each seed (a cut-short run keeps
-    its finished seeds)."""
+    its finished seeds). `limit`: a sample of each labelled set's rows (`load_two_level`)."""
     from benchmarks.report import machine_info
 
     info = machine_info("cpu")
@@ -354,7 +368,7 @@ def run(sets: list[str], seeds: list[int], n_init: int, folder: Path, methods: t
         if name == "demo":
             run_demo(seeds, methods, result, lambda: _save(result, out))
             continue
-        data = load_two_level(folder, name)
+        data = load_two_level(folder, name, limit)
         x, embed_s = embed_set(data)
         per_seed: list[dict] = []
         for seed in seeds:
@@ -464,13 +478,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="combine earlier runs' JSON files (one set each, same seeds) instead of running")
     parser.add_argument("--cache-dir", default=None,
                         help="reuse base and flat k-means results stored here by an earlier run (same data, k, seed)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="labelled sets: a fixed-seed sample of this many rows (e.g. for --methods clio)")
+    parser.add_argument("--llm", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="`llm` settings for --methods clio (default: the offline SmolLM2)")
     args = parser.parse_args(argv)
     global CACHE_DIR
     CACHE_DIR = Path(args.cache_dir) if args.cache_dir else None
+    if args.llm:
+        import yaml
+
+        LLM_OVERRIDES.update({k: yaml.safe_load(v) for k, _, v in (a.partition("=") for a in args.llm)})
     if args.merge:
         result = merge([json.loads(Path(p).read_text()) for p in args.merge])
     else:
-        result = run(args.sets, args.seeds, args.n_init, data_dir(args.data_dir), tuple(args.methods), Path(args.output))
+        from clio_engine.llm import llm_session
+
+        # one LLM generator for the whole benchmark (a local model loads once); its calls cached with the k-means
+        with llm_session(CACHE_DIR / "llm" if CACHE_DIR else None, progress=False):
+            result = run(args.sets, args.seeds, args.n_init, data_dir(args.data_dir), tuple(args.methods),
+                         Path(args.output), limit=args.limit)
     out = Path(args.output)
     if args.merge:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,10 +16,14 @@ Reported: per seed, the median over seeds, a markdown table (stdout) and JSON (`
 of the first clusters of seed 0 so readability can be judged by eye. Namers: `keywords` (today's default),
 `phrases` (engine.naming.phrases, defaults: a name is one phrase or a pair of phrases), its ablations
 (`phrases_single`: one phrase per name; `phrases_ctfidf`: no embedding re-rank, c-TF-IDF order;
-`phrases_nocontrast`: relevance = own-centroid similarity only), and an `llm` slot that stays empty until
-an LLM namer exists.
+`phrases_nocontrast`: relevance = own-centroid similarity only), and `llm` (engine.naming.llm, run only
+when `--namers` names it: the offline SmolLM2-135M through `llm.backend: transformers`, shown
+`--llm-in` / `--llm-out` texts of at most `--llm-chars` characters per cluster — fewer than the 50 + 50
+default, so a CPU finishes; calls cached under `--cache-dir`/llm, so a rerun sends none).
 
     PYTHONPATH=. python -m benchmarks.name_quality [--sets banking77 hwu64] [--seeds 0 1 2]
+        [--namers keywords phrases llm] [--llm-in 10] [--llm-out 5] [--llm-chars 160] [--llm-tokens 120]
+        [--clusters N]
         [--cache-dir /tmp/name_quality] [--output benchmarks/results/name_quality.json]
 """
 from __future__ import annotations
@@ -46,8 +50,26 @@ MIN_USERS = 5  # privacy.min_users default
 N_SHOWN = 12   # names of seed 0 kept in the JSON per namer
 
 
-def namers(embed_fn: Callable) -> dict[str, Callable | None]:
-    """name → factory() of a fresh namer (None: a slot with no namer yet)."""
+NAMERS = ("keywords", "phrases", "phrases_single", "phrases_ctfidf", "phrases_nocontrast", "llm")
+DEFAULT_NAMERS = NAMERS[:-1]  # the llm namer is slow on a CPU: run it by naming it
+
+
+def llm_namer(in_examples: int = 10, out_examples: int = 5, max_chars: int = 160, max_tokens: int = 120, seed: int = 0):
+    """The `llm` namer on the offline SmolLM2 (llm.backend transformers, llm.model_path null)."""
+    from clio_engine.config import load_config
+    from clio_engine.naming.llm import LlmNamer
+
+    cfg = load_config(None, {"llm.backend": "transformers", "llm.progress": False, "seed": seed})
+    return LlmNamer(cfg, in_examples=in_examples, out_examples=out_examples, max_chars=max_chars, max_tokens=max_tokens,
+                    min_users=MIN_USERS, examples="none", seed=seed)
+
+
+def namers(embed_fn: Callable, selected=DEFAULT_NAMERS, llm_options: dict | None = None) -> dict[str, Callable | None]:
+    """name → factory() of a fresh namer (None: a namer not selected, reported empty)."""
+    return {name: factory if name in selected else None for name, factory in _factories(embed_fn, llm_options).items()}
+
+
+def _factories(embed_fn: Callable, llm_options: dict | None) -> dict[str, Callable]:
     from clio_engine.naming import KeywordNamer, PhraseNamer
 
     return {
@@ -56,7 +78,7 @@ def namers(embed_fn: Callable) -> dict[str, Callable | None]:
         "phrases_single": lambda: PhraseNamer(embed_phrases=embed_fn, name_phrases=1, min_users=MIN_USERS, examples="none"),
         "phrases_ctfidf": lambda: PhraseNamer(embed_phrases=None, min_users=MIN_USERS, examples="none"),
         "phrases_nocontrast": lambda: PhraseNamer(embed_phrases=embed_fn, contrast=0.0, min_users=MIN_USERS, examples="none"),
-        "llm": None,  # no LLM namer yet: the slot is reported empty
+        "llm": lambda: llm_namer(**(llm_options or {})),
     }
 
 
@@ -94,7 +116,10 @@ def retrieval_score(queries: list[str], majority: np.ndarray, label_vectors: np.
     return float(np.mean(np.argmax(q @ label_vectors.T, axis=1) == majority))
 
 
-def run_set(name: str, folder: Path, seeds, cache_dir: Path) -> dict:
+def run_set(name: str, folder: Path, seeds, cache_dir: Path, selected=DEFAULT_NAMERS, llm_options: dict | None = None,
+            n_clusters: int | None = None) -> dict:
+    """`n_clusters`: name and score only that many clusters (seeded choice; the rest count as unpublished for
+    every namer, so all are scored on the same subset) — the llm namer on a CPU needs a subsample."""
     from clio_engine.cluster import KMeans
     from clio_engine.hierarchy.tree import Level, Tree
 
@@ -106,7 +131,7 @@ def run_set(name: str, folder: Path, seeds, cache_dir: Path) -> dict:
     label_vectors = embed_fn([label_text(label) for label in labels])
     k = len(labels)
     users = np.arange(len(texts), dtype=np.int64)
-    factories = namers(embed_fn)
+    factories = namers(embed_fn, selected, llm_options)
     per_seed: dict[str, list[dict]] = {n: [] for n in factories}
     shown: dict[str, list[dict]] = {}
     references: dict[str, list[float]] = {"centroid": [], "phrase_oracle": []}
@@ -117,24 +142,35 @@ def run_set(name: str, folder: Path, seeds, cache_dir: Path) -> dict:
         centroids = km.cluster_centers_ / np.maximum(np.linalg.norm(km.cluster_centers_, axis=1, keepdims=True), 1e-12)
         tree = Tree((Level(np.full(k, -1, np.int64), sizes.astype(np.float64), centroids.astype(np.float32)),))
         majority = np.array([np.bincount(gold_codes[base == c], minlength=k).argmax() for c in range(k)])
+        mask = np.ones(k, dtype=bool)
+        if n_clusters is not None and n_clusters < k:
+            mask[:] = False
+            mask[np.random.default_rng(seed).choice(k, n_clusters, replace=False)] = True
+        scored = np.flatnonzero(mask)
         for namer_name, factory in factories.items():
             if factory is None:
                 continue
             t1 = time.perf_counter()
-            out = factory().name_tree(texts, vectors, [base], tree, [np.ones(k, dtype=bool)], users)[0]
+            namer = factory()
+            out = namer.name_tree(texts, vectors, [base], tree, [mask], users)[0]
             seconds = time.perf_counter() - t1
+            out = [out[c] for c in scored]
             names = [node.name for node in out]
-            row = {"seed": seed, "name": retrieval_score(names, majority, label_vectors),
-                   "name_desc": retrieval_score([f"{node.name}. {node.description}" for node in out], majority, label_vectors),
+            row = {"seed": seed, "name": retrieval_score(names, majority[scored], label_vectors),
+                   "name_desc": retrieval_score([f"{node.name}. {node.description}" for node in out], majority[scored],
+                                                label_vectors),
                    "fallback_names": sum(n.startswith("Cluster ") for n in names), "seconds": round(seconds, 2)}
+            if hasattr(namer, "fallbacks"):  # the llm namer: keyword names where the model's answer was unusable
+                row.update(llm_fallbacks=namer.fallbacks, collisions=namer.collisions, llm_usage=namer.usage)
             per_seed[namer_name].append(row)
             if seed == seeds[0]:
-                shown[namer_name] = [{"gold": label_text(labels[majority[c]]), "name": out[c].name,
-                                      "keywords": out[c].keywords[:4]} for c in range(min(N_SHOWN, k))]
+                shown[namer_name] = [{"gold": label_text(labels[majority[c]]), "name": node.name,
+                                      "keywords": node.keywords[:4]} for c, node in list(zip(scored, out))[:N_SHOWN]]
             print(f"{name} seed {seed} {namer_name}: name {row['name']:.3f} name+desc {row['name_desc']:.3f} "
                   f"({seconds:.1f}s)", file=sys.stderr, flush=True)
-        references["centroid"].append(float(np.mean(np.argmax(centroids @ label_vectors.T, axis=1) == majority)))
-        references["phrase_oracle"].append(phrase_oracle(texts, vectors, base, tree, users, majority, label_vectors))
+        references["centroid"].append(float(np.mean(np.argmax(centroids[scored] @ label_vectors.T, axis=1)
+                                                    == majority[scored])))
+        references["phrase_oracle"].append(phrase_oracle(texts, vectors, base, tree, users, majority, label_vectors, mask))
     summary = {}
     for namer_name, rows in per_seed.items():
         if not rows:
@@ -147,16 +183,17 @@ def run_set(name: str, folder: Path, seeds, cache_dir: Path) -> dict:
             "names_seed0": shown}
 
 
-def phrase_oracle(texts, vectors, base, tree, users, majority, label_vectors) -> float:
+def phrase_oracle(texts, vectors, base, tree, users, majority, label_vectors, mask=None) -> float:
     """Upper bound of picking one phrase (uses the gold labels, so it is no namer): share of clusters where
     any of the phrase namer's candidates retrieves the majority gold label."""
     from clio_engine.naming import PhraseNamer
 
     namer = PhraseNamer(embed_phrases=embed_fn, min_users=MIN_USERS, examples="none", n_keywords=1000)
-    out = namer.name_tree(texts, vectors, [base], tree, [np.ones(len(majority), dtype=bool)], users)[0]
+    mask = np.ones(len(majority), dtype=bool) if mask is None else mask
+    out = namer.name_tree(texts, vectors, [base], tree, [mask], users)[0]
     hits = [bool(node.keywords) and bool(np.any(np.argmax(np.stack([namer._phrase_vectors[p] for p in node.keywords])
                                                           @ label_vectors.T, axis=1) == majority[c]))
-            for c, node in enumerate(out)]
+            for c, node in enumerate(out) if node is not None]
     return float(np.mean(hits))
 
 
@@ -168,7 +205,7 @@ def table(results: dict) -> str:
         cells = []
         for res in results.values():
             m = res["median"][namer_name]
-            cells += ["n/a (no LLM namer yet)", "n/a"] if m is None else [f"{m['name']:.3f}", f"{m['name_desc']:.3f}"]
+            cells += ["n/a (not run)", "n/a"] if m is None else [f"{m['name']:.3f}", f"{m['name_desc']:.3f}"]
         lines.append(f"| {namer_name} | " + " | ".join(cells) + " |")
     for key, label in (("centroid", "reference: cluster centroid as the query"),
                        ("phrase_oracle", "reference: best candidate phrase, picked with the gold label (upper bound)")):
@@ -181,19 +218,32 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS))
+    parser.add_argument("--namers", nargs="+", default=list(DEFAULT_NAMERS), choices=list(NAMERS))
+    parser.add_argument("--llm-in", type=int, default=10, help="llm namer: texts shown from inside each cluster")
+    parser.add_argument("--llm-out", type=int, default=5, help="llm namer: texts shown from its nearest clusters")
+    parser.add_argument("--llm-chars", type=int, default=160, help="llm namer: characters per text shown")
+    parser.add_argument("--llm-tokens", type=int, default=120, help="llm namer: answer tokens at most")
+    parser.add_argument("--clusters", type=int, default=None, help="name and score only this many clusters per seed")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cache-dir", default="/tmp/name_quality")
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "name_quality.json"))
     args = parser.parse_args(argv)
     folder, cache_dir = data_dir(args.data_dir), Path(args.cache_dir)
-    results = {name: run_set(name, folder, args.seeds, cache_dir) for name in args.sets}
+    from clio_engine.llm.session import llm_session
+
+    llm_options = {"in_examples": args.llm_in, "out_examples": args.llm_out, "max_chars": args.llm_chars,
+                   "max_tokens": args.llm_tokens}
+    with llm_session(cache_dir / "llm"):  # one SmolLM2 load for every seed and set; calls cached for reruns
+        results = {name: run_set(name, folder, args.seeds, cache_dir, args.namers, llm_options, args.clusters)
+                   for name in args.sets}
     md = table(results)
     print(f"Median over seeds {args.seeds}: share of clusters whose name retrieves their majority gold label\n")
     print(md)
     report = {"benchmark": "name_quality", "date": _dt.date.today().isoformat(),
               "command": "PYTHONPATH=. python -m benchmarks.name_quality " + shlex.join(argv if argv is not None else sys.argv[1:]),
               "machine": {"platform": platform.platform(), "python": platform.python_version()},
-              "seeds": args.seeds, "min_users": MIN_USERS, "table": md, "sets": results}
+              "seeds": args.seeds, "min_users": MIN_USERS, "clusters": args.clusters, "namers": args.namers, "llm": llm_options, "table": md,
+              "sets": results}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=1, ensure_ascii=False))
     return 0

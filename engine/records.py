@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from clio_engine.conversations import COLUMNS as CONVERSATION_COLUMNS
+from clio_engine.conversations import ConversationError, transcript
 from clio_engine.errors import InputError
 
 __all__ = ["Records", "load_records", "user_codes", "FORMATS", "NULL_USERS"]
@@ -30,6 +32,8 @@ _HAS_USERS_KEY = b"clio.has_user_ids"
 _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
 _RESERVED = ("row", "id", "text", "user_id")
+# Reason prefix of a row whose conversation cannot be read (the rest names the place and the problem).
+_INVALID = "invalid conversation"
 # Large blocks so that a single very long text (or a row with newlines in it) never straddles blocks.
 _BLOCK = 1 << 24
 
@@ -79,7 +83,9 @@ class Records:
         reasons = self.rejected.column("reason")
         if len(reasons) == 0:
             return {}
+        # Reasons that name a row's details are counted under their kind.
         kind = pc.if_else(pc.starts_with(reasons, "duplicate id"), "duplicate id", reasons)
+        kind = pc.if_else(pc.starts_with(kind, _INVALID), _INVALID, kind)
         counts = pc.value_counts(kind).to_pylist()
         return dict(sorted(((c["values"], c["counts"]) for c in counts), key=lambda kv: (-kv[1], kv[0])))
 
@@ -108,12 +114,18 @@ def load_records(
     facet_columns: list[str] | tuple[str, ...] | None = None,
     format: str = "auto",
     null_users: str = "unknown",
+    conversation_column: str | None = None,
 ) -> Records:
     """Read `source` (path, DataFrame, Arrow table, list of str or dicts) and validate its rows.
 
     `id_column`/`user_column` default to `id`/`user_id` when the input has such columns; otherwise ids
     are the 0-based row numbers and user ids are null. `null_users` says what a null user id is where
     the input has user ids: "unknown" (all such records share one unknown user) or "reject" (set aside).
+    Whole conversations (`clio_engine.conversations`): with `conversation_column`, or when the text column
+    is absent and a `messages` or `conversations` column is present, each record's text is the rendered
+    transcript ("User: ...\nAssistant: ...") and a malformed conversation is rejected with the reason
+    ("invalid conversation: messages[2].role is 'robot'; ..."); the input is refused only when no row holds
+    a valid conversation.
     Raises `InputError` for unreadable input (invalid UTF-8 included, naming column and row) or a
     missing column; invalid rows are returned in `Records.rejected`, never dropped.
     """
@@ -124,7 +136,9 @@ def load_records(
         if f in _RESERVED:
             raise InputError(f"facet column {f!r} clashes with a reserved column name ({', '.join(_RESERVED)})")
     wanted = {text_column, id_column or "id", user_column or "user_id", *facet_columns}
-    data, where, names = _read(source, format, wanted, text_column)
+    # Conversation columns are read only where used: a file often carries transcripts beside a summary.
+    fallback = {conversation_column} if conversation_column else set(CONVERSATION_COLUMNS)
+    data, where, names = _read(source, format, wanted, text_column, fallback, bool(conversation_column))
     n = data.num_rows if isinstance(data, pa.Table) else len(data)
 
     def column(name: str | None, role: str, default: str | None = None):
@@ -136,16 +150,26 @@ def load_records(
             )
         return _get(data, name)
 
-    text, text_type = _strings(column(text_column, "text"), n, name=text_column, keep_types=True)
+    conversations = _conversation_column(conversation_column, text_column, names)
+    invalid = None
+    if conversations is None:
+        text, text_type = _strings(column(text_column, "text"), n, name=text_column, keep_types=True)
+    else:
+        text, invalid = _transcripts(column(conversations, "conversation"), conversations)
+        text_type = None
     id_raw = column(id_column, "id", "id")
     ids = _strings(id_raw, n, name="id")[0] if id_raw is not None else pc.cast(pa.array(np.arange(n)), pa.string())
     user_raw = column(user_column, "user", "user_id")
     users = _strings(user_raw, n, name="user_id")[0] if user_raw is not None else pa.nulls(n, pa.string())
     facets = {f: _strings(column(f, "facet"), n, name=f)[0] for f in facet_columns}
-    for name, values in ((text_column, text), (id_column or "id", ids), (user_column or "user_id", users), *facets.items()):
+    for name, values in ((conversations or text_column, text), (id_column or "id", ids),
+                         (user_column or "user_id", users), *facets.items()):
         _check_utf8(values, name, source, where)
 
-    reason, bad = _reasons(text, text_type, ids, n)
+    reason, bad = _reasons(text, text_type, ids, n, invalid)
+    if invalid is not None and n and all(r is not None for r in invalid):
+        raise InputError(f"no row of {where} holds a valid conversation in column {conversations!r}; "
+                         f"row 0: {invalid[0].removeprefix(_INVALID + ': ')}")
     if user_raw is not None and null_users == "reject":
         new = _np_mask(pc.is_null(users)) & ~bad
         reason[new], bad[new] = "null user id", True
@@ -187,8 +211,9 @@ def user_codes(table: pa.Table, *, has_user_ids: bool | None = None) -> tuple[np
 # ---------------------------------------------------------------------------------------- validation
 
 
-def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int):
-    """Per row, the first failing check (or None) and the mask of rejected rows."""
+def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int, invalid: np.ndarray | None = None):
+    """Per row, the first failing check (or None) and the mask of rejected rows. `invalid`: per row the
+    reason its conversation could not be read (None where it could)."""
     reason = np.full(n, None, dtype=object)
     bad = np.zeros(n, dtype=bool)
 
@@ -196,6 +221,9 @@ def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int
         new = mask & ~bad
         reason[new] = value if isinstance(value, str) else value[new]
         bad[new] = True
+
+    if invalid is not None:
+        put(invalid != None, invalid)  # noqa: E711 - elementwise on an object array
 
     if text_type is not None:  # non-string values in the text column (ints in an object column, ...)
         typed = np.flatnonzero(text_type != None)  # noqa: E711 - elementwise on an object array
@@ -223,6 +251,44 @@ def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int
             msgs[where] = [f"duplicate id {i!r} (first at row {r})" for i, r in zip(id_values, first_of[where])]
             put(dup, msgs)
     return reason, bad
+
+
+def _conversation_column(name: str | None, text_column: str, names: list[str]) -> str | None:
+    """The column read as conversations: `name` when given, else `messages` / `conversations` where the
+    text column is absent; None: records are plain texts."""
+    if name is not None:
+        if name not in names:
+            raise InputError(f"conversation column {name!r} not found; available columns: "
+                             f"{', '.join(names) or '(none)'}")
+        return name
+    if text_column in names:
+        return None
+    return next((c for c in CONVERSATION_COLUMNS if c in names), None)
+
+
+def _transcripts(col, name: str) -> tuple[pa.Array, np.ndarray]:
+    """(rendered transcript per row, null where unreadable; per row the rejection reason or None)."""
+    texts = np.full(len(col), None, dtype=object)
+    invalid = np.full(len(col), None, dtype=object)
+    for i, value in enumerate(_cells(col)):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            invalid[i] = f"{_INVALID}: {name} is null"
+            continue
+        try:
+            texts[i] = transcript(value, name)
+        except ConversationError as e:
+            invalid[i] = f"{_INVALID}: {e}"
+    return pa.array(texts, type=pa.string()), invalid
+
+
+def _cells(col, block: int = 8192):
+    """The Python value of each cell, a block at a time (an Arrow column of nested messages as Python
+    objects all at once would cost many times the file's size)."""
+    if isinstance(col, (pa.ChunkedArray, pa.Array)):
+        for start in range(0, len(col), block):
+            yield from col.slice(start, block).to_pylist()
+    else:
+        yield from (col.tolist() if isinstance(col, pd.Series) else col)
 
 
 def _check_utf8(values: pa.Array, name: str, source, where: str) -> None:
@@ -351,9 +417,11 @@ def _get(data, name: str):
 # ------------------------------------------------------------------------------------------- readers
 
 
-def _read(source, format: str, wanted: set[str], text_column: str):
-    """(pa.Table or pd.DataFrame, description for messages, all column names of the input)."""
-    data, where = _read_data(source, format, wanted, text_column)
+def _read(source, format: str, wanted: set[str], text_column: str, fallback: set[str] = frozenset(),
+          force: bool = False):
+    """(pa.Table or pd.DataFrame, description for messages, all column names of the input). `fallback`
+    columns (conversations) are loaded from a Parquet file only when `force` or the text column is absent."""
+    data, where = _read_data(source, format, wanted, text_column, fallback, force)
     if isinstance(data, tuple):  # a file reader that loaded only some columns says what was there
         data, names = data
     else:
@@ -361,7 +429,7 @@ def _read(source, format: str, wanted: set[str], text_column: str):
     return data, where, [str(c) for c in names]
 
 
-def _read_data(source, format: str, wanted: set[str], text_column: str):
+def _read_data(source, format: str, wanted: set[str], text_column: str, fallback: set[str], force: bool):
     if format not in ("auto", *FORMATS):
         raise InputError(f"unknown input format {format!r}; expected one of auto, {', '.join(FORMATS)}")
     if isinstance(source, pa.Table):
@@ -373,7 +441,7 @@ def _read_data(source, format: str, wanted: set[str], text_column: str):
     if isinstance(source, pd.Series):
         return pd.DataFrame({text_column: source.reset_index(drop=True)}), "the Series"
     if isinstance(source, (str, Path)):
-        return _read_file(Path(source), format, wanted), str(source)
+        return _read_file(Path(source), format, wanted, text_column, fallback, force), str(source)
     if isinstance(source, (list, tuple)):
         if source and all(isinstance(r, dict) for r in source):
             return pd.DataFrame(list(source)), "the list of dicts"
@@ -397,13 +465,13 @@ def _detect(path: Path) -> str:
     )
 
 
-def _read_file(path: Path, format: str, wanted: set[str]):
+def _read_file(path: Path, format: str, wanted: set[str], text_column: str, fallback: set[str], force: bool):
     if not path.exists():
         raise InputError(f"input file not found: {path}")
     fmt = _detect(path) if format == "auto" else format
     try:
         if fmt == "parquet":
-            return _read_parquet(path, wanted)
+            return _read_parquet(path, wanted, text_column, fallback, force)
         if fmt == "csv":
             return _read_csv(path, wanted)
         return _read_jsonl(path)
@@ -414,13 +482,15 @@ def _read_file(path: Path, format: str, wanted: set[str]):
         raise InputError(f"cannot read {path} as {fmt}: {msg[:300]}") from None
 
 
-def _read_parquet(path: Path, wanted: set[str]):
+def _read_parquet(path: Path, wanted: set[str], text_column: str, fallback: set[str], force: bool):
     import pyarrow.parquet as pq
 
     if path.is_dir():
         return pq.read_table(path)
     names = pq.ParquetFile(path).schema_arrow.names
     # Only the columns we may use: input files often carry whole transcripts beside the summary.
+    if force or text_column not in names:
+        wanted = wanted | fallback
     return pq.read_table(path, columns=[c for c in names if c in wanted]), names
 
 

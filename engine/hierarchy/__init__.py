@@ -4,8 +4,9 @@ from clio_engine.hierarchy.build import (HIERARCHY_STRATEGIES, CentroidStrategy,
                                          build_hierarchy, level_sizes, register_hierarchy)
 from clio_engine.hierarchy.grouping import (AgglomerativeStrategy, NameEmbeddingStrategy, agglomerate,
                                             recommended_strategy)
+from clio_engine.hierarchy.clio import ClioStrategy  # registers hierarchy.mode: clio
 from clio_engine.hierarchy.tree import Level, Tree
 
 __all__ = ["build_hierarchy", "level_sizes", "CentroidStrategy", "Strategy", "ChildNodes", "Grouping",
            "HIERARCHY_STRATEGIES", "register_hierarchy", "Tree", "Level",
-           "AgglomerativeStrategy", "NameEmbeddingStrategy", "agglomerate", "recommended_strategy"]
+           "AgglomerativeStrategy", "NameEmbeddingStrategy", "agglomerate", "recommended_strategy", "ClioStrategy"]

@@ -24,17 +24,19 @@ from clio_engine.registry import Registry
 from clio_engine.segments import segment_sum
 from clio_engine.validation import check_matrix
 
-HIERARCHY_STRATEGIES = Registry("hierarchy.mode", "hierarchy strategy", unshipped={
-    "clio": "needs an LLM generator, which this version does not ship; use 'centroid'"})
+HIERARCHY_STRATEGIES = Registry("hierarchy.mode", "hierarchy strategy")
 
 
-def register_hierarchy(name: str, *, reads: tuple[str, ...] = (), needs_names: bool | None = None, replace: bool = False):
+def register_hierarchy(name: str, *, reads: tuple[str, ...] = (), needs_names: bool | None = None, replace: bool = False,
+                       needs_llm: bool = False):
     """Decorator registering `factory(cfg) -> Strategy` as `hierarchy.mode: name`. `reads`: config paths the
     factory reads (beyond the hierarchy stage's own `hierarchy` section and `seed`); `needs_names`
-    (default: the factory's `needs_names` attribute): the pipeline names base clusters first."""
+    (default: the factory's `needs_names` attribute): the pipeline names base clusters first; `needs_llm`:
+    a run refuses it while `llm.backend` is none."""
     def add(factory):
         flag = bool(getattr(factory, "needs_names", False)) if needs_names is None else needs_names
-        return HIERARCHY_STRATEGIES.register(name, reads=reads, replace=replace, needs_names=flag)(factory)
+        return HIERARCHY_STRATEGIES.register(name, reads=reads, replace=replace, needs_names=flag,
+                                             needs_llm=needs_llm)(factory)
 
     return add
 

@@ -21,17 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from clio_engine.llm.types import Request, Result
-from clio_engine.runfiles import CACHE
+from clio_engine.runfiles import LLM_CACHE
 from clio_engine.storage import writing
 
 CACHE_VERSION = 1
-RUN_CACHE = f"{CACHE}/llm"  # where a run keeps its calls, under RUN_DIR (private: prompts hold record text)
+RUN_CACHE = LLM_CACHE  # where a run keeps its calls, under RUN_DIR (private: prompts hold record text)
 
 
 def schema_json(schema: Any) -> dict | None:
     """A request's schema as a JSON-schema dict (a pydantic model class gives its `model_json_schema()`)."""
     if schema is None or isinstance(schema, dict):
         return schema
+    if hasattr(schema, "parse") and hasattr(schema, "instruction") and hasattr(schema, "key"):
+        return {"x-text-format": schema.key, "instruction": schema.instruction}  # a plain-text format: keyed by its spec
     if hasattr(schema, "model_json_schema"):
         return _model_schema(schema)
     raise TypeError(f"schema must be a JSON-schema dict or a pydantic model class, got {type(schema).__name__}")

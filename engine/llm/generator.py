@@ -132,10 +132,12 @@ class Generator:
     async def _one(self, request: Request, key: str, use: StageUsage, writer: WriteBehind | None) -> Result:
         max_tokens, temperature = self._params(request)
         schema = schema_json(request.schema)
+        text_format = structured.is_text_format(request.schema)
+        native = None if text_format else schema  # only a JSON schema can be sent as response_format
         system = request.system
         if schema is not None:
-            system = (system + "\n\n" if system else "") + structured.instruction(schema)
-        call = Call(system, request.messages, max_tokens, temperature, schema)
+            system = (system + "\n\n" if system else "") + structured.instruction(request.schema if text_format else schema)
+        call = Call(system, request.messages, max_tokens, temperature, native)
         result = Result(ok=False)
         started = time.perf_counter()
         failed_tries, reasked = 0, False
@@ -179,8 +181,8 @@ class Generator:
                 reasked = True
                 use.reasks += 1
                 call = Call(system, call.messages + ({"role": "assistant", "content": done.text},
-                                                     {"role": "user", "content": structured.reask(str(e))}),
-                            max_tokens, temperature, schema)
+                                                     {"role": "user", "content": structured.reask(str(e), text_format)}),
+                            max_tokens, temperature, native)
 
     def _keep(self, writer: WriteBehind | None, key: str, result: Result) -> Result:
         """Cache a finished result (on the writer thread when there is one)."""

@@ -17,17 +17,28 @@ class ParseError(ValueError):
     """The text is not JSON or does not match the schema; the message goes back to the model once."""
 
 
+def is_text_format(schema: Any) -> bool:
+    """A plain-text answer format (`clio_engine.llm.formats`): parsed by its own `parse`, never sent as JSON schema."""
+    return hasattr(schema, "parse") and hasattr(schema, "instruction") and hasattr(schema, "key")
+
+
 def instruction(schema: Any) -> str:
+    if is_text_format(schema):
+        return schema.instruction
     return ("Reply with a single JSON value and nothing else, matching this JSON schema:\n"
             + json.dumps(schema_json(schema), ensure_ascii=False, sort_keys=True))
 
 
-def reask(error: str) -> str:
+def reask(error: str, text_format: bool = False) -> str:
+    if text_format:
+        return f"Your reply could not be used: {error}. Reply again, following the requested format exactly."
     return (f"Your reply could not be used: {error}. Reply again with only the JSON value, matching the "
             "schema exactly.")
 
 
 def parse(text: str, schema: Any) -> Any:
+    if is_text_format(schema):
+        return schema.parse(text)  # raises ParseError with the reason the model is told on the re-ask
     value = _first_json(text)
     if isinstance(schema, dict):
         check_schema(value, schema)

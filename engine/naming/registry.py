@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from clio_engine.registry import Registry
 
-NAMERS = Registry("naming.strategy", "namer", unshipped={
-    "llm": "needs an LLM generator, which this version does not ship; use 'keywords'"})
+NAMERS = Registry("naming.strategy", "namer")
 
 
-def register_namer(name: str, *, reads: tuple[str, ...] = (), replace: bool = False):
-    """Decorator registering `factory(cfg) -> Namer` as `naming.strategy: name`."""
-    return NAMERS.register(name, reads=reads, replace=replace)
+def register_namer(name: str, *, reads: tuple[str, ...] = (), replace: bool = False, needs_llm: bool = False):
+    """Decorator registering `factory(cfg) -> Namer` as `naming.strategy: name`. `needs_llm`: a run refuses it
+    while `llm.backend` is none (its `reads` should include `clio_engine.llm.LLM_READS`)."""
+    return NAMERS.register(name, reads=reads, replace=replace, needs_llm=needs_llm)
 
 
 @register_namer("keywords", reads=("naming", "privacy.min_users", "privacy.examples", "privacy.scrubber"))
@@ -26,8 +26,11 @@ def _keywords(cfg):
                         scrubber=make_scrubber(p.scrubber))
 
 
-@register_namer("phrases", reads=("naming", "privacy.min_users", "privacy.examples", "privacy.scrubber", "embed.model",
-                                   "embed.device", "embed.dtype", "embed.max_length", "embed.cache_dir"))
+PHRASE_EMBED_READS = ("embed.model", "embed.device", "embed.dtype", "embed.max_length", "embed.cache_dir")
+
+
+@register_namer("phrases", reads=("naming", "privacy.min_users", "privacy.examples", "privacy.scrubber",
+                                   *PHRASE_EMBED_READS))
 def _phrases(cfg):
     from clio_engine.naming.phrases import PhraseNamer, embedder_from_config
     from clio_engine.privacy import make_scrubber
@@ -35,3 +38,20 @@ def _phrases(cfg):
     n, p = cfg.naming, cfg.privacy
     return PhraseNamer(embed_phrases=embedder_from_config(cfg.embed), n_keywords=n.n_keywords, n_examples=n.n_examples,
                        examples=p.examples, min_users=p.min_users, scrubber=make_scrubber(p.scrubber))
+
+
+def _llm_reads() -> tuple[str, ...]:
+    from clio_engine.llm.session import LLM_READS
+
+    return ("naming", "privacy.min_users", "privacy.examples", "privacy.scrubber", *PHRASE_EMBED_READS, *LLM_READS)
+
+
+@register_namer("llm", reads=_llm_reads(), needs_llm=True)
+def _llm(cfg):
+    from clio_engine.naming.llm import LlmNamer
+    from clio_engine.privacy import make_scrubber
+
+    n, p = cfg.naming, cfg.privacy
+    return LlmNamer(cfg, in_examples=n.in_examples, out_examples=n.out_examples, n_keywords=n.n_keywords,
+                    n_examples=n.n_examples, examples=p.examples, min_users=p.min_users,
+                    scrubber=make_scrubber(p.scrubber), seed=cfg.seed, fallback=_phrases(cfg))

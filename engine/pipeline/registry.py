@@ -28,12 +28,12 @@ UNKEYED: dict[str, str] = {
     "embed.progress": "display only: whether a progress bar is drawn on a terminal",
     "embed.cache_dir": "where the content-addressed embedding cache lives; the vectors are the same anywhere",
     "output.dir": "where the run directory is, not what it holds",
-    # No stage calls an LLM yet (issue 11); the LLM stages move what changes answers (backend, model,
-    # model_path, temperature, max_tokens, native_structured) into their `reads`.
-    **{f"llm.{key}": "no stage reads the llm section yet"
-       for key in ("backend", "model", "base_url", "api_key_env", "model_path", "device", "max_concurrency",
-                   "timeout_s", "max_retries", "backoff_s", "max_cost_usd", "prices", "temperature", "max_tokens",
-                   "native_structured", "batch_size", "progress")},
+    # How answers are fetched, not what they are (the LLM stages declare `clio_engine.llm.LLM_READS`:
+    # backend, model, model_path, temperature, max_tokens, native_structured).
+    **{f"llm.{key}": "how LLM answers are fetched (server, key, concurrency, retries, cost ceiling, prices, "
+                     "progress), not what they say"
+       for key in ("base_url", "api_key_env", "device", "max_concurrency", "timeout_s", "max_retries", "backoff_s",
+                   "max_cost_usd", "prices", "batch_size", "progress")},
 }
 
 

@@ -143,7 +143,7 @@ def release_manifest(manifest: dict) -> dict:
 # Exact counts the analyst manifest states that a noised release must not: each is a count query no noise
 # covers (the number of records, of truncated texts, of records beyond the contribution bound …).
 EXACT_INPUT_KEYS = ("rows", "accepted", "rejected", "rejections", "null_users")
-EXACT_STAGE_KEYS = {"records": None, "embed": ("n_texts", "n_unique", "n_tokens", "n_truncated"),
+EXACT_STAGE_KEYS = {"records": None, "facets": None, "embed": ("n_texts", "n_unique", "n_tokens", "n_truncated"),
                     "privacy": ("records_beyond_bound",), "map": ("points",), "cluster": ("noise",)}
 
 

@@ -78,7 +78,11 @@ def run(config: str | os.PathLike | dict | ClioConfig | None = None, *, input=No
     cfg = load_config(config, overrides)
     check_config(cfg)
     rd = RunDir(out if out is not None else cfg.output.dir)
-    return _Runner(cfg, rd, input).execute()
+    from clio_engine.llm.session import llm_session
+    from clio_engine.runfiles import LLM_CACHE
+
+    with llm_session(rd.path / LLM_CACHE):  # one generator per run for every LLM stage; calls cached in private/
+        return _Runner(cfg, rd, input).execute()
 
 
 def check_config(cfg: ClioConfig) -> None:
@@ -89,10 +93,15 @@ def check_config(cfg: ClioConfig) -> None:
     from clio_engine.pipeline.steps.cluster import CLUSTER_METHODS
 
     CLUSTER_METHODS.get(cfg.cluster.method)
-    HIERARCHY_STRATEGIES.get(cfg.hierarchy.mode)
-    NAMERS.get(cfg.naming.strategy)
-    if cfg.privacy.auditor:
-        raise ConfigError("privacy.auditor needs an LLM generator, which this version does not ship; set it to false")
+    needs_llm = [key for key, entry in (("hierarchy.mode", HIERARCHY_STRATEGIES.get(cfg.hierarchy.mode)),
+                                        ("naming.strategy", NAMERS.get(cfg.naming.strategy)))
+                 if entry.meta.get("needs_llm")]
+    needs_llm += [key for key, on in (("privacy.auditor", cfg.privacy.auditor),
+                                      ("facets.extract", bool(getattr(getattr(cfg, "facets", None), "extract", False))))
+                  if on]
+    if needs_llm and cfg.llm.backend == "none":
+        raise ConfigError(f"{', '.join(needs_llm)} needs an LLM but llm.backend is none: set llm.backend to openai, "
+                          "anthropic or transformers")
     plan(cfg, {s.name: "" for s in ordered() if s.fingerprint is not None})  # every declared setting exists
 
 
@@ -156,9 +165,10 @@ class _Runner:
         log.info("stage %s", line)
 
     def _finish(self, started: float) -> Run:
-        loaded, h = self.values["records"], self.values["hierarchy"]
+        loaded, h = self.values["facets"], self.values["hierarchy"]
         head = summary(loaded.records, loaded.origin, h.tree, self.values["privacy"], h.labels, self.info, self.cfg.privacy)
         out = manifest(self.cfg, head)
+        out["llm"] = llm_usage(self.info)
         out["run"] = {"dir": str(self.rd.path.resolve()), "started_at": _iso(started), "finished_at": _iso(time.time()),
                       "stages": self.monitor.stages}
         write_json(self.rd / "manifest.json", out)
@@ -166,6 +176,17 @@ class _Runner:
 
         build_release(self.rd.path)  # release/ from the analyst-level files just written (never from private/)
         return Run.load(self.rd.path)
+
+
+def llm_usage(info: dict[str, dict]) -> dict:
+    """LLM calls, tokens, failures and cost per stage (as recorded when each stage ran) and their total."""
+    from clio_engine.llm.session import merge_usage
+
+    stages = {name: i["llm"] for name, i in info.items() if isinstance(i, dict) and i.get("llm")}
+    total: dict = {}
+    for usage in stages.values():
+        total = merge_usage(total, usage)
+    return {"stages": stages, "total": total}
 
 
 def _iso(t: float) -> str:

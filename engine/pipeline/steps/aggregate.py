@@ -17,8 +17,8 @@ def _compute(ctx):
     from clio_engine.pipeline.steps.privacy import noise_plan
     from clio_engine.privacy.escape import neutralise
 
-    p, seed, records = ctx.cfg.privacy, ctx.cfg.seed, ctx["records"].records
-    labels, users = ctx["hierarchy"].labels, ctx["records"].users
+    p, seed, records = ctx.cfg.privacy, ctx.cfg.seed, ctx["facets"].records
+    labels, users = ctx["hierarchy"].labels, ctx["facets"].users
     pubs, levels = ctx["privacy"], ctx["hierarchy"].tree.levels
     floors = dict(min_users=p.min_users, min_records=p.min_records)
     parts, before, after, total = [], 0, 0, 0
@@ -54,7 +54,7 @@ def empty_facets() -> pa.Table:
                      "users": pa.array([], pa.int64()), "share": pa.array([], pa.float64()), "suppressed": pa.array([], pa.bool_())})
 
 
-register_stage(Stage("aggregate", _compute, _load, upstream=("records", "hierarchy", "privacy"),
+register_stage(Stage("aggregate", _compute, _load, upstream=("facets", "hierarchy", "privacy"),
                      reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "privacy.secondary_suppression",
                             "privacy.max_records_per_user", "seed"),
                      artifacts=(FILE,), version=4))

@@ -73,7 +73,7 @@ def _reads(cfg) -> tuple[str, ...]:
 
 
 def _check(ctx):
-    method(ctx.cfg).check(len(ctx["records"].records))
+    method(ctx.cfg).check(len(ctx["records"].records))  # fail fast, before facet extraction
 
 
 def _compute(ctx):
@@ -92,5 +92,5 @@ def _load(ctx):
         return Clustering(z["base"], z["centroids"], z["sizes"])
 
 
-register_stage(Stage("cluster", _compute, _load, upstream=("records", "embed", "reduce"), reads=_reads,
+register_stage(Stage("cluster", _compute, _load, upstream=("records", "facets", "embed", "reduce"), reads=_reads,
                      artifacts=(f"{CACHE}/{FILE}",), check=_check))

@@ -22,7 +22,7 @@ def _compute(ctx):
     out = ctx.rd / FILE
     settings = ctx.cfg.embed.model_dump()
     store = None if settings["cache_dir"] is not None else ctx.rd / EMBED_STORE
-    vectors, report = embed(ctx["records"].records.texts, out=out, return_report=True, store_dir=store, **settings)
+    vectors, report = embed(ctx["facets"].records.texts, out=out, return_report=True, store_dir=store, **settings)
     del vectors
     return _load(ctx), {k: getattr(report, k) for k in INFO}
 
@@ -31,4 +31,4 @@ def _load(ctx):
     return np.load(ctx.rd / FILE, mmap_mode="r")
 
 
-register_stage(Stage("embed", _compute, _load, upstream=("records",), reads=("embed",), artifacts=(FILE,)))
+register_stage(Stage("embed", _compute, _load, upstream=("facets",), reads=("embed",), artifacts=(FILE,)))

@@ -48,14 +48,23 @@ def _reads(cfg) -> tuple[str, ...]:
 
 def _compute(ctx):
     from clio_engine.hierarchy import build_hierarchy
+    from clio_engine.llm.session import merge_usage
 
     cfg, c = ctx.cfg, ctx["cluster"]
     entry = _entry(cfg)
-    names = _base_names(ctx) if entry.meta.get("needs_names") else None
+    names, naming_usage = _base_names(ctx) if entry.meta.get("needs_names") else (None, {})
+    strategy = entry.factory(cfg)
+    if hasattr(strategy, "checkpoint"):  # an LLM strategy: test hook after each level's assign step
+        strategy.checkpoint = lambda: ctx.checkpoint("level")
     tree = build_hierarchy(c.centroids, c.sizes, levels=cfg.hierarchy.levels, top=cfg.hierarchy.top, seed=cfg.seed,
-                           strategy=entry.factory(cfg), base_names=names)
+                           strategy=strategy, base_names=names)
     write_text(ctx.rd.cached(FILE), json.dumps(tree.to_dict()))
     info = {"levels": [len(lv) for lv in tree.levels], "strategy": tree.strategy}
+    if getattr(strategy, "report", None) is not None:
+        info[tree.strategy] = strategy.report  # e.g. info["clio"]: proposals, merges, fallbacks per level
+    usage = merge_usage(naming_usage, getattr(strategy, "usage", None) or {})
+    if usage:
+        info["llm"] = usage  # the base names' and the strategy's calls; summed into the manifest's llm block
     if cfg.hierarchy.levels > 1 and cfg.hierarchy.top > len(c.sizes):
         # Only reachable with a derived k (an explicit cluster.k below hierarchy.top is a config error):
         # the top level cannot outnumber the base, so it is capped, and the run says so.
@@ -77,12 +86,13 @@ def _base_names(ctx):
     from clio_engine.hierarchy import Level, Tree
     from clio_engine.naming.registry import NAMERS
 
-    c, loaded = ctx["cluster"], ctx["records"]
+    c, loaded = ctx["cluster"], ctx["facets"]
     flat = Tree((Level(np.full(len(c.sizes), -1, np.int64), c.sizes.astype(np.float64), c.centroids),), "base")
     namer = NAMERS.get(ctx.cfg.naming.strategy).factory(ctx.cfg)
     every = [np.ones(len(c.sizes), dtype=bool)]
-    return namer.name_tree(loaded.records.texts, ctx["embed"], [c.base], flat, every, loaded.users)[0]
+    names = namer.name_tree(loaded.records.texts, ctx["embed"], [c.base], flat, every, loaded.users)[0]
+    return names, dict(getattr(namer, "usage", None) or {})  # an LLM namer's calls count toward this stage
 
 
-register_stage(Stage("hierarchy", _compute, _load, upstream=("records", "embed", "cluster"), reads=_reads,
+register_stage(Stage("hierarchy", _compute, _load, upstream=("facets", "embed", "cluster"), reads=_reads,
                      artifacts=(f"{CACHE}/{FILE}",)))

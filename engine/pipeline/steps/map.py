@@ -22,7 +22,7 @@ def marks_per_cluster(map_sample: int, min_records: int, n_published: int) -> in
 def _compute(ctx):
     from clio_engine.explorer import map_layout
 
-    cfg, c, records = ctx.cfg, ctx["cluster"], ctx["records"].records
+    cfg, c, records = ctx.cfg, ctx["cluster"], ctx["facets"].records
     published = ctx["privacy"][0].published
     m = marks_per_cluster(cfg.output.map_sample, cfg.privacy.min_records, int(published.sum()))
     layout = map_layout(ctx["embed"], c.base, c.centroids, per_cluster=m, ancestors=ctx["hierarchy"].tree.ancestors(),
@@ -38,6 +38,6 @@ def _load(ctx):
     return MapLayout.load(ctx.rd.cached(FILE))
 
 
-register_stage(Stage("map", _compute, _load, upstream=("records", "embed", "cluster", "hierarchy", "privacy"),
+register_stage(Stage("map", _compute, _load, upstream=("facets", "embed", "cluster", "hierarchy", "privacy"),
                      reads=("output.map_sample", "privacy.min_records", "privacy.epsilon", "seed"),
                      artifacts=(f"{CACHE}/{FILE}",), version=2, enabled=lambda cfg: cfg.output.explorer))

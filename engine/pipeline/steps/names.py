@@ -1,5 +1,10 @@
 """names: every published node → name, description, keywords, examples, by the namer `naming.strategy`
-names in `NAMERS` (`clio_engine.naming.register_namer`); unpublished nodes get None."""
+names in `NAMERS` (`clio_engine.naming.register_namer`); unpublished nodes get None. With
+`privacy.auditor` the names then pass the LLM privacy auditor (`clio_engine.privacy.auditor`).
+
+info: {"namer"}, plus for an LLM namer "llm" (usage), "fallbacks" and "collisions", and with the auditor
+"auditor" (its report); "llm" then adds the auditor's usage. Checkpoint "names:level" after each level
+an LLM namer names (and once after a namer without levels)."""
 from __future__ import annotations
 
 import json
@@ -14,20 +19,40 @@ FILE = "names.json"
 def _reads(cfg) -> tuple[str, ...]:
     from clio_engine.naming.registry import NAMERS
 
-    return ("naming.strategy", *NAMERS.get(cfg.naming.strategy).reads)
+    reads = ("naming.strategy", "privacy.auditor", *NAMERS.get(cfg.naming.strategy).reads)
+    if cfg.privacy.auditor:
+        from clio_engine.llm.session import LLM_READS
+
+        reads += ("privacy.auditor_min_score", "privacy.scrubber", *LLM_READS)
+    return tuple(dict.fromkeys(reads))
 
 
 def _compute(ctx):
     from clio_engine.naming.registry import NAMERS
 
-    loaded, h = ctx["records"], ctx["hierarchy"]
+    loaded, h = ctx["facets"], ctx["hierarchy"]
     namer = NAMERS.get(ctx.cfg.naming.strategy).factory(ctx.cfg)
+    levelled = hasattr(namer, "after_level")
+    if levelled:  # test hook: a kill between levels leaves the named levels' calls in the LLM cache
+        namer.after_level = lambda level: ctx.checkpoint("level")
     names = namer.name_tree(loaded.records.texts, ctx["embed"], h.labels, h.tree,
                             [pub.published for pub in ctx["privacy"]], loaded.users)
+    if not levelled:
+        ctx.checkpoint("level")
+    info = {"namer": getattr(namer, "name", ctx.cfg.naming.strategy)}
+    for key in ("usage", "fallbacks", "collisions"):
+        if getattr(namer, key, None) is not None:
+            info["llm" if key == "usage" else key] = getattr(namer, key)
+    if ctx.cfg.privacy.auditor:
+        from clio_engine.llm.session import merge_usage
+        from clio_engine.privacy.auditor import audit_names
+
+        names, info["auditor"] = audit_names(ctx.cfg, names)
+        info["llm"] = merge_usage(info.get("llm", {}), info["auditor"]["llm"])
     names = [[None if nm is None else _neutralised(nm) for nm in level] for level in names]
     data = [[None if nm is None else nm.__dict__ for nm in level] for level in names]
     write_text(ctx.rd.cached(FILE), json.dumps(data, ensure_ascii=False))
-    return names, {"namer": getattr(namer, "name", ctx.cfg.naming.strategy)}
+    return names, info
 
 
 def _neutralised(nm):
@@ -47,5 +72,5 @@ def _load(ctx):
     return [[None if nm is None else NodeName(**nm) for nm in level] for level in data]
 
 
-register_stage(Stage("names", _compute, _load, upstream=("records", "embed", "hierarchy", "privacy"), reads=_reads,
-                     artifacts=(f"{CACHE}/{FILE}",), version=2))
+register_stage(Stage("names", _compute, _load, upstream=("facets", "embed", "hierarchy", "privacy"), reads=_reads,
+                     artifacts=(f"{CACHE}/{FILE}",), version=3))

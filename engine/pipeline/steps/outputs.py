@@ -16,14 +16,14 @@ from clio_engine.pipeline.report import render_report
 from clio_engine.pipeline.rundir import write_parquet, write_text
 from clio_engine.runfiles import ASSIGNMENTS
 
-UPSTREAM = ("records", "embed", "reduce", "cluster", "hierarchy", "privacy", "names", "aggregate", "map")
+UPSTREAM = ("records", "facets", "embed", "reduce", "cluster", "hierarchy", "privacy", "names", "aggregate", "map")
 
 
 def _compute(ctx):
     from clio_engine.pipeline.plots import write_plots
 
     cfg, rd = ctx.cfg, ctx.rd
-    loaded, base, h, pubs = ctx["records"], ctx["cluster"].base, ctx["hierarchy"], ctx["privacy"]
+    loaded, base, h, pubs = ctx["facets"], ctx["cluster"].base, ctx["hierarchy"], ctx["privacy"]
     info = {name: ctx.info[name] for name in UPSTREAM if name in ctx.info}
     head = summary(loaded.records, loaded.origin, h.tree, pubs, h.labels, info, cfg.privacy)
     write_parquet(rd / ASSIGNMENTS, assignments_table(loaded.records, base, h.labels, [p.published for p in pubs]))

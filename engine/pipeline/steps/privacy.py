@@ -15,7 +15,7 @@ def noise_plan(ctx):
     """The run's NoisePlan (None without privacy.epsilon): one budget over every level and facet."""
     from clio_engine.privacy.noise import plan_noise
 
-    p, records = ctx.cfg.privacy, ctx["records"].records
+    p, records = ctx.cfg.privacy, ctx["facets"].records
     return plan_noise(p.epsilon, p.max_records_per_user, n_levels=len(ctx["hierarchy"].tree.levels),
                       facets=tuple(records.facet_columns), has_user_ids=bool(records.has_user_ids))
 
@@ -25,7 +25,7 @@ def _compute(ctx):
     from clio_engine.privacy.noise import bounded_records
 
     p, h = ctx.cfg.privacy, ctx["hierarchy"]
-    plan, users = noise_plan(ctx), ctx["records"].users
+    plan, users = noise_plan(ctx), ctx["facets"].users
     pubs = publish(h.labels, [lv.parent for lv in h.tree.levels], users, min_users=p.min_users,
                    min_records=p.min_records, seed=ctx.cfg.seed, secondary=p.secondary_suppression, noise=plan)
     arrays = {f"{field}_{level}": getattr(pub, field) for level, pub in enumerate(pubs) for field in FIELDS}
@@ -44,9 +44,8 @@ def _load(ctx):
         return [LevelPublication(**{f: z[f"{f}_{level}"] for f in FIELDS}) for level in range(n)]
 
 
-# privacy.auditor is refused at the start of a run in this version; an auditor changes what is published.
-register_stage(Stage("privacy", _compute, _load, upstream=("records", "hierarchy"),
-                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "privacy.auditor",
+register_stage(Stage("privacy", _compute, _load, upstream=("facets", "hierarchy"),
+                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon",
                             "privacy.secondary_suppression", "privacy.max_records_per_user", "seed"),
                      version=2,
                      artifacts=(f"{CACHE}/{FILE}",)))

@@ -36,7 +36,7 @@ def load(cfg, source):
 
     i = cfg.input
     kwargs = dict(text_column=i.text_column, id_column=i.id_column, user_column=i.user_column,
-                  facet_columns=i.facet_columns, null_users=i.null_users)
+                  facet_columns=i.facet_columns, null_users=i.null_users, conversation_column=i.conversation_column)
     if source is None and i.path is None:
         if not i.synthetic_records:
             raise ConfigError("no input: set input.path (or --input), or input.synthetic_records for demo data")
@@ -44,7 +44,7 @@ def load(cfg, source):
 
         frame = generate_conversations(i.synthetic_records, seed=cfg.seed)
         kwargs.update(user_column=i.user_column or "user_id", facet_columns=i.facet_columns or SYNTHETIC_FACETS,
-                      id_column=i.id_column or "id")
+                      id_column=i.id_column or "id", conversation_column=None)  # synthetic records are texts
         # Only the texts, ids, users and facets go in: the generator's true topics stay out of the run.
         keep = [kwargs["id_column"], i.text_column, kwargs["user_column"], *kwargs["facet_columns"]]
         return load_records(frame[keep], **kwargs), f"synthetic(n={i.synthetic_records}, seed={cfg.seed})"

@@ -1,0 +1,189 @@
+"""Whole conversations as input: three common layouts parsed into one list of (role, text) turns.
+
+    OpenAI     [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]
+               (content may also be a list of parts: {"type": "text", "text": "..."}, images, ...)
+    ShareGPT   [{"from": "human", "value": "..."}, {"from": "gpt", "value": "..."}]
+    Anthropic  [{"role": "user", "content": [{"type": "text", "text": "..."}, {"type": "tool_use", ...}]}]
+               (or {"system": "...", "messages": [...]})
+
+A cell may also hold the same as a JSON string (CSV files, JSONL/Parquet written as text). Roles come out as
+"user", "assistant" or "system"; text blocks are kept, tool calls and results become "[tool call]" /
+"[tool result]", images and other media are skipped. A malformed conversation raises `ConversationError`
+with one line naming the place ("messages[2].role is 'robot'; expected user, assistant or system"); the
+caller adds the row.
+
+    turns = parse(cell, column="messages")  # [("user", "..."), ("assistant", "...")]
+    render(turns)                            # "User: ...\nAssistant: ..."
+    cut_middle(text, 6000)                   # start and end kept, the middle marked as cut
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["ConversationError", "parse", "render", "cut_middle", "transcript", "COLUMNS"]
+
+# Columns read as conversations when the text column is absent (input.conversation_column: null).
+COLUMNS = ("messages", "conversations")
+_ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system",
+          "tool": "tool", "function": "tool"}
+_SHAREGPT = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
+             "bard": "assistant", "bing": "assistant", "model": "assistant", "system": "system",
+             "tool": "tool", "function": "tool", "observation": "tool"}
+_LABEL = {"user": "User", "assistant": "Assistant", "system": "System"}
+# Content blocks that carry no text worth showing a model (media, hidden reasoning) are skipped.
+_SKIPPED = {"image", "image_url", "input_image", "audio", "input_audio", "file", "document", "thinking",
+            "redacted_thinking"}
+_TOOL_CALL = {"tool_use", "function_call", "tool_call", "server_tool_use"}
+_TOOL_RESULT = {"tool_result", "function_result", "web_search_tool_result"}
+
+Turn = tuple[str, str]
+
+
+class ConversationError(ValueError):
+    """A conversation that cannot be read; the message is one line naming where and what."""
+
+
+def parse(value: Any, column: str = "messages") -> list[Turn]:
+    """[(role, text)] of one cell: a list of messages, an Anthropic {"system", "messages"} object, or a
+    JSON string of either. Roles: user / assistant / system. Raises `ConversationError`."""
+    if isinstance(value, (str, bytes)):
+        try:
+            value = json.loads(value)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ConversationError(f"{column} is not valid JSON ({getattr(e, 'msg', e)})") from None
+    system, outer = None, column
+    if isinstance(value, dict):  # Anthropic request shape: {"system": ..., "messages": [...]}
+        inner = next((k for k in ("messages", "conversations") if value.get(k) is not None), None)
+        if inner is None:
+            raise ConversationError(f"{column} is an object without a messages list")
+        system = value.get("system")
+        value, column = value[inner], f"{column}.{inner}"
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):  # numpy arrays from pandas/parquet
+        value = value.tolist()
+    if value is None:
+        raise ConversationError(f"{column} is null")
+    if not isinstance(value, (list, tuple)):
+        raise ConversationError(f"{column} is a {_kind(value)}, not a list of messages")
+    if not value:
+        raise ConversationError(f"{column} is empty")
+    turns: list[Turn] = []
+    if system is not None:
+        text = _content(system, f"{outer}.system")
+        if text:
+            turns.append(("system", text))
+    for i, message in enumerate(value):
+        role, text = _message(message, f"{column}[{i}]")
+        if role == "tool":  # a tool's output, spoken to the assistant
+            role, text = "user", "[tool result]"
+        if text:
+            turns.append((role, text))
+    if not any(role == "user" for role, _ in turns):
+        raise ConversationError(f"{column} has no user message with text")
+    return turns
+
+
+def render(turns: list[Turn], max_chars: int | None = None) -> str:
+    """"User: ...\nAssistant: ..." (one labelled paragraph per turn); cut in the middle past `max_chars`."""
+    text = "\n".join(f"{_LABEL[role]}: {body}" for role, body in turns)
+    return text if max_chars is None else cut_middle(text, max_chars)
+
+
+def transcript(value: Any, column: str = "messages", max_chars: int | None = None) -> str:
+    """`render(parse(value))`: one cell as a transcript string."""
+    return render(parse(value, column), max_chars)
+
+
+def cut_middle(text: str, max_chars: int) -> str:
+    """`text` when it fits, else its start and end (a 60/40 split: the request is usually near the start,
+    its outcome near the end) around a line saying how many characters were cut; never longer than `max_chars`."""
+    if len(text) <= max_chars:
+        return text
+    size = 0
+    while True:  # the count printed in the marker changes the marker's own length: settle it
+        keep = max(max_chars - size, 0)
+        head, tail = keep * 3 // 5, keep - keep * 3 // 5
+        marker = f"\n[... {len(text) - head - tail:,} characters cut ...]\n"
+        if len(marker) <= size:
+            break
+        size = len(marker)
+    return (text[:head] + marker + text[len(text) - tail:])[:max_chars]
+
+
+# ------------------------------------------------------------------------------------------- internals
+
+
+def _message(message: Any, where: str) -> Turn:
+    """(role, text) of one message in either the role/content or the ShareGPT from/value layout."""
+    if not isinstance(message, dict):
+        raise ConversationError(f"{where} is a {_kind(message)}, not an object")
+    if message.get("role") is not None:
+        role = message["role"]
+        canon = _ROLES.get(role.lower()) if isinstance(role, str) else None
+        if canon is None:
+            raise ConversationError(f"{where}.role is {_show(role)}; expected user, assistant or system")
+        if role.lower() in ("assistant",) and message.get("content") is None and message.get("tool_calls"):
+            return "assistant", "[tool call]"  # OpenAI: an assistant turn that only calls tools
+        return canon, _content(message.get("content"), f"{where}.content", required=canon != "tool")
+    if message.get("from") is not None:
+        sender = message["from"]
+        canon = _SHAREGPT.get(sender.lower()) if isinstance(sender, str) else None
+        if canon is None:
+            raise ConversationError(f"{where}.from is {_show(sender)}; expected human, gpt or system")
+        return canon, _content(message.get("value"), f"{where}.value", required=canon != "tool")
+    raise ConversationError(f"{where} has neither a role (OpenAI, Anthropic) nor a from (ShareGPT) field")
+
+
+def _content(content: Any, where: str, required: bool = True) -> str:
+    """The text of a message's content: a string, or a list of blocks / parts (text kept, tools summarised)."""
+    if content is None:
+        if not required:
+            return ""
+        raise ConversationError(f"{where} is missing")
+    if isinstance(content, str):
+        return content.strip()
+    if hasattr(content, "tolist") and not isinstance(content, (list, tuple)):
+        content = content.tolist()
+    if isinstance(content, dict):  # a single block
+        content = [content]
+    if not isinstance(content, (list, tuple)):
+        raise ConversationError(f"{where} is a {_kind(content)}; expected text or a list of content blocks")
+    parts = []
+    for j, block in enumerate(content):
+        if isinstance(block, str):
+            parts.append(block.strip())
+            continue
+        if not isinstance(block, dict):
+            raise ConversationError(f"{where}[{j}] is a {_kind(block)}, not a content block")
+        kind = block.get("type")
+        if kind is None and isinstance(block.get("text"), str):
+            kind = "text"
+        if kind in ("text", "input_text", "output_text"):
+            text = block.get("text")
+            if not isinstance(text, str):
+                raise ConversationError(f"{where}[{j}].text is {'missing' if text is None else 'a ' + _kind(text)}")
+            parts.append(text.strip())
+        elif kind in _TOOL_CALL:
+            parts.append("[tool call]")
+        elif kind in _TOOL_RESULT:
+            parts.append("[tool result]")
+        elif kind is None:
+            raise ConversationError(f"{where}[{j}] has no type")
+        # anything else (images, audio, files, thinking, unknown kinds): skipped, not an error
+    return "\n".join(p for p in parts if p)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    return "string" if isinstance(value, str) else type(value).__name__
+
+
+def _show(value: Any) -> str:
+    return repr(value)[:40] if isinstance(value, str) else f"a {_kind(value)}"

@@ -1,0 +1,183 @@
+"""Plain-text answer formats: what a stage asks for when JSON is more than the model can write.
+
+A small local model (SmolLM2-135M) answers "The user wants to reverse a list in Python." readily but
+almost never a JSON object; a large one follows either. So the LLM stages ask for plain text in a stated
+shape and parse it here. A format is passed as a `Request.schema`: the generator appends its
+`instruction` to the system prompt, parses the reply with `parse`, re-asks once with the parse error,
+then records a failure — the same path as a JSON schema. `key` (with the instruction) goes into the call
+cache key, so changing a format never reuses an answer given to the old one.
+
+    Request.user(prompt, schema=Choice(("directive", "learning", "none")))  → parsed: "learning"
+    Request.user(prompt, schema=Score(1, 5))                                → parsed: 2
+    Request.user(prompt, schema=Fields(("name", "description")))            → parsed: {"name": ..., ...}
+    Request.user(prompt, schema=NumberedList(2, 12))                        → parsed: ["...", "..."]
+    Request.user(prompt, schema=Line(max_words=40))                         → parsed: "..."
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from clio_engine.llm.structured import ParseError
+
+_FENCE = re.compile(r"^```\w*\s*|\s*```$")
+_QUOTES = "\"'“”‘’`"
+
+
+def _clean(text: str) -> str:
+    """The reply without code fences, surrounding quotes or markdown emphasis."""
+    text = _FENCE.sub("", text.strip()).strip()
+    text = text.replace("**", "").replace("__", "")
+    return text.strip().strip(_QUOTES).strip()
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of prose (the first non-empty line), at most `max_words` words (longer is cut at a word)."""
+
+    max_words: int = 40
+    what: str = "answer"
+
+    @property
+    def key(self) -> str:
+        return f"line:{self.max_words}"
+
+    @property
+    def instruction(self) -> str:
+        return f"Reply with the {self.what} only, on one line, in at most {self.max_words} words."
+
+    def parse(self, text: str) -> str:
+        lines = [ln for ln in (_clean(x) for x in _clean(text).splitlines()) if ln]
+        if not lines:
+            raise ParseError("the reply is empty")
+        words = _strip_label(lines[0], self.what).split()
+        if not words:
+            raise ParseError("the reply is empty")
+        return " ".join(words[:self.max_words]).strip()
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of `options` (the first option named in the reply, matched case-insensitively on word edges;
+    longer options first, so "task iteration" wins over "iteration")."""
+
+    options: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return "choice:" + "|".join(self.options)
+
+    @property
+    def instruction(self) -> str:
+        return "Reply with exactly one of: " + ", ".join(self.options) + "."
+
+    def parse(self, text: str) -> str:
+        low = _clean(text).lower()
+        found = []
+        for option in sorted(self.options, key=len, reverse=True):
+            m = re.search(r"(?<![\w-])" + re.escape(option.lower()) + r"(?![\w-])", low)
+            if m:
+                found.append((m.start(), -len(option), option))
+        if not found:
+            raise ParseError("the reply names none of: " + ", ".join(self.options))
+        return min(found)[2]
+
+
+@dataclass(frozen=True)
+class Score:
+    """An integer in [low, high]: the first whole number in the reply."""
+
+    low: int = 1
+    high: int = 5
+
+    @property
+    def key(self) -> str:
+        return f"score:{self.low}-{self.high}"
+
+    @property
+    def instruction(self) -> str:
+        return f"Reply with a single whole number from {self.low} to {self.high}."
+
+    def parse(self, text: str) -> int:
+        m = re.search(r"(?<![\d.])-?\d+(?![\d.]\d)", _clean(text))
+        if m is None:
+            raise ParseError(f"the reply holds no whole number from {self.low} to {self.high}")
+        value = int(m.group())
+        if not self.low <= value <= self.high:
+            raise ParseError(f"{value} is outside {self.low}..{self.high}")
+        return value
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Labelled lines, "Name: …" / "Description: …": a dict of the labels (lower case) to their text.
+    `required` labels must be present and non-empty; a label's text runs until the next label."""
+
+    labels: tuple[str, ...]
+    required: tuple[str, ...] | None = None
+    max_words: tuple[int, ...] | None = None  # per label; longer text is cut at a word
+
+    @property
+    def key(self) -> str:
+        return "fields:" + "|".join(self.labels) + f":{self.max_words}"
+
+    @property
+    def instruction(self) -> str:
+        shape = "\n".join(f"{label.capitalize()}: <{label}>" for label in self.labels)
+        return f"Reply in exactly this shape, one label per line, and nothing else:\n{shape}"
+
+    def parse(self, text: str) -> dict:
+        pattern = re.compile(r"^\s*[#*\-\s]*(" + "|".join(re.escape(l) for l in self.labels) + r")\s*[:：]\s*",
+                             re.IGNORECASE | re.MULTILINE)
+        body = _clean(text)
+        marks = list(pattern.finditer(body))
+        out: dict[str, str] = {}
+        for i, m in enumerate(marks):
+            label = m.group(1).lower()
+            end = marks[i + 1].start() if i + 1 < len(marks) else len(body)
+            value = " ".join(_clean(body[m.end():end]).split())
+            if label not in out and value:
+                out[label] = value
+        for label, limit in zip(self.labels, self.max_words or ()):
+            if label in out:
+                out[label] = " ".join(out[label].split()[:limit])
+        missing = [l for l in (self.required or self.labels) if not out.get(l)]
+        if missing:
+            raise ParseError("missing " + ", ".join(f'"{m.capitalize()}:"' for m in missing) + " line")
+        return out
+
+
+@dataclass(frozen=True)
+class NumberedList:
+    """A numbered or bulleted list: the items, in order, between `min_items` and `max_items`
+    (surplus items are dropped, not an error)."""
+
+    min_items: int = 1
+    max_items: int = 50
+
+    @property
+    def key(self) -> str:
+        return f"list:{self.min_items}-{self.max_items}"
+
+    @property
+    def instruction(self) -> str:
+        return (f"Reply with a numbered list of {self.min_items} to {self.max_items} items, one per line "
+                "(\"1. …\"), and nothing else.")
+
+    def parse(self, text: str) -> list[str]:
+        items = []
+        for line in _clean(text).splitlines():
+            m = re.match(r"^\s*(?:\d+[.):]|[-*•])\s+(.*\S)", line)
+            if m:
+                item = _clean(m.group(1))
+                if item:
+                    items.append(item)
+        if len(items) < self.min_items:
+            raise ParseError(f"found {len(items)} numbered items, need at least {self.min_items}")
+        return items[:self.max_items]
+
+
+def _strip_label(line: str, what: str) -> str:
+    """"Request: help with X" → "help with X" (a model often repeats the label it was asked for)."""
+    m = re.match(r"^\s*(?:" + re.escape(what) + r"|answer)\s*[:：]\s*", line, re.IGNORECASE)
+    return _clean(line[m.end():]) if m else line

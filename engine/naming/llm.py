@@ -1,0 +1,261 @@
+"""LLM naming (`naming.strategy: llm`): each published node named by a model from its own texts and the
+nearest texts outside it.
+
+Per level, bottom up, one batch of requests (one per published node):
+- inside: up to `in_examples` distinct texts sampled (seeded per node) from the node's *clear* records —
+  those whose nodes at every level up to this one are published (the keyword namer's example rule), so
+  no record of a suppressed cluster is ever shown, even as part of its published parent;
+- outside: up to `out_examples` distinct clear texts of the `OUT_NODES` nearest *published* nodes of the
+  level, those nearest this node's centroid first (each neighbour offers its own most central texts);
+- above the base level, the names of its published children;
+- texts are cut to one line of `max_chars`; the answer is `Fields(name, description)` (prompts.py).
+
+The name is cut to 10 words; name and description pass the scrubber. A failed result (after the
+generator's own re-ask) falls back to the no-LLM namer's name and description (`fallback`: the pipeline's
+`phrases` namer; `KeywordNamer` by default), counted in `fallbacks`. Keywords and examples are that namer's
+(same privacy rules). Siblings (same parent; the whole top level)
+get distinct names: a duplicate is asked once more with the taken names listed, then suffixed with its
+top keyword (or its index) if it still collides.
+
+After `name_tree`, `usage` holds the merged LLM usage, `fallbacks` {"count", "reasons"} and
+`collisions` {"reasked", "suffixed"}; `after_level(l)` (if set) is called once each level is named.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from clio_engine.hierarchy.tree import Tree
+from clio_engine.llm.formats import Fields
+from clio_engine.llm.types import Request
+from clio_engine.llm.usage import reason_kind
+from clio_engine.naming.namer import KeywordNamer, NodeName, _check_inputs, _own_centroid_cosine
+from clio_engine.naming.prompts import MAX_NAME_WORDS, SYSTEM, distinct_prompt, naming_prompt
+from clio_engine.privacy.scrub import Scrubber
+from clio_engine.segments import nearest_neighbors
+
+MAX_CHARS = 300        # characters of one text shown to the model
+OUT_NODES = 8          # nearest published nodes the contrast texts come from
+MAX_CHILDREN = 30      # child names shown for a node above the base level
+MAX_TAKEN = 60         # sibling names listed in a re-ask
+ANSWER_TOKENS = 200    # a name and two sentences fit well within this
+FORMAT = Fields(("name", "description"), max_words=(MAX_NAME_WORDS, 80))
+STAGE = "names"
+
+
+class LlmNamer:
+    """Names from an LLM (see the module docstring). `cfg`: a config (or a stage's view of one) with the
+    `llm` section and `seed`, handed to `clio_engine.llm.ask`."""
+
+    name = "llm"
+
+    def __init__(self, cfg, *, in_examples: int = 50, out_examples: int = 50, n_keywords: int = 8, n_examples: int = 5,
+                 examples: str = "scrubbed", min_users: int = 5, scrubber: Scrubber | None = None, seed: int = 0,
+                 max_chars: int = MAX_CHARS, max_tokens: int = ANSWER_TOKENS, fallback=None):
+        self.cfg, self.in_examples, self.out_examples, self.seed = cfg, in_examples, out_examples, seed
+        self.max_chars, self.max_tokens = max_chars, max_tokens
+        self.scrubber = scrubber or Scrubber()
+        # The no-LLM namer whose keywords and examples every node gets, and whose name a failed answer falls
+        # back to (the pipeline passes the default `phrases` namer; a bare LlmNamer uses keywords).
+        self.keywords = fallback or KeywordNamer(n_keywords=n_keywords, n_examples=n_examples, examples=examples,
+                                                 min_users=min_users, scrubber=self.scrubber)
+        self.after_level: Callable[[int], None] | None = None
+        self.usage: dict = {}
+        self.fallbacks: dict = {"count": 0, "reasons": {}}
+        self.collisions: dict = {"reasked": 0, "suffixed": 0}
+
+    def name_tree(self, texts: Sequence[str], vectors: np.ndarray, node_labels: list[np.ndarray], tree: Tree,
+                  published: list[np.ndarray], user_codes: np.ndarray) -> list[list[NodeName | None]]:
+        node_labels, published, user_codes = _check_inputs(texts, vectors, node_labels, tree, published, user_codes)
+        texts = texts if isinstance(texts, list) else list(texts)
+        base = self.keywords.name_tree(texts, vectors, node_labels, tree, published, user_codes)
+        cosine = _own_centroid_cosine(vectors, node_labels, [lv.centroid for lv in tree.levels])
+        clear = np.ones(len(texts), dtype=bool)
+        out: list[list[NodeName | None]] = []
+        for l, level in enumerate(tree.levels):
+            labels = node_labels[l]
+            clear &= (labels >= 0) & published[l][np.maximum(labels, 0)]
+            pub = np.flatnonzero(published[l])
+            inside, outside = self._shown(texts, vectors, labels, clear, cosine[l], level.centroid, published[l], l)
+            children = _children_names(out[l - 1], tree.levels[l - 1].parent) if l else {}
+            # a published node none of whose records may be shown (all its children suppressed) keeps its keyword name
+            asked = [int(n) for n in pub if inside[n]]
+            for _ in range(len(pub) - len(asked)):
+                self._fallback("no publishable texts to show")
+            prompts = {n: naming_prompt(inside[n], outside[n], children.get(n)) for n in asked}
+            chosen: dict[int, tuple[str, str] | None] = {int(n): None for n in pub}
+            chosen.update(zip(asked, self._ask_names([prompts[n] for n in asked])))
+            row: list[NodeName | None] = [None] * len(level)
+            self._distinct(chosen, prompts, level.parent, base[l])
+            for n in pub:
+                name, description = chosen[int(n)] or (base[l][n].name, base[l][n].description)
+                row[n] = NodeName(name, description, base[l][n].keywords, base[l][n].examples)
+            out.append(row)
+            if self.after_level is not None:
+                self.after_level(l)
+        return out
+
+    # ------------------------------------------------------------------ texts shown
+
+    def _shown(self, texts, vectors, labels, clear, own_cosine, centroids, published, level):
+        """({node: inside texts}, {node: outside texts}) for the published nodes of one level."""
+        pub = np.flatnonzero(published)
+        inside: dict[int, list[str]] = {int(n): [] for n in pub}
+        outside: dict[int, list[str]] = {int(n): [] for n in pub}
+        candidates = np.flatnonzero(clear)
+        if len(pub) == 0 or len(candidates) == 0:
+            return inside, outside
+        lab = labels[candidates]
+        by_node = _segments(candidates[np.argsort(lab, kind="stable")], labels)
+        central = _segments(candidates[np.lexsort((candidates, -own_cosine[candidates], lab))], labels)
+        for n, rows in by_node.items():
+            rng = np.random.default_rng([self.seed, level, n])
+            inside[n] = self._distinct_texts(texts, rows[rng.permutation(len(rows))], self.in_examples)[0]
+        if self.out_examples == 0 or len(pub) < 2:
+            return inside, outside
+        pools = {n: self._distinct_texts(texts, rows, self.out_examples) for n, rows in central.items()}
+        units = np.asarray(centroids, dtype=np.float32)
+        units = units / np.maximum(np.linalg.norm(units, axis=1, keepdims=True), 1e-12)
+        near = nearest_neighbors(units, min(OUT_NODES, len(pub) - 1), mask=published)
+        for n in pub:
+            shown, rows = [], []
+            for j in near[n][near[n] >= 0]:
+                texts_j, rows_j = pools.get(int(j), ([], []))
+                shown += texts_j
+                rows += rows_j
+            if not rows:
+                continue
+            rows_arr = np.asarray(rows)
+            order = np.argsort(rows_arr, kind="stable")  # read the rows in file order (a memmap)
+            score = np.empty(len(rows_arr), dtype=np.float64)
+            score[order] = np.asarray(vectors[rows_arr[order]], dtype=np.float64) @ units[n].astype(np.float64)
+            best = np.lexsort((rows_arr, -score))  # nearest first, ties to the lower record
+            seen: list[str] = []
+            for i in best:
+                if shown[i] not in seen:
+                    seen.append(shown[i])
+                    if len(seen) == self.out_examples:
+                        break
+            outside[int(n)] = seen
+        return inside, outside
+
+    def _distinct_texts(self, texts, rows, limit) -> tuple[list[str], list[int]]:
+        """The first `limit` distinct one-line texts of `rows`, in order, and their record indices."""
+        shown: list[str] = []
+        kept: list[int] = []
+        for i in rows:
+            text = one_line(texts[i], self.max_chars)
+            if text and text not in shown:
+                shown.append(text)
+                kept.append(int(i))
+                if len(shown) == limit:
+                    break
+        return shown, kept
+
+    # ------------------------------------------------------------------ asking
+
+    def _ask_names(self, prompts: list[str]) -> list[tuple[str, str] | None]:
+        """(name, description) per prompt, scrubbed; None where the model's answer could not be used."""
+        from clio_engine.llm.session import ask, merge_usage
+
+        if not prompts:
+            return []
+        max_tokens = min(self.max_tokens, int(self.cfg.llm.max_tokens))
+        requests = [Request.user(p, system=SYSTEM, schema=FORMAT, max_tokens=max_tokens) for p in prompts]
+        results, usage = ask(self.cfg, requests, STAGE)
+        self.usage = merge_usage(self.usage, usage)
+        out: list[tuple[str, str] | None] = []
+        for r in results:
+            if r.ok and isinstance(r.parsed, dict):
+                name = self.scrubber.scrub(_cut(r.parsed["name"].rstrip(" ."), MAX_NAME_WORDS))
+                if name.strip():
+                    out.append((name, self.scrubber.scrub(r.parsed["description"])))
+                    continue
+            self._fallback(r.error or "empty name")
+            out.append(None)
+        return out
+
+    def _fallback(self, error: str) -> None:
+        self.fallbacks["count"] += 1
+        kind = reason_kind(error)
+        self.fallbacks["reasons"][kind] = self.fallbacks["reasons"].get(kind, 0) + 1
+
+    def _distinct(self, chosen: dict[int, tuple[str, str] | None], prompts: dict[int, str], parent: np.ndarray,
+                  base: list[NodeName | None]) -> None:
+        """Make names unique among siblings in place: re-ask LLM-named duplicates once, then suffix."""
+        def name_of(n):
+            return (chosen[n] or (base[n].name, ""))[0]
+
+        groups: dict[int, list[int]] = {}
+        for n in chosen:
+            groups.setdefault(int(parent[n]), []).append(n)
+        again: dict[int, list[str]] = {}
+        for members in groups.values():
+            seen: set[str] = set()
+            for n in members:
+                key = name_of(n).casefold()
+                if key in seen and chosen[n] is not None:
+                    again[n] = sorted({name_of(m) for m in members if m != n})[:MAX_TAKEN]
+                seen.add(key)
+        if again:
+            self.collisions["reasked"] += len(again)
+            nodes = sorted(again)
+            answers = self._ask_names([distinct_prompt(prompts[n], again[n]) for n in nodes])
+            for n, answer in zip(nodes, answers):
+                if answer is not None:
+                    chosen[n] = answer
+        for members in groups.values():
+            taken: set[str] = set()
+            for n in members:
+                name = name_of(n)
+                if name.casefold() in taken:
+                    name = self._suffixed(name, base[n].keywords if base[n] else [], n, taken)
+                    self.collisions["suffixed"] += 1
+                    chosen[n] = (name, (chosen[n] or (None, base[n].description))[1])
+                taken.add(name.casefold())
+
+    @staticmethod
+    def _suffixed(name: str, keywords: list[str], node: int, taken: set[str]) -> str:
+        """`name (keyword)` with the first keyword not already in the name, else `name (node)`; ≤ 10 words."""
+        for suffix in [k for k in keywords if k.casefold() not in name.casefold()][:1] + [str(node)]:
+            room = MAX_NAME_WORDS - len(suffix.split())
+            candidate = f"{_cut(name, max(room, 1))} ({suffix})"
+            if candidate.casefold() not in taken:
+                return candidate
+        return f"{_cut(name, MAX_NAME_WORDS - 2)} ({node}) ({len(taken)})"
+
+
+def one_line(text, max_chars: int = MAX_CHARS) -> str:
+    """The text on one line, cut at a word to at most `max_chars` characters (an ellipsis marks the cut)."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= max_chars:
+        return flat
+    cut = flat[:max_chars - 1]
+    if " " in cut[max_chars // 2:]:
+        cut = cut[:cut.rfind(" ")]
+    return cut.rstrip() + "…"
+
+
+def _cut(text: str, words: int) -> str:
+    return " ".join(text.split()[:words])
+
+
+def _segments(order: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
+    """{node: its records in `order`} for record indices `order` sorted by node."""
+    if len(order) == 0:
+        return {}
+    lab = labels[order]
+    bounds = np.flatnonzero(np.diff(lab)) + 1
+    return {int(labels[s[0]]): s for s in np.split(order, bounds)}
+
+
+def _children_names(names: list[NodeName | None], parent: np.ndarray) -> dict[int, list[str]]:
+    """{parent node: names of its published children (at most MAX_CHILDREN, in index order)}."""
+    out: dict[int, list[str]] = {}
+    for child, nm in enumerate(names):
+        if nm is not None and parent[child] >= 0:
+            kids = out.setdefault(int(parent[child]), [])
+            if len(kids) < MAX_CHILDREN:
+                kids.append(nm.name)
+    return out

@@ -1,0 +1,53 @@
+"""Prompt text of the `llm` namer (written for this engine; the first system line is a stable task marker).
+
+    naming_prompt(inside, outside, children) -> user message;  SYSTEM -> system prompt
+    distinct_prompt(prompt, taken) -> the same prompt asking for a name none of `taken` uses
+
+The answer shape ("Name: …" / "Description: …") is appended by the generator from the request's format
+(`clio_engine.llm.formats.Fields`), so it is not repeated here.
+"""
+from __future__ import annotations
+
+TASK = "Task: name a cluster of conversations."
+MAX_NAME_WORDS = 10
+
+SYSTEM = f"""{TASK}
+Analysts study how people use an AI assistant by grouping similar conversations. You get texts drawn from \
+one group and, for contrast, texts from neighbouring groups. Give the group a name and a description.
+
+How to write them:
+- The name has at most {MAX_NAME_WORDS} words. When the texts are things users asked for, make the name a \
+command that starts with a verb, such as "Debug Python list errors" or "Plan a week of vegetarian meals".
+- Be specific: the name should fit this group and not its neighbours ("Dispute a card charge" rather than \
+"Banking help").
+- The description is exactly two sentences: what the conversations in the group share, and what sets them \
+apart from the contrast texts.
+- Stay general. Leave out names of people or companies, places, dates, numbers, e-mail or web addresses \
+and any other detail that could point to a particular person, even when the texts contain them."""
+
+IN_OPEN, IN_CLOSE = "<group_texts>", "</group_texts>"
+OUT_OPEN, OUT_CLOSE = "<contrast_texts>", "</contrast_texts>"
+CHILDREN_OPEN, CHILDREN_CLOSE = "<subgroup_names>", "</subgroup_names>"
+TAKEN_LEAD = "These names are already taken by sibling groups; choose a name different from all of them:"
+
+
+def _block(open_tag: str, close_tag: str, lines: list[str]) -> str:
+    return "\n".join([open_tag, *(f"- {line}" for line in lines), close_tag])
+
+
+def naming_prompt(inside: list[str], outside: list[str], children: list[str] | None = None) -> str:
+    """The user message for one group: its texts, the contrast texts, and (above the base level) the names
+    of its published subgroups. Texts must already be one line each."""
+    parts = [f"Texts from the group ({len(inside)} shown):", _block(IN_OPEN, IN_CLOSE, inside)]
+    if children:
+        parts += [f"Names of its subgroups ({len(children)}):", _block(CHILDREN_OPEN, CHILDREN_CLOSE, children)]
+    if outside:
+        parts += [f"Texts from neighbouring groups, for contrast ({len(outside)} shown):",
+                  _block(OUT_OPEN, OUT_CLOSE, outside)]
+    parts.append("Name the group and describe it in two sentences, following the rules.")
+    return "\n\n".join(parts)
+
+
+def distinct_prompt(prompt: str, taken: list[str]) -> str:
+    """`prompt` with the sibling names the new name must differ from."""
+    return f"{prompt}\n\n{TAKEN_LEAD}\n" + "\n".join(f"- {t}" for t in taken)

@@ -1,0 +1,45 @@
+"""Prompt text of the privacy auditor (written for this engine; first system lines are stable task markers).
+
+    audit_prompt(name, description, examples) -> user message, answered with `Score(1, 5)`
+    rename_prompt(name, description)          -> user message, answered with `Fields(name, description)`
+"""
+from __future__ import annotations
+
+AUDIT_TASK = "Task: rate how private a cluster summary is."
+RENAME_TASK = "Task: make a cluster summary more general."
+
+AUDIT_SYSTEM = f"""{AUDIT_TASK}
+A cluster summary (a name, a description and a few example texts) describes many conversations with an AI \
+assistant and is about to be shown to analysts. Judge whether anything in it could lead back to a \
+particular person. Use this scale:
+1 = it names or points to a specific person, or holds private details of one (a full name, contact \
+details, an account or ID number, a home address, a health or money matter tied to someone).
+2 = it holds details rare enough that a reader could likely work out who is involved.
+3 = it is general, but so narrow that a small group of people could be guessed.
+4 = it is general; only very loose hints about who took part remain.
+5 = it is fully general: a topic that many unrelated people share, nothing about anyone in particular.
+Judge the content only, not its style, and rate the least private part of the summary."""
+
+RENAME_SYSTEM = f"""{RENAME_TASK}
+A cluster summary describes many conversations with an AI assistant, but a privacy check found it too \
+specific. Rewrite its name and description so they keep the general topic and drop every detail that \
+could point to a particular person: names of people or companies, places, dates, numbers, contact \
+details, rare circumstances. The name has at most 10 words; the description is two sentences."""
+
+
+def _field(label: str, text: str) -> str:
+    return f"{label}: {' '.join(str(text).split())}"
+
+
+def audit_prompt(name: str, description: str, examples: list[str]) -> str:
+    lines = ["<summary>", _field("Name", name), _field("Description", description)]
+    if examples:
+        lines.append("Examples:")
+        lines += [f"- {' '.join(str(e).split())}" for e in examples]
+    lines += ["</summary>", "How private is this summary, on the scale from 1 to 5?"]
+    return "\n".join(lines)
+
+
+def rename_prompt(name: str, description: str) -> str:
+    return "\n".join(["<summary>", _field("Name", name), _field("Description", description), "</summary>",
+                      "Write a more general name and description for it."])

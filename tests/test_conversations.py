@@ -1,0 +1,165 @@
+"""Whole conversations as input: OpenAI messages, ShareGPT conversations and Anthropic content blocks parsed
+into one transcript; each malformed conversation rejected with a one-line reason; JSONL, Parquet and CSV
+(a JSON string) read alike; the middle of a long conversation cut for prompts."""
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from clio_engine.conversations import ConversationError, cut_middle, parse, render, transcript
+from clio_engine.errors import InputError
+from clio_engine.records import load_records
+
+pytestmark = pytest.mark.unit
+
+OPENAI = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Reverse a list in Python?"},
+          {"role": "assistant", "content": "Use xs[::-1]."}]
+SHAREGPT = [{"from": "system", "value": "Be kind."}, {"from": "human", "value": "Reverse a list in Python?"},
+            {"from": "gpt", "value": "Use xs[::-1]."}]
+ANTHROPIC = {"system": "Be kind.", "messages": [
+    {"role": "user", "content": [{"type": "text", "text": "Reverse a list in Python?"},
+                                 {"type": "image", "source": {"type": "base64", "data": "AAAA"}}]},
+    {"role": "assistant", "content": [{"type": "text", "text": "Use xs[::-1]."}]}]}
+EXPECTED = "System: Be kind.\nUser: Reverse a list in Python?\nAssistant: Use xs[::-1]."
+
+
+@pytest.mark.parametrize("value", [OPENAI, SHAREGPT, ANTHROPIC, json.dumps(OPENAI), json.dumps(ANTHROPIC)])
+def test_the_three_formats_and_json_strings_give_one_transcript(value):
+    assert transcript(value) == EXPECTED
+
+
+def test_anthropic_tool_blocks_are_summarised_and_media_skipped():
+    turns = parse([
+        {"role": "user", "content": [{"type": "image", "source": {}}, {"type": "text", "text": "weather in town?"}]},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm"},
+                                          {"type": "tool_use", "id": "t1", "name": "weather", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sunny"}]},
+        {"role": "assistant", "content": "Sunny."}])
+    assert turns == [("user", "weather in town?"), ("assistant", "[tool call]"), ("user", "[tool result]"),
+                     ("assistant", "Sunny.")]
+    # OpenAI tool calls and tool messages; content parts with images
+    turns = parse([{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {}}]},
+                   {"role": "assistant", "content": None, "tool_calls": [{"id": "c"}]},
+                   {"role": "tool", "content": "42", "tool_call_id": "c"}])
+    assert turns == [("user", "hi"), ("assistant", "[tool call]"), ("user", "[tool result]")]
+
+
+@pytest.mark.parametrize("value, message", [
+    ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "robot", "content": "c"}],
+     "messages[2].role is 'robot'; expected user, assistant or system"),
+    ([{"from": "human", "value": "a"}, {"from": "alien", "value": "b"}],
+     "messages[1].from is 'alien'; expected human, gpt or system"),
+    ([{"role": "user"}], "messages[0].content is missing"),
+    ([{"role": "user", "content": 7}], "messages[0].content is a number; expected text or a list of content blocks"),
+    ([{"role": "user", "content": [{"type": "text"}]}], "messages[0].content[0].text is missing"),
+    ([{"role": "user", "content": [3]}], "messages[0].content[0] is a number, not a content block"),
+    ([{"content": "a"}], "messages[0] has neither a role (OpenAI, Anthropic) nor a from (ShareGPT) field"),
+    (["hello"], "messages[0] is a string, not an object"),
+    ([], "messages is empty"),
+    ({"text": "x"}, "messages is an object without a messages list"),
+    (42, "messages is a number, not a list of messages"),
+    ("[{not json", "messages is not valid JSON"),
+    ([{"role": "assistant", "content": "only me"}], "messages has no user message with text"),
+    ({"system": 5, "messages": [{"role": "user", "content": "a"}]}, "messages.system is a number"),
+])
+def test_each_malformed_conversation_names_the_place_and_the_problem(value, message):
+    with pytest.raises(ConversationError) as e:
+        parse(value)
+    assert str(e.value).startswith(message) and "\n" not in str(e.value)
+
+
+def test_cut_middle_keeps_start_and_end_and_marks_the_cut():
+    text = "START " + "x" * 10_000 + " END"
+    out = cut_middle(text, 500)
+    assert len(out) <= 500 and out.startswith("START ") and out.endswith(" END")
+    assert "characters cut ..." in out
+    marker = re.search(r"\n\[\.\.\. ([\d,]+) characters cut \.\.\.\]\n", out)
+    assert len(out) - len(marker.group()) + int(marker.group(1).replace(",", "")) == len(text)  # the count is exact
+    assert cut_middle("short", 500) == "short"
+    assert render([("user", "a" * 300), ("assistant", "b" * 300)], max_chars=200).startswith("User: aaa")
+
+
+# ------------------------------------------------------------------------------------------- load_records
+
+
+def _rows():
+    return [
+        {"id": "a", "messages": OPENAI},
+        {"id": "b", "messages": [{"role": "user", "content": "x"}, {"role": "robot", "content": "y"}]},
+        {"id": "c", "messages": ANTHROPIC["messages"]},
+        {"id": "d", "messages": None},
+        {"id": "e", "messages": []},
+    ]
+
+
+def _check(records):
+    assert records.ids == ["a", "c"]
+    assert records.texts[0] == EXPECTED and records.texts[1] == "User: Reverse a list in Python?\nAssistant: Use xs[::-1]."
+    rej = records.rejected.to_pydict()
+    assert rej["row"] == [1, 3, 4] and rej["id"] == ["b", "d", "e"]
+    assert rej["reason"] == ["invalid conversation: messages[1].role is 'robot'; expected user, assistant or system",
+                             "invalid conversation: messages is null", "invalid conversation: messages is empty"]
+    assert records.rejection_counts() == {"invalid conversation": 3}
+
+
+def test_jsonl_with_openai_and_anthropic_messages(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in _rows()) + "\n")
+    _check(load_records(path))
+
+
+def test_parquet_list_column_and_csv_json_string(tmp_path):
+    rows = [r for r in _rows() if r["id"] in ("a", "b", "d", "e")]
+    rows.insert(2, {"id": "c", "messages": [{"role": "user", "content": "Reverse a list in Python?"},
+                                           {"role": "assistant", "content": "Use xs[::-1]."}]})
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)  # list<struct<role, content>>
+    _check(load_records(path))
+    csv = tmp_path / "in.csv"
+    pd.DataFrame({"id": [r["id"] for r in rows],
+                  "messages": [None if r["messages"] is None else json.dumps(r["messages"]) for r in rows]}).to_csv(csv, index=False)
+    _check(load_records(csv))
+
+
+def test_sharegpt_conversations_column_and_explicit_column(tmp_path):
+    frame = pd.DataFrame({"id": ["1", "2"], "conversations": [SHAREGPT, [{"from": "human", "value": "hi"}]]})
+    records = load_records(frame)
+    assert records.texts == [EXPECTED, "User: hi"]
+    # An explicit column wins over a text column; a missing one is a one-line error.
+    frame["text"] = ["ignored", "ignored"]
+    assert load_records(frame).texts == ["ignored", "ignored"]  # auto: the text column is present
+    frame = frame.rename(columns={"conversations": "chat"})
+    assert load_records(frame, conversation_column="chat").texts == [EXPECTED, "User: hi"]
+    with pytest.raises(InputError, match="conversation column 'nope' not found"):
+        load_records(frame, conversation_column="nope")
+
+
+def test_parquet_reads_the_conversation_column_only_when_used(tmp_path):
+    path = tmp_path / "both.parquet"
+    pq.write_table(pa.table({"text": ["summary"], "messages": [json.dumps(OPENAI)]}), path)
+    assert load_records(path).texts == ["summary"]
+    assert load_records(path, conversation_column="messages").texts == [EXPECTED]
+
+
+def test_no_valid_conversation_refuses_the_input_with_the_first_reason():
+    frame = pd.DataFrame({"messages": [[{"role": "robot", "content": "x"}], []]})
+    with pytest.raises(InputError) as e:
+        load_records(frame)
+    assert "no row of the DataFrame holds a valid conversation" in str(e.value)
+    assert "row 0: messages[0].role is 'robot'" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_parquet_anthropic_blocks_read_by_arrow_and_by_pandas(tmp_path):
+    """Nested blocks become structs whose absent keys are null (a text block gets `source: None`, ...)."""
+    path = tmp_path / "blocks.parquet"
+    pq.write_table(pa.Table.from_pylist([{"id": "a", "messages": ANTHROPIC["messages"]},
+                                         {"id": "b", "messages": [{"role": "user", "content": [
+                                             {"type": "tool_result", "text": None, "source": None}]}]}]), path)
+    expected = ["User: Reverse a list in Python?\nAssistant: Use xs[::-1].", "User: [tool result]"]
+    assert load_records(path).texts == expected
+    assert load_records(pd.read_parquet(path)).texts == expected  # numpy arrays of dicts
