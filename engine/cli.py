@@ -194,7 +194,7 @@ def _config(args: argparse.Namespace, extra: dict | None = None):
     if args.device is not None:
         overrides |= {key: args.device for key in DEVICE_KEYS}
     if args.no_progress:
-        overrides["embed.progress"] = False
+        overrides["embed.progress"] = overrides["llm.progress"] = False
     for key, attr in (("input.text_column", "text_column"), ("input.id_column", "id_column"),
                       ("input.user_column", "user_column"), ("cluster.k", "k")):
         if getattr(args, attr, None) is not None:

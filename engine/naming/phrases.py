@@ -14,8 +14,12 @@
    the phrase maximising (1 − diversity) · relevance − diversity · max cos(p, picked).
 4. Name. The options are the node's first `name_pool` distinct phrases and each pair of them ("card will
    expire, expiration date"; pairs only with `name_phrases` = 2), embedded in a second batch and ranked by
-   the same contrast relevance: the name is the option whose own embedding best points at the node and
-   away from its neighbours. First word capitalised; a name a sibling already took passes to the next
+   the same contrast relevance, except that the node's side is its mode (`query` "mode", the default): from
+   the centroid, `mode_steps` times, the mean of the `mode_share` of the node's texts nearest the current
+   point (a trimmed mean shift). A node that mixes two intents has its centroid between them; the mode
+   sits in the larger one, so the name says what most of its texts ask rather than a blend
+   (`query` "centroid" ranks against the centroid). The name is the option whose own embedding best points
+   at the node's mode and away from its neighbours' centroids. First word capitalised; a name a sibling already took passes to the next
    option (`names_from_keywords`). Keywords are the phrases in MMR order; the description lists the first
    three that do not repeat an earlier one (`distinct_phrases`).
 
@@ -40,6 +44,7 @@ from clio_engine.segments import nearest_neighbors
 
 
 MAX_WORDS = 3
+MODE_SAMPLE = 20_000  # a node's mode is sought among at most this many of its texts (a seeded sample beyond)
 EMBED_FIELDS = ("model", "device", "dtype", "max_length", "cache_dir")  # cfg.embed fields the phrase embedder reads
 # sklearn's list holds content words that name topics ("bill", "call", "top", "interest", "system",
 # "fire", "amount", "name", ...): they may start or end a phrase. Chat fillers that name none may not.
@@ -138,15 +143,18 @@ class PhraseNamer(KeywordNamer):
     `embed_phrases(list[str]) -> [P, D]` must embed into the space of the run's vectors (the same model);
     None keeps the c-TF-IDF order. Each distinct phrase is embedded once per namer (`_phrase_vectors`).
     `name_phrases` = 2 lets a name join two phrases ("a, b", ≤ 6 words), 1 keeps it to one phrase.
-    Defaults (`contrast` 0.5, `diversity` 0.5, `name_pool` 5, `name_phrases` 2) scored best in the sweep on
-    banking77 / hwu64 behind benchmarks/name_quality.py (issue 11)."""
+    `query` "mode" ranks the name options against each node's mode (`mode_share`, `mode_steps`; see the
+    module docstring), "centroid" against its centroid; the keyword order (MMR) always uses the centroid.
+    Defaults (`contrast` 0.5, `diversity` 0.5, `name_pool` 5, `name_phrases` 2, `query` "mode",
+    `mode_share` 0.5, `mode_steps` 3) scored best in the sweep on banking77 / hwu64 behind
+    benchmarks/name_quality.py (issue 11)."""
 
     name = "phrases"
 
     def __init__(self, *, embed_phrases: Callable[[list[str]], np.ndarray] | None = None, n_candidates: int = 30,
                  contrast: float = 0.5, diversity: float = 0.5, name_phrases: int = 2, name_pool: int = 5, n_keywords: int = 8,
                  n_examples: int = 5, examples: str = "scrubbed", min_users: int = 5, n_neighbors: int = 5,
-                 scrubber: Scrubber | None = None):
+                 scrubber: Scrubber | None = None, query: str = "mode", mode_share: float = 0.5, mode_steps: int = 3):
         super().__init__(n_keywords=n_keywords, n_examples=n_examples, examples=examples, min_users=min_users,
                          n_neighbors=n_neighbors, scrubber=scrubber, name_words=1)
         for key, value in (("n_candidates", n_candidates), ("name_phrases", name_phrases), ("name_pool", name_pool)):
@@ -158,6 +166,13 @@ class PhraseNamer(KeywordNamer):
             raise ConfigError(f"diversity must lie in [0, 1]; got {diversity!r}")
         if not contrast >= 0:
             raise ConfigError(f"contrast must be ≥ 0; got {contrast!r}")
+        if query not in ("centroid", "mode"):
+            raise ConfigError(f"query must be 'centroid' or 'mode'; got {query!r}")
+        if not 0 < mode_share <= 1:
+            raise ConfigError(f"mode_share must lie in (0, 1]; got {mode_share!r}")
+        if not isinstance(mode_steps, (int, np.integer)) or mode_steps < 0:
+            raise ConfigError(f"mode_steps must be an integer ≥ 0; got {mode_steps!r}")
+        self.query, self.mode_share, self.mode_steps = query, mode_share, mode_steps
         self.embed_phrases, self.n_candidates, self.contrast = embed_phrases, n_candidates, contrast
         self.diversity, self.name_phrases, self.name_pool = diversity, name_phrases, name_pool
         self._phrase_vectors: dict[str, np.ndarray] = {}
@@ -185,7 +200,8 @@ class PhraseNamer(KeywordNamer):
         for l, level in enumerate(tree.levels):
             pub, neighbours = np.flatnonzero(published[l]), levels[l][1]
             centroids = _unit(np.asarray(level.centroid, dtype=np.float64))
-            best_first = [self._best_first(options[l][n], centroids[n], centroids[neighbours[n]]) for n in pub]
+            own = self._queries(vectors, node_labels[l], centroids, pub)
+            best_first = [self._best_first(options[l][n], own[n], centroids[neighbours[n]]) for n in pub]
             names = names_from_keywords(best_first, level.parent[pub], words=1, fallback=[f"Cluster {l}.{n}" for n in pub])
             row: list[NodeName | None] = [None] * len(level)
             for n, name in zip(pub, names):
@@ -223,6 +239,36 @@ class PhraseNamer(KeywordNamer):
             raise InputError(f"embed_phrases returned shape {vectors.shape} for {len(todo)} phrases")
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         self._phrase_vectors.update(zip(todo, vectors))
+
+    def _queries(self, vectors: np.ndarray, labels: np.ndarray, centroids: np.ndarray, pub: np.ndarray) -> np.ndarray:
+        """[K, D] unit vectors the name options are ranked against: the centroids, or (`query` "mode") for
+        each published node the mean of its `mode_share` texts nearest the point, `mode_steps` times from its
+        centroid. Only the node's own texts move its point (as they make its centroid); a node of more than
+        MODE_SAMPLE texts uses a seeded sample of them."""
+        out = centroids.copy()
+        if self.query == "centroid" or self.embed_phrases is None or len(pub) == 0:
+            return out
+        order = np.argsort(labels, kind="stable")
+        bounds = np.searchsorted(labels[order], np.arange(len(centroids) + 1))
+        rng = np.random.default_rng(0)
+        for n in pub:
+            rows = order[bounds[n]:bounds[n + 1]]
+            if len(rows) == 0:
+                continue
+            if len(rows) > MODE_SAMPLE:
+                rows = np.sort(rng.choice(rows, MODE_SAMPLE, replace=False))
+            members = _unit(np.asarray(vectors[rows], dtype=np.float32)).astype(np.float64)
+            keep = min(len(members), max(1, int(round(self.mode_share * len(members)))))
+            point = out[n]
+            for _ in range(self.mode_steps):
+                near = np.argpartition(-(members @ point), keep - 1)[:keep]
+                mean = members[near].mean(axis=0)
+                norm = np.linalg.norm(mean)
+                if norm < 1e-12:
+                    break
+                point = mean / norm
+            out[n] = point
+        return out
 
     def _rank(self, candidates: dict[int, list[str]], neighbours: dict[int, np.ndarray], centroids: np.ndarray,
               pub: np.ndarray) -> dict[int, list[str]]:
