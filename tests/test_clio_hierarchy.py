@@ -17,6 +17,7 @@ import pytest
 from clio_engine.config import load_config
 from clio_engine.hierarchy import HIERARCHY_STRATEGIES, ChildNodes, ClioStrategy, build_hierarchy
 from clio_engine.hierarchy import clio_prompts as P
+from clio_engine.llm.cache import read_logs
 from clio_engine.naming import NodeName
 from clio_engine.pipeline import FAULT_ENV
 from tests.fake_answers_hierarchy import answer, words
@@ -253,7 +254,7 @@ def test_clio_mode_runs_in_the_pipeline(reference):
     assert stage["clio"]["levels"][0]["neighbourhoods"] == 3  # 30 children, neighbourhood_size 12
     assert stage["llm"]["requests"] >= 30 and result.manifest["llm"]["stages"]["hierarchy"]["requests"] > 0
     assert sum(hits.values()) == stage["llm"]["calls"]
-    cached = list((root / "ref" / "private" / "cache" / "llm").rglob("*.json"))
+    cached = read_logs((root / "ref" / "private" / "cache" / "llm").glob("calls-*.jsonl"))
     assert 0 < len(cached) <= stage["llm"]["requests"]  # the calls, cached in the private zone
     assert (root / "ref" / "clusters.parquet").is_file()
 

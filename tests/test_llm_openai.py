@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from clio_engine.llm import COST_CEILING, Generator, Request
 from clio_engine.llm.backends.openai import OpenAIBackend
+from clio_engine.llm.cache import read_logs
 from tests.fake_llm_servers import FakeServer, Reply
 
 pytest.importorskip("openai", reason="the openai SDK is not installed (pip install 'clio-engine[llm]')")
@@ -201,13 +202,13 @@ def test_a_run_killed_mid_stage_resumes_without_resending_finished_requests(serv
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         deadline = time.monotonic() + 60
-        while len(list(cache.glob("*/*.json"))) < 8 or sum(server.hits[f"k{i}"] for i in range(8, 16)) < 8:
+        while len(read_logs(cache.glob("calls-*.jsonl"))) < 8 or sum(server.hits[f"k{i}"] for i in range(8, 16)) < 8:
             assert time.monotonic() < deadline and proc.poll() is None, "the child run did not get going"
             time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-    assert not list(cache.glob("*/*.tmp"))  # only whole files
+    assert all(p.read_bytes().endswith(b"\n") for p in cache.glob("calls-*.jsonl"))  # only whole entries
     results = make(server, cache, max_concurrency=8).generate([Request.user(f"k{i}") for i in range(16)])
     assert all(r.ok for r in results) and [r.cached for r in results] == [True] * 8 + [False] * 8
     assert all(server.hits[f"k{i}"] == 1 for i in range(8))  # finished before the kill: never sent again
@@ -222,15 +223,20 @@ def test_progress_bar_shows_calls_and_can_be_turned_off(server, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_cache_files_are_one_json_per_finished_request(server, tmp_path):
+def test_the_cache_is_one_log_line_per_finished_request_and_a_torn_line_is_a_miss(server, tmp_path):
     gen = make(server, tmp_path)
     gen.generate([Request.user("a"), Request.user("b")])
-    files = sorted(tmp_path.glob("*/*.json"))
-    assert len(files) == 2 and {f.stem for f in files} == {gen.key(Request.user("a")), gen.key(Request.user("b"))}
-    assert json.loads(files[0].read_text())["ok"] is True
-    files[0].write_text("{half")  # a damaged entry is a miss, sent again and rewritten
-    gen.generate([Request.user("a"), Request.user("b")])
-    assert server.total_hits == 3 and json.loads(files[0].read_text())["ok"] is True
+    (log,) = tmp_path.glob("calls-*.jsonl")
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {e["key"] for e in lines} == {gen.key(Request.user("a")), gen.key(Request.user("b"))}
+    assert all(e["result"]["ok"] is True for e in lines)
+    # a process killed mid-write leaves a torn last line: that entry is a miss, sent again and appended anew
+    whole, torn = (next(e for e in lines if e["key"] == gen.key(Request.user(t))) for t in "ab")
+    log.write_text(json.dumps(whole) + "\n" + json.dumps(torn)[:25])
+    again = make(server, tmp_path)
+    results = again.generate([Request.user("a"), Request.user("b")])
+    assert server.total_hits == 3 and [r.cached for r in results] == [True, False]
+    assert len(read_logs(tmp_path.glob("calls-*.jsonl"))) == 2  # the resent one is whole again
 
 
 def test_a_server_that_is_down_is_retried_then_recorded():

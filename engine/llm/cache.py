@@ -1,10 +1,10 @@
-"""The call cache: one JSON file per finished request, named by a hash of everything that decides its answer.
+"""The call cache: one log line per finished request, keyed by a hash of everything that decides its answer.
 
 The key hashes (backend, model, system, messages, max_tokens, temperature, JSON schema) plus a format
 version, so nobody lists by hand what goes into it and a changed prompt or parameter can never hit a stale
-entry. Files are written to a temporary name and renamed (`clio_engine.storage.writing` turns a full disk
-into a one-line `OutputError`), so a run killed mid-stage leaves only whole files and resumes without
-re-sending a finished request. An unreadable file counts as a miss and is rewritten.
+entry. Entries are appended to a per-process log (`CallCache`; `clio_engine.storage.writing` turns a full
+disk into a one-line `OutputError`), so a run killed mid-stage leaves only whole entries (a partial last
+line is a miss) and resumes without re-sending a finished request.
 
 No fsync: a cache entry lost to a power cut is only a request sent again, and fsync would cost more than
 the call bookkeeping itself (benchmarks/llm_throughput.py).
@@ -15,8 +15,7 @@ import functools
 import hashlib
 import json
 import os
-import queue
-import threading
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -54,74 +53,80 @@ def call_key(backend: str, model: str, request: Request, max_tokens: int, temper
 
 
 class CallCache:
-    """Finished results under `root/<2 hex>/<key>.json`; `root=None` caches nothing."""
+    """Finished results in append-only logs under `root`; `root=None` caches nothing.
+
+    Each process appends to its own `calls-<pid>-<token>.jsonl`, one line {"key", "result"} per finished
+    request, written with a single unbuffered `write` (a file per call cost 0.6 ms of create + write +
+    rename: the limit of the generator's calls/s; benchmarks/llm_throughput.py). A process killed
+    mid-write leaves at most one partial last line, which does not parse and counts as a miss. The logs
+    are read once, at the first lookup, into a dict; what this cache writes afterwards is added to it.
+    """
 
     def __init__(self, root: str | Path | None):
         self.root = Path(root) if root is not None else None
-        self._made: set[Path] = set()  # shard folders known to exist (skips a mkdir syscall per write)
+        self._index: dict[str, dict] | None = None
+        self._log = None  # this process's log, opened at the first put
+        self._log_path: Path | None = None
 
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
+    def logs(self) -> list[Path]:
+        """The call logs under `root` (every process's)."""
+        return sorted(self.root.glob(f"{LOG_PREFIX}*{LOG_SUFFIX}")) if self.root is not None and self.root.is_dir() else []
 
     def get(self, key: str) -> Result | None:
         if self.root is None:
             return None
+        if self._index is None:
+            self._index = read_logs(self.logs())
+        data = self._index.get(key)
+        if data is None:
+            return None
         try:
-            data = json.loads(self._path(key).read_bytes())
             return Result.from_json(data)
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # absent, or unreadable: sent again and rewritten
+        except (KeyError, TypeError):
+            return None  # an entry of another shape: sent again and appended anew
 
     def put(self, key: str, result: Result) -> None:
         if self.root is None:
             return
-        path = self._path(key)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        data = json.dumps(result.to_json(), ensure_ascii=False).encode("utf-8")
-        with writing(path, tmp):
-            if path.parent not in self._made:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._made.add(path.parent)
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            except FileNotFoundError:  # the folder was removed under us (a purge): make it again
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+        data = result.to_json()
+        line = (json.dumps({"key": key, "result": data}, ensure_ascii=False) + "\n").encode("utf-8")
+        if self._log is None:
+            self._open()
+        with writing(self._log_path):
+            os.write(self._log, line)  # O_APPEND: one write, so concurrent writers never interleave a line
+        if self._index is not None:
+            self._index[key] = data
 
-
-class WriteBehind:
-    """`cache.put` on one background thread, so the event loop never waits on the file system (a file
-    creation took 0.1-0.9 ms on the event loop of the loaded 2-core CI box; benchmarks/llm_throughput.py).
-    A result counts as finished once its file exists: a process killed before the thread wrote it sends
-    that request again on resume, exactly as if it had been killed while the answer was in transit.
-    `close()` waits for every queued write; a write error is raised by the next `put` or by `close`."""
-
-    def __init__(self, cache: CallCache):
-        self.cache, self.error = cache, None
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="llm-cache-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, key: str, result: Result) -> None:
-        if self.error is not None:
-            raise self.error
-        self._queue.put((key, result))
+    def _open(self) -> None:
+        self._log_path = self.root / f"{LOG_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{LOG_SUFFIX}"
+        with writing(self._log_path):
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._log = os.open(self._log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
+        if self._log is not None:
+            os.close(self._log)
+            self._log = None
 
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self.cache.put(*item)
-                except Exception as e:  # noqa: BLE001 — handed to the event loop's next put / close
-                    self.error = e
+    def __del__(self):
+        self.close()
+
+
+LOG_PREFIX, LOG_SUFFIX = "calls-", ".jsonl"
+
+
+def read_logs(paths) -> dict[str, dict]:
+    """{key: result JSON} from call logs; lines that do not parse (a partial last line) are skipped."""
+    index: dict[str, dict] = {}
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            continue
+        for line in data.splitlines():
+            try:
+                entry = json.loads(line)
+                index[entry["key"]] = entry["result"]
+            except (ValueError, KeyError, TypeError):
+                continue
+    return index
