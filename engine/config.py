@@ -23,7 +23,7 @@ from clio_engine.errors import ConfigError
 
 __all__ = [
     "ClioConfig", "InputConfig", "EmbedConfig", "ClusterConfig", "HierarchyConfig", "NamingConfig",
-    "PrivacyConfig", "OutputConfig", "LlmConfig", "FacetsConfig", "FACET_FIELDS", "ModelPrice", "load_config", "preset_names", "preset_text",
+    "PrivacyConfig", "OutputConfig", "LlmConfig", "EconomicConfig", "FacetsConfig", "FACET_FIELDS", "ModelPrice", "load_config", "preset_names", "preset_text",
 ]
 
 PRESET_PACKAGE = "clio_engine.configs"
@@ -57,6 +57,9 @@ class InputConfig(_Section):
     null_users: Literal["unknown", "reject"] = "unknown"
     # Generate this many synthetic demo records instead of reading a file; only used when path is null.
     synthetic_records: int | None = Field(default=None, gt=0, strict=True)
+    # Which generator: Clio-style conversation summaries, or the synthetic economy (records written from O*NET
+    # task statements with a collaboration mode and a country; clio_engine.economic.synthetic).
+    synthetic_kind: Literal["conversations", "economy"] = "conversations"
     # Whole conversations (clio_engine.conversations): a column of OpenAI `messages`, ShareGPT `conversations`
     # or Anthropic content blocks; null = the `messages` or `conversations` column when the text column is absent.
     conversation_column: str | None = None
@@ -93,6 +96,25 @@ class EmbedConfig(_Section):
     progress: bool = True
 
 
+class EconomicConfig(_Section):
+    """The Economic Index layer (clio_engine.economic; SPEC §12): records mapped onto O*NET tasks, collaboration
+    modes and geographies, published as thresholded rows of release/aggregates.csv."""
+
+    taxonomy: Literal["none", "onet"] = "none"
+    # The text mapped to a task: this column (an input facet or the extracted `task` facet); null = the
+    # extracted `task` facet when facets.extract produced one, else the embedded text itself.
+    task_column: str | None = None
+    collaboration_column: str | None = "collaboration"  # ignored when the records have no such column
+    geography_columns: list[str] = Field(default_factory=lambda: ["country"])  # those present are used
+    population: str | None = None  # CSV/Parquet: geo_id, population[, gdp_per_capita]; null = shipped totals
+    min_geo_records: int = Field(default=200, ge=1, strict=True)  # ranked (AUI tier, fit) from this many
+    candidates: int = Field(default=5, ge=1, strict=True)  # nodes kept per level of the semantic task tree
+    no_task_floor: float | None = None  # cosine floor for "no occupational task"; null = the calibrated one
+    tree_mid: int = Field(default=474, ge=2, strict=True)  # semantic task tree: middle nodes (the Index: 474)
+    tree_top: int = Field(default=12, ge=2, strict=True)  # and top nodes (the Index: 12)
+    llm_choice: bool = True  # with an llm.backend: the model picks one node per level from the candidates
+
+
 class ClusterConfig(_Section):
     """Base clustering; `k: null` derives k from `target_cluster_size`."""
 
@@ -106,6 +128,9 @@ class ClusterConfig(_Section):
     reduce: Literal["none", "pca", "umap"] = "none"
     reduce_dim: int = Field(default=10, gt=0, strict=True)
     min_cluster_size: int = Field(default=15, ge=2, strict=True)
+    # cluster.method: reference (clio-engine assign): a finished run directory whose base centroids, tree and
+    # names the records are placed into, so periods share one taxonomy.
+    reference: str | None = None
 
 
 class HierarchyConfig(_Section):
@@ -194,6 +219,7 @@ class ClioConfig(_Section):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     llm: LlmConfig = Field(default_factory=LlmConfig)
+    economic: EconomicConfig = Field(default_factory=EconomicConfig)
 
     @model_validator(mode="before")
     @classmethod

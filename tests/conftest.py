@@ -39,6 +39,30 @@ def load_csv_texts(data_dir: Path, name: str, column: str = "text", limit: int |
     return df[column].astype(str).tolist()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium via Playwright (never a downloaded browser). Skips with the reason when
+    either is missing, unless CLIO_BROWSER_REQUIRED is set (CI sets it once it has installed chromium)."""
+    import shutil
+
+    required = bool(os.environ.get("CLIO_BROWSER_REQUIRED"))
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if required:
+            raise
+        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
+    path = os.environ.get("CLIO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if required:
+            pytest.fail("CLIO_BROWSER_REQUIRED is set but no chromium is on PATH")
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, headless=True)
+        yield b
+        b.close()
+
+
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory) -> Path:
     """A randomly initialised 2-layer BERT saved as a sentence-transformers directory (mean pooling,

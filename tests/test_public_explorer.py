@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 from clio_engine import generate_conversations, load_config
@@ -204,24 +203,6 @@ def test_point_counting_catches_a_leaky_public_page(released, tmp_path, change, 
 
 
 # ---------------------------------------------------------------------------------------- browser
-@pytest.fixture(scope="module")
-def browser():
-    required = bool(os.environ.get("CLIO_BROWSER_REQUIRED"))
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if required:
-            raise
-        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
-    path = os.environ.get("CLIO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if required:
-            pytest.fail("CLIO_BROWSER_REQUIRED is set but no chromium is on PATH")
-        pytest.skip("no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.mark.browser

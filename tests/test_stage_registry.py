@@ -14,7 +14,7 @@ from clio_engine.config import ModelPrice
 from pydantic import BaseModel
 
 from clio_engine import generate_conversations, load_config
-from clio_engine.config import ClioConfig
+from clio_engine.config import ClioConfig, EconomicConfig
 from clio_engine.llm import LLM_READS
 from clio_engine.errors import ConfigError
 from clio_engine.hierarchy import Grouping, register_hierarchy, HIERARCHY_STRATEGIES
@@ -126,7 +126,8 @@ PINNED = {"seed": {"cluster", "hierarchy", "privacy", "aggregate", "map"}, "nami
 # Settings read only while an LLM stage runs, walked from a config that turns one on.
 _EXTRACT = {"facets.extract": True, "llm.backend": "transformers"}
 _AUDITOR = {"privacy.auditor": True, "llm.backend": "transformers"}
-CONDITIONAL = {"input.text_facet": _EXTRACT, "facets.fields": _EXTRACT, "facets.max_chars": _EXTRACT,
+_ECONOMIC = {"economic.taxonomy": "onet"}  # the economic stage runs only with a taxonomy
+CONDITIONAL = {**{f"economic.{key}": _ECONOMIC for key in EconomicConfig.model_fields if key != "taxonomy"},"input.text_facet": _EXTRACT, "facets.fields": _EXTRACT, "facets.max_chars": _EXTRACT,
                "privacy.auditor_min_score": _AUDITOR,
                **{path: _EXTRACT for path in LLM_READS if path.startswith("llm.")},
                "llm.backend": {**_EXTRACT, "llm.model": "m"}}

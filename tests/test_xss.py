@@ -27,7 +27,6 @@ from clio_engine.naming.registry import NAMERS, register_namer
 from clio_engine.pipeline import run
 from clio_engine.privacy.escape import BIDI_AND_INVISIBLE, neutralise, one_line
 from tests.offline_page import open_offline
-from tests.test_explorer import browser  # noqa: F401  (the shared headless-Chromium fixture)
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,8 @@ Reads only the files of the directory (never `private/`), the way someone who re
 - `points`: marks and points in explorer.html's embedded data, counted per node;
 - `differencing`: LP bounds (HiGHS, through scipy) on every suppressed count given all published numbers
   (clusters and facet tables, tree.json, the explorer's node table, aggregates.csv), plus the fractional
-  attack on full-precision shares;
+  attack on full-precision shares; and for the Economic Index rows (`economic`), whole − published parts
+  for tasks, collaboration modes, geographies and each task's collaboration cells;
 - `canary`: planted tokens (`--canary-file`) in any file outside `private/`.
 
 `audit(path)` returns the violations found (an empty list = clean); the CLI prints one line each and
@@ -25,7 +26,7 @@ __all__ = ["ATTACKS", "RunView", "Violation", "audit", "load_view"]
 def audit(path, *, min_users: int | None = None, min_records: int | None = None,
           canaries: list[str] | None = None) -> list[Violation]:
     """All violations found in the directory `path` (InputError when it is not a run or release dir)."""
-    from clio_engine.audit import canary, differencing, groupby, points
+    from clio_engine.audit import canary, differencing, economic, groupby, points
 
     view = load_view(Path(path), min_users=min_users, min_records=min_records)
     release = Path(path) / "release"
@@ -36,6 +37,7 @@ def audit(path, *, min_users: int | None = None, min_records: int | None = None,
     found += groupby.attack(view)
     found += points.attack(view)
     found += differencing.attack(view)
+    found += economic.attack(view)
     if canaries:
         found += canary.attack(view, canaries)
     if nested:  # a run dir's release/: audited on its own too

@@ -36,12 +36,18 @@ def page_meta(manifest: dict) -> dict:
 
 
 def explorer_html(clusters: pa.Table, facets: pa.Table, assignments: pa.Table, manifest: dict,
-                  layout: MapLayout | None) -> str:
-    """The page for a run's tables (what `clio_engine.run` writes as explorer.html)."""
+                  layout: MapLayout | None, economic=None) -> str:
+    """The page for a run's tables (what `clio_engine.run` writes as explorer.html). `economic`: the run's
+    Economic Index rows (economic.parquet as a DataFrame) for the page's economic views, or None."""
     levels = manifest.get("levels") or []
     title = f"clio-engine explorer · {page_meta(manifest)['records'] or 0:,} records · " \
             f"{' → '.join(str(n) for n in levels)} clusters"
-    return render_page(page_data(clusters, facets, assignments, layout, page_meta(manifest)), title)
+    views = None
+    if economic is not None:
+        from clio_engine.explorer.economic import economic_data
+
+        views = economic_data(economic)
+    return render_page(page_data(clusters, facets, assignments, layout, page_meta(manifest)), title, views)
 
 
 def build_explorer(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
@@ -59,8 +65,10 @@ def build_explorer(run_dir: str | os.PathLike, out: str | os.PathLike | None = N
     cache = run_dir / CACHE / MAP_CACHE
     assignments = run_dir / ASSIGNMENTS
     layout = MapLayout.load(cache) if cache.is_file() and assignments.is_file() else None
+    economic = run_dir / "economic.parquet"
     html = explorer_html(pq.read_table(run_dir / "clusters.parquet"), pq.read_table(run_dir / "facets.parquet"),
-                         pq.read_table(assignments) if layout is not None else None, manifest, layout)
+                         pq.read_table(assignments) if layout is not None else None, manifest, layout,
+                         pq.read_table(economic).to_pandas() if economic.is_file() else None)
     path = Path(out) if out is not None else run_dir / EXPLORER_FILE
     write_text(path, html)
     return path

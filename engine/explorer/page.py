@@ -15,6 +15,7 @@ from pathlib import Path
 from clio_engine.privacy.escape import html_text, neutralise
 
 ASSETS = ("explorer.html", "explorer.css", "explorer.js")
+ECONOMIC_ASSETS = ("economic.css", "economic.js")  # added only to a page with Economic Index views
 # Inside <script type="application/json"> the blob must not close the element ("</script"), open a
 # comment ("<!--") or hold line terminators older JS engines reject: JSON may write any character of a
 # string as \uXXXX, so these are always escaped (they only occur inside strings).
@@ -27,12 +28,18 @@ def _asset(name: str) -> str:
     return resources.files("clio_engine.explorer").joinpath("assets", name).read_text(encoding="utf-8")
 
 
-def render_page(data: dict, title: str = "clio-engine explorer") -> str:
-    """The page as one string; deterministic (same data → same bytes)."""
+def render_page(data: dict, title: str = "clio-engine explorer", economic: dict | None = None) -> str:
+    """The page as one string; deterministic (same data → same bytes). `economic`: the Economic Index
+    views' data (`clio_engine.explorer.economic.economic_data`), or None for the page without them (then
+    the bytes are exactly those of the page before the views existed)."""
+    css, js = _asset("explorer.css"), _asset("explorer.js")
+    if economic is not None:
+        # Same blob (so the same escaping), same script element: the views' code runs after the explorer's.
+        data = {**data, "economic": economic}
+        css, js = css + _asset("economic.css"), js + _asset("economic.js")
     blob = json.dumps(_neutralised(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     blob = _JSON_UNSAFE.sub(lambda m: _JSON_ESCAPES[m.group(0)], blob)
-    parts = {"TITLE": html_text(title), "CSS": _asset("explorer.css"),
-             "JS": _asset("explorer.js").replace("</", "<\\/"), "DATA": blob}
+    parts = {"TITLE": html_text(title), "CSS": css, "JS": js.replace("</", "<\\/"), "DATA": blob}
     # One pass over the template, so nothing substituted is scanned again.
     return re.sub(r"\{\{(TITLE|CSS|JS|DATA)\}\}", lambda m: parts[m.group(1)], _asset("explorer.html"))
 
@@ -66,8 +73,8 @@ def _neutralised(value):
     return value
 
 
-def write_page(path: Path, data: dict, title: str = "clio-engine explorer") -> Path:
+def write_page(path: Path, data: dict, title: str = "clio-engine explorer", economic: dict | None = None) -> Path:
     from clio_engine.runfiles import write_text
 
-    write_text(Path(path), render_page(data, title))
+    write_text(Path(path), render_page(data, title, economic))
     return Path(path)

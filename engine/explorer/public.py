@@ -47,15 +47,22 @@ def public_page_data(clusters: pa.Table, facets: pa.Table, meta: dict | None = N
     return data
 
 
-def public_explorer_html(clusters: pa.Table, facets: pa.Table, manifest: dict, *, seed: int | None = None) -> str:
-    """The public page for a release's tables and (release) manifest."""
+def public_explorer_html(clusters: pa.Table, facets: pa.Table, manifest: dict, *, seed: int | None = None,
+                         economic=None) -> str:
+    """The public page for a release's tables and (release) manifest. `economic`: the release's Economic
+    Index long table (aggregates.csv rows, a DataFrame) for the page's economic views, or None (no views)."""
     from clio_engine.explorer import page_meta
 
     levels = manifest.get("levels") or []
     title = f"clio-engine public explorer · {page_meta(manifest)['records'] or 0:,} records · " \
             f"{' → '.join(str(n) for n in levels)} clusters"
     seed = int(manifest.get("seed") or 0) if seed is None else seed
-    return render_page(public_page_data(clusters, facets, page_meta(manifest), seed=seed), title)
+    views = None
+    if economic is not None:
+        from clio_engine.explorer.economic import economic_data
+
+        views = economic_data(economic)
+    return render_page(public_page_data(clusters, facets, page_meta(manifest), seed=seed), title, views)
 
 
 def _published_base(rows: list[dict]) -> list[dict]:

@@ -9,12 +9,12 @@ Deterministic: fixed size and dpi, no "Software" or date metadata, so a re-run w
 """
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import pyarrow as pa
 
+from clio_engine.plotting import png_bytes, pyplot
 from clio_engine.privacy.escape import plot_label
 
 PLOT_DIR = "plots"
@@ -24,27 +24,8 @@ MAX_VALUES = 6         # facet values drawn per facet; the rest are summed as "o
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7"]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    # Labels come from the data: "$...$" must be drawn literally, never parsed as mathtext or TeX
-    # (SPEC §4; a facet value "$\\nonexistentcmd$" used to crash the outputs stage).
-    plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-                         "svg.hashsalt": "clio-engine", "path.simplify": True,
-                         "text.parse_math": False, "text.usetex": False})
-    return plt
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def _short(name: str, n: int = 42) -> str:
@@ -53,7 +34,7 @@ def _short(name: str, n: int = 42) -> str:
 
 
 def size_distribution(rows: list[dict], min_records: int | None) -> bytes | None:
-    plt = _pyplot()
+    plt = pyplot()
     levels = sorted({r["level"] for r in rows})
     series = []
     for level in levels:
@@ -84,12 +65,12 @@ def size_distribution(rows: list[dict], min_records: int | None) -> bytes | None
     ax.set_title("Cluster size distribution (published clusters)")
     ax.legend(frameon=False)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig, DPI)
 
 
 def top_shares(rows: list[dict], *, figure: bool = False):
     """PNG bytes (None: nothing to draw); `figure=True` returns the open Figure instead (tests read its texts)."""
-    plt = _pyplot()
+    plt = pyplot()
     top = max((r["level"] for r in rows), default=0)
     bars = sorted((r for r in rows if r["level"] == top and r["published"] and r["share"] is not None),
                   key=lambda r: (r["kind"] == "other", -r["share"], r["id"]))
@@ -107,12 +88,12 @@ def top_shares(rows: list[dict], *, figure: bool = False):
     ax.set_title("Top-level clusters")
     ax.set_xlim(0, max(100 * r["share"] for r in bars) * 1.15)
     fig.tight_layout()
-    return fig if figure else _png(fig)
+    return fig if figure else png_bytes(fig, DPI)
 
 
 def facet_shares(rows: list[dict], *, figure: bool = False):
     """PNG bytes (None: nothing to draw); `figure=True` returns the open Figure instead (tests read its texts)."""
-    plt = _pyplot()
+    plt = pyplot()
     top = max((r["level"] for r in rows), default=0)
     largest = sorted((r for r in rows if r["level"] == top and r["kind"] == "cluster" and r["published"]
                       and r["facet_shares"] and r["facet_shares"] != "{}"), key=lambda r: (-r["size"], r["id"]))[:MAX_BARS]
@@ -153,7 +134,7 @@ def facet_shares(rows: list[dict], *, figure: bool = False):
         ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes[-1, 0].set_xlabel("share of the cluster's records (%)")
     fig.tight_layout()
-    return fig if figure else _png(fig)
+    return fig if figure else png_bytes(fig, DPI)
 
 
 def write_plots(run_dir: Path, clusters: pa.Table, min_records: int | None = None) -> list[tuple[str, str]]:

@@ -79,14 +79,19 @@ def build_release(run_dir: str | os.PathLike, out: str | os.PathLike | None = No
     write_parquet(dest / "clusters.parquet", clusters)
     write_parquet(dest / "facets.parquet", facets)
     write_bytes(dest / "tree.json", (run_dir / "tree.json").read_bytes())  # published nodes only, no examples
-    write_text(dest / AGGREGATES, aggregates_csv(clusters, facets))
+    economic = _economic_rows(run_dir)
+    write_text(dest / AGGREGATES, aggregates_csv(clusters, facets, economic))
     min_records = (manifest.get("privacy") or {}).get("min_records")
     plots = write_plots(dest, clusters, min_records)
     written = {Path(p).name for _, p in plots}
     for stale in sorted((dest / PLOT_DIR).glob("*.png")) if (dest / PLOT_DIR).is_dir() else []:
         if stale.name not in written:
             stale.unlink()
-    write_text(dest / "report.md", render_report(head, clusters, plots, None, zone="release"))
+    from clio_engine.pipeline.steps.outputs import economic_section
+
+    economic_frame = _economic_frame(economic)
+    write_text(dest / "report.md", render_report(head, clusters, plots, None, zone="release")
+               + economic_section(dest, economic_frame))
     write_json(dest / "manifest.json", head)
     write_public_explorer(dest)
     return dest
@@ -103,8 +108,28 @@ def write_public_explorer(release_dir: str | os.PathLike) -> Path:
     clusters = pq.read_table(release_dir / "clusters.parquet")
     facets = pq.read_table(release_dir / "facets.parquet") if (release_dir / "facets.parquet").is_file() else empty_facets()
     path = release_dir / EXPLORER
-    write_text(path, public_explorer_html(clusters, facets, manifest))
+    economic = _economic_frame(_economic_rows_of_csv(release_dir / AGGREGATES))
+    write_text(path, public_explorer_html(clusters, facets, manifest, economic=economic))
     return path
+
+
+def _economic_frame(rows: list[tuple]):
+    """Economic rows as a DataFrame in the long layout (None when there are none)."""
+    if not rows:
+        return None
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=list(AGGREGATE_COLUMNS))
+
+
+def _economic_rows_of_csv(path: Path) -> list[tuple]:
+    """The Economic Index rows of a release's aggregates.csv (every facet but the clusters' own)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return [(r["geo_id"], r["geography"], r["facet"], int(r["level"]), r["variable"], r["cluster_name"], float(r["value"]))
+            for r in rows if r["facet"] != "cluster" and not r["facet"].startswith("cluster::")]
 
 
 def published_clusters(clusters: pa.Table) -> pa.Table:
@@ -204,13 +229,29 @@ def _number(x) -> str:
     return str(int(x)) if isinstance(x, int) else repr(float(x))
 
 
-def aggregates_csv(clusters: pa.Table, facets: pa.Table) -> str:
+def aggregates_csv(clusters: pa.Table, facets: pa.Table, economic: list[tuple] | None = None) -> str:
+    """The long table: the clusters' and facet cells' rows, then the Economic Index rows (already thresholded
+    by the economic stage: `clio_engine.economic.aggregates`)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(AGGREGATE_COLUMNS)
-    for row in aggregates_rows(clusters, facets):
+    for row in [*aggregates_rows(clusters, facets), *(economic or [])]:
         w.writerow(row[:-1] + (_number(row[-1]),))
     return buf.getvalue()
+
+
+def _economic_rows(run_dir: Path) -> list[tuple]:
+    """economic.parquet (the economic stage's published rows) as aggregates rows; [] without the layer."""
+    path = run_dir / "economic.parquet"
+    if not path.is_file():
+        return []
+    table = pq.read_table(path)
+    out = []
+    for r in table.select(list(AGGREGATE_COLUMNS)).to_pylist():
+        value = r["value"]
+        value = int(value) if float(value).is_integer() and r["variable"].endswith(("_count", "_users", "_n", "n")) else float(value)
+        out.append((r["geo_id"], r["geography"], r["facet"], int(r["level"]), r["variable"], _safe_name(r["cluster_name"]), value))
+    return out
 
 
 def purge(run_dir: str | os.PathLike) -> list[str]:

@@ -56,8 +56,11 @@ def _compute(ctx):
     strategy = entry.factory(cfg)
     if hasattr(strategy, "checkpoint"):  # an LLM strategy: test hook after each level's assign step
         strategy.checkpoint = lambda: ctx.checkpoint("level")
-    tree = build_hierarchy(c.centroids, c.sizes, levels=cfg.hierarchy.levels, top=cfg.hierarchy.top, seed=cfg.seed,
-                           strategy=strategy, base_names=names)
+    if hasattr(strategy, "fixed_tree"):  # hierarchy.mode: reference (clio-engine assign): an earlier run's tree
+        tree = strategy.fixed_tree(c.sizes)
+    else:
+        tree = build_hierarchy(c.centroids, c.sizes, levels=cfg.hierarchy.levels, top=cfg.hierarchy.top,
+                               seed=cfg.seed, strategy=strategy, base_names=names)
     write_text(ctx.rd.cached(FILE), json.dumps(tree.to_dict()))
     info = {"levels": [len(lv) for lv in tree.levels], "strategy": tree.strategy}
     if getattr(strategy, "report", None) is not None:

@@ -40,7 +40,7 @@ def _compute(ctx):
     if not levelled:
         ctx.checkpoint("level")
     info = {"namer": getattr(namer, "name", ctx.cfg.naming.strategy)}
-    for key in ("usage", "fallbacks", "collisions"):
+    for key in ("usage", "fallbacks", "collisions", "renamed_here"):
         if getattr(namer, key, None) is not None:
             info["llm" if key == "usage" else key] = getattr(namer, key)
     if ctx.cfg.privacy.auditor:

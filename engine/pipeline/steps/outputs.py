@@ -16,7 +16,7 @@ from clio_engine.pipeline.report import render_report
 from clio_engine.pipeline.rundir import write_parquet, write_text
 from clio_engine.runfiles import ASSIGNMENTS
 
-UPSTREAM = ("records", "facets", "embed", "reduce", "cluster", "hierarchy", "privacy", "names", "aggregate", "map")
+UPSTREAM = ("records", "facets", "embed", "reduce", "cluster", "hierarchy", "privacy", "names", "aggregate", "economic", "map")
 
 
 def _compute(ctx):
@@ -40,10 +40,22 @@ def _compute(ctx):
         from clio_engine.explorer import EXPLORER_FILE, explorer_html
 
         assignments = pq.read_table(rd / ASSIGNMENTS)
-        write_text(rd / EXPLORER_FILE, explorer_html(clusters, ctx["aggregate"], assignments, head, ctx["map"]))
+        write_text(rd / EXPLORER_FILE, explorer_html(clusters, ctx["aggregate"], assignments, head, ctx["map"],
+                                                     ctx["economic"]))
         explorer = EXPLORER_FILE
-    write_text(rd / "report.md", render_report(head, clusters, plots, explorer))
+    write_text(rd / "report.md", render_report(head, clusters, plots, explorer) + economic_section(rd.path, ctx["economic"]))
     return None, {}
+
+
+def economic_section(folder, rows) -> str:
+    """The report's Economic Index section with its figures in folder/plots ("" without the layer)."""
+    if rows is None:
+        return ""
+    from clio_engine.economic.figures import economic_figures, economic_report_section
+    from clio_engine.pipeline.plots import PLOT_DIR
+
+    plots = economic_figures(rows, folder / PLOT_DIR)
+    return "\n" + economic_report_section(rows, plots, relative_to=folder)
 
 
 register_stage(Stage("outputs", _compute, lambda ctx: None, upstream=UPSTREAM,

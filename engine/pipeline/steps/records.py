@@ -12,6 +12,7 @@ from clio_engine.pipeline import stages as S
 from clio_engine.pipeline.registry import Stage, register_stage, stage_key
 
 SYNTHETIC_FACETS = ["language", "country", "platform"]
+ECONOMY_FACETS = ["collaboration", "country"]  # the true task stays out of the run, like the topics
 
 
 @dataclass(frozen=True)
@@ -40,19 +41,29 @@ def load(cfg, source):
     if source is None and i.path is None:
         if not i.synthetic_records:
             raise ConfigError("no input: set input.path (or --input), or input.synthetic_records for demo data")
-        from clio_engine.datasets import generate_conversations
-
-        frame = generate_conversations(i.synthetic_records, seed=cfg.seed)
-        kwargs.update(user_column=i.user_column or "user_id", facet_columns=i.facet_columns or SYNTHETIC_FACETS,
+        frame, facets = _synthetic(i.synthetic_kind, i.synthetic_records, cfg.seed)
+        kwargs.update(user_column=i.user_column or "user_id", facet_columns=i.facet_columns or facets,
                       id_column=i.id_column or "id", conversation_column=None)  # synthetic records are texts
         # Only the texts, ids, users and facets go in: the generator's true topics stay out of the run.
         keep = [kwargs["id_column"], i.text_column, kwargs["user_column"], *kwargs["facet_columns"]]
-        return load_records(frame[keep], **kwargs), f"synthetic(n={i.synthetic_records}, seed={cfg.seed})"
+        kind = "" if i.synthetic_kind == "conversations" else f", kind={i.synthetic_kind}"
+        return load_records(frame[keep], **kwargs), f"synthetic(n={i.synthetic_records}, seed={cfg.seed}{kind})"
     if source is None:
         return load_records(i.path, format=i.format, **kwargs), str(i.path)
     if isinstance(source, (str, os.PathLike)):
         return load_records(source, format=i.format, **kwargs), str(source)
     return load_records(source, **kwargs), f"<{type(source).__name__}>"
+
+
+def _synthetic(kind: str, n: int, seed: int):
+    """(frame, its facet columns) from the demo generator `kind` (input.synthetic_kind)."""
+    if kind == "economy":
+        from clio_engine.economic.synthetic import generate_economy
+
+        return generate_economy(n, seed=seed), ECONOMY_FACETS
+    from clio_engine.datasets import generate_conversations
+
+    return generate_conversations(n, seed=seed), SYNTHETIC_FACETS
 
 
 # `seed` only matters for synthetic records; either way the key is the content fingerprint.

@@ -1,0 +1,80 @@
+"""The differencing attack on the Economic Index rows of a long table (aggregates.csv, economic.parquet).
+
+Every economic table publishes counts that should add up to a published whole: the tasks (with "none" and
+"not_classified") to the total, each geography column's rows to the total, the collaboration modes to the
+total, a task's collaboration cells to the task. Whatever a reader gets by subtracting the published parts
+from the whole is a count of records nobody published; it must be 0 or pass the floor (min_records), like
+any published count. (The group-by attack already checks every published `*_count` against the floor.)
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from clio_engine.audit.files import RunView, Violation
+
+ATTACK = "differencing"
+GLOBAL = "GLOBAL"
+TOTAL = ("total", "usage_count")
+TASK = ("onet_task", "onet_task_count")
+COLLABORATION = ("collaboration", "collaboration_count")
+TASK_COLLABORATION = ("onet_task::collaboration", "onet_task_collaboration_count")
+NON_GEO_FACETS = {"total", "onet_task", "soc_occupation", "soc_major_group", "task_penetration", "collaboration",
+                  "onet_task::collaboration", "concentration"}
+
+
+def is_economic(rows: list[dict]) -> bool:
+    return bool(rows) and any(str(r.get("facet")) == "total" and str(r.get("variable")) == "usage_count" for r in rows)
+
+
+def attack(view: RunView) -> list[Violation]:
+    """Violations in every long table of the view that holds economic rows."""
+    if view.epsilon is not None:
+        return []
+    out = []
+    for name, rows in view.tables.items():
+        if rows and {"facet", "variable", "value", "cluster_name"} <= set(rows[0]) and is_economic(rows):
+            out += table_attack(name, rows, view.min_records)
+    return out
+
+
+def table_attack(name: str, rows: list[dict], min_records: int) -> list[Violation]:
+    counts: dict[tuple[str, str, str, int], dict[str, float]] = defaultdict(dict)  # (geography, facet, variable, level)
+    for r in rows:
+        try:
+            value, level = float(r["value"]), int(float(r.get("level") or 0))
+        except (TypeError, ValueError):
+            continue
+        key = (str(r.get("geography")), str(r.get("facet")), str(r.get("variable")), level)
+        label = str(r.get("cluster_name")) if str(r.get("geo_id")) == GLOBAL else str(r.get("geo_id"))
+        counts[key][label] = counts[key].get(label, 0.0) + value
+    total = counts.get(("global", *TOTAL, 0), {}).get("all")
+    if total is None:
+        return []
+    out: list[Violation] = []
+
+    def check(where: str, whole: float, parts: dict[str, float]) -> None:
+        gap = whole - sum(parts.values())
+        if gap < -0.5:
+            out.append(Violation(ATTACK, name, where, f"published parts sum to {sum(parts.values()):g}, more than "
+                                                       f"their whole {whole:g}"))
+        elif 0.5 <= gap < min_records:
+            out.append(Violation(ATTACK, name, where, f"whole − published parts = {gap:g} records, below the floor "
+                                                       f"{min_records}"))
+
+    for (geography, facet, variable, level), parts in counts.items():
+        if level != 0:
+            continue
+        if (facet, variable) in (TASK, COLLABORATION) and geography == "global":
+            check(f"{facet}: total − Σ {variable}", total, parts)
+        elif variable == "usage_count" and facet not in NON_GEO_FACETS and geography == facet:
+            check(f"{facet}: total − Σ usage_count", total, parts)
+    tasks = counts.get(("global", *TASK, 0), {})
+    cells = counts.get(("global", *TASK_COLLABORATION, 0), {})
+    by_task: dict[str, dict[str, float]] = defaultdict(dict)
+    for label, value in cells.items():
+        task, _, mode = label.rpartition("::")
+        by_task[task][mode] = value
+    for task, parts in by_task.items():
+        if task in tasks:
+            check(f"onet_task::collaboration: {task[:60]} − Σ cells", tasks[task], parts)
+    return out

@@ -1,0 +1,152 @@
+"""`clio-engine compare RUN_A RUN_B`: share changes between two runs that share one tree (B made by
+`clio-engine assign RUN_A ...`), per cluster, task, collaboration mode and geography, with intervals from a
+bootstrap that resamples users (`clio_engine.economic.compare`).
+
+Only what both runs published is compared: a cluster published at that level in both runs' clusters.parquet,
+a task / collaboration mode / geography with a published row in both runs' economic.parquet. Everything else
+is left out before the comparison (missing), never shown. The per-record inputs come from each run's
+private/ zone (assignments.parquet, economic.parquet), so the result is an analyst-level file written to
+RUN_B/compare/ (compare.csv, compare.md, a figure) and never to release/.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from clio_engine.errors import ConfigError
+from clio_engine.runfiles import ASSIGNMENTS, PRIVATE, write_text
+
+COMPARE_DIR = "compare"
+ECONOMIC_PER_RECORD = f"{PRIVATE}/economic.parquet"
+GEO_FACETS_SKIP = {"total", "onet_task", "soc_occupation", "soc_major_group", "task_penetration", "collaboration",
+                   "onet_task::collaboration", "concentration"}
+
+
+def _manifest(run: Path) -> dict:
+    try:
+        return json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ConfigError(f"{run} is not a finished run directory (no readable manifest.json)") from None
+
+
+def _published_clusters(run: Path) -> dict[int, dict[int, str]]:
+    """level → {node index → published name}."""
+    rows = pq.read_table(run / "clusters.parquet", columns=["level", "index", "kind", "name", "published"]).to_pylist()
+    out: dict[int, dict[int, str]] = {}
+    for r in rows:
+        if r["published"] and r["kind"] != "other" and r["name"]:
+            out.setdefault(int(r["level"]), {})[int(r["index"])] = r["name"]
+    return out
+
+
+def _published_economic(run: Path) -> dict[str, set[str]]:
+    """facet → published values (task statements, collaboration modes, geography codes)."""
+    path = run / "economic.parquet"
+    if not path.is_file():
+        return {}
+    rows = pq.read_table(path).to_pandas()
+    out: dict[str, set[str]] = {}
+    tasks = rows[(rows.facet == "onet_task") & (rows.variable == "onet_task_count")]
+    out["task"] = set(tasks.cluster_name) - {"not_classified"}
+    modes = rows[(rows.facet == "collaboration") & (rows.level == 0) & (rows.variable == "collaboration_count")]
+    out["collaboration"] = set(modes.cluster_name) - {"not_classified"}
+    geo = rows[(rows.variable == "usage_count") & (rows.facet == rows.geography) & ~rows.facet.isin(GEO_FACETS_SKIP)]
+    for facet, part in geo.groupby("facet"):
+        out[str(facet)] = set(part.geo_id) - {"not_classified", "GLOBAL"}
+    return out
+
+
+def period_records(run: Path) -> tuple[pd.DataFrame, dict[str, set[str]]]:
+    """One row per clustered record of `run`: user, cluster name per level (published only, else None), and
+    with the economic layer task statement, collaboration and geographies; plus the published values."""
+    for need in (ASSIGNMENTS, "clusters.parquet"):
+        if not (run / need).is_file():
+            raise ConfigError(f"{run / need} is missing: compare needs a finished run with its private zone")
+    _manifest(run)
+    a = pq.read_table(run / ASSIGNMENTS).to_pandas()
+    a = a[a.status == "clustered"]
+    published = _published_clusters(run)
+    frame = pd.DataFrame({"row": a.row.to_numpy()})
+    for level in sorted(published):
+        names = published[level]
+        frame[f"cluster level {level}"] = [names.get(int(x)) for x in a[f"level_{level}"].to_numpy()]
+    econ_path = run / ECONOMIC_PER_RECORD
+    values = {f"cluster level {lv}": set(n.values()) for lv, n in published.items()}
+    if econ_path.is_file():
+        from clio_engine.economic.onet import load_taxonomy
+
+        e = pq.read_table(econ_path).to_pandas().set_index("row").reindex(frame.row)
+        text = load_taxonomy().task_text
+        task = e.task.fillna(-1).astype(np.int64).to_numpy()
+        frame["task"] = np.where(task >= 0, text[np.maximum(task, 0)], "none")
+        for col in e.columns:
+            if col not in ("task", "similarity", "margin", "confidence", "mid", "top", "user"):
+                frame[col] = e[col].to_numpy()
+        frame["user"] = e.user.to_numpy()
+        values.update(_published_economic(run))
+    else:
+        frame["user"] = np.arange(len(frame))  # without the economic layer no user ids are kept: each record one user
+    return frame.drop(columns=["row"]), values
+
+
+def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
+                 correction: str = "holm") -> tuple[pd.DataFrame, Path]:
+    """Compare two runs; writes compare.csv and compare.md (with a movers figure) to `out` (default RUN_B/compare)."""
+    from clio_engine.economic.compare import compare_periods
+
+    run_a, run_b = Path(run_a), Path(run_b)
+    ma, mb = _manifest(run_a), _manifest(run_b)
+    pa_, pb_ = (ma.get("privacy") or {}), (mb.get("privacy") or {})
+    min_users = max(int(pa_.get("min_users", 5)), int(pb_.get("min_users", 5)))
+    min_records = max(int(pa_.get("min_records", 15)), int(pb_.get("min_records", 15)))
+    a, va = period_records(run_a)
+    b, vb = period_records(run_b)
+    dims = [d for d in a.columns if d in b.columns and d != "user" and d in va and d in vb]
+    if not dims:
+        raise ConfigError(f"{run_a} and {run_b} share nothing to compare (no common published dimension)")
+    for d in dims:  # only values published in both runs; the rest is missing (never reported)
+        both = va[d] & vb[d]
+        a[d] = a[d].where(a[d].isin(both), None)
+        b[d] = b[d].where(b[d].isin(both), None)
+    table = compare_periods(a, b, dimensions=dims, min_users=min_users, min_records=min_records, n_boot=n_boot,
+                            alpha=alpha, correction=correction, seed=seed)
+    dest = Path(out) if out is not None else run_b / COMPARE_DIR
+    if dest.resolve().is_relative_to((run_b / "release").resolve()):
+        raise ConfigError(f"{dest} is inside release/: a comparison uses per-record data and stays analyst-level")
+    dest.mkdir(parents=True, exist_ok=True)
+    write_text(dest / "compare.csv", table.to_csv(index=False))
+    write_text(dest / "compare.md", compare_markdown(table, run_a, run_b, dest, alpha))
+    return table, dest
+
+
+def compare_markdown(table: pd.DataFrame, run_a: Path, run_b: Path, dest: Path, alpha: float) -> str:
+    """The report section: significant moves per dimension, the biggest movers figure."""
+    from clio_engine.privacy.escape import markdown_text
+
+    lines = [f"# Changes between runs\n", f"A: `{markdown_text(run_a.name)}` → B: `{markdown_text(run_b.name)}`. "
+             f"Shares in percent of each run's records; intervals at {1 - alpha:.0%} from a bootstrap resampling "
+             "users; 'significant' after a Holm correction within each dimension. Only values published in both "
+             "runs are compared.\n"]
+    try:
+        from clio_engine.economic.figures import economic_figures
+
+        plots = economic_figures(pd.DataFrame(columns=["geo_id", "geography", "facet", "level", "variable",
+                                                       "cluster_name", "value"]), dest, compare=table)
+        lines += [f"![{markdown_text(title)}]({Path(path).name})\n" for title, path in plots]
+    except ImportError:  # figures module absent: the table still says everything
+        pass
+    for dim, part in table.groupby("dimension", sort=False):
+        sig = part[part.significant]
+        left = (table.attrs.get("left_out") or {}).get(dim)
+        lines.append(f"## {markdown_text(str(dim))}: {len(sig)} of {len(part)} significant"
+                     + (f" ({left} left out under the floors)" if left else "") + "\n")
+        lines.append("| value | share A | share B | change (pp) | interval | significant |\n|---|---:|---:|---:|---|---|")
+        for r in part.head(15).itertuples():
+            lines.append(f"| {markdown_text(str(r.value)[:90])} | {r.share_a:.2f} | {r.share_b:.2f} | "
+                         f"{r.change:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] | {'yes' if r.significant else ''} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,167 @@
+"""Placing new records into an existing run's tree (`clio-engine assign RUN_DIR --input NEW --out NEW_RUN`), so
+periods share one taxonomy and can be compared.
+
+Three strategies, registered under the name `reference`, read `cluster.reference` (the earlier run):
+- `cluster.method: reference`: each record joins the base cluster whose centroid is nearest (cosine), from
+  the earlier run's `private/cache/cluster.npz` (so that run's private zone must still exist);
+- `hierarchy.mode: reference`: the earlier run's tree (its parents at every level), sizes recounted here;
+- `naming.strategy: reference`: a node published in both runs keeps the earlier run's published name,
+  description and keywords; a node published only now is named by the `phrases` namer (and the
+  manifest counts them). Examples always come from the new run's own records.
+The privacy floors are applied to the new counts as in any run: a node published before may be
+suppressed now, and the other way round.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from clio_engine.errors import ConfigError, InputError
+from clio_engine.runfiles import CACHE, node_id
+
+READS = ("cluster.reference",)
+
+
+def reference_dir(cfg) -> Path:
+    ref = cfg.cluster.reference
+    if not ref:
+        raise ConfigError("cluster.reference is required by the reference strategies (clio-engine assign sets it)")
+    path = Path(ref)
+    if not (path / "manifest.json").is_file():
+        raise ConfigError(f"cluster.reference = {ref} is not a finished run directory (no manifest.json)")
+    return path
+
+
+def reference_clustering(cfg) -> tuple[np.ndarray, np.ndarray]:
+    """The earlier run's unit base centroids [K, D] and sizes [K]."""
+    path = reference_dir(cfg) / CACHE / "cluster.npz"
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing: assign needs the earlier run's private zone (was it purged?)")
+    with np.load(path) as z:
+        return np.asarray(z["centroids"], np.float32), np.asarray(z["sizes"], np.int64)
+
+
+def nearest_centroid(vectors: np.ndarray, centroids: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """[N] int64 index of the nearest centroid by cosine (rows of `vectors` and `centroids` are unit)."""
+    if vectors.shape[1] != centroids.shape[1]:
+        raise InputError(f"the new records embed to {vectors.shape[1]} dimensions but the reference run's centroids "
+                         f"have {centroids.shape[1]}: assign must use the reference run's embedding model")
+    out = np.empty(len(vectors), dtype=np.int64)
+    for start in range(0, len(vectors), chunk):
+        block = np.asarray(vectors[start:start + chunk], dtype=np.float32)
+        out[start:start + chunk] = np.argmax(block @ centroids.T, axis=1)
+    return out
+
+
+class ReferenceClusters:
+    """cluster.method: reference."""
+
+    rule = "nearest base centroid of the reference run (clio-engine assign)"
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def check(self, n: int) -> None:
+        reference_clustering(self.cfg)
+        if n < 1:
+            raise InputError("need at least 1 accepted record to assign")
+
+    def labels(self, vectors, cluster_input):
+        centroids, _ = reference_clustering(self.cfg)
+        return nearest_centroid(np.asarray(vectors), centroids), "cpu", len(centroids)
+
+
+class ReferenceHierarchy:
+    """hierarchy.mode: reference — the earlier run's tree; `fixed_tree` replaces grouping level by level."""
+
+    name = "reference"
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def group(self, children, n_parents, seed):  # never called: the hierarchy stage uses fixed_tree
+        raise NotImplementedError("the reference hierarchy is fixed")
+
+    def fixed_tree(self, base_sizes: np.ndarray):
+        """The reference tree with this run's sizes: level l node size = Σ of its base clusters' new sizes."""
+        from clio_engine.hierarchy import Level, Tree
+
+        ref = Tree.load(reference_dir(self.cfg) / CACHE / "tree.json")
+        if len(ref.levels[0]) != len(base_sizes):
+            raise ConfigError(f"the reference tree has {len(ref.levels[0])} base clusters but the reference "
+                              f"clustering {len(base_sizes)}: the reference run directory is inconsistent")
+        ancestors = ref.ancestors()
+        levels = []
+        for l, lv in enumerate(ref.levels):
+            sizes = np.bincount(ancestors[:, l], weights=np.asarray(base_sizes, np.float64), minlength=len(lv))
+            levels.append(Level(lv.parent, sizes, lv.centroid))
+        return Tree(tuple(levels), "reference")
+
+
+class ReferenceNamer:
+    """naming.strategy: reference — the earlier run's published names where that node was published."""
+
+    name = "reference"
+
+    def __init__(self, cfg, fallback):
+        self.cfg, self.fallback = cfg, fallback
+        self.renamed_here = 0
+
+    def _reference_names(self) -> dict[str, dict]:
+        import pyarrow.parquet as pq
+
+        path = reference_dir(self.cfg) / "clusters.parquet"
+        rows = pq.read_table(path, columns=["id", "name", "description", "keywords", "published"]).to_pylist()
+        return {r["id"]: r for r in rows if r["published"] and r["name"]}
+
+    def name_tree(self, texts, vectors, node_labels, tree, published, user_codes):
+        names = self.fallback.name_tree(texts, vectors, node_labels, tree, published, user_codes)
+        known = self._reference_names()
+        self.renamed_here = 0
+        for level, entries in enumerate(names):
+            for index, entry in enumerate(entries):
+                if entry is None:
+                    continue
+                ref = known.get(node_id(level, index))
+                if ref is None:
+                    self.renamed_here += 1  # published now, not before: named from this period's records
+                    continue
+                entries[index] = replace(entry, name=ref["name"], description=ref["description"] or entry.description,
+                                         keywords=list(ref["keywords"] or entry.keywords))
+        return names
+
+
+def assign_overrides(reference: str | Path, input_path: str | Path, out: str | Path) -> tuple[dict, dict]:
+    """(the reference run's config as a dict, the dotted overrides that turn it into an assign run)."""
+    ref = Path(reference)
+    try:
+        manifest = json.loads((ref / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{ref} is not a finished run directory ({exc})") from None
+    config = manifest.get("config")
+    if not isinstance(config, dict):
+        raise ConfigError(f"{ref}/manifest.json holds no config; assign needs the reference run's settings")
+    overrides = {"input.path": str(input_path), "input.synthetic_records": None, "output.dir": str(out),
+                 "cluster.method": "reference", "cluster.reference": str(ref.resolve()),
+                 "hierarchy.mode": "reference", "naming.strategy": "reference"}
+    return config, overrides
+
+
+def _register() -> None:
+    from clio_engine.hierarchy import register_hierarchy
+    from clio_engine.naming.registry import NAMERS, register_namer
+    from clio_engine.pipeline.steps.cluster import register_cluster_method
+
+    register_cluster_method("reference", reads=READS)(ReferenceClusters)
+    register_hierarchy("reference", reads=READS)(ReferenceHierarchy)
+    phrases = NAMERS.get("phrases")
+
+    @register_namer("reference", reads=READS + tuple(phrases.reads))
+    def _namer(cfg):
+        return ReferenceNamer(cfg, phrases.factory(cfg))
+
+
+_register()
