@@ -121,7 +121,9 @@ def test_release_holds_the_economic_rows_and_passes_the_audit(periods):
     assert audit(a) == [] and audit(b) == []
     assert not (a / "release" / "economic.parquet").exists()  # per-record mapping never leaves private/
     per = pq.read_table(a / PRIVATE / "economic.parquet")
-    assert per.num_rows == 6000 and {"row", "task", "confidence", "user"} <= set(per.column_names)
+    assert per.num_rows == 6000
+    assert {"row", "task", "confidence", "user", "soc_major", "occupations"} <= set(per.column_names)
+    assert "total population" in (a / "report.md").read_text()  # the AUI's denominator is stated
 
 
 def test_no_record_text_reaches_the_economic_rows_or_the_release(periods):
@@ -206,3 +208,17 @@ def test_planted_economy_truths_are_recovered_from_published_rows():
     for x in (10, 25, 50, 75):
         expected = 100.0 * (share >= x / 100).sum() / len(tax.occupations)
         assert value("task_penetration", "occupation_pct", str(x)) == pytest.approx(expected, abs=1e-6)
+
+
+def test_demo_economic_prints_the_planted_truths_check(tmp_path, capsys):
+    """`clio-engine demo --economic`: the run, then its mapping accuracy and the planted truths, from the
+    run's own files (what a user sees first)."""
+    code = main(["demo", "--economic", "-n", "1500", "--out", str(tmp_path / "run"), "--no-progress",
+                 "--set", "cluster.target_cluster_size=50"])
+    out = capsys.readouterr().out
+    assert code == 0
+    line = next(x for x in out.splitlines() if "mapping accuracy" in x)
+    major = float(line.split("SOC major group ")[1].split("%")[0])
+    assert major >= 80.0, line
+    assert "automation" in out and "rank–share slope" in out
+    assert (tmp_path / "run" / "release" / "aggregates.csv").is_file()

@@ -469,3 +469,114 @@ def test_public_page_takes_the_release_long_table(full, tax):
     assert data["economic"] == json.loads(json.dumps(economic_data(rows, tax)))  # the same views, from the table alone
     assert data["marks"] == page_data(plain)["marks"] and "clioEconomic" in html
     assert html.count("<script") == 2 and html.count("</script>") == 2
+
+
+# ------------------------------------------------------------------------------------------ changes between runs
+def _expected_changes(compare: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per dimension (first-seen order), the rows as the view must list them: significant first, then by
+    |change|, ties in table order — the reference, in plain pandas."""
+    t = compare.assign(_abs=compare.change.abs(), _pos=np.arange(len(compare)))
+    return {d: t[t.dimension == d].sort_values(["significant", "_abs", "_pos"], ascending=[False, False, True])
+            for d in dict.fromkeys(compare.dimension)}
+
+
+def _signed(x: float) -> str:
+    return ("+" if x > 0 else "−" if x < 0 else "") + f"{abs(x):.2f}"
+
+
+def test_page_data_holds_exactly_the_compare_rows(full, tax, compare):
+    _, rows = full
+    table = compare.copy()
+    table.attrs.update(left_out={"onet_task": 3}, alpha=0.05)
+    for data in (economic_data(rows, tax, compare=table), economic_data(None, compare=table)):
+        ch = page_data(render_page({"meta": {}}, economic=data))["economic"]["changes"]  # as the page holds it
+        assert [r["value"] for r in ch["rows"]] == list(table.value) and len(ch["rows"]) == len(table)
+        for got, (_, want) in zip(ch["rows"], table.iterrows()):
+            assert list(got) == list(table.columns) and got["dimension"] == want.dimension
+            assert got["significant"] is bool(want.significant)
+            for c in ("share_a", "share_b", "change", "ci_low", "ci_high", "p_value", "records_a", "records_b"):
+                assert got[c] == pytest.approx(float(want[c]), rel=1e-5), c
+        assert ch["left_out"] == {"onet_task": 3} and ch["alpha"] == 0.05
+    assert "jobs" in economic_data(rows, tax, compare=table) and set(economic_data(None, compare=table)) == {"changes"}
+    assert "changes" not in economic_data(rows, tax)
+    with pytest.raises(InputError, match="lack.*ci_high"):
+        economic_data(None, compare=compare.drop(columns="ci_high"))
+
+
+def test_build_explorer_passes_the_comparison(tmp_path, compare):
+    """A run directory without economic rows: the rebuilt page still carries the changes view's data."""
+    import pyarrow.parquet as pq
+
+    from clio_engine.explorer import build_explorer
+
+    clusters, facets = _release_tables()
+    pq.write_table(clusters, tmp_path / "clusters.parquet")
+    pq.write_table(facets, tmp_path / "facets.parquet")
+    (tmp_path / "manifest.json").write_text(json.dumps({"levels": [1], "input": {"accepted": 40},
+                                                        "privacy": {"min_users": 1, "min_records": 1}}))
+    assert "economic" not in page_data(build_explorer(tmp_path).read_text())
+    data = page_data(build_explorer(tmp_path, compare=compare).read_text())["economic"]
+    assert set(data) == {"changes"} and [r["value"] for r in data["changes"]["rows"]] == list(compare.value)
+
+
+def _changes_page(tmp_path, compare, rows=None, tax=None) -> Path:
+    path = _page_file(tmp_path, rows, tax) if rows is not None else tmp_path / "explorer.html"
+    base = page_data(path.read_text()) if rows is not None else {
+        "meta": {"records": 0, "levels": 1, "min_users": 1, "min_records": 1, "examples": "none"},
+        "nodes": {k: [] for k in ("id", "name", "desc", "parent", "level", "size", "users", "share", "sop", "other", "kw",
+                                  "ex", "fs")},
+        "facets": {"names": [], "values": []}, "points": {"x": [], "y": [], "node": []},
+        "centroids": {"node": [], "x": [], "y": []}}
+    base.pop("economic", None)
+    path.write_text(render_page(base, "changes", economic=economic_data(rows, tax, compare=compare)), encoding="utf-8")
+    return path
+
+
+@pytest.mark.browser
+def test_changes_view_in_chromium(browser, full, tax, compare, tmp_path):
+    _, rows = full
+    expected = _expected_changes(compare)
+    assert all(part.significant.any() and not part.significant.all() for part in expected.values())  # the order is tested
+    context, pg = open_offline(browser, _changes_page(tmp_path, compare, rows, tax))
+    try:
+        pg.click("#tab-economic")
+        assert pg.locator("#econ-changes").is_visible() and pg.locator("#econ-jobs").count() == 1
+        tables = pg.locator("#econ-changes table.econ-changes-table")
+        assert tables.count() == len(expected)
+        for k, (dim, part) in enumerate(expected.items()):
+            t = tables.nth(k)
+            assert t.get_attribute("data-dimension") == dim
+            shown = t.evaluate("t => [...t.tBodies[0].rows].map(r => [...r.cells].map(c => c.textContent))")
+            want = [[r.value, f"{r.share_a:.2f}%", f"{r.share_b:.2f}%", _signed(r.change),
+                     f"[{_signed(r.ci_low)}, {_signed(r.ci_high)}]", "yes" if r.significant else ""]
+                    for r in part.itertuples()]
+            assert shown == want, dim
+            sig = [row[-1] == "yes" for row in shown]
+            assert sig == sorted(sig, reverse=True) and sig[0]  # significant rows first
+            assert f"{int(part.significant.sum())} of {len(part)} significant" in pg.locator("#econ-changes").inner_text()
+        _artifact(pg, "economic-changes.png")
+        assert pg.errors == [] and pg.blocked == [] and pg.dialogs == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_hostile_compare_value_renders_as_text(browser, compare, tmp_path):
+    hostile = "</script><img src=x onerror=alert(1)>"
+    table = compare.copy()
+    table.loc[0, "value"] = hostile
+    table.loc[1, "dimension"] = hostile  # dimension names reach the page too
+    path = _changes_page(tmp_path, table)  # no economic rows: the tab shows the changes view alone
+    html = path.read_text(encoding="utf-8")
+    assert html.count("<script") == 2 and html.count("</script>") == 2 and "<img" not in html
+    context, pg = open_offline(browser, path)
+    try:
+        pg.click("#tab-economic")
+        assert pg.locator("#econ-changes").is_visible() and pg.locator("#econ-jobs").count() == 0
+        assert pg.evaluate(INJECTED) == {"pwned": None, "scripts": 2, "elements": 0}
+        cells = pg.eval_on_selector_all("#econ-changes td:first-child", "cs => cs.map(c => c.textContent)")
+        assert hostile in cells
+        assert hostile in pg.eval_on_selector_all("#econ-changes h3", "hs => hs.map(h => h.textContent)")
+        assert pg.errors == [] and pg.dialogs == [] and pg.blocked == []
+    finally:
+        context.close()

@@ -60,7 +60,11 @@ def print_economic_check(result, cfg) -> None:
         print(f"  no-occupational-task screen: {acc['no_task_recall']:.1%} of non-work records set aside")
     slope = _value(rows, "country", "aui_gdp_slope", "ln_aui~ln_gdp_per_capita")
     r2 = _value(rows, "country", "aui_gdp_r2", "ln_aui~ln_gdp_per_capita")
-    print(f"  ln AUI ~ ln GDP per capita: slope {slope:.3f} (planted 0.70; published 0.69), R² {r2:.2f}")
+    if np.isnan(slope):
+        print(f"  ln AUI ~ ln GDP per capita: not fitted (it needs 3 countries with ≥ {cfg.economic.min_geo_records} "
+              "records; run with more records)")
+    else:
+        print(f"  ln AUI ~ ln GDP per capita: slope {slope:.3f} (planted 0.70; published 0.69), R² {r2:.2f}")
     zipf = _value(rows, "concentration", "rank_share_slope", "onet_task")
     gini = _value(rows, "concentration", "gini", "onet_task")
     print(f"  task rank–share slope {zipf:.3f} (planted −1.10 over all tasks), Gini {gini:.2f} over published tasks")

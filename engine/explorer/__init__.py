@@ -36,24 +36,25 @@ def page_meta(manifest: dict) -> dict:
 
 
 def explorer_html(clusters: pa.Table, facets: pa.Table, assignments: pa.Table, manifest: dict,
-                  layout: MapLayout | None, economic=None) -> str:
+                  layout: MapLayout | None, economic=None, compare=None) -> str:
     """The page for a run's tables (what `clio_engine.run` writes as explorer.html). `economic`: the run's
-    Economic Index rows (economic.parquet as a DataFrame) for the page's economic views, or None."""
+    Economic Index rows (economic.parquet as a DataFrame) for the page's economic views, or None.
+    `compare`: a `clio-engine compare` table (DataFrame) for the "changes between runs" view, or None."""
     levels = manifest.get("levels") or []
     title = f"clio-engine explorer · {page_meta(manifest)['records'] or 0:,} records · " \
             f"{' → '.join(str(n) for n in levels)} clusters"
     views = None
-    if economic is not None:
+    if economic is not None or compare is not None:
         from clio_engine.explorer.economic import economic_data
 
-        views = economic_data(economic)
+        views = economic_data(economic, compare=compare)
     return render_page(page_data(clusters, facets, assignments, layout, page_meta(manifest)), title, views)
 
 
-def build_explorer(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+def build_explorer(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, compare=None) -> Path:
     """Rebuild explorer.html from a finished run directory's analyst files and `private/cache/map.npz`
     (without that cache, e.g. after `clio-engine purge`, the page has the tree, panel and search but no
-    map). Returns the page's path."""
+    map). `compare`: a `clio-engine compare` table to show as "changes between runs". Returns the page's path."""
     from clio_engine.errors import ConfigError
     from clio_engine.runfiles import ASSIGNMENTS, CACHE, write_text
 
@@ -68,7 +69,7 @@ def build_explorer(run_dir: str | os.PathLike, out: str | os.PathLike | None = N
     economic = run_dir / "economic.parquet"
     html = explorer_html(pq.read_table(run_dir / "clusters.parquet"), pq.read_table(run_dir / "facets.parquet"),
                          pq.read_table(assignments) if layout is not None else None, manifest, layout,
-                         pq.read_table(economic).to_pandas() if economic.is_file() else None)
+                         pq.read_table(economic).to_pandas() if economic.is_file() else None, compare)
     path = Path(out) if out is not None else run_dir / EXPLORER_FILE
     write_text(path, html)
     return path

@@ -5,10 +5,13 @@ release/aggregates.csv; no per-record data):
   occupation how many of its tasks have published usage (of its O*NET task count);
 - geography: a sortable table per geography column (code, name, records, share, per capita, AUI, tier)
   and an AUI-vs-GDP-per-capita scatter (one mark per published geography with both numbers, the fit line);
-- collaboration: mode bars and the automation / augmentation split; key numbers beside the published index.
+- collaboration: mode bars and the automation / augmentation split; key numbers beside the published index;
+- changes between runs (only with a `clio-engine compare` table): per dimension its values' shares in both
+  runs and the change with its interval, significant ones first.
 
     from clio_engine.explorer.economic import economic_data
     html = render_page(data, title, economic=economic_data(rows))      # the analyst or the public page
+    economic_data(rows, compare=table)   # + the changes view; economic_data(None, compare=table): that alone
 
 The views are drawn by assets/economic.js into the same page (a second tab); their data rides in the
 page's one JSON blob under "economic", so `render_page`'s escaping covers every string (no "</script>",
@@ -21,6 +24,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from clio_engine.errors import InputError
 from clio_engine.economic.figures import (REFERENCE, aui_fit, check_rows, collaboration, concentration, geo_columns,
                                           geo_table, group_table, penetration, scatter_points, task_automation,
                                           task_remainder, task_table, totals)
@@ -128,15 +132,41 @@ def _geography(rows: pd.DataFrame) -> list[dict]:
     return out
 
 
-def economic_data(rows: pd.DataFrame, taxonomy=None) -> dict:
+CHANGE_COLUMNS = ("dimension", "value", "share_a", "share_b", "change", "ci_low", "ci_high", "p_value",
+                  "significant", "records_a", "records_b")
+
+
+def _changes(compare: pd.DataFrame) -> dict:
+    """The changes view's data: every row of a `compare_periods` table [R, 11] as a dict (numbers rounded
+    like the rest of the page; the script orders them), plus what the table's attrs say about it."""
+    missing = [c for c in CHANGE_COLUMNS if c not in compare.columns]
+    if missing:
+        raise InputError(f"comparison table lacks column(s) {', '.join(missing)}")
+    rows = []
+    for r in compare.itertuples(index=False):
+        row = {c: _num(getattr(r, c)) for c in CHANGE_COLUMNS[2:] if c != "significant"}
+        row.update(dimension=str(r.dimension), value=str(r.value), significant=bool(r.significant))
+        rows.append({c: row[c] for c in CHANGE_COLUMNS})
+    attrs = compare.attrs
+    return {"rows": rows, "left_out": {str(k): int(v) for k, v in (attrs.get("left_out") or {}).items()},
+            "alpha": _num(attrs.get("alpha")), "run_a": attrs.get("run_a"), "run_b": attrs.get("run_b")}
+
+
+def economic_data(rows: pd.DataFrame | None, taxonomy=None, compare: pd.DataFrame | None = None) -> dict:
     """The "economic" part of the page's blob, from the long table's published rows. `taxonomy`: an
-    `onet.Taxonomy` (default: the shipped O*NET one) that places tasks under occupations and groups."""
+    `onet.Taxonomy` (default: the shipped O*NET one) that places tasks under occupations and groups.
+    `compare`: a `clio-engine compare` table (`compare_periods`' columns) for the changes view, under
+    "changes"; with `rows` None the data holds that view alone."""
     from clio_engine.economic.onet import load_taxonomy
 
+    if rows is None:
+        if compare is None:
+            raise InputError("economic_data needs the long table's rows, a comparison table, or both")
+        return {"changes": _changes(compare)}
     rows = check_rows(rows)
     tax = taxonomy if taxonomy is not None else load_taxonomy()
     modes, split = collaboration(rows, 0), collaboration(rows, 1)
-    return {
+    out = {
         "totals": {k: _num(v) for k, v in totals(rows).items()},
         "jobs": _jobs(rows, tax),
         "geography": _geography(rows),
@@ -146,3 +176,6 @@ def economic_data(rows: pd.DataFrame, taxonomy=None) -> dict:
         "penetration": {k: _num(v) for k, v in penetration(rows).items()},
         "reference": REFERENCE,
     }
+    if compare is not None:
+        out["changes"] = _changes(compare)
+    return out

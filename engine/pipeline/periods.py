@@ -120,6 +120,11 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
     dest.mkdir(parents=True, exist_ok=True)
     write_text(dest / "compare.csv", table.to_csv(index=False))
     write_text(dest / "compare.md", compare_markdown(table, run_a, run_b, dest, alpha))
+    if (run_b / "explorer.html").is_file():  # RUN_B's config has the explorer on: show the changes in it too
+        from clio_engine.explorer import build_explorer
+
+        table.attrs.update(run_a=run_a.name, run_b=run_b.name)
+        build_explorer(run_b, compare=table)
     return table, dest
 
 
@@ -127,7 +132,7 @@ def compare_markdown(table: pd.DataFrame, run_a: Path, run_b: Path, dest: Path, 
     """The report section: significant moves per dimension, the biggest movers figure."""
     from clio_engine.privacy.escape import markdown_text
 
-    lines = [f"# Changes between runs\n", f"A: `{markdown_text(run_a.name)}` → B: `{markdown_text(run_b.name)}`. "
+    lines = ["# Changes between runs\n", f"A: `{markdown_text(run_a.name)}` → B: `{markdown_text(run_b.name)}`. "
              f"Shares in percent of each run's records; intervals at {1 - alpha:.0%} from a bootstrap resampling "
              "users; 'significant' after a Holm correction within each dimension. Only values published in both "
              "runs are compared.\n"]

@@ -91,7 +91,8 @@ def build_release(run_dir: str | os.PathLike, out: str | os.PathLike | None = No
 
     economic_frame = _economic_frame(economic)
     write_text(dest / "report.md", render_report(head, clusters, plots, None, zone="release")
-               + economic_section(dest, economic_frame))
+               + economic_section(dest, economic_frame,
+                                  ((head.get("stages") or {}).get("economic") or {}).get("population_denominator")))
     write_json(dest / "manifest.json", head)
     write_public_explorer(dest)
     return dest

@@ -1,5 +1,6 @@
 
-// clio-engine explorer: Economic Index views (job explorer, geography table and AUI scatter, collaboration).
+// clio-engine explorer: Economic Index views (job explorer, geography table and AUI scatter, collaboration,
+// changes between runs).
 // Reads D.economic from the page's one JSON blob; data only ever reaches the page as text (textContent,
 // SVG attributes set to numbers) — never as markup.
 ;(function () {
@@ -47,10 +48,53 @@
   }
   tabC.onclick = () => show("clusters");
   tabE.onclick = () => show("economic");
+  const card = (id, title, col) => { const c = el("section", "card"); c.id = id; c.appendChild(el("h2", null, title)); col.appendChild(c); return c; };
+
+  // ------------------------------------------------------------------ changes between runs (a compare table)
+  const CH = E.changes;
+  const fmtPp = (x) => (nil(x) ? "—" : (x > 0 ? "+" : x < 0 ? "−" : "") + Math.abs(x).toFixed(2));
+  if (CH) {
+    // Full width above the other views: one table per dimension, significant moves first, then by |change|.
+    view.classList.add("with-changes");
+    const box = card("econ-changes", "Changes between runs", view);
+    const level = nil(CH.alpha) ? "" : " at " + Math.round(100 * (1 - CH.alpha)) + "%";
+    const names = CH.run_a && CH.run_b ? " (A: " + CH.run_a + ", B: " + CH.run_b + ")" : " (B: this run)";
+    box.appendChild(el("p", "note", "Share of each run's records in percent" + names + "; change in percentage points with its bootstrap interval" +
+      level + "; significant after the correction for testing many values. Only values published in both runs are compared."));
+    const dims = [];
+    const byDim = new Map();
+    CH.rows.forEach((r, i) => { if (!byDim.has(r.dimension)) { byDim.set(r.dimension, []); dims.push(r.dimension); } byDim.get(r.dimension).push(i); });
+    const absChange = (i) => (nil(CH.rows[i].change) ? -1 : Math.abs(CH.rows[i].change));
+    for (const d of dims) {
+      const idx = byDim.get(d).slice().sort((a, b) => (CH.rows[b].significant - CH.rows[a].significant) || (absChange(b) - absChange(a)) || (a - b));
+      const nSig = idx.filter((i) => CH.rows[i].significant).length, heldBack = (CH.left_out || {})[d];
+      const first = CH.rows[idx[0]];
+      box.appendChild(el("h3", null, d));
+      box.appendChild(el("p", "note", nSig + " of " + idx.length + " significant" + (heldBack ? "; " + heldBack + " left out under the privacy floors" : "") +
+        "; records A " + fmtInt(first.records_a) + ", B " + fmtInt(first.records_b) + "."));
+      const wrapC = el("div", "econ-changes-wrap"), t = el("table", "econ-changes-table"); t.dataset.dimension = d;
+      const head = el("tr");
+      for (const h of ["value", "share A", "share B", "change (pp)", "interval", "significant"]) head.appendChild(el("th", null, h));
+      const body = el("tbody");
+      for (const i of idx) {
+        const r = CH.rows[i], tr = el("tr", r.significant ? "sig" : null);
+        const cells = [r.value, fmtPct(r.share_a, 2), fmtPct(r.share_b, 2), fmtPp(r.change), "[" + fmtPp(r.ci_low) + ", " + fmtPp(r.ci_high) + "]", r.significant ? "yes" : ""];
+        for (const c of cells) tr.appendChild(el("td", null, c));
+        tr.title = "p = " + fmtSig(r.p_value);
+        body.appendChild(tr);
+      }
+      const th = el("thead"); th.appendChild(head); t.append(th, body); wrapC.appendChild(t); box.appendChild(wrapC);
+    }
+    if (!dims.length) box.appendChild(el("p", "note", "No value was published in both runs."));
+  }
+  if (!E.jobs) {  // a comparison without the run's own Economic Index rows: the changes view alone
+    window.clioEconomic = { state, show, tasks: 0, occupations: 0, majors: 0, changes: CH ? CH.rows.length : 0 };
+    return;
+  }
+
   // Two columns: the job explorer (long) on the left, geography and collaboration stacked on the right.
   const left = el("div", "econ-col"), right = el("div", "econ-col");
   view.append(left, right);
-  const card = (id, title, col) => { const c = el("section", "card"); c.id = id; c.appendChild(el("h2", null, title)); col.appendChild(c); return c; };
 
   // ------------------------------------------------------------------ job explorer
   const J = E.jobs, T = J.tasks, O = J.occupations, M = J.majors;
@@ -251,5 +295,5 @@
   }
 
   renderTree(); renderGeo();
-  window.clioEconomic = { state, show, tasks: T.name.length, occupations: O.name.length, majors: M.name.length };
+  window.clioEconomic = { state, show, tasks: T.name.length, occupations: O.name.length, majors: M.name.length, changes: CH ? CH.rows.length : 0 };
 })();

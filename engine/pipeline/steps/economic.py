@@ -91,6 +91,19 @@ def _tree(ctx):
     return build_task_tree(load_taxonomy(), embed_options=options, mid=e.tree_mid, top=e.tree_top, seed=ctx.cfg.seed)
 
 
+def record_occupations(taxonomy, task: np.ndarray) -> dict[str, pa.Array]:
+    """Per record: the SOC major group of its task and the occupations listing it (";"-joined O*NET-SOC codes,
+    each counting 1/k of the record), null without a task."""
+    codes = taxonomy.occupations.soc_code.to_numpy()
+    listed = taxonomy.links.groupby("task").occupation.apply(lambda o: ";".join(codes[o.to_numpy()]))
+    by_task = listed.reindex(range(taxonomy.n_tasks)).to_numpy()
+    majors = taxonomy.majors.title.to_numpy()[taxonomy.task_major]
+    has = task >= 0
+    safe = np.where(has, task, 0)
+    return {"soc_major": pa.array(np.where(has, majors[safe], None).tolist(), pa.string()),
+            "occupations": pa.array(np.where(has, by_task[safe], None).tolist(), pa.string())}
+
+
 def _compute(ctx):
     from clio_engine.economic.aggregates import economic_rows
     from clio_engine.economic.geography import population_table
@@ -106,7 +119,8 @@ def _compute(ctx):
     per_record = pa.table({"row": records.table.column("row"), "task": pa.array(m.task, pa.int64()),
                            "similarity": pa.array(m.similarity, pa.float32()), "margin": pa.array(m.margin, pa.float32()),
                            "confidence": pa.array(m.confidence, pa.float32()), "mid": pa.array(m.mid, pa.int64()),
-                           "top": pa.array(m.top, pa.int64()), "user": pa.array(loaded.users, pa.int64())})
+                           "top": pa.array(m.top, pa.int64()), "user": pa.array(loaded.users, pa.int64()),
+                           **record_occupations(taxonomy, m.task)})
     frame = pd.DataFrame({"user": loaded.users, "task": m.task})
     names = set(records.facet_columns)
     if e.collaboration_column and e.collaboration_column in names:

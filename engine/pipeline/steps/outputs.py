@@ -43,19 +43,30 @@ def _compute(ctx):
         write_text(rd / EXPLORER_FILE, explorer_html(clusters, ctx["aggregate"], assignments, head, ctx["map"],
                                                      ctx["economic"]))
         explorer = EXPLORER_FILE
-    write_text(rd / "report.md", render_report(head, clusters, plots, explorer) + economic_section(rd.path, ctx["economic"]))
+    denominator = (info.get("economic") or {}).get("population_denominator")
+    write_text(rd / "report.md", render_report(head, clusters, plots, explorer)
+               + economic_section(rd.path, ctx["economic"], denominator))
     return None, {}
 
 
-def economic_section(folder, rows) -> str:
-    """The report's Economic Index section with its figures in folder/plots ("" without the layer)."""
+DENOMINATORS = {"total": "total population (World Bank SP.POP.TOTL, shipped), not the working-age population "
+                         "the Economic Index divides by",
+                "working_age": "the working-age population of the table given in economic.population",
+                "user": "the population table given in economic.population"}
+
+
+def economic_section(folder, rows, denominator: str | None = None) -> str:
+    """The report's Economic Index section with its figures in folder/plots ("" without the layer), and
+    which population the per-capita figures and the AI Usage Index divide by."""
     if rows is None:
         return ""
     from clio_engine.economic.figures import economic_figures, economic_report_section
     from clio_engine.pipeline.plots import PLOT_DIR
 
     plots = economic_figures(rows, folder / PLOT_DIR)
-    return "\n" + economic_report_section(rows, plots, relative_to=folder)
+    note = f"\nPer-capita figures and the AI Usage Index divide by {DENOMINATORS[denominator]}.\n" \
+        if denominator in DENOMINATORS else ""
+    return "\n" + economic_report_section(rows, plots, relative_to=folder) + note
 
 
 register_stage(Stage("outputs", _compute, lambda ctx: None, upstream=UPSTREAM,
