@@ -119,6 +119,13 @@ def test_release_holds_the_economic_rows_and_passes_the_audit(periods):
     assert {"onet_task_count", "onet_task_pct", "usage_per_capita_index", "usage_tier", "aui_gdp_slope",
             "rank_share_slope", "gini", "bottom_80_pct", "occupation_pct"} <= set(rows.variable)
     assert audit(a) == [] and audit(b) == []
+    # The analyst manifest counts hidden records per table (the cost of suppression); the release must not:
+    # "not_classified" = hidden small cells + folded missing values, and the parts could be below the floor.
+    analyst = json.dumps(json.loads((a / "manifest.json").read_text())["stages"]["economic"])
+    released = json.dumps(json.loads((a / "release" / "manifest.json").read_text())["stages"]["economic"])
+    assert "records_hidden" in analyst and "missing_records_folded" in analyst
+    assert not any(k in released for k in ("records_hidden", "missing_records_folded", "secondary_cost_records"))
+    assert "share_hidden" in released
     assert not (a / "release" / "economic.parquet").exists()  # per-record mapping never leaves private/
     per = pq.read_table(a / PRIVATE / "economic.parquet")
     assert per.num_rows == 6000

@@ -156,6 +156,7 @@ def release_manifest(manifest: dict) -> dict:
     out = {k: manifest[k] for k in MANIFEST_KEYS if k in manifest}
     if isinstance(out.get("input"), dict):
         out["input"] = {k: v for k, v in out["input"].items() if k != "source"}
+    out = _without_hidden_record_counts(out)
     if (out.get("privacy") or {}).get("epsilon") is not None:
         out = _without_exact_counts(out)
     out["zone"] = "release"
@@ -164,6 +165,26 @@ def release_manifest(manifest: dict) -> dict:
                    "explorer.html is the public explorer: one mark per published base cluster, area proportional "
                    "to its published size, no per-record points")
     return out
+
+
+# The economic stage's facts that count hidden records. Published, they would split a published remainder
+# ("not_classified" = small hidden cells + folded missing values) into parts below the floor.
+HIDDEN_RECORD_FACTS = ("records_hidden", "secondary_cost_records", "missing_records_folded")
+
+
+def _without_hidden_record_counts(head: dict) -> dict:
+    """The release manifest without counts of hidden economic records (cell counts and shares stay)."""
+    stages = dict(head.get("stages") or {})
+    if not isinstance(stages.get("economic"), dict):
+        return head
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in HIDDEN_RECORD_FACTS}
+        return value
+
+    stages["economic"] = strip(stages["economic"])
+    return {**head, "stages": stages}
 
 
 # Exact counts the analyst manifest states that a noised release must not: each is a count query no noise
