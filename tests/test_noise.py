@@ -266,3 +266,20 @@ def test_a_noised_release_states_no_exact_count(tmp_path, tiny_bert_dir):
     assert json.loads((release / "manifest.json").read_text())["input"]["noised_total"] == noised_total
     # The analyst's own manifest keeps them (it is not published).
     assert analyst["input"]["accepted"] == 700
+
+
+def test_a_noised_release_manifest_drops_llm_usage_of_every_stage():
+    """With ε the LLM stages' usage (requests = clusters named, tokens ∝ their texts) is an exact count no
+    noise covers: the release manifest keeps none of it, whatever stage reported it."""
+    from clio_engine.pipeline.release import release_manifest
+
+    usage = {"requests": 37, "calls": 37, "prompt_tokens": 51234, "completion_tokens": 3303}
+    manifest = {"privacy": {"epsilon": 2.0}, "input": {"rows": 900, "accepted": 880, "noised_total": 874},
+                "stages": {"names": {"namer": "llm", "llm": usage, "fallbacks": {"count": 3}},
+                           "hierarchy": {"levels": [40, 12, 4], "llm": usage},
+                           "economic": {"llm": usage, "llm_choice": {"not_work": 12}, "rows": 40}}}
+    head = release_manifest(manifest)
+    text = json.dumps(head)
+    assert "prompt_tokens" not in text and "51234" not in text and "not_work" not in text
+    assert head["stages"]["hierarchy"]["levels"] == [40, 12, 4] and head["stages"]["names"]["namer"] == "llm"
+    assert release_manifest({**manifest, "privacy": {"epsilon": None}})["stages"]["names"]["llm"] == usage

@@ -190,6 +190,8 @@ def _without_hidden_record_counts(head: dict) -> dict:
 # Exact counts the analyst manifest states that a noised release must not: each is a count query no noise
 # covers (the number of records, of truncated texts, of records beyond the contribution bound …).
 EXACT_INPUT_KEYS = ("rows", "accepted", "rejected", "rejections", "null_users")
+# An LLM stage's usage (requests, calls, tokens) counts clusters and records' text exactly: never under ε.
+LLM_STAGE_KEYS = ("llm", "llm_choice", "fallbacks", "collisions", "renamed_here")
 EXACT_STAGE_KEYS = {"records": None, "facets": None, "embed": ("n_texts", "n_unique", "n_tokens", "n_truncated"),
                     "privacy": ("records_beyond_bound",), "map": ("points",), "cluster": ("noise",)}
 
@@ -205,6 +207,7 @@ def _without_exact_counts(head: dict) -> dict:
         drop = EXACT_STAGE_KEYS.get(name, ())
         if drop is None:
             continue
+        drop = (*drop, *LLM_STAGE_KEYS)
         stages[name] = {k: v for k, v in facts.items() if k not in drop} if isinstance(facts, dict) else facts
     head["stages"] = stages
     return head
