@@ -183,6 +183,10 @@ def test_compare_flags_the_three_planted_tasks(periods):
     assert len(flagged - seen_as - explained) <= 1, sorted(flagged - seen_as - explained)
     assert (dest / "compare.csv").is_file() and "Changes between runs" in (dest / "compare.md").read_text()
     assert not dest.resolve().is_relative_to((b / "release").resolve())
+    compare_runs(a, b, n_boot=200, seed=1)  # a second comparison replaces the report's section
+    report = (b / "report.md").read_text()
+    assert report.count("## Changes between runs") == 1 and "](compare/movers.png)" in report
+    assert "Changes between runs" not in (b / "release" / "report.md").read_text()  # analyst-level only
 
 
 def test_planted_economy_truths_are_recovered_from_published_rows():

@@ -119,13 +119,28 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
         raise ConfigError(f"{dest} is inside release/: a comparison uses per-record data and stays analyst-level")
     dest.mkdir(parents=True, exist_ok=True)
     write_text(dest / "compare.csv", table.to_csv(index=False))
-    write_text(dest / "compare.md", compare_markdown(table, run_a, run_b, dest, alpha))
+    section = compare_markdown(table, run_a, run_b, dest, alpha)
+    write_text(dest / "compare.md", section)
+    if (run_b / "report.md").is_file() and dest.resolve().parent == run_b.resolve():
+        add_report_section(run_b / "report.md", section, dest.name)
     if (run_b / "explorer.html").is_file():  # RUN_B's config has the explorer on: show the changes in it too
         from clio_engine.explorer import build_explorer
 
         table.attrs.update(run_a=run_a.name, run_b=run_b.name)
         build_explorer(run_b, compare=table)
     return table, dest
+
+
+REPORT_MARK = "<!-- clio-engine compare -->"
+
+
+def add_report_section(report: Path, section: str, folder: str) -> None:
+    """Append the comparison to RUN_B's report.md as its last section (replacing the one an earlier compare
+    wrote), with the figure links pointing into the compare folder."""
+    text = report.read_text(encoding="utf-8").split(REPORT_MARK)[0].rstrip("\n")
+    body = section.replace("# Changes between runs", "## Changes between runs", 1).replace("\n## ", "\n### ")
+    body = body.replace("](movers.png)", f"]({folder}/movers.png)")
+    write_text(report, f"{text}\n\n{REPORT_MARK}\n{body}")
 
 
 def compare_markdown(table: pd.DataFrame, run_a: Path, run_b: Path, dest: Path, alpha: float) -> str:
