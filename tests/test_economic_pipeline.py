@@ -233,3 +233,17 @@ def test_demo_economic_prints_the_planted_truths_check(tmp_path, capsys):
     assert major >= 80.0, line
     assert "automation" in out and "rank–share slope" in out
     assert (tmp_path / "run" / "release" / "aggregates.csv").is_file()
+
+
+@pytest.mark.parametrize("setting, words", [
+    ({"privacy.epsilon": 1.0}, "does not support privacy.epsilon"),
+    ({"economic.task_column": "job"}, "economic.task_column = 'job' is not a facet column"),
+])
+def test_refused_settings_are_one_line_errors_before_any_heavy_stage(tmp_path, capsys, setting, words):
+    frame = generate_economy(40, seed=2)[COLUMNS]
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    sets = [x for key, value in {"economic.taxonomy": "onet", **setting}.items() for x in ("--set", f"{key}={value}")]
+    code = main(["run", "default", "--input", str(tmp_path / "in.csv"), "--out", str(tmp_path / "run"), *sets])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and len(err) == 1 and words in err[0], err
+    assert not (tmp_path / "run" / "private" / "embeddings.npy").exists()  # refused before embedding
