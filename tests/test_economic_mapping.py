@@ -357,13 +357,14 @@ def test_default_model_maps_heldout_paraphrases(data_dir, tmp_path_factory):
     the default build (474 / 12 nodes, 2 rewrites per task), by embedding alone and hybrid (with texts).
     On 2,000 tasks (benchmarks/economic_mapping.py): embedding major 80.7 %, task 71.6 %; hybrid major
     86.9 %, task 81.0 %. Cold cache: ~1 min on 2 idle cores (21 s statements, 35 s rewrites + k-means);
-    the second build reads the global tree cache (a few seconds: the embeddings are cached too)."""
+    the second build reads the shared tree cache (a few seconds: the embeddings are cached too)."""
     from clio_engine.economic.onet import load_taxonomy
     from clio_engine.economic.paraphrase import paraphrase
     from clio_engine.embed import embed
 
     tax = load_taxonomy()
-    opts = {"model": "default", "cache_dir": str(tmp_path_factory.mktemp("econ_cache"))}
+    # The shared cache, as the pipeline uses it: the tree built here is the one the end-to-end tests read.
+    opts = {"model": "default", "progress": False}
     t0 = time.perf_counter()
     tree = build_task_tree(tax, embed_options=opts)
     print(f"tree build {time.perf_counter() - t0:.1f} s")
@@ -381,7 +382,7 @@ def test_default_model_maps_heldout_paraphrases(data_dir, tmp_path_factory):
     rng = np.random.default_rng(1)
     truth = rng.choice(tax.n_tasks, 300, replace=False)
     texts = paraphrase(list(tax.task_text[truth]), split="heldout", seed=1)
-    x = embed(texts, progress=False, **opts)
+    x = embed(texts, **opts)
     occ_major = tax.occupations.major.to_numpy()
     majors = tax.links.groupby("task").occupation.apply(lambda s: set(occ_major[s])).to_dict()
     ok = {}

@@ -98,9 +98,9 @@ def test_markdown_text_escapes_what_linkifiers_would_turn_into_links():
 
 @pytest.mark.parametrize("payload", ["$\\nonexistentcmd$", "$x^2$ and $$", "\\frac{1}{2}", "_hidden", "\u202elabel"])
 def test_plot_label_draws_literally_without_math_parsing(payload):
-    from clio_engine.pipeline.plots import _png, _pyplot
+    from clio_engine.plotting import png_bytes, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.barh([0], [1], label=plot_label(payload))
     ax.set_yticks([0], [plot_label(payload)])
@@ -108,16 +108,16 @@ def test_plot_label_draws_literally_without_math_parsing(payload):
     legend = ax.legend()
     assert [t.get_text() for t in legend.get_texts()] == [plot_label(payload)]  # a "_" label is not hidden
     assert ax.get_yticklabels()[0].get_text().strip() == one_line(payload)
-    assert _png(fig)[:4] == b"\x89PNG"  # drawing does not fail in mathtext
+    assert png_bytes(fig)[:4] == b"\x89PNG"  # drawing does not fail in mathtext
 
 
 def test_parse_math_on_would_fail_so_the_plot_test_can_fail():
     """The bug this module fixes: with math parsing on, a facet value like "$\\nonexistentcmd$" raises."""
     import matplotlib
 
-    from clio_engine.pipeline.plots import _pyplot
+    from clio_engine.plotting import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     with matplotlib.rc_context({"text.parse_math": True}):
         fig, ax = plt.subplots(figsize=(3, 2))
         ax.set_title("$\\nonexistentcmd$")
