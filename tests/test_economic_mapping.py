@@ -397,15 +397,29 @@ def test_default_model_maps_heldout_paraphrases(data_dir, tmp_path_factory):
     assert ok["hybrid"][1] > ok["embedding"][1]  # the lexical part adds right tasks, not only noise
 
 
-def test_llm_screen_sets_aside_records_the_model_calls_not_work(tree, tmp_path):
-    """At the top level the LLM may answer the extra last option ("not about any job"): those records get
-    no occupational task whatever their similarity, and are never asked about the lower levels."""
-    pytest.importorskip("openai", reason="the openai SDK is not installed (pip install 'clio-engine[llm]')")
+def map_with_fake_llm(tree, x, texts, task_texts, responder, tmp_path):
+    """(the LLM chooser, its mapping of x with 3 candidates, the user prompts sent) against the fake OpenAI
+    server answering with `responder(system, prompt, body)`."""
     from clio_engine.config import load_config
     from clio_engine.economic.mapping import llm_chooser
     from clio_engine.llm.session import llm_session
     from tests.fake_llm_servers import FakeServer
 
+    with FakeServer("openai") as srv:
+        srv.responder = responder
+        cfg = load_config(None, {"llm.backend": "openai", "llm.model": "fake", "llm.base_url": srv.url + "/v1",
+                                 "llm.progress": False, "llm.backoff_s": 0.0})
+        with llm_session(tmp_path / "llm"):
+            chooser = llm_chooser(cfg, texts, tree, task_texts)
+            got = map_to_tasks(x, tree, candidates=3, no_task_floor=None, chooser=chooser)
+        prompts = [m["content"] for b in srv.bodies for m in b["messages"] if m["role"] == "user"]
+    return chooser, got, prompts
+
+
+def test_llm_screen_sets_aside_records_the_model_calls_not_work(tree, tmp_path):
+    """At the top level the LLM may answer the extra last option ("not about any job"): those records get
+    no occupational task whatever their similarity, and are never asked about the lower levels."""
+    pytest.importorskip("openai", reason="the openai SDK is not installed (pip install 'clio-engine[llm]')")
     x, _ = planted(tree, n=10, noise=0.3, seed=9)
     texts = [("a cake recipe " if i % 3 == 0 else "work request ") + str(i) for i in range(len(x))]
     task_texts = [f"statement {t}" for t in range(tree.n_tasks)]
@@ -416,14 +430,7 @@ def test_llm_screen_sets_aside_records_the_model_calls_not_work(tree, tmp_path):
             return str(len(options))
         return "1"
 
-    with FakeServer("openai") as srv:
-        srv.responder = answer
-        cfg = load_config(None, {"llm.backend": "openai", "llm.model": "fake", "llm.base_url": srv.url + "/v1",
-                                 "llm.progress": False, "llm.backoff_s": 0.0})
-        with llm_session(tmp_path / "llm"):
-            chooser = llm_chooser(cfg, texts, tree, task_texts)
-            got = map_to_tasks(x, tree, candidates=3, no_task_floor=None, chooser=chooser)
-        prompts = [m["content"] for b in srv.bodies for m in b["messages"] if m["role"] == "user"]
+    chooser, got, prompts = map_with_fake_llm(tree, x, texts, task_texts, answer, tmp_path)
     screened = np.arange(len(x)) % 3 == 0
     plain = map_to_tasks(x, tree, candidates=3, no_task_floor=None)
     assert (got.task[screened] == -1).all() and (got.task[~screened] == plain.task[~screened]).all()
@@ -436,11 +443,6 @@ def test_llm_chooser_through_fake_openai_server(tree, tmp_path):
     """`llm_chooser` asks one numbered question per record and level; an unusable answer keeps the
     embedding's choice and is counted. The fake server answers "2" unless the request says "broken"."""
     pytest.importorskip("openai", reason="the openai SDK is not installed (pip install 'clio-engine[llm]')")
-    from clio_engine.config import load_config
-    from clio_engine.economic.mapping import llm_chooser
-    from clio_engine.llm.session import llm_session
-    from tests.fake_llm_servers import FakeServer
-
     x, _ = planted(tree, n=12, noise=0.6, seed=7)
     texts = ["broken request"] + [f"request number {i}" for i in range(1, len(x))]
     task_texts = [f"statement {t}" for t in range(tree.n_tasks)]
@@ -449,14 +451,9 @@ def test_llm_chooser_through_fake_openai_server(tree, tmp_path):
         width = (candidates >= 0).sum(axis=1)
         return np.where((records == 0) | (width < 2), 0, 1)
 
-    with FakeServer("openai") as srv:
-        srv.responder = lambda system, prompt, body: "no idea" if "broken" in prompt else "Option 2."
-        cfg = load_config(None, {"llm.backend": "openai", "llm.model": "fake", "llm.base_url": srv.url + "/v1",
-                                 "llm.progress": False, "llm.backoff_s": 0.0})
-        with llm_session(tmp_path / "llm"):
-            chooser = llm_chooser(cfg, texts, tree, task_texts)
-            got = map_to_tasks(x, tree, candidates=3, no_task_floor=None, chooser=chooser)
-        prompts = [m["content"] for b in srv.bodies for m in b["messages"] if m["role"] == "user"]
+    chooser, got, prompts = map_with_fake_llm(
+        tree, x, texts, task_texts, lambda system, prompt, body: "no idea" if "broken" in prompt else "Option 2.",
+        tmp_path)
     want = map_to_tasks(x, tree, candidates=3, no_task_floor=None, chooser=expected)
     np.testing.assert_array_equal(got.task, want.task)
     assert (got.task != map_to_tasks(x, tree, candidates=3, no_task_floor=None).task).any()
