@@ -23,7 +23,7 @@ from clio_engine.errors import ConfigError
 
 __all__ = [
     "ClioConfig", "InputConfig", "EmbedConfig", "ClusterConfig", "HierarchyConfig", "NamingConfig",
-    "PrivacyConfig", "OutputConfig", "LlmConfig", "EconomicConfig", "FacetsConfig", "FACET_FIELDS", "ModelPrice", "load_config", "preset_names", "preset_text",
+    "PrivacyConfig", "OutputConfig", "LlmConfig", "EconomicConfig", "ComputeConfig", "FacetsConfig", "FACET_FIELDS", "ModelPrice", "load_config", "preset_names", "preset_text",
 ]
 
 PRESET_PACKAGE = "clio_engine.configs"
@@ -206,6 +206,22 @@ class LlmConfig(_Section):
     progress: bool = True
 
 
+class ComputeConfig(_Section):
+    """Where the heavy stages run (SPEC §7): `local` = this process; `dask` = a `dask.distributed` cluster
+    (clio_engine.scale.dask_cluster): the one at `address`, else a LocalCluster (or dask-cuda's
+    LocalCUDACluster with `cuda: true`, one worker per GPU) started for the run and closed after it."""
+
+    scheduler: Literal["local", "dask"] = "local"
+    address: str | None = None  # an existing scheduler, e.g. tcp://10.0.0.5:8786; null = start a local cluster
+    n_workers: int = Field(default=2, ge=1, strict=True)  # local cluster only
+    threads_per_worker: int = Field(default=1, ge=1, strict=True)  # local cluster only
+    memory_limit: str = "auto"  # per local worker, dask's syntax ("4GiB"); "auto" = dask's share of the RAM
+    cuda: bool = False  # local cluster only: dask-cuda LocalCUDACluster instead of a CPU LocalCluster
+    # Records per embedding partition (one task each, resumable on its own); rounded up to whole 32k-row
+    # k-means chunks for the array partitions so distributed Lloyd assigns exactly the rows one process would.
+    partition_rows: int = Field(default=65_536, ge=1, strict=True)
+
+
 class ClioConfig(_Section):
     """The whole run configuration. Integer keys take integers only (`k: true` or `k: 2.5` is an error)."""
 
@@ -220,6 +236,7 @@ class ClioConfig(_Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
     llm: LlmConfig = Field(default_factory=LlmConfig)
     economic: EconomicConfig = Field(default_factory=EconomicConfig)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,56 @@
+"""The Dask cluster a run uses: an existing scheduler (`compute.address`), else a LocalCluster (CPU workers)
+or dask-cuda's LocalCUDACluster (one worker per GPU) started for the run and closed after it.
+
+    with client_for(cfg.compute) as client:
+        ...  # client.submit / dask collections computed on client
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Iterator
+
+from clio_engine.errors import ConfigError
+
+log = logging.getLogger("clio_engine.scale")
+
+
+def require_distributed():
+    """Import dask.distributed or fail in one line naming the extra to install."""
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError("compute.scheduler: dask needs dask.distributed: pip install 'clio-engine[dask]'") from None
+    return distributed
+
+
+@contextlib.contextmanager
+def client_for(compute) -> Iterator["distributed.Client"]:  # noqa: F821 (lazy import)
+    """A connected `distributed.Client` for the `compute` config section; a local cluster it started is
+    closed on exit, an existing one (`compute.address`) is left running."""
+    distributed = require_distributed()
+    if compute.address:
+        try:
+            client = distributed.Client(compute.address, timeout="30s")
+        except OSError as e:
+            raise ConfigError(f"compute.address: cannot reach the Dask scheduler at {compute.address}: {e}") from None
+        log.info("dask: connected to %s (%d workers)", compute.address, len(client.scheduler_info()["workers"]))
+        with client:
+            yield client
+        return
+    cluster = _local_cluster(compute, distributed)
+    with cluster, distributed.Client(cluster) as client:
+        log.info("dask: started %s with %d workers", type(cluster).__name__, len(cluster.workers))
+        yield client
+
+
+def _local_cluster(compute, distributed):
+    if compute.cuda:
+        try:
+            from dask_cuda import LocalCUDACluster
+        except ImportError:
+            raise ConfigError("compute.cuda: true needs dask-cuda: pip install dask-cuda") from None
+        return LocalCUDACluster(threads_per_worker=compute.threads_per_worker, memory_limit=compute.memory_limit,
+                                dashboard_address=None)
+    return distributed.LocalCluster(n_workers=compute.n_workers, threads_per_worker=compute.threads_per_worker,
+                                    memory_limit=compute.memory_limit, processes=True, dashboard_address=None)
