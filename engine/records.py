@@ -1,14 +1,19 @@
-"""Read input rows (files, DataFrames, Arrow tables, lists) into one validated record table.
+"""Read input rows (files, directories, globs, Dask/pandas DataFrames, Arrow tables, lists) into one validated
+record table.
 
 Every input row ends up in exactly one of `Records.table` (accepted) or `Records.rejected` (with a
 reason), so that the run can account for each row in `assignments.parquet` (SPEC §10).
+
+The input is read and validated chunk by chunk (`clio_engine.record_sources`): only the needed columns
+(text or conversation, id, user, facets) are ever read, a row group / CSV block / JSONL file / Dask partition
+at a time, and a rendered conversation replaces its messages chunk by chunk. What is kept is what later
+stages need: `Records.table`, an Arrow table of the accepted rows' row, id, text, user and facet columns
+(its chunks are the input's chunks), and the rejected rows' row, id and reason.
 """
 from __future__ import annotations
 
-import json
 import numbers
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,23 +24,19 @@ import pyarrow.compute as pc
 from clio_engine.conversations import COLUMNS as CONVERSATION_COLUMNS
 from clio_engine.conversations import ConversationError, transcript
 from clio_engine.errors import InputError
+from clio_engine.record_sources import FORMATS, Chunk, first_invalid_row, jsonl_line, open_source, type_kind
 
 __all__ = ["Records", "load_records", "user_codes", "FORMATS", "NULL_USERS"]
 
-FORMATS = ("parquet", "csv", "jsonl")
 # What a null user id means where the input has user ids (input.null_users). "unknown": every record
 # with a null user id belongs to one and the same "unknown" user, so nulls can never add distinct
 # users and lift a cluster over privacy.min_users; "reject": such rows are set aside ("null user id").
 NULL_USERS = ("unknown", "reject")
 # Schema metadata key on `Records.table`: whether the input had a user column (see `user_codes`).
 _HAS_USERS_KEY = b"clio.has_user_ids"
-_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-_COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
 _RESERVED = ("row", "id", "text", "user_id")
 # Reason prefix of a row whose conversation cannot be read (the rest names the place and the problem).
 _INVALID = "invalid conversation"
-# Large blocks so that a single very long text (or a row with newlines in it) never straddles blocks.
-_BLOCK = 1 << 24
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,8 +117,12 @@ def load_records(
     null_users: str = "unknown",
     conversation_column: str | None = None,
 ) -> Records:
-    """Read `source` (path, DataFrame, Arrow table, list of str or dicts) and validate its rows.
+    """Read `source` and validate its rows, chunk by chunk.
 
+    `source`: a file path; a directory (a Parquet dataset of many files, Hive `key=value/` folders read
+    as string columns; or CSV/JSONL files); a glob pattern (`data/part-*.jsonl`; files in sorted order,
+    format per file from its suffix or `format`); a pandas or Dask DataFrame (read a partition at a
+    time); an Arrow table; a list of str or dicts. Row numbers (`row`) count across all files in order.
     `id_column`/`user_column` default to `id`/`user_id` when the input has such columns; otherwise ids
     are the 0-based row numbers and user ids are null. `null_users` says what a null user id is where
     the input has user ids: "unknown" (all such records share one unknown user) or "reject" (set aside).
@@ -126,8 +131,9 @@ def load_records(
     transcript ("User: ...\nAssistant: ...") and a malformed conversation is rejected with the reason
     ("invalid conversation: messages[2].role is 'robot'; ..."); the input is refused only when no row holds
     a valid conversation.
-    Raises `InputError` for unreadable input (invalid UTF-8 included, naming column and row) or a
-    missing column; invalid rows are returned in `Records.rejected`, never dropped.
+    Raises `InputError` for unreadable input (invalid UTF-8 included, naming file, column and row), a
+    missing column, files that disagree on a needed column, or a glob/directory without readable files;
+    invalid rows are returned in `Records.rejected`, never dropped.
     """
     if null_users not in NULL_USERS:
         raise InputError(f"null_users must be one of {', '.join(NULL_USERS)}, got {null_users!r}")
@@ -135,54 +141,36 @@ def load_records(
     for f in facet_columns:
         if f in _RESERVED:
             raise InputError(f"facet column {f!r} clashes with a reserved column name ({', '.join(_RESERVED)})")
-    wanted = {text_column, id_column or "id", user_column or "user_id", *facet_columns}
-    # Conversation columns are read only where used: a file often carries transcripts beside a summary.
-    fallback = {conversation_column} if conversation_column else set(CONVERSATION_COLUMNS)
-    data, where, names = _read(source, format, wanted, text_column, fallback, bool(conversation_column))
-    n = data.num_rows if isinstance(data, pa.Table) else len(data)
+    src = open_source(source, format, text_column)
+    names, where = src.names, src.where
 
-    def column(name: str | None, role: str, default: str | None = None):
+    def column(name: str | None, role: str, default: str | None = None) -> str | None:
+        """The input column read for `role` (None: absent, defaults apply)."""
         if name is None:
-            return _get(data, default) if default in names else None
+            return default if default in names else None
         if name not in names:
             raise InputError(
                 f"{role} column {name!r} not found in {where}; available columns: {', '.join(names) or '(none)'}"
             )
-        return _get(data, name)
+        return name
 
+    # Conversation columns are read only where used: a file often carries transcripts beside a summary.
     conversations = _conversation_column(conversation_column, text_column, names)
-    invalid = None
-    if conversations is None:
-        text, text_type = _strings(column(text_column, "text"), n, name=text_column, keep_types=True)
-    else:
-        text, invalid = _transcripts(column(conversations, "conversation"), conversations)
-        text_type = None
-    id_raw = column(id_column, "id", "id")
-    ids = _strings(id_raw, n, name="id")[0] if id_raw is not None else pc.cast(pa.array(np.arange(n)), pa.string())
-    user_raw = column(user_column, "user", "user_id")
-    users = _strings(user_raw, n, name="user_id")[0] if user_raw is not None else pa.nulls(n, pa.string())
-    facets = {f: _strings(column(f, "facet"), n, name=f)[0] for f in facet_columns}
-    for name, values in ((conversations or text_column, text), (id_column or "id", ids),
-                         (user_column or "user_id", users), *facets.items()):
-        _check_utf8(values, name, source, where)
-
-    reason, bad = _reasons(text, text_type, ids, n, invalid)
-    if invalid is not None and n and all(r is not None for r in invalid):
+    cols = _Columns(
+        text=column(text_column, "text") if conversations is None else column(conversations, "conversation"),
+        conversations=conversations is not None,
+        id=column(id_column, "id", "id"),
+        user=column(user_column, "user", "user_id"),
+        facets=[column(f, "facet") for f in facet_columns],
+        id_name=id_column or "id", user_name=user_column or "user_id",
+    )
+    check = _Validator(cols, null_users == "reject")
+    for chunk in src.chunks(cols.needed):
+        check.add(chunk)
+    if cols.conversations and check.n and check.first_invalid is not None:
         raise InputError(f"no row of {where} holds a valid conversation in column {conversations!r}; "
-                         f"row 0: {invalid[0].removeprefix(_INVALID + ': ')}")
-    if user_raw is not None and null_users == "reject":
-        new = _np_mask(pc.is_null(users)) & ~bad
-        reason[new], bad[new] = "null user id", True
-    rows = pa.array(np.arange(n, dtype=np.int64))
-    keep = pa.array(~bad)
-    table = pa.table({"row": rows, "id": ids, "text": text, "user_id": users, **facets}).filter(keep)
-    table = table.replace_schema_metadata({_HAS_USERS_KEY: b"true" if user_raw is not None else b"false"})
-    rejected = pa.table({
-        "row": rows.filter(pa.array(bad)),
-        "id": ids.filter(pa.array(bad)),
-        "reason": pa.array(reason[bad], type=pa.string()),
-    })
-    return Records(table=table, rejected=rejected, has_user_ids=user_raw is not None)
+                         f"row 0: {check.first_invalid.removeprefix(_INVALID + ': ')}")
+    return check.records()
 
 
 def user_codes(table: pa.Table, *, has_user_ids: bool | None = None) -> tuple[np.ndarray, int]:
@@ -211,9 +199,126 @@ def user_codes(table: pa.Table, *, has_user_ids: bool | None = None) -> tuple[np
 # ---------------------------------------------------------------------------------------- validation
 
 
-def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int, invalid: np.ndarray | None = None):
-    """Per row, the first failing check (or None) and the mask of rejected rows. `invalid`: per row the
-    reason its conversation could not be read (None where it could)."""
+@dataclass(frozen=True)
+class _Columns:
+    """The input columns read for each role (None: absent)."""
+
+    text: str                 # the text column, or the conversation column when `conversations`
+    conversations: bool
+    id: str | None
+    user: str | None
+    facets: list[str]
+    id_name: str              # names used in messages when the column is absent
+    user_name: str
+
+    @property
+    def needed(self) -> list[str]:
+        return list(dict.fromkeys(c for c in (self.text, self.id, self.user, *self.facets) if c is not None))
+
+
+class _Validator:
+    """Validates chunks in input order and keeps their accepted and rejected rows; ids are checked for
+    duplicates across every chunk seen so far (`_SeenIds`)."""
+
+    def __init__(self, cols: _Columns, reject_null_users: bool):
+        self.cols, self.reject_null_users = cols, reject_null_users
+        self.n = 0                # rows seen
+        self.first_invalid = ""   # conversations: row 0's reason while no row was valid (None once one is)
+        self.seen = _SeenIds()
+        self.accepted: list[pa.Table] = []
+        self.rejected: list[pa.Table] = []
+
+    def add(self, chunk: Chunk) -> None:
+        c, data, n, offset = self.cols, chunk.data, len(chunk), self.n
+        invalid = text_type = None
+        if c.conversations:
+            text, invalid = _transcripts(_get(data, c.text), c.text)
+        else:
+            text, text_type = _strings(_get(data, c.text), n, name=c.text, keep_types=True)
+        rows = np.arange(offset, offset + n, dtype=np.int64)
+        ids = _strings(_get(data, c.id), n, name="id")[0] if c.id else pc.cast(pa.array(rows), pa.string())
+        users = _strings(_get(data, c.user), n, name="user_id")[0] if c.user else pa.nulls(n, pa.string())
+        facets = {f: _strings(_get(data, f), n, name=f)[0] for f in c.facets}
+        for name, values in ((c.text, text), (c.id_name, ids), (c.user_name, users), *facets.items()):
+            _check_utf8(values, name, chunk)
+
+        reason, bad = _reasons(text, text_type, ids, n, invalid, self.seen, offset)
+        if invalid is not None and self.first_invalid is not None and n:
+            ok = invalid == None  # noqa: E711 - elementwise on an object array
+            self.first_invalid = None if ok.any() else (self.first_invalid or invalid[0])
+        if c.user is not None and self.reject_null_users:
+            new = _np_mask(pc.is_null(users)) & ~bad
+            reason[new], bad[new] = "null user id", True
+        keep, drop = pa.array(~bad), pa.array(bad)
+        rows = pa.array(rows)
+        self.accepted.append(pa.table({"row": rows, "id": ids, "text": text, "user_id": users, **facets}).filter(keep))
+        self.rejected.append(pa.table({"row": rows.filter(drop), "id": ids.filter(drop),
+                                       "reason": pa.array(reason[bad], type=pa.string())}))
+        self.n += n
+
+    def records(self) -> Records:
+        has_users = self.cols.user is not None
+        schema = pa.schema([("row", pa.int64()), ("id", pa.string()), ("text", pa.string()),
+                            ("user_id", pa.string()), *((f, pa.string()) for f in self.cols.facets)])
+        table = pa.concat_tables(self.accepted) if self.accepted else schema.empty_table()
+        table = table.replace_schema_metadata({_HAS_USERS_KEY: b"true" if has_users else b"false"})
+        rejected = (pa.concat_tables(self.rejected) if self.rejected else
+                    pa.schema([("row", pa.int64()), ("id", pa.string()), ("reason", pa.string())]).empty_table())
+        self.accepted, self.rejected = [], []
+        return Records(table=table, rejected=rejected, has_user_ids=has_users)
+
+
+class _SeenIds:
+    """The ids met so far, for duplicate ids across chunks: two 64-bit hashes and the first row per distinct
+    id (24 bytes, against ~100 for a Python set of str), in sorted runs merged as they grow (an LSM tree), so
+    a lookup costs O(log² N) and all inserts O(N log N). An equal pair of hashes counts as an equal id: a
+    false duplicate needs a 128-bit collision (~N² / 2¹²⁹, 1e-25 at 10M ids)."""
+
+    _KEYS = ("clio-ids-hash-01", "clio-ids-hash-02")  # pandas' siphash keys: 16 bytes each
+
+    def __init__(self):
+        self.runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (h1 sorted, h2, first row)
+
+    @classmethod
+    def hashes(cls, values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """[n] uint64 × 2 of non-null strings."""
+        obj = values.to_numpy(zero_copy_only=False)
+        return tuple(pd.util.hash_array(obj, hash_key=k, categorize=False) for k in cls._KEYS)
+
+    def first_rows(self, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
+        """[n] int64 first row of each id seen before, −1 where new."""
+        found = np.full(len(h1), -1, dtype=np.int64)
+        for keys, seconds, rows in self.runs:
+            lo, hi = np.searchsorted(keys, h1, "left"), np.searchsorted(keys, h1, "right")
+            step = 0
+            while True:  # several entries share h1 only on a 64-bit collision: almost always one pass
+                at = lo + step
+                live = at < hi
+                if not live.any():
+                    break
+                idx = np.minimum(at, len(keys) - 1)
+                hit = live & (found < 0) & (seconds[idx] == h2)
+                found[hit] = rows[idx[hit]]
+                step += 1
+        return found
+
+    def add(self, h1: np.ndarray, h2: np.ndarray, rows: np.ndarray) -> None:
+        """Record new distinct ids (not seen before) with their first rows."""
+        if len(h1):
+            order = np.argsort(h1, kind="stable")
+            self.runs.append((h1[order], h2[order], rows[order]))
+        while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
+            (a1, a2, ar), (b1, b2, br) = self.runs.pop(-2), self.runs.pop()
+            h1, h2, rows = np.concatenate([a1, b1]), np.concatenate([a2, b2]), np.concatenate([ar, br])
+            order = np.argsort(h1, kind="stable")
+            self.runs.append((h1[order], h2[order], rows[order]))
+
+
+def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int, invalid: np.ndarray | None = None,
+             seen: _SeenIds | None = None, offset: int = 0):
+    """Per row of a chunk starting at row `offset`, the first failing check (or None) and the mask of
+    rejected rows. `invalid`: per row the reason its conversation could not be read (None where it could).
+    `seen`: the ids of earlier chunks, updated with this chunk's."""
     reason = np.full(n, None, dtype=object)
     bad = np.zeros(n, dtype=bool)
 
@@ -234,16 +339,23 @@ def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int
     put(_np_mask(pc.equal(pc.utf8_trim_whitespace(text), "")), "empty text")
     put(_np_mask(pc.is_null(ids)), "null id")
 
-    # Ids are unique over the whole input (accepted and rejected rows), so every id names one row in
-    # the run's outputs; the first occurrence owns the id.
-    codes = pc.dictionary_encode(ids).indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    # Ids are unique over the whole input (accepted and rejected rows, every chunk), so every id names one
+    # row in the run's outputs; the first occurrence owns the id.
+    seen = seen if seen is not None else _SeenIds()
+    encoded = pc.dictionary_encode(ids)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
     valid = codes >= 0
     if valid.any():
         uniq, first = np.unique(codes[valid], return_index=True)
-        first_row = np.full(len(uniq), -1, dtype=np.int64)
-        first_row[uniq] = np.flatnonzero(valid)[first]
+        first_row = np.full(len(encoded.dictionary), -1, dtype=np.int64)
+        first_row[uniq] = offset + np.flatnonzero(valid)[first]  # global row of each id's first use here
+        h1, h2 = _SeenIds.hashes(encoded.dictionary)
+        earlier = seen.first_rows(h1, h2)
+        new = earlier < 0
+        seen.add(h1[new], h2[new], first_row[new])
+        first_row = np.where(new, first_row, earlier)
         first_of = np.where(valid, first_row[np.maximum(codes, 0)], -1)
-        dup = valid & (first_of != np.arange(n))
+        dup = valid & (first_of != offset + np.arange(n))
         if dup.any():
             where = np.flatnonzero(dup & ~bad)
             id_values = ids.take(pa.array(where)).to_pylist()
@@ -291,51 +403,21 @@ def _cells(col, block: int = 8192):
         yield from (col.tolist() if isinstance(col, pd.Series) else col)
 
 
-def _check_utf8(values: pa.Array, name: str, source, where: str) -> None:
-    """Raise a one-line InputError naming the column and row (and line of a JSONL file) of the first
-    invalid UTF-8 string; pyarrow's readers let such bytes through into string columns."""
+def _check_utf8(values: pa.Array, name: str, chunk: Chunk) -> None:
+    """Raise a one-line InputError naming the file (or object), column and row (and line of a JSONL file) of
+    the first invalid UTF-8 string; pyarrow's readers let such bytes through into string columns."""
     try:
         values.validate(full=True)
         return
     except pa.ArrowInvalid:
         pass
-    row = _first_invalid_row(values.view(pa.binary()))
+    row = first_invalid_row(values.view(pa.binary()), chunk.offset)
     at = f"row {row}"
-    if isinstance(source, (str, Path)) and Path(source).is_file() and _detect_quiet(Path(source)) == "jsonl":
-        line = _jsonl_line(Path(source), row)
+    if chunk.path is not None and chunk.fmt == "jsonl":
+        line = jsonl_line(chunk.path, row)
         at = f"line {line} (row {row})" if line else at
-    raise InputError(f"cannot read {where}: invalid UTF-8 in column {name!r} at {at}; re-encode the input as UTF-8")
-
-
-def _first_invalid_row(values: pa.Array, offset: int = 0) -> int:
-    """0-based index (plus `offset`) of the first value of a binary array that is not valid UTF-8."""
-    for i, raw in enumerate(values.to_pylist()):
-        if raw is not None:
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return offset + i
-    return -1
-
-
-def _jsonl_line(path: Path, row: int) -> int | None:
-    """1-based line of the `row`-th non-blank line (pyarrow's JSON reader skips blank lines)."""
-    with pa.input_stream(str(path)) as f:
-        lines = f.read().split(b"\n")
-    seen = -1
-    for number, line in enumerate(lines, 1):
-        if line.strip():
-            seen += 1
-            if seen == row:
-                return number
-    return None
-
-
-def _detect_quiet(path: Path) -> str | None:
-    try:
-        return _detect(path)
-    except InputError:
-        return None
+    raise InputError(f"cannot read {chunk.where}: invalid UTF-8 in column {name!r} at {at}; "
+                     "re-encode the input as UTF-8")
 
 
 def _np_mask(mask) -> np.ndarray:
@@ -363,7 +445,7 @@ def _strings(col, n: int, *, name: str, keep_types: bool = False) -> tuple[pa.Ar
     if pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return col.cast(pa.string()), None
     if keep_types:  # a whole column of numbers, bools, ... is not text
-        kind = _arrow_kind(t)
+        kind = type_kind(t)
         types = np.where(_np_mask(pc.is_valid(col)), kind, None).astype(object)
         return pa.nulls(len(col), pa.string()), types
     try:
@@ -399,158 +481,5 @@ def _py_kind(v) -> str:
     return type(v).__name__
 
 
-def _arrow_kind(t: pa.DataType) -> str:
-    checks = [
-        (pa.types.is_boolean, "bool"), (pa.types.is_integer, "int"), (pa.types.is_floating, "float"),
-        (pa.types.is_decimal, "decimal"), (pa.types.is_binary, "bytes"), (pa.types.is_large_binary, "bytes"),
-        (pa.types.is_fixed_size_binary, "bytes"), (pa.types.is_temporal, "datetime"),
-        (pa.types.is_struct, "dict"), (pa.types.is_map, "dict"),
-        (lambda x: pa.types.is_list(x) or pa.types.is_large_list(x) or pa.types.is_fixed_size_list(x), "list"),
-    ]
-    return next((kind for check, kind in checks if check(t)), str(t))
-
-
 def _get(data, name: str):
     return data.column(name) if isinstance(data, pa.Table) else data[name]
-
-
-# ------------------------------------------------------------------------------------------- readers
-
-
-def _read(source, format: str, wanted: set[str], text_column: str, fallback: set[str] = frozenset(),
-          force: bool = False):
-    """(pa.Table or pd.DataFrame, description for messages, all column names of the input). `fallback`
-    columns (conversations) are loaded from a Parquet file only when `force` or the text column is absent."""
-    data, where = _read_data(source, format, wanted, text_column, fallback, force)
-    if isinstance(data, tuple):  # a file reader that loaded only some columns says what was there
-        data, names = data
-    else:
-        names = list(data.column_names if isinstance(data, pa.Table) else data.columns)
-    return data, where, [str(c) for c in names]
-
-
-def _read_data(source, format: str, wanted: set[str], text_column: str, fallback: set[str], force: bool):
-    if format not in ("auto", *FORMATS):
-        raise InputError(f"unknown input format {format!r}; expected one of auto, {', '.join(FORMATS)}")
-    if isinstance(source, pa.Table):
-        return source, "the Arrow table"
-    if isinstance(source, pa.RecordBatch):
-        return pa.Table.from_batches([source]), "the Arrow record batch"
-    if isinstance(source, pd.DataFrame):
-        return source, "the DataFrame"
-    if isinstance(source, pd.Series):
-        return pd.DataFrame({text_column: source.reset_index(drop=True)}), "the Series"
-    if isinstance(source, (str, Path)):
-        return _read_file(Path(source), format, wanted, text_column, fallback, force), str(source)
-    if isinstance(source, (list, tuple)):
-        if source and all(isinstance(r, dict) for r in source):
-            return pd.DataFrame(list(source)), "the list of dicts"
-        if any(isinstance(r, dict) for r in source):
-            raise InputError("a list input must hold only strings or only dicts, not a mix")
-        return pd.DataFrame({text_column: pd.Series(list(source), dtype=object)}), "the list"
-    raise InputError(
-        f"cannot read records from a {type(source).__name__}; pass a file path, pandas DataFrame, "
-        "pyarrow Table, or a list of strings or dicts"
-    )
-
-
-def _detect(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in _COMPRESSED:
-        suffixes = suffixes[:-1]
-    if path.is_dir() or (suffixes and suffixes[-1] in _SUFFIXES):
-        return _SUFFIXES[suffixes[-1]] if suffixes and suffixes[-1] in _SUFFIXES else "parquet"
-    raise InputError(
-        f"cannot tell the format of {path} from its suffix; pass format= one of {', '.join(FORMATS)}"
-    )
-
-
-def _read_file(path: Path, format: str, wanted: set[str], text_column: str, fallback: set[str], force: bool):
-    if not path.exists():
-        raise InputError(f"input file not found: {path}")
-    fmt = _detect(path) if format == "auto" else format
-    try:
-        if fmt == "parquet":
-            return _read_parquet(path, wanted, text_column, fallback, force)
-        if fmt == "csv":
-            return _read_csv(path, wanted)
-        return _read_jsonl(path)
-    except InputError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any reader failure becomes a one-line input error
-        msg = " ".join(str(e).split()) or type(e).__name__
-        raise InputError(f"cannot read {path} as {fmt}: {msg[:300]}") from None
-
-
-def _read_parquet(path: Path, wanted: set[str], text_column: str, fallback: set[str], force: bool):
-    import pyarrow.parquet as pq
-
-    if path.is_dir():
-        return pq.read_table(path)
-    names = pq.ParquetFile(path).schema_arrow.names
-    # Only the columns we may use: input files often carry whole transcripts beside the summary.
-    if force or text_column not in names:
-        wanted = wanted | fallback
-    return pq.read_table(path, columns=[c for c in names if c in wanted]), names
-
-
-def _read_csv(path: Path, wanted: set[str]) -> pa.Table:
-    import pyarrow.csv as pcsv
-
-    # Text, id, user and facet columns stay strings ("007" is an id, "42" is a text); an unquoted
-    # empty field is null, a quoted "" is an empty string.
-    convert = pcsv.ConvertOptions(
-        column_types={c: pa.string() for c in wanted},
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=False,
-        null_values=[""],
-    )
-    def read(options):
-        with pa.input_stream(str(path)) as f:  # detects .gz/.bz2/... from the suffix
-            return pcsv.read_csv(f, read_options=pcsv.ReadOptions(block_size=_BLOCK),
-                                 parse_options=pcsv.ParseOptions(newlines_in_values=True), convert_options=options)
-
-    try:
-        return read(convert)
-    except pa.ArrowInvalid as e:
-        if "invalid UTF8" not in str(e):
-            raise
-    # A bad byte in a column we read as text: read those columns as bytes to name the row and column.
-    raw = read(pcsv.ConvertOptions(column_types={c: pa.binary() for c in wanted}, strings_can_be_null=True,
-                                   quoted_strings_can_be_null=False, null_values=[""]))
-    for name in raw.column_names:
-        if name in wanted:
-            row = _first_invalid_row(raw.column(name).combine_chunks())
-            if row >= 0:
-                raise InputError(f"cannot read {path} as csv: invalid UTF-8 in column {name!r} at row {row} "
-                                 "(0-based, header not counted); re-encode the file as UTF-8")
-    raise InputError(f"cannot read {path} as csv: invalid UTF-8 data; re-encode the file as UTF-8")
-
-
-def _read_jsonl(path: Path):
-    import pyarrow.json as pjson
-
-    try:
-        with pa.input_stream(str(path)) as f:
-            return pjson.read_json(f, read_options=pjson.ReadOptions(block_size=_BLOCK))
-    except pa.ArrowInvalid:
-        pass  # mixed types in a column (e.g. a number among texts): parse in Python, reject per row
-    with pa.input_stream(str(path)) as f:
-        lines = f.read().split(b"\n")
-    rows = []
-    for i, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"cannot read {path} as jsonl: invalid UTF-8 at line {i} (row {len(rows)}); "
-                             "re-encode the file as UTF-8") from None
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"cannot read {path} as jsonl: line {i}: {e.msg}") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"cannot read {path} as jsonl: line {i} is a {type(obj).__name__}, not an object")
-        rows.append(obj)
-    return pd.DataFrame(rows)

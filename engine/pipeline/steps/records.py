@@ -32,7 +32,8 @@ def _fingerprint(value: Loaded) -> str:
 
 
 def load(cfg, source):
-    """(Records, origin) from `source` (a path, frame or table) or the config's input section."""
+    """(Records, origin) from `source` (a file, directory or glob path; a pandas or Dask frame; a table) or the
+    config's input section (`input.path` may be a Parquet dataset directory or a glob too)."""
     from clio_engine.records import load_records
 
     i = cfg.input

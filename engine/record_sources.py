@@ -1,0 +1,443 @@
+"""Where input rows come from, read a chunk at a time (used by `clio_engine.records.load_records`).
+
+A source names its columns up front (`Source.names`: the first file's schema, without reading rows) and
+then yields only the columns asked for, chunk by chunk (`Source.chunks`):
+
+    Parquet     a file, a dataset directory (Hive `key=value/` folders become string columns) or a glob:
+                one record batch of at most CHUNK_ROWS rows at a time, row groups in turn
+    CSV         a block (~16 MB) at a time; only the needed columns are converted
+    JSONL       a file at a time (pyarrow parses a JSON file whole), then only the needed columns are kept
+    Dask        a DataFrame (or Series) one partition at a time; dask is imported only for such an object
+    in memory   Arrow tables, pandas frames, lists: one chunk (they are in memory already)
+
+Files of a directory or glob are read in sorted order; names starting with "." or "_" (`_SUCCESS`,
+`.crc`, `_delta_log/`) are skipped in a directory. Files must agree on every needed column (present in
+all, same kind of type); the first disagreement is a one-line `InputError` naming both files.
+"""
+from __future__ import annotations
+
+import csv
+import glob as globlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pandas as pd
+import pyarrow as pa
+
+from clio_engine.errors import InputError
+
+__all__ = ["Chunk", "Source", "open_source", "detect_format", "FORMATS", "CHUNK_ROWS"]
+
+FORMATS = ("parquet", "csv", "jsonl")
+# Rows per chunk: Parquet batches and slices of a parsed JSONL file (a Parquet row group larger than this is
+# read in several batches, never whole).
+CHUNK_ROWS = 1 << 16
+_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
+# Large blocks so that a single very long text (or a row with newlines in it) never straddles blocks.
+_BLOCK = 1 << 24
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive input rows: the needed columns of `data` (pa.Table or pd.DataFrame)."""
+
+    data: Any
+    where: str               # the file (or object) named in messages
+    offset: int = 0          # row within `where` of the chunk's first row
+    path: Path | None = None  # the file, when it is one
+    fmt: str | None = None    # its format
+
+    def __len__(self) -> int:
+        return self.data.num_rows if isinstance(self.data, pa.Table) else len(self.data)
+
+
+class Source:
+    """Column names (`names`), a description for messages (`where`), and the rows in chunks."""
+
+    where: str
+    names: list[str]
+
+    def chunks(self, columns: list[str]) -> Iterator[Chunk]:
+        raise NotImplementedError
+
+
+def detect_format(path: Path) -> str:
+    """parquet / csv / jsonl from the suffix (a compression suffix is looked through); a directory is parquet."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSED:
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in _SUFFIXES:
+        return _SUFFIXES[suffixes[-1]]
+    if path.is_dir():
+        return "parquet"
+    raise InputError(f"cannot tell the format of {path} from its suffix; pass format= one of {', '.join(FORMATS)}")
+
+
+def open_source(source: Any, format: str = "auto", text_column: str = "text") -> Source:
+    """A `Source` for a path (file, directory, glob), a Dask/pandas frame, an Arrow table or a list."""
+    if format not in ("auto", *FORMATS):
+        raise InputError(f"unknown input format {format!r}; expected one of auto, {', '.join(FORMATS)}")
+    if isinstance(source, pa.Table):
+        return _Memory(source, "the Arrow table")
+    if isinstance(source, pa.RecordBatch):
+        return _Memory(pa.Table.from_batches([source]), "the Arrow record batch")
+    if isinstance(source, pd.DataFrame):
+        return _Memory(source, "the DataFrame")
+    if isinstance(source, pd.Series):
+        return _Memory(pd.DataFrame({text_column: source.reset_index(drop=True)}), "the Series")
+    if _is_dask(source):
+        return _Dask(source, text_column)
+    if isinstance(source, (str, Path)):
+        return _path_source(source, format)
+    if isinstance(source, (list, tuple)):
+        if source and all(isinstance(r, dict) for r in source):
+            return _Memory(pd.DataFrame(list(source)), "the list of dicts")
+        if any(isinstance(r, dict) for r in source):
+            raise InputError("a list input must hold only strings or only dicts, not a mix")
+        return _Memory(pd.DataFrame({text_column: pd.Series(list(source), dtype=object)}), "the list")
+    raise InputError(
+        f"cannot read records from a {type(source).__name__}; pass a file path, directory or glob, pandas or "
+        "Dask DataFrame, pyarrow Table, or a list of strings or dicts"
+    )
+
+
+# ----------------------------------------------------------------------------------------- in memory
+
+
+class _Memory(Source):
+    def __init__(self, data, where: str):
+        self.data, self.where = data, where
+        self.names = [str(c) for c in (data.column_names if isinstance(data, pa.Table) else data.columns)]
+
+    def chunks(self, columns):
+        yield Chunk(self.data, self.where)
+
+
+# ---------------------------------------------------------------------------------------------- dask
+
+
+def _is_dask(obj) -> bool:
+    """A Dask DataFrame or Series, told without importing dask (only such an object's module is dask's)."""
+    module = type(obj).__module__ or ""
+    if not module.startswith(("dask.", "dask_expr")) or not hasattr(obj, "npartitions"):
+        return False
+    import dask.dataframe as dd
+
+    return isinstance(obj, (dd.DataFrame, dd.Series))
+
+
+class _Dask(Source):
+    """Partitions computed one at a time (on the current distributed Client when there is one); a frame whose
+    partitions share an expensive step (a shuffle) should be `persist()`ed first."""
+
+    where = "the Dask DataFrame"
+
+    def __init__(self, frame, text_column: str):
+        import dask.dataframe as dd
+
+        if isinstance(frame, dd.Series):
+            frame = frame.to_frame(name=text_column)
+        self.frame = frame
+        self.names = [str(c) for c in frame.columns]
+
+    def chunks(self, columns):
+        frame = self.frame[columns]  # only these columns are read (the projection reaches read_parquet)
+        offset = 0
+        for i in range(frame.npartitions):
+            part = frame.partitions[i].compute()
+            yield Chunk(part, f"partition {i} of the Dask DataFrame", offset)
+            offset += len(part)
+
+
+# --------------------------------------------------------------------------------------------- files
+
+
+def _path_source(source: str | Path, format: str) -> Source:
+    path = Path(source)
+    if path.is_dir():
+        return _Files(*_directory(path, format), where=str(source), base=path)
+    if not path.exists() and any(c in str(source) for c in "*?["):
+        return _Files(*_glob(str(source), format), where=str(source))
+    if not path.exists():
+        raise InputError(f"input file not found: {path}")
+    return _Files([path], [detect_format(path) if format == "auto" else format], where=str(source))
+
+
+def _directory(root: Path, format: str) -> tuple[list[Path], list[str]]:
+    """Files under `root` (recursively, sorted by relative path; hidden and `_` names skipped) and formats."""
+    files = sorted((p for p in root.rglob("*") if p.is_file() and not _hidden(p.relative_to(root))),
+                   key=lambda p: p.relative_to(root).parts)
+    if not files:
+        raise InputError(f"no readable files in directory {root} (names starting with '.' or '_' are skipped)")
+    return files, _formats(files, format, f"in input directory {root}")
+
+
+def _hidden(rel: Path) -> bool:
+    return any(part.startswith((".", "_")) for part in rel.parts)
+
+
+def _glob(pattern: str, format: str) -> tuple[list[Path], list[str]]:
+    files = sorted(Path(p) for p in globlib.glob(pattern, recursive=True) if Path(p).is_file())
+    if not files:
+        raise InputError(f"no file matches the input pattern {pattern}")
+    return files, _formats(files, format, f"matched by {pattern}")
+
+
+def _formats(files: list[Path], format: str, where: str) -> list[str]:
+    """Each file's format: `format` for all, or detected from each suffix ("auto")."""
+    if format != "auto":
+        return [format] * len(files)
+    fmts = []
+    for f in files:
+        try:
+            fmts.append(detect_format(f))
+        except InputError:
+            raise InputError(f"unsupported file {f} {where}: expected a .parquet, .csv or .jsonl file; set the "
+                             "format (input.format) to read every file as that format") from None
+    return fmts
+
+
+def _hive_keys(path: Path, base: Path | None) -> dict[str, str | None]:
+    """{key: value} of the `key=value` folders between `base` and the file (values as strings: "007" stays)."""
+    if base is None:
+        return {}
+    keys = {}
+    for part in path.relative_to(base).parent.parts:
+        if "=" in part:
+            key, value = part.split("=", 1)
+            value = unquote(value)
+            keys[unquote(key)] = None if value == _HIVE_NULL else value
+    return keys
+
+
+class _Files(Source):
+    """One or more files read in turn; needed columns checked for agreement with the first file."""
+
+    def __init__(self, files: list[Path], fmts: list[str], *, where: str, base: Path | None = None):
+        self.files, self.fmts, self.where, self.base = files, fmts, where, base
+        self._parsed = None  # the first file when it is JSONL: parsed for its names, reused by `chunks`
+        self._first = self._file_kinds(0)
+        self.names = list(self._kinds(0, self._first))
+
+    def _file_kinds(self, i: int) -> dict[str, str | None]:
+        """{column: kind of its type (None: unknown)} of file i, read without reading rows (JSONL: parsed)."""
+        path, fmt = self.files[i], self.fmts[i]
+        with _reading(path, fmt):
+            if fmt == "parquet":
+                import pyarrow.parquet as pq
+
+                return {f.name: type_kind(f.type) for f in pq.read_schema(path)}
+            if fmt == "csv":
+                return dict.fromkeys(_csv_header(path), "text")  # needed columns are read as strings
+            data = _read_jsonl(path)
+            if i == 0:
+                self._parsed = data
+            return _kinds(data)
+
+    def _kinds(self, i: int, file_kinds: dict) -> dict[str, str | None]:
+        """File i's columns and its folder keys (a file column of the same name wins over a key)."""
+        keys = _hive_keys(self.files[i], self.base)
+        return {**file_kinds, **{k: "text" for k in keys if k not in file_kinds}}
+
+    def chunks(self, columns):
+        first = self._kinds(0, self._first)
+        for i, (path, fmt) in enumerate(zip(self.files, self.fmts)):
+            file_kinds = self._first if i == 0 else self._file_kinds(i)
+            if i:
+                _agree(columns, self.files[0], first, path, self._kinds(i, file_kinds))
+            keys = {k: v for k, v in _hive_keys(path, self.base).items() if k in columns and k not in file_kinds}
+            offset = 0
+            with _reading(path, fmt):
+                for data in self._read(i, path, fmt, [c for c in columns if c in file_kinds]):
+                    data = _with_keys(data, keys)
+                    yield Chunk(data, str(path), offset, path, fmt)
+                    offset += len(data)
+
+    def _read(self, i: int, path: Path, fmt: str, columns: list[str]):
+        if fmt == "parquet":
+            yield from _parquet_batches(path, columns)
+        elif fmt == "csv":
+            yield from _csv_blocks(path, columns)
+        else:
+            data = self._parsed if i == 0 and self._parsed is not None else _read_jsonl(path)
+            self._parsed = None  # the other columns go as soon as the needed ones are selected
+            data = data.select(columns) if isinstance(data, pa.Table) else data[columns]
+            for start in range(0, len(data), CHUNK_ROWS):
+                yield data.slice(start, CHUNK_ROWS) if isinstance(data, pa.Table) else data.iloc[start:start + CHUNK_ROWS]
+
+
+def _with_keys(data, keys: dict[str, str | None]):
+    """`data` with a constant string column per Hive key."""
+    n = len(data) if not isinstance(data, pa.Table) else data.num_rows
+    for key, value in keys.items():
+        col = pa.nulls(n, pa.string()) if value is None else pa.array([value] * n, pa.string())
+        if isinstance(data, pa.Table):
+            data = data.append_column(key, col)
+        else:
+            data = data.assign(**{key: pd.Series(col.to_pylist(), index=data.index, dtype=object)})
+    return data
+
+
+def _agree(columns: list[str], first: Path, kinds0: dict, other: Path, kinds: dict) -> None:
+    for c in columns:
+        if (c in kinds0) != (c in kinds):
+            has, lacks = (first, other) if c in kinds0 else (other, first)
+            raise InputError(f"input files disagree on column {c!r}: {has} has it, {lacks} does not")
+        a, b = kinds0.get(c), kinds.get(c)
+        if a is not None and b is not None and a != b:
+            raise InputError(f"input files disagree on column {c!r}: {a} in {first}, {b} in {other}")
+
+
+def type_kind(t: pa.DataType) -> str | None:
+    """The kind of an Arrow type for agreement between files: text, int, float, list, ... (None: all null)."""
+    if pa.types.is_dictionary(t):
+        return type_kind(t.value_type)
+    if pa.types.is_null(t):
+        return None
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "text"
+    checks = [
+        (pa.types.is_boolean, "bool"), (pa.types.is_integer, "int"), (pa.types.is_floating, "float"),
+        (pa.types.is_decimal, "decimal"), (pa.types.is_binary, "bytes"), (pa.types.is_large_binary, "bytes"),
+        (pa.types.is_fixed_size_binary, "bytes"), (pa.types.is_temporal, "datetime"),
+        (pa.types.is_struct, "dict"), (pa.types.is_map, "dict"),
+        (lambda x: pa.types.is_list(x) or pa.types.is_large_list(x) or pa.types.is_fixed_size_list(x), "list"),
+    ]
+    return next((kind for check, kind in checks if check(t)), str(t))
+
+
+def _kinds(data) -> dict[str, str | None]:
+    if isinstance(data, pa.Table):
+        return {f.name: type_kind(f.type) for f in data.schema}
+    return dict.fromkeys((str(c) for c in data.columns), None)  # mixed-type JSONL: checked per row instead
+
+
+class _reading:
+    """Turn any reader failure into a one-line InputError naming the file and format."""
+
+    def __init__(self, path: Path, fmt: str):
+        self.path, self.fmt = path, fmt
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        if e is None or isinstance(e, (InputError, GeneratorExit)) or not isinstance(e, Exception):
+            return False
+        msg = " ".join(str(e).split()) or type(e).__name__
+        raise InputError(f"cannot read {self.path} as {self.fmt}: {msg[:300]}") from None
+
+
+# ------------------------------------------------------------------------------------------ readers
+
+
+def _parquet_batches(path: Path, columns: list[str]) -> Iterator[pa.Table]:
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as f:
+        for group in range(f.num_row_groups):  # one row group at a time, cut into batches when large
+            for batch in f.iter_batches(batch_size=CHUNK_ROWS, row_groups=[group], columns=columns):
+                yield pa.Table.from_batches([batch])
+
+
+def _csv_header(path: Path) -> list[str]:
+    """Column names of a CSV file (its first record), read without parsing the rest."""
+    with pa.input_stream(str(path)) as raw:  # detects .gz/.bz2/... from the suffix
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+        header = next(csv.reader(text), None)
+    if header is None:
+        raise InputError(f"cannot read {path} as csv: Empty CSV file")
+    return header
+
+
+def _csv_blocks(path: Path, columns: list[str]) -> Iterator[pa.Table]:
+    import pyarrow.csv as pcsv
+
+    # Text, id, user and facet columns stay strings ("007" is an id, "42" is a text); an unquoted
+    # empty field is null, a quoted "" is an empty string. Other columns are not converted at all.
+    def blocks(kind: pa.DataType):
+        convert = pcsv.ConvertOptions(column_types={c: kind for c in columns}, include_columns=columns,
+                                      strings_can_be_null=True, quoted_strings_can_be_null=False, null_values=[""])
+        with pa.input_stream(str(path)) as f:
+            reader = pcsv.open_csv(f, read_options=pcsv.ReadOptions(block_size=_BLOCK),
+                                   parse_options=pcsv.ParseOptions(newlines_in_values=True), convert_options=convert)
+            for batch in reader:
+                yield pa.Table.from_batches([batch])
+
+    try:
+        yield from blocks(pa.string())
+        return
+    except pa.ArrowInvalid as e:
+        if "invalid UTF8" not in str(e):
+            raise
+    # A bad byte in a column we read as text: read those columns as bytes to name the row and column.
+    offset = 0
+    for block in blocks(pa.binary()):
+        for name in block.column_names:
+            row = first_invalid_row(block.column(name).combine_chunks())
+            if row >= 0:
+                raise InputError(f"cannot read {path} as csv: invalid UTF-8 in column {name!r} at row {offset + row} "
+                                 "(0-based, header not counted); re-encode the file as UTF-8")
+        offset += block.num_rows
+    raise InputError(f"cannot read {path} as csv: invalid UTF-8 data; re-encode the file as UTF-8")
+
+
+def first_invalid_row(values: pa.Array, offset: int = 0) -> int:
+    """0-based index (plus `offset`) of the first value of a binary array that is not valid UTF-8; -1 if none."""
+    for i, raw in enumerate(values.to_pylist()):
+        if raw is not None:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return offset + i
+    return -1
+
+
+def _read_jsonl(path: Path):
+    """A JSONL file whole: a pa.Table, or a pd.DataFrame of Python values where a column mixes types."""
+    import pyarrow.json as pjson
+
+    try:
+        with pa.input_stream(str(path)) as f:
+            return pjson.read_json(f, read_options=pjson.ReadOptions(block_size=_BLOCK))
+    except pa.ArrowInvalid:
+        pass  # mixed types in a column (e.g. a number among texts): parse in Python, reject per row
+    with pa.input_stream(str(path)) as f:
+        lines = f.read().split(b"\n")
+    rows = []
+    for i, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"cannot read {path} as jsonl: invalid UTF-8 at line {i} (row {len(rows)}); "
+                             "re-encode the file as UTF-8") from None
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"cannot read {path} as jsonl: line {i}: {e.msg}") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"cannot read {path} as jsonl: line {i} is a {type(obj).__name__}, not an object")
+        rows.append(obj)
+    return pd.DataFrame(rows)
+
+
+def jsonl_line(path: Path, row: int) -> int | None:
+    """1-based line of the `row`-th non-blank line (pyarrow's JSON reader skips blank lines)."""
+    with pa.input_stream(str(path)) as f:
+        lines = f.read().split(b"\n")
+    seen = -1
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            seen += 1
+            if seen == row:
+                return number
+    return None
