@@ -6,13 +6,18 @@
   overhead). A memmap is read one chunk at a time.
 - `nearest_neighbors(centroids, k_nb)`: the k_nb most cosine-similar other rows of each row, by chunked
   GEMM + `np.argpartition`; peak memory O(chunk · K + K · D), never K × K.
+- `read_rows(values, start, stop)` / `take_rows(values, index)`: copies of rows that leave no file pages
+  mapped in this process (`release`), so a pass over a 15 GB memmap keeps the RSS at one chunk.
 
 Both have readable twins in tests/test_segments.py.
 """
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 import scipy.sparse as sp
+from numpy.lib.array_utils import byte_bounds
 
 SEGMENT_CHUNK = 16_384      # rows per one-hot product: 16,384 × 768 float64 = 96 MiB of converted values
 NEIGHBOR_CHUNK_CELLS = 1 << 22  # similarities per block: 4 Mi float32 + their 4 Mi int64 argpartition = 48 MiB
@@ -46,7 +51,7 @@ def segment_sum(values: np.ndarray, labels: np.ndarray, k: int, *, weights: np.n
         rows = np.flatnonzero(lab >= 0)
         if len(rows) == 0:
             continue
-        block = np.asarray(values[start:start + chunk], dtype=np.float64)  # IN READ-ONLY: chunk · D
+        block = read_rows(values, start, start + chunk, np.float64)  # IN READ-ONLY: chunk · D
         if weights is not None:
             block = block * weights[start:start + chunk, None]
         # Only the labels present in this chunk: a [present, chunk] one-hot, never a [k, D] temporary.
@@ -54,6 +59,55 @@ def segment_sum(values: np.ndarray, labels: np.ndarray, k: int, *, weights: np.n
         onehot = sp.csr_matrix((np.ones(len(rows)), (compact.ravel(), rows)), shape=(len(present), len(lab)))
         out[present] += onehot @ block  # CSR: each label's rows added in row order, as np.add.at does
     return out
+
+
+# Memmap modes whose mapping is shared with the file: dropping their pages loses nothing (a private "c"
+# mapping would lose its copy-on-write changes, so it is never released).
+_SHARED_MODES = ("r", "r+", "w+")
+TAKE_SPAN_BYTES = 32 << 20  # file bytes spanned per `take_rows` step: bounds the pages mapped between releases
+
+
+def read_rows(values, start: int, stop: int, dtype=None) -> np.ndarray:
+    """values[start:stop] as a new in-memory array (`dtype`: converted, else the same dtype); for a memmap
+    the file pages the copy touched are then unmapped (`release`), so they never add up in the RSS."""
+    view = values[start:stop]
+    out = np.array(view, dtype=dtype if dtype is not None else view.dtype)
+    release(view)
+    return out
+
+
+def take_rows(values, index: np.ndarray, dtype=None) -> np.ndarray:
+    """values[index] [m, ...] for `index` [m] sorted ascending, gathered one TAKE_SPAN_BYTES window of the
+    file at a time, each window released after its copy: a sparse sample still maps nearly every page of
+    the span it covers (the kernel maps pages around each fault), so the window, not the count, is bounded."""
+    index = np.asarray(index, dtype=np.int64)
+    out = np.empty((len(index), *values.shape[1:]), dtype=dtype if dtype is not None else values.dtype)
+    if len(index) == 0:
+        return out
+    row_bytes = max(1, values.itemsize * int(np.prod(values.shape[1:], dtype=np.int64)))
+    window = np.asarray(index // max(1, TAKE_SPAN_BYTES // row_bytes))
+    cuts = np.concatenate([[0], np.flatnonzero(np.diff(window)) + 1, [len(index)]])
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        out[a:b] = values[index[a:b]]
+        release(values[int(index[a]):int(index[b - 1]) + 1])
+    return out
+
+
+def release(view) -> None:
+    """Unmap from this process the file pages under `view`, a slice of a shared np.memmap (no-op for
+    anything else). Reading a memmap maps each touched page into the process, where it counts in the RSS
+    (RssFile) until unmapped: a streamed pass over a 15 GB file would end at 15 GB RSS. MADV_DONTNEED on
+    a shared file mapping only drops this process's mapping; the page cache keeps the data (the kernel
+    may still evict it), dirty pages are written back as usual, and a later read faults them back in."""
+    mm = getattr(view, "_mmap", None)
+    if mm is None or getattr(view, "mode", None) not in _SHARED_MODES or view.size == 0 or mm.closed:
+        return
+    low, high = byte_bounds(view)
+    base = np.frombuffer(mm, dtype=np.uint8).ctypes.data  # the mapping's first byte
+    first = (low - base) // mmap.PAGESIZE * mmap.PAGESIZE  # madvise needs a page-aligned start
+    length = min(len(mm), high - base) - first
+    if length > 0:
+        mm.madvise(mmap.MADV_DONTNEED, first, length)
 
 
 def nearest_neighbors(centroids: np.ndarray, k_nb: int, mask: np.ndarray | None = None, *,

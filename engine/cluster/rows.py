@@ -2,6 +2,8 @@
 
 The algorithms never index X directly: they stream `chunks()` and `take()` rows, so X may be a numpy
 array, a torch tensor, or a `.npy` memmap larger than memory, on whatever device the backend uses.
+A memmap is read with `segments.read_rows` / `take_rows`, which unmap the pages they touched, so a pass
+over a file larger than memory keeps the process's RSS at about one chunk.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from clio_engine.segments import read_rows, take_rows
 
 # Rows per streamed chunk: 32k × 384 fp32 = 48 MB, large enough to amortise the per-chunk GEMM
 # launch, small enough to keep a memmap's resident pages bounded.
@@ -43,8 +46,8 @@ class Rows:
             if self._resident is not None:
                 chunk = self._resident[start:stop]
             else:
-                # np.array copies the pages in: torch cannot wrap a read-only memmap slice
-                chunk = _to_tensor(np.array(self.source[start:stop], dtype=np.float32), self.device)
+                # a copy (torch cannot wrap a read-only memmap slice) whose file pages are then unmapped
+                chunk = _to_tensor(read_rows(self.source, start, stop, np.float32), self.device)
             yield start, self._prepare(chunk)
 
     def take(self, index: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -54,7 +57,7 @@ class Rows:
             rows = self._resident[torch.as_tensor(idx, device=self.device)]
         else:
             order = np.argsort(idx, kind="stable")  # memmaps read faster in ascending order
-            rows_sorted = np.array(self.source[idx[order]], dtype=np.float32)
+            rows_sorted = take_rows(self.source, idx[order], np.float32)
             rows_np = np.empty_like(rows_sorted)
             rows_np[order] = rows_sorted
             rows = _to_tensor(rows_np, self.device)

@@ -5,10 +5,15 @@ what sets it apart from the clusters *near* it, so here f(t) and A are taken ove
 `n_neighbors` nearest clusters only (by centroid cosine): terms shared with the neighbours sink, and
 sibling names differ. A term is eligible only where at least `min_users` distinct users used it in
 that cluster (SPEC §4: keywords must be backed by enough users).
+
+`streamed_terms` computes the same per-level `ClusterTerms` and corpus idf as `document_terms` +
+`terms_from_documents` + `corpus_idf`, reading texts a chunk at a time in tree order instead of holding
+all N texts and their [N, V] doc-term matrix (issue 13: naming at 10M records).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -65,6 +70,110 @@ def cluster_terms(texts: list[str], labels: np.ndarray, user_ids=None, *, n_clus
     doc_terms, vocab = document_terms(texts, ngram_range=ngram_range, min_df=min_df)
     users = np.arange(len(labels)) if user_ids is None else np.unique(np.asarray(user_ids, dtype=object).astype(str), return_inverse=True)[1]
     return terms_from_documents(doc_terms, vocab, labels, users, k)
+
+
+STREAM_CHUNK = 65_536  # texts analysed per step of `streamed_terms`
+
+
+def streamed_terms(text_at: Callable[[np.ndarray], Sequence[str]], node_labels: list[np.ndarray], users: np.ndarray,
+                   n_nodes: list[int], *, ngram_range=(1, 2), min_df: int = 2,
+                   chunk: int = STREAM_CHUNK) -> tuple[list[ClusterTerms], np.ndarray]:
+    """Per level `ClusterTerms` and the corpus idf [V], equal to `terms_from_documents(document_terms(texts),
+    ...)` per level and `corpus_idf`, from texts read `chunk` at a time: `text_at(index [m] int64)` returns
+    those records' texts. node_labels[l] [N] int64 (−1 = noise) must nest (a record's node at l + 1 is the
+    parent of its node at l, as `pipeline.stages.node_labels` makes them); users [N] int codes.
+
+    Records are visited sorted by their nodes from the top level down, so every node's records are
+    contiguous at every level: distinct users per (node, term) are counted when a node's records end,
+    holding only the open node's (user, term) pairs. Memory: O(N) int labels and order, the per-level
+    (node, term) counts, the vocabulary with document frequencies, and one chunk's doc-term matrix; never
+    [N, V] nor all texts. The vocabulary grows as texts are read and is pruned to min_df and sorted at
+    the end, so term indices, and with them `contrastive_keywords`' ties, match `document_terms`."""
+    users = np.asarray(users, dtype=np.int64)
+    n = len(users)
+    labels = [np.asarray(lab, dtype=np.int64) for lab in node_labels]
+    analyze = CountVectorizer(ngram_range=ngram_range, stop_words="english", token_pattern=_TOKEN_PATTERN).build_analyzer()
+    vocab: dict[str, int] = {}
+    doc_freq = np.zeros(0, np.int64)
+    order = np.lexsort(labels) if labels else np.arange(n)  # last key first: top level, then down to the base
+    counts: list[list[sp.coo_matrix]] = [[] for _ in labels]  # per level: (node, term) count parts
+    closed: list[list[np.ndarray]] = [[] for _ in labels]     # per level: (node, term, users) of ended nodes
+    carry = [np.zeros((0, 3), np.int64) for _ in labels]      # per level: the open node's (node, user, term)
+    for s in range(0, n, chunk):
+        index = order[s:s + chunk]
+        cols, lengths = [], []
+        for text in text_at(index):
+            ids = [vocab.setdefault(t, len(vocab)) for t in analyze(text)]  # a new term gets the next id
+            cols.extend(ids)
+            lengths.append(len(ids))
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        docs = sp.csr_matrix((np.ones(len(cols), np.int64), np.asarray(cols, np.int64), indptr),
+                             shape=(len(index), len(vocab)))
+        docs.sum_duplicates()  # one entry per (document, term), as CountVectorizer's matrix
+        if len(vocab) > len(doc_freq):
+            doc_freq = np.concatenate([doc_freq, np.zeros(len(vocab) - len(doc_freq), np.int64)])
+        doc_freq += np.bincount(docs.indices, minlength=len(vocab))
+        doc_rows = np.repeat(np.arange(len(index)), np.diff(docs.indptr))
+        for l, lab in enumerate(labels):
+            node = lab[index]
+            keep = np.flatnonzero(node >= 0)
+            part = (_onehot(node[keep], n_nodes[l]).T @ docs[keep]).tocoo()
+            counts[l].append(part)
+            triples = np.column_stack([node[doc_rows], users[index][doc_rows], docs.indices.astype(np.int64)])
+            triples = _unique_rows(np.concatenate([carry[l], triples[triples[:, 0] >= 0]]))
+            is_open = triples[:, 0] == node[-1]  # the last node may go on in the next chunk
+            closed[l].append(_users_per_term(triples[~is_open]))
+            carry[l] = triples[is_open]
+    kept = np.flatnonzero(doc_freq >= min(min_df, n))
+    words = np.empty(len(vocab), dtype=object)
+    for term, i in vocab.items():
+        words[i] = term
+    kept = kept[np.argsort(words[kept].astype(str), kind="stable")]  # CountVectorizer's order: sorted terms
+    new_id = np.full(len(vocab), -1, np.int64)
+    new_id[kept] = np.arange(len(kept))
+    out = []
+    for l in range(len(labels)):
+        closed[l].append(_users_per_term(carry[l]))
+        out.append(ClusterTerms(_remap(counts[l], new_id, n_nodes[l], len(kept)),
+                                _remap([sp.coo_matrix((t[:, 2], (t[:, 0], t[:, 1])), shape=(n_nodes[l], len(vocab)))
+                                        for t in closed[l]], new_id, n_nodes[l], len(kept)),
+                                words[kept]))
+    idf = np.log1p(n / np.maximum(doc_freq[kept], 1.0))
+    return out, idf
+
+
+def _unique_rows(a: np.ndarray) -> np.ndarray:
+    """Distinct rows of an int64 [m, c] array, sorted lexicographically."""
+    if len(a) == 0:
+        return a
+    a = a[np.lexsort(a.T[::-1])]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]).any(axis=1)
+    return a[first]
+
+
+def _users_per_term(triples: np.ndarray) -> np.ndarray:
+    """Distinct, sorted (node, user, term) rows → [(node, term, distinct users)] rows."""
+    if len(triples) == 0:
+        return np.zeros((0, 3), np.int64)
+    pairs = _unique_rows(triples[:, [0, 2]])
+    per_pair = np.lexsort((triples[:, 2], triples[:, 0]))
+    keys = triples[per_pair][:, [0, 2]]
+    starts = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)])
+    return np.column_stack([pairs, np.diff(np.r_[starts, len(keys)])])
+
+
+def _remap(parts: list, new_id: np.ndarray, n_rows: int, n_cols: int) -> sp.csr_matrix:
+    """Sum COO parts over the growing vocabulary into [n_rows, n_cols] CSR, columns renumbered by new_id
+    (−1: pruned)."""
+    rows = [np.asarray(p.row, np.int64) for p in parts]
+    cols = [new_id[np.asarray(p.col, np.int64)] for p in parts]
+    data = [np.asarray(p.data, np.int64) for p in parts]
+    r, c, d = (np.concatenate(x) if x else np.zeros(0, np.int64) for x in (rows, cols, data))
+    ok = c >= 0
+    m = sp.csr_matrix((d[ok], (r[ok], c[ok])), shape=(n_rows, n_cols))
+    m.sum_duplicates()
+    return m
 
 
 def contrastive_keywords(terms: ClusterTerms, centroids: np.ndarray, *, n_neighbors: int = 5,

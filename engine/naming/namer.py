@@ -25,9 +25,9 @@ import scipy.sparse as sp
 
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Tree
-from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf, document_terms, names_from_keywords,
-                                    terms_from_documents)
+from clio_engine.naming.keywords import ClusterTerms, contrastive_keywords, names_from_keywords, streamed_terms
 from clio_engine.privacy.scrub import Scrubber
+from clio_engine.segments import read_rows
 
 EXAMPLE_POLICIES = ("scrubbed", "k_anonymous", "none")
 ROW_CHUNK = 65_536  # rows of `vectors` read at a time: 65536 × 768 float32 = 192 MiB per chunk
@@ -74,10 +74,11 @@ class KeywordNamer:
         texts = texts if isinstance(texts, list) else list(texts)  # positional indexing (a pandas Series is not)
         scrubber = self.scrubber or Scrubber()
         # A term in fewer documents than min_users can never be eligible anywhere: prune it at fit time.
-        doc_terms, vocab = _document_terms(texts, self.min_users)
-        idf = corpus_idf(doc_terms)
-        keywords = [self._level_keywords(doc_terms, vocab, node_labels[l], tree.levels[l].centroid, published[l],
-                                         user_codes, scrubber, idf) for l in range(tree.n_levels)]
+        # Texts are analysed a chunk at a time in tree order; no [N, V] doc-term matrix is held.
+        terms, idf = streamed_terms(lambda index: [texts[i] for i in index], node_labels, user_codes,
+                                    [len(lv) for lv in tree.levels], min_df=self.min_users)
+        keywords = [self._level_keywords(terms[l], tree.levels[l].centroid, published[l], scrubber, idf)
+                    for l in range(tree.n_levels)]
         examples = self._examples(texts, vectors, node_labels, tree, published, user_codes, scrubber)
         out: list[list[NodeName | None]] = []
         for l, level in enumerate(tree.levels):
@@ -91,13 +92,12 @@ class KeywordNamer:
             out.append(row)
         return out
 
-    def _level_keywords(self, doc_terms, vocab, labels, centroids, published, user_codes, scrubber, idf) -> dict[int, list[str]]:
+    def _level_keywords(self, terms, centroids, published, scrubber, idf) -> dict[int, list[str]]:
         """Keywords of each published node: c-TF-IDF vs. its nearest *published* nodes; counts from all the
         node's records. A keyword the scrubber would alter is dropped (a placeholder names no topic)."""
         pub = np.flatnonzero(published)
         if len(pub) == 0:
             return {}
-        terms = terms_from_documents(doc_terms, vocab, labels, user_codes, len(published))
         terms = ClusterTerms(terms.counts[pub], terms.users[pub], terms.vocab)
         found = contrastive_keywords(terms, np.asarray(centroids)[pub], n_neighbors=self.n_neighbors,
                                      n_keywords=self.n_keywords, min_users=self.min_users, idf=idf)
@@ -125,14 +125,6 @@ class KeywordNamer:
         return picked
 
 
-def _document_terms(texts, min_users: int):
-    """`document_terms`, or an empty vocabulary where no term survives (all stop words, or too rare)."""
-    try:
-        return document_terms(texts, min_df=min_users)
-    except ValueError:  # sklearn: "empty vocabulary" / "After pruning, no terms remain"
-        return sp.csr_matrix((len(texts), 0), dtype=np.int64), np.array([], dtype=object)
-
-
 def _describe(keywords: list[str]) -> str:
     top = keywords[:N_DESCRIPTION_TERMS]
     if not top:
@@ -151,7 +143,7 @@ def _own_centroid_cosine(vectors, node_labels, centroids) -> np.ndarray:
         units.append(c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12))
     out = np.full((len(node_labels), n), -np.inf, dtype=np.float32)
     for start in range(0, n, ROW_CHUNK):
-        rows = np.asarray(vectors[start:start + ROW_CHUNK], dtype=np.float32)  # IN READ-ONLY chunk
+        rows = read_rows(vectors, start, start + ROW_CHUNK, np.float32)  # IN READ-ONLY chunk; memmap pages released
         for l, labels in enumerate(node_labels):
             lab = labels[start:start + len(rows)]
             ok = lab >= 0

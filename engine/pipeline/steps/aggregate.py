@@ -24,7 +24,11 @@ def _compute(ctx):
     parts, before, after, total = [], 0, 0, 0
     for facet in records.facet_columns:
         # Facet values are labels: bidi and zero-width characters never mean anything there (SPEC §4).
-        values = [v if v is None else neutralise(v) for v in records.table.column(facet).to_pylist()]
+        # Dictionary-encoded: only the V distinct values become Python strings, not N (encode_values reads codes).
+        column = records.table.column(facet).combine_chunks()
+        column = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
+        values = pa.DictionaryArray.from_arrays(column.indices, pa.array(
+            [v if v is None else neutralise(v) for v in column.dictionary.to_pylist()]))
         cells = facet_cells_tree(labels, [pub.published for pub in pubs], [lv.parent for lv in levels], values,
                                  users, facet=facet, **floors, noise=noise_plan(ctx), seed=seed,
                                  secondary=p.secondary_suppression,  # top-down: cells checked against parents'
