@@ -127,8 +127,9 @@ PINNED = {"seed": {"cluster", "hierarchy", "privacy", "aggregate", "map"}, "nami
 _EXTRACT = {"facets.extract": True, "llm.backend": "transformers"}
 _AUDITOR = {"privacy.auditor": True, "llm.backend": "transformers"}
 _ECONOMIC = {"economic.taxonomy": "onet"}  # the economic stage runs only with a taxonomy
+_DASK = {"compute.scheduler": "dask"}  # the partition size is read only on a Dask cluster
 CONDITIONAL = {**{f"economic.{key}": _ECONOMIC for key in EconomicConfig.model_fields if key != "taxonomy"},"input.text_facet": _EXTRACT, "facets.fields": _EXTRACT, "facets.max_chars": _EXTRACT,
-               "privacy.auditor_min_score": _AUDITOR,
+               "privacy.auditor_min_score": _AUDITOR, "compute.partition_rows": _DASK,
                **{path: _EXTRACT for path in LLM_READS if path.startswith("llm.")},
                "llm.backend": {**_EXTRACT, "llm.model": "m"}}
 

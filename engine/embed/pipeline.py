@@ -89,6 +89,7 @@ def embed(
     store_dir: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
     return_report: bool = False,
+    encoder_cache: dict | None = None,
 ):
     """Embed `texts` with a sentence-transformers model; returns float32 [N, D] (a memmap when `out`
     names a `.npy` file), plus an EmbedReport when `return_report`.
@@ -98,7 +99,8 @@ def embed(
     are stored under `cache_dir` keyed by model hash + settings + text hash: a re-run reuses them and a
     killed run resumes from its last finished chunk. `store_dir` puts that store elsewhere (the pipeline
     uses its run's `private/cache/embeddings`, so no copy of the vectors outlives the run directory);
-    `cache_dir` then only holds the model files.
+    `cache_dir` then only holds the model files. `encoder_cache`: a dict that keeps loaded models between
+    calls (the Dask workers pass one, so each worker process loads its model once).
     """
     t0 = time.perf_counter()
     dev = resolve_device(device)
@@ -112,7 +114,7 @@ def embed(
             raise InputError(f"{name} must be a positive integer, got {value!r}")
     unique, inverse = _validate_and_dedupe(texts, dedupe)
     source = resolve_model(model, cache_dir=cache_dir)
-    enc = SentenceEncoder(source, device=dev, dtype=dt)  # dimension and max_length come from the model
+    enc = _encoder(source, dev, dt, encoder_cache)  # dimension and max_length come from the model
     limit = enc.max_length if max_length is None else _check_max_length(max_length, enc.max_length)
 
     n_chunks = (len(unique) + chunk_size - 1) // chunk_size
@@ -146,6 +148,15 @@ def embed(
                     report.n_truncated, report.n_unique, limit)
     log.info(report.summary())
     return (result, report) if return_report else result
+
+
+def _encoder(source, dev: torch.device, dt: torch.dtype, cache: dict | None) -> SentenceEncoder:
+    if cache is None:
+        return SentenceEncoder(source, device=dev, dtype=dt)
+    key = (source.content_hash, str(source.path), str(dev), str(dt))
+    if key not in cache:
+        cache[key] = SentenceEncoder(source, device=dev, dtype=dt)
+    return cache[key]
 
 
 def _check_max_length(max_length: int, model_limit: int) -> int:

@@ -28,6 +28,9 @@ UNKEYED: dict[str, str] = {
     "embed.progress": "display only: whether a progress bar is drawn on a terminal",
     "embed.cache_dir": "where the content-addressed embedding cache lives; the vectors are the same anywhere",
     "output.dir": "where the run directory is, not what it holds",
+    # Embedding partitions come from compute.partition_rows (keyed by embed); Lloyd's labels ignore the workers.
+    **{f"compute.{key}": "which Dask cluster runs the stages (its address, size, GPUs), not what they compute"
+       for key in ("address", "n_workers", "threads_per_worker", "memory_limit", "cuda")},
     # How answers are fetched, not what they are (the LLM stages declare `clio_engine.llm.LLM_READS`:
     # backend, model, model_path, temperature, max_tokens, native_structured).
     **{f"llm.{key}": "how LLM answers are fetched (server, key, concurrency, retries, cost ceiling, prices, "

@@ -39,29 +39,60 @@ def user_codes(table: pa.Table) -> np.ndarray:
     return codes_of(table)[0]
 
 
-def kmeans_base(vectors: np.ndarray, cluster_input: np.ndarray, cfg, seed: int) -> tuple[np.ndarray, str, int]:
-    """Base labels [N] int64 by k-means (k from `base_k`), the backend used, and k."""
+def kmeans_base(vectors: np.ndarray, cluster_input: np.ndarray, cfg, seed: int, *, client=None,
+                partition_rows: int | None = None) -> tuple[np.ndarray, str, int]:
+    """Base labels [N] int64 by k-means (k from `base_k`), the backend used, and k. With a Dask `client`,
+    Lloyd runs on its workers (`dask_kmeans`, partitions of `partition_rows`) from the same k-means++
+    centres, hence with the same labels."""
     from clio_engine.cluster import KMeans
 
     k = base_k(len(cluster_input), cfg.k, cfg.target_cluster_size)
     metric = "cosine" if cluster_input is vectors else "euclidean"
-    model = KMeans(k, metric=metric, random_state=seed, backend=cfg.backend, device=cfg.device).fit(cluster_input)
-    labels = np.asarray(model.labels_, dtype=np.int64)
+    if client is not None:
+        from clio_engine.scale.dask_kmeans import dask_kmeans
+
+        # The workers choose their device (a GPU where they see one); cluster.device: cpu keeps them on the CPU.
+        backend = "cpu" if cfg.device == "cpu" else cfg.backend
+        result = dask_kmeans(client, cluster_input, k, spherical=metric == "cosine", random_state=seed,
+                             partition_rows=partition_rows, backend=backend)
+        labels, used = np.asarray(result.labels, dtype=np.int64), "dask"
+    elif cfg.two_stage_above is not None and k > cfg.two_stage_above:
+        from clio_engine.cluster.scale_rules import two_stage_kmeans
+
+        # Full Lloyd costs N·k·D per iteration (770 TFLOP at 10M, k = 100k); coarse-then-fine ~2·N·√k·D.
+        labels, _ = two_stage_kmeans(cluster_input, k, metric=metric, random_state=seed, backend=cfg.backend,
+                                     device=cfg.device)
+        used = f"two-stage/{cfg.backend}"
+    else:
+        model = KMeans(k, metric=metric, random_state=seed, backend=cfg.backend, device=cfg.device).fit(cluster_input)
+        labels, used = np.asarray(model.labels_, dtype=np.int64), model.backend_
     _, labels = np.unique(labels, return_inverse=True)  # compact: an empty cluster leaves no gap
-    return labels.astype(np.int64), model.backend_, int(labels.max()) + 1
+    return labels.astype(np.int64), used, int(labels.max()) + 1
 
 
-def hdbscan_base(cluster_input: np.ndarray, cfg) -> tuple[np.ndarray, str, int]:
-    """Base labels [N] int64 by HDBSCAN (−1 = noise), the backend used, and the clusters found."""
+def hdbscan_base(cluster_input: np.ndarray, cfg, seed: int = 0) -> tuple[np.ndarray, str, int]:
+    """Base labels [N] int64 by HDBSCAN (−1 = noise), the backend used, and the clusters found. Above
+    `cfg.hdbscan_sample_above` records (CPU): an exact fit on a uniform sample, the rest predicted."""
     from clio_engine.cluster import HDBSCAN
 
-    model = HDBSCAN(min_cluster_size=cfg.min_cluster_size, backend=cfg.backend, device=cfg.device).fit(cluster_input)
-    labels = np.asarray(model.labels_, dtype=np.int64)
+    n = len(cluster_input)
+    if cfg.hdbscan_sample_above is not None and n > cfg.hdbscan_sample_above and cfg.backend != "cuml":
+        from clio_engine.cluster.hdbscan_scale import sample_hdbscan, sample_size_for
+
+        # The exact MST is quadratic-ish in N on the CPU; a sample keeping ~25 points of the smallest cluster
+        # agreed with the full fit at ARI 0.994 (benchmarks/hdbscan_scale.py), capped at 4× the threshold.
+        size = max(cfg.hdbscan_sample_above, min(sample_size_for(n, cfg.min_cluster_size), 4 * cfg.hdbscan_sample_above))
+        labels = sample_hdbscan(cluster_input, sample_size=min(size, n), min_cluster_size=cfg.min_cluster_size,
+                                random_state=seed).labels
+        used = "cpu-sampled"
+    else:
+        model = HDBSCAN(min_cluster_size=cfg.min_cluster_size, backend=cfg.backend, device=cfg.device).fit(cluster_input)
+        labels, used = np.asarray(model.labels_, dtype=np.int64), getattr(model, "backend_", cfg.backend)
     found = int(labels.max()) + 1
     if found < 1:
         raise InputError("HDBSCAN found no clusters (every record is noise); lower cluster.min_cluster_size "
                          "or use cluster.method: kmeans")
-    return labels, getattr(model, "backend_", cfg.backend), found
+    return labels, used, found
 
 
 def reduce_for_clustering(vectors: np.ndarray, cfg, seed: int) -> np.ndarray:
@@ -97,10 +128,49 @@ def node_labels(base_labels: np.ndarray, ancestors: np.ndarray) -> list[np.ndarr
 
 
 def fingerprint_table(table: pa.Table) -> str:
-    """Content hash of a record table (column names, types and values), for cache keys."""
+    """Content hash of a table (column names, types, schema metadata and values), for cache keys.
+
+    Hashed column by column and chunk by chunk, as byte streams that do not depend on how the table is
+    chunked (per row: valid or not, value length; then the value bytes), reading the texts where they lie:
+    no second copy of the table is made. Bytes hidden under a null (pyarrow never writes any) could only
+    make equal tables differ, which costs a recompute, never a wrong cache hit.
+    """
     h = hashlib.sha256()
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table.combine_chunks())
-    h.update(sink.getvalue().to_pybytes())
+    h.update(repr((table.num_rows, sorted((table.schema.metadata or {}).items()))).encode())
+    for field, column in zip(table.schema, table.columns):
+        h.update(repr((field.name, str(field.type))).encode())
+        streams = [hashlib.sha256() for _ in range(3)]  # validity, value lengths, value bytes
+        for chunk in column.chunks:
+            _hash_values(chunk, *streams)
+        for stream in streams:
+            h.update(stream.digest())
     return h.hexdigest()[:32]
+
+
+def _hash_values(a: pa.Array, valid, sizes, data) -> None:
+    """Feed one chunk of a column to the three streams of `fingerprint_table` (chunking-independent)."""
+    import pyarrow.compute as pc
+
+    if len(a) == 0:
+        return
+    valid.update(np.asarray(pc.is_valid(a).to_numpy(zero_copy_only=False), dtype=np.uint8).tobytes())
+    t = a.type
+    if pa.types.is_dictionary(t):
+        a, t = a.dictionary_decode(), t.value_type
+    if pa.types.is_string_view(t) or pa.types.is_binary_view(t):
+        t = pa.string() if pa.types.is_string_view(t) else pa.binary()
+        a = a.cast(t)
+    if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t) or pa.types.is_large_binary(t):
+        width = np.int64 if (pa.types.is_large_string(t) or pa.types.is_large_binary(t)) else np.int32
+        _, offsets, values = a.buffers()
+        offsets = np.frombuffer(offsets, dtype=width)[a.offset:a.offset + len(a) + 1]
+        sizes.update(np.diff(offsets).astype(np.int64).tobytes())
+        if values is not None and offsets[-1] > offsets[0]:
+            data.update(memoryview(values)[int(offsets[0]):int(offsets[-1])])  # the texts in place, no copy
+    elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_temporal(t):
+        filled = pc.fill_null(a, pa.scalar(False if pa.types.is_boolean(t) else 0).cast(t))
+        data.update(np.ascontiguousarray(filled.to_numpy(zero_copy_only=False)).tobytes())
+    else:  # nested and other rare types: their Python values, a block at a time
+        for start in range(0, len(a), 8192):
+            for value in a.slice(start, 8192).to_pylist():
+                data.update(repr(value).encode() + b"\x1f")

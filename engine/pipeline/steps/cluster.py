@@ -4,6 +4,11 @@
 A method is `factory(cfg) -> obj` with `obj.check(n_records)` (validation run as soon as the records are
 loaded, before any heavy stage), `obj.labels(vectors, cluster_input) -> (labels [N], backend, k)` and
 `obj.rule` (how k was chosen, for the report). The cluster stage reads the whole `cluster` section.
+
+With `compute.scheduler: dask`, k-means runs Lloyd on the cluster's workers (`clio_engine.scale.dask_kmeans`)
+from the same k-means++ centres as one process, so its labels are the single-process ones; HDBSCAN has no
+Dask path and is refused. The stage reads `compute.scheduler` (and, under dask, `compute.partition_rows`) to
+choose; neither changes a k-means label, and both already rekey the stage through the embed stage upstream.
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ class Clustering:
 
 class _KMeansMethod:
     def __init__(self, cfg):
-        self.cfg, self.seed = cfg.cluster, cfg.seed
+        self.cfg, self.seed, self.compute = cfg.cluster, cfg.seed, cfg.compute
         c = self.cfg
         self.rule = "explicit cluster.k" if c.k else f"round(N / target_cluster_size = {c.target_cluster_size})"
 
@@ -42,26 +47,35 @@ class _KMeansMethod:
         S.base_k(n, self.cfg.k, self.cfg.target_cluster_size)
 
     def labels(self, vectors, cluster_input):
-        return S.kmeans_base(vectors, cluster_input, self.cfg, self.seed)
+        if self.compute.scheduler != "dask":
+            return S.kmeans_base(vectors, cluster_input, self.cfg, self.seed)
+        from clio_engine.scale.dask_cluster import client_for
+
+        with client_for(self.compute) as client:
+            return S.kmeans_base(vectors, cluster_input, self.cfg, self.seed, client=client,
+                                 partition_rows=self.compute.partition_rows)
 
 
 class _HDBSCANMethod:
     def __init__(self, cfg):
-        self.cfg = cfg.cluster
+        self.cfg, self.scheduler, self.seed = cfg.cluster, cfg.compute.scheduler, cfg.seed
         self.rule = f"HDBSCAN, min_cluster_size = {self.cfg.min_cluster_size}"
 
     def check(self, n: int) -> None:
+        if self.scheduler == "dask":
+            raise ConfigError("cluster.method: hdbscan has no Dask path (not built); use cluster.method: kmeans "
+                              "or compute.scheduler: local")
         if n < 2:
             raise InputError(f"need at least 2 accepted records to cluster, got {n}")
         if self.cfg.min_cluster_size > n:
             raise ConfigError(f"cluster.min_cluster_size = {self.cfg.min_cluster_size} exceeds the {n} accepted records")
 
     def labels(self, vectors, cluster_input):
-        return S.hdbscan_base(cluster_input, self.cfg)
+        return S.hdbscan_base(cluster_input, self.cfg, self.seed)
 
 
 register_cluster_method("kmeans", reads=("seed",))(_KMeansMethod)
-register_cluster_method("hdbscan")(_HDBSCANMethod)
+register_cluster_method("hdbscan", reads=("seed",))(_HDBSCANMethod)
 
 
 def method(cfg):
@@ -69,7 +83,8 @@ def method(cfg):
 
 
 def _reads(cfg) -> tuple[str, ...]:
-    return ("cluster", *CLUSTER_METHODS.get(cfg.cluster.method).reads)
+    dask = ("compute.partition_rows",) if cfg.compute.scheduler == "dask" else ()
+    return ("cluster", "compute.scheduler", *dask, *CLUSTER_METHODS.get(cfg.cluster.method).reads)
 
 
 def _check(ctx):

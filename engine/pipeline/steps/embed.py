@@ -4,7 +4,12 @@ and resumes by chunk under the embedding store, so a run killed mid-embedding lo
 The store holds an invertible copy of every text's embedding, so by default it lives in the run's
 `private/cache/embeddings` (`clio-engine purge` removes it with the rest of `private/`); the global cache
 (`$CLIO_ENGINE_CACHE` or ~/.cache/clio-engine) then only holds model files. Setting `embed.cache_dir`
-asks for a shared store there instead (reused across runs; it outlives the run directory)."""
+asks for a shared store there instead (reused across runs; it outlives the run directory).
+
+With `compute.scheduler: dask` the texts go to the cluster's workers in partitions of
+`compute.partition_rows` (`clio_engine.scale.dask_embed`), each writing its rows next to
+`private/embeddings.npy` and resumable per partition. Partitions change the batches, hence the vectors
+in their last bits: the scheduler and, under dask, the partition size are part of this stage's key."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,18 +22,36 @@ INFO = ("model", "device", "dtype", "n_texts", "n_unique", "n_tokens", "n_trunca
 
 
 def _compute(ctx):
-    from clio_engine.embed import embed
-
     out = ctx.rd / FILE
     settings = ctx.cfg.embed.model_dump()
-    store = None if settings["cache_dir"] is not None else ctx.rd / EMBED_STORE
-    vectors, report = embed(ctx["facets"].records.texts, out=out, return_report=True, store_dir=store, **settings)
-    del vectors
+    if ctx.cfg.compute.scheduler == "dask":
+        report = _dask_embed(ctx, out, settings)
+    else:
+        from clio_engine.embed import embed
+
+        store = None if settings["cache_dir"] is not None else ctx.rd / EMBED_STORE
+        vectors, report = embed(ctx["facets"].records.texts, out=out, return_report=True, store_dir=store, **settings)
+        del vectors
     return _load(ctx), {k: getattr(report, k) for k in INFO}
+
+
+def _dask_embed(ctx, out, settings):
+    from clio_engine.scale.dask_cluster import client_for
+    from clio_engine.scale.dask_embed import dask_embed
+
+    with client_for(ctx.cfg.compute) as client:
+        return dask_embed(client, ctx["facets"].records.texts, out, partition_rows=ctx.cfg.compute.partition_rows,
+                          **settings)
 
 
 def _load(ctx):
     return np.load(ctx.rd / FILE, mmap_mode="r")
 
 
-register_stage(Stage("embed", _compute, _load, upstream=("facets",), reads=("embed",), artifacts=(FILE,)))
+def _reads(cfg) -> tuple[str, ...]:
+    # Only under dask does the partition size reach the vectors; the scheduler is always read (to choose).
+    dask = ("compute.partition_rows",) if cfg.compute.scheduler == "dask" else ()
+    return ("embed", "compute.scheduler", *dask)
+
+
+register_stage(Stage("embed", _compute, _load, upstream=("facets",), reads=_reads, artifacts=(FILE,)))
