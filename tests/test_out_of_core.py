@@ -149,8 +149,12 @@ def test_release_keeps_writes_and_leaves_private_mappings_alone(tmp_path):
     assert (read_rows(c, 10, 11) == 7.0).all()
 
 
-def test_streamed_terms_equal_the_in_memory_doc_term_path():
+@pytest.mark.parametrize("open_node_rows", [1 << 20, 50])  # 50: an open node is compacted many times
+def test_streamed_terms_equal_the_in_memory_doc_term_path(monkeypatch, open_node_rows):
+    import clio_engine.naming.keywords as keywords
     from clio_engine.naming.keywords import corpus_idf, document_terms, streamed_terms, terms_from_documents
+
+    monkeypatch.setattr(keywords, "OPEN_NODE_ROWS", open_node_rows)
 
     rng = np.random.default_rng(3)
     words = [f"w{i}a" for i in range(40)] + ["card", "payment", "the", "refund", "loan"]

@@ -98,7 +98,7 @@ def streamed_terms(text_at: Callable[[np.ndarray], Sequence[str]], node_labels: 
     order = np.lexsort(labels) if labels else np.arange(n)  # last key first: top level, then down to the base
     counts: list[list[sp.coo_matrix]] = [[] for _ in labels]  # per level: (node, term) count parts
     closed: list[list[np.ndarray]] = [[] for _ in labels]     # per level: (node, term, users) of ended nodes
-    carry = [np.zeros((0, 3), np.int64) for _ in labels]      # per level: the open node's (node, user, term)
+    carry = [_OpenNode() for _ in labels]                     # per level: the open node's (node, user, term)
     for s in range(0, n, chunk):
         index = order[s:s + chunk]
         cols, lengths = [], []
@@ -120,10 +120,13 @@ def streamed_terms(text_at: Callable[[np.ndarray], Sequence[str]], node_labels: 
             part = (_onehot(node[keep], n_nodes[l]).T @ docs[keep]).tocoo()
             counts[l].append(part)
             triples = np.column_stack([node[doc_rows], users[index][doc_rows], docs.indices.astype(np.int64)])
-            triples = _unique_rows(np.concatenate([carry[l], triples[triples[:, 0] >= 0]]))
+            triples = triples[triples[:, 0] >= 0]
             is_open = triples[:, 0] == node[-1]  # the last node may go on in the next chunk
-            closed[l].append(_users_per_term(triples[~is_open]))
-            carry[l] = triples[is_open]
+            ended = triples[~is_open]
+            if carry[l].node != node[-1]:  # the node left open by the previous chunk ends in this one
+                ended = np.concatenate([carry[l].take(), ended])
+            closed[l].append(_users_per_term(_unique_rows(ended)))
+            carry[l].add(int(node[-1]), triples[is_open])
     kept = np.flatnonzero(doc_freq >= min(min_df, n))
     words = np.empty(len(vocab), dtype=object)
     for term, i in vocab.items():
@@ -133,13 +136,40 @@ def streamed_terms(text_at: Callable[[np.ndarray], Sequence[str]], node_labels: 
     new_id[kept] = np.arange(len(kept))
     out = []
     for l in range(len(labels)):
-        closed[l].append(_users_per_term(carry[l]))
+        closed[l].append(_users_per_term(carry[l].take()))
         out.append(ClusterTerms(_remap(counts[l], new_id, n_nodes[l], len(kept)),
                                 _remap([sp.coo_matrix((t[:, 2], (t[:, 0], t[:, 1])), shape=(n_nodes[l], len(vocab)))
                                         for t in closed[l]], new_id, n_nodes[l], len(kept)),
                                 words[kept]))
     idf = np.log1p(n / np.maximum(doc_freq[kept], 1.0))
     return out, idf
+
+
+OPEN_NODE_ROWS = 1 << 20  # an open node's rows kept as they come until this many, then made distinct
+
+
+class _OpenNode:
+    """The (node, user, term) rows of the node still open at the end of a chunk, kept as parts and made
+    distinct only when they double in size (and when the node ends): a node spanning many chunks (a top
+    node holds 1/10 of the records) costs O(n log n) in total, not a re-sort of all its rows per chunk."""
+
+    def __init__(self):
+        self.node, self.parts, self.rows, self.limit = -2, [], 0, OPEN_NODE_ROWS
+
+    def add(self, node: int, triples: np.ndarray) -> None:
+        self.node = node
+        self.parts.append(triples)
+        self.rows += len(triples)
+        if self.rows > self.limit:
+            self.parts = [_unique_rows(np.concatenate(self.parts))]
+            self.rows = len(self.parts[0])
+            self.limit = max(self.limit, 2 * self.rows)
+
+    def take(self) -> np.ndarray:
+        """Distinct sorted rows of the node, and forget them."""
+        rows = _unique_rows(np.concatenate(self.parts)) if self.parts else np.zeros((0, 3), np.int64)
+        self.node, self.parts, self.rows, self.limit = -2, [], 0, OPEN_NODE_ROWS
+        return rows
 
 
 def _unique_rows(a: np.ndarray) -> np.ndarray:
