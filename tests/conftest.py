@@ -70,3 +70,20 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     from tests.tiny_models import build_tiny_sentence_model
 
     return build_tiny_sentence_model(tmp_path_factory.mktemp("tiny_bert"))
+
+
+# distributed's Nanny writes OMP/MKL/OPENBLAS_NUM_THREADS=1 into the parent's os.environ when it spawns a
+# worker (the tests' own LocalCluster fixtures too) and never restores them: a later test's subprocess
+# would then embed single-threaded, with other fp32 results than the test process
+# (clio_engine.scale.dask_cluster.spawn_environ_kept does the same for the library's clusters).
+_THREAD_ENV = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
+@pytest.fixture(autouse=True)
+def _thread_environ_restored():
+    yield
+    for name, value in _THREAD_ENV.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -4,6 +4,7 @@ assignments as the single-process run; the scheduler rekeys only what it can cha
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -90,3 +91,17 @@ def test_hdbscan_on_dask_is_refused_in_one_line_before_any_heavy_stage(config_fi
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "hdbscan has no Dask path" in err[0]
     assert not (tmp_path / "run" / "private" / "embeddings.npy").exists()
+
+
+def test_a_local_cluster_leaves_the_thread_settings_of_this_process_as_they_were(monkeypatch):
+    """distributed's Nanny sets OMP_NUM_THREADS=1 (and MKL, OpenBLAS) in the parent before spawning a worker;
+    client_for gives the old values back, so later subprocesses of the run keep their threads."""
+    from clio_engine.config import load_config
+    from clio_engine.scale.dask_cluster import client_for
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    compute = load_config(None, {"compute.scheduler": "dask", "compute.n_workers": 1}).compute
+    with client_for(compute) as client:
+        assert client.submit(lambda: __import__("os").environ.get("OMP_NUM_THREADS")).result() == "1"  # workers: 1
+    assert [name for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS") if name in os.environ] == []

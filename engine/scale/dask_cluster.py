@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import Iterator
 
 from clio_engine.errors import ConfigError
@@ -38,10 +39,31 @@ def client_for(compute) -> Iterator["distributed.Client"]:  # noqa: F821 (lazy i
         with client:
             yield client
         return
-    cluster = _local_cluster(compute, distributed)
-    with cluster, distributed.Client(cluster) as client:
-        log.info("dask: started %s with %d workers", type(cluster).__name__, len(cluster.workers))
-        yield client
+    with spawn_environ_kept():
+        cluster = _local_cluster(compute, distributed)
+        with cluster, distributed.Client(cluster) as client:
+            log.info("dask: started %s with %d workers", type(cluster).__name__, len(cluster.workers))
+            yield client
+
+
+@contextlib.contextmanager
+def spawn_environ_kept() -> Iterator[None]:
+    """Give back this process's thread settings after a local cluster. distributed's Nanny writes its
+    pre-spawn variables (OMP_NUM_THREADS=1, MKL_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1) into this process's
+    os.environ before it spawns a worker and never restores them, so every later subprocess of the run
+    would run single-threaded (and compute fp32 GEMMs with another blocking than the same code before)."""
+    import dask
+
+    names = list(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _local_cluster(compute, distributed):
