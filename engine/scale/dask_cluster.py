@@ -16,6 +16,12 @@ from clio_engine.errors import ConfigError
 log = logging.getLogger("clio_engine.scale")
 
 
+def compute_reads(cfg) -> tuple[str, ...]:
+    """The `compute` settings a stage that can run on Dask declares it reads: the scheduler always (to
+    choose), the partition size only under dask (where it reaches the stage's result)."""
+    return ("compute.scheduler", "compute.partition_rows") if cfg.compute.scheduler == "dask" else ("compute.scheduler",)
+
+
 def require_distributed():
     """Import dask.distributed or fail in one line naming the extra to install."""
     try:

@@ -83,8 +83,9 @@ def method(cfg):
 
 
 def _reads(cfg) -> tuple[str, ...]:
-    dask = ("compute.partition_rows",) if cfg.compute.scheduler == "dask" else ()
-    return ("cluster", "compute.scheduler", *dask, *CLUSTER_METHODS.get(cfg.cluster.method).reads)
+    from clio_engine.scale.dask_cluster import compute_reads
+
+    return ("cluster", *compute_reads(cfg), *CLUSTER_METHODS.get(cfg.cluster.method).reads)
 
 
 def _check(ctx):

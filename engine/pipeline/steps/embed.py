@@ -49,9 +49,9 @@ def _load(ctx):
 
 
 def _reads(cfg) -> tuple[str, ...]:
-    # Only under dask does the partition size reach the vectors; the scheduler is always read (to choose).
-    dask = ("compute.partition_rows",) if cfg.compute.scheduler == "dask" else ()
-    return ("embed", "compute.scheduler", *dask)
+    from clio_engine.scale.dask_cluster import compute_reads
+
+    return ("embed", *compute_reads(cfg))
 
 
 register_stage(Stage("embed", _compute, _load, upstream=("facets",), reads=_reads, artifacts=(FILE,)))
