@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-dir")
+    parser.add_argument("--workers", type=int, nargs="*", default=[2, 4, 8],
+                        help="also time clio_engine.tokenize_pool with these numbers of processes (warm)")
     args = parser.parse_args(argv)
 
     from clio_engine.device import resolve_device, resolve_dtype
@@ -51,11 +53,33 @@ def main(argv: list[str] | None = None) -> int:
     _, report = embed(texts, model=args.model, device=args.device, cache=False, progress=False, return_report=True)
     t5 = time.perf_counter()
     n = len(texts)
+    timings = [("tokenizer encode_batch", t1 - t0), ("ids → flat arrays", t2 - t1),
+               ("plan + pad all batches", t3 - t2), ("whole embed() call", t5 - t4)]
+    timings += _pool_timings(tokenizer, texts, enc, args.workers)
     print(f"{n:,} short texts, {int(chunk.lengths.sum()):,} tokens, {len(batches)} batches, device {device}, dtype {report.dtype}")
-    for name, seconds in (("tokenizer encode_batch", t1 - t0), ("ids → flat arrays", t2 - t1),
-                          ("plan + pad all batches", t3 - t2), ("whole embed() call", t5 - t4)):
+    for name, seconds in timings:
         print(f"  {name:24s} {seconds:7.3f} s  {n / seconds:12,.0f} texts/s")
     return 0
+
+
+def _pool_timings(tokenizer, texts, enc, counts) -> list[tuple[str, float]]:
+    """Tokenize + flatten all texts in a TokenizerPool of each size: median of 3 warm calls."""
+    from clio_engine.tokenize_pool import TokenizerPool
+
+    out = []
+    for workers in counts:
+        pool = TokenizerPool(tokenizer.to_str(), limit=enc.max_length, lower=enc.spec.do_lower_case, workers=workers)
+        try:
+            pool.submit(texts[:5000]).result()   # start the workers
+            rounds = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                pool.submit(texts).result()
+                rounds.append(time.perf_counter() - t0)
+        finally:
+            pool.close()
+        out.append((f"pool of {workers} → flat arrays", float(np.median(rounds))))
+    return out
 
 
 if __name__ == "__main__":

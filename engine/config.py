@@ -94,6 +94,8 @@ class EmbedConfig(_Section):
     cache_dir: str | None = None
     dedupe: bool = True
     progress: bool = True
+    # Processes tokenizing ahead of the model; None: none on a CPU, one per spare core (≤ 8) on a GPU.
+    tokenizer_workers: int | None = Field(default=None, ge=0, strict=True)
 
 
 class EconomicConfig(_Section):

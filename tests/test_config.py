@@ -49,7 +49,7 @@ def test_defaults():
     assert (c.privacy.min_users, c.privacy.min_records, c.privacy.examples) == (5, 15, "scrubbed")
     assert c.embed.model_dump() == {
         "model": "default", "device": "auto", "dtype": "auto", "batch_tokens": None, "max_batch_rows": None,
-        "max_length": None, "chunk_size": None, "cache_dir": None, "dedupe": True, "progress": True,
+        "max_length": None, "chunk_size": None, "cache_dir": None, "dedupe": True, "progress": True, "tokenizer_workers": None,
     }
 
 
@@ -145,10 +145,16 @@ def test_to_yaml_roundtrip(tmp_path):
 
 def test_embed_section_is_keyword_compatible():
     # the embedder is called as embed(texts, **cfg.embed.model_dump())
-    assert set(load_config("gpu").embed.model_dump()) == {
+    import inspect
+
+    from clio_engine.embed.pipeline import embed
+
+    keys = set(load_config("gpu").embed.model_dump())
+    assert keys == {
         "model", "device", "dtype", "batch_tokens", "max_batch_rows", "max_length", "chunk_size",
-        "cache_dir", "dedupe", "progress",
+        "cache_dir", "dedupe", "progress", "tokenizer_workers",
     }
+    assert keys <= set(inspect.signature(embed).parameters)
 
 
 def test_seed_must_fit_32_bits():

@@ -56,6 +56,11 @@ class TokenizedChunk:
     def from_lists(cls, token_ids: list[list[int]]) -> "TokenizedChunk":
         lengths = np.fromiter((len(t) for t in token_ids), dtype=np.int64, count=len(token_ids))
         flat = np.fromiter(itertools.chain.from_iterable(token_ids), dtype=np.int64, count=int(lengths.sum()))
+        return cls.from_flat(flat, lengths)
+
+    @classmethod
+    def from_flat(cls, flat: np.ndarray, lengths: np.ndarray) -> "TokenizedChunk":
+        """flat [sum(lengths)] ids and lengths [N] → the chunk (offsets computed here)."""
         starts = np.zeros(len(lengths), dtype=np.int64)
         np.cumsum(lengths[:-1], out=starts[1:])
         return cls(flat, starts, lengths)

@@ -6,8 +6,10 @@ one → rows land in a `.npy` memmap keyed by a content hash → the original or
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
+import multiprocessing
 import os
 import queue
 import sys
@@ -29,6 +31,7 @@ from clio_engine.embed.store import ChunkStats, EmbeddingStore, new_npy
 from clio_engine.errors import InputError, OutputError
 from clio_engine.faults import kill_at
 from clio_engine.storage import writing
+from clio_engine.tokenize_pool import FlatTokens, auto_workers, shared_pool, tokenize
 
 log = logging.getLogger("clio_engine.embed")
 
@@ -45,6 +48,7 @@ DEVICE_DEFAULTS = {
 # Rows gathered per step when writing the ordered output: bounds memory at ~100 MB for D=384.
 _GATHER_ROWS = 65_536
 _QUEUE_DEPTH = 8  # padded batches prepared ahead of the model
+_LOOKAHEAD = 2    # chunks tokenized ahead by the tokenizer pool, beyond the one being padded
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ def embed(
     out: str | os.PathLike | None = None,
     return_report: bool = False,
     encoder_cache: dict | None = None,
+    tokenizer_workers: int | None = None,
 ):
     """Embed `texts` with a sentence-transformers model; returns float32 [N, D] (a memmap when `out`
     names a `.npy` file), plus an EmbedReport when `return_report`.
@@ -100,7 +105,10 @@ def embed(
     killed run resumes from its last finished chunk. `store_dir` puts that store elsewhere (the pipeline
     uses its run's `private/cache/embeddings`, so no copy of the vectors outlives the run directory);
     `cache_dir` then only holds the model files. `encoder_cache`: a dict that keeps loaded models between
-    calls (the Dask workers pass one, so each worker process loads its model once).
+    calls (the Dask workers pass one, so each worker process loads its model once). `tokenizer_workers`:
+    processes that tokenize ahead of the model (`clio_engine.tokenize_pool`); None = none on a CPU, one per
+    spare core (≤ 8) on a GPU, whose model outruns one tokenizing thread. The ids, hence the vectors, do
+    not depend on it.
     """
     t0 = time.perf_counter()
     dev = resolve_device(device)
@@ -112,6 +120,10 @@ def embed(
     for name, value in (("batch_tokens", batch_tokens), ("max_batch_rows", max_batch_rows), ("chunk_size", chunk_size)):
         if not isinstance(value, int) or value <= 0:
             raise InputError(f"{name} must be a positive integer, got {value!r}")
+    if tokenizer_workers is not None and (not isinstance(tokenizer_workers, int) or isinstance(tokenizer_workers, bool)
+                                          or tokenizer_workers < 0):
+        raise InputError(f"tokenizer_workers must be None or an integer ≥ 0, got {tokenizer_workers!r}")
+    workers = auto_workers(dev.type) if tokenizer_workers is None else tokenizer_workers
     unique, inverse = _validate_and_dedupe(texts, dedupe)
     source = resolve_model(model, cache_dir=cache_dir)
     enc = _encoder(source, dev, dt, encoder_cache)  # dimension and max_length come from the model
@@ -128,7 +140,8 @@ def embed(
 
     show = progress and sys.stderr.isatty()
     with EmbedProgress(sum(min(chunk_size, len(unique) - c * chunk_size) for c in todo), show) as bar:
-        for chunk, stats in _run_chunks(enc, unique, todo, chunk_size, limit, batch_tokens, max_batch_rows, vectors, bar):
+        for chunk, stats in _run_chunks(enc, unique, todo, chunk_size, limit, batch_tokens, max_batch_rows, vectors, bar,
+                                        workers):
             done[chunk] = stats
             if store:
                 store.mark_done(chunk, stats)
@@ -215,28 +228,49 @@ def _encodable(text: str) -> bool:
         return False
 
 
-def _run_chunks(enc, unique, todo, chunk_size, limit, batch_tokens, max_batch_rows, vectors, bar) -> Iterator[tuple[int, ChunkStats]]:
-    """Encode the chunks in `todo`, writing rows into `vectors`; yields (chunk, stats) as each finishes."""
+def _run_chunks(enc, unique, todo, chunk_size, limit, batch_tokens, max_batch_rows, vectors, bar,
+                workers: int = 0) -> Iterator[tuple[int, ChunkStats]]:
+    """Encode the chunks in `todo`, writing rows into `vectors`; yields (chunk, stats) as each finishes.
+    `workers` > 0: chunks are tokenized by that many processes, up to _LOOKAHEAD chunks ahead."""
     if not todo:
         return
     tokenizer = _bare_tokenizer(enc, limit)
+    lower = enc.spec.do_lower_case
     pin = enc.device.type == "cuda"
+    if workers and multiprocessing.current_process().daemon:
+        # A daemonic process (a Dask worker's) may not start children: tokenize in its feeding thread.
+        log.info("tokenizer_workers=%d ignored in a daemonic process; tokenizing in a thread", workers)
+        workers = 0
+    pool = shared_pool(tokenizer.to_str(), limit=limit, lower=lower, workers=workers) if workers else None
     items: queue.Queue = queue.Queue(maxsize=_QUEUE_DEPTH)
     stop = threading.Event()
 
+    def texts_of(chunk: int) -> list[str]:
+        return unique[chunk * chunk_size : (chunk + 1) * chunk_size]
+
+    def token_chunks() -> Iterator[tuple[int, FlatTokens]]:
+        if pool is None:
+            for chunk in todo:
+                yield chunk, tokenize(tokenizer, texts_of(chunk), lower=lower, limit=limit)
+            return
+        ahead = collections.deque()
+        for chunk in todo:
+            ahead.append((chunk, pool.submit(texts_of(chunk))))
+            if len(ahead) > _LOOKAHEAD:
+                done, future = ahead.popleft()
+                yield done, future.result()
+        while ahead:
+            done, future = ahead.popleft()
+            yield done, future.result()
+
     def produce() -> None:
         try:
-            for chunk in todo:
+            for chunk, flat in token_chunks():
+                if stop.is_set():
+                    return
                 start = chunk * chunk_size
-                texts = unique[start : start + chunk_size]
-                if enc.spec.do_lower_case:
-                    texts = [t.lower() for t in texts]
-                encodings = tokenizer.encode_batch(texts, add_special_tokens=True)
-                tokens = TokenizedChunk.from_lists([e.ids for e in encodings])
-                # Only a text of exactly `limit` tokens can have been cut: look at those alone.
-                at_limit = np.flatnonzero(tokens.lengths == limit)
-                stats = ChunkStats(tokens=int(tokens.lengths.sum()),
-                                   truncated=sum(1 for i in at_limit if encodings[i].overflowing))
+                tokens = TokenizedChunk.from_flat(flat.flat, flat.lengths)
+                stats = ChunkStats(tokens=int(tokens.lengths.sum()), truncated=flat.truncated)
                 for rows in plan_batches(tokens.lengths, token_budget=batch_tokens, max_rows=max_batch_rows):
                     ids, mask = (torch.from_numpy(a) for a in tokens.pad(rows, enc.pad_id))
                     if pin:

@@ -27,6 +27,7 @@ from clio_engine.faults import FAULT_ENV, kill_at  # noqa: F401  (re-exported fo
 UNKEYED: dict[str, str] = {
     "embed.progress": "display only: whether a progress bar is drawn on a terminal",
     "embed.cache_dir": "where the content-addressed embedding cache lives; the vectors are the same anywhere",
+    "embed.tokenizer_workers": "how many processes tokenize; the token ids, hence the vectors, are the same",
     "output.dir": "where the run directory is, not what it holds",
     # Embedding partitions come from compute.partition_rows (keyed by embed); Lloyd's labels ignore the workers.
     **{f"compute.{key}": "which Dask cluster runs the stages (its address, size, GPUs), not what they compute"

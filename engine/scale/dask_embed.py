@@ -47,7 +47,8 @@ from clio_engine.storage import writing
 log = logging.getLogger("clio_engine.scale")
 
 # `embed()` keywords a partition task passes on; `progress` is the driver's (one log line per partition).
-SETTINGS = ("model", "device", "dtype", "batch_tokens", "max_batch_rows", "max_length", "chunk_size", "cache_dir")
+SETTINGS = ("model", "device", "dtype", "batch_tokens", "max_batch_rows", "max_length", "chunk_size", "cache_dir",
+            "tokenizer_workers")
 _DRIVER_ONLY = ("dedupe", "progress")
 _STATE_VERSION = 1
 
@@ -110,8 +111,10 @@ def _check_settings(partition_rows, embed_settings) -> tuple[dict, bool]:
 
 
 def _run_key(content_hash: str, settings: dict, partition_rows: int, unique: list[str]) -> str:
-    """What the parts file's rows depend on: model, settings, partition size and the unique texts."""
-    h = hashlib.sha256(json.dumps([_STATE_VERSION, content_hash, settings, partition_rows], sort_keys=True,
+    """What the parts file's rows depend on: model, settings, partition size and the unique texts
+    (not how many processes tokenize: the ids are the same)."""
+    keyed = {k: v for k, v in settings.items() if k != "tokenizer_workers"}
+    h = hashlib.sha256(json.dumps([_STATE_VERSION, content_hash, keyed, partition_rows], sort_keys=True,
                                   default=str).encode())
     h.update(np.asarray([len(t) for t in unique], dtype=np.int64).tobytes())
     for text in unique:
