@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from clio_engine.cluster import kmeans_init
 from clio_engine.cluster.backends import check_cuml_device, dispatch, torch_device
 from clio_engine.cluster.lloyd import LloydResult, lloyd
+from clio_engine.cluster.lloyd_resident import device_rows, lloyd_resident
 from clio_engine.cluster.rows import Rows
 from clio_engine.errors import ConfigError, InputError, UnsupportedOnBackend
 from clio_engine.kernels.kmeans_assign import assigner
@@ -133,8 +134,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
 def kmeans(X, n_clusters: int, *, weights: torch.Tensor | None, init, n_init: int, max_iter: int, tol: float,
            spherical: bool, random_state=None, device: torch.device) -> LloydResult:
     """Best of `n_init` runs (lowest inertia). Prior validation of data is assumed.
-    random_state: None, int, Generator or RandomState (see `check_random_state`)."""
-    rows = Rows(X, device, normalize=spherical)
+    random_state: None, int, Generator or RandomState (see `check_random_state`).
+
+    On CUDA the Lloyd loop is `lloyd_resident` (X prepared once on the device when it fits in
+    RESIDENT_FRACTION of free memory, else streamed through pinned buffers; one host sync per
+    iteration); elsewhere `lloyd` over `Rows`, as before."""
+    data = device_rows(X, device, normalize=spherical, k=n_clusters) if device.type == "cuda" else None
+    rows = data.rows() if data is not None and data.resident else Rows(X, device, normalize=spherical)
     if weights is not None:
         weights = weights.to(device)
     assign = assigner(device, n_clusters, rows.d)
@@ -147,7 +153,10 @@ def kmeans(X, n_clusters: int, *, weights: torch.Tensor | None, init, n_init: in
         centers = _initial_centers(rows, n_clusters, weights, init, rng, assign)
         if spherical:
             centers = torch.nn.functional.normalize(centers, dim=1)
-        result = lloyd(rows, centers, weights, assign, max_iter=max_iter, tol=scaled_tol, spherical=spherical)
+        if data is None:
+            result = lloyd(rows, centers, weights, assign, max_iter=max_iter, tol=scaled_tol, spherical=spherical)
+        else:
+            result = lloyd_resident(data, centers, weights, max_iter=max_iter, tol=scaled_tol, spherical=spherical)
         if best is None or result.inertia < best.inertia:
             best = result
     return best
