@@ -7,7 +7,12 @@
 #   .gpu_carry/data    the few csv.gz files the embed suite reads (and gpu tests may read)
 #   .whl/              pydantic, pydantic-core, annotated-types, typing-inspection for cp312 manylinux,
 #                      and clio-engine's own wheel (the import names clio_engine / clio_engine.kernels
-#                      exist only once installed: the folders are engine/ and kernels/)
+#                      exist only once installed: the folders are engine/ and kernels/); the peers:
+#                      flash-kmeans (k-means on the GPU, pure Python + Triton, 42 kB; needs torch,
+#                      triton, numpy, tqdm, which the device has), hdbscan (5.6 MB, cp312) and
+#                      fast_hdbscan (63 kB) for HDBSCAN on the device's CPU cores. fast_hdbscan also
+#                      needs numba + llvmlite: not carried (llvmlite alone is ~42 MB, over the budget
+#                      beside the model), so it runs there only if the device has numba.
 # Both folders are added to .git/info/exclude. Then: run(command="bash benchmarks/gpu_check.sh",
 # carry=[".gpu_carry", ".whl"]).
 set -euo pipefail
@@ -51,11 +56,16 @@ for file in banking77 hwu64 snips massive_en_us stackoverflow_titles twenty_news
     cp "$DATA/$file.csv.gz" .gpu_carry/data/
 done
 
-# The versions installed here, so the GPU machine runs what the tests ran against here.
-wheels=(pydantic==2.13.4 pydantic-core==2.46.4 annotated-types==0.7.0 typing-inspection==0.4.2)
+# The versions installed here, so the GPU machine runs what the tests ran against here; then the peers.
+# The carry is tight (~63 of 64 MiB with everything): GPU_CARRY_NO_HDBSCAN=1 leaves out the 5.6 MB
+# hdbscan wheel (and fast_hdbscan) when the working tree grows.
+wheels=(pydantic==2.13.4 pydantic-core==2.46.4 annotated-types==0.7.0 typing-inspection==0.4.2
+        flash-kmeans==0.3.1)
+[[ ${GPU_CARRY_NO_HDBSCAN:-0} == 1 ]] || wheels+=(hdbscan==0.8.44 fast_hdbscan==0.3.4)
 for spec in "${wheels[@]}"; do
     name=${spec%%==*}
     rm -f .whl/"${name//-/_}"-*.whl  # keep one version of each: two stop the whole install
+    rm -f .whl/"${name//_/-}"-*.whl
 done
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \

@@ -216,7 +216,15 @@ def test_dispatch_rejects_unknown_backend_and_triton_on_cpu():
 
 # ---------------------------------------------------------------- Triton under the interpreter
 
-# name → (case, dtype, extra); extra: "sqnorm" passes ||x||², "strided" a strided view, "tiles16" 16³ tiles
+# Shapes for the kernel's modes (under the interpreter's 64³ tiles and 3 persistent programs): N not a
+# multiple of BLOCK_M (so programs loop over 4+ panels, one fewer on the last), K not a multiple of
+# BLOCK_N, D = 1, 3, 100 (X panel resident, D tail masked), 384 and 700 (X streamed over D).
+ODD_D = {f"d{d}": _gauss(10 + d, n, d, k) for n, d, k in [(200, 3, 70), (201, 100, 70), (200, 384, 97),
+                                                            (199, 700, 65)]}
+TRITON_CASES = {**CASES, **ODD_D}
+
+# name → (case, dtype, extra); extra: "sqnorm" passes ||x||², "strided" a strided view, "tiles16" 16³
+# tiles (3 resident D tiles at D=40), "resident<B>" a 32×32×B config (X panel in ⌈D/B⌉ tiles)
 INTERPRETED = {
     "odd_fp32": ("odd_1823x383_k97", "float32", ""),
     "odd_fp16": ("odd_1823x383_k97", "float16", ""),
@@ -227,6 +235,15 @@ INTERPRETED = {
     "d1_fp16": ("d1", "float16", ""),
     "duplicate_centers_tiles16": ("duplicate_centers", "float32", "tiles16"),
     "identical_points": ("identical_points", "float32", ""),
+    "d3_fp32": ("d3", "float32", ""),
+    "d3_bf16": ("d3", "bfloat16", ""),
+    "d100_bf16": ("d100", "bfloat16", ""),
+    "d100_fp32_sqnorm_4tiles": ("d100", "float32", "sqnorm resident32"),
+    "d384_fp32_streamed": ("d384", "float32", ""),
+    "d384_bf16_streamed": ("d384", "bfloat16", ""),
+    "d384_bf16_3tiles": ("d384", "bfloat16", "resident128"),
+    "d700_bf16_streamed": ("d700", "bfloat16", "sqnorm"),
+    "d700_fp32_3tiles": ("d700", "float32", "resident256"),
 }
 
 
@@ -236,18 +253,25 @@ def _run_interpreted(out_path: str) -> None:
 
     out = {}
     for name, (case, dtype, extra) in INTERPRETED.items():
-        x, c = (torch.from_numpy(a).to(getattr(torch, dtype)) for a in CASES[case])
+        x, c = (torch.from_numpy(a).to(getattr(torch, dtype)) for a in TRITON_CASES[case])
         kw = {}
-        if extra == "sqnorm":
+        if "sqnorm" in extra:
             kw["x_sqnorm"] = torch.linalg.vector_norm(x.float(), dim=1) ** 2
-        if extra == "strided":
+        if "strided" in extra:
             x = torch.repeat_interleave(x, 2, dim=1)[:, ::2]         # stride 2 along D
-        if extra == "tiles16":
+        if "tiles16" in extra:
             kw["config"] = Config(16, 16, 16, 1, 1)
+        if "resident" in extra:
+            kw["config"] = Config(32, 32, int(extra.split("resident")[1]), 1, 1)
         out[name + ".labels"], out[name + ".dist"] = (t.numpy() for t in assign_triton(x, c, **kw))
     x, c = CASES["odd_1823x383_k97"]
     empty = assign_triton(torch.zeros(0, 8), torch.ones(3, 8))
     out["empty.len"] = np.array([len(empty[0]), len(empty[1])])
+    try:
+        assign_triton(torch.from_numpy(x[:5]), torch.from_numpy(c), x_sqnorm=torch.ones(4))
+        out["sqnorm_shape.error"] = np.array("no error")
+    except ValueError as e:
+        out["sqnorm_shape.error"] = np.array(str(e))
     for name, (xx, cc) in {"nan_x": (x[:70].copy(), c), "inf_c": (x[:70], c.copy()),
                            "mismatch": (x[:5], c[:, :10]), "k0": (x[:5], c[:0])}.items():
         if name == "nan_x":
@@ -277,7 +301,7 @@ def interpreted(tmp_path_factory):
 @pytest.mark.parametrize("name", INTERPRETED)
 def test_triton_interpreted_matches_reference(interpreted, name):
     case, dtype, _ = INTERPRETED[name]
-    x, c = (torch.from_numpy(a).to(getattr(torch, dtype)).double().numpy() for a in CASES[case])
+    x, c = (torch.from_numpy(a).to(getattr(torch, dtype)).double().numpy() for a in TRITON_CASES[case])
     labels, dist = interpreted[name + ".labels"], interpreted[name + ".dist"]
     assert labels.dtype == np.int64 and dist.dtype == np.float32
     compare(f"triton_interpreted/{name}", labels, dist, x, c)      # reference on the rounded inputs
@@ -288,10 +312,85 @@ def test_triton_interpreted_matches_reference(interpreted, name):
 def test_triton_interpreted_bad_input(interpreted):
     assert interpreted["empty.len"].tolist() == [0, 0]
     patterns = {"nan_x": "x contains NaN or inf.*row 7", "inf_c": "centers contain NaN or inf.*center 2",
-                "mismatch": "dimension mismatch", "k0": "K=0"}
+                "mismatch": "dimension mismatch", "k0": "K=0",
+                "sqnorm_shape": r"x_sqnorm must have shape \(5,\); got \(4,\)"}
     for name, pattern in patterns.items():
         message = str(interpreted[name + ".error"])
         assert re.search(pattern, message), f"{name}: {message!r}"
+
+
+def test_interpreted_cases_cover_both_kernel_modes():
+    """The case names above claim a mode (resident X panel vs streamed) and a persistent loop over
+    several panels per program; hold them to it, so a change of INTERPRET tiles cannot hollow them out."""
+    pytest.importorskip("triton")
+    from clio_engine.kernels.kmeans_assign import tuned
+    from clio_engine.kernels.kmeans_assign.triton import Config, resident_tiles
+
+    cfg = tuned.INTERPRET
+    assert [resident_tiles(d, cfg) for d in (1, 3, 40, 100, 383, 384, 700)] == [1, 1, 1, 2, 0, 0, 0]
+    assert resident_tiles(100, Config(32, 32, 32, 1, 1)) == 4
+    assert resident_tiles(384, Config(32, 32, 128, 1, 1)) == 3
+    assert resident_tiles(700, Config(32, 32, 256, 1, 1)) == 3
+    assert resident_tiles(40, Config(16, 16, 16, 1, 1)) == 3
+    for name in ("d3", "d100", "d384", "d700"):
+        n, k = ODD_D[name][0].shape[0], ODD_D[name][1].shape[0]
+        assert n % cfg.block_m and k % cfg.block_n and -(-n // cfg.block_m) > tuned.INTERPRET_PROGRAMS, name
+
+
+def test_tuned_table_lookup_is_total_and_valid():
+    """Every (arch, dtype, D, K) gets a config whose blocks tl.dot accepts (powers of two ≥ 16)."""
+    from clio_engine.kernels.kmeans_assign import tuned
+
+    def pow2(v):
+        return v >= 16 and v & (v - 1) == 0
+
+    configs = list(tuned.TABLE.values()) + list(tuned.FALLBACK.values()) + [tuned.INTERPRET]
+    for cfg in configs:
+        assert pow2(cfg.block_m) and pow2(cfg.block_n) and pow2(cfg.block_d), cfg
+        assert cfg.num_warps in (1, 2, 4, 8, 16) and cfg.num_stages >= 1 and cfg.ctas_per_sm >= 1, cfg
+    for arch in ("9.0", "8.0", "12.0"):
+        for dtype in ("bf16", "fp16", "fp32"):
+            for d in (1, 64, 65, 384, 1024, 4096):
+                for k in (1, 256, 1000, 100_000):
+                    assert tuned.lookup(arch, dtype, d, k) in configs
+    assert tuned.lookup("9.0", "bf16", 384, 1000) == tuned.TABLE[("9.0", "bf16", 512, 1024)]
+    assert all(c.block_d <= max(16, 1 << (384 - 1).bit_length()) for c in tuned.candidates("bf16", 384))
+
+
+@pytest.mark.slow
+def test_sm90_table_compiles_within_shared_memory():
+    """Compile each sm_90 row of the frozen table for sm_90 on this CPU (Triton's bundled ptxas: no
+    GPU needed) at its bucket's largest D: it must fit the 227 KiB of shared memory an H100/H200
+    block may use, or the launch would fail there with 'out of resources'."""
+    triton = pytest.importorskip("triton")
+    try:
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+    except ImportError as exc:
+        pytest.skip(f"this Triton cannot compile ahead of time: {exc}")
+    from clio_engine.kernels.kmeans_assign import tuned
+    from clio_engine.kernels.kmeans_assign.triton import _assign_kernel, resident_tiles
+
+    rows = {(dt, d, cfg) for (arch, dt, d, _), cfg in tuned.TABLE.items() if arch == "9.0" and dt != "fp16"}
+    rows.add(("bf16", 384, tuned.lookup("9.0", "bf16", 384, 1000)))
+    for dtype, d, cfg in sorted(rows):
+        ptr = {"bf16": "*bf16", "fp32": "*fp32"}[dtype]
+        sig = {"x_ptr": ptr, "c_ptr": ptr, "c_sq_ptr": "*fp32", "x_sq_ptr": "*fp32", "label_ptr": "*i64",
+               "dist_ptr": "*fp32", **dict.fromkeys(["N", "K", "D", "stride_xn", "stride_xd", "stride_ck",
+                                                      "stride_cd"], "i32")}
+        const = {"INPUT_PRECISION": "ieee" if dtype == "fp32" else None, "UPCAST": False,
+                 "D_TILES": resident_tiles(d, cfg), "BLOCK_M": cfg.block_m, "BLOCK_N": cfg.block_n,
+                 "BLOCK_D": cfg.block_d}
+        sig.update(dict.fromkeys(const, "constexpr"))
+        try:
+            kernel = triton.compile(ASTSource(_assign_kernel, sig, const), target=GPUTarget("cuda", 90, 32),
+                                    options={"num_warps": cfg.num_warps, "num_stages": cfg.num_stages})
+        except (FileNotFoundError, RuntimeError) as exc:
+            if "ptxas" in str(exc):
+                pytest.skip(f"no ptxas for sm_90 here: {exc}")
+            raise
+        assert kernel.metadata.shared <= 227 * 1024, (f"{dtype} D={d} {cfg}: {kernel.metadata.shared} "
+                                                      "bytes of shared memory > 227 KiB")
 
 
 # ---------------------------------------------------------------- real GPU

@@ -1,51 +1,58 @@
-"""Nearest-centroid assignment as one fused Triton kernel; `assign_torch_gpu` is its timed peer.
+"""Nearest-centroid assignment as one fused, persistent Triton kernel; `assign_torch_gpu` is its peer.
 
     ||x − c||² = ||x||² − 2·x·cᵀ + ||c||²
 
-Each program owns BLOCK_M rows of X. It walks the K centers in BLOCK_N tiles; for each tile it
-accumulates x·cᵀ over D in BLOCK_K steps with `tl.dot` (fp32 accumulator), then, in the epilogue,
-turns the tile into ||c||² − 2·x·cᵀ and folds it into a running (min, argmin) per row. Only N labels
-and N distances reach global memory: the N×K matrix lives one [BLOCK_M, BLOCK_N] tile at a time in
-registers. Traffic: read N·D + K·D·ceil(N/BLOCK_M) + K elements (the centers' re-reads mostly hit
-L2), plus N·D more when ||x||² is not passed in; write 2N.
+The grid is persistent: min(panels, SMs × ctas_per_sm) programs, each looping over row panels
+`for panel in range(pid, n_panels, num_programs)`. Per panel of BLOCK_M rows:
+- X-resident mode (⌈D/BLOCK_D⌉ ≤ 4): the [BLOCK_M, D] panel is loaded once, as up to four
+  [BLOCK_M, BLOCK_D] tiles held for the whole K loop, while centre tiles [BLOCK_D, BLOCK_N] stream
+  past it (they are re-read by every panel, from L2: K·D is small next to N·D).
+- Streaming mode (larger D): X tiles are re-read per D step as well (any D is correct).
+Each centre tile's x·cᵀ accumulates in fp32 via `tl.dot`; the epilogue turns it into ||c||² − 2·x·cᵀ
+and folds it into a running (min, argmin) per row, ties → lowest k. ||x||² and ||c||² come in
+precomputed (once per call, or ||x||² once per fit via `x_sqnorm=`). Only N labels and N distances
+reach global memory. Traffic: read N·D (resident; streaming: N·D·⌈K/BLOCK_N⌉, mostly L2) +
+K·D·panels (L2) + N + K; write 2N.
 
+Launch configs come from the frozen table in tuned.py (no run-time autotuning: deterministic).
 Runs on CUDA tensors, and on CPU tensors under TRITON_INTERPRET=1 (set before triton is imported).
 """
 from __future__ import annotations
 
+import functools
 import os
-from typing import NamedTuple
 
 import torch
 import triton
 import triton.language as tl
 
+from . import tuned
 from .cpu import assign_torch as assign_torch_gpu  # the GPU peer: chunked torch GEMM + min
 from .cpu import check_center_norms, raise_on_nonfinite, sqnorm
 from .reference import check_inputs
+from .tuned import Config
 
 __all__ = ["assign_triton", "assign_torch_gpu", "Config", "default_config"]
 
 
-class Config(NamedTuple):
-    block_m: int
-    block_n: int
-    block_k: int
-    num_warps: int
-    num_stages: int
+@triton.jit
+def _load_x(x_rows, row_ok, d0, D, stride_xd, offs_d, UPCAST: tl.constexpr):
+    """[BLOCK_M, BLOCK_D] tile of X at columns d0.. (zeros past N and D: they add nothing)."""
+    dd = d0 + offs_d
+    t = tl.load(x_rows + dd[None, :] * stride_xd, mask=row_ok[:, None] & (dd < D)[None, :], other=0.0)
+    if UPCAST:   # interpreter only: its tl.dot multiplies bf16 bit patterns (triton#11584)
+        t = t.to(tl.float32)
+    return t
 
 
-# H100/H200 defaults, not autotuned (autotuning slows the first call, and a config picked by timing
-# could change the fp32 rounding, hence tie-breaking, from run to run):
-# 128×128 tiles feed the tensor cores with a fp32 accumulator of 64 registers/thread at 8 warps;
-# 3 stages of 16-bit 128×64 operand tiles take 96 KiB of the 227 KiB shared memory. fp32 operands
-# are twice the bytes, so BLOCK_K halves to keep the same shared-memory footprint.
-GPU_CONFIG_16BIT = Config(block_m=128, block_n=128, block_k=64, num_warps=8, num_stages=3)
-GPU_CONFIG_FP32 = Config(block_m=128, block_n=128, block_k=32, num_warps=8, num_stages=3)
-# The interpreter runs each program as numpy calls, so fewer, larger tiles are faster (64³ ran ~6x
-# faster than 32³ at 1823×383×97); 64 still splits the odd test shapes into several K tiles and D
-# steps, so the masks and cross-tile ties are exercised.
-INTERPRET_CONFIG = Config(block_m=64, block_n=64, block_k=64, num_warps=1, num_stages=1)
+@triton.jit
+def _load_c(c_cols, col_ok, d0, D, stride_cd, offs_d, UPCAST: tl.constexpr):
+    """[BLOCK_D, BLOCK_N] tile of Cᵀ at rows d0.. (zeros past K and D)."""
+    dd = d0 + offs_d
+    t = tl.load(c_cols + dd[:, None] * stride_cd, mask=col_ok[None, :] & (dd < D)[:, None], other=0.0)
+    if UPCAST:
+        t = t.to(tl.float32)
+    return t
 
 
 @triton.jit
@@ -53,79 +60,125 @@ def _assign_kernel(
     x_ptr,          # IN READ-ONLY  [N, D] fp32 | fp16 | bf16
     c_ptr,          # IN READ-ONLY  [K, D] same dtype as x
     c_sq_ptr,       # IN READ-ONLY  [K] fp32 ||c||²
-    x_sq_ptr,       # IN READ-ONLY  [N] fp32 ||x||² (ignored unless HAS_X_SQ)
+    x_sq_ptr,       # IN READ-ONLY  [N] fp32 ||x||²
     label_ptr,      # OUT           [N] int64
     dist_ptr,       # OUT           [N] fp32
     N, K, D,
     stride_xn, stride_xd, stride_ck, stride_cd,
-    HAS_X_SQ: tl.constexpr,
     INPUT_PRECISION: tl.constexpr,
-    DOT_IN_FP32: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    UPCAST: tl.constexpr,
+    D_TILES: tl.constexpr,      # ⌈D/BLOCK_D⌉ held resident (1..4), or 0: stream X over D
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    row_ok = rows < N
+    offs_m = tl.arange(0, BLOCK_M)
     offs_n = tl.arange(0, BLOCK_N)
-    offs_k = tl.arange(0, BLOCK_K)
-    x_rows = x_ptr + rows.to(tl.int64)[:, None] * stride_xn    # int64: N·D may pass 2^31
-    if HAS_X_SQ:
+    offs_d = tl.arange(0, BLOCK_D)
+    n_panels = tl.cdiv(N, BLOCK_M)
+    for panel in range(tl.program_id(0), n_panels, tl.num_programs(0)):
+        rows = panel * BLOCK_M + offs_m
+        row_ok = rows < N
+        x_rows = x_ptr + rows.to(tl.int64)[:, None] * stride_xn    # int64: N·D may pass 2^31
+        # The resident panel: read BLOCK_M·D once per panel (tiles past D_TILES are never built).
+        if D_TILES >= 1:
+            x0 = _load_x(x_rows, row_ok, 0, D, stride_xd, offs_d, UPCAST)
+        if D_TILES >= 2:
+            x1 = _load_x(x_rows, row_ok, BLOCK_D, D, stride_xd, offs_d, UPCAST)
+        if D_TILES >= 3:
+            x2 = _load_x(x_rows, row_ok, 2 * BLOCK_D, D, stride_xd, offs_d, UPCAST)
+        if D_TILES >= 4:
+            x3 = _load_x(x_rows, row_ok, 3 * BLOCK_D, D, stride_xd, offs_d, UPCAST)
+        best = tl.full([BLOCK_M], float("inf"), tl.float32)
+        best_k = tl.zeros([BLOCK_M], tl.int32)
+        for k0 in range(0, K, BLOCK_N):
+            cols = k0 + offs_n
+            col_ok = cols < K
+            c_cols = c_ptr + cols.to(tl.int64)[None, :] * stride_ck
+            acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+            if D_TILES == 0:     # streaming: read BLOCK_M·BLOCK_D of X and BLOCK_D·BLOCK_N of C per step
+                for d0 in range(0, D, BLOCK_D):
+                    xt = _load_x(x_rows, row_ok, d0, D, stride_xd, offs_d, UPCAST)
+                    ct = _load_c(c_cols, col_ok, d0, D, stride_cd, offs_d, UPCAST)
+                    acc = tl.dot(xt, ct, acc, input_precision=INPUT_PRECISION)
+            if D_TILES >= 1:     # resident: read BLOCK_D·BLOCK_N of C per step, X from the panel
+                acc = tl.dot(x0, _load_c(c_cols, col_ok, 0, D, stride_cd, offs_d, UPCAST), acc,
+                             input_precision=INPUT_PRECISION)
+            if D_TILES >= 2:
+                acc = tl.dot(x1, _load_c(c_cols, col_ok, BLOCK_D, D, stride_cd, offs_d, UPCAST), acc,
+                             input_precision=INPUT_PRECISION)
+            if D_TILES >= 3:
+                acc = tl.dot(x2, _load_c(c_cols, col_ok, 2 * BLOCK_D, D, stride_cd, offs_d, UPCAST), acc,
+                             input_precision=INPUT_PRECISION)
+            if D_TILES >= 4:
+                acc = tl.dot(x3, _load_c(c_cols, col_ok, 3 * BLOCK_D, D, stride_cd, offs_d, UPCAST), acc,
+                             input_precision=INPUT_PRECISION)
+            # Epilogue: ||c||² − 2·x·cᵀ for the tile (the row constant ||x||² cannot change the argmin).
+            # Columns past K get +inf, so they never win; so does NaN (the wrapper reports it: a NaN
+            # row keeps best = inf), which also spares the interpreter's argmin an all-NaN row.
+            c_sq = tl.load(c_sq_ptr + cols, mask=col_ok, other=float("inf"))
+            d = c_sq[None, :] - 2.0 * acc
+            d = tl.where(d == d, d, float("inf"))
+            tile_min, tile_arg = tl.min(d, axis=1, return_indices=True, return_indices_tie_break_left=True)
+            better = tile_min < best                  # strict: an earlier tile (lower k) keeps a tie
+            best = tl.where(better, tile_min, best)
+            best_k = tl.where(better, tile_arg + k0, best_k)
+        # Clamp at 0 (cancellation), but let NaN through so the wrapper can report it.
         x_sq = tl.load(x_sq_ptr + rows, mask=row_ok, other=0.0)
-    else:                                                       # read N·D once more, in fp32
-        x_sq = tl.zeros([BLOCK_M], tl.float32)
-        for d0 in range(0, D, BLOCK_K):
-            dd = d0 + offs_k
-            xt = tl.load(x_rows + dd[None, :] * stride_xd, mask=row_ok[:, None] & (dd < D)[None, :],
-                         other=0.0).to(tl.float32)
-            x_sq += tl.sum(xt * xt, axis=1)
-    best = tl.full([BLOCK_M], float("inf"), tl.float32)
-    best_k = tl.zeros([BLOCK_M], tl.int32)
-    for k0 in range(0, K, BLOCK_N):
-        cols = k0 + offs_n
-        col_ok = cols < K
-        c_cols = c_ptr + cols.to(tl.int64)[None, :] * stride_ck
-        acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-        for d0 in range(0, D, BLOCK_K):
-            dd = d0 + offs_k
-            d_ok = dd < D
-            # read BLOCK_M·BLOCK_K of x and BLOCK_K·BLOCK_N of c; zeros past the edges add nothing
-            xt = tl.load(x_rows + dd[None, :] * stride_xd, mask=row_ok[:, None] & d_ok[None, :], other=0.0)
-            ct = tl.load(c_cols + dd[:, None] * stride_cd, mask=col_ok[None, :] & d_ok[:, None], other=0.0)
-            if DOT_IN_FP32:   # interpreter only: its tl.dot multiplies bf16 bit patterns (triton#11584)
-                xt, ct = xt.to(tl.float32), ct.to(tl.float32)
-            acc = tl.dot(xt, ct, acc, input_precision=INPUT_PRECISION)
-        # Epilogue: ||c||² − 2·x·cᵀ for the tile (the row constant ||x||² cannot change the argmin).
-        # Columns past K get +inf, so they never win; so does NaN (the wrapper reports it: a NaN row
-        # keeps best = inf), which also spares the interpreter's argmin an all-NaN row.
-        c_sq = tl.load(c_sq_ptr + cols, mask=col_ok, other=float("inf"))
-        d = c_sq[None, :] - 2.0 * acc
-        d = tl.where(d == d, d, float("inf"))
-        tile_min, tile_arg = tl.min(d, axis=1, return_indices=True, return_indices_tie_break_left=True)
-        better = tile_min < best                  # strict: an earlier tile (lower k) keeps a tie
-        best = tl.where(better, tile_min, best)
-        best_k = tl.where(better, tile_arg + k0, best_k)
-    # Clamp at 0 (cancellation), but let NaN through so the wrapper can report it.
-    dist = tl.maximum(best + x_sq, 0.0, propagate_nan=tl.PropagateNan.ALL)
-    tl.store(label_ptr + rows, best_k.to(tl.int64), mask=row_ok)     # write N
-    tl.store(dist_ptr + rows, dist, mask=row_ok)                      # write N
+        dist = tl.maximum(best + x_sq, 0.0, propagate_nan=tl.PropagateNan.ALL)
+        tl.store(label_ptr + rows, best_k.to(tl.int64), mask=row_ok)     # write N
+        tl.store(dist_ptr + rows, dist, mask=row_ok)                      # write N
 
 
 def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-def default_config(x: torch.Tensor) -> Config:
+@functools.lru_cache(maxsize=None)
+def _device_info(index: int) -> tuple[str, int]:
+    """(compute capability "major.minor", SM count) of CUDA device `index`."""
+    props = torch.cuda.get_device_properties(index)
+    return f"{props.major}.{props.minor}", props.multi_processor_count
+
+
+def default_config(x: torch.Tensor, k: int | None = None) -> Config:
+    """The frozen config for x's device, dtype and D (and K when given); see tuned.py."""
     if _interpreting() or x.device.type != "cuda":
-        return INTERPRET_CONFIG
-    return GPU_CONFIG_FP32 if x.element_size() == 4 else GPU_CONFIG_16BIT
+        return tuned.INTERPRET
+    arch, _ = _device_info(x.device.index if x.device.index is not None else torch.cuda.current_device())
+    dtype = tuned.dtype_name(x.element_size(), x.dtype == torch.bfloat16)
+    return tuned.lookup(arch, dtype, int(x.shape[1]), int(k if k is not None else 1024))
+
+
+def launch_grid(n_panels: int, cfg: Config, device: torch.device) -> int:
+    """Persistent grid size: one program per SM (× ctas_per_sm), never more than there are panels."""
+    if device.type != "cuda":
+        return min(n_panels, tuned.INTERPRET_PROGRAMS)
+    _, sms = _device_info(device.index if device.index is not None else torch.cuda.current_device())
+    return max(1, min(n_panels, sms * cfg.ctas_per_sm))
+
+
+def resident_tiles(d: int, cfg: Config) -> int:
+    """How many [BLOCK_M, BLOCK_D] tiles hold the X panel (0: too many, stream X over D instead)."""
+    tiles = triton.cdiv(d, cfg.block_d)
+    return tiles if tiles <= tuned.MAX_RESIDENT_D_TILES else 0
+
+
+def _row_norms(v, n: int, name: str, device) -> torch.Tensor:
+    """A given ||·||² vector as contiguous fp32 [n] on `device`, or ValueError naming the mismatch."""
+    v = torch.as_tensor(v)
+    if tuple(v.shape) != (n,):
+        raise ValueError(f"{name} must have shape ({n},); got {tuple(v.shape)}")
+    return v.to(device=device, dtype=torch.float32).contiguous()
 
 
 def assign_triton(x, centers, *, x_sqnorm=None, c_sqnorm=None, config: Config | None = None,
                   fp32_precision: str = "ieee", check: bool = True):
-    """Nearest centre per row with the fused kernel.
+    """Nearest centre per row with the fused persistent kernel.
 
     x: [N, D] CUDA tensor (or CPU under TRITON_INTERPRET=1), fp32/fp16/bf16     # IN READ-ONLY
     centers: [K, D], cast to x's dtype (tl.dot multiplies like dtypes)           # IN READ-ONLY
-    x_sqnorm: optional [N] ||x||² (else computed inside the kernel); c_sqnorm: optional [K].
+    x_sqnorm: optional [N] ||x||² (a Lloyd loop computes it once per fit; else once here, in fp32,
+    outside the kernel); c_sqnorm: optional [K] ||c||² (else computed here).
+    config: a tuned.Config to override the frozen table (benchmarks' --tune uses it).
     fp32_precision: tl.dot's input precision for fp32 inputs: "ieee" (exact fp32, CUDA cores),
     "tf32x3" (≈fp32 accuracy on tensor cores) or "tf32" (10-bit mantissa: faster, labels can flip).
     check: raise ValueError on NaN/inf in ||c||² or in the results (O(N + K) after the kernel).
@@ -137,23 +190,24 @@ def assign_triton(x, centers, *, x_sqnorm=None, c_sqnorm=None, config: Config | 
     if x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
         x = x.float()
     c = centers.to(device=x.device, dtype=x.dtype)
-    n, k = x.shape[0], c.shape[0]
+    n, k, d = x.shape[0], c.shape[0], x.shape[1]
     labels = torch.empty(n, dtype=torch.int64, device=x.device)
     dist = torch.empty(n, dtype=torch.float32, device=x.device)
     if n == 0:
         return labels, dist
-    c_sq = sqnorm(c) if c_sqnorm is None else c_sqnorm.to(device=x.device, dtype=torch.float32)
+    c_sq = sqnorm(c) if c_sqnorm is None else _row_norms(c_sqnorm, k, "c_sqnorm", x.device)
     if check:
         check_center_norms(c_sq)
-    x_sq = None if x_sqnorm is None else x_sqnorm.to(device=x.device, dtype=torch.float32).contiguous()
-    cfg = config or default_config(x)
+    x_sq = sqnorm(x) if x_sqnorm is None else _row_norms(x_sqnorm, n, "x_sqnorm", x.device)
+    cfg = config or default_config(x, k)
+    n_panels = triton.cdiv(n, cfg.block_m)
     precision = fp32_precision if x.dtype == torch.float32 else None   # only fp32 inputs have modes
-    _assign_kernel[(triton.cdiv(n, cfg.block_m),)](
-        x, c, c_sq.contiguous(), x_sq if x_sq is not None else dist, labels, dist,
-        n, k, x.shape[1], x.stride(0), x.stride(1), c.stride(0), c.stride(1),
-        HAS_X_SQ=x_sq is not None, INPUT_PRECISION=precision,
-        DOT_IN_FP32=_interpreting() and x.dtype == torch.bfloat16,
-        BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k,
+    _assign_kernel[(launch_grid(n_panels, cfg, x.device),)](
+        x, c, c_sq.contiguous(), x_sq, labels, dist,
+        n, k, d, x.stride(0), x.stride(1), c.stride(0), c.stride(1),
+        INPUT_PRECISION=precision, UPCAST=_interpreting() and x.dtype == torch.bfloat16,
+        D_TILES=resident_tiles(d, cfg),
+        BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_D=cfg.block_d,
         num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
     if check:
