@@ -121,9 +121,13 @@ def test_cosine_equals_euclidean_on_unit_rows_and_library_cosine(blobs):
     for method, eps in (("eom", 0.0), ("leaf", 0.0), ("eom", 0.05)):
         ours = HDBSCAN(metric="cosine", cluster_selection_method=method, cluster_selection_epsilon=eps).fit(X)
         # The chord √(2ε) between unit vectors is the euclidean twin of cosine distance ε.
-        np.testing.assert_array_equal(ours.labels_, reference(
+        twin = HDBSCAN(metric="euclidean", cluster_selection_method=method,
+                       cluster_selection_epsilon=float(np.sqrt(2 * eps))).fit(unit).labels_
+        np.testing.assert_array_equal(ours.labels_, twin)
+        # …and the library's exact path on the unit rows (ties between equal MST edges may move a point).
+        assert adjusted_rand_score(ours.labels_, reference(
             unit, min_cluster_size=15, cluster_selection_method=method,
-            cluster_selection_epsilon=float(np.sqrt(2 * eps))))
+            cluster_selection_epsilon=float(np.sqrt(2 * eps)))) >= 0.99
         library = hdbscan.HDBSCAN(min_cluster_size=15, metric="cosine", algorithm="generic",
                                   cluster_selection_method=method, cluster_selection_epsilon=eps).fit(X)
         assert adjusted_rand_score(ours.labels_, library.labels_) >= 0.99
@@ -204,7 +208,6 @@ def test_zero_row_with_cosine():
     (dict(metric="manhattan"), "metric"),
     (dict(noise="drop"), "noise"),
     (dict(backend="faiss"), "backend"),
-    (dict(backend="torch"), "torch"),          # no torch HDBSCAN yet: an explicit request is an error
     (dict(device="tpu"), "device"),
 ])
 def test_bad_parameters_name_the_parameter(blobs, params, name):
@@ -250,3 +253,17 @@ def test_cuml_backend_agrees_with_cpu(blobs):
     assert gpu.backend_ == "cuml"
     assert adjusted_rand_score(gpu.labels_, cpu.labels_) >= 0.95   # kNN ties can move a few points
     assert HDBSCAN(min_cluster_size=15).fit(blobs).backend_ == "cuml"   # auto prefers cuML
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("method,epsilon", [("eom", 0.0), ("leaf", 0.0), ("eom", 0.8)])
+def test_torch_backend_matches_the_library_and_the_cpu_kernels(blobs, method, epsilon):
+    # backend="torch" on the CPU runs the GPU path's blockwise core distances and Borůvka in torch.
+    params = dict(min_cluster_size=15, min_samples=5, cluster_selection_method=method,
+                  cluster_selection_epsilon=epsilon)
+    model = HDBSCAN(backend="torch", device="cpu", **params).fit(blobs)
+    assert model.backend_ == "torch"
+    assert adjusted_rand_score(model.labels_, reference(blobs, **params)) >= 0.99
+    cpu = HDBSCAN(backend="cpu", **params).fit(blobs)
+    assert adjusted_rand_score(model.labels_, cpu.labels_) >= 0.99
+    assert model.n_clusters_ >= 2 and (model.labels_ == -1).any()

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,9 +21,9 @@ import torch
 
 from clio_engine.kernels.kmeans_assign import assign, assign_cpu, assign_torch, cpu as cpu_mod
 from clio_engine.kernels.kmeans_assign.reference import assign_reference, top2_reference
+from tests.interpreted import run_interpreted
 
 pytestmark = pytest.mark.unit
-REPO = Path(__file__).resolve().parent.parent
 TIE_TOL = 2e-5          # × (||x||² + max||c||²): a few hundred fp32 ulps of the terms that cancel
 
 
@@ -289,13 +286,7 @@ def _run_interpreted(out_path: str) -> None:
 @pytest.fixture(scope="module")
 def interpreted(tmp_path_factory):
     pytest.importorskip("triton")
-    out = tmp_path_factory.mktemp("triton_interp") / "out.npz"
-    code = f"from tests.test_kmeans_assign import _run_interpreted; _run_interpreted({str(out)!r})"
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, f"interpreter subprocess failed:\n{proc.stderr[-4000:]}"
-    return dict(np.load(out))
+    return run_interpreted("tests.test_kmeans_assign", "_run_interpreted", tmp_path_factory.mktemp("triton_interp") / "out.npz")
 
 
 @pytest.mark.parametrize("name", INTERPRETED)

@@ -1,8 +1,13 @@
 """HDBSCAN for the cluster stage (SPEC §3, §5): density clusters with noise.
 
-`hdbscan_labels` does the work; `HDBSCAN` is a scikit-learn shell around it. Backends: `cpu` runs the
-`hdbscan` library with the same parameters, `cuml` a thin lazy adapter to `cuml.cluster.HDBSCAN`.
-There is no torch HDBSCAN yet, so `auto` without cuML runs the CPU library.
+`hdbscan_labels` does the work; `HDBSCAN` is a scikit-learn shell around it. Backends:
+- `cpu`: our numba kernels (`clio_engine.kernels.hdbscan`: KD-tree core distances, Borůvka MST over mutual
+  reachability, condensed tree and EOM/leaf selection), exact HDBSCAN as the `hdbscan` library's exact
+  path computes it (the library stays the reference in the tests and benchmarks);
+- `torch`: core distances by blockwise GEMM + top-k and Borůvka on the torch device (a Triton kernel on
+  CUDA), then the same condensed tree on the CPU;
+- `cuml`: a thin lazy adapter to `cuml.cluster.HDBSCAN`.
+`auto` tries cuML, then torch on a visible GPU, then cpu.
 
 metric="cosine" normalises rows and runs euclidean on the unit vectors: there
 ‖a − b‖ = √(2 − 2·cos(a, b)) = √(2·d_cos), a strictly increasing function of the cosine distance, so
@@ -30,7 +35,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 
-from clio_engine.cluster.backends import check_cuml_device, dispatch
+from clio_engine.cluster.backends import check_cuml_device, dispatch, torch_device
 from clio_engine.device import resolve_device
 from clio_engine.validation import CHECK_ROWS, check_matrix
 from clio_engine.errors import ConfigError, InputError, UnsupportedOnBackend
@@ -50,7 +55,7 @@ class HDBSCANResult(NamedTuple):
     probabilities: np.ndarray  # [N] float32 membership strength; 0 for noise and reassigned points
     raw_labels: np.ndarray     # [N] int64, HDBSCAN's own labels before noise handling
     reassigned: np.ndarray     # [N] bool, True where noise="nearest" gave a noise point a cluster
-    backend: str               # backend that ran: "cpu" or "cuml"
+    backend: str               # backend that ran: "cpu", "torch" or "cuml"
     n_features: int            # D of the validated X
 
 
@@ -100,22 +105,33 @@ def _core_dist_jobs(n_rows: int) -> int:
         return os.cpu_count() or 1
 
 
-def _run_cpu(X, min_cluster_size, min_samples, method, epsilon):
-    """The `hdbscan` library, parameter for parameter. Returns (labels [N], probabilities [N]).
-    approx_min_span_tree=False: its default Borůvka MST is approximate, which moved labels
-    (ARI 0.98 on blobs) against its own exact Prim/generic paths; exact costs ~2× on 50k×10."""
-    import hdbscan
+def _min_samples(n_rows: int, min_cluster_size: int, min_samples: int | None) -> int:
+    """The library's rule: min_samples defaults to min_cluster_size and is capped at N − 1."""
+    return max(1, min(min_cluster_size if min_samples is None else min_samples, n_rows - 1))
 
-    if isinstance(X, np.ndarray) and not X.flags.writeable:
-        # The library's Cython kernels take writable memoryviews and fail on a read-only array or a
-        # read-only memmap ("Cannot create writable memory view"); its trees copy X anyway.
-        X = np.array(X)
-    model = hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples,
-                            cluster_selection_method=method, cluster_selection_epsilon=epsilon,
-                            metric="euclidean", approx_min_span_tree=False,
-                            core_dist_n_jobs=_core_dist_jobs(X.shape[0]))
-    model.fit(X)
-    return model.labels_, model.probabilities_
+
+def _run_cpu(X, min_cluster_size, min_samples, method, epsilon):
+    """Our numba kernels (`kernels/hdbscan/cpu.py`, `tree.py`). Returns (labels [N], probabilities [N])."""
+    from clio_engine.kernels.hdbscan import cpu, tree
+
+    X = np.ascontiguousarray(X)
+    # One KD-tree for both phases; the kNN lists seed Borůvka's first round.
+    _, src, dst, weight = cpu.hdbscan_mst(X, _min_samples(X.shape[0], min_cluster_size, min_samples))
+    return tree.labels_from_mst(src, dst, weight, X.shape[0], min_cluster_size=min_cluster_size, method=method,
+                                epsilon=epsilon)
+
+
+def _run_torch(X, min_cluster_size, min_samples, method, epsilon, device):
+    """Core distances and the MST on the torch device (`kernels/hdbscan/triton.py`: a Triton kernel on
+    CUDA, blockwise torch elsewhere), the condensed tree on the CPU. Returns (labels, probabilities)."""
+    from clio_engine.kernels.hdbscan import tree
+    from clio_engine.kernels.hdbscan import triton as gpu
+
+    Xt = torch.as_tensor(np.ascontiguousarray(X)).to(torch_device(device))
+    core = gpu.core_distances_torch(Xt, _min_samples(X.shape[0], min_cluster_size, min_samples))
+    src, dst, weight = gpu.mst_torch(Xt, core)
+    return tree.labels_from_mst(src, dst, weight, X.shape[0], min_cluster_size=min_cluster_size, method=method,
+                                epsilon=epsilon)
 
 
 def _run_cuml(X, min_cluster_size, min_samples, method, epsilon):
@@ -189,8 +205,10 @@ def hdbscan_labels(X, *, min_cluster_size: int = 15, min_samples: int | None = N
         check_cuml_device(device)
         return attempt(_run_cuml)
 
-    used, (raw, prob) = dispatch(backend, device, {"cuml": attempt_cuml,
-                                                   "cpu": lambda: attempt(_run_cpu)})
+    used, (raw, prob) = dispatch(backend, device, {
+        "cuml": attempt_cuml,
+        "torch": lambda: attempt(lambda *a: _run_torch(*a, device)),
+        "cpu": lambda: attempt(_run_cpu)})
     raw = np.asarray(raw, dtype=np.int64)
     labels, prob = raw.copy(), np.asarray(prob, dtype=np.float32)
     reassigned = np.zeros(len(raw), dtype=bool)
@@ -209,7 +227,7 @@ def hdbscan_labels(X, *, min_cluster_size: int = 15, min_samples: int | None = N
 class HDBSCAN(ClusterMixin, BaseEstimator):
     """Scikit-learn style HDBSCAN; parameters as in `hdbscan_labels` (module docstring for metric and
     noise). Learned: labels_ [N], probabilities_ [N], raw_labels_ [N], reassigned_ [N] bool,
-    n_clusters_, backend_ ("cpu" | "cuml"), n_features_in_."""
+    n_clusters_, backend_ ("cpu" | "torch" | "cuml"), n_features_in_."""
 
     def __init__(self, *, min_cluster_size: int = 15, min_samples: int | None = None,
                  cluster_selection_method: str = "eom", cluster_selection_epsilon: float = 0.0,
