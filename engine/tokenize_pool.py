@@ -12,11 +12,14 @@ settings): a warm `embed()` call pays no start-up.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import itertools
 import multiprocessing
 import os
+import sys
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import NamedTuple, Sequence
 
@@ -94,6 +97,28 @@ def _work(texts: list[str]) -> FlatTokens:
 
 
 # ---------------------------------------------------------------------------------------------- parent side
+@contextlib.contextmanager
+def _main_hidden():
+    """Start spawned workers without re-running the user's script in them.
+
+    A spawned child imports the parent's `__main__` from its path or module name, which runs a script's
+    top-level code again: a research script that calls `embed()` without an `if __name__ == "__main__"`
+    guard would redo its work in every worker and then fail to start a pool inside a child. The workers
+    need nothing from `__main__` (they run this module's functions), so while they start, `__main__` is
+    made to look like an interactive session's (no `__spec__`, no `__file__`), which multiprocessing
+    does not re-import."""
+    main = sys.modules.get("__main__")
+    saved = {name: main.__dict__[name] for name in ("__spec__", "__file__") if main is not None and name in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__["__spec__"] = None
+            main.__dict__.pop("__file__", None)
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+
+
 class TokenizerPool:
     """`workers` spawned processes sharing one tokenizer configuration.
 
@@ -108,6 +133,15 @@ class TokenizerPool:
         # threaded process can deadlock on them.
         self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_init_worker, initargs=(tokenizer_json, limit, lower))
+        try:
+            with _main_hidden():
+                # Start every worker now, not on later submits (the executor spawns one per submit while
+                # none is idle): `workers` tasks that outlast the submits, so none is idle before all started.
+                for started in [self._executor.submit(time.sleep, 0.3) for _ in range(workers)]:
+                    started.result()
+        except BaseException:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            raise
 
     def submit(self, texts: Sequence[str]) -> Future:
         n = len(texts)

@@ -4,7 +4,11 @@ The pool must give the same ids, lengths and truncation counts as tokenizing in 
 the same vectors bit for bit whatever the number of workers (real spawned processes, the real tokenizer)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +16,8 @@ import pytest
 from clio_engine import tokenize_pool
 from clio_engine.embed import embed
 from clio_engine.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +83,25 @@ def test_auto_workers_rule():
 
 
 def test_a_failing_worker_surfaces_as_an_error(fresh_pools):
-    pool = tokenize_pool.TokenizerPool("{not a tokenizer", limit=8, lower=False, workers=1)
-    try:
-        with pytest.raises(BrokenProcessPool):   # the initializer fails: the pool breaks, the caller hears of it
-            pool.submit(["some text"]).result(timeout=120)
-    finally:
-        pool.close()
+    with pytest.raises(BrokenProcessPool):   # the initializer fails: the pool breaks, the caller hears of it
+        tokenize_pool.TokenizerPool("{not a tokenizer", limit=8, lower=False, workers=1)
+
+
+def test_a_script_without_a_main_guard_is_not_rerun_in_the_workers(tmp_path, tiny_bert_dir):
+    # Spawned workers import the parent's __main__ by path: an unguarded research script would run again
+    # in every worker (and then fail to start a pool there). Its top-level code must run exactly once.
+    log = tmp_path / "ran.txt"
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from tokenizers import Tokenizer\n"
+        "from clio_engine import tokenize_pool\n"
+        f"open({str(log)!r}, 'a').write('ran\\n')\n"
+        f"tok = Tokenizer.from_file({str(tiny_bert_dir / 'tokenizer.json')!r})\n"
+        "pool = tokenize_pool.TokenizerPool(tok.to_str(), limit=16, lower=True, workers=2)\n"
+        "print(len(pool.submit(['a text', 'another one'] * 3000).result().lengths))\n"
+        "pool.close()\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["6000"]
+    assert log.read_text() == "ran\n"
