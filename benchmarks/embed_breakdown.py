@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-dir")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N unique texts (a dry run)")
     parser.add_argument("--workers", type=int, nargs="*", default=[2, 4, 8],
                         help="also time clio_engine.tokenize_pool with these numbers of processes (warm)")
     args = parser.parse_args(argv)
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     folder = data_dir(args.data_dir)
     texts, _ = usable_unique(t for f, c in SHORT_SETS for t in read_column(folder, f, c))
+    texts = texts[:args.limit] if args.limit else texts
     device = resolve_device(args.device)
     enc = SentenceEncoder(resolve_model(args.model), device=device, dtype=resolve_dtype("auto", device))
     tokenizer = _bare_tokenizer(enc, enc.max_length)

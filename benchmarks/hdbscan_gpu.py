@@ -83,11 +83,11 @@ def time_engine(x: np.ndarray, backend: str, device: str, mcs: int, ms: int) -> 
     result = fit(x)
     _sync(device)
     row = {"seconds": round(time.perf_counter() - t0, 3), "backend": result.backend}
-    row.update(_phases(x, backend, device, ms))
+    row.update(_phases(x, backend, device, mcs, ms))
     return row, result.raw_labels
 
 
-def _phases(x: np.ndarray, backend: str, device: str, ms: int) -> dict:
+def _phases(x: np.ndarray, backend: str, device: str, mcs: int, ms: int) -> dict:
     """Seconds of core distances, MST and condensed tree, each timed alone (one more run of each)."""
     from clio_engine.kernels.hdbscan import tree
 
@@ -110,7 +110,7 @@ def _phases(x: np.ndarray, backend: str, device: str, ms: int) -> dict:
         t1 = time.perf_counter()
         src, dst, weight = cpu.mutual_reachability_mst(x, core)
     t2 = time.perf_counter()
-    tree.labels_from_mst(src, dst, weight, len(x), min_cluster_size=100)
+    tree.labels_from_mst(src, dst, weight, len(x), min_cluster_size=mcs)
     t3 = time.perf_counter()
     return {"core_s": round(t1 - t0, 3), "mst_s": round(t2 - t1, 3), "tree_s": round(t3 - t2, 3)}
 
@@ -132,7 +132,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--min-samples", type=int, default=10)
     ap.add_argument("--peer-timeout", type=float, default=120.0)
     ap.add_argument("--peers", nargs="*", default=list(PEERS))
-    ap.add_argument("--cpu-max", type=int, default=200_000, help="largest N also run with backend='cpu'")
+    ap.add_argument("--cpu-max", type=int, default=200_000,
+                    help="largest N also run with backend='cpu' and with every peer; above it only --large-peers")
+    ap.add_argument("--large-peers", nargs="*", default=["hdbscan"])
     ap.add_argument("--output", type=Path)
     args = ap.parse_args(argv)
     mcs, ms = args.min_cluster_size, args.min_samples
@@ -155,7 +157,7 @@ def main(argv=None) -> dict:
                                                                mcs, ms)
                 case[f"engine-{backend}"] = row
                 print(json.dumps({n: {f"engine-{backend}": row}}), flush=True)
-            for name in args.peers:
+            for name in (args.peers if n <= args.cpu_max else [p for p in args.peers if p in args.large_peers]):
                 path = Path(tmp) / f"{name}-{n}.npy"
                 case[name] = run_peer(name, x_path, path, mcs, ms, args.peer_timeout)
                 if path.exists():
