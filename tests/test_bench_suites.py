@@ -159,8 +159,9 @@ def test_hdbscan_gate_is_red_for_different_labels(tiny, data_dir):
 def test_kmeans_gpu_helpers_on_the_cpu(tmp_path):
     from clio_engine.kernels.kmeans_assign.cpu import assign_cpu
 
-    fns = {"bf16": lambda x, c: assign_cpu(x.float(), c.float(), precision="bf16"),
-           "fp32": lambda x, c: assign_cpu(x.float(), c.float(), precision="fp32")}
+    # bench_assign calls fn(x, centers, ‖x‖²) as a Lloyd loop would; the CPU kernel computes its own norms.
+    fns = {"bf16": lambda x, c, xsq=None: assign_cpu(x.float(), c.float(), precision="bf16"),
+           "fp32": lambda x, c, xsq=None: assign_cpu(x.float(), c.float(), precision="fp32")}
     rows = []
     kmeans_gpu.bench_assign(2_000, (7,), ("fp32",), fns, lambda kind, row: rows.append((kind, row)), device="cpu")
     ((kind, row),) = rows

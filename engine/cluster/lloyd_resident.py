@@ -35,7 +35,7 @@ import torch
 from clio_engine.cluster.lloyd import LloydResult
 from clio_engine.cluster.rows import CHUNK_ROWS, Rows
 from clio_engine.errors import ConfigError, InputError
-from clio_engine.kernels.kmeans_assign.cpu import bf16_margin, sqnorm
+from clio_engine.kernels.kmeans_assign import bf16_margin, sqnorm
 
 # Share of the device's free memory the resident copies (fp32 X, its bf16 copy, per-row state) may
 # take; the rest is left to the per-chunk work blocks and to whatever else runs on the card.

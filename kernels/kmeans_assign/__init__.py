@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from .cpu import assign_cpu, assign_torch
+from .cpu import assign_cpu, assign_torch, bf16_margin, sqnorm
 from .reference import assign_reference
 
 log = logging.getLogger("clio_engine.kernels.kmeans_assign")
@@ -34,7 +34,7 @@ BF16_MIN_WORK = 64 * 384
 
 Assign = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
-__all__ = ["assign", "assigner", "cpu_precision", "assign_cpu", "assign_reference", "assign_torch",
+__all__ = ["assign", "assigner", "cpu_precision", "assign_cpu", "assign_reference", "assign_torch", "bf16_margin", "sqnorm",
            "assign_torch_gpu", "assign_triton", "BACKENDS", "PRECISIONS", "BF16_MIN_WORK"]
 
 
