@@ -55,14 +55,19 @@ NAMERS = ("keywords", "phrases", "phrases_single", "phrases_ctfidf", "phrases_no
 DEFAULT_NAMERS = NAMERS[:-1]  # the llm namer is slow on a CPU: run it by naming it
 
 
-def llm_namer(in_examples: int = 10, out_examples: int = 5, max_chars: int = 160, max_tokens: int = 120, seed: int = 0):
-    """The `llm` namer on the offline SmolLM2 (llm.backend transformers, llm.model_path null)."""
+def llm_namer(in_examples: int = 10, out_examples: int = 5, max_chars: int = 160, max_tokens: int = 120, seed: int = 0,
+              embed_phrases: Callable | None = None):
+    """The `llm` namer on the offline SmolLM2 (llm.backend transformers, llm.model_path null). Where the model's
+    answer is unusable it falls back to the `phrases` namer, as in the pipeline (naming.registry); without
+    `embed_phrases`, to the keyword namer."""
     from clio_engine.config import load_config
+    from clio_engine.naming import PhraseNamer
     from clio_engine.naming.llm import LlmNamer
 
     cfg = load_config(None, {"llm.backend": "transformers", "llm.progress": False, "seed": seed})
+    fallback = PhraseNamer(embed_phrases=embed_phrases, min_users=MIN_USERS, examples="none") if embed_phrases else None
     return LlmNamer(cfg, in_examples=in_examples, out_examples=out_examples, max_chars=max_chars, max_tokens=max_tokens,
-                    min_users=MIN_USERS, examples="none", seed=seed)
+                    min_users=MIN_USERS, examples="none", seed=seed, fallback=fallback)
 
 
 def namers(embed_fn: Callable, selected=DEFAULT_NAMERS, llm_options: dict | None = None) -> dict[str, Callable | None]:
@@ -80,7 +85,7 @@ def _factories(embed_fn: Callable, llm_options: dict | None) -> dict[str, Callab
         "phrases_ctfidf": lambda: PhraseNamer(embed_phrases=None, min_users=MIN_USERS, examples="none"),
         "phrases_nocontrast": lambda: PhraseNamer(embed_phrases=embed_fn, contrast=0.0, min_users=MIN_USERS, examples="none"),
         "phrases_centroid": lambda: PhraseNamer(embed_phrases=embed_fn, query="centroid", min_users=MIN_USERS, examples="none"),
-        "llm": lambda: llm_namer(**(llm_options or {})),
+        "llm": lambda: llm_namer(**(llm_options or {}), embed_phrases=embed_fn),
     }
 
 
