@@ -362,3 +362,64 @@ def test_kmeans_on_cuda_uses_the_resident_loop_and_agrees_with_cpu():
     data = device_rows(x, torch.device("cuda"), normalize=False, k=50, resident=False)   # pinned streaming
     streamed = lr.lloyd_resident(data, torch.from_numpy(init).cuda(), None, max_iter=20, tol=0.0, spherical=False)
     assert np.array_equal(streamed.labels, gpu.labels_)
+
+
+# ------------------------------------------------------------------ candidates and the full re-check
+def _crowded_centers(d: int = 16, k: int = 20, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows x [64, D] and K centers c_j = base + t_j·v that are one point in bf16 (t_j·|v_i| < half a
+    bf16 ulp of every coordinate) but differ in fp32. bf16 then ranks them by ||c_j||² alone, which grows
+    with t_j (base·v > 0), while the exact distance shrinks with t_j ((x − base)·v > 0): every center is
+    a bf16 candidate of every row, the kept RECHECK_CANDIDATES are the smallest t_j, and the exactly
+    nearest center is the largest t_j, never among them."""
+    gen = torch.Generator().manual_seed(seed)
+    signs = torch.where(torch.rand(d, generator=gen) < 0.5, -1.0, 1.0)
+    base = (signs * (0.2 + 0.1 * torch.rand(d, generator=gen))).bfloat16().float()   # exact in bf16, |coords| ≥ 0.2
+    unit = base / base.norm()
+    side = torch.randn(d, generator=gen)
+    side = torch.nn.functional.normalize(side - (side @ unit) * unit, dim=0)         # ⟂ base
+    v = (unit + side) / 2 ** 0.5
+    x = base + torch.linspace(0.05, 0.1, 64)[:, None] * side + 1e-3 * torch.randn(64, d, generator=gen)
+    c = base + torch.linspace(0, 2.0 ** -12, k)[:, None] * v
+    assert (c.bfloat16() == base.bfloat16()).all()                                    # one point in bf16
+    return x, c
+
+
+def test_a_row_with_more_candidates_than_kept_is_rescored_over_all_centers():
+    """Only the full re-check can find a winner past the kept candidates; without it (a leaky version)
+    the labels are the best of the first RECHECK_CANDIDATES, which the first assert shows are wrong."""
+    x, c = _crowded_centers()
+    want, _ = assign_cpu(x, c, precision="fp32")
+    assert (want == len(c) - 1).all()
+    centers = Centers.of(c, bf16=True)
+    lab, dist = torch.empty(len(x), dtype=torch.int64), torch.empty(len(x))
+    with exact_matmuls():
+        n = int(assign_rechecked(x, x.bfloat16(), torch.linalg.vector_norm(x, dim=1), centers, len(x), lab, dist))
+        # the candidates alone, as a version without the full re-check would label them
+        _, idx = torch.topk(centers.sq - 2 * (x.bfloat16() @ centers.c16t).float(), lr.RECHECK_CANDIDATES,
+                            dim=1, largest=False)
+        prefix_only = lr._best_candidate(x, idx, torch.ones_like(idx, dtype=torch.bool), centers)
+    assert not torch.equal(prefix_only, want)
+    assert torch.equal(lab, want) and n == len(x)
+    torch.testing.assert_close(dist, (x - c[want]).square().sum(1))
+
+
+def test_an_overflowing_full_recheck_grows_the_buffer_until_every_row_is_exact():
+    """Every row needs the full re-check; a buffer of one row per chunk overflows, and the loop grows it
+    (up to the whole chunk) instead of keeping an unchecked label or looping for ever."""
+    x, c = _crowded_centers(k=24)
+    data = device_rows(x.numpy(), CPU, normalize=False, k=len(c), chunk_rows=32)
+    loop = ResidentLloyd(data, c.clone(), None, spherical=False, recheck_fraction=1e-9)
+    assert loop.cap == 1
+    with exact_matmuls():
+        loop.assign()
+    want, _ = assign_cpu(x, c, precision="fp32")
+    assert loop.cap == 32 and torch.equal(loop.labels, want)
+
+
+def test_candidate_rescoring_breaks_ties_to_the_lowest_center_like_argmin():
+    c = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, -1.0]])
+    x = torch.tensor([[0.6, 0.0], [0.0, 0.3], [0.5, 0.5]])
+    cand = torch.tensor([[2, 0, 1], [3, 1, 0], [1, 0, 3]])
+    ok = torch.tensor([[True, True, False], [True, True, True], [True, True, False]])
+    got = lr._best_candidate(x, cand, ok, Centers.of(c, bf16=False))
+    assert got.tolist() == [0, 1, 0]       # row 0: centers 2 and 0 tie → 0; row 2: 1 and 0 tie → 0

@@ -12,11 +12,14 @@ state lives and how the work is cut differ:
   ambiguous rows per chunk] with one `.tolist()`.
 - Every shape inside an iteration is static (no `nonzero`, no `unique`, no `.item()`), so the
   iteration can be captured once as a CUDA graph (`cuda_graph=True`) and replayed.
-- Assignment (`assign_rechecked`): bf16 GEMM, the best two distances per row; rows whose gap lies
-  within the bf16 error bound (kernels/kmeans_assign/cpu.py `bf16_margin`) are re-scored exactly in
-  fp32 over all K. The re-scored rows go through a fixed-capacity buffer; a chunk with more ambiguous
-  rows than the buffer holds is seen in the packed read-back, the buffer grows and the iteration is
-  redone (a second sync, only then).
+- Assignment (`assign_rechecked`): bf16 GEMM, the best `RECHECK_CANDIDATES` distances per row; the
+  centers within the bf16 error bound of a row's best (kernels/kmeans_assign/cpu.py `bf16_margin`) are
+  its candidates, and a row with two or more is re-scored exactly in fp32 over those candidates only
+  (the true nearest center is among them). A row whose last kept candidate is still within the bound
+  may have more beyond it and is re-scored over all K. Both sets of rows go through fixed-capacity
+  buffers (the full one 1/`FULL_RECHECK_SHARE` of the other); a chunk with more such rows than a buffer
+  holds is seen in the packed read-back, the buffers grow and the iteration is redone (a second sync,
+  only then).
 - Empty clusters: the `RESEED_BUDGET` farthest points are taken every iteration (one topk) and the
   first n_empty of them are used; more empty clusters than the budget → the update is redone with
   budget K (a second sync, only then).
@@ -51,6 +54,13 @@ RESEED_BUDGET = 64
 # flagged 36% of rows with random-row centers and 16-24% after 1-3 updates: the worst-case bound is
 # loose next to typical bf16 error, so the buffer must be large.
 RECHECK_FRACTION = 1 / 4
+# Candidates kept per row for the exact re-check. The ambiguous rows re-score only their candidates
+# (≤ 8 fp32 dot products each) instead of a full fp32 [rows, K] GEMM, which on a GPU costs several
+# times the bf16 GEMM itself (fp32 runs on CUDA cores). On the mixture above (K = 100 and 1000,
+# D = 64 and 384) the 8th-best bf16 distance lay within the bound for ≤ 0.25% of rows (4th: 2.5–3%);
+# those rows take the full re-check, through a buffer 1/FULL_RECHECK_SHARE the size of the other.
+RECHECK_CANDIDATES = 8
+FULL_RECHECK_SHARE = 8
 PRECISIONS = ("bf16", "fp32")
 
 
@@ -205,11 +215,15 @@ def assign_rechecked(x32: torch.Tensor, x16: torch.Tensor | None, xnorm: torch.T
 
     # IN x32 [m, D] fp32 rows; x16 [m, D] bf16 copy (None: one fp32 GEMM); xnorm [m] ||x||; cap: rows
     # re-scored per call. OUT lab_out [m] int64, dist_out [m] fp32 = ||x − c_label||².
-    With x16: s = x16·c16ᵀ (bf16), d̃ = ||c||² − 2s in fp32; a row is ambiguous when its second-best d̃
-    is within m(D)·||x||·max||c|| of its best (the bf16 error bound, cpu.py), i.e. when another center
-    may truly be nearest; up to `cap` ambiguous rows (then padding rows) are re-scored over all K in
-    fp32, which is exact for any row. Returns the number of ambiguous rows (0-d device tensor): more
-    than `cap` means some kept a bf16 label and the caller must redo the call with a larger cap.
+    With x16: s = x16·c16ᵀ (bf16), d̃ = ||c||² − 2s in fp32, the T = RECHECK_CANDIDATES smallest kept per
+    row. A center is a candidate when its d̃ is within m(D)·||x||·max||c|| of the row's best (the bf16
+    error bound, cpu.py): only a candidate can truly be nearest. Up to `cap` rows with two or more
+    candidates (then padding rows) are re-scored exactly in fp32 over their candidates; up to
+    ceil(cap / FULL_RECHECK_SHARE) rows whose T-th is still a candidate are re-scored over all K.
+    (all rows once cap ≥ m). Returns the overflow measure (0-d device tensor): the rows with ≥ 2
+    candidates, or, when the full buffer overflowed, more than `cap` (FULL_RECHECK_SHARE × its rows);
+    more than `cap` means some row kept an unchecked label and the caller must redo the call with a
+    larger cap.
     """
     m, k = x32.shape[0], c.c32.shape[0]
     n_amb = torch.zeros((), dtype=torch.int64, device=x32.device)
@@ -219,16 +233,33 @@ def assign_rechecked(x32: torch.Tensor, x16: torch.Tensor | None, xnorm: torch.T
         lab = torch.zeros(m, dtype=torch.int64, device=x32.device)
     else:
         scores = torch.add(c.sq, torch.mm(x16, c.c16t), alpha=-2)             # bf16 GEMM → fp32 [m, K]
-        best2, idx2 = torch.topk(scores, 2, dim=1, largest=False)             # ascending
-        ambiguous = best2[:, 1] - best2[:, 0] <= xnorm * c.margin
-        lab = idx2[:, 0].clone()
-        sel, n_amb = _compact(ambiguous, cap)
-        exact = torch.addmm(c.sq, x32[sel], c.c32.t(), alpha=-2).argmin(1)   # first min: lowest k
-        lab[sel] = exact       # padding rows repeat row 0; its exact label is written each time
+        t = min(RECHECK_CANDIDATES, k)
+        best, idx = torch.topk(scores, t, dim=1, largest=False)               # ascending [m, T]
+        within = best <= (best[:, 0] + xnorm * c.margin)[:, None]              # candidates [m, T]
+        lab = idx[:, 0].clone()
+        sel, n_amb = _compact(within[:, 1], cap)
+        lab[sel] = _best_candidate(x32[sel], idx[sel], within[sel], c)      # padding rows repeat row 0
+        if t < k:                                                              # more candidates may lie past T
+            full_cap = m if cap >= m else -(-cap // FULL_RECHECK_SHARE)       # a grown-out buffer takes all rows
+            sel_all, n_all = _compact(within[:, t - 1], full_cap)
+            lab[sel_all] = torch.addmm(c.sq, x32[sel_all], c.c32.t(), alpha=-2).argmin(1)   # exact, any row
+            n_amb = torch.where(n_all > full_cap, torch.clamp(n_all * FULL_RECHECK_SHARE, min=cap + 1), n_amb)
     lab_out.copy_(lab)
     # The winner's distance from the difference, not the expansion: no cancellation near a center.
     dist_out.copy_((x32 - c.c32[lab]).square_().sum(1))
     return n_amb
+
+
+def _best_candidate(x: torch.Tensor, cand: torch.Tensor, ok: torch.Tensor, c: Centers) -> torch.Tensor:
+    """[r] the exact fp32 nearest of each row's candidates, ties to the lowest center index.
+    # IN x [r, D] fp32; cand [r, T] center ids; ok [r, T] which of them are candidates (column 0 always)
+    One [r, D] gather of centers per candidate column: no [r, T, D] block, no fp32 GEMM over all K."""
+    k = c.c32.shape[0]
+    d = torch.stack([c.sq[cand[:, j]] - 2.0 * torch.linalg.vecdot(x, c.c32[cand[:, j]])
+                     for j in range(cand.shape[1])], dim=1)                   # [r, T]
+    d = torch.where(ok, d, torch.inf)
+    nearest = d == d.min(dim=1, keepdim=True).values
+    return torch.where(nearest, cand, k).min(dim=1).values
 
 
 def _compact(flags: torch.Tensor, cap: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -393,6 +424,9 @@ class ResidentLloyd:
         return shift, n_empty
 
     def _grow_cap(self, needed: float) -> None:
+        if self.cap >= self.data.chunk_rows:   # a full-size buffer re-checks every row: cannot overflow
+            raise RuntimeError(f"re-check buffer of {self.cap} rows (a whole chunk) reported {needed:g} rows; "
+                               "assign_rechecked broke its overflow contract")
         self.cap = min(self.data.chunk_rows, max(2 * self.cap, math.ceil(1.25 * needed)))
         self._graph, self._graph_out, self._warm = None, None, False   # shapes changed: capture again
 
@@ -455,4 +489,5 @@ def exact_matmuls():
 
 __all__ = ["ResidentLloyd", "ResidentRows", "StreamedRows", "Centers", "assign_rechecked", "device_rows",
            "exact_matmuls", "fits_on_device", "lloyd_resident", "reseed_empty_static", "resident_bytes",
-           "segment_sums_static", "RESIDENT_FRACTION", "RESEED_BUDGET", "RECHECK_FRACTION"]
+           "segment_sums_static", "RESIDENT_FRACTION", "RESEED_BUDGET", "RECHECK_FRACTION",
+           "RECHECK_CANDIDATES", "FULL_RECHECK_SHARE"]
