@@ -167,3 +167,22 @@ def test_embed_suite_end_to_end_on_a_tiny_model(tiny_bert_dir, data_dir, tmp_pat
             if contender["gate"] == "red":
                 assert contender["speedup"] == {"st-fp32": None}
     assert code == (1 if any(c["gate"] == "red" for case in payload["cases"] for c in case["contenders"]) else 0)
+
+
+def test_recheck_bound_flags_every_row_plain_bf16_gets_wrong(capsys):
+    from benchmarks import recheck_bound
+
+    assert recheck_bound.main(["--n", "3000", "--cases", "32:40", "--steps", "1"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (row["d"], row["k"], row["n"]) == (32, 40, 3000)
+    assert row["missed"] == 0 and row["bf16_wrong"] > 0        # bf16 alone errs; the bound catches every such row
+    assert 1 >= row["flagged"] >= row["full@4"] >= row["full@8"] >= row["full@16"] >= 0
+    assert row["flagged"] >= row["bf16_wrong"] and 0 < row["residual_bound_flagged"] <= 1
+
+
+def test_embed_versions_rejects_a_folder_that_is_not_a_checkout(tmp_path, capsys):
+    from benchmarks import embed_versions
+
+    with pytest.raises(SystemExit):
+        embed_versions.main(["--checkouts", str(tmp_path)])
+    assert "is not a checkout of this repository" in capsys.readouterr().err

@@ -57,7 +57,8 @@ RECHECK_FRACTION = 1 / 4
 # Candidates kept per row for the exact re-check. The ambiguous rows re-score only their candidates
 # (≤ 8 fp32 dot products each) instead of a full fp32 [rows, K] GEMM, which on a GPU costs several
 # times the bf16 GEMM itself (fp32 runs on CUDA cores). On the mixture above (K = 100 and 1000,
-# D = 64 and 384) the 8th-best bf16 distance lay within the bound for ≤ 0.25% of rows (4th: 2.5–3%);
+# D = 64 and 384; benchmarks/recheck_bound.py) the 8th-best bf16 distance lay within the bound for
+# ≤ 0.25% of rows (4th: 2.4–3.2%);
 # those rows take the full re-check, through a buffer 1/FULL_RECHECK_SHARE the size of the other.
 RECHECK_CANDIDATES = 8
 FULL_RECHECK_SHARE = 8
