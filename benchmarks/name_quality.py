@@ -12,6 +12,9 @@ skip it). Then, for each seed:
    the share of clusters whose retrieved label is their majority gold label. Variant "+desc" embeds
    "<name>. <description>" instead.
 
+`--gold-partition` also names the gold partition (one cluster per label, no clustering error) with every
+namer but `llm`, to separate what the namer misses from what mixed clusters cost.
+
 Reported: per seed, the median over seeds, a markdown table (stdout) and JSON (`--output`), plus the names
 of the first clusters of seed 0 so readability can be judged by eye. Namers: `keywords` (today's default),
 `phrases` (engine.naming.phrases, defaults: a name is one phrase or a pair of phrases), its ablations
@@ -24,7 +27,7 @@ default, so a CPU finishes; calls cached under `--cache-dir`/llm, so a rerun sen
 
     PYTHONPATH=. python -m benchmarks.name_quality [--sets banking77 hwu64] [--seeds 0 1 2]
         [--namers keywords phrases llm] [--llm-in 10] [--llm-out 5] [--llm-chars 160] [--llm-tokens 120]
-        [--clusters N]
+        [--clusters N] [--gold-partition]
         [--cache-dir /tmp/name_quality] [--output benchmarks/results/name_quality.json]
 """
 from __future__ import annotations
@@ -124,9 +127,10 @@ def retrieval_score(queries: list[str], majority: np.ndarray, label_vectors: np.
 
 
 def run_set(name: str, folder: Path, seeds, cache_dir: Path, selected=DEFAULT_NAMERS, llm_options: dict | None = None,
-            n_clusters: int | None = None) -> dict:
+            n_clusters: int | None = None, gold_partition: bool = False) -> dict:
     """`n_clusters`: name and score only that many clusters (seeded choice; the rest count as unpublished for
-    every namer, so all are scored on the same subset) — the llm namer on a CPU needs a subsample."""
+    every namer, so all are scored on the same subset) — the llm namer on a CPU needs a subsample.
+    `gold_partition`: also name the gold partition itself (see `name_gold_partition`)."""
     from clio_engine.cluster import KMeans
     from clio_engine.hierarchy.tree import Level, Tree
 
@@ -178,6 +182,7 @@ def run_set(name: str, folder: Path, seeds, cache_dir: Path, selected=DEFAULT_NA
         references["centroid"].append(float(np.mean(np.argmax(centroids[scored] @ label_vectors.T, axis=1)
                                                     == majority[scored])))
         references["phrase_oracle"].append(phrase_oracle(texts, vectors, base, tree, users, majority, label_vectors, mask))
+    gold = name_gold_partition(texts, vectors, gold_codes, users, label_vectors, factories) if gold_partition else None
     summary = {}
     for namer_name, rows in per_seed.items():
         if not rows:
@@ -185,9 +190,33 @@ def run_set(name: str, folder: Path, seeds, cache_dir: Path, selected=DEFAULT_NA
             continue
         summary[namer_name] = {key: statistics.median(r[key] for r in rows) for key in ("name", "name_desc", "seconds")}
     return {"n_texts": len(texts), "k": k, "embed_seconds": round(embed_s, 1), "median": summary,
-            "per_seed": per_seed, "references": {key: {"per_seed": v, "median": statistics.median(v)}
-                                                 for key, v in references.items()},
+            "per_seed": per_seed, "references": {**{key: {"per_seed": v, "median": statistics.median(v)}
+                                                    for key, v in references.items()}, "gold_partition": gold},
             "names_seed0": shown}
+
+
+def name_gold_partition(texts, vectors, gold_codes, users, label_vectors, factories) -> dict:
+    """Each namer (not `llm`) on the gold partition — one cluster per gold label, so no clustering error: the
+    share of labels whose name retrieves that label, by name and name + description, and the phrase oracle
+    there. What a namer misses here comes from the label names and the embedding, not from mixed clusters."""
+    from clio_engine.hierarchy.tree import Level, Tree
+
+    k = len(label_vectors)
+    sizes = np.bincount(gold_codes, minlength=k)
+    means = np.stack([vectors[gold_codes == c].mean(axis=0) for c in range(k)])
+    centroids = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    tree = Tree((Level(np.full(k, -1, np.int64), sizes.astype(np.float64), centroids.astype(np.float32)),))
+    target, mask = np.arange(k), np.ones(k, dtype=bool)
+    out = {}
+    for namer_name, factory in factories.items():
+        if factory is None or namer_name == "llm":
+            continue
+        nodes = factory().name_tree(texts, vectors, [gold_codes.astype(np.int64)], tree, [mask], users)[0]
+        out[namer_name] = {"name": retrieval_score([n.name for n in nodes], target, label_vectors),
+                           "name_desc": retrieval_score([f"{n.name}. {n.description}" for n in nodes], target, label_vectors)}
+        print(f"gold partition {namer_name}: name {out[namer_name]['name']:.3f}", file=sys.stderr, flush=True)
+    out["phrase_oracle"] = phrase_oracle(texts, vectors, gold_codes.astype(np.int64), tree, users, target, label_vectors)
+    return out
 
 
 def phrase_oracle(texts, vectors, base, tree, users, majority, label_vectors, mask=None) -> float:
@@ -218,6 +247,13 @@ def table(results: dict) -> str:
                        ("phrase_oracle", "reference: best candidate phrase, picked with the gold label (upper bound)")):
         cells = [f"{res['references'][key]['median']:.3f}" for res in results.values()]
         lines.append(f"| {label} | " + " | ".join(f"{c} | –" for c in cells) + " |")
+    gold = [res["references"].get("gold_partition") for res in results.values()]
+    if all(gold):
+        for namer_name in gold[0]:
+            cells = [f"{g[namer_name]:.3f} | –" if namer_name == "phrase_oracle" else
+                     f"{g[namer_name]['name']:.3f} | {g[namer_name]['name_desc']:.3f}" for g in gold]
+            label = "best candidate phrase (oracle)" if namer_name == "phrase_oracle" else namer_name
+            lines.append(f"| gold partition (one cluster per label): {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -231,6 +267,8 @@ def main(argv=None) -> int:
     parser.add_argument("--llm-chars", type=int, default=160, help="llm namer: characters per text shown")
     parser.add_argument("--llm-tokens", type=int, default=120, help="llm namer: answer tokens at most")
     parser.add_argument("--clusters", type=int, default=None, help="name and score only this many clusters per seed")
+    parser.add_argument("--gold-partition", action="store_true",
+                        help="also name the gold partition (one cluster per label): the namers without clustering error")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cache-dir", default="/tmp/name_quality")
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "name_quality.json"))
@@ -241,7 +279,8 @@ def main(argv=None) -> int:
     llm_options = {"in_examples": args.llm_in, "out_examples": args.llm_out, "max_chars": args.llm_chars,
                    "max_tokens": args.llm_tokens}
     with llm_session(cache_dir / "llm"):  # one SmolLM2 load for every seed and set; calls cached for reruns
-        results = {name: run_set(name, folder, args.seeds, cache_dir, args.namers, llm_options, args.clusters)
+        results = {name: run_set(name, folder, args.seeds, cache_dir, args.namers, llm_options, args.clusters,
+                                 args.gold_partition)
                    for name in args.sets}
     md = table(results)
     print(f"Median over seeds {args.seeds}: share of clusters whose name retrieves their majority gold label\n")

