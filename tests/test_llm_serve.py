@@ -197,3 +197,19 @@ def test_every_llm_stage_end_to_end_against_smollm2_served_in_its_own_process(ti
             proc.kill()
             raise
     assert proc.returncode == 0 and "stopped" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("length", ["-1", "ten"])
+def test_a_bad_content_length_is_refused_and_the_connection_closed(served, length):
+    import http.client
+
+    host, port = served.url.removeprefix("http://").removesuffix("/v1").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.putrequest("POST", "/v1/chat/completions")
+    conn.putheader("Content-Length", length)
+    conn.endheaders()
+    resp = conn.getresponse()
+    assert resp.status == 400 and "Content-Length" in json.loads(resp.read())["error"]["message"]
+    assert resp.getheader("Connection") == "close"
+    conn.close()

@@ -250,7 +250,14 @@ def _handler(server: ModelServer):
             if not self._host_ok():
                 return
             path = self.path.split("?", 1)[0]
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self.close_connection = True  # the rest of the stream cannot be framed
+                self._error(BadRequest(400, f"Content-Length must be a byte count, got {self.headers.get('Content-Length')!r}"))
+                return
             if length > MAX_BODY_BYTES:
                 self.close_connection = True
                 self._error(BadRequest(413, f"request body of {length} bytes is over {MAX_BODY_BYTES}"))
@@ -287,6 +294,8 @@ def _handler(server: ModelServer):
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:  # a body left unread: tell the client this connection ends here
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body)
 
