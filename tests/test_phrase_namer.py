@@ -86,6 +86,16 @@ def test_text_phrases_keep_readable_runs():
 
 
 @pytest.mark.unit
+def test_no_phrase_skips_a_number_or_symbol_between_its_words():
+    # the tokens leave out numbers and symbols; a phrase across one reads as something nobody wrote
+    assert text_phrases("set a reminder for 5 pm") == ["set", "set reminder", "reminder", "pm"]
+    assert "terms conditions" not in text_phrases("terms & conditions apply")
+    assert text_phrases("top up $20 to my balance") == ["top up", "balance"]
+    # one-letter words are no tokens, so a phrase still spans them ("set a reminder")
+    assert "change pin" in text_phrases("change a pin")
+
+
+@pytest.mark.unit
 def test_phrases_come_from_the_node_texts(corpus, tiny_embed):
     texts, vectors, labels, tree, published, users = corpus
     out = _namer(tiny_embed).name_tree(texts, vectors, labels, tree, published, users)

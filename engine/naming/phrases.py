@@ -1,7 +1,7 @@
 """Phrase naming (no LLM): c-TF-IDF phrase candidates, re-ranked by embedding contrast, diversified by MMR.
 
-1. Candidates. Each text is cut at punctuation and lower-cased; every run of 1–3 words that neither starts
-   nor ends with a stop word is a phrase ("card arrival time", "change my pin"; a phrasal particle may
+1. Candidates. Each text is cut at punctuation and at numbers and symbols between words, and lower-cased;
+   every run of 1–3 words that neither starts nor ends with a stop word is a phrase ("card arrival time", "change my pin"; a phrasal particle may
    end a phrase: "top up"). Contrastive c-TF-IDF against the nearest published nodes — the keyword
    namer's own scorer, `contrastive_keywords`, with its distinct-user rule — keeps each node's
    `n_candidates` best phrases. A phrase is a candidate of a node only where ≥ `min_users` distinct users
@@ -28,7 +28,7 @@ Without an embedder (`embed_phrases=None`) steps 2–3 are skipped: phrases keep
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -63,22 +63,46 @@ _CLAUSE = re.compile(r"[.,;:!?()\[\]\"]+|\s-\s")
 _TOKEN = re.compile(r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#]\b")
 
 
+# Between two words, what a phrase may span: spaces and the one-letter words the tokens leave out ("i", "a").
+_SPANNABLE = re.compile(r"(?u)\b[a-zA-Z]\b|\s+")
+
+
+def word_runs(clause: str) -> Iterator[list[str]]:
+    """The clause's words in runs a phrase may lie within: a number or symbol between two words ends a run,
+    so no phrase silently skips it ("set a reminder for 5 pm" gives "reminder" and "pm", never "reminder for
+    pm"). One-letter words ("i", "a") are no tokens; a phrase spans them ("set a reminder" → "set reminder")."""
+    run: list[str] = []
+    end = 0
+    for m in _TOKEN.finditer(clause):
+        if run and _SPANNABLE.sub("", clause[end:m.start()]):
+            yield run
+            run = []
+        run.append(m.group(0))
+        end = m.end()
+    if run:
+        yield run
+
+
 def text_phrases(text: str, max_words: int = MAX_WORDS) -> list[str]:
-    """The phrases of one text: runs of 1..max_words words within a clause, lower-cased, that neither start
-    nor end with a stop word (a particle may end one of ≥ 2 words)."""
+    """The phrases of one text: runs of 1..max_words consecutive words within a clause (`word_runs`),
+    lower-cased, that neither start nor end with a stop word (a particle may end one of ≥ 2 words)."""
     out: list[str] = []
     for clause in _CLAUSE.split(text.lower().replace("\u2019", "'")):
-        words = _TOKEN.findall(clause)
-        for i, first in enumerate(words):
-            if first in STOP_WORDS or "'" in first:
-                continue
-            for n in range(1, min(max_words, len(words) - i) + 1):
-                last = words[i + n - 1]
-                if "'" in last:  # a contraction ("isn't", "i'm") is a stop word
-                    break
-                if (last not in STOP_WORDS and last not in NO_END) or (n > 1 and last in PARTICLES):
-                    out.append(" ".join(words[i:i + n]))
+        for words in word_runs(clause):
+            out.extend(_run_phrases(words, max_words))
     return out
+
+
+def _run_phrases(words: list[str], max_words: int) -> Iterator[str]:
+    for i, first in enumerate(words):
+        if first in STOP_WORDS or "'" in first:
+            continue
+        for n in range(1, min(max_words, len(words) - i) + 1):
+            last = words[i + n - 1]
+            if "'" in last:  # a contraction ("isn't", "i'm") is a stop word
+                break
+            if (last not in STOP_WORDS and last not in NO_END) or (n > 1 and last in PARTICLES):
+                yield " ".join(words[i:i + n])
 
 
 def phrase_terms(texts: Sequence[str], *, min_df: int = 2, max_words: int = MAX_WORDS) -> tuple[sp.csr_matrix, np.ndarray]:
