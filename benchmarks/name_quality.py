@@ -132,7 +132,6 @@ def run_set(name: str, folder: Path, seeds, cache_dir: Path, selected=DEFAULT_NA
     every namer, so all are scored on the same subset) — the llm namer on a CPU needs a subsample.
     `gold_partition`: also name the gold partition itself (see `name_gold_partition`)."""
     from clio_engine.cluster import KMeans
-    from clio_engine.hierarchy.tree import Level, Tree
 
     texts, gold = load_set(folder, name)
     labels, gold_codes = np.unique(gold, return_inverse=True)
@@ -149,9 +148,8 @@ def run_set(name: str, folder: Path, seeds, cache_dir: Path, selected=DEFAULT_NA
     for seed in seeds:
         km = KMeans(k, metric="cosine", random_state=seed, backend="cpu").fit(vectors)
         base = km.labels_.astype(np.int64)
-        sizes = np.bincount(base, minlength=k)
-        centroids = km.cluster_centers_ / np.maximum(np.linalg.norm(km.cluster_centers_, axis=1, keepdims=True), 1e-12)
-        tree = Tree((Level(np.full(k, -1, np.int64), sizes.astype(np.float64), centroids.astype(np.float32)),))
+        tree = flat_tree(base, km.cluster_centers_)
+        centroids = tree.levels[0].centroid
         majority = np.array([np.bincount(gold_codes[base == c], minlength=k).argmax() for c in range(k)])
         mask = np.ones(k, dtype=bool)
         if n_clusters is not None and n_clusters < k:
@@ -195,17 +193,23 @@ def run_set(name: str, folder: Path, seeds, cache_dir: Path, selected=DEFAULT_NA
             "names_seed0": shown}
 
 
+def flat_tree(labels: np.ndarray, centers: np.ndarray):
+    """One tree level of the K = len(centers) clusters in `labels` [N]: their sizes, and `centers` [K, D]
+    scaled to unit length as the centroids."""
+    from clio_engine.hierarchy.tree import Level, Tree
+
+    k = len(centers)
+    unit = centers / np.maximum(np.linalg.norm(centers, axis=1, keepdims=True), 1e-12)
+    sizes = np.bincount(labels, minlength=k).astype(np.float64)
+    return Tree((Level(np.full(k, -1, np.int64), sizes, unit.astype(np.float32)),))
+
+
 def name_gold_partition(texts, vectors, gold_codes, users, label_vectors, factories) -> dict:
     """Each namer (not `llm`) on the gold partition — one cluster per gold label, so no clustering error: the
     share of labels whose name retrieves that label, by name and name + description, and the phrase oracle
     there. What a namer misses here comes from the label names and the embedding, not from mixed clusters."""
-    from clio_engine.hierarchy.tree import Level, Tree
-
     k = len(label_vectors)
-    sizes = np.bincount(gold_codes, minlength=k)
-    means = np.stack([vectors[gold_codes == c].mean(axis=0) for c in range(k)])
-    centroids = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
-    tree = Tree((Level(np.full(k, -1, np.int64), sizes.astype(np.float64), centroids.astype(np.float32)),))
+    tree = flat_tree(gold_codes, np.stack([vectors[gold_codes == c].mean(axis=0) for c in range(k)]))
     target, mask = np.arange(k), np.ones(k, dtype=bool)
     out = {}
     for namer_name, factory in factories.items():

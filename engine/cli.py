@@ -480,7 +480,8 @@ def _cmd_purge(args: argparse.Namespace) -> int:
 
 def _cmd_serve_llm(args: argparse.Namespace) -> int:
     """Load the model, bind, print the base URL (one line, flushed: scripts wait for it), serve until Ctrl-C."""
-    from clio_engine.llm.serve import LOOPBACK_HOSTS, ModelServer
+    from clio_engine.llm.serve import ModelServer
+    from clio_engine.local_http import LOOPBACK_HOSTS
 
     server = ModelServer(args.model_path, model_name=args.model_name, host=args.host, port=args.port,
                          device=args.device, batch_size=args.batch_size, seed=args.seed,

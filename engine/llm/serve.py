@@ -13,17 +13,15 @@ path, 421 for a non-loopback Host header while bound to loopback (DNS rebinding)
 
 Requests arriving together are batched: each HTTP thread hands its call to the backend's batching loop
 (`TransformersBackend`, up to `batch_size` rows per `generate`, cut when no request arrived for
-`batch_wait_s`), which runs on one event-loop thread. A
-client that disconnects (its timeout) does not cancel its generation: http.server cannot tell until it
-writes the answer, which is then counted as answered.
+`batch_wait_s`), which runs on one event-loop thread. A client that disconnects (its timeout) does not
+cancel its generation: http.server cannot tell until it writes the answer, which is then counted as
+answered.
 """
 from __future__ import annotations
 
 import asyncio
-import errno
 import http.server
 import json
-import socket
 import threading
 import time
 import uuid
@@ -33,7 +31,7 @@ from pathlib import Path
 from clio_engine.errors import ClioError
 from clio_engine.llm.backends.base import Call
 from clio_engine.llm.backends.transformers import TransformersBackend
-from clio_engine.loopback import host_allowed
+from clio_engine.local_http import LOOPBACK_HOSTS, LocalServer, bind, check_port, host_allowed
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 1.0  # the OpenAI API's default
@@ -41,7 +39,6 @@ DEFAULT_TEMPERATURE = 1.0  # the OpenAI API's default
 # reach the server milliseconds apart (32 concurrent calls were cut into 4 + 18 + 10 without the wait).
 DEFAULT_BATCH_WAIT_S = 0.02
 MAX_BODY_BYTES = 8 << 20
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class BadRequest(Exception):
@@ -130,8 +127,7 @@ class ModelServer:
     def __init__(self, model_path: str | Path | None = None, *, model_name: str | None = None, host: str = "127.0.0.1",
                  port: int = 8000, device: str = "auto", batch_size: int = 8, seed: int = 0,
                  batch_wait_s: float = DEFAULT_BATCH_WAIT_S):
-        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-            raise ClioError(f"port must be an integer from 0 to 65535 (0 picks a free one), got {port!r}")
+        check_port(port)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ClioError(f"batch_size must be an integer ≥ 1, got {batch_size!r}")
         if not isinstance(batch_wait_s, (int, float)) or not 0 <= batch_wait_s <= 10:
@@ -142,7 +138,7 @@ class ModelServer:
         self.counters = Counters()
         self._loop = asyncio.new_event_loop()
         self._loop_thread: threading.Thread | None = None
-        self._http: http.server.ThreadingHTTPServer | None = None
+        self._http: LocalServer | None = None
         self._background: threading.Thread | None = None
 
     @property
@@ -155,14 +151,10 @@ class ModelServer:
         self._loop_thread.start()
         asyncio.run_coroutine_threadsafe(self.backend.start(), self._loop).result()
         try:
-            server_class = _IPv6Server if ":" in self.host else _Server
-            self._http = server_class((self.host, self.port), _handler(self))
-        except OSError as e:
+            self._http = bind(self.host, self.port, _handler(self))
+        except ClioError:
             self.close()
-            if e.errno == errno.EADDRINUSE:
-                raise ClioError(f"port {self.port} on {self.host} is already in use; pick another with --port "
-                                "(0 picks a free one)") from None
-            raise ClioError(f"cannot listen on {self.host}:{self.port}: {e.strerror or e}") from None
+            raise
         return self
 
     def serve_forever(self) -> None:
@@ -216,17 +208,6 @@ class ModelServer:
     def models(self) -> dict:
         return {"object": "list", "data": [{"id": self.model_name, "object": "model", "created": 0,
                                              "owned_by": "clio-engine"}]}
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    # socketserver's listen backlog is 5: a client opening 32 connections at once had the rest of its SYNs
-    # dropped and resent a second later, which split one batch of 32 into three.
-    request_queue_size = 1024
-    daemon_threads = True
-
-
-class _IPv6Server(_Server):
-    address_family = socket.AF_INET6
 
 
 def _handler(server: ModelServer):

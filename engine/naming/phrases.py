@@ -1,8 +1,8 @@
 """Phrase naming (no LLM): c-TF-IDF phrase candidates, re-ranked by embedding contrast, diversified by MMR.
 
 1. Candidates. Each text is cut at punctuation and at numbers and symbols between words, and lower-cased;
-   every run of 1–3 words that neither starts nor ends with a stop word is a phrase ("card arrival time", "change my pin"; a phrasal particle may
-   end a phrase: "top up"). Contrastive c-TF-IDF against the nearest published nodes — the keyword
+   every run of 1–3 words that neither starts nor ends with a stop word is a phrase ("card arrival time",
+   "change my pin"; a phrasal particle may end a phrase: "top up"). Contrastive c-TF-IDF against the nearest published nodes — the keyword
    namer's own scorer, `contrastive_keywords`, with its distinct-user rule — keeps each node's
    `n_candidates` best phrases. A phrase is a candidate of a node only where ≥ `min_users` distinct users
    of that node wrote it (SPEC §4), so everything below (name, keywords, description) is drawn from
@@ -61,8 +61,6 @@ NO_END = frozenset({"top"})  # content words that end phrases only as the head o
 _CLAUSE = re.compile(r"[.,;:!?()\[\]\"]+|\s-\s")
 # keywords._TOKEN_PATTERN plus inner apostrophes: "hasn't" stays one (stop) word, never a phrase "hasn arrived".
 _TOKEN = re.compile(r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#]\b")
-
-
 # Between two words, what a phrase may span: spaces and the one-letter words the tokens leave out ("i", "a").
 _SPANNABLE = re.compile(r"(?u)\b[a-zA-Z]\b|\s+")
 

