@@ -155,6 +155,9 @@ class NamingConfig(_Section):
     strategy: str = "phrases"
     n_keywords: int = Field(default=8, gt=0, strict=True)
     n_examples: int = Field(default=5, ge=0, strict=True)
+    # phrases strategy (and the llm strategy's fallback): a phrase names, describes or keys a node only where
+    # it is at least this many times as frequent in the node's texts as in the rest (0: no such rule).
+    min_lift: float = Field(default=2.0, ge=0)
     # llm strategy: texts shown per cluster from inside it and from its nearest outside neighbours (Clio: 50 each).
     in_examples: int = Field(default=50, ge=1, strict=True)
     out_examples: int = Field(default=50, ge=0, strict=True)

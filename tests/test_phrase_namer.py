@@ -4,6 +4,7 @@ real banking77 intents the phrase names retrieve their gold intent more often th
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -169,6 +170,64 @@ def test_mmr_keywords_are_more_diverse_than_relevance_order():
 
 
 @pytest.mark.unit
+def _rates(per_text: list[Counter], inside: np.ndarray, phrase: str) -> tuple[float, float]:
+    """Occurrences of `phrase` per text inside the node and in the rest of the corpus (a plain count over
+    each text's phrases, `per_text`)."""
+    counts = np.array([phrases[phrase] for phrases in per_text], dtype=float)
+    return counts[inside].mean(), counts[~inside].mean()
+
+
+def test_templates_every_summary_shares_name_no_node(tiny_embed):
+    """Clio-style summaries share templates ("The user asked the assistant ...", "The user's overall request
+    is ..."). Named by domain, the phrase namer used to key and name nodes by them ("Roast chicken, user
+    asked"); now every keyword of every node is at least twice as frequent in its node as in the rest.
+    Named by gold topic (no clustering error), with the tiny random BERT: the rule is about counts only."""
+    from clio_engine.datasets.synthetic import generate_conversations
+
+    frame = generate_conversations(3000, seed=0)
+    texts = frame["text"].tolist()
+    labels = np.unique(frame["topic"], return_inverse=True)[1].astype(np.int64)  # 60 topics, ~50 texts each
+    vectors = tiny_embed(texts)
+    k = labels.max() + 1
+    centroids = np.stack([vectors[labels == c].mean(0) for c in range(k)])
+    tree = Tree((Level(np.full(k, -1, dtype=np.int64), np.bincount(labels).astype(float),
+                       (centroids / np.linalg.norm(centroids, axis=1, keepdims=True)).astype(np.float32)),))
+    users = np.arange(len(texts), dtype=np.int64)
+    per_text = [Counter(text_phrases(t)) for t in texts]
+
+    def below_lift(min_lift):
+        out = _namer(tiny_embed, min_lift=min_lift).name_tree(texts, vectors, [labels], tree, [np.ones(k, bool)], users)[0]
+        assert all(node.keywords for node in out)
+        found = []
+        for c, node in enumerate(out):
+            for phrase in node.keywords:
+                rate_in, rate_out = _rates(per_text, labels == c, phrase)
+                if rate_in < 2 * rate_out:
+                    found.append((node.name, phrase, round(rate_in / rate_out, 2)))
+        return found
+
+    assert len(below_lift(0.0)) > 10, "without the rule templates key many nodes on this corpus"
+    assert below_lift(2.0) == []
+
+
+def test_lift_is_measured_against_the_rest_of_the_corpus_not_the_whole():
+    """A node of 80 of 100 texts can be at most 1.25× as frequent as the corpus: measured against the whole
+    it would lose its own phrases. Against the other 20 texts, its phrase (absent there) stays."""
+    import scipy.sparse as sp
+
+    from clio_engine.naming.keywords import ClusterTerms
+    from clio_engine.naming.phrases import distinctive
+
+    vocab = np.array(["exchange rate", "user asked", "card"])
+    counts = sp.csr_matrix(np.array([[40, 30, 1], [0, 8, 10]], dtype=float))  # nodes of 80 and 20 texts
+    users = sp.csr_matrix(np.array([[40, 30, 1], [0, 8, 10]], dtype=float))
+    kept = distinctive(ClusterTerms(counts, users, vocab), np.array([80, 20]), np.array([40.0, 38.0, 11.0]), 100, 2.0)
+    # exchange rate: 0.5 vs 0 outside; user asked: 0.375 vs 0.4 (a template); card: 0.0125 vs 0.5 / 0.5 vs 0.0125
+    assert kept.users.toarray().tolist() == [[40, 0, 0], [0, 0, 10]]
+    whole = distinctive(ClusterTerms(counts[:1], users[:1], vocab), np.array([100]), np.array([40.0, 30.0, 1.0]), 100, 2.0)
+    assert whole.users.toarray().tolist() == [[40, 30, 1]]  # one node holding every text keeps every phrase
+
+
 def test_sibling_names_are_unique(corpus, tiny_embed):
     texts, vectors, labels, tree, published, users = corpus
     out = _namer(tiny_embed).name_tree(texts, vectors, labels, tree, published, users)

@@ -4,6 +4,7 @@ Every case runs against each backend: our rules (always) and Presidio + spaCy na
 extra is installed; skipped with the reason otherwise). The positive table holds the formats issue 10
 found leaking (bare and international phones, German addresses, spaced SSNs, non-ASCII e-mail,
 lowercase spaced IBANs, "221B Baker Street", UK numbers) next to the ones caught before."""
+import logging
 import re
 import subprocess
 import sys
@@ -161,6 +162,17 @@ def test_presidio_without_ner_keeps_its_pattern_recognizers():
     s = presidio_backend.PresidioScrubber(ner=False)
     out = s.scrub("Angela Merkel: call +44 20 7946 0958 or mail jürgen@beispiel.de")
     assert out == "Angela Merkel: call [PHONE] or mail [EMAIL]", out
+
+
+def test_building_presidio_logs_no_warning_about_languages_the_engine_never_uses(caplog):
+    """Presidio's default registry also lists Spanish, Italian and Polish recognizers and warned once per
+    each (11 lines) on every `clio-engine run` where the `pii` extra is installed."""
+    if not presidio_backend.presidio_available():
+        pytest.skip("presidio-analyzer not installed (pip install 'clio-engine[pii]')")
+    with caplog.at_level(logging.WARNING):
+        presidio_backend.analyzer.__wrapped__(ner=False)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert logging.getLogger("presidio-analyzer").level == logging.NOTSET  # a user's own setting is left alone
 
 
 def test_checksums():

@@ -6,7 +6,9 @@
    namer's own scorer, `contrastive_keywords`, with its distinct-user rule — keeps each node's
    `n_candidates` best phrases. A phrase is a candidate of a node only where ≥ `min_users` distinct users
    of that node wrote it (SPEC §4), so everything below (name, keywords, description) is drawn from
-   user-backed phrases only.
+   user-backed phrases only; and only where it is ≥ `min_lift` times as frequent in the node's texts as in
+   the rest of the corpus (`distinctive`), so a template every summary shares ("the user asked the
+   assistant", "overall request") names no node it does not set apart.
 2. Re-rank. Every distinct candidate is embedded once per run, in one batch, with the run's embedder;
    relevance(p, c) = cos(p, centroid c) − `contrast` · max cos(p, centroid of a neighbour of c). A
    phrase that says what the node is about, and not what its neighbours are about, wins.
@@ -44,6 +46,7 @@ from clio_engine.segments import nearest_neighbors
 
 
 MAX_WORDS = 3
+MIN_LIFT = 2.0  # a candidate is at least this many times as frequent in its node as in the rest of the corpus
 MODE_SAMPLE = 20_000  # a node's mode is sought among at most this many of its texts (a seeded sample beyond)
 EMBED_FIELDS = ("model", "device", "dtype", "max_length", "cache_dir")  # cfg.embed fields the phrase embedder reads
 # sklearn's list holds content words that name topics ("bill", "call", "top", "interest", "system",
@@ -114,6 +117,28 @@ def phrase_terms(texts: Sequence[str], *, min_df: int = 2, max_words: int = MAX_
         return sp.csr_matrix((len(texts), 0), dtype=np.int64), np.array([], dtype=object)
 
 
+def distinctive(terms: ClusterTerms, node_texts: np.ndarray, corpus_counts: np.ndarray, n_texts: int,
+                min_lift: float) -> ClusterTerms:
+    """`terms` (K nodes) with every (node, phrase) whose rate in the node — count / `node_texts`[k] — is under
+    `min_lift` times its rate in the other `n_texts` − node_texts[k] texts made ineligible (its distinct-user
+    count set to 0, so `contrastive_keywords` never picks it). `corpus_counts` [V]: each phrase's count over
+    all `n_texts` texts. Measured against the rest of the corpus, not the whole, so a node holding most of
+    the texts keeps its own phrases; a node holding all of them keeps every phrase."""
+    users = terms.users.tocsr().copy()
+    users.sum_duplicates()
+    if users.nnz == 0:
+        return terms
+    rows = np.repeat(np.arange(users.shape[0]), np.diff(users.indptr))
+    cols = users.indices
+    inside = np.asarray(terms.counts.tocsr()[rows, cols], dtype=np.float64).ravel()
+    size = np.asarray(node_texts, dtype=np.float64)[rows]
+    rate_in = inside / np.maximum(size, 1.0)
+    rate_out = (np.asarray(corpus_counts, dtype=np.float64)[cols] - inside) / np.maximum(n_texts - size, 1.0)
+    users.data = np.where(rate_in >= min_lift * rate_out, users.data, 0)
+    users.eliminate_zeros()
+    return ClusterTerms(terms.counts, users, terms.vocab)
+
+
 def contrast_relevance(phrases: np.ndarray, own: np.ndarray, neighbours: np.ndarray, contrast: float) -> np.ndarray:
     """[P] cos(p, own) − contrast · max_j cos(p, neighbours[j]); `phrases` [P, D] and all centroids unit rows."""
     score = phrases @ own
@@ -167,16 +192,19 @@ class PhraseNamer(KeywordNamer):
     `name_phrases` = 2 lets a name join two phrases ("a, b", ≤ 6 words), 1 keeps it to one phrase.
     `query` "mode" ranks the name options against each node's mode (`mode_share`, `mode_steps`; see the
     module docstring), "centroid" against its centroid; the keyword order (MMR) always uses the centroid.
+    `min_lift` (≥ 0; 0 keeps every phrase): see `distinctive`.
     Defaults (`contrast` 0.5, `diversity` 0.5, `name_pool` 5, `name_phrases` 2, `query` "mode",
     `mode_share` 0.5, `mode_steps` 3) scored best in the sweep on banking77 / hwu64 behind
-    benchmarks/name_quality.py (issue 11)."""
+    benchmarks/name_quality.py (issue 11); `min_lift` 2 leaves those scores as they were and takes the
+    summaries' templates out of the demo's names."""
 
     name = "phrases"
 
     def __init__(self, *, embed_phrases: Callable[[list[str]], np.ndarray] | None = None, n_candidates: int = 30,
                  contrast: float = 0.5, diversity: float = 0.5, name_phrases: int = 2, name_pool: int = 5, n_keywords: int = 8,
                  n_examples: int = 5, examples: str = "scrubbed", min_users: int = 5, n_neighbors: int = 5,
-                 scrubber: Scrubber | None = None, query: str = "mode", mode_share: float = 0.5, mode_steps: int = 3):
+                 scrubber: Scrubber | None = None, query: str = "mode", mode_share: float = 0.5, mode_steps: int = 3,
+                 min_lift: float = MIN_LIFT):
         super().__init__(n_keywords=n_keywords, n_examples=n_examples, examples=examples, min_users=min_users,
                          n_neighbors=n_neighbors, scrubber=scrubber, name_words=1)
         for key, value in (("n_candidates", n_candidates), ("name_phrases", name_phrases), ("name_pool", name_pool)):
@@ -188,13 +216,15 @@ class PhraseNamer(KeywordNamer):
             raise ConfigError(f"diversity must lie in [0, 1]; got {diversity!r}")
         if not contrast >= 0:
             raise ConfigError(f"contrast must be ≥ 0; got {contrast!r}")
+        if isinstance(min_lift, bool) or not isinstance(min_lift, (int, float)) or not min_lift >= 0:
+            raise ConfigError(f"min_lift must be a number ≥ 0; got {min_lift!r}")
         if query not in ("centroid", "mode"):
             raise ConfigError(f"query must be 'centroid' or 'mode'; got {query!r}")
         if not 0 < mode_share <= 1:
             raise ConfigError(f"mode_share must lie in (0, 1]; got {mode_share!r}")
         if not isinstance(mode_steps, (int, np.integer)) or mode_steps < 0:
             raise ConfigError(f"mode_steps must be an integer ≥ 0; got {mode_steps!r}")
-        self.query, self.mode_share, self.mode_steps = query, mode_share, mode_steps
+        self.query, self.mode_share, self.mode_steps, self.min_lift = query, mode_share, mode_steps, float(min_lift)
         self.embed_phrases, self.n_candidates, self.contrast = embed_phrases, n_candidates, contrast
         self.diversity, self.name_phrases, self.name_pool = diversity, name_phrases, name_pool
         self._phrase_vectors: dict[str, np.ndarray] = {}
@@ -241,6 +271,10 @@ class PhraseNamer(KeywordNamer):
             return {}, {}
         terms = terms_from_documents(doc_terms, vocab, labels, user_codes, len(published))
         terms = ClusterTerms(terms.counts[pub], terms.users[pub], terms.vocab)
+        if self.min_lift > 0:
+            node_texts = np.bincount(labels[labels >= 0], minlength=len(published))[pub]
+            terms = distinctive(terms, node_texts, np.asarray(doc_terms.sum(axis=0)).ravel(), doc_terms.shape[0],
+                                self.min_lift)
         centroids = np.asarray(centroids)[pub]
         found = contrastive_keywords(terms, centroids, n_neighbors=self.n_neighbors, n_keywords=self.n_candidates,
                                      min_users=self.min_users, idf=idf)

@@ -37,7 +37,8 @@ def _phrases(cfg):
 
     n, p = cfg.naming, cfg.privacy
     return PhraseNamer(embed_phrases=embedder_from_config(cfg.embed), n_keywords=n.n_keywords, n_examples=n.n_examples,
-                       examples=p.examples, min_users=p.min_users, scrubber=make_scrubber(p.scrubber))
+                       examples=p.examples, min_users=p.min_users, scrubber=make_scrubber(p.scrubber),
+                       min_lift=n.min_lift)
 
 
 def _llm_reads() -> tuple[str, ...]:
