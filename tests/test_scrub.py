@@ -175,6 +175,16 @@ def test_building_presidio_logs_no_warning_about_languages_the_engine_never_uses
     assert logging.getLogger("presidio-analyzer").level == logging.NOTSET  # a user's own setting is left alone
 
 
+def test_scrub_all_in_one_batch_equals_scrubbing_each_text(scrubber):
+    """Presidio's `scrub_all` parses every text with spaCy in batches (nlp.pipe) instead of once per call:
+    it must replace exactly what `scrub` replaces, text by text, in order — names by NER included."""
+    texts = [text for text, _, _ in POSITIVE] + list(NEGATIVE) + [
+        "Yesterday Angela Merkel emailed the team about the budget", "", "card delivery", "john smith phone number",
+        "Signed, Maria Garcia Lopez", "Nested Linq Min() Crashes Visual Studio"]
+    assert scrubber.scrub_all(texts) == [scrubber.scrub(t) for t in texts]
+    assert scrubber.scrub_all([]) == []
+
+
 def test_checksums():
     assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112") and not luhn_valid("42")
     assert "[CARD]" not in scrub("ref 1234 5678 9012 3456")  # fails the Luhn check: not called a card

