@@ -101,8 +101,7 @@ class KeywordNamer:
         terms = ClusterTerms(terms.counts[pub], terms.users[pub], terms.vocab)
         found = contrastive_keywords(terms, np.asarray(centroids)[pub], n_neighbors=self.n_neighbors,
                                      n_keywords=self.n_keywords, min_users=self.min_users, idf=idf)
-        distinct = sorted({k for kws in found for k in kws})  # each distinct term once, in one batch (NER is slow)
-        clean = {term: scrubbed == term for term, scrubbed in zip(distinct, scrubber.scrub_all(distinct))}
+        clean = unaltered({k for kws in found for k in kws}, scrubber)
         return {int(n): [k for k in kws if clean[k]] for n, kws in zip(pub, found)}
 
     def _examples(self, texts, vectors, node_labels, tree, published, user_codes, scrubber) -> list[dict[int, list[str]]]:
@@ -148,6 +147,13 @@ def _own_centroid_cosine(vectors, node_labels, centroids) -> np.ndarray:
             ok = lab >= 0
             out[l, start:start + len(rows)][ok] = np.einsum("ij,ij->i", rows[ok], units[l][lab[ok]])
     return np.nan_to_num(out, nan=-np.inf)
+
+
+def unaltered(terms, scrubber) -> dict[str, bool]:
+    """{term: the scrubber leaves it as it is} for each distinct term, scrubbed once and in one batch (NER is
+    slow one text at a time)."""
+    distinct = sorted(set(terms))
+    return {term: scrubbed == term for term, scrubbed in zip(distinct, scrubber.scrub_all(distinct))}
 
 
 def _nearest_texts(texts, labels, cosine, candidates, n_examples, scrubber) -> dict[int, list[str]]:

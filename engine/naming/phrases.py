@@ -40,7 +40,7 @@ from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Tree
 from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf,
                                          names_from_keywords, terms_from_documents)
-from clio_engine.naming.namer import N_DESCRIPTION_TERMS, KeywordNamer, NodeName, _check_inputs, _describe
+from clio_engine.naming.namer import N_DESCRIPTION_TERMS, KeywordNamer, NodeName, _check_inputs, _describe, unaltered
 from clio_engine.privacy.scrub import Scrubber
 from clio_engine.segments import nearest_neighbors
 
@@ -236,8 +236,9 @@ class PhraseNamer(KeywordNamer):
         scrubber = self.scrubber or Scrubber()
         doc_terms, vocab = phrase_terms(texts, min_df=self.min_users)
         idf = corpus_idf(doc_terms)
+        corpus_counts = np.asarray(doc_terms.sum(axis=0)).ravel()  # [V], for `distinctive` at every level
         levels = [self._candidates(doc_terms, vocab, node_labels[l], published[l], user_codes, tree.levels[l].centroid,
-                                   scrubber, idf) for l in range(tree.n_levels)]
+                                   scrubber, idf, corpus_counts) for l in range(tree.n_levels)]
         self._embed({p for candidates, _ in levels for phrases in candidates.values() for p in phrases})
         examples = self._examples(texts, vectors, node_labels, tree, published, user_codes, scrubber)
         ranked, options = [], []
@@ -263,7 +264,7 @@ class PhraseNamer(KeywordNamer):
             out.append(row)
         return out
 
-    def _candidates(self, doc_terms, vocab, labels, published, user_codes, centroids, scrubber, idf):
+    def _candidates(self, doc_terms, vocab, labels, published, user_codes, centroids, scrubber, idf, corpus_counts):
         """({node: its n_candidates best user-backed phrases by contrastive c-TF-IDF}, {node: its nearest
         published nodes}) for the published nodes of one level. A phrase the scrubber alters is dropped."""
         pub = np.flatnonzero(published)
@@ -273,13 +274,11 @@ class PhraseNamer(KeywordNamer):
         terms = ClusterTerms(terms.counts[pub], terms.users[pub], terms.vocab)
         if self.min_lift > 0:
             node_texts = np.bincount(labels[labels >= 0], minlength=len(published))[pub]
-            terms = distinctive(terms, node_texts, np.asarray(doc_terms.sum(axis=0)).ravel(), doc_terms.shape[0],
-                                self.min_lift)
+            terms = distinctive(terms, node_texts, corpus_counts, doc_terms.shape[0], self.min_lift)
         centroids = np.asarray(centroids)[pub]
         found = contrastive_keywords(terms, centroids, n_neighbors=self.n_neighbors, n_keywords=self.n_candidates,
                                      min_users=self.min_users, idf=idf)
-        distinct = sorted({p for phrases in found for p in phrases})
-        clean = {p: scrubbed == p for p, scrubbed in zip(distinct, scrubber.scrub_all(distinct))}  # batched: NER is slow
+        clean = unaltered({p for phrases in found for p in phrases}, scrubber)
         n_near = min(self.n_neighbors, len(pub) - 1)
         near = nearest_neighbors(centroids, n_near) if n_near > 0 else np.zeros((len(pub), 0), dtype=np.int64)
         candidates = {int(n): [p for p in phrases if clean[p]] for n, phrases in zip(pub, found)}
