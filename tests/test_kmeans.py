@@ -216,3 +216,15 @@ def test_v_measure_within_one_point_of_sklearn(data_dir, file, column):
     ref = np.mean([v_measure_score(y, SkKMeans(k, n_init=1, random_state=s).fit(x).labels_) for s in range(3)])
     print(f"{file}: V-measure ours {100 * ours:.2f}, sklearn {100 * ref:.2f}")
     assert abs(ours - ref) <= 0.01, (ours, ref)
+
+
+@pytest.mark.parametrize("steps, tol, expected", [
+    ([(5.0, 10), (4.0, 3), (3.0, 0), (2.0, 7)], 0.0, (True, 3)),     # no label changed: converged strictly
+    ([(5.0, 10), (0.5, 3), (0.1, 1)], 1.0, (False, 2)),              # shift ≤ tol: one more assignment due
+    ([(5.0, 10), (4.0, 3), (3.0, 2)], 1.0, (False, 3)),              # ran out of iterations
+])
+def test_every_lloyd_loop_shares_sklearns_stop_rule(steps, tol, expected):
+    from clio_engine.cluster.lloyd import iterate
+
+    calls = iter(steps)
+    assert iterate(lambda: next(calls), max_iter=3, tol=tol) == expected

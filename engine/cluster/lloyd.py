@@ -35,27 +35,47 @@ def lloyd(rows: Rows, centers: torch.Tensor, weights: torch.Tensor | None, assig
     labels = np.full(rows.n, -1, dtype=np.int64)
     sqdist = torch.empty(rows.n, dtype=torch.float32, device=centers.device)
     previous = labels.copy()
-    converged_strictly = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+
+    def step() -> tuple[float, int]:
+        nonlocal centers
         sums, counts = _assign_and_accumulate(rows, centers, weights, assign, labels, sqdist, k)
         _reseed_empty(rows, weights, labels, sqdist, sums, counts)
-        new_centers = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1e-300)[:, None], centers.double()).float()
-        if spherical:
-            new_centers = torch.nn.functional.normalize(new_centers, dim=1)
-        shift = float(((new_centers.double() - centers.double()) ** 2).sum())
-        centers = new_centers
-        if np.array_equal(labels, previous):
-            converged_strictly = True
-            break
-        if shift <= tol:
-            break
+        centers, shift = updated_centers(sums, counts, centers, spherical)
+        changed = int(np.count_nonzero(labels != previous))
         previous[:] = labels
+        return shift, changed
+
+    converged_strictly, n_iter = iterate(step, max_iter=max_iter, tol=tol)
     if not converged_strictly:  # labels must match the final centers
         _assign_and_accumulate(rows, centers, weights, assign, labels, sqdist, k, accumulate=False)
     w = weights.double() if weights is not None else None
     inertia = float(sqdist.double().sum() if w is None else (sqdist.double() * w).sum())
     return LloydResult(labels, centers, inertia, n_iter)
+
+
+def iterate(step: Callable[[], tuple[float, int]], *, max_iter: int, tol: float) -> tuple[bool, int]:
+    """sklearn's stop rule, shared by every Lloyd loop (here, device-resident, Dask): call `step()` → (center
+    shift, labels changed) up to `max_iter` times; stop when no label changed (converged strictly: the labels
+    already match the final centers) or the shift is ≤ `tol` (the caller must then assign once more).
+    Returns (converged strictly, iterations run)."""
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        shift, changed = step()
+        if changed == 0:
+            return True, n_iter
+        if shift <= tol:
+            break
+    return False, n_iter
+
+
+def updated_centers(sums: torch.Tensor, counts: torch.Tensor, centers: torch.Tensor,
+                    spherical: bool) -> tuple[torch.Tensor, float]:
+    """The update step: new centers [K, D] float32 = sums [K, D] / counts [K] (float64), a cluster with no
+    weight keeping its center; unit length when `spherical`. Also the squared shift Σ‖new − old‖²."""
+    new = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1e-300)[:, None], centers.double()).float()
+    if spherical:
+        new = torch.nn.functional.normalize(new, dim=1)
+    return new, float(((new.double() - centers.double()) ** 2).sum())
 
 
 def _assign_and_accumulate(rows: Rows, centers, weights, assign: Assign, labels: np.ndarray,

@@ -35,7 +35,7 @@ from typing import Iterator
 
 import torch
 
-from clio_engine.cluster.lloyd import LloydResult
+from clio_engine.cluster.lloyd import LloydResult, iterate
 from clio_engine.cluster.rows import CHUNK_ROWS, Rows
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.kernels.kmeans_assign import bf16_margin, sqnorm
@@ -460,14 +460,7 @@ def lloyd_resident(data, centers: torch.Tensor, weights: torch.Tensor | None, *,
     with exact_matmuls():
         loop = ResidentLloyd(data, centers, weights, spherical=spherical, precision=precision,
                              cuda_graph=cuda_graph, reseed_budget=reseed_budget)
-        converged_strictly, n_iter = False, 0
-        for n_iter in range(1, max_iter + 1):
-            shift, changed = loop.step()
-            if changed == 0:
-                converged_strictly = True
-                break
-            if shift <= tol:
-                break
+        converged_strictly, n_iter = iterate(loop.step, max_iter=max_iter, tol=tol)
         if not converged_strictly:      # labels must match the final centers
             loop.assign()
         return loop.result(n_iter)

@@ -41,7 +41,7 @@ import torch
 
 from clio_engine.cluster import kmeans_init
 from clio_engine.cluster.kmeans import INITS, _validate_weights
-from clio_engine.cluster.lloyd import LloydResult, _assign_and_accumulate, _reseed_empty
+from clio_engine.cluster.lloyd import LloydResult, _assign_and_accumulate, _reseed_empty, iterate, updated_centers
 from clio_engine.cluster.rows import CHUNK_ROWS, Rows
 from clio_engine.errors import ConfigError, InputError, UnsupportedOnBackend
 from clio_engine.kernels.kmeans_assign import assigner
@@ -101,24 +101,19 @@ def dask_kmeans(client, X, n_clusters: int, *, init="k-means++", max_iter: int =
 def _lloyd(parts: "_Partitions", centers: torch.Tensor, *, max_iter: int, tol: float, spherical: bool) -> LloydResult:
     """`lloyd.lloyd` step for step, with the assignment pass spread over the partitions."""
     states = [None] * len(parts.parts)
-    converged_strictly = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    inertia = 0.0
+
+    def step() -> tuple[float, int]:
+        nonlocal states, centers, inertia
         states, (sums, counts, changed, inertia) = parts.assign(centers, states, accumulate=True)
         sums, counts = torch.from_numpy(sums), torch.from_numpy(counts)
         if bool((counts == 0).any()):
             parts.reseed(states, sums, counts)
-        new_centers = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1e-300)[:, None], centers.double()).float()
-        if spherical:
-            new_centers = torch.nn.functional.normalize(new_centers, dim=1)
-        shift = float(((new_centers.double() - centers.double()) ** 2).sum())
-        centers = new_centers
-        log.debug("dask k-means: iteration %d, %d labels changed, shift %.3g", n_iter, changed, shift)
-        if changed == 0:
-            converged_strictly = True
-            break
-        if shift <= tol:
-            break
+        centers, shift = updated_centers(sums, counts, centers, spherical)
+        log.debug("dask k-means: %d labels changed, shift %.3g", changed, shift)
+        return shift, changed
+
+    converged_strictly, n_iter = iterate(step, max_iter=max_iter, tol=tol)
     if not converged_strictly:  # labels must match the final centres
         states, (_, _, _, inertia) = parts.assign(centers, states, accumulate=False)
     return LloydResult(parts.labels(states), centers, float(inertia), n_iter)
