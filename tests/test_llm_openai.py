@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from clio_engine.errors import ClioError
 from clio_engine.llm import COST_CEILING, Generator, Request
 from clio_engine.llm.backends.openai import OpenAIBackend
 from clio_engine.llm.cache import read_logs
@@ -95,6 +96,17 @@ def test_retries_are_bounded_and_the_failure_is_recorded_not_cached(server, tmp_
     assert server.hits["down"] == 3
     (again,) = make(server, tmp_path, max_retries=2).generate([Request.user("down")])
     assert again.ok and server.hits["down"] == 4  # a transient give-up is tried again by the next run
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_stops_the_stage_at_once_instead_of_failing_every_request(server, status):
+    for i in range(40):
+        server.script[f"q{i}"] = [Reply(status=status, text='{"error": {"message": "Incorrect API key provided"}}')]
+    gen = make(server, max_concurrency=4)
+    with pytest.raises(ClioError, match=rf"refused the credentials \(HTTP {status}.*llm.api_key_env") as err:
+        gen.generate([Request.user(f"q{i}") for i in range(40)])
+    assert "\n" not in str(err.value)
+    assert server.total_hits <= 4  # the calls already in flight, not one per request
 
 
 def test_a_refused_request_fails_at_once_with_the_reason(server):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
+from clio_engine.errors import ClioError
 from clio_engine.llm import Request
 from clio_engine.llm.cache import call_key
-from clio_engine.llm.retry import MAX_WAIT_S, Backoff, Permanent, Transient, parse_retry_after, status_error
+from clio_engine.llm.retry import (MAX_WAIT_S, Backoff, CredentialsRefused, Permanent, Transient, parse_retry_after,
+                                  status_error)
 from clio_engine.llm.structured import ParseError, check_schema, parse
 from clio_engine.llm.usage import PriceTable
 
@@ -52,7 +54,9 @@ def test_status_classes_and_retry_after():
     assert status_error(429, "slow", {"retry-after": "2"}).retry_after == 2.0
     assert status_error(503, "x", {"retry-after-ms": "250"}).retry_after == 0.25
     assert isinstance(status_error(500, "x"), Transient) and isinstance(status_error(408, "x"), Transient)
-    assert isinstance(status_error(400, "x"), Permanent) and isinstance(status_error(401, "x"), Permanent)
+    assert isinstance(status_error(400, "x"), Permanent) and isinstance(status_error(404, "x"), Permanent)
+    for status in (401, 403):  # a refused key stops the stage (a ClioError), it is no one request's failure
+        assert isinstance(status_error(status, "no"), CredentialsRefused) and isinstance(status_error(status, "no"), ClioError)
     assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
 
 

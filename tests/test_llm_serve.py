@@ -23,7 +23,7 @@ import urllib.request
 import pytest
 
 from clio_engine.llm import Generator, Request
-from clio_engine.llm.serve import BadRequest, parse_chat_request
+from clio_engine.llm.serve import BadRequest, bearer_matches, parse_chat_request
 
 MODEL = "served-model"
 
@@ -104,6 +104,23 @@ def test_generation_marks_the_rows_whose_caller_gave_up_and_fires_once_all_have(
         assert GivenUp([None, None]).criteria() is None and GivenUp(None).criteria() is None  # in-process: no check
     finally:
         loop.close()
+
+
+def test_the_api_key_is_matched_as_a_bearer_token_only():
+    assert bearer_matches("Bearer s3cret", "s3cret") and bearer_matches("bearer  s3cret ", "s3cret")
+    for header in (None, "", "s3cret", "Bearer", "Bearer s3cre", "Bearer s3cret2", "Basic s3cret", "Token s3cret"):
+        assert not bearer_matches(header, "s3cret"), header
+
+
+def test_serve_llm_names_an_unset_key_variable_before_loading_any_model(monkeypatch, capsys):
+    from clio_engine.cli import main
+
+    monkeypatch.delenv("CLIO_SERVE_KEY_UNSET", raising=False)
+    started = time.perf_counter()
+    assert main(["serve-llm", "--port", "0", "--api-key-env", "CLIO_SERVE_KEY_UNSET"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "CLIO_SERVE_KEY_UNSET" in err and "unset or empty" in err
+    assert time.perf_counter() - started < 5  # refused up front, not after a model load
 
 
 # ---------------------------------------------------------------------------------------- the real model
@@ -187,23 +204,60 @@ def test_protocol_errors_reach_the_client_and_metrics_count_them(served):
     assert after["clio_llm_requests_total"] == before["clio_llm_requests_total"]
 
 
-def _metrics(url: str) -> dict[str, int]:
-    text = urllib.request.urlopen(url.removesuffix("/v1") + "/metrics").read().decode()
+@pytest.mark.slow
+def test_a_server_with_a_key_answers_only_requests_that_send_it(served, monkeypatch):
+    """`api_key`: the OpenAI SDK's key is checked on every route; a wrong one is a 401 that stops the
+    client's stage; a refused POST's unread body closes its connection instead of being read as the next
+    request."""
+    from clio_engine.llm.backends.openai import OpenAIBackend
+    from clio_engine.llm.retry import CredentialsRefused
+    from clio_engine.llm.serve import ModelServer
+
+    with ModelServer(None, model_name=MODEL, port=0, device="cpu", api_key="k3y-for-tests") as keyed:
+        keyed.serve_in_background()
+        ask = [Request.user("Say yes.", max_tokens=1, temperature=0)]
+        monkeypatch.setenv("CLIO_TEST_SERVE_KEY", "not-the-key")
+        with pytest.raises(CredentialsRefused, match="HTTP 401"):  # the stage stops: no request is retried
+            Generator(OpenAIBackend(MODEL, base_url=keyed.url, api_key_env="CLIO_TEST_SERVE_KEY"),
+                      progress=False, backoff_s=0.0).generate(ask)
+        assert keyed.counters.errors == 1
+        monkeypatch.setenv("CLIO_TEST_SERVE_KEY", "k3y-for-tests")
+        (answered,) = Generator(OpenAIBackend(MODEL, base_url=keyed.url, api_key_env="CLIO_TEST_SERVE_KEY"),
+                                progress=False, backoff_s=0.0).generate(ask)
+        assert answered.ok, answered.error
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(keyed.url.removesuffix("/v1") + "/metrics")
+        assert err.value.code == 401 and json.loads(err.value.read())["error"]["code"] == "invalid_api_key"
+        assert _metrics(keyed.url, key="k3y-for-tests")["clio_llm_requests_total"] == 1
+        host, port = keyed.url.removeprefix("http://").removesuffix("/v1").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.request("POST", "/v1/chat/completions", body=json.dumps({"model": MODEL, "messages": []}),
+                     headers={"Content-Type": "application/json"})
+        reply = conn.getresponse()
+        assert reply.status == 401 and reply.getheader("Connection") == "close"
+        conn.close()
+
+
+def _metrics(url: str, key: str | None = None) -> dict[str, int]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    text = urllib.request.urlopen(urllib.request.Request(url.removesuffix("/v1") + "/metrics", headers=headers)).read().decode()
     return {name: int(value) for name, value in re.findall(r"^(clio_llm_\w+) (\d+)$", text, flags=re.M)}
 
 
 @pytest.mark.slow
-def test_every_llm_stage_end_to_end_against_smollm2_served_in_its_own_process(tiny_bert_dir, tmp_path):
+def test_every_llm_stage_end_to_end_against_smollm2_served_in_its_own_process(tiny_bert_dir, tmp_path, monkeypatch):
     """Issue 11: the `openai` backend against a real transformers process serving SmolLM2 — facets, the
-    clio hierarchy, LLM names and the auditor all go over HTTP; a rerun is answered from the cache."""
+    clio hierarchy, LLM names and the auditor all go over HTTP, with the key the server was started with
+    (`--api-key-env`, `llm.api_key_env`); a rerun is answered from the cache."""
     _require_smollm2()
     from clio_engine.pipeline import run
     from tests.test_llm_pipeline import settings, write_conversations
 
     proc = subprocess.Popen([sys.executable, "-m", "clio_engine.cli", "serve-llm", "--port", "0", "--device", "cpu",
-                             "--model-name", MODEL, "--batch-size", "16"],
+                             "--model-name", MODEL, "--batch-size", "16", "--api-key-env", "CLIO_E2E_SERVE_KEY"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "TQDM_DISABLE": "1"})
+                            env={**os.environ, "TQDM_DISABLE": "1", "CLIO_E2E_SERVE_KEY": "e2e-k3y"})
+    monkeypatch.setenv("CLIO_E2E_SERVE_KEY", "e2e-k3y")
     try:
         line = proc.stdout.readline()  # printed once the model is loaded and the port bound
         found = re.search(r"at (http://127\.0\.0\.1:\d+/v1)", line)
@@ -212,6 +266,7 @@ def test_every_llm_stage_end_to_end_against_smollm2_served_in_its_own_process(ti
         src = tmp_path / "conversations.jsonl"
         write_conversations(src, 40)
         overrides = settings(tiny_bert_dir, **{"llm.backend": "openai", "llm.model": MODEL, "llm.base_url": url,
+                                               "llm.api_key_env": "CLIO_E2E_SERVE_KEY",
                                                "llm.max_tokens": 48, "llm.max_concurrency": 16, "llm.timeout_s": 600, "cluster.k": 4,
                                                "hierarchy.levels": 2, "hierarchy.top": 2, "naming.in_examples": 5,
                                                "naming.out_examples": 2, "facets.fields": ["request"],
@@ -219,7 +274,7 @@ def test_every_llm_stage_end_to_end_against_smollm2_served_in_its_own_process(ti
         result = run(None, input=str(src), out=tmp_path / "run", overrides=overrides)
         usage = result.manifest["llm"]
         assert all(usage["stages"][s]["calls"] > 0 for s in ("facets", "hierarchy", "names")), usage["stages"]
-        served = _metrics(url)
+        served = _metrics(url, key="e2e-k3y")
         # every call the manifest counts was answered by the served model, and nothing else was
         assert served["clio_llm_requests_total"] == usage["total"]["calls"], (served, usage)
         assert served["clio_llm_completion_tokens_total"] == usage["total"]["completion_tokens"]
@@ -227,7 +282,7 @@ def test_every_llm_stage_end_to_end_against_smollm2_served_in_its_own_process(ti
         assert result.manifest["stages"]["names"]["auditor"]["audited"] >= 1
 
         again = run(None, input=str(src), out=tmp_path / "run", overrides=overrides)
-        assert _metrics(url)["clio_llm_requests_total"] == served["clio_llm_requests_total"]
+        assert _metrics(url, key="e2e-k3y")["clio_llm_requests_total"] == served["clio_llm_requests_total"]
         assert again.clusters.equals(result.clusters)
     finally:
         proc.send_signal(signal.SIGINT)

@@ -1,8 +1,9 @@
 """Which backend failures are worth another try, and how long to wait before it.
 
 Backends translate their SDK's exceptions into `Transient` (429, 5xx, timeouts, dropped connections:
-try again, honouring the server's `retry-after` when it sent one) or `Permanent` (bad request, auth,
-unknown model: trying again cannot help). The wait before attempt n is `backoff_s · 2ⁿ⁻¹`, scaled by a
+try again, honouring the server's `retry-after` when it sent one) or `Permanent` (bad request, unknown
+model: trying again cannot help, this request fails with the reason). A 401 or 403 is `CredentialsRefused`,
+a `ClioError`: every other call would be refused alike, so the stage stops with one line at the first. The wait before attempt n is `backoff_s · 2ⁿ⁻¹`, scaled by a
 jitter in [0.5, 1.0) drawn from a generator seeded by (seed, request key, attempt) — runs spread their
 retries the same way every time — and capped at `MAX_WAIT_S`.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+
+from clio_engine.errors import ConfigError
 
 MAX_WAIT_S = 60.0  # no single wait longer than a minute, whatever the exponent or retry-after says
 
@@ -32,6 +35,12 @@ class Permanent(BackendError):
     """Retrying cannot help (4xx other than 408/409/429, a refused schema, a missing model)."""
 
 
+class CredentialsRefused(ConfigError):
+    """The server refused the API key (401) or the key's permissions (403). Not one request's failure: the
+    generator stops the stage (as for any `ClioError`), instead of sending — and recording as failed — every
+    remaining request of a run with a wrong key."""
+
+
 def parse_retry_after(headers) -> float | None:
     """Seconds from `retry-after-ms` or `retry-after` (seconds; an HTTP date is read as 'no hint')."""
     if headers is None:
@@ -47,9 +56,12 @@ def parse_retry_after(headers) -> float | None:
     return None
 
 
-def status_error(status: int, message: str, headers=None) -> BackendError:
-    """The error class for an HTTP status: 408, 409, 429 and 5xx are transient."""
+def status_error(status: int, message: str, headers=None) -> BackendError | CredentialsRefused:
+    """The error class for an HTTP status: 408, 409, 429 and 5xx are transient; 401 and 403 stop the stage."""
     reason = f"HTTP {status}: {message}"[:300]
+    if status in (401, 403):
+        return CredentialsRefused(f"the LLM server refused the credentials ({' '.join(reason.split())}): check the "
+                                  "key in the environment variable that llm.api_key_env names")
     if status in (408, 409, 429) or status >= 500:
         return Transient(reason, parse_retry_after(headers))
     return Permanent(reason)

@@ -8,8 +8,10 @@ Routes: `POST /v1/chat/completions` (non-streaming; `messages`, `model`, `max_to
 `max_completion_tokens`, `temperature`; `response_format` is accepted and not enforced — the client's
 structured-output check and re-ask handle a reply that does not parse), `GET /v1/models`, and
 `GET /metrics` (Prometheus text: requests, tokens, errors). Bad requests get OpenAI-shaped errors
-(`{"error": {"message", "type", "param", "code"}}`): 400 for a malformed body, 404 for another model or
-path, 421 for a non-loopback Host header while bound to loopback (DNS rebinding), 500 when generation fails.
+(`{"error": {"message", "type", "param", "code"}}`): 400 for a malformed body, 401 for a missing or wrong
+API key (when the server has one: `Authorization: Bearer <key>`, as every OpenAI SDK sends `api_key`, on
+every route), 404 for another model or path, 421 for a non-loopback Host header while bound to loopback
+(DNS rebinding), 500 when generation fails.
 
 Requests arriving together are batched: each HTTP thread hands its call to the backend's batching loop
 (`TransformersBackend`, up to `batch_size` rows per `generate`, cut when no request arrived for
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hmac
 import http.server
 import json
 import threading
@@ -51,6 +54,13 @@ class BadRequest(Exception):
                  kind: str = "invalid_request_error"):
         super().__init__(message)
         self.status, self.param, self.code, self.kind = status, param, code, kind
+
+
+def bearer_matches(authorization: str | None, key: str) -> bool:
+    """Whether an Authorization header is `Bearer <key>` (scheme case-insensitive; compared in constant time,
+    so response timing does not leak how much of a guess was right)."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
 
 
 class ClientGone(Exception):
@@ -136,15 +146,17 @@ class ModelServer:
 
     def __init__(self, model_path: str | Path | None = None, *, model_name: str | None = None, host: str = "127.0.0.1",
                  port: int = 8000, device: str = "auto", batch_size: int = 8, seed: int = 0,
-                 batch_wait_s: float = DEFAULT_BATCH_WAIT_S):
+                 batch_wait_s: float = DEFAULT_BATCH_WAIT_S, api_key: str | None = None):
         check_port(port)
+        if api_key is not None and (not isinstance(api_key, str) or not api_key.strip() or api_key != api_key.strip()):
+            raise ClioError("api_key must be a non-empty string without surrounding spaces")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ClioError(f"batch_size must be an integer ≥ 1, got {batch_size!r}")
         if not isinstance(batch_wait_s, (int, float)) or not 0 <= batch_wait_s <= 10:
             raise ClioError(f"batch_wait_s must be from 0 to 10 seconds, got {batch_wait_s!r}")
         self.backend = TransformersBackend(model_path, model=model_name, device=device, batch_size=batch_size, seed=seed,
                                            gather_s=batch_wait_s)
-        self.model_name, self.host, self.port = self.backend.model, host, port
+        self.model_name, self.host, self.port, self.api_key = self.backend.model, host, port, api_key
         self.counters = Counters()
         self._loop = asyncio.new_event_loop()
         self._loop_thread: threading.Thread | None = None
@@ -237,7 +249,7 @@ def _handler(server: ModelServer):
         protocol_version = "HTTP/1.1"  # keep-alive: the SDK's pool reuses connections
 
         def do_GET(self):  # noqa: N802 (http.server's naming)
-            if not self._host_ok():
+            if not self._admitted():
                 return
             path = self.path.split("?", 1)[0]
             if path == "/v1/models":
@@ -248,7 +260,7 @@ def _handler(server: ModelServer):
                 self._error(BadRequest(404, f"no route GET {path}", code="not_found"))
 
         def do_POST(self):  # noqa: N802
-            if not self._host_ok():
+            if not self._admitted():
                 return
             path = self.path.split("?", 1)[0]
             try:
@@ -282,11 +294,19 @@ def _handler(server: ModelServer):
         def _client_gone(self) -> bool:
             return peer_closed(self.connection)
 
-        def _host_ok(self) -> bool:
+        def _admitted(self) -> bool:
+            """The Host check (bound to loopback), then the API key (when the server has one). A refused
+            request's body is never read, so its connection is closed after the error."""
             if loopback and not host_allowed(self.headers.get("Host"), self.server.server_address[1]):
-                self._error(BadRequest(421, "this server answers only to 127.0.0.1, localhost or [::1]"))
-                return False
-            return True
+                refused = BadRequest(421, "this server answers only to 127.0.0.1, localhost or [::1]")
+            elif server.api_key is not None and not bearer_matches(self.headers.get("Authorization"), server.api_key):
+                refused = BadRequest(401, "missing or wrong API key: send 'Authorization: Bearer <key>' "
+                                     "(llm.api_key_env names the variable holding it)", code="invalid_api_key")
+            else:
+                return True
+            self.close_connection = True
+            self._error(refused)
+            return False
 
         def _error(self, e: BadRequest) -> None:
             with server.counters.lock:
