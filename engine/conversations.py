@@ -8,9 +8,12 @@
 
 A cell may also hold the same as a JSON string (CSV files, JSONL/Parquet written as text). Roles come out as
 "user", "assistant" or "system"; text blocks are kept, tool calls and results become "[tool call]" /
-"[tool result]", images and other media are skipped. A malformed conversation raises `ConversationError`
-with one line naming the place ("messages[2].role is 'robot'; expected user, assistant or system"); the
-caller adds the row.
+"[tool result]" (OpenAI `tool_calls` and legacy `function_call` too), an OpenAI refusal (a `refusal` field
+beside `content: null`, or a {"type": "refusal"} part) becomes "[refusal] <its text>", images and other
+media are skipped. A conversation needs a user message with words of its own: the placeholders do not count.
+A malformed conversation raises `ConversationError` with one line naming the place ("messages[2].role is
+'robot'; expected user, assistant or system"); the caller adds the row. Text with a lone surrogate (a JSON
+"\\ud83d" cut from its pair) is malformed: it cannot be written as UTF-8.
 
     turns = parse(cell, column="messages")  # [("user", "..."), ("assistant", "...")]
     render(turns)                            # "User: ...\nAssistant: ..."
@@ -36,6 +39,11 @@ _SKIPPED = {"image", "image_url", "input_image", "audio", "input_audio", "file",
             "redacted_thinking"}
 _TOOL_CALL = {"tool_use", "function_call", "tool_call", "server_tool_use"}
 _TOOL_RESULT = {"tool_result", "function_result", "web_search_tool_result"}
+TOOL_CALL, TOOL_RESULT, REFUSAL = "[tool call]", "[tool result]", "[refusal] "
+# Parts standing for something other than words: they do not make a user message "with text".
+_PLACEHOLDERS = {TOOL_CALL, TOOL_RESULT}
+# A Python repr of a list of dicts (Dask's string conversion of an object column does this), not JSON.
+_REPR_START = ("[{'", "{'")
 
 Turn = tuple[str, str]
 
@@ -44,20 +52,19 @@ class ConversationError(ValueError):
     """A conversation that cannot be read; the message is one line naming where and what."""
 
 
-def parse(value: Any, column: str = "messages") -> list[Turn]:
+def parse(value: Any, column: str = "messages", system: Any = None) -> list[Turn]:
     """[(role, text)] of one cell: a list of messages, an Anthropic {"system", "messages"} object, or a
-    JSON string of either. Roles: user / assistant / system. Raises `ConversationError`."""
+    JSON string of either. `system`: a system prompt from beside the cell (a row's `system` column), rendered
+    before the object's own. Roles: user / assistant / system. Raises `ConversationError`."""
     if isinstance(value, (str, bytes)):
-        try:
-            value = json.loads(value)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ConversationError(f"{column} is not valid JSON ({getattr(e, 'msg', e)})") from None
-    system, outer = None, column
+        value = _json(value, column)
+    systems = [] if system is None else [(system, "system")]  # (prompt, its place in messages)
     if isinstance(value, dict):  # Anthropic request shape: {"system": ..., "messages": [...]}
         inner = next((k for k in ("messages", "conversations") if value.get(k) is not None), None)
         if inner is None:
             raise ConversationError(f"{column} is an object without a messages list")
-        system = value.get("system")
+        if value.get("system") is not None:
+            systems.append((value["system"], f"{column}.system"))
         value, column = value[inner], f"{column}.{inner}"
     if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):  # numpy arrays from pandas/parquet
         value = value.tolist()
@@ -68,17 +75,17 @@ def parse(value: Any, column: str = "messages") -> list[Turn]:
     if not value:
         raise ConversationError(f"{column} is empty")
     turns: list[Turn] = []
-    if system is not None:
-        text = _content(system, f"{outer}.system")
+    for prompt, where in systems:
+        text = _content(prompt, where)
         if text:
             turns.append(("system", text))
     for i, message in enumerate(value):
         role, text = _message(message, f"{column}[{i}]")
         if role == "tool":  # a tool's output, spoken to the assistant
-            role, text = "user", "[tool result]"
+            role, text = "user", TOOL_RESULT
         if text:
             turns.append((role, text))
-    if not any(role == "user" for role, _ in turns):
+    if not any(role == "user" and _has_words(text) for role, text in turns):
         raise ConversationError(f"{column} has no user message with text")
     return turns
 
@@ -89,9 +96,9 @@ def render(turns: list[Turn], max_chars: int | None = None) -> str:
     return text if max_chars is None else cut_middle(text, max_chars)
 
 
-def transcript(value: Any, column: str = "messages", max_chars: int | None = None) -> str:
+def transcript(value: Any, column: str = "messages", max_chars: int | None = None, system: Any = None) -> str:
     """`render(parse(value))`: one cell as a transcript string."""
-    return render(parse(value, column), max_chars)
+    return render(parse(value, column, system), max_chars)
 
 
 def cut_middle(text: str, max_chars: int) -> str:
@@ -122,8 +129,11 @@ def _message(message: Any, where: str) -> Turn:
         canon = _ROLES.get(role.lower()) if isinstance(role, str) else None
         if canon is None:
             raise ConversationError(f"{where}.role is {_show(role)}; expected user, assistant or system")
-        if role.lower() in ("assistant",) and message.get("content") is None and message.get("tool_calls"):
-            return "assistant", "[tool call]"  # OpenAI: an assistant turn that only calls tools
+        if canon == "assistant" and message.get("content") is None:
+            if _present(message.get("tool_calls")) or _present(message.get("function_call")):
+                return "assistant", TOOL_CALL  # OpenAI: an assistant turn that only calls tools
+            if message.get("refusal") is not None:  # OpenAI: the model declined; content is null then
+                return "assistant", REFUSAL + _text(message["refusal"], f"{where}.refusal")
         return canon, _content(message.get("content"), f"{where}.content", required=canon != "tool")
     if message.get("from") is not None:
         sender = message["from"]
@@ -141,7 +151,7 @@ def _content(content: Any, where: str, required: bool = True) -> str:
             return ""
         raise ConversationError(f"{where} is missing")
     if isinstance(content, str):
-        return content.strip()
+        return _valid(content, where).strip()
     if hasattr(content, "tolist") and not isinstance(content, (list, tuple)):
         content = content.tolist()
     if isinstance(content, dict):  # a single block
@@ -151,26 +161,79 @@ def _content(content: Any, where: str, required: bool = True) -> str:
     parts = []
     for j, block in enumerate(content):
         if isinstance(block, str):
-            parts.append(block.strip())
+            parts.append(_valid(block, f"{where}[{j}]").strip())
             continue
         if not isinstance(block, dict):
             raise ConversationError(f"{where}[{j}] is a {_kind(block)}, not a content block")
         kind = block.get("type")
         if kind is None and isinstance(block.get("text"), str):
             kind = "text"
+        if kind is not None and not isinstance(kind, str):  # a list or object is unhashable, a number no kind
+            raise ConversationError(f"{where}[{j}].type is {_article(kind)}, expected a string")
         if kind in ("text", "input_text", "output_text"):
-            text = block.get("text")
-            if not isinstance(text, str):
-                raise ConversationError(f"{where}[{j}].text is {'missing' if text is None else 'a ' + _kind(text)}")
-            parts.append(text.strip())
+            parts.append(_text(block.get("text"), f"{where}[{j}].text").strip())
+        elif kind == "refusal":  # OpenAI: a part saying the model declined
+            text = _text(block.get("refusal"), f"{where}[{j}].refusal").strip()
+            parts.append(REFUSAL + text if text else "")
         elif kind in _TOOL_CALL:
-            parts.append("[tool call]")
+            parts.append(TOOL_CALL)
         elif kind in _TOOL_RESULT:
-            parts.append("[tool result]")
+            parts.append(TOOL_RESULT)
         elif kind is None:
             raise ConversationError(f"{where}[{j}] has no type")
         # anything else (images, audio, files, thinking, unknown kinds): skipped, not an error
     return "\n".join(p for p in parts if p)
+
+
+def _json(value: str | bytes, column: str) -> Any:
+    """A JSON string cell parsed; `ConversationError` with the parser's reason (and a hint for a Python repr)."""
+    try:
+        return json.loads(value)
+    except RecursionError:  # json's C parser recurses once per level: "[[[[...]]]]" exhausts the stack
+        raise ConversationError(f"{column} is not valid JSON (nested too deeply)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        if isinstance(value, str) and value.lstrip().startswith(_REPR_START):
+            # Never evaluated (that would run the input as code); say where such strings usually come from.
+            raise ConversationError(
+                f"{column} is not valid JSON (it looks like a Python repr: with Dask, set "
+                "dask.config.set({'dataframe.convert-string': False}) before building the frame, or read Parquet)"
+            ) from None
+        raise ConversationError(f"{column} is not valid JSON ({getattr(e, 'msg', e)})") from None
+
+
+def _text(value: Any, where: str) -> str:
+    """A field that must hold text (a text block's `text`, a refusal)."""
+    if not isinstance(value, str):
+        raise ConversationError(f"{where} is {'missing' if value is None else _article(value)}")
+    return _valid(value, where)
+
+
+def _valid(text: str, where: str) -> str:
+    """`text`, unless it holds a lone surrogate (JSON "\\ud83d" without its pair): such a str cannot be
+    written as UTF-8, so it would fail later, outside any row's reach."""
+    if not text.isascii():  # the common case costs no encoding
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConversationError(f"{where} is not valid Unicode (lone surrogate)") from None
+    return text
+
+
+def _has_words(text: str) -> bool:
+    """Whether a rendered turn holds more than tool placeholders (parts are joined by newlines)."""
+    return any(part.strip() not in _PLACEHOLDERS for part in text.split("\n") if part.strip())
+
+
+def _present(value: Any) -> bool:
+    """A non-empty field; numpy arrays (nested lists read by pandas) have no plain truth value."""
+    if value is None:
+        return False
+    return len(value) > 0 if hasattr(value, "__len__") else True
+
+
+def _article(value: Any) -> str:
+    kind = _kind(value)
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def _kind(value: Any) -> str:

@@ -12,7 +12,8 @@ then yields only the columns asked for, chunk by chunk (`Source.chunks`):
 
 Files of a directory or glob are read in sorted order; names starting with "." or "_" (`_SUCCESS`,
 `.crc`, `_delta_log/`) are skipped in a directory. Files must agree on every needed column (present in
-all, same kind of type); the first disagreement is a one-line `InputError` naming both files.
+all, same kind of type); the first disagreement is a one-line `InputError` naming both files. An optional
+column (read where present, such as the `system` prompt beside messages) is null in a file without it.
 """
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ class Source:
     where: str
     names: list[str]
 
-    def chunks(self, columns: list[str]) -> Iterator[Chunk]:
+    def chunks(self, columns: list[str], optional: tuple[str, ...] = ()) -> Iterator[Chunk]:
+        """`columns` of every chunk; those in `optional` need not be in every file (null where absent)."""
         raise NotImplementedError
 
 
@@ -116,7 +118,7 @@ class _Memory(Source):
         self.data, self.where = data, where
         self.names = [str(c) for c in (data.column_names if isinstance(data, pa.Table) else data.columns)]
 
-    def chunks(self, columns):
+    def chunks(self, columns, optional=()):
         yield Chunk(self.data, self.where)
 
 
@@ -147,7 +149,7 @@ class _Dask(Source):
         self.frame = frame
         self.names = [str(c) for c in frame.columns]
 
-    def chunks(self, columns):
+    def chunks(self, columns, optional=()):
         frame = self.frame[columns]  # only these columns are read (the projection reaches read_parquet)
         offset = 0
         for i in range(frame.npartitions):
@@ -246,13 +248,15 @@ class _Files(Source):
         keys = _hive_keys(self.files[i], self.base)
         return {**file_kinds, **{k: "text" for k in keys if k not in file_kinds}}
 
-    def chunks(self, columns):
+    def chunks(self, columns, optional=()):
         first = self._kinds(0, self._first)
         for i, (path, fmt) in enumerate(zip(self.files, self.fmts)):
             file_kinds = self._first if i == 0 else self._file_kinds(i)
-            if i:
-                _agree(columns, self.files[0], first, path, self._kinds(i, file_kinds))
+            if i:  # an optional column's cells are checked one by one: its type may differ between files
+                _agree([c for c in columns if c not in optional], self.files[0], first, path,
+                       self._kinds(i, file_kinds))
             keys = {k: v for k, v in _hive_keys(path, self.base).items() if k in columns and k not in file_kinds}
+            keys.update({c: None for c in optional if c in columns and c not in file_kinds and c not in keys})
             offset = 0
             with _reading(path, fmt):
                 for data in self._read(i, path, fmt, [c for c in columns if c in file_kinds]):

@@ -12,6 +12,7 @@ stages need: `Records.table`, an Arrow table of the accepted rows' row, id, text
 """
 from __future__ import annotations
 
+import itertools
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,8 @@ _HAS_USERS_KEY = b"clio.has_user_ids"
 _RESERVED = ("row", "id", "text", "user_id")
 # Reason prefix of a row whose conversation cannot be read (the rest names the place and the problem).
 _INVALID = "invalid conversation"
+# Column rendered as the system prompt beside a `messages` / `conversations` column (Anthropic request logs).
+_SYSTEM = "system"
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,7 +133,8 @@ def load_records(
     is absent and a `messages` or `conversations` column is present, each record's text is the rendered
     transcript ("User: ...\nAssistant: ...") and a malformed conversation is rejected with the reason
     ("invalid conversation: messages[2].role is 'robot'; ..."); the input is refused only when no row holds
-    a valid conversation.
+    a valid conversation. A `system` column beside a `messages` or `conversations` column (Anthropic request
+    logs, one request per row) is the system prompt, rendered first ("System: ...").
     Raises `InputError` for unreadable input (invalid UTF-8 included, naming file, column and row), a
     missing column, files that disagree on a needed column, or a glob/directory without readable files;
     invalid rows are returned in `Records.rejected`, never dropped.
@@ -159,13 +163,15 @@ def load_records(
     cols = _Columns(
         text=column(text_column, "text") if conversations is None else column(conversations, "conversation"),
         conversations=conversations is not None,
+        # One Anthropic request per row ({"system": ..., "messages": [...]}): the same as that object in a cell.
+        system=_SYSTEM if conversations in CONVERSATION_COLUMNS and _SYSTEM in names else None,
         id=column(id_column, "id", "id"),
         user=column(user_column, "user", "user_id"),
         facets=[column(f, "facet") for f in facet_columns],
         id_name=id_column or "id", user_name=user_column or "user_id",
     )
     check = _Validator(cols, null_users == "reject")
-    for chunk in src.chunks(cols.needed):
+    for chunk in src.chunks(cols.needed, optional=cols.optional):
         check.add(chunk)
     if cols.conversations and check.n and check.first_invalid is not None:
         raise InputError(f"no row of {where} holds a valid conversation in column {conversations!r}; "
@@ -205,6 +211,7 @@ class _Columns:
 
     text: str                 # the text column, or the conversation column when `conversations`
     conversations: bool
+    system: str | None        # conversations: the `system` column of an Anthropic request log, rendered first
     id: str | None
     user: str | None
     facets: list[str]
@@ -213,7 +220,14 @@ class _Columns:
 
     @property
     def needed(self) -> list[str]:
-        return list(dict.fromkeys(c for c in (self.text, self.id, self.user, *self.facets) if c is not None))
+        cols = (self.text, self.system, self.id, self.user, *self.facets)
+        return list(dict.fromkeys(c for c in cols if c is not None))
+
+    @property
+    def optional(self) -> tuple[str, ...]:
+        """Needed columns a file may lack (null there): a system prompt is not in every request log."""
+        required = (self.text, self.id, self.user, *self.facets)
+        return (self.system,) if self.system is not None and self.system not in required else ()
 
 
 class _Validator:
@@ -232,7 +246,11 @@ class _Validator:
         c, data, n, offset = self.cols, chunk.data, len(chunk), self.n
         invalid = text_type = None
         if c.conversations:
-            text, invalid = _transcripts(_get(data, c.text), c.text)
+            raw = {name: _get(data, name) for name in (c.text, c.system) if name is not None}
+            for name, col in raw.items():  # before its cells become Python strings, which raise on bad bytes
+                if isinstance(col, (pa.Array, pa.ChunkedArray)):
+                    _check_utf8(col, name, chunk)
+            text, invalid = _transcripts(raw[c.text], c.text, raw.get(c.system))
         else:
             text, text_type = _strings(_get(data, c.text), n, name=c.text, keep_types=True)
         rows = np.arange(offset, offset + n, dtype=np.int64)
@@ -378,19 +396,25 @@ def _conversation_column(name: str | None, text_column: str, names: list[str]) -
     return next((c for c in CONVERSATION_COLUMNS if c in names), None)
 
 
-def _transcripts(col, name: str) -> tuple[pa.Array, np.ndarray]:
-    """(rendered transcript per row, null where unreadable; per row the rejection reason or None)."""
+def _transcripts(col, name: str, system=None) -> tuple[pa.Array, np.ndarray]:
+    """(rendered transcript per row, null where unreadable; per row the rejection reason or None).
+    `system`: the `system` column beside the messages, or None."""
     texts = np.full(len(col), None, dtype=object)
     invalid = np.full(len(col), None, dtype=object)
-    for i, value in enumerate(_cells(col)):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
+    systems = _cells(system) if system is not None else itertools.repeat(None)
+    for i, (value, prompt) in enumerate(zip(_cells(col), systems)):
+        if _missing(value):
             invalid[i] = f"{_INVALID}: {name} is null"
             continue
         try:
-            texts[i] = transcript(value, name)
+            texts[i] = transcript(value, name, system=None if _missing(prompt) else prompt)
         except ConversationError as e:
             invalid[i] = f"{_INVALID}: {e}"
     return pa.array(texts, type=pa.string()), invalid
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 def _cells(col, block: int = 8192):
@@ -403,21 +427,35 @@ def _cells(col, block: int = 8192):
         yield from (col.tolist() if isinstance(col, pd.Series) else col)
 
 
-def _check_utf8(values: pa.Array, name: str, chunk: Chunk) -> None:
+def _check_utf8(values: pa.Array | pa.ChunkedArray, name: str, chunk: Chunk) -> None:
     """Raise a one-line InputError naming the file (or object), column and row (and line of a JSONL file) of
-    the first invalid UTF-8 string; pyarrow's readers let such bytes through into string columns."""
+    the first invalid UTF-8 string; pyarrow's readers let such bytes through into string columns, and into
+    the strings nested in a conversation column."""
     try:
         values.validate(full=True)
         return
     except pa.ArrowInvalid:
         pass
-    row = first_invalid_row(values.view(pa.binary()), chunk.offset)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_string(values.type):
+        row = first_invalid_row(values.view(pa.binary()), chunk.offset)
+    else:  # nested (messages): validating a slice checks its whole child arrays, so decode row by row
+        row = chunk.offset + next((i for i in range(len(values)) if not _decodes(values.slice(i, 1))), -1)
     at = f"row {row}"
     if chunk.path is not None and chunk.fmt == "jsonl":
         line = jsonl_line(chunk.path, row)
         at = f"line {line} (row {row})" if line else at
     raise InputError(f"cannot read {chunk.where}: invalid UTF-8 in column {name!r} at {at}; "
                      "re-encode the input as UTF-8")
+
+
+def _decodes(values: pa.Array) -> bool:
+    try:
+        values.to_pylist()
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _np_mask(mask) -> np.ndarray:

@@ -159,7 +159,8 @@ def test_parquet_anthropic_blocks_read_by_arrow_and_by_pandas(tmp_path):
     path = tmp_path / "blocks.parquet"
     pq.write_table(pa.Table.from_pylist([{"id": "a", "messages": ANTHROPIC["messages"]},
                                          {"id": "b", "messages": [{"role": "user", "content": [
-                                             {"type": "tool_result", "text": None, "source": None}]}]}]), path)
-    expected = ["User: Reverse a list in Python?\nAssistant: Use xs[::-1].", "User: [tool result]"]
+                                             {"type": "tool_result", "text": None, "source": None},
+                                             {"type": "text", "text": "go on"}]}]}]), path)
+    expected = ["User: Reverse a list in Python?\nAssistant: Use xs[::-1].", "User: [tool result]\ngo on"]
     assert load_records(path).texts == expected
     assert load_records(pd.read_parquet(path)).texts == expected  # numpy arrays of dicts

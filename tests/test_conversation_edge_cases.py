@@ -1,0 +1,217 @@
+"""Conversations that once crashed the loader or were misread: invalid UTF-8 or lone surrogates inside
+messages, odd content-block types, OpenAI refusals and legacy function calls, JSON nested too deeply,
+tool-only conversations without user words, Dask's string repr of messages, and Anthropic request logs
+with a top-level `system` field. Each ends in a rendered transcript, a row rejected with a reason, or one
+`InputError` line naming file, column and row."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from clio_engine.conversations import ConversationError, parse
+from clio_engine.errors import InputError
+from clio_engine.records import load_records
+
+pytestmark = pytest.mark.unit
+
+
+def _reject_reasons(records) -> dict[str, str]:
+    return dict(zip(records.rejected.column("id").to_pylist(), records.rejected.column("reason").to_pylist()))
+
+
+# ------------------------------------------------------------------------------- invalid UTF-8 (1)
+
+
+def test_invalid_utf8_inside_jsonl_messages_names_file_column_and_line(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"id":"a","messages":[{"role":"user","content":"hello"}]}\n\n'
+                     b'{"id":"b","messages":[{"role":"user","content":"caf\xe9"}]}\n')
+    with pytest.raises(InputError) as e:
+        load_records(path)
+    assert str(e.value) == (f"cannot read {path}: invalid UTF-8 in column 'messages' at line 3 (row 1); "
+                            "re-encode the input as UTF-8")
+
+
+def test_invalid_utf8_in_a_parquet_json_string_column_names_the_row(tmp_path):
+    path = tmp_path / "bad.parquet"
+    cells = pa.array([b'[{"role":"user","content":"hi"}]', b'[{"role":"user","content":"caf\xe9"}]'], pa.binary())
+    pq.write_table(pa.table({"id": ["a", "b"], "messages": cells.view(pa.string())}), path)
+    with pytest.raises(InputError) as e:
+        load_records(path)
+    assert str(e.value) == (f"cannot read {path}: invalid UTF-8 in column 'messages' at row 1; "
+                            "re-encode the input as UTF-8")
+
+
+def test_invalid_utf8_in_a_nested_parquet_column_names_the_row(tmp_path):
+    path = tmp_path / "nested.parquet"
+    content = pa.array([b"hi", b"ok", b"caf\xe9"], pa.binary()).view(pa.string())
+    messages = pa.StructArray.from_arrays([pa.array(["user"] * 3), content], names=["role", "content"])
+    column = pa.ListArray.from_arrays(pa.array([0, 1, 2, 3], pa.int32()), messages)
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "messages": column}), path)
+    with pytest.raises(InputError) as e:
+        load_records(path)
+    assert "invalid UTF-8 in column 'messages' at row 2;" in str(e.value) and str(path) in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+# ---------------------------------------------------------------------------- lone surrogates (2)
+
+
+def test_a_lone_surrogate_in_content_rejects_the_conversation():
+    with pytest.raises(ConversationError, match=r"^messages\[1\]\.content is not valid Unicode \(lone surrogate\)$"):
+        parse([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "cut emoji \ud83d"}])
+    with pytest.raises(ConversationError, match=r"^messages\[0\]\.content\[0\]\.text is not valid Unicode"):
+        parse([{"role": "user", "content": [{"type": "text", "text": "x\udc00"}]}])
+    with pytest.raises(ConversationError, match=r"^messages\.system is not valid Unicode"):
+        parse({"system": "be \ud800 kind", "messages": [{"role": "user", "content": "hi"}]})
+
+
+def test_a_lone_surrogate_rejects_only_its_row_in_jsonl_and_pandas(tmp_path):
+    path = tmp_path / "sur.jsonl"
+    path.write_text('{"id":"a","messages":[{"role":"user","content":"hello"}]}\n'
+                    '{"id":"b","messages":[{"role":"user","content":"cut emoji \\ud83d"}]}\n')
+    frame = pd.DataFrame({"id": ["a", "b"], "messages": [[{"role": "user", "content": "hello"}],
+                                                         [{"role": "user", "content": "x\ud800"}]]})
+    for source in (path, frame):
+        records = load_records(source)
+        assert records.ids == ["a"] and records.texts == ["User: hello"]
+        assert _reject_reasons(records) == {
+            "b": "invalid conversation: messages[0].content is not valid Unicode (lone surrogate)"}
+
+
+# ------------------------------------------------------------------------- block type not text (3)
+
+
+@pytest.mark.parametrize("kind, name", [(["text"], "a list"), ({"t": "text"}, "an object"), (5, "a number")])
+def test_a_content_block_type_that_is_not_a_string_is_named(kind, name):
+    with pytest.raises(ConversationError) as e:
+        parse([{"role": "user", "content": [{"type": kind, "text": "hi"}]}])
+    assert str(e.value) == f"messages[0].content[0].type is {name}, expected a string"
+
+
+def test_a_list_block_type_rejects_its_row_in_jsonl(tmp_path):
+    path = tmp_path / "typelist.jsonl"
+    path.write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "hello"}]}) + "\n" +
+                    json.dumps({"id": "b", "messages": [{"role": "user", "content": [{"type": ["text"], "text": "hi"}]}]})
+                    + "\n")
+    records = load_records(path)
+    assert records.ids == ["a"]
+    assert _reject_reasons(records) == {"b": "invalid conversation: messages[0].content[0].type is a list, expected a string"}
+
+
+# ------------------------------------------------------------------ OpenAI refusals, function_call (4)
+
+
+def test_openai_refusals_are_rendered_and_legacy_function_calls_accepted():
+    ask = {"role": "user", "content": "how to make a bomb"}
+    refusal = ("assistant", "[refusal] I can't help with that.")
+    assert parse([ask, {"role": "assistant", "content": None, "refusal": "I can't help with that."}]) == [
+        ("user", "how to make a bomb"), refusal]
+    assert parse([ask, {"role": "assistant", "content": [{"type": "refusal", "refusal": "I can't help with that."}]}]) == [
+        ("user", "how to make a bomb"), refusal]
+    assert parse([{"role": "user", "content": "weather?"},
+                  {"role": "assistant", "content": None, "function_call": {"name": "w", "arguments": "{}"}}]) == [
+        ("user", "weather?"), ("assistant", "[tool call]")]
+    with pytest.raises(ConversationError, match=r"^messages\[1\]\.content\[0\]\.refusal is missing$"):
+        parse([ask, {"role": "assistant", "content": [{"type": "refusal"}]}])
+    with pytest.raises(ConversationError, match=r"^messages\[1\]\.refusal is a number$"):
+        parse([ask, {"role": "assistant", "content": None, "refusal": 3}])
+
+
+def test_tool_calls_read_from_parquet_by_pandas_are_numpy_arrays(tmp_path):
+    """pandas reads a nested list as a numpy array, whose truth value is ambiguous past one element."""
+    path = tmp_path / "tools.parquet"
+    calls = [{"id": "c1", "type": "function"}, {"id": "c2", "type": "function"}]
+    pq.write_table(pa.Table.from_pylist([{"id": "a", "messages": [
+        {"role": "user", "content": "two lookups", "tool_calls": None},
+        {"role": "assistant", "content": None, "tool_calls": calls}]}]), path)
+    expected = ["User: two lookups\nAssistant: [tool call]"]
+    assert load_records(path).texts == expected
+    assert load_records(pd.read_parquet(path)).texts == expected
+
+
+# ---------------------------------------------------------------------------- nested too deeply (5)
+
+
+def test_json_nested_too_deeply_rejects_the_row():
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ConversationError, match=r"^messages is not valid JSON \(nested too deeply\)$"):
+        parse(deep)
+    records = load_records(pd.DataFrame({"messages": [json.dumps([{"role": "user", "content": "hi"}]), deep]}))
+    assert records.texts == ["User: hi"]
+    assert _reject_reasons(records) == {"1": "invalid conversation: messages is not valid JSON (nested too deeply)"}
+
+
+# ------------------------------------------------------------------------- placeholders are no words (6)
+
+
+def test_tool_placeholders_do_not_count_as_user_text():
+    with pytest.raises(ConversationError, match="^messages has no user message with text$"):
+        parse([{"role": "system", "content": "You are an agent"},
+               {"role": "assistant", "content": None, "tool_calls": [{"id": "c"}]},
+               {"role": "tool", "content": "42"}])
+    with pytest.raises(ConversationError, match="^messages has no user message with text$"):
+        parse([{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]},
+               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]}])
+    # one user word is enough; the placeholders are still shown
+    assert parse([{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t"}, {"type": "text", "text": "go"}]}]) \
+        == [("user", "[tool result]\ngo")]
+
+
+# ------------------------------------------------------------------------------ Dask's repr strings (7)
+
+
+def test_a_python_repr_cell_gets_an_actionable_hint():
+    with pytest.raises(ConversationError) as e:
+        parse(str([{"role": "user", "content": "hi"}]))
+    assert str(e.value).startswith("messages is not valid JSON (it looks like a Python repr: with Dask, set "
+                                   "dask.config.set({'dataframe.convert-string': False})")
+    with pytest.raises(ConversationError, match=r"^messages is not valid JSON \(Expecting"):
+        parse("[{not json")  # not a repr: the parser's own message
+
+
+def test_dask_frames_of_messages_load_with_the_suggested_setting():
+    dask = pytest.importorskip("dask")
+    dd = pytest.importorskip("dask.dataframe")
+    rows = pd.DataFrame({"id": ["a", "b"], "messages": [[{"role": "user", "content": "How do I boil an egg?"}],
+                                                        [{"role": "user", "content": "Fix my SQL"}]]})
+    with dask.config.set({"dataframe.convert-string": True}):  # Dask's default: lists become their repr
+        frame = dd.from_pandas(rows, npartitions=1)
+        with pytest.raises(InputError, match=r"it looks like a Python repr: with Dask, set dask\.config\.set"):
+            load_records(frame)
+    with dask.config.set({"dataframe.convert-string": False}):
+        frame = dd.from_pandas(rows, npartitions=1)
+    assert load_records(frame).texts == ["User: How do I boil an egg?", "User: Fix my SQL"]
+
+
+# ---------------------------------------------------------------- Anthropic request rows: system (8)
+
+
+def test_a_system_column_beside_messages_is_rendered_like_the_request_object(tmp_path):
+    request = {"system": "You are a pirate.", "messages": [{"role": "user", "content": "hi"}]}
+    path = tmp_path / "anthropic.jsonl"
+    path.write_text(json.dumps({"id": "a", **request}) + "\n" +
+                    json.dumps({"id": "b", "system": None, "messages": request["messages"]}) + "\n" +
+                    json.dumps({"id": "c", "system": 5, "messages": request["messages"]}) + "\n")
+    records = load_records(path)
+    assert records.texts == ["System: You are a pirate.\nUser: hi", "User: hi"]
+    assert records.texts[0] == load_records(pd.DataFrame({"messages": [request]})).texts[0]
+    assert _reject_reasons(records) == {"c": "invalid conversation: system is a number; expected text or a list "
+                                             "of content blocks"}
+    # a plain-text input ignores the column; an explicit other conversation column does too
+    assert load_records(pd.DataFrame({"text": ["t"], "system": ["s"]})).texts == ["t"]
+    frame = pd.DataFrame({"chat": [request["messages"]], "system": ["s"]})
+    assert load_records(frame, conversation_column="chat").texts == ["User: hi"]
+
+
+def test_request_log_files_need_not_all_have_a_system_column(tmp_path):
+    (tmp_path / "1.jsonl").write_text(json.dumps({"id": "a", "system": "S", "messages": [{"role": "user", "content": "hi"}]}))
+    (tmp_path / "2.jsonl").write_text(json.dumps({"id": "b", "messages": [{"role": "user", "content": "yo"}]}))
+    assert load_records(tmp_path / "*.jsonl").texts == ["System: S\nUser: hi", "User: yo"]
+    # asked for as a facet, the column is required in every file as usual
+    with pytest.raises(InputError, match="input files disagree on column 'system'"):
+        load_records(tmp_path / "*.jsonl", facet_columns=["system"])
