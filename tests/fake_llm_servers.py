@@ -6,7 +6,8 @@ Each request is answered by the next scripted `Reply` for its prompt (the first 
 re-ask counts toward the same conversation), else by
 the default: "echo: <prompt>" after `delay` seconds. A reply can be an HTTP error with headers (429 with
 retry-after, 500, 529), a slow answer (past the client's timeout), any text (malformed JSON), or a
-truncated one (finish_reason "length" / stop_reason "max_tokens"). The server counts hits per prompt and
+truncated one (finish_reason "length" / stop_reason "max_tokens"), or a whole response body of the
+service's own shape (`payload`: a refusal, a reply without usage, a tool call). The server counts hits per prompt and
 measures how many requests were in flight at once.
 
     with FakeServer("openai", delay=0.01) as srv:
@@ -37,6 +38,7 @@ class Reply:
     truncated: bool = False
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    payload: dict | None = None  # a whole response body of the service's format (a refusal, no usage, ...)
 
 
 def _system_of(body: dict) -> str:
@@ -162,6 +164,8 @@ class FakeServer:
                 await asyncio.sleep(delay)
         finally:
             self.in_flight -= 1
+        if reply.payload is not None:
+            return reply.status, reply.headers, reply.payload
         if reply.status != 200:
             return reply.status, reply.headers, self._error(reply.status)
         text = reply.text

@@ -57,7 +57,13 @@ def test_status_classes_and_retry_after():
     assert isinstance(status_error(400, "x"), Permanent) and isinstance(status_error(404, "x"), Permanent)
     for status in (401, 403):  # a refused key stops the stage (a ClioError), it is no one request's failure
         assert isinstance(status_error(status, "no"), CredentialsRefused) and isinstance(status_error(status, "no"), ClioError)
-    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
+    # an HTTP date counts from now: a past one means "now", a future one its distance (Backoff caps it)
+    when = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, now=when - 40) == 40.0
+    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, now=when + 5) == 0.0
+    for useless in ("soon", "nan", ""):
+        assert parse_retry_after({"retry-after": useless}) is None, useless
+    assert parse_retry_after({"retry-after-ms": "x", "retry-after": "3"}) == 3.0
 
 
 def test_parse_finds_json_in_fences_and_prose():

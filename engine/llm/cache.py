@@ -1,8 +1,9 @@
 """The call cache: one log line per finished request, keyed by a hash of everything that decides its answer.
 
 The key hashes (backend, model, system, messages, max_tokens, temperature, JSON schema) plus a format
-version, so nobody lists by hand what goes into it and a changed prompt or parameter can never hit a stale
-entry. Entries are appended to a per-process log (`CallCache`; `clio_engine.storage.writing` turns a full
+version and the backend's `cache_identity` (what else decides its answers: the server's base URL, whether
+the schema is sent natively, a local model's resolved file and, when sampling, its seed), so a changed
+prompt, parameter or model behind the same name can never hit a stale entry. Entries are appended to a per-process log (`CallCache`; `clio_engine.storage.writing` turns a full
 disk into a one-line `OutputError`), so a run killed mid-stage leaves only whole entries (a partial last
 line is a miss) and resumes without re-sending a finished request.
 
@@ -23,7 +24,7 @@ from clio_engine.llm.types import Request, Result
 from clio_engine.runfiles import LLM_CACHE
 from clio_engine.storage import writing
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the backend identity joined the key
 RUN_CACHE = LLM_CACHE  # where a run keeps its calls, under RUN_DIR (private: prompts hold record text)
 
 
@@ -43,11 +44,14 @@ def _model_schema(model: type) -> dict:
     return model.model_json_schema()  # ~0.1 ms each: computed once per class, not once per request
 
 
-def call_key(backend: str, model: str, request: Request, max_tokens: int, temperature: float) -> str:
-    """The hex SHA-256 naming a request's cache file (defaults already resolved into max_tokens/temperature)."""
+def call_key(backend: str, model: str, request: Request, max_tokens: int, temperature: float,
+             identity: dict | None = None) -> str:
+    """The hex SHA-256 naming a request's cache file (defaults already resolved into max_tokens/temperature;
+    `identity`: the backend's `cache_identity(temperature)`). UnicodeEncodeError for text that is not valid
+    Unicode (a lone surrogate), which no server could be sent either."""
     body = {"v": CACHE_VERSION, "backend": backend, "model": model, "system": request.system,
             "messages": list(request.messages), "max_tokens": max_tokens, "temperature": float(temperature),
-            "schema": schema_json(request.schema)}
+            "schema": schema_json(request.schema), "identity": identity or {}}
     text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -12,6 +12,14 @@ once more with the parse error appended, then recorded as a failure. Finished an
 deterministic failures (malformed after the re-ask, truncated JSON) — are cached as they finish, one
 line each in this process's call log (`cache.CallCache`); transient give-ups, refusals (4xx) and cost-ceiling stops are not, so a later run tries them again.
 
+Identical requests in one batch (one cache key) are sent once and share the answer. A request whose text
+is not valid Unicode fails alone, with that reason. When `max_failures_in_a_row` requests in a row fail
+for the server's reasons (not for a malformed answer) — a server that is down, a model it does not have, an
+exhausted quota — the stage stops with one line (`ServerFailing`) instead of trying every remaining
+request; finished calls stay cached, so a rerun resumes. A 401/403 stops it at the first
+(`retry.CredentialsRefused`). Ctrl-C stops sending at once, also from a notebook (where `generate` runs on
+a helper thread).
+
 The cost ceiling is checked before every send: once the spend of this generator reaches `max_cost_usd`,
 no further call is sent and every request not yet finished fails with "cost ceiling reached". Calls
 already in flight finish and are kept, so the spend can pass the ceiling by at most `max_concurrency`
@@ -20,24 +28,56 @@ calls.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
 
-from clio_engine.errors import ClioError
+from clio_engine.errors import ClioError, ConfigError
 from clio_engine.llm import structured
 from clio_engine.llm.backends.base import Backend, Call
 from clio_engine.llm.cache import CallCache, call_key, schema_json
 from clio_engine.llm.progress import Progress
-from clio_engine.llm.retry import Backoff, Permanent, Transient
+from clio_engine.llm.retry import REFUSED, Backoff, Permanent, Transient
 from clio_engine.llm.types import COST_CEILING, Request, Result
-from clio_engine.llm.usage import PriceTable, StageUsage, reason_kind
+from clio_engine.llm.usage import PriceTable, StageUsage, estimate_tokens, reason_kind
+
+
+NOT_UNICODE = "request is not valid Unicode"
+
+
+class ServerFailing(ClioError, RuntimeError):
+    """`max_failures_in_a_row` requests in a row failed for the server's reasons: the stage stops."""
+
+
+def _check_settings(max_concurrency, max_retries, backoff_s, max_cost_usd, max_tokens, temperature) -> None:
+    """One-line ConfigError for a setting no call could use (the config layer checks these too; the
+    Generator is also public API)."""
+    def whole(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+
+    for name, value, ok in (("max_concurrency", max_concurrency, whole(max_concurrency) and max_concurrency >= 1),
+                            ("max_retries", max_retries, whole(max_retries) and max_retries >= 0),
+                            ("backoff_s", backoff_s, number(backoff_s) and backoff_s >= 0),
+                            ("max_cost_usd", max_cost_usd, max_cost_usd is None or (number(max_cost_usd) and max_cost_usd >= 0)),
+                            ("max_tokens", max_tokens, whole(max_tokens) and max_tokens >= 1),
+                            ("temperature", temperature, number(temperature) and 0 <= temperature <= 2)):
+        if not ok:
+            raise ConfigError(f"Generator: {name} = {value!r} is out of range")
 
 
 class Generator:
     def __init__(self, backend: Backend, *, cache_dir=None, max_concurrency: int = 16, max_retries: int = 5,
                  backoff_s: float = 1.0, max_cost_usd: float | None = None, prices=None, max_tokens: int = 512,
-                 temperature: float = 0.0, progress: bool = True, seed: int = 0):
+                 temperature: float = 0.0, progress: bool = True, seed: int = 0,
+                 max_failures_in_a_row: int | None = None):
+        _check_settings(max_concurrency, max_retries, backoff_s, max_cost_usd, max_tokens, temperature)
+        # Default: two rounds of the calls in flight, at least 20 — a few unlucky requests never stop a stage.
+        self.max_failures_in_a_row = max_failures_in_a_row or max(20, 2 * max_concurrency)
+        self._failing_in_a_row, self._last_failure = 0, ""
         self.backend = backend
         self.cache = CallCache(cache_dir)
         self.max_concurrency, self.max_cost_usd = max_concurrency, max_cost_usd
@@ -57,20 +97,28 @@ class Generator:
             asyncio.get_running_loop()
         except RuntimeError:
             return asyncio.run(work)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-generate") as helper:
-            return helper.submit(asyncio.run, work).result()
+        return _run_on_helper_thread(work)
 
     async def agenerate(self, requests: Iterable[Request], *, stage: str = "default",
                         progress: bool | None = None) -> list[Result]:
         requests = list(requests)
         use = self._usage.setdefault(stage, StageUsage())
         started = time.perf_counter()
-        keys = [self.key(r) for r in requests]
         results: list[Result | None] = [None] * len(requests)
-        pending = []
+        keys: list[str | None] = []
+        for i, r in enumerate(requests):
+            try:
+                keys.append(self.key(r))
+            except UnicodeEncodeError as e:  # a lone surrogate: no server can be sent it; this request fails alone
+                keys.append(None)
+                results[i] = Result(ok=False, error=f"{NOT_UNICODE}: {e.reason} at position {e.start}")
+        pending, first_of = [], {}
         for i, (request, key) in enumerate(zip(requests, keys)):
+            if key is None or key in first_of:
+                continue
             hit = self.cache.get(key)
             if hit is None:
+                first_of[key] = i
                 pending.append(i)
             else:
                 results[i] = _reparse(hit, request.schema)
@@ -84,6 +132,7 @@ class Generator:
                 async def worker():
                     for i in todo:  # one shared iterator: each index goes to exactly one worker
                         results[i] = await self._one(requests[i], keys[i], use)
+                        self._count_in_a_row(results[i])
                         bar.advance(1, results[i].prompt_tokens + results[i].completion_tokens)
 
                 tasks = [asyncio.create_task(worker()) for _ in range(min(self.max_concurrency, len(pending)))]
@@ -99,6 +148,9 @@ class Generator:
                 bar.close()
         else:
             bar.close()
+        for i, key in enumerate(keys):  # a repeat of a request in this batch shares its answer
+            if results[i] is None:
+                results[i] = _repeat(results[first_of[key]])
         for r in results:
             use.requests += 1
             use.cached += r.cached
@@ -114,7 +166,24 @@ class Generator:
 
     def key(self, request: Request) -> str:
         max_tokens, temperature = self._params(request)
-        return call_key(self.backend.name, self.backend.model, request, max_tokens, temperature)
+        identity = getattr(self.backend, "cache_identity", None)
+        return call_key(self.backend.name, self.backend.model, request, max_tokens, temperature,
+                        identity(temperature) if identity is not None else None)
+
+    def _count_in_a_row(self, result: Result) -> None:
+        """Count requests failing in a row for the server's reasons; ServerFailing at the limit."""
+        if result.ok or result.cached:
+            self._failing_in_a_row = 0
+            return
+        error = result.error or ""
+        if error == COST_CEILING or error.startswith(("malformed", "truncated", NOT_UNICODE, REFUSED)):
+            return  # the ceiling is a clean stop; a malformed answer or a refusal is the model's, not the server's
+        self._failing_in_a_row += 1
+        self._last_failure = error
+        if self._failing_in_a_row >= self.max_failures_in_a_row:
+            raise ServerFailing(f"{self._failing_in_a_row} LLM requests in a row failed, the last with "
+                                f"{' '.join(error.split())[:200]!r}; stopping the stage (finished calls are "
+                                "cached: a rerun resumes)")
 
     # ------------------------------------------------------------------ one request
 
@@ -127,6 +196,7 @@ class Generator:
 
     async def _one(self, request: Request, key: str, use: StageUsage) -> Result:
         max_tokens, temperature = self._params(request)
+        structured.check_schema_valid(request.schema)  # the caller's schema, before a call is paid for
         schema = schema_json(request.schema)
         text_format = structured.is_text_format(request.schema)
         native = None if text_format else schema  # only a JSON schema can be sent as response_format
@@ -157,6 +227,11 @@ class Generator:
                 raise  # a setup problem (missing model, bad key) stops the stage with its one-line message
             except Exception as e:  # noqa: BLE001 — one request's crash is recorded, not the whole stage's
                 return _finish(result, started, error=f"{type(e).__name__}: {e}"[:300])
+            if not done.usage_reported:  # no counts from the server: estimate, so the cost ceiling still holds
+                use.usage_estimated += 1
+                sent = (call.system or "") + "".join(m["content"] for m in call.messages)
+                done = dataclasses.replace(done, prompt_tokens=estimate_tokens(sent),
+                                           completion_tokens=estimate_tokens(done.text))
             cost = self.prices.cost(self.backend.model, done.prompt_tokens, done.completion_tokens)
             self.spent_usd += cost
             for r in (result, use):
@@ -201,3 +276,45 @@ def _reparse(hit: Result, schema: Any) -> Result:
         except structured.ParseError as e:  # the schema's checks changed since: report, do not resend silently
             hit.ok, hit.error = False, f"cached output no longer matches the schema: {e}"
     return hit
+
+
+def _repeat(first: Result) -> Result:
+    """The answer of an identical request earlier in the same batch: the same result, sent and paid once."""
+    return dataclasses.replace(first, prompt_tokens=0, completion_tokens=0, cost_usd=0.0, attempts=0,
+                               cached=first.cached or first.ok)
+
+
+def _run_on_helper_thread(work) -> list[Result]:
+    """Run the coroutine `work` on its own event loop in a helper thread, waiting for it here. A
+    KeyboardInterrupt (Ctrl-C in a notebook) cancels the work at once — no further request is sent; calls
+    already finished stay cached — and is then raised here."""
+    box: dict = {}
+    started = threading.Event()
+
+    def target():
+        loop = asyncio.new_event_loop()
+        try:
+            box["task"] = loop.create_task(work)
+            box["loop"] = loop
+            started.set()
+            box["value"] = loop.run_until_complete(box["task"])
+        except BaseException as e:  # noqa: BLE001 — handed to the caller's thread
+            box["error"] = e
+        finally:
+            started.set()
+            loop.close()
+
+    helper = threading.Thread(target=target, name="llm-generate", daemon=True)
+    helper.start()
+    try:
+        while helper.is_alive():
+            helper.join(timeout=0.1)  # short waits: the caller's thread stays able to take Ctrl-C
+    except BaseException:
+        started.wait()
+        if "task" in box:
+            box["loop"].call_soon_threadsafe(box["task"].cancel)
+        helper.join()
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

@@ -10,10 +10,13 @@ retries the same way every time — and capped at `MAX_WAIT_S`.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
+from datetime import timezone
 
 from clio_engine.errors import ConfigError
 
+REFUSED = "refused"  # the reason a refusal fails with (the model's words follow)
 MAX_WAIT_S = 60.0  # no single wait longer than a minute, whatever the exponent or retry-after says
 
 
@@ -41,8 +44,9 @@ class CredentialsRefused(ConfigError):
     remaining request of a run with a wrong key."""
 
 
-def parse_retry_after(headers) -> float | None:
-    """Seconds from `retry-after-ms` or `retry-after` (seconds; an HTTP date is read as 'no hint')."""
+def parse_retry_after(headers, now: float | None = None) -> float | None:
+    """Seconds from `retry-after-ms` or `retry-after` (seconds, or an HTTP date: the time until it, from
+    `now` — time.time() by default); None without a usable hint (absent, negative, not a number)."""
     if headers is None:
         return None
     for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
@@ -50,10 +54,24 @@ def parse_retry_after(headers) -> float | None:
         if value is None:
             continue
         try:
-            return max(0.0, float(value) * scale)
+            seconds = float(value) * scale
         except ValueError:
-            continue
+            seconds = _seconds_until(value, now) if name == "retry-after" else None
+        if seconds is not None and seconds == seconds:  # NaN is no hint
+            return max(0.0, seconds)
     return None
+
+
+def _seconds_until(http_date: str, now: float | None) -> float | None:
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp() - (time.time() if now is None else now)
 
 
 def status_error(status: int, message: str, headers=None) -> BackendError | CredentialsRefused:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 from pathlib import Path
 from typing import Iterable
 
@@ -26,6 +27,12 @@ from clio_engine.llm.types import COST_CEILING, Request, Result
 
 LLM_READS = ("llm.backend", "llm.model", "llm.model_path", "llm.temperature", "llm.max_tokens",
              "llm.native_structured", "seed")
+
+
+# The `llm` fields `factory.make_generator` reads (a stage's config view allows reading only declared fields).
+GENERATOR_SETTINGS = ("backend", "model", "model_path", "base_url", "api_key_env", "timeout_s", "native_structured",
+                      "device", "batch_size", "max_concurrency", "max_retries", "backoff_s", "max_cost_usd", "prices",
+                      "max_tokens", "temperature", "progress")
 
 
 class LlmBudgetError(ClioError, RuntimeError):
@@ -41,7 +48,8 @@ class _Session:
         from clio_engine.llm.factory import make_generator
 
         llm = cfg.llm
-        key = repr((llm.backend, llm.model, llm.model_path, llm.base_url, llm.device, cfg.seed))
+        # Every setting make_generator reads: configs differing in any (temperature, the ceiling, ...) get two.
+        key = json.dumps([[getattr(llm, name) for name in GENERATOR_SETTINGS], cfg.seed], default=str)
         if key not in self.generators:
             self.generators[key] = make_generator(cfg, cache_dir=self.cache_dir, progress=self.progress)
         return self.generators[key]

@@ -46,6 +46,7 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     truncated: bool = False  # stopped at max_tokens (finish_reason "length" / stop_reason "max_tokens")
+    usage_reported: bool = True  # False: the server sent no token counts (the generator then estimates them)
 
 
 @dataclass

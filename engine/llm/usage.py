@@ -1,7 +1,8 @@
 """Tokens, calls, failures and dollars per stage — the `usage()` dict a run writes into its manifest.
 
 Cost is tokens × the model's price (`llm.prices`, US dollars per million tokens); a model without a price
-costs 0 and `priced` says so. Cache hits cost nothing: they were paid for by the run that sent them.
+costs 0 and `priced` says so. A server that sends no token counts gets them estimated (`estimate_tokens`:
+characters / 4, rounded up) and counted in `usage_estimated`, so the cost ceiling still holds. Cache hits cost nothing: they were paid for by the run that sent them.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class StageUsage:
     retries: int = 0  # calls that failed transiently and were tried again (or given up)
     reasks: int = 0  # structured answers that failed to parse and were asked again
     failures: int = 0  # results with ok=False
+    usage_estimated: int = 0  # calls whose reply had no token counts: tokens estimated as characters / 4
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -54,3 +56,10 @@ class StageUsage:
 def reason_kind(reason: str) -> str:
     """A failure reason without its per-request details, for counting ("HTTP 500: ..." -> "HTTP 500")."""
     return reason.split(":", 1)[0][:80]
+
+
+CHARS_PER_TOKEN = 4  # a common rule of thumb for English text with BPE tokenizers
+
+
+def estimate_tokens(text: str) -> int:
+    return -(-len(text) // CHARS_PER_TOKEN)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 from clio_engine.llm.backends.base import Call, api_key, sdk_post
-from clio_engine.llm.retry import Permanent
+from clio_engine.llm.retry import REFUSED, Permanent
 from clio_engine.llm.types import Completion
 
 
@@ -16,6 +16,9 @@ class AnthropicBackend:
                  timeout_s: float = 60.0):
         self.model, self.base_url, self.api_key_env, self.timeout_s = model, base_url, api_key_env, timeout_s
         self._client = None
+
+    def cache_identity(self, temperature: float) -> dict:
+        return {"base_url": self.base_url or "default"}
 
     async def start(self) -> None:
         import anthropic
@@ -41,10 +44,16 @@ class AnthropicBackend:
             body["temperature"] = call.temperature
         resp = await sdk_post(anthropic, self._client, "/v1/messages", body, self.timeout_s)
         try:
-            text = "".join(b.get("text", "") for b in resp["content"] if b.get("type") == "text")
+            blocks = resp["content"]
+            text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
             usage = resp.get("usage") or {}
-            return Completion(text=text, prompt_tokens=int(usage.get("input_tokens") or 0),
+            done = Completion(text=text, prompt_tokens=int(usage.get("input_tokens") or 0),
                               completion_tokens=int(usage.get("output_tokens") or 0),
-                              truncated=resp.get("stop_reason") == "max_tokens")
+                              truncated=resp.get("stop_reason") == "max_tokens", usage_reported=bool(usage))
         except (KeyError, TypeError, AttributeError, ValueError):
             raise Permanent(f"not a Messages API reply: {str(resp)[:200]}") from None
+        if resp.get("stop_reason") == "refusal":  # an answer we could not use, not an empty success
+            raise Permanent(f"{REFUSED}: the model declined" + (f" ({' '.join(text.split())[:200]})" if text else ""))
+        if not text and any(b.get("type") == "tool_use" for b in blocks):
+            raise Permanent("no text in the reply: the model called a tool")
+        return done

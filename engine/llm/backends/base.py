@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,6 +31,7 @@ class Backend(Protocol):
     name: str
     model: str
 
+    def cache_identity(self, temperature: float) -> dict: ...
     async def start(self) -> None: ...
     async def complete(self, call: Call) -> Completion: ...
     async def stop(self) -> None: ...
@@ -54,8 +56,10 @@ async def sdk_post(sdk, client, path: str, body: dict, timeout_s: float) -> dict
     from clio_engine.llm.retry import Transient, status_error
 
     try:
-        return await client.post(path, body=body, cast_to=object)
-    except sdk.APITimeoutError:
+        # wait_for: the SDK's timeout bounds each read, so a server trickling bytes could hold a call for
+        # far longer than timeout_s; this bounds the whole call.
+        return await asyncio.wait_for(client.post(path, body=body, cast_to=object), timeout_s)
+    except (sdk.APITimeoutError, asyncio.TimeoutError):
         raise Transient(f"timeout after {timeout_s:g} s") from None
     except sdk.APIConnectionError as e:
         raise Transient(f"connection error: {e}") from None

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from clio_engine.llm.backends.base import Call, api_key, sdk_post
-from clio_engine.llm.retry import Permanent
+from clio_engine.llm.retry import REFUSED, Permanent
 from clio_engine.llm.types import Completion
 
 
@@ -14,6 +14,11 @@ class OpenAIBackend:
         self.model, self.base_url, self.api_key_env = model, base_url, api_key_env
         self.timeout_s, self.native_structured = timeout_s, native_structured
         self._client = None
+
+    def cache_identity(self, temperature: float) -> dict:
+        """What decides answers besides the request: the server (a llama.cpp or SGLang server ignores the
+        model name, so another model behind the same name must not hit the cache) and the native schema."""
+        return {"base_url": self.base_url or "default", "native_structured": bool(self.native_structured)}
 
     async def start(self) -> None:
         import openai
@@ -39,10 +44,20 @@ class OpenAIBackend:
         resp = await sdk_post(openai, self._client, "/chat/completions", body, self.timeout_s)
         try:
             choice = resp["choices"][0]
+            message = choice["message"]
             usage = resp.get("usage") or {}
-            return Completion(text=choice["message"].get("content") or "",
+            done = Completion(text=message.get("content") or "",
                               prompt_tokens=int(usage.get("prompt_tokens") or 0),
                               completion_tokens=int(usage.get("completion_tokens") or 0),
-                              truncated=choice.get("finish_reason") == "length")
+                              truncated=choice.get("finish_reason") == "length", usage_reported=bool(usage))
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             raise Permanent(f"not a chat completion: {str(resp)[:200]}") from None
+        # A refusal or a filtered reply is an answer we could not use, not an empty success: it fails with
+        # the reason (and is not cached, so a later run asks again).
+        if message.get("refusal"):
+            raise Permanent(f"{REFUSED}: {' '.join(str(message['refusal']).split())[:200]}")
+        if choice.get("finish_reason") == "content_filter":
+            raise Permanent(f"{REFUSED}: the server's content filter stopped the reply")
+        if not done.text and (message.get("tool_calls") or message.get("function_call")):
+            raise Permanent("no text in the reply: the model called a tool")
+        return done

@@ -113,6 +113,13 @@ class TransformersBackend:
 
     # ------------------------------------------------------------------ lifecycle
 
+    def cache_identity(self, temperature: float) -> dict:
+        """The model file itself (resolved path and size: two `model.gguf` in different folders are different
+        models), and the sampling seed when sampling (greedy answers do not depend on it)."""
+        resolved = self.path.resolve()
+        size = resolved.stat().st_size if resolved.is_file() else None
+        return {"model_file": str(resolved), "bytes": size, **({"seed": self.seed} if temperature > 0 else {})}
+
     async def start(self) -> None:
         if self._lm is None:
             await asyncio.to_thread(self._load)
