@@ -410,7 +410,15 @@ def _read_jsonl(path: Path):
 
     try:
         with pa.input_stream(str(path)) as f:
-            return pjson.read_json(f, read_options=pjson.ReadOptions(block_size=_BLOCK))
+            table = pjson.read_json(f, read_options=pjson.ReadOptions(block_size=_BLOCK))
+        if any(_has_timestamp(field.type) for field in table.schema):
+            # pyarrow infers timestamps from date-looking strings ("2024-01-01" → 2024-01-01 00:00:00), which
+            # would rewrite ids, facets and message text: read those fields again as the strings written.
+            schema = pa.schema([pa.field(f.name, _as_written(f.type), f.nullable) for f in table.schema])
+            with pa.input_stream(str(path)) as f:
+                table = pjson.read_json(f, read_options=pjson.ReadOptions(block_size=_BLOCK),
+                                        parse_options=pjson.ParseOptions(explicit_schema=schema))
+        return table
     except pa.ArrowInvalid:
         pass  # mixed types in a column (e.g. a number among texts): parse in Python, reject per row
     with pa.input_stream(str(path)) as f:
@@ -432,6 +440,23 @@ def _read_jsonl(path: Path):
             raise InputError(f"cannot read {path} as jsonl: line {i} is a {type(obj).__name__}, not an object")
         rows.append(obj)
     return pd.DataFrame(rows)
+
+
+def _has_timestamp(kind: pa.DataType) -> bool:
+    return _as_written(kind) != kind
+
+
+def _as_written(kind: pa.DataType) -> pa.DataType:
+    """`kind` with every timestamp or date (at any depth: messages' content too) read as a string."""
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind) or pa.types.is_time(kind):
+        return pa.string()
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        item = kind.value_field
+        field = pa.field(item.name, _as_written(item.type), item.nullable)
+        return pa.list_(field) if pa.types.is_list(kind) else pa.large_list(field)
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(f.name, _as_written(f.type), f.nullable) for f in kind])
+    return kind
 
 
 def jsonl_line(path: Path, row: int) -> int | None:

@@ -215,3 +215,22 @@ def test_request_log_files_need_not_all_have_a_system_column(tmp_path):
     # asked for as a facet, the column is required in every file as usual
     with pytest.raises(InputError, match="input files disagree on column 'system'"):
         load_records(tmp_path / "*.jsonl", facet_columns=["system"])
+
+
+# ------------------------------------------------------------------------------- dates as written
+
+
+def test_date_looking_ids_facets_and_messages_in_jsonl_are_kept_as_written(tmp_path):
+    """pyarrow's JSON reader turns "2024-01-01" into a timestamp: ids and facets came back as
+    '2024-01-01 00:00:00' and a message saying only a date was rejected as 'a datetime'."""
+    rows = [{"id": "2024-01-01", "day": "2024-03-05", "messages": [{"role": "user", "content": "2024-01-02"}]},
+            {"id": "2024-01-02", "day": "2024-03-06", "messages": [{"role": "user", "content": "2024-01-04 10:00:00"}]}]
+    path = tmp_path / "dates.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = load_records(path, facet_columns=["day"]).table
+    assert table.column("id").to_pylist() == ["2024-01-01", "2024-01-02"]
+    assert table.column("day").to_pylist() == ["2024-03-05", "2024-03-06"]
+    assert table.column("text").to_pylist() == ["User: 2024-01-02", "User: 2024-01-04 10:00:00"]
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(json.dumps({"id": "2024-05-01", "text": "hello"}) + "\n" + json.dumps({"id": "x", "text": "hi"}) + "\n")
+    assert load_records(plain).table.column("id").to_pylist() == ["2024-05-01", "x"]
