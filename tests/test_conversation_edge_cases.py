@@ -234,3 +234,18 @@ def test_date_looking_ids_facets_and_messages_in_jsonl_are_kept_as_written(tmp_p
     plain = tmp_path / "plain.jsonl"
     plain.write_text(json.dumps({"id": "2024-05-01", "text": "hello"}) + "\n" + json.dumps({"id": "x", "text": "hi"}) + "\n")
     assert load_records(plain).table.column("id").to_pylist() == ["2024-05-01", "x"]
+
+
+def test_a_run_whose_every_row_is_rejected_says_why_and_points_at_the_column(tmp_path):
+    """`--text-column messages` on a conversation file rejected every row as 'non-text text (list)', and the run
+    then said only 'need at least 2 accepted records to cluster, got 0'."""
+    from clio_engine.pipeline import run
+
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps({"id": str(i), "messages": [{"role": "user", "content": f"q {i}"}]}) + "\n"
+                            for i in range(4)))
+    with pytest.raises(InputError) as e:
+        run(None, input=str(path), out=tmp_path / "r", overrides={"input.text_column": "messages"})
+    message = str(e.value)
+    assert message.startswith(f"no row of {path} was accepted: 4 rejected (4 non-text text (list))")
+    assert "input.conversation_column: messages" in message and "\n" not in message

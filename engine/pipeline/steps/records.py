@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clio_engine.errors import ConfigError
+from clio_engine.errors import ConfigError, InputError
 from clio_engine.pipeline import stages as S
 from clio_engine.pipeline.registry import Stage, register_stage, stage_key
 
@@ -24,7 +24,21 @@ class Loaded:
 
 def _compute(ctx):
     records, origin = load(ctx.cfg, ctx.source)
+    if len(records) == 0 and records.n_input:  # say why here; later stages could only say "0 records"
+        reasons = ", ".join(f"{n:,} {r}" for r, n in records.rejection_counts().items())
+        raise InputError(f"no row of {origin} was accepted: {records.n_input:,} rejected ({reasons})"
+                         + _column_hint(ctx.cfg, records))
     return Loaded(records, origin, S.user_codes(records.table)), {"rows": records.n_input, "accepted": len(records)}
+
+
+def _column_hint(cfg, records) -> str:
+    """A pointer for the common mistake of naming a conversation column as the text column."""
+    from clio_engine.records import CONVERSATION_COLUMNS
+
+    if cfg.input.text_column in CONVERSATION_COLUMNS and "non-text text" in " ".join(records.rejection_counts()):
+        return (f"; {cfg.input.text_column!r} holds conversations: leave input.text_column at 'text' (or set "
+                f"input.conversation_column: {cfg.input.text_column})")
+    return ""
 
 
 def _fingerprint(value: Loaded) -> str:
