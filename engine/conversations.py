@@ -122,6 +122,8 @@ def cut_middle(text: str, max_chars: int) -> str:
 
 def _message(message: Any, where: str) -> Turn:
     """(role, text) of one message in either the role/content or the ShareGPT from/value layout."""
+    if _is_map(message):  # an Arrow map<string, string> cell (Spark writes messages so): [(key, value), ...]
+        message = dict(message)
     if not isinstance(message, dict):
         raise ConversationError(f"{where} is a {_kind(message)}, not an object")
     if message.get("role") is not None:
@@ -222,6 +224,11 @@ def _valid(text: str, where: str) -> str:
 def _has_words(text: str) -> bool:
     """Whether a rendered turn holds more than tool placeholders (parts are joined by newlines)."""
     return any(part.strip() not in _PLACEHOLDERS for part in text.split("\n") if part.strip())
+
+
+def _is_map(value: Any) -> bool:
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in value))
 
 
 def _present(value: Any) -> bool:

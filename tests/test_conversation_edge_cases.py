@@ -249,3 +249,16 @@ def test_a_run_whose_every_row_is_rejected_says_why_and_points_at_the_column(tmp
     message = str(e.value)
     assert message.startswith(f"no row of {path} was accepted: 4 rejected (4 non-text text (list))")
     assert "input.conversation_column: messages" in message and "\n" not in message
+
+
+def test_messages_written_as_arrow_maps_are_read_like_objects(tmp_path):
+    """Spark writes each message as map<string, string>; Arrow gives such a cell as [(key, value), ...],
+    which was refused as 'messages[0] is a list, not an object'."""
+    path = tmp_path / "map.parquet"
+    cells = [[[("role", "user"), ("content", "How do I boil an egg?")], [("role", "assistant"), ("content", "Boil.")]],
+             [[("role", "robot"), ("content", "beep")]]]
+    pq.write_table(pa.table({"id": ["a", "b"], "messages": pa.array(cells, pa.list_(pa.map_(pa.string(), pa.string())))}),
+                   path)
+    records = load_records(path)
+    assert records.table.column("text").to_pylist() == ["User: How do I boil an egg?\nAssistant: Boil."]
+    assert _reject_reasons(records)["b"].startswith("invalid conversation: messages[0].role is 'robot'")
