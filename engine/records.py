@@ -13,6 +13,7 @@ stages need: `Records.table`, an Arrow table of the accepted rows' row, id, text
 from __future__ import annotations
 
 import itertools
+import logging
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ __all__ = ["Records", "load_records", "user_codes", "FORMATS", "NULL_USERS"]
 NULL_USERS = ("unknown", "reject")
 # Schema metadata key on `Records.table`: whether the input had a user column (see `user_codes`).
 _HAS_USERS_KEY = b"clio.has_user_ids"
+log = logging.getLogger(__name__)
 _RESERVED = ("row", "id", "text", "user_id")
 # Reason prefix of a row whose conversation cannot be read (the rest names the place and the problem).
 _INVALID = "invalid conversation"
@@ -176,7 +178,19 @@ def load_records(
     if cols.conversations and check.n and check.first_invalid is not None:
         raise InputError(f"no row of {where} holds a valid conversation in column {conversations!r}; "
                          f"row 0: {check.first_invalid.removeprefix(_INVALID + ': ')}")
-    return check.records()
+    records = check.records()
+    if not cols.conversations and _looks_like_conversations(records.table.column("text")):
+        log.warning("text column %r of %s holds JSON conversations, which are embedded as raw JSON; set "
+                    "input.conversation_column: %s to read them as conversations", cols.text, where, cols.text)
+    return records
+
+
+def _looks_like_conversations(texts: pa.ChunkedArray, sample: int = 100) -> bool:
+    """Whether most of the first texts are JSON lists of chat messages (a CSV column of serialized messages
+    given as the text column)."""
+    head = [t for t in texts.slice(0, sample).to_pylist() if t]
+    starts = ('[{"role"', "[{'role'", '[{"from"', "[{'from'")
+    return bool(head) and sum(t.lstrip().replace(" ", "")[:8].startswith(starts) for t in head) >= 0.9 * len(head)
 
 
 def user_codes(table: pa.Table, *, has_user_ids: bool | None = None) -> tuple[np.ndarray, int]:

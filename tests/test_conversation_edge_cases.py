@@ -262,3 +262,19 @@ def test_messages_written_as_arrow_maps_are_read_like_objects(tmp_path):
     records = load_records(path)
     assert records.table.column("text").to_pylist() == ["User: How do I boil an egg?\nAssistant: Boil."]
     assert _reject_reasons(records)["b"].startswith("invalid conversation: messages[0].role is 'robot'")
+
+
+def test_a_text_column_of_serialized_conversations_is_warned_about(tmp_path, caplog):
+    """A CSV with JSON messages given as the text column was embedded as raw JSON without a word."""
+    path = tmp_path / "c.csv"
+    pd.DataFrame({"id": ["a", "b", "c"], "messages": [json.dumps([{"role": "user", "content": f"q {i}"}]) for i in range(3)]}
+                 ).to_csv(path, index=False)
+    with caplog.at_level("WARNING", logger="clio_engine.records"):
+        records = load_records(path, text_column="messages")
+    assert len(records) == 3  # still the user's choice: loaded as asked, with the warning
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "holds JSON conversations" in warning and "input.conversation_column: messages" in warning
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="clio_engine.records"):
+        load_records(pd.DataFrame({"text": ["plain text", "[not a conversation]"]}))
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
