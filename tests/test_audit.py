@@ -315,6 +315,9 @@ def test_published_tables_alone_still_leak_then_complementary_suppression_passes
             moved = shown.pop(0)
             hidden[0]["share"] += moved["share"]
         facets += shown + hidden
+    # A parent's cell minus its children's shown cells would pin their hidden ones (the audit targets each
+    # hidden cell and each such group): by hand, the simplest cure is to publish facet rows of the base level only.
+    facets = [f for f in facets if f["cluster"].startswith("0.")]
     pq.write_table(pa.Table.from_pylist(clusters, schema=CLUSTERS), tmp_path / "tables" / "clusters.parquet")
     pq.write_table(pa.Table.from_pylist(facets), tmp_path / "tables" / "facets.parquet")
     assert audit(tmp_path / "tables") == []

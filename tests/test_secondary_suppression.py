@@ -220,3 +220,31 @@ def test_the_manifest_reports_the_cost(runs):
     assert "Secondary suppression" in (runs[True][0].dir / "report.md").read_text()
     off = json.loads((runs[False][0].dir / "manifest.json").read_text())["privacy"]["secondary_suppression"]
     assert off["enabled"] is False and all(lv["primary"] == lv["secondary"] for lv in off["levels"])
+
+
+def test_the_node_rule_and_the_parent_rule_are_repeated_until_both_hold(tmp_path):
+    """Found on the demo by a red-team probe (the audit then had no target for a published node's hidden
+    cells): P's api cell 44 = A's 31 + B's 9 + C's 4, and B's and C's are under the floor, so the parent rule
+    hid A's api; then A's suppressed row held one cell, so the node rule hid A's smallest shown cell, ios
+    114 — the only unknown of P's ios group: 229 − 73 − 42 = 114, then A's row 145 − 114 = 31."""
+    cells_of = {0: {"ios": 114, "api": 31, "web": 246}, 1: {"ios": 73, "api": 9, "web": 100, "android": 20},
+                2: {"ios": 42, "api": 4, "web": 100, "android": 20}}  # B's and C's rows hide api + android
+    values, labels0 = [], []
+    for node, cells in cells_of.items():
+        for value, n in cells.items():
+            values += [value] * n
+            labels0 += [node] * n
+    labels0 = np.array(labels0)
+    labels = [labels0, np.zeros_like(labels0)]
+    parents = [np.array([0, 0, 0]), np.array([-1])]
+    published = [np.array([True, True, True]), np.array([True])]
+    sizes = [[sum(c.values()) for c in cells_of.values()], [len(values)]]
+    cells = facet_cells_tree(labels, published, parents, values, np.arange(len(values)), facet="platform",
+                             min_users=5, min_records=15)
+    tables = [facet_table(c) for c in cells]
+    found = differencing(audit(_facet_dir(tmp_path / "run", sizes, [[0, 0, 0]], tables, published)))
+    assert found == [], found
+    shown = {(r["node"], r["value"]) for r in tables[0].to_pylist() if not r["suppressed"]}
+    for value in ("ios", "api", "android"):  # every group a shown parent cell sums hides 0 or ≥ 2 of its cells
+        hidden = [n for n in cells_of if (n, value) not in shown]
+        assert len(hidden) != 1, (value, hidden)

@@ -33,7 +33,9 @@ than the published size is the node's exact size (shares computed from exact cou
 For each suppressed count we bound min and max (HiGHS, the LP relaxation of the integer problem). A
 violation: the interval's largest integer is ≥ 1 and either below min_records, or the interval holds
 exactly one integer (the count is pinned). A suppressed row's total (a published aggregate) is reported
-only below the floor; cells of unpublished nodes only when pinned. Distinct-user counts are not additive
+only below the floor, and so is the sum of a parent cell's hidden child cells (the parent's cell minus
+the shown ones); each suppressed cell of a published node, and each cell of an unpublished node, only
+when pinned. Distinct-user counts are not additive
 and are left out. One system for the sizes and one per facet (cells of every node and value, sizes
 shared); `_LP.solve` splits each into independent components once published numbers are constants, keeps
 one warm-started HiGHS model per component, and skips targets whose verdict the feasible points already
@@ -478,7 +480,21 @@ def _facet(view: RunView, facet: str) -> list[Violation]:
     targets = [(cell[n, v], f"node {n} {facet}={v}", "cell") for n in tree.members
                if not (n in by_node or n in tree.unassigned or (n in tree.row and tree.row[n].get("published")))
                for v in sorted(published_values.get(tree.parent_of.get(n), ()))]
-    targets = [(h, f"node {n} {facet}=(suppressed)", "total") for n, h in hidden_rows.items()] + targets
+    # Each hidden cell of a published node (pinned = derivable, at any count) and each group of hidden cells
+    # that a shown parent cell sums (parent cell − the children's shown cells of that value: below the floor
+    # is a violation, as for a suppressed row's total).
+    hidden_cells = [(cell[n, v], f"node {n} {facet}={v} (suppressed)", "cell") for n in hidden_rows
+                    for v in values if v != UNLISTED and v not in published_values[n]]
+    groups = []
+    for p, kids in tree.children.items():
+        for v in sorted(published_values.get(p, ())):
+            unknown = [c for c in kids if c in tree.members and v not in published_values.get(c, ())]
+            if len(unknown) >= 2:
+                total = lp.var()
+                lp.eq.append(({total: 1.0, **{cell[c, v]: -1.0 for c in unknown}}, 0.0))
+                groups.append((total, f"node {p} {facet}={v}: its children's hidden cells", "total"))
+    targets = ([(h, f"node {n} {facet}=(suppressed)", "total") for n, h in hidden_rows.items()] + targets
+               + hidden_cells + groups)
     modes = {var: mode for var, _, mode in targets}
     bounds = lp.solve(modes, view.min_records)
     if bounds is None:
@@ -487,7 +503,12 @@ def _facet(view: RunView, facet: str) -> list[Violation]:
     for var, where, mode in targets:
         if bounds[var] is None or not (why := _verdict(*bounds[var], view.min_records, mode)):
             continue
-        what = f"suppressed cells' total {why}" if mode == "total" else f"cell of an unpublished node {why}"
+        if mode == "total":
+            what = f"suppressed cells' total {why}"
+        elif where.endswith("(suppressed)"):
+            what = f"suppressed cell {why}"
+        else:
+            what = f"cell of an unpublished node {why}"
         out.append(Violation(ATTACK, view.facets_file, where, what))
     return out
 

@@ -12,8 +12,11 @@ parts: anyone can subtract. The rule, applied per such group until it holds:
 Then the difference (the "Other" bucket, the suppressed row) is itself a publishable aggregate, and no
 single hidden part is pinned: with two or more unknowns in the group each one's feasible interval is
 [0, difference] as far as this group goes (`clio-engine audit` solves the whole system to check).
-Hiding a part only adds to its other groups' hidden sums, and every shown part clears the floor, so
-groups are settled top-down (a level's decisions never depend on the level below) in one pass each.
+Hiding a part adds to its other groups' hidden sums, but it can also make it the *only* hidden part of
+another group, which then pins it; so where parts belong to two families of groups (a facet cell is in its
+node's row and in its parent's cell of that value) the caller repeats the rules until nothing changes
+(`aggregate.facets.protect_hierarchy`). Levels are settled top-down (a level's decisions never depend on
+the level below).
 
 Decisions use true counts, the ones the subtraction would recover (without noise they are the
 published counts). The cost (records in published parts before and after) is reported by the callers.
