@@ -248,3 +248,41 @@ def test_the_node_rule_and_the_parent_rule_are_repeated_until_both_hold(tmp_path
     for value in ("ios", "api", "android"):  # every group a shown parent cell sums hides 0 or ≥ 2 of its cells
         hidden = [n for n in cells_of if (n, value) not in shown]
         assert len(hidden) != 1, (value, hidden)
+
+
+def test_a_values_whole_run_total_published_elsewhere_does_not_pin_a_top_cell(tmp_path):
+    """Found on `demo --economic` by a red-team probe: aggregates.csv publishes records per country (the
+    Economic Index's usage_count), which is the sum of the top clusters' cells of that country — so the
+    country's total minus the shown top cells pinned a lone hidden one (544 − shown = 9). Top nodes A and B:
+    A holds FR 9 and DE 8 (hidden; A's suppressed row is 17 over 2 cells, fine by itself)."""
+    cells_of = {0: {"FR": 9, "DE": 8, "US": 40}, 1: {"FR": 100, "DE": 50, "US": 60}}
+    values, labels = [], []
+    for node, cells in cells_of.items():
+        for value, n in cells.items():
+            values += [value] * n
+            labels += [node] * n
+    labels = [np.array(labels)]
+    kw = dict(facet="country", min_users=1, min_records=15)
+    totals = {v: sum(c.get(v, 0) for c in cells_of.values()) for v in ("FR", "DE", "US")}
+    aggregates = "geo_id,geography,facet,level,variable,cluster_name,value\n" + "".join(
+        f"{v},country,country,0,usage_count,{v},{n}\n" for v, n in totals.items()) + \
+        f"GLOBAL,global,total,0,usage_count,,{len(values)}\n"
+    sizes = [[sum(c.values()) for c in cells_of.values()]]
+
+    def release(name, secondary, with_totals):
+        cells = facet_cells_tree(labels, [np.array([True, True])], [np.array([-1, -1])], values,
+                                 np.arange(len(values)), **kw, secondary=secondary)
+        root = _facet_dir(tmp_path / name, sizes, [], [facet_table(c) for c in cells], [[True, True]])
+        if with_totals:
+            (root / "aggregates.csv").write_text(aggregates)
+        return root, facet_table(cells[0])
+
+    leaky, _ = release("primary-alone", False, False)
+    assert differencing(audit(leaky)) == []  # the facet table by itself gives nothing away
+    leaky, _ = release("primary-with-totals", False, True)
+    pinned = sorted(v.where for v in differencing(audit(leaky)) if "pinned" in v.what)
+    assert pinned == ["node 0.0 country=DE (suppressed)", "node 0.0 country=FR (suppressed)"], pinned
+    fixed, table = release("secondary-with-totals", True, True)
+    assert differencing(audit(fixed)) == []
+    shown = {(r["node"], r["value"]) for r in table.to_pylist() if not r["suppressed"]}
+    assert (1, "FR") not in shown and (1, "DE") not in shown  # B's cells join the hidden part of each column

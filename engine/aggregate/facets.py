@@ -195,13 +195,29 @@ def facet_cells_tree(node_labels: list[np.ndarray], published: list[np.ndarray],
                                   facet_values, users, facet=facet, **floors, noise=noise, seed=seed,
                                   secondary=secondary, node_sizes=node_sizes)
     out: list[FacetCells | None] = [None] * len(node_labels)
-    for level in range(len(node_labels) - 1, -1, -1):
+    top = len(node_labels) - 1
+    for level in range(top, -1, -1):
         out[level] = facet_cells(node_labels[level], published[level], facet_values, user_codes, facet=facet,
                                  seed=seed, secondary=secondary, **floors)
-        if secondary and level + 1 < len(node_labels):
+        if secondary and level < top:
             protect_hierarchy(out[level], out[level + 1], as_index_array(parents[level], "parents"),
                               np.asarray(published[level], bool), **floors)
+        elif secondary:
+            protect_hierarchy(out[level], _known_totals(node_labels[top], facet_values, user_codes, facet),
+                              np.zeros(len(published[top]), np.int64), np.asarray(published[top], bool), **floors)
     return out  # type: ignore[return-value]
+
+
+def _known_totals(top_labels: np.ndarray, facet_values, user_codes, facet: str) -> FacetCells:
+    """The whole run as one node above the top level, every value's total taken as known: another table may
+    publish it (the Economic Index's records per country and per collaboration mode are exactly these), and
+    then a value's total minus the top nodes' shown cells of it would pin a lone hidden one. So the top
+    level's cells of each value are protected like any children's under a shown parent cell."""
+    labels = np.where(np.asarray(top_labels) >= 0, 0, -1)
+    root = facet_cells(labels, np.array([True]), facet_values, user_codes, facet=facet, min_users=1, min_records=1,
+                       secondary=False)
+    root.shown = np.ones(len(root.node), bool)
+    return root
 
 
 def _plan(noise, epsilon, n_levels: int, facet: str):

@@ -57,6 +57,7 @@ ATTACK = "differencing"
 UNLISTED = "(unlisted)"
 TOL = 1e-7  # least share tolerance: tighter bands make HiGHS call consistent full-precision data infeasible
 ROUND = 1e-3  # LP bounds within this of an integer count as that integer
+RANDOM_POINTS = 8  # random-objective solves that widen the pool of feasible points before targets are solved
 
 
 class _LP:
@@ -160,9 +161,11 @@ FEAS = 1e-6  # relative tolerance of a row made of published constants only
 
 def _settled(mode: str, pool_lo: float, pool_hi: float, floor: int) -> bool:
     """Whether feasible points with the target at pool_lo and pool_hi already rule out a violation."""
-    spread = pool_hi - pool_lo >= 2 + 1e-6  # the bounds then hold at least two integers: not pinned
+    # The LP bounds hold both points, so when the points' own interval holds two integers (as `_verdict` rounds
+    # them) the count is not pinned.
+    spread = math.ceil(pool_lo - ROUND) < math.floor(pool_hi + ROUND) if np.isfinite(pool_lo) else False
     if mode == "total":
-        return pool_hi >= floor
+        return pool_hi + ROUND >= floor
     if mode == "cell":
         return spread
     if mode == "node":
@@ -207,10 +210,18 @@ class _Component:
 
     def bound(self, ts: list[int], modes: dict[int, str], floor: int) -> dict | None:
         out = {}
-        if self.highs is not None and len(ts) > 2:  # two spread-out points first: most targets settle on them
-            for sign in (-1.0, 1.0):
+        if self.highs is not None and len(ts) > 2:
+            # Spread-out points first: most targets settle on them. All targets down, all up, then random
+            # mixes (seeded) while they still settle many: each is one warm-started solve, where a target's
+            # own pair of solves costs two.
+            rng = np.random.default_rng(0)
+            index = np.array([self.index[t] for t in ts])
+            for round_ in range(2 + RANDOM_POINTS):
+                open_ = [k for t, k in zip(ts, index) if not _settled(modes[t], self.pool_lo[k], self.pool_hi[k], floor)]
+                if round_ >= 2 and len(open_) < 8:
+                    break
                 c = np.zeros(len(self.cols))
-                c[[self.index[t] for t in ts]] = sign
+                c[index] = (-1.0, 1.0)[round_] if round_ < 2 else rng.choice((-1.0, 1.0), len(index))
                 status, x = _run(self, c)
                 if status == "infeasible":
                     return None
@@ -476,6 +487,7 @@ def _facet(view: RunView, facet: str) -> list[Violation]:
                 lp.share(h, tree.size[n], float(r["share"]), slack)
         if hid:
             hidden_rows[n] = h
+    _known_totals(view, facet, lp, tree, cell, values)
     published_values = {n: {r["value"] for r in rows if not r["suppressed"]} for n, rows in by_node.items()}
     targets = [(cell[n, v], f"node {n} {facet}={v}", "cell") for n in tree.members
                if not (n in by_node or n in tree.unassigned or (n in tree.row and tree.row[n].get("published")))
@@ -511,6 +523,26 @@ def _facet(view: RunView, facet: str) -> list[Violation]:
             what = f"cell of an unpublished node {why}"
         out.append(Violation(ATTACK, view.facets_file, where, what))
     return out
+
+
+def _known_totals(view: RunView, facet: str, lp: _LP, tree: _Tree, cell: dict, values: list[str]) -> None:
+    """Rows for a facet value's whole-run total published by another table (`view.facet_totals`): the top
+    nodes' cells of the value plus its unclustered records u_v ≥ 0 make the total; where the whole-run record
+    count is published too, Σ u_v + T ≤ it (T the clustered total), so when every record is clustered each
+    total is exactly a sum of top cells. Left out with noise (the totals are noised queries of their own)."""
+    totals = view.facet_totals.get(facet)
+    top = [n for n in tree.children.get(None, []) if n in tree.members]
+    if not totals or not top or view.noise_bound:
+        return
+    unclustered = []
+    for value, total in totals.items():
+        if value not in values:
+            continue  # a value no facet row publishes lies in the lumped "(unlisted)" cells: no single equation
+        u = lp.var()
+        unclustered.append(u)
+        lp.eq.append(({**{cell[n, value]: 1.0 for n in top}, u: 1.0}, float(total)))
+    if unclustered and view.usage_total is not None:
+        lp.le.append(({**{u: 1.0 for u in unclustered}, tree.size[None]: 1.0}, float(view.usage_total)))
 
 
 def _fractions(view: RunView) -> list[Violation]:

@@ -39,6 +39,11 @@ class RunView:
     facets_file: str = "facets.parquet"  # the file `facets` came from
     tree_complete: bool | None = None  # `clusters` lists every node (None: when it came from clusters.parquet)
     noise_scale: float | None = None  # manifest privacy.noise.scale: the largest per-query Laplace scale b
+    # Whole-run records per value of a facet that another table publishes (aggregates.csv: records per
+    # country, per collaboration mode), and the whole-run record count it gives: a value's total minus the
+    # top nodes' shown cells of it bounds their hidden ones.
+    facet_totals: dict[str, dict[str, float]] = field(default_factory=dict)
+    usage_total: float | None = None
 
     @property
     def noise_bound(self) -> float:
@@ -91,7 +96,30 @@ def load_view(root: Path, *, min_users: int | None = None, min_records: int | No
     elif (root / "explorer.html").exists():
         view.clusters, view.clusters_file = rows_from_page(explorer_data(root / "explorer.html")), "explorer.html"
     view.facets = view.tables.get("facets.parquet")
+    for rows in view.tables.values():
+        _read_facet_totals(rows, view)
     return view
+
+
+# aggregates.csv rows that give a facet value's whole-run records: (geography, facet, variable) → the column
+# naming the value (the Economic Index layer: usage per country, records per collaboration mode).
+TOTAL_ROWS = {("country", "country", "usage_count"): "geo_id",
+              ("global", "collaboration", "collaboration_count"): "cluster_name"}
+
+
+def _read_facet_totals(rows: list[dict], view: RunView) -> None:
+    if not rows or not {"geography", "facet", "variable", "value"} <= set(rows[0]):
+        return
+    for r in rows:
+        key = (r.get("geography"), r.get("facet"), r.get("variable"))
+        try:
+            value = float(r["value"])
+        except (TypeError, ValueError):
+            continue
+        if key in TOTAL_ROWS and r.get(TOTAL_ROWS[key]) is not None:
+            view.facet_totals.setdefault(str(key[1]), {})[str(r[TOTAL_ROWS[key]])] = value
+        elif key == ("global", "total", "usage_count"):
+            view.usage_total = value
 
 
 def read_table(path: Path) -> list[dict]:
