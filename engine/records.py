@@ -167,6 +167,9 @@ def load_records(
         conversations=conversations is not None,
         # One Anthropic request per row ({"system": ..., "messages": [...]}): the same as that object in a cell.
         system=_SYSTEM if conversations in CONVERSATION_COLUMNS and _SYSTEM in names else None,
+        # A file joined from OpenAI and ShareGPT exports has both columns, each row filling one.
+        alternate=next((c for c in CONVERSATION_COLUMNS if c != conversations and c in names), None)
+        if conversations in CONVERSATION_COLUMNS and conversation_column is None else None,
         id=column(id_column, "id", "id"),
         user=column(user_column, "user", "user_id"),
         facets=[column(f, "facet") for f in facet_columns],
@@ -179,6 +182,13 @@ def load_records(
         raise InputError(f"no row of {where} holds a valid conversation in column {conversations!r}; "
                          f"row 0: {check.first_invalid.removeprefix(_INVALID + ': ')}")
     records = check.records()
+    other = next((c for c in CONVERSATION_COLUMNS if c in names), None)
+    if not cols.conversations and other is not None:
+        empty = pc.sum(pc.equal(records.rejected.column("reason"), "null text")).as_py() or 0
+        if empty:
+            log.warning("%d rows of %s have no %r but the file also has a %r column: a file is read either as texts "
+                        "or as conversations (input.conversation_column: %s); split it to read both",
+                        empty, where, cols.text, other, other)
     if not cols.conversations and _looks_like_conversations(records.table.column("text")):
         log.warning("text column %r of %s holds JSON conversations, which are embedded as raw JSON; set "
                     "input.conversation_column: %s to read them as conversations", cols.text, where, cols.text)
@@ -226,6 +236,7 @@ class _Columns:
     text: str                 # the text column, or the conversation column when `conversations`
     conversations: bool
     system: str | None        # conversations: the `system` column of an Anthropic request log, rendered first
+    alternate: str | None     # conversations: the other conversation column, read where `text` is null
     id: str | None
     user: str | None
     facets: list[str]
@@ -234,14 +245,16 @@ class _Columns:
 
     @property
     def needed(self) -> list[str]:
-        cols = (self.text, self.system, self.id, self.user, *self.facets)
+        cols = (self.text, self.alternate, self.system, self.id, self.user, *self.facets)
         return list(dict.fromkeys(c for c in cols if c is not None))
 
     @property
     def optional(self) -> tuple[str, ...]:
-        """Needed columns a file may lack (null there): a system prompt is not in every request log."""
-        required = (self.text, self.id, self.user, *self.facets)
-        return (self.system,) if self.system is not None and self.system not in required else ()
+        """Needed columns a file may lack (null there): a system prompt is not in every request log, and
+        of several files only some may hold the other conversation column."""
+        required = (self.id, self.user, *self.facets) + (() if self.alternate else (self.text,))
+        maybe = (self.system, self.text, self.alternate) if self.alternate else (self.system,)
+        return tuple(c for c in maybe if c is not None and c not in required)
 
 
 class _Validator:
@@ -260,11 +273,12 @@ class _Validator:
         c, data, n, offset = self.cols, chunk.data, len(chunk), self.n
         invalid = text_type = None
         if c.conversations:
-            raw = {name: _get(data, name) for name in (c.text, c.system) if name is not None}
+            raw = {name: _get(data, name) for name in (c.text, c.alternate, c.system) if name is not None}
             for name, col in raw.items():  # before its cells become Python strings, which raise on bad bytes
                 if isinstance(col, (pa.Array, pa.ChunkedArray)):
                     _check_utf8(col, name, chunk)
-            text, invalid = _transcripts(raw[c.text], c.text, raw.get(c.system))
+            text, invalid = _transcripts(raw[c.text], c.text, raw.get(c.system),
+                                         alternate=(raw[c.alternate], c.alternate) if c.alternate else None)
         else:
             text, text_type = _strings(_get(data, c.text), n, name=c.text, keep_types=True)
         rows = np.arange(offset, offset + n, dtype=np.int64)
@@ -410,18 +424,27 @@ def _conversation_column(name: str | None, text_column: str, names: list[str]) -
     return next((c for c in CONVERSATION_COLUMNS if c in names), None)
 
 
-def _transcripts(col, name: str, system=None) -> tuple[pa.Array, np.ndarray]:
+def _transcripts(col, name: str, system=None, alternate=None) -> tuple[pa.Array, np.ndarray]:
     """(rendered transcript per row, null where unreadable; per row the rejection reason or None).
-    `system`: the `system` column beside the messages, or None."""
+    `system`: the `system` column beside the messages, or None; `alternate`: (column, name) of the other
+    conversation column, read in rows where `col` is null (a row filling both is rejected)."""
     texts = np.full(len(col), None, dtype=object)
     invalid = np.full(len(col), None, dtype=object)
     systems = _cells(system) if system is not None else itertools.repeat(None)
-    for i, (value, prompt) in enumerate(zip(_cells(col), systems)):
+    others = _cells(alternate[0]) if alternate is not None else itertools.repeat(None)
+    for i, (value, prompt, other) in enumerate(zip(_cells(col), systems, others)):
+        used = name
+        if not _missing(other):
+            if not _missing(value):
+                invalid[i] = f"{_INVALID}: both {name} and {alternate[1]} are set; a row holds one conversation"
+                continue
+            value, used = other, alternate[1]
         if _missing(value):
-            invalid[i] = f"{_INVALID}: {name} is null"
+            invalid[i] = (f"{_INVALID}: {name} is null" if alternate is None
+                          else f"{_INVALID}: {name} and {alternate[1]} are both null")
             continue
         try:
-            texts[i] = transcript(value, name, system=None if _missing(prompt) else prompt)
+            texts[i] = transcript(value, used, system=None if _missing(prompt) else prompt)
         except ConversationError as e:
             invalid[i] = f"{_INVALID}: {e}"
     return pa.array(texts, type=pa.string()), invalid

@@ -278,3 +278,44 @@ def test_a_text_column_of_serialized_conversations_is_warned_about(tmp_path, cap
     with caplog.at_level("WARNING", logger="clio_engine.records"):
         load_records(pd.DataFrame({"text": ["plain text", "[not a conversation]"]}))
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_file_joined_from_openai_and_sharegpt_exports_reads_each_row_from_its_own_column(tmp_path):
+    """Concatenated exports give a JSONL file whose rows fill either `messages` or `conversations`; before,
+    every ShareGPT row was rejected as "messages is null". Files after the first may hold either column alone."""
+    path = tmp_path / "joined.jsonl"
+    rows = [{"id": "oa", "messages": [{"role": "user", "content": "hello"}]},
+            {"id": "sg", "conversations": [{"from": "human", "value": "a ShareGPT turn"}]},
+            {"id": "both", "messages": [{"role": "user", "content": "a"}], "conversations": [{"from": "human", "value": "b"}]},
+            {"id": "neither"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    records = load_records(path)
+    assert dict(zip(records.table.column("id").to_pylist(), records.table.column("text").to_pylist())) == {
+        "oa": "User: hello", "sg": "User: a ShareGPT turn"}
+    assert _reject_reasons(records) == {
+        "both": "invalid conversation: both messages and conversations are set; a row holds one conversation",
+        "neither": "invalid conversation: messages and conversations are both null"}
+    # a later file may hold either column alone
+    (tmp_path / "later.jsonl").write_text(json.dumps({"id": "l", "conversations": [{"from": "human", "value": "later"}]}))
+    both_files = load_records(tmp_path / "*.jsonl")
+    assert both_files.table.column("text").to_pylist() == ["User: hello", "User: a ShareGPT turn", "User: later"]
+
+
+def test_a_chosen_conversation_column_is_read_alone(tmp_path):
+    path = tmp_path / "joined.jsonl"
+    path.write_text(json.dumps({"id": "sg", "conversations": [{"from": "human", "value": "x"}]}) + "\n"
+                    + json.dumps({"id": "oa", "messages": [{"role": "user", "content": "y"}]}) + "\n")
+    records = load_records(path, conversation_column="messages")
+    assert records.table.column("id").to_pylist() == ["oa"]
+    assert _reject_reasons(records) == {"sg": "invalid conversation: messages is null"}
+
+
+def test_conversation_rows_in_a_file_read_as_texts_are_rejected_and_warned_about(tmp_path, caplog):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(json.dumps({"id": "t", "text": "plain request"}) + "\n"
+                    + json.dumps({"id": "m", "messages": [{"role": "user", "content": "a conversation"}]}) + "\n")
+    with caplog.at_level("WARNING", logger="clio_engine.records"):
+        records = load_records(path)
+    assert records.table.column("id").to_pylist() == ["t"] and _reject_reasons(records) == {"m": "null text"}
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "1 rows" in warning and "'messages'" in warning and "input.conversation_column: messages" in warning
