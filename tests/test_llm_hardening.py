@@ -134,6 +134,62 @@ def test_a_server_failing_every_request_stops_the_stage_instead_of_trying_them_a
     assert 20 <= server.total_hits <= 22  # those in flight when the 20th failed, not 200
 
 
+def test_failures_in_a_row_are_counted_within_one_call_not_across_stages(server):
+    """The generator is shared by a run's stages: once a stage had stopped on a failing server, the next stage's
+    first failure raised ServerFailing again (its counter was never reset)."""
+    for i in range(25):
+        server.script[f"q{i}"] = [Reply(status=404)]
+    server.script["next stage"] = [Reply(status=404)]
+    gen = make(server, max_concurrency=1, max_retries=0)
+    with pytest.raises(ServerFailing):
+        gen.generate([Request.user(f"q{i}") for i in range(25)])
+    (result,) = gen.generate([Request.user("next stage")])
+    assert not result.ok and "404" in result.error
+
+
+def test_tool_only_replies_are_the_models_doing_and_do_not_stop_the_stage(server):
+    for i in range(30):
+        server.script[f"q{i}"] = [Reply(payload=completion({"content": None, "tool_calls": [
+            {"id": f"c{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}, finish="tool_calls"))]
+    results = make(server, max_concurrency=1, max_retries=0).generate([Request.user(f"q{i}") for i in range(30)])
+    assert [r.error.split(":")[0] for r in results] == ["no text in the reply"] * 30
+
+
+def test_a_sub_object_of_a_wrong_answer_is_not_taken_for_the_answer():
+    """In a reply with prose around it, the outer object broke the schema and an object inside it fitted: that
+    inner object was returned (and cached) as the model's answer."""
+    from clio_engine.llm.structured import ParseError, parse
+
+    schema = {"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"],
+              "additionalProperties": False}
+    with pytest.raises(ParseError, match="why"):
+        parse('My answer: {"label": "A", "why": {"label": "B"}}', schema)
+    assert parse('My answer: {"label": "A"} and again {"label": "B"}', schema) == {"label": "A"}
+    assert parse('Not this [1, 2] but {"label": "C"}', schema) == {"label": "C"}
+
+
+def test_an_interrupt_just_after_the_work_ended_stays_an_interrupt(monkeypatch):
+    """Ctrl-C landing after the helper thread's loop had closed raised RuntimeError('Event loop is closed')
+    in place of the KeyboardInterrupt."""
+    from clio_engine.llm import generator
+
+    real_join = threading.Thread.join
+
+    def join_then_interrupt(self, timeout=None):
+        real_join(self)  # the work finishes and its loop closes; then the interrupt arrives
+        if self.name == "llm-generate" and not getattr(self, "interrupted", False):
+            self.interrupted = True
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Thread, "join", join_then_interrupt)
+
+    async def work():
+        return "done"
+
+    with pytest.raises(KeyboardInterrupt):
+        generator._run_on_helper_thread(work())
+
+
 def test_scattered_failures_do_not_stop_the_stage(server):
     for i in range(0, 100, 3):
         server.script[f"q{i}"] = [Reply(status=400)]

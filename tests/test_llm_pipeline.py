@@ -91,6 +91,25 @@ def test_every_llm_stage_end_to_end_against_a_fake_server(flavour, conversations
         assert again.clusters.equals(result.clusters)
 
 
+def test_a_rerun_against_another_server_asks_it_again(tiny_bert_dir, tmp_path, monkeypatch):
+    """Another server may serve another model under the same name. The call cache was keyed by the server's
+    address and the stage cache was not, so a rerun pointed at a second server reused the first server's
+    facets without sending it one request."""
+    monkeypatch.setenv(KEY_ENV, "sk-test")
+    src = tmp_path / "conversations.jsonl"
+    write_conversations(src, 30)
+    with FakeServer("openai") as first, FakeServer("openai") as second:
+        first.responder = second.responder = answer
+        for srv in (first, second):
+            overrides = settings(tiny_bert_dir, **{"llm.backend": "openai", "llm.model": "fake-model",
+                                                   "llm.base_url": srv.url + "/v1", "llm.api_key_env": KEY_ENV,
+                                                   "naming.strategy": "keywords", "hierarchy.mode": "centroid",
+                                                   "privacy.auditor": False, "cluster.k": 3, "hierarchy.levels": 2,
+                                                   "hierarchy.top": 2, "facets.fields": ["request"]})
+            run(None, input=str(src), out=tmp_path / "run", overrides=overrides)
+        assert first.total_hits > 0 and second.total_hits == first.total_hits
+
+
 @pytest.mark.slow
 def test_every_llm_stage_with_the_offline_smollm2_on_200_conversations(tiny_bert_dir, tmp_path):
     """The real local model in-process: wiring, not quality (SmolLM2-135M's answers are poor; each one it

@@ -105,6 +105,33 @@ def test_generation_marks_the_rows_whose_caller_gave_up_and_fires_once_all_have(
         loop.close()
 
 
+def test_stopping_while_a_batch_is_gathered_tells_its_callers(tmp_path):
+    """Calls already taken from the queue into a batch still gathering were neither generated nor told when
+    the backend stopped: a served request arriving just before Ctrl-C waited until its client gave up. The
+    batching loop is run with generation replaced (no model needed: the loop is what is tested)."""
+    from clio_engine.llm.backends.base import Call
+    from clio_engine.llm.backends.transformers import TransformersBackend
+
+    (tmp_path / "model.gguf").write_bytes(b"")
+    backend = TransformersBackend(tmp_path / "model.gguf", device="cpu", gather_s=0.5)  # a wide gathering window
+    backend._lm = object()  # start() then loads nothing
+    generated = []
+    backend._generate = lambda calls, futures: generated.extend(calls) or [None] * len(calls)
+
+    async def scenario():
+        await backend.start()
+        caller = asyncio.create_task(backend.complete(Call(None, ({"role": "user", "content": "hi"},), 8, 0.0)))
+        await asyncio.sleep(0.05)  # taken from the queue into the batch being gathered
+        assert backend._queue.empty()
+        await backend.stop()
+        done, _ = await asyncio.wait([caller], timeout=5)
+        return done
+
+    done = asyncio.run(scenario())
+    assert done, "the caller was left waiting after stop()"
+    assert next(iter(done)).cancelled() and not generated
+
+
 def test_the_api_key_is_matched_as_a_bearer_token_only():
     assert bearer_matches("Bearer s3cret", "s3cret") and bearer_matches("bearer  s3cret ", "s3cret")
     for header in (None, "", "s3cret", "Bearer", "Bearer s3cre", "Bearer s3cret2", "Basic s3cret", "Token s3cret"):

@@ -38,7 +38,7 @@ from clio_engine.llm import structured
 from clio_engine.llm.backends.base import Backend, Call
 from clio_engine.llm.cache import CallCache, call_key, schema_json
 from clio_engine.llm.progress import Progress
-from clio_engine.llm.retry import REFUSED, Backoff, Permanent, Transient
+from clio_engine.llm.retry import NO_TEXT, REFUSED, Backoff, Permanent, Transient
 from clio_engine.llm.types import COST_CEILING, Request, Result
 from clio_engine.llm.usage import PriceTable, StageUsage, estimate_tokens, reason_kind
 
@@ -77,7 +77,7 @@ class Generator:
         _check_settings(max_concurrency, max_retries, backoff_s, max_cost_usd, max_tokens, temperature)
         # Default: two rounds of the calls in flight, at least 20 — a few unlucky requests never stop a stage.
         self.max_failures_in_a_row = max_failures_in_a_row or max(20, 2 * max_concurrency)
-        self._failing_in_a_row, self._last_failure = 0, ""
+        self._failing_in_a_row = 0
         self.backend = backend
         self.cache = CallCache(cache_dir)
         self.max_concurrency, self.max_cost_usd = max_concurrency, max_cost_usd
@@ -102,6 +102,7 @@ class Generator:
     async def agenerate(self, requests: Iterable[Request], *, stage: str = "default",
                         progress: bool | None = None) -> list[Result]:
         requests = list(requests)
+        self._failing_in_a_row = 0  # failures in a row are counted within one call: an earlier stage's do not carry over
         use = self._usage.setdefault(stage, StageUsage())
         started = time.perf_counter()
         results: list[Result | None] = [None] * len(requests)
@@ -176,10 +177,9 @@ class Generator:
             self._failing_in_a_row = 0
             return
         error = result.error or ""
-        if error == COST_CEILING or error.startswith(("malformed", "truncated", NOT_UNICODE, REFUSED)):
-            return  # the ceiling is a clean stop; a malformed answer or a refusal is the model's, not the server's
+        if error == COST_CEILING or error.startswith(("malformed", "truncated", NOT_UNICODE, REFUSED, NO_TEXT)):
+            return  # the ceiling is a clean stop; a malformed answer, a refusal or a tool call is the model's doing
         self._failing_in_a_row += 1
-        self._last_failure = error
         if self._failing_in_a_row >= self.max_failures_in_a_row:
             raise ServerFailing(f"{self._failing_in_a_row} LLM requests in a row failed, the last with "
                                 f"{' '.join(error.split())[:200]!r}; stopping the stage (finished calls are "
@@ -312,7 +312,10 @@ def _run_on_helper_thread(work) -> list[Result]:
     except BaseException:
         started.wait()
         if "task" in box:
-            box["loop"].call_soon_threadsafe(box["task"].cancel)
+            try:
+                box["loop"].call_soon_threadsafe(box["task"].cancel)
+            except RuntimeError:  # the loop is closed: the work ended just as the interrupt came
+                pass
         helper.join()
         raise
     if "error" in box:

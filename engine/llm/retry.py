@@ -17,6 +17,7 @@ from datetime import timezone
 from clio_engine.errors import ConfigError
 
 REFUSED = "refused"  # the reason a refusal fails with (the model's words follow)
+NO_TEXT = "no text in the reply"  # the model answered with a tool call only
 MAX_WAIT_S = 60.0  # no single wait longer than a minute, whatever the exponent or retry-after says
 
 

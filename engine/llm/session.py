@@ -10,8 +10,9 @@ cost ceiling stopped any of them (the stage ends cleanly, nothing half-named is 
 with a higher ceiling resumes from the cache), and returns the results with the stage's usage.
 
 `LLM_READS` are the `llm` settings that change answers; a stage that calls an LLM declares them in its
-`reads`, so its cache key changes with the model. The others (server address, key, concurrency,
-retries, the ceiling, prices, progress) change how answers are fetched, not what they are.
+`reads`, so its cache key changes with the model. The server's address is among them: another server may
+serve another model under the same name (the call cache is keyed by it too). The others (key,
+concurrency, retries, the ceiling, prices, progress) change how answers are fetched, not what they are.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from clio_engine.errors import ClioError, ConfigError
 from clio_engine.llm.generator import Generator
 from clio_engine.llm.types import COST_CEILING, Request, Result
 
-LLM_READS = ("llm.backend", "llm.model", "llm.model_path", "llm.temperature", "llm.max_tokens",
+LLM_READS = ("llm.backend", "llm.model", "llm.model_path", "llm.base_url", "llm.temperature", "llm.max_tokens",
              "llm.native_structured", "seed")
 
 

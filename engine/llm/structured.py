@@ -88,20 +88,24 @@ _DECODER = json.JSONDecoder(parse_constant=_not_json)
 
 def _json_values(text: str) -> Iterator[Any]:
     """The JSON values in a reply, in order: the whole reply (less a ```json fence) when it is one, else each
-    value starting at a '{' or '[' (the first MAX_STARTS). ParseError when there is none."""
+    top-level value starting at a '{' or '[' (the first MAX_STARTS). A value inside one already decoded is
+    not offered: a sub-object of a wrong answer that happens to fit the schema is not the answer.
+    ParseError when there is none."""
     body = _FENCE_CLOSE.sub("", _FENCE_OPEN.sub("", text.strip())).strip()
     try:
         yield _DECODER.decode(body)
         return
     except ValueError as e:
         whole_error = e
-    first_error, found, tried = None, False, 0
+    first_error, found, tried, end = None, False, 0, 0
     for m in re.finditer(r"[{\[]", body):
+        if m.start() < end:  # inside the value decoded last
+            continue
         tried += 1
         if tried > MAX_STARTS:
             break
         try:
-            value = _DECODER.raw_decode(body, m.start())[0]
+            value, end = _DECODER.raw_decode(body, m.start())
         except ValueError as e:
             first_error = first_error or e
             continue

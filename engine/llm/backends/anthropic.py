@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 from clio_engine.llm.backends.base import Call, api_key, sdk_post
-from clio_engine.llm.retry import REFUSED, Permanent
+from clio_engine.llm.retry import NO_TEXT, REFUSED, Permanent
 from clio_engine.llm.types import Completion
 
 
@@ -55,5 +55,5 @@ class AnthropicBackend:
         if resp.get("stop_reason") == "refusal":  # an answer we could not use, not an empty success
             raise Permanent(f"{REFUSED}: the model declined" + (f" ({' '.join(text.split())[:200]})" if text else ""))
         if not text and any(b.get("type") == "tool_use" for b in blocks):
-            raise Permanent("no text in the reply: the model called a tool")
+            raise Permanent(f"{NO_TEXT}: the model called a tool")
         return done

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from clio_engine.llm.backends.base import Call, api_key, sdk_post
-from clio_engine.llm.retry import REFUSED, Permanent
+from clio_engine.llm.retry import NO_TEXT, REFUSED, Permanent
 from clio_engine.llm.types import Completion
 
 
@@ -59,5 +59,5 @@ class OpenAIBackend:
         if choice.get("finish_reason") == "content_filter":
             raise Permanent(f"{REFUSED}: the server's content filter stopped the reply")
         if not done.text and (message.get("tool_calls") or message.get("function_call")):
-            raise Permanent("no text in the reply: the model called a tool")
+            raise Permanent(f"{NO_TEXT}: the model called a tool")
         return done

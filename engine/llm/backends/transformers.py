@@ -110,7 +110,7 @@ class TransformersBackend:
         self.batch_sizes: list[int] = []  # rows of every generate() call so far (tests and benchmarks read it)
         self.running = 0  # calls of the batch handed to the model (waiting for its lock or generating)
         self.skipped = 0  # calls given up before their batch started: never generated
-        self.stopped = 0  # generate() calls cut short because every call in them was given up
+        self.stopped = 0  # generate() calls cut short: every call in them given up, or stop() called
         self._queue: asyncio.Queue | None = None
         self._loop_task: asyncio.Task | None = None
         self._stopping = threading.Event()  # set by stop(): a running batch ends at its next token
@@ -164,43 +164,53 @@ class TransformersBackend:
         return await future
 
     async def _batch_loop(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            await asyncio.sleep(0)  # let every ready worker enqueue before the batch is cut
-            clock = asyncio.get_running_loop().time
-            cap = clock() + GATHER_CAP * self.gather_s
-            deadline = min(clock() + self.gather_s, cap)
-            while len(batch) < self.batch_size:
-                if not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                    deadline = min(clock() + self.gather_s, cap)  # calls still arriving: keep gathering
-                    continue
-                remaining = deadline - clock()
-                if remaining <= 0:
-                    break
-                await asyncio.sleep(min(remaining, GATHER_POLL_S))  # polled: a timed-out get() can lose a call
-            live = [(c, fut) for c, fut in batch if not fut.cancelled()]  # a caller that gave up costs nothing
-            self.skipped += len(batch) - len(live)
-            if not live:
+        batch: list[tuple[Call, asyncio.Future]] = []
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                await self._gather(batch)
+                live = [(c, fut) for c, fut in batch if not fut.cancelled()]  # a caller that gave up costs nothing
+                self.skipped += len(batch) - len(live)
+                batch = live
+                if batch:
+                    await self._run(batch)
+                batch = []
+        except asyncio.CancelledError:  # stop(): the callers of the batch in hand are told, not left waiting
+            for _, fut in batch:
+                fut.cancel()
+            raise
+
+    async def _gather(self, batch: list) -> None:
+        """Add queued calls to `batch` until it is full or none arrived for `gather_s`."""
+        await asyncio.sleep(0)  # let every ready worker enqueue before the batch is cut
+        clock = asyncio.get_running_loop().time
+        cap = clock() + GATHER_CAP * self.gather_s
+        deadline = min(clock() + self.gather_s, cap)
+        while len(batch) < self.batch_size:
+            if not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                deadline = min(clock() + self.gather_s, cap)  # calls still arriving: keep gathering
                 continue
-            batch = live
-            self.running = len(batch)
-            try:
-                done = await asyncio.to_thread(self._generate, [c for c, _ in batch], [fut for _, fut in batch])
-            except asyncio.CancelledError:  # stop(): the batch's callers are told, not left waiting
-                for _, fut in batch:
-                    fut.cancel()
-                raise
-            except Exception as e:  # noqa: BLE001 — every waiting call learns why
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(e)
-                continue
-            finally:
-                self.running = 0
-            for (_, fut), completion in zip(batch, done):
+            remaining = deadline - clock()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(min(remaining, GATHER_POLL_S))  # polled: a timed-out get() can lose a call
+
+    async def _run(self, batch: list) -> None:
+        """Generate `batch` in the worker thread and hand each caller its completion (or the error)."""
+        self.running = len(batch)
+        try:
+            done = await asyncio.to_thread(self._generate, [c for c, _ in batch], [fut for _, fut in batch])
+        except Exception as e:  # noqa: BLE001 — every waiting call learns why
+            for _, fut in batch:
                 if not fut.done():
-                    fut.set_result(completion)
+                    fut.set_exception(e)
+            return
+        finally:
+            self.running = 0
+        for (_, fut), completion in zip(batch, done):
+            if not fut.done():
+                fut.set_result(completion)
 
     def _generate(self, calls: list[Call], futures: list[asyncio.Future] | None = None) -> list[Completion]:
         """Completions of `calls`; `futures` (one per call, read from this worker thread) tell which callers
