@@ -69,6 +69,10 @@ class Source:
         """`columns` of every chunk; those in `optional` need not be in every file (null where absent)."""
         raise NotImplementedError
 
+    def may_hold(self, name: str) -> bool:
+        """Whether some row may have column `name`: it is in `names`, or in a later file `names` was not read from."""
+        return name in self.names
+
 
 def detect_format(path: Path) -> str:
     """parquet / csv / jsonl from the suffix (a compression suffix is looked through); a directory is parquet."""
@@ -227,6 +231,9 @@ class _Files(Source):
         self._parsed = None  # the first file when it is JSONL: parsed for its names, reused by `chunks`
         self._first = self._file_kinds(0)
         self.names = list(self._kinds(0, self._first))
+
+    def may_hold(self, name: str) -> bool:
+        return name in self.names or len(self.files) > 1  # later files are not read until their rows are
 
     def _file_kinds(self, i: int) -> dict[str, str | None]:
         """{column: kind of its type (None: unknown)} of file i, read without reading rows (JSONL: parsed)."""

@@ -166,9 +166,9 @@ def load_records(
         text=column(text_column, "text") if conversations is None else column(conversations, "conversation"),
         conversations=conversations is not None,
         # One Anthropic request per row ({"system": ..., "messages": [...]}): the same as that object in a cell.
-        system=_SYSTEM if conversations in CONVERSATION_COLUMNS and _SYSTEM in names else None,
+        system=_SYSTEM if conversations in CONVERSATION_COLUMNS and src.may_hold(_SYSTEM) else None,
         # A file joined from OpenAI and ShareGPT exports has both columns, each row filling one.
-        alternate=next((c for c in CONVERSATION_COLUMNS if c != conversations and c in names), None)
+        alternate=next((c for c in CONVERSATION_COLUMNS if c != conversations and src.may_hold(c)), None)
         if conversations in CONVERSATION_COLUMNS and conversation_column is None else None,
         id=column(id_column, "id", "id"),
         user=column(user_column, "user", "user_id"),
@@ -182,7 +182,7 @@ def load_records(
         raise InputError(f"no row of {where} holds a valid conversation in column {conversations!r}; "
                          f"row 0: {check.first_invalid.removeprefix(_INVALID + ': ')}")
     records = check.records()
-    other = next((c for c in CONVERSATION_COLUMNS if c in names), None)
+    other = next((c for c in CONVERSATION_COLUMNS if c in names and c != cols.text), None)
     if not cols.conversations and other is not None:
         empty = pc.sum(pc.equal(records.rejected.column("reason"), "null text")).as_py() or 0
         if empty:
@@ -451,7 +451,8 @@ def _transcripts(col, name: str, system=None, alternate=None) -> tuple[pa.Array,
 
 
 def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
+    """None, NaN, or pandas' NA (a nullable "string" column's missing cell)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 def _cells(col, block: int = 8192):

@@ -319,3 +319,32 @@ def test_conversation_rows_in_a_file_read_as_texts_are_rejected_and_warned_about
     assert records.table.column("id").to_pylist() == ["t"] and _reject_reasons(records) == {"m": "null text"}
     (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert "1 rows" in warning and "'messages'" in warning and "input.conversation_column: messages" in warning
+
+
+def test_missing_cells_of_nullable_string_columns_count_as_missing():
+    """pandas' "string" dtype gives pd.NA for a missing cell: every joined row counted as filling both
+    conversation columns (the whole frame refused), and a missing system prompt rejected its row."""
+    openai = json.dumps([{"role": "user", "content": "hello"}])
+    sharegpt = json.dumps([{"from": "human", "value": "hi"}])
+    joined = pd.DataFrame({"messages": [openai, None], "conversations": [None, sharegpt]}).astype("string")
+    assert load_records(joined).texts == ["User: hello", "User: hi"]
+    logs = pd.DataFrame({"messages": [openai, openai], "system": ["be brief", None]}).astype("string")
+    assert load_records(logs).texts == ["System: be brief\nUser: hello", "User: hello"]
+
+
+def test_a_system_or_sharegpt_column_only_in_a_later_file_is_read(tmp_path):
+    """Only the first file's columns were looked at: a system prompt or ShareGPT rows in the second file
+    were dropped or rejected, depending on how the files happened to sort."""
+    (tmp_path / "1.jsonl").write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "hi"}]}))
+    (tmp_path / "2.jsonl").write_text(json.dumps({"id": "b", "system": "S", "messages": [{"role": "user", "content": "yo"}]})
+                                      + "\n" + json.dumps({"id": "c", "conversations": [{"from": "human", "value": "hey"}]}))
+    records = load_records(tmp_path / "*.jsonl")
+    assert records.texts == ["User: hi", "System: S\nUser: yo", "User: hey"] and records.rejected.num_rows == 0
+
+
+def test_no_warning_points_a_conversation_text_column_at_itself(tmp_path, caplog):
+    path = tmp_path / "t.csv"
+    path.write_text('id,messages\na,\nb,"[{""role"": ""user"", ""content"": ""hi""}]"\n')
+    with caplog.at_level("WARNING", logger="clio_engine.records"):
+        load_records(path, text_column="messages")
+    assert not [r for r in caplog.records if "also has" in r.getMessage()]
