@@ -286,3 +286,31 @@ def test_a_values_whole_run_total_published_elsewhere_does_not_pin_a_top_cell(tm
     assert differencing(audit(fixed)) == []
     shown = {(r["node"], r["value"]) for r in table.to_pylist() if not r["suppressed"]}
     assert (1, "FR") not in shown and (1, "DE") not in shown  # B's cells join the hidden part of each column
+
+
+@pytest.mark.parametrize("facet, values, total_row", [
+    # a geography column named otherwise than "country" (economic.geography_columns)
+    ("region", ("North", "South", "East"), lambda v, n: f"{v},region,region,0,usage_count,{v},{n}\n"),
+    # collaboration modes as the records spell them; the Economic Index lower-cases them
+    ("collaboration", ("Directive", "Learning", "Validation"),
+     lambda v, n: f"GLOBAL,global,collaboration,0,collaboration_count,{v.lower()},{n}\n"),
+])
+def test_the_audit_reads_totals_under_any_geography_name_and_spelling(tmp_path, facet, values, total_row):
+    """The audit knew per-value totals only as `country` usage rows and `collaboration` rows spelled as the
+    facet cells are: with another geography column or capitalised modes it skipped them, and the leak
+    above went unreported."""
+    cells_of = {0: dict(zip(values, (9, 8, 40))), 1: dict(zip(values, (100, 50, 60)))}
+    flat, labels = [], []
+    for node, cells in cells_of.items():
+        for value, n in cells.items():
+            flat += [value] * n
+            labels += [node] * n
+    cells = facet_cells_tree([np.array(labels)], [np.array([True, True])], [np.array([-1, -1])], flat,
+                             np.arange(len(flat)), facet=facet, min_users=1, min_records=15, secondary=False)
+    root = _facet_dir(tmp_path / "leaky", [[sum(c.values()) for c in cells_of.values()]], [],
+                      [facet_table(c) for c in cells], [[True, True]])
+    (root / "aggregates.csv").write_text("geo_id,geography,facet,level,variable,cluster_name,value\n" + "".join(
+        total_row(v, sum(c[v] for c in cells_of.values())) for v in values)
+        + f"GLOBAL,global,total,0,usage_count,,{len(flat)}\n")
+    pinned = sorted(v.where for v in differencing(audit(root)) if "pinned" in v.what)
+    assert pinned == sorted(f"node 0.0 {facet}={v} (suppressed)" for v in values[:2]), pinned

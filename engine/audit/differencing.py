@@ -534,13 +534,18 @@ def _known_totals(view: RunView, facet: str, lp: _LP, tree: _Tree, cell: dict, v
     top = [n for n in tree.children.get(None, []) if n in tree.members]
     if not totals or not top or view.noise_bound:
         return
+    # The Economic Index strips (and lower-cases collaboration modes): "Directive" and "directive " are one total.
+    spelled = defaultdict(list)
+    for value in values:
+        spelled[str(value).strip().casefold()].append(value)
     unclustered = []
     for value, total in totals.items():
-        if value not in values:
+        same = spelled.get(str(value).strip().casefold())
+        if not same:
             continue  # a value no facet row publishes lies in the lumped "(unlisted)" cells: no single equation
         u = lp.var()
         unclustered.append(u)
-        lp.eq.append(({**{cell[n, value]: 1.0 for n in top}, u: 1.0}, float(total)))
+        lp.eq.append(({**{cell[n, v]: 1.0 for n in top for v in same}, u: 1.0}, float(total)))
     if unclustered and view.usage_total is not None:
         lp.le.append(({**{u: 1.0 for u in unclustered}, tree.size[None]: 1.0}, float(view.usage_total)))
 

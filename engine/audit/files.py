@@ -101,24 +101,31 @@ def load_view(root: Path, *, min_users: int | None = None, min_records: int | No
     return view
 
 
-# aggregates.csv rows that give a facet value's whole-run records: (geography, facet, variable) → the column
-# naming the value (the Economic Index layer: usage per country, records per collaboration mode).
-TOTAL_ROWS = {("country", "country", "usage_count"): "geo_id",
-              ("global", "collaboration", "collaboration_count"): "cluster_name"}
+def _total_of(r: dict) -> tuple[str, object] | None:
+    """(facet, value) when an aggregates.csv row gives a facet value's whole-run records: usage per code of a
+    geography column, whatever its name (`economic.geography_columns`), or `<facet>_count` of one facet."""
+    geography, facet, variable = r.get("geography"), r.get("facet"), r.get("variable")
+    if not facet or "::" in str(facet):
+        return None
+    if geography == facet and variable == "usage_count":
+        return str(facet), r.get("geo_id")
+    if geography == "global" and variable == f"{facet}_count":
+        return str(facet), r.get("cluster_name")
+    return None
 
 
 def _read_facet_totals(rows: list[dict], view: RunView) -> None:
     if not rows or not {"geography", "facet", "variable", "value"} <= set(rows[0]):
         return
     for r in rows:
-        key = (r.get("geography"), r.get("facet"), r.get("variable"))
         try:
             value = float(r["value"])
         except (TypeError, ValueError):
             continue
-        if key in TOTAL_ROWS and r.get(TOTAL_ROWS[key]) is not None:
-            view.facet_totals.setdefault(str(key[1]), {})[str(r[TOTAL_ROWS[key]])] = value
-        elif key == ("global", "total", "usage_count"):
+        found = _total_of(r)
+        if found is not None and found[1] is not None:
+            view.facet_totals.setdefault(found[0], {})[str(found[1])] = value
+        elif (r.get("geography"), r.get("facet"), r.get("variable")) == ("global", "total", "usage_count"):
             view.usage_total = value
 
 
