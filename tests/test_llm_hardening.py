@@ -124,6 +124,13 @@ def test_identical_requests_in_one_batch_are_sent_and_paid_once(server):
     assert sum(r.completion_tokens for r in results[:8]) == results[0].completion_tokens  # counted once
 
 
+def test_identical_structured_requests_get_answers_of_their_own(server):
+    server.script["verdict"] = [Reply(text='{"name": "a", "score": 1}')]
+    first, second = make(server).generate([Request.user("verdict", schema=Verdict)] * 2)
+    assert server.hits["verdict"] == 1 and first.parsed == second.parsed
+    assert first.parsed is not second.parsed  # editing one answer leaves the other as the model gave it
+
+
 @pytest.mark.parametrize("status", [404, 500])
 def test_a_server_failing_every_request_stops_the_stage_instead_of_trying_them_all(server, status):
     for i in range(200):

@@ -28,6 +28,7 @@ calls.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import threading
 import time
@@ -279,9 +280,10 @@ def _reparse(hit: Result, schema: Any) -> Result:
 
 
 def _repeat(first: Result) -> Result:
-    """The answer of an identical request earlier in the same batch: the same result, sent and paid once."""
-    return dataclasses.replace(first, prompt_tokens=0, completion_tokens=0, cost_usd=0.0, attempts=0,
-                               cached=first.cached or first.ok)
+    """The answer of an identical request earlier in the same batch: the same result, sent and paid once. Its
+    parsed object is a copy: a caller editing one request's answer must not change the other's."""
+    return dataclasses.replace(first, parsed=copy.deepcopy(first.parsed), prompt_tokens=0, completion_tokens=0,
+                               cost_usd=0.0, attempts=0, cached=first.cached or first.ok)
 
 
 def _run_on_helper_thread(work) -> list[Result]:
