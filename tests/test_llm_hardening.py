@@ -305,6 +305,13 @@ def test_a_local_models_key_covers_its_file_and_its_seed_when_sampling(tmp_path)
     assert key(files[0], 0, 0.0) != key(files[1], 0, 0.0)  # two files named model.gguf: two models
     assert key(files[0], 0, 0.8) != key(files[0], 1, 0.8)  # sampling: the seed decides the answer
     assert key(files[0], 0, 0.0) == key(files[0], 1, 0.0)  # greedy: it does not
+    folder = tmp_path / "hf-model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"weights, first training run")
+    before = key(folder, 0, 0.0)
+    (folder / "model.safetensors").write_bytes(b"weights saved over them by the second run")
+    assert key(folder, 0, 0.0) != before  # a model folder: new weights in the same place are another model
 
 
 @pytest.mark.parametrize("setting, value", [("max_concurrency", 0), ("max_concurrency", -3), ("max_retries", -1),

@@ -107,6 +107,7 @@ class TransformersBackend:
         # over sockets a few ms apart (a client emits them one by one), so it waits a little.
         self.gather_s = gather_s
         self._tok = self._lm = self._shared = None
+        self._identity: dict | None = None  # cache_identity's model part
         self.batch_sizes: list[int] = []  # rows of every generate() call so far (tests and benchmarks read it)
         self.running = 0  # calls of the batch handed to the model (waiting for its lock or generating)
         self.skipped = 0  # calls given up before their batch started: never generated
@@ -120,11 +121,18 @@ class TransformersBackend:
     # ------------------------------------------------------------------ lifecycle
 
     def cache_identity(self, temperature: float) -> dict:
-        """The model file itself (resolved path and size: two `model.gguf` in different folders are different
-        models), and the sampling seed when sampling (greedy answers do not depend on it)."""
-        resolved = self.path.resolve()
-        size = resolved.stat().st_size if resolved.is_file() else None
-        return {"model_file": str(resolved), "bytes": size, **({"seed": self.seed} if temperature > 0 else {})}
+        """The model itself — its resolved path and the size of its file, or of each file in its folder (two
+        `model.gguf` in different folders are different models; new weights saved into the same folder are a
+        new model) — and the sampling seed when sampling (greedy answers do not depend on it)."""
+        if self._identity is None:  # read once: the key of every request needs it
+            resolved = self.path.resolve()
+            if resolved.is_file():
+                size = resolved.stat().st_size
+            else:
+                size = sorted((str(f.relative_to(resolved)), f.stat().st_size)
+                              for f in resolved.rglob("*") if f.is_file() and not f.name.startswith("."))
+            self._identity = {"model_file": str(resolved), "bytes": size}
+        return {**self._identity, **({"seed": self.seed} if temperature > 0 else {})}
 
     async def start(self) -> None:
         if self._lm is None:
