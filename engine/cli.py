@@ -485,6 +485,9 @@ def _cmd_purge(args: argparse.Namespace) -> int:
 
 def _cmd_serve_llm(args: argparse.Namespace) -> int:
     """Load the model, bind, print the base URL (one line, flushed: scripts wait for it), serve until Ctrl-C."""
+    import faulthandler
+    import signal
+
     from clio_engine.llm.serve import ModelServer
     from clio_engine.local_http import LOOPBACK_HOSTS
 
@@ -499,6 +502,8 @@ def _cmd_serve_llm(args: argparse.Namespace) -> int:
     if args.host not in LOOPBACK_HOSTS and key is None:
         print(f"clio-engine: warning: serving on {args.host} without authentication: anyone who can reach it can "
               "use the model (--api-key-env VAR requires a key)", file=sys.stderr)
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack: a stuck server says where
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     print(f"serving {server.model_name} at {server.url} (llm.backend: openai, llm.base_url: {server.url}, "
           f"llm.model: {server.model_name}; Ctrl-C stops)", flush=True)
     try:
