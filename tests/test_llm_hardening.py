@@ -191,6 +191,7 @@ def test_an_interrupt_just_after_the_work_ended_stays_an_interrupt(monkeypatch):
     monkeypatch.setattr(threading.Thread, "join", join_then_interrupt)
 
     async def work():
+        await asyncio.sleep(0.5)  # still running when the caller first waits for it, however busy the machine
         return "done"
 
     with pytest.raises(KeyboardInterrupt):
