@@ -502,6 +502,7 @@ def _cmd_serve_llm(args: argparse.Namespace) -> int:
     if args.host not in LOOPBACK_HOSTS and key is None:
         print(f"clio-engine: warning: serving on {args.host} without authentication: anyone who can reach it can "
               "use the model (--api-key-env VAR requires a key)", file=sys.stderr)
+    restore = _stop_on_signals()
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack: a stuck server says where
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     print(f"serving {server.model_name} at {server.url} (llm.backend: openai, llm.base_url: {server.url}, "
@@ -512,7 +513,29 @@ def _cmd_serve_llm(args: argparse.Namespace) -> int:
         print("stopped", flush=True)
     finally:
         server.close()
+        restore()
     return 0
+
+
+def _stop_on_signals():
+    """Make SIGINT and SIGTERM stop the server cleanly (as KeyboardInterrupt); returns what undoes it.
+
+    SIGINT: a non-interactive shell starts a background job (`serve-llm &`, a CI script) with SIGINT ignored,
+    and Python then leaves it ignored, so `kill -INT` did nothing (a test server once outlived its test that
+    way). SIGTERM: what `docker stop`, systemd and `kill` send; its default ends the process without the 503s
+    and the clean close."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        return lambda: None
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    before = {sig: signal.signal(sig, handler)
+              for sig, handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, stop))}
+    return lambda: [signal.signal(sig, handler) for sig, handler in before.items()]
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
