@@ -425,6 +425,7 @@ def _read_jsonl(path: Path):
             with pa.input_stream(str(path)) as f:
                 table = pjson.read_json(f, read_options=pjson.ReadOptions(block_size=_BLOCK),
                                         parse_options=pjson.ParseOptions(explicit_schema=schema))
+        _check_one_object_per_line(path, table.num_rows)
         return table
     except pa.ArrowInvalid:
         pass  # mixed types in a column (e.g. a number among texts): parse in Python, reject per row
@@ -447,6 +448,24 @@ def _read_jsonl(path: Path):
             raise InputError(f"cannot read {path} as jsonl: line {i} is a {type(obj).__name__}, not an object")
         rows.append(obj)
     return pd.DataFrame(rows)
+
+
+def _check_one_object_per_line(path: Path, n_rows: int) -> None:
+    """Refuse a file where pyarrow found more rows than non-blank lines: it reads `{..} {..}` on one line as
+    two rows, which JSONL does not allow and which would shift every row → line number in our errors."""
+    with pa.input_stream(str(path)) as f:
+        lines = f.read().split(b"\n")
+    if n_rows == sum(1 for raw in lines if raw.strip()):
+        return
+    decoder = json.JSONDecoder()
+    for i, raw in enumerate(lines, 1):
+        line = raw.decode("utf-8", errors="replace").strip()
+        if line:
+            _, end = decoder.raw_decode(line)
+            if line[end:].strip():
+                raise InputError(f"cannot read {path} as jsonl: line {i} holds more than one JSON value; "
+                                 "write one object per line")
+    raise InputError(f"cannot read {path} as jsonl: {n_rows} rows parsed from a different number of lines")
 
 
 def _has_timestamp(kind: pa.DataType) -> bool:

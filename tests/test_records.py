@@ -286,3 +286,15 @@ def test_parquet_roundtrip_keeps_schema(tmp_path):
     pq.write_table(r.table, tmp_path / "out.parquet")
     again = load_records(tmp_path / "out.parquet", facet_columns=["lang"])
     assert again.table.drop_columns(["row"]).equals(r.table.drop_columns(["row"]))
+
+
+def test_two_objects_on_one_jsonl_line_are_refused_with_the_line(tmp_path):
+    # pyarrow reads them as two rows; every later row would then be reported under the wrong line number
+    path = tmp_path / "two.jsonl"
+    path.write_text('{"text": "a"}\n\n{"text": "b"} {"text": "c"}\n{"text": "d"}\n')
+    with pytest.raises(InputError, match=r"two.jsonl as jsonl: line 3 holds more than one JSON value"):
+        load_records(path)
+    mixed = tmp_path / "mixed.jsonl"  # the Python reader (mixed types) refuses it too
+    mixed.write_text('{"text": 5} {"text": "c"}\n{"text": "d"}\n')
+    with pytest.raises(InputError, match=r"mixed.jsonl as jsonl: line 1"):
+        load_records(mixed)
