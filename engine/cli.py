@@ -505,9 +505,9 @@ def _cmd_serve_llm(args: argparse.Namespace) -> int:
     restore = _stop_on_signals()
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack: a stuck server says where
         faulthandler.register(signal.SIGUSR1, all_threads=True)
-    print(f"serving {server.model_name} at {server.url} (llm.backend: openai, llm.base_url: {server.url}, "
-          f"llm.model: {server.model_name}; Ctrl-C stops)", flush=True)
-    try:
+    try:  # the line is printed inside: a script that signals as soon as it reads it gets the clean close too
+        print(f"serving {server.model_name} at {server.url} (llm.backend: openai, llm.base_url: {server.url}, "
+              f"llm.model: {server.model_name}; Ctrl-C stops)", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         print("stopped", flush=True)

@@ -72,6 +72,15 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     return build_tiny_sentence_model(tmp_path_factory.mktemp("tiny_bert"))
 
 
+@pytest.fixture(scope="session")
+def tiny_llm_dir(tmp_path_factory) -> Path:
+    """A random 1-layer Llama model folder with a chat template (noise answers; loads in ~1 s), for tests of
+    the local model's process wiring that SmolLM2 would slow by 20–40 s a load."""
+    from tests.tiny_models import build_tiny_causal_lm
+
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny_llm"))
+
+
 # distributed's Nanny writes OMP/MKL/OPENBLAS_NUM_THREADS=1 into the parent's os.environ when it spawns a
 # worker (the tests' own LocalCluster fixtures too) and never restores them: a later test's subprocess
 # would then embed single-threaded, with other fp32 results than the test process

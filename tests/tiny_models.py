@@ -39,3 +39,30 @@ def build_tiny_sentence_model(target: Path, *, max_seq_length: int = 64, pooling
         "pooling_mode_mean_sqrt_len_tokens": pooling == "mean_sqrt_len"}))
     (target / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False}))
     return target
+
+
+# The simplest chat template transformers' apply_chat_template can render: one line per message, then the
+# assistant's turn.
+_TINY_CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                       "{% if add_generation_prompt %}assistant:{% endif %}")
+
+
+def build_tiny_causal_lm(target: Path, *, seed: int = 0) -> Path:
+    """A 1-layer, 16-wide random Llama saved as a transformers model folder, with the default embedder's
+    WordPiece tokenizer and a plain chat template: loads in about a second where SmolLM2 takes 20–40 s, for
+    tests of process wiring (signals, startup) that do not need sensible answers. Its answers are noise."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from clio_engine.embed.model_source import resolve_model
+
+    tok = AutoTokenizer.from_pretrained(resolve_model("default").path)
+    tok.eos_token = tok.sep_token  # generation stops at [SEP]
+    tok.chat_template = _TINY_CHAT_TEMPLATE
+    tok.save_pretrained(target)
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                         bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id)
+    LlamaForCausalLM(config).eval().save_pretrained(target)
+    return target
