@@ -283,3 +283,36 @@ def test_a_noised_release_manifest_drops_llm_usage_of_every_stage():
     assert "prompt_tokens" not in text and "51234" not in text and "not_work" not in text
     assert head["stages"]["hierarchy"]["levels"] == [40, 12, 4] and head["stages"]["names"]["namer"] == "llm"
     assert release_manifest({**manifest, "privacy": {"epsilon": None}})["stages"]["names"]["llm"] == usage
+
+
+def test_noised_release_centroids_say_no_more_than_the_noised_sizes(tmp_path, tiny_bert_dir):
+    """Attack (found in review): a parent's centroid is its children's mean weighted by their sizes. Weighted
+    by the exact sizes, least squares of a published parent's centroid on its children's centroids gives the
+    exact size ratios, and the smallest whole parent size fitting them the exact counts: the noise undone.
+    Published centroids must be weighted by the published (noised) sizes only."""
+    from clio_engine import generate_conversations
+    from clio_engine.pipeline import run
+
+    frame = generate_conversations(1500, seed=3)[["id", "text", "user_id"]]
+    result = run(None, input=frame, out=tmp_path / "run", overrides={
+        "embed.progress": False, "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(tmp_path / "cache"),
+        "cluster.k": 12, "hierarchy.levels": 2, "hierarchy.top": 3, "input.user_column": "user_id",
+        "privacy.min_users": 2, "privacy.min_records": 2, "privacy.epsilon": 1.0})
+    released = json.loads((result.dir / "release" / "tree.json").read_text())
+    exact = json.loads((result.dir / "private" / "cache" / "tree.json").read_text())
+    kids_level, parents_level = released["levels"][0], released["levels"][1]
+    kids, parents = released["nodes"][0], released["nodes"][1]
+    checked = differing = 0
+    for j in range(len(parents)):
+        mine = [i for i, p in enumerate(kids_level["parent"]) if p == j]
+        if len(mine) < 2 or any(kids[i]["kind"] != "cluster" for i in mine):
+            continue
+        c = np.asarray([kids_level["centroid"][i] for i in mine], np.float64)
+        ratio, *_ = np.linalg.lstsq(c.T, np.asarray(parents_level["centroid"][j], np.float64), rcond=None)
+        ratio /= ratio.sum()
+        published = np.array([kids[i]["size"] for i in mine], np.float64)
+        true = np.array([exact["levels"][0]["size"][int(kids[i]["id"].split(".")[-1])] for i in mine], np.float64)
+        np.testing.assert_allclose(ratio, published / published.sum(), atol=1e-4)  # only what is published
+        checked += 1
+        differing += not np.allclose(published / published.sum(), true / true.sum(), atol=1e-3)
+    assert checked and differing, (checked, differing)  # the attack had something to find

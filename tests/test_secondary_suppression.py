@@ -314,3 +314,31 @@ def test_the_audit_reads_totals_under_any_geography_name_and_spelling(tmp_path, 
         + f"GLOBAL,global,total,0,usage_count,,{len(flat)}\n")
     pinned = sorted(v.where for v in differencing(audit(root)) if "pinned" in v.what)
     assert pinned == sorted(f"node 0.0 {facet}={v} (suppressed)" for v in values[:2]), pinned
+
+
+def _floats(value) -> list[float]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _floats(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _floats(v)]
+    return [value] if isinstance(value, float) else []
+
+
+def test_the_release_does_not_state_the_share_before_secondary_suppression(runs):
+    """Attack (found in review): total × (before − after) is the record count of the nodes hidden only to
+    protect others; where one parent holds them all, with "Other" giving the sum, each size follows. The
+    analyst manifest keeps the before share (the cost); release/ must state it nowhere, nor the report."""
+    from clio_engine.pipeline.report import _pct
+
+    result = runs[True][0]
+    sec = result.manifest["privacy"]["secondary_suppression"]
+    before = [lv["primary"] for lv in sec["levels"] if lv["primary"] != lv["secondary"]]
+    before += [sec["facet_cells"]["primary"]] if sec["facet_cells"]["primary"] != sec["facet_cells"]["secondary"] else []
+    assert before, "secondary suppression hid nothing here: the test proves little"
+    released = json.loads((result.dir / "release" / "manifest.json").read_text())
+    assert not set(before) & set(_floats(released))
+    public = {lv["published_record_share"] for lv in result.manifest["privacy"]["levels"]}
+    report = (result.dir / "release" / "report.md").read_text()
+    shown = [_pct(x) for x in before if _pct(x) not in {_pct(p) for p in public}]
+    assert shown and not [p for p in shown if p in report], shown
+    assert "Secondary suppression" in report and "before" in (result.dir / "report.md").read_text()

@@ -50,6 +50,7 @@ def clusters_table(tree, pubs, names, facet_json: dict[tuple[int, int], str], mi
     rows = []
     n_levels = tree.n_levels
     total = max(int(total), 1)
+    centroids = reported_centroids(tree, pubs)
     for level in range(n_levels):
         pub = pubs[level]
         parent = tree.levels[level].parent
@@ -68,7 +69,7 @@ def clusters_table(tree, pubs, names, facet_json: dict[tuple[int, int], str], mi
                            users=int(pub.reported_users[i]), share=float(share[i]),
                            share_of_parent=float(share_parent[i]) if p >= 0 else float(share[i]), published=True,
                            facet_shares=facet_json.get((level, i), "{}"),
-                           centroid=tree.levels[level].centroid[i].astype(np.float32).tolist())
+                           centroid=centroids[level][i].tolist())
             rows.append(row)
         # "Other" buckets: hidden children of each published parent (the root at the top level).
         for j in np.flatnonzero(pub.other_records > 0):
@@ -87,6 +88,32 @@ def clusters_table(tree, pubs, names, facet_json: dict[tuple[int, int], str], mi
                            share_of_parent=(size / max(int(pubs[level + 1].reported_records[j]), 1)) if not top else size / total)
             rows.append(row)
     return pa.Table.from_pylist(rows, schema=CLUSTER_SCHEMA)
+
+
+def reported_centroids(tree, pubs) -> list[np.ndarray]:
+    """Per level, [n_nodes, D] float32 centroids as published: the base clusters' own, and each parent's the
+    mean of its children's weighted by their *reported* sizes (renormalised when the children are unit).
+
+    The tree's parent centroids are weighted by the exact sizes. With privacy.epsilon the reported sizes are
+    noised, and an exact-weighted parent centroid would undo the noise: least squares of it on its published
+    children's centroids gives their exact size ratios, so exact counts. Without noise the reported sizes are
+    the exact ones and these are the tree's centroids."""
+    out = [np.asarray(tree.levels[0].centroid, np.float64)]
+    for level in range(1, tree.n_levels):
+        children, parent = out[-1], np.asarray(tree.levels[level - 1].parent)
+        n = len(tree.levels[level].centroid)
+        weights = np.maximum(np.asarray(pubs[level - 1].reported_records, np.float64), 0.0)
+        summed, total = np.zeros((n, children.shape[1])), np.zeros(n)
+        np.add.at(summed, parent, children * weights[:, None])
+        np.add.at(total, parent, weights)
+        unweighted = np.zeros_like(summed)  # a parent whose children were all noised to zero: their plain mean
+        np.add.at(unweighted, parent, children)
+        means = np.where(total[:, None] > 0, summed / np.maximum(total, 1e-300)[:, None],
+                         unweighted / np.maximum(np.bincount(parent, minlength=n), 1)[:, None])
+        if np.allclose(np.linalg.norm(children, axis=1), 1.0, atol=1e-3):
+            means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        out.append(means)
+    return [c.astype(np.float32) for c in out]
 
 
 CLUSTER_SCHEMA = pa.schema([

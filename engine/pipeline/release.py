@@ -157,6 +157,7 @@ def release_manifest(manifest: dict) -> dict:
     if isinstance(out.get("input"), dict):
         out["input"] = {k: v for k, v in out["input"].items() if k != "source"}
     out = _without_hidden_record_counts(out)
+    out = _without_primary_shares(out)
     if (out.get("privacy") or {}).get("epsilon") is not None:
         out = _without_exact_counts(out)
     out["zone"] = "release"
@@ -168,8 +169,9 @@ def release_manifest(manifest: dict) -> dict:
 
 
 # The economic stage's facts that count hidden records. Published, they would split a published remainder
-# ("not_classified" = small hidden cells + folded missing values) into parts below the floor.
-HIDDEN_RECORD_FACTS = ("records_hidden", "secondary_cost_records", "missing_records_folded")
+# ("not_classified" = small hidden cells + folded missing values) into parts below the floor. `no_task` is the
+# "none" task cell's exact count, published or not (where it passes the floors aggregates.csv has it).
+HIDDEN_RECORD_FACTS = ("records_hidden", "secondary_cost_records", "missing_records_folded", "no_task")
 
 
 def _without_hidden_record_counts(head: dict) -> dict:
@@ -185,6 +187,29 @@ def _without_hidden_record_counts(head: dict) -> dict:
 
     stages["economic"] = strip(stages["economic"])
     return {**head, "stages": stages}
+
+
+def _without_primary_shares(head: dict) -> dict:
+    """The release manifest without secondary suppression's "before" shares (records in nodes and facet cells
+    that pass the thresholds). With the "after" share (what is published) they give, per level, the records
+    of the nodes hidden only to protect others: where one parent holds them all, a hidden node's exact size
+    (review: level 2 of a 2,000-record run gave back 75 and 97 where "Other" publishes only their sum)."""
+    head = dict(head)
+    privacy = dict(head.get("privacy") or {})
+    if isinstance(privacy.get("secondary_suppression"), dict):
+        sec = dict(privacy["secondary_suppression"])
+        sec["levels"] = [{k: v for k, v in lv.items() if k != "primary"} for lv in sec.get("levels") or []]
+        if isinstance(sec.get("facet_cells"), dict):
+            sec["facet_cells"] = {k: v for k, v in sec["facet_cells"].items() if k != "primary"}
+        privacy["secondary_suppression"] = sec
+        head["privacy"] = privacy
+    stages = dict(head.get("stages") or {})
+    aggregate = stages.get("aggregate")
+    if isinstance(aggregate, dict) and isinstance(aggregate.get("published_cell_record_share"), dict):
+        share = {k: v for k, v in aggregate["published_cell_record_share"].items() if k != "primary"}
+        stages["aggregate"] = {**aggregate, "published_cell_record_share": share}
+        head["stages"] = stages
+    return head
 
 
 # Exact counts the analyst manifest states that a noised release must not: each is a count query no noise

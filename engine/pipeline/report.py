@@ -50,11 +50,7 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
     for level, info in enumerate(priv["levels"]):
         lines.append(f"| {level} | {info['nodes']:,} | {info['published']:,} | {_pct(info['published_record_share'])} |")
     if (sec := priv.get("secondary_suppression")) and sec.get("enabled"):
-        cells = sec.get("facet_cells") or {}
-        lines += ["", "Secondary suppression (no hidden count follows by subtraction) — records in published "
-                  "clusters per level, before → after: " + "; ".join(
-                      f"level {lv}: {_pct(x['primary'])} → {_pct(x['secondary'])}" for lv, x in enumerate(sec["levels"]))
-                  + (f"; facet cells: {_pct(cells['primary'])} → {_pct(cells['secondary'])}" if cells else "") + "."]
+        lines += ["", _secondary_line(sec)]
     if not any(info["published"] for info in priv["levels"]):
         lines += ["", "## Nothing passed the privacy floor", "", _nothing_published(inp, priv, manifest["users"])]
     else:
@@ -68,6 +64,21 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
                   "`clio-engine explore RUN_DIR` rebuilds and opens it)."]
     lines += ["", ZONE_TEXT[zone], ""]
     return "\n".join(lines)
+
+
+def _secondary_line(sec: dict) -> str:
+    """What secondary suppression cost. The analyst report gives the record shares before and after it; the
+    release has no "before" (`release.release_manifest` drops it), so it says how many clusters it hid."""
+    cells = sec.get("facet_cells") or {}
+    if all("primary" in x for x in sec["levels"]):
+        return ("Secondary suppression (no hidden count follows by subtraction) — records in published clusters "
+                "per level, before → after: " + "; ".join(
+                    f"level {lv}: {_pct(x['primary'])} → {_pct(x['secondary'])}" for lv, x in enumerate(sec["levels"]))
+                + (f"; facet cells: {_pct(cells['primary'])} → {_pct(cells['secondary'])}" if "primary" in cells else "")
+                + ".")
+    return ("Secondary suppression (no hidden count follows by subtraction) — clusters hidden besides those below "
+            "the thresholds, per level: " + "; ".join(
+                f"level {lv}: {x.get('suppressed_nodes', 0):,}" for lv, x in enumerate(sec["levels"])) + ".")
 
 
 ZONE_TEXT = {
