@@ -426,7 +426,10 @@ def _read_jsonl(path: Path):
                 table = pjson.read_json(f, read_options=pjson.ReadOptions(block_size=_BLOCK),
                                         parse_options=pjson.ParseOptions(explicit_schema=schema))
         _check_one_object_per_line(path, table.num_rows)
-        return table
+        if not any(_rounds_integers(table.column(f.name)) for f in table.schema if pa.types.is_floating(f.type)):
+            return table
+        # pyarrow read a column of integers as doubles (one too large for int64, or mixed with a fraction):
+        # a 20-digit user id would come back rounded, and distinct users merge. Python's json keeps them exact.
     except pa.ArrowInvalid:
         pass  # mixed types in a column (e.g. a number among texts): parse in Python, reject per row
     with pa.input_stream(str(path)) as f:
@@ -447,7 +450,16 @@ def _read_jsonl(path: Path):
         if not isinstance(obj, dict):
             raise InputError(f"cannot read {path} as jsonl: line {i} is a {type(obj).__name__}, not an object")
         rows.append(obj)
-    return pd.DataFrame(rows)
+    # object columns: pandas would make a column of integers with a gap float64 (ids past 2**53 rounded)
+    return pd.DataFrame(rows, dtype=object)
+
+
+def _rounds_integers(column: pa.ChunkedArray) -> bool:
+    """Whether a double column read from JSON holds a value past 2**53, where doubles stop being exact integers."""
+    import pyarrow.compute as pc
+
+    largest = pc.max(pc.abs(column)).as_py()
+    return largest is not None and largest >= 2.0 ** 53
 
 
 def _check_one_object_per_line(path: Path, n_rows: int) -> None:

@@ -509,7 +509,7 @@ def _strings(col, n: int, *, name: str, keep_types: bool = False) -> tuple[pa.Ar
     if isinstance(col, pd.Series):
         try:  # fast path: homogeneous columns convert without a Python loop
             col = pa.array(col, from_pandas=True)
-        except (pa.ArrowException, TypeError, ValueError):
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):  # Overflow: an int past int64
             return _object_strings(col.to_numpy(dtype=object), keep_types)
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
@@ -524,6 +524,8 @@ def _strings(col, n: int, *, name: str, keep_types: bool = False) -> tuple[pa.Ar
         kind = type_kind(t)
         types = np.where(_np_mask(pc.is_valid(col)), kind, None).astype(object)
         return pa.nulls(len(col), pa.string()), types
+    if pa.types.is_floating(t):  # NaN is a missing value (as pandas reads it), not the id or user "nan"
+        col = pc.if_else(pc.is_nan(col), pa.scalar(None, t), col)
     try:
         return col.cast(pa.string()), None
     except (pa.ArrowException, TypeError) as e:

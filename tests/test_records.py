@@ -298,3 +298,34 @@ def test_two_objects_on_one_jsonl_line_are_refused_with_the_line(tmp_path):
     mixed.write_text('{"text": 5} {"text": "c"}\n{"text": "d"}\n')
     with pytest.raises(InputError, match=r"mixed.jsonl as jsonl: line 1"):
         load_records(mixed)
+
+
+def test_jsonl_integer_ids_and_users_are_kept_exactly_as_written(tmp_path):
+    """Review: 20-digit user ids (past int64) were read as doubles, so five users became one; ids past 2**53
+    in a column with a gap (the Python reader's pandas frame made it float64) became equal 'duplicates'."""
+    big = tmp_path / "big.jsonl"
+    big.write_text("".join('{"text": "t%d", "user_id": %d}\n' % (i, 12345678901234567890 + i) for i in range(5)))
+    r = load_records(big)
+    assert r.table.column("user_id").to_pylist() == [str(12345678901234567890 + i) for i in range(5)]
+    assert len(set(r.user_codes()[0].tolist())) == 5
+    gap = tmp_path / "gap.jsonl"  # a number as text sends the file to the Python reader
+    gap.write_text('{"text": "a", "id": 9007199254740993, "user_id": 9007199254740993}\n'
+                   '{"text": "b", "id": 9007199254740992, "user_id": 9007199254740992}\n'
+                   '{"text": "c", "id": 3}\n{"text": 42, "id": 8, "user_id": 5}\n')
+    r = load_records(gap)
+    assert r.table.column("id").to_pylist() == ["9007199254740993", "9007199254740992", "3"]
+    assert r.table.column("user_id").to_pylist() == ["9007199254740993", "9007199254740992", None]
+    assert rejections(r) == [(3, "8", "non-text text (int)")]
+
+
+def test_nan_ids_and_users_are_missing_values_not_the_string_nan(tmp_path):
+    """Review: a float user column's NaN became the user "nan" (never rejected as a null user), a NaN id a
+    'duplicate id'; pandas input already read NaN as missing."""
+    table = pa.table({"text": ["a", "b", "c", "d"], "id": pa.array([1.0, 2.0, float("nan"), float("nan")]),
+                      "user_id": pa.array([1.0, float("nan"), float("nan"), 7.0])})
+    path = tmp_path / "nan.parquet"
+    pq.write_table(table, path)
+    for source in (path, table, table.to_pandas()):
+        r = load_records(source, null_users="reject")
+        assert r.table.column("user_id").to_pylist() == ["1"], source
+        assert sorted(rejections(r)) == [(1, "2", "null user id"), (2, None, "null id"), (3, None, "null id")], source
