@@ -172,6 +172,8 @@ def _content(content: Any, where: str, required: bool = True) -> str:
             kind = "text"
         if kind is not None and not isinstance(kind, str):  # a list or object is unhashable, a number no kind
             raise ConversationError(f"{where}[{j}].type is {_article(kind)}, expected a string")
+        named = kind
+        kind = kind.lower() if kind is not None else None  # "Text" as roles are read: case does not matter
         if kind in ("text", "input_text", "output_text"):
             parts.append(_text(block.get("text"), f"{where}[{j}].text").strip())
         elif kind == "refusal":  # OpenAI: a part saying the model declined
@@ -183,7 +185,10 @@ def _content(content: Any, where: str, required: bool = True) -> str:
             parts.append(TOOL_RESULT)
         elif kind is None:
             raise ConversationError(f"{where}[{j}] has no type")
-        # anything else (images, audio, files, thinking, unknown kinds): skipped, not an error
+        elif isinstance(block.get("text"), str):  # a misspelt text block: skipping it would lose its words
+            raise ConversationError(f"{where}[{j}].type is {named!r}, not a block type whose text is read "
+                                    "(text, input_text, output_text)")
+        # anything else (images, audio, files, thinking, other kinds without text): skipped, not an error
     return "\n".join(p for p in parts if p)
 
 

@@ -135,8 +135,8 @@ def load_records(
     is absent and a `messages` or `conversations` column is present, each record's text is the rendered
     transcript ("User: ...\nAssistant: ...") and a malformed conversation is rejected with the reason
     ("invalid conversation: messages[2].role is 'robot'; ..."); the input is refused only when no row holds
-    a valid conversation. A `system` column beside a `messages` or `conversations` column (Anthropic request
-    logs, one request per row) is the system prompt, rendered first ("System: ...").
+    a valid conversation. A `system` column beside the conversation column (Anthropic request logs, one
+    request per row) is the system prompt, rendered first ("System: ...").
     Raises `InputError` for unreadable input (invalid UTF-8 included, naming file, column and row), a
     missing column, files that disagree on a needed column, or a glob/directory without readable files;
     invalid rows are returned in `Records.rejected`, never dropped.
@@ -166,7 +166,8 @@ def load_records(
         text=column(text_column, "text") if conversations is None else column(conversations, "conversation"),
         conversations=conversations is not None,
         # One Anthropic request per row ({"system": ..., "messages": [...]}): the same as that object in a cell.
-        system=_SYSTEM if conversations in CONVERSATION_COLUMNS and src.may_hold(_SYSTEM) else None,
+        # Whatever the conversation column is called ("chat"): a system column beside it is never left unread.
+        system=_SYSTEM if conversations not in (None, _SYSTEM) and src.may_hold(_SYSTEM) else None,
         # A file joined from OpenAI and ShareGPT exports has both columns, each row filling one.
         alternate=next((c for c in CONVERSATION_COLUMNS if c != conversations and src.may_hold(c)), None)
         if conversations in CONVERSATION_COLUMNS and conversation_column is None else None,

@@ -202,10 +202,10 @@ def test_a_system_column_beside_messages_is_rendered_like_the_request_object(tmp
     assert records.texts[0] == load_records(pd.DataFrame({"messages": [request]})).texts[0]
     assert _reject_reasons(records) == {"c": "invalid conversation: system is a number; expected text or a list "
                                              "of content blocks"}
-    # a plain-text input ignores the column; an explicit other conversation column does too
+    # a plain-text input ignores the column; a conversation column of another name reads it as messages does
     assert load_records(pd.DataFrame({"text": ["t"], "system": ["s"]})).texts == ["t"]
     frame = pd.DataFrame({"chat": [request["messages"]], "system": ["s"]})
-    assert load_records(frame, conversation_column="chat").texts == ["User: hi"]
+    assert load_records(frame, conversation_column="chat").texts == ["System: s\nUser: hi"]
 
 
 def test_request_log_files_need_not_all_have_a_system_column(tmp_path):
@@ -348,3 +348,25 @@ def test_no_warning_points_a_conversation_text_column_at_itself(tmp_path, caplog
     with caplog.at_level("WARNING", logger="clio_engine.records"):
         load_records(path, text_column="messages")
     assert not [r for r in caplog.records if "also has" in r.getMessage()]
+
+
+def test_a_misspelt_or_capitalised_text_block_is_read_or_rejected_never_skipped():
+    """Review: {"type": "Text"} and {"type": "txt"} blocks were skipped with their words (roles already
+    ignore case); a block of another kind without text (an image) is still skipped."""
+    rows = [{"id": "case", "messages": [{"role": "user", "content": [{"type": "text", "text": "one"},
+                                                                     {"type": "Text", "text": "two"}]}]},
+            {"id": "typo", "messages": [{"role": "user", "content": [{"type": "text", "text": "one"},
+                                                                     {"type": "txt", "text": "lost"}]}]},
+            {"id": "image", "messages": [{"role": "user", "content": [{"type": "text", "text": "see"},
+                                                                      {"type": "image", "source": {"data": "x"}}]}]}]
+    r = load_records(rows)
+    assert dict(zip(r.table.column("id").to_pylist(), r.texts)) == {"case": "User: one\ntwo", "image": "User: see"}
+    assert "messages[0].content[1].type is 'txt'" in _reject_reasons(r)["typo"]
+
+
+def test_a_system_column_is_read_beside_a_conversation_column_of_any_name():
+    """Review: with input.conversation_column: chat, the system column beside it was silently left out."""
+    conv = [{"role": "user", "content": "hello"}]
+    named = load_records([{"system": "You are a pirate", "chat": conv}], conversation_column="chat")
+    default = load_records([{"system": "You are a pirate", "messages": conv}])
+    assert named.texts == default.texts == ["System: You are a pirate\nUser: hello"]
