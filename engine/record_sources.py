@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import glob as globlib
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,9 +120,25 @@ class _Memory(Source):
     def __init__(self, data, where: str):
         self.data, self.where = data, where
         self.names = [str(c) for c in (data.column_names if isinstance(data, pa.Table) else data.columns)]
+        if not isinstance(data, pa.Table) and any(not isinstance(c, str) for c in data.columns):
+            # a pandas column named 1 is asked for as "1": read it under the name the caller gives
+            self.data = data.rename(columns=str)
 
     def chunks(self, columns, optional=()):
+        _refuse_duplicates(self.names, columns, self.where)
         yield Chunk(self.data, self.where)
+
+
+def _refuse_duplicates(names: list[str], needed: list[str], where) -> None:
+    """A needed column whose name occurs twice: which one to read is a guess (CSV readers take the first,
+    Arrow refuses), so say so. Duplicates among columns not read are left alone."""
+    seen, twice = set(), []
+    for name in names:
+        if name in seen and name in needed and name not in twice:
+            twice.append(name)
+        seen.add(name)
+    if twice:
+        raise InputError(f"{where} has more than one column named {twice[0]!r}; rename one of them")
 
 
 # ---------------------------------------------------------------------------------------------- dask
@@ -229,6 +244,7 @@ class _Files(Source):
     def __init__(self, files: list[Path], fmts: list[str], *, where: str, base: Path | None = None):
         self.files, self.fmts, self.where, self.base = files, fmts, where, base
         self._parsed = None  # the first file when it is JSONL: parsed for its names, reused by `chunks`
+        self._names: dict[int, list[str]] = {}  # each file's column names as written (duplicates kept)
         self._first = self._file_kinds(0)
         self.names = list(self._kinds(0, self._first))
 
@@ -242,9 +258,12 @@ class _Files(Source):
             if fmt == "parquet":
                 import pyarrow.parquet as pq
 
-                return {f.name: type_kind(f.type) for f in pq.read_schema(path)}
+                schema = pq.read_schema(path)
+                self._names[i] = list(schema.names)
+                return {f.name: type_kind(f.type) for f in schema}
             if fmt == "csv":
-                return dict.fromkeys(_csv_header(path), "text")  # needed columns are read as strings
+                self._names[i] = _csv_header(path)
+                return dict.fromkeys(self._names[i], "text")  # needed columns are read as strings
             data = _read_jsonl(path)
             if i == 0:
                 self._parsed = data
@@ -259,6 +278,7 @@ class _Files(Source):
         first = self._kinds(0, self._first)
         for i, (path, fmt) in enumerate(zip(self.files, self.fmts)):
             file_kinds = self._first if i == 0 else self._file_kinds(i)
+            _refuse_duplicates(self._names.get(i, []), columns, path)
             if i:  # an optional column's cells are checked one by one: its type may differ between files
                 _agree([c for c in columns if c not in optional], self.files[0], first, path,
                        self._kinds(i, file_kinds))
@@ -360,9 +380,22 @@ def _parquet_batches(path: Path, columns: list[str]) -> Iterator[pa.Table]:
 
 def _csv_header(path: Path) -> list[str]:
     """Column names of a CSV file (its first record), read without parsing the rest."""
+    def lines(raw):  # decoded one line at a time: a bad byte in a later row is the rows' check, not the header's
+        pending, first = b"", True
+        while block := raw.read(1 << 16):
+            *complete, pending = (pending + block).split(b"\n")
+            for line in complete:
+                yield (line + b"\n").decode("utf-8-sig" if first else "utf-8")
+                first = False
+        if pending:
+            yield pending.decode("utf-8-sig" if first else "utf-8")
+
     with pa.input_stream(str(path)) as raw:  # detects .gz/.bz2/... from the suffix
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
-        header = next(csv.reader(text), None)
+        try:
+            header = next(csv.reader(lines(raw)), None)
+        except UnicodeDecodeError:  # UTF-16, Latin-1, a compressed or binary file under a .csv name
+            raise InputError(f"cannot read {path} as csv: its header is not valid UTF-8 (is it another encoding, "
+                             "or not a CSV file?); re-encode the file as UTF-8") from None
     if header is None:
         raise InputError(f"cannot read {path} as csv: Empty CSV file")
     return header

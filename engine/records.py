@@ -380,7 +380,8 @@ def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int
     if text_type is not None:  # non-string values in the text column (ints in an object column, ...)
         typed = np.flatnonzero(text_type != None)  # noqa: E711 - elementwise on an object array
         msgs = np.full(n, None, dtype=object)
-        msgs[typed] = [f"non-text text ({t})" for t in text_type[typed]]
+        msgs[typed] = ["invalid Unicode text (a lone surrogate)" if t == LONE_SURROGATE else f"non-text text ({t})"
+                       for t in text_type[typed]]
         put(text_type != None, msgs)  # noqa: E711
     put(_np_mask(pc.is_null(text)), "null text")
     put(_np_mask(pc.equal(pc.utf8_trim_whitespace(text), "")), "empty text")
@@ -511,7 +512,7 @@ def _strings(col, n: int, *, name: str, keep_types: bool = False) -> tuple[pa.Ar
         try:  # fast path: homogeneous columns convert without a Python loop
             col = pa.array(col, from_pandas=True)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):  # Overflow: an int past int64
-            return _object_strings(col.to_numpy(dtype=object), keep_types)
+            return _object_strings(col.to_numpy(dtype=object), keep_types, name)
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     t = col.type
@@ -533,7 +534,7 @@ def _strings(col, n: int, *, name: str, keep_types: bool = False) -> tuple[pa.Ar
         raise InputError(f"column {name!r} of type {t} cannot be read as text ({e})") from None
 
 
-def _object_strings(values: np.ndarray, keep_types: bool) -> tuple[pa.Array, np.ndarray | None]:
+def _object_strings(values: np.ndarray, keep_types: bool, name: str = "text") -> tuple[pa.Array, np.ndarray | None]:
     """Mixed Python objects: keep str, flag (or str() when not the text column) everything else."""
     is_str = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
     missing = np.asarray(pd.isna(values), dtype=bool) & ~is_str
@@ -547,7 +548,27 @@ def _object_strings(values: np.ndarray, keep_types: bool) -> tuple[pa.Array, np.
         out[other] = None
     else:
         out[other] = [str(v) for v in values[other]]
-    return pa.array(out, type=pa.string()), types
+    try:
+        return pa.array(out, type=pa.string()), types
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud83d" without its pair) has no UTF-8 form
+        broken = np.fromiter((isinstance(v, str) and not encodable(v) for v in out), dtype=bool, count=len(out))
+        if not keep_types:
+            raise InputError(f"a value of column {name!r} is not valid Unicode (a lone surrogate, as JSON "
+                             f"\"\\ud83d\" without its pair): {out[np.flatnonzero(broken)[0]][:40]!r}") from None
+        out[broken], types[broken] = None, LONE_SURROGATE
+        return pa.array(out, type=pa.string()), types
+
+
+LONE_SURROGATE = "lone surrogate"  # the text column's "type" for such a str: its row is rejected with the reason
+
+
+def encodable(text: str) -> bool:
+    """Whether `text` has a UTF-8 form (a lone surrogate has none: no file, Arrow array or tokenizer takes it)."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _py_kind(v) -> str:

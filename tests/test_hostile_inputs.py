@@ -260,3 +260,46 @@ def test_real_small_tmpfs_fills_with_a_clear_error_and_no_partial_files(tmp_path
             with pytest.raises(OutputError, match=f"disk full while writing {small / name}"):
                 write(small / name)
         assert sorted(p.name for p in small.rglob("*") if p.is_file()) == []
+
+
+def test_a_lone_surrogate_in_a_plain_text_rejects_its_row_and_in_an_id_is_one_line(tmp_path):
+    """Review: a plain text holding a lone surrogate (JSON "\\ud83d" without its pair) raised
+    UnicodeEncodeError (CLI: 'internal error') where the same inside a conversation rejects its row."""
+    path = tmp_path / "mixed.jsonl"  # a number as text: the Python reader, which keeps the surrogate
+    path.write_text('{"text": "ok"}\n{"text": "bad \\ud83d x"}\n{"text": 5}\n')
+    for source in (["ok", "bad \ud83d x"], path):
+        r = load_records(source)
+        assert r.texts == ["ok"]
+        assert r.rejected.column("reason").to_pylist()[0] == "invalid Unicode text (a lone surrogate)"
+    with pytest.raises(InputError, match="column 'id' is not valid Unicode"):
+        load_records([{"text": "a", "id": "x\ud83d"}, {"text": "b", "id": 5}])
+
+
+def test_a_needed_column_named_twice_is_one_line_and_a_pandas_column_named_1_is_found(tmp_path):
+    """Review: duplicate column names gave KeyError (Parquet, Arrow), AttributeError (pandas) or, in a CSV,
+    silently the first of the two; a pandas column named 1 asked for as facet '1' gave KeyError."""
+    table = pa.table({"a": ["x"], "b": ["y"], "c": ["z"], "d": ["w"]}).rename_columns(["text", "text", "n", "n"])
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, tmp_path / "dup.parquet")
+    (tmp_path / "dup.csv").write_text("text,text,id\nsummary A,summary B,1\n")
+    for source in (table, table.to_pandas(), tmp_path / "dup.parquet", tmp_path / "dup.csv"):
+        with pytest.raises(InputError, match="more than one column named 'text'"):
+            load_records(source)
+    (tmp_path / "unused.csv").write_text("text,note,note\nhello,a,b\n")  # duplicates not read are left alone
+    assert load_records(tmp_path / "unused.csv").texts == ["hello"]
+    r = load_records(pd.DataFrame({"text": ["a"], 1: ["en"]}), facet_columns=["1"])
+    assert r.table.column("1").to_pylist() == ["en"]
+
+
+@pytest.mark.parametrize("content", [
+    "text,id\nhello,1\n".encode("utf-16"), "résumé,id\nhello,1\n".encode("latin-1"),
+    __import__("gzip").compress(b"text\nhello\n")], ids=["utf16", "latin1", "gzip-without-suffix"])
+def test_a_csv_whose_header_is_not_utf8_says_so(tmp_path, content, capsys):
+    """Review: the header was decoded with replacement characters, so the error listed mojibake as the
+    available columns ('text column not found; available columns: ÿþt\\x00e\\x00...')."""
+    path = tmp_path / "in.csv"
+    path.write_bytes(content)
+    code = main(["embed", str(path), "--out", str(tmp_path / "v.npy")])
+    assert code == EXIT_INPUT
+    assert "in.csv as csv: its header is not valid UTF-8" in one_line_error(capsys)

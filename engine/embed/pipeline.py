@@ -30,6 +30,7 @@ from clio_engine.embed.progress import EmbedProgress
 from clio_engine.embed.store import ChunkStats, EmbeddingStore, new_npy
 from clio_engine.errors import InputError, OutputError
 from clio_engine.faults import kill_at
+from clio_engine.records import encodable
 from clio_engine.storage import writing
 from clio_engine.tokenize_pool import FlatTokens, auto_workers, shared_pool, tokenize
 
@@ -214,18 +215,10 @@ def _texts_hash(unique: list[str]) -> str:
     try:
         digest.update("\x1f".join(unique).encode("utf-8"))
     except UnicodeEncodeError:  # a lone surrogate ("\ud800"): no tokenizer can read it
-        bad = next(i for i, t in enumerate(unique) if not _encodable(t))
+        bad = next(i for i, t in enumerate(unique) if not encodable(t))
         raise InputError(f"text {unique[bad]!r:.60} is not valid Unicode (a lone surrogate); "
                          "texts must be encodable as UTF-8") from None
     return digest.hexdigest()
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
 
 
 def _run_chunks(enc, unique, todo, chunk_size, limit, batch_tokens, max_batch_rows, vectors, bar,
