@@ -149,6 +149,28 @@ def test_release_rebuilds_from_the_analyst_files_alone(zoned, tmp_path, capsys):
     assert main(["release", str(result.dir), "--out", str(result.dir / "private" / "rel")]) == EXIT_INPUT
     assert "private" in capsys.readouterr().err
     assert main(["release", str(tmp_path / "nowhere")]) == EXIT_INPUT
+    assert main(["release", str(result.dir), "--out", str(out)]) == EXIT_OK  # over an earlier release: fine
+
+
+def test_a_release_never_overwrites_a_run_or_a_folder_of_other_files(zoned, tmp_path, capsys):
+    """Review: `release RUN --out RUN` replaced the analyst manifest, tables and page with the release's, and
+    --out an existing folder deleted its plots/*.png and overwrote its report.md, both with exit 0."""
+    import shutil
+
+    result, _, _ = zoned
+    copy = tmp_path / "run"
+    shutil.copytree(result.dir, copy)
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    assert main(["release", str(copy), "--out", str(copy)]) == EXIT_INPUT
+    assert "is a run directory" in capsys.readouterr().err
+    site = tmp_path / "site"
+    (site / "plots").mkdir(parents=True)
+    (site / "plots" / "logo.png").write_bytes(b"mine")
+    (site / "report.md").write_text("my notes")
+    assert main(["release", str(copy), "--out", str(site)]) == EXIT_INPUT
+    assert "not an earlier release" in capsys.readouterr().err
+    assert (site / "plots" / "logo.png").read_bytes() == b"mine" and (site / "report.md").read_text() == "my notes"
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
 
 
 def test_purge_removes_private_and_the_analyst_view_still_loads(zoned, tmp_path, capsys):

@@ -67,6 +67,8 @@ def build_release(run_dir: str | os.PathLike, out: str | os.PathLike | None = No
         raise ConfigError(f"{dest} is inside {run_dir / PRIVATE}: a release cannot live in the private zone")
     if dest.exists() and not dest.is_dir():
         raise ConfigError(f"{dest} exists and is not a directory; choose another --out")
+    if out is not None:  # the run's own release/ is always rewritten (a run killed while writing it resumes)
+        _check_release_destination(dest)
     dest.mkdir(parents=True, exist_ok=True)
 
     from clio_engine.pipeline.plots import PLOT_DIR, write_plots
@@ -96,6 +98,22 @@ def build_release(run_dir: str | os.PathLike, out: str | os.PathLike | None = No
     write_json(dest / "manifest.json", head)
     write_public_explorer(dest)
     return dest
+
+
+def _check_release_destination(dest: Path) -> None:
+    """A release is written into a new or empty folder, or over an earlier release (its stale plots removed):
+    never over a run directory (its analyst manifest, tables and page would become the release's) or a folder
+    of other files (their report.md and plots/*.png would be overwritten or deleted)."""
+    if not dest.is_dir() or not any(dest.iterdir()):
+        return
+    try:
+        zone = json.loads((dest / "manifest.json").read_text(encoding="utf-8")).get("zone")
+    except (OSError, ValueError, AttributeError):
+        zone = None
+    if zone == "release":
+        return
+    what = "a run directory" if (dest / "manifest.json").is_file() else "a folder that is not an earlier release"
+    raise ConfigError(f"--out {dest} is {what}: a release goes into a new or empty folder, or over an earlier release")
 
 
 def write_public_explorer(release_dir: str | os.PathLike) -> Path:
