@@ -267,6 +267,8 @@ def test_nothing_published_is_a_valid_run_that_says_why(tmp_path, tiny_bert_dir)
 @pytest.mark.parametrize("over, message", [
     ({"cluster.k": 50, "hierarchy.top": 3}, "cluster.k = 50 exceeds the 10 accepted records"),
     ({"cluster.method": "hdbscan", "cluster.min_cluster_size": 20}, "cluster.min_cluster_size = 20 exceeds"),
+    # review: k was ignored without a word (the manifest showed the k HDBSCAN found)
+    ({"cluster.method": "hdbscan", "cluster.k": 7, "hierarchy.top": 3}, "cluster.k = 7 is set but cluster.method: hdbscan"),
 ])
 def test_impossible_settings_are_refused_before_embedding(tmp_path, over, message):
     frame = generate_conversations(10, seed=1)[["id", "text"]]

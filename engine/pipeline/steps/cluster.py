@@ -65,6 +65,9 @@ class _HDBSCANMethod:
         if self.scheduler == "dask":
             raise ConfigError("cluster.method: hdbscan has no Dask path (not built); use cluster.method: kmeans "
                               "or compute.scheduler: local")
+        if self.cfg.k is not None:  # it would be ignored: HDBSCAN finds the number of clusters itself
+            raise ConfigError(f"cluster.k = {self.cfg.k} is set but cluster.method: hdbscan finds the number of "
+                              "clusters itself (cluster.min_cluster_size sets their least size); unset cluster.k")
         if n < 2:
             raise InputError(f"need at least 2 accepted records to cluster, got {n}")
         if self.cfg.min_cluster_size > n:
