@@ -361,6 +361,11 @@ class _SeenIds:
             self.runs.append((h1[order], h2[order], rows[order]))
 
 
+# What a text may consist of and still say nothing: whitespace, control characters (NUL), zero-width spaces and
+# joiners, the word joiner and a BOM. Such a text embeds as noise; it is rejected as empty.
+_INVISIBLE = r"^[\s\x00-\x1f\x7f\x{200b}-\x{200d}\x{2060}\x{feff}]*$"
+
+
 def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int, invalid: np.ndarray | None = None,
              seen: _SeenIds | None = None, offset: int = 0):
     """Per row of a chunk starting at row `offset`, the first failing check (or None) and the mask of
@@ -384,8 +389,9 @@ def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int
                        for t in text_type[typed]]
         put(text_type != None, msgs)  # noqa: E711
     put(_np_mask(pc.is_null(text)), "null text")
-    put(_np_mask(pc.equal(pc.utf8_trim_whitespace(text), "")), "empty text")
+    put(_np_mask(pc.match_substring_regex(text, _INVISIBLE)), "empty text")
     put(_np_mask(pc.is_null(ids)), "null id")
+    put(_np_mask(pc.equal(pc.utf8_trim_whitespace(ids), "")), "empty id")  # a CSV's quoted "" names no row
 
     # Ids are unique over the whole input (accepted and rejected rows, every chunk), so every id names one
     # row in the run's outputs; the first occurrence owns the id.

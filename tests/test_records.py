@@ -329,3 +329,13 @@ def test_nan_ids_and_users_are_missing_values_not_the_string_nan(tmp_path):
         r = load_records(source, null_users="reject")
         assert r.table.column("user_id").to_pylist() == ["1"], source
         assert sorted(rejections(r)) == [(1, "2", "null user id"), (2, None, "null id"), (3, None, "null id")], source
+
+
+def test_invisible_texts_and_blank_ids_are_rejected_with_the_reason(tmp_path):
+    """Review: a text of zero-width spaces or NUL bytes was accepted (it embeds as noise), and a CSV's quoted
+    "" id named a row by the empty string."""
+    path = tmp_path / "blank.csv"
+    path.write_text('id,text\na,"\u200b\u200b"\nb,"\x00"\nc,"ok \u200b"\n"",fine\nd," \u2060\ufeff "\ne,"line\n\nx"\n')
+    r = load_records(path)
+    assert r.texts == ["ok \u200b", "line\n\nx"]
+    assert rejections(r) == [(0, "a", "empty text"), (1, "b", "empty text"), (3, "", "empty id"), (4, "d", "empty text")]
