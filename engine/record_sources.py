@@ -458,6 +458,8 @@ def _read_jsonl(path: Path):
             with pa.input_stream(str(path)) as f:
                 table = pjson.read_json(f, read_options=pjson.ReadOptions(block_size=_BLOCK),
                                         parse_options=pjson.ParseOptions(explicit_schema=schema))
+        if table.num_rows == 0:  # a blank file is read as a table of no columns: say what it is
+            raise InputError(f"cannot read {path} as jsonl: {_NO_ROWS}")
         _check_one_object_per_line(path, table.num_rows)
         if not any(_rounds_integers(table.column(f.name)) for f in table.schema if pa.types.is_floating(f.type)):
             return table
@@ -483,8 +485,13 @@ def _read_jsonl(path: Path):
         if not isinstance(obj, dict):
             raise InputError(f"cannot read {path} as jsonl: line {i} is a {type(obj).__name__}, not an object")
         rows.append(obj)
+    if not rows:  # an empty file (pyarrow: "Empty JSON file")
+        raise InputError(f"cannot read {path} as jsonl: {_NO_ROWS}")
     # object columns: pandas would make a column of integers with a gap float64 (ids past 2**53 rounded)
     return pd.DataFrame(rows, dtype=object)
+
+
+_NO_ROWS = "the file has no rows (it is empty or blank)"
 
 
 def _rounds_integers(column: pa.ChunkedArray) -> bool:

@@ -339,3 +339,12 @@ def test_invisible_texts_and_blank_ids_are_rejected_with_the_reason(tmp_path):
     r = load_records(path)
     assert r.texts == ["ok \u200b", "line\n\nx"]
     assert rejections(r) == [(0, "a", "empty text"), (1, "b", "empty text"), (3, "", "empty id"), (4, "d", "empty text")]
+
+
+def test_an_empty_jsonl_file_says_it_is_empty(tmp_path):
+    """Review: it said 'text column 'text' not found; available columns: (none)'."""
+    for content in ("", "\n\n"):
+        path = tmp_path / "empty.jsonl"
+        path.write_text(content)
+        with pytest.raises(InputError, match="empty.jsonl as jsonl: the file has no rows"):
+            load_records(path)

@@ -171,6 +171,9 @@ def test_a_release_never_overwrites_a_run_or_a_folder_of_other_files(zoned, tmp_
     assert "not an earlier release" in capsys.readouterr().err
     assert (site / "plots" / "logo.png").read_bytes() == b"mine" and (site / "report.md").read_text() == "my notes"
     assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+    # a release is not a run: `release RUN/release` made RUN/release/release/
+    assert main(["release", str(copy / "release")]) == EXIT_INPUT
+    assert "is a release, not a run directory" in capsys.readouterr().err and not (copy / "release" / "release").exists()
 
 
 def test_purge_removes_private_and_the_analyst_view_still_loads(zoned, tmp_path, capsys):
