@@ -240,6 +240,9 @@ def test_demo_economic_prints_the_planted_truths_check(tmp_path, capsys):
 @pytest.mark.parametrize("setting, words", [
     ({"privacy.epsilon": 1.0}, "does not support privacy.epsilon"),
     ({"economic.task_column": "job"}, "economic.task_column = 'job' is not a facet column"),
+    # review: these two failed only after the ~54k O*NET task statements were embedded
+    ({"economic.tree_top": 50, "economic.tree_mid": 20}, "economic.tree_top = 50 exceeds economic.tree_mid = 20"),
+    ({"economic.no_task_floor": 1.5}, "economic.no_task_floor = 1.5 is not a cosine similarity"),
 ])
 def test_refused_settings_are_one_line_errors_before_any_heavy_stage(tmp_path, capsys, setting, words):
     frame = generate_economy(40, seed=2)[COLUMNS]

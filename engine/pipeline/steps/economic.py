@@ -47,6 +47,12 @@ def _check(ctx):
     if cfg.privacy.epsilon is not None:
         raise ConfigError("economic.taxonomy = onet does not support privacy.epsilon yet: its counts are "
                           "thresholded, not noised; unset one of them")
+    e = cfg.economic  # settings the O*NET stage would refuse only after embedding ~54k task statements
+    if e.tree_top > e.tree_mid:
+        raise ConfigError(f"economic.tree_top = {e.tree_top} exceeds economic.tree_mid = {e.tree_mid}: the task "
+                          "tree's top level groups its middle level")
+    if e.no_task_floor is not None and not -1.0 <= e.no_task_floor <= 1.0:
+        raise ConfigError(f"economic.no_task_floor = {e.no_task_floor} is not a cosine similarity in [-1, 1]")
     names = ctx["records"].records.facet_columns
     col = cfg.economic.task_column
     extracted = TASK_FACET in cfg.facets.fields if cfg.facets.extract else False
