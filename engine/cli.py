@@ -63,15 +63,18 @@ def _internal(exc: BaseException, verbose: bool) -> int:
 
 
 def _setting(text: str) -> tuple[str, object]:
-    """`section.key=value` with the value read as a YAML scalar or flow list (`50`, `fp32`, `null`, `[a,b]`)."""
+    """`section.key=value` with the value read as a YAML scalar or flow list (`50`, `fp32`, `null`, `[a,b]`), as
+    strictly as a config file (`010` is refused, not read as octal 8)."""
     import yaml
+
+    from clio_engine.config import load_yaml
 
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key or " " in key:
         raise argparse.ArgumentTypeError(f"expected section.key=value, got {text!r}")
     try:
-        return key, yaml.safe_load(value) if value.strip() else None
+        return key, load_yaml(value) if value.strip() else None
     except yaml.YAMLError as e:
         problem = " ".join(str(getattr(e, "problem", None) or e).split())
         raise argparse.ArgumentTypeError(f"cannot read the value of {key!r} as YAML: {problem}") from None
@@ -87,13 +90,48 @@ def _port(text: str) -> int:
     return port
 
 
-def _positive_int(text: str) -> int:
+def _int_from(low: int):
+    """An argparse type: an integer ≥ `low`, refused in the flag's own words (not a library parameter's)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be ≥ {low}, got {value}")
+        return value
+    return parse
+
+
+_positive_int = _int_from(1)
+_boot = _int_from(100)  # compare_periods' own floor: fewer replicates give no usable interval
+
+
+def _alpha(text: str) -> float:
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def _path(text: str) -> str:
+    # An empty path is the current directory to the readers: `--input ""` (an unset shell variable) would
+    # read every file here as records.
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path")
+    return text
+
+
+def _batch_wait_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 10_000:  # the server's own bound (batch_wait_s ≤ 10), said in the flag's unit
+        raise argparse.ArgumentTypeError(f"must be from 0 to 10000 milliseconds, got {text}")
     return value
 
 
@@ -109,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="embed and cluster synthetic conversation summaries with the default model",
                           epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--config", default="demo", help=f"config file or preset name ({presets}; default: demo)")
-    demo.add_argument("-n", "--records", type=int, help="number of synthetic records (default: the config's, 20000)")
+    demo.add_argument("-n", "--records", type=_positive_int, help="number of synthetic records (default: the config's, 20000)")
     demo.add_argument("--out", help="run directory (default: the config's output.dir, runs/demo)")
     demo.add_argument("--llm", choices=("none", "local"), default="none",
                       help="local: name clusters, build the hierarchy and audit names with the offline SmolLM2-135M "
@@ -125,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
                                         "and names) so periods share one taxonomy",
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     asg.add_argument("run_dir", help="the earlier run directory (its private/ zone must still exist)")
-    asg.add_argument("--input", required=True, help="Parquet, CSV or JSONL file of the new records")
+    asg.add_argument("--input", required=True, type=_path, help="Parquet, CSV or JSONL file of the new records")
     asg.add_argument("--out", required=True, help="the new run directory")
     _embed_options(asg)
     _set_option(asg)
@@ -136,15 +174,15 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("run_a")
     cmp_.add_argument("run_b")
     cmp_.add_argument("--out", help="folder for compare.csv / compare.md (default RUN_B/compare)")
-    cmp_.add_argument("--boot", type=int, default=1000, help="bootstrap replicates (default 1000)")
-    cmp_.add_argument("--alpha", type=float, default=0.05, help="1 − interval level, and the test level (default 0.05)")
+    cmp_.add_argument("--boot", type=_boot, default=1000, help="bootstrap replicates, ≥ 100 (default 1000)")
+    cmp_.add_argument("--alpha", type=_alpha, default=0.05, help="1 − interval level, and the test level (default 0.05)")
     cmp_.add_argument("--seed", type=int, default=0)
     cmp_.set_defaults(func=_cmd_compare)
 
     runp = sub.add_parser("run", help="the whole pipeline on a file: records → ... → run directory",
                           epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     runp.add_argument("config", help=f"config file or preset name ({presets})")
-    runp.add_argument("--input", help="Parquet, CSV or JSONL file (overrides input.path)")
+    runp.add_argument("--input", type=_path, help="Parquet, CSV or JSONL file (overrides input.path)")
     runp.add_argument("--out", help="run directory (overrides output.dir)")
     runp.add_argument("--text-column", help="column holding the text (default: text)")
     runp.add_argument("--id-column", help="column holding record ids")
@@ -156,7 +194,7 @@ def _parser() -> argparse.ArgumentParser:
     runp.set_defaults(func=_cmd_run)
 
     emb = sub.add_parser("embed", help="embed the texts of a Parquet/CSV/JSONL file into a .npy matrix")
-    emb.add_argument("input", help="Parquet, CSV or JSONL file (optionally .gz)")
+    emb.add_argument("input", type=_path, help="Parquet, CSV or JSONL file (optionally .gz)")
     emb.add_argument("--out", required=True, help="output .npy file [N, D] float32, rows in input order of accepted records")
     emb.add_argument("--config", help=f"config file or preset name ({presets}); command-line options override it")
     emb.add_argument("--text-column", help="column holding the text (default: text)")
@@ -174,8 +212,8 @@ def _parser() -> argparse.ArgumentParser:
     aud = sub.add_parser("audit", help="run the privacy attacks on a run or release directory; exit 4 on any violation",
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     aud.add_argument("dir", help="a run directory or its release/ (private/ is never read)")
-    aud.add_argument("--min-users", type=int, help="privacy floor (default: manifest.json's privacy.min_users)")
-    aud.add_argument("--min-records", type=int, help="privacy floor (default: manifest.json's privacy.min_records)")
+    aud.add_argument("--min-users", type=_positive_int, help="privacy floor (default: manifest.json's privacy.min_users)")
+    aud.add_argument("--min-records", type=_positive_int, help="privacy floor (default: manifest.json's privacy.min_records)")
     aud.add_argument("--canary-file", help="file of planted tokens, one per line: any found outside private/ is a violation")
     aud.set_defaults(func=_cmd_audit)
 
@@ -202,7 +240,7 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
     srv.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     srv.add_argument("--batch-size", type=_positive_int, default=8, help="requests generated together at most (default 8)")
-    srv.add_argument("--batch-wait-ms", type=float, default=20.0,
+    srv.add_argument("--batch-wait-ms", type=_batch_wait_ms, default=20.0,
                      help="a batch is cut when no request arrived for this long, or at 10× it (default 20)")
     srv.add_argument("--seed", type=int, default=0, help="sampling seed for temperature > 0 (default 0)")
     srv.set_defaults(func=_cmd_serve_llm)
@@ -271,7 +309,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         raise ClioError(f"--out {out} exists and is not a file")
     records = load_records(args.input, text_column=cfg.input.text_column, id_column=cfg.input.id_column,
                            user_column=cfg.input.user_column, facet_columns=cfg.input.facet_columns, format=cfg.input.format,
-                           null_users=cfg.input.null_users)
+                           null_users=cfg.input.null_users, conversation_column=cfg.input.conversation_column)
     print(records.summary())
     vectors, report = embed(records.texts, out=out, return_report=True, **cfg.embed.model_dump())
     # Sidecars: which record each row is, and every rejected row with its reason.
@@ -300,8 +338,9 @@ def demo_overrides(records: int | None, llm: str = "none", economic: bool = Fals
     """The settings `demo -n RECORDS --llm LLM [--economic]` puts over its config (`--set` still wins)."""
     extra = dict(ECONOMIC_DEMO) if economic else {}
     if llm == "local":
-        return {**LOCAL_LLM_DEMO, **extra, "input.synthetic_records": records or LOCAL_LLM_RECORDS}
-    return {**extra, "input.synthetic_records": records} if records else extra
+        return {**LOCAL_LLM_DEMO, **extra,
+                "input.synthetic_records": LOCAL_LLM_RECORDS if records is None else records}
+    return {**extra, "input.synthetic_records": records} if records is not None else extra
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -374,7 +413,8 @@ def _cmd_assign(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from clio_engine.pipeline.periods import compare_runs
 
-    table, dest = compare_runs(args.run_a, args.run_b, n_boot=args.boot, alpha=args.alpha, seed=args.seed)
+    table, dest = compare_runs(args.run_a, args.run_b, out=args.out, n_boot=args.boot, alpha=args.alpha,
+                               seed=args.seed)
     for dim, part in table.groupby("dimension", sort=False):
         sig = part[part.significant]
         print(f"{_terminal(dim)}: {len(sig)} of {len(part)} values moved significantly")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -46,7 +47,7 @@ class _Section(BaseModel):
 class InputConfig(_Section):
     """Where records come from (see `clio_engine.records.load_records`)."""
 
-    path: str | None = None
+    path: str | None = Field(default=None, min_length=1)  # "" would read the current directory
     format: Literal["auto", "parquet", "csv", "jsonl"] = "auto"
     text_column: str = "text"
     id_column: str | None = None
@@ -345,9 +346,70 @@ def _resolve(source: str | Path) -> tuple[str, str]:
     raise ConfigError(f"config file not found: {source} (presets: {', '.join(preset_names()) or 'none'})")
 
 
+# YAML 1.1 reads `050` as octal 40: a privacy floor written with a leading zero would silently drop. Such an
+# integer is refused; 0 itself, and the explicit 0x/0o/0b forms, are unambiguous and read as usual.
+_LEADING_ZERO = re.compile(r"[-+]?0[0-7_]+")
+_INT_TAG = "tag:yaml.org,2002:int"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _leading_zero(node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == _INT_TAG and bool(_LEADING_ZERO.fullmatch(node.value))
+
+
+def _octal_problem(text: str, key: Any = None) -> str:
+    where = f"{key!r}: " if key is not None else ""
+    return (f"{where}{text} has a leading zero, which YAML reads as the octal number {int(text.replace('_', ''), 8)}; "
+            f"write it without the leading zero (or quote it for a string)")
+
+
+class StrictLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses what it would otherwise read silently wrong: a key repeated in one
+    mapping (the last one would win, so a second `privacy:` block resets the floors) and a leading-zero integer
+    (read as octal). Each is a `yaml.constructor.ConstructorError` naming the key or value and its line."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            self._check_keys(node)
+        return super().construct_mapping(node, deep=deep)
+
+    def _check_keys(self, node: yaml.MappingNode) -> None:
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:  # `<<: *base`: keys written beside it override the merged ones
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: SafeLoader reports it itself
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first}; the last one would silently win)",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+            if _leading_zero(value_node):
+                raise yaml.constructor.ConstructorError(None, None, _octal_problem(value_node.value, key),
+                                                        value_node.start_mark)
+
+    def construct_yaml_int(self, node):
+        # Leading zeros outside a mapping (a list item, a bare `--set` value); a mapping names its key above.
+        if _leading_zero(node):
+            raise yaml.constructor.ConstructorError(None, None, _octal_problem(node.value), node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+StrictLoader.add_constructor(_INT_TAG, StrictLoader.construct_yaml_int)
+
+
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load` with `StrictLoader`: duplicate keys and leading-zero integers are errors."""
+    return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+
+
 def _parse_yaml(path: str, text: str) -> dict:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -441,6 +503,8 @@ def _describe(err: dict) -> str:
     if err["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         bound = err["msg"].replace("Input should be ", "")
         return f"config key {path!r} must be {bound}, got {_short(value)}"
+    if err["type"] == "string_too_short":
+        return f"config key {path!r} must not be empty"
     if info is not None:
         return f"config key {path!r} expects {_type_name(info.annotation)}, got {_short(value)} ({type(value).__name__})"
     return f"config key {path!r}: {err['msg']}, got {_short(value)}"

@@ -62,6 +62,9 @@ def build_explorer(run_dir: str | os.PathLike, out: str | os.PathLike | None = N
     if not (run_dir / "manifest.json").is_file():
         raise ConfigError(f"{run_dir} is not a finished run directory (no manifest.json)")
     manifest = json.loads((run_dir / "manifest.json").read_text())
+    if manifest.get("zone") == "release":  # its explorer.html is the public page; the analyst page must not replace it
+        raise ConfigError(f"{run_dir} is a release folder (its explorer.html is the public page, rebuilt by "
+                          f"`clio-engine release`); pass the run directory {run_dir.resolve().parent} instead")
     manifest.pop("run", None)
     cache = run_dir / CACHE / MAP_CACHE
     assignments = run_dir / ASSIGNMENTS

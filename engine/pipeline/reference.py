@@ -134,9 +134,18 @@ class ReferenceNamer:
         return names
 
 
+def _check_out_outside(ref: Path, out: Path) -> None:
+    """The new run writes its own manifest, private/ and caches: into the reference run they would replace
+    the very centroids and tree it reads, and nested inside it they would mix into its zones."""
+    if out.resolve().is_relative_to(ref.resolve()):
+        raise ConfigError(f"--out {out} is {'the' if out.resolve() == ref.resolve() else 'inside the'} reference "
+                          f"run {ref}: assign writes a new run; choose another directory")
+
+
 def assign_overrides(reference: str | Path, input_path: str | Path, out: str | Path) -> tuple[dict, dict]:
     """(the reference run's config as a dict, the dotted overrides that turn it into an assign run)."""
     ref = Path(reference)
+    _check_out_outside(ref, Path(out))
     try:
         manifest = json.loads((ref / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -27,7 +27,7 @@ from clio_engine.pipeline import steps  # noqa: F401  (registers the built-in st
 from clio_engine.pipeline.manifest import manifest, summary
 from clio_engine.pipeline.monitor import StageMonitor
 from clio_engine.pipeline.registry import FAULT_ENV, Stage, StageContext, kill_at, ordered, plan
-from clio_engine.pipeline.rundir import RunDir, write_json
+from clio_engine.pipeline.rundir import RunDir, check_run_destination, write_json
 from clio_engine.runfiles import ASSIGNMENTS
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ def run(config: str | os.PathLike | dict | ClioConfig | None = None, *, input=No
     (the run directory) override the config's `input.path` and `output.dir`."""
     cfg = load_config(config, overrides)
     check_config(cfg)
+    check_run_destination(out if out is not None else cfg.output.dir)
     rd = RunDir(out if out is not None else cfg.output.dir)
     from clio_engine.llm.session import llm_session
     from clio_engine.runfiles import LLM_CACHE

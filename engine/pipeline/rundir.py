@@ -28,6 +28,23 @@ OUTPUT_FILES = ("manifest.json", "clusters.parquet", "facets.parquet", "tree.jso
 PRIVATE_FILES = (ASSIGNMENTS, EMBEDDINGS)
 
 
+def check_run_destination(path: str | os.PathLike) -> None:
+    """Refuse a run directory that holds files but is no run directory: the run would replace its report.md and
+    manifest.json. A run directory, finished or killed part-way (so it resumes), has the stage markers folder or
+    a run manifest (one with a config; a purged run keeps only that)."""
+    path = Path(path)
+    if not path.is_dir() or not any(path.iterdir()) or (path / CACHE / "stages").is_dir():
+        return
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    if isinstance(manifest, dict) and "config" in manifest and "stages" in manifest:
+        return
+    raise OutputError(f"--out {path} is a non-empty folder that is not a run directory (no run manifest.json); "
+                      "choose a new or empty folder, or an earlier run directory to resume")
+
+
 class RunDir:
     """Paths and atomic writes inside one run directory."""
 
