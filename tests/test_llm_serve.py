@@ -472,3 +472,24 @@ def test_closing_the_server_stops_the_batch_being_generated(served):
     reply = conn.recv(4096).decode()  # its client is told, not left waiting on a dead socket
     conn.close()
     assert reply.startswith("HTTP/1.1 503") and "the server is stopping" in reply, reply
+
+
+def test_a_busy_port_is_reported_before_the_model_is_loaded(tmp_path, tiny_llm_dir):
+    """Review: the model was loaded first, so a busy --port (or a typo in it) was reported only after the load
+    (minutes for a large model). A folder that cannot be loaded shows the order: the port's error comes first.
+    A load that fails after binding leaves the port free."""
+    from clio_engine.errors import ClioError
+    from clio_engine.llm.serve import ModelServer
+
+    unloadable = tmp_path / "not-a-model"
+    unloadable.mkdir()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ClioError, match=str(port)):
+            ModelServer(unloadable, port=port, device="cpu").start()
+    with pytest.raises(ClioError, match="cannot load"):
+        ModelServer(unloadable, port=port, device="cpu").start()
+    with ModelServer(tiny_llm_dir, port=port, device="cpu") as server:  # the failed start did not keep the port
+        assert server.url.endswith(f":{port}/v1")

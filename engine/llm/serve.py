@@ -169,12 +169,14 @@ class ModelServer:
         return f"http://{host}:{self._http.server_address[1]}/v1"
 
     def start(self) -> "ModelServer":
+        # Bind first: a busy port is reported at once, not after the model's load (minutes for a large one).
+        # Connections made during the load wait in the listen backlog until serve_forever() takes them.
+        self._http = bind(self.host, self.port, _handler(self))
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="llm-serve-loop", daemon=True)
         self._loop_thread.start()
-        asyncio.run_coroutine_threadsafe(self.backend.start(), self._loop).result()
         try:
-            self._http = bind(self.host, self.port, _handler(self))
-        except ClioError:
+            asyncio.run_coroutine_threadsafe(self.backend.start(), self._loop).result()
+        except BaseException:  # a load that fails (or Ctrl-C during it) leaves no bound port behind
             self.close()
             raise
         return self
