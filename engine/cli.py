@@ -10,7 +10,7 @@ import time
 import traceback
 from pathlib import Path
 
-from clio_engine.errors import ClioError
+from clio_engine.errors import ClioError, InputError
 
 # Exit codes (README "Command line" and `clio-engine --help` list them).
 EXIT_OK = 0
@@ -311,6 +311,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
                            user_column=cfg.input.user_column, facet_columns=cfg.input.facet_columns, format=cfg.input.format,
                            null_users=cfg.input.null_users, conversation_column=cfg.input.conversation_column)
     print(records.summary())
+    if (why := records.none_accepted(str(args.input))) is not None:  # not an empty matrix and exit 0
+        raise InputError(why)
     vectors, report = embed(records.texts, out=out, return_report=True, **cfg.embed.model_dump())
     # Sidecars: which record each row is, and every rejected row with its reason.
     for path, table in ((out.with_suffix(".rows.parquet"), records.table.select(["row", "id"])),
@@ -482,7 +484,6 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from clio_engine.audit import audit
-    from clio_engine.errors import InputError
 
     canaries = None
     if args.canary_file:

@@ -84,6 +84,14 @@ class Records:
         """([N] int64 user index per accepted record, number of records with a null user id); see `user_codes`."""
         return user_codes(self.table, has_user_ids=self.has_user_ids)
 
+    def none_accepted(self, origin: str) -> str | None:
+        """Why no row of `origin` was accepted ("no row of x.csv was accepted: 2 rejected (2 empty text)"), or
+        None where some row was, or the input had no rows."""
+        if len(self) or not self.n_input:
+            return None
+        reasons = ", ".join(f"{n:,} {r}" for r, n in self.rejection_counts().items())
+        return f"no row of {origin} was accepted: {self.n_input:,} rejected ({reasons})"
+
     def rejection_counts(self) -> dict[str, int]:
         """Rejections per reason; duplicate ids are grouped under "duplicate id" (their messages differ)."""
         reasons = self.rejected.column("reason")

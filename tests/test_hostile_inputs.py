@@ -303,3 +303,12 @@ def test_a_csv_whose_header_is_not_utf8_says_so(tmp_path, content, capsys):
     code = main(["embed", str(path), "--out", str(tmp_path / "v.npy")])
     assert code == EXIT_INPUT
     assert "in.csv as csv: its header is not valid UTF-8" in one_line_error(capsys)
+
+
+def test_embed_with_no_accepted_row_is_one_line_not_an_empty_matrix(tmp_path, capsys, tiny_bert_dir):
+    """Review: every row rejected, `embed` wrote a (0, D) matrix and exited 0."""
+    path = tmp_path / "blank.jsonl"
+    path.write_text('{"text": ""}\n{"text": "  "}\n')
+    code = main(["embed", str(path), "--out", str(tmp_path / "v.npy"), "--model", str(tiny_bert_dir), "--no-progress"])
+    assert code == EXIT_INPUT
+    assert "no row of" in one_line_error(capsys) and not (tmp_path / "v.npy").exists()

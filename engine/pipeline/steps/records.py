@@ -24,10 +24,8 @@ class Loaded:
 
 def _compute(ctx):
     records, origin = load(ctx.cfg, ctx.source)
-    if len(records) == 0 and records.n_input:  # say why here; later stages could only say "0 records"
-        reasons = ", ".join(f"{n:,} {r}" for r, n in records.rejection_counts().items())
-        raise InputError(f"no row of {origin} was accepted: {records.n_input:,} rejected ({reasons})"
-                         + _column_hint(ctx.cfg, records))
+    if (why := records.none_accepted(origin)) is not None:  # say why here; later stages could only say "0 records"
+        raise InputError(why + _column_hint(ctx.cfg, records))
     return Loaded(records, origin, S.user_codes(records.table)), {"rows": records.n_input, "accepted": len(records)}
 
 
