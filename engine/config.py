@@ -158,7 +158,7 @@ class NamingConfig(_Section):
     n_examples: int = Field(default=5, ge=0, strict=True)
     # phrases strategy (and the llm strategy's fallback): a phrase names, describes or keys a node only where
     # it is at least this many times as frequent in the node's texts as in the rest (0: no such rule).
-    min_lift: float = Field(default=2.0, ge=0)
+    min_lift: float = Field(default=2.0, ge=0, allow_inf_nan=False)
     # llm strategy: texts shown per cluster from inside it and from its nearest outside neighbours (Clio: 50 each).
     in_examples: int = Field(default=50, ge=1, strict=True)
     out_examples: int = Field(default=50, ge=0, strict=True)
@@ -171,7 +171,7 @@ class PrivacyConfig(_Section):
     min_records: int = Field(default=15, ge=1, strict=True)
     examples: Literal["scrubbed", "k_anonymous", "none"] = "scrubbed"
     # Total ε of the run's published counts (engine.privacy.noise); None = thresholds only, no noise.
-    epsilon: float | None = Field(default=None, gt=0)
+    epsilon: float | None = Field(default=None, gt=0, allow_inf_nan=False)  # inf would claim DP with no noise
     # With epsilon: each user counts with at most this many records in every published table.
     max_records_per_user: int = Field(default=5, ge=1, strict=True)
     auditor: bool = False
@@ -192,8 +192,8 @@ class OutputConfig(_Section):
 class ModelPrice(_Section):
     """US dollars per million tokens, as providers publish them."""
 
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
+    input_per_mtok: float = Field(ge=0, allow_inf_nan=False)
+    output_per_mtok: float = Field(ge=0, allow_inf_nan=False)
 
 
 class LlmConfig(_Section):
@@ -503,6 +503,8 @@ def _describe(err: dict) -> str:
     if err["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         bound = err["msg"].replace("Input should be ", "")
         return f"config key {path!r} must be {bound}, got {_short(value)}"
+    if err["type"] == "finite_number":
+        return f"config key {path!r} must be a finite number, got {_short(value)}"
     if err["type"] == "string_too_short":
         return f"config key {path!r} must not be empty"
     if info is not None:

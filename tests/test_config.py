@@ -216,3 +216,9 @@ def test_default_yaml_comments_state_the_code_defaults():
     stated = {m.group(1): (int(m.group(2)), int(m.group(3))) for m in re.finditer(
         r"^\s+(\w+): null\s+#.*null = (\d+) on CPU, (\d+) on CUDA", preset_text("default"), re.M)}
     assert stated == {k: (DEVICE_DEFAULTS["cpu"][k], DEVICE_DEFAULTS["cuda"][k]) for k in DEVICE_DEFAULTS["cpu"]}
+
+
+def test_an_infinite_epsilon_is_refused_in_one_line():
+    """Review: privacy.epsilon: .inf passed load_config (a 'DP' run without noise); only run() refused it."""
+    with pytest.raises(ConfigError, match="config key 'privacy.epsilon' must be a finite number, got inf"):
+        load_config(None, {"privacy.epsilon": float("inf")})
