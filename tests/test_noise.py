@@ -316,3 +316,17 @@ def test_noised_release_centroids_say_no_more_than_the_noised_sizes(tmp_path, ti
         checked += 1
         differing += not np.allclose(published / published.sum(), true / true.sum(), atol=1e-3)
     assert checked and differing, (checked, differing)  # the attack had something to find
+
+
+def test_a_noised_run_with_k_from_the_record_count_says_it_tells_n(caplog):
+    """Review: k = round(N / target_cluster_size) is published (one row per base cluster) and gives N to ±50
+    beside counts noised at a larger scale. Not refused (ε covers counts, not the clustering): warned."""
+    from clio_engine.config import load_config
+    from clio_engine.pipeline.steps.cluster import method
+
+    for overrides, warned in (({"privacy.epsilon": 1.0}, True), ({"privacy.epsilon": 1.0, "cluster.k": 20}, False),
+                              ({}, False)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="clio_engine.pipeline.steps.cluster"):
+            method(load_config(None, overrides)).check(5000)
+        assert any("tells N to ±50" in r.getMessage() for r in caplog.records) == warned, overrides
