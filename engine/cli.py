@@ -288,8 +288,11 @@ def _config(args: argparse.Namespace, extra: dict | None = None):
                       ("input.user_column", "user_column"), ("cluster.k", "k")):
         if getattr(args, attr, None) is not None:
             overrides[key] = getattr(args, attr)
-    if getattr(args, "facets", None):
-        overrides["input.facet_columns"] = [f.strip() for f in args.facets.split(",") if f.strip()]
+    if getattr(args, "facets", None) is not None:  # "" clears the config's facet columns, as "," did
+        names = [f.strip() for f in args.facets.split(",")]
+        if any(not n for n in names) and args.facets.strip():
+            raise ClioError(f"--facets {args.facets!r} has an empty column name; write e.g. language,country")
+        overrides["input.facet_columns"] = [n for n in names if n]
     overrides |= dict(getattr(args, "settings", None) or [])
     return load_config(args.config, overrides)
 

@@ -229,3 +229,21 @@ def test_run_out_may_be_new_empty_or_a_run_to_resume(finished, tmp_path):
     _check_run_out(purged)
     with pytest.raises(ClioError, match="not a run directory"):
         _check_run_out(run_dir / "release")  # a release's manifest is no run's
+
+
+def test_facets_flag_empty_clears_and_an_empty_name_is_refused(tmp_path):
+    """Review: `--facets ","` cleared the config's facet columns while `--facets ""` silently kept them."""
+    from clio_engine.cli import _config
+
+    config = tmp_path / "c.yaml"
+    config.write_text("input:\n  facet_columns: [language]\n")
+
+    def facets(flag):
+        args = _parser().parse_args(["run", str(config), *(["--facets", flag] if flag is not None else [])])
+        return _config(args).input.facet_columns
+
+    assert facets(None) == ["language"]
+    assert facets("") == [] and facets("country, language") == ["country", "language"]
+    for bad in (",", "language,,country", "language,"):
+        with pytest.raises(ClioError, match="has an empty column name"):
+            facets(bad)
