@@ -317,16 +317,38 @@ def test_noised_release_centroids_say_no_more_than_the_noised_sizes(tmp_path, ti
         differing += not np.allclose(published / published.sum(), true / true.sum(), atol=1e-3)
     assert checked and differing, (checked, differing)  # the attack had something to find
 
+    # `clio-engine audit` runs the same attack: clean here, and a violation on the leaky release (the parent
+    # centroids weighted by the exact sizes, as before the fix), built from this one and the private tree.
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from clio_engine.audit import audit
+
+    assert not [v for v in audit(result.dir / "release") if v.attack == "centroid-weights"]
+    leaky = tmp_path / "leaky"
+    shutil.copytree(result.dir / "release", leaky)
+    (leaky / "tree.json").unlink()
+    table = pq.read_table(leaky / "clusters.parquet")
+    exact_centroid = {f"1.{j}": c for j, c in enumerate(exact["levels"][1]["centroid"])}
+    rows = table.to_pylist()
+    for r in rows:
+        if r["level"] == 1 and r["kind"] == "cluster" and r["published"]:
+            r["centroid"] = exact_centroid[r["id"]]
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), leaky / "clusters.parquet")
+    assert [v for v in audit(leaky) if v.attack == "centroid-weights"]
+
 
 def test_a_noised_run_with_k_from_the_record_count_says_it_tells_n(caplog):
     """Review: k = round(N / target_cluster_size) is published (one row per base cluster) and gives N to ±50
     beside counts noised at a larger scale. Not refused (ε covers counts, not the clustering): warned."""
     from clio_engine.config import load_config
-    from clio_engine.pipeline.steps.cluster import method
+    from clio_engine.pipeline.run import check_config
 
     for overrides, warned in (({"privacy.epsilon": 1.0}, True), ({"privacy.epsilon": 1.0, "cluster.k": 20}, False),
                               ({}, False)):
         caplog.clear()
-        with caplog.at_level("WARNING", logger="clio_engine.pipeline.steps.cluster"):
-            method(load_config(None, overrides)).check(5000)
+        with caplog.at_level("WARNING", logger="clio_engine.pipeline.run"):
+            check_config(load_config(None, overrides))
         assert any("tells N to ±50" in r.getMessage() for r in caplog.records) == warned, overrides

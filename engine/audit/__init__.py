@@ -7,6 +7,8 @@ Reads only the files of the directory (never `private/`), the way someone who re
   (clusters and facet tables, tree.json, the explorer's node table, aggregates.csv), plus the fractional
   attack on full-precision shares; and for the Economic Index rows (`economic`), whole − published parts
   for tasks, collaboration modes, geographies and each task's collaboration cells;
+- `centroid-weights`: a parent's published centroid must be its children's weighted by their published sizes
+  (weighted by exact sizes under noise, least squares gives the exact sizes back);
 - `canary`: planted tokens (`--canary-file`) in any file outside `private/`.
 
 `audit(path)` returns the violations found (an empty list = clean); the CLI prints one line each and
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from clio_engine.audit.files import MARKERS, RunView, Violation, load_view
 
-ATTACKS = ("group-by", "point-counting", "differencing", "canary")
+ATTACKS = ("group-by", "point-counting", "differencing", "centroid-weights", "canary")
 
 __all__ = ["ATTACKS", "RunView", "Violation", "audit", "load_view"]
 
@@ -26,7 +28,7 @@ __all__ = ["ATTACKS", "RunView", "Violation", "audit", "load_view"]
 def audit(path, *, min_users: int | None = None, min_records: int | None = None,
           canaries: list[str] | None = None) -> list[Violation]:
     """All violations found in the directory `path` (InputError when it is not a run or release dir)."""
-    from clio_engine.audit import canary, differencing, economic, groupby, points
+    from clio_engine.audit import canary, centroids, differencing, economic, groupby, points
 
     view = load_view(Path(path), min_users=min_users, min_records=min_records)
     release = Path(path) / "release"
@@ -38,6 +40,7 @@ def audit(path, *, min_users: int | None = None, min_records: int | None = None,
     found += points.attack(view)
     found += differencing.attack(view)
     found += economic.attack(view)
+    found += centroids.attack(view)
     if canaries:
         found += canary.attack(view, canaries)
     if nested:  # a run dir's release/: audited on its own too

@@ -157,11 +157,12 @@ def rows_from_tree(tree: dict | None) -> list[dict] | None:
     rows = []
     for level, (lv, nodes) in enumerate(zip(tree["levels"], tree["nodes"])):
         up = tree["nodes"][level + 1] if level + 1 < len(tree["nodes"]) else []
-        for node, parent in zip(nodes, lv["parent"]):
+        centroids = lv.get("centroid") or [None] * len(nodes)
+        for node, parent, centroid in zip(nodes, lv["parent"], centroids):
             rows.append(dict(id=node["id"], level=level, kind=node.get("kind", "cluster"), name=node.get("name"),
                              parent=up[parent]["id"] if 0 <= parent < len(up) else None,
                              size=node.get("size"), users=node.get("users"), share=node.get("share"),
-                             share_of_parent=node.get("share_of_parent"), published=True))
+                             share_of_parent=node.get("share_of_parent"), published=True, centroid=centroid))
     return rows
 
 

@@ -104,6 +104,12 @@ def check_config(cfg: ClioConfig) -> None:
         raise ConfigError(f"{', '.join(needs_llm)} needs an LLM but llm.backend is none: set llm.backend to openai, "
                           "anthropic or transformers")
     plan(cfg, {s.name: "" for s in ordered() if s.fingerprint is not None})  # every declared setting exists
+    if cfg.privacy.epsilon is not None and cfg.cluster.method == "kmeans" and cfg.cluster.k is None:
+        # k is published (one row per base cluster), and round(N / target) is N to ± target / 2: an exact count
+        # beside the noised ones. Not an error (ε covers counts, not the clustering), but said.
+        log.warning("privacy.epsilon is set and cluster.k is derived from the record count, so the number of base "
+                    "clusters tells N to ±%d; set cluster.k to keep N out of the release",
+                    cfg.cluster.target_cluster_size // 2)
 
 
 class _Runner:

@@ -12,7 +12,6 @@ choose; neither changes a k-means label, and both already rekey the stage throug
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +22,6 @@ from clio_engine.pipeline.registry import Stage, register_stage
 from clio_engine.registry import Registry
 from clio_engine.runfiles import CACHE, write_npz
 
-log = logging.getLogger(__name__)
 CLUSTER_METHODS = Registry("cluster.method", "clustering method")
 FILE = "cluster.npz"
 
@@ -42,18 +40,11 @@ class Clustering:
 class _KMeansMethod:
     def __init__(self, cfg):
         self.cfg, self.seed, self.compute = cfg.cluster, cfg.seed, cfg.compute
-        self.noised = cfg.privacy.epsilon is not None
         c = self.cfg
         self.rule = "explicit cluster.k" if c.k else f"round(N / target_cluster_size = {c.target_cluster_size})"
 
     def check(self, n: int) -> None:
         S.base_k(n, self.cfg.k, self.cfg.target_cluster_size)
-        if self.noised and self.cfg.k is None:
-            # k is published (one row per base cluster), and round(N / target) is N to ± target / 2: an
-            # exact count beside the noised ones. Not an error (ε covers counts, not the clustering), but said.
-            log.warning("privacy.epsilon is set and cluster.k is derived from the record count, so the number of "
-                        "base clusters tells N to ±%d; set cluster.k to keep N out of the release",
-                        self.cfg.target_cluster_size // 2)
 
     def labels(self, vectors, cluster_input):
         if self.compute.scheduler != "dask":
