@@ -84,6 +84,24 @@ class Records:
         """([N] int64 user index per accepted record, number of records with a null user id); see `user_codes`."""
         return user_codes(self.table, has_user_ids=self.has_user_ids)
 
+    def with_scrubbed_facets(self, scrub) -> "Records":
+        """These records with every facet value passed through `scrub` (str → str): facet values are published
+        (cells, geographies) like names are, so they pass the PII scrubber too. Values that scrub to the same
+        string become one value, before any count. Only the distinct values are scrubbed."""
+        table = self.table
+        for name in self.facet_columns:
+            column = table.column(name).combine_chunks()
+            distinct = pc.unique(column).drop_null().to_pylist()
+            scrubbed = {v: scrub(v) for v in distinct}
+            changed = {v: w for v, w in scrubbed.items() if w != v}
+            if not changed:
+                continue
+            index = pc.index_in(column, value_set=pa.array(list(changed), pa.string()))
+            replacement = pa.array(list(changed.values()), pa.string()).take(index)
+            table = table.set_column(table.schema.get_field_index(name), name,
+                                     pc.if_else(pc.is_null(index), column, replacement))
+        return Records(table, self.rejected, self.has_user_ids) if table is not self.table else self
+
     def none_accepted(self, origin: str) -> str | None:
         """Why no row of `origin` was accepted ("no row of x.csv was accepted: 2 rejected (2 empty text)"), or
         None where some row was, or the input had no rows."""

@@ -312,3 +312,25 @@ def test_embed_with_no_accepted_row_is_one_line_not_an_empty_matrix(tmp_path, ca
     code = main(["embed", str(path), "--out", str(tmp_path / "v.npy"), "--model", str(tiny_bert_dir), "--no-progress"])
     assert code == EXIT_INPUT
     assert "no row of" in one_line_error(capsys) and not (tmp_path / "v.npy").exists()
+
+
+def test_csv_outputs_never_start_a_text_cell_with_a_formula():
+    """Review: a country value '=HYPERLINK(...)' was written as aggregates.csv's geo_id (only cluster names were
+    guarded), and compare.csv wrote its values and names raw: a spreadsheet opens them as live formulas."""
+    import csv
+    import io
+
+    from clio_engine.pipeline.outputs import CLUSTER_SCHEMA
+    from clio_engine.pipeline.periods import _csv_safe
+    from clio_engine.pipeline.release import aggregates_csv
+    from clio_engine.pipeline.steps.aggregate import empty_facets
+
+    evil = ['=HYPERLINK("http://evil.example","c")', '@SUM(1+1)*cmd|" /C calc"!A0', "+1+2", "-3+4"]
+    economic = [(v, "country", "country", 0, "usage_count", v, 12) for v in evil]
+    text = aggregates_csv(pa.Table.from_pylist([], schema=CLUSTER_SCHEMA), empty_facets(), economic)
+    rows = list(csv.reader(io.StringIO(text)))[1:]
+    assert len(rows) == 4 and all(c[:1] not in "=+-@" for r in rows for c in r[:-1] if c)
+    assert [r[0] for r in rows] == ["'" + v for v in evil] and [r[-1] for r in rows] == ["12"] * 4
+    table = pd.DataFrame({"dimension": ["country", "cluster level 1"], "value": [evil[0], evil[1]], "share_a": [0.1, -0.2]})
+    safe = _csv_safe(table)
+    assert safe["value"].tolist() == ["'" + evil[0], "'" + evil[1]] and safe["share_a"].tolist() == [0.1, -0.2]

@@ -219,3 +219,23 @@ def test_audit_of_the_release(zoned):
     result, frame, _ = zoned
     found = audit(result.dir / "release", canaries=[canary_token(i) for i in range(len(frame))])
     assert [str(v) for v in found if v.attack != "differencing"] == []
+
+
+def test_facet_values_pass_the_pii_scrubber_before_they_are_counted(tmp_path, tiny_bert_dir):
+    """Review: a facet value holding an e-mail address or a URL was published verbatim (facet cells, the
+    aggregates, both explorers) where the same words in a text are scrubbed. Scrubbed before counting, the
+    values that scrub alike become one cell."""
+    frame = generate_conversations(400, seed=4)[["id", "text", "user_id", "language"]]
+    pii = ["alice.smith@example.com", "bob.jones@example.org", "see http://evil.example/x"]
+    frame.loc[frame.index % 4 == 0, "language"] = [pii[i % 3] for i in range((len(frame) + 3) // 4)]
+    result = run(None, input=frame, out=tmp_path / "run", overrides={
+        "embed.progress": False, "cluster.k": 4, "hierarchy.levels": 2, "hierarchy.top": 2,
+        "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(tmp_path / "cache"),
+        "input.user_column": "user_id", "input.facet_columns": ["language"],
+        "privacy.min_users": 2, "privacy.min_records": 2})
+    published = [p for p in result.dir.rglob("*") if p.is_file() and "private" not in p.relative_to(result.dir).parts]
+    leaked = [(p.name, s) for p in published for s in ("example.com", "example.org", "evil.example")
+              if s.encode() in p.read_bytes()]
+    assert leaked == []
+    values = set(pq.read_table(result.dir / "release" / "facets.parquet").column("value").to_pylist())
+    assert "[EMAIL]" in values and "see [URL]" in values  # the cells are there, their values scrubbed

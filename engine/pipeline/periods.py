@@ -118,7 +118,7 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
     if dest.resolve().is_relative_to((run_b / "release").resolve()):
         raise ConfigError(f"{dest} is inside release/: a comparison uses per-record data and stays analyst-level")
     dest.mkdir(parents=True, exist_ok=True)
-    write_text(dest / "compare.csv", table.to_csv(index=False))
+    write_text(dest / "compare.csv", _csv_safe(table).to_csv(index=False))
     section = compare_markdown(table, run_a, run_b, dest, alpha)
     write_text(dest / "compare.md", section)
     if (run_b / "report.md").is_file() and dest.resolve().parent == run_b.resolve():
@@ -170,3 +170,15 @@ def compare_markdown(table: pd.DataFrame, run_a: Path, run_b: Path, dest: Path, 
                          f"{r.change:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] | {'yes' if r.significant else ''} |")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _csv_safe(table):
+    """The table with every text cell made safe for a spreadsheet (a value or an LLM-given name starting with
+    "=" would be read as a formula); numbers stay numbers."""
+    from clio_engine.privacy.escape import csv_cell
+
+    out = table.copy()
+    for column in out.columns:
+        if out[column].dtype == object or str(out[column].dtype) in ("str", "string"):
+            out[column] = [csv_cell(v) if isinstance(v, str) else v for v in out[column]]
+    return out

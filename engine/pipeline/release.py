@@ -261,7 +261,9 @@ def _without_exact_counts(head: dict) -> dict:
 
 
 def _safe_name(name: str) -> str:
-    return "'" + name if name[:1] in ("=", "+", "-", "@", "\t", "\r") else name
+    from clio_engine.privacy.escape import csv_cell
+
+    return csv_cell(name)
 
 
 def _unique_names(rows: list[dict]) -> dict[str, str]:
@@ -307,8 +309,11 @@ def aggregates_csv(clusters: pa.Table, facets: pa.Table, economic: list[tuple] |
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(AGGREGATE_COLUMNS)
+    from clio_engine.privacy.escape import csv_cell
+
     for row in [*aggregates_rows(clusters, facets), *(economic or [])]:
-        w.writerow(row[:-1] + (_number(row[-1]),))
+        # every text cell: a geography's id comes from the data as the names do (a country "=HYPERLINK(...)")
+        w.writerow(tuple(csv_cell(c) if isinstance(c, str) else c for c in row[:-1]) + (_number(row[-1]),))
     return buf.getvalue()
 
 

@@ -88,4 +88,16 @@ def terminal_text(text) -> str:
     return one_line(text)
 
 
-__all__ = ["neutralise", "one_line", "html_text", "markdown_text", "plot_label", "terminal_text", "BIDI_AND_INVISIBLE"]
+# A spreadsheet reads a cell starting with one of these as a formula (=HYPERLINK(...), @SUM(...)|cmd, +1+2).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text) -> str:
+    """A text cell of a CSV file: a leading apostrophe where a spreadsheet would read a formula (OWASP's
+    advice; the apostrophe is not shown in Excel or LibreOffice). Idempotent: "'=x" stays "'=x"."""
+    text = str(text)
+    return "'" + text if text[:1] in FORMULA_START else text
+
+
+__all__ = ["neutralise", "one_line", "html_text", "markdown_text", "plot_label", "terminal_text", "csv_cell",
+           "BIDI_AND_INVISIBLE"]

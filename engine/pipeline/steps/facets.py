@@ -33,7 +33,7 @@ def _reads(cfg) -> tuple[str, ...]:
         return ("facets.extract",)
     from clio_engine.llm.session import LLM_READS
 
-    return ("facets", "input.text_facet", *LLM_READS)
+    return ("facets", "input.text_facet", "privacy.scrubber", *LLM_READS)
 
 
 def _fields(cfg) -> tuple[str, ...]:
@@ -71,7 +71,7 @@ def _compute(ctx):
                            on_chunk=lambda done, total: ctx.checkpoint("chunk") if done < total else None)
     stored = table.to_arrow().add_column(0, "row", loaded.records.table.column("row"))
     write_parquet(ctx.rd.cached(FILE), stored)
-    value = _apply(loaded, table, ctx.cfg.input.text_facet)
+    value = _apply(loaded, table, ctx.cfg.input.text_facet, _scrub(ctx.cfg))
     return value, {"extracted": len(table), "failed": table.failed(), "llm": table.usage}
 
 
@@ -84,11 +84,18 @@ def _load(ctx):
     stored = pq.read_table(ctx.rd.cached(FILE))
     if stored.column("row").to_pylist() != loaded.records.table.column("row").to_pylist():
         raise ValueError("cached facet values do not match the records")  # the runner recomputes
-    return _apply(loaded, FacetTable.from_arrow(stored, _fields(ctx.cfg)), ctx.cfg.input.text_facet)
+    return _apply(loaded, FacetTable.from_arrow(stored, _fields(ctx.cfg)), ctx.cfg.input.text_facet, _scrub(ctx.cfg))
 
 
-def _apply(loaded, table, text_facet: str):
-    """A new `Loaded`: text = the text facet, categorical facets appended, failed texts moved to rejected."""
+def _scrub(cfg):
+    from clio_engine.privacy import make_scrubber
+
+    return make_scrubber(cfg.privacy.scrubber).scrub
+
+
+def _apply(loaded, table, text_facet: str, scrub):
+    """A new `Loaded`: text = the text facet, categorical facets appended (their values through `scrub`: they
+    are published as the input's facet columns are), failed texts moved to rejected."""
     from clio_engine.llm.usage import reason_kind
     from clio_engine.pipeline.steps.records import Loaded
     from clio_engine.records import Records
@@ -110,8 +117,8 @@ def _apply(loaded, table, text_facet: str):
                          "reason": pa.array([f"{REJECTED}: {reason_kind(errors[i])}" for i in failed], pa.string())})
         rejected = pa.concat_tables([rejected.cast(more.schema), more])
         rejected = rejected.take(np.argsort(rejected.column("row").to_numpy(), kind="stable"))
-    out = Records(table=new, rejected=rejected, has_user_ids=records.has_user_ids)
-    return Loaded(out, loaded.origin, S.user_codes(new))
+    out = Records(table=new, rejected=rejected, has_user_ids=records.has_user_ids).with_scrubbed_facets(scrub)
+    return Loaded(out, loaded.origin, S.user_codes(out.table))
 
 
 register_stage(Stage("facets", _compute, _load, upstream=("records",), reads=_reads, check=_check))

@@ -23,7 +23,11 @@ class Loaded:
 
 
 def _compute(ctx):
+    from clio_engine.privacy import make_scrubber
+
     records, origin = load(ctx.cfg, ctx.source)
+    # Facet values reach the published tables (cells, geographies): they pass the PII scrubber as names do.
+    records = records.with_scrubbed_facets(make_scrubber(ctx.cfg.privacy.scrubber).scrub)
     if (why := records.none_accepted(origin)) is not None:  # say why here; later stages could only say "0 records"
         raise InputError(why + _column_hint(ctx.cfg, records))
     return Loaded(records, origin, S.user_codes(records.table)), {"rows": records.n_input, "accepted": len(records)}
@@ -80,4 +84,4 @@ def _synthetic(kind: str, n: int, seed: int):
 
 
 # `seed` only matters for synthetic records; either way the key is the content fingerprint.
-register_stage(Stage("records", _compute, reads=("input", "seed"), fingerprint=_fingerprint))
+register_stage(Stage("records", _compute, reads=("input", "seed", "privacy.scrubber"), fingerprint=_fingerprint))
