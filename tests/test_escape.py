@@ -124,3 +124,13 @@ def test_parse_math_on_would_fail_so_the_plot_test_can_fail():
         with pytest.raises(ValueError):
             fig.savefig(io.BytesIO(), format="png")
         plt.close(fig)
+
+
+def test_markdown_escapes_math_dollars_and_domain_dots_in_any_script():
+    """Review: "$\\frac{a}{b}$" passed through (GitHub renders $...$ as math), and a dot after a non-ASCII letter
+    or a hyphen ("http://evilé.com", "evil-.example") was left for a linkifier to turn into a link."""
+    from clio_engine.privacy.escape import markdown_text
+
+    assert markdown_text("$\\frac{a}{b}$") == "\\$\\\\frac\\{a\\}\\{b\\}\\$"
+    assert markdown_text("http://evilé.com/p") == "http://evilé\\.com/p"
+    assert markdown_text("http://evil-.example/x") == "http://evil-\\.example/x"

@@ -34,9 +34,9 @@ BIDI_AND_INVISIBLE = re.compile(f"[{_INVISIBLE}]")  # for tests and audits: what
 
 # Markdown: characters that can open or close inline structure anywhere in a line (emphasis, code,
 # links, images, autolinks, raw HTML, entities, table cells, strikethrough, escapes).
-_MD_INLINE = re.compile(r"([\\`*_\[\]()<>!&|~{}])")
+_MD_INLINE = re.compile(r"([\\`*_\[\]()<>!&|~{}$])")  # $: GitHub renders $...$ as math
 # A dot inside a word ("evil.com", "x.y") is where linkifiers find bare domains: escape it.
-_MD_DOMAIN_DOT = re.compile(r"(?<=[A-Za-z0-9])\.(?=[A-Za-z0-9])")
+_MD_DOMAIN_DOT = re.compile(r"(?<=[\w-])\.(?=[\w-])")  # any script ("evilé.com") and hyphens ("evil-.example")
 
 
 def neutralise(text) -> str:
