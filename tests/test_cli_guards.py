@@ -151,10 +151,12 @@ def test_an_empty_input_path_in_a_config_is_refused():
 
 def test_compare_writes_where_out_says(finished, tmp_path, capsys):
     run_dir, _ = finished
+    later = tmp_path / "later"  # the same run as a second period: a run is not compared with itself
+    shutil.copytree(run_dir, later)
     dest = tmp_path / "cmp"
-    assert main(["compare", str(run_dir), str(run_dir), "--out", str(dest), "--boot", "100"]) == EXIT_OK
+    assert main(["compare", str(run_dir), str(later), "--out", str(dest), "--boot", "100"]) == EXIT_OK
     assert (dest / "compare.csv").is_file() and (dest / "compare.md").is_file()
-    assert not (run_dir / "compare").exists()
+    assert not (run_dir / "compare").exists() and not (later / "compare").exists()
     assert f"wrote {dest / 'compare.csv'}" in capsys.readouterr().out
 
 
@@ -247,3 +249,25 @@ def test_facets_flag_empty_clears_and_an_empty_name_is_refused(tmp_path):
     for bad in (",", "language,,country", "language,"):
         with pytest.raises(ClioError, match="has an empty column name"):
             facets(bad)
+
+
+def test_a_run_compared_with_itself_is_refused(finished, capsys):
+    """Review: `compare RUN RUN` ran and reported that nothing moved."""
+    run_dir, _ = finished
+    assert main(["compare", str(run_dir), str(run_dir)]) == EXIT_INPUT
+    assert "is compared with itself" in _one_line(capsys)
+
+
+@pytest.mark.parametrize("method", ["pca", "umap"])
+def test_a_reduce_dim_not_below_the_embedding_width_is_refused(method):
+    """Review: cluster.reduce_dim above the width was capped to it for PCA without a word."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from clio_engine.errors import ConfigError
+    from clio_engine.pipeline.stages import reduce_for_clustering
+
+    vectors = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    with pytest.raises(ConfigError, match="cluster.reduce_dim = 8 is not below the embedding width 8"):
+        reduce_for_clustering(vectors, SimpleNamespace(reduce=method, reduce_dim=8, device="cpu"), seed=0)

@@ -99,6 +99,8 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
     from clio_engine.economic.compare import compare_periods
 
     run_a, run_b = Path(run_a), Path(run_b)
+    if run_a.resolve() == run_b.resolve():  # every change would be zero: almost surely a typo in one path
+        raise ConfigError(f"{run_a} is compared with itself: give the earlier and the later run")
     ma, mb = _manifest(run_a), _manifest(run_b)
     pa_, pb_ = (ma.get("privacy") or {}), (mb.get("privacy") or {})
     min_users = max(int(pa_.get("min_users", 5)), int(pb_.get("min_users", 5)))

@@ -99,8 +99,11 @@ def reduce_for_clustering(vectors: np.ndarray, cfg, seed: int) -> np.ndarray:
     """[N, D] → [N, reduce_dim] by PCA or UMAP (cosine, HDBSCAN-input settings)."""
     from clio_engine.reduce import HDBSCAN_INPUT, reduce
 
+    if cfg.reduce_dim >= vectors.shape[1]:  # "reducing" to as many dimensions or more: PCA capped it silently
+        raise ConfigError(f"cluster.reduce_dim = {cfg.reduce_dim} is not below the embedding width "
+                          f"{vectors.shape[1]}: lower it, or set cluster.reduce: none")
     if cfg.reduce == "pca":
-        return reduce(vectors, method="pca", n_components=min(cfg.reduce_dim, vectors.shape[1]), random_state=seed,
+        return reduce(vectors, method="pca", n_components=cfg.reduce_dim, random_state=seed,
                       device=cfg.device)
     options = {**HDBSCAN_INPUT, "n_components": cfg.reduce_dim}
     return reduce(vectors, method="umap", random_state=seed, device=cfg.device, **options)
