@@ -192,12 +192,28 @@ def _content(content: Any, where: str, required: bool = True) -> str:
     return "\n".join(p for p in parts if p)
 
 
+class DuplicateKey(ValueError):
+    """A JSON object naming one key twice: `json` keeps the last value and drops the first without a word."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """`object_pairs_hook` for json.loads: the object as a dict, or DuplicateKey naming the repeated key."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise DuplicateKey(f"the key {twice!r} appears twice in one object")
+    return out
+
+
 def _json(value: str | bytes, column: str) -> Any:
     """A JSON string cell parsed; `ConversationError` with the parser's reason (and a hint for a Python repr)."""
     try:
-        return json.loads(value)
+        return json.loads(value, object_pairs_hook=unique_keys)
     except RecursionError:  # json's C parser recurses once per level: "[[[[...]]]]" exhausts the stack
         raise ConversationError(f"{column} is not valid JSON (nested too deeply)") from None
+    except DuplicateKey as e:
+        raise ConversationError(f"{column}: {e}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         if isinstance(value, str) and value.lstrip().startswith(_REPR_START):
             # Never evaluated (that would run the input as code); say where such strings usually come from.

@@ -29,6 +29,7 @@ from urllib.parse import unquote
 import pandas as pd
 import pyarrow as pa
 
+from clio_engine.conversations import DuplicateKey, unique_keys
 from clio_engine.errors import InputError
 
 __all__ = ["Chunk", "Source", "open_source", "detect_format", "FORMATS", "CHUNK_ROWS"]
@@ -479,9 +480,11 @@ def _read_jsonl(path: Path):
             raise InputError(f"cannot read {path} as jsonl: invalid UTF-8 at line {i} (row {len(rows)}); "
                              "re-encode the file as UTF-8") from None
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, object_pairs_hook=unique_keys)  # pyarrow refuses a repeated key: json keeps the last
         except json.JSONDecodeError as e:
             raise InputError(f"cannot read {path} as jsonl: line {i}: {e.msg}") from None
+        except DuplicateKey as e:
+            raise InputError(f"cannot read {path} as jsonl: line {i}: {e}") from None
         if not isinstance(obj, dict):
             raise InputError(f"cannot read {path} as jsonl: line {i} is a {type(obj).__name__}, not an object")
         rows.append(obj)

@@ -370,3 +370,20 @@ def test_a_system_column_is_read_beside_a_conversation_column_of_any_name():
     named = load_records([{"system": "You are a pirate", "chat": conv}], conversation_column="chat")
     default = load_records([{"system": "You are a pirate", "messages": conv}])
     assert named.texts == default.texts == ["System: You are a pirate\nUser: hello"]
+
+
+def test_a_key_repeated_in_one_json_object_is_named_not_silently_the_last(tmp_path):
+    """Review: pyarrow refuses {"text": "a", "text": "b"} and the Python reader then kept "b" without a word;
+    a conversation cell's message with two "content" keys kept the last."""
+    path = tmp_path / "dup.jsonl"
+    path.write_text('{"text": "a", "id": 1}\n{"text": "b", "text": "c", "id": 2}\n')
+    with pytest.raises(InputError, match="dup.jsonl as jsonl: line 2: the key 'text' appears twice in one object"):
+        load_records(path)
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text('{"messages": [{"role": "user", "content": "a", "content": "b"}]}\n')
+    with pytest.raises(InputError, match="line 1: the key 'content' appears twice"):
+        load_records(nested)
+    cells = pd.DataFrame({"chat": ['[{"role": "user", "content": "a", "content": "b"}]', '[{"role": "user", "content": "ok"}]']})
+    r = load_records(cells, conversation_column="chat")
+    assert r.texts == ["User: ok"]
+    assert _reject_reasons(r) == {"0": "invalid conversation: chat: the key 'content' appears twice in one object"}
