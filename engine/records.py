@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,8 @@ import pyarrow.compute as pc
 from clio_engine.conversations import COLUMNS as CONVERSATION_COLUMNS
 from clio_engine.conversations import ConversationError, transcript
 from clio_engine.errors import InputError
-from clio_engine.record_sources import FORMATS, Chunk, first_invalid_row, jsonl_line, open_source, type_kind
+from clio_engine.record_cells import LONE_SURROGATE, _cells, _check_utf8, _get, _missing, _np_mask, _strings
+from clio_engine.record_sources import FORMATS, Chunk, open_source
 
 __all__ = ["Records", "load_records", "user_codes", "FORMATS", "NULL_USERS"]
 
@@ -482,136 +482,3 @@ def _transcripts(col, name: str, system=None, alternate=None) -> tuple[pa.Array,
         except ConversationError as e:
             invalid[i] = f"{_INVALID}: {e}"
     return pa.array(texts, type=pa.string()), invalid
-
-
-def _missing(value) -> bool:
-    """None, NaN, or pandas' NA (a nullable "string" column's missing cell)."""
-    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
-
-
-def _cells(col, block: int = 8192):
-    """The Python value of each cell, a block at a time (an Arrow column of nested messages as Python
-    objects all at once would cost many times the file's size)."""
-    if isinstance(col, (pa.ChunkedArray, pa.Array)):
-        for start in range(0, len(col), block):
-            yield from col.slice(start, block).to_pylist()
-    else:
-        yield from (col.tolist() if isinstance(col, pd.Series) else col)
-
-
-def _check_utf8(values: pa.Array | pa.ChunkedArray, name: str, chunk: Chunk) -> None:
-    """Raise a one-line InputError naming the file (or object), column and row (and line of a JSONL file) of
-    the first invalid UTF-8 string; pyarrow's readers let such bytes through into string columns, and into
-    the strings nested in a conversation column."""
-    try:
-        values.validate(full=True)
-        return
-    except pa.ArrowInvalid:
-        pass
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if pa.types.is_string(values.type):
-        row = first_invalid_row(values.view(pa.binary()), chunk.offset)
-    else:  # nested (messages): validating a slice checks its whole child arrays, so decode row by row
-        row = chunk.offset + next((i for i in range(len(values)) if not _decodes(values.slice(i, 1))), -1)
-    at = f"row {row}"
-    if chunk.path is not None and chunk.fmt == "jsonl":
-        line = jsonl_line(chunk.path, row)
-        at = f"line {line} (row {row})" if line else at
-    raise InputError(f"cannot read {chunk.where}: invalid UTF-8 in column {name!r} at {at}; "
-                     "re-encode the input as UTF-8")
-
-
-def _decodes(values: pa.Array) -> bool:
-    try:
-        values.to_pylist()
-        return True
-    except UnicodeDecodeError:
-        return False
-
-
-def _np_mask(mask) -> np.ndarray:
-    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-# ------------------------------------------------------------------------------------ column → string
-
-
-def _strings(col, n: int, *, name: str, keep_types: bool = False) -> tuple[pa.Array, np.ndarray | None]:
-    """A column as a pa.string array. With `keep_types`, non-string values become null and their type
-    names are returned (the text column rejects them); otherwise they are converted with str()."""
-    if isinstance(col, pd.Series):
-        try:  # fast path: homogeneous columns convert without a Python loop
-            col = pa.array(col, from_pandas=True)
-        except (pa.ArrowException, TypeError, ValueError, OverflowError):  # Overflow: an int past int64
-            return _object_strings(col.to_numpy(dtype=object), keep_types, name)
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    t = col.type
-    if pa.types.is_dictionary(t):
-        return _strings(col.dictionary_decode(), n, name=name, keep_types=keep_types)
-    if pa.types.is_string(t) or pa.types.is_null(t):
-        return col.cast(pa.string()), None
-    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return col.cast(pa.string()), None
-    if keep_types:  # a whole column of numbers, bools, ... is not text
-        kind = type_kind(t)
-        types = np.where(_np_mask(pc.is_valid(col)), kind, None).astype(object)
-        return pa.nulls(len(col), pa.string()), types
-    if pa.types.is_floating(t):  # NaN is a missing value (as pandas reads it), not the id or user "nan"
-        col = pc.if_else(pc.is_nan(col), pa.scalar(None, t), col)
-    try:
-        return col.cast(pa.string()), None
-    except (pa.ArrowException, TypeError) as e:
-        raise InputError(f"column {name!r} of type {t} cannot be read as text ({e})") from None
-
-
-def _object_strings(values: np.ndarray, keep_types: bool, name: str = "text") -> tuple[pa.Array, np.ndarray | None]:
-    """Mixed Python objects: keep str, flag (or str() when not the text column) everything else."""
-    is_str = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
-    missing = np.asarray(pd.isna(values), dtype=bool) & ~is_str
-    other = ~is_str & ~missing
-    out = values.copy()
-    out[missing] = None
-    types = None
-    if keep_types:
-        types = np.full(len(values), None, dtype=object)
-        types[other] = [_py_kind(v) for v in values[other]]
-        out[other] = None
-    else:
-        out[other] = [str(v) for v in values[other]]
-    try:
-        return pa.array(out, type=pa.string()), types
-    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud83d" without its pair) has no UTF-8 form
-        broken = np.fromiter((isinstance(v, str) and not encodable(v) for v in out), dtype=bool, count=len(out))
-        if not keep_types:
-            raise InputError(f"a value of column {name!r} is not valid Unicode (a lone surrogate, as JSON "
-                             f"\"\\ud83d\" without its pair): {out[np.flatnonzero(broken)[0]][:40]!r}") from None
-        out[broken], types[broken] = None, LONE_SURROGATE
-        return pa.array(out, type=pa.string()), types
-
-
-LONE_SURROGATE = "lone surrogate"  # the text column's "type" for such a str: its row is rejected with the reason
-
-
-def encodable(text: str) -> bool:
-    """Whether `text` has a UTF-8 form (a lone surrogate has none: no file, Arrow array or tokenizer takes it)."""
-    try:
-        text.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
-
-
-def _py_kind(v) -> str:
-    if isinstance(v, (bool, np.bool_)):
-        return "bool"
-    if isinstance(v, numbers.Integral):
-        return "int"
-    if isinstance(v, numbers.Real):
-        return "float"
-    return type(v).__name__
-
-
-def _get(data, name: str):
-    return data.column(name) if isinstance(data, pa.Table) else data[name]

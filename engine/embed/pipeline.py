@@ -30,7 +30,7 @@ from clio_engine.embed.progress import EmbedProgress
 from clio_engine.embed.store import ChunkStats, EmbeddingStore, new_npy
 from clio_engine.errors import InputError, OutputError
 from clio_engine.faults import kill_at
-from clio_engine.records import encodable
+from clio_engine.record_cells import encodable
 from clio_engine.storage import writing
 from clio_engine.tokenize_pool import FlatTokens, auto_workers, shared_pool, tokenize
 

@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clio_engine.errors import ConfigError
+from clio_engine.privacy.escape import csv_cell
 from clio_engine.runfiles import AGGREGATES, PRIVATE, RELEASE, write_bytes, write_json, write_parquet, write_text
 
 __all__ = ["build_release", "write_public_explorer", "aggregates_rows", "AGGREGATE_COLUMNS", "RELEASE_FILES"]
@@ -260,19 +261,13 @@ def _without_exact_counts(head: dict) -> dict:
     return head
 
 
-def _safe_name(name: str) -> str:
-    from clio_engine.privacy.escape import csv_cell
-
-    return csv_cell(name)
-
-
 def _unique_names(rows: list[dict]) -> dict[str, str]:
     """id → cluster_name, with " (<id>)" appended where a name occurs twice at one level."""
     seen: dict[tuple[int, str], int] = {}
     for r in rows:
         key = (r["level"], r["name"] or "")
         seen[key] = seen.get(key, 0) + 1
-    return {r["id"]: _safe_name((r["name"] or "") + (f" ({r['id']})" if seen[(r["level"], r["name"] or "")] > 1 else ""))
+    return {r["id"]: csv_cell((r["name"] or "") + (f" ({r['id']})" if seen[(r["level"], r["name"] or "")] > 1 else ""))
             for r in rows}
 
 
@@ -309,8 +304,6 @@ def aggregates_csv(clusters: pa.Table, facets: pa.Table, economic: list[tuple] |
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(AGGREGATE_COLUMNS)
-    from clio_engine.privacy.escape import csv_cell
-
     for row in [*aggregates_rows(clusters, facets), *(economic or [])]:
         # every text cell: a geography's id comes from the data as the names do (a country "=HYPERLINK(...)")
         w.writerow(tuple(csv_cell(c) if isinstance(c, str) else c for c in row[:-1]) + (_number(row[-1]),))
@@ -327,7 +320,7 @@ def _economic_rows(run_dir: Path) -> list[tuple]:
     for r in table.select(list(AGGREGATE_COLUMNS)).to_pylist():
         value = r["value"]
         value = int(value) if float(value).is_integer() and r["variable"].endswith(("_count", "_users", "_n", "n")) else float(value)
-        out.append((r["geo_id"], r["geography"], r["facet"], int(r["level"]), r["variable"], _safe_name(r["cluster_name"]), value))
+        out.append((r["geo_id"], r["geography"], r["facet"], int(r["level"]), r["variable"], csv_cell(r["cluster_name"]), value))
     return out
 
 
