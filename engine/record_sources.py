@@ -277,12 +277,15 @@ class _Files(Source):
 
     def chunks(self, columns, optional=()):
         first = self._kinds(0, self._first)
+        # each column's kind as the first file where it is not all null gives it: an all-null column in the
+        # first file must not let ints in one later file and texts in another become the same ids
+        known = {c: (k, self.files[0]) for c, k in first.items() if k is not None}
         for i, (path, fmt) in enumerate(zip(self.files, self.fmts)):
             file_kinds = self._first if i == 0 else self._file_kinds(i)
             _refuse_duplicates(self._names.get(i, []), columns, path)
             if i:  # an optional column's cells are checked one by one: its type may differ between files
                 _agree([c for c in columns if c not in optional], self.files[0], first, path,
-                       self._kinds(i, file_kinds))
+                       self._kinds(i, file_kinds), known)
             keys = {k: v for k, v in _hive_keys(path, self.base).items() if k in columns and k not in file_kinds}
             keys.update({c: None for c in optional if c in columns and c not in file_kinds and c not in keys})
             offset = 0
@@ -317,14 +320,21 @@ def _with_keys(data, keys: dict[str, str | None]):
     return data
 
 
-def _agree(columns: list[str], first: Path, kinds0: dict, other: Path, kinds: dict) -> None:
+def _agree(columns: list[str], first: Path, kinds0: dict, other: Path, kinds: dict,
+           known: dict[str, tuple[str, Path]]) -> None:
+    """Refuse a needed column that `other` lacks or has (`first` had) alone, or whose kind differs from the one
+    `known` holds (the first file where it was not all null); `known` learns the kinds this file sets first."""
     for c in columns:
         if (c in kinds0) != (c in kinds):
             has, lacks = (first, other) if c in kinds0 else (other, first)
             raise InputError(f"input files disagree on column {c!r}: {has} has it, {lacks} does not")
-        a, b = kinds0.get(c), kinds.get(c)
-        if a is not None and b is not None and a != b:
-            raise InputError(f"input files disagree on column {c!r}: {a} in {first}, {b} in {other}")
+        b = kinds.get(c)
+        if b is None:
+            continue
+        if c not in known:
+            known[c] = (b, other)
+        elif known[c][0] != b:
+            raise InputError(f"input files disagree on column {c!r}: {known[c][0]} in {known[c][1]}, {b} in {other}")
 
 
 def type_kind(t: pa.DataType) -> str | None:

@@ -167,6 +167,21 @@ def test_a_directory_without_readable_files(tmp_path):
     assert str(tmp_path) in _one_line(e)
 
 
+def test_an_all_null_column_in_the_first_file_does_not_hide_kinds_the_later_files_disagree_on(tmp_path):
+    """Ints in one file and texts in another are refused even when the first file's user ids are all null
+    (before, the check compared with the first file only, and user 1 and user "1" became one user)."""
+    lines = {"a.jsonl": [{"id": "a1", "text": "no user here", "user_id": None}],
+             "b.jsonl": [{"id": "b1", "text": "first text", "user_id": 1}, {"id": "b2", "text": "second", "user_id": 2}],
+             "c.jsonl": [{"id": "c1", "text": "third text", "user_id": "1"}]}
+    for name, rows in lines.items():
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(InputError, match=r"disagree on column 'user_id': int in .*b\.jsonl, text in .*c\.jsonl") as e:
+        load_records(tmp_path / "*.jsonl", user_column="user_id")
+    _one_line(e)
+    (tmp_path / "c.jsonl").unlink()  # null, then ints: one kind, read
+    assert load_records(tmp_path / "*.jsonl", user_column="user_id").n_input == 3
+
+
 def test_an_unsupported_file_in_a_glob_or_directory(tmp_path):
     FRAME.to_parquet(tmp_path / "a.parquet")
     (tmp_path / "b.txt").write_text("hello")
