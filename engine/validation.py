@@ -73,6 +73,23 @@ def check_matrix(X, name: str = "X"):
     return X
 
 
+def is_int(value) -> bool:
+    """A Python or numpy integer, not a bool (bool is an int subclass, but n_clusters=True is a mistake)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def check_no_zero_rows(X, name: str = "X") -> None:
+    """InputError naming the first all-zero row of X [N, D] (streamed): under metric='cosine' such a row
+    has no direction (the wording HDBSCAN uses)."""
+    for start in range(0, X.shape[0], CHECK_ROWS):
+        block = X[start:start + CHECK_ROWS]
+        zero = ~(block != 0).any(dim=1) if isinstance(block, torch.Tensor) else ~np.asarray(block != 0).any(axis=1)
+        if zero.any():
+            raise InputError(f"{name} row {start + int(zero.nonzero()[0][0])} is all zeros; metric='cosine' "
+                             "needs a direction")
+        release(block)
+
+
 def check_n_features(X, estimator, name: str = "X") -> None:
     """InputError when X [M, D] has a different D than the fitted `estimator.n_features_in_`."""
     expected = estimator.n_features_in_

@@ -33,12 +33,14 @@ import math
 from dataclasses import dataclass
 from typing import Iterator
 
+import numpy as np
 import torch
 
 from clio_engine.cluster.lloyd import LloydResult, iterate
-from clio_engine.cluster.rows import CHUNK_ROWS, Rows
+from clio_engine.cluster.rows import CHUNK_ROWS, Frame, Rows, prepare_rows
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.kernels.kmeans_assign import bf16_margin, sqnorm
+from clio_engine.segments import read_rows
 
 # Share of the device's free memory the resident copies (fp32 X, its bf16 copy, per-row state) may
 # take; the rest is left to the per-chunk work blocks and to whatever else runs on the card.
@@ -78,37 +80,39 @@ def resident_bytes(n: int, d: int, precision: str, reuse_input: bool = False) ->
     return n * d * per_value + n * (8 + 8 + 4 + 4)
 
 
-def fits_on_device(X, device: torch.device, *, spherical: bool, precision: str = "bf16") -> bool:
+def fits_on_device(X, device: torch.device, *, spherical: bool, precision: str = "bf16",
+                   frame: Frame | None = None) -> bool:
     """Whether X's resident copies fit in RESIDENT_FRACTION of `device`'s free memory (CUDA only)."""
     n, d = (int(s) for s in X.shape)
     free, _ = torch.cuda.mem_get_info(device)
-    need = resident_bytes(n, d, precision, reuse_input=_reusable(X, device, spherical))
+    need = resident_bytes(n, d, precision, reuse_input=_reusable(X, device, spherical, frame))
     return need <= RESIDENT_FRACTION * free
 
 
-def _reusable(X, device: torch.device, spherical: bool) -> bool:
-    """An fp32 tensor already on `device` serves as the fp32 copy as is (it is only read)."""
+def _reusable(X, device: torch.device, spherical: bool, frame: Frame | None = None) -> bool:
+    """An fp32 tensor already on `device` serves as the fp32 copy as is (it is only read; a frame or
+    normalisation makes a new copy)."""
     return (isinstance(X, torch.Tensor) and X.device == device and X.dtype == torch.float32
-            and X.is_contiguous() and not spherical)
+            and X.is_contiguous() and not spherical and frame is None)
 
 
 # ------------------------------------------------------------------------------------------ data
 class ResidentRows:
-    """X [N, D] prepared once on `device`: fp32 rows (unit rows when `normalize`, normalised in
-    rows.CHUNK_ROWS chunks exactly as `Rows` does), a bf16 copy when `bf16`, and ||x|| [N]."""
+    """X [N, D] prepared once on `device`: fp32 rows (mapped by `frame`, unit rows when `normalize`,
+    in rows.CHUNK_ROWS chunks by `rows.prepare_rows` exactly as `Rows` does), a bf16 copy when `bf16`,
+    and ||x|| [N]."""
 
     resident = True
 
-    def __init__(self, X, device: torch.device, *, normalize: bool, bf16: bool, chunk_rows: int):
+    def __init__(self, X, device: torch.device, *, normalize: bool, bf16: bool, chunk_rows: int,
+                 frame: Frame | None = None):
         self.n, self.d = (int(s) for s in X.shape)
         self.device, self.chunk_rows = device, int(chunk_rows)
-        if _reusable(X, device, normalize):
+        if _reusable(X, device, normalize, frame):
             self.x32 = X.detach()
         else:
             self.x32 = torch.empty(self.n, self.d, dtype=torch.float32, device=device)
-            for start, chunk in _source_chunks(X, device):
-                if normalize:
-                    chunk = torch.nn.functional.normalize(chunk, dim=1)
+            for start, chunk in _source_chunks(X, device, normalize, frame):
                 self.x32[start:start + len(chunk)] = chunk
         self.x16 = self.x32.to(torch.bfloat16) if bf16 else None
         self.xnorm = torch.linalg.vector_norm(self.x32, dim=1)
@@ -128,29 +132,32 @@ class ResidentRows:
 
 
 class StreamedRows:
-    """X [N, D] left on the host and streamed per pass: fp32 chunks are copied into one of two pinned
-    buffers while the device still reads the other (on CUDA), uploaded, then prepared on the device.
-    Not sync-free: reusing a pinned buffer waits for its upload, and `take` reads indices back."""
+    """X [N, D] left on the host and streamed per pass: fp32 chunks, prepared on the host (frame and
+    normalisation in float64, as `Rows` does: a float64 source must be centred before its float32
+    cast), are copied into one of two pinned buffers while the device still reads the other (on
+    CUDA), and uploaded. Not sync-free: reusing a pinned buffer waits for its upload, and `take`
+    reads indices back."""
 
     resident = False
 
-    def __init__(self, X, device: torch.device, *, normalize: bool, bf16: bool, chunk_rows: int):
+    def __init__(self, X, device: torch.device, *, normalize: bool, bf16: bool, chunk_rows: int,
+                 frame: Frame | None = None):
         self.n, self.d = (int(s) for s in X.shape)
         self.device, self.normalize, self.bf16 = device, normalize, bf16
         self.chunk_rows = int(chunk_rows)
-        self.host = Rows(X, torch.device("cpu"), chunk_rows=self.chunk_rows)
+        self.host = Rows(X, torch.device("cpu"), normalize=normalize, chunk_rows=self.chunk_rows, frame=frame)
         pin = device.type == "cuda"
         self._pinned = [torch.empty(self.host.chunk_rows, self.d, pin_memory=True) for _ in range(2)] if pin else None
         self._uploaded: list = [None, None]   # CUDA events: the upload from pinned buffer i is done
 
     def chunks(self):
         for i, (start, chunk) in enumerate(self.host.chunks()):
-            x32 = self._prepare(self._upload(i % 2, chunk))
+            x32 = self._upload(i % 2, chunk)
             x16 = x32.to(torch.bfloat16) if self.bf16 else None
             yield start, x32, x16, torch.linalg.vector_norm(x32, dim=1)
 
     def take(self, index: torch.Tensor) -> torch.Tensor:
-        return self._prepare(self.host.take(index).to(self.device))
+        return self.host.take(index).to(self.device)
 
     def _upload(self, slot: int, chunk: torch.Tensor) -> torch.Tensor:
         if self._pinned is None:
@@ -164,32 +171,31 @@ class StreamedRows:
         self._uploaded[slot].record()
         return dev
 
-    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.normalize(x, dim=1) if self.normalize else x
 
-
-def _source_chunks(X, device: torch.device):
-    """(start, fp32 [m, D] on device) over X: slices of a tensor, or `Rows` host chunks (memmaps too)."""
-    if isinstance(X, torch.Tensor):
-        for a in range(0, X.shape[0], CHUNK_ROWS):
-            yield a, X[a:a + CHUNK_ROWS].detach().to(device=device, dtype=torch.float32)
-        return
-    for a, chunk in Rows(X, torch.device("cpu")).chunks():
-        yield a, chunk.to(device)
+def _source_chunks(X, device: torch.device, normalize: bool = False, frame: Frame | None = None):
+    """(start, prepared fp32 [m, D] on device) over X (a tensor, array or memmap): each slice is read
+    (a memmap's pages then released) and prepared on the device by `rows.prepare_rows`."""
+    # float64 reads only where a float64 source's low digits matter before the cast (as `Rows` reads)
+    dtype = np.float64 if (normalize or frame is not None) and X.dtype == np.float64 else np.float32
+    for a in range(0, X.shape[0], CHUNK_ROWS):
+        raw = X[a:a + CHUNK_ROWS] if isinstance(X, torch.Tensor) else read_rows(X, a, a + CHUNK_ROWS, dtype)
+        yield a, prepare_rows(raw, device, normalize=normalize, frame=frame, start=a)
 
 
 def device_rows(X, device: torch.device, *, normalize: bool, precision: str = "bf16", k: int = 1,
-                chunk_rows: int | None = None, resident: bool | None = None):
+                chunk_rows: int | None = None, resident: bool | None = None, frame: Frame | None = None):
     """ResidentRows when X fits (`fits_on_device`; always off CUDA unless `resident=False`), else
-    StreamedRows. chunk_rows: rows per assignment chunk (default `device_chunk_rows(k, N)`)."""
+    StreamedRows. chunk_rows: rows per assignment chunk (default `device_chunk_rows(k, N)`). frame:
+    the `rows.Frame` the rows are mapped by (None: as is)."""
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     n = int(X.shape[0])
     rows = int(chunk_rows or device_chunk_rows(k, n))
     if resident is None:
-        resident = device.type != "cuda" or fits_on_device(X, device, spherical=normalize, precision=precision)
+        resident = device.type != "cuda" or fits_on_device(X, device, spherical=normalize, precision=precision,
+                                                           frame=frame)
     cls = ResidentRows if resident else StreamedRows
-    return cls(X, device, normalize=normalize, bf16=precision == "bf16", chunk_rows=rows)
+    return cls(X, device, normalize=normalize, bf16=precision == "bf16", chunk_rows=rows, frame=frame)
 
 
 # ------------------------------------------------------------------------------------ assignment

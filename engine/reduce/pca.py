@@ -1,6 +1,7 @@
 """PCA in torch, on CPU or CUDA (SPEC §3 reduce stage).
 
-Solvers (all centre the data; fits run in float64, transforms in float32):
+Solvers (all centre the data; fits run in float64, transforms subtract the mean in float64 and
+project in float32):
   full        exact SVD of the centred [N, D] matrix, held in memory;
   covariance  one streamed pass over row chunks builds the D×D scatter matrix, then an eigensolve:
               exact, and memory-light for a memmap with N ≫ D;
@@ -20,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from clio_engine.cluster.backends import dispatch, torch_device
 from clio_engine.errors import ConfigError, InputError
-from clio_engine.validation import (SEED_DEPRECATED, check_matrix, check_n_features, int_seed,
+from clio_engine.validation import (SEED_DEPRECATED, check_matrix, check_n_features, int_seed, is_int,
                                     resolve_random_state)
 
 SOLVERS = ("auto", "full", "covariance", "randomized")
@@ -28,6 +29,7 @@ COVARIANCE_MIN_RATIO = 4    # auto: N ≥ 4·D → covariance (N·D² + D³ flop
 RANDOMIZED_MIN_SIDE = 1000  # auto: below this a full SVD takes well under a second, so stay exact
 CHUNK_ROWS = 16384          # rows per streamed chunk: 16384 × 1024 float64 = 128 MiB at most for D = 1024
 F64 = torch.float64
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 class PCAFit(NamedTuple):
@@ -161,13 +163,23 @@ def pca_fit(X, n_components: int, *, svd_solver: str = "auto", n_oversamples: in
 
 def pca_transform(X, components: np.ndarray, mean: np.ndarray, device,
                   chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
-    """(X [N, D] − mean) · componentsᵀ → [N, k] float32, in row chunks (X may be a memmap)."""
+    """(X [N, D] − mean) · componentsᵀ → [N, k] float32, in row chunks (X may be a memmap).
+
+    The mean is subtracted in float64 before the float32 cast: casting first would round away an
+    offset's low digits (data at 1e8 keeps ~1 significant digit of its spread). InputError when a
+    centred value or a projection leaves float32's range (it would become inf, then NaN)."""
     W = _tensor(components, device, torch.float32).T                       # [D, k]
-    mu = _tensor(mean, device, torch.float32)
+    mu = _tensor(mean, device, F64)
     out = np.empty((X.shape[0], W.shape[1]), dtype=np.float32)
     for start in range(0, X.shape[0], chunk_rows):
-        c = _tensor(X[start:start + chunk_rows], device, torch.float32)   # read chunk·D, write chunk·k
-        out[start:start + len(c)] = ((c - mu) @ W).cpu().numpy()
+        c = _tensor(X[start:start + chunk_rows], device, F64) - mu        # read chunk·D, write chunk·k
+        proj = c.float() @ W
+        big = (c.abs().amax(1) > F32_MAX) | ~torch.isfinite(proj).all(1)
+        if bool(big.any()):
+            row = start + int(torch.nonzero(big)[0])
+            raise InputError(f"X row {row} minus the fitted mean_, or its projection, exceeds float32's range (3.4e38); "
+                             "PCA transforms in float32, rescale the data")
+        out[start:start + len(c)] = proj.cpu().numpy()
     return out
 
 
@@ -199,15 +211,16 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if n < 2:
             raise InputError(f"PCA needs at least 2 rows; got {n} sample(s) (n_samples={n})")
         k = min(n, d) if self.n_components is None else self.n_components
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= min(n, d):
+        if not is_int(k) or not 1 <= k <= min(n, d):
             raise ConfigError(f"n_components must be an integer in [1, min(N, D) = {min(n, d)}]; got {k!r}")
         if self.svd_solver not in SOLVERS:
             raise ConfigError(f"svd_solver must be one of {', '.join(SOLVERS)}; got {self.svd_solver!r}")
-        if self.iterated_power != "auto" and (not isinstance(self.iterated_power, int) or self.iterated_power < 0):
+        power = self.iterated_power
+        if not (isinstance(power, str) and power == "auto") and (not is_int(power) or power < 0):
             raise ConfigError(f"iterated_power must be 'auto' or an integer ≥ 0; got {self.iterated_power!r}")
         for name, low in (("n_oversamples", 0), ("chunk_rows", 1)):
             value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            if not is_int(value) or value < low:
                 raise ConfigError(f"{name} must be an integer ≥ {low}; got {value!r}")
         return X, int(k)
 
@@ -216,9 +229,10 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         random_state = resolve_random_state(self.random_state, self.seed, "PCA")
 
         def on(device):
-            return lambda: (device, pca_fit(X, k, svd_solver=self.svd_solver, n_oversamples=self.n_oversamples,
-                                            iterated_power=self.iterated_power, random_state=random_state,
-                                            device=device, chunk_rows=self.chunk_rows))
+            power = self.iterated_power if isinstance(self.iterated_power, str) else int(self.iterated_power)
+            return lambda: (device, pca_fit(X, k, svd_solver=self.svd_solver, n_oversamples=int(self.n_oversamples),
+                                            iterated_power=power, random_state=random_state,
+                                            device=device, chunk_rows=int(self.chunk_rows)))
 
         # "torch" is this code on the requested device (auto: CUDA when present); "cpu" the same on the CPU.
         self.backend_, (device, fit) = dispatch(self.backend, self.device, {
@@ -240,6 +254,17 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def fit_transform(self, X, y=None) -> np.ndarray:
         return self.fit(X).transform(X)
+
+    def inverse_transform(self, X) -> np.ndarray:
+        """[N, n_components_] → [N, D]: X · components_ + mean_, float64 (like mean_: adding a large mean in
+        float32 would lose what transform kept). Exact only when n_components_ = D (as sklearn)."""
+        check_is_fitted(self)
+        X = check_matrix(X)
+        if X.shape[1] != self.n_components_:
+            raise InputError(f"X has {X.shape[1]} features, but PCA.inverse_transform is expecting "
+                             f"{self.n_components_} features as input")
+        Xt = X.detach().cpu().double().numpy() if isinstance(X, torch.Tensor) else np.asarray(X, dtype=np.float64)
+        return Xt @ self.components_.astype(np.float64) + self.mean_
 
     @property
     def _n_features_out(self) -> int:   # for get_feature_names_out: pca0, pca1, …
