@@ -48,6 +48,13 @@ CUML_MAX_MIN_SAMPLES = 1023  # cuML's kNN graph caps k: `1 <= min_samples <= 102
 GEMM_ELEMENTS = 1 << 24      # score-block budget for nearest-neighbour search: 64 MiB of float32
 PARALLEL_MIN_ROWS = 50_000   # fewer rows: the library's core distances in one process (_core_dist_jobs)
 RESCORE_K = 4                # GEMM candidates re-scored exactly in float64 per noise point
+# Widest column range left as given. Outside it X is scaled by a power of two: the torch path's fp32
+# GEMM squares centred coordinates (overflow above ~1e19, underflow below ~1e-19) and float64 squared
+# distances overflow above ~1e154; 2^±32 keeps every backend far from both with any D.
+SAFE_SPREAD = (2.0 ** -32, 2.0 ** 32)
+# Largest |X| left as given: above it a constant column carries an offset that the torch path's float64
+# column mean could overflow (a column that varies holds values ≤ 2^53 × its range).
+SAFE_ABS = 2.0 ** 96
 
 
 class HDBSCANResult(NamedTuple):
@@ -91,6 +98,53 @@ def _unit_rows(X: np.ndarray) -> np.ndarray:
             raise InputError(f"X row {row} is all zeros; metric='cosine' needs a direction")
         out[start:start + CHECK_ROWS] = block / norms
     return out
+
+
+def scale_plan(X) -> tuple[int, np.ndarray] | None:
+    """How to bring X [N, D] into the range every backend computes distances in: (exponent, constant
+    columns), or None when X is already there. HDBSCAN's labels and probabilities do not change when
+    the data (and the distance epsilon) are scaled by one constant, and scaling by a power of two is
+    exact, so the scaled data gives the result the given data defines, where squared distances would
+    overflow or underflow (|X| ≈ 1e20 broke the fp32 GEMM, 1e160 float64; at 1e-200 every distance was
+    0). Constant columns add nothing to any distance, so they may become 0 (they may hold a huge offset)."""
+    if isinstance(X, torch.Tensor):
+        lo, hi = X.amin(0).double().cpu().numpy(), X.amax(0).double().cpu().numpy()
+    else:
+        lo, hi = np.min(X, axis=0).astype(np.float64), np.max(X, axis=0).astype(np.float64)
+    half = float(np.max(hi * 0.5 - lo * 0.5))  # half the widest column range, without overflow
+    big = float(max(np.max(np.abs(lo)), np.max(np.abs(hi))))
+    if big == 0.0 or (SAFE_SPREAD[0] <= 2 * half <= SAFE_SPREAD[1] and big <= SAFE_ABS):
+        return None
+    exponent = -math.frexp(half if half > 0 else big)[1]  # the range (or |X|) into [0.5, 1)
+    return exponent, np.flatnonzero(lo == hi)
+
+
+def apply_scale(X, plan: tuple[int, np.ndarray]):
+    """X (rows of the matrix `scale_plan` saw) scaled by 2^exponent, constant columns 0: a new float64
+    array (tensor for a tensor)."""
+    exponent, constant = plan
+    if isinstance(X, torch.Tensor):
+        X = torch.ldexp(X.double(), torch.tensor(exponent, dtype=torch.float64, device=X.device))
+        X[:, torch.as_tensor(constant, device=X.device)] = 0
+    else:
+        X = np.ldexp(np.asarray(X, dtype=np.float64), exponent)
+        X[:, constant] = 0
+    return X
+
+
+def scale_distance(value: float, exponent: int) -> float:
+    """A distance (cluster_selection_epsilon) × 2^exponent. Scaled data spans < 2^100, so a value
+    beyond 2^1000 means the same as any larger one: capped there rather than overflowing."""
+    return math.ldexp(min(value, 2.0 ** (1000 - max(exponent, 0))), exponent)
+
+
+def _rescaled(X, epsilon: float):
+    """(X, epsilon) per `scale_plan`: unchanged when X is in range, else both scaled alike."""
+    plan = scale_plan(X)
+    if plan is None:
+        return X, epsilon
+    log.debug("HDBSCAN: X scaled by 2^%d so that squared distances stay in floating-point range", plan[0])
+    return apply_scale(X, plan), scale_distance(epsilon, plan[0])
 
 
 def _core_dist_jobs(n_rows: int) -> int:
@@ -193,6 +247,7 @@ def hdbscan_labels(X, *, min_cluster_size: int = 15, min_samples: int | None = N
     if metric == "cosine":
         X = _unit_rows(X)
         epsilon = math.sqrt(2.0 * epsilon)  # cosine distance → chord length between unit vectors
+    X, epsilon = _rescaled(X, epsilon)
     args = (min_cluster_size, min_samples, cluster_selection_method, epsilon)
 
     def attempt(runner):

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from clio_engine.cluster.hdbscan import _check_params, _core_dist_jobs
+from clio_engine.cluster.hdbscan import _check_params, _core_dist_jobs, apply_scale, scale_distance, scale_plan
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.validation import check_matrix, check_random_state, int_seed
 
@@ -59,9 +59,12 @@ def sample_size_for(n: int, min_cluster_size: int, per_cluster: int = MIN_SAMPLE
     return min(n, math.ceil(per_cluster * n / min_cluster_size))
 
 
-def _block(X, rows, cosine: bool) -> np.ndarray:
-    """X[rows] (a slice or sorted index array) as a float64 array, unit rows when `cosine`."""
+def _block(X, rows, cosine: bool, plan=None) -> np.ndarray:
+    """X[rows] (a slice or sorted index array) as a float64 array, unit rows when `cosine`, scaled by
+    `plan` (`scale_plan` of all of X: one factor for the fit and every predicted chunk)."""
     block = np.array(X[rows], dtype=np.float64)
+    if plan is not None:
+        block = apply_scale(block, plan)
     if cosine:
         norms = np.linalg.norm(block, axis=1, keepdims=True)
         if (norms == 0).any():
@@ -97,6 +100,11 @@ def sample_hdbscan(X, *, sample_size: int = SAMPLE_SIZE, min_cluster_size: int =
     n = X.shape[0]
     cosine = metric == "cosine"
     epsilon = math.sqrt(2.0 * cluster_selection_epsilon) if cosine else float(cluster_selection_epsilon)
+    # Extreme magnitudes: the library's float64 distances overflow or underflow (labels and
+    # probabilities are scale-invariant, so a power-of-two rescale is exact). Unit rows need none.
+    plan = None if cosine else scale_plan(X)
+    if plan is not None:
+        epsilon = scale_distance(epsilon, plan[0])
     rng = check_random_state(random_state)
     m = min(n, int(sample_size))
     fitted = np.arange(n) if m == n else np.sort(rng.choice(n, size=m, replace=False))
@@ -113,15 +121,15 @@ def sample_hdbscan(X, *, sample_size: int = SAMPLE_SIZE, min_cluster_size: int =
     params = {"min_cluster_size": mcs, "min_samples": ms, "sample_size": m}
     if m < mcs:   # as clio_engine.cluster.hdbscan: too few points for one cluster is all noise
         return ScaledHDBSCANResult(labels, probabilities, fitted, 0, params)
-    model = _fit(_block(X, fitted, cosine), mcs, ms, cluster_selection_method, epsilon)
+    model = _fit(_block(X, fitted, cosine, plan), mcs, ms, cluster_selection_method, epsilon)
     labels[fitted] = model.labels_
     probabilities[fitted] = model.probabilities_
     if m < n:
-        _predict_rest(X, model, fitted, labels, probabilities, cosine, chunk_rows)
+        _predict_rest(X, model, fitted, labels, probabilities, cosine, chunk_rows, plan)
     return ScaledHDBSCANResult(labels, probabilities, fitted, int(labels.max()) + 1, params)
 
 
-def _predict_rest(X, model, fitted, labels, probabilities, cosine: bool, chunk_rows: int) -> None:
+def _predict_rest(X, model, fitted, labels, probabilities, cosine: bool, chunk_rows: int, plan=None) -> None:
     """approximate_predict every row not in `fitted`, chunk_rows at a time (writes labels, probabilities)."""
     import hdbscan
 
@@ -132,7 +140,7 @@ def _predict_rest(X, model, fitted, labels, probabilities, cosine: bool, chunk_r
         rest = start + np.flatnonzero(~in_fit[start:stop])
         if len(rest) == 0:
             continue
-        lab, strength = hdbscan.approximate_predict(model, _block(X, rest, cosine))
+        lab, strength = hdbscan.approximate_predict(model, _block(X, rest, cosine, plan))
         labels[rest] = lab
         probabilities[rest] = strength
 

@@ -10,6 +10,7 @@ import collections
 import hashlib
 import logging
 import multiprocessing
+import numbers
 import os
 import queue
 import sys
@@ -77,6 +78,11 @@ class EmbedReport:
                 f"with {self.model} on {self.device}/{self.dtype} in {self.seconds:.1f}s ({rate:,.0f} unique texts/s)")
 
 
+def _is_int(value) -> bool:
+    """An integer, numpy's included; not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def embed(
     texts: Sequence[str],
     *,
@@ -119,11 +125,13 @@ def embed(
     max_batch_rows = defaults["max_batch_rows"] if max_batch_rows is None else max_batch_rows
     chunk_size = defaults["chunk_size"] if chunk_size is None else chunk_size
     for name, value in (("batch_tokens", batch_tokens), ("max_batch_rows", max_batch_rows), ("chunk_size", chunk_size)):
-        if not isinstance(value, int) or value <= 0:
+        if not _is_int(value) or value <= 0:
             raise InputError(f"{name} must be a positive integer, got {value!r}")
-    if tokenizer_workers is not None and (not isinstance(tokenizer_workers, int) or isinstance(tokenizer_workers, bool)
-                                          or tokenizer_workers < 0):
+    if tokenizer_workers is not None and (not _is_int(tokenizer_workers) or tokenizer_workers < 0):
         raise InputError(f"tokenizer_workers must be None or an integer ≥ 0, got {tokenizer_workers!r}")
+    # Plain ints from here on: numpy integers (from a config or an array) also reach the settings key.
+    batch_tokens, max_batch_rows, chunk_size = int(batch_tokens), int(max_batch_rows), int(chunk_size)
+    tokenizer_workers = None if tokenizer_workers is None else int(tokenizer_workers)
     workers = auto_workers(dev.type) if tokenizer_workers is None else tokenizer_workers
     unique, inverse = _validate_and_dedupe(texts, dedupe)
     source = resolve_model(model, cache_dir=cache_dir)
@@ -174,11 +182,11 @@ def _encoder(source, dev: torch.device, dt: torch.dtype, cache: dict | None) -> 
 
 
 def _check_max_length(max_length: int, model_limit: int) -> int:
-    if not isinstance(max_length, int) or max_length < 2:
+    if not _is_int(max_length) or max_length < 2:
         raise InputError(f"max_length must be an integer ≥ 2, got {max_length!r}")
     if max_length > model_limit:
         raise InputError(f"max_length {max_length} exceeds the model's limit of {model_limit} tokens")
-    return max_length
+    return int(max_length)
 
 
 def _validate_and_dedupe(texts: Sequence[str], dedupe: bool) -> tuple[list[str], np.ndarray]:

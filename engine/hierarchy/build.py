@@ -13,6 +13,8 @@ it made. Strategies are chosen by `hierarchy.mode` from `HIERARCHY_STRATEGIES`
 """
 from __future__ import annotations
 
+import logging
+import numbers
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
@@ -24,6 +26,7 @@ from clio_engine.registry import Registry
 from clio_engine.segments import segment_sum
 from clio_engine.validation import check_matrix
 
+log = logging.getLogger(__name__)
 HIERARCHY_STRATEGIES = Registry("hierarchy.mode", "hierarchy strategy")
 
 
@@ -119,8 +122,8 @@ register_hierarchy("centroid")(lambda cfg: CentroidStrategy())
 
 def level_sizes(n_base: int, levels: int, top: int) -> list[int]:
     """Node counts per level, base first: the geometric schedule (non-increasing), ending at `top`."""
-    if levels < 1:
-        raise ConfigError(f"levels must be ≥ 1, got {levels}")
+    if not isinstance(levels, numbers.Integral) or isinstance(levels, bool) or levels < 1:
+        raise ConfigError(f"levels must be an integer ≥ 1, got {levels!r}")
     if levels == 1:
         return [n_base]
     top = min(top, n_base)
@@ -135,13 +138,19 @@ def build_hierarchy(centroids, sizes, *, levels: int = 3, top: int = 10, seed: i
                     strategy: Strategy | None = None, base_names: Sequence[Any] | None = None) -> Tree:
     """Tree over base clusters: centroids [K, D], sizes [K] (records per cluster, > 0). `base_names`:
     one entry per base cluster with `name`, `description`, `keywords`, `examples` attributes (a
-    `NodeName`) or None; handed to the strategy in the base level's `ChildNodes`."""
+    `NodeName`) or None; handed to the strategy in the base level's `ChildNodes`. A level never has
+    more nodes than the one below: when a strategy makes fewer parents than scheduled (identical
+    centroids, merged groups), later levels are capped at what is there (a warning is logged)."""
     centroids = np.asarray(check_matrix(centroids, "centroids"), dtype=np.float32)
     sizes = np.asarray(sizes, dtype=np.float64)
     if sizes.shape != (len(centroids),) or not np.isfinite(sizes).all() or (sizes <= 0).any():
         raise InputError(f"sizes must be {len(centroids)} positive numbers, one per base cluster")
-    if not isinstance(top, int) or top < 1:
-        raise ConfigError(f"top must be a positive integer, got {top!r}")
+    # numpy integers are integers (a config or an array hands them over); bools are not.
+    for name, value, low, want in (("levels", levels, 1, "an integer ≥ 1"), ("top", top, 1, "a positive integer"),
+                                   ("seed", seed, 0, "an integer ≥ 0")):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{name} must be {want}, got {value!r}")
+    levels, top, seed = int(levels), int(top), int(seed)
     if base_names is not None and len(base_names) != len(centroids):
         raise InputError(f"base_names must have one entry per base cluster ({len(centroids)}), got {len(base_names)}")
     strategy = strategy or CentroidStrategy()
@@ -149,8 +158,15 @@ def build_hierarchy(centroids, sizes, *, levels: int = 3, top: int = 10, seed: i
     built: list[Level] = []
     children = _base_children(centroids, sizes, base_names)
     for depth, n_parents in enumerate(counts[1:], start=1):
+        if n_parents > len(children):
+            # A strategy may return fewer parents than asked (identical centroids, an LLM merging
+            # groups); a level cannot have more parents than children, so the schedule is capped.
+            log.warning("hierarchy level %d: %d parents scheduled but the level below has only %d nodes; "
+                        "capped at %d", depth, n_parents, len(children), len(children))
+            n_parents = len(children)
         if n_parents == len(children):
-            grouping = Grouping(np.arange(n_parents, dtype=np.int64))  # nothing to merge at this level
+            # Nothing to merge at this level: each node is its own parent and keeps its name.
+            grouping = Grouping(np.arange(n_parents, dtype=np.int64), children.names, children.descriptions)
         else:
             grouping = _as_grouping(strategy.group(children, n_parents, seed + depth), len(children), n_parents)
         built.append(Level(grouping.parent, children.sizes, children.centroids))

@@ -27,6 +27,11 @@ CUML_METRICS = frozenset({"euclidean", "l2", "sqeuclidean", "cosine", "correlati
                           "l1", "cityblock", "taxicab", "chebyshev", "linf", "minkowski", "canberra",
                           "hellinger", "hamming"})
 
+# Keyword arguments the engine itself passes to the backend: an `options` key among them would reach
+# the library twice ("got multiple values"), so it is refused up front.
+OWN_PARAMS = ("n_components", "n_neighbors", "min_dist", "metric", "n_epochs", "random_state")
+SET_BY_ENGINE = ("n_jobs", "output_type")
+
 
 def _umap_cpu(X, params: dict, options: dict):
     """umap-learn. Returns (embedding [N, k], fitted model)."""
@@ -91,6 +96,11 @@ class UMAP(TransformerMixin, BaseEstimator):
             raise ConfigError(f"n_epochs must be None or an integer ≥ 1; got {self.n_epochs!r}")
         if self.options is not None and not isinstance(self.options, dict):
             raise ConfigError(f"options must be a dict or None; got {type(self.options).__name__}")
+        for key in self.options or ():
+            if key in OWN_PARAMS:
+                raise ConfigError(f"options must not hold {key!r}: it is a UMAP parameter; pass UMAP({key}=...)")
+            if key in SET_BY_ENGINE:
+                raise ConfigError(f"options must not hold {key!r}: the engine sets it")
         X = check_matrix(X)
         # The spectral initialisation needs more points than output dimensions plus one.
         if X.shape[0] <= self.n_components + 1:

@@ -484,6 +484,15 @@ def _points(X) -> np.ndarray:
     if not np.isfinite(x).all():
         bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
         raise InputError(f"HDBSCAN input has {bad.size} rows with NaN or inf (first: row {bad[0]})")
+    # Every squared distance is at most the bounding box's squared diagonal: if that overflows float64,
+    # the searches compare infs (Borůvka then stalls), so refuse it here with the limit.
+    half = x.max(axis=0) * 0.5 - x.min(axis=0) * 0.5
+    with np.errstate(over="ignore"):
+        diagonal2 = 4.0 * np.sum(half * half)
+    if not np.isfinite(diagonal2):
+        raise InputError("HDBSCAN input spans too wide a range: squared distances overflow float64 (the "
+                         "bounding box's diagonal must stay below ~1e154); scale X by a power of two first, "
+                         "as clio_engine.cluster.HDBSCAN does")
     return x
 
 

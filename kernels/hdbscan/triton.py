@@ -104,7 +104,13 @@ def _centred_fp32(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     shrinks ||x||², the size of the terms that cancel in ||x||² − 2·x·y + ||y||²."""
     xc = x.double()
     xc = (xc - xc.mean(dim=0)).float().contiguous()
-    return xc, (xc * xc).sum(dim=1)
+    sq = (xc * xc).sum(dim=1)
+    # d² = ||x||² − 2·x·y + ||y||² ≤ 4·max ||x||²: past fp32's range the blocks hold inf/NaN and the
+    # search returns garbage (an invalid MST), so refuse it here with the limit.
+    if not bool(torch.isfinite(4.0 * sq.max())):
+        raise InputError("X's spread is too large for the fp32 distance search (|X − mean| must stay below "
+                         "~9e18 per row); scale X by a power of two first, as clio_engine.cluster.HDBSCAN does")
+    return xc, sq
 
 
 def _dist64(x: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
