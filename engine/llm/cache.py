@@ -93,7 +93,10 @@ class CallCache:
         if self.root is None:
             return
         data = result.to_json()
-        line = (json.dumps({"key": key, "result": data}, ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            line = (json.dumps({"key": key, "result": data}, ensure_ascii=False) + "\n").encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (in an error text, say): JSON escapes keep the line valid
+            line = (json.dumps({"key": key, "result": data}, ensure_ascii=True) + "\n").encode("ascii")
         if self._log is None:
             self._open()
         with writing(self._log_path):
@@ -117,6 +120,57 @@ class CallCache:
 
 
 LOG_PREFIX, LOG_SUFFIX = "calls-", ".jsonl"
+SPEND_PREFIX, SPEND_SUFFIX = "spend-", ".log"
+
+
+class SpendLog:
+    """Dollars spent on calls under `root`, across invocations: `llm.max_cost_usd` bounds a run, not each
+    rerun of it. Each process appends one line per priced call to its own `spend-<pid>-<token>.log`
+    (O_APPEND, like the call logs); `earlier` is the sum of every log found when this one was made.
+    `root=None` (no cache) keeps nothing: the ceiling is then per generator."""
+
+    def __init__(self, root: str | Path | None):
+        self.root = Path(root) if root is not None else None
+        self._fd = None
+        self._path: Path | None = None
+        self.earlier = self._read()
+
+    def _read(self) -> float:
+        if self.root is None or not self.root.is_dir():
+            return 0.0
+        total = 0.0
+        for path in sorted(self.root.glob(f"{SPEND_PREFIX}*{SPEND_SUFFIX}")):
+            try:
+                lines = path.read_bytes().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                try:
+                    usd = float(line)
+                except ValueError:
+                    continue  # a partial last line
+                if usd > 0 and usd == usd and usd != float("inf"):
+                    total += usd
+        return total
+
+    def add(self, usd: float) -> None:
+        if self.root is None or not usd > 0:
+            return
+        if self._fd is None:
+            self._path = self.root / f"{SPEND_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{SPEND_SUFFIX}"
+            with writing(self._path):
+                self.root.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with writing(self._path):
+            os.write(self._fd, f"{usd!r}\n".encode())
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self):
+        self.close()
 
 
 def read_logs(paths) -> dict[str, dict]:

@@ -20,13 +20,22 @@ from dataclasses import dataclass
 
 from clio_engine.llm.structured import ParseError
 
-_FENCE = re.compile(r"^```\w*\s*|\s*```$")
+_FENCE_LANG = re.compile(r"\w*")
 _QUOTES = "\"'“”‘’`"
 
 
 def _clean(text: str) -> str:
-    """The reply without code fences, surrounding quotes or markdown emphasis."""
-    text = _FENCE.sub("", text.strip()).strip()
+    """The reply without code fences, surrounding quotes or markdown emphasis.
+
+    No regex spans whitespace here: a pattern like `\\s*```$` is retried at every position of a
+    whitespace run, quadratic in its length (16 k spaces took 0.75 s), so the fences are cut by hand."""
+    text = text.strip()
+    if text.startswith("```"):
+        text = text[3:]
+        text = text[_FENCE_LANG.match(text).end():]
+    if text.endswith("```"):
+        text = text[:-3]
+    text = text.strip()
     text = text.replace("**", "").replace("__", "")
     return text.strip().strip(_QUOTES).strip()
 
@@ -85,7 +94,10 @@ class Choice:
 
 @dataclass(frozen=True)
 class Score:
-    """An integer in [low, high]: the first whole number in the reply."""
+    """An integer in [low, high]: a bare number ("3", "3."), a labelled one ("Score: 3", "Rating: 3/5"), or
+    prose holding exactly one whole number in range ("I'd rate it 2.", "2/5"). Prose naming more than one in-range
+    number ("On a 5-point scale I rate this 1") is ambiguous — reading the first would turn a 1 into a 5 —
+    so it is a ParseError: the generator re-asks, then fails the request (the auditor then withholds)."""
 
     low: int = 1
     high: int = 5
@@ -99,13 +111,30 @@ class Score:
         return f"Reply with a single whole number from {self.low} to {self.high}."
 
     def parse(self, text: str) -> int:
-        m = re.search(r"(?<![\d.])-?\d+(?![\d.]\d)", _clean(text))
-        if m is None:
+        body = _clean(text)
+        labelled = _SCORE_LABEL.findall(body)
+        if len(set(labelled)) == 1:  # "Score: 4/5": the label says which number is the score
+            return self._in_range(int(labelled[0]))
+        # "3/5", "3 out of 5": the scale's top is not a second score
+        body = re.sub(r"(?<=\d)[ \t]*(?:/|out of)[ \t]*" + str(self.high) + r"(?!\d)", "", body, flags=re.IGNORECASE)
+        numbers = [int(m) for m in _WHOLE.findall(body)]
+        if not numbers:
             raise ParseError(f"the reply holds no whole number from {self.low} to {self.high}")
-        value = int(m.group())
+        inside = sorted({v for v in numbers if self.low <= v <= self.high})
+        if len(inside) > 1:
+            raise ParseError(f"the reply holds several numbers from {self.low} to {self.high} "
+                             f"({', '.join(map(str, inside))}); reply with the score alone")
+        return self._in_range(inside[0] if inside else numbers[0])
+
+    def _in_range(self, value: int) -> int:
         if not self.low <= value <= self.high:
             raise ParseError(f"{value} is outside {self.low}..{self.high}")
         return value
+
+
+# a whole number, not part of a decimal ("2.5" holds none); digits only, so the scan is linear
+_WHOLE = re.compile(r"(?<![\d.])-?\d+(?![\d.]\d)")
+_SCORE_LABEL = re.compile(r"\b(?:score|rating)[ \t]*[:：=][ \t]*(-?\d+)(?![\d.]\d)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -127,8 +156,10 @@ class Fields:
         return f"Reply in exactly this shape, one label per line, and nothing else:\n{shape}"
 
     def parse(self, text: str) -> dict:
-        pattern = re.compile(r"^\s*[#*\-\s]*(" + "|".join(re.escape(l) for l in self.labels) + r")\s*[:：]\s*",
-                             re.IGNORECASE | re.MULTILINE)
+        # Classes that cannot overlap: the prefix never spans a newline (the old `^\s*[#*\-\s]*` matched a
+        # run of newlines in every split, cubic in its length: 2,000 newlines took over a minute).
+        labels = "|".join(re.escape(l) for l in self.labels)
+        pattern = re.compile(r"^(?:[^\S\n]|[#*\-])*(" + labels + r")[^\S\n]*[:：]", re.IGNORECASE | re.MULTILINE)
         body = _clean(text)
         marks = list(pattern.finditer(body))
         out: dict[str, str] = {}
@@ -167,9 +198,9 @@ class NumberedList:
     def parse(self, text: str) -> list[str]:
         items = []
         for line in _clean(text).splitlines():
-            m = re.match(r"^\s*(?:\d+[.):]|[-*•])\s+(.*\S)", line)
+            m = re.match(r"^\s*(?:\d+[.):]|[-*•])\s+(\S.*)", line)  # not `(.*\S)`: quadratic in trailing blanks
             if m:
-                item = _clean(m.group(1))
+                item = _clean(m.group(1).rstrip())
                 if item:
                     items.append(item)
         if len(items) < self.min_items:

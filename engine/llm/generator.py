@@ -20,16 +20,24 @@ request; finished calls stay cached, so a rerun resumes. A 401/403 stops it at t
 (`retry.CredentialsRefused`). Ctrl-C stops sending at once, also from a notebook (where `generate` runs on
 a helper thread).
 
-The cost ceiling is checked before every send: once the spend of this generator reaches `max_cost_usd`,
-no further call is sent and every request not yet finished fails with "cost ceiling reached". Calls
-already in flight finish and are kept, so the spend can pass the ceiling by at most `max_concurrency`
-calls.
+The cost ceiling is checked before every send: once the spend reaches `max_cost_usd`, no further call is
+sent and every request not yet finished fails with "cost ceiling reached". Calls already in flight finish
+and are kept, so the spend can pass the ceiling by at most `max_concurrency` calls. With a cache directory
+the spend is also logged there (`cache.SpendLog`) and an invocation starts from what earlier ones in the
+same run spent, so rerunning a stopped run does not spend the ceiling again. Reported token counts are
+clamped at zero and raised to a floor from the text's length (`usage.floor_tokens`), so a server
+reporting zero or negative counts cannot defeat the ceiling.
+
+Hostile replies: one that is not valid Unicode (a lone surrogate) fails its request alone; an HTML error
+page in a 200 body (a proxy's "502 Bad Gateway") is retried as a transient failure, never cached; a
+plain-text format's reply is cut to `max_tokens × MAX_CHARS_PER_TOKEN` characters before it is parsed.
 """
 from __future__ import annotations
 
 import asyncio
 import copy
 import dataclasses
+import re
 import threading
 import time
 from typing import Any, Iterable
@@ -37,14 +45,21 @@ from typing import Any, Iterable
 from clio_engine.errors import ClioError, ConfigError
 from clio_engine.llm import structured
 from clio_engine.llm.backends.base import Backend, Call
-from clio_engine.llm.cache import CallCache, call_key, schema_json
+from clio_engine.llm.cache import CallCache, SpendLog, call_key, schema_json
 from clio_engine.llm.progress import Progress
 from clio_engine.llm.retry import NO_TEXT, REFUSED, Backoff, Permanent, Transient
 from clio_engine.llm.types import COST_CEILING, Request, Result
-from clio_engine.llm.usage import PriceTable, StageUsage, estimate_tokens, reason_kind
+from clio_engine.llm.usage import (MAX_CHARS_PER_TOKEN, PriceTable, StageUsage, estimate_tokens, floor_tokens,
+                                    reason_kind)
 
 
 NOT_UNICODE = "request is not valid Unicode"
+NOT_UNICODE_REPLY = "reply is not valid Unicode"
+ERROR_PAGE = "the server sent an HTML error page, not an answer"
+# An HTML document naming an HTTP error: a proxy's page in a 200 body, not a model's answer
+_ERROR_PAGE = re.compile(r"^\s*(?:<!doctype html|<html|<head|<title|<body|<center>|<h1>)", re.IGNORECASE)
+_ERROR_STATUS = re.compile(r"\b(?:[45]\d\d\b|bad gateway|service unavailable|gateway time-?out|internal server error|"
+                           r"too many requests)", re.IGNORECASE)
 
 
 class ServerFailing(ClioError, RuntimeError):
@@ -85,7 +100,8 @@ class Generator:
         self.backoff = Backoff(backoff_s=backoff_s, max_retries=max_retries, seed=seed)
         self.prices = PriceTable(prices or {})
         self.max_tokens, self.temperature, self.progress = max_tokens, temperature, progress
-        self.spent_usd = 0.0
+        self.spent_usd = 0.0  # by this generator; `_spend.earlier`: by earlier invocations of the run
+        self._spend = SpendLog(cache_dir)
         self._usage: dict[str, StageUsage] = {}
 
     # ------------------------------------------------------------------ public
@@ -178,7 +194,8 @@ class Generator:
             self._failing_in_a_row = 0
             return
         error = result.error or ""
-        if error == COST_CEILING or error.startswith(("malformed", "truncated", NOT_UNICODE, REFUSED, NO_TEXT)):
+        if error == COST_CEILING or error.startswith(("malformed", "truncated", NOT_UNICODE, NOT_UNICODE_REPLY,
+                                                      REFUSED, NO_TEXT)):
             return  # the ceiling is a clean stop; a malformed answer, a refusal or a tool call is the model's doing
         self._failing_in_a_row += 1
         if self._failing_in_a_row >= self.max_failures_in_a_row:
@@ -193,7 +210,7 @@ class Generator:
                 request.temperature if request.temperature is not None else self.temperature)
 
     def _stopped(self) -> bool:
-        return self.max_cost_usd is not None and self.spent_usd >= self.max_cost_usd
+        return self.max_cost_usd is not None and self._spend.earlier + self.spent_usd >= self.max_cost_usd
 
     async def _one(self, request: Request, key: str, use: StageUsage) -> Result:
         max_tokens, temperature = self._params(request)
@@ -215,6 +232,8 @@ class Generator:
             use.calls += 1
             try:
                 done = await self.backend.complete(call)
+                if _error_page(done.text):  # a proxy's page, not the model's answer: try again, never cache it
+                    raise Transient(ERROR_PAGE)
             except Transient as e:
                 failed_tries += 1
                 use.retries += 1
@@ -228,17 +247,31 @@ class Generator:
                 raise  # a setup problem (missing model, bad key) stops the stage with its one-line message
             except Exception as e:  # noqa: BLE001 — one request's crash is recorded, not the whole stage's
                 return _finish(result, started, error=f"{type(e).__name__}: {e}"[:300])
+            sent = (call.system or "") + "".join(m["content"] for m in call.messages)
             if not done.usage_reported:  # no counts from the server: estimate, so the cost ceiling still holds
                 use.usage_estimated += 1
-                sent = (call.system or "") + "".join(m["content"] for m in call.messages)
                 done = dataclasses.replace(done, prompt_tokens=estimate_tokens(sent),
                                            completion_tokens=estimate_tokens(done.text))
+            else:  # counts below zero or below what the text's length allows cannot lower the spend
+                p = max(_count(done.prompt_tokens), floor_tokens(sent))
+                c = max(_count(done.completion_tokens), floor_tokens(done.text))
+                if (p, c) != (done.prompt_tokens, done.completion_tokens):
+                    use.usage_estimated += 1
+                    done = dataclasses.replace(done, prompt_tokens=p, completion_tokens=c)
             cost = self.prices.cost(self.backend.model, done.prompt_tokens, done.completion_tokens)
             self.spent_usd += cost
+            self._spend.add(cost)
             for r in (result, use):
                 r.prompt_tokens += done.prompt_tokens
                 r.completion_tokens += done.completion_tokens
                 r.cost_usd += cost
+            if not _is_unicode(done.text):  # a lone surrogate: it cannot be cached or written; fails this request alone
+                return _finish(result, started, error=f"{NOT_UNICODE_REPLY}: a lone surrogate in the reply")
+            # A plain-text format's reply is cut to max_tokens × MAX_CHARS_PER_TOKEN (16) characters before
+            # parsing: no honest answer of max_tokens tokens is longer, and a server ignoring max_tokens (or a
+            # model padding with whitespace) must not hand the parser megabytes on the event loop.
+            if text_format and len(done.text) > max_tokens * MAX_CHARS_PER_TOKEN:
+                done = dataclasses.replace(done, text=done.text[:max_tokens * MAX_CHARS_PER_TOKEN], truncated=True)
             result.text, result.truncated = done.text, done.truncated
             if schema is None:
                 return self._keep(key, _finish(result, started, ok=True))
@@ -261,6 +294,27 @@ class Generator:
         measured; a writer thread cost more in handoff and lock contention than the write itself)."""
         self.cache.put(key, result)
         return result
+
+
+def _count(tokens) -> int:
+    """A reported token count as a whole number ≥ 0 (a negative one would lower the spend)."""
+    try:
+        return max(0, int(tokens))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _error_page(text: str) -> bool:
+    """An HTML document naming an HTTP error ("<html>502 Bad Gateway</html>"): a proxy answered, not the model."""
+    return bool(_ERROR_PAGE.match(text[:200])) and bool(_ERROR_STATUS.search(text[:2000]))
 
 
 def _finish(result: Result, started: float, *, ok: bool = False, error: str | None = None) -> Result:

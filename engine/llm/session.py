@@ -6,7 +6,8 @@ section (built on first use: a local model loads once per run, not once per stag
 namer used from Python — `generator_for` builds an uncached generator.
 
 `ask(cfg, requests, stage)` is what stages call: it sends the requests, raises `LlmBudgetError` when the
-cost ceiling stopped any of them (the stage ends cleanly, nothing half-named is published, and a rerun
+cost ceiling (counted over every invocation of the run: the generator logs its spend in the cache
+directory) stopped any of them (the stage ends cleanly, nothing half-named is published, and a rerun
 with a higher ceiling resumes from the cache), and returns the results with the stage's usage.
 
 `LLM_READS` are the `llm` settings that change answers; a stage that calls an LLM declares them in its
@@ -92,7 +93,8 @@ def ask(cfg, requests: Iterable[Request], stage: str) -> tuple[list[Result], dic
     stopped = sum(1 for r in results if r.error == COST_CEILING)
     if stopped:
         raise LlmBudgetError(f"llm.max_cost_usd = {cfg.llm.max_cost_usd} reached in stage {stage!r} "
-                             f"({stopped} requests not sent); raise it and rerun: finished calls are cached")
+                             f"({stopped} requests not sent; the ceiling counts what every invocation of this run spent); "
+                             "raise it and rerun: finished calls are cached")
     return results, usage
 
 

@@ -2,7 +2,8 @@
 
 Cost is tokens × the model's price (`llm.prices`, US dollars per million tokens); a model without a price
 costs 0 and `priced` says so. A server that sends no token counts gets them estimated (`estimate_tokens`:
-characters / 4, rounded up) and counted in `usage_estimated`, so the cost ceiling still holds. Cache hits cost nothing: they were paid for by the run that sent them.
+characters / 4, rounded up), and counts below zero or below `floor_tokens` (characters / 16) are raised to
+it; both are counted in `usage_estimated`, so the cost ceiling still holds. Cache hits cost nothing: they were paid for by the run that sent them.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class StageUsage:
     retries: int = 0  # calls that failed transiently and were tried again (or given up)
     reasks: int = 0  # structured answers that failed to parse and were asked again
     failures: int = 0  # results with ok=False
-    usage_estimated: int = 0  # calls whose reply had no token counts: tokens estimated as characters / 4
+    usage_estimated: int = 0  # calls whose counts were missing (estimated) or implausibly low (raised to a floor)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -63,3 +64,12 @@ CHARS_PER_TOKEN = 4  # a common rule of thumb for English text with BPE tokenize
 
 def estimate_tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
+
+
+MAX_CHARS_PER_TOKEN = 16  # ordinary text has ~4 characters a token; 16 is a floor no honest count falls below
+
+
+def floor_tokens(text: str) -> int:
+    """The fewest tokens `text` can plausibly be: a reported count below this (zero, say) is raised to it, so
+    a server's counts cannot make calls free against the cost ceiling."""
+    return -(-len(text) // MAX_CHARS_PER_TOKEN)

@@ -10,19 +10,23 @@ Per level, bottom up, one batch of requests (one per published node):
 - above the base level, the names of its published children;
 - texts are cut to one line of `max_chars`; the answer is `Fields(name, description)` (prompts.py).
 
-The name is cut to 10 words; name and description pass the scrubber. A failed result (after the
-generator's own re-ask) falls back to the no-LLM namer's name and description (`fallback`: the pipeline's
-`phrases` namer; `KeywordNamer` by default), counted in `fallbacks`. Keywords and examples are that namer's
-(same privacy rules). Siblings (same parent; the whole top level)
-get distinct names: a duplicate is asked once more with the taken names listed, then suffixed with its
-top keyword (or its index) if it still collides.
+The name is cut to 10 words; invisible characters are removed (before the empty check and the sibling
+check, so "Plan meals" with a zero-width space inside collides with "Plan meals"); name and description
+pass the scrubber. An answer that cannot be used falls back to the no-LLM namer's name and description
+(`fallback`: the pipeline's `phrases` namer; `KeywordNamer` by default), counted in `fallbacks` with its
+reason: a failed result (after the generator's own re-ask), an empty name, a name over `MAX_NAME_CHARS` or
+a description over `MAX_DESCRIPTION_CHARS` characters (one 1 MB "word" is still one word), or an answer
+copying `COPY_WORDS` consecutive words of a text the model was shown (record text must not reach
+release/; `privacy.auditor.usable_answer`). Keywords and examples are that namer's (same privacy
+rules). Siblings (same parent; the whole top level) get distinct names: a duplicate is asked once more
+with the taken names listed, then suffixed with its top keyword (or its index) if it still collides.
 
 After `name_tree`, `usage` holds the merged LLM usage, `fallbacks` {"count", "reasons"} and
 `collisions` {"reasked", "suffixed"}; `after_level(l)` (if set) is called once each level is named.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -32,6 +36,8 @@ from clio_engine.llm.types import Request
 from clio_engine.llm.usage import reason_kind
 from clio_engine.naming.namer import KeywordNamer, NodeName, _check_inputs, _own_centroid_cosine
 from clio_engine.naming.prompts import MAX_NAME_WORDS, SYSTEM, distinct_prompt, naming_prompt
+from clio_engine.privacy.auditor import (COPY_WORDS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, shown_grams,  # noqa: F401
+                                         usable_answer)
 from clio_engine.privacy.scrub import Scrubber
 from clio_engine.segments import nearest_neighbors
 
@@ -84,10 +90,11 @@ class LlmNamer:
             for _ in range(len(pub) - len(asked)):
                 self._fallback("no publishable texts to show")
             prompts = {n: naming_prompt(inside[n], outside[n], children.get(n)) for n in asked}
+            shown = {n: shown_grams(inside[n] + outside[n]) for n in asked}
             chosen: dict[int, tuple[str, str] | None] = {int(n): None for n in pub}
-            chosen.update(zip(asked, self._ask_names([prompts[n] for n in asked])))
+            chosen.update(zip(asked, self._ask_names([prompts[n] for n in asked], [shown[n] for n in asked])))
             row: list[NodeName | None] = [None] * len(level)
-            self._distinct(chosen, prompts, level.parent, base[l])
+            self._distinct(chosen, prompts, level.parent, base[l], shown)
             for n in pub:
                 name, description = chosen[int(n)] or (base[l][n].name, base[l][n].description)
                 row[n] = NodeName(name, description, base[l][n].keywords, base[l][n].examples)
@@ -155,8 +162,9 @@ class LlmNamer:
 
     # ------------------------------------------------------------------ asking
 
-    def _ask_names(self, prompts: list[str]) -> list[tuple[str, str] | None]:
-        """(name, description) per prompt, scrubbed; None where the model's answer could not be used."""
+    def _ask_names(self, prompts: list[str], shown: list[set] | None = None) -> list[tuple[str, str] | None]:
+        """(name, description) per prompt, scrubbed; None where the model's answer could not be used
+        (counted in `fallbacks`). `shown[i]`: `shown_grams` of the texts prompt i shows."""
         from clio_engine.llm.session import ask, merge_usage
 
         if not prompts:
@@ -166,14 +174,16 @@ class LlmNamer:
         results, usage = ask(self.cfg, requests, STAGE)
         self.usage = merge_usage(self.usage, usage)
         out: list[tuple[str, str] | None] = []
-        for r in results:
-            if r.ok and isinstance(r.parsed, dict):
-                name = self.scrubber.scrub(_cut(r.parsed["name"].rstrip(" ."), MAX_NAME_WORDS))
-                if name.strip():
-                    out.append((name, self.scrubber.scrub(r.parsed["description"])))
-                    continue
-            self._fallback(r.error or "empty name")
-            out.append(None)
+        for r, grams in zip(results, shown or [set()] * len(results)):
+            if not (r.ok and isinstance(r.parsed, dict)):
+                self._fallback(r.error or "empty name")
+                out.append(None)
+                continue
+            answer, why = usable_answer(r.parsed["name"], r.parsed["description"], grams, self.scrubber,
+                                        MAX_NAME_WORDS)
+            if answer is None:
+                self._fallback(why)
+            out.append(answer)
         return out
 
     def _fallback(self, error: str) -> None:
@@ -182,7 +192,7 @@ class LlmNamer:
         self.fallbacks["reasons"][kind] = self.fallbacks["reasons"].get(kind, 0) + 1
 
     def _distinct(self, chosen: dict[int, tuple[str, str] | None], prompts: dict[int, str], parent: np.ndarray,
-                  base: list[NodeName | None]) -> None:
+                  base: list[NodeName | None], shown: dict[int, set] | None = None) -> None:
         """Make names unique among siblings in place: re-ask LLM-named duplicates once, then suffix."""
         def name_of(n):
             return (chosen[n] or (base[n].name, ""))[0]
@@ -201,7 +211,8 @@ class LlmNamer:
         if again:
             self.collisions["reasked"] += len(again)
             nodes = sorted(again)
-            answers = self._ask_names([distinct_prompt(prompts[n], again[n]) for n in nodes])
+            answers = self._ask_names([distinct_prompt(prompts[n], again[n]) for n in nodes],
+                                      [(shown or {}).get(n, set()) for n in nodes])
             for n, answer in zip(nodes, answers):
                 if answer is not None:
                     chosen[n] = answer
@@ -224,6 +235,31 @@ class LlmNamer:
             if candidate.casefold() not in taken:
                 return candidate
         return f"{_cut(name, MAX_NAME_WORDS - 2)} ({node}) ({len(taken)})"
+
+
+def distinct_siblings(names_per_level: list[list], tree: Tree, keep: Iterable[str] = ()) -> int:
+    """Make published names unique among siblings in place (after the auditor renamed some), suffixing a
+    repeat with its first keyword not in the name, else its node index; names in `keep` (the auditor's
+    WITHHELD) stay as they are. Returns how many were suffixed."""
+    from dataclasses import replace
+
+    keep = {k.casefold() for k in keep}
+    suffixed = 0
+    for l, level in enumerate(names_per_level):
+        parent = tree.levels[l].parent
+        taken: dict[int, set[str]] = {}
+        for n, nm in enumerate(level):
+            if nm is None:
+                continue
+            seen = taken.setdefault(int(parent[n]), set())
+            key = " ".join(nm.name.split()).casefold()
+            if key in seen and key not in keep:
+                name = LlmNamer._suffixed(nm.name, list(nm.keywords), n, seen)
+                level[n] = replace(nm, name=name)
+                key = name.casefold()
+                suffixed += 1
+            seen.add(key)
+    return suffixed
 
 
 def one_line(text, max_chars: int = MAX_CHARS) -> str:

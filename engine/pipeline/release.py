@@ -150,8 +150,15 @@ def _economic_rows_of_csv(path: Path) -> list[tuple]:
     """The Economic Index rows of a release's aggregates.csv (every facet but the clusters' own)."""
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    # A cell may be as long as the file (a long cluster name): csv's default 131,072-character field limit
+    # would crash the release on its own output. The limit is process-wide, so it is restored after.
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, min(path.stat().st_size + 1, 2**31 - 1)))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    finally:
+        csv.field_size_limit(limit)
     return [(r["geo_id"], r["geography"], r["facet"], int(r["level"]), r["variable"], r["cluster_name"], float(r["value"]))
             for r in rows if r["facet"] != "cluster" and not r["facet"].startswith("cluster::")]
 

@@ -10,23 +10,37 @@ passes), and the node is withheld: its name becomes `WITHHELD`, its description,
 empty. Counts are untouched (the thresholds decided what is published; the auditor only decides what it
 is called). `cfg` needs `privacy.auditor_min_score`, `privacy.scrubber`, the `llm` section and `seed`.
 
+A score is read by `Score` (formats.py): a reply naming several numbers in range is malformed, re-asked
+once and then a failed audit, so it never passes. A rename is held to the namer's rules
+(`usable_answer`: invisible characters removed, a character cap, no copy of
+`COPY_WORDS` consecutive words of the node's examples, which the auditor was shown); one that breaks them
+is a failed rename, counted by its reason.
+
 report: {"audited", "renamed", "withheld", "scores" {first score: count}, "reasons" {why withheld: count},
 "llm": usage}; it holds counts only, never text.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import replace
+from typing import Iterable
 
 from clio_engine.llm.formats import Fields, Score
 from clio_engine.llm.types import Request
 from clio_engine.privacy.audit_prompts import AUDIT_SYSTEM, RENAME_SYSTEM, audit_prompt, rename_prompt
+from clio_engine.privacy.escape import neutralise
 
 WITHHELD = "Withheld by the privacy auditor"
 STAGE = "audit"
 SCORE = Score(1, 5)
 RENAME = Fields(("name", "description"), max_words=(10, 80))
 MAX_WORDS = 10
+# What an LLM name or description may be (the namer's answers and the renames here): one 1 MB "word" is
+# still one word, so characters are capped too; and record text must not reach release/ through it.
+MAX_NAME_CHARS = 150          # 10 words of 15 characters; a longer name is an answer gone wrong
+MAX_DESCRIPTION_CHARS = 1000  # 80 words of 12 characters
+COPY_WORDS = 8                # an answer sharing this many consecutive words with a shown text copies it
 
 
 def audit_names(cfg, names_per_level: list[list]) -> tuple[list[list], dict]:
@@ -40,16 +54,14 @@ def audit_names(cfg, names_per_level: list[list]) -> tuple[list[list], dict]:
     first, usage = _scores(cfg, [out[l][n] for l, n in where], usage)
     scores = Counter(str(s) for s in first if s is not None)
     flagged = [i for i, s in enumerate(first) if s is None or s < minimum]
-    renames, usage = _renames(cfg, [out[where[i][0]][where[i][1]] for i in flagged], usage)
-    reasons: Counter = Counter()
-    renamed = [(i, nm) for i, nm in zip(flagged, renames) if nm is not None]
-    if len(flagged) > len(renamed):
-        reasons["rename failed"] += len(flagged) - len(renamed)
+    renames, usage = _renames(cfg, [out[where[i][0]][where[i][1]] for i in flagged], usage, scrubber)
+    reasons: Counter = Counter(why for answer, why in renames if answer is None)
+    renamed = [(i, answer) for i, (answer, _) in zip(flagged, renames) if answer is not None]
     candidates = []
     for i, answer in renamed:
         l, n = where[i]
-        name, description = answer
-        candidates.append(replace(out[l][n], name=scrubber.scrub(name), description=scrubber.scrub(description)))
+        name, description = answer  # already neutralised and scrubbed
+        candidates.append(replace(out[l][n], name=name, description=description))
     second, usage = _scores(cfg, candidates, usage)
     passed = set()
     for (i, _), nm, score in zip(renamed, candidates, second):
@@ -81,8 +93,8 @@ def _scores(cfg, names: list, usage: dict) -> tuple[list[int | None], dict]:
     return [r.parsed if r.ok else None for r in results], merge_usage(usage, part)
 
 
-def _renames(cfg, names: list, usage: dict) -> tuple[list[tuple[str, str] | None], dict]:
-    """(name ≤ 10 words, description) per NodeName, None where the call failed, and the usage so far."""
+def _renames(cfg, names: list, usage: dict, scrubber) -> tuple[list[tuple[tuple[str, str] | None, str]], dict]:
+    """((name ≤ 10 words, description) or None, why not) per NodeName, and the usage so far."""
     from clio_engine.llm.session import ask, merge_usage
 
     if not names:
@@ -90,8 +102,53 @@ def _renames(cfg, names: list, usage: dict) -> tuple[list[tuple[str, str] | None
     requests = [Request.user(rename_prompt(nm.name, nm.description), system=RENAME_SYSTEM, schema=RENAME,
                              max_tokens=min(200, int(cfg.llm.max_tokens))) for nm in names]
     results, part = ask(cfg, requests, STAGE)
-    out: list[tuple[str, str] | None] = []
-    for r in results:
-        name = " ".join(r.parsed["name"].rstrip(" .").split()[:MAX_WORDS]) if r.ok else ""
-        out.append((name, r.parsed["description"]) if name else None)
+    out: list[tuple[tuple[str, str] | None, str]] = []
+    for r, nm in zip(results, names):
+        if not (r.ok and isinstance(r.parsed, dict)):
+            out.append((None, "rename failed"))
+            continue
+        answer, why = usable_answer(r.parsed["name"], r.parsed["description"], shown_grams(nm.examples), scrubber)
+        out.append((answer, "" if answer else f"rename unusable: {why}"))
     return out, merge_usage(usage, part)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
+
+
+def shown_grams(texts: Iterable[str], k: int = COPY_WORDS) -> set[tuple[str, ...]]:
+    """Every run of `k` consecutive words (case and punctuation ignored) of the texts shown to the model."""
+    grams: set[tuple[str, ...]] = set()
+    for text in texts:
+        words = _words(text)
+        grams.update(tuple(words[i:i + k]) for i in range(len(words) - k + 1))
+    return grams
+
+
+def copies_shown(answer: str, grams: set, k: int = COPY_WORDS) -> bool:
+    """Whether `answer` repeats `k` consecutive words of a shown text (`grams` from `shown_grams`)."""
+    if not grams:
+        return False
+    words = _words(answer)
+    return any(tuple(words[i:i + k]) in grams for i in range(len(words) - k + 1))
+
+
+def usable_answer(name: str, description: str, grams: set, scrubber,
+                  max_words: int = MAX_WORDS) -> tuple[tuple[str, str] | None, str]:
+    """((name, description), "") for a model's answer fit to publish — invisible characters removed, the
+    name cut to `max_words` words, both scrubbed — else (None, why). Used for the LLM namer's answers
+    (naming/llm.py) and the auditor's renames."""
+    name = " ".join(neutralise(name).rstrip(" .").split()[:max_words])
+    description = " ".join(neutralise(description).split())
+    if not name.strip():
+        return None, "empty name"
+    if len(name) > MAX_NAME_CHARS:
+        return None, "name too long"
+    if len(description) > MAX_DESCRIPTION_CHARS:
+        return None, "description too long"
+    if copies_shown(name, grams) or copies_shown(description, grams):
+        return None, "answer copies a shown text"
+    name = scrubber.scrub(name)
+    if not name.strip():
+        return None, "empty name"
+    return (name, scrubber.scrub(description)), ""

@@ -3,7 +3,9 @@ names in `NAMERS` (`clio_engine.naming.register_namer`); unpublished nodes get N
 `privacy.auditor` the names then pass the LLM privacy auditor (`clio_engine.privacy.auditor`).
 
 info: {"namer"}, plus for an LLM namer "llm" (usage), "fallbacks" and "collisions", and with the auditor
-"auditor" (its report); "llm" then adds the auditor's usage. Checkpoint "names:level" after each level
+"auditor" (its report); "llm" then adds the auditor's usage. Names that end up equal among siblings
+(after invisible characters are removed, or after the auditor's renames) are suffixed, counted in
+"suffixed_after_naming" (the auditor's WITHHELD stays as it is). Checkpoint "names:level" after each level
 an LLM namer names (and once after a namer without levels)."""
 from __future__ import annotations
 
@@ -50,6 +52,14 @@ def _compute(ctx):
         names, info["auditor"] = audit_names(ctx.cfg, names)
         info["llm"] = merge_usage(info.get("llm", {}), info["auditor"]["llm"])
     names = [[None if nm is None else _neutralised(nm) for nm in level] for level in names]
+    # After neutralising (names differing only in invisible characters are equal now) and after the
+    # auditor's renames (it may give siblings one name): siblings get distinct names again.
+    from clio_engine.naming.llm import distinct_siblings
+    from clio_engine.privacy.auditor import WITHHELD
+
+    suffixed = distinct_siblings(names, h.tree, keep=(WITHHELD,))
+    if suffixed:
+        info["suffixed_after_naming"] = suffixed
     data = [[None if nm is None else nm.__dict__ for nm in level] for level in names]
     write_text(ctx.rd.cached(FILE), json.dumps(data, ensure_ascii=False))
     return names, info
@@ -73,4 +83,4 @@ def _load(ctx):
 
 
 register_stage(Stage("names", _compute, _load, upstream=("facets", "embed", "hierarchy", "privacy"), reads=_reads,
-                     artifacts=(f"{CACHE}/{FILE}",), version=3))
+                     artifacts=(f"{CACHE}/{FILE}",), version=4))
