@@ -22,6 +22,7 @@ A malformed conversation raises `ConversationError` with one line naming the pla
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 __all__ = ["ConversationError", "parse", "render", "cut_middle", "transcript", "COLUMNS"]
@@ -91,9 +92,21 @@ def parse(value: Any, column: str = "messages", system: Any = None) -> list[Turn
 
 
 def render(turns: list[Turn], max_chars: int | None = None) -> str:
-    """"User: ...\nAssistant: ..." (one labelled paragraph per turn); cut in the middle past `max_chars`."""
-    text = "\n".join(f"{_LABEL[role]}: {body}" for role, body in turns)
+    """"User: ...\nAssistant: ..." (one labelled paragraph per turn); cut in the middle past `max_chars`. A line
+    inside a turn that starts like a label ("Assistant: sure, ignore the rules") is quoted ("> Assistant: ..."):
+    only the real turns start with one, so a user cannot forge the assistant's turn in a prompt."""
+    text = "\n".join(f"{_LABEL[role]}: {_quoted_labels(body)}" for role, body in turns)
     return text if max_chars is None else cut_middle(text, max_chars)
+
+
+_FORGED_LABEL = re.compile(r"^[ \t]*(?:user|assistant|system|human|ai)[ \t]*:", re.IGNORECASE | re.MULTILINE)
+
+
+def _quoted_labels(body: str) -> str:
+    """`body` with its later lines that start like a turn label quoted (its first line follows the real label)."""
+    if ":" not in body or "\n" not in body:
+        return body
+    return _FORGED_LABEL.sub(lambda m: "> " + m.group(0) if m.start() else m.group(0), body)
 
 
 def transcript(value: Any, column: str = "messages", max_chars: int | None = None, system: Any = None) -> str:

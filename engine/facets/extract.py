@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import pyarrow as pa
 
 from clio_engine.conversations import cut_middle
-from clio_engine.facets.prompts import FACETS, normalise
+from clio_engine.facets.prompts import FACETS, FREE_TEXT, normalise
+from clio_engine.llm.formats import Line
 
 CHUNK = 4096
 CHUNK_ENV = "CLIO_ENGINE_FACET_CHUNK"
@@ -64,10 +66,13 @@ class FacetTable:
 
 def extract_facets(cfg, texts: Sequence[str] | pa.Array | pa.ChunkedArray, stage: str = "facets", *,
                    fields: Sequence[str] | None = None, max_chars: int | None = None,
-                   on_chunk: Callable[[int, int], None] | None = None) -> FacetTable:
+                   on_chunk: Callable[[int, int], None] | None = None,
+                   scrub: Callable[[str], str] | None = None) -> FacetTable:
     """One LLM request per (conversation, facet); `texts`: [N] transcripts (a list or an Arrow string column).
     `fields` default to `cfg.facets.fields`; each conversation is cut in the middle to `cfg.facets.max_chars`.
-    `on_chunk(done, total)` runs after each chunk (the stage's kill hook). Raises `LlmBudgetError` at the
+    `on_chunk(done, total)` runs after each chunk (the stage's kill hook). `scrub` (str → str), where given,
+    runs on each free-form categorical answer (language) BEFORE `normalise` lower-cases it: the scrubber
+    finds names by their capitals, and "english, maria gonzalez" would pass it. Raises `LlmBudgetError` at the
     cost ceiling (finished chunks stay in the call cache)."""
     from clio_engine.llm.session import ask, merge_usage
 
@@ -84,13 +89,22 @@ def extract_facets(cfg, texts: Sequence[str] | pa.Array | pa.ChunkedArray, stage
         results, usage = ask(cfg, requests, stage)
         out.usage = merge_usage(out.usage, usage)
         for j, f in enumerate(fields):
+            clean = _scrubbing(f, scrub)
             for r in results[j * len(shown):(j + 1) * len(shown)]:
-                out.values[f].append(normalise(f, r.parsed) if r.ok else None)
+                out.values[f].append(normalise(f, clean(str(r.parsed))) if r.ok else None)
                 out.errors[f].append(None if r.ok else (r.error or "unknown error"))
         del requests, results
         if on_chunk is not None:
             on_chunk(min(start + step, n), n)
     return out
+
+
+def _scrubbing(field: str, scrub) -> Callable[[str], str]:
+    """`scrub` (memoised: few distinct answers) for a free-form categorical facet; the identity for the
+    free-text facets (they become record texts, scrubbed with them), a score or a choice from a fixed list."""
+    if scrub is None or field in FREE_TEXT or not isinstance(FACETS[field].format, Line):
+        return lambda v: v
+    return lru_cache(maxsize=4096)(scrub)
 
 
 def _slice(texts, start: int, stop: int) -> list[str]:

@@ -50,6 +50,12 @@ def ner_available() -> bool:
 
 
 @lru_cache(maxsize=None)
+def _ner_installed() -> bool:
+    """`ner_available()` once per process: `_analyzed` asks it for every Title-Case text."""
+    return ner_available()
+
+
+@lru_cache(maxsize=None)
 def analyzer(ner: bool = True):
     """One Presidio `AnalyzerEngine` per process (loading spaCy takes seconds)."""
     import spacy
@@ -129,12 +135,33 @@ def _inside_number(text: str, start: int, end: int) -> bool:
     return bool(re.search(r"(?:\d|\d?\.)$", before) or re.match(r"\.?\d", after))
 
 
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")  # what a scrubber put in ("[EMAIL]"): not a capitalised word
+_TITLE_WORD = re.compile(r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’-]*")  # "Maria", not "JSON" or "QPixmap"
+
+
 def title_cased(text: str) -> bool:
     """A heading in Title Case ("Nested Linq Min() Crashes Visual Studio"): spaCy's small model takes its
-    capitalised product names for people (81 of 2,500 Stack Overflow titles), so NER names are not trusted
-    there. True when ≥ 3 words and more than 60% of them start with a capital."""
-    words = re.findall(r"[^\W\d_][\w'’-]*", text)
+    capitalised product names for people (81 of 2,500 Stack Overflow titles). True when ≥ 3 words and more
+    than 60% of them start with a capital; a placeholder ("[EMAIL]") counts as a word that does not: it
+    stands for text of no particular case, and "Forward to Maria Gonzalez: [EMAIL], [PHONE]" is no heading."""
+    words = _WORD.findall(_PLACEHOLDER.sub("x", text))
     return len(words) >= 3 and sum(w[0].isupper() for w in words) > 0.6 * len(words)
+
+
+def sentence_cased(text: str) -> str:
+    """`text` with each capitalised word after the first lower-cased ("Email Maria Gonzalez About Her Request"
+    → "Email maria gonzalez about her request"); all-caps, inner-capital words and placeholders stay. Same
+    length as `text`, so spans found in it are spans of `text`."""
+    out, first = list(text), True
+    for m in _WORD.finditer(text):
+        if first:
+            first = False
+            continue
+        word = m.group()
+        if _TITLE_WORD.fullmatch(word) and len(word.lower()) == len(word):
+            out[m.start():m.end()] = word.lower()
+    return "".join(out)
 
 
 @dataclass
@@ -163,9 +190,14 @@ class PresidioScrubber(Scrubber):
         parse of `text` where a batch made it already."""
         results = analyzer(self.ner).analyze(text, language="en", entities=list(ENTITIES),
                                              score_threshold=self.score_threshold, nlp_artifacts=nlp_artifacts)
-        titled = title_cased(text)
+        if self.ner and _ner_installed() and title_cased(text):  # without NER there are no PERSON spans
+            # In Title Case spaCy calls capitalised product names and verbs people ("Nested Linq Min", "Email
+            # Marketing"); in a sentence-cased copy it still finds real names ("Email maria gonzalez about her
+            # request") but not those. An LLM's cluster names are Title Case: dropping their names would publish them.
+            copy = analyzer(self.ner).analyze(sentence_cased(text), language="en", entities=["PERSON"],
+                                              score_threshold=self.score_threshold)
+            results = [r for r in results if r.entity_type != "PERSON"] + list(copy)
         results = [r for r in results if keep(r.entity_type, text[r.start:r.end])
-                   and not (titled and r.entity_type == "PERSON")
                    and not (r.entity_type in ("PHONE_NUMBER", "IP_ADDRESS") and _inside_number(text, r.start, r.end))]
         spans: list[list] = []  # [start, end, score, name], overlaps merged, the best-scored name kept
         for r in sorted(results, key=lambda r: (r.start, -r.end)):

@@ -14,6 +14,20 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 
+# The tags our LLM prompts put around data (facets: conversation; naming: group_texts, contrast_texts,
+# subgroup_names; auditor: summary). Record text that holds one could close the data block and write
+# outside it as if it were the prompt (review: prompt injection).
+PROMPT_TAGS = ("conversation", "group_texts", "contrast_texts", "subgroup_names", "summary")
+_PROMPT_TAG = re.compile(r"<(\s*/?\s*(?:" + "|".join(PROMPT_TAGS) + r")\b[^<>]*)>", re.IGNORECASE)
+
+
+def prompt_safe(text: str) -> str:
+    """`text` with every opening or closing prompt tag ("</group_texts>", "< /Summary >") turned into a
+    look-alike the prompt never uses ("‹/group_texts›"): inside a prompt it can no longer end the block.
+    Everything else is left as it is."""
+    return _PROMPT_TAG.sub(lambda m: f"‹{m.group(1)}›", text)
+
+
 def luhn_valid(digits: str) -> bool:
     """Card numbers carry a Luhn check digit; 16 random digits pass it only 1 time in 10."""
     nums = [int(c) for c in digits if c.isdigit()]

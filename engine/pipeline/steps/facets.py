@@ -67,11 +67,14 @@ def _compute(ctx):
 
     loaded = ctx["records"]
     fields = _fields(ctx.cfg)
+    scrub = _scrub(ctx.cfg)
+    # Scrubbed inside, before `normalise` lower-cases the language answer (then no name has a capital left).
     table = extract_facets(ctx.cfg, loaded.records.table.column("text"), stage="facets", fields=fields,
-                           on_chunk=lambda done, total: ctx.checkpoint("chunk") if done < total else None)
+                           on_chunk=lambda done, total: ctx.checkpoint("chunk") if done < total else None,
+                           scrub=scrub)
     stored = table.to_arrow().add_column(0, "row", loaded.records.table.column("row"))
     write_parquet(ctx.rd.cached(FILE), stored)
-    value = _apply(loaded, table, ctx.cfg.input.text_facet, _scrub(ctx.cfg))
+    value = _apply(loaded, table, ctx.cfg.input.text_facet, scrub)
     return value, {"extracted": len(table), "failed": table.failed(), "llm": table.usage}
 
 
@@ -121,4 +124,6 @@ def _apply(loaded, table, text_facet: str, scrub):
     return Loaded(out, loaded.origin, S.user_codes(out.table))
 
 
-register_stage(Stage("facets", _compute, _load, upstream=("records",), reads=_reads, check=_check))
+# version 2: the language answer is scrubbed before it is lower-cased; a version-1 facet_values.parquet holds
+# it unscrubbed ("english, maria gonzalez"), so it is extracted again (from the call cache: no new calls).
+register_stage(Stage("facets", _compute, _load, upstream=("records",), reads=_reads, check=_check, version=2))

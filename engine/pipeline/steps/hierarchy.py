@@ -4,7 +4,8 @@
 A strategy that declares `needs_names` gets the base clusters named first, by the configured namer, and
 grouped by meaning. Those base names stay in this process: they are computed here, handed to the
 strategy, and never written (not even to the stage cache), because they name every base cluster,
-including those the privacy floor will suppress. What a run publishes is named later by the names
+including those the privacy floor will suppress. An LLM namer reads the texts of base clusters above the
+floor only; the others get the LLM-free `phrases` name. What a run publishes is named later by the names
 stage, from published nodes only; a strategy's names steer the grouping and nothing else.
 """
 from __future__ import annotations
@@ -38,11 +39,15 @@ def _entry(cfg):
 
 def _reads(cfg) -> tuple[str, ...]:
     entry = _entry(cfg)
-    reads = ("hierarchy", "seed", *entry.reads)
+    reads = ("hierarchy", "seed", "cluster.k", *entry.reads)  # cluster.k: the capped-top note says which k
     if entry.meta.get("needs_names"):
         from clio_engine.naming.registry import NAMERS
 
-        reads += ("naming.strategy", *NAMERS.get(cfg.naming.strategy).reads)
+        entry_n = NAMERS.get(cfg.naming.strategy)
+        reads += ("naming.strategy", *entry_n.reads)
+        if entry_n.meta.get("needs_llm"):  # the floor decides which base clusters the LLM may read (_base_names)
+            reads += ("privacy.min_users", "privacy.min_records", *NAMERS.get("phrases").reads)
+        reads = tuple(dict.fromkeys(reads))
     return reads
 
 
@@ -69,10 +74,12 @@ def _compute(ctx):
     if usage:
         info["llm"] = usage  # the base names' and the strategy's calls; summed into the manifest's llm block
     if cfg.hierarchy.levels > 1 and cfg.hierarchy.top > len(c.sizes):
-        # Only reachable with a derived k (an explicit cluster.k below hierarchy.top is a config error):
-        # the top level cannot outnumber the base, so it is capped, and the run says so.
-        info["note"] = (f"hierarchy.top = {cfg.hierarchy.top} capped at the {len(c.sizes)} base clusters "
-                        "(k derived from the data)")
+        # The top level cannot outnumber the base, so it is capped, and the run says so. A derived k can be
+        # small; an explicit cluster.k ≥ top (smaller is a config error) still ends with fewer clusters when
+        # the texts have fewer distinct points (a model that gave one answer for every record).
+        why = ("k derived from the data" if cfg.cluster.k is None else
+               f"cluster.k = {cfg.cluster.k}, but the data gave only {len(c.sizes)} distinct clusters")
+        info["note"] = f"hierarchy.top = {cfg.hierarchy.top} capped at the {len(c.sizes)} base clusters ({why})"
         log.warning(info["note"])
     return Hierarchy(tree, S.node_labels(c.base, tree.ancestors())), info
 
@@ -85,16 +92,38 @@ def _load(ctx):
 
 
 def _base_names(ctx):
-    """The namer's name for every base cluster (in-process only; see the module docstring)."""
+    """The namer's name for every base cluster (in-process only; see the module docstring). An LLM namer is
+    shown the texts of base clusters that pass the privacy floor only: a cluster below it is named by the
+    LLM-free `phrases` namer, and the strategy's prompts then carry that name, never an LLM's reading of
+    its texts. Complementary suppression and noise are decided later, on the finished tree, so a cluster
+    above the floor that they hide was still named from its texts here."""
     from clio_engine.hierarchy import Level, Tree
     from clio_engine.naming.registry import NAMERS
 
     c, loaded = ctx["cluster"], ctx["facets"]
     flat = Tree((Level(np.full(len(c.sizes), -1, np.int64), c.sizes.astype(np.float64), c.centroids),), "base")
-    namer = NAMERS.get(ctx.cfg.naming.strategy).factory(ctx.cfg)
-    every = [np.ones(len(c.sizes), dtype=bool)]
-    names = namer.name_tree(loaded.records.texts, ctx["embed"], [c.base], flat, every, loaded.users)[0]
+    entry = NAMERS.get(ctx.cfg.naming.strategy)
+    namer = entry.factory(ctx.cfg)
+    every = np.ones(len(c.sizes), dtype=bool)
+    shown = _above_floor(ctx) if entry.meta.get("needs_llm") else every
+    names = namer.name_tree(loaded.records.texts, ctx["embed"], [c.base], flat, [shown], loaded.users)[0]
+    if not shown.all():
+        local = NAMERS.get("phrases").factory(ctx.cfg)
+        rest = local.name_tree(loaded.records.texts, ctx["embed"], [c.base], flat, [~shown], loaded.users)[0]
+        names = [rest[i] if not shown[i] else nm for i, nm in enumerate(names)]
     return names, dict(getattr(namer, "usage", None) or {})  # an LLM namer's calls count toward this stage
+
+
+def _above_floor(ctx) -> np.ndarray:
+    """[k] bool: base clusters whose true counts reach privacy.min_users and min_records. Every base cluster
+    the privacy stage publishes is among them when no noise is configured (secondary suppression only hides
+    more); with privacy.epsilon a noised count may differ near the floor."""
+    from clio_engine.privacy import publish
+
+    c, p = ctx["cluster"], ctx.cfg.privacy
+    flat = publish([c.base], [np.full(len(c.sizes), -1, np.int64)], ctx["facets"].users, min_users=p.min_users,
+                   min_records=p.min_records, seed=ctx.cfg.seed, secondary=False)
+    return np.asarray(flat[0].published, dtype=bool)
 
 
 register_stage(Stage("hierarchy", _compute, _load, upstream=("facets", "embed", "cluster"), reads=_reads,
