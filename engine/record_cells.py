@@ -1,7 +1,7 @@
 """One column of a chunk of records as Arrow strings, checked cell by cell: missing values (None, NaN, pd.NA),
 invalid UTF-8 (one line naming file, column and row), lone surrogates, and non-text values in the text
 column (flagged with their type, so `records` rejects the row with the reason). `records.load_records` uses
-these on every chunk; `encodable` is shared with the embedder."""
+these on every chunk."""
 from __future__ import annotations
 
 import numbers
@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from clio_engine.errors import InputError
 from clio_engine.record_sources import Chunk, first_invalid_row, jsonl_line, type_kind
+from clio_engine.unicode_text import encodable
 
 
 def _missing(value) -> bool:
@@ -123,15 +124,6 @@ def _object_strings(values: np.ndarray, keep_types: bool, name: str = "text") ->
 
 
 LONE_SURROGATE = "lone surrogate"  # the text column's "type" for such a str: its row is rejected with the reason
-
-
-def encodable(text: str) -> bool:
-    """Whether `text` has a UTF-8 form (a lone surrogate has none: no file, Arrow array or tokenizer takes it)."""
-    try:
-        text.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
 
 
 def _py_kind(v) -> str:

@@ -459,10 +459,10 @@ def test_noise_interval_comes_from_the_manifests_noise_scale(tmp_path):
 
 def test_the_lp_gives_the_same_verdicts_without_scipys_bundled_highs_bindings(tmp_path, monkeypatch):
     """`_LP.solve` falls back to `linprog` per solve where scipy's private HiGHS bindings are not usable."""
-    from clio_engine.audit import differencing
+    from clio_engine.audit import lp
 
     def unavailable(_):
         raise ImportError("no bindings")
-    monkeypatch.setattr(differencing, "_build_highs", unavailable)
+    monkeypatch.setattr(lp, "_build_highs", unavailable)
     test_parent_minus_children_pins_the_other_bucket(tmp_path)
     test_facet_cells_across_levels_pin_a_hidden_sibling(tmp_path / "facets")

@@ -69,8 +69,7 @@ class CallCache:
     def __init__(self, root: str | Path | None):
         self.root = Path(root) if root is not None else None
         self._index: dict[str, dict] | None = None
-        self._log = None  # this process's log, opened at the first put
-        self._log_path: Path | None = None
+        self._log = _Appender(self.root, LOG_PREFIX, LOG_SUFFIX) if self.root is not None else None
 
     def logs(self) -> list[Path]:
         """The call logs under `root` (every process's)."""
@@ -97,26 +96,13 @@ class CallCache:
             line = (json.dumps({"key": key, "result": data}, ensure_ascii=False) + "\n").encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate (in an error text, say): JSON escapes keep the line valid
             line = (json.dumps({"key": key, "result": data}, ensure_ascii=True) + "\n").encode("ascii")
-        if self._log is None:
-            self._open()
-        with writing(self._log_path):
-            os.write(self._log, line)  # O_APPEND: one write, so concurrent writers never interleave a line
+        self._log.write(line)
         if self._index is not None:
             self._index[key] = data
 
-    def _open(self) -> None:
-        self._log_path = self.root / f"{LOG_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{LOG_SUFFIX}"
-        with writing(self._log_path):
-            self.root.mkdir(parents=True, exist_ok=True)
-            self._log = os.open(self._log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-
     def close(self) -> None:
         if self._log is not None:
-            os.close(self._log)
-            self._log = None
-
-    def __del__(self):
-        self.close()
+            self._log.close()
 
 
 LOG_PREFIX, LOG_SUFFIX = "calls-", ".jsonl"
@@ -131,8 +117,7 @@ class SpendLog:
 
     def __init__(self, root: str | Path | None):
         self.root = Path(root) if root is not None else None
-        self._fd = None
-        self._path: Path | None = None
+        self._log = _Appender(self.root, SPEND_PREFIX, SPEND_SUFFIX) if self.root is not None else None
         self.earlier = self._read()
 
     def _read(self) -> float:
@@ -156,13 +141,31 @@ class SpendLog:
     def add(self, usd: float) -> None:
         if self.root is None or not usd > 0:
             return
+        self._log.write(f"{usd!r}\n".encode())
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+
+
+class _Appender:
+    """One process's append-only log under `root`, `<prefix><pid>-<token><suffix>` (no other writer shares the
+    file): created, with `root`, at the first line; closed by `close` or when collected."""
+
+    def __init__(self, root: Path, prefix: str, suffix: str):
+        self.root, self.prefix, self.suffix = root, prefix, suffix
+        self._fd: int | None = None
+        self._path: Path | None = None
+
+    def write(self, line: bytes) -> None:
+        """Append one whole line (`writing` turns a full disk into a one-line `OutputError`)."""
         if self._fd is None:
-            self._path = self.root / f"{SPEND_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{SPEND_SUFFIX}"
+            self._path = self.root / f"{self.prefix}{os.getpid()}-{secrets.token_hex(4)}{self.suffix}"
             with writing(self._path):
                 self.root.mkdir(parents=True, exist_ok=True)
                 self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with writing(self._path):
-            os.write(self._fd, f"{usd!r}\n".encode())
+            os.write(self._fd, line)  # O_APPEND: one write, so concurrent writers never interleave a line
 
     def close(self) -> None:
         if self._fd is not None:

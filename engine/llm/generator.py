@@ -51,6 +51,7 @@ from clio_engine.llm.retry import NO_TEXT, REFUSED, Backoff, Permanent, Transien
 from clio_engine.llm.types import COST_CEILING, Request, Result
 from clio_engine.llm.usage import (MAX_CHARS_PER_TOKEN, PriceTable, StageUsage, estimate_tokens, floor_tokens,
                                     reason_kind)
+from clio_engine.unicode_text import encodable
 
 
 NOT_UNICODE = "request is not valid Unicode"
@@ -265,7 +266,7 @@ class Generator:
                 r.prompt_tokens += done.prompt_tokens
                 r.completion_tokens += done.completion_tokens
                 r.cost_usd += cost
-            if not _is_unicode(done.text):  # a lone surrogate: it cannot be cached or written; fails this request alone
+            if not encodable(done.text):  # a lone surrogate: it cannot be cached or written; fails this request alone
                 return _finish(result, started, error=f"{NOT_UNICODE_REPLY}: a lone surrogate in the reply")
             # A plain-text format's reply is cut to max_tokens × MAX_CHARS_PER_TOKEN (16) characters before
             # parsing: no honest answer of max_tokens tokens is longer, and a server ignoring max_tokens (or a
@@ -302,14 +303,6 @@ def _count(tokens) -> int:
         return max(0, int(tokens))
     except (TypeError, ValueError, OverflowError):
         return 0
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
 
 
 def _error_page(text: str) -> bool:
