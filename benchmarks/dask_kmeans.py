@@ -55,6 +55,7 @@ def main(argv=None) -> dict:
     import distributed
 
     from clio_engine.cluster.kmeans import kmeans
+    from clio_engine.cluster.rows import Frame
     from clio_engine.device import cpu_model
     from clio_engine.scale.dask_kmeans import dask_kmeans
 
@@ -72,8 +73,12 @@ def main(argv=None) -> dict:
         centres = np.array(X[index], dtype=np.float32)
 
         t0 = time.perf_counter()
+        # as KMeans.fit and dask_kmeans run it: in the frame of X (centred, power-of-two scaled), exact inertia
+        frame = Frame.of(X)
         single = kmeans(X, args.k, weights=None, init=centres, n_init=1, max_iter=args.max_iter, tol=args.tol,
-                        spherical=False, random_state=None, device=torch.device("cpu"))
+                        spherical=False, random_state=None, device=torch.device("cpu"), frame=frame, inertia_exact=True)
+        single.centers = torch.from_numpy(frame.restore(single.centers).astype(np.float32))
+        single.inertia /= frame.scale ** 2
         report["single_s"] = round(time.perf_counter() - t0, 2)
         report["single_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 

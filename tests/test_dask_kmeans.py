@@ -13,8 +13,11 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.metrics import adjusted_rand_score as ari
 
 from clio_engine.cluster.kmeans import kmeans
+from clio_engine.cluster.rows import Frame
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.scale.dask_kmeans import dask_kmeans
 
@@ -65,9 +68,16 @@ def centres(blobs) -> np.ndarray:
 
 
 def reference(X, init, *, weights=None, spherical=False, max_iter=100, random_state=None):
+    """The single-process fit as `KMeans.fit` runs it: euclidean in the frame of X, exact inertia, results
+    mapped back to X's coordinates."""
     w = None if weights is None else torch.from_numpy(weights.astype(np.float32))
-    return kmeans(X, K, weights=w, init=init, n_init=1, max_iter=max_iter, tol=1e-4, spherical=spherical,
-                  random_state=random_state, device=CPU)
+    frame = None if spherical else Frame.of(X, w)
+    ref = kmeans(X, K, weights=w, init=init, n_init=1, max_iter=max_iter, tol=1e-4, spherical=spherical,
+                 random_state=random_state, device=CPU, frame=frame, inertia_exact=not spherical)
+    if frame is not None:
+        ref.centers = torch.from_numpy(frame.restore(ref.centers).astype(np.float32))
+        ref.inertia /= frame.scale ** 2
+    return ref
 
 
 def assert_same(result, ref):
@@ -150,10 +160,38 @@ def test_bad_input_is_one_line(client, X, npy, centres, tmp_path):
     bad = X[:40_000].copy()
     bad[33_000, 3] = np.nan
     cases.append((InputError, "X row 33000 contains NaN or inf", dict(X=bad, n_clusters=K, partition_rows=PART)))
+    # cosine needs a direction: an all-zero row is refused, as KMeans(metric="cosine") refuses it
+    zero = X[:40_000].copy()
+    zero[33_001] = 0.0
+    cases.append((InputError, "X row 33001 is all zeros; metric='cosine'",
+                  dict(X=zero, n_clusters=K, spherical=True, partition_rows=PART)))
     for error, message, kwargs in cases:
         with pytest.raises(error, match=message) as info:
             dask_kmeans(client, kwargs.pop("X"), kwargs.pop("n_clusters"), **kwargs)
         assert "\n" not in str(info.value)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("offset, scale", [(1e5, 1.0), (0.0, 1e-25), (0.0, 1e20)])
+def test_far_from_origin_and_extreme_magnitudes_match_sklearn(client, blobs, centres, X, tmp_path, offset, scale):
+    """float32 ‖x‖² − 2x·c + ‖c‖² on raw rows lost the clusters at an offset of 1e5 (ARI 0), its squares
+    underflow at 1e-25 (ARI 0) and overflow at 1e20 (an error): the fit runs in the frame of `rows.Frame`, as
+    `KMeans` does. The offset case also runs from a .npy file (workers map each chunk as they read it)."""
+    X64 = X.astype(np.float64) * scale + offset
+    init = centres.astype(np.float64) * scale + offset
+    sk = SkKMeans(K, init=init, n_init=1, max_iter=100, tol=1e-4).fit(X64)
+    sources = [X64]
+    if offset:
+        np.save(tmp_path / "far.npy", X64)
+        sources.append(str(tmp_path / "far.npy"))
+    for source in sources:
+        result = dask_kmeans(client, source, K, init=init, max_iter=100, partition_rows=PART)
+        assert ari(blobs[1], result.labels) >= 0.99 and ari(sk.labels_, result.labels) >= 0.99
+        centers = result.centers.numpy()
+        assert centers.dtype == np.float64   # float64 input keeps float64 centres, as KMeans
+        exact = float(((X64 - centers[result.labels]) ** 2).sum())   # float64 recomputation
+        assert result.inertia == pytest.approx(exact, rel=1e-6)
+        assert result.inertia == pytest.approx(sk.inertia_, rel=1e-6)
 
 
 @pytest.mark.unit

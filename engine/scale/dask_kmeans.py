@@ -24,6 +24,14 @@ added in a different (tree) order in float64, so centres agree to ~1e-16 relativ
 rounding, and a label can only differ at an exact tie of two float32 distances. Backend "cuml" hands
 the fit to `cuml.dask.cluster.KMeans` (its own algorithm: same parameters, not the same labels).
 
+Frame. Euclidean fits run, as `KMeans` does, on X mapped by a `rows.Frame` (weighted column mean, power-
+of-two scale) in float64 before the float32 cast: float32 ‖x‖² − 2x·c + ‖c‖² on raw rows far from the
+origin, or at extreme magnitudes, loses the clusters. The frame comes from one float64 pass on the
+workers (per-chunk sums, min and max, added in row order as `Frame.of` adds them); in-memory and dask
+blocks are then replaced on their workers by their float32 image, file-backed partitions map each chunk
+as they read it. Centres come back in X's coordinates (float64 for float64 X) with the exact float64
+inertia. Cosine fits (unit rows) need no frame and run as before.
+
 A worker lost mid-fit takes its partitions' state with it: the call fails and is rerun from the start
 (a k-means fit has no partial result worth resuming).
 """
@@ -41,8 +49,9 @@ import torch
 
 from clio_engine.cluster import kmeans_init
 from clio_engine.cluster.kmeans import INITS, _validate_weights
-from clio_engine.cluster.lloyd import LloydResult, _assign_and_accumulate, _reseed_empty, iterate, updated_centers
-from clio_engine.cluster.rows import CHUNK_ROWS, Rows
+from clio_engine.cluster.lloyd import (LloydResult, _assign_and_accumulate, _reseed_empty, exact_inertia, iterate,
+                                       updated_centers)
+from clio_engine.cluster.rows import CHUNK_ROWS, Frame, Rows, _numpy64, prepare_rows
 from clio_engine.errors import ConfigError, InputError, UnsupportedOnBackend
 from clio_engine.kernels.kmeans_assign import assigner
 from clio_engine.validation import check_random_state, int_seed
@@ -56,8 +65,9 @@ PARALLEL_ROUNDS, OVERSAMPLING = 5, 2.0
 def dask_kmeans(client, X, n_clusters: int, *, init="k-means++", max_iter: int = 300, tol: float = 1e-4,
                 spherical: bool = False, random_state=None, weights=None, partition_rows: int | None = None,
                 backend: str = "auto") -> LloydResult:
-    """k-means of X [N, D] on the workers of `client`; returns labels [N] int64, centres [K, D] float32,
-    inertia and n_iter, as `kmeans(X, n_clusters, init=..., n_init=1, ...)` does.
+    """k-means of X [N, D] on the workers of `client`; returns labels [N] int64, centres [K, D] in X's
+    coordinates (float64 for float64 X, else float32), inertia and n_iter, as `KMeans(n_clusters, init=...,
+    n_init=1, ...).fit(X)` does (euclidean: in a `rows.Frame`, exact float64 inertia).
 
     X: a `.npy` path, a memmap opened from a `.npy` (workers open the file), a numpy array or torch
     tensor (scattered in partitions) or a dask array. init: "k-means++" (single-process greedy k-means++
@@ -81,18 +91,28 @@ def dask_kmeans(client, X, n_clusters: int, *, init="k-means++", max_iter: int =
         parts.scatter_weights(w)
         chosen, gpus = _resolve_backend(client, backend)
         parts.device = "cuda" if gpus and chosen != "cpu" else "cpu"
-        scaled_tol = parts.mean_column_variance() * tol   # also the NaN/inf check of X
+        # k-means is translation- and scale-equivariant: fit in the frame, map the results back (as KMeans)
+        frame = None if spherical else parts.enter_frame()   # also the NaN/inf check of X
+        scaled_tol = parts.mean_column_variance() * tol   # in the frame; the NaN/inf/zero-row check when spherical
+        if frame is not None and not isinstance(init, str):
+            init = frame.apply(torch.from_numpy(init), name="init").float().numpy()
+        result = None
         if chosen == "cuml":
             try:
-                return _fit_cuml(parts, n_clusters, init, max_iter, tol, spherical, w, rng)
+                result = _fit_cuml(parts, n_clusters, init, max_iter, tol, spherical, w, rng)
             except UnsupportedOnBackend as e:
                 if backend == "cuml":
                     raise
                 log.info("dask k-means: cuml.dask cannot serve this call (%s); using torch on the workers", e.reason)
-        centers = _initial_centers(parts, n_clusters, w, init, rng)
-        if spherical:
-            centers = torch.nn.functional.normalize(centers, dim=1)
-        return _lloyd(parts, centers, max_iter=max_iter, tol=scaled_tol, spherical=spherical)
+        if result is None:
+            centers = _initial_centers(parts, n_clusters, w, init, rng)
+            if spherical:
+                centers = torch.nn.functional.normalize(centers, dim=1)
+            result = _lloyd(parts, centers, max_iter=max_iter, tol=scaled_tol, spherical=spherical)
+        if frame is not None:
+            result.centers = torch.from_numpy(frame.restore(result.centers).astype(parts.out_dtype))
+            result.inertia /= frame.scale ** 2
+        return result
     finally:
         parts.release()
 
@@ -116,12 +136,12 @@ def _lloyd(parts: "_Partitions", centers: torch.Tensor, *, max_iter: int, tol: f
     converged_strictly, n_iter = iterate(step, max_iter=max_iter, tol=tol)
     if not converged_strictly:  # labels must match the final centres
         states, (_, _, _, inertia) = parts.assign(centers, states, accumulate=False)
-    return LloydResult(parts.labels(states), centers, float(inertia), n_iter)
+    return LloydResult(parts.labels(states), centers, parts.inertia(states, centers, inertia), n_iter)
 
 
 def _initial_centers(parts: "_Partitions", k: int, weights, init, rng) -> torch.Tensor:
     if not isinstance(init, str):
-        return torch.as_tensor(init).clone()
+        return torch.as_tensor(init, dtype=torch.float32).clone()
     if init == "k-means++":   # kmeans_init.kmeans_plusplus, pulling only the sampled rows
         limit = max(kmeans_init.KMEANSPP_MIN_SAMPLE, kmeans_init.KMEANSPP_PER_CENTER * k)
         index = np.sort(rng.choice(parts.n, size=limit, replace=False)) if parts.n > limit else np.arange(parts.n)
@@ -168,8 +188,8 @@ def _kmeans_parallel(parts: "_Partitions", k: int, weights, rng) -> torch.Tensor
 # ------------------------------------------------------------------------------- the partitions
 @dataclass
 class _Part:
-    src: tuple            # (path or None, first row, end row) in X
-    data: object          # Future of the float32 block [rows, D]; None when the worker reads `path`
+    src: tuple            # (path or None, first row, end row in X, Frame the reader applies or None)
+    data: object          # Future of the block [rows, D]; None when the worker reads `path`
     worker: str           # preferred worker (where the block and the state live)
     weights: object = None  # Future of the float32 weights [rows], or None
 
@@ -177,9 +197,12 @@ class _Part:
 class _Partitions:
     """X's partitions on the cluster and the driver's calls on them (submit, tree-sum, take rows)."""
 
-    def __init__(self, client, parts: list[_Part], n: int, d: int, spherical: bool, k: int):
+    def __init__(self, client, parts: list[_Part], n: int, d: int, spherical: bool, k: int, dtype):
         self.client, self.parts, self.n, self.d = client, parts, n, d
         self.spherical, self.k, self.device = spherical, k, "cpu"
+        self.framed = False
+        # dtype of centres in X's coordinates: float64 for float64 X, else float32 (sklearn's rule, as KMeans)
+        self.out_dtype = np.float64 if np.dtype(dtype) == np.float64 else np.float32
 
     @classmethod
     def open(cls, client, X, partition_rows, spherical, k) -> "_Partitions":
@@ -190,11 +213,11 @@ class _Partitions:
             X = X.detach().cpu().numpy()
         path = _npy_path(X)
         if path is not None:
-            shape = _remote_npy_shape(client, path)
+            shape, dtype = _remote_npy_shape(client, path)
         elif _is_dask_array(X) or isinstance(X, np.ndarray):
             if X.ndim != 2 or X.dtype.kind not in "fiu":
                 raise InputError(f"X must be a 2-D numeric array [N, D]; got shape {X.shape}, dtype {X.dtype}")
-            shape = X.shape
+            shape, dtype = X.shape, X.dtype
         else:
             raise InputError(f"X must be a .npy path, a numpy array or memmap, or a dask array; got {type(X).__name__}")
         if any(math.isnan(s) for s in shape):
@@ -207,17 +230,20 @@ class _Partitions:
         bounds = [(a, min(a + rows, n)) for a in range(0, n, rows)]
         names = [w for w, _ in workers]
         owner = [names[i * len(names) // len(bounds)] for i in range(len(bounds))]   # consecutive blocks
+        # blocks stay float64 unless float32 loses nothing or (cosine, unframed) the loop reads float32 anyway:
+        # the frame needs X's low digits far from the origin
+        block = np.float32 if spherical or np.dtype(dtype) in (np.float16, np.float32) else np.float64
         if path is not None:
-            parts = [_Part((path, a, b), None, w) for (a, b), w in zip(bounds, owner)]
-        elif isinstance(X, np.ndarray):   # one float32 block at a time: never two copies of X here
-            parts = [_Part((None, a, b), client.scatter(np.ascontiguousarray(X[a:b], dtype=np.float32),
-                                                        workers=[w], hash=False), w)
+            parts = [_Part((path, a, b, None), None, w) for (a, b), w in zip(bounds, owner)]
+        elif isinstance(X, np.ndarray):   # one block at a time: never two copies of X here
+            parts = [_Part((None, a, b, None), client.scatter(np.ascontiguousarray(X[a:b], dtype=block),
+                                                              workers=[w], hash=False), w)
                      for (a, b), w in zip(bounds, owner)]
         else:
-            parts = _persist_dask_blocks(client, X, rows, bounds)
+            parts = _persist_dask_blocks(client, X.astype(block), rows, bounds)
         log.info("dask k-means: %d × %d in %d partitions of ≤ %d rows on %d workers", n, d, len(parts), rows,
                  len(names))
-        return cls(client, parts, n, d, spherical, k)
+        return cls(client, parts, n, d, spherical, k, dtype)
 
     def submit(self, fn, part: _Part, *args):
         """fn(src, data, weights, spherical, device, k, *args) on the partition's worker."""
@@ -241,15 +267,38 @@ class _Partitions:
             for p in self.parts:
                 p.weights = self.client.scatter(w[p.src[1]:p.src[2]].numpy(), workers=[p.worker], hash=False)
 
+    def enter_frame(self) -> Frame:
+        """`Frame.of(X, weights)` (the scattered weights) from one float64 pass on the workers (InputError
+        naming the first row with a NaN or inf); from then on every task reads X's rows in it, as float32."""
+        stats = self.client.gather([self.submit(_frame_task, p) for p in self.parts])
+        _raise_first_bad([b for *_, b in stats], "contains NaN or inf")
+        total, wsum = None, 0.0
+        for s, ws, _, _ in (block for blocks, _ in stats for block in blocks):   # in row order, as Frame.of adds
+            total = s if total is None else total + s
+            wsum += ws
+        lo = np.min([block[2] for blocks, _ in stats for block in blocks], axis=0)
+        hi = np.max([block[3] for blocks, _ in stats for block in blocks], axis=0)
+        # Frame.of over three summary rows (min, max, weighted mean; weights 0, 0, 1) has X's mean, min and
+        # max, hence X's frame, from the one implementation (0·x and 1·mean are exact)
+        summary = np.stack([lo, hi, np.clip(total / wsum, lo, hi)])
+        frame = Frame.of(summary, torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))
+        for p in self.parts:
+            if p.data is None:   # a file: the worker maps each chunk as it reads it
+                p.src = (*p.src[:3], frame)
+            else:   # a block: replaced on its worker by its float32 image (the raw block is then released)
+                p.data = self.client.submit(_framed_block, p.data, frame, p.src[1], workers=[p.worker],
+                                            allow_other_workers=True, pure=False)
+        self.framed = True
+        return frame
+
     def mean_column_variance(self) -> float:
-        """Mean over columns of X's variance (of unit rows when spherical), as `Rows.column_stats`;
-        InputError naming the first row with a NaN or inf."""
+        """Mean over columns of X's variance (in the frame, or of unit rows when spherical), as
+        `Rows.column_stats`; InputError naming the first row with a NaN or inf (or, spherical, all zeros)."""
         stats = self.client.gather([self.submit(_stats_task, p) for p in self.parts])
-        bad = [b for _, _, b in stats if b >= 0]
-        if bad:
-            raise InputError(f"X row {bad[0]} contains NaN or inf")
-        total = torch.from_numpy(sum(t for t, _, _ in stats))
-        total_sq = torch.from_numpy(sum(t for _, t, _ in stats))
+        _raise_first_bad([s[2] for s in stats], "contains NaN or inf")
+        _raise_first_bad([s[3] for s in stats], "is all zeros; metric='cosine' needs a direction")
+        total = torch.from_numpy(sum(s[0] for s in stats))
+        total_sq = torch.from_numpy(sum(s[1] for s in stats))
         mean = total / self.n
         return float((total_sq / self.n - mean * mean).clamp(min=0).mean())
 
@@ -259,6 +308,14 @@ class _Partitions:
         outs = [self.submit(_lloyd_task, p, s, c, accumulate) for p, s in zip(self.parts, states)]
         new_states = [self.pick(o, 0, p) for o, p in zip(outs, self.parts)]
         return new_states, self.tree_sum([self.pick(o, 1, p) for o, p in zip(outs, self.parts)])
+
+    def inertia(self, states: list, centers: torch.Tensor, loop_inertia: float) -> float:
+        """Framed (euclidean) fits: Σ w·‖x − c‖² in float64 from the differences (`lloyd.exact_inertia`,
+        as KMeans reports), in the frame; spherical ones keep the loop's Σ of float32 distances."""
+        if not self.framed:
+            return float(loop_inertia)
+        c = self.client.scatter(centers.numpy(), broadcast=True, hash=False)
+        return float(self.tree_sum([self.submit(_inertia_task, p, s, c) for p, s in zip(self.parts, states)]))
 
     def reseed(self, states: list, sums: torch.Tensor, counts: torch.Tensor) -> None:
         """`lloyd._reseed_empty` over the union of every partition's top-m farthest rows (in row order),
@@ -319,14 +376,14 @@ def _npy_path(X) -> str | None:
     return None
 
 
-def _remote_npy_shape(client, path: str) -> tuple[int, int]:
-    """Shape of the .npy at `path`, read by a worker (the file must be where the workers see it)."""
+def _remote_npy_shape(client, path: str) -> tuple[tuple[int, int], np.dtype]:
+    """Shape and dtype of the .npy at `path`, read by a worker (the file must be where the workers see it)."""
     shape, dtype, error = client.submit(_npy_meta, path, pure=False).result()
     if error:
         raise InputError(f"X: cannot read {path} as a .npy array on the Dask workers: {error}")
     if len(shape) != 2 or np.dtype(dtype).kind not in "fiu":
         raise InputError(f"X: {path} must hold a 2-D numeric array [N, D]; got shape {shape}, dtype {dtype}")
-    return shape
+    return shape, np.dtype(dtype)
 
 
 def _is_dask_array(X) -> bool:
@@ -340,11 +397,11 @@ def _is_dask_array(X) -> bool:
 def _persist_dask_blocks(client, X, rows: int, bounds) -> list[_Part]:
     from distributed import wait
 
-    blocks = X.astype(np.float32).rechunk((rows, X.shape[1])).to_delayed().ravel().tolist()
+    blocks = X.rechunk((rows, X.shape[1])).to_delayed().ravel().tolist()
     futures = client.compute(blocks)
     wait(futures)
     holders = client.who_has(futures)
-    return [_Part((None, a, b), f, sorted(holders[f.key])[0]) for (a, b), f in zip(bounds, futures)]
+    return [_Part((None, a, b, None), f, sorted(holders[f.key])[0]) for (a, b), f in zip(bounds, futures)]
 
 
 def _round_rows(rows: int) -> int:
@@ -358,6 +415,13 @@ def _add(a, b):
     return a + b
 
 
+def _raise_first_bad(rows: list[int], what: str) -> None:
+    """InputError naming the first of the partitions' first bad global rows (-1: none)."""
+    bad = [r for r in rows if r >= 0]
+    if bad:
+        raise InputError(f"X row {bad[0]} {what}")
+
+
 # ------------------------------------------------------------------ tasks (run on the workers)
 def _npy_meta(path: str):
     try:
@@ -369,10 +433,24 @@ def _npy_meta(path: str):
     return tuple(a.shape), a.dtype.str, None
 
 
+def _source(src, data):
+    """The partition's raw rows [n, D]: a memmap slice of the file, or the block."""
+    path, start, stop, _ = src
+    return np.load(path, mmap_mode="r")[start:stop] if data is None else data
+
+
 def _rows(src, data, spherical: bool, device: str) -> Rows:
-    path, start, stop = src
-    source = np.load(path, mmap_mode="r")[start:stop] if data is None else data
-    return Rows(source, torch.device(device), normalize=spherical)
+    return Rows(_source(src, data), torch.device(device), normalize=spherical, frame=src[3])
+
+
+def _framed_block(block: np.ndarray, frame: Frame, first: int) -> np.ndarray:
+    """block [n, D] → its float32 image in `frame` [n, D], mapped a chunk at a time in float64
+    (`rows.prepare_rows`); `first` numbers its rows in X for error messages."""
+    out = np.empty(block.shape, dtype=np.float32)
+    for a in range(0, len(block), CHUNK_ROWS):
+        out[a:a + CHUNK_ROWS] = prepare_rows(block[a:a + CHUNK_ROWS], torch.device("cpu"), frame=frame,
+                                             start=first + a).numpy()
+    return out
 
 
 def _tensor(a: np.ndarray | None, device: str) -> torch.Tensor | None:
@@ -380,19 +458,42 @@ def _tensor(a: np.ndarray | None, device: str) -> torch.Tensor | None:
     return None if a is None else torch.from_numpy(np.array(a)).to(device)
 
 
+def _frame_task(src, data, weights, spherical, device, k):
+    """Per CHUNK_ROWS block of raw rows in float64, in row order, what `Frame.of` takes of it: [(Σ w·x [D],
+    Σ w, column min [D], column max [D])]; and the first global row with NaN/inf, or -1. Partitions
+    start on a multiple of CHUNK_ROWS, so these are Frame.of's blocks."""
+    source = _source(src, data)
+    w_all = None if weights is None else np.asarray(weights, dtype=np.float64)
+    blocks = []
+    for a in range(0, len(source), CHUNK_ROWS):
+        block = _numpy64(source, a, a + CHUNK_ROWS)
+        bad = ~np.isfinite(block).all(axis=1)
+        if bad.any():
+            return blocks, src[1] + a + int(np.flatnonzero(bad)[0])
+        w = None if w_all is None else w_all[a:a + len(block)]
+        blocks.append((block.sum(0) if w is None else w @ block, len(block) if w is None else float(w.sum()),
+                       block.min(0), block.max(0)))
+    return blocks, -1
+
+
 def _stats_task(src, data, weights, spherical, device, k):
-    """(Σx [D], Σx² [D] float64 over the (prepared) rows, first global row with NaN/inf or -1)."""
+    """(Σx [D], Σx² [D] float64 over the (prepared) rows, first global row with NaN/inf or -1, and when
+    spherical the first all-zero row (no direction; refused as KMeans refuses it) or -1)."""
     rows = _rows(src, data, False, device)
     total = torch.zeros(rows.d, dtype=torch.float64, device=rows.device)
     total_sq = torch.zeros_like(total)
+    zero = -1
     for start, chunk in rows.chunks():
         bad = ~torch.isfinite(chunk).all(dim=1)
         if bad.any():
-            return total.cpu().numpy(), total_sq.cpu().numpy(), src[1] + start + int(torch.nonzero(bad)[0])
+            return total.cpu().numpy(), total_sq.cpu().numpy(), src[1] + start + int(torch.nonzero(bad)[0]), zero
+        empty = ~(chunk != 0).any(dim=1) if spherical else None
+        if zero < 0 and empty is not None and bool(empty.any()):
+            zero = src[1] + start + int(torch.nonzero(empty)[0])
         c = (torch.nn.functional.normalize(chunk, dim=1) if spherical else chunk).double()
         total += c.sum(0)
         total_sq += (c * c).sum(0)
-    return total.cpu().numpy(), total_sq.cpu().numpy(), -1
+    return total.cpu().numpy(), total_sq.cpu().numpy(), -1, zero
 
 
 def _lloyd_task(src, data, weights, spherical, device, k, prev, centers, accumulate):
@@ -410,6 +511,12 @@ def _lloyd_task(src, data, weights, spherical, device, k, prev, centers, accumul
     partial = (None if sums is None else sums.cpu().numpy(), None if counts is None else counts.cpu().numpy(),
                changed, inertia)
     return (labels, sqdist.cpu().numpy()), partial
+
+
+def _inertia_task(src, data, weights, spherical, device, k, state, centers):
+    """Σ w·‖x − c_label‖² over the partition in float64 (`lloyd.exact_inertia`)."""
+    return exact_inertia(_rows(src, data, spherical, device), _tensor(centers, device), state[0],
+                         _tensor(weights, device))
 
 
 def _far_task(src, data, weights, spherical, device, k, state, m):
@@ -489,7 +596,8 @@ def _check_params(n_clusters, init, max_iter, tol, partition_rows, backend) -> N
 
 
 def _check_init_array(init, k: int, d: int) -> np.ndarray:
-    arr = np.asarray(init, dtype=np.float32)
+    """init [K, D] as float64 (mapped into the frame before the float32 cast, as KMeans does)."""
+    arr = np.asarray(init, dtype=np.float64)
     if arr.shape != (k, d):
         raise InputError(f"init array has shape {np.shape(init)}, expected ({k}, {d})")
     if not np.isfinite(arr).all():
@@ -545,12 +653,13 @@ def _fit_cuml(parts: _Partitions, k: int, init, max_iter: int, tol: float, spher
         n_iter = int(model.get_combined_model().n_iter_)
     except Exception:  # noqa: BLE001 — older cuML versions expose no iteration count
         n_iter = 0
-    return LloydResult(parts.labels(states), centers, float(inertia), n_iter)
+    return LloydResult(parts.labels(states), centers, parts.inertia(states, centers, inertia), n_iter)
 
 
 def _cupy_block(src, data):
+    """The partition's float32 rows as cupy [n, D] (in the frame: cuML's float32 distances cancel alike)."""
     import cupy
 
-    path, start, stop = src
-    block = np.load(path, mmap_mode="r")[start:stop] if data is None else data
+    block = _source(src, data)
+    block = block if src[3] is None else _framed_block(block, src[3], src[1])
     return cupy.asarray(np.asarray(block, dtype=np.float32))
