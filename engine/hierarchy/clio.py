@@ -17,12 +17,21 @@ d. assign          one request per child shows it up to `max_options` candidate 
 e. rename          one request per parent that received children names it from them (failure: the
                    deduplicated name stays).
 
+Every name and description the model writes (each proposed item, each merge, each rename) is held to the
+namer's rules (`privacy.auditor.usable_answer`): invisible characters removed, the name cut to 10 words,
+at most `MAX_NAME_CHARS` / `MAX_DESCRIPTION_CHARS` characters, no run of `COPY_WORDS` consecutive words of
+what the request showed of the children besides their names (their descriptions, or the keywords standing
+in; a parent may be named like one of its children), and scrubbed (`privacy.scrubber`). An item that breaks
+them is dropped (a neighbourhood left without any falls back to its children as candidates); a merge or a
+rename that breaks them falls back as a failed call does. Each is counted with its reason in the level's
+"unusable" {"count", "reasons" {"<step>: <why>": n}}; the step's failure count includes it.
+
 `group` returns a `Grouping` with the parents' names and descriptions, which `build_hierarchy` hands to
 the next level as its children's. These names only steer the grouping: the tree stores no names, and the
 names stage names the published nodes later. Nothing is written but the LLM call cache (the run's
 private zone), so a run killed mid-level resumes without re-sending a finished request.
 
-`report` counts per level (neighbourhoods, proposals, merges, fallbacks, failures); `usage` is the LLM
+`report` counts per level (neighbourhoods, proposals, merges, fallbacks, failures, unusable answers); `usage` is the LLM
 usage of every call made (`clio_engine.llm.merge_usage`). `checkpoint`, when set, is called after each
 level's assign step (the pipeline's kill-point hook, "hierarchy:level").
 """
@@ -30,7 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -41,6 +50,8 @@ from clio_engine.llm.formats import Fields, NumberedList, Score
 from clio_engine.llm.session import LLM_READS
 from clio_engine.llm.structured import ParseError
 from clio_engine.llm.types import Request
+from clio_engine.privacy.auditor import shown_grams, usable_answer
+from clio_engine.privacy.scrub import Scrubber
 
 STAGE = "hierarchy"
 NAME_WORDS = 10
@@ -105,15 +116,16 @@ def option_order(candidates: np.ndarray, random_state: int, child: int) -> np.nd
 
 class ClioStrategy:
     """LLM grouping (module docstring). `embedder(list[str]) -> [n, D]`; `cfg`: the config the LLM is asked
-    through (`clio_engine.llm.ask`: its `llm` section and `seed`)."""
+    through (`clio_engine.llm.ask`: its `llm` section and `seed`); `scrubber` scrubs the model's names
+    (default: the rules scrubber)."""
 
     name = "clio"
     needs_names = True
 
     def __init__(self, embedder: Callable[[Sequence[str]], np.ndarray], cfg, *, neighbourhood_size: int = 40,
                  context: int = 10, max_options: int = 12, rename_shown: int = 40,
-                 checkpoint: Callable[[], None] | None = None):
-        self.embedder, self.cfg = embedder, cfg
+                 checkpoint: Callable[[], None] | None = None, scrubber: Scrubber | None = None):
+        self.embedder, self.cfg, self.scrubber = embedder, cfg, scrubber or Scrubber()
         self.neighbourhood_size, self.context, self.max_options = neighbourhood_size, context, max_options
         self.rename_shown, self.checkpoint = rename_shown, checkpoint
         self.report: dict = {"levels": []}
@@ -125,20 +137,20 @@ class ClioStrategy:
         n = len(children)
         if n_parents >= n:  # nothing to merge (an earlier level kept fewer parents than scheduled)
             return Grouping(np.arange(n, dtype=np.int64), children.names, children.descriptions)
-        texts = self.texts(children)
+        texts, shown = self.texts(children), self.shown(children)
         level = {"level": children.level, "children": n, "target": n_parents}
         self.report["levels"].append(level)
         vecs = self._embed(texts)
         hood = self.neighbourhoods(vecs, random_state)
         level["neighbourhoods"] = int(hood.max()) + 1
-        proposals = self.propose(texts, vecs, hood, n_parents, level)
-        parents = self.deduplicate(proposals, n_parents, level)
+        proposals = self.propose(texts, vecs, hood, n_parents, level, shown)
+        parents = self.deduplicate(proposals, n_parents, level, dict(zip(texts, shown)))
         parent = self.assign(texts, vecs, parents, random_state, level)
         if self.checkpoint is not None:
             self.checkpoint()
         used, compact = np.unique(parent, return_inverse=True)
         parents = [parents[int(u)] for u in used]
-        names, descriptions = self.rename(texts, children.sizes, compact, parents, level)
+        names, descriptions = self.rename(texts, children.sizes, compact, parents, level, shown)
         level["parents"] = len(parents)
         return Grouping(compact.astype(np.int64), names, descriptions)
 
@@ -147,6 +159,13 @@ class ClioStrategy:
         names, descs, kws = (children.names or [None] * n, children.descriptions or [None] * n,
                              children.keywords or [None] * n)
         return [child_text(a, b, c) for a, b, c in zip(names, descs, kws)]
+
+    def shown(self, children: ChildNodes) -> list[str]:
+        """What each child's text (`texts`) shows besides its name: its description, or the keywords
+        standing in for one. An answer may repeat a child's name, never `COPY_WORDS` words of this."""
+        n = len(children)
+        descs, kws = children.descriptions or [None] * n, children.keywords or [None] * n
+        return [child_text(None, b, c) for b, c in zip(descs, kws)]
 
     # ------------------------------------------------------------------ steps
 
@@ -163,11 +182,13 @@ class ClioStrategy:
         return np.unique(labels, return_inverse=True)[1].astype(np.int64)
 
     def propose(self, texts: list[str], vecs: np.ndarray, hood: np.ndarray, n_parents: int,
-                level: dict) -> list[Parent]:
+                level: dict, shown: Sequence[str] | None = None) -> list[Parent]:
         """Every neighbourhood's proposed parents, in neighbourhood order. A neighbourhood whose answer
-        failed offers its children themselves as candidates (deduplicate merges them), so that its part
-        of the level is still covered by parents of its own."""
-        n, requests, hoods = len(texts), [], []
+        failed (or held no usable item) offers its children themselves as candidates (deduplicate merges
+        them), so that its part of the level is still covered by parents of its own. `shown`: `shown(...)`
+        per child (default: the whole texts), which no item may copy."""
+        shown = texts if shown is None else shown
+        n, requests, hoods, grams = len(texts), [], [], []
         for j in range(int(hood.max()) + 1):
             members = np.flatnonzero(hood == j)
             hoods.append(members)
@@ -176,14 +197,17 @@ class ClioStrategy:
             near = outside[np.argsort(-(vecs[outside] @ centre), kind="stable")[:self.context]]
             wanted = max(1, round(n_parents * len(members) / n))
             prompt = P.propose_prompt([texts[i] for i in members], [texts[i] for i in near], wanted)
+            grams.append(shown_grams([shown[i] for i in (*members, *near)]))
             # at least half the wanted count, else the answer is re-asked once: a small model that stops
             # after one item would otherwise collapse the whole neighbourhood into one parent
             requests.append(Request.user(prompt, system=P.PROPOSE_SYSTEM,
                                          schema=DistinctList((wanted + 1) // 2, max(2 * wanted, wanted + 2))))
         out: list[Parent] = []
         level["proposals"] = level["propose_failures"] = level["children_as_candidates"] = 0
-        for members, r in zip(hoods, self._ask(requests)):
-            mine = [p for p in map(split_proposal, r.parsed) if p is not None] if r.ok else []
+        self._unusable(level)
+        for members, seen, r in zip(hoods, grams, self._ask(requests)):
+            items = [p for p in map(split_proposal, r.parsed) if p is not None] if r.ok else []
+            mine = [p for p in (self._usable(p, seen, level, "propose") for p in items) if p is not None]
             if not mine:
                 mine = [(texts[i], "") for i in members]
                 level["propose_failures"] += 1
@@ -193,14 +217,19 @@ class ClioStrategy:
             out += mine
         return out
 
-    def deduplicate(self, proposals: list[Parent], n_parents: int, level: dict) -> list[Parent]:
+    def deduplicate(self, proposals: list[Parent], n_parents: int, level: dict,
+                    shown: Mapping[str, str] | None = None) -> list[Parent]:
         """At most `n_parents` distinct parents: repeated names dropped, then near-duplicates merged by
-        cutting the proposals' embeddings into `n_parents` groups (Ward) and naming each group of two or more."""
+        cutting the proposals' embeddings into `n_parents` groups (Ward) and naming each group of two or more.
+        `shown`: child text → `shown(...)` of that child, for the children offered as candidates (a failed
+        proposal); a merge may not copy it, nor a proposal's description."""
+        shown = shown or {}
         unique: dict[str, Parent] = {}
         for p in proposals:
             unique.setdefault(" ".join(p[0].lower().split()), p)
         props = list(unique.values())
         level["merged"] = level["merge_failures"] = 0
+        self._unusable(level)
         if len(props) <= n_parents:
             level["deduplicated"] = len(props)
             return props
@@ -215,8 +244,11 @@ class ClioStrategy:
         for g in range(n_parents):
             r = merged.get(g)
             if r is not None and r.ok:
-                out.append((r.parsed["name"], r.parsed["description"]))
-                continue
+                seen = shown_grams([shown.get(parent_text(props[i]), props[i][1]) for i in members[g]])
+                answer = self._usable((r.parsed["name"], r.parsed["description"]), seen, level, "merge")
+                if answer is not None:
+                    out.append(answer)
+                    continue
             if r is not None:
                 level["merge_failures"] += 1
             # a single proposal, or a failed merge: the member nearest the group's mean stands for it
@@ -252,26 +284,46 @@ class ClioStrategy:
         return parent
 
     def rename(self, texts: list[str], sizes: np.ndarray, parent: np.ndarray, parents: list[Parent],
-               level: dict) -> tuple[list[str], list[str]]:
-        """A name and description for each parent (all used) from its children, largest first."""
-        requests = []
+               level: dict, shown: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+        """A name and description for each parent (all used) from its children, largest first. `shown`:
+        `shown(...)` per child (default: the whole texts), which the answer may not copy."""
+        shown = texts if shown is None else shown
+        requests, grams = [], []
         for p, (name, _) in enumerate(parents):
             members = np.flatnonzero(parent == p)
             members = members[np.argsort(-np.asarray(sizes)[members], kind="stable")]
-            shown = [texts[i] for i in members[:self.rename_shown]]
-            prompt = P.rename_prompt(shown, name, len(members) - len(shown))
+            listed = members[:self.rename_shown]
+            prompt = P.rename_prompt([texts[i] for i in listed], name, len(members) - len(listed))
+            grams.append(shown_grams([shown[i] for i in listed]))
             requests.append(Request.user(prompt, system=P.RENAME_SYSTEM,
                                          schema=Fields(("name", "description"), max_words=(NAME_WORDS, 80))))
         names, descriptions = [p[0] for p in parents], [p[1] for p in parents]
         level["rename_failures"] = 0
+        self._unusable(level)
         for p, r in enumerate(self._ask(requests)):
-            if r.ok:
-                names[p], descriptions[p] = r.parsed["name"], r.parsed["description"]
+            answer = self._usable((r.parsed["name"], r.parsed["description"]), grams[p], level, "rename") \
+                if r.ok else None
+            if answer is not None:
+                names[p], descriptions[p] = answer
             else:
                 level["rename_failures"] += 1
         return names, descriptions
 
     # ------------------------------------------------------------------ helpers
+
+    def _usable(self, answer: Parent, grams: set, level: dict, step: str) -> Parent | None:
+        """The model's (name, description) as `usable_answer` leaves it, or None, counted in the level's
+        "unusable" with the step and the reason."""
+        usable, why = usable_answer(answer[0], answer[1], grams, self.scrubber, NAME_WORDS)
+        if usable is None:
+            counts = self._unusable(level)
+            counts["count"] += 1
+            counts["reasons"][f"{step}: {why}"] = counts["reasons"].get(f"{step}: {why}", 0) + 1
+        return usable
+
+    @staticmethod
+    def _unusable(level: dict) -> dict:
+        return level.setdefault("unusable", {"count": 0, "reasons": {}})
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         return _unit(np.asarray(self.embedder(texts), dtype=np.float64))
@@ -292,8 +344,11 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def _factory(cfg) -> ClioStrategy:
-    return ClioStrategy(run_embedder(cfg), cfg, neighbourhood_size=cfg.hierarchy.neighbourhood_size)
+    from clio_engine.privacy import make_scrubber
+
+    return ClioStrategy(run_embedder(cfg), cfg, neighbourhood_size=cfg.hierarchy.neighbourhood_size,
+                        scrubber=make_scrubber(cfg.privacy.scrubber))
 
 
-register_hierarchy("clio", reads=(*EMBEDDER_READS, "hierarchy.neighbourhood_size", *LLM_READS), needs_names=True,
-                   needs_llm=True)(_factory)
+register_hierarchy("clio", reads=(*EMBEDDER_READS, "hierarchy.neighbourhood_size", "privacy.scrubber", *LLM_READS),
+                   needs_names=True, needs_llm=True)(_factory)

@@ -6,14 +6,17 @@ Each published node's name, description and examples are scored (`audit_prompts.
 to a person, 5 = fully general). Below `privacy.auditor_min_score` the node is renamed once — the model
 rewrites name and description more generally, without seeing the examples — and the new summary (with the
 same examples) is scored again. Still below, or any call failed (fail closed: an unanswered audit never
-passes), and the node is withheld: its name becomes `WITHHELD`, its description, keywords and examples
-empty. Counts are untouched (the thresholds decided what is published; the auditor only decides what it
-is called). `cfg` needs `privacy.auditor_min_score`, `privacy.scrubber`, the `llm` section and `seed`.
+passes), and the node is withheld: its name becomes `WITHHELD` — "WITHHELD (2)", "WITHHELD (3)", … for the
+second, third, … withheld node of a level, so that withheld siblings keep distinct names — its description,
+keywords and examples empty. Counts are untouched (the thresholds decided what is published; the auditor
+only decides what it is called). `cfg` needs `privacy.auditor_min_score`, `privacy.scrubber`, the `llm`
+section and `seed`.
 
 A score is read by `Score` (formats.py): a reply naming several numbers in range is malformed, re-asked
 once and then a failed audit, so it never passes. A rename is held to the namer's rules
 (`usable_answer`: invisible characters removed, a character cap, no copy of
-`COPY_WORDS` consecutive words of the node's examples, which the auditor was shown); one that breaks them
+`COPY_WORDS` consecutive words of the node's examples, which the auditor was shown, nor of `COPY_WORDS` words
+of one example in order with at most one word inserted, dropped or changed between them); one that breaks them
 is a failed rename, counted by its reason.
 
 report: {"audited", "renamed", "withheld", "scores" {first score: count}, "reasons" {why withheld: count},
@@ -25,6 +28,8 @@ import re
 from collections import Counter
 from dataclasses import replace
 from typing import Iterable
+
+import numpy as np
 
 from clio_engine.llm.formats import Fields, Score
 from clio_engine.llm.types import Request
@@ -40,7 +45,8 @@ MAX_WORDS = 10
 # still one word, so characters are capped too; and record text must not reach release/ through it.
 MAX_NAME_CHARS = 150          # 10 words of 15 characters; a longer name is an answer gone wrong
 MAX_DESCRIPTION_CHARS = 1000  # 80 words of 12 characters
-COPY_WORDS = 8                # an answer sharing this many consecutive words with a shown text copies it
+COPY_WORDS = 8                # an answer sharing this many consecutive words with a shown text copies it,
+COPY_GAP = 2                  # or this many of one text in order, each ≤ COPY_GAP positions after the last
 
 
 def audit_names(cfg, names_per_level: list[list]) -> tuple[list[list], dict]:
@@ -71,10 +77,13 @@ def audit_names(cfg, names_per_level: list[list]) -> tuple[list[list], dict]:
             passed.add(i)
         else:
             reasons["audit failed" if score is None else "score below minimum after renaming"] += 1
+    withheld: Counter = Counter()  # per level: siblings' names must differ (the tree is not known here)
     for i in flagged:
         if i not in passed:
             l, n = where[i]
-            out[l][n] = replace(out[l][n], name=WITHHELD, description="", keywords=[], examples=[])
+            withheld[l] += 1
+            name = WITHHELD if withheld[l] == 1 else f"{WITHHELD} ({withheld[l]})"
+            out[l][n] = replace(out[l][n], name=name, description="", keywords=[], examples=[])
     report = {"audited": len(where), "min_score": minimum, "flagged": len(flagged), "renamed": len(passed),
               "withheld": len(flagged) - len(passed), "scores": dict(sorted(scores.items())),
               "failed_audits": sum(s is None for s in first), "reasons": dict(sorted(reasons.items())), "llm": usage}
@@ -113,24 +122,76 @@ def _renames(cfg, names: list, usage: dict, scrubber) -> tuple[list[tuple[tuple[
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.casefold())
+    return re.findall(r"\w+", neutralise(text).casefold())
+
+
+class ShownGrams(set):
+    """`shown_grams`'s answer: the set of every run of `k` consecutive words of the shown texts (as before),
+    and `positions`: word → sorted positions [P] int64 of that word in the texts laid end to end, each text
+    `COPY_GAP` empty slots after the previous one (so no chain of `copies_shown` crosses from one text into
+    the next)."""
+
+    def __init__(self, grams=(), positions: dict | None = None):
+        super().__init__(grams)
+        self.positions = positions or {}
 
 
 def shown_grams(texts: Iterable[str], k: int = COPY_WORDS) -> set[tuple[str, ...]]:
-    """Every run of `k` consecutive words (case and punctuation ignored) of the texts shown to the model."""
+    """Every run of `k` consecutive words (case and punctuation ignored) of the texts shown to the model, as a
+    `ShownGrams` set that also indexes where each word stands, for the gapped check of `copies_shown`.
+    O(total words)."""
     grams: set[tuple[str, ...]] = set()
-    for text in texts:
+    ids: dict[str, int] = {}
+    codes: list[int] = []
+    for text in dict.fromkeys(texts):  # a text shown twice is one text
         words = _words(text)
         grams.update(tuple(words[i:i + k]) for i in range(len(words) - k + 1))
-    return grams
+        codes.extend(ids.setdefault(w, len(ids)) for w in words)
+        codes.extend([-1] * COPY_GAP)  # empty slots between texts
+    code = np.asarray(codes, np.int64)
+    order = np.argsort(code, kind="stable")  # positions grouped by word, ascending within a word
+    starts = np.searchsorted(code[order], np.arange(len(ids) + 1))
+    positions = {w: order[starts[i]:starts[i + 1]] for w, i in ids.items()}
+    return ShownGrams(grams, positions)
 
 
 def copies_shown(answer: str, grams: set, k: int = COPY_WORDS) -> bool:
-    """Whether `answer` repeats `k` consecutive words of a shown text (`grams` from `shown_grams`)."""
+    """Whether `answer` copies a shown text (`grams` from `shown_grams`): it holds `k` consecutive words of one,
+    or — a gapped copy — `k` words of one text in the same order, each within `COPY_GAP` positions of the
+    previous matched word both in the answer and in the text (so one word inserted, dropped or changed
+    between any two matched words still chains: "tell her also boss Maria" copies "tell her boss Maria").
+    Case and punctuation are ignored. Words shared with *several* texts never chain across texts, so a name
+    built from a cluster's common short phrases is not a copy.
+
+    The gapped check is a dynamic programme over (answer word, text position) pairs: the longest chain ending
+    at each position where answer word i occurs, from the chains of words i−1 … i−COPY_GAP, found by binary
+    search — O(Σ occurrences of the answer's words × log), vectorised per answer word."""
     if not grams:
         return False
     words = _words(answer)
-    return any(tuple(words[i:i + k]) in grams for i in range(len(words) - k + 1))
+    if any(tuple(words[i:i + k]) in grams for i in range(len(words) - k + 1)):
+        return True
+    index = getattr(grams, "positions", None)
+    if not index:
+        return False  # a plain set of k-grams: the consecutive check only
+    empty = np.zeros(0, np.int64)
+    recent: list[tuple[np.ndarray, np.ndarray]] = []  # (positions, chain lengths) of the last COPY_GAP words
+    for w in words:
+        pos = index.get(w, empty)
+        best = np.ones(len(pos), np.int64)
+        if len(pos):
+            for prev_pos, prev_len in recent:
+                if not len(prev_pos):
+                    continue
+                for d in range(1, COPY_GAP + 1):
+                    j = np.searchsorted(prev_pos, pos - d)
+                    jc = np.minimum(j, len(prev_pos) - 1)
+                    hit = prev_pos[jc] == pos - d
+                    best = np.maximum(best, np.where(hit, prev_len[jc] + 1, 1))
+            if best.max() >= k:
+                return True
+        recent = [*recent, (pos, best)][-COPY_GAP:]
+    return False
 
 
 def usable_answer(name: str, description: str, grams: set, scrubber,
