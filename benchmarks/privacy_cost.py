@@ -120,7 +120,8 @@ def noise_cost(labels, parents, users, facets, epsilons, seeds) -> list[dict]:
     clustered = max(int((labels[0] >= 0).sum()), 1)
     rows = []
     for eps in epsilons:
-        plan = plan_noise(eps, BOUND, n_levels=len(labels), facets=tuple(facets), has_user_ids=True)
+        # the runs derive k from the record count, so under ε that count is a query of the budget too
+        plan = plan_noise(eps, BOUND, n_levels=len(labels), facets=tuple(facets), has_user_ids=True, k_from_count=True)
         published_share, cluster_err, cell_err, published_nodes = [], [], [], []
         for seed in range(seeds):
             pubs = publish(labels, parents, users, **FLOORS, noise=plan, seed=seed)

@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# Noised runs draw with a random secret key per run directory (clio_engine.pipeline.noise_plan.run_key): the
+# suite fixes it so that its noised runs are the same on every machine (tests of the key itself unset it).
+os.environ.setdefault("CLIO_ENGINE_NOISE_KEY", "5eed" * 8)
 DATA_DIR = Path(os.environ.get("CLIO_DATA_DIR", REPO.parent / "shared" / "data"))
 
 

@@ -93,6 +93,41 @@ def test_release_tree_without_unpublished_rows_is_still_differenced(tmp_path):
     assert audit(write_dir(tmp_path / "ok", extra={"tree.json": json.dumps(tree)})) == []
 
 
+def test_centroid_weights_without_centroids_has_nothing_to_check_and_catches_centroids_put_back(tmp_path):
+    """A release carries no centroid (build_release drops them): the attack finds nothing and does not crash.
+    Centroids put back are caught: a parent's weighted by sizes other than the published ones (analyst zone or
+    release), and in a release any published base cluster's (the normalised sum of its members' embeddings)."""
+    nodes = [[{"id": "0.0", "kind": "cluster", "size": 20}, {"id": "0.1", "kind": "cluster", "size": 20}],
+             [{"id": "1.0", "kind": "cluster", "size": 40}]]
+    mix = lambda a, b: [a / (a * a + b * b) ** 0.5, b / (a * a + b * b) ** 0.5, 0.0]  # noqa: E731
+
+    def folder(name, zone=None, parent=None):
+        levels = [{"parent": [0, 0], "size": [20, 20]}, {"parent": [-1], "size": [40]}]
+        if parent is not None:
+            levels[0]["centroid"], levels[1]["centroid"] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [parent]
+        manifest = {"privacy": {"min_users": 5, "min_records": 15}, **({"zone": zone} if zone else {})}
+        tree = {"strategy": "centroid", "levels": levels, "nodes": nodes}
+        return write_dir(tmp_path / name, extra={"tree.json": json.dumps(tree), "manifest.json": json.dumps(manifest)})
+
+    def found(root):
+        return sorted(v.where for v in audit(root) if v.attack == "centroid-weights")
+
+    assert found(folder("release", "release")) == []
+    # a release whose clusters table has no centroid but whose tree.json kept them (copied from the run)
+    tree_only = write_dir(tmp_path / "tree_only", [node("1.0", None, 40), node("0.0", "1.0", 20), node("0.1", "1.0", 20)],
+                          extra={"manifest.json": json.dumps({"privacy": {"min_users": 5, "min_records": 15},
+                                                              "zone": "release"}),
+                                 "tree.json": json.dumps({"strategy": "centroid", "nodes": nodes, "levels": [
+                                     {"parent": [0, 0], "size": [20, 20], "centroid": [[1.0, 0.0], [0.0, 1.0]]},
+                                     {"parent": [-1], "size": [40], "centroid": [[0.7, 0.7]]}]})})
+    assert found(tree_only) == ["level 0", "level 1"]
+    assert found(folder("analyst", parent=mix(1, 1))) == []  # weighted by the published sizes
+    assert found(folder("exact", parent=mix(3, 1))) == ["1.0"]  # by others (the exact ones under noise)
+    # member sums in a release, of base clusters and of parents (all of their members')
+    assert found(folder("leaky", "release", parent=mix(1, 1))) == ["0.0", "0.1", "1.0"]
+    assert found(folder("both", "release", parent=mix(3, 1))) == ["0.0", "0.1", "1.0", "1.0"]
+
+
 def test_facet_cells_across_levels_pin_a_hidden_sibling(tmp_path):
     """The issue's probe: a published parent cell (28) minus a published child's cell (19) = a hidden sibling's (9)."""
     clusters = [node("1.0", None, 60), node("0.0", "1.0", 40), node("0.1", "1.0"),
@@ -334,15 +369,16 @@ def test_noised_point_counts_leak_unless_every_cluster_gets_the_same_marks(tmp_p
 
 
 def test_a_noised_real_run_is_consistent_and_its_shares_give_no_exact_sizes(tmp_path, tiny_bert_dir):
-    """privacy.epsilon = 1: published sizes are noised, so the LP widens them (never infeasible); the facet
+    """privacy.epsilon = 16: published sizes are noised, so the LP widens them (never infeasible); the facet
     shares once came from exact counts and gave the exact sizes back (issue 10, finding 6); now they are
-    ratios of noised cells to the published (noised) sizes, so the fractional attack finds nothing."""
+    ratios of noised cells to the published (noised) sizes, so the fractional attack finds nothing. (ε is
+    large enough that some cells pass the floors on both their exact and their noised counts.)"""
     frame = generate_conversations(600, seed=4)
     result = run(None, input=frame[["id", "text", "user_id", "language", "country"]], out=tmp_path / "eps", overrides={
         "embed.progress": False, "cluster.k": 30, "hierarchy.levels": 3, "hierarchy.top": 4,
         "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(tmp_path / "cache"), "input.user_column": "user_id",
         "input.facet_columns": ["language", "country"], "privacy.min_users": 5, "privacy.min_records": 15,
-        "privacy.epsilon": 1.0})
+        "privacy.epsilon": 16.0})
     found = audit(result.dir)
     assert not [v for v in found if "infeasible" in v.what], found
     exact = [v for v in found if "exact size behind" in v.what]

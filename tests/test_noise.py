@@ -289,8 +289,15 @@ def test_noised_release_centroids_say_no_more_than_the_noised_sizes(tmp_path, ti
     """Attack (found in review): a parent's centroid is its children's mean weighted by their sizes. Weighted
     by the exact sizes, least squares of a published parent's centroid on its children's centroids gives the
     exact size ratios, and the smallest whole parent size fitting them the exact counts: the noise undone.
-    Published centroids must be weighted by the published (noised) sizes only."""
+    The analyst tree's centroids must be weighted by the published (noised) sizes only, and release/ carries
+    no centroid at all (a base cluster's is the normalised sum of its members' embeddings)."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from clio_engine import generate_conversations
+    from clio_engine.audit import audit
     from clio_engine.pipeline import run
 
     frame = generate_conversations(1500, seed=3)[["id", "text", "user_id"]]
@@ -298,7 +305,9 @@ def test_noised_release_centroids_say_no_more_than_the_noised_sizes(tmp_path, ti
         "embed.progress": False, "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(tmp_path / "cache"),
         "cluster.k": 12, "hierarchy.levels": 2, "hierarchy.top": 3, "input.user_column": "user_id",
         "privacy.min_users": 2, "privacy.min_records": 2, "privacy.epsilon": 1.0})
-    released = json.loads((result.dir / "release" / "tree.json").read_text())
+    assert all("centroid" not in lv for lv in json.loads((result.dir / "release" / "tree.json").read_text())["levels"])
+    assert "centroid" not in pq.read_table(result.dir / "release" / "clusters.parquet").column_names
+    released = json.loads((result.dir / "tree.json").read_text())  # the analyst tree: published nodes, centroids
     exact = json.loads((result.dir / "private" / "cache" / "tree.json").read_text())
     kids_level, parents_level = released["levels"][0], released["levels"][1]
     kids, parents = released["nodes"][0], released["nodes"][1]
@@ -317,38 +326,159 @@ def test_noised_release_centroids_say_no_more_than_the_noised_sizes(tmp_path, ti
         differing += not np.allclose(published / published.sum(), true / true.sum(), atol=1e-3)
     assert checked and differing, (checked, differing)  # the attack had something to find
 
-    # `clio-engine audit` runs the same attack: clean here, and a violation on the leaky release (the parent
-    # centroids weighted by the exact sizes, as before the fix), built from this one and the private tree.
-    import shutil
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from clio_engine.audit import audit
-
+    # `clio-engine audit` runs the same attack: nothing to check in the release (no centroid), and violations
+    # on a leaky release built from it with the analyst table's centroids put back, the parents' weighted by
+    # the exact sizes (as before the fix): the exact weights, and the base clusters' member sums.
     assert not [v for v in audit(result.dir / "release") if v.attack == "centroid-weights"]
     leaky = tmp_path / "leaky"
     shutil.copytree(result.dir / "release", leaky)
     (leaky / "tree.json").unlink()
-    table = pq.read_table(leaky / "clusters.parquet")
+    analyst = pq.read_table(result.dir / "clusters.parquet").drop(["examples"])
     exact_centroid = {f"1.{j}": c for j, c in enumerate(exact["levels"][1]["centroid"])}
-    rows = table.to_pylist()
+    rows = analyst.to_pylist()
     for r in rows:
         if r["level"] == 1 and r["kind"] == "cluster" and r["published"]:
             r["centroid"] = exact_centroid[r["id"]]
-    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), leaky / "clusters.parquet")
-    assert [v for v in audit(leaky) if v.attack == "centroid-weights"]
+    pq.write_table(pa.Table.from_pylist(rows, schema=analyst.schema), leaky / "clusters.parquet")
+    found = {v.where for v in audit(leaky) if v.attack == "centroid-weights"}
+    assert found & {r["id"] for r in rows if r["level"] == 1}, found  # parents weighted by the exact sizes
+    assert found & {r["id"] for r in rows if r["level"] == 0}, found  # base centroids: members' embedding sums
 
 
-def test_a_noised_run_with_k_from_the_record_count_says_it_tells_n(caplog):
-    """Review: k = round(N / target_cluster_size) is published (one row per base cluster) and gives N to ±50
-    beside counts noised at a larger scale. Not refused (ε covers counts, not the clustering): warned."""
-    from clio_engine.config import load_config
-    from clio_engine.pipeline.run import check_config
+def _k_draws(n_records: int, users: np.ndarray, seeds: range, target: int = 100) -> np.ndarray:
+    """k for each seed as the cluster stage picks it under ε (noised bounded count / target)."""
+    from clio_engine.pipeline.stages import base_k
+    from clio_engine.privacy.noise import noised_record_count
 
-    for overrides, warned in (({"privacy.epsilon": 1.0}, True), ({"privacy.epsilon": 1.0, "cluster.k": 20}, False),
-                              ({}, False)):
-        caplog.clear()
-        with caplog.at_level("WARNING", logger="clio_engine.pipeline.run"):
-            check_config(load_config(None, overrides))
-        assert any("tells N to ±50" in r.getMessage() for r in caplog.records) == warned, overrides
+    plan = plan_noise(1.0, 5, n_levels=3, facets=("language",), k_from_count=True)
+    return np.array([base_k(n_records, None, target, noised_record_count(plan, users, seed)) for seed in seeds])
+
+
+def test_with_epsilon_the_number_of_base_clusters_does_not_tell_one_users_records():
+    """Attack (review): the release has one row per base cluster, and k = round(N / 100) told N to ±50 beside
+    counts noised at a far larger scale; two inputs that differ by one user with 5 records on either side of
+    a rounding edge (1,048 and 1,053 records) gave k = 10 and 11, every time. Under ε, k comes from a noised
+    bounded count, a query of the budget: the two inputs' k distributions must nearly coincide."""
+    users = np.repeat(np.arange(262), 4)            # 1,048 records, 4 per user
+    neighbour = np.r_[users, np.full(5, 262)]       # + one user with 5 records: 1,053
+    seeds = range(600)
+    k, k_neighbour = _k_draws(len(users), users, seeds), _k_draws(len(neighbour), neighbour, seeds)
+    values = np.union1d(k, k_neighbour)
+    hist = np.array([(k == v).mean() for v in values])
+    hist_neighbour = np.array([(k_neighbour == v).mean() for v in values])
+    total_variation = 0.5 * np.abs(hist - hist_neighbour).sum()
+    assert len(values) >= 3  # k is spread by the noise, not a function of N
+    assert total_variation < 0.15, (total_variation, dict(zip(values.tolist(), hist.tolist())))
+
+
+def test_k_from_the_count_is_a_query_of_the_budget_and_only_when_derived():
+    plain = plan_noise(2.0, 5, n_levels=2, facets=("language",))
+    derived = plan_noise(2.0, 5, n_levels=2, facets=("language",), k_from_count=True)
+    assert "records/total" not in plain.queries and derived.queries[0] == "records/total"
+    assert len(derived.queries) == len(plain.queries) + 1
+    assert math.isclose(derived.epsilon_each * len(derived.queries), 2.0)  # the total stays ε
+
+
+def test_a_noised_run_draws_k_from_the_counted_query(tmp_path, tiny_bert_dir):
+    """The run's k: round(noised count / target), the count drawn from the plan's own `records/total` query
+    (so the manifest's spend covers it); with an explicit cluster.k no such query is planned."""
+    from clio_engine import generate_conversations
+    from clio_engine.pipeline import run
+    from clio_engine.pipeline.noise_plan import run_key
+    from clio_engine.pipeline.stages import base_k
+    from clio_engine.privacy.noise import noised_record_count
+
+    frame = generate_conversations(600, seed=3)[["id", "text", "user_id", "language"]]
+    settings = {"embed.progress": False, "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(tmp_path / "cache"),
+                "hierarchy.levels": 2, "hierarchy.top": 3, "input.user_column": "user_id",
+                "input.facet_columns": ["language"], "privacy.epsilon": 4.0, "cluster.target_cluster_size": 40,
+                "output.explorer": False}
+    result = run(None, input=frame, out=tmp_path / "derived", overrides=settings)
+    noise = result.manifest["privacy"]["noise"]
+    assert noise["queries"][0]["name"] == "records/total"
+    assert math.isclose(sum(q["epsilon"] for q in noise["queries"]), 4.0)
+    cluster = result.manifest["stages"]["cluster"]
+    assert "noised record count" in cluster["k_rule"]
+    key = run_key(result.dir / "private")
+    plan = plan_noise(4.0, 5, n_levels=2, facets=("language",), k_from_count=True, key=key)
+    users = frame["user_id"].factorize()[0]  # the count Σ min(records, B) needs only who is who
+    assert cluster["k"] == base_k(600, None, 40, noised_record_count(plan, users, 0))
+    explicit = run(None, input=frame, out=tmp_path / "explicit", overrides={**settings, "cluster.k": 15})
+    assert all(q["name"] != "records/total" for q in explicit.manifest["privacy"]["noise"]["queries"])
+
+
+def test_the_published_seed_does_not_draw_the_runs_noise_again(tmp_path, tiny_bert_dir, monkeypatch):
+    """Attack (review): release/manifest.json states the seed (0 by default), the scale and the query names, and
+    the noise was drawn from default_rng([seed, crc32(query)]): a reader drew it again and subtracted it,
+    getting every exact top-level size. The draws now also take a secret key kept in private/ (a resumed
+    run reuses it, so its numbers stay the same; another run directory draws anew)."""
+    from clio_engine import generate_conversations
+    from clio_engine.pipeline import run
+    from clio_engine.pipeline.noise_plan import KEY_FILE
+
+    frame = generate_conversations(900, seed=5)[["id", "text", "user_id"]]
+    settings = {"embed.progress": False, "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(tmp_path / "cache"),
+                "cluster.k": 12, "hierarchy.levels": 2, "hierarchy.top": 4, "input.user_column": "user_id",
+                "privacy.epsilon": 1.0, "privacy.min_users": 1, "privacy.min_records": 1, "output.explorer": False}
+    monkeypatch.delenv("CLIO_ENGINE_NOISE_KEY")  # a random key, as a run outside the suite draws
+    result = run(None, input=frame, out=tmp_path / "run", overrides=settings)
+    release = json.loads((result.dir / "release" / "manifest.json").read_text())
+    seed, top = int(release["seed"]), len(release["levels"]) - 1
+    public = plan_noise(release["privacy"]["epsilon"], release["privacy"]["noise"]["max_records_per_user"],
+                        n_levels=len(release["levels"]), has_user_ids=True)  # all a reader has: no key
+    with np.load(result.dir / "private" / "cache" / "privacy.npz") as z:
+        true, published = z[f"records_{top}"], z[f"reported_records_{top}"]
+    redrawn = public.noised(true, f"records/level{top}", seed)  # the reader's guess of what was published
+    unclipped = published > 0
+    assert unclipped.sum() >= 3
+    assert (redrawn[unclipped] == published[unclipped]).mean() < 0.5, (redrawn, published)
+    key_file = result.dir / "private" / KEY_FILE
+    assert (key_file.stat().st_mode & 0o777) == 0o600
+    assert not any(key_file.read_text().strip() in f.read_text(errors="replace")
+                   for f in (result.dir / "release").rglob("*") if f.is_file())
+    again = run(None, input=frame, out=tmp_path / "run", overrides=settings)  # resumed: the same key, same numbers
+    assert again.clusters["size"].equals(result.clusters["size"])  # NaN where hidden, in both
+
+
+def test_a_preset_noise_key_is_used_and_a_bad_one_is_named(tmp_path, monkeypatch):
+    from clio_engine.errors import OutputError
+    from clio_engine.pipeline.noise_plan import KEY_ENV, run_key
+
+    monkeypatch.setenv(KEY_ENV, "ab" * 16)
+    assert run_key(tmp_path / "a") == int("ab" * 16, 16) == run_key(tmp_path / "a")
+    monkeypatch.setenv(KEY_ENV, "not hex")
+    with pytest.raises(OutputError, match=KEY_ENV):
+        run_key(tmp_path / "b")
+    (tmp_path / "a" / "noise.key").write_text("zz\n")
+    with pytest.raises(OutputError, match="noise.key"):
+        run_key(tmp_path / "a")
+    monkeypatch.delenv(KEY_ENV)
+    assert run_key(tmp_path / "c") != run_key(tmp_path / "d")  # random without a preset
+
+
+def test_the_noise_key_is_never_readable_by_others(tmp_path, monkeypatch):
+    """Review: the key was written with the umask's mode (0644) and chmodded after the rename, so a kill in
+    between left it readable for good. Now the file is 0600 from its first byte, and a key found readable
+    (copied with another umask) is made private again."""
+    import os
+
+    from clio_engine.pipeline import noise_plan
+
+    modes = []
+    real_replace = os.replace
+
+    def replace(src, dst):  # what the key file is like at the instant it appears under its name
+        modes.append(os.stat(src).st_mode & 0o777)
+        return real_replace(src, dst)
+    monkeypatch.setattr(noise_plan.os, "replace", replace)
+    old = os.umask(0o022)
+    try:
+        noise_plan.run_key(tmp_path / "private")
+    finally:
+        os.umask(old)
+    assert modes == [0o600]
+    key = tmp_path / "private" / noise_plan.KEY_FILE
+    key.chmod(0o644)
+    noise_plan.run_key(tmp_path / "private")
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert not [p for p in (tmp_path / "private").iterdir() if p.name != noise_plan.KEY_FILE]  # no temporary left

@@ -154,16 +154,22 @@ def test_rejected_rows_and_no_user_ids(tmp_path, tiny_bert_dir):
     assert m["input"]["rejected"] == 3
 
 
-def test_laplace_noise_changes_counts_but_is_seeded(tmp_path, tiny_bert_dir):
+def test_laplace_noise_changes_counts_but_is_seeded(tmp_path, tiny_bert_dir, monkeypatch):
+    monkeypatch.delenv("CLIO_ENGINE_NOISE_KEY")  # each new run directory draws its own key
     frame = generate_conversations(400, seed=2)[["id", "text", "user_id"]]
     over = {**BASE, "cluster.k": 8, "hierarchy.levels": 2, "hierarchy.top": 3, "embed.model": str(tiny_bert_dir),
             "embed.cache_dir": str(tmp_path / "cache"), "input.user_column": "user_id"}
     plain = run(None, input=frame, out=tmp_path / "plain", overrides=over)
-    noisy = [run(None, input=frame, out=tmp_path / f"noisy{i}", overrides={**over, "privacy.epsilon": 0.5}) for i in range(2)]
+    # the same run directory (its private noise key) draws the same noise; the same seed elsewhere does not:
+    # the seed is published, so noise it alone decided could be drawn again and subtracted
+    noisy = [run(None, input=frame, out=tmp_path / out, overrides={**over, "privacy.epsilon": 0.5})
+             for out in ("noisy", "noisy", "elsewhere")]
     size = lambda r: r.clusters[r.clusters.published & (r.clusters.kind == "cluster")].set_index("id")["size"]
     assert size(noisy[0]).equals(size(noisy[1]))
     common = size(plain).index.intersection(size(noisy[0]).index)
     assert len(common) > 0 and (size(plain)[common] != size(noisy[0])[common]).any()
+    shared = size(noisy[0]).index.intersection(size(noisy[2]).index)
+    assert len(shared) > 0 and (size(noisy[0])[shared] != size(noisy[2])[shared]).any()
 
 
 def test_top_above_a_derived_k_is_capped_and_said(tmp_path, tiny_bert_dir, caplog):
@@ -184,6 +190,10 @@ def test_base_k_rule():
     assert base_k(50, None, 100) == 2 and base_k(10, 7, 100) == 7
     with pytest.raises(ConfigError, match="exceeds"):
         base_k(5, 9, 100)
+    # k from a noised count (privacy.epsilon): never clamped to N, which would state N exactly (review)
+    assert base_k(40, None, 10, count=-30) == 2 and base_k(40, None, 10, count=395) == 40
+    with pytest.raises(ConfigError, match="set cluster.k"):
+        base_k(40, None, 10, count=420)
 
 
 def test_presets_strict_and_public():

@@ -39,7 +39,8 @@ class FacetCells:
     node, value [k] int64 (value indexes `names`), records, users [k] true counts, reported_records,
     reported_users [k] (noised when epsilon is set), primary [k] bool (passes the floors), shown [k] bool
     (after secondary suppression), node_records [n] true records per published node. record_cell and
-    record_users: each kept record's cell and user (for distinct users of a set of hidden cells).
+    record_users: each kept record's cell and user (for distinct users of a set of hidden cells);
+    record_rows: each kept record's row in the input (to tell which of a parent's records sit in no child cell).
     """
 
     facet: str
@@ -57,6 +58,7 @@ class FacetCells:
     record_users: np.ndarray
     epsilon: float | None = None
     node_sizes: np.ndarray | None = None  # [n] published (noised) node sizes: the share denominator with epsilon
+    record_rows: np.ndarray | None = None  # [kept records] int64 input rows, ascending
 
     def decide(self) -> tuple[np.ndarray, np.ndarray]:
         """(cell records [k], node records [n]) that suppression decisions use: the numbers a subtraction
@@ -111,7 +113,7 @@ def facet_cells(node_labels, published, facet_values, user_codes, *, facet: str,
     node_records = np.bincount(labels[keep], minlength=len(published)).astype(np.int64)
     shown = meets_thresholds(cell_users, records, min_users, min_records)
     cells = FacetCells(facet, names, cell_node, cell_value, records, cell_users, records.copy(), cell_users.copy(),
-                       shown.copy(), shown, node_records, record_cell, users[keep], None, None)
+                       shown.copy(), shown, node_records, record_cell, users[keep], None, None, np.flatnonzero(keep))
     if secondary:
         protect_nodes(cells, min_users=min_users, min_records=min_records)
     return cells
@@ -119,14 +121,12 @@ def facet_cells(node_labels, published, facet_values, user_codes, *, facet: str,
 
 def protect_nodes(cells: FacetCells, *, min_users: int, min_records: int) -> None:
     """Per node: the suppressed row holds 0 or ≥ min_records records, ≥ min_users users, in ≥ 2 cells."""
-    order = np.argsort(cells.record_cell, kind="stable")
-    bounds = np.searchsorted(cells.record_cell[order], np.arange(len(cells.node) + 1))
+    users_of = _users_by_group(cells.record_cell, cells.record_users, len(cells.node))
 
     def users_ok(_g, hidden):
         if min_users <= 1 or cells.epsilon is not None:  # with noise: records only, on the noised cells
             return True
-        u = np.concatenate([cells.record_users[order[bounds[i]:bounds[i + 1]]] for i in hidden])
-        return len(np.unique(u)) >= min_users
+        return len(np.unique(np.concatenate([users_of(i) for i in hidden]))) >= min_users
 
     size, node_size = cells.decide()
     active = node_size > 0
@@ -134,10 +134,47 @@ def protect_nodes(cells: FacetCells, *, min_users: int, min_records: int) -> Non
                                  users_ok=users_ok)
 
 
+def _users_by_group(group: np.ndarray, users: np.ndarray, n_groups: int):
+    """group [k], users [k] → a function g ↦ the users [·] of the items in group g (one sort, then slices)."""
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(n_groups + 1))
+    return lambda g: users[order[bounds[g]:bounds[g + 1]]]
+
+
+def _hidden_part_users_ok(child: FacetCells, parent: FacetCells, min_users: int):
+    """users_ok for the groups of `protect_hierarchy` (one per parent cell (P, v)): the hidden part — the
+    child's hidden cells of the group plus the records of (P, v) in P's hidden children, which have no child
+    cells — has ≥ min_users distinct users. Counted on the records' user codes, not by adding per-cell user
+    counts: one user can sit in several cells (a review found 15 records of one user in two hidden cells)."""
+    if min_users <= 1:
+        return None
+    if child.record_rows is None or parent.record_rows is None:
+        raise InputError("protect_hierarchy needs each FacetCells' record_rows to count the users of a difference")
+    outside = ~np.isin(parent.record_rows, child.record_rows, assume_unique=True)  # in hidden children
+    m = len(parent.node)
+    cell_out, users_out = parent.record_cell[outside], parent.record_users[outside]
+    n_users = int(users_out.max()) + 1 if users_out.size else 1
+    distinct_outside = distinct_per_group(cell_out, users_out, m, n_users)
+    users_outside = _users_by_group(cell_out, users_out, m)
+    users_in_cell = _users_by_group(child.record_cell, child.record_users, len(child.node))
+
+    def users_ok(g, hidden):
+        if distinct_outside[g] >= min_users:
+            return True
+        outside_users = users_outside(g)
+        if len(hidden) and int(child.users[hidden].max()) >= min_users:
+            return True
+        u = np.concatenate([outside_users] + [users_in_cell(i) for i in hidden])
+        return len(np.unique(u)) >= min_users
+
+    return users_ok
+
+
 def protect_hierarchy(child: FacetCells, parent: FacetCells, parent_of: np.ndarray, published: np.ndarray, *,
                       min_users: int, min_records: int) -> None:
     """Across levels: a parent's shown cell (P, v) minus its children's shown cells of v must not pin a
-    hidden one (hidden sum 0, or ≥ min_records over ≥ 2 unknowns: hidden children count as unknowns); a
+    hidden one (hidden sum 0, or ≥ min_records records from ≥ min_users distinct users over ≥ 2 unknowns:
+    hidden children count as unknowns, and their records of v count in the users); a
     parent's hidden cell must not equal the sum of its children's cells with nothing unknown (else the
     smallest child cell is hidden too). Then the per-node rule again, and all three until nothing changes.
     parent_of [n_child] int64, published [n_child] bool (this level's nodes)."""
@@ -152,6 +189,7 @@ def protect_hierarchy(child: FacetCells, parent: FacetCells, parent_of: np.ndarr
     active = np.append(parent.shown, False)
     extra = np.append(parent_size - listed, 0)  # records of value v in hidden children
     n_extra = np.append(hidden_kids[parent.node], 0)
+    users_ok = _hidden_part_users_ok(child, parent, min_users)
     # The two rules feed each other: the per-node rule may hide a cell that is then the only unknown of its
     # parent's group (found on the demo: parent ios 229 − shown 73 − 42 pinned a cell of 114 that the node
     # rule had just hidden), and the group rule may leave a node's suppressed row with one cell. Both only
@@ -159,7 +197,7 @@ def protect_hierarchy(child: FacetCells, parent: FacetCells, parent_of: np.ndarr
     while True:
         before = child.shown.copy()
         child.shown = protect_groups(group, child_size, child.shown, active, min_records=min_records,
-                                     known_hidden=n_extra, extra_hidden=extra)
+                                     users_ok=users_ok, known_hidden=n_extra, extra_hidden=extra)
         # A hidden parent cell with no unknown child part is the sum of shown cells: hide the smallest of them.
         has_hidden_row = np.zeros(len(child.node_records), bool)
         has_hidden_row[child.node[~child.shown]] = True
@@ -241,7 +279,8 @@ def _noised_cells_tree(labels, published, parents, facet_values, users, *, facet
     the node's noised size (`consistent_parts`), so a node's cells sum to its published size; cell users
     are one more query per level (none without user ids). Levels are independent queries, so a parent's
     cell is not the exact sum of its children's: the cross-level rule of `protect_hierarchy` (which
-    assumes it is) is left out, and the within-node rule runs on the noised cells."""
+    assumes it is) is left out, and the within-node rule runs on the noised cells. A cell is shown only
+    when both its exact counts (after the contribution bound) and its noised counts pass the floors."""
     from clio_engine.privacy.noise import bounded_records, consistent_parts
 
     n_levels = len(labels)
@@ -270,10 +309,12 @@ def _noised_cells_tree(labels, published, parents, facet_values, users, *, facet
         index = np.cumsum(on) - 1
         record_on = on[record_cell]
         node_records = np.bincount(labels[level][m][record_on], minlength=n_nodes).astype(np.int64)
-        shown = meets_thresholds(reported_users[on], reported[on], min_users, min_records)
+        # Shown only when the exact counts pass as well as the noised ones (the floors are about people).
+        shown = (meets_thresholds(reported_users[on], reported[on], min_users, min_records)
+                 & meets_thresholds(cell_users[on], records[on], min_users, min_records))
         cells = FacetCells(facet, names, node[on], value[on], records[on], cell_users[on], reported[on],
                            reported_users[on], shown.copy(), shown, node_records, index[record_cell[record_on]],
-                           users[m][record_on], noise.epsilon, sizes)
+                           users[m][record_on], noise.epsilon, sizes, np.flatnonzero(m)[record_on])
         if secondary:
             protect_nodes(cells, min_users=min_users, min_records=min_records)
         out.append(cells)

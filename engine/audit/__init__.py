@@ -8,7 +8,9 @@ Reads only the files of the directory (never `private/`), the way someone who re
   attack on full-precision shares; and for the Economic Index rows (`economic`), whole − published parts
   for tasks, collaboration modes, geographies and each task's collaboration cells;
 - `centroid-weights`: a parent's published centroid must be its children's weighted by their published sizes
-  (weighted by exact sizes under noise, least squares gives the exact sizes back);
+  (weighted by exact sizes under noise, least squares gives the exact sizes back); and a release must carry
+  no base cluster's centroid (the normalised sum of its members' embeddings: given all members' texts but
+  one, it gives the last one's embedding). A release without centroids leaves it nothing to check;
 - `canary`: planted tokens (`--canary-file`) in any file outside `private/`.
 
 `audit(path)` returns the violations found (an empty list = clean); the CLI prints one line each and

@@ -5,6 +5,12 @@ squares of the parent's centroid on its children's centroids gives those sizes' 
 whole parent size fitting them the sizes themselves. For each published parent whose children are all
 published clusters (an "Other" row stands for hidden children, whose centroids are not published), the
 children's centroids weighted by their published sizes must give the parent's published centroid.
+
+A release (manifest zone "release") publishes no centroid at all: a base cluster's is the normalised sum of
+its members' embeddings, so with all members' texts but one (and the public model) ‖λc − S‖ = 1 gives the last
+member's embedding back. In a release, every published base cluster that carries a centroid is a violation.
+A release without centroids (as `build_release` writes it) leaves this attack nothing to check. The analyst
+zone (a run directory's top level) keeps its centroids: there only the weights are checked.
 """
 from __future__ import annotations
 
@@ -21,7 +27,46 @@ TOLERANCE = 1e-5
 
 
 def attack(view: RunView) -> list[Violation]:
-    rows = [r for r in view.clusters or [] if r.get("centroid") is not None]
+    return _member_sums(view) + _weights(view)
+
+
+def _member_sums(view: RunView) -> list[Violation]:
+    """A release's published clusters that carry a centroid (a base cluster's is the normalised sum of its
+    members' embeddings, a parent's the same over all its members), in the clusters table and in tree.json."""
+    if (view.manifest or {}).get("zone") != "release":
+        return []
+    why = ("a published cluster's centroid (the normalised sum of its members' embeddings) is in the release: "
+           "with every member's text but one, it gives the last member's embedding")
+    out = [Violation(ATTACK, view.clusters_file or "clusters.parquet", r["id"], why)
+           for r in view.clusters or []
+           if r.get("kind", "cluster") == "cluster" and r.get("published") and _has_vector(r.get("centroid"))]
+    tree = _tree(view.root / "tree.json") if view.clusters_file != "tree.json" else {}  # else its rows are above
+    for level, lv in enumerate(tree.get("levels") or []):
+        if isinstance(lv, dict) and any(_has_vector(c) for c in lv.get("centroid") or []):
+            out.append(Violation(ATTACK, "tree.json", f"level {level}", why))
+    return out
+
+
+def _tree(path) -> dict:
+    """tree.json as a dict ({} where absent or not an object; the files check reports unreadable JSON)."""
+    import json
+
+    try:
+        tree = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return tree if isinstance(tree, dict) else {}
+
+
+def _has_vector(value) -> bool:
+    try:
+        return value is not None and len(value) > 0
+    except TypeError:
+        return False
+
+
+def _weights(view: RunView) -> list[Violation]:
+    rows = [r for r in view.clusters or [] if _has_vector(r.get("centroid"))]
     by_id = {r["id"]: r for r in rows}
     children: dict[str, list[dict]] = defaultdict(list)
     for r in view.clusters or []:
@@ -31,7 +76,7 @@ def attack(view: RunView) -> list[Violation]:
     for parent_id, kids in sorted(children.items()):
         parent = by_id.get(parent_id)
         if parent is None or len(kids) < 2 or any(
-                k.get("kind") != "cluster" or not k.get("published") or k.get("centroid") is None
+                k.get("kind") != "cluster" or not k.get("published") or not _has_vector(k.get("centroid"))
                 or k.get("size") is None for k in kids):
             continue
         cos = _published_mix_cosine(np.asarray(parent["centroid"], np.float64),

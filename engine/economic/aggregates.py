@@ -31,6 +31,7 @@ import pandas as pd
 from clio_engine.economic.concentration import bottom_share, gini, line_fit, rank_share_fit
 from clio_engine.economic.onet import Taxonomy, data_file
 from clio_engine.errors import ConfigError, InputError
+from clio_engine.privacy.escape import facet_label
 
 COLUMNS = ["geo_id", "geography", "facet", "level", "variable", "cluster_name", "value"]
 MODES = ("directive", "feedback loop", "task iteration", "learning", "validation", "none")
@@ -205,10 +206,13 @@ def _read_records(records: pd.DataFrame, taxonomy: Taxonomy, geography_columns: 
 
 
 def _factor(column: pd.Series, lower: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(codes [N] int64, −1 = missing; distinct stripped values [K]) of a text column; None, NaN and blank
-    strings are missing. Distinct values are normalised once, not per record (1M rows in milliseconds)."""
+    """(codes [N] int64, −1 = missing; distinct cleaned values [K]) of a text column; None, NaN and blank
+    strings are missing. A value is cleaned as the cluster facets clean it (`facet_label`: bidi, zero-width
+    and control characters removed, then stripped): "CN " and "CN" + U+200B are "CN" in both layers, so no
+    country total differs between them by a hidden variant's count. Distinct values are normalised once, not
+    per record (1M rows in milliseconds)."""
     raw_codes, raw = pd.factorize(column, use_na_sentinel=True)
-    text = pd.Index(raw.astype(str)).str.strip()
+    text = pd.Index([facet_label(v) or "" for v in raw.astype(str)], dtype=object)
     if lower:
         text = text.str.lower()
     values, remap = np.unique(np.asarray(text, dtype=object).astype(str), return_inverse=True)
@@ -217,6 +221,8 @@ def _factor(column: pd.Series, lower: bool = False) -> tuple[np.ndarray, np.ndar
     keep = np.unique(codes[codes >= 0])  # drop values only blanks mapped to
     dense = np.full(len(values), -1, np.int64)
     dense[keep] = np.arange(len(keep))
+    if not len(dense):  # every value missing (or none at all)
+        return np.full(len(codes), -1, np.int64), values[:0].astype(object)
     return np.where(codes < 0, -1, dense[codes.clip(min=0)]), values[keep].astype(object)
 
 

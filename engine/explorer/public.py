@@ -6,7 +6,9 @@
 Same page as the analyst's explorer (`render_page`, the same assets), different map: **one mark per
 published base cluster**, a disc whose area is proportional to the cluster's *published* size, placed by
 the same hierarchical packed layout (`layout.hierarchical_centres`, each top-level cluster one region)
-from the published centroids in clusters.parquet. So the map shows nothing the tables do not:
+from the base clusters' centroids. A release carries no centroid (a base cluster's is the normalised sum of
+its members' embeddings): `build_release` passes the analyst-level table's as `layout`, and the page holds
+only each mark's grid x/y, radius and size, never a centroid. So the map shows nothing the tables do not:
 
 - no per-record point (no record's position, no sample of records), no example, no record text;
 - no mark (and no space) for an unpublished cluster, nor for an "Other" bucket;
@@ -30,16 +32,18 @@ MARK_METHOD = f"{METHOD} (one mark per published base cluster, area ∝ publishe
 R_DIGITS = 1  # mark radii in grid units, to 0.1
 
 
-def public_page_data(clusters: pa.Table, facets: pa.Table, meta: dict | None = None, *, seed: int = 0) -> dict:
+def public_page_data(clusters: pa.Table, facets: pa.Table, meta: dict | None = None, *, seed: int = 0,
+                     layout: dict[str, list[float]] | None = None) -> dict:
     """The public page's blob: the analyst page's {"meta", "nodes", "facets"} (no examples), no points or
-    centroids, and "marks": {"node", "x", "y", "r", "size"} — one per published base cluster."""
+    centroids, and "marks": {"node", "x", "y", "r", "size"} — one per published base cluster. `layout`:
+    base cluster id → centroid, only to place the marks (None: the table's own `centroid` column, if any)."""
     rows = clusters.to_pylist()
     kept = [r for r in rows if r["published"] or r["kind"] == "other"]
     nodes = _nodes(kept, rows)
     nodes["ex"] = [[] for _ in kept]  # a release never holds record text (the table has no examples anyway)
     facet_names, facet_values = _facet_values(facets)
     n_levels = 1 + max((r["level"] for r in rows), default=0)
-    marks = _marks(rows, {nid: i for i, nid in enumerate(nodes["id"])}, n_levels, seed)
+    marks = _marks(rows, {nid: i for i, nid in enumerate(nodes["id"])}, n_levels, seed, layout)
     data = {"meta": dict(meta or {}), "nodes": nodes, "facets": {"names": facet_names, "values": facet_values},
             "points": {"x": [], "y": [], "node": []}, "centroids": {"node": [], "x": [], "y": []}, "marks": marks}
     data["meta"].update(levels=n_levels, map_method=MARK_METHOD if marks["node"] else None, points=0,
@@ -48,9 +52,10 @@ def public_page_data(clusters: pa.Table, facets: pa.Table, meta: dict | None = N
 
 
 def public_explorer_html(clusters: pa.Table, facets: pa.Table, manifest: dict, *, seed: int | None = None,
-                         economic=None) -> str:
+                         economic=None, layout: dict[str, list[float]] | None = None) -> str:
     """The public page for a release's tables and (release) manifest. `economic`: the release's Economic
-    Index long table (aggregates.csv rows, a DataFrame) for the page's economic views, or None (no views)."""
+    Index long table (aggregates.csv rows, a DataFrame) for the page's economic views, or None (no views).
+    `layout`: base cluster id → centroid (the analyst table's), placing the marks only (`public_page_data`)."""
     from clio_engine.explorer import page_meta
 
     levels = manifest.get("levels") or []
@@ -62,7 +67,7 @@ def public_explorer_html(clusters: pa.Table, facets: pa.Table, manifest: dict, *
         from clio_engine.explorer.economic import economic_data
 
         views = economic_data(economic)
-    return render_page(public_page_data(clusters, facets, page_meta(manifest), seed=seed), title, views)
+    return render_page(public_page_data(clusters, facets, page_meta(manifest), seed=seed, layout=layout), title, views)
 
 
 def _published_base(rows: list[dict]) -> list[dict]:
@@ -70,7 +75,7 @@ def _published_base(rows: list[dict]) -> list[dict]:
             and r.get("size") is not None and r["size"] > 0]
 
 
-def _marks(rows: list[dict], index: dict, n_levels: int, seed: int) -> dict:
+def _marks(rows: list[dict], index: dict, n_levels: int, seed: int, layout: dict | None = None) -> dict:
     base = [r for r in _published_base(rows) if r["id"] in index]
     marks = {"node": [], "x": [], "y": [], "r": [], "size": []}
     if not base:
@@ -86,11 +91,12 @@ def _marks(rows: list[dict], index: dict, n_levels: int, seed: int) -> dict:
                 continue
             anc[b, level] = node["index"] if node["index"] is not None else -1 - b
             node = by_id.get(node["parent"]) if node["parent"] is not None else None
-    dims = {len(r["centroid"]) for r in base if r.get("centroid") is not None}
-    if len(dims) == 1:
+    vectors = [layout.get(r["id"]) if layout is not None else r.get("centroid") for r in base]
+    dims = {len(v) for v in vectors if v is not None}
+    if len(dims) == 1:  # the layout's only input from embedding space: it never enters the page
         d = dims.pop()
-        centroids = np.array([r["centroid"] if r.get("centroid") is not None else [0.0] * d for r in base], np.float64)
-    else:  # no published centroids: siblings start on a circle (by table order)
+        centroids = np.array([v if v is not None else [0.0] * d for v in vectors], np.float64)
+    else:  # no centroids: siblings start on a circle (by table order)
         centroids = np.zeros((len(base), 1))
     sizes = np.array([float(r["size"]) for r in base])
     radii = np.sqrt(sizes / sizes.mean())  # area ∝ published size; the mean disc has radius 1

@@ -57,7 +57,7 @@ class Tree:
     @classmethod
     def from_dict(cls, data: dict) -> "Tree":
         levels = tuple(Level(np.asarray(lv["parent"], dtype=np.int64), np.asarray(lv["size"], dtype=np.float64),
-                             _centroids(lv["centroid"], len(lv["size"])))
+                             _centroids(lv.get("centroid"), len(lv["size"])))
                        for lv in data["levels"])
         return cls(levels, data.get("strategy", "centroid"))
 
@@ -70,6 +70,9 @@ class Tree:
 
 
 def _centroids(values, n: int) -> np.ndarray:
-    """[n, D] float32; a level with no node (nothing published there) is [0, 0]."""
+    """[n, D] float32; a level with no node (nothing published there) is [0, 0], and a tree without
+    centroids (a release's tree.json) [n, 0]."""
+    if values is None:
+        return np.zeros((n, 0), dtype=np.float32)
     array = np.asarray(values, dtype=np.float32)
     return array.reshape(n, -1) if n else np.zeros((0, 0), dtype=np.float32)

@@ -7,8 +7,9 @@ import os
 import platform
 
 
-def summary(records, origin: str, tree, pubs, labels, info: dict, privacy) -> dict:
-    """Input, users, levels, per-stage facts and the privacy block (ordered as in manifest.json)."""
+def summary(records, origin: str, tree, pubs, labels, info: dict, privacy, *, k_from_count: bool = False) -> dict:
+    """Input, users, levels, per-stage facts and the privacy block (ordered as in manifest.json);
+    `k_from_count`: the run's k came from a noised record count (a query of the budget)."""
     from clio_engine.privacy.noise import plan_noise
 
     has_users = records.has_user_ids
@@ -19,7 +20,7 @@ def summary(records, origin: str, tree, pubs, labels, info: dict, privacy) -> di
                "published_record_share": round(float(p.reported_records[p.published].sum()) / clustered, 6)}
               for p in pubs]
     plan = plan_noise(privacy.epsilon, privacy.max_records_per_user, n_levels=len(pubs),
-                      facets=tuple(records.facet_columns), has_user_ids=bool(has_users))
+                      facets=tuple(records.facet_columns), has_user_ids=bool(has_users), k_from_count=k_from_count)
     inp = {"source": origin, "rows": records.n_input, "accepted": len(records), "rejected": records.n_rejected,
            "rejections": records.rejection_counts(), "facets": records.facet_columns}
     if privacy.epsilon is not None:  # the shares' denominator, a published (noised) number

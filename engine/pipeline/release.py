@@ -4,11 +4,12 @@
     from clio_engine.pipeline.release import build_release
     build_release("runs/demo")                  # (re)writes runs/demo/release/
 
-It holds published numbers only and no record text: clusters.parquet (no `examples` column; unpublished
-nodes as bare ids, as in the analyst table), facets.parquet (facet cells of published clusters), tree.json
-(published nodes; it never had examples), report.md and plots/ drawn from those, explorer.html (the public
-explorer, below), a manifest.json without paths, times or config, and aggregates.csv — every published
-number as one long table in the layout of Anthropic's Economic Index data release:
+It holds published numbers only, no record text and no vector of the embedding space: clusters.parquet (no
+`examples` and no `centroid` column; unpublished nodes as bare ids, as in the analyst table), facets.parquet
+(facet cells of published clusters), tree.json (published nodes, without the levels' `centroid` lists; it
+never had examples), report.md and plots/ drawn from those, explorer.html (the public explorer, below), a
+manifest.json without paths, times or config, and aggregates.csv — every published number as one long table
+in the layout of Anthropic's Economic Index data release:
 
     geo_id, geography, facet, level, variable, cluster_name, value
 
@@ -23,13 +24,21 @@ number as one long table in the layout of Anthropic's Economic Index data releas
   that occurs twice at one level gets " (<id>)" appended so rows stay distinct, and a name that a
   spreadsheet would read as a formula (starting with = + - @) is prefixed with an apostrophe.
 
+Why no centroid: a base cluster's centroid is the normalised sum of its members' embeddings, so whoever knows
+the texts of all members but one (and embeds them with the public model) solves ‖λc − S‖ = 1 for the last
+member's embedding and picks its text out of a list of guesses (review: 10 of 10 clusters, cosine 1.000000);
+a parent's centroid is its children's weighted by their sizes. privacy.epsilon covers neither. The analyst
+table keeps them (analyst zone); `clio-engine audit` flags a release that carries them (centroid-weights).
+
 explorer.html is the public explorer (`clio_engine.explorer.public`): the analyst page's tree, panel,
 search and facet filter, built from this folder's own clusters.parquet and facets.parquet (and the
 release manifest) after they are written — never from private/ or the analyst explorer (which may show
 examples and draws sampled records). Its map draws one mark per published base cluster, placed by the
-same hierarchical packed layout (each top-level cluster one region) from the published centroids, with
-area proportional to the published size; no per-record point, no example, no mark for an unpublished
-cluster or an "Other" bucket. `clio-engine audit` checks its marks (point-counting attack).
+same hierarchical packed layout (each top-level cluster one region), with area proportional to the
+published size; no per-record point, no example, no mark for an unpublished cluster or an "Other" bucket.
+The layout is computed here from the analyst-level clusters.parquet's centroids (the run directory's, never
+private/), and the page ships only each mark's grid x/y, radius and size: no centroid. `clio-engine audit`
+checks its marks (point-counting attack).
 """
 from __future__ import annotations
 
@@ -44,14 +53,18 @@ import pyarrow.parquet as pq
 
 from clio_engine.errors import ConfigError
 from clio_engine.privacy.escape import csv_cell
-from clio_engine.runfiles import AGGREGATES, PRIVATE, RELEASE, write_bytes, write_json, write_parquet, write_text
+from clio_engine.runfiles import AGGREGATES, PRIVATE, RELEASE, write_json, write_parquet, write_text
 
-__all__ = ["build_release", "write_public_explorer", "aggregates_rows", "AGGREGATE_COLUMNS", "RELEASE_FILES"]
+__all__ = ["build_release", "write_public_explorer", "layout_centroids", "aggregates_rows", "AGGREGATE_COLUMNS",
+           "RELEASE_FILES"]
 AGGREGATE_COLUMNS = ("geo_id", "geography", "facet", "level", "variable", "cluster_name", "value")
 RELEASE_FILES = ("manifest.json", "clusters.parquet", "facets.parquet", "tree.json", "report.md", "plots/*.png",
                  AGGREGATES, "explorer.html")
 EXPLORER = "explorer.html"  # the public explorer (one mark per published base cluster)
-DROPPED_COLUMNS = ("examples",)  # record text (scrubbed or not) never enters release/
+# record text (scrubbed or not) never enters release/, nor a centroid (the normalised sum of its members'
+# embeddings: with all members but one known, it gives the last one's embedding back)
+DROPPED_COLUMNS = ("examples", "centroid")
+TREE_DROPPED = ("centroid",)  # tree.json levels' per-node centroid lists, for the same reason
 MANIFEST_KEYS = ("engine", "seed", "input", "users", "levels", "stages", "privacy")
 GEO_ID, GEOGRAPHY = "GLOBAL", "global"
 
@@ -78,12 +91,13 @@ def build_release(run_dir: str | os.PathLike, out: str | os.PathLike | None = No
     from clio_engine.pipeline.report import render_report
 
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    clusters = published_clusters(pq.read_table(run_dir / "clusters.parquet"))
+    analyst = pq.read_table(run_dir / "clusters.parquet")
+    clusters = published_clusters(analyst)
     facets = _published_facets(run_dir / "facets.parquet", clusters)
     head = release_manifest(manifest)
     write_parquet(dest / "clusters.parquet", clusters)
     write_parquet(dest / "facets.parquet", facets)
-    write_bytes(dest / "tree.json", (run_dir / "tree.json").read_bytes())  # published nodes only, no examples
+    write_text(dest / "tree.json", published_tree_json((run_dir / "tree.json").read_text(encoding="utf-8")))
     economic = _economic_rows(run_dir)
     write_text(dest / AGGREGATES, aggregates_csv(clusters, facets, economic))
     min_records = (manifest.get("privacy") or {}).get("min_records")
@@ -99,7 +113,7 @@ def build_release(run_dir: str | os.PathLike, out: str | os.PathLike | None = No
                + economic_section(dest, economic_frame,
                                   ((head.get("stages") or {}).get("economic") or {}).get("population_denominator")))
     write_json(dest / "manifest.json", head)
-    write_public_explorer(dest)
+    write_public_explorer(dest, layout=layout_centroids(analyst))
     return dest
 
 
@@ -121,9 +135,12 @@ def _zone(folder: Path) -> str | None:
         return None
 
 
-def write_public_explorer(release_dir: str | os.PathLike) -> Path:
+def write_public_explorer(release_dir: str | os.PathLike, layout: dict[str, list[float]] | None = None) -> Path:
     """(Re)write release_dir/explorer.html from the release's own clusters.parquet, facets.parquet and
-    manifest.json (what anyone who receives the folder has), never from private/ or the analyst page."""
+    manifest.json (what anyone who receives the folder has), never from private/ or the analyst page.
+    `layout`: base cluster id → centroid (`layout_centroids` of the analyst table), used only to place the
+    marks (the page holds their grid positions, never a centroid); None: the release's own centroids where
+    it has any (an older release), else siblings start on a circle."""
     from clio_engine.explorer.public import public_explorer_html
     from clio_engine.pipeline.steps.aggregate import empty_facets
 
@@ -133,8 +150,27 @@ def write_public_explorer(release_dir: str | os.PathLike) -> Path:
     facets = pq.read_table(release_dir / "facets.parquet") if (release_dir / "facets.parquet").is_file() else empty_facets()
     path = release_dir / EXPLORER
     economic = _economic_frame(_economic_rows_of_csv(release_dir / AGGREGATES))
-    write_text(path, public_explorer_html(clusters, facets, manifest, economic=economic))
+    write_text(path, public_explorer_html(clusters, facets, manifest, economic=economic, layout=layout))
     return path
+
+
+def layout_centroids(analyst: pa.Table) -> dict[str, list[float]]:
+    """Published base cluster id → its centroid, from the analyst-level clusters.parquet: what places the
+    public map's marks. Kept in memory only: never written to release/."""
+    if "centroid" not in analyst.column_names:
+        return {}
+    rows = analyst.select(["id", "level", "kind", "published", "centroid"]).to_pylist()
+    return {r["id"]: r["centroid"] for r in rows
+            if r["level"] == 0 and r["kind"] == "cluster" and r["published"] and r["centroid"] is not None}
+
+
+def published_tree_json(text: str) -> str:
+    """The run's tree.json (published nodes only) without the levels' centroid lists."""
+    tree = json.loads(text)
+    if isinstance(tree, dict) and isinstance(tree.get("levels"), list):
+        tree["levels"] = [{k: v for k, v in lv.items() if k not in TREE_DROPPED} if isinstance(lv, dict) else lv
+                          for lv in tree["levels"]]
+    return json.dumps(tree, ensure_ascii=False)
 
 
 def _economic_frame(rows: list[tuple]):
@@ -164,7 +200,7 @@ def _economic_rows_of_csv(path: Path) -> list[tuple]:
 
 
 def published_clusters(clusters: pa.Table) -> pa.Table:
-    """clusters.parquet without the examples column. Unpublished nodes stay as bare ids (published = false;
+    """clusters.parquet without the examples and centroid columns. Unpublished nodes stay as bare ids (published = false;
     no name, keyword, count or share: the analyst table already writes them so), which keeps the table a
     complete tree: a reader (and `clio-engine audit`) knows where hidden children exist, and that the
     published children of a parent are not all of it."""
@@ -192,7 +228,8 @@ def release_manifest(manifest: dict) -> dict:
         out = _without_exact_counts(out)
     out["zone"] = "release"
     out["files"] = list(RELEASE_FILES)
-    out["note"] = ("published numbers only, every one through the privacy floors; no record text or examples; "
+    out["note"] = ("published numbers only, every one through the privacy floors; no record text or examples, "
+                   "no centroid or other embedding-space vector; "
                    "explorer.html is the public explorer: one mark per published base cluster, area proportional "
                    "to its published size, no per-record points")
     return out

@@ -28,6 +28,7 @@ from clio_engine.pipeline.manifest import manifest, summary
 from clio_engine.pipeline.monitor import StageMonitor
 from clio_engine.pipeline.registry import FAULT_ENV, Stage, StageContext, kill_at, ordered, plan
 from clio_engine.pipeline.rundir import RunDir, check_run_destination, write_json
+from clio_engine.pipeline.noise_plan import k_from_count
 from clio_engine.runfiles import ASSIGNMENTS
 
 log = logging.getLogger(__name__)
@@ -104,12 +105,6 @@ def check_config(cfg: ClioConfig) -> None:
         raise ConfigError(f"{', '.join(needs_llm)} needs an LLM but llm.backend is none: set llm.backend to openai, "
                           "anthropic or transformers")
     plan(cfg, {s.name: "" for s in ordered() if s.fingerprint is not None})  # every declared setting exists
-    if cfg.privacy.epsilon is not None and cfg.cluster.method == "kmeans" and cfg.cluster.k is None:
-        # k is published (one row per base cluster), and round(N / target) is N to ± target / 2: an exact count
-        # beside the noised ones. Not an error (ε covers counts, not the clustering), but said.
-        log.warning("privacy.epsilon is set and cluster.k is derived from the record count, so the number of base "
-                    "clusters tells N to ±%d; set cluster.k to keep N out of the release",
-                    cfg.cluster.target_cluster_size // 2)
 
 
 class _Runner:
@@ -173,7 +168,8 @@ class _Runner:
 
     def _finish(self, started: float) -> Run:
         loaded, h = self.values["facets"], self.values["hierarchy"]
-        head = summary(loaded.records, loaded.origin, h.tree, self.values["privacy"], h.labels, self.info, self.cfg.privacy)
+        head = summary(loaded.records, loaded.origin, h.tree, self.values["privacy"], h.labels, self.info, self.cfg.privacy,
+                       k_from_count=k_from_count(self.cfg))
         out = manifest(self.cfg, head)
         out["llm"] = llm_usage(self.info)
         out["run"] = {"dir": str(self.rd.path.resolve()), "started_at": _iso(started), "finished_at": _iso(time.time()),

@@ -2,8 +2,9 @@
 
 - top level, the analyst's view: manifest.json, clusters.parquet, facets.parquet, tree.json, report.md,
   plots/, explorer.html;
-- `private/`: per-record and invertible data, never published — assignments.parquet, embeddings.npy and
-  the stage caches under `private/cache/` (the embedding store, the map, names, tree, ...);
+- `private/`: per-record and invertible data, never published — assignments.parquet, embeddings.npy,
+  noise.key (with privacy.epsilon: the secret the noise is drawn with) and the stage caches under
+  `private/cache/` (the embedding store, the map, names, tree, ...);
 - `release/`: what may leave the building, rebuilt from the top level by `clio_engine.pipeline.release`.
 
 Every file is written

@@ -16,8 +16,9 @@ from clio_engine.segments import segment_sum
 log = logging.getLogger(__name__)
 
 
-def base_k(n: int, k: int | None, target_cluster_size: int) -> int:
-    """Number of base clusters: `k` when given, else round(N / target_cluster_size), clamped to [2, N].
+def base_k(n: int, k: int | None, target_cluster_size: int, count: int | None = None) -> int:
+    """Number of base clusters: `k` when given, else round(count / target_cluster_size), clamped to [2, N];
+    `count` is N unless given (with privacy.epsilon: a noised record count, so k does not state N).
 
     Clio grows k with the data (thousands of base clusters for millions of records); a fixed target
     size keeps the typical cluster big enough to pass the privacy floor (min_records) while k grows.
@@ -28,7 +29,12 @@ def base_k(n: int, k: int | None, target_cluster_size: int) -> int:
         if k > n:
             raise ConfigError(f"cluster.k = {k} exceeds the {n} accepted records")
         return int(k)
-    return int(min(n, max(2, round(n / target_cluster_size))))
+    derived = max(2, round((n if count is None else count) / target_cluster_size))
+    if count is not None and derived > n:
+        # clamped at N, k would state N exactly, the count the noise was to hide: the operator chooses k instead
+        raise ConfigError(f"the noised record count gives {derived} base clusters, more than the records: with "
+                          "privacy.epsilon at this size set cluster.k")
+    return int(min(n, derived))
 
 
 def user_codes(table: pa.Table) -> np.ndarray:
@@ -40,13 +46,13 @@ def user_codes(table: pa.Table) -> np.ndarray:
 
 
 def kmeans_base(vectors: np.ndarray, cluster_input: np.ndarray, cfg, seed: int, *, client=None,
-                partition_rows: int | None = None) -> tuple[np.ndarray, str, int]:
-    """Base labels [N] int64 by k-means (k from `base_k`), the backend used, and k. With a Dask `client`,
+                partition_rows: int | None = None, count: int | None = None) -> tuple[np.ndarray, str, int]:
+    """Base labels [N] int64 by k-means (k from `base_k`, of `count` where given), the backend used, and k. With a Dask `client`,
     Lloyd runs on its workers (`dask_kmeans`, partitions of `partition_rows`) from the same k-means++
     centres, hence with the same labels."""
     from clio_engine.cluster import KMeans
 
-    k = base_k(len(cluster_input), cfg.k, cfg.target_cluster_size)
+    k = base_k(len(cluster_input), cfg.k, cfg.target_cluster_size, count)
     metric = "cosine" if cluster_input is vectors else "euclidean"
     if client is not None:
         from clio_engine.scale.dask_kmeans import dask_kmeans

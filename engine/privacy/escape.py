@@ -47,6 +47,14 @@ def neutralise(text) -> str:
     return _STRIP.sub("", str(text))
 
 
+def facet_label(value) -> str | None:
+    """A facet value as every published table counts it: `neutralise`d and stripped; blank is missing (None).
+    The cluster facets and the Economic Index tables both read values through this, so "CN", "CN " and
+    "CN" + U+200B are one value in both, and no total differs between them by a hidden variant's count."""
+    text = neutralise(value).strip()
+    return text or None
+
+
 def one_line(text) -> str:
     """`neutralise(text)` with every run of whitespace (newlines, tabs) collapsed to one space, stripped."""
     return " ".join(neutralise(text).split())

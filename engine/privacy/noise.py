@@ -19,26 +19,35 @@ the **total** budget of the run. How:
    - `facet:{f}/records/level{l}`: records per (node, value) of each level, projected per node onto
      its size, so a node's cells (shown and suppressed) sum to its published size;
    - `facet:{f}/users/level{l}`: distinct users per (node, value).
+   - `records/total`: the bounded record count, only where the run derives k = round(N / target size)
+     from it (k-means without `cluster.k`): k is then round(noised count / target), so the number of
+     base clusters, which the release shows, is post-processing too instead of N to ± target / 2.
    Without user ids the users queries are the records queries (each record is its own user) and cost
    nothing more.
 3. **Mechanism.** Discrete Laplace (the two-sided geometric mechanism, P(k) ∝ exp(−|k|/b)), of scale
    b = B / ε_q with ε_q = ε / (number of queries): integer-valued, so no rounding step, and ε_q-DP for
-   an integer query of sensitivity B. Negative results are clipped to 0 (post-processing).
+   an integer query of sensitivity B. Negative results are clipped to 0 (post-processing). Draws are
+   seeded by the run's seed, the query's name and a secret key kept in private/: the seed is published,
+   and noise a reader can draw again is no noise.
 4. **Composition.** Sequential: the queries' ε_q add up to ε. The plan (queries, ε_q, b) goes to the
    manifest and the report.
-5. **Decisions on noised counts.** Thresholds, secondary suppression, "Other" buckets and every share
-   use the noised counts only, so they are post-processing too.
+5. **Decisions on noised counts.** Secondary suppression, "Other" buckets and every share use the noised
+   counts only, so they are post-processing too; the primary floors are checked on the exact counts as
+   well (below).
 
 Not covered by ε (and said so in the manifest): the clustering itself, names, keywords and examples
-(text, guarded by the floors and the scrubber), and which nodes and facet values exist (they come from
-the data; a cell is shown only when its noised counts pass the floors, which acts as a thresholded
-partition selection rather than pure ε-DP).
+(text, guarded by the floors and the scrubber), and which nodes and facet values are shown. A node,
+"Other" bucket or facet cell is shown only when both its exact counts (users and records after the
+contribution bound) and its noised counts pass the floors: the floors are a promise about people, which
+noise at a scale far above them would not keep (a review of the demo at ε = 1, b = 140, found 47 of 84
+shown facet cells below the floors in truth, 8 of them one record of one user), so which ones are shown
+depends on exact counts.
 """
 from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -50,11 +59,16 @@ DEFAULT_MAX_RECORDS_PER_USER = 5
 
 @dataclass(frozen=True)
 class NoisePlan:
-    """The run's budget: total `epsilon`, contribution bound `bound` (B), and the queries it is split over."""
+    """The run's budget: total `epsilon`, contribution bound `bound` (B), and the queries it is split over.
+    `key`: a secret mixed into every draw. The run's seed is published (release/manifest.json, and 0 by
+    default), so noise drawn from the seed alone could be drawn again by a reader and subtracted; a run
+    keeps its key in private/ (`clio_engine.pipeline.noise_plan.run_key`). None: the seed alone, for a
+    caller of `publish` who keeps the seed secret."""
 
     epsilon: float
     bound: int
     queries: tuple[str, ...]
+    key: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def epsilon_each(self) -> float:
@@ -66,11 +80,15 @@ class NoisePlan:
         return self.bound / self.epsilon_each
 
     def rng(self, query: str, seed: int) -> np.random.Generator:
-        """The Generator of one query: seeded by (seed, crc32(name)), so queries draw independently and a
-        run is reproducible. A query not in the plan is a bug (it would spend budget nobody accounted)."""
+        """The Generator of one query: seeded by (seed, crc32(name), the key), so queries draw independently
+        and a run directory (its key) draws the same noise again. A query not in the plan is a bug (it would
+        spend budget nobody accounted)."""
         if query not in self.queries:
             raise KeyError(f"query {query!r} is not in the noise plan")
-        return np.random.default_rng([seed, zlib.crc32(query.encode())])
+        entropy = [seed, zlib.crc32(query.encode())]
+        if self.key is not None:  # 128 secret bits as four 32-bit words
+            entropy += [(self.key >> (32 * i)) & 0xFFFFFFFF for i in range(4)]
+        return np.random.default_rng(entropy)
 
     def noised(self, counts: np.ndarray, query: str, seed: int) -> np.ndarray:
         """[k] int64 → [k] int64: counts + discrete Laplace(scale), clipped at 0."""
@@ -83,12 +101,17 @@ class NoisePlan:
                 "queries": [{"name": q, "epsilon": self.epsilon_each, "sensitivity": self.bound, "scale": self.scale}
                             for q in self.queries],
                 "not_covered": "the clustering, names, keywords, examples, and which clusters and facet values "
-                               "exist (shown only when their noised counts pass the floors)"}
+                               "exist (shown only when both their exact and their noised counts pass the floors)"}
+
+
+K_QUERY = "records/total"
 
 
 def plan_noise(epsilon: float | None, max_records_per_user: int | None, *, n_levels: int,
-               facets: tuple[str, ...] | list[str] = (), has_user_ids: bool = True) -> NoisePlan | None:
-    """The queries a run publishes and the budget split over them; None without epsilon."""
+               facets: tuple[str, ...] | list[str] = (), has_user_ids: bool = True,
+               k_from_count: bool = False, key: int | None = None) -> NoisePlan | None:
+    """The queries a run publishes and the budget split over them; None without epsilon. `k_from_count`:
+    the run derives its number of clusters from the record count, which then is a query too (`K_QUERY`)."""
     if epsilon is None:
         return None
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not math.isfinite(epsilon) or epsilon <= 0:
@@ -99,11 +122,19 @@ def plan_noise(epsilon: float | None, max_records_per_user: int | None, *, n_lev
     if n_levels < 1:
         raise ConfigError(f"a noise plan needs at least one level, got {n_levels}")
     kinds = ("records", "users", "other_users") if has_user_ids else ("records",)
-    queries = [f"{kind}/level{level}" for level in range(n_levels) for kind in kinds]
+    queries = [K_QUERY] if k_from_count else []
+    queries += [f"{kind}/level{level}" for level in range(n_levels) for kind in kinds]
     for facet in facets:
         kinds = ("records", "users") if has_user_ids else ("records",)
         queries += [f"facet:{facet}/{kind}/level{level}" for level in range(n_levels) for kind in kinds]
-    return NoisePlan(float(epsilon), int(bound) if has_user_ids else 1, tuple(queries))
+    return NoisePlan(float(epsilon), int(bound) if has_user_ids else 1, tuple(queries), key)
+
+
+def noised_record_count(plan: NoisePlan, user_codes: np.ndarray, seed: int) -> int:
+    """The `K_QUERY` answer: records that count under the contribution bound (≤ B per user, the mask every
+    table uses), plus discrete Laplace noise; ≥ 0."""
+    counted = int(bounded_records(user_codes, plan.bound, seed).sum())
+    return int(plan.noised(np.array([counted]), K_QUERY, seed)[0])
 
 
 def discrete_laplace(rng: np.random.Generator, scale: float, shape) -> np.ndarray:

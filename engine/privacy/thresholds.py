@@ -6,10 +6,12 @@ the root at the top level); that bucket is shown only if it passes the same thre
 
 With `privacy.epsilon` set (a `NoisePlan`, engine.privacy.noise): each user counts with at most B
 records; each level's sizes get discrete-Laplace noise and are made consistent top-down (children
-projected onto their parent's size, so parent = Σ children exactly); distinct users per level and per Other bucket are noised queries of their own; and every
-decision — thresholds, secondary suppression, which children fall into Other — is taken on the noised
-counts. Thresholding on noised counts makes the threshold itself noisy: a node just above the floor may
-be suppressed and one just below published, so membership near the floor reveals little about a user.
+projected onto their parent's size, so parent = Σ children exactly); distinct users per level and per Other bucket are noised queries of their own.
+A node or Other bucket is shown only when both its exact counts (users and records after the contribution
+bound, which never exceed the unbounded ones) and its noised counts pass the floors: the floors are a
+promise about people, and a noise scale far above them would otherwise publish groups of one user.
+Which nodes are shown thus depends on exact counts, outside ε (engine.privacy.noise says so).
+Secondary suppression and which children fall into Other then run on the noised counts.
 
 Distinct users are counted on (node, user) pairs made unique once at the base level and projected up
 the tree level by level, so the work is one sort of N keys plus sorts of ever fewer pairs.
@@ -172,7 +174,10 @@ def _publish_level(records, users, reported_records, reported_users, pairs, grou
     """One level. records, users, reported_* [n_nodes]; pairs = (node [P], user [P]) distinct; group
     [n_nodes] parent or 0 at the top; parent_published [m] bool."""
     pair_nodes, pair_users = pairs
+    # The floors are a promise about people: the exact counts must pass as well as the published ones.
     published = meets_thresholds(reported_users, reported_records, min_users, min_records)
+    if noise is not None:
+        published &= meets_thresholds(users, records, min_users, min_records)
     published &= parent_published[group]
     primary = published.copy()
     if secondary:  # on the numbers a subtraction would use: the true ones, or the noised ones with noise
@@ -195,6 +200,7 @@ def _publish_level(records, users, reported_records, reported_users, pairs, grou
     # "Other in X" names X, so it needs X shown; and a bucket with no hidden child is not a bucket.
     has_hidden_child = np.bincount(group[hidden], minlength=n_groups) > 0
     other_published = (meets_thresholds(reported_other_users, reported_other_records, min_users, min_records)
+                       & meets_thresholds(other_users, other_records, min_users, min_records)
                        & parent_published & has_hidden_child)
     return LevelPublication(records, users, reported_records, reported_users, published,
                             other_records, other_users, other_published,

@@ -5,6 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clio_engine.pipeline.noise_plan import PLAN_READS
 from clio_engine.pipeline.registry import Stage, register_stage
 from clio_engine.pipeline.rundir import write_parquet
 from clio_engine.runfiles import node_id
@@ -15,7 +16,7 @@ FILE = "facets.parquet"
 def _compute(ctx):
     from clio_engine.aggregate.facets import facet_cells_tree, facet_table
     from clio_engine.pipeline.steps.privacy import noise_plan
-    from clio_engine.privacy.escape import neutralise
+    from clio_engine.privacy.escape import facet_label
 
     p, seed, records = ctx.cfg.privacy, ctx.cfg.seed, ctx["facets"].records
     labels, users = ctx["hierarchy"].labels, ctx["facets"].users
@@ -23,12 +24,13 @@ def _compute(ctx):
     floors = dict(min_users=p.min_users, min_records=p.min_records)
     parts, before, after, total = [], 0, 0, 0
     for facet in records.facet_columns:
-        # Facet values are labels: bidi and zero-width characters never mean anything there (SPEC §4).
+        # Facet values are labels: bidi and zero-width characters and surrounding blanks never mean anything
+        # there (SPEC §4), and the Economic Index tables clean them the same way (`facet_label`).
         # Dictionary-encoded: only the V distinct values become Python strings, not N (encode_values reads codes).
         column = records.table.column(facet).combine_chunks()
         column = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
         values = pa.DictionaryArray.from_arrays(column.indices, pa.array(
-            [v if v is None else neutralise(v) for v in column.dictionary.to_pylist()]))
+            [v if v is None else facet_label(v) for v in column.dictionary.to_pylist()], pa.string()))
         cells = facet_cells_tree(labels, [pub.published for pub in pubs], [lv.parent for lv in levels], values,
                                  users, facet=facet, **floors, noise=noise_plan(ctx), seed=seed,
                                  secondary=p.secondary_suppression,  # top-down: cells checked against parents'
@@ -59,6 +61,6 @@ def empty_facets() -> pa.Table:
 
 
 register_stage(Stage("aggregate", _compute, _load, upstream=("facets", "hierarchy", "privacy"),
-                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon", "privacy.secondary_suppression",
-                            "privacy.max_records_per_user", "seed"),
-                     artifacts=(FILE,), version=4))
+                     reads=("privacy.min_users", "privacy.min_records", "privacy.secondary_suppression", *PLAN_READS,
+                            "seed"),
+                     artifacts=(FILE,), version=5))  # 5: facet values through facet_label

@@ -19,6 +19,7 @@ import numpy as np
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.pipeline import stages as S
 from clio_engine.pipeline.registry import Stage, register_stage
+from clio_engine.pipeline.noise_plan import PLAN_READS, k_from_count, run_noise_plan
 from clio_engine.registry import Registry
 from clio_engine.runfiles import CACHE, write_npz
 
@@ -46,14 +47,14 @@ class _KMeansMethod:
     def check(self, n: int) -> None:
         S.base_k(n, self.cfg.k, self.cfg.target_cluster_size)
 
-    def labels(self, vectors, cluster_input):
+    def labels(self, vectors, cluster_input, count: int | None = None):
         if self.compute.scheduler != "dask":
-            return S.kmeans_base(vectors, cluster_input, self.cfg, self.seed)
+            return S.kmeans_base(vectors, cluster_input, self.cfg, self.seed, count=count)
         from clio_engine.scale.dask_cluster import client_for
 
         with client_for(self.compute) as client:
             return S.kmeans_base(vectors, cluster_input, self.cfg, self.seed, client=client,
-                                 partition_rows=self.compute.partition_rows)
+                                 partition_rows=self.compute.partition_rows, count=count)
 
 
 class _HDBSCANMethod:
@@ -88,7 +89,11 @@ def method(cfg):
 def _reads(cfg) -> tuple[str, ...]:
     from clio_engine.scale.dask_cluster import compute_reads
 
-    return ("cluster", *compute_reads(cfg), *CLUSTER_METHODS.get(cfg.cluster.method).reads)
+    # A derived k reads privacy.epsilon to know whether it comes from a noised count; that count depends on the
+    # budget's split too. An explicit k or HDBSCAN reads neither, so their caches survive an ε change.
+    derived = cfg.cluster.method == "kmeans" and cfg.cluster.k is None
+    noised = (PLAN_READS if k_from_count(cfg) else ("privacy.epsilon",)) if derived else ()
+    return ("cluster", *compute_reads(cfg), *CLUSTER_METHODS.get(cfg.cluster.method).reads, *noised)
 
 
 def _check(ctx):
@@ -99,11 +104,25 @@ def _compute(ctx):
     vectors = ctx["embed"]
     reduced = ctx["reduce"]
     m = method(ctx.cfg)
-    base, backend, k = m.labels(vectors, vectors if reduced is None else reduced)
+    if k_from_count(ctx.cfg):  # k of a noised count: the release shows k, and round(N / target) would be N
+        base, backend, k = m.labels(vectors, vectors if reduced is None else reduced, count=_noised_count(ctx))
+        rule = f"round(noised record count / target_cluster_size = {ctx.cfg.cluster.target_cluster_size})"
+    else:
+        base, backend, k = m.labels(vectors, vectors if reduced is None else reduced)
+        rule = m.rule
     centroids, sizes = S.centroids_of(vectors, base, k)
     write_npz(ctx.rd.cached(FILE), before_rename=lambda: ctx.checkpoint("partial"), base=base, centroids=centroids, sizes=sizes)
-    info = {"method": ctx.cfg.cluster.method, "backend": backend, "k": k, "k_rule": m.rule, "noise": int((base < 0).sum())}
+    info = {"method": ctx.cfg.cluster.method, "backend": backend, "k": k, "k_rule": rule, "noise": int((base < 0).sum())}
     return Clustering(base, centroids, sizes), info
+
+
+def _noised_count(ctx) -> int:
+    """The plan's `K_QUERY`: records under the contribution bound, noised (see `privacy.noise`)."""
+    from clio_engine.privacy.noise import noised_record_count
+
+    facets = ctx["facets"]
+    plan = run_noise_plan(ctx.cfg, facets.records, ctx.cfg.hierarchy.levels, ctx.rd.private)
+    return noised_record_count(plan, facets.users, ctx.cfg.seed)
 
 
 def _load(ctx):

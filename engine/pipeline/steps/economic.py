@@ -163,4 +163,5 @@ def _load(ctx):
 
 
 register_stage(Stage("economic", _compute, _load, upstream=("records", "facets", "embed"), reads=_reads,
-                     artifacts=(FILE, PER_RECORD), enabled=enabled, check=_check))
+                     artifacts=(FILE, PER_RECORD), enabled=enabled, check=_check,
+                     version=2))  # 2: values through privacy.escape.facet_label, as the cluster facets read them

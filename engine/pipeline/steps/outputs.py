@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from clio_engine.pipeline.manifest import summary
+from clio_engine.pipeline.noise_plan import PLAN_READS, k_from_count
 from clio_engine.pipeline.outputs import assignments_table, clusters_table, facet_json, published_tree
 from clio_engine.pipeline.registry import Stage, register_stage
 from clio_engine.pipeline.report import render_report
@@ -25,7 +26,7 @@ def _compute(ctx):
     cfg, rd = ctx.cfg, ctx.rd
     loaded, base, h, pubs = ctx["facets"], ctx["cluster"].base, ctx["hierarchy"], ctx["privacy"]
     info = {name: ctx.info[name] for name in UPSTREAM if name in ctx.info}
-    head = summary(loaded.records, loaded.origin, h.tree, pubs, h.labels, info, cfg.privacy)
+    head = summary(loaded.records, loaded.origin, h.tree, pubs, h.labels, info, cfg.privacy, k_from_count=k_from_count(cfg))
     write_parquet(rd / ASSIGNMENTS, assignments_table(loaded.records, base, h.labels, [p.published for p in pubs]))
     clusters = clusters_table(h.tree, pubs, ctx["names"], facet_json(ctx["aggregate"]), cfg.privacy.min_users,
                               total=int(pubs[-1].reported_records.sum()))  # = clustered records without noise
@@ -70,6 +71,5 @@ def economic_section(folder, rows, denominator: str | None = None) -> str:
 
 
 register_stage(Stage("outputs", _compute, lambda ctx: None, upstream=UPSTREAM,
-                     reads=("output", "privacy.min_users", "privacy.min_records", "privacy.examples", "privacy.epsilon",
-                            "privacy.max_records_per_user"),
+                     reads=("output", "privacy.min_users", "privacy.min_records", "privacy.examples", *PLAN_READS),
                      artifacts=(ASSIGNMENTS, "clusters.parquet", "tree.json", "report.md"), version=4))

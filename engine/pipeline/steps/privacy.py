@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from clio_engine.pipeline.noise_plan import PLAN_READS, k_from_count, run_noise_plan
 from clio_engine.pipeline.registry import Stage, register_stage
 from clio_engine.runfiles import CACHE, write_npz
 
@@ -12,12 +13,13 @@ FIELDS = ("records", "users", "reported_records", "reported_users", "published",
 
 
 def noise_plan(ctx):
-    """The run's NoisePlan (None without privacy.epsilon): one budget over every level and facet."""
-    from clio_engine.privacy.noise import plan_noise
-
-    p, records = ctx.cfg.privacy, ctx["facets"].records
-    return plan_noise(p.epsilon, p.max_records_per_user, n_levels=len(ctx["hierarchy"].tree.levels),
-                      facets=tuple(records.facet_columns), has_user_ids=bool(records.has_user_ids))
+    """The run's NoisePlan over its finished tree (see `run_noise_plan`)."""
+    n_levels = len(ctx["hierarchy"].tree.levels)
+    if k_from_count(ctx.cfg) and n_levels != ctx.cfg.hierarchy.levels:
+        # the count was drawn at ε / Q for a plan of hierarchy.levels levels; another Q would misstate the spend
+        raise RuntimeError(f"the tree has {n_levels} levels, the noise plan of the cluster stage "
+                           f"{ctx.cfg.hierarchy.levels}")
+    return run_noise_plan(ctx.cfg, ctx["facets"].records, n_levels, ctx.rd.private)
 
 
 def _compute(ctx):
@@ -45,7 +47,7 @@ def _load(ctx):
 
 
 register_stage(Stage("privacy", _compute, _load, upstream=("facets", "hierarchy"),
-                     reads=("privacy.min_users", "privacy.min_records", "privacy.epsilon",
-                            "privacy.secondary_suppression", "privacy.max_records_per_user", "seed"),
-                     version=2,
+                     reads=("privacy.min_users", "privacy.min_records", "privacy.secondary_suppression", *PLAN_READS,
+                            "seed"),
+                     version=3,  # 3: floors on exact and noised counts; noise keyed
                      artifacts=(f"{CACHE}/{FILE}",)))

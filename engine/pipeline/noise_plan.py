@@ -1,0 +1,82 @@
+"""The run's noise plan (privacy.epsilon): which count queries share the budget. Config and records only, no
+stage, so the cluster stage (which draws the record count k comes from) and the privacy stage agree."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from clio_engine.errors import OutputError
+
+# The settings `run_noise_plan` reads: a stage that calls it declares them (the stage registry checks reads).
+PLAN_READS = ("privacy.epsilon", "privacy.max_records_per_user", "cluster.method", "cluster.k", "hierarchy.levels")
+
+
+def k_from_count(cfg) -> bool:
+    """Whether the run's number of base clusters is drawn from a noised record count (`K_QUERY`): with
+    privacy.epsilon, k-means and no explicit cluster.k. Otherwise k = round(N / target) would state N."""
+    return cfg.cluster.method == "kmeans" and cfg.cluster.k is None and cfg.privacy.epsilon is not None
+
+
+KEY_FILE = "noise.key"  # in private/: 128 secret bits as hex
+# A new run's key: random, unless this variable holds one (hex). For reproducible tests, or to draw a run's
+# noise again elsewhere; whoever knows the key can subtract the noise, so it is never a config setting
+# (the config goes into manifests).
+KEY_ENV = "CLIO_ENGINE_NOISE_KEY"
+
+
+def _parse_key(text: str, where: str) -> int:
+    try:
+        key = int(text.strip(), 16)
+    except ValueError:
+        key = -1
+    if not 0 <= key < 1 << 128:
+        raise OutputError(f"{where} is not a noise key (up to 32 hex digits)")
+    return key
+
+
+def run_key(private: Path) -> int:
+    """The run's secret noise key, created at its first noised stage and kept in `private` (never published):
+    a resumed run draws the same noise, a new run directory new noise, and the published seed alone draws
+    none of it again."""
+    path = private / KEY_FILE
+    try:
+        key = _parse_key(path.read_text(), f"{path} (delete it and {private / 'cache'} to draw new noise)")
+        if path.stat().st_mode & 0o077:  # e.g. copied with another umask: only the owner may read it
+            os.chmod(path, 0o600)
+        return key
+    except FileNotFoundError:
+        pass
+    preset = os.environ.get(KEY_ENV)
+    key = _parse_key(preset, f"${KEY_ENV}") if preset else secrets.randbits(128)
+    private.mkdir(parents=True, exist_ok=True)
+    _write_private(path, f"{key:032x}\n".encode())
+    return key
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """`data` to `path`, readable by its owner only from the first byte (a chmod after writing would leave a
+    window, and a kill in it a readable key for good): a 0600 temporary file, fsync, rename."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def run_noise_plan(cfg, records, n_levels: int, private: Path | None = None):
+    """The run's NoisePlan (None without privacy.epsilon): one budget over every level and facet, and over
+    the record count where k comes from it. The cluster stage draws that count before the tree exists, so
+    every caller passes the same `n_levels` (the tree has hierarchy.levels levels). `private`: the run's
+    private folder, whose key (`run_key`) the draws use; None for a plan that only describes the budget."""
+    from clio_engine.privacy.noise import plan_noise
+
+    p = cfg.privacy
+    key = run_key(private) if private is not None and p.epsilon is not None else None
+    return plan_noise(p.epsilon, p.max_records_per_user, n_levels=n_levels, facets=tuple(records.facet_columns),
+                      has_user_ids=bool(records.has_user_ids), k_from_count=k_from_count(cfg), key=key)
