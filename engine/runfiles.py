@@ -44,10 +44,14 @@ def _atomic(path: Path, tmp: Path, write: Callable[[Path], None], before_rename:
         os.replace(tmp, path)
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary name, fsync, then rename."""
+def write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write to a temporary name, fsync, then rename. `mode` (e.g. 0o600 for a secret): the file has it from
+    its first byte, not after a chmod that a kill could skip."""
     def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
+        if mode is not None:
+            tmp.unlink(missing_ok=True)  # O_CREAT keeps a stale file's mode; O_EXCL makes a new one
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if mode is not None else os.O_TRUNC)
+        with os.fdopen(os.open(tmp, flags, 0o666 if mode is None else mode), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 from clio_engine.errors import OutputError
+from clio_engine.runfiles import write_bytes
 
 # The settings `run_noise_plan` reads: a stage that calls it declares them (the stage registry checks reads).
 PLAN_READS = ("privacy.epsilon", "privacy.max_records_per_user", "cluster.method", "cluster.k", "hierarchy.levels")
@@ -50,23 +51,8 @@ def run_key(private: Path) -> int:
     preset = os.environ.get(KEY_ENV)
     key = _parse_key(preset, f"${KEY_ENV}") if preset else secrets.randbits(128)
     private.mkdir(parents=True, exist_ok=True)
-    _write_private(path, f"{key:032x}\n".encode())
+    write_bytes(path, f"{key:032x}\n".encode(), mode=0o600)
     return key
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """`data` to `path`, readable by its owner only from the first byte (a chmod after writing would leave a
-    window, and a kill in it a readable key for good): a 0600 temporary file, fsync, rename."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def run_noise_plan(cfg, records, n_levels: int, private: Path | None = None):
