@@ -482,3 +482,49 @@ def test_the_noise_key_is_never_readable_by_others(tmp_path, monkeypatch):
     noise_plan.run_key(tmp_path / "private")
     assert key.stat().st_mode & 0o777 == 0o600
     assert not [p for p in (tmp_path / "private").iterdir() if p.name != noise_plan.KEY_FILE]  # no temporary left
+
+
+def test_other_records_in_the_same_run_directory_draw_other_noise(tmp_path, tiny_bert_dir):
+    """Attack (this session): a run directory keeps its noise key, so March's records and April's (March's plus
+    one user's 7 records), run into the same directory with a fixed k, drew the very same noise for every
+    query: the two releases' top-level sizes subtracted to that user's bounded count (5) exactly. The draws now
+    take the records' fingerprint too (`data_key`): the noise on each published count differs between the two."""
+    import pandas as pd
+
+    from clio_engine import generate_conversations
+    from clio_engine.pipeline import run
+
+    march = generate_conversations(600, seed=4)[["id", "text", "user_id"]]
+    extra = march.iloc[:7].copy()
+    extra["id"], extra["user_id"] = [f"x{i}" for i in range(7)], "victim"
+    april = pd.concat([march, extra], ignore_index=True)
+    settings = {"embed.progress": False, "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(tmp_path / "cache"),
+                "cluster.k": 6, "hierarchy.levels": 2, "hierarchy.top": 2, "input.user_column": "user_id",
+                "privacy.epsilon": 1.0, "privacy.min_users": 1, "privacy.min_records": 1, "output.explorer": False}
+    def top_noise(result) -> np.ndarray:
+        """[2] published − exact (bounded) size of the top-level nodes: the raw draws (lower levels are
+        projected onto their parents, so theirs move with the data anyway)."""
+        with np.load(result.dir / "private" / "cache" / "privacy.npz") as z:
+            return z["reported_records_1"] - z["records_1"]
+
+    noise = [top_noise(run(None, input=frame, out=tmp_path / "run", overrides=settings)) for frame in (march, april)]
+    assert len(noise[0]) == len(noise[1]) == 2
+    assert not np.array_equal(noise[0], noise[1]), noise  # before: equal, so April − March = the victim's 5
+    again = run(None, input=march, out=tmp_path / "run", overrides=settings)  # March again: March's noise again
+    assert np.array_equal(top_noise(again), noise[0])
+
+
+def test_the_data_key_depends_on_the_key_and_on_every_record(tmp_path):
+    """Unit view of the same: one key and one table give one draw key; another record, or another key, another."""
+    import pyarrow as pa
+
+    from clio_engine.pipeline.noise_plan import data_key
+    from clio_engine.records import load_records
+
+    frame = {"id": ["a", "b", "c"], "text": ["one", "two", "three"], "user_id": ["u", "v", "w"]}
+    one = load_records(pa.table(frame), user_column="user_id")
+    same = load_records(pa.table(frame), user_column="user_id")
+    other = load_records(pa.table({**frame, "user_id": ["u", "v", "u"]}), user_column="user_id")
+    assert data_key(7, one) == data_key(7, same) == data_key(7, one)
+    assert len({data_key(7, one), data_key(7, other), data_key(8, one)}) == 3
+    assert 0 <= data_key(2**128 - 1, one) < 2**128

@@ -86,19 +86,25 @@ def test_collaboration_values_are_cleaned_the_same_way(tax):
     assert got["learning"] == (records.collaboration.map(facet_label) == "learning").sum()
 
 
+def facet_run(frame, tmp_path, model, facets: list[str], **overrides):
+    """A small run of `frame` with floors of 1 and no secondary suppression: every facet cell is shown."""
+    from clio_engine.pipeline import run
+
+    return run(None, input=frame, out=tmp_path / "run", overrides={
+        "embed.progress": False, "embed.model": str(model), "embed.cache_dir": str(tmp_path / "cache"),
+        "cluster.k": 4, "hierarchy.levels": 2, "hierarchy.top": 2, "input.user_column": "user_id",
+        "input.facet_columns": facets, "privacy.min_users": 1, "privacy.min_records": 1,
+        "privacy.secondary_suppression": False, "output.explorer": False, **overrides})
+
+
 def test_the_cluster_facets_read_values_as_the_economic_index_does(tmp_path, tiny_bert_dir):
     """The other side: a run's facet cells count "CN ", "CN" + ZWSP and "CN" as one value, and a blank value as
     missing, exactly as the Economic Index's `_factor` does (its tables strip blanks)."""
     from clio_engine import generate_conversations
-    from clio_engine.pipeline import run
 
     frame = generate_conversations(300, seed=4)[["id", "text", "user_id"]]
     frame["country"] = np.array(["CN", "CN ", "CN" + ZWSP, "DE", "  "], dtype=object)[np.arange(300) % 5]
-    result = run(None, input=frame, out=tmp_path / "run", overrides={
-        "embed.progress": False, "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(tmp_path / "cache"),
-        "cluster.k": 4, "hierarchy.levels": 2, "hierarchy.top": 2, "input.user_column": "user_id",
-        "input.facet_columns": ["country"], "privacy.min_users": 1, "privacy.min_records": 1,
-        "privacy.secondary_suppression": False, "output.explorer": False})
+    result = facet_run(frame, tmp_path, tiny_bert_dir, ["country"])
     cells = result.facets[(result.facets.facet == "country") & (result.facets.level == 1)]
     assert set(cells.value) == {"CN", "DE", "(missing)"}, set(cells.value)
     assert cells[cells.value == "CN"].records.sum() == 180 and cells[cells.value == "DE"].records.sum() == 60
@@ -196,3 +202,32 @@ def test_a_text_of_one_repeated_word_is_no_chain_for_an_answer_that_breaks_it_ev
     texts = [" ".join(["the"] * 500)] * 50
     answer = " ".join(["the x y"] * 160)[:1000]
     assert not copies_shown(answer, shown_grams(texts))
+
+
+def test_the_cluster_facets_fold_the_collaboration_column_as_the_economic_index_does(tmp_path, tiny_bert_dir):
+    """The Economic Index reads collaboration modes case-blind ("Directive" is "directive"). The cluster facets
+    kept "Directive" apart, so a hidden "Directive" cell was the Economic Index's "directive" total minus the
+    shown "directive" cells. Both now count one lower-case value (`privacy.escape.collaboration_label`)."""
+    from clio_engine import generate_conversations
+
+    frame = generate_conversations(300, seed=4)[["id", "text", "user_id"]]
+    frame["collaboration"] = np.array(["directive", "Directive", "DIRECTIVE" + ZWSP, "learning", " Learning "],
+                                      dtype=object)[np.arange(300) % 5]
+    result = facet_run(frame, tmp_path, tiny_bert_dir, ["collaboration"])
+    cells = result.facets[(result.facets.facet == "collaboration") & (result.facets.level == 1)]
+    assert set(cells.value) == {"directive", "learning"}, set(cells.value)
+    assert cells[cells.value == "directive"].records.sum() == 180
+    assert cells[cells.value == "learning"].records.sum() == 120
+
+
+def test_a_facet_not_named_as_the_collaboration_column_keeps_its_case(tmp_path, tiny_bert_dir):
+    """Only the column the Economic Index folds is folded: countries and languages keep their spelling."""
+    from clio_engine import generate_conversations
+
+    frame = generate_conversations(200, seed=5)[["id", "text", "user_id"]]
+    frame["mode"] = np.array(["Directive", "learning"], dtype=object)[np.arange(200) % 2]
+    frame["country"] = np.array(["CN", "De"], dtype=object)[np.arange(200) % 2]
+    result = facet_run(frame, tmp_path, tiny_bert_dir, ["mode", "country"], **{"economic.collaboration_column": "mode"})
+    f = result.facets[result.facets.level == 1]
+    assert set(f[f.facet == "mode"].value) == {"directive", "learning"}
+    assert set(f[f.facet == "country"].value) == {"CN", "De"}

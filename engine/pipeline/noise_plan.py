@@ -2,8 +2,10 @@
 stage, so the cluster stage (which draws the record count k comes from) and the privacy stage agree."""
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import weakref
 from pathlib import Path
 
 from clio_engine.errors import OutputError
@@ -20,9 +22,9 @@ def k_from_count(cfg) -> bool:
 
 
 KEY_FILE = "noise.key"  # in private/: 128 secret bits as hex
-# A new run's key: random, unless this variable holds one (hex). For reproducible tests, or to draw a run's
-# noise again elsewhere; whoever knows the key can subtract the noise, so it is never a config setting
-# (the config goes into manifests).
+# A new run's key: random, unless this variable holds one (hex). For reproducible tests, or to draw the same
+# records' noise again elsewhere (other records draw other noise: `data_key`); whoever knows the key and the
+# records can subtract the noise, so it is never a config setting (the config goes into manifests).
 KEY_ENV = "CLIO_ENGINE_NOISE_KEY"
 
 
@@ -55,14 +57,35 @@ def run_key(private: Path) -> int:
     return key
 
 
+# Records → their content fingerprint, computed once per Records object (three stages ask for it).
+_FINGERPRINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def data_key(key: int, records) -> int:
+    """The key the draws use: 128 bits of sha256(the run's key, the records' content fingerprint).
+
+    Why the data: a run directory keeps its key, and `CLIO_ENGINE_NOISE_KEY` presets one everywhere, so new
+    data run into the same directory (or under the same preset key) would draw the very same noise for
+    every query; two releases one user apart then subtract to that user's exact counts. Keyed by the data,
+    the same records draw the same noise again (a rerun spends no more ε) and any other records draw anew."""
+    from clio_engine.pipeline.stages import fingerprint_table
+
+    fingerprint = _FINGERPRINTS.get(records)
+    if fingerprint is None:
+        fingerprint = _FINGERPRINTS[records] = fingerprint_table(records.table)
+    digest = hashlib.sha256(b"clio-engine noise\0" + key.to_bytes(16, "big") + fingerprint.encode()).digest()
+    return int.from_bytes(digest[:16], "big")
+
+
 def run_noise_plan(cfg, records, n_levels: int, private: Path | None = None):
     """The run's NoisePlan (None without privacy.epsilon): one budget over every level and facet, and over
     the record count where k comes from it. The cluster stage draws that count before the tree exists, so
     every caller passes the same `n_levels` (the tree has hierarchy.levels levels). `private`: the run's
-    private folder, whose key (`run_key`) the draws use; None for a plan that only describes the budget."""
+    private folder, whose key (`run_key`) the draws use, mixed with the records' content (`data_key`); None
+    for a plan that only describes the budget."""
     from clio_engine.privacy.noise import plan_noise
 
     p = cfg.privacy
-    key = run_key(private) if private is not None and p.epsilon is not None else None
+    key = data_key(run_key(private), records) if private is not None and p.epsilon is not None else None
     return plan_noise(p.epsilon, p.max_records_per_user, n_levels=n_levels, facets=tuple(records.facet_columns),
                       has_user_ids=bool(records.has_user_ids), k_from_count=k_from_count(cfg), key=key)

@@ -55,6 +55,14 @@ def facet_label(value) -> str | None:
     return text or None
 
 
+def collaboration_label(value) -> str | None:
+    """A collaboration mode as every published table counts it: `facet_label`, lower-cased. The Economic Index
+    reads modes case-blind ("Directive" is "directive"), so the cluster facets fold the column it reads
+    (`economic.collaboration_column`) the same way: no total differs between them by a hidden variant's count."""
+    text = facet_label(value)
+    return None if text is None else text.lower()
+
+
 def one_line(text) -> str:
     """`neutralise(text)` with every run of whitespace (newlines, tabs) collapsed to one space, stripped."""
     return " ".join(neutralise(text).split())

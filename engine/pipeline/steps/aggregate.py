@@ -16,7 +16,7 @@ FILE = "facets.parquet"
 def _compute(ctx):
     from clio_engine.aggregate.facets import facet_cells_tree, facet_table
     from clio_engine.pipeline.steps.privacy import noise_plan
-    from clio_engine.privacy.escape import facet_label
+    from clio_engine.privacy.escape import collaboration_label, facet_label
 
     p, seed, records = ctx.cfg.privacy, ctx.cfg.seed, ctx["facets"].records
     labels, users = ctx["hierarchy"].labels, ctx["facets"].users
@@ -29,8 +29,10 @@ def _compute(ctx):
         # Dictionary-encoded: only the V distinct values become Python strings, not N (encode_values reads codes).
         column = records.table.column(facet).combine_chunks()
         column = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
+        # The column the Economic Index reads as collaboration modes is folded to lower case as it folds it.
+        clean = collaboration_label if facet == ctx.cfg.economic.collaboration_column else facet_label
         values = pa.DictionaryArray.from_arrays(column.indices, pa.array(
-            [v if v is None else facet_label(v) for v in column.dictionary.to_pylist()], pa.string()))
+            [v if v is None else clean(v) for v in column.dictionary.to_pylist()], pa.string()))
         cells = facet_cells_tree(labels, [pub.published for pub in pubs], [lv.parent for lv in levels], values,
                                  users, facet=facet, **floors, noise=noise_plan(ctx), seed=seed,
                                  secondary=p.secondary_suppression,  # top-down: cells checked against parents'
@@ -62,5 +64,5 @@ def empty_facets() -> pa.Table:
 
 register_stage(Stage("aggregate", _compute, _load, upstream=("facets", "hierarchy", "privacy"),
                      reads=("privacy.min_users", "privacy.min_records", "privacy.secondary_suppression", *PLAN_READS,
-                            "seed"),
-                     artifacts=(FILE,), version=5))  # 5: facet values through facet_label
+                            "economic.collaboration_column", "seed"),
+                     artifacts=(FILE,), version=6))  # 6: the collaboration column folded to lower case
