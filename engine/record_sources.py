@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import glob as globlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -373,8 +374,21 @@ class _reading:
     def __exit__(self, kind, e, tb):
         if e is None or isinstance(e, (InputError, GeneratorExit)) or not isinstance(e, Exception):
             return False
-        msg = " ".join(str(e).split()) or type(e).__name__
+        msg = reader_message(e)
         raise InputError(f"cannot read {self.path} as {self.fmt}: {msg[:300]}") from None
+
+
+# A reader's message may quote the input: pyarrow's CSV parser appends the offending row ("Expected 5 columns,
+# got 6: 2,u2,My SSN is …") and its converters quote the value ("invalid value '…'"). Errors end on stderr and
+# in logs, outside every privacy zone, so both are cut; quoted column names elsewhere are kept (they help).
+_ECHOED_ROW = re.compile(r"(Expected \d+ columns?, got \d+).*", re.S)
+_QUOTED_VALUE = re.compile(r"(invalid value) (?:'[^']*'|\"[^\"]*\")?")
+
+
+def reader_message(e: BaseException) -> str:
+    """A reader failure as one line that names the problem, not the records: no echoed row, no quoted value."""
+    msg = _ECHOED_ROW.sub(r"\1 (row not shown)", str(e))
+    return " ".join(_QUOTED_VALUE.sub(r"\1 (not shown)", msg).split()) or type(e).__name__
 
 
 # ------------------------------------------------------------------------------------------ readers

@@ -334,3 +334,27 @@ def test_csv_outputs_never_start_a_text_cell_with_a_formula():
     table = pd.DataFrame({"dimension": ["country", "cluster level 1"], "value": [evil[0], evil[1]], "share_a": [0.1, -0.2]})
     safe = _csv_safe(table)
     assert safe["value"].tolist() == ["'" + evil[0], "'" + evil[1]] and safe["share_a"].tolist() == [0.1, -0.2]
+
+
+def test_a_csv_row_with_an_extra_field_is_named_without_its_text(tmp_path, capsys, tiny_bert_dir):
+    """Review of December: pyarrow's parse error appended the whole row ("Expected 5 columns, got 6: 2,u2,My SSN is
+    078-05-1120 …"), and the one-line error printed it on stderr, outside every privacy zone."""
+    path = tmp_path / "bad.csv"
+    path.write_text('id,user_id,text,country,platform\n1,u1,"ok text",US,web\n'
+                    "2,u2,My SSN is 078-05-1120 and I live at 12 Elm St, Springfield,US,web\n")
+    with pytest.raises(InputError) as info:
+        load_records(path, user_column="user_id")
+    assert "Expected 5 columns, got 6" in str(info.value) and str(path) in str(info.value)
+    assert "078-05-1120" not in str(info.value) and "Elm" not in str(info.value)
+    assert main(["embed", str(path), "--out", str(tmp_path / "x.npy"), "--model", str(tiny_bert_dir)]) == EXIT_INPUT
+    err = one_line_error(capsys)
+    assert "Expected 5 columns" in err and "078-05-1120" not in err and "Springfield" not in err
+
+
+def test_a_reader_message_keeps_the_problem_and_drops_quoted_values():
+    from clio_engine.record_sources import reader_message
+
+    got = reader_message(ValueError("In CSV column #1: CSV conversion error to int64: invalid value 'Jane Doe 555-0100'"))
+    assert "Jane" not in got and "conversion error to int64: invalid value" in got
+    assert reader_message(ValueError("Column 'text' in include_columns does not exist")) == \
+        "Column 'text' in include_columns does not exist"

@@ -85,19 +85,31 @@ class ReferenceHierarchy:
     def group(self, children, n_parents, seed):  # never called: the hierarchy stage uses fixed_tree
         raise NotImplementedError("the reference hierarchy is fixed")
 
-    def fixed_tree(self, base_sizes: np.ndarray):
-        """The reference tree with this run's sizes: level l node size = Σ of its base clusters' new sizes."""
+    def fixed_tree(self, base_centroids: np.ndarray, base_sizes: np.ndarray):
+        """The reference tree's shape with this run's numbers: base centroids [K, D] and sizes [K] are this
+        run's own (the unit mean of the records assigned here), a node of level l gets the size-weighted unit
+        mean of its base clusters' centroids and the sum of their sizes.
+
+        Only the parents come from the earlier run. Its centroids are private: a base cluster it suppressed
+        but this run publishes would otherwise carry the earlier members' exact mean (cosine 1.000000), and
+        whoever knows all those members' texts but one gets the last one's embedding back."""
         from clio_engine.hierarchy import Level, Tree
+        from clio_engine.segments import segment_sum
 
         ref = Tree.load(reference_dir(self.cfg) / CACHE / "tree.json")
         if len(ref.levels[0]) != len(base_sizes):
             raise ConfigError(f"the reference tree has {len(ref.levels[0])} base clusters but the reference "
                               f"clustering {len(base_sizes)}: the reference run directory is inconsistent")
+        base_centroids = np.asarray(base_centroids, np.float32)
+        weights = np.asarray(base_sizes, np.float64)
         ancestors = ref.ancestors()
         levels = []
         for l, lv in enumerate(ref.levels):
-            sizes = np.bincount(ancestors[:, l], weights=np.asarray(base_sizes, np.float64), minlength=len(lv))
-            levels.append(Level(lv.parent, sizes, lv.centroid))
+            sizes = np.bincount(ancestors[:, l], weights=weights, minlength=len(lv))
+            sums = segment_sum(base_centroids, ancestors[:, l], len(lv), weights=weights)
+            norms = np.linalg.norm(sums, axis=1, keepdims=True)
+            centroids = np.where(norms > 0, sums / np.maximum(norms, 1e-12), 0.0)  # no record here: zeros
+            levels.append(Level(lv.parent, sizes, centroids.astype(np.float32)))
         return Tree(tuple(levels), "reference")
 
 

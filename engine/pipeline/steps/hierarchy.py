@@ -62,7 +62,7 @@ def _compute(ctx):
     if hasattr(strategy, "checkpoint"):  # an LLM strategy: test hook after each level's assign step
         strategy.checkpoint = lambda: ctx.checkpoint("level")
     if hasattr(strategy, "fixed_tree"):  # hierarchy.mode: reference (clio-engine assign): an earlier run's tree
-        tree = strategy.fixed_tree(c.sizes)
+        tree = strategy.fixed_tree(c.centroids, c.sizes)  # this run's centroids, never the earlier run's
     else:
         tree = build_hierarchy(c.centroids, c.sizes, levels=cfg.hierarchy.levels, top=cfg.hierarchy.top,
                                seed=cfg.seed, strategy=strategy, base_names=names)
@@ -128,4 +128,4 @@ def _above_floor(ctx) -> np.ndarray:
 
 # version 2: the clio strategy's LLM names pass the namer's guards (caps, copy check, scrubber)
 register_stage(Stage("hierarchy", _compute, _load, upstream=("facets", "embed", "cluster"), reads=_reads,
-                     artifacts=(f"{CACHE}/{FILE}",), version=2))
+                     artifacts=(f"{CACHE}/{FILE}",), version=3))  # 3: clio-engine assign: this run's centroids, not the reference run's
