@@ -12,6 +12,16 @@ product: [V, U] user × value counts times [U, B] weights.
 
 Shares are percentages of a period's records (0–100), missing values included in the denominator as a
 value of their own that is never reported; change = share_b − share_a in percentage points.
+
+What is held back (per dimension, the same values in both periods; `attrs["left_out"]` counts them):
+- the floors: a value below min_users / min_records in either period;
+- dominance: a value where one user holds more than `max_user_share` of its records in either period
+  (the user bootstrap's spread is √Σ c_u², so its interval would tell how much that one user wrote);
+- the complement: N = 100·records/share is public, so N − Σ reported records is the hidden part of a
+  period (held-back values plus missing). It must be 0, or ≥ min_records records of ≥ min_users users
+  over ≥ 2 hidden values, as in `privacy.complementary`; else the smallest reported value is held back
+  too, until both periods hold. Missing records below the floors count as one hidden value; missing
+  records that pass them are taken as known (they could be shown), so they protect nothing.
 """
 from __future__ import annotations
 
@@ -23,6 +33,7 @@ import scipy.sparse as sp
 from scipy.special import ndtr
 
 from clio_engine.errors import ConfigError, InputError
+from clio_engine.privacy.complementary import protect_groups
 from clio_engine.privacy.thresholds import meets_thresholds, validate_privacy_params
 
 COLUMNS = ["dimension", "value", "share_a", "share_b", "change", "ci_low", "ci_high", "p_value",
@@ -35,18 +46,20 @@ _CHUNK_ENTRIES = 8_000_000
 
 
 def compare_periods(a: pd.DataFrame, b: pd.DataFrame, *, dimensions: Sequence[str], min_users: int,
-                    min_records: int, n_boot: int = 1000, alpha: float = 0.05, correction: str = "holm",
-                    seed: int = 0) -> pd.DataFrame:
-    """One row per (dimension, value) that passes the privacy floors in both periods.
+                    min_records: int, max_user_share: float = 0.5, n_boot: int = 1000, alpha: float = 0.05,
+                    correction: str = "holm", seed: int = 0) -> pd.DataFrame:
+    """One row per (dimension, value) that passes the privacy floors, the dominance rule (no user holds more
+    than max_user_share of its records) and the complement rule in both periods (see the module docstring).
 
     a, b: one row per record, with a `user` column and every dimension column (None/NaN = missing).
     Returns the COLUMNS, sorted by dimension (in the order given) then |change| descending:
     share_a, share_b [%], change [pp], ci_low/ci_high: the (1 − alpha) percentile interval of the
     change over n_boot user-level replicates; p_value: two-sided, from the bootstrap standard error
     (see `_p_values`); significant: after `correction` across the values of one dimension;
-    records_a, records_b: record counts. attrs["left_out"] = {dimension: values held back}.
+    records_a, records_b: record counts. attrs["left_out"] = {dimension: values held back, for any reason}.
     """
     dims = _validate(a, b, dimensions, min_users, min_records, n_boot, alpha, correction, seed)
+    _validate_share(max_user_share)
     users_a, n_users_a = _user_codes(a, "a")
     users_b, n_users_b = _user_codes(b, "b")
     totals_a = np.bincount(users_a, minlength=n_users_a).astype(np.float64)  # [U_a] records per user
@@ -57,8 +70,12 @@ def compare_periods(a: pd.DataFrame, b: pd.DataFrame, *, dimensions: Sequence[st
         values, codes_a, codes_b = _encode(a[dim], b[dim], dim)
         counts_a = _user_value_counts(users_a, codes_a, n_users_a, len(values))  # [U_a, V] csc
         counts_b = _user_value_counts(users_b, codes_b, n_users_b, len(values))
-        passes = (meets_thresholds(counts_a.getnnz(axis=0), _col_sums(counts_a), min_users, min_records)
-                  & meets_thresholds(counts_b.getnnz(axis=0), _col_sums(counts_b), min_users, min_records))
+        passes = np.ones(len(values), dtype=bool)
+        for counts in (counts_a, counts_b):
+            passes &= meets_thresholds(counts.getnnz(axis=0), _col_sums(counts), min_users, min_records)
+            passes &= ~_dominated(counts, max_user_share)
+        passes = _protect_complement(passes, [(counts_a, codes_a, users_a), (counts_b, codes_b, users_b)],
+                                     min_users, min_records)
         left_out[dim] = int((~passes).sum())
         cols = np.flatnonzero(passes)
         # only the reported columns enter the bootstrap; the denominators (all records) stay whole
@@ -122,7 +139,67 @@ def multiple_testing(p: np.ndarray, alpha: float, method: str) -> np.ndarray:
     return out
 
 
+# ---- what is held back ---------------------------------------------------------------------------------
+
+def _dominated(counts: sp.csc_matrix, max_user_share: float) -> np.ndarray:
+    """[V] bool: one user holds more than max_user_share of the value's records (counts: [U, V] csc)."""
+    if counts.shape[1] == 0:
+        return np.zeros(0, dtype=bool)
+    top = counts.max(axis=0).toarray().ravel()  # [V] the heaviest user's records
+    return top > max_user_share * _col_sums(counts)
+
+
+def _protect_complement(shown: np.ndarray, periods: list[tuple[sp.csc_matrix, np.ndarray, np.ndarray]],
+                        min_users: int, min_records: int) -> np.ndarray:
+    """[V] bool shown mask after secondary suppression of each period's hidden part.
+
+    periods: per period (counts [U, V] csc, codes [N] (−1 = missing), users [N]). A value hidden for one
+    period is hidden in both, which grows the other period's hidden part: repeat until nothing changes.
+    """
+    shown = shown.copy()
+    while True:
+        before = shown.copy()
+        for counts, codes, users in periods:
+            shown &= _protect_period(shown, counts, codes, users, min_users, min_records)
+        if (shown == before).all():
+            return shown
+
+
+def _protect_period(shown: np.ndarray, counts: sp.csc_matrix, codes: np.ndarray, users: np.ndarray,
+                    min_users: int, min_records: int) -> np.ndarray:
+    """[V] bool: `shown` less the smallest values `protect_groups` hides so that this period's hidden part
+    (hidden values + missing records) pins no single value. Values without records here are no part."""
+    size = _col_sums(counts).astype(np.int64)
+    parts = np.flatnonzero(size > 0)  # an empty value hides nothing, so it must not count as a hidden part
+    missing = codes < 0
+    n_missing = int(missing.sum())
+    missing_users = np.zeros(counts.shape[0], dtype=bool)
+    missing_users[users[missing]] = True
+    if n_missing >= min_records and int(missing_users.sum()) >= min_users:
+        # Missing records that pass the floors could be shown as a value of their own: treat their count as
+        # known (other tables may state it), so the held-back values alone must satisfy the rule.
+        n_missing, missing_users[:] = 0, False
+
+    def users_ok(_group: int, hidden: np.ndarray) -> bool:
+        in_hidden = np.asarray(counts[:, parts[hidden]].sum(axis=1)).ravel() > 0
+        return int((in_hidden | missing_users).sum()) >= min_users
+
+    kept = protect_groups(np.zeros(len(parts), np.int64), size[parts], shown[parts], np.ones(1, bool),
+                          min_records=min_records, users_ok=users_ok, extra_hidden=np.array([n_missing]),
+                          known_hidden=np.array([int(n_missing > 0)]))
+    out = shown.copy()
+    out[parts] = kept
+    return out
+
+
 # ---- inputs -------------------------------------------------------------------------------------------
+
+def _validate_share(max_user_share) -> None:
+    """A one-line ConfigError unless 0 < max_user_share ≤ 1 (1 turns the dominance rule off)."""
+    if (isinstance(max_user_share, bool) or not isinstance(max_user_share, (int, float, np.number))
+            or not 0 < max_user_share <= 1):
+        raise ConfigError(f"max_user_share must lie in (0, 1], got {max_user_share!r}")
+
 
 def _validate(a, b, dimensions, min_users, min_records, n_boot, alpha, correction, seed) -> list[str]:
     """The dimension list; a one-line ConfigError / InputError for the first bad argument."""

@@ -15,8 +15,11 @@ from clio_engine.aggregate import cluster_shares
 from clio_engine.runfiles import node_id, other_id  # noqa: F401  (ids are a run-directory convention)
 
 
-def assignments_table(records, base_labels: np.ndarray, labels: list[np.ndarray], published: list[np.ndarray]) -> pa.Table:
-    """Every input row (by input `row`): id, status, reason, base cluster, one node per level, published."""
+def assignments_table(records, base_labels: np.ndarray, labels: list[np.ndarray], published: list[np.ndarray],
+                      users: np.ndarray | None = None) -> pa.Table:
+    """Every input row (by input `row`): id, status, reason, base cluster, one node per level, published, and
+    with `users` [N accepted] the user code of each accepted record (null for rejected rows), so that
+    `clio-engine compare` resamples users, not records."""
     n_levels = len(labels)
     acc = records.table
     rej = records.rejected
@@ -37,6 +40,9 @@ def assignments_table(records, base_labels: np.ndarray, labels: list[np.ndarray]
     pub = np.zeros(n_acc, bool)
     pub[~noise] = published[0][base_labels[~noise]]
     columns["published"] = pa.array(np.concatenate([pub, np.zeros(n_rej, bool)]), pa.bool_())
+    if users is not None:
+        columns["user"] = pa.array(np.concatenate([np.asarray(users, np.int64), np.zeros(n_rej, np.int64)]),
+                                   pa.int64(), mask=np.concatenate([np.zeros(n_acc, bool), np.ones(n_rej, bool)]))
     table = pa.table(columns)
     return table.take(np.argsort(columns["row"], kind="stable"))
 

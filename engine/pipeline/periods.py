@@ -6,7 +6,11 @@ Only what both runs published is compared: a cluster published at that level in 
 a task / collaboration mode / geography with a published row in both runs' economic.parquet. Everything else
 is left out before the comparison (missing), never shown. The per-record inputs come from each run's
 private/ zone (assignments.parquet, economic.parquet), so the result is an analyst-level file written to
-RUN_B/compare/ (compare.csv, compare.md, a figure) and never to release/.
+RUN_B/compare/ (compare.csv, compare.md, a figure) and never into a release folder (either run's release/, or
+any folder inside one whose manifest says zone "release").
+
+Runs made with privacy.epsilon are refused: their release promises user-level differential privacy, and a
+comparison publishes exact, unbounded counts (records, and the denominators behind the shares).
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from clio_engine.errors import ConfigError
-from clio_engine.runfiles import ASSIGNMENTS, PRIVATE, write_text
+from clio_engine.runfiles import ASSIGNMENTS, PRIVATE, RELEASE, write_text
 
 COMPARE_DIR = "compare"
 ECONOMIC_PER_RECORD = f"{PRIVATE}/economic.parquet"
@@ -61,25 +65,33 @@ def _published_economic(run: Path) -> dict[str, set[str]]:
 
 
 def period_records(run: Path) -> tuple[pd.DataFrame, dict[str, set[str]]]:
-    """One row per clustered record of `run`: user, cluster name per level (published only, else None), and
-    with the economic layer task statement, collaboration and geographies; plus the published values."""
+    """One row per record of `run`: user, cluster name per level (published only, else None), and with the
+    economic layer task statement, collaboration and geographies; plus the published values.
+
+    Without the economic layer the rows are the clustered records. With it they are every record the
+    Economic Index tables count (private/economic.parquet), noise and unclustered ones with a missing cluster:
+    counting only clustered records made release count − records_a the (noise × value) cell, never published.
+    So the economic dimensions match release/aggregates.csv, and a cluster's count is unchanged."""
     for need in (ASSIGNMENTS, "clusters.parquet"):
         if not (run / need).is_file():
             raise ConfigError(f"{run / need} is missing: compare needs a finished run with its private zone")
     _manifest(run)
     a = pq.read_table(run / ASSIGNMENTS).to_pandas()
     a = a[a.status == "clustered"]
+    econ_path = run / ECONOMIC_PER_RECORD
+    e = pq.read_table(econ_path).to_pandas().set_index("row") if econ_path.is_file() else None
+    frame = pd.DataFrame({"row": a.row.to_numpy() if e is None else e.index.to_numpy()})
+    clustered = a.set_index("row").reindex(frame.row)  # NaN levels for records outside the clusters
     published = _published_clusters(run)
-    frame = pd.DataFrame({"row": a.row.to_numpy()})
     for level in sorted(published):
         names = published[level]
-        frame[f"cluster level {level}"] = [names.get(int(x)) for x in a[f"level_{level}"].to_numpy()]
-    econ_path = run / ECONOMIC_PER_RECORD
+        frame[f"cluster level {level}"] = [None if pd.isna(x) else names.get(int(x))
+                                           for x in clustered[f"level_{level}"].to_numpy()]
     values = {f"cluster level {lv}": set(n.values()) for lv, n in published.items()}
-    if econ_path.is_file():
+    if e is not None:
         from clio_engine.economic.onet import load_taxonomy
 
-        e = pq.read_table(econ_path).to_pandas().set_index("row").reindex(frame.row)
+        e = e.reindex(frame.row)
         text = load_taxonomy().task_text
         task = e.task.fillna(-1).astype(np.int64).to_numpy()
         frame["task"] = np.where(task >= 0, text[np.maximum(task, 0)], "none")
@@ -88,20 +100,60 @@ def period_records(run: Path) -> tuple[pd.DataFrame, dict[str, set[str]]]:
                 frame[col] = e[col].to_numpy()
         frame["user"] = e.user.to_numpy()
         values.update(_published_economic(run))
-    else:
-        frame["user"] = np.arange(len(frame))  # without the economic layer no user ids are kept: each record one user
+    elif "user" in a.columns:  # the run's user codes (assignments.parquet), so the bootstrap resamples users
+        frame["user"] = a.set_index("row").user.reindex(frame.row).to_numpy(np.int64)
+    else:  # resampling records would make the intervals too narrow and the floors count records as users
+        raise ConfigError(f"{run / ASSIGNMENTS} holds no user codes (a run written before they were kept): "
+                          "rerun it to compare it")
     return frame.drop(columns=["row"]), values
 
 
+def _refuse_noised(run: Path, manifest: dict) -> None:
+    """A one-line ConfigError for a run made with privacy.epsilon: compare's counts are exact and unbounded
+    (two runs one user apart would give that user's records per value), which would undo the run's noise."""
+    epsilon = (manifest.get("privacy") or {}).get("epsilon")
+    if epsilon is not None:
+        raise ConfigError(f"{run} was made with privacy.epsilon={epsilon}: compare publishes exact counts, which "
+                          "would undo its differential privacy; compare runs made without privacy.epsilon")
+
+
+def _zone(folder: Path) -> str | None:
+    """The "zone" its manifest.json states ("release" in a release folder), None without one."""
+    try:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("zone")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _refuse_release_destination(dest: Path, runs: tuple[Path, ...]) -> None:
+    """A one-line ConfigError when `dest` lies inside either run's release/ or inside any release folder
+    (dest itself or a folder above it has a manifest.json with zone "release", e.g. a copied release):
+    a comparison is derived from per-record data and stays analyst-level."""
+    target = dest.resolve()
+    for run in runs:
+        if target.is_relative_to((run / RELEASE).resolve()):
+            raise ConfigError(f"{dest} is inside {run / RELEASE}: a comparison uses per-record data and stays "
+                              "analyst-level")
+    for folder in (target, *target.parents):
+        if _zone(folder) == "release":
+            raise ConfigError(f"{dest} is inside the release folder {folder}: a comparison uses per-record data "
+                              "and stays analyst-level")
+
+
 def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
-                 correction: str = "holm") -> tuple[pd.DataFrame, Path]:
-    """Compare two runs; writes compare.csv and compare.md (with a movers figure) to `out` (default RUN_B/compare)."""
+                 correction: str = "holm", max_user_share: float = 0.5) -> tuple[pd.DataFrame, Path]:
+    """Compare two runs; writes compare.csv and compare.md (with a movers figure) to `out` (default RUN_B/compare).
+    Runs made with privacy.epsilon and an `out` inside a release folder are one-line ConfigErrors."""
     from clio_engine.economic.compare import compare_periods
 
     run_a, run_b = Path(run_a), Path(run_b)
     if run_a.resolve() == run_b.resolve():  # every change would be zero: almost surely a typo in one path
         raise ConfigError(f"{run_a} is compared with itself: give the earlier and the later run")
+    dest = Path(out) if out is not None else run_b / COMPARE_DIR
+    _refuse_release_destination(dest, (run_a, run_b))  # before any work: nothing is read or written
     ma, mb = _manifest(run_a), _manifest(run_b)
+    _refuse_noised(run_a, ma)
+    _refuse_noised(run_b, mb)
     pa_, pb_ = (ma.get("privacy") or {}), (mb.get("privacy") or {})
     min_users = max(int(pa_.get("min_users", 5)), int(pb_.get("min_users", 5)))
     min_records = max(int(pa_.get("min_records", 15)), int(pb_.get("min_records", 15)))
@@ -114,11 +166,8 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
         both = va[d] & vb[d]
         a[d] = a[d].where(a[d].isin(both), None)
         b[d] = b[d].where(b[d].isin(both), None)
-    table = compare_periods(a, b, dimensions=dims, min_users=min_users, min_records=min_records, n_boot=n_boot,
-                            alpha=alpha, correction=correction, seed=seed)
-    dest = Path(out) if out is not None else run_b / COMPARE_DIR
-    if dest.resolve().is_relative_to((run_b / "release").resolve()):
-        raise ConfigError(f"{dest} is inside release/: a comparison uses per-record data and stays analyst-level")
+    table = compare_periods(a, b, dimensions=dims, min_users=min_users, min_records=min_records,
+                            max_user_share=max_user_share, n_boot=n_boot, alpha=alpha, correction=correction, seed=seed)
     dest.mkdir(parents=True, exist_ok=True)
     write_text(dest / "compare.csv", _csv_safe(table).to_csv(index=False))
     section = compare_markdown(table, run_a, run_b, dest, alpha)
@@ -165,7 +214,8 @@ def compare_markdown(table: pd.DataFrame, run_a: Path, run_b: Path, dest: Path, 
         sig = part[part.significant]
         left = (table.attrs.get("left_out") or {}).get(dim)
         lines.append(f"## {markdown_text(str(dim))}: {len(sig)} of {len(part)} significant"
-                     + (f" ({left} left out under the floors)" if left else "") + "\n")
+                     + (f" ({left} held back: floors, a dominant user, or so that none of those can be subtracted)"
+                        if left else "") + "\n")
         lines.append("| value | share A | share B | change (pp) | interval | significant |\n|---|---:|---:|---:|---|---|")
         for r in part.head(15).itertuples():
             lines.append(f"| {markdown_text(str(r.value)[:90])} | {r.share_a:.2f} | {r.share_b:.2f} | "

@@ -27,7 +27,8 @@ def _compute(ctx):
     loaded, base, h, pubs = ctx["facets"], ctx["cluster"].base, ctx["hierarchy"], ctx["privacy"]
     info = {name: ctx.info[name] for name in UPSTREAM if name in ctx.info}
     head = summary(loaded.records, loaded.origin, h.tree, pubs, h.labels, info, cfg.privacy, k_from_count=k_from_count(cfg))
-    write_parquet(rd / ASSIGNMENTS, assignments_table(loaded.records, base, h.labels, [p.published for p in pubs]))
+    write_parquet(rd / ASSIGNMENTS, assignments_table(loaded.records, base, h.labels, [p.published for p in pubs],
+                                                        users=loaded.users))
     clusters = clusters_table(h.tree, pubs, ctx["names"], facet_json(ctx["aggregate"]), cfg.privacy.min_users,
                               total=int(pubs[-1].reported_records.sum()))  # = clustered records without noise
     write_parquet(rd / "clusters.parquet", clusters)
@@ -72,4 +73,5 @@ def economic_section(folder, rows, denominator: str | None = None) -> str:
 
 register_stage(Stage("outputs", _compute, lambda ctx: None, upstream=UPSTREAM,
                      reads=("output", "privacy.min_users", "privacy.min_records", "privacy.examples", *PLAN_READS),
-                     artifacts=(ASSIGNMENTS, "clusters.parquet", "tree.json", "report.md"), version=4))
+                     artifacts=(ASSIGNMENTS, "clusters.parquet", "tree.json", "report.md"),
+                     version=5))  # 5: assignments.parquet carries each record's user code (compare resamples users)
