@@ -263,7 +263,7 @@ COUNTRIES = np.array(["US", "FR", "DE"], dtype=object)
 MODES = np.array(["directive", "learning"], dtype=object)
 
 
-def _fake_economic_run(root: Path, seed: int) -> tuple[Path, pd.DataFrame]:
+def _fake_economic_run(root: Path, seed: int, noise_share: float = 0.4) -> tuple[Path, pd.DataFrame]:
     """A finished economic run with HDBSCAN noise: 400 records of 80 users, 40% noise, two published level-0
     clusters; economic.parquet counts every record per country / mode, as the Economic Index tables do
     (release/aggregates.csv carries the same numbers). Returns the run and its per-record frame."""
@@ -275,12 +275,13 @@ def _fake_economic_run(root: Path, seed: int) -> tuple[Path, pd.DataFrame]:
     rec = pd.DataFrame({"row": np.arange(n), "user": [f"u{seed}_{u}" for u in rng.integers(0, 80, n)],
                         "country": COUNTRIES[rng.integers(0, 3, n)], "collaboration": MODES[rng.integers(0, 2, n)],
                         "task": np.full(n, -1, dtype=np.int64)})
-    noise = rng.random(n) < 0.4
+    noise = rng.random(n) < noise_share
     (root / "private").mkdir(parents=True)
     (root / "manifest.json").write_text(json.dumps({"privacy": {"min_users": 5, "min_records": 15}}))
     pq.write_table(pa.Table.from_pandas(pd.DataFrame({
         "row": rec.row, "id": rec.row.astype(str), "status": np.where(noise, "noise", "clustered"),
         "level_0": np.where(noise, -1, rng.integers(0, 2, n))})), root / "private" / "assignments.parquet")
+    rec["level_0"] = pq.read_table(root / "private" / "assignments.parquet").column("level_0").to_numpy()
     pq.write_table(pa.Table.from_pandas(rec), root / "private" / "economic.parquet")
     pq.write_table(pa.Table.from_pandas(pd.DataFrame({
         "level": [0, 0], "index": [0, 1], "kind": ["cluster", "cluster"], "name": ["Cooking", "Coding"],
@@ -341,3 +342,20 @@ def test_a_run_without_user_codes_is_refused_in_one_line(plain_runs, tmp_path):
     pd.read_parquet(old / ASSIGNMENTS).drop(columns=["user"]).to_parquet(old / ASSIGNMENTS)
     with pytest.raises(ConfigError, match="no user codes"):
         period_records(old)
+
+
+def test_cluster_shares_are_of_the_clustered_records_whatever_the_noise_share(tmp_path):
+    """Found after the F5 fix: with every record in the rows, a cluster's share was of all records, so A with
+    40% HDBSCAN noise against B with none (an assign run never has noise) made every cluster "grow" (17 of 18
+    base clusters significant on the review's economic runs). Cluster levels are compared over clustered records."""
+    a, rec_a = _fake_economic_run(tmp_path / "a", 0, noise_share=0.4)
+    b, rec_b = _fake_economic_run(tmp_path / "b", 1, noise_share=0.0)
+    table, _ = compare_runs(a, b, out=tmp_path / "cmp", n_boot=200)
+    clusters = table[table.dimension == "cluster level 0"].set_index("value")
+    assert len(clusters) == 2
+    for rec, side in ((rec_a, "a"), (rec_b, "b")):
+        inside = rec[rec.level_0 >= 0]
+        expected = 100 * (inside.level_0 == 0).sum() / len(inside)
+        assert clusters.loc["Cooking", f"share_{side}"] == pytest.approx(expected)
+    assert clusters.share_a.sum() == pytest.approx(100) and clusters.share_b.sum() == pytest.approx(100)
+    assert not clusters.significant.any()  # the same 50/50 split in both periods

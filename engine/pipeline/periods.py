@@ -26,6 +26,8 @@ from clio_engine.runfiles import ASSIGNMENTS, PRIVATE, RELEASE, write_text
 
 COMPARE_DIR = "compare"
 ECONOMIC_PER_RECORD = f"{PRIVATE}/economic.parquet"
+CLUSTER_LEVEL = "cluster level "  # + level: the dimension of a level's published clusters
+CLUSTERED = "clustered"  # period_records: whether a record is in a cluster (not noise, not unclustered)
 GEO_FACETS_SKIP = {"total", "onet_task", "soc_occupation", "soc_major_group", "task_penetration", "collaboration",
                    "onet_task::collaboration", "concentration"}
 
@@ -71,7 +73,8 @@ def period_records(run: Path) -> tuple[pd.DataFrame, dict[str, set[str]]]:
     Without the economic layer the rows are the clustered records. With it they are every record the
     Economic Index tables count (private/economic.parquet), noise and unclustered ones with a missing cluster:
     counting only clustered records made release count − records_a the (noise × value) cell, never published.
-    So the economic dimensions match release/aggregates.csv, and a cluster's count is unchanged."""
+    So the economic dimensions match release/aggregates.csv, and a cluster's count is unchanged; the
+    `clustered` column marks the records the cluster levels are compared over (`_compare_dimensions`)."""
     for need in (ASSIGNMENTS, "clusters.parquet"):
         if not (run / need).is_file():
             raise ConfigError(f"{run / need} is missing: compare needs a finished run with its private zone")
@@ -82,12 +85,13 @@ def period_records(run: Path) -> tuple[pd.DataFrame, dict[str, set[str]]]:
     e = pq.read_table(econ_path).to_pandas().set_index("row") if econ_path.is_file() else None
     frame = pd.DataFrame({"row": a.row.to_numpy() if e is None else e.index.to_numpy()})
     clustered = a.set_index("row").reindex(frame.row)  # NaN levels for records outside the clusters
+    frame[CLUSTERED] = clustered.status.notna().to_numpy()  # the cluster levels' records (see compare_runs)
     published = _published_clusters(run)
     for level in sorted(published):
         names = published[level]
-        frame[f"cluster level {level}"] = [None if pd.isna(x) else names.get(int(x))
+        frame[f"{CLUSTER_LEVEL}{level}"] = [None if pd.isna(x) else names.get(int(x))
                                            for x in clustered[f"level_{level}"].to_numpy()]
-    values = {f"cluster level {lv}": set(n.values()) for lv, n in published.items()}
+    values = {f"{CLUSTER_LEVEL}{lv}": set(n.values()) for lv, n in published.items()}
     if e is not None:
         from clio_engine.economic.onet import load_taxonomy
 
@@ -144,8 +148,6 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
                  correction: str = "holm", max_user_share: float = 0.5) -> tuple[pd.DataFrame, Path]:
     """Compare two runs; writes compare.csv and compare.md (with a movers figure) to `out` (default RUN_B/compare).
     Runs made with privacy.epsilon and an `out` inside a release folder are one-line ConfigErrors."""
-    from clio_engine.economic.compare import compare_periods
-
     run_a, run_b = Path(run_a), Path(run_b)
     if run_a.resolve() == run_b.resolve():  # every change would be zero: almost surely a typo in one path
         raise ConfigError(f"{run_a} is compared with itself: give the earlier and the later run")
@@ -166,8 +168,9 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
         both = va[d] & vb[d]
         a[d] = a[d].where(a[d].isin(both), None)
         b[d] = b[d].where(b[d].isin(both), None)
-    table = compare_periods(a, b, dimensions=dims, min_users=min_users, min_records=min_records,
-                            max_user_share=max_user_share, n_boot=n_boot, alpha=alpha, correction=correction, seed=seed)
+    settings = dict(min_users=min_users, min_records=min_records, max_user_share=max_user_share, n_boot=n_boot,
+                    alpha=alpha, correction=correction, seed=seed)
+    table = _compare_dimensions(a, b, dims, settings)
     dest.mkdir(parents=True, exist_ok=True)
     write_text(dest / "compare.csv", _csv_safe(table).to_csv(index=False))
     section = compare_markdown(table, run_a, run_b, dest, alpha)
@@ -180,6 +183,26 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
         table.attrs.update(run_a=run_a.name, run_b=run_b.name)
         build_explorer(run_b, compare=table)
     return table, dest
+
+
+def _compare_dimensions(a: pd.DataFrame, b: pd.DataFrame, dims: list[str], settings: dict) -> pd.DataFrame:
+    """compare_periods over the cluster levels on the clustered records only, and over the other dimensions
+    on every record: a cluster's share is of the clustered records, as in the run's own tables. Over every
+    record it would move with the noise share alone (an assign run has no HDBSCAN noise, its reference may
+    have 30%), and every cluster would seem to grow."""
+    from clio_engine.economic.compare import compare_periods
+
+    levels = [d for d in dims if d.startswith(CLUSTER_LEVEL)]
+    others = [d for d in dims if d not in levels]
+    parts, left_out = [], {}
+    for names, rows_a, rows_b in ((levels, a[a[CLUSTERED]], b[b[CLUSTERED]]), (others, a, b)):
+        if names:
+            part = compare_periods(rows_a, rows_b, dimensions=names, **settings)
+            left_out.update(part.attrs.get("left_out") or {})
+            parts.append(part)
+    table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    table.attrs["left_out"] = left_out
+    return table
 
 
 REPORT_MARK = "<!-- clio-engine compare -->"
