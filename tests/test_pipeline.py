@@ -154,16 +154,22 @@ def test_rejected_rows_and_no_user_ids(tmp_path, tiny_bert_dir):
     assert m["input"]["rejected"] == 3
 
 
-def test_laplace_noise_changes_counts_but_is_seeded(tmp_path, tiny_bert_dir, monkeypatch):
-    monkeypatch.delenv("CLIO_ENGINE_NOISE_KEY")  # each new run directory draws its own key
+@pytest.mark.parametrize("keys", [("1" * 32, "2" * 32)])
+def test_laplace_noise_changes_counts_but_is_seeded(tmp_path, tiny_bert_dir, monkeypatch, keys):
+    """The same run directory (its private noise key) draws the same noise; the same seed elsewhere does not:
+    the seed is published, so noise it alone decided could be drawn again and subtracted. Each new directory
+    draws a random key outside the suite; here the two directories get two fixed keys, so which nodes pass the
+    floors is the same every run (a random key at ε = 0.5 once published no node in common with the plain run)."""
+    from clio_engine.pipeline.noise_plan import KEY_ENV
+
     frame = generate_conversations(400, seed=2)[["id", "text", "user_id"]]
     over = {**BASE, "cluster.k": 8, "hierarchy.levels": 2, "hierarchy.top": 3, "embed.model": str(tiny_bert_dir),
             "embed.cache_dir": str(tmp_path / "cache"), "input.user_column": "user_id"}
     plain = run(None, input=frame, out=tmp_path / "plain", overrides=over)
-    # the same run directory (its private noise key) draws the same noise; the same seed elsewhere does not:
-    # the seed is published, so noise it alone decided could be drawn again and subtracted
-    noisy = [run(None, input=frame, out=tmp_path / out, overrides={**over, "privacy.epsilon": 0.5})
-             for out in ("noisy", "noisy", "elsewhere")]
+    noisy = []
+    for out, key in (("noisy", keys[0]), ("noisy", keys[1]), ("elsewhere", keys[1])):
+        monkeypatch.setenv(KEY_ENV, key)  # read only where a directory has no key yet: "noisy" keeps keys[0]
+        noisy.append(run(None, input=frame, out=tmp_path / out, overrides={**over, "privacy.epsilon": 2.0}))
     size = lambda r: r.clusters[r.clusters.published & (r.clusters.kind == "cluster")].set_index("id")["size"]
     assert size(noisy[0]).equals(size(noisy[1]))
     common = size(plain).index.intersection(size(noisy[0]).index)
