@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from clio_engine.errors import ConfigError
+from clio_engine.pipeline.release import manifest_zone
 from clio_engine.runfiles import ASSIGNMENTS, PRIVATE, RELEASE, write_text
 
 COMPARE_DIR = "compare"
@@ -121,14 +122,6 @@ def _refuse_noised(run: Path, manifest: dict) -> None:
                           "would undo its differential privacy; compare runs made without privacy.epsilon")
 
 
-def _zone(folder: Path) -> str | None:
-    """The "zone" its manifest.json states ("release" in a release folder), None without one."""
-    try:
-        return json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("zone")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
 def _refuse_release_destination(dest: Path, runs: tuple[Path, ...]) -> None:
     """A one-line ConfigError when `dest` lies inside either run's release/ or inside any release folder
     (dest itself or a folder above it has a manifest.json with zone "release", e.g. a copied release):
@@ -139,7 +132,7 @@ def _refuse_release_destination(dest: Path, runs: tuple[Path, ...]) -> None:
             raise ConfigError(f"{dest} is inside {run / RELEASE}: a comparison uses per-record data and stays "
                               "analyst-level")
     for folder in (target, *target.parents):
-        if _zone(folder) == "release":
+        if manifest_zone(folder) == "release":
             raise ConfigError(f"{dest} is inside the release folder {folder}: a comparison uses per-record data "
                               "and stays analyst-level")
 

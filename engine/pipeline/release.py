@@ -76,7 +76,7 @@ def build_release(run_dir: str | os.PathLike, out: str | os.PathLike | None = No
     for name in ("manifest.json", "clusters.parquet", "tree.json"):
         if not (run_dir / name).is_file():
             raise ConfigError(f"{run_dir} is not a finished run directory (no {name})")
-    if _zone(run_dir) == "release":  # it has the same three files, and would get a release/ of its own
+    if manifest_zone(run_dir) == "release":  # it has the same three files, and would get a release/ of its own
         raise ConfigError(f"{run_dir} is a release, not a run directory: pass the run directory above it")
     dest = Path(out) if out is not None else run_dir / RELEASE
     if dest.resolve().is_relative_to((run_dir / PRIVATE).resolve()):
@@ -121,13 +121,13 @@ def _check_release_destination(dest: Path) -> None:
     """A release is written into a new or empty folder, or over an earlier release (its stale plots removed):
     never over a run directory (its analyst manifest, tables and page would become the release's) or a folder
     of other files (their report.md and plots/*.png would be overwritten or deleted)."""
-    if not dest.is_dir() or not any(dest.iterdir()) or _zone(dest) == "release":
+    if not dest.is_dir() or not any(dest.iterdir()) or manifest_zone(dest) == "release":
         return
     what = "a run directory" if (dest / "manifest.json").is_file() else "a folder that is not an earlier release"
     raise ConfigError(f"--out {dest} is {what}: a release goes into a new or empty folder, or over an earlier release")
 
 
-def _zone(folder: Path) -> str | None:
+def manifest_zone(folder: Path) -> str | None:
     """The "zone" its manifest.json states ("release" in a release folder), None without one."""
     try:
         return json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("zone")
