@@ -1,15 +1,15 @@
-"""`clio-engine` command line: demo, run, embed, explore, audit, release, purge, serve-llm, bench. Bad input ends in one clear line, not a traceback."""
+"""`clio-engine` command line: demo, run, embed, assign, compare, explore, audit, release, purge, serve-llm, bench. Bad input ends in one clear line, not a traceback. The two serving commands live in `cli_serve`."""
 from __future__ import annotations
 
 import argparse
 import errno
 import logging
-import os
 import sys
 import time
 import traceback
 from pathlib import Path
 
+from clio_engine.cli_serve import cmd_explore, cmd_serve_llm
 from clio_engine.errors import ClioError, InputError
 
 # Exit codes (README "Command line" and `clio-engine --help` list them).
@@ -207,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     explore.add_argument("--serve", action="store_true", help="serve the page on http://127.0.0.1:PORT instead of opening the file")
     explore.add_argument("--port", type=_port, default=8765, help="port for --serve (default 8765; 0 picks a free one)")
     explore.add_argument("--no-open", action="store_true", help="only rebuild the page; open no browser")
-    explore.set_defaults(func=_cmd_explore)
+    explore.set_defaults(func=cmd_explore)
 
     aud = sub.add_parser("audit", help="run the privacy attacks on a run or release directory; exit 4 on any violation",
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -245,7 +245,7 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--seed", type=int, default=0, help="sampling seed for temperature > 0 (default 0)")
     srv.add_argument("--max-tokens", type=_positive_int, default=1024, help="largest max_tokens a request may ask "
                      "for; more is refused with 400 (default 1024)")
-    srv.set_defaults(func=_cmd_serve_llm)
+    srv.set_defaults(func=cmd_serve_llm)
 
     bench = sub.add_parser("bench", help="run a benchmark suite (from a source checkout)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for python -m benchmarks.run")
@@ -312,6 +312,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         raise ClioError(f"--out must name a .npy file, got {out}")
     if out.exists() and not out.is_file():
         raise ClioError(f"--out {out} exists and is not a file")
+    _refuse_published_destination(out)
     records = load_records(args.input, text_column=cfg.input.text_column, id_column=cfg.input.id_column,
                            user_column=cfg.input.user_column, facet_columns=cfg.input.facet_columns, format=cfg.input.format,
                            null_users=cfg.input.null_users, conversation_column=cfg.input.conversation_column)
@@ -328,6 +329,25 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     print(f"wrote {out} {tuple(vectors.shape)}, {out.with_suffix('.rows.parquet').name}, "
           f"{out.with_suffix('.rejected.parquet').name} ({records.n_rejected} rejected)")
     return 0
+
+
+def _refuse_published_destination(out: Path) -> None:
+    """Embeddings invert to texts (nearest neighbours under the public model), so they are private: refused
+    inside a release folder, and inside a run directory anywhere but its private/ (its top level is the
+    analyst's view). Elsewhere --out is the caller's file and is overwritten, as numpy.save would."""
+    from clio_engine.pipeline.release import enclosing_release
+    from clio_engine.runfiles import PRIVATE
+
+    if (release := enclosing_release(out.parent)) is not None:
+        raise ClioError(f"--out {out} is inside the release folder {release}: embeddings give the texts back and "
+                        "never leave private/")
+    folder = out.parent.resolve()
+    for run in (folder, *folder.parents):
+        if (run / "manifest.json").is_file() and (run / PRIVATE).is_dir():  # a run directory
+            if folder.relative_to(run).parts[:1] != (PRIVATE,):
+                raise ClioError(f"--out {out} is inside the run directory {run} outside its {PRIVATE}/: embeddings "
+                                f"give the texts back; write them under {run / PRIVATE} or outside the run")
+            return
 
 
 # `demo --llm local`: every LLM stage that runs on synthetic summaries (naming, the clio hierarchy, the auditor)
@@ -457,41 +477,6 @@ def _print_summary(result) -> None:
         print(f"  {row.share:6.1%}  {_terminal(row.name):40s} {size:>10s} records")
 
 
-def _cmd_explore(args: argparse.Namespace) -> int:
-    """Rebuild explorer.html from the run directory's published files, then open or serve it."""
-    restore = _stop_on_signals()  # first: a Ctrl-C during the build or the serving is never lost
-    try:
-        return _explore(args)
-    finally:
-        restore()
-
-
-def _explore(args: argparse.Namespace) -> int:
-    import webbrowser
-
-    from clio_engine.explorer import build_explorer
-
-    page = build_explorer(args.run_dir)
-    print(f"wrote {page} ({page.stat().st_size / 1e6:.1f} MB)")
-    if args.serve:
-        from clio_engine.explorer.serve import make_server
-
-        server = make_server(page, port=args.port)
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
-        print(f"serving {page.name} at {url} (Ctrl-C stops)", flush=True)
-        if not args.no_open:
-            webbrowser.open(url)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            print("stopped")
-        finally:
-            server.server_close()
-    elif not args.no_open and not webbrowser.open(page.resolve().as_uri()):
-        print(f"no browser found here; open {page.resolve().as_uri()} or use --serve")
-    return 0
-
-
 def _cmd_audit(args: argparse.Namespace) -> int:
     """Print each violation on one line; EXIT_VIOLATIONS if any, EXIT_INPUT (via InputError) for a bad dir."""
     from pathlib import Path
@@ -535,67 +520,6 @@ def _cmd_purge(args: argparse.Namespace) -> int:
         print(f"removed {path}")
     print(f"purged {args.run_dir}: {len(removed) - 1} files under private/ removed; the analyst view and release/ remain")
     return 0
-
-
-def _cmd_serve_llm(args: argparse.Namespace) -> int:
-    """Load the model, bind, print the base URL (one line, flushed: scripts wait for it), serve until Ctrl-C."""
-    restore = _stop_on_signals()  # first: a Ctrl-C while the model loads stops the command, not lost
-    try:
-        return _serve_llm(args)
-    finally:
-        restore()
-
-
-def _serve_llm(args: argparse.Namespace) -> int:
-    import faulthandler
-    import signal
-
-    from clio_engine.llm.serve import ModelServer
-
-    key = None
-    if args.api_key_env is not None:
-        key = os.environ.get(args.api_key_env, "").strip()
-        if not key:
-            raise ClioError(f"--api-key-env {args.api_key_env}: that environment variable is unset or empty")
-    server = ModelServer(args.model_path, model_name=args.model_name, host=args.host, port=args.port,
-                         device=args.device, batch_size=args.batch_size, seed=args.seed,
-                         batch_wait_s=args.batch_wait_ms / 1000, api_key=key, max_tokens=args.max_tokens).start()
-    if not server.loopback and key is None:  # the address bound decides: 127.1 is loopback, "" is refused
-        print(f"clio-engine: warning: serving on {args.host} without authentication: anyone who can reach it can "
-              "use the model (--api-key-env VAR requires a key)", file=sys.stderr)
-    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack: a stuck server says where
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
-    try:  # the line is printed inside: a script that signals as soon as it reads it gets the clean close too
-        print(f"serving {server.model_name} at {server.url} (llm.backend: openai, llm.base_url: {server.url}, "
-              f"llm.model: {server.model_name}; Ctrl-C stops)", flush=True)
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("stopped", flush=True)
-    finally:
-        server.close()
-    return 0
-
-
-def _stop_on_signals():
-    """Make SIGINT and SIGTERM stop the server cleanly (as KeyboardInterrupt); returns what undoes it.
-
-    SIGINT: a non-interactive shell starts a background job (`serve-llm &`, a CI script) with SIGINT ignored,
-    and Python then leaves it ignored, so `kill -INT` did nothing (a test server once outlived its test that
-    way). SIGTERM: what `docker stop`, systemd and `kill` send; its default ends the process without the 503s
-    and the clean close. Commands install it before any slow work: a signal during a model's load or a
-    page's build was lost when it came after."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
-        return lambda: None
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    before = {sig: signal.signal(sig, handler)
-              for sig, handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, stop))}
-    return lambda: [signal.signal(sig, handler) for sig, handler in before.items()]
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

@@ -1,0 +1,107 @@
+"""The two commands that serve until stopped: `explore` (build the page, open or serve it) and `serve-llm`.
+
+Both install their signal handling before any slow work, so Ctrl-C or SIGTERM during a model load or a page
+build stops the command instead of being lost."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from clio_engine.errors import ClioError
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """Rebuild explorer.html from the run directory's published files, then open or serve it."""
+    restore = stop_on_signals()  # first: a Ctrl-C during the build or the serving is never lost
+    try:
+        return _explore(args)
+    finally:
+        restore()
+
+
+def _explore(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from clio_engine.explorer import build_explorer
+
+    page = build_explorer(args.run_dir)
+    print(f"wrote {page} ({page.stat().st_size / 1e6:.1f} MB)")
+    if args.serve:
+        from clio_engine.explorer.serve import make_server
+
+        server = make_server(page, port=args.port)
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        try:  # the line is printed inside: a script that signals as soon as it reads it gets the clean stop too
+            print(f"serving {page.name} at {url} (Ctrl-C stops)", flush=True)
+            if not args.no_open:
+                webbrowser.open(url)
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopped")
+        finally:
+            server.server_close()
+    elif not args.no_open and not webbrowser.open(page.resolve().as_uri()):
+        print(f"no browser found here; open {page.resolve().as_uri()} or use --serve")
+    return 0
+
+
+def cmd_serve_llm(args: argparse.Namespace) -> int:
+    """Load the model, bind, print the base URL (one line, flushed: scripts wait for it), serve until Ctrl-C."""
+    restore = stop_on_signals()  # first: a Ctrl-C while the model loads stops the command, not lost
+    try:
+        return _serve_llm(args)
+    finally:
+        restore()
+
+
+def _serve_llm(args: argparse.Namespace) -> int:
+    import faulthandler
+    import signal
+
+    from clio_engine.llm.serve import ModelServer
+
+    key = None
+    if args.api_key_env is not None:
+        key = os.environ.get(args.api_key_env, "").strip()
+        if not key:
+            raise ClioError(f"--api-key-env {args.api_key_env}: that environment variable is unset or empty")
+    server = ModelServer(args.model_path, model_name=args.model_name, host=args.host, port=args.port,
+                         device=args.device, batch_size=args.batch_size, seed=args.seed,
+                         batch_wait_s=args.batch_wait_ms / 1000, api_key=key, max_tokens=args.max_tokens).start()
+    if not server.loopback and key is None:  # the address bound decides: 127.1 is loopback, "" is refused
+        print(f"clio-engine: warning: serving on {args.host} without authentication: anyone who can reach it can "
+              "use the model (--api-key-env VAR requires a key)", file=sys.stderr)
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack: a stuck server says where
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    try:  # the line is printed inside: a script that signals as soon as it reads it gets the clean close too
+        print(f"serving {server.model_name} at {server.url} (llm.backend: openai, llm.base_url: {server.url}, "
+              f"llm.model: {server.model_name}; Ctrl-C stops)", flush=True)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    finally:
+        server.close()
+    return 0
+
+
+def stop_on_signals():
+    """Make SIGINT and SIGTERM stop the server cleanly (as KeyboardInterrupt); returns what undoes it.
+
+    SIGINT: a non-interactive shell starts a background job (`serve-llm &`, a CI script) with SIGINT ignored,
+    and Python then leaves it ignored, so `kill -INT` did nothing (a test server once outlived its test that
+    way). SIGTERM: what `docker stop`, systemd and `kill` send; its default ends the process without the 503s
+    and the clean close. Commands install it before any slow work: a signal during a model's load or a
+    page's build was lost when it came after."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        return lambda: None
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    before = {sig: signal.signal(sig, handler)
+              for sig, handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, stop))}
+    return lambda: [signal.signal(sig, handler) for sig, handler in before.items()]
