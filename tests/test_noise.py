@@ -528,3 +528,24 @@ def test_the_data_key_depends_on_the_key_and_on_every_record(tmp_path):
     assert data_key(7, one) == data_key(7, same) == data_key(7, one)
     assert len({data_key(7, one), data_key(7, other), data_key(8, one)}) == 3
     assert 0 <= data_key(2**128 - 1, one) < 2**128
+
+
+def test_the_records_table_is_hashed_once_for_the_stage_key_and_the_noise_key(monkeypatch):
+    """The records stage keys the cache by the table's fingerprint and the noise draws key on it too; the
+    second use reads the first's (hashing a million texts twice cost about a second)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from clio_engine.pipeline import stages
+    from clio_engine.pipeline.noise_plan import data_key
+    from clio_engine.pipeline.steps.records import Loaded, _fingerprint
+    from clio_engine.records import load_records
+
+    hashed = []
+    real = stages.fingerprint_table
+    monkeypatch.setattr(stages, "fingerprint_table", lambda table: hashed.append(table.num_rows) or real(table))
+    records = load_records(pa.table({"id": ["a", "b", "c"], "text": ["one", "two", "three"]}))
+    stage_key = _fingerprint(Loaded(records, "test", np.zeros(3, dtype=np.int64)))
+    assert data_key(7, records) == data_key(7, records)
+    assert hashed.count(3) == 1  # the accepted table once (the rejected one, 0 rows, is the stage key's too)
+    assert _fingerprint(Loaded(records, "test", np.zeros(3, dtype=np.int64))) == stage_key

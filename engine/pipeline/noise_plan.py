@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import weakref
 from pathlib import Path
 
 from clio_engine.errors import OutputError
@@ -57,10 +56,6 @@ def run_key(private: Path) -> int:
     return key
 
 
-# Records → their content fingerprint, computed once per Records object (three stages ask for it).
-_FINGERPRINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def data_key(key: int, records) -> int:
     """The key the draws use: 128 bits of sha256(the run's key, the records' content fingerprint).
 
@@ -68,11 +63,9 @@ def data_key(key: int, records) -> int:
     data run into the same directory (or under the same preset key) would draw the very same noise for
     every query; two releases one user apart then subtract to that user's exact counts. Keyed by the data,
     the same records draw the same noise again (a rerun spends no more ε) and any other records draw anew."""
-    from clio_engine.pipeline.stages import fingerprint_table
+    from clio_engine.pipeline.stages import records_fingerprint
 
-    fingerprint = _FINGERPRINTS.get(records)
-    if fingerprint is None:
-        fingerprint = _FINGERPRINTS[records] = fingerprint_table(records.table)
+    fingerprint = records_fingerprint(records)  # the records stage computed it already for its cache key
     digest = hashlib.sha256(b"clio-engine noise\0" + key.to_bytes(16, "big") + fingerprint.encode()).digest()
     return int.from_bytes(digest[:16], "big")
 

@@ -44,7 +44,7 @@ def _column_hint(cfg, records) -> str:
 
 
 def _fingerprint(value: Loaded) -> str:
-    return stage_key(S.fingerprint_table(value.records.table), S.fingerprint_table(value.records.rejected))
+    return stage_key(S.records_fingerprint(value.records), S.fingerprint_table(value.records.rejected))
 
 
 def load(cfg, source):
