@@ -11,6 +11,8 @@ Reads only the files of the directory (never `private/`), the way someone who re
   (weighted by exact sizes under noise, least squares gives the exact sizes back); and a release must carry
   no base cluster's centroid (the normalised sum of its members' embeddings: given all members' texts but
   one, it gives the last one's embedding). A release without centroids leaves it nothing to check;
+- `unchecked-file`: an array or per-record binary (.npy, .pt, .feather, a pickle, …) anywhere outside
+  `private/`, which no other attack reads, and in a release any file of a kind the audit does not check;
 - `canary`: planted tokens (`--canary-file`) in any file outside `private/`.
 
 `audit(path)` returns the violations found (an empty list = clean); the CLI prints one line each and
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from clio_engine.audit.files import MARKERS, RunView, Violation, load_view
 
-ATTACKS = ("group-by", "point-counting", "differencing", "centroid-weights", "canary")
+ATTACKS = ("group-by", "point-counting", "differencing", "centroid-weights", "unchecked-file", "canary")
 
 __all__ = ["ATTACKS", "RunView", "Violation", "audit", "load_view"]
 
@@ -30,7 +32,7 @@ __all__ = ["ATTACKS", "RunView", "Violation", "audit", "load_view"]
 def audit(path, *, min_users: int | None = None, min_records: int | None = None,
           canaries: list[str] | None = None) -> list[Violation]:
     """All violations found in the directory `path` (InputError when it is not a run or release dir)."""
-    from clio_engine.audit import canary, centroids, differencing, economic, groupby, points
+    from clio_engine.audit import canary, centroids, differencing, economic, groupby, points, unchecked
 
     view = load_view(Path(path), min_users=min_users, min_records=min_records)
     release = Path(path) / "release"
@@ -43,6 +45,7 @@ def audit(path, *, min_users: int | None = None, min_records: int | None = None,
     found += differencing.attack(view)
     found += economic.attack(view)
     found += centroids.attack(view)
+    found += unchecked.attack(view)
     if canaries:
         found += canary.attack(view, canaries)
     if nested:  # a run dir's release/: audited on its own too

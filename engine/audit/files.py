@@ -16,7 +16,7 @@ MARKERS = ("manifest.json", "clusters.parquet", "tree.json", "aggregates.csv", "
 
 @dataclass(frozen=True)
 class Violation:
-    attack: str  # group-by | point-counting | differencing | canary
+    attack: str  # one of clio_engine.audit.ATTACKS
     file: str  # path relative to the audited directory
     where: str  # node, cell or row
     what: str  # what was derived

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from clio_engine.errors import ConfigError
-from clio_engine.pipeline.release import manifest_zone
+from clio_engine.pipeline.release import enclosing_release
 from clio_engine.runfiles import ASSIGNMENTS, PRIVATE, RELEASE, write_text
 
 COMPARE_DIR = "compare"
@@ -131,10 +131,9 @@ def _refuse_release_destination(dest: Path, runs: tuple[Path, ...]) -> None:
         if target.is_relative_to((run / RELEASE).resolve()):
             raise ConfigError(f"{dest} is inside {run / RELEASE}: a comparison uses per-record data and stays "
                               "analyst-level")
-    for folder in (target, *target.parents):
-        if manifest_zone(folder) == "release":
-            raise ConfigError(f"{dest} is inside the release folder {folder}: a comparison uses per-record data "
-                              "and stays analyst-level")
+    if (folder := enclosing_release(target)) is not None:
+        raise ConfigError(f"{dest} is inside the release folder {folder}: a comparison uses per-record data "
+                          "and stays analyst-level")
 
 
 def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,

@@ -135,6 +135,16 @@ def manifest_zone(folder: Path) -> str | None:
         return None
 
 
+def enclosing_release(path: str | os.PathLike) -> Path | None:
+    """The release folder `path` lies in: itself or the nearest folder above whose manifest says zone
+    "release" (a run's release/ or a copy of it anywhere); None when there is none."""
+    target = Path(path).resolve()
+    for folder in (target, *target.parents):
+        if manifest_zone(folder) == "release":
+            return folder
+    return None
+
+
 def write_public_explorer(release_dir: str | os.PathLike, layout: dict[str, list[float]] | None = None) -> Path:
     """(Re)write release_dir/explorer.html from the release's own clusters.parquet, facets.parquet and
     manifest.json (what anyone who receives the folder has), never from private/ or the analyst page.

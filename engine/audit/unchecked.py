@@ -1,0 +1,36 @@
+"""Files the other attacks cannot read: an array or per-record binary outside private/, and, in a release, any
+file of a kind the audit does not check.
+
+The attacks read Parquet and CSV tables, tree.json and the explorer's data; the canary scan reads bytes. An
+`embeddings.npy` (or a Feather copy of assignments, or a pickle) put beside them passed every attack unread,
+yet an embedding matrix gives each record's text back by nearest-neighbour search with the public model, and a
+per-record table is what the group-by attack exists to catch. So: such a file outside private/ is a violation
+in either zone, and a release, which leaves the building, holds only the kinds the audit reads (fail closed).
+"""
+from __future__ import annotations
+
+from clio_engine.audit.files import RunView, Violation
+
+ATTACK = "unchecked-file"
+# Binary formats of arrays or rows the audit cannot read: per-record data by their nature.
+ARRAY_SUFFIXES = frozenset({".npy", ".npz", ".pt", ".pth", ".safetensors", ".pkl", ".pickle", ".joblib", ".h5",
+                            ".hdf5", ".feather", ".arrow", ".ipc", ".orc", ".avro", ".sqlite", ".db", ".lance"})
+# What a release may hold: the kinds some attack reads (tables, tree and manifest, pages, the canary's text and
+# images). `build_release` writes only these.
+RELEASE_SUFFIXES = frozenset({".parquet", ".csv", ".json", ".html", ".htm", ".md", ".txt", ".png"})
+
+
+def attack(view: RunView) -> list[Violation]:
+    release = (view.manifest or {}).get("zone") == "release"
+    out = []
+    for path in view.files():
+        suffix = path.suffix.lower()
+        if suffix in ARRAY_SUFFIXES:
+            out.append(Violation(ATTACK, view.rel(path), "file",
+                                 f"a {suffix} file outside private/: arrays and per-record rows (embeddings invert "
+                                 "to texts) belong in private/, where no attack needs to read them"))
+        elif release and suffix not in RELEASE_SUFFIXES:
+            out.append(Violation(ATTACK, view.rel(path), "file",
+                                 f"a release holds only files the audit checks ({', '.join(sorted(RELEASE_SUFFIXES))});"
+                                 f" it cannot check this {suffix or 'suffix-less'} file"))
+    return out
