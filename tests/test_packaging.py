@@ -39,9 +39,17 @@ def test_package_dir_maps_the_users_folders():
     assert _setuptools()["package-dir"] == FOLDERS
 
 
+# Folders of data only (no __init__.py), listed as packages so that setuptools ships their files quietly.
+DATA_PACKAGES = {"clio_engine.economic.data": "engine/economic/data", "clio_engine.explorer.assets": "engine/explorer/assets"}
+
+
 def test_every_package_folder_is_listed():
     listed = set(_setuptools()["packages"])
-    assert listed == _packages_on_disk(), "pyproject's [tool.setuptools] packages must list every package folder"
+    assert listed == _packages_on_disk() | set(DATA_PACKAGES), "pyproject's packages must list every package folder"
+    for name, folder in DATA_PACKAGES.items():
+        files = list((REPO / folder).iterdir())
+        assert files and not any(f.suffix == ".py" for f in files), folder
+        assert _setuptools()["package-data"][name], name
     assert all(p == "clio_engine" or p.startswith("clio_engine.") for p in listed)
 
 
