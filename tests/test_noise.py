@@ -399,7 +399,15 @@ def test_a_noised_run_draws_k_from_the_counted_query(tmp_path, tiny_bert_dir):
     assert math.isclose(sum(q["epsilon"] for q in noise["queries"]), 4.0)
     cluster = result.manifest["stages"]["cluster"]
     assert "noised record count" in cluster["k_rule"]
-    key = run_key(result.dir / "private")
+    # the draws' key: the run's key mixed with the records the run read (scrubbed facets and all)
+    from clio_engine.config import load_config
+    from clio_engine.pipeline.noise_plan import data_key
+    from clio_engine.pipeline.steps.records import load
+    from clio_engine.privacy import make_scrubber
+
+    cfg = load_config(None, settings)
+    records = load(cfg, frame)[0].with_scrubbed_facets(make_scrubber(cfg.privacy.scrubber).scrub)
+    key = data_key(run_key(result.dir / "private"), records)
     plan = plan_noise(4.0, 5, n_levels=2, facets=("language",), k_from_count=True, key=key)
     users = frame["user_id"].factorize()[0]  # the count Σ min(records, B) needs only who is who
     assert cluster["k"] == base_k(600, None, 40, noised_record_count(plan, users, 0))
@@ -549,3 +557,25 @@ def test_the_records_table_is_hashed_once_for_the_stage_key_and_the_noise_key(mo
     assert data_key(7, records) == data_key(7, records)
     assert hashed.count(3) == 1  # the accepted table once (the rejected one, 0 rows, is the stage key's too)
     assert _fingerprint(Loaded(records, "test", np.zeros(3, dtype=np.int64))) == stage_key
+
+
+@pytest.mark.parametrize("other", [dict(epsilon=0.5, max_records_per_user=5), dict(epsilon=1.0, max_records_per_user=10),
+                                   dict(epsilon=1.0, max_records_per_user=5, n_levels=2)])
+def test_two_releases_at_other_scales_do_not_solve_to_the_exact_counts(other):
+    """Found (review of Dec 2): under one key, a draw was ceil(E·b) − ceil(E'·b) of the same stream at every
+    scale b, so releases of the same records at ε 1 and 0.5 (or bound 5 and 10), both scales printed in
+    their manifests, solved to the exact counts: c = (b₂y₁ − b₁y₂)/(b₂ − b₁), within ±2 for 11 of 11 nodes."""
+    from clio_engine.privacy.noise import plan_noise
+
+    counts = np.random.default_rng(0).integers(200, 2000, 400)
+    key = 0x0123456789ABCDEF0123456789ABCDEF
+    first = plan_noise(1.0, 5, n_levels=1, key=key)
+    second = plan_noise(**{"n_levels": 1, **other}, key=key)
+    query = "records/level0"
+    y1, y2 = first.noised(counts, query, 0), second.noised(counts, query, 0)
+    b1, b2 = first.scale, second.scale
+    assert b1 != b2
+    solved = (b2 * y1 - b1 * y2) / (b2 - b1)
+    assert np.median(np.abs(solved - counts)) > min(b1, b2)  # before: ≤ 1 (independent draws: ~2.7 b)
+    again = plan_noise(1.0, 5, n_levels=1, key=key)
+    assert (again.noised(counts, query, 0) == y1).all()  # the same plan and key still draw the same noise

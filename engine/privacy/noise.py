@@ -80,15 +80,28 @@ class NoisePlan:
         return self.bound / self.epsilon_each
 
     def rng(self, query: str, seed: int) -> np.random.Generator:
-        """The Generator of one query: seeded by (seed, crc32(name), the key), so queries draw independently
-        and a run directory (its key) draws the same noise again. A query not in the plan is a bug (it would
-        spend budget nobody accounted)."""
+        """The Generator of one query: seeded by (seed, crc32(name), the plan, the key), so queries draw
+        independently and a run directory (its key) draws the same noise again for the same plan. A query
+        not in the plan is a bug (it would spend budget nobody accounted).
+
+        The plan (ε, bound, queries) is in the seed because a draw is ceil(E·b) − ceil(E'·b) for exponential
+        E, E' of the stream: the same stream at another scale b (another ε, bound, or number of levels or
+        facets, each printed in the manifest) gave proportional noise, and two releases of the same records
+        then solved to the exact counts, (b₂y₁ − b₁y₂)/(b₂ − b₁). Another plan now draws anew: two such
+        releases spend ε₁ + ε₂, as composition says, and no more."""
         if query not in self.queries:
             raise KeyError(f"query {query!r} is not in the noise plan")
-        entropy = [seed, zlib.crc32(query.encode())]
+        entropy = [seed, zlib.crc32(query.encode()), *self._plan_words()]
         if self.key is not None:  # 128 secret bits as four 32-bit words
             entropy += [(self.key >> (32 * i)) & 0xFFFFFFFF for i in range(4)]
         return np.random.default_rng(entropy)
+
+    def _plan_words(self) -> list[int]:
+        """Four 32-bit words of sha256(ε, bound, queries): what decides every query's scale."""
+        import hashlib
+
+        digest = hashlib.sha256(repr((float(self.epsilon), int(self.bound), tuple(self.queries))).encode()).digest()
+        return [int.from_bytes(digest[i:i + 4], "big") for i in range(0, 16, 4)]
 
     def noised(self, counts: np.ndarray, query: str, seed: int) -> np.ndarray:
         """[k] int64 → [k] int64: counts + discrete Laplace(scale), clipped at 0."""

@@ -131,4 +131,5 @@ def _load(ctx):
 
 
 register_stage(Stage("cluster", _compute, _load, upstream=("records", "facets", "embed", "reduce"), reads=_reads,
-                     artifacts=(f"{CACHE}/{FILE}",), check=_check))
+                     artifacts=(f"{CACHE}/{FILE}",), check=_check,
+                     version=2))  # 2: the noised record count (k from it) keyed by the plan and the records; assign joins published clusters only

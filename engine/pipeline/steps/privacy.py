@@ -49,5 +49,5 @@ def _load(ctx):
 register_stage(Stage("privacy", _compute, _load, upstream=("facets", "hierarchy"),
                      reads=("privacy.min_users", "privacy.min_records", "privacy.secondary_suppression", *PLAN_READS,
                             "seed"),
-                     version=4,  # 4: noise keyed by the run's key and the records; 3: floors on exact and noised counts
+                     version=5,  # 5: draws keyed by the noise plan too; 4: by the run's key and the records; 3: floors on exact and noised counts
                      artifacts=(f"{CACHE}/{FILE}",)))
