@@ -158,7 +158,7 @@ def test_no_change_flags_at_most_the_expected_false_positives(seed):
     b = draw_period(rng, probs, 3000, 6, 0.5, user_prefix="b")
     out = compare_periods(a, b, seed=seed, **NULL_KW)
     tested = len(out)
-    assert tested >= 190
+    assert tested >= 180  # of 200: a few tail values that one loyal user dominates are held back
     # Holm keeps the chance of any false flag at 5%: with these seeds, none
     assert int(out.significant.sum()) == 0
     # uncorrected, about alpha of the values fall below 0.05 (binomial(≈200, .05): mean 10, sd ≈ 3.1)
@@ -195,7 +195,10 @@ def test_one_heavy_user_is_not_a_significant_change():
     a = draw_period(rng, probs, 2000, 5, 0.0)
     b = draw_period(rng, probs, 2000, 5, 0.0, user_prefix="b")
     b = pd.concat([b, pd.DataFrame({"user": ["heavy"] * 300, "cluster": ["v000"] * 300})], ignore_index=True)
-    out = compare_periods(a, b, dimensions=["cluster"], min_users=5, min_records=10, seed=31)
+    held = compare_periods(a, b, dimensions=["cluster"], min_users=5, min_records=10, seed=31)
+    assert "v000" not in set(held.value)  # by default: the heavy user is most of its variance (the interval says 300)
+    out = compare_periods(a, b, dimensions=["cluster"], min_users=5, min_records=10, seed=31,
+                          max_user_variance_share=1.0)  # the statistics, with that privacy rule off
     row = out.set_index("value").loc["v000"]
     assert row.change > 2.0
     assert not row.significant and row.ci_low < 0 < row.ci_high and row.p_value > 0.1

@@ -225,6 +225,15 @@ def _factor(column: pd.Series, lower: bool = False) -> tuple[np.ndarray, np.ndar
     return np.where(codes < 0, -1, dense[codes.clip(min=0)]), values[keep].astype(object)
 
 
+def cleaned_values(column: pd.Series, lower: bool = False) -> np.ndarray:
+    """[N] object: each value as the tables count it (`_factor`), None where missing. For readers of the
+    per-record file that must agree with the published tables (`clio-engine compare`)."""
+    codes, values = _factor(column, lower)
+    if not len(values):
+        return np.full(len(codes), None, dtype=object)
+    return np.where(codes >= 0, values[codes.clip(min=0)], None).astype(object)
+
+
 # ---------------------------------------------------------------- population matching
 
 

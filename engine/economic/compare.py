@@ -15,8 +15,12 @@ value of their own that is never reported; change = share_b − share_a in perce
 
 What is held back (per dimension, the same values in both periods; `attrs["left_out"]` counts them):
 - the floors: a value below min_users / min_records in either period;
-- dominance: a value where one user holds more than `max_user_share` of its records in either period
-  (the user bootstrap's spread is √Σ c_u², so its interval would tell how much that one user wrote);
+- dominance: a value where one user holds more than `max_user_share` of its records in either period,
+  or more than `max_user_variance_share` of the spread its interval is made of. A share's bootstrap
+  variance is Σ_u (c_u − s·t_u)² / N² (c_u: the user's records of the value, t_u: of the period, s: the
+  share), so an interval dominated by one term tells that user's count. The record share alone missed it:
+  a user with 25 records of a parent of ~250 (10%), others writing one record each there, was 78% of the
+  parent's variance, and a review solved the interval back to 25 of 25;
 - the complement: N = 100·records/share is public, so N − Σ reported records is the hidden part of a
   period (held-back values plus missing). It must be 0, or ≥ min_records records of ≥ min_users users
   over ≥ 2 hidden values, as in `privacy.complementary`; else the smallest reported value is held back
@@ -46,8 +50,8 @@ _CHUNK_ENTRIES = 8_000_000
 
 
 def compare_periods(a: pd.DataFrame, b: pd.DataFrame, *, dimensions: Sequence[str], min_users: int,
-                    min_records: int, max_user_share: float = 0.5, n_boot: int = 1000, alpha: float = 0.05,
-                    correction: str = "holm", seed: int = 0) -> pd.DataFrame:
+                    min_records: int, max_user_share: float = 0.5, max_user_variance_share: float = 0.5,
+                    n_boot: int = 1000, alpha: float = 0.05, correction: str = "holm", seed: int = 0) -> pd.DataFrame:
     """One row per (dimension, value) that passes the privacy floors, the dominance rule (no user holds more
     than max_user_share of its records) and the complement rule in both periods (see the module docstring).
 
@@ -60,6 +64,7 @@ def compare_periods(a: pd.DataFrame, b: pd.DataFrame, *, dimensions: Sequence[st
     """
     dims = _validate(a, b, dimensions, min_users, min_records, n_boot, alpha, correction, seed)
     _validate_share(max_user_share)
+    _validate_share(max_user_variance_share, "max_user_variance_share")
     users_a, n_users_a = _user_codes(a, "a")
     users_b, n_users_b = _user_codes(b, "b")
     totals_a = np.bincount(users_a, minlength=n_users_a).astype(np.float64)  # [U_a] records per user
@@ -71,9 +76,10 @@ def compare_periods(a: pd.DataFrame, b: pd.DataFrame, *, dimensions: Sequence[st
         counts_a = _user_value_counts(users_a, codes_a, n_users_a, len(values))  # [U_a, V] csc
         counts_b = _user_value_counts(users_b, codes_b, n_users_b, len(values))
         passes = np.ones(len(values), dtype=bool)
-        for counts in (counts_a, counts_b):
+        for counts, totals in ((counts_a, totals_a), (counts_b, totals_b)):
             passes &= meets_thresholds(counts.getnnz(axis=0), _col_sums(counts), min_users, min_records)
             passes &= ~_dominated(counts, max_user_share)
+            passes &= ~_variance_dominated(counts, totals, max_user_variance_share)
         passes = _protect_complement(passes, [(counts_a, codes_a, users_a), (counts_b, codes_b, users_b)],
                                      min_users, min_records)
         left_out[dim] = int((~passes).sum())
@@ -149,6 +155,26 @@ def _dominated(counts: sp.csc_matrix, max_user_share: float) -> np.ndarray:
     return top > max_user_share * _col_sums(counts)
 
 
+def _variance_dominated(counts: sp.csc_matrix, totals: np.ndarray, max_share: float) -> np.ndarray:
+    """[V] bool: one user of the value holds more than max_share of Σ_u (c_u − s·t_u)², the sum the share's
+    bootstrap variance is made of (counts: [U, V] csc; totals: [U] records per user; s = C / N). Users
+    without records of the value add s²·t_u² each (summed through Σ t_u²); they are not candidates, as
+    their term tells only how much they wrote in all, of no value in particular."""
+    n_values = counts.shape[1]
+    if n_values == 0:
+        return np.zeros(0, dtype=bool)
+    totals = np.asarray(totals, np.float64)
+    share = _col_sums(counts) / max(float(totals.sum()), 1.0)  # [V] as a fraction of the period's records
+    column = np.repeat(np.arange(n_values), np.diff(counts.indptr))  # [nnz] the value of each entry
+    t = totals[counts.indices]
+    term = (counts.data - share[column] * t) ** 2  # [nnz] the users of each value
+    inside = np.bincount(column, weights=term, minlength=n_values)
+    outside = share ** 2 * (float((totals ** 2).sum()) - np.bincount(column, weights=t ** 2, minlength=n_values))
+    top = np.zeros(n_values)
+    np.maximum.at(top, column, term)
+    return top > max_share * (inside + np.maximum(outside, 0.0))
+
+
 def _protect_complement(shown: np.ndarray, periods: list[tuple[sp.csc_matrix, np.ndarray, np.ndarray]],
                         min_users: int, min_records: int) -> np.ndarray:
     """[V] bool shown mask after secondary suppression of each period's hidden part.
@@ -194,11 +220,11 @@ def _protect_period(shown: np.ndarray, counts: sp.csc_matrix, codes: np.ndarray,
 
 # ---- inputs -------------------------------------------------------------------------------------------
 
-def _validate_share(max_user_share) -> None:
-    """A one-line ConfigError unless 0 < max_user_share ≤ 1 (1 turns the dominance rule off)."""
+def _validate_share(max_user_share, name: str = "max_user_share") -> None:
+    """A one-line ConfigError unless 0 < the share ≤ 1 (1 turns that dominance rule off)."""
     if (isinstance(max_user_share, bool) or not isinstance(max_user_share, (int, float, np.number))
             or not 0 < max_user_share <= 1):
-        raise ConfigError(f"max_user_share must lie in (0, 1], got {max_user_share!r}")
+        raise ConfigError(f"{name} must lie in (0, 1], got {max_user_share!r}")
 
 
 def _validate(a, b, dimensions, min_users, min_records, n_boot, alpha, correction, seed) -> list[str]:

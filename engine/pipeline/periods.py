@@ -94,6 +94,7 @@ def period_records(run: Path) -> tuple[pd.DataFrame, dict[str, set[str]]]:
                                            for x in clustered[f"level_{level}"].to_numpy()]
     values = {f"{CLUSTER_LEVEL}{lv}": set(n.values()) for lv, n in published.items()}
     if e is not None:
+        from clio_engine.economic.aggregates import cleaned_values
         from clio_engine.economic.onet import load_taxonomy
 
         e = e.reindex(frame.row)
@@ -102,7 +103,9 @@ def period_records(run: Path) -> tuple[pd.DataFrame, dict[str, set[str]]]:
         frame["task"] = np.where(task >= 0, text[np.maximum(task, 0)], "none")
         for col in e.columns:
             if col not in ("task", "similarity", "margin", "confidence", "mid", "top", "user"):
-                frame[col] = e[col].to_numpy()
+                # cleaned as the Economic Index tables count them: counted raw, "FR" + U+200B was a value of its
+                # own here and FR's release total minus its compare count gave the variant's hidden records
+                frame[col] = cleaned_values(e[col], lower=col == "collaboration")
         frame["user"] = e.user.to_numpy()
         values.update(_published_economic(run))
     elif "user" in a.columns:  # the run's user codes (assignments.parquet), so the bootstrap resamples users
@@ -137,7 +140,8 @@ def _refuse_release_destination(dest: Path, runs: tuple[Path, ...]) -> None:
 
 
 def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
-                 correction: str = "holm", max_user_share: float = 0.5) -> tuple[pd.DataFrame, Path]:
+                 correction: str = "holm", max_user_share: float = 0.5,
+                 max_user_variance_share: float = 0.5) -> tuple[pd.DataFrame, Path]:
     """Compare two runs; writes compare.csv and compare.md (with a movers figure) to `out` (default RUN_B/compare).
     Runs made with privacy.epsilon and an `out` inside a release folder are one-line ConfigErrors."""
     run_a, run_b = Path(run_a), Path(run_b)
@@ -160,7 +164,8 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
         both = va[d] & vb[d]
         a[d] = a[d].where(a[d].isin(both), None)
         b[d] = b[d].where(b[d].isin(both), None)
-    settings = dict(min_users=min_users, min_records=min_records, max_user_share=max_user_share, n_boot=n_boot,
+    settings = dict(min_users=min_users, min_records=min_records, max_user_share=max_user_share,
+                    max_user_variance_share=max_user_variance_share, n_boot=n_boot,
                     alpha=alpha, correction=correction, seed=seed)
     table = _compare_dimensions(a, b, dims, settings)
     dest.mkdir(parents=True, exist_ok=True)
