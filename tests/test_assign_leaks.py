@@ -71,3 +71,45 @@ def test_no_centroid_the_new_run_shows_is_one_of_the_reference_runs(periods):
     shown /= np.linalg.norm(shown, axis=1, keepdims=True)
     private = private / np.linalg.norm(private, axis=1, keepdims=True)
     assert (shown @ private.T).max() < 0.99999
+
+
+@pytest.fixture(scope="module")
+def hidden_periods(tmp_path_factory, tiny_bert_dir):
+    """Run A with floors at its median base cluster size (about half its base clusters suppressed); run B
+    assigns A's own texts again, so records fall in every one of A's clusters, hidden ones included."""
+    from clio_engine import generate_conversations
+    from clio_engine.pipeline import run
+
+    root = tmp_path_factory.mktemp("assign_hidden")
+    a = generate_conversations(400, seed=3)[["id", "text", "user_id"]]
+    b = a.assign(id="b" + a["id"].astype(str))
+    b.to_parquet(root / "b.parquet")
+    settings = {"embed.progress": False, "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(root / "cache"),
+                "cluster.k": 8, "hierarchy.levels": 2, "hierarchy.top": 3, "input.user_column": "user_id",
+                "privacy.min_users": 1, "privacy.min_records": 1, "output.explorer": False}
+    first = run(None, input=a, out=root / "a", overrides=settings)
+    sizes = np.bincount(pq.read_table(first.dir / ASSIGNMENTS).column("level_0").to_numpy(), minlength=8)
+    first = run(None, input=a, out=root / "a", overrides={**settings, "privacy.min_records": int(np.median(sizes)) + 1})
+    assert main(["assign", str(first.dir), "--input", str(root / "b.parquet"), "--out", str(root / "b"),
+                 "--no-progress"]) == 0
+    return first.dir, root / "b"
+
+
+def test_assign_joins_only_the_clusters_the_reference_run_published(hidden_periods):
+    """Found (review of Dec 2): records joined the nearest of *all* the reference run's base centroids, so
+    probes with distinct record counts per topic decoded, from the new run's published totals, which topics
+    lie nearest a cluster the reference run suppressed. Only its published clusters take records now."""
+    from clio_engine.pipeline.reference import nearest_centroid
+
+    a, b = hidden_periods
+    rows = pq.read_table(a / "clusters.parquet").to_pylist()
+    shown = sorted(r["index"] for r in rows if r["level"] == 0 and r["kind"] == "cluster" and r["published"])
+    hidden = sorted(r["index"] for r in rows if r["level"] == 0 and r["kind"] == "cluster" and not r["published"])
+    assert shown and hidden  # the fixture must hide some clusters and show others
+    with np.load(a / CACHE / "cluster.npz") as z:
+        centroids = np.asarray(z["centroids"], np.float32)
+    labels = pq.read_table(b / ASSIGNMENTS).to_pandas().sort_values("row").level_0.to_numpy()
+    vectors = np.load(b / EMBEDDINGS)
+    assert (nearest_centroid(vectors, centroids) == np.asarray(hidden)[:, None]).any()  # the bait: some were nearest a hidden one
+    assert not np.isin(labels, hidden).any()
+    assert (labels == np.asarray(shown)[nearest_centroid(vectors, centroids[shown])]).all()

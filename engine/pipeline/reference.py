@@ -2,8 +2,9 @@
 periods share one taxonomy and can be compared.
 
 Three strategies, registered under the name `reference`, read `cluster.reference` (the earlier run):
-- `cluster.method: reference`: each record joins the base cluster whose centroid is nearest (cosine), from
-  the earlier run's `private/cache/cluster.npz` (so that run's private zone must still exist);
+- `cluster.method: reference`: each record joins the *published* base cluster whose centroid is nearest
+  (cosine), from the earlier run's `private/cache/cluster.npz` (so that run's private zone must still
+  exist); the clusters it suppressed stay empty;
 - `hierarchy.mode: reference`: the earlier run's tree (its parents at every level), sizes recounted here;
 - `naming.strategy: reference`: a node published in both runs keeps the earlier run's published name,
   description and keywords; a node published only now is named by the `phrases` namer (and the
@@ -70,8 +71,32 @@ class ReferenceClusters:
             raise InputError("need at least 1 accepted record to assign")
 
     def labels(self, vectors, cluster_input):
+        """Each record joins the nearest base cluster the earlier run *published*. Its suppressed clusters take
+        no part: with them, probes sent with distinct record counts (1, 2, 4, … per topic) decoded from this
+        run's published totals which topics lie nearest a cluster the earlier run hid (a review placed one,
+        on visa overstays, near "deportation", "arrest" and "bankruptcy"). Their records go to the nearest
+        published cluster instead, and the hidden clusters stay empty here."""
         centroids, _ = reference_clustering(self.cfg)
-        return nearest_centroid(np.asarray(vectors), centroids), "cpu", len(centroids)
+        shown = np.flatnonzero(published_base_clusters(self.cfg, len(centroids)))
+        if not len(shown):
+            raise ConfigError(f"the reference run {self.cfg.cluster.reference} published no base cluster: there "
+                              "is nothing to assign records to")
+        return shown[nearest_centroid(np.asarray(vectors), centroids[shown])], "cpu", len(centroids)
+
+
+def published_base_clusters(cfg, k: int) -> np.ndarray:
+    """[K] bool: which base clusters the earlier run published (its clusters.parquet, level 0)."""
+    import pyarrow.parquet as pq
+
+    path = reference_dir(cfg) / "clusters.parquet"
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing: assign needs the reference run's clusters table")
+    rows = pq.read_table(path, columns=["level", "index", "kind", "published"]).to_pylist()
+    shown = np.zeros(k, dtype=bool)
+    for r in rows:
+        if r["level"] == 0 and r["kind"] == "cluster" and r["published"] and r["index"] is not None and 0 <= r["index"] < k:
+            shown[int(r["index"])] = True
+    return shown
 
 
 class ReferenceHierarchy:
