@@ -5,7 +5,9 @@ almost never a JSON object; a large one follows either. So the LLM stages ask fo
 shape and parse it here. A format is passed as a `Request.schema`: the generator appends its
 `instruction` to the system prompt, parses the reply with `parse`, re-asks once with the parse error,
 then records a failure — the same path as a JSON schema. `key` (with the instruction) goes into the call
-cache key, so changing a format never reuses an answer given to the old one.
+cache key, so changing a format never reuses an answer given to the old one. A format with a `skeleton` (the
+labels of `Fields`) lets a local backend write those labels itself and the model only the line after each:
+the reply then has the shape whatever the model's habits (the other backends send the instruction alone).
 
     Request.user(prompt, schema=Choice(("directive", "learning", "none")))  → parsed: "learning"
     Request.user(prompt, schema=Score(1, 5))                                → parsed: 2
@@ -151,9 +153,18 @@ class Fields:
         return "fields:" + "|".join(self.labels) + f":{self.max_words}"
 
     @property
+    def skeleton(self) -> tuple[str, ...]:
+        """The answer's fixed text, for a backend that writes it itself and lets the model fill each line in
+        (the local model: SmolLM2-135M, asked for this shape, answered in prose nearly every time)."""
+        # No space after the colon: a BPE model writes " word" as one token, and a prompt ending in a bare
+        # space left SmolLM2 ending the line at once ("Name: \nDescription: ").
+        return tuple(("\n" if i else "") + f"{label.capitalize()}:" for i, label in enumerate(self.labels))
+
+    @property
     def instruction(self) -> str:
-        shape = "\n".join(f"{label.capitalize()}: <{label}>" for label in self.labels)
-        return f"Reply in exactly this shape, one label per line, and nothing else:\n{shape}"
+        # Described, not drawn with placeholders: shown "Name: <name>", SmolLM2 answered "Name: [name]".
+        lines = ", then ".join(f'a line "{label.capitalize()}:" followed by the {label} itself' for label in self.labels)
+        return f"Reply with {lines}, and nothing else."
 
     def parse(self, text: str) -> dict:
         # Classes that cannot overlap: the prefix never spans a newline (the old `^\s*[#*\-\s]*` matched a
@@ -167,7 +178,7 @@ class Fields:
             label = m.group(1).lower()
             end = marks[i + 1].start() if i + 1 < len(marks) else len(body)
             value = " ".join(_clean(body[m.end():end]).split())
-            if label not in out and value:
+            if label not in out and value and not _placeholder(value, label):
                 out[label] = value
         for label, limit in zip(self.labels, self.max_words or ()):
             if label in out:
@@ -206,6 +217,12 @@ class NumberedList:
         if len(items) < self.min_items:
             raise ParseError(f"found {len(items)} numbered items, need at least {self.min_items}")
         return items[:self.max_items]
+
+
+def _placeholder(value: str, label: str) -> bool:
+    """"<name>", "[Your Name]", "{description}": the shape's placeholder echoed, not an answer (SmolLM2 did)."""
+    m = re.fullmatch(r"[\[<{(]\s*(?:your\s+|the\s+)?(\w[\w ]*?)\s*[\]>})]", value.strip(), re.IGNORECASE)
+    return bool(m) and m.group(1).casefold() == label.casefold()
 
 
 def _strip_label(line: str, what: str) -> str:

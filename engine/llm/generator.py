@@ -222,7 +222,8 @@ class Generator:
         system = request.system
         if schema is not None:
             system = (system + "\n\n" if system else "") + structured.instruction(request.schema if text_format else schema)
-        call = Call(system, request.messages, max_tokens, temperature, native)
+        skeleton = getattr(request.schema, "skeleton", None) if text_format else None
+        call = Call(system, request.messages, max_tokens, temperature, native, skeleton)
         result = Result(ok=False)
         started = time.perf_counter()
         failed_tries, reasked = 0, False
@@ -288,7 +289,7 @@ class Generator:
                 use.reasks += 1
                 call = Call(system, call.messages + ({"role": "assistant", "content": done.text},
                                                      {"role": "user", "content": structured.reask(str(e), text_format)}),
-                            max_tokens, temperature, native)
+                            max_tokens, temperature, native, skeleton)
 
     def _keep(self, key: str, result: Result) -> Result:
         """Cache a finished result: one appended log line, written on the event loop (~0.1 ms per call

@@ -26,6 +26,7 @@ After `name_tree`, `usage` holds the merged LLM usage, `fallbacks` {"count", "re
 """
 from __future__ import annotations
 
+import re
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -35,7 +36,7 @@ from clio_engine.llm.formats import Fields
 from clio_engine.llm.types import Request
 from clio_engine.llm.usage import reason_kind
 from clio_engine.naming.namer import KeywordNamer, NodeName, _check_inputs, _own_centroid_cosine
-from clio_engine.naming.prompts import MAX_NAME_WORDS, SYSTEM, distinct_prompt, naming_prompt
+from clio_engine.naming.prompts import MAX_NAME_WORDS, SYSTEM, distinct_prompt, naming_prompt, repeats_an_example
 from clio_engine.privacy.auditor import (COPY_WORDS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, shown_grams,  # noqa: F401
                                          usable_answer)
 from clio_engine.privacy.scrub import Scrubber
@@ -181,6 +182,10 @@ class LlmNamer:
                 continue
             answer, why = usable_answer(r.parsed["name"], r.parsed["description"], grams, self.scrubber,
                                         MAX_NAME_WORDS)
+            if answer is not None and repeats_an_example(answer[0]):
+                answer, why = None, "name repeats the prompt's example"
+            elif answer is not None and stutters(answer[0]):
+                answer, why = None, "name repeats a word three times"
             if answer is None:
                 self._fallback(why)
             out.append(answer)
@@ -260,6 +265,12 @@ def distinct_siblings(names_per_level: list[list], tree: Tree, keep: Iterable[st
                 suffixed += 1
             seen.add(key)
     return suffixed
+
+
+def stutters(name: str) -> bool:
+    """A word three times in a row ("Decentralized Decentralized Decentralized …"): a small model's loop."""
+    words = re.findall(r"\w+", name.casefold())
+    return any(words[i] == words[i + 1] == words[i + 2] for i in range(len(words) - 2))
 
 
 def one_line(text, max_chars: int = MAX_CHARS) -> str:

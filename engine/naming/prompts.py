@@ -8,10 +8,17 @@ The answer shape ("Name: …" / "Description: …") is appended by the generator
 """
 from __future__ import annotations
 
+import re
+
 from clio_engine.privacy.scrub import prompt_safe
 
 TASK = "Task: name a cluster of conversations."
 MAX_NAME_WORDS = 10
+# The names the rules show as examples; an answer that repeats one names the prompt, not the group (SmolLM2
+# named 5 of 16 banking77 clusters "Debug Python list errors").
+GOOD_EXAMPLES = ("Debug Python list errors", "Plan a week of vegetarian meals")
+SPECIFIC, VAGUE = "Dispute a card charge", "Banking help"
+EXAMPLE_NAMES = (*GOOD_EXAMPLES, SPECIFIC, VAGUE)
 
 SYSTEM = f"""{TASK}
 Analysts study how people use an AI assistant by grouping similar conversations. You get texts drawn from \
@@ -19,9 +26,9 @@ one group and, for contrast, texts from neighbouring groups. Give the group a na
 
 How to write them:
 - The name has at most {MAX_NAME_WORDS} words. When the texts are things users asked for, make the name a \
-command that starts with a verb, such as "Debug Python list errors" or "Plan a week of vegetarian meals".
-- Be specific: the name should fit this group and not its neighbours ("Dispute a card charge" rather than \
-"Banking help").
+command that starts with a verb, such as "{GOOD_EXAMPLES[0]}" or "{GOOD_EXAMPLES[1]}".
+- Be specific: the name should fit this group and not its neighbours ("{SPECIFIC}" rather than \
+"{VAGUE}").
 - The description is exactly two sentences: what the conversations in the group share, and what sets them \
 apart from the contrast texts.
 - Stay general. Leave out names of people or companies, places, dates, numbers, e-mail or web addresses \
@@ -51,6 +58,13 @@ def naming_prompt(inside: list[str], outside: list[str], children: list[str] | N
                   _block(OUT_OPEN, OUT_CLOSE, outside)]
     parts.append("Name the group and describe it in two sentences, following the rules.")
     return "\n\n".join(parts)
+
+
+def repeats_an_example(name: str) -> bool:
+    """Whether `name` opens with one of the prompt's example names (case and punctuation ignored)."""
+    words = " ".join(re.findall(r"\w+", name.casefold()))
+    return any(words == ex or words.startswith(ex + " ")
+               for ex in (" ".join(re.findall(r"\w+", e.casefold())) for e in EXAMPLE_NAMES))
 
 
 def distinct_prompt(prompt: str, taken: list[str]) -> str:

