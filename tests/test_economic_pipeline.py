@@ -68,10 +68,14 @@ def _published_names(run_dir):
 
 
 def test_assign_puts_each_record_in_the_nearest_base_cluster_of_the_earlier_run(periods):
+    """The nearest of the base clusters the earlier run published: its suppressed ones take no records
+    (probes would map them otherwise; tests/test_assign_leaks.py)."""
     _, a, b = periods
     with np.load(a / CACHE / "cluster.npz") as z:
         centroids = z["centroids"]
-    expected = np.argmax(np.load(b / EMBEDDINGS) @ centroids.T, axis=1)
+    shown = np.asarray(sorted(r["index"] for r in pq.read_table(a / "clusters.parquet").to_pylist()
+                              if r["level"] == 0 and r["kind"] == "cluster" and r["published"]))
+    expected = shown[np.argmax(np.load(b / EMBEDDINGS) @ centroids[shown].T, axis=1)]
     assign = pq.read_table(b / ASSIGNMENTS).to_pandas().sort_values("row")
     assert (assign.level_0.to_numpy() == expected).all()
     assert json.loads((b / "manifest.json").read_text())["stages"]["cluster"]["k"] == len(centroids)
