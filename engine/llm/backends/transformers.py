@@ -67,6 +67,7 @@ class LoadedModel:
     tokenizer: object
     lm: object
     lock: threading.Lock = field(default_factory=threading.Lock)
+    line_breaks: list[int] | None = None  # ids of the tokens holding "\n", found on first use (per model, not per stage)
 
 
 _LOADED: dict[tuple[str, str], LoadedModel] = {}
@@ -120,7 +121,6 @@ class TransformersBackend:
         self.gather_s = gather_s
         self._tok = self._lm = self._shared = None
         self._identity: dict | None = None  # cache_identity's model part
-        self._line_breaks: list[int] | None = None  # ids of the tokens holding "\n" (found on first use)
         self.batch_sizes: list[int] = []  # rows of every generate() call so far (tests and benchmarks read it)
         self.running = 0  # calls of the batch handed to the model (waiting for its lock or generating)
         self.skipped = 0  # calls given up before their batch started: never generated
@@ -379,9 +379,9 @@ class TransformersBackend:
         """The ids of the vocabulary's tokens that hold a line break, found once (~50k decodes, about a
         second). A WordPiece vocabulary has none: transformers' stop strings then refuse "\n", and no row
         can end a line, so none needs stopping there."""
-        if self._line_breaks is None:
-            self._line_breaks = [i for i in range(len(self._tok)) if "\n" in self._tok.decode([i])]
-        return self._line_breaks
+        if self._shared.line_breaks is None:
+            self._shared.line_breaks = [i for i in range(len(self._tok)) if "\n" in self._tok.decode([i])]
+        return self._shared.line_breaks
 
     def _continue(self, prompts: list[str], max_tokens: int, temperature: float, futures: list | None,
                   stop_at_line: bool = False) -> list[tuple[str, int, int, bool]]:
