@@ -294,7 +294,7 @@ def test_every_llm_stage_end_to_end_against_smollm2_served_in_its_own_process(ti
         src = tmp_path / "conversations.jsonl"
         write_conversations(src, 40)
         overrides = settings(tiny_bert_dir, **{"llm.backend": "openai", "llm.model": MODEL, "llm.base_url": url,
-                                               "llm.api_key_env": "CLIO_E2E_SERVE_KEY",
+                                               "llm.api_key_env": "CLIO_E2E_SERVE_KEY", "llm.server_writes_labels": True,
                                                "llm.max_tokens": 48, "llm.max_concurrency": 16, "llm.timeout_s": 600, "cluster.k": 4,
                                                "hierarchy.levels": 2, "hierarchy.top": 2, "naming.in_examples": 5,
                                                "naming.out_examples": 2, "facets.fields": ["request"],

@@ -42,7 +42,7 @@ def test_a_format_without_a_skeleton_is_generated_as_before_and_fails_on_noise(b
 
 def test_the_skeleton_changes_the_cache_identity(backend):
     """Answers cached before the backend wrote skeletons are not reused for requests that now get one."""
-    assert backend.cache_identity(0.0)["decoding"] == 2
+    assert backend.cache_identity(0.0)["decoding"] == 3
 
 
 def test_budget_split_leaves_room_for_every_label(backend):

@@ -6,7 +6,9 @@ research jobs share one loaded copy, and the engine's openai path runs against a
 
 Routes: `POST /v1/chat/completions` (non-streaming; `messages`, `model`, `max_tokens` or
 `max_completion_tokens`, `temperature`; `response_format` is accepted and not enforced — the client's
-structured-output check and re-ask handle a reply that does not parse), `GET /v1/models`, and
+structured-output check and re-ask handle a reply that does not parse; the extension `clio_skeleton`, a list
+of labels such as ["Name:", "\\nDescription:"], has the backend write those labels and the model only the line
+after each, as in process — sent by the openai backend with `llm.server_writes_labels: true`), `GET /v1/models`, and
 `GET /metrics` (Prometheus text: requests, tokens, errors). Bad requests get OpenAI-shaped errors
 (`{"error": {"message", "type", "param", "code"}}`): 400 for a malformed body, 401 for a missing or wrong
 API key (when the server has one: `Authorization: Bearer <key>`, as every OpenAI SDK sends `api_key`, on
@@ -40,6 +42,7 @@ from pathlib import Path
 
 from clio_engine.errors import ClioError
 from clio_engine.llm.backends.base import Call
+from clio_engine.llm.backends.openai import SKELETON_FIELD
 from clio_engine.llm.backends.transformers import STOP_WAIT_S, ContextExceeded, TransformersBackend
 from clio_engine.local_http import (LocalServer, bind, check_host, check_port, host_allowed, is_loopback,
                                     peer_closed)
@@ -53,6 +56,7 @@ DEFAULT_TEMPERATURE = 1.0  # the OpenAI API's default
 DEFAULT_BATCH_WAIT_S = 0.02
 MAX_BODY_BYTES = 8 << 20
 WATCH_S = 0.1  # how often a waiting request checks that its client is still connected
+MAX_LABELS, MAX_LABEL_CHARS = 8, 100  # bounds of a request's `clio_skeleton` (formats.Fields: 2–3 short labels)
 
 
 class BadRequest(Exception):
@@ -120,7 +124,19 @@ def parse_chat_request(body: dict, served_model: str, max_tokens_limit: int | No
     if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not 0 <= temperature <= 2:
         raise BadRequest(400, f"temperature must be a number from 0 to 2, got {temperature!r}", param="temperature")
     return Call(system="\n\n".join(system) or None, messages=tuple(chat), max_tokens=max_tokens,
-                temperature=float(temperature))
+                temperature=float(temperature), skeleton=_skeleton(body.get(SKELETON_FIELD)))
+
+
+def _skeleton(pieces) -> tuple[str, ...] | None:
+    """The labels of a labelled answer (the `clio_skeleton` extension), which the model's backend writes around
+    the model's lines; None where the field is absent. Bounded like the rest of a request's work."""
+    if pieces is None:
+        return None
+    if (not isinstance(pieces, list) or not 1 <= len(pieces) <= MAX_LABELS
+            or not all(isinstance(p, str) and p.strip() and len(p) <= MAX_LABEL_CHARS and encodable(p) for p in pieces)):
+        raise BadRequest(400, f"{SKELETON_FIELD} must be a list of 1 to {MAX_LABELS} non-blank Unicode strings of at "
+                         f"most {MAX_LABEL_CHARS} characters", param=SKELETON_FIELD)
+    return tuple(pieces)
 
 
 def _content_text(content, i: int) -> str:

