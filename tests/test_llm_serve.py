@@ -356,6 +356,38 @@ def test_serve_llm_stops_cleanly_on_sigint_and_sigterm_even_when_started_with_si
                 proc.communicate(timeout=60)
 
 
+def test_a_signal_during_the_models_load_ends_serve_llm_without_waiting_for_the_load(tmp_path):
+    """Found: the model loaded on asyncio's default executor, whose threads the interpreter joins at exit, so
+    Ctrl-C during the load (minutes for a large model) waited for the whole load (63 s for SmolLM2 on a busy
+    2-core machine) and then logged "Task was destroyed but it is pending". The port is bound before the load
+    starts; the signal comes as soon as it accepts, seconds before SmolLM2's tokenizer is read, so the
+    weights' conversion (its progress lines on stderr) must never begin."""
+    _require_smollm2()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with (tmp_path / "serve.err").open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "clio_engine.cli", "serve-llm", "--port", str(port),
+                                 "--device", "cpu"], stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.02)
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=60)
+    log = (tmp_path / "serve.err").read_text()
+    assert proc.returncode == 130 and "interrupted" in log, (proc.returncode, log[-2000:])
+    assert "GGUF tensors" not in log and "Task was destroyed" not in log, log[-2000:]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("length", ["-1", "ten"])
 def test_a_bad_content_length_is_refused_and_the_connection_closed(served, length):

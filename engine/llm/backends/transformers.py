@@ -152,7 +152,7 @@ class TransformersBackend:
 
     async def start(self) -> None:
         if self._lm is None:
-            await asyncio.to_thread(self._load)
+            await in_daemon_thread(self._load)
         self._stopping.clear()
         self._queue = asyncio.Queue()
         self._loop_task = asyncio.create_task(self._batch_loop())
@@ -405,6 +405,31 @@ class TransformersBackend:
                                      stopping_criteria=given_up.criteria(), **extra, **sampling)
         self.stopped += given_up.fired
         return enc, seqs, forcing
+
+
+async def in_daemon_thread(fn):
+    """Await fn() run on a daemon thread. A model's load (minutes for a large one) runs there, not on asyncio's
+    default executor: the interpreter joins that executor's threads at exit, so a Ctrl-C during the load
+    waited for the load to finish before the process could end."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def settle(outcome, failed: bool) -> None:
+        if not done.done():  # the awaiting task may have been cancelled (Ctrl-C) meanwhile
+            (done.set_exception if failed else done.set_result)(outcome)
+
+    def run() -> None:
+        try:
+            outcome, failed = fn(), False
+        except BaseException as e:  # noqa: BLE001 — handed to the awaiting task
+            outcome, failed = e, True
+        try:
+            loop.call_soon_threadsafe(settle, outcome, failed)
+        except RuntimeError:  # the loop closed while this ran (the process is stopping): nobody awaits it
+            pass
+
+    threading.Thread(target=run, name="llm-model-load", daemon=True).start()
+    return await done
 
 
 class GivenUp:
