@@ -32,7 +32,7 @@ def test_the_labels_reach_the_backend_call():
     assert parse_chat_request(_body(), MODEL).skeleton is None
 
 
-@pytest.mark.parametrize("labels", ["Name:", [], [""], ["  "], ["Name:", 3], ["x" * 101], ["L:"] * 9, ["\ud800:"]])
+@pytest.mark.parametrize("labels", ["Name:", [], [""], ["  "], ["Name:", 3], ["x" * 201], ["x" * 100, "y" * 101], ["L:"] * 9, ["\ud800:"]])
 def test_bad_labels_are_refused_with_the_field_named(labels):
     with pytest.raises(BadRequest) as err:
         parse_chat_request(_body(**{SKELETON_FIELD: labels}), MODEL)

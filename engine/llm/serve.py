@@ -56,7 +56,7 @@ DEFAULT_TEMPERATURE = 1.0  # the OpenAI API's default
 DEFAULT_BATCH_WAIT_S = 0.02
 MAX_BODY_BYTES = 8 << 20
 WATCH_S = 0.1  # how often a waiting request checks that its client is still connected
-MAX_LABELS, MAX_LABEL_CHARS = 8, 100  # bounds of a request's `clio_skeleton` (formats.Fields: 2–3 short labels)
+MAX_LABELS, MAX_LABEL_CHARS = 8, 200  # bounds of a request's `clio_skeleton` (formats.Fields: 2–3 short labels)
 
 
 class BadRequest(Exception):
@@ -133,9 +133,10 @@ def _skeleton(pieces) -> tuple[str, ...] | None:
     if pieces is None:
         return None
     if (not isinstance(pieces, list) or not 1 <= len(pieces) <= MAX_LABELS
-            or not all(isinstance(p, str) and p.strip() and len(p) <= MAX_LABEL_CHARS and encodable(p) for p in pieces)):
+            or not all(isinstance(p, str) and p.strip() and encodable(p) for p in pieces)
+            or sum(map(len, pieces)) > MAX_LABEL_CHARS):  # forced tokens are work beyond max_tokens: bounded too
         raise BadRequest(400, f"{SKELETON_FIELD} must be a list of 1 to {MAX_LABELS} non-blank Unicode strings of at "
-                         f"most {MAX_LABEL_CHARS} characters", param=SKELETON_FIELD)
+                         f"most {MAX_LABEL_CHARS} characters in all", param=SKELETON_FIELD)
     return tuple(pieces)
 
 
