@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+
+from clio_engine.device import cpu_model
 
 REPO = Path(__file__).resolve().parent.parent
 SETS = {"banking77": "banking77.csv.gz", "hwu64": "hwu64.csv.gz"}
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--shown", type=int, default=50)
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "copy_check.json")
     args = parser.parse_args(argv)
-    report = {"date": date.today().isoformat(), "machine": platform.processor() or platform.machine(),
+    report = {"date": date.today().isoformat(), "machine": cpu_model(),
               "command": "PYTHONPATH=. python -m benchmarks.copy_check" + (f" --shown {args.shown}" if args.shown != 50 else ""),
               "shown_per_intent": args.shown, "sets": {}}
     for name, file in SETS.items():

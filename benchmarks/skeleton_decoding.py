@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+from clio_engine.device import cpu_model
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -122,8 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     prompt_tokens = [len(current._tok(current._prompt(c) + c.skeleton[0], add_special_tokens=False)["input_ids"])
                      for c in calls]
     report = {
-        "date": date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads", "command": "PYTHONPATH=. python -m benchmarks.skeleton_decoding "
+        "date": date.today().isoformat(), "machine": f"{cpu_model()}, {torch.get_num_threads()} threads", "command": "PYTHONPATH=. python -m benchmarks.skeleton_decoding "
         + " ".join(sys.argv[1:]), "calls": len(calls), "prompt_tokens_median": statistics.median(prompt_tokens),
         "contenders": {name: {"median_s": statistics.median(walls[name]), "runs_s": walls[name],
                               "prompt_reads": reads[name], "answers": answers[name]} for name in contenders}}

@@ -38,6 +38,13 @@ def test_fp32_matches_sentence_transformers(corpus, reference):
 
 
 def test_auto_precision_is_close_to_sentence_transformers(corpus, reference):
+    import torch
+
+    from clio_engine.device import resolve_dtype
+
+    if resolve_dtype("auto", torch.device("cpu")) == torch.float32:  # ~2 min of CI on such a CPU, for nothing
+        pytest.skip("auto is fp32 on this CPU (no native bf16): test_fp32_matches_sentence_transformers checks "
+                    "it at the stricter bound")
     ours, report = embed(corpus, device="cpu", dtype="auto", cache=False, progress=False, return_report=True)
     cos = _cosines(ours, reference)
     assert cos.mean() >= 0.999 and cos.min() >= 0.99, f"{report.dtype}: mean {cos.mean():.6f}, min {cos.min():.6f}"
