@@ -96,6 +96,17 @@ def test_rows_of_a_batch_advance_on_their_own():
     assert [r.truncated for r in proc.rows] == [False, True, False]
 
 
+def test_a_tokenizer_without_an_end_of_text_token_still_gets_every_label():
+    """No end-of-text id: nothing is forced after the last line, the row is done there, and the tokens
+    `generate` adds until its limit are not part of the answer."""
+    proc = SkeletonForcing(rows=1, prompt_len=2, n_pieces=2, label_ids=[[LABEL, COLON], [NL, LABEL, COLON]],
+                           label_ids_after_break=[[LABEL, COLON], [LABEL, COLON]], break_ids=[NL, DOT_NL],
+                           newline_id=NL, eos_id=None, max_tokens=8)
+    run(proc, [[A, NL, A, A, B, NL, B, B, B]], limit=12)
+    assert proc.answer(0, PIECES, decode) == "Name: a\nDescription: b"
+    assert proc.rows[0].done and not proc.rows[0].truncated and proc.rows[0].used == 4
+
+
 def test_moving_the_end_onto_the_line_break_keeps_the_distribution():
     """Sampling draws "end the line" with the probability of a line break plus that of the end of text."""
     proc = forcing()

@@ -42,7 +42,7 @@ class SkeletonForcing:
 
     def __init__(self, *, rows: int, prompt_len: int, n_pieces: int, label_ids: list[list[int]],
                  label_ids_after_break: list[list[int]], break_ids: list[int], newline_id: int | None,
-                 eos_id: int, max_tokens: int):
+                 eos_id: int | None, max_tokens: int):
         self.prompt_len, self.n_pieces, self.max_tokens = prompt_len, n_pieces, max_tokens
         self.label_ids, self.label_ids_after_break = label_ids, label_ids_after_break
         self.break_ids, self._breaks = list(break_ids), set(break_ids)
@@ -93,7 +93,9 @@ class SkeletonForcing:
         r.piece += 1
         if r.piece >= self.n_pieces:
             r.truncated = not by_break
-            if not r.done:
+            if self.eos_id is None:  # nothing to force: the row is done, and what `generate` adds is ignored
+                r.done = True
+            elif not r.done:
                 r.forced.append(self.eos_id)
             return
         r.forced.extend(self.label_ids_after_break[r.piece] if by_break else self.label_ids[r.piece])
@@ -117,8 +119,8 @@ class SkeletonForcing:
                 scores[i, :] = blocked
                 scores[i, token] = 0.0
             elif not r.line:
-                scores[i, self.break_ids + [self.eos_id]] = blocked
-            elif r.piece < self.n_pieces - 1:
+                scores[i, self.break_ids + ([self.eos_id] if self.eos_id is not None else [])] = blocked
+            elif r.piece < self.n_pieces - 1 and self.eos_id is not None:
                 if self.newline_id is not None:
                     scores[i, self.newline_id] = torch.logaddexp(scores[i, self.newline_id], scores[i, self.eos_id])
                 scores[i, self.eos_id] = blocked
