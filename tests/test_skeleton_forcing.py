@@ -13,15 +13,15 @@ from clio_engine.llm.backends.skeleton import SkeletonForcing
 
 pytestmark = pytest.mark.unit
 
-EOS, NL, A, B, DOT_NL, LABEL, COLON = range(7)  # a 7-token vocabulary: DOT_NL is ".\n", LABEL ":" spell labels
-WORDS = {EOS: "", NL: "\n", A: " a", B: " b", DOT_NL: ".\n", LABEL: "Description", COLON: ":"}
+EOS, NL, A, B, DOT_NL, LABEL, COLON, EOM = range(8)  # DOT_NL is ".\n"; LABEL, COLON spell labels; EOM ends too
+WORDS = {EOS: "", NL: "\n", A: " a", B: " b", DOT_NL: ".\n", LABEL: "Description", COLON: ":", EOM: ""}
 PIECES = ("Name:", "\nDescription:")
 
 
-def forcing(rows: int = 1, max_tokens: int = 8) -> SkeletonForcing:
+def forcing(rows: int = 1, max_tokens: int = 8, **kw) -> SkeletonForcing:
     return SkeletonForcing(rows=rows, prompt_len=2, n_pieces=2, label_ids=[[LABEL, COLON], [NL, LABEL, COLON]],
                            label_ids_after_break=[[LABEL, COLON], [LABEL, COLON]], break_ids=[NL, DOT_NL],
-                           newline_id=NL, eos_id=EOS, max_tokens=max_tokens)
+                           newline_id=NL, eos_id=EOS, max_tokens=max_tokens, **kw)
 
 
 def decode(ids) -> str:
@@ -41,7 +41,7 @@ def run(proc: SkeletonForcing, wishes: list[list[int]], limit: int = 40) -> list
         scores = proc(ids, scores)
         chosen = scores.argmax(dim=1)
         chosen = torch.where(torch.tensor(finished), torch.tensor(EOS), chosen)
-        finished = [f or c == EOS for f, c in zip(finished, chosen.tolist())]
+        finished = [f or c in (EOS, EOM) for f, c in zip(finished, chosen.tolist())]
         ids = torch.cat([ids, chosen[:, None]], dim=1)
         if all(finished):
             break
@@ -105,6 +105,33 @@ def test_a_tokenizer_without_an_end_of_text_token_still_gets_every_label():
     run(proc, [[A, NL, A, A, B, NL, B, B, B]], limit=12)
     assert proc.answer(0, PIECES, decode) == "Name: a\nDescription: b"
     assert proc.rows[0].done and not proc.rows[0].truncated and proc.rows[0].used == 4
+
+
+def test_every_token_that_ends_generation_is_an_end():
+    """A generation config may list several ends (Llama 3: <|eot_id|>, <|eom_id|>, <|end_of_text|>); `generate`
+    finishes a row at any of them, so before the last line each becomes a line break, and on it each ends."""
+    proc = forcing(end_ids=(EOM,))
+    out = run(proc, [[A, EOM, A, A, B, EOM]])
+    assert out[0][1] == NL and EOM in out[0]
+    assert proc.answer(0, PIECES, decode) == "Name: a\nDescription: b"
+    assert proc.rows[0].done and not proc.rows[0].truncated and proc.rows[0].used == 4
+    first = forcing(end_ids=(EOM,))
+    run(first, [[EOM, NL, A]])  # a line's first token may be no end either
+    assert first.answer(0, PIECES, decode).startswith("Name: a")
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_moving_the_ends_onto_the_line_break_keeps_the_sampled_distribution(temperature):
+    """Sampling divides by the temperature after this processor: the line break must then be drawn with the
+    probability the break and every end had at that temperature."""
+    proc = forcing(end_ids=(EOM,), temperature=temperature)
+    proc(torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, len(WORDS)))  # the first step (A is then chosen)
+    scores = torch.randn(1, len(WORDS))
+    before = (scores / temperature).softmax(dim=1)[0].tolist()
+    after = (proc(torch.tensor([[0, 0, A]]), scores.clone()) / temperature).softmax(dim=1)[0].tolist()
+    assert after[EOS] == after[EOM] == 0
+    assert after[NL] == pytest.approx(before[NL] + before[EOS] + before[EOM], abs=1e-6)
+    assert after[B] == pytest.approx(before[B], abs=1e-6)
 
 
 def test_moving_the_end_onto_the_line_break_keeps_the_distribution():

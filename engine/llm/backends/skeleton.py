@@ -38,15 +38,22 @@ class SkeletonForcing:
     """A `generate` logits processor over rows [B] that writes `pieces[1:]` and the end of text around the
     model's lines. `pieces[0]` must already end each prompt; `label_ids[k]` are the tokens of `pieces[k]`
     (k ≥ 1) and `label_ids_after_break[k]` those of the piece without its leading line break (used where the
-    model's own token ended the line). `prompt_len` is the padded prompt's length [B, prompt_len]."""
+    model's own token ended the line). `prompt_len` is the padded prompt's length [B, prompt_len].
+    `eos_id` is the end of text forced after the last line; `end_ids` every other token that ends generation
+    (a generation config may list several: Llama 3's <|eom_id|>, Qwen's <|endoftext|>), all treated alike.
+    `temperature`: the sampling temperature applied after this processor (1 when greedy), so the ends'
+    probability moved onto the line break is theirs as sampled."""
 
     def __init__(self, *, rows: int, prompt_len: int, n_pieces: int, label_ids: list[list[int]],
                  label_ids_after_break: list[list[int]], break_ids: list[int], newline_id: int | None,
-                 eos_id: int | None, max_tokens: int):
+                 eos_id: int | None, max_tokens: int, end_ids: tuple[int, ...] = (), temperature: float = 1.0):
         self.prompt_len, self.n_pieces, self.max_tokens = prompt_len, n_pieces, max_tokens
         self.label_ids, self.label_ids_after_break = label_ids, label_ids_after_break
         self.break_ids, self._breaks = list(break_ids), set(break_ids)
-        self.newline_id, self.eos_id = newline_id, eos_id
+        self.eos_id = eos_id if eos_id is not None else (end_ids[0] if end_ids else None)
+        self.end_ids = sorted({*end_ids, *([self.eos_id] if self.eos_id is not None else [])})
+        self._ends = set(self.end_ids)
+        self.newline_id, self.temperature = newline_id, temperature
         self.rows = [_Row() for _ in range(rows)]
         for r in self.rows:
             r.share = self._share(r)
@@ -74,10 +81,10 @@ class SkeletonForcing:
             return
         if r.forcing:
             r.forcing = False
-            r.done = token == self.eos_id
+            r.done = token in self._ends
             return
         r.used += 1
-        if token == self.eos_id:  # possible on the last line only: before it the end of text is a line break
+        if token in self._ends:  # possible on the last line only: before it an end of text is a line break
             r.done = True
             self._end_line(r, by_break=True)
             return
@@ -119,11 +126,12 @@ class SkeletonForcing:
                 scores[i, :] = blocked
                 scores[i, token] = 0.0
             elif not r.line:
-                scores[i, self.break_ids + ([self.eos_id] if self.eos_id is not None else [])] = blocked
-            elif r.piece < self.n_pieces - 1 and self.eos_id is not None:
-                if self.newline_id is not None:
-                    scores[i, self.newline_id] = torch.logaddexp(scores[i, self.newline_id], scores[i, self.eos_id])
-                scores[i, self.eos_id] = blocked
+                scores[i, self.break_ids + self.end_ids] = blocked
+            elif r.piece < self.n_pieces - 1 and self.end_ids:
+                if self.newline_id is not None:  # p(break) + p(every end), at the temperature applied next
+                    merged = scores[i, [self.newline_id, *self.end_ids]] / self.temperature
+                    scores[i, self.newline_id] = torch.logsumexp(merged, dim=0) * self.temperature
+                scores[i, self.end_ids] = blocked
         return scores
 
     # ------------------------------------------------------------------ answers

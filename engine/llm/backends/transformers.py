@@ -335,7 +335,7 @@ class TransformersBackend:
         ends (a line break, its share of `max_tokens`, or — before the last line — its end of text), then the
         end of text after the last line. The prompt is read once; the labels cost none of the model's budget."""
         pieces = calls[0].skeleton
-        forcing_of = self._skeleton_forcing(pieces, max_tokens)
+        forcing_of = self._skeleton_forcing(pieces, max_tokens, temperature)
         enc, seqs, forcing = self._run_generate([self._prompt(c) + pieces[0] for c in calls], None, temperature,
                                                 futures, forcing_of)
         forcing.finish(seqs)
@@ -344,19 +344,30 @@ class TransformersBackend:
                            completion_tokens=forcing.rows[i].used, truncated=forcing.rows[i].truncated)
                 for i, mask in enumerate(enc["attention_mask"].sum(dim=1).tolist())]
 
-    def _skeleton_forcing(self, pieces: tuple[str, ...], max_tokens: int):
+    def _skeleton_forcing(self, pieces: tuple[str, ...], max_tokens: int, temperature: float):
         """A factory (rows, prompt_len) → SkeletonForcing for these labels on this tokenizer."""
         from clio_engine.llm.backends.skeleton import SkeletonForcing
 
         ids = lambda text: self._tok(text, add_special_tokens=False)["input_ids"] if text else []  # noqa: E731
         label_ids = [ids(p) for p in pieces]
         after_break = [ids(p[1:] if p.startswith("\n") else p) for p in pieces]
-        newline = ids("\n")
-        newline_id = newline[0] if len(newline) == 1 and newline[0] in set(self._line_break_tokens()) else None
         return lambda rows, prompt_len: SkeletonForcing(
             rows=rows, prompt_len=prompt_len, n_pieces=len(pieces), label_ids=label_ids,
-            label_ids_after_break=after_break, break_ids=self._line_break_tokens(), newline_id=newline_id,
-            eos_id=self._tok.eos_token_id, max_tokens=max_tokens)
+            label_ids_after_break=after_break, break_ids=self._line_break_tokens(), newline_id=self._newline_id(),
+            eos_id=self._tok.eos_token_id, end_ids=self._end_ids(), max_tokens=max_tokens,
+            temperature=temperature if temperature > 0 else 1.0)
+
+    def _newline_id(self) -> int | None:
+        """The token that is exactly a line break ("\n" alone; a SentencePiece vocabulary spells it <0x0A>),
+        or None where the vocabulary has none."""
+        return next((i for i in self._line_break_tokens() if self._tok.decode([i]) == "\n"), None)
+
+    def _end_ids(self) -> tuple[int, ...]:
+        """Every token that ends generation: the tokenizer's end of text and the generation config's (one id
+        or several)."""
+        config = getattr(getattr(self._lm, "generation_config", None), "eos_token_id", None)
+        listed = config if isinstance(config, (list, tuple)) else [config]
+        return tuple(sorted({i for i in (self._tok.eos_token_id, *listed) if isinstance(i, int)}))
 
     def _line_break_tokens(self) -> list[int]:
         """The ids of the vocabulary's tokens that hold a line break, found once per loaded model (~50k decodes,
@@ -396,6 +407,8 @@ class TransformersBackend:
             from transformers import LogitsProcessorList
 
             extra["logits_processor"] = LogitsProcessorList([forcing])
+            if forcing.end_ids:  # generation stops at any of them, the forced one included
+                extra["eos_token_id"] = forcing.end_ids
         with torch.random.fork_rng(devices=cuda), torch.inference_mode():
             torch.manual_seed(self.seed)  # the caller's RNG is left alone
             # Only these two: a tokenizer that also returns token_type_ids (a BERT one) made every generate()
