@@ -13,15 +13,15 @@ from clio_engine.llm.backends.skeleton import SkeletonForcing
 
 pytestmark = pytest.mark.unit
 
-EOS, NL, A, B, DOT_NL, LABEL, COLON, EOM = range(8)  # DOT_NL is ".\n"; LABEL, COLON spell labels; EOM ends too
-WORDS = {EOS: "", NL: "\n", A: " a", B: " b", DOT_NL: ".\n", LABEL: "Description", COLON: ":", EOM: ""}
+EOS, NL, A, B, DOT_NL, LABEL, COLON, EOM, NL_THE = range(9)  # LABEL, COLON spell labels; EOM ends too
+WORDS = {EOS: "", NL: "\n", A: " a", B: " b", DOT_NL: ".\n", LABEL: "Description", COLON: ":", EOM: "", NL_THE: "\nThe"}
 PIECES = ("Name:", "\nDescription:")
 
 
 def forcing(rows: int = 1, max_tokens: int = 8, **kw) -> SkeletonForcing:
     return SkeletonForcing(rows=rows, prompt_len=2, n_pieces=2, label_ids=[[LABEL, COLON], [NL, LABEL, COLON]],
-                           label_ids_after_break=[[LABEL, COLON], [LABEL, COLON]], break_ids=[NL, DOT_NL],
-                           newline_id=NL, eos_id=EOS, max_tokens=max_tokens, **kw)
+                           label_ids_after_break=[[LABEL, COLON], [LABEL, COLON]], break_ids=[NL, DOT_NL, NL_THE],
+                           clean_break_ids=[NL, DOT_NL], newline_id=NL, eos_id=EOS, max_tokens=max_tokens, **kw)
 
 
 def decode(ids) -> str:
@@ -86,6 +86,15 @@ def test_a_token_holding_text_and_a_line_break_keeps_its_text():
     proc = forcing()
     run(proc, [[A, DOT_NL, A, A, B, DOT_NL]])
     assert proc.answer(0, PIECES, decode) == "Name: a.\nDescription: b."
+
+
+def test_a_break_followed_by_text_gets_the_label_on_a_line_of_its_own():
+    """A token such as "\nThe" ends the line, but the label is not glued to its text: the model reads
+    "\nThe\nDescription:", never "\nTheDescription:"."""
+    proc = forcing()
+    out = run(proc, [[A, NL_THE, A, A, A, B, NL]])
+    assert decode(out[0]).startswith(" a\nThe\nDescription: b\n")
+    assert proc.answer(0, PIECES, decode) == "Name: a\nDescription: b"
 
 
 def test_rows_of_a_batch_advance_on_their_own():

@@ -46,10 +46,14 @@ class SkeletonForcing:
 
     def __init__(self, *, rows: int, prompt_len: int, n_pieces: int, label_ids: list[list[int]],
                  label_ids_after_break: list[list[int]], break_ids: list[int], newline_id: int | None,
-                 eos_id: int | None, max_tokens: int, end_ids: tuple[int, ...] = (), temperature: float = 1.0):
+                 eos_id: int | None, max_tokens: int, end_ids: tuple[int, ...] = (), temperature: float = 1.0,
+                 clean_break_ids: list[int] | None = None):
         self.prompt_len, self.n_pieces, self.max_tokens = prompt_len, n_pieces, max_tokens
         self.label_ids, self.label_ids_after_break = label_ids, label_ids_after_break
         self.break_ids, self._breaks = list(break_ids), set(break_ids)
+        # Breaks whose text ends with the line break (".\n", not "\nThe"): after one, the next label goes on
+        # without its own break; after another, with it, so the model never reads "TheDescription:".
+        self._clean_breaks = set(break_ids if clean_break_ids is None else clean_break_ids)
         self.eos_id = eos_id if eos_id is not None else (end_ids[0] if end_ids else None)
         self.end_ids = sorted({*end_ids, *([self.eos_id] if self.eos_id is not None else [])})
         self._ends = set(self.end_ids)
@@ -90,11 +94,11 @@ class SkeletonForcing:
             return
         r.line.append(token)
         if token in self._breaks:
-            self._end_line(r, by_break=True)
+            self._end_line(r, by_break=True, clean=token in self._clean_breaks)
         elif len(r.line) >= r.share:
             self._end_line(r, by_break=False)
 
-    def _end_line(self, r: _Row, *, by_break: bool) -> None:
+    def _end_line(self, r: _Row, *, by_break: bool, clean: bool = True) -> None:
         r.lines.append(r.line)
         r.line = []
         r.piece += 1
@@ -105,7 +109,7 @@ class SkeletonForcing:
             elif not r.done:
                 r.forced.append(self.eos_id)
             return
-        r.forced.extend(self.label_ids_after_break[r.piece] if by_break else self.label_ids[r.piece])
+        r.forced.extend(self.label_ids_after_break[r.piece] if by_break and clean else self.label_ids[r.piece])
         r.share = self._share(r)
 
     # ------------------------------------------------------------------ logits

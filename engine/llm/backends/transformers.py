@@ -354,6 +354,7 @@ class TransformersBackend:
         return lambda rows, prompt_len: SkeletonForcing(
             rows=rows, prompt_len=prompt_len, n_pieces=len(pieces), label_ids=label_ids,
             label_ids_after_break=after_break, break_ids=self._line_break_tokens(), newline_id=self._newline_id(),
+            clean_break_ids=[i for i in self._line_break_tokens() if self._tok.decode([i]).endswith("\n")],
             eos_id=self._tok.eos_token_id, end_ids=self._end_ids(), max_tokens=max_tokens,
             temperature=temperature if temperature > 0 else 1.0)
 
