@@ -13,7 +13,10 @@ skip it). Then, for each seed:
    "<name>. <description>" instead.
 
 `--gold-partition` also names the gold partition (one cluster per label, no clustering error) with every
-namer but `llm`, to separate what the namer misses from what mixed clusters cost.
+namer but `llm`, to separate what the namer misses from what mixed clusters cost, and scores the names the
+developer wrote for each label without seeing it (`benchmarks/reference_names/<set>.csv`; the protocol is in
+that folder's README, and `--write-blind-sheet DIR` writes the unlabelled sheet it starts from): how far
+careful, readable names get on the same metric.
 
 Reported: per seed, the median over seeds, a markdown table (stdout) and JSON (`--output`), plus the names
 of the first clusters of seed 0 so readability can be judged by eye. Namers: `keywords` (today's default),
@@ -27,7 +30,7 @@ default, so a CPU finishes; calls cached under `--cache-dir`/llm, so a rerun sen
 
     PYTHONPATH=. python -m benchmarks.name_quality [--sets banking77 hwu64] [--seeds 0 1 2]
         [--namers keywords phrases llm] [--llm-in 10] [--llm-out 5] [--llm-chars 160] [--llm-tokens 120]
-        [--clusters N] [--gold-partition]
+        [--clusters N] [--gold-partition] [--write-blind-sheet DIR]
         [--cache-dir /tmp/name_quality] [--output benchmarks/results/name_quality.json]
 """
 from __future__ import annotations
@@ -49,6 +52,9 @@ import numpy as np
 from benchmarks.data import REPO, data_dir
 
 SETS = {"banking77": "banking77.csv.gz", "hwu64": "hwu64.csv.gz"}
+REFERENCE_NAMES = REPO / "benchmarks" / "reference_names"  # <set>.csv: label,name written blind by the developer
+BLIND_SEEDS = {"banking77": 11, "hwu64": 7}  # the order of the groups on each set's blind sheet
+BLIND_TEXTS = 8  # texts shown per label on the blind sheet
 DEFAULT_SEEDS = (0, 1, 2)
 MIN_USERS = 5  # privacy.min_users default
 N_SHOWN = 12   # names of seed 0 kept in the JSON per namer
@@ -180,7 +186,8 @@ def run_set(name: str, folder: Path, seeds, cache_dir: Path, selected=DEFAULT_NA
         references["centroid"].append(float(np.mean(np.argmax(centroids[scored] @ label_vectors.T, axis=1)
                                                     == majority[scored])))
         references["phrase_oracle"].append(phrase_oracle(texts, vectors, base, tree, users, majority, label_vectors, mask))
-    gold = name_gold_partition(texts, vectors, gold_codes, users, label_vectors, factories) if gold_partition else None
+    gold = (name_gold_partition(texts, vectors, gold_codes, users, label_vectors, factories,
+                                reference_names(name, labels)) if gold_partition else None)
     summary = {}
     for namer_name, rows in per_seed.items():
         if not rows:
@@ -204,10 +211,11 @@ def flat_tree(labels: np.ndarray, centers: np.ndarray):
     return Tree((Level(np.full(k, -1, np.int64), sizes, unit.astype(np.float32)),))
 
 
-def name_gold_partition(texts, vectors, gold_codes, users, label_vectors, factories) -> dict:
+def name_gold_partition(texts, vectors, gold_codes, users, label_vectors, factories, written=None) -> dict:
     """Each namer (not `llm`) on the gold partition — one cluster per gold label, so no clustering error: the
-    share of labels whose name retrieves that label, by name and name + description, and the phrase oracle
-    there. What a namer misses here comes from the label names and the embedding, not from mixed clusters."""
+    share of labels whose name retrieves that label, by name and name + description, the phrase oracle
+    there, and the score of `written` (one name per label, written blind; None: skipped). What a namer misses
+    here comes from the label names and the embedding, not from mixed clusters."""
     k = len(label_vectors)
     tree = flat_tree(gold_codes, np.stack([vectors[gold_codes == c].mean(axis=0) for c in range(k)]))
     target, mask = np.arange(k), np.ones(k, dtype=bool)
@@ -220,7 +228,42 @@ def name_gold_partition(texts, vectors, gold_codes, users, label_vectors, factor
                            "name_desc": retrieval_score([f"{n.name}. {n.description}" for n in nodes], target, label_vectors)}
         print(f"gold partition {namer_name}: name {out[namer_name]['name']:.3f}", file=sys.stderr, flush=True)
     out["phrase_oracle"] = phrase_oracle(texts, vectors, gold_codes.astype(np.int64), tree, users, target, label_vectors)
+    if written is not None:
+        out["reference_names"] = retrieval_score(written, target, label_vectors)
+        print(f"gold partition, names written blind by the developer: {out['reference_names']:.3f}", file=sys.stderr)
     return out
+
+
+def reference_names(name: str, labels: np.ndarray) -> list[str] | None:
+    """The names the developer wrote for `labels` [K] of set `name` (in that order), or None where there is no
+    file; a file that misses a label or names one twice is an error, not a partial score."""
+    import pandas as pd
+
+    path = REFERENCE_NAMES / f"{name}.csv"
+    if not path.exists():
+        return None
+    frame = pd.read_csv(path, keep_default_na=False)
+    written = dict(zip(frame["label"], frame["name"]))
+    if len(written) != len(frame) or set(written) != set(labels):
+        raise ValueError(f"{path}: needs exactly one name per label of {name} ({len(labels)}); has {len(frame)} rows "
+                         f"for {len(written)} labels, {len(set(labels) - set(written))} missing")
+    return [written[label] for label in labels]
+
+
+def blind_sheet(name: str, texts: list[str], gold: np.ndarray) -> tuple[list[str], list[str]]:
+    """The sheet the names are written from: one line per label, "G<i>: text | text | …" with `BLIND_TEXTS` of its
+    texts and no label, the labels in a seeded random order; returns (sheet lines, the label of each line)."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": texts, "label": gold})
+    labels = np.unique(gold)
+    order = np.random.default_rng(BLIND_SEEDS[name]).permutation(len(labels))
+    lines, key = [], []
+    for g, li in enumerate(order):
+        shown = frame[frame["label"] == labels[li]]["text"].sample(BLIND_TEXTS, random_state=g)
+        lines.append(f"G{g}: " + " | ".join(t.replace("\n", " ") for t in shown))
+        key.append(str(labels[li]))
+    return lines, key
 
 
 def phrase_oracle(texts, vectors, base, tree, users, majority, label_vectors, mask=None) -> float:
@@ -254,11 +297,26 @@ def table(results: dict) -> str:
     gold = [res["references"].get("gold_partition") for res in results.values()]
     if all(gold):
         for namer_name in gold[0]:
-            cells = [f"{g[namer_name]:.3f} | –" if namer_name == "phrase_oracle" else
+            scalar = namer_name in ("phrase_oracle", "reference_names")
+            cells = [f"{g[namer_name]:.3f} | –" if scalar else
                      f"{g[namer_name]['name']:.3f} | {g[namer_name]['name_desc']:.3f}" for g in gold]
-            label = "best candidate phrase (oracle)" if namer_name == "phrase_oracle" else namer_name
+            label = {"phrase_oracle": "best candidate phrase (oracle)",
+                     "reference_names": "names written blind by the developer"}.get(namer_name, namer_name)
             lines.append(f"| gold partition (one cluster per label): {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def write_blind_sheets(folder: Path, sets: list[str], target: Path) -> int:
+    """<set>_sheet.txt (what the writer reads) and <set>_key.json (line → label, not to be read before the
+    names are written) for each set."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in sets:
+        texts, gold = load_set(folder, name)
+        lines, key = blind_sheet(name, texts, gold)
+        (target / f"{name}_sheet.txt").write_text("\n".join(lines) + "\n")
+        (target / f"{name}_key.json").write_text(json.dumps({f"G{g}": label for g, label in enumerate(key)}, indent=0))
+        print(f"{name}: {len(lines)} groups -> {target / (name + '_sheet.txt')}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -273,11 +331,15 @@ def main(argv=None) -> int:
     parser.add_argument("--clusters", type=int, default=None, help="name and score only this many clusters per seed")
     parser.add_argument("--gold-partition", action="store_true",
                         help="also name the gold partition (one cluster per label): the namers without clustering error")
+    parser.add_argument("--write-blind-sheet", metavar="DIR", default=None,
+                        help="write each set's unlabelled naming sheet (and its key) to DIR and stop")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cache-dir", default="/tmp/name_quality")
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "name_quality.json"))
     args = parser.parse_args(argv)
     folder, cache_dir = data_dir(args.data_dir), Path(args.cache_dir)
+    if args.write_blind_sheet:
+        return write_blind_sheets(folder, args.sets, Path(args.write_blind_sheet))
     from clio_engine.llm.session import llm_session
 
     llm_options = {"in_examples": args.llm_in, "out_examples": args.llm_out, "max_chars": args.llm_chars,
