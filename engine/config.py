@@ -214,9 +214,11 @@ class LlmConfig(_Section):
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_tokens: int = Field(default=512, gt=0, strict=True)
     native_structured: bool = True  # openai: also send the schema as response_format (off for servers refusing it)
-    # openai: send a labelled answer's labels in the `clio_skeleton` field, which `clio-engine serve-llm` writes
-    # itself (as the in-process local model does); other servers ignore or refuse the field.
-    server_writes_labels: bool = False
+    # openai: make the server answer a labelled format ("Name: …" / "Description: …") in its shape. true (or
+    # "clio"): send the labels in the `clio_skeleton` field, which `clio-engine serve-llm` writes itself (as the
+    # in-process local model does); "vllm": a regex in vLLM's `structured_outputs` (0.12+); "llama.cpp": a GBNF
+    # `grammar` for llama-server. Other servers ignore or refuse these fields (llm.label_grammar).
+    server_writes_labels: Literal[False, True, "clio", "vllm", "llama.cpp"] = False
     batch_size: int = Field(default=8, gt=0, strict=True)  # transformers: requests per generate() call
     progress: bool = True
 

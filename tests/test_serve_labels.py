@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 
 from clio_engine.llm import Generator, Request
-from clio_engine.llm.backends.openai import SKELETON_FIELD, OpenAIBackend
+from clio_engine.llm.backends.openai import OpenAIBackend
 from clio_engine.llm.formats import Fields
+from clio_engine.llm.label_grammar import SKELETON_FIELD
 from clio_engine.llm.serve import BadRequest, parse_chat_request
 
 pytestmark = pytest.mark.unit

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from clio_engine.errors import ClioError
 from clio_engine.llm.backends.base import Call
-from clio_engine.llm.backends.openai import SKELETON_FIELD
+from clio_engine.llm.label_grammar import SKELETON_FIELD
 from clio_engine.llm.backends.transformers import STOP_WAIT_S, ContextExceeded, TransformersBackend
 from clio_engine.local_http import (LocalServer, bind, check_host, check_port, host_allowed, is_loopback,
                                     peer_closed)

@@ -2,30 +2,37 @@
 from __future__ import annotations
 
 from clio_engine.llm.backends.base import Call, api_key, sdk_post
+from clio_engine.llm.label_grammar import SERVERS, request_fields
 from clio_engine.llm.retry import NO_TEXT, REFUSED, Permanent
 from clio_engine.llm.types import Completion
-
-SKELETON_FIELD = "clio_skeleton"  # serve-llm's extension: the labels of a labelled answer, written by the server
 
 
 class OpenAIBackend:
     name = "openai"
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str | None = None,
-                 timeout_s: float = 60.0, native_structured: bool = True, server_writes_labels: bool = False):
+                 timeout_s: float = 60.0, native_structured: bool = True, server_writes_labels: bool | str = False):
         self.model, self.base_url, self.api_key_env = model, base_url, api_key_env
         self.timeout_s, self.native_structured = timeout_s, native_structured
-        # `clio-engine serve-llm` takes a labelled answer's labels in this extension field and writes them
-        # itself; a server that does not know the field may refuse it (OpenAI's does), so it is opt-in.
-        self.server_writes_labels = server_writes_labels
+        # How the server is made to answer a labelled format in its shape (`label_grammar`): true or "clio" for
+        # `clio-engine serve-llm` (the labels in its extension field), "vllm" or "llama.cpp" for their decoding
+        # constraints. Each is a field other servers may refuse (OpenAI's does), so it is opt-in.
+        labels_by = "clio" if server_writes_labels is True else (server_writes_labels or None)
+        if labels_by is not None and labels_by not in SERVERS:
+            raise ValueError(f"server_writes_labels is {server_writes_labels!r}: expected false, true or one of "
+                             f"{', '.join(SERVERS)}")
+        self.labels_by = labels_by
         self._client = None
 
     def cache_identity(self, temperature: float) -> dict:
         """What decides answers besides the request: the server (a llama.cpp or SGLang server ignores the
         model name, so another model behind the same name must not hit the cache), the native schema, and
-        whether the server writes the labels (only named when on, so keys cached before stay valid)."""
+        how the server is made to write the labels (only named when on, so keys cached before stay valid; serve-llm's
+        keeps the `true` it had before the other servers were added)."""
         identity = {"base_url": self.base_url or "default", "native_structured": bool(self.native_structured)}
-        return {**identity, "server_writes_labels": True} if self.server_writes_labels else identity
+        if self.labels_by is None:
+            return identity
+        return {**identity, "server_writes_labels": True if self.labels_by == "clio" else self.labels_by}
 
     async def start(self) -> None:
         import openai
@@ -48,8 +55,8 @@ class OpenAIBackend:
         if call.schema is not None and self.native_structured:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "reply", "schema": call.schema, "strict": False}}
-        if call.skeleton and self.server_writes_labels:
-            body[SKELETON_FIELD] = list(call.skeleton)
+        if call.skeleton and self.labels_by is not None:
+            body.update(request_fields(self.labels_by, call.skeleton))
         resp = await sdk_post(openai, self._client, "/chat/completions", body, self.timeout_s)
         try:
             choice = resp["choices"][0]

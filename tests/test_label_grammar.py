@@ -1,0 +1,157 @@
+"""A labelled answer's shape as a decoding constraint for vLLM (a regex in `structured_outputs`) and llama.cpp's
+server (a GBNF `grammar`), sent by the openai backend with `llm.server_writes_labels: vllm | llama.cpp`.
+
+Found: only `clio-engine serve-llm` could be made to answer "Name: …" / "Description: …" (its `clio_skeleton`
+field); a small model served by vLLM or llama.cpp answered in prose again. The constraints are checked with
+xgrammar, the engine vLLM compiles structured outputs with (its EBNF reads llama.cpp's GBNF): what they accept,
+and a real constrained decode of a random model, with the control that the same model unconstrained cannot
+answer in the shape."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from clio_engine.config import load_config
+from clio_engine.errors import ConfigError
+from clio_engine.llm import Generator, Request
+from clio_engine.llm.backends.openai import OpenAIBackend
+from clio_engine.llm.formats import Fields
+from clio_engine.llm.label_grammar import SKELETON_FIELD, label_gbnf, label_regex, request_fields
+from tests.fake_llm_servers import FakeServer
+
+xgr = pytest.importorskip("xgrammar", reason="xgrammar (the dev extra) checks the constraints as vLLM compiles them")
+from xgrammar.testing import _is_grammar_accept_string  # noqa: E402
+
+pytestmark = pytest.mark.unit
+
+FORMAT = Fields(("name", "description"))
+SKELETON = FORMAT.skeleton
+
+ANSWERS = [  # (answer, in the shape)
+    ("Name: Set an alarm\nDescription: People ask the assistant to set alarms.", True),
+    ("Name:Set an alarm\nDescription:\tPeople set alarms.", True),
+    ("Name: a\r\nDescription: b", True),
+    ("Name:\nDescription: People set alarms.", False),            # a blank name
+    ("Name:   \nDescription: People set alarms.", False),         # a name of spaces
+    ("Name: Set an alarm\nDescription: x\nAnd more.", False),      # text after the last line
+    ("Name: Set an alarm", False),                                # a missing label
+    ("Description: x\nName: y", False),                           # labels out of order
+    ("Sure! Name: Set an alarm\nDescription: x", False),          # prose before the first label
+    ("name: Set an alarm\nDescription: x", False),                # the label as sent, not any case
+    ("The group is about alarms.", False),
+]
+
+
+def _accepts(kind: str, skeleton: tuple[str, ...], text: str) -> bool:
+    if kind == "python regex":
+        return re.fullmatch(label_regex(skeleton), text) is not None
+    grammar = xgr.Grammar.from_regex(label_regex(skeleton)) if kind == "vllm regex" else \
+        xgr.Grammar.from_ebnf(label_gbnf(skeleton))
+    return _is_grammar_accept_string(grammar, text)
+
+
+@pytest.mark.parametrize("kind", ["vllm regex", "llama.cpp gbnf", "python regex"])
+def test_the_constraint_accepts_the_answers_in_the_shape_and_no_others(kind):
+    for text, in_shape in ANSWERS:
+        assert _accepts(kind, SKELETON, text) is in_shape, text
+        if in_shape:  # whatever the server lets through, the parser reads in full
+            parsed = FORMAT.parse(text)
+            assert parsed["name"].strip() and parsed["description"].strip()
+
+
+@pytest.mark.parametrize("kind", ["vllm regex", "llama.cpp gbnf", "python regex"])
+def test_labels_with_the_grammars_special_characters_are_matched_literally(kind):
+    skeleton = ('Q"uo\\te.*:', "\n[A] (b)|c?:")
+    assert _accepts(kind, skeleton, 'Q"uo\\te.*: x\n[A] (b)|c?: y')
+    assert not _accepts(kind, skeleton, 'Q"uo\\teXX: x\n[A] (b)|c?: y')  # "." and "*" are not wildcards here
+    assert not _accepts(kind, skeleton, 'Q"uo\\te.*: x\nA b: y')
+
+
+def _line_ending_noise_model(tmp_path):
+    """A random 1-layer Llama with a cased byte-level BPE vocabulary (the kind vLLM and llama.cpp serve; the
+    tiny WordPiece one is lower case and cannot write "Name:") and a processor that makes it end its line after
+    six tokens, as a real model does: noise that breaks lines, so only a constraint gives it the labels."""
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM, LogitsProcessor, PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    corpus = ["Name: Set an alarm\nDescription: People ask the assistant to set alarms for the morning.",
+              "Questions about train times, tickets and the weather; name each group of texts."] * 20
+    bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1, special_tokens=["<|endoftext|>"])
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    torch.manual_seed(0)
+    lm = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                      num_attention_heads=2, num_key_value_heads=1, eos_token_id=tok.eos_token_id,
+                                      pad_token_id=tok.pad_token_id, bos_token_id=tok.eos_token_id)).eval()
+    newline = tok.convert_tokens_to_ids(bpe._tokenizer.pre_tokenizer.pre_tokenize_str("\n")[0][0])
+
+    class EndLines(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            for row, ids in enumerate(input_ids.tolist()):
+                since = ids[::-1].index(newline) if newline in ids else len(ids)
+                if since >= 6:
+                    scores[row, newline] += 1e4
+            return scores
+
+    return tok, lm, EndLines()
+
+
+@pytest.mark.parametrize("server", ["vllm", "llama.cpp"])
+def test_a_model_decoding_under_the_constraint_answers_in_the_shape(server, tmp_path):
+    from transformers import LogitsProcessorList
+    from xgrammar.contrib.hf import LogitsProcessor as Constrained
+
+    tok, lm, end_lines = _line_ending_noise_model(tmp_path)
+    info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=len(tok))
+    compiler = xgr.GrammarCompiler(info)
+    fields = request_fields(server, SKELETON)
+    compiled = (compiler.compile_regex(fields["structured_outputs"]["regex"]) if server == "vllm" else
+                compiler.compile_grammar(fields["grammar"]))
+    prompt = tok(["Name the group of texts: set an alarm for six"], return_tensors="pt")
+
+    def answer(*processors) -> str:
+        out = lm.generate(**prompt, max_new_tokens=40, do_sample=False, logits_processor=LogitsProcessorList(processors))
+        return tok.decode(out[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    constrained = answer(end_lines, Constrained(compiled))
+    parsed = FORMAT.parse(constrained)
+    assert parsed["name"].strip() and parsed["description"].strip(), constrained
+    assert constrained.startswith("Name:") and constrained.count("\n") == 1
+    free = answer(end_lines)  # the control: the same noise, unconstrained, has no labels
+    with pytest.raises(ValueError):
+        FORMAT.parse(free)
+
+
+@pytest.mark.parametrize("setting, field", [(True, SKELETON_FIELD), ("clio", SKELETON_FIELD),
+                                            ("vllm", "structured_outputs"), ("llama.cpp", "grammar")])
+def test_the_openai_backend_sends_the_servers_own_constraint(setting, field, tmp_path):
+    """Only the named server's field goes out, only with a labelled format, with the constraint `label_grammar`
+    builds; each setting caches apart, and off keeps the identity it had before the setting existed."""
+    others = {SKELETON_FIELD, "structured_outputs", "grammar"} - {field}
+    with FakeServer("openai") as srv:
+        srv.responder = lambda system, prompt, body: "Name: Alarms\nDescription: Setting alarms."
+        backend = OpenAIBackend("m", base_url=srv.url + "/v1", server_writes_labels=setting)
+        results = Generator(backend, cache_dir=tmp_path, progress=False, backoff_s=0.0).generate(
+            [Request.user("Name this group.", schema=FORMAT, max_tokens=40), Request.user("Say hi.", max_tokens=5)])
+        assert all(r.ok for r in results), [r.error for r in results]
+        labelled = next(b for b in srv.bodies if "Name this group." in str(b["messages"]))
+        plain = next(b for b in srv.bodies if "Say hi." in str(b["messages"]))
+    assert labelled[field] == request_fields("clio" if setting is True else setting, SKELETON)[field]
+    assert not others & set(labelled) and not {SKELETON_FIELD, "structured_outputs", "grammar"} & set(plain)
+    identity = lambda s: OpenAIBackend("m", base_url="u", server_writes_labels=s).cache_identity(0.0)  # noqa: E731
+    assert identity(False) == {"base_url": "u", "native_structured": True}
+    assert len({str(identity(s)) for s in (False, True, "vllm", "llama.cpp")}) == 4
+    assert identity("clio") == identity(True)  # serve-llm's answers cached before the other servers keep their keys
+
+
+def test_the_setting_names_its_choices_when_it_is_wrong():
+    assert load_config(None, {"llm.server_writes_labels": "llama.cpp"}).llm.server_writes_labels == "llama.cpp"
+    with pytest.raises(ConfigError, match=r"config key 'llm.server_writes_labels' expects one of False, True, "
+                                          r"'clio', 'vllm', 'llama.cpp', got 'sglang'"):
+        load_config(None, {"llm.server_writes_labels": "sglang"})
+    with pytest.raises(ValueError, match="server_writes_labels is 'sglang'"):
+        OpenAIBackend("m", server_writes_labels="sglang")
+    with pytest.raises(ValueError, match="non-blank labels"):
+        label_regex(("Name:", "  "))
