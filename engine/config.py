@@ -216,9 +216,10 @@ class LlmConfig(_Section):
     native_structured: bool = True  # openai: also send the schema as response_format (off for servers refusing it)
     # openai: make the server answer a labelled format ("Name: …" / "Description: …") in its shape. true (or
     # "clio"): send the labels in the `clio_skeleton` field, which `clio-engine serve-llm` writes itself (as the
-    # in-process local model does); "vllm": a regex in vLLM's `structured_outputs` (0.12+); "llama.cpp": a GBNF
-    # `grammar` for llama-server. Other servers ignore or refuse these fields (llm.label_grammar).
-    server_writes_labels: Literal[False, True, "clio", "vllm", "llama.cpp"] = False
+    # in-process local model does); "vllm": a regex in vLLM's `structured_outputs` (0.12+); "sglang": the regex
+    # in SGLang's `regex`; "llama.cpp": a GBNF `grammar` for llama-server. Other servers ignore or refuse these
+    # fields (llm.label_grammar).
+    server_writes_labels: Literal[False, True, "clio", "vllm", "sglang", "llama.cpp"] = False
     batch_size: int = Field(default=8, gt=0, strict=True)  # transformers: requests per generate() call
     progress: bool = True
 

@@ -1,9 +1,11 @@
-"""A labelled answer's shape as a decoding constraint for vLLM (a regex in `structured_outputs`) and llama.cpp's
-server (a GBNF `grammar`), sent by the openai backend with `llm.server_writes_labels: vllm | llama.cpp`.
+"""A labelled answer's shape as a decoding constraint for vLLM (a regex in `structured_outputs`), SGLang (the regex
+in `regex`) and llama.cpp's server (a GBNF `grammar`), sent by the openai backend with
+`llm.server_writes_labels: vllm | sglang | llama.cpp`.
 
 Found: only `clio-engine serve-llm` could be made to answer "Name: …" / "Description: …" (its `clio_skeleton`
-field); a small model served by vLLM or llama.cpp answered in prose again. The constraints are checked with
-xgrammar, the engine vLLM compiles structured outputs with (its EBNF reads llama.cpp's GBNF): what they accept,
+field); a small model served by vLLM, SGLang or llama.cpp answered in prose again. The constraints are checked
+with xgrammar, the engine vLLM and SGLang compile structured outputs with by default (its EBNF reads llama.cpp's
+GBNF): what they accept,
 and a real constrained decode of a random model, with the control that the same model unconstrained cannot
 answer in the shape."""
 from __future__ import annotations
@@ -98,7 +100,7 @@ def _line_ending_noise_model(tmp_path):
     return tok, lm, EndLines()
 
 
-@pytest.mark.parametrize("server", ["vllm", "llama.cpp"])
+@pytest.mark.parametrize("server", ["vllm", "sglang", "llama.cpp"])
 def test_a_model_decoding_under_the_constraint_answers_in_the_shape(server, tmp_path):
     from transformers import LogitsProcessorList
     from xgrammar.contrib.hf import LogitsProcessor as Constrained
@@ -107,8 +109,9 @@ def test_a_model_decoding_under_the_constraint_answers_in_the_shape(server, tmp_
     info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=len(tok))
     compiler = xgr.GrammarCompiler(info)
     fields = request_fields(server, SKELETON)
-    compiled = (compiler.compile_regex(fields["structured_outputs"]["regex"]) if server == "vllm" else
-                compiler.compile_grammar(fields["grammar"]))
+    compiled = {"vllm": lambda: compiler.compile_regex(fields["structured_outputs"]["regex"]),
+                "sglang": lambda: compiler.compile_regex(fields["regex"]),
+                "llama.cpp": lambda: compiler.compile_grammar(fields["grammar"])}[server]()
     prompt = tok(["Name the group of texts: set an alarm for six"], return_tensors="pt")
 
     def answer(*processors) -> str:
@@ -125,11 +128,12 @@ def test_a_model_decoding_under_the_constraint_answers_in_the_shape(server, tmp_
 
 
 @pytest.mark.parametrize("setting, field", [(True, SKELETON_FIELD), ("clio", SKELETON_FIELD),
-                                            ("vllm", "structured_outputs"), ("llama.cpp", "grammar")])
+                                            ("vllm", "structured_outputs"), ("sglang", "regex"), ("llama.cpp", "grammar")])
 def test_the_openai_backend_sends_the_servers_own_constraint(setting, field, tmp_path):
     """Only the named server's field goes out, only with a labelled format, with the constraint `label_grammar`
     builds; each setting caches apart, and off keeps the identity it had before the setting existed."""
-    others = {SKELETON_FIELD, "structured_outputs", "grammar"} - {field}
+    fields = {SKELETON_FIELD, "structured_outputs", "regex", "grammar"}
+    others = fields - {field}
     with FakeServer("openai") as srv:
         srv.responder = lambda system, prompt, body: "Name: Alarms\nDescription: Setting alarms."
         backend = OpenAIBackend("m", base_url=srv.url + "/v1", server_writes_labels=setting)
@@ -139,19 +143,19 @@ def test_the_openai_backend_sends_the_servers_own_constraint(setting, field, tmp
         labelled = next(b for b in srv.bodies if "Name this group." in str(b["messages"]))
         plain = next(b for b in srv.bodies if "Say hi." in str(b["messages"]))
     assert labelled[field] == request_fields("clio" if setting is True else setting, SKELETON)[field]
-    assert not others & set(labelled) and not {SKELETON_FIELD, "structured_outputs", "grammar"} & set(plain)
+    assert not others & set(labelled) and not fields & set(plain)
     identity = lambda s: OpenAIBackend("m", base_url="u", server_writes_labels=s).cache_identity(0.0)  # noqa: E731
     assert identity(False) == {"base_url": "u", "native_structured": True}
-    assert len({str(identity(s)) for s in (False, True, "vllm", "llama.cpp")}) == 4
+    assert len({str(identity(s)) for s in (False, True, "vllm", "sglang", "llama.cpp")}) == 5
     assert identity("clio") == identity(True)  # serve-llm's answers cached before the other servers keep their keys
 
 
 def test_the_setting_names_its_choices_when_it_is_wrong():
     assert load_config(None, {"llm.server_writes_labels": "llama.cpp"}).llm.server_writes_labels == "llama.cpp"
     with pytest.raises(ConfigError, match=r"config key 'llm.server_writes_labels' expects one of False, True, "
-                                          r"'clio', 'vllm', 'llama.cpp', got 'sglang'"):
-        load_config(None, {"llm.server_writes_labels": "sglang"})
-    with pytest.raises(ValueError, match="server_writes_labels is 'sglang'"):
-        OpenAIBackend("m", server_writes_labels="sglang")
+                                          r"'clio', 'vllm', 'sglang', 'llama.cpp', got 'ollama'"):
+        load_config(None, {"llm.server_writes_labels": "ollama"})
+    with pytest.raises(ValueError, match="server_writes_labels is 'ollama'"):
+        OpenAIBackend("m", server_writes_labels="ollama")
     with pytest.raises(ValueError, match="non-blank labels"):
         label_regex(("Name:", "  "))

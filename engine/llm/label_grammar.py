@@ -5,6 +5,7 @@ OpenAI-compatible server enforces while it decodes, so a small model served ther
   backend does in process (`backends.skeleton`);
 - `vllm`: a regular expression in vLLM's `structured_outputs` (vLLM 0.12 and later; xgrammar or guidance
   compile it);
+- `sglang`: the same regular expression in SGLang's `regex` field;
 - `llama.cpp`: a GBNF grammar in llama.cpp's `grammar` field (`llama-server`).
 
 Each label must be followed by a line holding some text (not blank), and nothing may follow the last line:
@@ -12,7 +13,7 @@ the same answers `formats.Fields.parse` reads, and no others.
 """
 from __future__ import annotations
 
-SERVERS = ("clio", "vllm", "llama.cpp")
+SERVERS = ("clio", "vllm", "sglang", "llama.cpp")
 SKELETON_FIELD = "clio_skeleton"  # serve-llm's extension field: the labels, written by the server
 
 # A label's line: optional spaces or tabs, then a character that is not blank, then anything to the end of line.
@@ -38,6 +39,8 @@ def request_fields(server: str, skeleton: tuple[str, ...]) -> dict:
         return {SKELETON_FIELD: list(_checked(skeleton))}
     if server == "vllm":
         return {"structured_outputs": {"regex": label_regex(skeleton)}}
+    if server == "sglang":
+        return {"regex": label_regex(skeleton)}
     if server == "llama.cpp":
         return {"grammar": label_gbnf(skeleton)}
     raise ValueError(f"no label constraint for server {server!r}: expected one of {', '.join(SERVERS)}")
