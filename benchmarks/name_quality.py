@@ -148,6 +148,7 @@ def run_set(name: str, folder: Path, seeds, cache_dir: Path, selected=DEFAULT_NA
     k = len(labels)
     users = np.arange(len(texts), dtype=np.int64)
     factories = namers(embed_fn, selected, llm_options)
+    written = reference_names(name, labels) if gold_partition else None  # a bad file fails before the seeds run
     per_seed: dict[str, list[dict]] = {n: [] for n in factories}
     shown: dict[str, list[dict]] = {}
     references: dict[str, list[float]] = {"centroid": [], "phrase_oracle": []}
@@ -186,8 +187,8 @@ def run_set(name: str, folder: Path, seeds, cache_dir: Path, selected=DEFAULT_NA
         references["centroid"].append(float(np.mean(np.argmax(centroids[scored] @ label_vectors.T, axis=1)
                                                     == majority[scored])))
         references["phrase_oracle"].append(phrase_oracle(texts, vectors, base, tree, users, majority, label_vectors, mask))
-    gold = (name_gold_partition(texts, vectors, gold_codes, users, label_vectors, factories,
-                                reference_names(name, labels)) if gold_partition else None)
+    gold = (name_gold_partition(texts, vectors, gold_codes, users, label_vectors, factories, written)
+            if gold_partition else None)
     summary = {}
     for namer_name, rows in per_seed.items():
         if not rows:
@@ -236,17 +237,20 @@ def name_gold_partition(texts, vectors, gold_codes, users, label_vectors, factor
 
 def reference_names(name: str, labels: np.ndarray) -> list[str] | None:
     """The names the developer wrote for `labels` [K] of set `name` (in that order), or None where there is no
-    file; a file that misses a label or names one twice is an error, not a partial score."""
+    file; a file that misses a label, names one twice, names an unknown one or leaves a name blank is an error,
+    not a partial score."""
     import pandas as pd
 
     path = REFERENCE_NAMES / f"{name}.csv"
     if not path.exists():
         return None
-    frame = pd.read_csv(path, keep_default_na=False)
+    frame = pd.read_csv(path, keep_default_na=False, dtype=str)  # labels as load_set reads them ("1", not 1)
     written = dict(zip(frame["label"], frame["name"]))
-    if len(written) != len(frame) or set(written) != set(labels):
+    missing, unknown = sorted(set(labels) - set(written)), sorted(set(written) - set(labels))
+    blank = sorted(label for label, text in written.items() if not text.strip())
+    if len(written) != len(frame) or missing or unknown or blank:
         raise ValueError(f"{path}: needs exactly one name per label of {name} ({len(labels)}); has {len(frame)} rows "
-                         f"for {len(written)} labels, {len(set(labels) - set(written))} missing")
+                         f"for {len(written)} labels, {len(missing)} missing, unknown {unknown[:5]}, blank {blank[:5]}")
     return [written[label] for label in labels]
 
 

@@ -19,7 +19,7 @@ from clio_engine.errors import ConfigError
 from clio_engine.llm import Generator, Request
 from clio_engine.llm.backends.openai import OpenAIBackend
 from clio_engine.llm.formats import Fields
-from clio_engine.llm.label_grammar import SKELETON_FIELD, label_gbnf, label_regex, request_fields
+from clio_engine.llm.label_grammar import GRAMMAR_VERSION, SKELETON_FIELD, label_gbnf, label_regex, request_fields
 from tests.fake_llm_servers import FakeServer
 
 xgr = pytest.importorskip("xgrammar", reason="xgrammar (the dev extra) checks the constraints as vLLM compiles them")
@@ -42,6 +42,16 @@ ANSWERS = [  # (answer, in the shape)
     ("Sure! Name: Set an alarm\nDescription: x", False),          # prose before the first label
     ("name: Set an alarm\nDescription: x", False),                # the label as sent, not any case
     ("The group is about alarms.", False),
+    # lines whose only characters formats._clean strips or str.split() drops (review finding: these passed the
+    # first constraint, which asked only for a character other than a space or tab, and then failed to parse)
+    ("Name: **\nDescription: x", False),
+    ('Name: ""\nDescription: x', False),
+    ("Name: __\nDescription: x", False),
+    ("Name: x\nDescription: ```", False),
+    ("Name: \u00a0\u2003\nDescription: x", False),
+    ("Name: \x1c\x85\nDescription: x", False),
+    ("Name: **Set an alarm**\nDescription: “People set alarms.”", True),
+    ("Name: _x_\nDescription: 名前", True),
 ]
 
 
@@ -60,6 +70,24 @@ def test_the_constraint_accepts_the_answers_in_the_shape_and_no_others(kind):
         if in_shape:  # whatever the server lets through, the parser reads in full
             parsed = FORMAT.parse(text)
             assert parsed["name"].strip() and parsed["description"].strip()
+
+
+def test_the_regex_and_the_grammar_agree_with_the_parser_on_every_kind_of_character():
+    """One-character lines over Python's whitespace, the quote and emphasis marks and a sample of the rest: the
+    regex (as xgrammar and Python read it) and the grammar accept a line exactly where the parser finds a value
+    with a character other than a mark (a lone "*" parses as the name "*": refused on purpose)."""
+    from clio_engine.llm.label_grammar import BLANKS, MARKS
+
+    assert set(BLANKS) == {chr(c) for c in range(0x110000) if chr(c).isspace()} - {"\n"}
+    sample = BLANKS + MARKS + "a Z 0 - # . ! ? < > ~ \\ / é 名 😀 \u200b \x00 \x7f".replace(" ", "")
+    for ch in sample:
+        text = f"Name: {ch}\nDescription: x"
+        try:
+            readable = bool(set(FORMAT.parse(text)["name"]) - set(MARKS))
+        except ValueError:
+            readable = False
+        verdicts = {kind: _accepts(kind, SKELETON, text) for kind in ("vllm regex", "llama.cpp gbnf", "python regex")}
+        assert set(verdicts.values()) == {readable}, (hex(ord(ch)), readable, verdicts)
 
 
 @pytest.mark.parametrize("kind", ["vllm regex", "llama.cpp gbnf", "python regex"])
@@ -148,6 +176,7 @@ def test_the_openai_backend_sends_the_servers_own_constraint(setting, field, tmp
     assert identity(False) == {"base_url": "u", "native_structured": True}
     assert len({str(identity(s)) for s in (False, True, "vllm", "sglang", "llama.cpp")}) == 5
     assert identity("clio") == identity(True)  # serve-llm's answers cached before the other servers keep their keys
+    assert identity("vllm")["label_grammar"] == GRAMMAR_VERSION  # a changed constraint does not reuse old answers
 
 
 def test_the_setting_names_its_choices_when_it_is_wrong():

@@ -36,4 +36,12 @@ def test_a_file_missing_a_label_or_naming_one_twice_is_refused(tmp_path, monkeyp
     (tmp_path / "toy.csv").write_text("label,name\na,Alpha\na,Again\nb,Beta\n")
     with pytest.raises(ValueError, match="one name per label"):
         name_quality.reference_names("toy", np.array(["a", "b"]))
+    (tmp_path / "toy.csv").write_text("label,name\na,Alpha\nb,Beta\nz,Zed\n")
+    with pytest.raises(ValueError, match=r"unknown \['z'\]"):
+        name_quality.reference_names("toy", np.array(["a", "b"]))
+    (tmp_path / "toy.csv").write_text("label,name\na,Alpha\nb,  \n")
+    with pytest.raises(ValueError, match=r"blank \['b'\]"):
+        name_quality.reference_names("toy", np.array(["a", "b"]))
+    (tmp_path / "toy.csv").write_text("label,name\n1,One\n2,Two\n")  # numeric labels read as load_set reads them
+    assert name_quality.reference_names("toy", np.array(["1", "2"])) == ["One", "Two"]
     assert name_quality.reference_names("absent", np.array(["a"])) is None

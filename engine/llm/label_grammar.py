@@ -8,17 +8,34 @@ OpenAI-compatible server enforces while it decodes, so a small model served ther
 - `sglang`: the same regular expression in SGLang's `regex` field;
 - `llama.cpp`: a GBNF grammar in llama.cpp's `grammar` field (`llama-server`).
 
-Each label must be followed by a line holding some text (not blank), and nothing may follow the last line:
-the same answers `formats.Fields.parse` reads, and no others.
+Each label must be followed by a line holding some text, and nothing may follow the last line: the answers
+`formats.Fields.parse` reads in full. A line's text must hold one character that is neither whitespace nor a
+quote or emphasis mark (`formats._clean` strips those, so a line of `**` or `""` would parse as empty). The
+character classes are spelled out the same way in the regex and the grammar, as \\uXXXX escapes, because
+`\\s` means other things in Python, xgrammar and GBNF.
 """
 from __future__ import annotations
 
 SERVERS = ("clio", "vllm", "sglang", "llama.cpp")
 SKELETON_FIELD = "clio_skeleton"  # serve-llm's extension field: the labels, written by the server
+GRAMMAR_VERSION = 1  # in the cache identity of the servers given a regex or grammar: a new constraint asks again
 
-# A label's line: optional spaces or tabs, then a character that is not blank, then anything to the end of line.
-_LINE_REGEX = r"[ \t]*[^\s][^\n]*"
-_LINE_GBNF = r"[ \t]* [^ \t\n\r] [^\n]*"
+# Python's whitespace but the line break (what str.split() splits on: a line of these parses as empty), and the
+# quotes and emphasis marks formats._clean strips from a value.
+BLANKS = ("\t\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+          "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+MARKS = "\"'“”‘’`*_"
+
+
+def _escaped(chars: str) -> str:
+    """`chars` as \\uXXXX escapes, read alike inside a character class by Python, xgrammar and llama.cpp's GBNF."""
+    return "".join(f"\\u{ord(c):04x}" for c in chars)
+
+
+_SKIPPED, _NEWLINE = _escaped(BLANKS + MARKS), _escaped("\n")
+# A label's line: blanks and marks, one character that is neither (nor a line break), then the rest of the line.
+_LINE_REGEX = f"[{_SKIPPED}]*[^{_SKIPPED}{_NEWLINE}][^{_NEWLINE}]*"
+_LINE_GBNF = f"[{_SKIPPED}]* [^{_SKIPPED}{_NEWLINE}] [^{_NEWLINE}]*"
 
 
 def label_regex(skeleton: tuple[str, ...]) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from clio_engine.llm.backends.base import Call, api_key, sdk_post
-from clio_engine.llm.label_grammar import SERVERS, request_fields
+from clio_engine.llm.label_grammar import GRAMMAR_VERSION, SERVERS, request_fields
 from clio_engine.llm.retry import NO_TEXT, REFUSED, Permanent
 from clio_engine.llm.types import Completion
 
@@ -28,11 +28,13 @@ class OpenAIBackend:
         """What decides answers besides the request: the server (a llama.cpp or SGLang server ignores the
         model name, so another model behind the same name must not hit the cache), the native schema, and
         how the server is made to write the labels (only named when on, so keys cached before stay valid; serve-llm's
-        keeps the `true` it had before the other servers were added)."""
+        keeps the `true` it had before the other servers were added; a regex or grammar carries its version)."""
         identity = {"base_url": self.base_url or "default", "native_structured": bool(self.native_structured)}
         if self.labels_by is None:
             return identity
-        return {**identity, "server_writes_labels": True if self.labels_by == "clio" else self.labels_by}
+        if self.labels_by == "clio":
+            return {**identity, "server_writes_labels": True}
+        return {**identity, "server_writes_labels": self.labels_by, "label_grammar": GRAMMAR_VERSION}
 
     async def start(self) -> None:
         import openai
