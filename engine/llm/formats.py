@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from clio_engine.llm.structured import ParseError
 
 _FENCE_LANG = re.compile(r"\w*")
-_QUOTES = "\"'“”‘’`"
+QUOTES = "\"'“”‘’`"
 
 
 def _clean(text: str) -> str:
@@ -39,7 +39,7 @@ def _clean(text: str) -> str:
         text = text[:-3]
     text = text.strip()
     text = text.replace("**", "").replace("__", "")
-    return text.strip().strip(_QUOTES).strip()
+    return text.strip().strip(QUOTES).strip()
 
 
 @dataclass(frozen=True)

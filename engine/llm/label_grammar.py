@@ -16,6 +16,8 @@ character classes are spelled out the same way in the regex and the grammar, as 
 """
 from __future__ import annotations
 
+from clio_engine.llm.formats import QUOTES
+
 SERVERS = ("clio", "vllm", "sglang", "llama.cpp")
 SKELETON_FIELD = "clio_skeleton"  # serve-llm's extension field: the labels, written by the server
 GRAMMAR_VERSION = 1  # in the cache identity of the servers given a regex or grammar: a new constraint asks again
@@ -24,7 +26,7 @@ GRAMMAR_VERSION = 1  # in the cache identity of the servers given a regex or gra
 # quotes and emphasis marks formats._clean strips from a value.
 BLANKS = ("\t\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
           "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
-MARKS = "\"'“”‘’`*_"
+MARKS = QUOTES + "*_"  # "**" and "__" are the emphasis _clean removes
 
 
 def _escaped(chars: str) -> str:

@@ -15,8 +15,8 @@ class OpenAIBackend:
         self.model, self.base_url, self.api_key_env = model, base_url, api_key_env
         self.timeout_s, self.native_structured = timeout_s, native_structured
         # How the server is made to answer a labelled format in its shape (`label_grammar`): true or "clio" for
-        # `clio-engine serve-llm` (the labels in its extension field), "vllm" or "llama.cpp" for their decoding
-        # constraints. Each is a field other servers may refuse (OpenAI's does), so it is opt-in.
+        # `clio-engine serve-llm` (the labels in its extension field), "vllm", "sglang" or "llama.cpp" for their
+        # decoding constraints. Each is a field other servers may refuse (OpenAI's does), so it is opt-in.
         labels_by = "clio" if server_writes_labels is True else (server_writes_labels or None)
         if labels_by is not None and labels_by not in SERVERS:
             raise ValueError(f"server_writes_labels is {server_writes_labels!r}: expected false, true or one of "
