@@ -26,10 +26,13 @@ of the first clusters of seed 0 so readability can be judged by eye. Namers: `ke
 against the centroid instead of the node's mode), and `llm` (engine.naming.llm, run only
 when `--namers` names it: the offline SmolLM2-135M through `llm.backend: transformers`, shown
 `--llm-in` / `--llm-out` texts of at most `--llm-chars` characters per cluster — fewer than the 50 + 50
-default, so a CPU finishes; calls cached under `--cache-dir`/llm, so a rerun sends none).
+default, so a CPU finishes; calls cached under `--cache-dir`/llm, so a rerun sends none). `--llm-set
+llm.KEY=VALUE` points it elsewhere, e.g. at a llama.cpp server holding the same GGUF (`llm.backend=openai`,
+`llm.base_url=...`, `llm.server_writes_labels=llama.cpp`).
 
     PYTHONPATH=. python -m benchmarks.name_quality [--sets banking77 hwu64] [--seeds 0 1 2]
         [--namers keywords phrases llm] [--llm-in 10] [--llm-out 5] [--llm-chars 160] [--llm-tokens 120]
+        [--llm-set llm.KEY=VALUE ...]
         [--clusters N] [--gold-partition] [--write-blind-sheet DIR]
         [--cache-dir /tmp/name_quality] [--output benchmarks/results/name_quality.json]
 """
@@ -65,15 +68,16 @@ DEFAULT_NAMERS = NAMERS[:-1]  # the llm namer is slow on a CPU: run it by naming
 
 
 def llm_namer(in_examples: int = 10, out_examples: int = 5, max_chars: int = 160, max_tokens: int = 120, seed: int = 0,
-              embed_phrases: Callable | None = None):
-    """The `llm` namer on the offline SmolLM2 (llm.backend transformers, llm.model_path null). Where the model's
-    answer is unusable it falls back to the `phrases` namer, as in the pipeline (naming.registry); without
+              embed_phrases: Callable | None = None, settings: dict | None = None):
+    """The `llm` namer on the offline SmolLM2 (llm.backend transformers, llm.model_path null), or on the `llm`
+    config `settings` name (`--llm-set llm.backend=openai`, a server's URL, ...). Where the model's answer is
+    unusable it falls back to the `phrases` namer, as in the pipeline (naming.registry); without
     `embed_phrases`, to the keyword namer."""
     from clio_engine.config import load_config
     from clio_engine.naming import PhraseNamer
     from clio_engine.naming.llm import LlmNamer
 
-    cfg = load_config(None, {"llm.backend": "transformers", "llm.progress": False, "seed": seed})
+    cfg = load_config(None, {"llm.backend": "transformers", "llm.progress": False, "seed": seed, **(settings or {})})
     fallback = PhraseNamer(embed_phrases=embed_phrases, min_users=MIN_USERS, examples="none") if embed_phrases else None
     return LlmNamer(cfg, in_examples=in_examples, out_examples=out_examples, max_chars=max_chars, max_tokens=max_tokens,
                     min_users=MIN_USERS, examples="none", seed=seed, fallback=fallback)
@@ -323,6 +327,22 @@ def write_blind_sheets(folder: Path, sets: list[str], target: Path) -> int:
     return 0
 
 
+def llm_settings(parser: argparse.ArgumentParser, pairs: list[str]) -> dict:
+    """`--llm-set` pairs as config overrides; only keys of the `llm` section (the namer's other options have flags)."""
+    from clio_engine.cli import _setting
+
+    settings = {}
+    for pair in pairs:
+        try:
+            key, value = _setting(pair)
+        except argparse.ArgumentTypeError as e:
+            parser.error(f"--llm-set: {e}")
+        if not key.startswith("llm."):
+            parser.error(f"--llm-set takes keys of the llm section (llm.backend=...), got {key!r}")
+        settings[key] = value
+    return settings
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
@@ -332,6 +352,9 @@ def main(argv=None) -> int:
     parser.add_argument("--llm-out", type=int, default=5, help="llm namer: texts shown from its nearest clusters")
     parser.add_argument("--llm-chars", type=int, default=160, help="llm namer: characters per text shown")
     parser.add_argument("--llm-tokens", type=int, default=120, help="llm namer: answer tokens at most")
+    parser.add_argument("--llm-set", dest="llm_settings", metavar="llm.KEY=VALUE", action="append", default=[],
+                        help="llm namer: one `llm` config key, repeatable, VALUE read as YAML (--llm-set llm.backend=openai "
+                             "--llm-set llm.base_url=http://127.0.0.1:8080/v1 --llm-set llm.server_writes_labels=llama.cpp)")
     parser.add_argument("--clusters", type=int, default=None, help="name and score only this many clusters per seed")
     parser.add_argument("--gold-partition", action="store_true",
                         help="also name the gold partition (one cluster per label): the namers without clustering error")
@@ -347,7 +370,7 @@ def main(argv=None) -> int:
     from clio_engine.llm.session import llm_session
 
     llm_options = {"in_examples": args.llm_in, "out_examples": args.llm_out, "max_chars": args.llm_chars,
-                   "max_tokens": args.llm_tokens}
+                   "max_tokens": args.llm_tokens, "settings": llm_settings(parser, args.llm_settings)}
     with llm_session(cache_dir / "llm"):  # one SmolLM2 load for every seed and set; calls cached for reruns
         results = {name: run_set(name, folder, args.seeds, cache_dir, args.namers, llm_options, args.clusters,
                                  args.gold_partition)

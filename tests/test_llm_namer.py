@@ -129,37 +129,64 @@ def test_prompts_show_only_published_records_inside_and_only_published_neighbour
         assert all(int(labels[level][r]) != node and int(labels[level][r]) in published[level] for r in outside)
 
 
+DISCUSS = "Name: Discuss everything\nDescription: Everything is discussed here. Nothing else stands out."
+
+
+def _run_answering(server, responder, frame, tiny_bert_dir, out):
+    """A run against the fake server with `responder` in place of the usual answers; (result, published clusters,
+    the names stage's manifest entry)."""
+    server.reset_counters()
+    server.responder = responder
+    try:
+        result = run(None, input=frame, out=out, overrides=overrides(server, tiny_bert_dir))
+    finally:
+        server.responder = answer
+    c = result.clusters[(result.clusters["kind"] == "cluster") & result.clusters["published"]]
+    return result, c, result.manifest["stages"]["names"]
+
+
 def test_sibling_collisions_are_asked_again_and_resolved(server, frame, tiny_bert_dir, tmp_path):
     def same_name_first(system, prompt, body):
         if system.startswith(TASK) and TAKEN_LEAD not in prompt:
-            return "Name: Discuss everything\nDescription: Everything is discussed here. Nothing else stands out."
+            return DISCUSS
         return answer(system, prompt, body)
 
-    server.reset_counters()
-    server.responder = same_name_first
-    try:
-        result = run(None, input=frame, out=tmp_path / "run", overrides=overrides(server, tiny_bert_dir))
-    finally:
-        server.responder = answer
-    info = result.manifest["stages"]["names"]
+    _, c, info = _run_answering(server, same_name_first, frame, tiny_bert_dir, tmp_path / "run")
     reasks = [p for p in naming_prompts(server.bodies) if TAKEN_LEAD in p]
     assert info["collisions"]["reasked"] == len(reasks) > 0
     assert all("Discuss everything" in p.split(TAKEN_LEAD, 1)[1] for p in reasks)
-    c = result.clusters[(result.clusters["kind"] == "cluster") & result.clusters["published"]]
     for _, siblings in c.groupby(["level", c["parent"].fillna("top")]):
         assert siblings["name"].str.casefold().is_unique, siblings["name"].tolist()
         assert (siblings["name"] == "Discuss everything").sum() == 1  # the first keeps it, the others were renamed
 
 
+def test_a_name_still_shared_after_the_reask_names_none_of_its_holders(server, frame, tiny_bert_dir, tmp_path):
+    """Found with SmolLM2 on banking77 (RESULTS, "Labelled answers from a llama.cpp server"): a weak model gives
+    one name to many siblings even when told which names are taken. The first holder kept it and the rest were
+    published as "Decentralized (change my pin)". Now every holder of a name still shared after the re-ask falls
+    back to the no-LLM name, counted with its reason."""
+    from clio_engine.naming.llm import SHARED_NAME
+
+    def always_the_same(system, prompt, body):
+        return DISCUSS if system.startswith(TASK) else answer(system, prompt, body)
+
+    _, c, info = _run_answering(server, always_the_same, frame, tiny_bert_dir, tmp_path / "run")
+    shared = 0
+    for _, siblings in c.groupby(["level", c["parent"].fillna("top")]):
+        assert siblings["name"].str.casefold().is_unique, siblings["name"].tolist()
+        if len(siblings) > 1:
+            shared += len(siblings)
+            assert not siblings["name"].str.contains("Discuss everything").any(), siblings["name"].tolist()
+    assert shared > 0
+    assert info["fallbacks"]["reasons"].get(SHARED_NAME) == shared
+    assert info["collisions"]["reasked"] > 0
+
+
 def test_unusable_answers_fall_back_to_keyword_names_and_are_counted(server, frame, tiny_bert_dir, tmp_path):
-    server.reset_counters()
-    server.responder = lambda system, prompt, body: "I cannot help with that." if system.startswith(TASK) else None
-    try:
-        result = run(None, input=frame, out=tmp_path / "run", overrides=overrides(server, tiny_bert_dir))
-    finally:
-        server.responder = answer
-    c = result.clusters[(result.clusters["kind"] == "cluster") & result.clusters["published"]]
-    info = result.manifest["stages"]["names"]
+    def refuse(system, prompt, body):
+        return "I cannot help with that." if system.startswith(TASK) else None
+
+    _, c, info = _run_answering(server, refuse, frame, tiny_bert_dir, tmp_path / "run")
     assert info["fallbacks"]["count"] == len(c) > 0
     assert list(info["fallbacks"]["reasons"]) == ["malformed structured output after a re-ask"]
     assert info["llm"]["reasks"] == len(c)  # the generator asked each once more before giving up

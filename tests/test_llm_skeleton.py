@@ -83,9 +83,11 @@ def test_a_name_that_repeats_the_prompts_example_is_not_used():
     from clio_engine.naming.prompts import EXAMPLE_NAMES, SYSTEM, repeats_an_example
 
     assert all(example in SYSTEM for example in EXAMPLE_NAMES)  # the list is what the prompt shows
-    for name in ("Debug Python list errors", "debug python list errors (turn off lights)", "Banking help."):
+    for name in ("Debug Python list errors", "debug python list errors (turn off lights)", "Banking help.",
+                 "Debug Python", "Plan a week"):  # an example's first words: "Debug Python" named a banking77 cluster
         assert repeats_an_example(name), name
-    for name in ("Debug Python lists", "Banking helpers", "Dispute card charges", "Plan a week"):
+    for name in ("Debug Python lists", "Banking helpers", "Dispute card charges", "Plan a weekly budget", "Banking",
+                 "Debug"):
         assert not repeats_an_example(name), name
 
 

@@ -19,7 +19,8 @@ a description over `MAX_DESCRIPTION_CHARS` characters (one 1 MB "word" is still 
 copying `COPY_WORDS` consecutive words of a text the model was shown (record text must not reach
 release/; `privacy.auditor.usable_answer`). Keywords and examples are that namer's (same privacy
 rules). Siblings (same parent; the whole top level) get distinct names: a duplicate is asked once more
-with the taken names listed, then suffixed with its top keyword (or its index) if it still collides.
+with the taken names listed; a name the model still gives two or more siblings falls back for each of them;
+a fallback name that collides is suffixed with its top keyword (or its index).
 
 After `name_tree`, `usage` holds the merged LLM usage, `fallbacks` {"count", "reasons"} and
 `collisions` {"reasked", "suffixed"}; `after_level(l)` (if set) is called once each level is named.
@@ -49,6 +50,7 @@ MAX_TAKEN = 60         # sibling names listed in a re-ask
 ANSWER_TOKENS = 200    # a name and two sentences fit well within this
 FORMAT = Fields(("name", "description"), max_words=(MAX_NAME_WORDS, 80))
 STAGE = "names"
+SHARED_NAME = "name shared with a sibling after a re-ask"  # a fallback reason
 
 
 class LlmNamer:
@@ -198,7 +200,8 @@ class LlmNamer:
 
     def _distinct(self, chosen: dict[int, tuple[str, str] | None], prompts: dict[int, str], parent: np.ndarray,
                   base: list[NodeName | None], shown: dict[int, set] | None = None) -> None:
-        """Make names unique among siblings in place: re-ask LLM-named duplicates once, then suffix."""
+        """Make names unique among siblings in place: re-ask LLM-named duplicates once; a name still shared
+        falls back for every holder (`_drop_shared`); what still repeats (fallback names) is suffixed."""
         def name_of(n):
             return (chosen[n] or (base[n].name, ""))[0]
 
@@ -219,8 +222,8 @@ class LlmNamer:
             answers = self._ask_names([distinct_prompt(prompts[n], again[n]) for n in nodes],
                                       [(shown or {}).get(n, set()) for n in nodes])
             for n, answer in zip(nodes, answers):
-                if answer is not None:
-                    chosen[n] = answer
+                chosen[n] = answer  # a re-ask that failed falls back (counted in _ask_names), as a first answer does
+            self._drop_shared(chosen, groups)
         for members in groups.values():
             taken: set[str] = set()
             for n in members:
@@ -230,6 +233,22 @@ class LlmNamer:
                     self.collisions["suffixed"] += 1
                     chosen[n] = (name, (chosen[n] or (None, base[n].description))[1])
                 taken.add(name.casefold())
+
+    def _drop_shared(self, chosen: dict[int, tuple[str, str] | None], groups: dict[int, list[int]]) -> None:
+        """A name the model still gives two or more siblings after the re-ask (which listed the taken names) is
+        taken to name none of them: every holder falls back to the no-LLM name. A weak model gives one name to
+        many groups (SmolLM2 called 20 banking77 clusters "Decentralized"); keeping it for the first and
+        suffixing the rest published "Decentralized (change my pin)"."""
+        for members in groups.values():
+            holders: dict[str, list[int]] = {}
+            for n in members:
+                if chosen[n] is not None:
+                    holders.setdefault(chosen[n][0].casefold(), []).append(n)
+            for nodes in holders.values():
+                if len(nodes) > 1:
+                    for n in nodes:
+                        chosen[n] = None
+                        self._fallback(SHARED_NAME)
 
     @staticmethod
     def _suffixed(name: str, keywords: list[str], node: int, taken: set[str]) -> str:

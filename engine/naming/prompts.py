@@ -61,9 +61,10 @@ def naming_prompt(inside: list[str], outside: list[str], children: list[str] | N
 
 
 def repeats_an_example(name: str) -> bool:
-    """Whether `name` opens with one of the prompt's example names (case and punctuation ignored)."""
+    """Whether `name` opens with one of the prompt's example names, or is an example's first two or more words
+    (SmolLM2 named a banking77 cluster "Debug Python"); case and punctuation ignored."""
     words = " ".join(re.findall(r"\w+", name.casefold()))
-    return any(words == ex or words.startswith(ex + " ")
+    return any(words == ex or words.startswith(ex + " ") or (" " in words and ex.startswith(words + " "))
                for ex in (" ".join(re.findall(r"\w+", e.casefold())) for e in EXAMPLE_NAMES))
 
 
