@@ -384,7 +384,7 @@ def main(argv=None) -> int:
               "seeds": args.seeds, "min_users": MIN_USERS, "clusters": args.clusters, "namers": args.namers, "llm": llm_options, "table": md,
               "sets": results}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    Path(args.output).write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str))  # --llm-set dates
     return 0
 
 

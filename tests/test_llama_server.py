@@ -59,9 +59,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server():
+def llama_server(tmp_path_factory):
     if not BINARY:
         pytest.skip("no llama-server binary (set CLIO_ENGINE_LLAMA_SERVER or put llama-server on PATH)")
+    if not os.access(BINARY, os.X_OK):
+        pytest.fail(f"CLIO_ENGINE_LLAMA_SERVER={BINARY!r} is not an executable file")
     from clio_engine.errors import ModelError
     from clio_engine.llm.backends.transformers import smollm2_gguf
 
@@ -70,15 +72,17 @@ def llama_server():
     except ModelError as e:
         pytest.skip(f"no SmolLM2 GGUF to serve: {e}")
     port = _free_port()
-    proc = subprocess.Popen([BINARY, "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port), "-c", "8192",
-                             "-np", "4", "-t", "2", "--no-webui"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The server's log goes to a file: llama.cpp logs every request, and an unread pipe would fill and stall it.
+    log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([BINARY, "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port), "-c", "8192",
+                                 "-np", "4", "-t", "2"], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"llama-server exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+                pytest.fail(f"llama-server exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(url + "/health", timeout=2) as resp:
                     if resp.status == 200:
@@ -86,8 +90,10 @@ def llama_server():
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("llama-server did not report healthy within 180 s")
+                pytest.fail(f"llama-server did not report healthy within 180 s: {log_path.read_text()[-2000:]}")
             time.sleep(0.5)
+        with urllib.request.urlopen(url + "/v1/models", timeout=10) as resp:  # our server, not another on the port
+            assert gguf.name in resp.read().decode(), "the server on the port does not serve the SmolLM2 GGUF"
         yield url + "/v1"
     finally:
         proc.terminate()
@@ -95,12 +101,14 @@ def llama_server():
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
 
 
 def _name_groups(url: str, cache_dir, *, grammar: bool):
-    backend = OpenAIBackend("smollm2", base_url=url, timeout_s=300,
+    backend = OpenAIBackend("smollm2", base_url=url, timeout_s=120,
                             server_writes_labels="llama.cpp" if grammar else False)
-    return Generator(backend, cache_dir=cache_dir, progress=False, backoff_s=0.0, max_concurrency=4).generate(_requests())
+    return Generator(backend, cache_dir=cache_dir, progress=False, backoff_s=0.0, max_retries=1,
+                     max_concurrency=4).generate(_requests())
 
 
 def test_llama_server_answers_the_namer_in_the_shape_with_the_grammar(llama_server, tmp_path):

@@ -182,6 +182,62 @@ def test_a_name_still_shared_after_the_reask_names_none_of_its_holders(server, f
     assert info["collisions"]["reasked"] > 0
 
 
+def _distinct_after(first: dict[int, str | None], reask: dict[int, str | None], base_names: list[str]):
+    """`LlmNamer._distinct` on one sibling group: `first` the LLM's first names (None: a fallback), `reask` what
+    each re-asked node answers (None: the re-ask fails). Returns (published names, namer)."""
+    from clio_engine.config import load_config
+    from clio_engine.naming.llm import LlmNamer
+    from clio_engine.naming.namer import NodeName
+
+    namer = LlmNamer(load_config(None, {"llm.progress": False}))
+    asked: list[int] = []
+
+    def ask(prompts, shown=None):
+        nodes = [int(p.split()[1]) for p in prompts]
+        asked.extend(nodes)
+        out = [reask[n] for n in nodes]
+        for name in out:
+            if name is None:
+                namer._fallback("malformed structured output after a re-ask")
+        return [(name, "D.") if name else None for name in out]
+
+    namer._ask_names = ask
+    chosen = {n: ((name, "D.") if name else None) for n, name in first.items()}
+    base = [NodeName(name, "Fallback.", [f"kw{n}"], []) for n, name in enumerate(base_names)]
+    namer._distinct(chosen, {n: f"node {n}" for n in chosen}, np.full(len(chosen), -1), base)
+    names = [(chosen[n] or (base[n].name, ""))[0] for n in sorted(chosen)]
+    assert len({x.casefold() for x in names}) == len(names), names  # always distinct among siblings
+    return names, namer, asked
+
+
+def test_after_the_reask_only_a_name_shared_before_it_falls_back_for_every_holder():
+    """Review findings on the shared-name fallback, without a server."""
+    from clio_engine.naming.llm import SHARED_NAME
+
+    # 0 keeps its unique name although re-asked node 2 answered it; 2 falls back, 1 keeps "Top up"
+    names, namer, asked = _distinct_after({0: "Card fees", 1: "Top up", 2: "Top up"}, {2: "Card fees"},
+                                          ["b0", "b1", "b2"])
+    assert asked == [2] and names == ["Card fees", "Top up", "b2"]
+    assert namer.fallbacks == {"count": 1, "reasons": {SHARED_NAME: 1}}
+    # a name shared before the re-ask and again after it names none of its holders
+    names, namer, _ = _distinct_after({0: "Same", 1: "Same", 2: "Same"}, {1: "Same", 2: "Other"}, ["b0", "b1", "b2"])
+    assert names == ["b0", "b1", "Other"] and namer.fallbacks["reasons"] == {SHARED_NAME: 2}
+    # a re-ask that fails falls back, counted once with its own reason; the first holder keeps the name
+    names, namer, _ = _distinct_after({0: "Same", 1: "Same"}, {1: None}, ["b0", "b1"])
+    assert names == ["Same", "b1"]
+    assert namer.fallbacks == {"count": 1, "reasons": {"malformed structured output after a re-ask": 1}}
+    # an LLM name equal to a fallback sibling's name, answered again: the LLM name goes, not suffixed
+    names, namer, _ = _distinct_after({0: None, 1: "Alarms"}, {1: "Alarms"}, ["Alarms", "b1"])
+    assert names == ["Alarms", "b1"] and namer.collisions == {"reasked": 1, "suffixed": 0}
+    # two fallback names that collide are suffixed with a keyword, never an LLM name
+    names, namer, _ = _distinct_after({0: "Own name", 1: None, 2: None}, {}, ["x", "Shared", "Shared"])
+    assert names == ["Own name", "Shared", "Shared (kw2)"] and namer.collisions == {"reasked": 0, "suffixed": 1}
+    # a fallback name equal to an LLM name is the one suffixed, wherever it stands among the siblings (node 0
+    # fell back after the re-ask, and its fallback name is node 2's LLM name)
+    names, namer, _ = _distinct_after({0: "Same", 1: "Same", 2: "Keep"}, {1: "Same"}, ["Keep", "b1", "b2"])
+    assert names == ["Keep (kw0)", "b1", "Keep"]
+
+
 def test_unusable_answers_fall_back_to_keyword_names_and_are_counted(server, frame, tiny_bert_dir, tmp_path):
     def refuse(system, prompt, body):
         return "I cannot help with that." if system.startswith(TASK) else None

@@ -89,6 +89,11 @@ def test_a_name_that_repeats_the_prompts_example_is_not_used():
     for name in ("Debug Python lists", "Banking helpers", "Dispute card charges", "Plan a weekly budget", "Banking",
                  "Debug"):
         assert not repeats_an_example(name), name
+    # an example's first words are a fair name for a group whose texts hold them
+    assert not repeats_an_example("Debug Python", frozenset({"my", "python", "script", "fails"}))
+    assert not repeats_an_example("Plan a week", frozenset({"plan", "workouts"}))
+    assert repeats_an_example("Debug Python", frozenset({"my", "card", "is", "not", "working"}))
+    assert repeats_an_example("Debug Python list errors", frozenset({"debug", "python"}))  # the whole example
 
 
 def test_a_name_that_loops_on_one_word_is_not_used():

@@ -19,8 +19,9 @@ a description over `MAX_DESCRIPTION_CHARS` characters (one 1 MB "word" is still 
 copying `COPY_WORDS` consecutive words of a text the model was shown (record text must not reach
 release/; `privacy.auditor.usable_answer`). Keywords and examples are that namer's (same privacy
 rules). Siblings (same parent; the whole top level) get distinct names: a duplicate is asked once more
-with the taken names listed; a name the model still gives two or more siblings falls back for each of them;
-a fallback name that collides is suffixed with its top keyword (or its index).
+with the taken names listed; an LLM name still repeating after that falls back (`_drop_shared`), so
+`collisions.suffixed` counts only fallback names that collided and were suffixed with their top keyword (or
+their index); the names given up this way are in `fallbacks.reasons` as `SHARED_NAME`.
 
 After `name_tree`, `usage` holds the merged LLM usage, `fallbacks` {"count", "reasons"} and
 `collisions` {"reasked", "suffixed"}; `after_level(l)` (if set) is called once each level is named.
@@ -184,7 +185,7 @@ class LlmNamer:
                 continue
             answer, why = usable_answer(r.parsed["name"], r.parsed["description"], grams, self.scrubber,
                                         MAX_NAME_WORDS)
-            if answer is not None and repeats_an_example(answer[0]):
+            if answer is not None and repeats_an_example(answer[0], frozenset(getattr(grams, "positions", ()))):
                 answer, why = None, "name repeats the prompt's example"
             elif answer is not None and stutters(answer[0]):
                 answer, why = None, "name repeats a word three times"
@@ -200,8 +201,8 @@ class LlmNamer:
 
     def _distinct(self, chosen: dict[int, tuple[str, str] | None], prompts: dict[int, str], parent: np.ndarray,
                   base: list[NodeName | None], shown: dict[int, set] | None = None) -> None:
-        """Make names unique among siblings in place: re-ask LLM-named duplicates once; a name still shared
-        falls back for every holder (`_drop_shared`); what still repeats (fallback names) is suffixed."""
+        """Make names unique among siblings in place: re-ask LLM-named duplicates once; an LLM name still
+        repeating after that falls back (`_drop_shared`); a fallback name that repeats is suffixed."""
         def name_of(n):
             return (chosen[n] or (base[n].name, ""))[0]
 
@@ -218,15 +219,17 @@ class LlmNamer:
                 seen.add(key)
         if again:
             self.collisions["reasked"] += len(again)
+            contested = {name_of(n).casefold() for n in again}
             nodes = sorted(again)
             answers = self._ask_names([distinct_prompt(prompts[n], again[n]) for n in nodes],
                                       [(shown or {}).get(n, set()) for n in nodes])
             for n, answer in zip(nodes, answers):
                 chosen[n] = answer  # a re-ask that failed falls back (counted in _ask_names), as a first answer does
-            self._drop_shared(chosen, groups)
+            self._drop_shared(chosen, groups, name_of, set(again), contested)
         for members in groups.values():
             taken: set[str] = set()
-            for n in members:
+            # LLM names first: they are distinct by now, so only a fallback name is ever suffixed
+            for n in sorted(members, key=lambda m: chosen[m] is None):
                 name = name_of(n)
                 if name.casefold() in taken:
                     name = self._suffixed(name, base[n].keywords if base[n] else [], n, taken)
@@ -234,19 +237,22 @@ class LlmNamer:
                     chosen[n] = (name, (chosen[n] or (None, base[n].description))[1])
                 taken.add(name.casefold())
 
-    def _drop_shared(self, chosen: dict[int, tuple[str, str] | None], groups: dict[int, list[int]]) -> None:
-        """A name the model still gives two or more siblings after the re-ask (which listed the taken names) is
-        taken to name none of them: every holder falls back to the no-LLM name. A weak model gives one name to
-        many groups (SmolLM2 called 20 banking77 clusters "Decentralized"); keeping it for the first and
-        suffixing the rest published "Decentralized (change my pin)"."""
+    def _drop_shared(self, chosen: dict[int, tuple[str, str] | None], groups: dict[int, list[int]], name_of,
+                     reasked: set[int], contested: set[str]) -> None:
+        """After the re-ask (which listed the taken names), an LLM name that still repeats among siblings falls
+        back to the no-LLM name: every LLM holder of a name that was already shared before the re-ask, and a
+        re-asked node whose new name is taken (a sibling whose own name was unique keeps it). A weak model gives
+        one name to many groups (SmolLM2 called 20 banking77 clusters "Decentralized"); keeping it for the first
+        and suffixing the rest published "Decentralized (change my pin)"."""
         for members in groups.values():
             holders: dict[str, list[int]] = {}
             for n in members:
-                if chosen[n] is not None:
-                    holders.setdefault(chosen[n][0].casefold(), []).append(n)
-            for nodes in holders.values():
-                if len(nodes) > 1:
-                    for n in nodes:
+                holders.setdefault(name_of(n).casefold(), []).append(n)
+            for key, nodes in holders.items():
+                if len(nodes) < 2:
+                    continue
+                for n in nodes:
+                    if chosen[n] is not None and (n in reasked or key in contested):
                         chosen[n] = None
                         self._fallback(SHARED_NAME)
 

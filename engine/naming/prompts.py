@@ -60,12 +60,19 @@ def naming_prompt(inside: list[str], outside: list[str], children: list[str] | N
     return "\n\n".join(parts)
 
 
-def repeats_an_example(name: str) -> bool:
+def repeats_an_example(name: str, shown_words: frozenset[str] | set[str] = frozenset()) -> bool:
     """Whether `name` opens with one of the prompt's example names, or is an example's first two or more words
-    (SmolLM2 named a banking77 cluster "Debug Python"); case and punctuation ignored."""
+    none of whose content words (4+ letters) the shown texts hold (SmolLM2 named a banking77 cluster "Debug
+    Python"; a group whose texts do mention Python may well be "Debug Python"). `shown_words`: the casefolded
+    words of the texts the model was shown. Case and punctuation ignored."""
     words = " ".join(re.findall(r"\w+", name.casefold()))
-    return any(words == ex or words.startswith(ex + " ") or (" " in words and ex.startswith(words + " "))
-               for ex in (" ".join(re.findall(r"\w+", e.casefold())) for e in EXAMPLE_NAMES))
+    for ex in (" ".join(re.findall(r"\w+", e.casefold())) for e in EXAMPLE_NAMES):
+        if words == ex or words.startswith(ex + " "):
+            return True
+        if " " in words and ex.startswith(words + " ") and not any(
+                w in shown_words for w in words.split() if len(w) >= 4):
+            return True
+    return False
 
 
 def distinct_prompt(prompt: str, taken: list[str]) -> str:
