@@ -29,6 +29,7 @@ pytestmark = pytest.mark.unit
 
 FORMAT = Fields(("name", "description"))
 SKELETON = FORMAT.skeleton
+BOUNDED = Fields(("name", "description"), max_words=(3, 5))  # the namer's is (10, 80)
 
 ANSWERS = [  # (answer, in the shape)
     ("Name: Set an alarm\nDescription: People ask the assistant to set alarms.", True),
@@ -55,21 +56,74 @@ ANSWERS = [  # (answer, in the shape)
 ]
 
 
-def _accepts(kind: str, skeleton: tuple[str, ...], text: str) -> bool:
+def _accepts(kind: str, skeleton: tuple[str, ...], text: str, max_words=None) -> bool:
     if kind == "python regex":
-        return re.fullmatch(label_regex(skeleton), text) is not None
-    grammar = xgr.Grammar.from_regex(label_regex(skeleton)) if kind == "vllm regex" else \
-        xgr.Grammar.from_ebnf(label_gbnf(skeleton))
+        return re.fullmatch(label_regex(skeleton, max_words), text) is not None
+    grammar = xgr.Grammar.from_regex(label_regex(skeleton, max_words)) if kind == "vllm regex" else \
+        xgr.Grammar.from_ebnf(label_gbnf(skeleton, max_words))
     return _is_grammar_accept_string(grammar, text)
 
 
 @pytest.mark.parametrize("kind", ["vllm regex", "llama.cpp gbnf", "python regex"])
-def test_the_constraint_accepts_the_answers_in_the_shape_and_no_others(kind):
+@pytest.mark.parametrize("max_words", [None, (10, 80)], ids=["unbounded", "bounded"])
+def test_the_constraint_accepts_the_answers_in_the_shape_and_no_others(kind, max_words):
     for text, in_shape in ANSWERS:
-        assert _accepts(kind, SKELETON, text) is in_shape, text
+        assert _accepts(kind, SKELETON, text, max_words) is in_shape, text
         if in_shape:  # whatever the server lets through, the parser reads in full
             parsed = FORMAT.parse(text)
             assert parsed["name"].strip() and parsed["description"].strip()
+
+
+BLANK_RUNS = [" ", "\t", "  ", "\u3000", " \u00a0"]
+
+
+@pytest.mark.parametrize("kind", ["vllm regex", "llama.cpp gbnf", "python regex"])
+def test_a_bounded_line_holds_at_most_its_words_as_the_parser_counts_them(kind):
+    """Found: the constraint let a line run on, so SmolLM2 looping in its name line ("Decentralized
+    Decentralized …") on llama.cpp spent the whole budget there and never wrote "Description:" (4 of 208
+    answers). With `Fields.max_words` the line ends at the parser's own cut: n words pass, n + 1 do not, however
+    the words are spaced, and the parser reads every word the constraint let through."""
+    for n_name, n_desc in [(1, 2), (3, 5)]:
+        bounds = (n_name, n_desc)
+        for i, gap in enumerate(BLANK_RUNS):
+            words = [f"w{j}" for j in range(n_name + 1)]
+            lead = ["", " ", "** ", "\u201c"][i % 4]
+            fits = f"Name:{lead}{gap.join(words[:n_name])}{gap[:1]}\nDescription: " + " ".join(["d"] * n_desc)
+            assert _accepts(kind, SKELETON, fits, bounds), repr(fits)
+            parsed = Fields(("name", "description"), max_words=bounds).parse(fits)
+            assert parsed["name"].split() == words[:n_name] and len(parsed["description"].split()) == n_desc
+            over = f"Name:{lead}{gap.join(words)}\nDescription: d"
+            assert not _accepts(kind, SKELETON, over, bounds), repr(over)
+            assert _accepts(kind, SKELETON, over, None)  # the control: unbounded, the same line passes
+        long_description = "Name: a\nDescription: " + " ".join(["d"] * (n_desc + 1))
+        assert not _accepts(kind, SKELETON, long_description, bounds)
+        assert _accepts(kind, SKELETON, long_description, (n_name, None))  # None: that label's line is unbounded
+        assert _accepts(kind, SKELETON, long_description, (n_name,))  # a shorter tuple leaves the rest unbounded
+
+
+@pytest.mark.parametrize("kind", ["vllm regex", "llama.cpp gbnf", "python regex"])
+def test_every_run_in_a_bounded_line_is_bounded(kind):
+    """A model can loop on blanks or inside one word as well as on words: the leading marks, each gap, each word
+    and the trailing blanks are bounded, so a bounded line has a bounded length."""
+    from clio_engine.llm.label_grammar import MAX_GAP, MAX_LEAD, MAX_TRAIL, MAX_WORD_CHARS
+
+    line = lambda name: f"Name:{name}\nDescription: d"  # noqa: E731
+    bounds = (3, 3)
+    assert _accepts(kind, SKELETON, line(" " * MAX_LEAD + "a"), bounds)
+    assert not _accepts(kind, SKELETON, line(" " * (MAX_LEAD + 1) + "a"), bounds)
+    assert _accepts(kind, SKELETON, line(" " + "x" * MAX_WORD_CHARS + " " * MAX_GAP + "y" * MAX_WORD_CHARS), bounds)
+    assert not _accepts(kind, SKELETON, line(" " + "x" * (MAX_WORD_CHARS + 1)), bounds)
+    assert not _accepts(kind, SKELETON, line(" a" + " " * (MAX_GAP + 1) + "b"), bounds)
+    assert not _accepts(kind, SKELETON, line(" a b" + "y" * MAX_WORD_CHARS), bounds)
+    assert _accepts(kind, SKELETON, line(" a" + "\r" + " " * (MAX_TRAIL - 1)), bounds)
+    assert not _accepts(kind, SKELETON, line(" a" + " " * (MAX_TRAIL + 1)), bounds)
+    assert _accepts(kind, SKELETON, line(" a" + " " * 40), None)  # unbounded lines are as before
+
+
+def test_bad_word_bounds_are_refused_with_what_is_wrong():
+    for bad in [(0, 5), (3, 5, 7), (2.5,), ("3",)]:
+        with pytest.raises(ValueError, match="max_words needs a whole number"):
+            label_regex(SKELETON, bad)
 
 
 def test_the_regex_and_the_grammar_agree_with_the_parser_on_every_kind_of_character():
@@ -86,7 +140,8 @@ def test_the_regex_and_the_grammar_agree_with_the_parser_on_every_kind_of_charac
             readable = bool(set(FORMAT.parse(text)["name"]) - set(MARKS))
         except ValueError:
             readable = False
-        verdicts = {kind: _accepts(kind, SKELETON, text) for kind in ("vllm regex", "llama.cpp gbnf", "python regex")}
+        verdicts = {(kind, bounds): _accepts(kind, SKELETON, text, bounds)
+                    for kind in ("vllm regex", "llama.cpp gbnf", "python regex") for bounds in (None, (1, 1))}
         assert set(verdicts.values()) == {readable}, (hex(ord(ch)), readable, verdicts)
 
 
@@ -155,22 +210,70 @@ def test_a_model_decoding_under_the_constraint_answers_in_the_shape(server, tmp_
         FORMAT.parse(free)
 
 
+@pytest.mark.parametrize("server", ["vllm", "sglang", "llama.cpp"])
+def test_a_model_that_never_ends_its_line_reaches_every_label_under_a_bounded_constraint(server, tmp_path):
+    """A model that never writes a line break (as SmolLM2 looping in its name line): unbounded, the constraint
+    lets the name line take the whole budget and the answer has no description (the control); bounded by the
+    format's words, the constraint ends each line and the answer parses, within the bound's token count."""
+    from transformers import LogitsProcessor, LogitsProcessorList
+    from xgrammar.contrib.hf import LogitsProcessor as Constrained
+
+    from clio_engine.llm.label_grammar import MAX_GAP, MAX_LEAD, MAX_TRAIL, MAX_WORD_CHARS
+
+    tok, lm, _ = _line_ending_noise_model(tmp_path)
+    breaks = [i for i in range(len(tok)) if "\n" in tok.decode([i])]
+
+    class NeverEndLines(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            scores[:, breaks] -= 1e4  # last of every allowed token, never removed: the constraint may still force it
+            return scores
+
+    compiler = xgr.GrammarCompiler(xgr.TokenizerInfo.from_huggingface(tok, vocab_size=len(tok)))
+    bounds = (1, 2)
+    # each token writes at least one character: the bounded lines' characters bound the tokens
+    budget = sum(MAX_LEAD + n * (MAX_GAP + MAX_WORD_CHARS) + MAX_TRAIL for n in bounds) + len("".join(SKELETON))
+    prompt = tok(["Name the group of texts: set an alarm for six"], return_tensors="pt")
+
+    def answer(max_words) -> str:
+        fields = request_fields(server, SKELETON, max_words)
+        compiled = compiler.compile_grammar(fields["grammar"]) if server == "llama.cpp" else \
+            compiler.compile_regex(fields["structured_outputs"]["regex"] if server == "vllm" else fields["regex"])
+        out = lm.generate(**prompt, max_new_tokens=budget, do_sample=False,
+                          logits_processor=LogitsProcessorList([NeverEndLines(), Constrained(compiled)]))
+        return tok.decode(out[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    unbounded = answer(None)
+    assert "\n" not in unbounded  # the control: the name line took the whole budget
+    with pytest.raises(ValueError, match="Description"):
+        BOUNDED.parse(unbounded)
+    bounded = answer(bounds)
+    parsed = Fields(("name", "description"), max_words=bounds).parse(bounded)
+    assert bounded.startswith("Name:") and bounded.count("\n") == 1, bounded
+    name_line, description_line = bounded.split("\n")
+    assert len(name_line[len("Name:"):].split()) <= 1 and len(description_line[len("Description:"):].split()) <= 2
+    assert parsed["name"] and parsed["description"]
+
+
 @pytest.mark.parametrize("setting, field", [(True, SKELETON_FIELD), ("clio", SKELETON_FIELD),
                                             ("vllm", "structured_outputs"), ("sglang", "regex"), ("llama.cpp", "grammar")])
 def test_the_openai_backend_sends_the_servers_own_constraint(setting, field, tmp_path):
     """Only the named server's field goes out, only with a labelled format, with the constraint `label_grammar`
-    builds; each setting caches apart, and off keeps the identity it had before the setting existed."""
+    builds from the format's labels and word bounds; each setting caches apart, and off keeps the identity it had
+    before the setting existed."""
     fields = {SKELETON_FIELD, "structured_outputs", "regex", "grammar"}
     others = fields - {field}
     with FakeServer("openai") as srv:
         srv.responder = lambda system, prompt, body: "Name: Alarms\nDescription: Setting alarms."
         backend = OpenAIBackend("m", base_url=srv.url + "/v1", server_writes_labels=setting)
         results = Generator(backend, cache_dir=tmp_path, progress=False, backoff_s=0.0).generate(
-            [Request.user("Name this group.", schema=FORMAT, max_tokens=40), Request.user("Say hi.", max_tokens=5)])
+            [Request.user("Name this group.", schema=BOUNDED, max_tokens=40), Request.user("Say hi.", max_tokens=5)])
         assert all(r.ok for r in results), [r.error for r in results]
         labelled = next(b for b in srv.bodies if "Name this group." in str(b["messages"]))
         plain = next(b for b in srv.bodies if "Say hi." in str(b["messages"]))
-    assert labelled[field] == request_fields("clio" if setting is True else setting, SKELETON)[field]
+    sent = request_fields("clio" if setting is True else setting, SKELETON, BOUNDED.max_words)[field]
+    assert labelled[field] == sent  # the format's word bounds go out with the labels
+    if field != SKELETON_FIELD:  # serve-llm bounds a line by its share of the tokens instead
+        assert sent != request_fields(setting, SKELETON)[field]
     assert not others & set(labelled) and not fields & set(plain)
     identity = lambda s: OpenAIBackend("m", base_url="u", server_writes_labels=s).cache_identity(0.0)  # noqa: E731
     assert identity(False) == {"base_url": "u", "native_structured": True}

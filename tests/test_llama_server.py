@@ -24,6 +24,7 @@ import pytest
 
 from clio_engine.llm import Generator, Request
 from clio_engine.llm.backends.openai import OpenAIBackend
+from clio_engine.llm.formats import Fields
 from clio_engine.naming.llm import FORMAT
 from clio_engine.naming.prompts import SYSTEM, naming_prompt
 
@@ -43,11 +44,11 @@ GROUPS = {
 }
 
 
-def _requests() -> list[Request]:
+def _requests(schema=FORMAT) -> list[Request]:
     out = []
     for name, texts in GROUPS.items():
         others = [t for other, ts in GROUPS.items() if other != name for t in ts[:2]]
-        out.append(Request.user(naming_prompt(texts, others), system=SYSTEM, schema=FORMAT, max_tokens=80,
+        out.append(Request.user(naming_prompt(texts, others), system=SYSTEM, schema=schema, max_tokens=80,
                                 temperature=0.0))
     return out
 
@@ -104,11 +105,11 @@ def llama_server(tmp_path_factory):
             proc.wait()
 
 
-def _name_groups(url: str, cache_dir, *, grammar: bool):
+def _name_groups(url: str, cache_dir, *, grammar: bool, schema=FORMAT):
     backend = OpenAIBackend("smollm2", base_url=url, timeout_s=120,
                             server_writes_labels="llama.cpp" if grammar else False)
     return Generator(backend, cache_dir=cache_dir, progress=False, backoff_s=0.0, max_retries=1,
-                     max_concurrency=4).generate(_requests())
+                     max_concurrency=4).generate(_requests(schema))
 
 
 def test_llama_server_answers_the_namer_in_the_shape_with_the_grammar(llama_server, tmp_path):
@@ -122,3 +123,17 @@ def test_llama_server_answers_the_namer_in_the_shape_with_the_grammar(llama_serv
     # runs past the budget) often enough that the grammar is what made every answer parse above.
     unconstrained = _name_groups(llama_server, tmp_path / "free", grammar=False)
     assert sum(r.ok for r in unconstrained) < len(unconstrained), [r.text for r in unconstrained]
+
+
+def test_llama_server_ends_each_line_at_the_formats_word_bound(llama_server, tmp_path):
+    """The grammar bounds each line by the format's `max_words` (llama.cpp refused the first bounded grammar, whose
+    inline repetitions it expands past its 2,000-rule limit). With a tight bound every raw line, before the
+    parser's own cut, holds at most that many words; the control, the namer's (10, 80), writes longer lines for
+    the same prompts, so the bound is what shortened them."""
+    tight = Fields(("name", "description"), max_words=(2, 6))
+    bounded = _name_groups(llama_server, tmp_path / "tight", grammar=True, schema=tight)
+    assert all(r.ok for r in bounded), [(r.error, r.text) for r in bounded]
+    lines = [r.text.split("\n") for r in bounded]
+    assert all(len(name.split()) - 1 <= 2 and len(description.split()) - 1 <= 6 for name, description in lines), lines
+    loose = _name_groups(llama_server, tmp_path / "loose", grammar=True)
+    assert any(len(r.text.split("\n")[1].split()) - 1 > 6 for r in loose), [r.text for r in loose]

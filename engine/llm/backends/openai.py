@@ -58,7 +58,7 @@ class OpenAIBackend:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "reply", "schema": call.schema, "strict": False}}
         if call.skeleton and self.labels_by is not None:
-            body.update(request_fields(self.labels_by, call.skeleton))
+            body.update(request_fields(self.labels_by, call.skeleton, call.line_words))
         resp = await sdk_post(openai, self._client, "/chat/completions", body, self.timeout_s)
         try:
             choice = resp["choices"][0]
