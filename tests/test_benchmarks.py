@@ -202,3 +202,23 @@ def test_serve_llm_benchmark_compares_served_and_in_process_answers(data_dir, tm
     assert row["batch_size"] == 4 and row["identical_answers"] is True
     assert row["in_process_s"] > 0 and row["served_s"] > 0
     assert row["served_over_in_process"] == pytest.approx(row["served_s"] / row["in_process_s"])
+
+
+@pytest.mark.slow
+def test_llm_stop_benchmark_times_both_checks_and_puts_the_layer_check_back(data_dir, tmp_path):
+    from benchmarks import llm_stop
+    from clio_engine.llm.backends.transformers import GivenUp
+    from tests.test_llm_transformers import _smollm2_missing
+
+    if _smollm2_missing():
+        pytest.skip(_smollm2_missing())
+    layer_check = GivenUp.between_layers
+    out = tmp_path / "stop.json"
+    assert llm_stop.main(["--rows", "2", "--prompt-tokens", "60", "--max-tokens", "4", "--rounds", "1",
+                          "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["seconds_after_stop"]) == {"layer check", "token check only"}
+    assert result["prompt_tokens_median"] >= 60 and 0 < result["stop_after_s"] < result["prefill_s"]
+    assert GivenUp.between_layers is layer_check  # the benchmark's stand-in is not left behind
+    with pytest.raises(SystemExit):
+        llm_stop.main(["--stop-at", "1.5"])

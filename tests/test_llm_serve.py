@@ -106,6 +106,60 @@ def test_generation_marks_the_rows_whose_caller_gave_up_and_fires_once_all_have(
         loop.close()
 
 
+@pytest.fixture(scope="module")
+def six_layer_llm_dir(tmp_path_factory):
+    from tests.tiny_models import build_tiny_causal_lm
+
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("six_layers"), layers=6, extra_tokens=("\n",))
+
+
+@pytest.mark.parametrize("skeleton", [None, ("Name:", "\nDescription:")], ids=["plain", "labelled"])
+@pytest.mark.parametrize("how", ["every caller gave up", "the backend stopped"])
+def test_a_batch_nobody_waits_for_stops_while_its_prompt_is_read(how, skeleton, six_layer_llm_dir):
+    """Found: a batch whose callers all gave up (a served client gone, Ctrl-C) stopped only at its first new token,
+    after the whole prompt was read: a minute for a batch of long prompts on a CPU. Now the batch ends before the
+    next layer. Here the callers give up (or `stop()` sets its flag) as the prompt's forward enters layer 1 of 6:
+    layer 5 must never run, and nothing stays hooked on the shared model. The control, nobody giving up, runs
+    layer 5 for the prompt and for each new token."""
+    import concurrent.futures
+
+    from clio_engine.llm.backends.base import Call
+    from clio_engine.llm.backends.transformers import TransformersBackend
+
+    backend = TransformersBackend(six_layer_llm_dir, device="cpu")
+    backend._load()
+    layers = backend._lm.model.layers
+    calls = [Call(None, ({"role": "user", "content": "name this group of texts " * 40},), 8, 0.0,
+                  skeleton=skeleton)] * 2
+
+    def run(give_up: bool) -> int:
+        futures = [concurrent.futures.Future() for _ in calls]  # cancellable from this thread, as a caller's
+        last_layer_runs = []
+
+        def giving_up(module, args):
+            if give_up and how == "every caller gave up":
+                for f in futures:
+                    f.cancel()
+            elif give_up:
+                backend._stopping.set()
+
+        hooks = [layers[1].register_forward_pre_hook(giving_up),
+                 layers[-1].register_forward_pre_hook(lambda module, args: last_layer_runs.append(args[0].shape[1]))]
+        try:
+            done = backend._generate(calls, futures)
+        finally:
+            for hook in hooks:
+                hook.remove()
+            backend._stopping.clear()
+        assert not any(isinstance(d, BaseException) for d in done), done  # given up is not an error
+        return len(last_layer_runs)
+
+    assert run(give_up=False) >= 2 and backend.stopped == 0  # the prompt, then new tokens
+    assert run(give_up=True) == 0, "layer 5 ran after every caller had given up"
+    assert backend.stopped == 1
+    assert all(not layer._forward_pre_hooks for layer in layers)  # the shared model is left as it was
+
+
 def test_stopping_while_a_batch_is_gathered_tells_its_callers(tmp_path):
     """Calls already taken from the queue into a batch still gathering were neither generated nor told when
     the backend stopped: a served request arriving just before Ctrl-C waited until its client gave up. The

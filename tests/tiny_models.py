@@ -47,8 +47,8 @@ _TINY_CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] 
                        "{% if add_generation_prompt %}assistant:{% endif %}")
 
 
-def build_tiny_causal_lm(target: Path, *, seed: int = 0, extra_tokens: tuple[str, ...] = ()) -> Path:
-    """A 1-layer, 16-wide random Llama saved as a transformers model folder, with the default embedder's
+def build_tiny_causal_lm(target: Path, *, seed: int = 0, extra_tokens: tuple[str, ...] = (), layers: int = 1) -> Path:
+    """A 1-layer (or `layers`), 16-wide random Llama saved as a transformers model folder, with the default embedder's
     WordPiece tokenizer and a plain chat template: loads in about a second where SmolLM2 takes 20–40 s, for
     tests of process wiring (signals, startup) that do not need sensible answers. Its answers are noise.
     `extra_tokens` are added to the vocabulary as they are (WordPiece has no line-break token; add "\n")."""
@@ -63,7 +63,7 @@ def build_tiny_causal_lm(target: Path, *, seed: int = 0, extra_tokens: tuple[str
     tok.chat_template = _TINY_CHAT_TEMPLATE
     tok.save_pretrained(target)
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=layers,
                          num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
                          bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id)
     LlamaForCausalLM(config).eval().save_pretrained(target)

@@ -5,9 +5,10 @@ loop (a batch is cut when full or when no call arrived for `gather_s`); each bat
 (max_tokens, temperature, skeleton), tokenised with the model's chat template, left padded, and run through
 `generate` (KV cache) in a worker thread so the event loop stays free. A call whose caller gave up (its
 awaiting task was cancelled: a served client that disconnected) is left out of the next batch, and a
-batch stops generating as soon as all of its calls are given up; its rows stop at once. `stop()` ends a
-running batch at its next token too and waits for it: the worker thread is one the interpreter joins at
-exit, so a batch left running kept a Ctrl-C'd `serve-llm` alive until its last token. GGUF files
+batch stops generating as soon as all of its calls are given up, at the model's next layer, even while the
+prompt is read. `stop()` ends a running batch at its next layer too and waits for it: the worker thread is
+one the interpreter joins at exit, so a batch left running kept a Ctrl-C'd `serve-llm` alive until its last
+token. GGUF files
 load through transformers' GGUF reader (the `gguf` package; weights dequantised to float32).
 A call whose format has a skeleton (`formats.Fields`: "Name:", "Description:") gets those labels written
 by the backend and only each line's text from the model, all in one `generate` pass (`_generate_guided`,
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,7 +190,7 @@ class TransformersBackend:
             _, fut = self._queue.get_nowait()
             fut.cancel()
         self._loop_task = self._queue = None
-        # Cancelling the task above does not stop its worker thread; the stop flag does, at the next token.
+        # Cancelling the task above does not stop its worker thread; the stop flag does, at the next layer.
         await asyncio.to_thread(self._idle.wait, STOP_WAIT_S)
 
     def _load(self) -> None:
@@ -424,13 +426,16 @@ class TransformersBackend:
             extra["logits_processor"] = LogitsProcessorList([forcing])
             if forcing.end_ids:  # generation stops at any of them, the forced one included
                 extra["eos_token_id"] = forcing.end_ids
-        with torch.random.fork_rng(devices=cuda), torch.inference_mode():
+        with torch.random.fork_rng(devices=cuda), torch.inference_mode(), given_up.between_layers(self._lm):
             torch.manual_seed(self.seed)  # the caller's RNG is left alone
-            # Only these two: a tokenizer that also returns token_type_ids (a BERT one) made every generate()
-            # of a decoder-only model fail ("model_kwargs are not used by the model").
-            seqs = self._lm.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                                     max_new_tokens=max_tokens, use_cache=True, pad_token_id=self._tok.pad_token_id,
-                                     stopping_criteria=given_up.criteria(), **extra, **sampling)
+            try:
+                # Only these two: a tokenizer that also returns token_type_ids (a BERT one) made every generate()
+                # of a decoder-only model fail ("model_kwargs are not used by the model").
+                seqs = self._lm.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                                         max_new_tokens=max_tokens, use_cache=True, pad_token_id=self._tok.pad_token_id,
+                                         stopping_criteria=given_up.criteria(), **extra, **sampling)
+            except AllGaveUp:  # between two layers of a forward (the prompt's, say): nobody waits for any row
+                seqs = enc["input_ids"]
         self.stopped += given_up.fired
         return enc, seqs, forcing
 
@@ -460,11 +465,19 @@ async def in_daemon_thread(fn):
     return await done
 
 
+class AllGaveUp(Exception):
+    """Raised between two layers of a forward once no caller of the batch waits for it (`GivenUp.between_layers`)."""
+
+
 class GivenUp:
     """A `generate` stopping criterion that marks each row whose caller gave up (its future cancelled) as
     finished, and every row once `stopping` is set (the backend is stopping): generation ends once every
     row is, so a batch nobody waits for any more stops at its next token. `fired` tells that it cut the
-    batch short. The futures and the flag are read from the worker thread."""
+    batch short. The futures and the flag are read from the worker thread.
+
+    A criterion is only asked after a token, and the first token comes after the whole prompt is read (the
+    prefill: a minute for a batch of long prompts on a CPU), so `between_layers` also checks before each of the
+    model's layers and ends the forward with `AllGaveUp` once every row is given up."""
 
     def __init__(self, futures: list | None, stopping: threading.Event | None = None):
         self.futures = list(futures) if futures and any(f is not None for f in futures) else []
@@ -481,6 +494,34 @@ class GivenUp:
             gone = [f is not None and f.cancelled() for f in self.futures] or [False] * rows
         self.fired = self.fired or all(gone)
         return torch.tensor(gone, dtype=torch.bool, device=input_ids.device)
+
+    def all_gone(self) -> bool:
+        """Whether no row is waited for: the backend is stopping, or every caller gave up."""
+        if self.stopping is not None and self.stopping.is_set():
+            return True
+        return bool(self.futures) and all(f is not None and f.cancelled() for f in self.futures)
+
+    @contextmanager
+    def between_layers(self, lm):
+        """While in this block, each forward of a layer of `lm` (its longest `ModuleList`: a decoder's layers)
+        first checks `all_gone` and raises `AllGaveUp` if so; nothing is hooked where nothing can end early.
+        The hooks only read flags: the model computes exactly what it would without them."""
+        import torch
+
+        stacks = [m for m in lm.modules() if isinstance(m, torch.nn.ModuleList)] if self.criteria() else []
+        layers = max(stacks, key=len, default=())
+
+        def check(module, args):
+            if self.all_gone():
+                self.fired = True
+                raise AllGaveUp()
+
+        handles = [layer.register_forward_pre_hook(check) for layer in layers]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def criteria(self):
         """The list `generate` takes, or None where nothing can end it early (nothing to check per token)."""
