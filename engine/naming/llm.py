@@ -185,7 +185,7 @@ class LlmNamer:
                 continue
             answer, why = usable_answer(r.parsed["name"], r.parsed["description"], grams, self.scrubber,
                                         MAX_NAME_WORDS)
-            if answer is not None and repeats_an_example(answer[0], frozenset(getattr(grams, "positions", ()))):
+            if answer is not None and repeats_an_example(answer[0], getattr(grams, "positions", {})):
                 answer, why = None, "name repeats the prompt's example"
             elif answer is not None and stutters(answer[0]):
                 answer, why = None, "name repeats a word three times"

@@ -9,6 +9,7 @@ The answer shape ("Name: …" / "Description: …") is appended by the generator
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 
 from clio_engine.privacy.scrub import prompt_safe
 
@@ -60,11 +61,12 @@ def naming_prompt(inside: list[str], outside: list[str], children: list[str] | N
     return "\n\n".join(parts)
 
 
-def repeats_an_example(name: str, shown_words: frozenset[str] | set[str] = frozenset()) -> bool:
+def repeats_an_example(name: str, shown_words: Container[str] = frozenset()) -> bool:
     """Whether `name` opens with one of the prompt's example names, or is an example's first two or more words
     none of whose content words (4+ letters) the shown texts hold (SmolLM2 named a banking77 cluster "Debug
     Python"; a group whose texts do mention Python may well be "Debug Python"). `shown_words`: the casefolded
-    words of the texts the model was shown. Case and punctuation ignored."""
+    words of the texts the model was shown (any container: a set, or the copy check's index by word). Case and
+    punctuation ignored."""
     words = " ".join(re.findall(r"\w+", name.casefold()))
     for ex in (" ".join(re.findall(r"\w+", e.casefold())) for e in EXAMPLE_NAMES):
         if words == ex or words.startswith(ex + " "):
