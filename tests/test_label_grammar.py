@@ -87,7 +87,7 @@ def test_a_bounded_line_holds_at_most_its_words_as_the_parser_counts_them(kind):
         bounds = (n_name, n_desc)
         for i, gap in enumerate(BLANK_RUNS):
             words = [f"w{j}" for j in range(n_name + 1)]
-            lead = ["", " ", "** ", "\u201c"][i % 4]
+            lead = ["", " ", " **", "\u201c"][i % 4]
             fits = f"Name:{lead}{gap.join(words[:n_name])}{gap[:1]}\nDescription: " + " ".join(["d"] * n_desc)
             assert _accepts(kind, SKELETON, fits, bounds), repr(fits)
             parsed = Fields(("name", "description"), max_words=bounds).parse(fits)
@@ -99,6 +99,34 @@ def test_a_bounded_line_holds_at_most_its_words_as_the_parser_counts_them(kind):
         assert not _accepts(kind, SKELETON, long_description, bounds)
         assert _accepts(kind, SKELETON, long_description, (n_name, None))  # None: that label's line is unbounded
         assert _accepts(kind, SKELETON, long_description, (n_name,))  # a shorter tuple leaves the rest unbounded
+
+
+@pytest.mark.parametrize("kind", ["vllm regex", "llama.cpp gbnf", "python regex"])
+def test_the_parser_reads_every_word_a_bounded_constraint_lets_through(kind):
+    """Random lines over words, marks, quotes and blanks: wherever the bounded constraint accepts a line, the
+    parser (with no cut of its own) reads a name of at most the bound's words. Found in review: a first word of
+    marks only ("* Alarm") was taken as leading marks by the constraint but as a word by the parser, which then
+    cut the name's last real word (or gave the name "*")."""
+    import random
+
+    rng = random.Random(0)
+    pieces = ["a", "bc", "名", "*", "_", "**", '"', "'", "“", " ", " ", "\t", "\u3000"]
+    accepted = 0
+    for _ in range(400):
+        n = rng.randint(1, 4)
+        name = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        text = f"Name:{name}\nDescription: d"
+        if not _accepts(kind, SKELETON, text, (n, 3)):
+            continue
+        accepted += 1
+        read = FORMAT.parse(text)["name"].split()
+        assert 1 <= len(read) <= n, (repr(text), n, read)
+    assert accepted >= 50  # the draw reaches the constraint's accepting side, not only its refusals
+
+
+def test_a_bound_is_a_whole_number_not_a_flag():
+    with pytest.raises(ValueError, match="max_words needs a whole number"):
+        label_gbnf(SKELETON, (True, 5))
 
 
 @pytest.mark.parametrize("kind", ["vllm regex", "llama.cpp gbnf", "python regex"])

@@ -152,12 +152,38 @@ def test_a_batch_nobody_waits_for_stops_while_its_prompt_is_read(how, skeleton, 
                 hook.remove()
             backend._stopping.clear()
         assert not any(isinstance(d, BaseException) for d in done), done  # given up is not an error
+        if give_up:  # a row cut short is never an answer that merely ended early
+            assert all(d.truncated for d in done), done
         return len(last_layer_runs)
 
     assert run(give_up=False) >= 2 and backend.stopped == 0  # the prompt, then new tokens
     assert run(give_up=True) == 0, "layer 5 ran after every caller had given up"
     assert backend.stopped == 1
     assert all(not layer._forward_pre_hooks for layer in layers)  # the shared model is left as it was
+
+
+def test_the_layers_checked_are_the_stack_that_holds_the_weights_not_the_longest_list():
+    """In transformers 4.x a mixture-of-experts layer keeps its experts in a `ModuleList` that can be longer than
+    the stack of layers (Qwen3-MoE: 128 experts in each of 48 layers); hooking the longest list would check
+    only inside layer 0 (found in review)."""
+    import torch
+
+    from clio_engine.llm.backends.transformers import decoder_layers
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attention = torch.nn.Linear(8, 8)
+            self.experts = torch.nn.ModuleList(torch.nn.Linear(8, 2) for _ in range(6))
+
+    class MoE(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.ModuleList(Block() for _ in range(2))
+
+    model = MoE()
+    assert decoder_layers(model) == list(model.layers)
+    assert decoder_layers(torch.nn.Linear(2, 2)) == []  # no stack: nothing to hook
 
 
 def test_stopping_while_a_batch_is_gathered_tells_its_callers(tmp_path):

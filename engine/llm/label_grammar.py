@@ -14,11 +14,11 @@ parser's own cut), the line ends after that many words: words past the bound wou
 and a model looping inside one line ("Decentralized Decentralized …") would otherwise spend the whole token
 budget there and never write the next label (measured: 4 of 208 SmolLM2 answers on llama.cpp). A word is a run
 of characters that are neither blanks nor a line break, as `str.split()` reads it (a lone mark such as "**"
-counts here, though the parser drops it: the bound is then a word tighter); the runs of blanks and a word's
-length are bounded too (`_bounded_regex`, `_bounded_gbnf`). A line's text must hold one character that is
-neither whitespace nor a quote or emphasis mark (`formats._clean` strips those, so a line of `**` or `""` would
-parse as empty). The character classes are spelled out the same way in the regex and the grammar, as \\uXXXX
-escapes, because `\\s` means other things in Python, xgrammar and GBNF.
+counts here, though the parser drops it: the bound is then a word tighter; a first word of marks only is
+refused); the runs of blanks and a word's length are bounded too (`_bounded_regex`, `_bounded_gbnf`). A line's
+text must hold one character that is neither whitespace nor a quote or emphasis mark (`formats._clean` strips
+those, so a line of `**` or `""` would parse as empty). The character classes are spelled out the same way in the
+regex and the grammar, as \\uXXXX escapes, because `\\s` means other things in Python, xgrammar and GBNF.
 """
 from __future__ import annotations
 
@@ -45,27 +45,29 @@ _SKIPPED, _BLANK, _NEWLINE = _escaped(BLANKS + MARKS), _escaped(BLANKS), _escape
 # A label's line: blanks and marks, one character that is neither (nor a line break), then the rest of the line.
 _LINE_REGEX = f"[{_SKIPPED}]*[^{_SKIPPED}{_NEWLINE}][^{_NEWLINE}]*"
 _LINE_GBNF = f"[{_SKIPPED}]* [^{_SKIPPED}{_NEWLINE}] [^{_NEWLINE}]*"
-# A bounded line, word by word: up to MAX_LEAD blanks and marks, then up to n words of at most MAX_WORD_CHARS
-# characters, each after a gap of up to MAX_GAP blanks, then up to MAX_TRAIL blanks ("\r" before the line break).
-# Every run is bounded, so a model looping on one word, on spaces or inside one long word still reaches the next
-# label: the line holds at most MAX_LEAD + n × (MAX_GAP + MAX_WORD_CHARS) + MAX_TRAIL characters. Word and blank
-# classes are disjoint, so a regex engine matches it without backtracking blowup.
-MAX_LEAD, MAX_WORD_CHARS, MAX_GAP, MAX_TRAIL = 8, 48, 4, 2
-_WORD_CHAR = f"[^{_BLANK}{_NEWLINE}]"
+# A bounded line, word by word: up to MAX_LEAD blanks; a first word that may open with up to MAX_LEAD marks but
+# holds a character that is not one (a line whose first word is marks only, "* Alarm", would parse as the name
+# "*": the parser strips only "**", "__" and quotes at a value's ends, and counts a lone mark as a word); up to
+# n - 1 more words, each after a gap of up to MAX_GAP blanks; then up to MAX_TRAIL blanks ("\r" before the line
+# break). A word holds at most MAX_WORD_CHARS characters: room for a sentence of Chinese or Japanese, which
+# `str.split()` reads as one word. Every run is bounded, so a model looping on one word, on blanks or inside one
+# long word still reaches the next label. Word and blank classes are disjoint: no backtracking blowup.
+MAX_LEAD, MAX_WORD_CHARS, MAX_GAP, MAX_TRAIL = 8, 100, 4, 2
+_WORD_CHAR, _MARK = f"[^{_BLANK}{_NEWLINE}]", _escaped(MARKS)
 
 
 def _bounded_regex(words: int) -> str:
     """A line of at most `words` words, as a regular expression."""
     more = f"(?:[{_BLANK}]{{1,{MAX_GAP}}}{_WORD_CHAR}{{1,{MAX_WORD_CHARS}}}){{0,{words - 1}}}" if words > 1 else ""
-    return (f"[{_SKIPPED}]{{0,{MAX_LEAD}}}[^{_SKIPPED}{_NEWLINE}]{_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}"
-            f"{more}[{_BLANK}]{{0,{MAX_TRAIL}}}")
+    return (f"[{_BLANK}]{{0,{MAX_LEAD}}}[{_MARK}]{{0,{MAX_LEAD}}}[^{_SKIPPED}{_NEWLINE}]"
+            f"{_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}{more}[{_BLANK}]{{0,{MAX_TRAIL}}}")
 
 
 # The same in GBNF, as named rules: llama.cpp expands a repetition into copies of the rules inside it and refuses
 # a grammar where those copies exceed 2,000 (MAX_REPETITION_THRESHOLD), which `( [..]{1,4} [..]{1,48} ){0,79}`
 # written inline does (~50 rules × 79); a group of two rule references counts as one rule.
-_BOUNDED_GBNF_RULES = (f"line-start ::= [{_SKIPPED}]{{0,{MAX_LEAD}}} [^{_SKIPPED}{_NEWLINE}] "
-                       f"{_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}\n"
+_BOUNDED_GBNF_RULES = (f"line-start ::= [{_BLANK}]{{0,{MAX_LEAD}}} [{_MARK}]{{0,{MAX_LEAD}}} "
+                       f"[^{_SKIPPED}{_NEWLINE}] {_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}\n"
                        f"line-gap ::= [{_BLANK}]{{1,{MAX_GAP}}}\n"
                        f"line-word ::= {_WORD_CHAR}{{1,{MAX_WORD_CHARS}}}\n"
                        f"line-end ::= [{_BLANK}]{{0,{MAX_TRAIL}}}\n")
@@ -120,7 +122,7 @@ def _bounds(skeleton: tuple[str, ...], max_words: tuple[int | None, ...] | None)
     """Each label's word bound: `max_words` as `formats.Fields` holds it (shorter than the labels: the rest are
     unbounded)."""
     bounds = tuple(max_words or ())
-    if len(bounds) > len(skeleton) or any(n is not None and (not isinstance(n, int) or n < 1) for n in bounds):
+    if len(bounds) > len(skeleton) or any(n is not None and (type(n) is not int or n < 1) for n in bounds):
         raise ValueError(f"max_words needs a whole number ≥ 1 (or None) for each of at most {len(skeleton)} labels, "
                          f"got {max_words!r}")
     return bounds + (None,) * (len(skeleton) - len(bounds))

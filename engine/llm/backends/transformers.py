@@ -344,9 +344,11 @@ class TransformersBackend:
     def _generate_group(self, calls: list[Call], max_tokens: int, temperature: float,
                         futures: list | None = None) -> list[Completion]:
         done = []
-        for text, prompt, n, ended in self._continue([self._prompt(c) for c in calls], max_tokens, temperature, futures):
+        for text, prompt, n, ended, cut in self._continue([self._prompt(c) for c in calls], max_tokens, temperature,
+                                                          futures):
+            # a row cut short (nobody waited for it) is truncated, never an answer that merely ended early
             done.append(Completion(text=text, prompt_tokens=prompt, completion_tokens=n + ended,
-                                   truncated=not ended and n >= max_tokens))
+                                   truncated=not ended and (n >= max_tokens or cut)))
         return done
 
     def _generate_guided(self, calls: list[Call], max_tokens: int, temperature: float,
@@ -357,7 +359,7 @@ class TransformersBackend:
         end of text after the last line. The prompt is read once; the labels cost none of the model's budget."""
         pieces = calls[0].skeleton
         forcing_of = self._skeleton_forcing(pieces, max_tokens, temperature)
-        enc, seqs, forcing = self._run_generate([self._prompt(c) + pieces[0] for c in calls], None, temperature,
+        enc, seqs, forcing, _ = self._run_generate([self._prompt(c) + pieces[0] for c in calls], None, temperature,
                                                 futures, forcing_of)
         forcing.finish(seqs)
         decode = lambda ids: self._tok.decode(ids, skip_special_tokens=True)  # noqa: E731
@@ -394,23 +396,26 @@ class TransformersBackend:
         return self._shared.line_breaks
 
     def _continue(self, prompts: list[str], max_tokens: int, temperature: float,
-                  futures: list | None) -> list[tuple[str, int, int, bool]]:
+                  futures: list | None) -> list[tuple[str, int, int, bool, bool]]:
         """`generate` on left-padded prompts: per row (the new text up to the end of text, the prompt's tokens,
-        the new tokens before the end of text, whether the model ended its text)."""
-        enc, seqs, _ = self._run_generate(prompts, max_tokens, temperature, futures)
+        the new tokens before the end of text, whether the model ended its text, whether the batch was cut short
+        because nobody waited for it)."""
+        enc, seqs, _, cut = self._run_generate(prompts, max_tokens, temperature, futures)
         new = seqs[:, enc["input_ids"].shape[1]:].tolist()
         eos = self._tok.eos_token_id
         out = []
         for row, mask in zip(new, enc["attention_mask"].sum(dim=1).tolist()):
             n = row.index(eos) if eos in row else len(row)
-            out.append((self._tok.decode(row[:n], skip_special_tokens=True), int(mask), n, eos in row and n < len(row)))
+            out.append((self._tok.decode(row[:n], skip_special_tokens=True), int(mask), n, eos in row and n < len(row),
+                        cut))
         return out
 
     def _run_generate(self, prompts: list[str], max_tokens: int | None, temperature: float, futures: list | None,
                       forcing_of=None):
-        """(encoding, sequences [B, prompt + new], the logits processor or None): one `generate` call on the
-        left-padded prompts, seeded so sampled batches repeat run to run. `forcing_of(rows, prompt_len)` builds
-        a processor that also sets the number of new tokens (max_tokens is then None)."""
+        """(encoding, sequences [B, prompt + new], the logits processor or None, whether it was cut short because
+        nobody waited for it): one `generate` call on the left-padded prompts, seeded so sampled batches repeat
+        run to run. `forcing_of(rows, prompt_len)` builds a processor that also sets the number of new tokens
+        (max_tokens is then None)."""
         import torch
 
         enc = self._tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
@@ -437,7 +442,7 @@ class TransformersBackend:
             except AllGaveUp:  # between two layers of a forward (the prompt's, say): nobody waits for any row
                 seqs = enc["input_ids"]
         self.stopped += given_up.fired
-        return enc, seqs, forcing
+        return enc, seqs, forcing, given_up.fired
 
 
 async def in_daemon_thread(fn):
@@ -463,6 +468,16 @@ async def in_daemon_thread(fn):
 
     threading.Thread(target=run, name="llm-model-load", daemon=True).start()
     return await done
+
+
+def decoder_layers(lm) -> list:
+    """The model's stack of layers: of its `ModuleList`s, the one holding the most parameters. Not the longest:
+    in transformers 4.x a mixture-of-experts layer keeps its experts in a `ModuleList` that can be longer than the
+    stack (Qwen3-MoE: 128 experts, 48 layers), but it holds one layer's share of the weights."""
+    import torch
+
+    stacks = [m for m in lm.modules() if isinstance(m, torch.nn.ModuleList) and len(m)]
+    return list(max(stacks, key=lambda m: sum(p.numel() for p in m.parameters()), default=()))
 
 
 class AllGaveUp(Exception):
@@ -503,13 +518,10 @@ class GivenUp:
 
     @contextmanager
     def between_layers(self, lm):
-        """While in this block, each forward of a layer of `lm` (its longest `ModuleList`: a decoder's layers)
-        first checks `all_gone` and raises `AllGaveUp` if so; nothing is hooked where nothing can end early.
-        The hooks only read flags: the model computes exactly what it would without them."""
-        import torch
-
-        stacks = [m for m in lm.modules() if isinstance(m, torch.nn.ModuleList)] if self.criteria() else []
-        layers = max(stacks, key=len, default=())
+        """While in this block, each forward of a layer of `lm` (`decoder_layers`) first checks `all_gone` and
+        raises `AllGaveUp` if so; nothing is hooked where nothing can end early. The hooks only read flags: the
+        model computes exactly what it would without them."""
+        layers = decoder_layers(lm) if self.criteria() else ()
 
         def check(module, args):
             if self.all_gone():
