@@ -26,8 +26,8 @@ from clio_engine.llm.formats import QUOTES
 
 SERVERS = ("clio", "vllm", "sglang", "llama.cpp")
 SKELETON_FIELD = "clio_skeleton"  # serve-llm's extension field: the labels, written by the server
-GRAMMAR_VERSION = 2  # in the cache identity of the servers given a regex or grammar: a new constraint asks again
-# (2: lines bounded by the format's word counts)
+GRAMMAR_VERSION = 3  # in the cache identity of the servers given a regex or grammar: a new constraint asks again
+# (2: lines bounded by the format's word counts; 3: no first word of marks only, words of up to 100 characters)
 
 # Python's whitespace but the line break (what str.split() splits on: a line of these parses as empty), and the
 # quotes and emphasis marks formats._clean strips from a value.
