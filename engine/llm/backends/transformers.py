@@ -8,8 +8,7 @@ awaiting task was cancelled: a served client that disconnected) is left out of t
 batch stops generating as soon as all of its calls are given up, at the model's next layer, even while the
 prompt is read. `stop()` ends a running batch at its next layer too and waits for it: the worker thread is
 one the interpreter joins at exit, so a batch left running kept a Ctrl-C'd `serve-llm` alive until its last
-token. GGUF files
-load through transformers' GGUF reader (the `gguf` package; weights dequantised to float32).
+token. GGUF files load through transformers' GGUF reader (the `gguf` package; weights dequantised to float32).
 A call whose format has a skeleton (`formats.Fields`: "Name:", "Description:") gets those labels written
 by the backend and only each line's text from the model, all in one `generate` pass (`_generate_guided`,
 `skeleton.SkeletonForcing`), so a small model that answers in prose still answers in the shape.
@@ -360,7 +359,7 @@ class TransformersBackend:
         pieces = calls[0].skeleton
         forcing_of = self._skeleton_forcing(pieces, max_tokens, temperature)
         enc, seqs, forcing, _ = self._run_generate([self._prompt(c) + pieces[0] for c in calls], None, temperature,
-                                                futures, forcing_of)
+                                                   futures, forcing_of)
         forcing.finish(seqs)
         decode = lambda ids: self._tok.decode(ids, skip_special_tokens=True)  # noqa: E731
         return [Completion(text=forcing.answer(i, pieces, decode), prompt_tokens=int(mask),
