@@ -88,7 +88,7 @@ def run(rows: int, prompt_tokens: int, max_tokens: int, stop_at: float, rounds: 
           f"{delay_s:.2f} s", file=sys.stderr, flush=True)
 
     layer_check = tb.GivenUp.between_layers
-    variants = {"layer check": layer_check, "token check only": lambda self, lm: contextlib.nullcontext()}
+    variants = {"layer check": layer_check, "token check only": lambda self, layers: contextlib.nullcontext()}
     seconds: dict[str, list[float]] = {name: [] for name in variants}
     finished: dict[str, list[int]] = {name: [] for name in variants}
     try:

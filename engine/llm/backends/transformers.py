@@ -89,6 +89,7 @@ class LoadedModel:
     lm: object
     lock: threading.Lock = field(default_factory=threading.Lock)
     line_breaks: LineBreaks | None = None  # the vocabulary's line-break tokens, found on first use (per model, not per stage)
+    layers: list | None = None  # the model's stack of layers (`decoder_layers`), found on first use
 
 
 _LOADED: dict[tuple[str, str], LoadedModel] = {}
@@ -388,6 +389,12 @@ class TransformersBackend:
         listed = config if isinstance(config, (list, tuple)) else [config]
         return tuple(sorted({i for i in (self._tok.eos_token_id, *listed) if isinstance(i, int)}))
 
+    def _decoder_layers(self) -> list:
+        """The model's layers, found once per loaded model and kept beside it (not once per batch)."""
+        if self._shared.layers is None:
+            self._shared.layers = decoder_layers(self._lm)
+        return self._shared.layers
+
     def _line_breaks(self) -> LineBreaks:
         """The vocabulary's line-break tokens, found once per loaded model and kept beside it."""
         if self._shared.line_breaks is None:
@@ -430,7 +437,7 @@ class TransformersBackend:
             extra["logits_processor"] = LogitsProcessorList([forcing])
             if forcing.end_ids:  # generation stops at any of them, the forced one included
                 extra["eos_token_id"] = forcing.end_ids
-        with torch.random.fork_rng(devices=cuda), torch.inference_mode(), given_up.between_layers(self._lm):
+        with torch.random.fork_rng(devices=cuda), torch.inference_mode(), given_up.between_layers(self._decoder_layers()):
             torch.manual_seed(self.seed)  # the caller's RNG is left alone
             try:
                 # Only these two: a tokenizer that also returns token_type_ids (a BERT one) made every generate()
@@ -516,11 +523,11 @@ class GivenUp:
         return bool(self.futures) and all(f is not None and f.cancelled() for f in self.futures)
 
     @contextmanager
-    def between_layers(self, lm):
-        """While in this block, each forward of a layer of `lm` (`decoder_layers`) first checks `all_gone` and
-        raises `AllGaveUp` if so; nothing is hooked where nothing can end early. The hooks only read flags: the
-        model computes exactly what it would without them."""
-        layers = decoder_layers(lm) if self.criteria() else ()
+    def between_layers(self, layers: list):
+        """While in this block, each forward of one of `layers` (the model's, `decoder_layers`) first checks
+        `all_gone` and raises `AllGaveUp` if so; nothing is hooked where nothing can end early. The hooks only
+        read flags: the model computes exactly what it would without them."""
+        layers = layers if self._can_end_early() else ()
 
         def check(module, args):
             if self.all_gone():
@@ -538,4 +545,7 @@ class GivenUp:
         """The list `generate` takes, or None where nothing can end it early (nothing to check per token)."""
         from transformers import StoppingCriteriaList
 
-        return StoppingCriteriaList([self]) if self.futures or self.stopping is not None else None
+        return StoppingCriteriaList([self]) if self._can_end_early() else None
+
+    def _can_end_early(self) -> bool:
+        return bool(self.futures) or self.stopping is not None
