@@ -217,8 +217,9 @@ class LlmConfig(_Section):
     # openai: make the server answer a labelled format ("Name: …" / "Description: …") in its shape. true (or
     # "clio"): send the labels in the `clio_skeleton` field, which `clio-engine serve-llm` writes itself (as the
     # in-process local model does); "vllm": a regex in vLLM's `structured_outputs` (0.12+); "sglang": the regex
-    # in SGLang's `regex`; "llama.cpp": a GBNF `grammar` for llama-server. Other servers ignore or refuse these
-    # fields (llm.label_grammar).
+    # in SGLang's `regex`; "llama.cpp": a GBNF `grammar` for llama-server. With those three the stages' scores,
+    # choices, one-line answers and lists are constrained to what their parsers read too. Other servers ignore or
+    # refuse these fields (llm.label_grammar).
     server_writes_labels: Literal[False, True, "clio", "vllm", "sglang", "llama.cpp"] = False
     batch_size: int = Field(default=8, gt=0, strict=True)  # transformers: requests per generate() call
     progress: bool = True

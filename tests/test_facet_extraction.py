@@ -276,6 +276,12 @@ def test_smollm2_extracts_facets_for_twenty_conversations(tmp_path):
     for f in first.fields:
         assert all((v is None) != (e is None) for v, e in zip(first.values[f], first.errors[f])), f
     assert sum(v is not None for v in first.values["request"]) >= 10  # the model answers plain questions
+    # A score and a choice are answered with one of their answers (choice.ChoiceForcing): before, SmolLM2 answered
+    # most collaboration questions in prose that named no pattern.
+    for f in ("concerning", "collaboration"):
+        assert all(v is not None for v in first.values[f]), (f, [e for e in first.errors[f] if e])
+    assert set(first.values["collaboration"]) <= set(COLLABORATION)
+    assert {int(v) for v in first.values["concerning"]} <= set(range(1, 6))
     assert first.usage["requests"] == 60 and first.usage["calls"] >= 60 and first.usage["completion_tokens"] > 0
     assert second.usage["requests"] == 60 and second.usage["cached"] == 60 and second.usage.get("calls", 0) == 0
     assert second.values == first.values and second.errors == first.errors

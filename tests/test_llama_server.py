@@ -22,9 +22,11 @@ import urllib.request
 
 import pytest
 
+from clio_engine.facets.prompts import COLLABORATION
+from clio_engine.hierarchy.clio import DistinctList
 from clio_engine.llm import Generator, Request
 from clio_engine.llm.backends.openai import OpenAIBackend
-from clio_engine.llm.formats import Fields
+from clio_engine.llm.formats import Choice, Fields, Line, NumberedList, Score
 from clio_engine.naming.llm import FORMAT
 from clio_engine.naming.prompts import SYSTEM, naming_prompt
 
@@ -44,6 +46,22 @@ GROUPS = {
 }
 
 
+# One request for each of the stages' other text formats, as the facets, the auditor and the clio hierarchy ask.
+TEXTS = "; ".join(t for texts in GROUPS.values() for t in texts[:1])
+OTHER_REQUESTS = [
+    Request.user("How concerning is this request, from 1 (not at all) to 5 (very): 'how do I bake bread'",
+                 schema=Score(1, 5), max_tokens=8, temperature=0.0),
+    Request.user("The user asks the assistant to write code, runs it, and pastes back the error. Which collaboration "
+                 "pattern is this?", schema=Choice(COLLABORATION), max_tokens=16, temperature=0.0),
+    Request.user("Which language is this text in: 'bonjour, comment ça va'", schema=Line(6, "language"), max_tokens=16,
+                 temperature=0.0),
+    Request.user(f"Propose names of categories for these requests: {TEXTS}", schema=NumberedList(2, 4), max_tokens=60,
+                 temperature=0.0),
+    Request.user(f"Propose names of categories for these requests: {TEXTS}", schema=DistinctList(2, 4), max_tokens=60,
+                 temperature=0.0),
+]
+
+
 def _requests(schema=FORMAT) -> list[Request]:
     out = []
     for name, texts in GROUPS.items():
@@ -57,6 +75,23 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until_healthy(proc: subprocess.Popen, url: str, log_path, what: str, seconds: float) -> None:
+    """Return once `url`/health answers 200; fail with the log's tail if `proc` exits or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not report healthy within {seconds:.0f} s: {log_path.read_text()[-3000:]}")
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -80,19 +115,7 @@ def llama_server(tmp_path_factory):
                                  "-np", "4", "-t", "2"], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama-server exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama-server did not report healthy within 180 s: {log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
+        wait_until_healthy(proc, url, log_path, "llama-server", 180)
         with urllib.request.urlopen(url + "/v1/models", timeout=10) as resp:  # our server, not another on the port
             assert gguf.name in resp.read().decode(), "the server on the port does not serve the SmolLM2 GGUF"
         yield url + "/v1"
@@ -105,11 +128,11 @@ def llama_server(tmp_path_factory):
             proc.wait()
 
 
-def _name_groups(url: str, cache_dir, *, grammar: bool, schema=FORMAT):
+def _name_groups(url: str, cache_dir, *, grammar: bool, schema=FORMAT, requests=None):
     backend = OpenAIBackend("smollm2", base_url=url, timeout_s=120,
                             server_writes_labels="llama.cpp" if grammar else False)
     return Generator(backend, cache_dir=cache_dir, progress=False, backoff_s=0.0, max_retries=1,
-                     max_concurrency=4).generate(_requests(schema))
+                     max_concurrency=4).generate(requests or _requests(schema))
 
 
 def test_llama_server_answers_the_namer_in_the_shape_with_the_grammar(llama_server, tmp_path):
@@ -137,3 +160,16 @@ def test_llama_server_ends_each_line_at_the_formats_word_bound(llama_server, tmp
     assert all(len(name.split()) - 1 <= 2 and len(description.split()) - 1 <= 6 for name, description in lines), lines
     loose = _name_groups(llama_server, tmp_path / "loose", grammar=True)
     assert any(len(r.text.split("\n")[1].split()) - 1 > 6 for r in loose), [r.text for r in loose]
+
+
+def test_llama_server_answers_scores_choices_lines_and_lists_with_the_grammar(llama_server, tmp_path):
+    """The stages' other formats go out as GBNF too (`label_grammar.answer_gbnf`): llama-server compiles each, and
+    SmolLM2's answers all parse. The control, unconstrained, fails some of them (measured: the score and the choice,
+    answered in prose)."""
+    constrained = _name_groups(llama_server, tmp_path / "grammar", grammar=True, requests=OTHER_REQUESTS)
+    assert all(r.ok for r in constrained), [(r.error, r.text) for r in constrained]
+    score, choice = constrained[0].parsed, constrained[1].parsed
+    assert constrained[0].text == str(score) and choice in COLLABORATION and constrained[1].text == choice
+    assert all(len(r.parsed) >= 2 for r in constrained[3:])
+    unconstrained = _name_groups(llama_server, tmp_path / "free", grammar=False, requests=OTHER_REQUESTS)
+    assert sum(r.ok for r in unconstrained) < len(unconstrained), [r.text for r in unconstrained]

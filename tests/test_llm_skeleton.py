@@ -10,7 +10,7 @@ import pytest
 
 from clio_engine.llm import Generator, Request
 from clio_engine.llm.backends.transformers import TransformersBackend
-from clio_engine.llm.formats import Fields, Score
+from clio_engine.llm.formats import Fields, NumberedList
 
 pytestmark = pytest.mark.unit
 
@@ -34,15 +34,16 @@ def test_fields_come_back_from_a_model_that_writes_noise(backend, tmp_path):
 
 
 def test_a_format_without_a_skeleton_is_generated_as_before_and_fails_on_noise(backend, tmp_path):
-    """The control: the same noise model asked for a score (no skeleton) is not rescued by anything."""
+    """The control: the same noise model asked for a list (no skeleton, no answers to choose from: a score or a
+    choice is forced to one of its answers, tests/test_llm_choice.py) is not rescued by anything."""
     result = Generator(backend, cache_dir=tmp_path, progress=False).generate(
-        [Request.user("Rate this from 1 to 5.", schema=Score(1, 5), max_tokens=8)])[0]
-    assert not result.ok and "no whole number" in result.error
+        [Request.user("List three things.", schema=NumberedList(2, 4), max_tokens=8)])[0]
+    assert not result.ok and "numbered items" in result.error
 
 
 def test_the_skeleton_changes_the_cache_identity(backend):
     """Answers cached before the backend wrote skeletons are not reused for requests that now get one."""
-    assert backend.cache_identity(0.0)["decoding"] == 3
+    assert backend.cache_identity(0.0)["decoding"] >= 3
 
 
 def test_budget_split_leaves_room_for_every_label(backend):

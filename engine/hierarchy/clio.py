@@ -98,6 +98,11 @@ class DistinctList(NumberedList):
     def instruction(self) -> str:
         return super().instruction + " Every item must name a different category."
 
+    @property
+    def max_lines(self) -> None:
+        """Unbounded: a repeated category does not count, so a line after `max_items` may still add one."""
+        return None
+
     def parse(self, text: str) -> list[str]:
         items: dict[str, str] = {}
         for item in NumberedList(0, 10_000).parse(text):

@@ -34,7 +34,9 @@ def _clean(text: str) -> str:
     text = text.strip()
     if text.startswith("```"):
         text = text[3:]
-        text = text[_FENCE_LANG.match(text).end():]
+        lang = _FENCE_LANG.match(text).end()
+        if text[lang:lang + 1] in ("\n", "\r"):  # "```python\n…": a language tag; "```English" is the answer's word
+            text = text[lang:]
     if text.endswith("```"):
         text = text[:-3]
     text = text.strip()
@@ -200,6 +202,12 @@ class NumberedList:
     @property
     def key(self) -> str:
         return f"list:{self.min_items}-{self.max_items}"
+
+    @property
+    def max_lines(self) -> int | None:
+        """The most item lines whose items `parse` can keep (None: no bound): where a server's constraint ends the
+        list (`label_grammar.answer_regex`)."""
+        return self.max_items
 
     @property
     def instruction(self) -> str:

@@ -223,8 +223,8 @@ class Generator:
         if schema is not None:
             system = (system + "\n\n" if system else "") + structured.instruction(request.schema if text_format else schema)
         skeleton = getattr(request.schema, "skeleton", None) if text_format else None
-        line_words = getattr(request.schema, "max_words", None) if skeleton else None
-        call = Call(system, request.messages, max_tokens, temperature, native, skeleton, line_words)
+        answer_format = request.schema if text_format else None
+        call = Call(system, request.messages, max_tokens, temperature, native, skeleton, answer_format)
         result = Result(ok=False)
         started = time.perf_counter()
         failed_tries, reasked = 0, False
@@ -290,7 +290,7 @@ class Generator:
                 use.reasks += 1
                 call = Call(system, call.messages + ({"role": "assistant", "content": done.text},
                                                      {"role": "user", "content": structured.reask(str(e), text_format)}),
-                            max_tokens, temperature, native, skeleton, line_words)
+                            max_tokens, temperature, native, skeleton, answer_format)
 
     def _keep(self, key: str, result: Result) -> Result:
         """Cache a finished result: one appended log line, written on the event loop (~0.1 ms per call

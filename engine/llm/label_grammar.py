@@ -19,15 +19,24 @@ refused); the runs of blanks and a word's length are bounded too (`_bounded_rege
 text must hold one character that is neither whitespace nor a quote or emphasis mark (`formats._clean` strips
 those, so a line of `**` or `""` would parse as empty). The character classes are spelled out the same way in the
 regex and the grammar, as \\uXXXX escapes, because `\\s` means other things in Python, xgrammar and GBNF.
+
+The stages' other text formats are constrained the same way on vLLM, SGLang and llama.cpp (`answer_fields`), each
+to the answers its parser reads in full: a `Score` to one of its whole numbers, a `Choice` to one of its options as
+spelled, a `Line` to one bounded line, a `NumberedList` to "N. item" lines, at least `min_items` and at most its
+`max_lines` (a `DistinctList`'s repeated categories cannot be refused by a regex: its re-ask remains). Found on a
+real vLLM server (RESULTS, "Every stage's answers from a vLLM server"): unconstrained, SmolLM2 left 42 of 200 facet
+answers unparsed (the collaboration choice 38 of 40) and 1 of 3 audits, and every failed audit withholds its
+cluster; constrained, none. `serve-llm` (`clio`) writes labels only.
 """
 from __future__ import annotations
 
-from clio_engine.llm.formats import QUOTES
+from clio_engine.llm.formats import QUOTES, Choice, Fields, Line, NumberedList, Score
 
 SERVERS = ("clio", "vllm", "sglang", "llama.cpp")
 SKELETON_FIELD = "clio_skeleton"  # serve-llm's extension field: the labels, written by the server
-GRAMMAR_VERSION = 3  # in the cache identity of the servers given a regex or grammar: a new constraint asks again
-# (2: lines bounded by the format's word counts; 3: no first word of marks only, words of up to 100 characters)
+GRAMMAR_VERSION = 4  # in the cache identity of the servers given a regex or grammar: a new constraint asks again
+# (2: lines bounded by the format's word counts; 3: no first word of marks only, words of up to 100 characters;
+# 4: scores, choices, lines and lists constrained too)
 
 # Python's whitespace but the line break (what str.split() splits on: a line of these parses as empty), and the
 # quotes and emphasis marks formats._clean strips from a value.
@@ -110,6 +119,122 @@ def request_fields(server: str, skeleton: tuple[str, ...], max_words: tuple[int 
     if server == "llama.cpp":
         return {"grammar": label_gbnf(skeleton, max_words)}
     raise ValueError(f"no label constraint for server {server!r}: expected one of {', '.join(SERVERS)}")
+
+
+# A `Line` answer, word by word as a bounded line, with two differences the parser asks for: a gap between words
+# holds no character str.splitlines() breaks at (Line.parse keeps the first line only, so "English\u2028French"
+# would lose "French"), and no colon can make a label `formats._strip_label` removes ("Language:", "Answer **:"
+# alone parse as empty): the first word holds no colon, and a later word's first character that is not a mark is
+# not one. A later word is never marks only.
+_COLONS = _escaped(":\uff1a")
+_INLINE_BLANK = _escaped("".join(c for c in BLANKS if c not in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"))
+
+
+def _answer_line_regex(words: int) -> str:
+    """A `Line` answer of at most `words` words, as a regular expression."""
+    more = (f"(?:[{_INLINE_BLANK}]{{1,{MAX_GAP}}}[{_MARK}]{{0,{MAX_LEAD}}}[^{_SKIPPED}{_NEWLINE}{_COLONS}]"
+            f"{_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}){{0,{words - 1}}}") if words > 1 else ""
+    return (f"[{_BLANK}]{{0,{MAX_LEAD}}}[{_MARK}]{{0,{MAX_LEAD}}}[^{_SKIPPED}{_NEWLINE}{_COLONS}]"
+            f"[^{_BLANK}{_NEWLINE}{_COLONS}]{{0,{MAX_WORD_CHARS - 1}}}{more}[{_BLANK}]{{0,{MAX_TRAIL}}}")
+
+
+def _answer_line_gbnf(words: int) -> str:
+    """The same as a GBNF grammar, with named rules (see `_BOUNDED_GBNF_RULES`)."""
+    more = " (answer-gap answer-word)" + f"{{0,{words - 1}}}" if words > 1 else ""
+    return (f"root ::= answer-start{more} answer-end\n"
+            f"answer-start ::= [{_BLANK}]{{0,{MAX_LEAD}}} [{_MARK}]{{0,{MAX_LEAD}}} [^{_SKIPPED}{_NEWLINE}{_COLONS}] "
+            f"[^{_BLANK}{_NEWLINE}{_COLONS}]{{0,{MAX_WORD_CHARS - 1}}}\n"
+            f"answer-gap ::= [{_INLINE_BLANK}]{{1,{MAX_GAP}}}\n"
+            f"answer-word ::= [{_MARK}]{{0,{MAX_LEAD}}} [^{_SKIPPED}{_NEWLINE}{_COLONS}] {_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}\n"
+            f"answer-end ::= [{_BLANK}]{{0,{MAX_TRAIL}}}\n")
+
+
+def answer_fields(server: str, fmt) -> dict:
+    """The request body's extra fields that make `server` answer in text format `fmt`'s shape: a `Fields` as
+    `request_fields`; a `Score`, `Choice`, `Line` or `NumberedList` as a regex (vLLM, SGLang) or GBNF grammar
+    (llama.cpp); nothing for `clio` (serve-llm writes labels only) or for a format of another kind."""
+    if server not in SERVERS:
+        raise ValueError(f"no answer constraint for server {server!r}: expected one of {', '.join(SERVERS)}")
+    if isinstance(fmt, Fields):
+        return request_fields(server, fmt.skeleton, fmt.max_words)
+    if server == "clio" or not isinstance(fmt, (Score, Choice, Line, NumberedList)):
+        return {}
+    if server == "llama.cpp":
+        return {"grammar": answer_gbnf(fmt)}
+    regex = answer_regex(fmt)
+    return {"structured_outputs": {"regex": regex}} if server == "vllm" else {"regex": regex}
+
+
+# A list item's text ends at any character str.splitlines() breaks a line at (NumberedList.parse splits there; an
+# item holding one would lose its tail, or its text where the break comes first); "\n" alone separates items.
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_ITEM_SKIPPED = _escaped("".join(c for c in BLANKS if c not in LINE_BREAKS) + MARKS)
+_ITEM_BREAKS = _escaped(LINE_BREAKS)
+_ITEM_REGEX = f"[1-9][0-9]{{0,2}}\\. [{_ITEM_SKIPPED}]*[^{_ITEM_SKIPPED}{_ITEM_BREAKS}][^{_ITEM_BREAKS}]*"
+_ITEM_GBNF = (f'item ::= [1-9] [0-9]{{0,2}} ". " [{_ITEM_SKIPPED}]* [^{_ITEM_SKIPPED}{_ITEM_BREAKS}] '
+              f"[^{_ITEM_BREAKS}]*\n")
+
+
+def answer_choices(fmt) -> list[str] | None:
+    """The answers a `Score` or `Choice` is constrained to (None for another format): see `_choices`."""
+    return _choices(fmt) if isinstance(fmt, (Score, Choice)) else None
+
+
+def _choices(fmt: Score | Choice) -> list[str]:
+    """The answers a `Score` or `Choice` is constrained to, each one its parser reads back as itself (an option
+    `_clean` alters, "'q'", or one a case-insensitive match reads as another, "yes" beside "Yes", is refused)."""
+    words = [str(v) for v in range(fmt.low, fmt.high + 1)] if isinstance(fmt, Score) else list(fmt.options)
+    if not words or any(not w.strip() for w in words):
+        raise ValueError(f"{fmt!r} has no answer to constrain to")
+    for w in words:
+        try:
+            read = fmt.parse(w)
+        except ValueError:
+            read = None
+        if read != (int(w) if isinstance(fmt, Score) else w):
+            raise ValueError(f"{fmt!r}: the answer {w!r} does not read back as itself, so it cannot be constrained to")
+    return words
+
+
+def _list_bounds(fmt: NumberedList) -> tuple[int, int | None]:
+    low, high = fmt.min_items, fmt.max_lines
+    if type(low) is not int or low < 0 or (high is not None and (type(high) is not int or high < max(low, 1))):
+        raise ValueError(f"{fmt!r}: a list needs whole numbers 0 ≤ min_items ≤ max_lines (max_lines ≥ 1)")
+    return low, high
+
+
+def _repeat(low: int, high: int | None) -> str:
+    """The repetition of the items after the first: "{low-1,high-1}", open above when `high` is None."""
+    return "{" + f"{max(low - 1, 0)}," + ("" if high is None else str(high - 1)) + "}"
+
+
+def answer_regex(fmt: Score | Choice | Line | NumberedList) -> str:
+    """The answers of a `Score`, `Choice`, `Line` or `NumberedList` as one regular expression, matched against the
+    whole answer."""
+    if isinstance(fmt, (Score, Choice)):
+        return "(?:" + "|".join(_regex_literal(w) for w in _choices(fmt)) + ")"
+    if isinstance(fmt, Line):
+        _bounds(("line",), (fmt.max_words,))
+        return _answer_line_regex(fmt.max_words)
+    if isinstance(fmt, NumberedList):
+        low, high = _list_bounds(fmt)
+        more = f"(?:\\n{_ITEM_REGEX}){_repeat(low, high)}"
+        return f"{_ITEM_REGEX}{more}" if low else f"(?:{_ITEM_REGEX}{more})?"
+    raise ValueError(f"no answer constraint for {fmt!r}")
+
+
+def answer_gbnf(fmt: Score | Choice | Line | NumberedList) -> str:
+    """The answers of a `Score`, `Choice`, `Line` or `NumberedList` as a GBNF grammar (root rule `root`)."""
+    if isinstance(fmt, (Score, Choice)):
+        return "root ::= " + " | ".join(_gbnf_literal(w) for w in _choices(fmt)) + "\n"
+    if isinstance(fmt, Line):
+        _bounds(("line",), (fmt.max_words,))
+        return _answer_line_gbnf(fmt.max_words)
+    if isinstance(fmt, NumberedList):
+        low, high = _list_bounds(fmt)
+        more = f'("\\n" item){_repeat(low, high)}'
+        return (f"root ::= item {more}\n" if low else f"root ::= (item {more})?\n") + _ITEM_GBNF
+    raise ValueError(f"no answer constraint for {fmt!r}")
 
 
 def _checked(skeleton: tuple[str, ...]) -> tuple[str, ...]:

@@ -28,9 +28,9 @@ class Call:
     # A text format's fixed text (`formats.Fields.skeleton`): a backend that controls decoding writes each
     # piece itself and lets the model write one line after it; the others ignore it (the instruction asks).
     skeleton: tuple[str, ...] | None = None
-    # The most words each skeleton line may hold (`formats.Fields.max_words`, None: no bound), for a server
-    # constrained by a regex or grammar (`label_grammar`); the parser cuts longer lines anyway.
-    line_words: tuple[int | None, ...] | None = None
+    # The text format itself (`formats`: Fields, Score, Choice, Line, NumberedList), for a server that constrains
+    # its decoding to the answers the format's parser reads (`label_grammar.answer_fields`); None for a JSON schema.
+    answer_format: object | None = None
 
 
 class Backend(Protocol):

