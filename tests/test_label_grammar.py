@@ -21,8 +21,8 @@ from clio_engine.llm.backends.openai import OpenAIBackend
 from clio_engine.facets.prompts import COLLABORATION
 from clio_engine.hierarchy.clio import DistinctList
 from clio_engine.llm.formats import Choice, Fields, Line, NumberedList, Score, _clean
-from clio_engine.llm.label_grammar import (GRAMMAR_VERSION, SKELETON_FIELD, answer_fields, answer_gbnf, answer_regex,
-                                           label_gbnf, label_regex, request_fields)
+from clio_engine.llm.label_grammar import (CHOICES_FIELD, GRAMMAR_VERSION, SKELETON_FIELD, answer_fields, answer_gbnf,
+                                           answer_regex, label_gbnf, label_regex, request_fields)
 from tests.fake_llm_servers import FakeServer
 
 xgr = pytest.importorskip("xgrammar", reason="xgrammar (the dev extra) checks the constraints as vLLM compiles them")
@@ -291,7 +291,7 @@ def test_the_openai_backend_sends_the_servers_own_constraint(setting, field, tmp
     """Only the named server's field goes out, only with a labelled format, with the constraint `label_grammar`
     builds from the format's labels and word bounds; each setting caches apart, and off keeps the identity it had
     before the setting existed."""
-    fields = {SKELETON_FIELD, "structured_outputs", "regex", "grammar"}
+    fields = {SKELETON_FIELD, CHOICES_FIELD, "structured_outputs", "regex", "grammar"}
     others = fields - {field}
     with FakeServer("openai") as srv:
         srv.responder = lambda system, prompt, body: "Name: Alarms\nDescription: Setting alarms."
@@ -309,7 +309,8 @@ def test_the_openai_backend_sends_the_servers_own_constraint(setting, field, tmp
     identity = lambda s: OpenAIBackend("m", base_url="u", server_writes_labels=s).cache_identity(0.0)  # noqa: E731
     assert identity(False) == {"base_url": "u", "native_structured": True}
     assert len({str(identity(s)) for s in (False, True, "vllm", "sglang", "llama.cpp")}) == 5
-    assert identity("clio") == identity(True)  # serve-llm's answers cached before the other servers keep their keys
+    assert identity("clio") == identity(True)  # one setting, two spellings
+    assert identity(True)["label_grammar"] == GRAMMAR_VERSION  # serve-llm now chooses scores and choices too
     assert identity("vllm")["label_grammar"] == GRAMMAR_VERSION  # a changed constraint does not reuse old answers
 
 
@@ -474,11 +475,12 @@ def test_a_model_decoding_under_a_formats_constraint_answers_what_its_parser_rea
 @pytest.mark.parametrize("setting", [True, "vllm", "sglang", "llama.cpp"])
 def test_the_openai_backend_sends_each_formats_constraint(setting, tmp_path):
     """A score, a choice, a line and a list request each carry their own constraint to vLLM, SGLang and llama.cpp;
-    serve-llm (true) gets none for them (it writes labels only), and a JSON-schema request gets none anywhere."""
+    serve-llm (true) gets a score's and a choice's answers (`clio_choices`) and nothing for a line or a list, and a
+    JSON-schema request gets none anywhere."""
     formats = {"Score it.": (Score(1, 5), "3"), "Pick one.": (Choice(COLLABORATION), "learning"),
                "One line.": (Line(6, "language"), "English"), "List them.": (NumberedList(2, 3), "1. a\n2. b")}
     schema = {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}
-    field = {True: None, "vllm": "structured_outputs", "sglang": "regex", "llama.cpp": "grammar"}[setting]
+    field = {True: CHOICES_FIELD, "vllm": "structured_outputs", "sglang": "regex", "llama.cpp": "grammar"}[setting]
     with FakeServer("openai") as srv:
         srv.responder = lambda system, prompt, body: next((a for p, (_, a) in formats.items() if p in prompt), '{"x": 1}')
         backend = OpenAIBackend("m", base_url=srv.url + "/v1", server_writes_labels=setting)
@@ -487,13 +489,16 @@ def test_the_openai_backend_sends_each_formats_constraint(setting, tmp_path):
             + [Request.user("JSON please.", schema=schema, max_tokens=20)])
         assert all(r.ok for r in results), [r.error for r in results]
         bodies = list(srv.bodies)
-    constraint_fields = {SKELETON_FIELD, "structured_outputs", "regex", "grammar"}
+    constraint_fields = {SKELETON_FIELD, CHOICES_FIELD, "structured_outputs", "regex", "grammar"}
     for prompt, (fmt, _) in formats.items():
         body = next(b for b in bodies if prompt in str(b["messages"]))
-        if field is None:
+        if setting is True and not isinstance(fmt, (Score, Choice)):
             assert not constraint_fields & set(body), body
         else:
-            assert body[field] == answer_fields(setting, fmt)[field] and not (constraint_fields - {field}) & set(body)
+            sent = answer_fields("clio" if setting is True else setting, fmt)[field]
+            assert body[field] == sent and not (constraint_fields - {field}) & set(body)
+    if setting is True:  # serve-llm gets the score's answers as the client would write them
+        assert next(b for b in bodies if "Score it." in str(b["messages"]))[CHOICES_FIELD] == ["1", "2", "3", "4", "5"]
     assert len({str(answer_fields("vllm", f)) for f, _ in formats.values()}) == len(formats)
     json_body = next(b for b in bodies if "JSON please." in str(b["messages"]))
     assert not constraint_fields & set(json_body) and json_body["response_format"]["type"] == "json_schema"

@@ -54,16 +54,55 @@ def test_sampled_answers_stay_within_the_options_and_reach_several(tiny_llm_dir,
     assert len({r.parsed for r in results}) >= 3
 
 
-def test_an_option_longer_than_the_budget_is_truncated_not_cut_into_another():
-    forcing = ChoiceForcing([[[7, 8, 9], [7, 5]], None], prompt_len=0, end_ids=(2,), max_tokens=2)
-    assert forcing.max_new_tokens() == 2  # capped; a row still inside "7 8 9" when it ends is truncated
+def test_the_trie_walk_allows_each_options_next_token_then_its_end():
+    forcing = ChoiceForcing([[[7, 8, 9], [7, 5]], None], prompt_len=0, end_ids=(2, 3))
+    assert forcing.max_new_tokens() == 4
     assert forcing.allowed(0, []) == [7]
     assert forcing.allowed(0, [7]) == [5, 8]
-    assert forcing.allowed(0, [7, 5]) == [2]  # a whole option: its end of text only
-    assert forcing.allowed(0, [7, 5, 2]) == [2]  # finished rows are padded with the end id
+    assert forcing.allowed(0, [7, 5]) == [2, 3]  # a whole option: an end of text only
+    assert forcing.allowed(0, [7, 5, 2, 0, 0]) == [2, 3]  # a finished row, padded by generate: its end only
     assert forcing.allowed(1, [4, 4]) is None  # a free row
     with pytest.raises(ValueError, match="at least one token"):
         ChoiceForcing([[[]]], prompt_len=0, end_ids=(2,))
+
+
+def test_under_a_small_budget_only_options_that_fit_are_written():
+    """Review finding: "1", "10", "11" spelled digit by digit with room for one digit and the end: a row that began
+    "1" intending "11" was cut and read as the score 1. Now only options that fit with their end are allowed."""
+    digits = [[1], [1, 0], [1, 1]]
+    tight = ChoiceForcing([digits], prompt_len=0, end_ids=(2,), max_tokens=2)
+    assert tight.max_new_tokens() == 2 and tight.allowed(0, []) == [1] and tight.allowed(0, [1]) == [2]
+    roomy = ChoiceForcing([digits], prompt_len=0, end_ids=(2,), max_tokens=3)
+    assert roomy.allowed(0, [1]) == [0, 1, 2]
+    none_fit = ChoiceForcing([[[7, 8, 9]]], prompt_len=0, end_ids=(2,), max_tokens=2)  # then it is truncated
+    assert none_fit.allowed(0, [7]) == [8]
+
+
+def test_allowed_tokens_another_processor_ruled_out_are_still_chosen_among():
+    import torch
+
+    forcing = ChoiceForcing([[[3], [4]]], prompt_len=1, end_ids=(2,))
+    scores = torch.full((1, 6), float("-inf"))
+    scores[0, 5] = 10.0  # only a token off the options is left
+    out = forcing(torch.tensor([[1]]), scores)
+    assert torch.isfinite(out[0, [3, 4]]).all() and out[0, [0, 1, 2, 5]].eq(float("-inf")).all()
+
+
+def test_a_call_whose_options_cannot_be_held_to_fails_alone_in_its_batch(backend):
+    """Review finding: the options were checked while the batch was grouped, so one bad call failed every call in
+    its batch. Now it fails alone, with why."""
+    from clio_engine.llm.backends.base import Call
+
+    def call(text, fmt=None):
+        return Call(None, ({"role": "user", "content": text},), 6, 0.0, answer_format=fmt)
+
+    # One batch by hand (the batching loop would not promise to put these three together), on the loaded model with
+    # the stop flag an earlier test's stop() left set cleared, as start() clears it.
+    backend._load()
+    backend._stopping.clear()
+    out = backend._generate([call("Rate it.", Score(1, 5)), call("Say anything."), call("Pick.", Choice(("Yes", "yes")))])
+    assert out[0].text in {"1", "2", "3", "4", "5"} and out[1].text
+    assert isinstance(out[2], ValueError) and "does not read back as itself" in str(out[2])
 
 
 def test_a_choice_cut_by_max_tokens_fails_with_the_reason(backend, tmp_path):

@@ -11,8 +11,9 @@ import pytest
 
 from clio_engine.llm import Generator, Request
 from clio_engine.llm.backends.openai import OpenAIBackend
-from clio_engine.llm.formats import Fields
-from clio_engine.llm.label_grammar import SKELETON_FIELD
+from clio_engine.facets.prompts import COLLABORATION
+from clio_engine.llm.formats import Choice, Fields, Score
+from clio_engine.llm.label_grammar import CHOICES_FIELD, SKELETON_FIELD
 from clio_engine.llm.serve import BadRequest, parse_chat_request
 
 pytestmark = pytest.mark.unit
@@ -73,4 +74,49 @@ def test_a_served_noise_model_answers_in_the_shape_when_the_labels_are_sent(serv
     assert [r.text for r in sent] == [r.text for r in local]
 
     unsent = _over_http(served.url, tmp_path / "off", labels=False)  # the control: noise does not parse
+    assert not any(r.ok for r in unsent), [r.text for r in unsent]
+
+
+# ---------------------------------------------------------------- scores and choices (`clio_choices`)
+
+CHOICE_REQUESTS = [Request.user(f"How concerning is request {i}?", schema=Score(1, 5), max_tokens=8, temperature=0)
+                   for i in range(2)] + [
+    Request.user(f"Which collaboration pattern is conversation {i}?", schema=Choice(COLLABORATION), max_tokens=8,
+                 temperature=0) for i in range(2)]
+
+
+def test_the_choices_reach_the_backend_call():
+    call = parse_chat_request(_body(**{CHOICES_FIELD: ["1", "2", "3"]}), MODEL)
+    assert call.answer_format == Choice(("1", "2", "3")) and call.skeleton is None
+    assert parse_chat_request(_body(), MODEL).answer_format is None
+
+
+@pytest.mark.parametrize("choices", ["1", [], [""], [" "], ["a", 3], ["x" * 4001], ["a", "a"], ["Yes", "yes"], ["'q'"],
+                                     ["\ud800"], [str(i) for i in range(257)]])
+def test_bad_choices_are_refused_with_the_field_named(choices):
+    with pytest.raises(BadRequest) as err:
+        parse_chat_request(_body(**{CHOICES_FIELD: choices}), MODEL)
+    assert (err.value.status, err.value.param) == (400, CHOICES_FIELD)
+    assert str(err.value).count("\n") == 0
+
+
+def test_labels_and_choices_together_are_refused():
+    with pytest.raises(BadRequest, match="cannot both be given"):
+        parse_chat_request(_body(**{SKELETON_FIELD: ["Name:"], CHOICES_FIELD: ["1", "2"]}), MODEL)
+
+
+def test_a_served_noise_model_answers_scores_and_choices_with_one_of_their_answers(served, tiny_llm_dir, tmp_path):
+    """With `llm.server_writes_labels: true` a score's or choice's answers travel in `clio_choices` and serve-llm's
+    backend writes one of them, the same one as in process; the control, without them, is noise that does not parse."""
+    from clio_engine.llm.backends.transformers import TransformersBackend
+
+    def over_http(cache_dir, labels):
+        backend = OpenAIBackend(MODEL, base_url=served.url, server_writes_labels=labels)
+        return Generator(backend, cache_dir=cache_dir, progress=False, backoff_s=0.0).generate(CHOICE_REQUESTS)
+
+    sent = over_http(tmp_path / "on", True)
+    assert all(r.ok and r.attempts == 1 for r in sent), [(r.text, r.error) for r in sent]
+    local = Generator(TransformersBackend(tiny_llm_dir, device="cpu"), progress=False).generate(CHOICE_REQUESTS)
+    assert [r.text for r in sent] == [r.text for r in local]
+    unsent = over_http(tmp_path / "off", False)
     assert not any(r.ok for r in unsent), [r.text for r in unsent]

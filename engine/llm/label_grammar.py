@@ -23,18 +23,22 @@ regex and the grammar, as \\uXXXX escapes, because `\\s` means other things in P
 The stages' other text formats are constrained the same way on vLLM, SGLang and llama.cpp (`answer_fields`), each
 to the answers its parser reads in full: a `Score` to one of its whole numbers, a `Choice` to one of its options as
 spelled, a `Line` to one bounded line, a `NumberedList` to "N. item" lines, at least `min_items` and at most its
-`max_lines` (a `DistinctList`'s repeated categories cannot be refused by a regex: its re-ask remains). Found on a
+`max_lines` (a `DistinctList`'s repeated categories cannot be refused by a regex: its re-ask remains); `clio` gets
+a score's or choice's answers (`clio_choices`), among which serve-llm's backend chooses. Found on a
 real vLLM server (RESULTS, "Every stage's answers from a vLLM server"): unconstrained, SmolLM2 left 42 of 200 facet
 answers unparsed (the collaboration choice 38 of 40) and 1 of 3 audits, and every failed audit withholds its
-cluster; constrained, none. `serve-llm` (`clio`) writes labels only.
+cluster; constrained, none.
 """
 from __future__ import annotations
+
+import functools
 
 from clio_engine.llm.formats import QUOTES, Choice, Fields, Line, NumberedList, Score
 
 SERVERS = ("clio", "vllm", "sglang", "llama.cpp")
 SKELETON_FIELD = "clio_skeleton"  # serve-llm's extension field: the labels, written by the server
-GRAMMAR_VERSION = 4  # in the cache identity of the servers given a regex or grammar: a new constraint asks again
+CHOICES_FIELD = "clio_choices"  # serve-llm's extension field: a score's or choice's answers, one of which it writes
+GRAMMAR_VERSION = 4  # in the cache identity of the servers given a constraint (serve-llm's too): a new one asks again
 # (2: lines bounded by the format's word counts; 3: no first word of marks only, words of up to 100 characters;
 # 4: scores, choices, lines and lists constrained too)
 
@@ -152,12 +156,16 @@ def _answer_line_gbnf(words: int) -> str:
 def answer_fields(server: str, fmt) -> dict:
     """The request body's extra fields that make `server` answer in text format `fmt`'s shape: a `Fields` as
     `request_fields`; a `Score`, `Choice`, `Line` or `NumberedList` as a regex (vLLM, SGLang) or GBNF grammar
-    (llama.cpp); nothing for `clio` (serve-llm writes labels only) or for a format of another kind."""
+    (llama.cpp); for `clio` (serve-llm) a score's or choice's answers, which its backend chooses among as in process
+    (no line or list shape there); nothing for a format of another kind."""
     if server not in SERVERS:
         raise ValueError(f"no answer constraint for server {server!r}: expected one of {', '.join(SERVERS)}")
     if isinstance(fmt, Fields):
         return request_fields(server, fmt.skeleton, fmt.max_words)
-    if server == "clio" or not isinstance(fmt, (Score, Choice, Line, NumberedList)):
+    if server == "clio":
+        choices = answer_choices(fmt)
+        return {} if choices is None else {CHOICES_FIELD: choices}
+    if not isinstance(fmt, (Score, Choice, Line, NumberedList)):
         return {}
     if server == "llama.cpp":
         return {"grammar": answer_gbnf(fmt)}
@@ -177,10 +185,11 @@ _ITEM_GBNF = (f'item ::= [1-9] [0-9]{{0,2}} ". " [{_ITEM_SKIPPED}]* [^{_ITEM_SKI
 
 def answer_choices(fmt) -> list[str] | None:
     """The answers a `Score` or `Choice` is constrained to (None for another format): see `_choices`."""
-    return _choices(fmt) if isinstance(fmt, (Score, Choice)) else None
+    return list(_choices(fmt)) if isinstance(fmt, (Score, Choice)) else None
 
 
-def _choices(fmt: Score | Choice) -> list[str]:
+@functools.lru_cache(maxsize=256)  # checked once per format, not once per call (k² parses for k options)
+def _choices(fmt: Score | Choice) -> tuple[str, ...]:
     """The answers a `Score` or `Choice` is constrained to, each one its parser reads back as itself (an option
     `_clean` alters, "'q'", or one a case-insensitive match reads as another, "yes" beside "Yes", is refused)."""
     words = [str(v) for v in range(fmt.low, fmt.high + 1)] if isinstance(fmt, Score) else list(fmt.options)
@@ -192,8 +201,9 @@ def _choices(fmt: Score | Choice) -> list[str]:
         except ValueError:
             read = None
         if read != (int(w) if isinstance(fmt, Score) else w):
-            raise ValueError(f"{fmt!r}: the answer {w!r} does not read back as itself, so it cannot be constrained to")
-    return words
+            raise ValueError(f"{type(fmt).__name__}: the answer {w!r} does not read back as itself, so it cannot be "
+                             "constrained to")
+    return tuple(words)
 
 
 def _list_bounds(fmt: NumberedList) -> tuple[int, int | None]:

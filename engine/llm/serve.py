@@ -8,7 +8,8 @@ Routes: `POST /v1/chat/completions` (non-streaming; `messages`, `model`, `max_to
 `max_completion_tokens`, `temperature`; `response_format` is accepted and not enforced — the client's
 structured-output check and re-ask handle a reply that does not parse; the extension `clio_skeleton`, a list
 of labels such as ["Name:", "\\nDescription:"], has the backend write those labels and the model only the line
-after each, as in process — sent by the openai backend with `llm.server_writes_labels: true`), `GET /v1/models`, and
+after each, as in process — sent by the openai backend with `llm.server_writes_labels: true`, as is `clio_choices`,
+a score's or choice's answers, one of which the backend writes as in process), `GET /v1/models`, and
 `GET /metrics` (Prometheus text: requests, tokens, errors). Bad requests get OpenAI-shaped errors
 (`{"error": {"message", "type", "param", "code"}}`): 400 for a malformed body, 401 for a missing or wrong
 API key (when the server has one: `Authorization: Bearer <key>`, as every OpenAI SDK sends `api_key`, on
@@ -42,7 +43,8 @@ from pathlib import Path
 
 from clio_engine.errors import ClioError
 from clio_engine.llm.backends.base import Call
-from clio_engine.llm.label_grammar import SKELETON_FIELD
+from clio_engine.llm.formats import Choice
+from clio_engine.llm.label_grammar import CHOICES_FIELD, SKELETON_FIELD, answer_choices
 from clio_engine.llm.backends.transformers import STOP_WAIT_S, ContextExceeded, TransformersBackend
 from clio_engine.local_http import (LocalServer, bind, check_host, check_port, host_allowed, is_loopback,
                                     peer_closed)
@@ -57,6 +59,8 @@ DEFAULT_BATCH_WAIT_S = 0.02
 MAX_BODY_BYTES = 8 << 20
 WATCH_S = 0.1  # how often a waiting request checks that its client is still connected
 MAX_LABELS, MAX_LABEL_CHARS = 8, 200  # bounds of a request's `clio_skeleton` (formats.Fields: 2–3 short labels)
+# bounds of a request's `clio_choices` (a Score(1, k) over a neighbourhood's parents, the six collaboration patterns)
+MAX_CHOICES, MAX_CHOICE_CHARS = 256, 4000
 
 
 class BadRequest(Exception):
@@ -123,8 +127,30 @@ def parse_chat_request(body: dict, served_model: str, max_tokens_limit: int | No
     temperature = DEFAULT_TEMPERATURE if temperature is None else temperature
     if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not 0 <= temperature <= 2:
         raise BadRequest(400, f"temperature must be a number from 0 to 2, got {temperature!r}", param="temperature")
+    skeleton, choices = _skeleton(body.get(SKELETON_FIELD)), _choices(body.get(CHOICES_FIELD))
+    if skeleton and choices:
+        raise BadRequest(400, f"{SKELETON_FIELD} and {CHOICES_FIELD} cannot both be given", param=CHOICES_FIELD)
     return Call(system="\n\n".join(system) or None, messages=tuple(chat), max_tokens=max_tokens,
-                temperature=float(temperature), skeleton=_skeleton(body.get(SKELETON_FIELD)))
+                temperature=float(temperature), skeleton=skeleton, answer_format=choices)
+
+
+def _choices(options) -> Choice | None:
+    """The answers one of which the model must write (the `clio_choices` extension: a score's numbers or a choice's
+    options, as `label_grammar.answer_fields` sends them), as a `Choice` for the backend; None where absent. Each
+    must read back as itself, and the list is bounded like the rest of a request's work."""
+    if options is None:
+        return None
+    if (not isinstance(options, list) or not 1 <= len(options) <= MAX_CHOICES
+            or not all(isinstance(o, str) and o.strip() and encodable(o) for o in options)
+            or sum(map(len, options)) > MAX_CHOICE_CHARS or len(set(options)) != len(options)):
+        raise BadRequest(400, f"{CHOICES_FIELD} must be a list of 1 to {MAX_CHOICES} distinct non-blank Unicode strings "
+                         f"of at most {MAX_CHOICE_CHARS} characters in all", param=CHOICES_FIELD)
+    choice = Choice(tuple(options))
+    try:
+        answer_choices(choice)
+    except ValueError as e:
+        raise BadRequest(400, f"{CHOICES_FIELD}: {e}", param=CHOICES_FIELD) from None
+    return choice
 
 
 def _skeleton(pieces) -> tuple[str, ...] | None:

@@ -24,6 +24,10 @@ class ChoiceForcing:
             raise ValueError("choice forcing needs the tokenizer's end-of-text id")
         if any(rows is not None and (not rows or any(not ids for ids in rows)) for rows in options):
             raise ValueError("every option must have at least one token")
+        if max_tokens is not None:  # only options that fit with their end of text, so a cut never reads as a shorter one
+            options = [rows if rows is None else ([ids for ids in rows if len(ids) < max_tokens]
+                                                  or [ids for ids in rows if len(ids) <= max_tokens] or rows)
+                       for rows in options]
         self.options, self.prompt_len, self.end_ids, self.max_tokens = options, prompt_len, tuple(end_ids), max_tokens
 
     def max_new_tokens(self) -> int:
@@ -37,7 +41,7 @@ class ChoiceForcing:
         rows = self.options[row]
         if rows is None:
             return None
-        if written and written[-1] in self.end_ids:  # finished: generate pads it with the end id
+        if any(t in self.end_ids for t in written):  # finished (generate then pads the row): its end only
             return list(self.end_ids)
         n = len(written)
         nxt = {ids[n] for ids in rows if len(ids) > n and ids[:n] == written}
@@ -54,6 +58,8 @@ class ChoiceForcing:
                 continue
             masked = torch.full_like(scores[row], float("-inf"))
             index = torch.tensor(keep, device=scores.device)
-            masked[index] = scores[row, index]
+            kept = scores[row, index]
+            # another processor may have ruled out every allowed token: choose among them evenly, never off them
+            masked[index] = kept if torch.isfinite(kept).any() else torch.zeros_like(kept)
             scores[row] = masked
         return scores

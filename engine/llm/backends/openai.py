@@ -29,12 +29,13 @@ class OpenAIBackend:
         """What decides answers besides the request: the server (a llama.cpp or SGLang server ignores the
         model name, so another model behind the same name must not hit the cache), the native schema, and
         how the server is made to write the labels (only named when on, so keys cached before stay valid; serve-llm's
-        keeps the `true` it had before the other servers were added; a regex or grammar carries its version)."""
+        is `true`, as before the other servers were added; each carries the constraints' version, serve-llm's since
+        it also chooses a score's or choice's answer)."""
         identity = {"base_url": self.base_url or "default", "native_structured": bool(self.native_structured)}
         if self.labels_by is None:
             return identity
         if self.labels_by == "clio":
-            return {**identity, "server_writes_labels": True}
+            return {**identity, "server_writes_labels": True, "label_grammar": GRAMMAR_VERSION}
         return {**identity, "server_writes_labels": self.labels_by, "label_grammar": GRAMMAR_VERSION}
 
     async def start(self) -> None:

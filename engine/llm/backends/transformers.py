@@ -296,10 +296,11 @@ class TransformersBackend:
         for i, c in enumerate(calls):
             try:
                 self._check_fits(c)
-            except ContextExceeded as e:
+                choices = _choices(c)
+            except (ContextExceeded, ValueError) as e:  # this call's own problem (a choice it cannot be held to)
                 out[i] = e
                 continue
-            groups.setdefault((c.max_tokens, c.temperature, c.skeleton, _choices(c)), []).append(i)
+            groups.setdefault((c.max_tokens, c.temperature, c.skeleton, choices), []).append(i)
         for (max_tokens, temperature, _, _), rows in groups.items():
             group = self._generate_rows([calls[i] for i in rows], max_tokens, temperature, [futures[i] for i in rows])
             for i, completion in zip(rows, group):
@@ -379,7 +380,9 @@ class TransformersBackend:
         and its end of text, or is truncated at `max_tokens`."""
         from clio_engine.llm.backends.choice import ChoiceForcing
 
-        ids = [self._tok(option, add_special_tokens=False)["input_ids"] for option in _choices(calls[0])]
+        options = _choices(calls[0])
+        ids = [self._tok(option, add_special_tokens=False)["input_ids"] for option in options]
+        spelled = {tuple(i): option for i, option in zip(ids, options)}
         end_ids = self._end_ids()
         forcing_of = lambda rows, prompt_len: ChoiceForcing([ids] * rows, prompt_len, end_ids, max_tokens)  # noqa: E731
         enc, seqs, _, _ = self._run_generate([self._prompt(c) for c in calls], None, temperature, futures, forcing_of)
@@ -387,8 +390,9 @@ class TransformersBackend:
         for row, mask in zip(seqs[:, enc["input_ids"].shape[1]:].tolist(), enc["attention_mask"].sum(dim=1).tolist()):
             n = next((k for k, t in enumerate(row) if t in end_ids), len(row))
             ended = n < len(row)
-            done.append(Completion(text=self._tok.decode(row[:n], skip_special_tokens=True), prompt_tokens=int(mask),
-                                   completion_tokens=n + ended, truncated=not ended))
+            # a whole option is given back as spelled (a decode may tidy spaces or drop special tokens in it)
+            text = spelled.get(tuple(row[:n])) or self._tok.decode(row[:n], skip_special_tokens=True)
+            done.append(Completion(text=text, prompt_tokens=int(mask), completion_tokens=n + ended, truncated=not ended))
         return done
 
     def _skeleton_forcing(self, pieces: tuple[str, ...], max_tokens: int, temperature: float):
