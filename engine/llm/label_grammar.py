@@ -125,13 +125,16 @@ def request_fields(server: str, skeleton: tuple[str, ...], max_words: tuple[int 
     raise ValueError(f"no label constraint for server {server!r}: expected one of {', '.join(SERVERS)}")
 
 
+# Every character str.splitlines() breaks a line at.
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
 # A `Line` answer, word by word as a bounded line, with two differences the parser asks for: a gap between words
 # holds no character str.splitlines() breaks at (Line.parse keeps the first line only, so "English\u2028French"
 # would lose "French"), and no colon can make a label `formats._strip_label` removes ("Language:", "Answer **:"
 # alone parse as empty): the first word holds no colon, and a later word's first character that is not a mark is
 # not one. A later word is never marks only.
 _COLONS = _escaped(":\uff1a")
-_INLINE_BLANK = _escaped("".join(c for c in BLANKS if c not in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"))
+_INLINE_BLANK = _escaped("".join(c for c in BLANKS if c not in LINE_BREAKS))
 
 
 def _answer_line_regex(words: int) -> str:
@@ -173,9 +176,8 @@ def answer_fields(server: str, fmt) -> dict:
     return {"structured_outputs": {"regex": regex}} if server == "vllm" else {"regex": regex}
 
 
-# A list item's text ends at any character str.splitlines() breaks a line at (NumberedList.parse splits there; an
-# item holding one would lose its tail, or its text where the break comes first); "\n" alone separates items.
-LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+# A list item's text ends at any character in LINE_BREAKS (NumberedList.parse splits there; an item holding one
+# would lose its tail, or its text where the break comes first); "\n" alone separates items.
 _ITEM_SKIPPED = _escaped("".join(c for c in BLANKS if c not in LINE_BREAKS) + MARKS)
 _ITEM_BREAKS = _escaped(LINE_BREAKS)
 _ITEM_REGEX = f"[1-9][0-9]{{0,2}}\\. [{_ITEM_SKIPPED}]*[^{_ITEM_SKIPPED}{_ITEM_BREAKS}][^{_ITEM_BREAKS}]*"
