@@ -134,7 +134,9 @@ LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 # alone parse as empty): the first word holds no colon, and a later word's first character that is not a mark is
 # not one. A later word is never marks only.
 _COLONS = _escaped(":\uff1a")
-_INLINE_BLANK = _escaped("".join(c for c in BLANKS if c not in LINE_BREAKS))
+# The blanks a line may hold: BLANKS without LINE_BREAKS (a line's gaps and a list item's lead both use it).
+_INLINE_BLANK_CHARS = "".join(c for c in BLANKS if c not in LINE_BREAKS)
+_INLINE_BLANK = _escaped(_INLINE_BLANK_CHARS)
 
 
 def _answer_line_regex(words: int) -> str:
@@ -178,7 +180,7 @@ def answer_fields(server: str, fmt) -> dict:
 
 # A list item's text ends at any character in LINE_BREAKS (NumberedList.parse splits there; an item holding one
 # would lose its tail, or its text where the break comes first); "\n" alone separates items.
-_ITEM_SKIPPED = _escaped("".join(c for c in BLANKS if c not in LINE_BREAKS) + MARKS)
+_ITEM_SKIPPED = _escaped(_INLINE_BLANK_CHARS + MARKS)
 _ITEM_BREAKS = _escaped(LINE_BREAKS)
 _ITEM_REGEX = f"[1-9][0-9]{{0,2}}\\. [{_ITEM_SKIPPED}]*[^{_ITEM_SKIPPED}{_ITEM_BREAKS}][^{_ITEM_BREAKS}]*"
 _ITEM_GBNF = (f'item ::= [1-9] [0-9]{{0,2}} ". " [{_ITEM_SKIPPED}]* [^{_ITEM_SKIPPED}{_ITEM_BREAKS}] '
