@@ -115,6 +115,30 @@ def test_neighbourhoods_of_about_forty_and_one_propose_request_each(strategy, se
     assert all(name and len(name.split()) <= 10 for name, _ in proposals)
 
 
+def test_a_runaway_proposal_is_cut_at_its_word_bound_and_the_bound_is_asked_for(strategy, server):
+    """A model looping inside one proposal ("…: people ask about x y z x y z …") no longer carries the whole run into
+    the parent's description: an item is cut at PROPOSAL_WORDS (a ten-word name and a sentence, with room), the
+    bound the request states and a server's constraint enforces (label_grammar)."""
+    from clio_engine.hierarchy.clio import PROPOSAL_WORDS
+
+    loop = " ".join(f"loop{i % 7}" for i in range(300))
+    server.responder = lambda system, prompt, body: (f"1. Billing matters: {loop}\n2. Travel plans: trips away"
+                                                     if system.startswith(P.PROPOSE_TASK)
+                                                     else answer(system, prompt, body))
+    try:
+        names, _ = planted(4)
+        texts = strategy.texts(children_of(names))
+        vecs = strategy._embed(texts)
+        proposals = strategy.propose(texts, vecs, strategy.neighbourhoods(vecs, 0), 2, {})
+    finally:
+        server.responder = answer
+    (system,) = {next(m["content"] for m in b["messages"] if m["role"] == "system") for b in server.bodies}
+    assert f"each in at most {PROPOSAL_WORDS} words" in system
+    assert ("Travel plans", "trips away") in proposals
+    (billing,) = [d for n, d in proposals if n == "Billing matters"]
+    assert len(billing.split()) == PROPOSAL_WORDS - len("Billing matters:".split()) < len(loop.split())
+
+
 def test_deduplicate_merges_near_duplicates_down_to_the_target(strategy, server):
     proposals = [("Billing matters", "topics about billing"), ("billing  MATTERS", "again"),
                  ("Billing and invoices", "billing invoice"), ("Invoice billing", "invoice billing questions"),

@@ -241,15 +241,12 @@ def test_a_model_decoding_under_the_constraint_answers_in_the_shape(server, tmp_
         FORMAT.parse(free)
 
 
-@pytest.mark.parametrize("server", ["vllm", "sglang", "llama.cpp"])
-def test_a_model_that_never_ends_its_line_reaches_every_label_under_a_bounded_constraint(server, tmp_path):
-    """A model that never writes a line break (as SmolLM2 looping in its name line): unbounded, the constraint
-    lets the name line take the whole budget and the answer has no description (the control); bounded by the
-    format's words, the constraint ends each line and the answer parses, within the bound's token count."""
+def _never_ending_answer(tmp_path):
+    """`answer(server, fields, budget) -> text`: greedy noise (`_line_ending_noise_model`'s model) that never writes
+    a line break (as SmolLM2 looping in a line), decoded under `fields` (`request_fields` / `answer_fields`)
+    compiled as `server` compiles it."""
     from transformers import LogitsProcessor, LogitsProcessorList
     from xgrammar.contrib.hf import LogitsProcessor as Constrained
-
-    from clio_engine.llm.label_grammar import MAX_GAP, MAX_LEAD, MAX_TRAIL, MAX_WORD_CHARS
 
     tok, lm, _ = _line_ending_noise_model(tmp_path)
     breaks = [i for i in range(len(tok)) if "\n" in tok.decode([i])]
@@ -260,24 +257,34 @@ def test_a_model_that_never_ends_its_line_reaches_every_label_under_a_bounded_co
             return scores
 
     compiler = xgr.GrammarCompiler(xgr.TokenizerInfo.from_huggingface(tok, vocab_size=len(tok)))
-    bounds = (1, 2)
-    # each token writes at least one character: the bounded lines' characters bound the tokens
-    budget = sum(MAX_LEAD + n * (MAX_GAP + MAX_WORD_CHARS) + MAX_TRAIL for n in bounds) + len("".join(SKELETON))
     prompt = tok(["Name the group of texts: set an alarm for six"], return_tensors="pt")
 
-    def answer(max_words) -> str:
-        fields = request_fields(server, SKELETON, max_words)
+    def answer(server: str, fields: dict, budget: int) -> str:
         compiled = compiler.compile_grammar(fields["grammar"]) if server == "llama.cpp" else \
             compiler.compile_regex(fields["structured_outputs"]["regex"] if server == "vllm" else fields["regex"])
         out = lm.generate(**prompt, max_new_tokens=budget, do_sample=False,
                           logits_processor=LogitsProcessorList([NeverEndLines(), Constrained(compiled)]))
         return tok.decode(out[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
 
-    unbounded = answer(None)
+    return answer
+
+
+@pytest.mark.parametrize("server", ["vllm", "sglang", "llama.cpp"])
+def test_a_model_that_never_ends_its_line_reaches_every_label_under_a_bounded_constraint(server, tmp_path):
+    """A model that never writes a line break (as SmolLM2 looping in its name line): unbounded, the constraint
+    lets the name line take the whole budget and the answer has no description (the control); bounded by the
+    format's words, the constraint ends each line and the answer parses, within the bound's token count."""
+    from clio_engine.llm.label_grammar import MAX_GAP, MAX_LEAD, MAX_TRAIL, MAX_WORD_CHARS
+
+    answer = _never_ending_answer(tmp_path)
+    bounds = (1, 2)
+    # each token writes at least one character: the bounded lines' characters bound the tokens
+    budget = sum(MAX_LEAD + n * (MAX_GAP + MAX_WORD_CHARS) + MAX_TRAIL for n in bounds) + len("".join(SKELETON))
+    unbounded = answer(server, request_fields(server, SKELETON, None), budget)
     assert "\n" not in unbounded  # the control: the name line took the whole budget
     with pytest.raises(ValueError, match="Description"):
         BOUNDED.parse(unbounded)
-    bounded = answer(bounds)
+    bounded = answer(server, request_fields(server, SKELETON, bounds), budget)
     parsed = Fields(("name", "description"), max_words=bounds).parse(bounded)
     assert bounded.startswith("Name:") and bounded.count("\n") == 1, bounded
     name_line, description_line = bounded.split("\n")
@@ -346,6 +353,12 @@ OTHER_FORMATS = {  # name: (format, answers in its shape, answers out of it)
     # a repeated category does not count towards DistinctList's items, so its lines are not bounded
     "distinct list": (DistinctList(2, 3), ["1. a\n2. a\n3. a\n4. b", "1. a\n2. b"], ["1. a", "1. a\n"]),
     "empty list": (NumberedList(0, 2), ["", "1. a", "1. a\n2. b"], ["1. a\n2. b\n3. c", "\n"]),
+    # each item at most two words as the parser counts them, every run bounded (MAX_LEAD, MAX_GAP, MAX_TRAIL)
+    "bounded list": (NumberedList(1, 3, 2), ["1. a b", "1. **Alarm** set\n2. x", "1.  a\tb  ", "2. “a” b",
+                                             "1. " + " " * 8 + "a", "1. a" + " " * 4 + "b"],
+                     ["1. a b c", "1. a b\n2. c d e", "1. * Alarm", "1. a" + " " * 5 + "b", "1. " + " " * 9 + "a",
+                      "1. a   ", "1. a\u2028b", "1. a b\r", "1. " + "x" * 101, "1. **", "1. a\n"]),
+    "bounded distinct list": (DistinctList(2, 3, 1), ["1. a\n2. a\n3. b"], ["1. a\n2. b c", "1. a"]),
 }
 
 
@@ -368,10 +381,11 @@ def _read_in_full(fmt, text: str) -> None:
         assert 1 <= len(parsed.split()) <= fmt.max_words
     else:
         lines = text.split("\n") if text else []
-        items = NumberedList(0, 10_000).parse(text)
+        items = NumberedList(0, 10_000).parse(text)  # no cut: what the constraint let through, read whole
         assert len(items) == len(lines), (text, items)
         for line, item in zip(lines, items):  # each item is its whole line after the number
             assert item == _clean(line.split(". ", 1)[1].rstrip()), (line, item)
+            assert fmt.max_item_words is None or 1 <= len(item.split()) <= fmt.max_item_words, (line, item)
 
 
 @pytest.mark.parametrize("kind", ["vllm regex", "llama.cpp gbnf", "python regex"])
@@ -391,16 +405,18 @@ def test_each_formats_constraint_accepts_the_answers_its_parser_reads_in_full_an
 
 
 @pytest.mark.parametrize("kind", ["vllm regex", "llama.cpp gbnf", "python regex"])
-def test_every_list_the_constraint_lets_through_is_read_item_by_item(kind):
+@pytest.mark.parametrize("item_words", [None, 2])
+def test_every_list_the_constraint_lets_through_is_read_item_by_item(kind, item_words):
     """Random numbered lines over words, marks, quotes, blanks and the characters str.splitlines() breaks at:
     wherever the constraint accepts, the parser finds one item per line, each the line's whole text (an item
-    holding "\\u2028" or "\\x1c" would be split by the parser and lose its tail, or its text)."""
+    holding "\\u2028" or "\\x1c" would be split by the parser and lose its tail, or its text), and, where the
+    items are bounded, at most that many words as the parser counts them."""
     import random
 
     rng = random.Random(1)
     pieces = ["a"] * 8 + ["bc", "名", "*", "**", '"', "“", "```", " ", "\t", "\u3000", "\u2028", "\x1c", "\x85", "\r",
                           "\x1f"]
-    fmt, accepted = NumberedList(1, 4), 0
+    fmt, accepted = NumberedList(1, 4, item_words), 0
     for _ in range(300):
         lines = [f"{rng.randint(1, 12)}. " + "".join(rng.choice(pieces) for _ in range(rng.randint(1, 5)))
                  for _ in range(rng.randint(1, 3))]
@@ -442,6 +458,9 @@ def test_formats_without_answers_to_constrain_to_are_refused_with_what_is_wrong(
             answer_regex(unreadable)
     with pytest.raises(ValueError, match="0 ≤ min_items ≤ max_lines"):
         answer_regex(NumberedList(5, 2))
+    for words in [0, True, 2.5]:
+        with pytest.raises(ValueError, match="max_item_words needs a whole number ≥ 1"):
+            answer_gbnf(NumberedList(1, 2, words))
     with pytest.raises(ValueError, match="no answer constraint for server 'ollama'"):
         answer_fields("ollama", Score(1, 5))
 
@@ -470,6 +489,27 @@ def test_a_model_decoding_under_a_formats_constraint_answers_what_its_parser_rea
     _read_in_full(fmt, constrained)
     with pytest.raises(ValueError):
         fmt.parse(answer(end_lines))
+
+
+@pytest.mark.parametrize("server", ["vllm", "sglang", "llama.cpp"])
+def test_a_model_that_never_ends_an_item_reaches_the_lists_next_items_under_bounded_items(server, tmp_path):
+    """The list's form of the looping name line: a model that never writes a line break. With unbounded items the
+    constraint lets the first item take the whole budget and the list has one item (the control: the parser wants
+    two); with `max_item_words` it ends each item at the bound, and the list parses within the bound's tokens."""
+    from clio_engine.llm.label_grammar import MAX_GAP, MAX_LEAD, MAX_TRAIL, MAX_WORD_CHARS
+
+    answer = _never_ending_answer(tmp_path)
+    items, words = 2, 2
+    # each token writes at least one character: the bounded items' characters ("NNN. ", the runs, "\n") bound them
+    budget = items * (len("100. ") + 2 * MAX_LEAD + words * (MAX_GAP + MAX_WORD_CHARS) + MAX_TRAIL + 1)
+    unbounded = answer(server, answer_fields(server, NumberedList(items, items)), budget)
+    assert "\n" not in unbounded  # the control: the first item took the whole budget
+    with pytest.raises(ValueError, match="need at least 2"):
+        NumberedList(items, items).parse(unbounded)
+    bounded = answer(server, answer_fields(server, NumberedList(items, items, words)), budget)
+    parsed = NumberedList(items, items, words).parse(bounded)
+    assert len(parsed) == items and bounded.count("\n") == items - 1, bounded
+    assert all(1 <= len(line.split(". ", 1)[1].split()) <= words for line in bounded.split("\n")), bounded
 
 
 @pytest.mark.parametrize("setting", [True, "vllm", "sglang", "llama.cpp"])

@@ -59,6 +59,9 @@ OTHER_REQUESTS = [
                  temperature=0.0),
     Request.user(f"Propose names of categories for these requests: {TEXTS}", schema=DistinctList(2, 4), max_tokens=60,
                  temperature=0.0),
+    # items bounded as the clio hierarchy's proposals are (PROPOSAL_WORDS there; three words here, so the bound bites)
+    Request.user(f"Propose names of categories for these requests: {TEXTS}", schema=DistinctList(2, 4, 3),
+                 max_tokens=60, temperature=0.0),
 ]
 
 
@@ -171,5 +174,6 @@ def test_llama_server_answers_scores_choices_lines_and_lists_with_the_grammar(ll
     score, choice = constrained[0].parsed, constrained[1].parsed
     assert constrained[0].text == str(score) and choice in COLLABORATION and constrained[1].text == choice
     assert all(len(r.parsed) >= 2 for r in constrained[3:])
+    assert all(1 <= len(line.split(". ", 1)[1].split()) <= 3 for line in constrained[-1].text.split("\n"))
     unconstrained = _name_groups(llama_server, tmp_path / "free", grammar=False, requests=OTHER_REQUESTS)
     assert sum(r.ok for r in unconstrained) < len(unconstrained), [r.text for r in unconstrained]

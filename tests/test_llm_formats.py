@@ -96,6 +96,18 @@ def test_numbered_list_reads_numbers_and_bullets_and_counts():
         NumberedList(4, 10).parse(text)
 
 
+
+def test_a_bounded_list_cuts_each_item_at_its_words_and_says_so():
+    """`max_item_words`: each item is cut at a word, as `Line` cuts its line; the bound is in the instruction and
+    in the key, so a cached answer to the unbounded list is not reused for the bounded one."""
+    text = "1. Billing: people ask about invoices and refunds\n2.  Travel\tplans\n3. x"
+    assert NumberedList(1, 10, 3).parse(text) == ["Billing: people ask", "Travel plans", "x"]
+    assert NumberedList(1, 10).parse(text)[0] == "Billing: people ask about invoices and refunds"
+    assert "each in at most 3 words" in NumberedList(1, 10, 3).instruction
+    assert "words" not in NumberedList(1, 10).instruction
+    assert len({NumberedList(1, 10).key, NumberedList(1, 10, 3).key, NumberedList(1, 10, 4).key}) == 3
+
+
 # ----------------------------------------------------------------------------- through the generator
 
 

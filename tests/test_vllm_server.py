@@ -107,10 +107,13 @@ def test_vllm_answers_every_text_format_in_its_shape_with_the_constraint(vllm_se
     requests = _requests() + OTHER_REQUESTS
     constrained = _ask(vllm_server, tmp_path / "constrained", requests, constrained=True)
     assert all(r.ok for r in constrained), [(r.error, r.text) for r in constrained]
-    names = constrained[:len(requests) - len(OTHER_REQUESTS)]
+    first = len(requests) - len(OTHER_REQUESTS)
+    names = constrained[:first]
     assert all(r.text.startswith("Name:") and "\nDescription:" in r.text for r in names), [r.text for r in names]
-    score, choice = constrained[-5], constrained[-4]
+    score, choice = constrained[first], constrained[first + 1]
     assert score.text == str(score.parsed) and choice.text == choice.parsed
+    bounded = constrained[-1]  # a list whose items are bounded at three words, as the hierarchy's proposals are
+    assert all(1 <= len(line.split(". ", 1)[1].split()) <= 3 for line in bounded.text.split("\n")), bounded.text
     # The control: the same greedy requests unconstrained; SmolLM2 answers some in prose (the score, the choice).
     free = _ask(vllm_server, tmp_path / "free", requests, constrained=False)
     assert sum(r.ok for r in free) < len(free), [r.text for r in free]

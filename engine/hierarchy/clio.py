@@ -55,6 +55,10 @@ from clio_engine.privacy.scrub import Scrubber
 
 STAGE = "hierarchy"
 NAME_WORDS = 10
+# A proposed parent, "name: description": a name of NAME_WORDS and a one-sentence description, with room to
+# spare. Longer is cut at a word, and a server's constraint ends the item there, so a model looping inside one
+# item still writes the next (label_grammar: vLLM, SGLang, llama.cpp).
+PROPOSAL_WORDS = NAME_WORDS + 50
 Parent = tuple[str, str]  # (name, description)
 
 
@@ -105,7 +109,7 @@ class DistinctList(NumberedList):
 
     def parse(self, text: str) -> list[str]:
         items: dict[str, str] = {}
-        for item in NumberedList(0, 10_000).parse(text):
+        for item in NumberedList(0, 10_000, self.max_item_words).parse(text):
             items.setdefault(" ".join(item.split(":", 1)[0].lower().split()), item)
         if len(items) < self.min_items:
             raise ParseError(f"found {len(items)} different categories, need at least {self.min_items}")
@@ -206,7 +210,8 @@ class ClioStrategy:
             # at least half the wanted count, else the answer is re-asked once: a small model that stops
             # after one item would otherwise collapse the whole neighbourhood into one parent
             requests.append(Request.user(prompt, system=P.PROPOSE_SYSTEM,
-                                         schema=DistinctList((wanted + 1) // 2, max(2 * wanted, wanted + 2))))
+                                         schema=DistinctList((wanted + 1) // 2, max(2 * wanted, wanted + 2),
+                                                             PROPOSAL_WORDS)))
         out: list[Parent] = []
         level["proposals"] = level["propose_failures"] = level["children_as_candidates"] = 0
         self._unusable(level)

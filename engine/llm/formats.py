@@ -194,14 +194,17 @@ class Fields:
 @dataclass(frozen=True)
 class NumberedList:
     """A numbered or bulleted list: the items, in order, between `min_items` and `max_items`
-    (surplus items are dropped, not an error)."""
+    (surplus items are dropped, not an error), each at most `max_item_words` words (None: unbounded; a longer
+    item is cut at a word, as `Line` cuts its line)."""
 
     min_items: int = 1
     max_items: int = 50
+    max_item_words: int | None = None
 
     @property
     def key(self) -> str:
-        return f"list:{self.min_items}-{self.max_items}"
+        words = "" if self.max_item_words is None else f":{self.max_item_words}w"
+        return f"list:{self.min_items}-{self.max_items}{words}"
 
     @property
     def max_lines(self) -> int | None:
@@ -211,8 +214,9 @@ class NumberedList:
 
     @property
     def instruction(self) -> str:
+        words = "" if self.max_item_words is None else f", each in at most {self.max_item_words} words"
         return (f"Reply with a numbered list of {self.min_items} to {self.max_items} items, one per line "
-                "(\"1. …\"), and nothing else.")
+                f"(\"1. …\"){words}, and nothing else.")
 
     def parse(self, text: str) -> list[str]:
         items = []
@@ -220,6 +224,8 @@ class NumberedList:
             m = re.match(r"^\s*(?:\d+[.):]|[-*•])\s+(\S.*)", line)  # not `(.*\S)`: quadratic in trailing blanks
             if m:
                 item = _clean(m.group(1).rstrip())
+                if item and self.max_item_words is not None:
+                    item = " ".join(item.split()[:self.max_item_words])
                 if item:
                     items.append(item)
         if len(items) < self.min_items:

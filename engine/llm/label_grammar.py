@@ -23,7 +23,8 @@ regex and the grammar, as \\uXXXX escapes, because `\\s` means other things in P
 The stages' other text formats are constrained the same way on vLLM, SGLang and llama.cpp (`answer_fields`), each
 to the answers its parser reads in full: a `Score` to one of its whole numbers, a `Choice` to one of its options as
 spelled, a `Line` to one bounded line, a `NumberedList` to "N. item" lines, at least `min_items` and at most its
-`max_lines` (a `DistinctList`'s repeated categories cannot be refused by a regex: its re-ask remains); `clio` gets
+`max_lines`, each a bounded line of at most `max_item_words` words where the list sets it (a `DistinctList`'s
+repeated categories cannot be refused by a regex: its re-ask remains); `clio` gets
 a score's or choice's answers (`clio_choices`), among which serve-llm's backend chooses. Found on a
 real vLLM server (RESULTS, "Every stage's answers from a vLLM server"): unconstrained, SmolLM2 left 42 of 200 facet
 answers unparsed (the collaboration choice 38 of 40) and 1 of 3 audits, and every failed audit withholds its
@@ -38,9 +39,9 @@ from clio_engine.llm.formats import QUOTES, Choice, Fields, Line, NumberedList, 
 SERVERS = ("clio", "vllm", "sglang", "llama.cpp")
 SKELETON_FIELD = "clio_skeleton"  # serve-llm's extension field: the labels, written by the server
 CHOICES_FIELD = "clio_choices"  # serve-llm's extension field: a score's or choice's answers, one of which it writes
-GRAMMAR_VERSION = 4  # in the cache identity of the servers given a constraint (serve-llm's too): a new one asks again
+GRAMMAR_VERSION = 5  # in the cache identity of the servers given a constraint (serve-llm's too): a new one asks again
 # (2: lines bounded by the format's word counts; 3: no first word of marks only, words of up to 100 characters;
-# 4: scores, choices, lines and lists constrained too)
+# 4: scores, choices, lines and lists constrained too; 5: list items bounded by the format's word count)
 
 # Python's whitespace but the line break (what str.split() splits on: a line of these parses as empty), and the
 # quotes and emphasis marks formats._clean strips from a value.
@@ -182,9 +183,37 @@ def answer_fields(server: str, fmt) -> dict:
 # would lose its tail, or its text where the break comes first); "\n" alone separates items.
 _ITEM_SKIPPED = _escaped(_INLINE_BLANK_CHARS + MARKS)
 _ITEM_BREAKS = _escaped(LINE_BREAKS)
-_ITEM_REGEX = f"[1-9][0-9]{{0,2}}\\. [{_ITEM_SKIPPED}]*[^{_ITEM_SKIPPED}{_ITEM_BREAKS}][^{_ITEM_BREAKS}]*"
-_ITEM_GBNF = (f'item ::= [1-9] [0-9]{{0,2}} ". " [{_ITEM_SKIPPED}]* [^{_ITEM_SKIPPED}{_ITEM_BREAKS}] '
-              f"[^{_ITEM_BREAKS}]*\n")
+_ITEM_NUMBER_REGEX, _ITEM_NUMBER_GBNF = "[1-9][0-9]{0,2}\\. ", '[1-9] [0-9]{0,2} ". "'
+_ITEM_REGEX = f"{_ITEM_NUMBER_REGEX}[{_ITEM_SKIPPED}]*[^{_ITEM_SKIPPED}{_ITEM_BREAKS}][^{_ITEM_BREAKS}]*"
+_ITEM_GBNF = f"item ::= {_ITEM_NUMBER_GBNF} [{_ITEM_SKIPPED}]* [^{_ITEM_SKIPPED}{_ITEM_BREAKS}] [^{_ITEM_BREAKS}]*\n"
+# An item of at most n words (`NumberedList.max_item_words`), built as a bounded line (`_bounded_regex`) whose gaps
+# and trailing blanks hold no line break: up to MAX_LEAD blanks, then up to MAX_LEAD marks and a first word that
+# is not marks only (a lead of marks and blanks, "* Alarm", would be a word the parser counts and the constraint
+# did not), up to n - 1 more words, up to MAX_TRAIL blanks. Every run is bounded, so a model looping inside one
+# item still reaches the next.
+_ITEM_WORDS_GBNF_RULES = (f"item-start ::= [{_INLINE_BLANK}]{{0,{MAX_LEAD}}} [{_MARK}]{{0,{MAX_LEAD}}} "
+                          f"[^{_SKIPPED}{_NEWLINE}] {_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}\n"
+                          f"item-gap ::= [{_INLINE_BLANK}]{{1,{MAX_GAP}}}\n"
+                          f"item-word ::= {_WORD_CHAR}{{1,{MAX_WORD_CHARS}}}\n"
+                          f"item-end ::= [{_INLINE_BLANK}]{{0,{MAX_TRAIL}}}\n")
+
+
+def _item_regex(words: int | None) -> str:
+    """One "N. item" line (without its line break) of at most `words` words (None: unbounded), as a regex."""
+    if words is None:
+        return _ITEM_REGEX
+    more = (f"(?:[{_INLINE_BLANK}]{{1,{MAX_GAP}}}{_WORD_CHAR}{{1,{MAX_WORD_CHARS}}}){{0,{words - 1}}}"
+            if words > 1 else "")
+    return (f"{_ITEM_NUMBER_REGEX}[{_INLINE_BLANK}]{{0,{MAX_LEAD}}}[{_MARK}]{{0,{MAX_LEAD}}}[^{_SKIPPED}{_NEWLINE}]"
+            f"{_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}{more}[{_INLINE_BLANK}]{{0,{MAX_TRAIL}}}")
+
+
+def _item_gbnf(words: int | None) -> str:
+    """The rule `item` (and its helpers) for one "N. item" line of at most `words` words, as GBNF."""
+    if words is None:
+        return _ITEM_GBNF
+    more = f" (item-gap item-word){{0,{words - 1}}}" if words > 1 else ""
+    return f"item ::= {_ITEM_NUMBER_GBNF} item-start{more} item-end\n" + _ITEM_WORDS_GBNF_RULES
 
 
 def answer_choices(fmt) -> list[str] | None:
@@ -210,11 +239,13 @@ def _choices(fmt: Score | Choice) -> tuple[str, ...]:
     return tuple(words)
 
 
-def _list_bounds(fmt: NumberedList) -> tuple[int, int | None]:
-    low, high = fmt.min_items, fmt.max_lines
+def _list_bounds(fmt: NumberedList) -> tuple[int, int | None, int | None]:
+    low, high, words = fmt.min_items, fmt.max_lines, fmt.max_item_words
     if type(low) is not int or low < 0 or (high is not None and (type(high) is not int or high < max(low, 1))):
         raise ValueError(f"{fmt!r}: a list needs whole numbers 0 ≤ min_items ≤ max_lines (max_lines ≥ 1)")
-    return low, high
+    if words is not None and (type(words) is not int or words < 1):
+        raise ValueError(f"{fmt!r}: max_item_words needs a whole number ≥ 1 (or None)")
+    return low, high, words
 
 
 def _repeat(low: int, high: int | None) -> str:
@@ -231,9 +262,10 @@ def answer_regex(fmt: Score | Choice | Line | NumberedList) -> str:
         _bounds(("line",), (fmt.max_words,))
         return _answer_line_regex(fmt.max_words)
     if isinstance(fmt, NumberedList):
-        low, high = _list_bounds(fmt)
-        more = f"(?:\\n{_ITEM_REGEX}){_repeat(low, high)}"
-        return f"{_ITEM_REGEX}{more}" if low else f"(?:{_ITEM_REGEX}{more})?"
+        low, high, words = _list_bounds(fmt)
+        item = _item_regex(words)
+        more = f"(?:\\n{item}){_repeat(low, high)}"
+        return f"{item}{more}" if low else f"(?:{item}{more})?"
     raise ValueError(f"no answer constraint for {fmt!r}")
 
 
@@ -245,9 +277,9 @@ def answer_gbnf(fmt: Score | Choice | Line | NumberedList) -> str:
         _bounds(("line",), (fmt.max_words,))
         return _answer_line_gbnf(fmt.max_words)
     if isinstance(fmt, NumberedList):
-        low, high = _list_bounds(fmt)
+        low, high, words = _list_bounds(fmt)
         more = f'("\\n" item){_repeat(low, high)}'
-        return (f"root ::= item {more}\n" if low else f"root ::= (item {more})?\n") + _ITEM_GBNF
+        return (f"root ::= item {more}\n" if low else f"root ::= (item {more})?\n") + _item_gbnf(words)
     raise ValueError(f"no answer constraint for {fmt!r}")
 
 
