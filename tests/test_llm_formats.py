@@ -124,6 +124,37 @@ def test_a_format_error_is_reasked_once_with_the_reason_then_parsed(server):
     assert "response_format" not in server.bodies[0]  # a text format is never sent as a JSON schema
 
 
+@pytest.mark.parametrize("cut, items", [
+    ("1. Billing: invoices\n2. Travel: trips\n3. Cook", ["Billing: invoices", "Travel: trips"]),
+    ("1. Billing: invoices\n2. Travel: trips\n", ["Billing: invoices", "Travel: trips"]),  # cut at a line's end
+    ("1. Billing: invoices\r\n2. Travel: trips\r\n3. Cooking: rec", ["Billing: invoices", "Travel: trips"]),
+])
+def test_a_list_cut_at_max_tokens_keeps_its_whole_items_only(server, tmp_path, cut, items):
+    """Found: a list answer cut at max_tokens parsed with its last item cut mid-word ("3. Cook"), and the clio
+    hierarchy took that fragment for a parent category (SmolLM2 on llama-server, max_tokens 30: "… 4. Turn off
+    the kitchen"). The item after the last line break of a cut answer may be partial, so it is left out; an answer
+    that ended by itself keeps its last item. A rerun answered from the cache reads the same items."""
+    server.script["list them"] = [Reply(text=cut, truncated=True)]
+    server.script["list whole"] = [Reply(text=cut.rstrip("\r\n") + "\n4. Music: songs")]
+    requests = [Request.user("list them", schema=NumberedList(2, 10)),
+                Request.user("list whole", schema=NumberedList(2, 10))]
+    for run in range(2):
+        with llm_session(tmp_path):
+            (cut_off, whole), _ = ask(cfg_for(server), requests, stage="s")
+        assert cut_off.ok and cut_off.truncated and cut_off.parsed == items
+        assert whole.ok and not whole.truncated and whole.parsed[-1] == "Music: songs"
+        assert cut_off.cached == whole.cached == (run == 1)
+    assert server.hits["list them"] == server.hits["list whole"] == 1
+
+
+def test_a_cut_list_left_without_enough_whole_items_is_a_truncation_failure(server):
+    server.script["list them"] = [Reply(text="1. Billing: invoices\n2. Trav", truncated=True)]
+    with llm_session(None):
+        (result,), usage = ask(cfg_for(server), [Request.user("list them", schema=NumberedList(2, 10))], stage="s")
+    assert not result.ok and result.error.startswith("truncated at max_tokens") and "need at least 2" in result.error
+    assert server.hits["list them"] == 1 and usage["failures"] == 1  # a cut answer is not re-asked
+
+
 def test_a_format_still_wrong_after_the_reask_is_a_recorded_failure(server):
     server.script["pick"] = [Reply(text="blue"), Reply(text="green")]
     with llm_session(None):

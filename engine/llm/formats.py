@@ -218,6 +218,12 @@ class NumberedList:
         return (f"Reply with a numbered list of {self.min_items} to {self.max_items} items, one per line "
                 f"(\"1. …\"){words}, and nothing else.")
 
+    def whole_part(self, text: str) -> str:
+        """Of a reply cut at max_tokens, the part that holds whole items: up to its last line break (the line after
+        it may stop mid-word, "3. Cook"). The generator parses that part of a cut reply."""
+        lines = text.splitlines(keepends=True)
+        return "".join(lines[:-1]) if lines and lines[-1].splitlines() == [lines[-1]] else text
+
     def parse(self, text: str) -> list[str]:
         items = []
         for line in _clean(text).splitlines():

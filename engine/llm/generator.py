@@ -8,7 +8,8 @@ retries, one re-ask for malformed structured output, a cost ceiling, usage per s
 Every request gets exactly one `Result`, in order. Order of work per request: the cache (a hit is
 returned as it was, parsed again when structured); else up to `max_retries + 1` tries of each call,
 waiting per `retry.Backoff` after a transient failure; a structured answer that fails to parse is asked
-once more with the parse error appended, then recorded as a failure. Finished answers — successes and the
+once more with the parse error appended, then recorded as a failure (an answer cut at max_tokens is not asked
+again; a format with `whole_part`, a list, parses the part of it that holds whole items). Finished answers — successes and the
 deterministic failures (malformed after the re-ask, truncated JSON) — are cached as they finish, one
 line each in this process's call log (`cache.CallCache`); transient give-ups, refusals (4xx) and cost-ceiling stops are not, so a later run tries them again.
 
@@ -279,7 +280,7 @@ class Generator:
             if schema is None:
                 return self._keep(key, _finish(result, started, ok=True))
             try:
-                result.parsed = structured.parse(done.text, request.schema)
+                result.parsed = _parse_reply(done.text, done.truncated, request.schema)
                 return self._keep(key, _finish(result, started, ok=True))
             except structured.ParseError as e:
                 if done.truncated:
@@ -318,11 +319,19 @@ def _finish(result: Result, started: float, *, ok: bool = False, error: str | No
     return result
 
 
+def _parse_reply(text: str, truncated: bool, schema: Any) -> Any:
+    """The reply's value for `schema` (`structured.parse`). A reply cut at max_tokens may stop mid-item on its last
+    line: a format that can tell (`whole_part`, a list) parses the part that holds whole items only. Fresh replies
+    and cached ones are parsed here alike, so a rerun from the cache reads what the first run read."""
+    whole = getattr(schema, "whole_part", None) if truncated and structured.is_text_format(schema) else None
+    return structured.parse(whole(text) if whole else text, schema)
+
+
 def _reparse(hit: Result, schema: Any) -> Result:
     """A cached result with `parsed` rebuilt (a pydantic model cannot live in a JSON file)."""
     if hit.ok and schema is not None:
         try:
-            hit.parsed = structured.parse(hit.text, schema)
+            hit.parsed = _parse_reply(hit.text, hit.truncated, schema)
         except structured.ParseError as e:  # the schema's checks changed since: report, do not resend silently
             hit.ok, hit.error = False, f"cached output no longer matches the schema: {e}"
     return hit
