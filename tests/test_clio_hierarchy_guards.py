@@ -80,8 +80,8 @@ def test_huge_proposals_are_dropped_and_counted(strategy, server):
 
     def propose(prompt):
         usual.append(answer(P.PROPOSE_TASK, prompt, {}))
-        # the generator cuts the reply within the last item's 1 MB description
-        return usual[-1] + f"\n8. {'B' * 1000}: a huge name\n9. Huge descriptions: {HUGE}"
+        # the generator cuts the reply within the last item's 1 MB description: a cut last line is left out
+        return usual[-1] + f"\n8. {'B' * 1000}: a huge name\n9. Huge descriptions: {'B' * 1100}\n10. Cut: {HUGE}"
     server.responder = with_task(P.PROPOSE_TASK, propose)
     level = {}
     proposals = strategy.propose(texts, vecs, np.zeros(len(texts), dtype=np.int64), 3, level)
@@ -90,6 +90,7 @@ def test_huge_proposals_are_dropped_and_counted(strategy, server):
     assert level["unusable"] == {"count": 2, "reasons": {"propose: description too long": 1,
                                                          "propose: name too long": 1}}
     assert level["proposals"] == len(proposals) and level["propose_failures"] == 0
+    assert strategy.usage["truncated"] == 1 and strategy.usage["failures"] == 0  # the cut answer, counted
 
 
 def test_huge_merges_fall_back_to_the_nearest_member(strategy, server):

@@ -140,7 +140,8 @@ def test_a_list_cut_at_max_tokens_keeps_its_whole_items_only(server, tmp_path, c
                 Request.user("list whole", schema=NumberedList(2, 10))]
     for run in range(2):
         with llm_session(tmp_path):
-            (cut_off, whole), _ = ask(cfg_for(server), requests, stage="s")
+            (cut_off, whole), usage = ask(cfg_for(server), requests, stage="s")
+        assert usage["truncated"] == (run == 0) and usage["failures"] == 0  # a cut answer that parsed is counted
         assert cut_off.ok and cut_off.truncated and cut_off.parsed == items
         assert whole.ok and not whole.truncated and whole.parsed[-1] == "Music: songs"
         assert cut_off.cached == whole.cached == (run == 1)

@@ -278,9 +278,11 @@ class Generator:
                 done = dataclasses.replace(done, text=done.text[:max_tokens * MAX_CHARS_PER_TOKEN], truncated=True)
             result.text, result.truncated = done.text, done.truncated
             if schema is None:
+                use.truncated += done.truncated
                 return self._keep(key, _finish(result, started, ok=True))
             try:
                 result.parsed = _parse_reply(done.text, done.truncated, request.schema)
+                use.truncated += done.truncated
                 return self._keep(key, _finish(result, started, ok=True))
             except structured.ParseError as e:
                 if done.truncated:

@@ -39,6 +39,7 @@ class StageUsage:
     retries: int = 0  # calls that failed transiently and were tried again (or given up)
     reasks: int = 0  # structured answers that failed to parse and were asked again
     failures: int = 0  # results with ok=False
+    truncated: int = 0  # answers cut at max_tokens that still parsed (a list leaves its cut last line out)
     usage_estimated: int = 0  # calls whose counts were missing (estimated) or implausibly low (raised to a floor)
     prompt_tokens: int = 0
     completion_tokens: int = 0
