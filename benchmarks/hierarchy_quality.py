@@ -276,6 +276,8 @@ def evaluate_seed(x: np.ndarray, data: TwoLevelSet, seed: int, n_init: int = DEF
                                       base_names=names if getattr(strategy, "needs_names", False) else None)
         out["seconds"][method] = time.perf_counter() - t0
         out["methods"][method] = _scores(data.scenario, tree.ancestors()[base_labels, 1])
+        if getattr(strategy, "report", None) is not None:  # an LLM strategy: each step's answers and fallbacks
+            out.setdefault("llm", {})[method] = {"report": strategy.report, "usage": strategy.usage}
     out["hierarchy_vs_scenario"] = out["methods"][default]
     t0 = time.perf_counter()
     flat = _kmeans_labels(x, data.n_scenarios, seed, n_init)
