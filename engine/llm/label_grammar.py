@@ -70,26 +70,32 @@ MAX_LEAD, MAX_WORD_CHARS, MAX_GAP, MAX_TRAIL = 8, 100, 4, 2
 _WORD_CHAR, _MARK = f"[^{_BLANK}{_NEWLINE}]", _escaped(MARKS)
 
 
-def _bounded_regex(words: int) -> str:
-    """A line of at most `words` words, as a regular expression."""
-    more = f"(?:[{_BLANK}]{{1,{MAX_GAP}}}{_WORD_CHAR}{{1,{MAX_WORD_CHARS}}}){{0,{words - 1}}}" if words > 1 else ""
-    return (f"[{_BLANK}]{{0,{MAX_LEAD}}}[{_MARK}]{{0,{MAX_LEAD}}}[^{_SKIPPED}{_NEWLINE}]"
-            f"{_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}{more}[{_BLANK}]{{0,{MAX_TRAIL}}}")
+def _bounded_regex(words: int, blank: str = _BLANK) -> str:
+    """A line of at most `words` words, as a regular expression; `blank` (escaped characters) is the class of its
+    lead, gaps and trailing blanks (a list item's holds no line break)."""
+    more = f"(?:[{blank}]{{1,{MAX_GAP}}}{_WORD_CHAR}{{1,{MAX_WORD_CHARS}}}){{0,{words - 1}}}" if words > 1 else ""
+    return (f"[{blank}]{{0,{MAX_LEAD}}}[{_MARK}]{{0,{MAX_LEAD}}}[^{_SKIPPED}{_NEWLINE}]"
+            f"{_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}{more}[{blank}]{{0,{MAX_TRAIL}}}")
 
 
 # The same in GBNF, as named rules: llama.cpp expands a repetition into copies of the rules inside it and refuses
 # a grammar where those copies exceed 2,000 (MAX_REPETITION_THRESHOLD), which `( [..]{1,4} [..]{1,48} ){0,79}`
 # written inline does (~50 rules × 79); a group of two rule references counts as one rule.
-_BOUNDED_GBNF_RULES = (f"line-start ::= [{_BLANK}]{{0,{MAX_LEAD}}} [{_MARK}]{{0,{MAX_LEAD}}} "
-                       f"[^{_SKIPPED}{_NEWLINE}] {_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}\n"
-                       f"line-gap ::= [{_BLANK}]{{1,{MAX_GAP}}}\n"
-                       f"line-word ::= {_WORD_CHAR}{{1,{MAX_WORD_CHARS}}}\n"
-                       f"line-end ::= [{_BLANK}]{{0,{MAX_TRAIL}}}\n")
+def _bounded_gbnf_rules(name: str, blank: str = _BLANK) -> str:
+    """The helper rules `{name}-start`, `-gap`, `-word` and `-end` of a bounded line whose blanks are `blank`."""
+    return (f"{name}-start ::= [{blank}]{{0,{MAX_LEAD}}} [{_MARK}]{{0,{MAX_LEAD}}} "
+            f"[^{_SKIPPED}{_NEWLINE}] {_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}\n"
+            f"{name}-gap ::= [{blank}]{{1,{MAX_GAP}}}\n"
+            f"{name}-word ::= {_WORD_CHAR}{{1,{MAX_WORD_CHARS}}}\n"
+            f"{name}-end ::= [{blank}]{{0,{MAX_TRAIL}}}\n")
 
 
-def _bounded_gbnf(words: int) -> str:
-    """A line of at most `words` words, as the body of a GBNF rule over `_BOUNDED_GBNF_RULES`."""
-    return "line-start" + (f" (line-gap line-word){{0,{words - 1}}}" if words > 1 else "") + " line-end"
+_BOUNDED_GBNF_RULES = _bounded_gbnf_rules("line")
+
+
+def _bounded_gbnf(words: int, name: str = "line") -> str:
+    """A line of at most `words` words, as the body of a GBNF rule over `_bounded_gbnf_rules(name)`."""
+    return f"{name}-start" + (f" ({name}-gap {name}-word){{0,{words - 1}}}" if words > 1 else "") + f" {name}-end"
 
 
 def label_regex(skeleton: tuple[str, ...], max_words: tuple[int | None, ...] | None = None) -> str:
@@ -186,34 +192,26 @@ _ITEM_BREAKS = _escaped(LINE_BREAKS)
 _ITEM_NUMBER_REGEX, _ITEM_NUMBER_GBNF = "[1-9][0-9]{0,2}\\. ", '[1-9] [0-9]{0,2} ". "'
 _ITEM_REGEX = f"{_ITEM_NUMBER_REGEX}[{_ITEM_SKIPPED}]*[^{_ITEM_SKIPPED}{_ITEM_BREAKS}][^{_ITEM_BREAKS}]*"
 _ITEM_GBNF = f"item ::= {_ITEM_NUMBER_GBNF} [{_ITEM_SKIPPED}]* [^{_ITEM_SKIPPED}{_ITEM_BREAKS}] [^{_ITEM_BREAKS}]*\n"
+
+
 # An item of at most n words (`NumberedList.max_item_words`), built as a bounded line (`_bounded_regex`) whose gaps
 # and trailing blanks hold no line break: up to MAX_LEAD blanks, then up to MAX_LEAD marks and a first word that
 # is not marks only (a lead of marks and blanks, "* Alarm", would be a word the parser counts and the constraint
 # did not), up to n - 1 more words, up to MAX_TRAIL blanks. Every run is bounded, so a model looping inside one
 # item still reaches the next.
-_ITEM_WORDS_GBNF_RULES = (f"item-start ::= [{_INLINE_BLANK}]{{0,{MAX_LEAD}}} [{_MARK}]{{0,{MAX_LEAD}}} "
-                          f"[^{_SKIPPED}{_NEWLINE}] {_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}\n"
-                          f"item-gap ::= [{_INLINE_BLANK}]{{1,{MAX_GAP}}}\n"
-                          f"item-word ::= {_WORD_CHAR}{{1,{MAX_WORD_CHARS}}}\n"
-                          f"item-end ::= [{_INLINE_BLANK}]{{0,{MAX_TRAIL}}}\n")
-
-
 def _item_regex(words: int | None) -> str:
     """One "N. item" line (without its line break) of at most `words` words (None: unbounded), as a regex."""
     if words is None:
         return _ITEM_REGEX
-    more = (f"(?:[{_INLINE_BLANK}]{{1,{MAX_GAP}}}{_WORD_CHAR}{{1,{MAX_WORD_CHARS}}}){{0,{words - 1}}}"
-            if words > 1 else "")
-    return (f"{_ITEM_NUMBER_REGEX}[{_INLINE_BLANK}]{{0,{MAX_LEAD}}}[{_MARK}]{{0,{MAX_LEAD}}}[^{_SKIPPED}{_NEWLINE}]"
-            f"{_WORD_CHAR}{{0,{MAX_WORD_CHARS - 1}}}{more}[{_INLINE_BLANK}]{{0,{MAX_TRAIL}}}")
+    return _ITEM_NUMBER_REGEX + _bounded_regex(words, _INLINE_BLANK)
 
 
 def _item_gbnf(words: int | None) -> str:
     """The rule `item` (and its helpers) for one "N. item" line of at most `words` words, as GBNF."""
     if words is None:
         return _ITEM_GBNF
-    more = f" (item-gap item-word){{0,{words - 1}}}" if words > 1 else ""
-    return f"item ::= {_ITEM_NUMBER_GBNF} item-start{more} item-end\n" + _ITEM_WORDS_GBNF_RULES
+    rules = _bounded_gbnf_rules("item", _INLINE_BLANK)
+    return f"item ::= {_ITEM_NUMBER_GBNF} {_bounded_gbnf(words, 'item')}\n" + rules
 
 
 def answer_choices(fmt) -> list[str] | None:
