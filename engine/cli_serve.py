@@ -1,7 +1,9 @@
 """The two commands that serve until stopped: `explore` (build the page, open or serve it) and `serve-llm`.
 
 Both install their signal handling before any slow work, so Ctrl-C or SIGTERM during a model load or a page
-build stops the command instead of being lost."""
+build stops the command instead of being lost, and both check, after that work and while they serve, for a stop
+Python dropped on the way (a KeyboardInterrupt raised inside a finalizer or weakref callback is printed as
+"Exception ignored in" and goes no further)."""
 from __future__ import annotations
 
 import argparse
@@ -13,14 +15,14 @@ from clio_engine.errors import ClioError
 
 def cmd_explore(args: argparse.Namespace) -> int:
     """Rebuild explorer.html from the run directory's published files, then open or serve it."""
-    restore = stop_on_signals()  # first: a Ctrl-C during the build or the serving is never lost
+    signals = StopSignals()  # first: a Ctrl-C during the build or the serving is never lost
     try:
-        return _explore(args)
+        return _explore(args, signals)
     finally:
-        restore()
+        signals.restore()
 
 
-def _explore(args: argparse.Namespace) -> int:
+def _explore(args: argparse.Namespace, signals: "StopSignals") -> int:
     import webbrowser
 
     from clio_engine.explorer import build_explorer
@@ -33,6 +35,7 @@ def _explore(args: argparse.Namespace) -> int:
         server = make_server(page, port=args.port)
         url = f"http://127.0.0.1:{server.server_address[1]}/"
         try:  # the line is printed inside: a script that signals as soon as it reads it gets the clean stop too
+            signals.watch(server)
             print(f"serving {page.name} at {url} (Ctrl-C stops)", flush=True)
             if not args.no_open:
                 webbrowser.open(url)
@@ -48,14 +51,14 @@ def _explore(args: argparse.Namespace) -> int:
 
 def cmd_serve_llm(args: argparse.Namespace) -> int:
     """Load the model, bind, print the base URL (one line, flushed: scripts wait for it), serve until Ctrl-C."""
-    restore = stop_on_signals()  # first: a Ctrl-C while the model loads stops the command, not lost
+    signals = StopSignals()  # first: a Ctrl-C while the model loads stops the command, not lost
     try:
-        return _serve_llm(args)
+        return _serve_llm(args, signals)
     finally:
-        restore()
+        signals.restore()
 
 
-def _serve_llm(args: argparse.Namespace) -> int:
+def _serve_llm(args: argparse.Namespace, signals: "StopSignals") -> int:
     import faulthandler
     import signal
 
@@ -69,12 +72,18 @@ def _serve_llm(args: argparse.Namespace) -> int:
     server = ModelServer(args.model_path, model_name=args.model_name, host=args.host, port=args.port,
                          device=args.device, batch_size=args.batch_size, seed=args.seed,
                          batch_wait_s=args.batch_wait_ms / 1000, api_key=key, max_tokens=args.max_tokens).start()
+    try:
+        signals.raise_if_asked()  # a stop dropped during the imports or the load: the server never comes up
+    except KeyboardInterrupt:
+        server.close()
+        raise
     if not server.loopback and key is None:  # the address bound decides: 127.1 is loopback, "" is refused
         print(f"clio-engine: warning: serving on {args.host} without authentication: anyone who can reach it can "
               "use the model (--api-key-env VAR requires a key)", file=sys.stderr)
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack: a stuck server says where
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:  # the line is printed inside: a script that signals as soon as it reads it gets the clean close too
+        signals.watch(server._http)
         print(f"serving {server.model_name} at {server.url} (llm.backend: openai, llm.base_url: {server.url}, "
               f"llm.model: {server.model_name}; Ctrl-C stops)", flush=True)
         server.serve_forever()
@@ -85,23 +94,41 @@ def _serve_llm(args: argparse.Namespace) -> int:
     return 0
 
 
-def stop_on_signals():
-    """Make SIGINT and SIGTERM stop the server cleanly (as KeyboardInterrupt); returns what undoes it.
+class StopSignals:
+    """Make SIGINT and SIGTERM stop the command cleanly (as KeyboardInterrupt) until `restore()`.
 
     SIGINT: a non-interactive shell starts a background job (`serve-llm &`, a CI script) with SIGINT ignored,
     and Python then leaves it ignored, so `kill -INT` did nothing (a test server once outlived its test that
     way). SIGTERM: what `docker stop`, systemd and `kill` send; its default ends the process without the 503s
     and the clean close. Commands install it before any slow work: a signal during a model's load or a
-    page's build was lost when it came after."""
-    import signal
-    import threading
+    page's build was lost when it came after. A signal is also recorded (`asked`): where its KeyboardInterrupt
+    lands inside a finalizer or weakref callback (importlib's module locks have one), Python drops it, and
+    `raise_if_asked` or a `watch`ed server raises it again."""
 
-    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
-        return lambda: None
+    def __init__(self):
+        import signal
+        import threading
 
-    def stop(signum, frame):
+        self.asked = False
+        self._before: dict = {}
+        if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+            return
+        self._before = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _stop(self, signum, frame):
+        self.asked = True
         raise KeyboardInterrupt
 
-    before = {sig: signal.signal(sig, handler)
-              for sig, handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, stop))}
-    return lambda: [signal.signal(sig, handler) for sig, handler in before.items()]
+    def raise_if_asked(self) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+
+    def watch(self, server) -> None:
+        """Check for a dropped stop on every turn of a socketserver's `serve_forever` loop (~0.5 s)."""
+        server.service_actions = self.raise_if_asked
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self._before.items():
+            signal.signal(sig, handler)
