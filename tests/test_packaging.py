@@ -83,7 +83,31 @@ def test_presets_load_through_importlib_resources():
 
 
 def test_no_top_level_engine_or_kernels_importable_outside_repo(tmp_path):
-    code = ("import importlib.util as u; import clio_engine, clio_engine.kernels;"
-            "print(u.find_spec('engine') is None, u.find_spec('kernels') is None)")
+    """Outside the checkout the install exposes neither name (a `kernels` found there is the PyPI distribution
+    transformers 5.25 requires, never this repository's folder)."""
+    code = ("import importlib.util as u; import clio_engine, clio_engine.kernels; k = u.find_spec('kernels');"
+            "print(u.find_spec('engine') is None, k.origin if k else None)")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "True"]
+    engine_absent, kernels_origin = out.stdout.split()
+    assert engine_absent == "True"
+    ours = REPO / "kernels"
+    assert kernels_origin == "None" or not Path(kernels_origin).resolve().is_relative_to(ours), kernels_origin
+
+
+def test_the_checkouts_kernels_folder_never_shadows_the_pypi_kernels_package():
+    """Run from a checkout (`python -m pytest`, `python -m clio_engine.cli`), the repository root is on sys.path
+    and kernels/ was found as a top-level `kernels`. transformers 5.25 requires the PyPI distribution of that name
+    and imports it while it loads a model: every model load from the checkout failed with "cannot import name
+    'CUDAProperties' from 'kernels'" (seen in CI the day 5.25 came out). Imported as `kernels`, the folder must
+    hand over to that distribution, or fail as if it were not there."""
+    probe = ("import importlib.metadata as md, sys\n"
+             "try:\n    import kernels\nexcept ModuleNotFoundError:\n    kernels = None\n"
+             "try:\n    md.version('kernels')\n    installed = True\n"
+             "except md.PackageNotFoundError:\n    installed = False\n"
+             "print(installed, getattr(kernels, '__file__', None))\n"
+             "from transformers.integrations import hub_kernels\n")  # the import that failed
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    installed, origin = proc.stdout.split()[-2:]
+    assert origin == "None" or not Path(origin).resolve().is_relative_to(REPO / "kernels"), origin
+    assert (origin != "None") == (installed == "True"), proc.stdout  # the distribution, where it is installed
