@@ -73,22 +73,18 @@ def _serve_llm(args: argparse.Namespace, signals: "StopSignals") -> int:
                          device=args.device, batch_size=args.batch_size, seed=args.seed,
                          batch_wait_s=args.batch_wait_ms / 1000, api_key=key, max_tokens=args.max_tokens).start()
     try:
-        signals.raise_if_asked()  # a stop dropped during the imports or the load: the server never comes up
-    except KeyboardInterrupt:
-        server.close()
-        raise
-    if not server.loopback and key is None:  # the address bound decides: 127.1 is loopback, "" is refused
-        print(f"clio-engine: warning: serving on {args.host} without authentication: anyone who can reach it can "
-              "use the model (--api-key-env VAR requires a key)", file=sys.stderr)
-    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack: a stuck server says where
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
-    try:  # the line is printed inside: a script that signals as soon as it reads it gets the clean close too
-        signals.watch(server._http)
-        print(f"serving {server.model_name} at {server.url} (llm.backend: openai, llm.base_url: {server.url}, "
-              f"llm.model: {server.model_name}; Ctrl-C stops)", flush=True)
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("stopped", flush=True)
+        signals.raise_if_asked()  # a stop dropped during the imports or the load: never serve (exit 130)
+        if not server.loopback and key is None:  # the address bound decides: 127.1 is loopback, "" is refused
+            print(f"clio-engine: warning: serving on {args.host} without authentication: anyone who can reach it "
+                  "can use the model (--api-key-env VAR requires a key)", file=sys.stderr)
+        if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack: a stuck server says where
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+        try:  # the line is printed inside: a script that signals as soon as it reads it gets the clean close too
+            print(f"serving {server.model_name} at {server.url} (llm.backend: openai, llm.base_url: {server.url}, "
+                  f"llm.model: {server.model_name}; Ctrl-C stops)", flush=True)
+            server.serve_forever(between_turns=signals.raise_if_asked)
+        except KeyboardInterrupt:
+            print("stopped", flush=True)
     finally:
         server.close()
     return 0

@@ -252,6 +252,41 @@ def test_explore_serve_stops_on_sigint_even_when_started_with_it_ignored(run_dir
             proc.communicate(timeout=60)
 
 
+# Both servers come up through local_http.LocalServer; a finalizer runs as it starts serving (after the "serving"
+# line) and sleeps 4 s, so the signal surely lands in it and Python drops the KeyboardInterrupt.
+_DROPPED_WHILE_SERVING = (
+    "import sys, time\nimport clio_engine.local_http as h\nserve = h.LocalServer.serve_forever\n"
+    "F = type('Finalized', (), {'__del__': lambda self: (print('finalizing', file=sys.stderr, flush=True), "
+    "time.sleep(4))})\n"
+    "h.LocalServer.serve_forever = lambda self, *a, **kw: (F() and None, serve(self, *a, **kw))[1]\n"
+    "from clio_engine.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+@pytest.mark.parametrize("command", ["serve-llm", "explore --serve"])
+def test_a_sigint_python_dropped_while_serving_still_stops_the_server(command, request):
+    """A stop whose KeyboardInterrupt lands in a finalizer once the server is up was dropped by Python, and the
+    server ran on until killed: it must stop at the next turn of the serving loop, cleanly."""
+    if command == "serve-llm":
+        args = ["serve-llm", "--port", "0", "--device", "cpu", "--model-path", str(request.getfixturevalue("tiny_llm_dir"))]
+    else:
+        args = ["explore", str(request.getfixturevalue("run_dir")), "--serve", "--no-open", "--port", "0"]
+    proc = subprocess.Popen([sys.executable, "-c", _DROPPED_WHILE_SERVING, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "TQDM_DISABLE": "1"},
+                            preexec_fn=_ignoring_sigint)
+    try:
+        assert next((line for line in proc.stdout if "serving" in line), None), "the server never came up"
+        assert next((line for line in proc.stderr if "finalizing" in line), None), "the finalizer never ran"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert "Exception ignored" in err, err  # the interrupt was indeed dropped inside the finalizer
+        assert proc.returncode == 0 and "stopped" in out, out + err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=60)
+
+
 # ------------------------------------------------------------------------------------- 6. held connections
 
 @pytest.fixture

@@ -38,6 +38,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,7 +253,11 @@ class ModelServer:
             raise
         return self
 
-    def serve_forever(self) -> None:
+    def serve_forever(self, between_turns: Callable[[], None] | None = None) -> None:
+        """Serve until close() or an exception; `between_turns` runs on every turn of the accept loop (~0.5 s),
+        and what it raises ends serving (serve-llm raises a stop that Python dropped in a finalizer)."""
+        if between_turns is not None:
+            self._http.service_actions = between_turns
         self._http.serve_forever()
 
     def serve_in_background(self) -> "ModelServer":
