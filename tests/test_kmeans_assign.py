@@ -349,6 +349,7 @@ def test_tuned_table_lookup_is_total_and_valid():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("error:TRITON_DEFAULT_FP_FUSION")  # fusion is stated (triton_options), not defaulted
 def test_sm90_table_compiles_within_shared_memory():
     """Compile each sm_90 row of the frozen table for sm_90 on this CPU (Triton's bundled ptxas: no
     GPU needed) at its bucket's largest D: it must fit the 227 KiB of shared memory an H100/H200
@@ -361,6 +362,7 @@ def test_sm90_table_compiles_within_shared_memory():
         pytest.skip(f"this Triton cannot compile ahead of time: {exc}")
     from clio_engine.kernels.kmeans_assign import tuned
     from clio_engine.kernels.kmeans_assign.triton import _assign_kernel, resident_tiles
+    from clio_engine.kernels.triton_options import FP_FUSION
 
     rows = {(dt, d, cfg) for (arch, dt, d, _), cfg in tuned.TABLE.items() if arch == "9.0" and dt != "fp16"}
     rows.add(("bf16", 384, tuned.lookup("9.0", "bf16", 384, 1000)))
@@ -375,7 +377,8 @@ def test_sm90_table_compiles_within_shared_memory():
         sig.update(dict.fromkeys(const, "constexpr"))
         try:
             kernel = triton.compile(ASTSource(_assign_kernel, sig, const), target=GPUTarget("cuda", 90, 32),
-                                    options={"num_warps": cfg.num_warps, "num_stages": cfg.num_stages})
+                                    options={"num_warps": cfg.num_warps, "num_stages": cfg.num_stages,
+                                             "enable_fp_fusion": FP_FUSION})
         except (FileNotFoundError, RuntimeError) as exc:
             if "ptxas" in str(exc):
                 pytest.skip(f"no ptxas for sm_90 here: {exc}")

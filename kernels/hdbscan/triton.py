@@ -37,6 +37,8 @@ from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from clio_engine.errors import InputError
 
+from ..triton_options import FP_FUSION
+
 if importlib.util.find_spec("triton") is not None:   # the kernel below is defined only with triton
     import triton
     import triton.language as tl
@@ -394,7 +396,7 @@ def nearest_other_component_triton(pts: Points, comp: torch.Tensor, *, config: C
         n, d, xc.stride(0), xc.stride(1), x64.stride(0), x64.stride(1), _MR_REL,
         INPUT_PRECISION="ieee",   # exact fp32 products: TF32 would widen the near-tie window 8000×
         BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k,
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        num_warps=cfg.num_warps, num_stages=cfg.num_stages, enable_fp_fusion=FP_FUSION,
     )
     return w2, j
 

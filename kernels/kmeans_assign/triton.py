@@ -30,6 +30,7 @@ from . import tuned
 from .cpu import assign_torch as assign_torch_gpu  # the GPU peer: chunked torch GEMM + min
 from .cpu import check_center_norms, raise_on_nonfinite, sqnorm
 from .reference import check_inputs
+from ..triton_options import FP_FUSION
 from .tuned import Config
 
 __all__ = ["assign_triton", "assign_torch_gpu", "Config", "default_config"]
@@ -208,7 +209,7 @@ def assign_triton(x, centers, *, x_sqnorm=None, c_sqnorm=None, config: Config | 
         INPUT_PRECISION=precision, UPCAST=_interpreting() and x.dtype == torch.bfloat16,
         D_TILES=resident_tiles(d, cfg),
         BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_D=cfg.block_d,
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        num_warps=cfg.num_warps, num_stages=cfg.num_stages, enable_fp_fusion=FP_FUSION,
     )
     if check:
         raise_on_nonfinite(x, c, dist)
