@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from clio_engine.datasets import generate_conversations
     from clio_engine.embed import embed
+    from clio_engine.scale.dask_cluster import local_cluster
     from clio_engine.scale.dask_embed import dask_embed
 
     texts = generate_conversations(args.n, seed=args.seed)["text"].tolist()
@@ -50,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         single_s = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=args.threads_per_worker,
-                                      processes=True, dashboard_address=None) as cluster, \
+        with local_cluster(args.workers, args.threads_per_worker) as cluster, \
                 distributed.Client(cluster) as client:
             start_s = time.perf_counter() - t0
             t0 = time.perf_counter()

@@ -49,6 +49,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--partition-rows", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--plain", action="store_true", help="a cluster without TLS (a run's cluster has it): its cost")
     ap.add_argument("--output", type=Path)
     args = ap.parse_args(argv)
 
@@ -57,6 +58,7 @@ def main(argv=None) -> dict:
     from clio_engine.cluster.kmeans import kmeans
     from clio_engine.cluster.rows import Frame
     from clio_engine.device import cpu_model
+    from clio_engine.scale.dask_cluster import local_cluster
     from clio_engine.scale.dask_kmeans import dask_kmeans
 
     report = {"bench": "dask_kmeans", "n": args.n, "d": args.d, "k": args.k, "max_iter": args.max_iter,
@@ -83,8 +85,8 @@ def main(argv=None) -> dict:
         report["single_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
         t0 = time.perf_counter()
-        with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        # As a run starts it (mutual TLS); --plain measures the same without TLS, for its cost.
+        with local_cluster(args.workers, secure=not args.plain) as cluster, distributed.Client(cluster) as client:
             client.run(__import__, "clio_engine.scale.dask_kmeans")   # worker imports: part of start-up
             report["cluster_start_s"] = round(time.perf_counter() - t0, 2)
             t0 = time.perf_counter()

@@ -237,10 +237,11 @@ class _DaskCluster:
     def __init__(self, args):
         import distributed
 
+        from clio_engine.scale.dask_cluster import local_cluster
+
         t0 = time.perf_counter()
         self.args = args
-        self.cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                                dashboard_address=None)
+        self.cluster = local_cluster(args.workers)  # as a run starts it (mutual TLS)
         self.client = distributed.Client(self.cluster)
         self.startup_s = round(time.perf_counter() - t0, 3)
         self.peaks = None

@@ -204,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
 
     explore = sub.add_parser("explore", help="rebuild a run's explorer.html and open it (or serve it on localhost)")
     explore.add_argument("run_dir", help="a finished run directory")
-    explore.add_argument("--serve", action="store_true", help="serve the page on http://127.0.0.1:PORT instead of opening the file")
+    explore.add_argument("--serve", action="store_true", help="serve the page on http://127.0.0.1:PORT/<secret token>/ (printed) instead of opening the file")
     explore.add_argument("--port", type=_port, default=8765, help="port for --serve (default 8765; 0 picks a free one)")
     explore.add_argument("--no-open", action="store_true", help="only rebuild the page; open no browser")
     explore.set_defaults(func=cmd_explore)

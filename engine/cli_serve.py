@@ -30,20 +30,24 @@ def _explore(args: argparse.Namespace, signals: "StopSignals") -> int:
     page = build_explorer(args.run_dir)
     print(f"wrote {page} ({page.stat().st_size / 1e6:.1f} MB)")
     if args.serve:
-        from clio_engine.explorer.serve import make_server
+        from clio_engine.explorer.serve import make_server, open_in_browser
 
         server = make_server(page, port=args.port)
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        # The path holds the server's secret token: print it (this terminal only), never pass it in a command line.
+        url = f"http://127.0.0.1:{server.server_address[1]}{server.page_path}"
+        redirect = None
         try:  # the line is printed inside: a script that signals as soon as it reads it gets the clean stop too
             signals.watch(server)
             print(f"serving {page.name} at {url} (Ctrl-C stops)", flush=True)
             if not args.no_open:
-                webbrowser.open(url)
+                _, redirect = open_in_browser(url)
             server.serve_forever()
         except KeyboardInterrupt:
             print("stopped")
         finally:
             server.server_close()
+            if redirect is not None:
+                redirect.unlink(missing_ok=True)
     elif not args.no_open and not webbrowser.open(page.resolve().as_uri()):
         print(f"no browser found here; open {page.resolve().as_uri()} or use --serve")
     return 0

@@ -10,7 +10,9 @@ the temporary file removed (`clio_engine.storage.writing`).
 from __future__ import annotations
 
 import json
+import logging
 import os
+import stat
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,6 +28,36 @@ LLM_CACHE = f"{CACHE}/llm"  # the run's LLM call cache: prompts hold record text
 EMBED_STORE = f"{CACHE}/embeddings"  # the run's content-addressed embedding store (unless embed.cache_dir is set)
 RELEASE = "release"
 AGGREGATES = "aggregates.csv"  # under release/: every published number, the Economic Index's long layout
+
+
+OWNER_ONLY = 0o700  # private folders: another account on a shared machine may not list, read or enter them
+
+log = logging.getLogger(__name__)
+
+
+def owner_only_dir(path: Path, *, tighten: bool = True) -> Path:
+    """Create `path` (and missing parents) so that only its owner may enter it: per-record data in it (texts,
+    invertible embeddings, prompts) is then closed to the machine's other accounts whatever the umask.
+
+    `tighten`: a folder that exists with group or other access (made before this rule, or copied with another
+    umask) is set to owner-only too; leave it False for a folder the user chose and may share on purpose. A
+    filesystem that keeps no modes (vfat, some network mounts) cannot be tightened: that is logged, not fatal.
+    Parents are made with the umask's mode: the folder's own mode is what closes its contents."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=OWNER_ONLY)  # the mode applies from creation: no window in which another account can enter
+        return path
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+    if tighten and stat.S_IMODE(path.stat().st_mode) & 0o077:
+        try:
+            os.chmod(path, OWNER_ONLY)
+        except OSError as e:
+            log.warning("could not make %s owner-only (%s): other accounts on this machine may read it", path,
+                        e.strerror or e)
+    return path
 
 
 def node_id(level: int, index: int) -> str:

@@ -12,6 +12,7 @@ from clio_engine.datasets import generate_conversations
 from clio_engine.embed import embed
 from clio_engine.errors import InputError, OutputError
 from clio_engine.faults import FAULT_ENV
+from clio_engine.scale.dask_cluster import local_cluster
 from clio_engine.scale.dask_embed import dask_embed
 
 distributed = pytest.importorskip("distributed")
@@ -28,8 +29,7 @@ def texts() -> list[str]:
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as c:
+    with local_cluster(n_workers=2) as cluster, distributed.Client(cluster) as c:  # TLS, as a run starts it
         yield c
 
 
@@ -89,7 +89,7 @@ def test_a_run_that_fails_part_way_resumes_from_its_recorded_partitions(texts, s
     # One worker, no retries of a task whose worker died: the kill at partition 3 fails the run, after
     # partitions 0-2 were recorded; the rerun (the once-only marker lets it through) redoes only the rest.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
-            distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            local_cluster(n_workers=1) as cluster, \
             distributed.Client(cluster) as c:
         _on_workers(c, FAULT_ENV, "embed:partition:3")
         out = tmp_path / "vectors.npy"

@@ -19,6 +19,7 @@ from sklearn.metrics import adjusted_rand_score as ari
 from clio_engine.cluster.kmeans import kmeans
 from clio_engine.cluster.rows import Frame
 from clio_engine.errors import ConfigError, InputError
+from clio_engine.scale.dask_cluster import local_cluster
 from clio_engine.scale.dask_kmeans import dask_kmeans
 
 distributed = pytest.importorskip("distributed")
@@ -30,8 +31,7 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as c:
+    with local_cluster(n_workers=2) as cluster, distributed.Client(cluster) as c:  # TLS, as a run starts it
         c.run(importlib.import_module, "clio_engine.scale.dask_kmeans")   # worker start-up cost lands here
         yield c
 
@@ -205,10 +205,8 @@ def test_cuml_backend_without_cuml_is_a_config_error(client, npy):
 @pytest.mark.skipif(importlib.util.find_spec("cuml") is None or importlib.util.find_spec("dask_cuda") is None,
                     reason="cuml.dask needs RAPIDS cuML and dask-cuda (one GPU per worker); not installed here")
 def test_cuml_dask_backend_inertia_close(npy, X):
-    from dask_cuda import LocalCUDACluster
-
     best = reference(X, "k-means++", random_state=0).inertia
-    with LocalCUDACluster(dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+    with local_cluster(cuda=True) as cluster, distributed.Client(cluster) as c:
         result = dask_kmeans(c, npy, K, init="k-means||", random_state=0, backend="cuml", partition_rows=PART)
     assert result.labels.shape == (N,)
     assert result.inertia <= 1.03 * best

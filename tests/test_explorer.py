@@ -137,9 +137,16 @@ def test_serve_answers_with_the_page_only(explorer_run):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        with urllib.request.urlopen(url + "/") as r:
-            assert r.status == 200 and r.read() == (result.dir / "explorer.html").read_bytes()
-        for path in ("/private/embeddings.npy", "/private/cache/map.npz", "/private/assignments.parquet", "/../manifest.json"):
+        token = server.page_path.strip("/")
+        assert len(token) >= 32, "a secret path, drawn per server"
+        for path in (server.page_path, server.page_path + "explorer.html"):
+            with urllib.request.urlopen(url + path) as r:
+                assert r.status == 200 and r.read() == (result.dir / "explorer.html").read_bytes()
+                assert r.headers["Referrer-Policy"] == "no-referrer"
+        # Another account on the machine reaches 127.0.0.1 too; without the token it gets nothing.
+        for path in ("/", "/explorer.html", "/" + token, f"/{token[:-1]}/", f"/{token}x/", f"/{token}/../",
+                     f"/x/{token}/", "/private/embeddings.npy", "/private/cache/map.npz", "/private/assignments.parquet",
+                     "/../manifest.json", f"{server.page_path}manifest.json"):
             with pytest.raises(urllib.error.HTTPError) as err:
                 urllib.request.urlopen(url + path)
             assert err.value.code == 404
@@ -162,12 +169,12 @@ def served_page(tmp_path):
         server.server_close()
 
 
-def _get(port: int, host_header: str | None) -> str:
-    """The status line of GET / sent over a real socket to 127.0.0.1 with this Host header."""
+def _get(port: int, host_header: str | None, path: str) -> str:
+    """The status line of GET `path` sent over a real socket to 127.0.0.1 with this Host header."""
     import socket
 
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        head = "GET / HTTP/1.1\r\n" + (f"Host: {host_header}\r\n" if host_header is not None else "") + "Connection: close\r\n\r\n"
+        head = f"GET {path} HTTP/1.1\r\n" + (f"Host: {host_header}\r\n" if host_header is not None else "") + "Connection: close\r\n\r\n"
         sock.sendall(head.encode())
         return sock.makefile("rb").readline().decode().strip()
 
@@ -175,10 +182,11 @@ def _get(port: int, host_header: str | None) -> str:
 def test_serve_refuses_foreign_host_headers(served_page):
     """DNS rebinding: evil.example resolving to 127.0.0.1 must not be able to read the page."""
     port = served_page.server_address[1]
+    path = served_page.page_path
     for host in ("127.0.0.1", f"127.0.0.1:{port}", "localhost", f"LOCALHOST:{port}", "[::1]", f"[::1]:{port}"):
-        assert _get(port, host).startswith("HTTP/1.0 200"), host
+        assert _get(port, host, path).startswith("HTTP/1.0 200"), host
     for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", f"localhost:{port + 1}", "", None):
-        assert _get(port, host).startswith("HTTP/1.0 421"), host
+        assert _get(port, host, path).startswith("HTTP/1.0 421"), host
 
 
 def test_serve_on_a_busy_or_invalid_port_is_one_clear_error(served_page, tmp_path, capsys):

@@ -139,8 +139,9 @@ def test_dask_dataframe_on_a_local_cluster(tmp_path, reference):
     distributed = pytest.importorskip("distributed")
     for i, part in enumerate(_parts()):
         part.to_parquet(tmp_path / f"part-{i}.parquet", index=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c, \
-            distributed.Client(c):
+    from clio_engine.scale.dask_cluster import local_cluster
+
+    with local_cluster(n_workers=2) as c, distributed.Client(c):
         frame = dd.read_parquet(str(tmp_path / "part-*.parquet"))
         assert_same(load_records(frame, facet_columns=["lang"]), reference)
 

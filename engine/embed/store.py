@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from clio_engine.errors import OutputError
+from clio_engine.runfiles import owner_only_dir
 from clio_engine.storage import ensure_free, reserve, writing
 
 
@@ -42,7 +43,7 @@ class EmbeddingStore:
         A new vectors file is checked against the free disk space and its blocks reserved before any row
         is written, so a full disk is an OutputError here, never a SIGBUS in the middle of a chunk."""
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            owner_only_dir(path)  # the vectors give the texts back: closed to the machine's other accounts
         except OSError as e:
             raise OutputError(f"cannot create the embedding cache {path}: {e.strerror or e}") from None
         store = cls(path, n_rows, dim)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from clio_engine.llm.types import Request, Result
-from clio_engine.runfiles import LLM_CACHE
+from clio_engine.runfiles import LLM_CACHE, owner_only_dir
 from clio_engine.storage import writing
 
 CACHE_VERSION = 2  # 2: the backend identity joined the key
@@ -162,7 +162,7 @@ class _Appender:
         if self._fd is None:
             self._path = self.root / f"{self.prefix}{os.getpid()}-{secrets.token_hex(4)}{self.suffix}"
             with writing(self._path):
-                self.root.mkdir(parents=True, exist_ok=True)
+                owner_only_dir(self.root, tighten=False)  # prompts hold record text; a folder the user chose keeps its mode
                 self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with writing(self._path):
             os.write(self._fd, line)  # O_APPEND: one write, so concurrent writers never interleave a line

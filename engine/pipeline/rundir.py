@@ -4,7 +4,8 @@
   plots/, explorer.html;
 - `private/`: per-record and invertible data, never published — assignments.parquet, embeddings.npy,
   noise.key (with privacy.epsilon: the secret the noise is drawn with) and the stage caches under
-  `private/cache/` (the embedding store, the map, names, tree, ...);
+  `private/cache/` (the embedding store, the map, names, tree, ...); the folder is owner-only (0700),
+  made so or tightened each time the run directory is opened;
 - `release/`: what may leave the building, rebuilt from the top level by `clio_engine.pipeline.release`.
 
 Every file is written
@@ -22,8 +23,8 @@ from pathlib import Path
 
 from clio_engine.errors import OutputError
 # The atomic, disk-full-safe writers live with the run-directory conventions (readers use them too).
-from clio_engine.runfiles import (ASSIGNMENTS, CACHE, EMBEDDINGS, PRIVATE, RELEASE, write_bytes, write_json, write_npy, write_npz,  # noqa: F401  (re-exported)
-                                  write_parquet, write_text)
+from clio_engine.runfiles import (ASSIGNMENTS, CACHE, EMBEDDINGS, PRIVATE, RELEASE, owner_only_dir, write_bytes, write_json,  # noqa: F401  (re-exported)
+                                  write_npy, write_npz, write_parquet, write_text)
 
 OUTPUT_FILES = ("manifest.json", "clusters.parquet", "facets.parquet", "tree.json", "report.md")  # the analyst's view
 PRIVATE_FILES = (ASSIGNMENTS, EMBEDDINGS)
@@ -58,6 +59,7 @@ class RunDir:
         if self.path.exists() and not self.path.is_dir():
             raise OutputError(f"run directory {self.path} exists and is not a directory; choose another --out / output.dir")
         try:
+            owner_only_dir(self.private)  # per-record data: closed to the machine's other accounts
             (self.cache / "stages").mkdir(parents=True, exist_ok=True)
             # os.access is no test (root passes it on a read-only folder): create and remove a probe file.
             with tempfile.TemporaryFile(dir=self.cache / "stages"):

@@ -1,5 +1,7 @@
 """The Dask cluster a run uses: an existing scheduler (`compute.address`), else a LocalCluster (CPU workers)
-or dask-cuda's LocalCUDACluster (one worker per GPU) started for the run and closed after it.
+or dask-cuda's LocalCUDACluster (one worker per GPU) started for the run and closed after it. A cluster
+started here speaks mutual TLS with credentials of its own (`local_security`); an existing scheduler is
+reached with the security settings of Dask's own configuration (`distributed.comm.tls.*`).
 
     with client_for(cfg.compute) as client:
         ...  # client.submit / dask collections computed on client
@@ -46,7 +48,7 @@ def client_for(compute) -> Iterator["distributed.Client"]:  # noqa: F821 (lazy i
             yield client
         return
     with spawn_environ_kept():
-        cluster = _local_cluster(compute, distributed)
+        cluster = local_cluster(compute.n_workers, compute.threads_per_worker, compute.memory_limit, cuda=compute.cuda)
         with cluster, distributed.Client(cluster) as client:
             log.info("dask: started %s with %d workers", type(cluster).__name__, len(cluster.workers))
             yield client
@@ -72,13 +74,47 @@ def spawn_environ_kept() -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _local_cluster(compute, distributed):
-    if compute.cuda:
-        try:
-            from dask_cuda import LocalCUDACluster
-        except ImportError:
-            raise ConfigError("compute.cuda: true needs dask-cuda: pip install dask-cuda") from None
-        return LocalCUDACluster(threads_per_worker=compute.threads_per_worker, memory_limit=compute.memory_limit,
-                                dashboard_address=None)
-    return distributed.LocalCluster(n_workers=compute.n_workers, threads_per_worker=compute.threads_per_worker,
-                                    memory_limit=compute.memory_limit, processes=True, dashboard_address=None)
+# The scheduler's HTTP routes a local cluster keeps: liveness and Prometheus counters. The default set adds
+# pages of worker logs, call stacks and task keys, served to anyone on this machine.
+HTTP_ROUTES = ["distributed.http.scheduler.prometheus", "distributed.http.health"]
+
+
+def local_security(distributed):
+    """Mutual TLS with credentials made for this cluster only (kept in memory; distributed writes them for the
+    moment of loading into an owner-only temporary folder, then deletes them).
+
+    A scheduler on 127.0.0.1 without it accepts a client from any account on the machine, and a client runs
+    code in the workers as this user: every private/ zone this user can read (texts, embeddings, prompts) would
+    be open to the machine's other accounts while a run is going. With it, a connection without this
+    cluster's certificate fails its handshake."""
+    try:
+        import cryptography  # noqa: F401  (distributed makes the temporary certificates with it)
+    except ImportError:
+        raise ConfigError("compute.scheduler: dask starts a local cluster secured with TLS, which needs the "
+                          "'cryptography' package: pip install 'clio-engine[dask]'") from None
+    return distributed.Security.temporary()
+
+
+def local_cluster(n_workers: int = 2, threads_per_worker: int = 1, memory_limit: str = "auto", *, cuda: bool = False,
+                  secure: bool = True):
+    """A LocalCluster of `n_workers` worker processes (or dask-cuda's LocalCUDACluster, one worker per GPU), as a
+    run starts it: mutual TLS with its own credentials (`local_security`; `secure=False` only for a benchmark's
+    side-by-side figure), no dashboard, and the scheduler's HTTP server on a free port of 127.0.0.1 with the
+    `HTTP_ROUTES` only (not 8787, which a second cluster on the machine would find taken). A `distributed.Client`
+    made from it takes its credentials."""
+    import dask
+
+    distributed = require_distributed()
+    security = local_security(distributed) if secure else None
+    http = {"dashboard_address": "127.0.0.1:0"}
+    with dask.config.set({"distributed.scheduler.http.routes": HTTP_ROUTES}):
+        if cuda:
+            try:
+                from dask_cuda import LocalCUDACluster
+            except ImportError:
+                raise ConfigError("compute.cuda: true needs dask-cuda: pip install dask-cuda") from None
+            return LocalCUDACluster(threads_per_worker=threads_per_worker, memory_limit=memory_limit,
+                                    dashboard_address=None, security=security, scheduler_kwargs=http)
+        return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                        memory_limit=memory_limit, processes=True, dashboard_address=None,
+                                        security=security, scheduler_kwargs=http)

@@ -1,0 +1,286 @@
+"""Another account on the same machine may not read a run's private/ zone (SPEC §3): per-record texts,
+invertible embeddings and the prompts in the LLM call cache. A shared research server is the common case; a
+umask of 022 (the default on most systems) would leave every file under private/ readable by all.
+
+The attack runs as a real second account (uid/gid `nobody`) in a forked child, so it needs root to switch
+users and skips with that reason elsewhere; the mode checks beside it run everywhere."""
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from clio_engine import generate_conversations
+from clio_engine.llm.cache import CallCache
+from clio_engine.llm.types import Result
+from clio_engine.pipeline import run
+from clio_engine.pipeline.rundir import RunDir
+from clio_engine.runfiles import owner_only_dir
+
+pytestmark = pytest.mark.unit
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def loose_umask():
+    """The common umask (022): files and folders readable by every account unless the engine says otherwise."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.fixture
+def open_folder():
+    """A folder every account may enter (pytest's tmp_path sits under a root-only folder, which would close
+    the run directory to the attacker whatever the engine did)."""
+    path = Path(tempfile.mkdtemp(prefix="clio-private-access-"))
+    path.chmod(0o755)
+    yield path
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _small_run(out: Path, tiny_bert_dir: Path, **overrides):
+    frame = generate_conversations(200, seed=5)
+    return run(None, input=frame[["id", "text", "user_id"]], out=out, overrides={
+        "embed.progress": False, "cluster.k": 8, "hierarchy.levels": 2, "hierarchy.top": 3,
+        "embed.model": str(tiny_bert_dir), "input.user_column": "user_id", "output.explorer": False, **overrides})
+
+
+def _read_as_another_account(paths: list[Path]) -> dict[str, str]:
+    """Each path read by uid/gid `nobody` in a forked child: 'read' or the error's name."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the attacker: drop to another account, try every path, report, exit without cleanup
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            lines = []
+            for path in paths:
+                try:
+                    if path.is_dir():
+                        os.listdir(path)
+                    else:
+                        with open(path, "rb") as f:
+                            f.read(16)
+                    lines.append("read")
+                except OSError as e:
+                    lines.append(type(e).__name__)
+            os.write(write_end, "\n".join(lines).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        answers = f.read().decode().split("\n")
+    os.waitpid(pid, 0)
+    assert len(answers) == len(paths), f"the attacker process reported {answers!r}"
+    return {str(p): a for p, a in zip(paths, answers)}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or os.geteuid() != 0,
+                    reason="reading as another account needs root (to switch to uid nobody) and fork")
+def test_another_account_reads_the_analyst_view_but_nothing_under_private(open_folder, loose_umask, tiny_bert_dir):
+    result = _small_run(open_folder / "run", tiny_bert_dir)
+    d = result.dir
+    private = [d / "private", d / "private" / "assignments.parquet", d / "private" / "embeddings.npy",
+               *sorted((d / "private" / "cache" / "embeddings").glob("*/vectors.npy"))]
+    assert len(private) == 4, "the run's own embedding store is under private/cache/embeddings"
+    answers = _read_as_another_account([d / "manifest.json", d / "release" / "aggregates.csv", *private])
+    # The analyst's view is readable: the attacker reaches the run directory, so what follows is the engine's doing.
+    assert answers[str(d / "manifest.json")] == "read" and answers[str(d / "release" / "aggregates.csv")] == "read"
+    leaked = [p for p in map(str, private) if answers[p] != "PermissionError"]
+    assert leaked == [], f"another account could read {leaked}"
+
+
+def test_private_is_owner_only_under_a_loose_umask(open_folder, loose_umask, tiny_bert_dir):
+    result = _small_run(open_folder / "run", tiny_bert_dir)
+    assert _mode(result.dir / "private") == 0o700
+    assert _mode(result.dir) == 0o755, "the analyst's view keeps the umask's mode"
+
+
+def test_an_earlier_private_zone_left_open_is_closed_when_the_run_directory_is_opened(tmp_path, loose_umask):
+    (tmp_path / "run" / "private").mkdir(parents=True)
+    (tmp_path / "run" / "private").chmod(0o755)  # made by an older version, or copied with another umask
+    RunDir(tmp_path / "run")
+    assert _mode(tmp_path / "run" / "private") == 0o700
+
+
+def test_a_shared_embedding_store_is_owner_only(tmp_path, loose_umask, tiny_bert_dir):
+    """embed.cache_dir (the store shared across runs, outside any run directory) holds invertible vectors too."""
+    _small_run(tmp_path / "run", tiny_bert_dir, **{"embed.cache_dir": str(tmp_path / "shared")})
+    entries = list((tmp_path / "shared" / "embeddings").glob("*/vectors.npy"))
+    assert len(entries) == 1
+    assert _mode(entries[0].parent) == 0o700
+
+
+def test_an_llm_call_cache_folder_is_created_owner_only_and_a_chosen_one_keeps_its_mode(tmp_path, loose_umask):
+    new = CallCache(tmp_path / "new" / "llm")
+    new.put("k", Result(ok=True, text="a prompt's answer"))
+    new.close()
+    assert _mode(tmp_path / "new" / "llm") == 0o700 and _mode(tmp_path / "new") == 0o755
+    chosen = tmp_path / "chosen"
+    chosen.mkdir(mode=0o750)  # the user shares it with a group on purpose: not ours to tighten
+    shared = CallCache(chosen)
+    shared.put("k", Result(ok=True, text="x"))
+    shared.close()
+    assert _mode(chosen) == 0o750
+    assert [_mode(p) for p in shared.logs()] == [0o600]
+
+
+def test_owner_only_dir_refuses_a_file_in_the_way(tmp_path):
+    (tmp_path / "private").write_text("not a folder")
+    with pytest.raises(FileExistsError):
+        owner_only_dir(tmp_path / "private")
+
+
+# The other account's program: submit a task that reads the secret through the run's Dask scheduler (a client
+# runs code in the workers, as the run's user), without credentials and with TLS credentials of its own.
+_DASK_ATTACKER = r"""
+import sys
+import distributed
+
+address, secret = sys.argv[1], sys.argv[2]
+
+
+def read():
+    with open(secret) as f:
+        return f.read()
+
+
+for name, addr, kw in (("plain", address.replace("tls://", "tcp://"), {}),
+                       ("own-tls", address.replace("tcp://", "tls://"), {"security": distributed.Security.temporary()})):
+    try:
+        with distributed.Client(addr, timeout=10, **kw) as client:
+            print(f"{name}:{client.submit(read, pure=False).result(timeout=60)}")
+    except Exception as e:  # any refusal is what the test wants; the output says which
+        print(f"{name}:refused {type(e).__name__}")
+"""
+
+
+def test_another_account_cannot_run_code_in_the_local_dask_cluster(tmp_path):
+    """While a `compute.scheduler: dask` run is going, its workers can read every private/ zone of the user.
+    The attacker finds the scheduler on 127.0.0.1 and submits a task that reads a file only the run's user may
+    read. The scheduler tells clients apart by certificate, not by account, so the attacker here is a process
+    of the same user holding none of the cluster's credentials (another account cannot start this venv's
+    Python where it lives in root's home, as in CI); it stands for every account on the machine."""
+    import subprocess
+
+    pytest.importorskip("distributed")
+    from clio_engine.config import load_config
+    from clio_engine.scale.dask_cluster import client_for
+
+    secret = owner_only_dir(tmp_path / "private") / "secret.txt"
+    secret.write_text("canary-7f3a9 a person's words")
+    compute = load_config(None, {"compute.scheduler": "dask", "compute.n_workers": 1}).compute
+    with client_for(compute) as client:
+        address = client.scheduler.address
+        assert client.submit(lambda p: open(p).read(), str(secret)).result() == secret.read_text()  # the run's own client works
+        done = subprocess.run([sys.executable, "-c", _DASK_ATTACKER, address, str(secret)], capture_output=True,
+                              text=True, timeout=180, cwd=tmp_path)
+    answers = dict(line.split(":", 1) for line in done.stdout.splitlines() if ":" in line)
+    assert set(answers) == {"plain", "own-tls"}, done.stdout + done.stderr
+    leaked = [name for name in answers if "canary-7f3a9" in answers[name]]
+    assert leaked == [], f"a client without the cluster's credentials ran code in its workers ({leaked}): {answers}"
+    assert all(a.startswith("refused") for a in answers.values()) and address.startswith("tls://"), answers
+
+
+def test_a_local_dask_cluster_without_cryptography_is_a_one_line_error(monkeypatch):
+    pytest.importorskip("distributed")
+    from clio_engine.config import load_config
+    from clio_engine.errors import ConfigError
+    from clio_engine.scale.dask_cluster import client_for
+
+    monkeypatch.setitem(sys.modules, "cryptography", None)  # as if not installed: importing it raises ImportError
+    compute = load_config(None, {"compute.scheduler": "dask", "compute.n_workers": 1}).compute
+    with pytest.raises(ConfigError, match=r"needs the 'cryptography' package: pip install 'clio-engine\[dask\]'"):
+        with client_for(compute):
+            pass
+
+
+def test_the_local_schedulers_http_server_is_on_localhost_with_health_and_metrics_only():
+    """No dashboard and no pages of worker logs, call stacks or task keys for other accounts to read; a free port
+    (a second cluster on the machine would find 8787 taken and warn)."""
+    import urllib.error
+    import urllib.request
+
+    distributed = pytest.importorskip("distributed")
+    from clio_engine.scale.dask_cluster import local_cluster
+
+    def status(url: str) -> int:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    with local_cluster(n_workers=1) as cluster, distributed.Client(cluster):
+        host, port = cluster.scheduler.http_server.address, cluster.scheduler.http_server.port
+        base = f"http://127.0.0.1:{port}"
+        answers = {path: status(base + path) for path in ("/health", "/metrics", "/info/main/workers.html",
+                                                          "/info/main/logs.html", "/status", "/json/counts.json")}
+    assert host == "127.0.0.1" and port != 8787
+    assert answers == {"/health": 200, "/metrics": 200, "/info/main/workers.html": 404, "/info/main/logs.html": 404,
+                       "/status": 404, "/json/counts.json": 404}, answers
+
+
+def test_explore_serve_answers_only_the_printed_secret_url_and_keeps_it_off_command_lines(tmp_path, tiny_bert_dir):
+    """`explore --serve` listens on 127.0.0.1, which every account on the machine reaches: the analyst's page
+    (examples of people's texts) goes only to a request that knows the path printed in this terminal. The browser
+    is started with an owner-only redirect file, not the URL: a command line is readable by every account
+    (/proc/PID/cmdline)."""
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    result = _small_run(tmp_path / "run", tiny_bert_dir)
+    browser = tmp_path / "browser.sh"  # stands for the user's browser ($BROWSER): records its command line
+    browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path / "browser-argv.txt"}\n')
+    browser.chmod(0o755)
+    proc = subprocess.Popen([sys.executable, "-m", "clio_engine.cli", "explore", str(result.dir), "--serve", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "BROWSER": str(browser)})
+    try:
+        line = next((line for line in proc.stdout if "serving" in line), None)
+        assert line, proc.stderr.read()
+        url = line.split(" at ", 1)[1].split()[0]
+        base = url.split("/", 3)
+        origin, token = "/".join(base[:3]), base[3].strip("/")
+        assert len(token) >= 32
+
+        def status(path: str) -> int:
+            try:
+                with urllib.request.urlopen(origin + path, timeout=10) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        assert {p: status(p) for p in ("/", "/explorer.html", f"/{token}/", f"/{token}/explorer.html")} == {
+            "/": 404, "/explorer.html": 404, f"/{token}/": 200, f"/{token}/explorer.html": 200}
+        argv_file = tmp_path / "browser-argv.txt"
+        for _ in range(100):
+            if argv_file.exists():
+                break
+            __import__("time").sleep(0.1)
+        argv = argv_file.read_text()
+        assert token not in argv, "the secret URL was passed on the browser's command line"
+        redirect = Path(argv.strip().removeprefix("file://"))
+        assert _mode(redirect) == 0o600 and url in redirect.read_text()
+        proc.send_signal(__import__("signal").SIGINT)
+        proc.communicate(timeout=30)
+        assert not redirect.exists(), "the redirect file outlived the server"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=60)
