@@ -7,9 +7,15 @@ users and skips with that reason elsewhere; the mode checks beside it run everyw
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import stat
+import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -41,8 +47,6 @@ def open_folder():
     path = Path(tempfile.mkdtemp(prefix="clio-private-access-"))
     path.chmod(0o755)
     yield path
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -175,8 +179,6 @@ def test_another_account_cannot_run_code_in_the_local_dask_cluster(tmp_path):
     read. The scheduler tells clients apart by certificate, not by account, so the attacker here is a process
     of the same user holding none of the cluster's credentials (another account cannot start this venv's
     Python where it lives in root's home, as in CI); it stands for every account on the machine."""
-    import subprocess
-
     pytest.importorskip("distributed")
     from clio_engine.config import load_config
     from clio_engine.scale.dask_cluster import client_for
@@ -212,9 +214,6 @@ def test_a_local_dask_cluster_without_cryptography_is_a_one_line_error(monkeypat
 def test_the_local_schedulers_http_server_is_on_localhost_with_health_and_metrics_only():
     """No dashboard and no pages of worker logs, call stacks or task keys for other accounts to read; a free port
     (a second cluster on the machine would find 8787 taken and warn)."""
-    import urllib.error
-    import urllib.request
-
     distributed = pytest.importorskip("distributed")
     from clio_engine.scale.dask_cluster import local_cluster
 
@@ -240,10 +239,6 @@ def test_explore_serve_answers_only_the_printed_secret_url_and_keeps_it_off_comm
     (examples of people's texts) goes only to a request that knows the path printed in this terminal. The browser
     is started with an owner-only redirect file, not the URL: a command line is readable by every account
     (/proc/PID/cmdline)."""
-    import subprocess
-    import urllib.error
-    import urllib.request
-
     result = _small_run(tmp_path / "run", tiny_bert_dir)
     browser = tmp_path / "browser.sh"  # stands for the user's browser ($BROWSER): records its command line
     browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path / "browser-argv.txt"}\n')
@@ -272,12 +267,12 @@ def test_explore_serve_answers_only_the_printed_secret_url_and_keeps_it_off_comm
         for _ in range(100):
             if argv_file.exists():
                 break
-            __import__("time").sleep(0.1)
+            time.sleep(0.1)
         argv = argv_file.read_text()
         assert token not in argv, "the secret URL was passed on the browser's command line"
         redirect = Path(argv.strip().removeprefix("file://"))
         assert _mode(redirect) == 0o600 and url in redirect.read_text()
-        proc.send_signal(__import__("signal").SIGINT)
+        proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
         assert not redirect.exists(), "the redirect file outlived the server"
     finally:

@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 from clio_engine.errors import OutputError
-from clio_engine.runfiles import write_bytes
+from clio_engine.runfiles import owner_only_dir, write_bytes
 
 # The settings `run_noise_plan` reads: a stage that calls it declares them (the stage registry checks reads).
 PLAN_READS = ("privacy.epsilon", "privacy.max_records_per_user", "cluster.method", "cluster.k", "hierarchy.levels")
@@ -51,7 +51,7 @@ def run_key(private: Path) -> int:
         pass
     preset = os.environ.get(KEY_ENV)
     key = _parse_key(preset, f"${KEY_ENV}") if preset else secrets.randbits(128)
-    private.mkdir(parents=True, exist_ok=True)
+    owner_only_dir(private)
     write_bytes(path, f"{key:032x}\n".encode(), mode=0o600)
     return key
 
