@@ -195,7 +195,8 @@ def _parser() -> argparse.ArgumentParser:
 
     emb = sub.add_parser("embed", help="embed the texts of a Parquet/CSV/JSONL file into a .npy matrix")
     emb.add_argument("input", type=_path, help="Parquet, CSV or JSONL file (optionally .gz)")
-    emb.add_argument("--out", required=True, help="output .npy file [N, D] float32, rows in input order of accepted records")
+    emb.add_argument("--out", required=True, help="output .npy file [N, D] float32, rows in input order of accepted records; "
+                     "written owner-only (0600), like its .rows/.rejected sidecars: the vectors give the texts back")
     emb.add_argument("--config", help=f"config file or preset name ({presets}); command-line options override it")
     emb.add_argument("--text-column", help="column holding the text (default: text)")
     emb.add_argument("--id-column", help="column holding record ids (default: id if present, else row numbers)")
@@ -238,6 +239,9 @@ def _parser() -> argparse.ArgumentParser:
                      "request must send (Authorization: Bearer, as the OpenAI SDKs send api_key; clients set "
                      "llm.api_key_env to a variable holding the same key); without it the server has no auth")
     srv.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
+    srv.add_argument("--socket", metavar="PATH", help="serve on this Unix socket instead of a port: owner-only (0600), "
+                     "so no other account on the machine can use the model or stand in for it; clients set "
+                     "llm.socket to PATH")
     srv.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     srv.add_argument("--batch-size", type=_positive_int, default=8, help="requests generated together at most (default 8)")
     srv.add_argument("--batch-wait-ms", type=_batch_wait_ms, default=20.0,
@@ -304,6 +308,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
     from clio_engine.embed import embed
     from clio_engine.records import load_records
+    from clio_engine.runfiles import create_owner_only_file
     from clio_engine.storage import writing
 
     cfg = _config(args)
@@ -324,6 +329,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     for path, table in ((out.with_suffix(".rows.parquet"), records.table.select(["row", "id"])),
                         (out.with_suffix(".rejected.parquet"), records.rejected)):
         with writing(path, path):  # a full disk: one line, and no half-written sidecar
+            create_owner_only_file(path)  # per-record ids, beside vectors that are owner-only too
             pq.write_table(table, path)
     print(report.summary())
     print(f"wrote {out} {tuple(vectors.shape)}, {out.with_suffix('.rows.parquet').name}, "

@@ -68,6 +68,8 @@ def _serve_llm(args: argparse.Namespace, signals: "StopSignals") -> int:
 
     from clio_engine.llm.serve import ModelServer
 
+    if args.socket is not None and (args.host != "127.0.0.1" or args.port != 8000):
+        raise ClioError("--socket replaces --host and --port: give one or the other")
     key = None
     if args.api_key_env is not None:
         key = os.environ.get(args.api_key_env, "").strip()
@@ -75,7 +77,8 @@ def _serve_llm(args: argparse.Namespace, signals: "StopSignals") -> int:
             raise ClioError(f"--api-key-env {args.api_key_env}: that environment variable is unset or empty")
     server = ModelServer(args.model_path, model_name=args.model_name, host=args.host, port=args.port,
                          device=args.device, batch_size=args.batch_size, seed=args.seed,
-                         batch_wait_s=args.batch_wait_ms / 1000, api_key=key, max_tokens=args.max_tokens).start()
+                         batch_wait_s=args.batch_wait_ms / 1000, api_key=key, max_tokens=args.max_tokens,
+                         socket_path=args.socket).start()
     try:
         signals.raise_if_asked()  # a stop dropped during the imports or the load: never serve (exit 130)
         if not server.loopback and key is None:  # the address bound decides: 127.1 is loopback, "" is refused
@@ -84,8 +87,9 @@ def _serve_llm(args: argparse.Namespace, signals: "StopSignals") -> int:
         if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack: a stuck server says where
             faulthandler.register(signal.SIGUSR1, all_threads=True)
         try:  # the line is printed inside: a script that signals as soon as it reads it gets the clean close too
-            print(f"serving {server.model_name} at {server.url} (llm.backend: openai, llm.base_url: {server.url}, "
-                  f"llm.model: {server.model_name}; Ctrl-C stops)", flush=True)
+            where = (f"on the socket {server.socket_path} (llm.backend: openai, llm.socket: {server.socket_path}"
+                     if server.socket_path is not None else f"at {server.url} (llm.backend: openai, llm.base_url: {server.url}")
+            print(f"serving {server.model_name} {where}, llm.model: {server.model_name}; Ctrl-C stops)", flush=True)
             server.serve_forever(between_turns=signals.raise_if_asked)
         except KeyboardInterrupt:
             print("stopped", flush=True)

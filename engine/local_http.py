@@ -1,5 +1,7 @@
 """What the engine's two local HTTP servers (`explore --serve`, `serve-llm`) share: the port check,
-binding with a one-line error, the Host-header check, and telling that a client has disconnected.
+binding with a one-line error, the Host-header check, and telling that a client has disconnected; and for
+`serve-llm --socket`, a Unix socket only its owner may connect to, with the check a client makes before it
+sends anything to one (`check_server_socket`).
 
 Only requests addressed to this machine by a loopback name are answered: a Host header other than
 127.0.0.1, localhost or [::1] (with or without the server's port) is refused, so a web page that re-binds
@@ -11,11 +13,15 @@ from __future__ import annotations
 import errno
 import http.server
 import ipaddress
+import os
 import select
 import socket
+import socketserver
+import stat
 import threading
+from pathlib import Path
 
-from clio_engine.errors import ClioError
+from clio_engine.errors import ClioError, ConfigError
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # as a Host header names them
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")    # as a bind address
@@ -138,3 +144,91 @@ def bind(host: str, port: int, handler: type[http.server.BaseHTTPRequestHandler]
         if e.errno in (errno.EACCES, errno.EPERM):
             raise ClioError(f"not allowed to listen on port {port} on {host} ({e.strerror}); pick a port above 1023") from None
         raise ClioError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
+class LocalUnixServer(LocalServer):
+    """A LocalServer on a Unix socket: `server_address` is the socket's path. The socket is made 0600 (a
+    process must be able to write the socket file to connect to it), so no other account on the machine can
+    reach the server, whatever it listens for; no browser can reach it either."""
+
+    address_family = socket.AF_UNIX
+    allow_reuse_address = False
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)  # HTTPServer's would read a host and port out of the path
+        self.server_name, self.server_port = "localhost", 0
+        self._inode = os.stat(self.server_address).st_ino
+
+    def server_close(self) -> None:
+        super().server_close()
+        try:  # remove the socket file, unless another server has replaced it since
+            if os.stat(self.server_address).st_ino == self._inode:
+                os.unlink(self.server_address)
+        except OSError:
+            pass
+
+
+def bind_unix(path, handler: type[http.server.BaseHTTPRequestHandler]) -> LocalUnixServer:
+    """A threading server on the Unix socket `path`, owner-only (0600) from its creation; a socket file left by
+    a server that is gone is replaced, a live one or any other file at `path` is a ClioError in one line."""
+    path = Path(path)
+    _clear_stale_socket(path)
+    old = os.umask(0o177)  # the socket is created 0600: there is no moment in which another account can connect
+    try:
+        return LocalUnixServer(str(path), handler)
+    except OSError as e:
+        raise ClioError(f"cannot listen on the socket {path}: {e.strerror or e}") from None
+    finally:
+        os.umask(old)
+
+
+def _clear_stale_socket(path: Path) -> None:
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise ClioError(f"--socket {path} exists and is not a socket; name a new path")
+    probe = socket.socket(socket.AF_UNIX)
+    probe.settimeout(5)
+    try:
+        probe.connect(str(path))
+    except ConnectionRefusedError:  # nobody listens: left behind by a server that is gone
+        path.unlink()
+        return
+    except OSError as e:
+        raise ClioError(f"--socket {path}: cannot tell whether a server listens there ({e.strerror or e})") from None
+    finally:
+        probe.close()
+    raise ClioError(f"--socket {path} is in use by a running server; stop it or name another path")
+
+
+def check_server_socket(path, setting: str = "llm.socket") -> Path:
+    """Refuse (ConfigError, one line) a Unix socket that another account could be listening on, before anything is
+    sent to it: the socket must belong to this user (or root), and so must every folder above it, none of them
+    writable by other accounts unless sticky (as /tmp is: nobody can remove or rename another's file there). A
+    socket another account made, or one it could swap for its own, would receive every prompt, that is the
+    records' texts."""
+    path = Path(path)
+    me = os.geteuid()
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        raise ConfigError(f"{setting}: no socket at {path}; start the server first (clio-engine serve-llm --socket "
+                          f"{path})") from None
+    if not stat.S_ISSOCK(st.st_mode):
+        raise ConfigError(f"{setting}: {path} is not a socket" + (" (a symlink: name the socket itself)"
+                                                                    if stat.S_ISLNK(st.st_mode) else ""))
+    if st.st_uid not in (me, 0):
+        raise ConfigError(f"{setting}: {path} belongs to another account (uid {st.st_uid}): the prompts, which hold "
+                          "the records' texts, would go to that account's process")
+    for folder in path.absolute().parents:
+        fst = folder.stat()
+        if fst.st_uid not in (me, 0):
+            raise ConfigError(f"{setting}: the folder {folder} belongs to another account (uid {fst.st_uid}), which "
+                              f"could replace the socket with its own; put the socket in a folder of yours")
+        if fst.st_mode & 0o022 and not fst.st_mode & stat.S_ISVTX:
+            raise ConfigError(f"{setting}: other accounts may write to the folder {folder} (mode "
+                              f"{stat.S_IMODE(fst.st_mode):o}), so one could replace the socket with its own; put it "
+                              "in a folder only you can write to")
+    return path

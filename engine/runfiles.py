@@ -31,6 +31,7 @@ AGGREGATES = "aggregates.csv"  # under release/: every published number, the Eco
 
 
 OWNER_ONLY = 0o700  # private folders: another account on a shared machine may not list, read or enter them
+OWNER_ONLY_FILE = 0o600  # per-record files written outside an owner-only folder (`embed --out`)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,22 @@ def owner_only_dir(path: Path, *, tighten: bool = True) -> Path:
             log.warning("could not make %s owner-only (%s): other accounts on this machine may read it", path,
                         e.strerror or e)
     return path
+
+
+def create_owner_only_file(path: Path) -> None:
+    """Create `path` empty with mode 0600 (or empty an existing file and set it to 0600) before anything is
+    written to it: for per-record data the caller places outside an owner-only folder, such as `embed --out`'s
+    invertible vectors. The mode applies from creation, so there is no moment in which another account can open
+    the file and keep reading it; a file written to a temporary name and renamed over the target takes its mode
+    from the temporary file, whatever mode the file it replaces had."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, OWNER_ONLY_FILE)
+    try:
+        os.fchmod(fd, OWNER_ONLY_FILE)  # an existing file keeps its mode through O_CREAT: set it
+    except OSError as e:  # a filesystem that keeps no modes
+        log.warning("could not make %s owner-only (%s): other accounts on this machine may read it", path,
+                    e.strerror or e)
+    finally:
+        os.close(fd)
 
 
 def node_id(level: int, index: int) -> str:

@@ -1,9 +1,11 @@
 """Another account on the same machine may not read a run's private/ zone (SPEC §3): per-record texts,
 invertible embeddings and the prompts in the LLM call cache. A shared research server is the common case; a
-umask of 022 (the default on most systems) would leave every file under private/ readable by all.
+umask of 022 (the default on most systems) would leave every file under private/ readable by all. The same
+holds for what leaves the run directory: `embed --out`'s vectors, the run's Dask cluster (its scheduler, its
+scratch space and import path), and `explore --serve`'s page.
 
-The attack runs as a real second account (uid/gid `nobody`) in a forked child, so it needs root to switch
-users and skips with that reason elsewhere; the mode checks beside it run everywhere."""
+The attacks run as a real second account (uid/gid `nobody`, `tests.another_account`) in a forked child, so they
+need root to switch users and skip with that reason elsewhere; the mode checks beside them run everywhere."""
 from __future__ import annotations
 
 import os
@@ -26,11 +28,9 @@ from clio_engine.llm.types import Result
 from clio_engine.pipeline import run
 from clio_engine.pipeline.rundir import RunDir
 from clio_engine.runfiles import owner_only_dir
+from tests.another_account import AS_ROOT, as_another_account, read_as_another_account
 
 pytestmark = pytest.mark.unit
-
-NOBODY = 65534
-
 
 @pytest.fixture
 def loose_umask():
@@ -61,47 +61,14 @@ def _small_run(out: Path, tiny_bert_dir: Path, **overrides):
         "embed.model": str(tiny_bert_dir), "input.user_column": "user_id", "output.explorer": False, **overrides})
 
 
-def _read_as_another_account(paths: list[Path]) -> dict[str, str]:
-    """Each path read by uid/gid `nobody` in a forked child: 'read' or the error's name."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the attacker: drop to another account, try every path, report, exit without cleanup
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            lines = []
-            for path in paths:
-                try:
-                    if path.is_dir():
-                        os.listdir(path)
-                    else:
-                        with open(path, "rb") as f:
-                            f.read(16)
-                    lines.append("read")
-                except OSError as e:
-                    lines.append(type(e).__name__)
-            os.write(write_end, "\n".join(lines).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as f:
-        answers = f.read().decode().split("\n")
-    os.waitpid(pid, 0)
-    assert len(answers) == len(paths), f"the attacker process reported {answers!r}"
-    return {str(p): a for p, a in zip(paths, answers)}
-
-
-@pytest.mark.skipif(not hasattr(os, "fork") or os.geteuid() != 0,
-                    reason="reading as another account needs root (to switch to uid nobody) and fork")
+@AS_ROOT
 def test_another_account_reads_the_analyst_view_but_nothing_under_private(open_folder, loose_umask, tiny_bert_dir):
     result = _small_run(open_folder / "run", tiny_bert_dir)
     d = result.dir
     private = [d / "private", d / "private" / "assignments.parquet", d / "private" / "embeddings.npy",
                *sorted((d / "private" / "cache" / "embeddings").glob("*/vectors.npy"))]
     assert len(private) == 4, "the run's own embedding store is under private/cache/embeddings"
-    answers = _read_as_another_account([d / "manifest.json", d / "release" / "aggregates.csv", *private])
+    answers = read_as_another_account([d / "manifest.json", d / "release" / "aggregates.csv", *private])
     # The analyst's view is readable: the attacker reaches the run directory, so what follows is the engine's doing.
     assert answers[str(d / "manifest.json")] == "read" and answers[str(d / "release" / "aggregates.csv")] == "read"
     leaked = [p for p in map(str, private) if answers[p] != "PermissionError"]
@@ -141,6 +108,121 @@ def test_an_llm_call_cache_folder_is_created_owner_only_and_a_chosen_one_keeps_i
     shared.close()
     assert _mode(chosen) == 0o750
     assert [_mode(p) for p in shared.logs()] == [0o600]
+
+
+def _embed_cli(tmp_path: Path, out: Path, tiny_bert_dir: Path) -> None:
+    frame = generate_conversations(30, seed=2)
+    frame[["id", "text"]].to_parquet(tmp_path / "texts.parquet")
+    subprocess.run([sys.executable, "-m", "clio_engine.cli", "embed", str(tmp_path / "texts.parquet"), "--out", str(out),
+                    "--model", str(tiny_bert_dir), "--device", "cpu"], check=True, capture_output=True, timeout=300)
+
+
+@AS_ROOT
+def test_another_account_cannot_read_vectors_written_by_embed_out(open_folder, tiny_bert_dir):
+    """`embed --out` writes where the caller says, often a shared project folder: the vectors give the texts back
+    (nearest neighbours under the public model), so the file is the owner's only, as private/ is."""
+    old = os.umask(0o022)  # the child CLI inherits it
+    try:
+        _embed_cli(open_folder, open_folder / "vecs.npy", tiny_bert_dir)
+    finally:
+        os.umask(old)
+    files = [open_folder / "vecs.npy", open_folder / "vecs.rows.parquet", open_folder / "vecs.rejected.parquet"]
+    answers = read_as_another_account([open_folder / "texts.parquet", *files])
+    assert answers[str(open_folder / "texts.parquet")] == "read", "the attacker reaches the folder: the rest is the engine's doing"
+    leaked = [p.name for p in files if answers[str(p)] != "PermissionError"]
+    assert leaked == [], f"another account could read {leaked}"
+
+
+def test_embed_out_is_owner_only_under_a_loose_umask_and_an_open_file_it_replaces_is_closed(tmp_path, tiny_bert_dir):
+    out = tmp_path / "vecs.npy"
+    out.write_bytes(b"an older file, readable by all")
+    out.chmod(0o644)
+    old = os.umask(0o022)
+    try:
+        _embed_cli(tmp_path, out, tiny_bert_dir)
+    finally:
+        os.umask(old)
+    assert {p.name: _mode(p) for p in tmp_path.glob("vecs*")} == {
+        "vecs.npy": 0o600, "vecs.rows.parquet": 0o600, "vecs.rejected.parquet": 0o600}
+
+
+def _cluster_paths(client) -> list[Path]:
+    """Every folder on the sys.path of the run's own process, its nanny and workers that lies in a Dask scratch
+    space, and each worker's local directory (where it spills)."""
+    def worker_paths(dask_worker):
+        return [*sys.path, dask_worker.local_directory]
+
+    paths = list(sys.path) + [p for ps in client.run(worker_paths).values() for p in ps]
+    return sorted({Path(p) for p in paths if "dask-scratch-space" in p or "clio-dask-" in p})
+
+
+def test_the_local_clusters_scratch_and_import_paths_are_in_an_owner_only_folder(tmp_path, monkeypatch):
+    """Dask puts its scratch folders at the front of sys.path (ours and the workers') and spills there. Its default,
+    `<tmp>/dask-scratch-space`, is taken as found: here made first, open to all, as another account could leave
+    it. Every such path must lie in a folder only this user may write to, and the folder goes with the cluster."""
+    dask = pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    import gc
+
+    from clio_engine.scale.dask_cluster import local_cluster
+
+    shared = tmp_path / "dask-scratch-space"
+    shared.mkdir()
+    shared.chmod(0o777)  # another account's, left writable by all
+    with dask.config.set({"temporary-directory": str(tmp_path)}):
+        with local_cluster(n_workers=1) as cluster, distributed.Client(cluster) as client:
+            paths = _cluster_paths(client)
+        del cluster, client
+    assert paths, "the cluster put no scratch folder on sys.path: the check would see nothing"
+    open_ = [str(p) for p in paths if p.is_relative_to(shared)]
+    assert open_ == [], f"the cluster imports from or spills to a folder another account can write: {open_}"
+    owners = {tmp_path / p.relative_to(tmp_path).parts[0] for p in paths}
+    assert len(owners) == 1 and all(p.name.startswith("clio-dask-") for p in owners), owners
+    gc.collect()
+    assert not any(p.exists() for p in owners), "the cluster's scratch folder outlived it"
+
+
+# The other account's module: planted where the run's workers import from, it runs as the run's user, leaves a
+# mark and hands over the real module, so the run goes on unaware.
+_PLANTED_TORCH = r"""
+import importlib, os, sys
+with open({marker!r}, "a") as f:
+    f.write(f"uid {{os.getuid()}} pid {{os.getpid()}}\n")
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+del sys.modules[__name__]
+sys.modules[__name__] = importlib.import_module(__name__)
+"""
+
+
+@AS_ROOT
+def test_another_account_cannot_plant_a_module_the_clusters_workers_import(open_folder):
+    """The attack on Dask's shared scratch space: another account makes `<tmp>/dask-scratch-space` first, open to
+    all, and plants `torch.py` in it. On the old code every worker (and the run's own process) had that folder at
+    the front of sys.path, so a `compute.scheduler: dask` run's k-means imported the planted module as the user."""
+    dask = pytest.importorskip("dask")
+    import numpy as np
+
+    from clio_engine.config import load_config
+    from clio_engine.scale.dask_cluster import client_for
+    from clio_engine.scale.dask_kmeans import dask_kmeans
+
+    open_folder.chmod(0o1777)  # stands for /tmp: every account may create in it
+    marker = open_folder / "planted-module-ran.txt"
+
+    def plant() -> str:
+        shared = open_folder / "dask-scratch-space"
+        shared.mkdir(mode=0o777)
+        (shared / "torch.py").write_text(_PLANTED_TORCH.format(marker=str(marker)))
+        return "planted"
+
+    assert as_another_account(plant, umask=0) == "planted"
+    compute = load_config(None, {"compute.scheduler": "dask", "compute.n_workers": 1}).compute
+    X = np.random.default_rng(0).normal(size=(400, 8)).astype(np.float32)
+    with dask.config.set({"temporary-directory": str(open_folder)}), client_for(compute) as client:
+        result = dask_kmeans(client, X, 4, random_state=0, max_iter=5)
+    assert len(result.labels) == 400, "the run itself went through"
+    assert not marker.exists(), f"a module another account planted ran in the run's processes: {marker.read_text()}"
 
 
 def test_owner_only_dir_refuses_a_file_in_the_way(tmp_path):

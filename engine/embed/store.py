@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from clio_engine.errors import OutputError
-from clio_engine.runfiles import owner_only_dir
+from clio_engine.runfiles import create_owner_only_file, owner_only_dir
 from clio_engine.storage import ensure_free, reserve, writing
 
 
@@ -96,6 +96,9 @@ def new_npy(path: Path, shape: tuple[int, int], what: str, *partials: Path) -> n
     replaced = path.stat().st_size if path.is_file() else 0  # an old file at `path` frees its space
     ensure_free(path, int(np.prod(shape, dtype=np.int64)) * 4 + header - replaced, what)
     with writing(path, path, *partials):
+        # Vectors give the texts back: the file is owner-only from its creation, wherever it lies (open_memmap
+        # would make it with the umask's mode, readable by every account under the usual 022).
+        create_owner_only_file(path)
         vectors = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
         reserve(path, os.path.getsize(path))
     return vectors

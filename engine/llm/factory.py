@@ -13,7 +13,7 @@ def make_backend(llm, *, seed: int = 0):
         from clio_engine.llm.backends.openai import OpenAIBackend
 
         return OpenAIBackend(llm.model, base_url=llm.base_url, api_key_env=llm.api_key_env, timeout_s=llm.timeout_s,
-                             native_structured=llm.native_structured,
+                             native_structured=llm.native_structured, socket=llm.socket,
                              server_writes_labels=llm.server_writes_labels)
     if llm.backend == "anthropic":
         from clio_engine.llm.backends.anthropic import AnthropicBackend

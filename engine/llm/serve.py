@@ -21,6 +21,11 @@ but a non-loopback one with an API key), 500 when generation fails. Work per req
 above the server's ceiling (`max_tokens`, --max-tokens) or a prompt plus max_tokens over the model's
 context is a 400, and a text with no UTF-8 form is a 400 before it can fail a whole batch.
 
+With `socket_path` (`serve-llm --socket`) the server listens on a Unix socket instead, created 0600: no other
+account on the machine can use the model, or bind the address first and receive the prompts (clients set
+`llm.socket`, and check the socket is their user's before they send anything: `local_http.check_server_socket`).
+No browser reaches a Unix socket, so the Host check is not applied there; the rest is.
+
 Requests arriving together are batched: each HTTP thread hands its call to the backend's batching loop
 (`TransformersBackend`, up to `batch_size` rows per `generate`, cut when no request arrived for
 `batch_wait_s`), which runs on one event-loop thread. While a request waits, its HTTP thread watches the
@@ -47,8 +52,8 @@ from clio_engine.llm.backends.base import Call
 from clio_engine.llm.formats import Choice
 from clio_engine.llm.label_grammar import CHOICES_FIELD, SKELETON_FIELD, answer_choices
 from clio_engine.llm.backends.transformers import STOP_WAIT_S, ContextExceeded, TransformersBackend
-from clio_engine.local_http import (LocalServer, bind, check_host, check_port, host_allowed, is_loopback,
-                                    peer_closed)
+from clio_engine.local_http import (LocalServer, bind, bind_unix, check_host, check_port, host_allowed,
+                                    is_loopback, peer_closed)
 from clio_engine.unicode_text import encodable
 
 DEFAULT_MAX_TOKENS = 256
@@ -208,7 +213,7 @@ class ModelServer:
     def __init__(self, model_path: str | Path | None = None, *, model_name: str | None = None, host: str = "127.0.0.1",
                  port: int = 8000, device: str = "auto", batch_size: int = 8, seed: int = 0,
                  batch_wait_s: float = DEFAULT_BATCH_WAIT_S, api_key: str | None = None,
-                 max_tokens: int = MAX_TOKENS_CEILING):
+                 max_tokens: int = MAX_TOKENS_CEILING, socket_path: str | Path | None = None):
         check_port(port)
         check_host(host)
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
@@ -222,6 +227,9 @@ class ModelServer:
         self.backend = TransformersBackend(model_path, model=model_name, device=device, batch_size=batch_size, seed=seed,
                                            gather_s=batch_wait_s)
         self.model_name, self.host, self.port, self.api_key = self.backend.model, host, port, api_key
+        # A Unix socket instead of host:port: owner-only, so no other account on the machine can use the model
+        # or, by binding the port first, stand in for the server and receive the prompts.
+        self.socket_path = None if socket_path is None else Path(socket_path)
         self.max_tokens = max_tokens
         self.counters = Counters()
         self._loop = asyncio.new_event_loop()
@@ -231,19 +239,22 @@ class ModelServer:
 
     @property
     def url(self) -> str:
+        if self.socket_path is not None:  # the host part is nominal: the client connects through the socket
+            return "http://localhost/v1"
         host = self.host if self.host == "localhost" else self._http.server_address[0]  # 127.1 → 127.0.0.1
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self._http.server_address[1]}/v1"
 
     @property
     def loopback(self) -> bool:
-        """Whether the address actually bound is a loopback one (127.0.0.0/8, ::1, ::ffff:127.x)."""
-        return is_loopback(self._http.server_address[0])
+        """Whether the address actually bound is a loopback one (127.0.0.0/8, ::1, ::ffff:127.x), or a Unix socket."""
+        return self.socket_path is not None or is_loopback(self._http.server_address[0])
 
     def start(self) -> "ModelServer":
         # Bind first: a busy port is reported at once, not after the model's load (minutes for a large one).
         # Connections made during the load wait in the listen backlog until serve_forever() takes them.
-        self._http = bind(self.host, self.port, _handler(self))
+        self._http = (bind(self.host, self.port, _handler(self)) if self.socket_path is None
+                      else bind_unix(self.socket_path, _handler(self)))
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="llm-serve-loop", daemon=True)
         self._loop_thread.start()
         try:
@@ -413,10 +424,11 @@ def _handler(server: ModelServer):
             # ::ffff:127.0.0.1 and 0:0:0:0:0:0:0:1 are loopback too. The Host check stays on unless a
             # non-loopback bind has a key (a rebinding page cannot send it); an IP-address Host passes (a
             # rebinding page sends its own DNS name).
-            loopback = is_loopback(self.server.server_address[0])
-            port = self.server.server_address[1]
-            if (loopback or server.api_key is None) and not host_allowed(self.headers.get("Host"), port,
-                                                                         ip_literals=True):
+            unix = server.socket_path is not None  # only processes of this user reach it: no page, no rebinding
+            loopback = unix or is_loopback(self.server.server_address[0])
+            port = None if unix else self.server.server_address[1]
+            if not unix and (loopback or server.api_key is None) and not host_allowed(self.headers.get("Host"), port,
+                                                                                      ip_literals=True):
                 refused = BadRequest(421, "this server answers only to 127.0.0.1, localhost, [::1] or an IP address"
                                      + ("" if loopback else " (or any Host with --api-key-env)"))
             elif (not origin_allowed(self.headers.get("Origin"))

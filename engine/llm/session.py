@@ -27,12 +27,12 @@ from clio_engine.errors import ClioError, ConfigError
 from clio_engine.llm.generator import Generator
 from clio_engine.llm.types import COST_CEILING, Request, Result
 
-LLM_READS = ("llm.backend", "llm.model", "llm.model_path", "llm.base_url", "llm.temperature", "llm.max_tokens",
+LLM_READS = ("llm.backend", "llm.model", "llm.model_path", "llm.base_url", "llm.socket", "llm.temperature", "llm.max_tokens",
              "llm.native_structured", "llm.server_writes_labels", "seed")
 
 
 # The `llm` fields `factory.make_generator` reads (a stage's config view allows reading only declared fields).
-GENERATOR_SETTINGS = ("backend", "model", "model_path", "base_url", "api_key_env", "timeout_s", "native_structured",
+GENERATOR_SETTINGS = ("backend", "model", "model_path", "base_url", "socket", "api_key_env", "timeout_s", "native_structured",
                       "server_writes_labels", "device", "batch_size", "max_concurrency", "max_retries", "backoff_s", "max_cost_usd", "prices",
                       "max_tokens", "temperature", "progress")
 

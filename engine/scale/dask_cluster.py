@@ -95,26 +95,53 @@ def local_security(distributed):
     return distributed.Security.temporary()
 
 
+def private_scratch(dask) -> str:
+    """A fresh owner-only folder (0700, a random name) for the cluster's scratch space, in Dask's
+    `temporary-directory` or the system's.
+
+    Dask's default is a shared `<tmp>/dask-scratch-space` taken as found: where another account made it first
+    and left it writable, that account owns the folder every nanny, worker and the scheduler put at the *front*
+    of `sys.path` (the run's own process's too) and under which workers spill. A `torch.py` planted there runs
+    as this user the first time a worker imports torch; a worker's folder swapped for one of its own receives
+    the spilled partitions (texts, vectors)."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="clio-dask-", dir=dask.config.get("temporary-directory", None) or None)
+
+
 def local_cluster(n_workers: int = 2, threads_per_worker: int = 1, memory_limit: str = "auto", *, cuda: bool = False,
                   secure: bool = True):
     """A LocalCluster of `n_workers` worker processes (or dask-cuda's LocalCUDACluster, one worker per GPU), as a
     run starts it: mutual TLS with its own credentials (`local_security`; `secure=False` only for a benchmark's
-    side-by-side figure), no dashboard, and the scheduler's HTTP server on a free port of 127.0.0.1 with the
-    `HTTP_ROUTES` only (not 8787, which a second cluster on the machine would find taken). A `distributed.Client`
-    made from it takes its credentials."""
+    side-by-side figure), no dashboard, the scheduler's HTTP server on a free port of 127.0.0.1 with the
+    `HTTP_ROUTES` only (not 8787, which a second cluster on the machine would find taken), and scratch space in
+    an owner-only folder of its own (`private_scratch`), removed once the cluster is gone. A
+    `distributed.Client` made from it takes its credentials."""
+    import shutil
+    import weakref
+
     import dask
 
     distributed = require_distributed()
     security = local_security(distributed) if secure else None
-    http = {"dashboard_address": "127.0.0.1:0"}
-    with dask.config.set({"distributed.scheduler.http.routes": HTTP_ROUTES}):
-        if cuda:
-            try:
-                from dask_cuda import LocalCUDACluster
-            except ImportError:
-                raise ConfigError("compute.cuda: true needs dask-cuda: pip install dask-cuda") from None
-            return LocalCUDACluster(threads_per_worker=threads_per_worker, memory_limit=memory_limit,
-                                    dashboard_address=None, security=security, scheduler_kwargs=http)
-        return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                                        memory_limit=memory_limit, processes=True, dashboard_address=None,
-                                        security=security, scheduler_kwargs=http)
+    scratch = private_scratch(dask)
+    http = {"dashboard_address": "127.0.0.1:0", "local_directory": scratch}  # the scheduler's folder goes there too
+    try:
+        with dask.config.set({"distributed.scheduler.http.routes": HTTP_ROUTES}):
+            if cuda:
+                try:
+                    from dask_cuda import LocalCUDACluster
+                except ImportError:
+                    raise ConfigError("compute.cuda: true needs dask-cuda: pip install dask-cuda") from None
+                cluster = LocalCUDACluster(threads_per_worker=threads_per_worker, memory_limit=memory_limit,
+                                           dashboard_address=None, security=security, scheduler_kwargs=http,
+                                           local_directory=scratch)
+            else:
+                cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                                   memory_limit=memory_limit, processes=True, dashboard_address=None,
+                                                   security=security, scheduler_kwargs=http, local_directory=scratch)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    weakref.finalize(cluster, shutil.rmtree, scratch, ignore_errors=True)  # also at exit, if the cluster outlives it
+    return cluster

@@ -11,8 +11,12 @@ class OpenAIBackend:
     name = "openai"
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str | None = None,
-                 timeout_s: float = 60.0, native_structured: bool = True, server_writes_labels: bool | str = False):
+                 timeout_s: float = 60.0, native_structured: bool = True, server_writes_labels: bool | str = False,
+                 socket: str | None = None):
         self.model, self.base_url, self.api_key_env = model, base_url, api_key_env
+        # A Unix socket of a server on this machine: checked to be this user's (`check_server_socket`) before the
+        # first request; base_url then only gives the path ("http://localhost/v1" by default).
+        self.socket = socket
         self.timeout_s, self.native_structured = timeout_s, native_structured
         # How the server is made to answer a text format in its shape (`label_grammar`): true or "clio" for
         # `clio-engine serve-llm` (a labelled format's labels in its extension field), "vllm", "sglang" or
@@ -32,6 +36,8 @@ class OpenAIBackend:
         is `true`, as before the other servers were added; each carries the constraints' version, serve-llm's since
         it also chooses a score's or choice's answer)."""
         identity = {"base_url": self.base_url or "default", "native_structured": bool(self.native_structured)}
+        if self.socket is not None:  # named only when set: keys cached before stay valid
+            identity["socket"] = str(self.socket)
         if self.labels_by is None:
             return identity
         if self.labels_by == "clio":
@@ -43,8 +49,17 @@ class OpenAIBackend:
 
         # Local servers take any key; OPENAI_API_KEY is the SDK's own default for the real service.
         key = api_key(self.api_key_env, "OPENAI_API_KEY", required=False) or "none"
+        base_url, http_client = self.base_url, None
+        if self.socket is not None:
+            from clio_engine.local_http import check_server_socket
+
+            check_server_socket(self.socket)  # before anything is sent: not another account's socket
+            base_url = base_url or "http://localhost/v1"
+            transport = _sdk_httpx(openai).AsyncHTTPTransport(uds=str(self.socket))
+            http_client = openai.DefaultAsyncHttpxClient(transport=transport)
         # max_retries=0: the generator owns retries (backoff, retry-after, accounting).
-        self._client = openai.AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout_s, max_retries=0)
+        self._client = openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=self.timeout_s, max_retries=0,
+                                          http_client=http_client)
 
     async def stop(self) -> None:
         if self._client is not None:
@@ -81,3 +96,13 @@ class OpenAIBackend:
         if not done.text and (message.get("tool_calls") or message.get("function_call")):
             raise Permanent(f"{NO_TEXT}: the model called a tool")
         return done
+
+
+def _sdk_httpx(openai):
+    """The HTTP package the SDK's client is built on (httpx; httpx2 from openai 3): a transport must be its own."""
+    import importlib
+
+    for cls in openai.DefaultAsyncHttpxClient.__mro__:
+        if cls.__name__ == "AsyncClient":
+            return importlib.import_module(cls.__module__.split(".")[0])
+    raise RuntimeError("cannot tell which HTTP package the openai SDK uses")
