@@ -131,7 +131,9 @@ _DASK = {"compute.scheduler": "dask"}  # the partition size is read only on a Da
 CONDITIONAL = {**{f"economic.{key}": _ECONOMIC for key in EconomicConfig.model_fields if key != "taxonomy"},"input.text_facet": _EXTRACT, "facets.fields": _EXTRACT, "facets.max_chars": _EXTRACT,
                "privacy.auditor_min_score": _AUDITOR, "compute.partition_rows": _DASK,
                **{path: _EXTRACT for path in LLM_READS if path.startswith("llm.")},
-               "llm.backend": {**_EXTRACT, "llm.model": "m"}}
+               "llm.backend": {**_EXTRACT, "llm.model": "m"},
+               # A socket is only valid for a server on this machine, so it is walked on the openai backend.
+               "llm.socket": {**_EXTRACT, "llm.backend": "openai", "llm.model": "m"}}
 
 
 def test_every_config_field_rekeys_exactly_its_readers_and_their_downstream():
