@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import http.server
 import ipaddress
+import logging
 import os
 import select
 import socket
@@ -22,6 +23,8 @@ import threading
 from pathlib import Path
 
 from clio_engine.errors import ClioError, ConfigError
+
+log = logging.getLogger(__name__)
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # as a Host header names them
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")    # as a bind address
@@ -203,32 +206,84 @@ def _clear_stale_socket(path: Path) -> None:
     raise ClioError(f"--socket {path} is in use by a running server; stop it or name another path")
 
 
+def _resolution_steps(path: Path) -> list[tuple[Path, os.stat_result]]:
+    """Every folder and symlink the system passes through to reach `path`, in order, with its lstat (the final
+    component included, not followed). A symlink's owner may point it elsewhere at any time, and so may the owner
+    of every folder on the way to each link's target, so all of them count, not only the lexical parents."""
+    steps = [(Path("/"), os.lstat("/"))]
+    current, todo, hops = Path("/"), list(Path(path).absolute().parts[1:]), 0
+    while todo:
+        part = todo.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            current = current.parent
+            continue
+        candidate = current / part
+        st = candidate.lstat()
+        steps.append((candidate, st))
+        if stat.S_ISLNK(st.st_mode) and todo:  # the final component is judged as it is, never followed
+            hops += 1
+            if hops > 40:
+                raise OSError("more than 40 symlinks on the way")
+            target = Path(os.readlink(candidate))
+            if target.is_absolute():
+                current = Path("/")
+                steps.append((current, os.lstat("/")))
+            todo = [*target.parts[1 if target.is_absolute() else 0:], *todo]
+        else:
+            current = candidate
+    return steps
+
+
+_WARNED_PORTS: set[str] = set()
+
+
+def warn_on_a_local_port(base_url: str | None, setting: str = "llm.base_url") -> None:
+    """Log once per URL when a server is reached on a port of this machine: every account on it can send to that
+    port, and one that binds it first (before the server starts, or while it restarts) receives every prompt, that
+    is the records' texts; an API key does not help, the client sends it to whoever listens."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(base_url or "").hostname or ""
+    if base_url in _WARNED_PORTS or not (host == "localhost" or host.endswith(".localhost") or is_loopback(host)):
+        return
+    _WARNED_PORTS.add(base_url)
+    log.warning("%s %s is a port on this machine: any account on it can bind the port first and receive the prompts "
+                "(the records' texts); on a shared machine serve on a Unix socket (clio-engine serve-llm --socket "
+                "PATH) and set llm.socket", setting, base_url)
+
+
 def check_server_socket(path, setting: str = "llm.socket") -> Path:
     """Refuse (ConfigError, one line) a Unix socket that another account could be listening on, before anything is
-    sent to it: the socket must belong to this user (or root), and so must every folder above it, none of them
-    writable by other accounts unless sticky (as /tmp is: nobody can remove or rename another's file there). A
-    socket another account made, or one it could swap for its own, would receive every prompt, that is the
-    records' texts."""
+    sent to it: the socket must belong to this user (or root), and so must every folder and symlink on the way to
+    it (through each link's target), no folder writable by other accounts unless sticky (as /tmp is: nobody can
+    remove or rename another's file there). A socket another account made, or one it could swap for its own
+    (directly, or by pointing a link of its own elsewhere), would receive every prompt, that is the records'
+    texts."""
     path = Path(path)
     me = os.geteuid()
     try:
-        st = path.lstat()
+        steps = _resolution_steps(path)
     except FileNotFoundError:
         raise ConfigError(f"{setting}: no socket at {path}; start the server first (clio-engine serve-llm --socket "
                           f"{path})") from None
+    except OSError as e:  # a folder on the way this user may not search, a link loop
+        raise ConfigError(f"{setting}: cannot reach {path}: {e.strerror or e}") from None
+    st = steps[-1][1]
     if not stat.S_ISSOCK(st.st_mode):
         raise ConfigError(f"{setting}: {path} is not a socket" + (" (a symlink: name the socket itself)"
                                                                     if stat.S_ISLNK(st.st_mode) else ""))
     if st.st_uid not in (me, 0):
         raise ConfigError(f"{setting}: {path} belongs to another account (uid {st.st_uid}): the prompts, which hold "
                           "the records' texts, would go to that account's process")
-    for folder in path.absolute().parents:
-        fst = folder.stat()
+    for step, fst in steps[:-1]:
+        kind = "symlink" if stat.S_ISLNK(fst.st_mode) else "folder"
         if fst.st_uid not in (me, 0):
-            raise ConfigError(f"{setting}: the folder {folder} belongs to another account (uid {fst.st_uid}), which "
+            raise ConfigError(f"{setting}: the {kind} {step} belongs to another account (uid {fst.st_uid}), which "
                               f"could replace the socket with its own; put the socket in a folder of yours")
-        if fst.st_mode & 0o022 and not fst.st_mode & stat.S_ISVTX:
-            raise ConfigError(f"{setting}: other accounts may write to the folder {folder} (mode "
+        if kind == "folder" and fst.st_mode & 0o022 and not fst.st_mode & stat.S_ISVTX:
+            raise ConfigError(f"{setting}: other accounts may write to the folder {step} (mode "
                               f"{stat.S_IMODE(fst.st_mode):o}), so one could replace the socket with its own; put it "
                               "in a folder only you can write to")
     return path

@@ -5,7 +5,9 @@ Two attacks by another account on the machine, each run as a real second account
 child; they need root to switch users and skip with that reason elsewhere):
 - using the model server: over TCP any account's request is answered; over the socket it cannot connect;
 - standing in for the server: a socket another account made (it bound the path first, as it could bind the port
-  first) would receive every prompt, that is the records' texts. The engine refuses it before sending anything.
+  first) would receive every prompt, that is the records' texts. The engine refuses it before sending anything;
+- redirecting the run: a symlink of another account's on the way to the user's socket, which its owner may point
+  at a socket of its own at any moment. The engine judges every folder and link it passes through.
 The model is the tiny random Llama of `tiny_llm_dir`: what is checked does not depend on the answers."""
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ import pytest
 from clio_engine.config import load_config
 from clio_engine.errors import ClioError, ConfigError
 from clio_engine.llm import Request, make_generator
+from clio_engine.local_http import check_server_socket
 from tests.another_account import AS_ROOT, NOBODY, as_another_account
 
 pytestmark = pytest.mark.unit
@@ -192,6 +195,95 @@ def test_a_socket_in_a_folder_other_accounts_may_write_to_is_refused(short_dir, 
     finally:
         shared.chmod(0o700)
         server.close()
+
+
+def test_a_socket_reached_through_a_symlink_is_judged_by_every_folder_on_the_way_to_its_target(short_dir):
+    """A link's target may lie in a folder others can write to: there another account could rename the real folder
+    away and put its own, with its own socket, in its place. Checking only the folders named in the path (the link
+    is followed by stat) misses it."""
+    real = short_dir / "open" / "real"
+    real.mkdir(parents=True)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(real / "llm.sock"))
+    (short_dir / "link").symlink_to(real)
+    (short_dir / "mine").symlink_to(short_dir / "safe")
+    (short_dir / "safe").mkdir()
+    listener_safe = socket.socket(socket.AF_UNIX)
+    listener_safe.bind(str(short_dir / "safe" / "llm.sock"))
+    try:
+        (short_dir / "open").chmod(0o777)
+        with pytest.raises(ConfigError, match=r"other accounts may write to the folder .*/open \(mode 777\)"):
+            check_server_socket(short_dir / "link" / "llm.sock")
+        # A link of the user's own to a folder of theirs, and the same with '..' on the way, are fine.
+        assert check_server_socket(short_dir / "mine" / "llm.sock")
+        assert check_server_socket(short_dir / "mine" / ".." / "safe" / "llm.sock")
+    finally:
+        (short_dir / "open").chmod(0o700)
+        listener.close()
+        listener_safe.close()
+
+
+@AS_ROOT
+def test_a_symlink_another_account_owns_on_the_way_to_the_socket_is_refused(open_folder, short_dir):
+    """Another account puts a link in a shared folder (as /tmp) that points at the user's real socket folder, and a
+    run is pointed at the link. Everything the link leads to is the user's, but the link is not: its owner can
+    point it at a socket of its own at any moment, so the run must not trust it."""
+    short_dir.chmod(0o755)  # the other account may look in, as at a home folder
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(short_dir / "llm.sock"))
+    link = open_folder / "llm"
+
+    def plant_link() -> str:
+        link.symlink_to(short_dir)
+        return "planted"
+
+    try:
+        assert as_another_account(plant_link) == "planted" and link.lstat().st_uid == NOBODY
+        with pytest.raises(ConfigError, match=r"llm.socket: the symlink .*/llm belongs to another account "
+                                              r"\(uid 65534\)"):
+            check_server_socket(link / "llm.sock")
+
+        def repoint() -> str:  # what the link's owner can do between the check and the connection
+            link.unlink()
+            link.symlink_to(open_folder)
+            return "repointed"
+
+        assert as_another_account(repoint) == "repointed"
+    finally:
+        listener.close()
+
+
+def test_a_run_pointed_at_a_port_on_this_machine_is_told_once_to_use_a_socket(short_dir, caplog):
+    """A port on 127.0.0.1 reaches whoever bound it first; the run says so (once per URL), and says nothing for a
+    socket or a server elsewhere."""
+    import asyncio
+
+    from clio_engine.llm.backends.openai import OpenAIBackend
+    from clio_engine.local_http import _WARNED_PORTS
+
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(short_dir / "llm.sock"))
+
+    def warnings_when_started(**kw) -> list[str]:
+        caplog.clear()
+        backend = OpenAIBackend(MODEL, **kw)
+        asyncio.run(backend.start())
+        asyncio.run(backend.stop())
+        return [r.getMessage() for r in caplog.records if "is a port on this machine" in r.getMessage()]
+
+    _WARNED_PORTS.clear()
+    try:
+        with caplog.at_level("WARNING", logger="clio_engine.local_http"):
+            for url in ("http://127.0.0.1:8000/v1", "http://localhost:8000/v1", "http://[::1]:8000/v1"):
+                said = warnings_when_started(base_url=url)
+                assert len(said) == 1 and said[0].startswith(f"llm.base_url {url} is a port") and \
+                    "serve-llm --socket PATH" in said[0], said
+            assert warnings_when_started(base_url="http://127.0.0.1:8000/v1") == []  # once per URL
+            assert warnings_when_started(base_url="https://api.example.org/v1") == []
+            assert warnings_when_started(socket=str(short_dir / "llm.sock")) == []
+    finally:
+        listener.close()
+        _WARNED_PORTS.clear()
 
 
 def test_llm_socket_mistakes_are_one_line_errors(short_dir, tiny_llm_dir):

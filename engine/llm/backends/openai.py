@@ -57,6 +57,10 @@ class OpenAIBackend:
             base_url = base_url or "http://localhost/v1"
             transport = _sdk_httpx(openai).AsyncHTTPTransport(uds=str(self.socket))
             http_client = openai.DefaultAsyncHttpxClient(transport=transport)
+        else:
+            from clio_engine.local_http import warn_on_a_local_port
+
+            warn_on_a_local_port(base_url)
         # max_retries=0: the generator owns retries (backoff, retry-after, accounting).
         self._client = openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=self.timeout_s, max_retries=0,
                                           http_client=http_client)
