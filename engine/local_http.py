@@ -21,6 +21,7 @@ import socketserver
 import stat
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from clio_engine.errors import ClioError, ConfigError
 
@@ -213,9 +214,7 @@ def _resolution_steps(path: Path) -> list[tuple[Path, os.stat_result]]:
     steps = [(Path("/"), os.lstat("/"))]
     current, todo, hops = Path("/"), list(Path(path).absolute().parts[1:]), 0
     while todo:
-        part = todo.pop(0)
-        if part in ("", "."):
-            continue
+        part = todo.pop(0)  # pathlib drops "." and empty parts; ".." stays and is resolved here, after any link
         if part == "..":
             current = current.parent
             continue
@@ -228,8 +227,7 @@ def _resolution_steps(path: Path) -> list[tuple[Path, os.stat_result]]:
                 raise OSError("more than 40 symlinks on the way")
             target = Path(os.readlink(candidate))
             if target.is_absolute():
-                current = Path("/")
-                steps.append((current, os.lstat("/")))
+                current = Path("/")  # judged already, as the first step
             todo = [*target.parts[1 if target.is_absolute() else 0:], *todo]
         else:
             current = candidate
@@ -243,8 +241,6 @@ def warn_on_a_local_port(base_url: str | None, setting: str = "llm.base_url") ->
     """Log once per URL when a server is reached on a port of this machine: every account on it can send to that
     port, and one that binds it first (before the server starts, or while it restarts) receives every prompt, that
     is the records' texts; an API key does not help, the client sends it to whoever listens."""
-    from urllib.parse import urlsplit
-
     host = urlsplit(base_url or "").hostname or ""
     if base_url in _WARNED_PORTS or not (host == "localhost" or host.endswith(".localhost") or is_loopback(host)):
         return

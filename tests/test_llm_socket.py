@@ -11,6 +11,8 @@ child; they need root to switch users and skip with that reason elsewhere):
 The model is the tiny random Llama of `tiny_llm_dir`: what is checked does not depend on the answers."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -30,7 +32,8 @@ import pytest
 from clio_engine.config import load_config
 from clio_engine.errors import ClioError, ConfigError
 from clio_engine.llm import Request, make_generator
-from clio_engine.local_http import check_server_socket
+from clio_engine.llm.backends.openai import OpenAIBackend
+from clio_engine.local_http import _WARNED_PORTS, check_server_socket
 from tests.another_account import AS_ROOT, NOBODY, as_another_account
 
 pytestmark = pytest.mark.unit
@@ -53,6 +56,17 @@ def open_folder():
     path.chmod(0o1777)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _bound_socket(path: Path):
+    """A Unix socket file of this user's at `path` (bound, not serving: the checks only look at the file)."""
+    bound = socket.socket(socket.AF_UNIX)
+    bound.bind(str(path))
+    try:
+        yield path
+    finally:
+        bound.close()
 
 
 def _server(tiny_llm_dir, **kw):
@@ -203,24 +217,19 @@ def test_a_socket_reached_through_a_symlink_is_judged_by_every_folder_on_the_way
     is followed by stat) misses it."""
     real = short_dir / "open" / "real"
     real.mkdir(parents=True)
-    listener = socket.socket(socket.AF_UNIX)
-    listener.bind(str(real / "llm.sock"))
     (short_dir / "link").symlink_to(real)
     (short_dir / "mine").symlink_to(short_dir / "safe")
     (short_dir / "safe").mkdir()
-    listener_safe = socket.socket(socket.AF_UNIX)
-    listener_safe.bind(str(short_dir / "safe" / "llm.sock"))
-    try:
-        (short_dir / "open").chmod(0o777)
-        with pytest.raises(ConfigError, match=r"other accounts may write to the folder .*/open \(mode 777\)"):
-            check_server_socket(short_dir / "link" / "llm.sock")
-        # A link of the user's own to a folder of theirs, and the same with '..' on the way, are fine.
-        assert check_server_socket(short_dir / "mine" / "llm.sock")
-        assert check_server_socket(short_dir / "mine" / ".." / "safe" / "llm.sock")
-    finally:
-        (short_dir / "open").chmod(0o700)
-        listener.close()
-        listener_safe.close()
+    with _bound_socket(real / "llm.sock"), _bound_socket(short_dir / "safe" / "llm.sock"):
+        try:
+            (short_dir / "open").chmod(0o777)
+            with pytest.raises(ConfigError, match=r"other accounts may write to the folder .*/open \(mode 777\)"):
+                check_server_socket(short_dir / "link" / "llm.sock")
+            # A link of the user's own to a folder of theirs, and the same with '..' on the way, are fine.
+            assert check_server_socket(short_dir / "mine" / "llm.sock")
+            assert check_server_socket(short_dir / "mine" / ".." / "safe" / "llm.sock")
+        finally:
+            (short_dir / "open").chmod(0o700)
 
 
 @AS_ROOT
@@ -229,15 +238,13 @@ def test_a_symlink_another_account_owns_on_the_way_to_the_socket_is_refused(open
     run is pointed at the link. Everything the link leads to is the user's, but the link is not: its owner can
     point it at a socket of its own at any moment, so the run must not trust it."""
     short_dir.chmod(0o755)  # the other account may look in, as at a home folder
-    listener = socket.socket(socket.AF_UNIX)
-    listener.bind(str(short_dir / "llm.sock"))
     link = open_folder / "llm"
 
     def plant_link() -> str:
         link.symlink_to(short_dir)
         return "planted"
 
-    try:
+    with _bound_socket(short_dir / "llm.sock"):
         assert as_another_account(plant_link) == "planted" and link.lstat().st_uid == NOBODY
         with pytest.raises(ConfigError, match=r"llm.socket: the symlink .*/llm belongs to another account "
                                               r"\(uid 65534\)"):
@@ -249,20 +256,11 @@ def test_a_symlink_another_account_owns_on_the_way_to_the_socket_is_refused(open
             return "repointed"
 
         assert as_another_account(repoint) == "repointed"
-    finally:
-        listener.close()
 
 
 def test_a_run_pointed_at_a_port_on_this_machine_is_told_once_to_use_a_socket(short_dir, caplog):
     """A port on 127.0.0.1 reaches whoever bound it first; the run says so (once per URL), and says nothing for a
     socket or a server elsewhere."""
-    import asyncio
-
-    from clio_engine.llm.backends.openai import OpenAIBackend
-    from clio_engine.local_http import _WARNED_PORTS
-
-    listener = socket.socket(socket.AF_UNIX)
-    listener.bind(str(short_dir / "llm.sock"))
 
     def warnings_when_started(**kw) -> list[str]:
         caplog.clear()
@@ -273,7 +271,7 @@ def test_a_run_pointed_at_a_port_on_this_machine_is_told_once_to_use_a_socket(sh
 
     _WARNED_PORTS.clear()
     try:
-        with caplog.at_level("WARNING", logger="clio_engine.local_http"):
+        with _bound_socket(short_dir / "llm.sock"), caplog.at_level("WARNING", logger="clio_engine.local_http"):
             for url in ("http://127.0.0.1:8000/v1", "http://localhost:8000/v1", "http://[::1]:8000/v1"):
                 said = warnings_when_started(base_url=url)
                 assert len(said) == 1 and said[0].startswith(f"llm.base_url {url} is a port") and \
@@ -282,7 +280,6 @@ def test_a_run_pointed_at_a_port_on_this_machine_is_told_once_to_use_a_socket(sh
             assert warnings_when_started(base_url="https://api.example.org/v1") == []
             assert warnings_when_started(socket=str(short_dir / "llm.sock")) == []
     finally:
-        listener.close()
         _WARNED_PORTS.clear()
 
 
