@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from clio_engine.errors import ClioError, ConfigError
+from clio_engine.path_trust import resolution_steps, swap_risk
 
 log = logging.getLogger(__name__)
 
@@ -207,33 +208,6 @@ def _clear_stale_socket(path: Path) -> None:
     raise ClioError(f"--socket {path} is in use by a running server; stop it or name another path")
 
 
-def _resolution_steps(path: Path) -> list[tuple[Path, os.stat_result]]:
-    """Every folder and symlink the system passes through to reach `path`, in order, with its lstat (the final
-    component included, not followed). A symlink's owner may point it elsewhere at any time, and so may the owner
-    of every folder on the way to each link's target, so all of them count, not only the lexical parents."""
-    steps = [(Path("/"), os.lstat("/"))]
-    current, todo, hops = Path("/"), list(Path(path).absolute().parts[1:]), 0
-    while todo:
-        part = todo.pop(0)  # pathlib drops "." and empty parts; ".." stays and is resolved here, after any link
-        if part == "..":
-            current = current.parent
-            continue
-        candidate = current / part
-        st = candidate.lstat()
-        steps.append((candidate, st))
-        if stat.S_ISLNK(st.st_mode) and todo:  # the final component is judged as it is, never followed
-            hops += 1
-            if hops > 40:
-                raise OSError("more than 40 symlinks on the way")
-            target = Path(os.readlink(candidate))
-            if target.is_absolute():
-                current = Path("/")  # judged already, as the first step
-            todo = [*target.parts[1 if target.is_absolute() else 0:], *todo]
-        else:
-            current = candidate
-    return steps
-
-
 _WARNED_PORTS: set[str] = set()
 
 
@@ -260,7 +234,7 @@ def check_server_socket(path, setting: str = "llm.socket") -> Path:
     path = Path(path)
     me = os.geteuid()
     try:
-        steps = _resolution_steps(path)
+        steps = resolution_steps(path)
     except FileNotFoundError:
         raise ConfigError(f"{setting}: no socket at {path}; start the server first (clio-engine serve-llm --socket "
                           f"{path})") from None
@@ -274,12 +248,8 @@ def check_server_socket(path, setting: str = "llm.socket") -> Path:
         raise ConfigError(f"{setting}: {path} belongs to another account (uid {st.st_uid}): the prompts, which hold "
                           "the records' texts, would go to that account's process")
     for step, fst in steps[:-1]:
-        kind = "symlink" if stat.S_ISLNK(fst.st_mode) else "folder"
-        if fst.st_uid not in (me, 0):
-            raise ConfigError(f"{setting}: the {kind} {step} belongs to another account (uid {fst.st_uid}), which "
-                              f"could replace the socket with its own; put the socket in a folder of yours")
-        if kind == "folder" and fst.st_mode & 0o022 and not fst.st_mode & stat.S_ISVTX:
-            raise ConfigError(f"{setting}: other accounts may write to the folder {step} (mode "
-                              f"{stat.S_IMODE(fst.st_mode):o}), so one could replace the socket with its own; put it "
-                              "in a folder only you can write to")
+        risk = swap_risk(step, fst)
+        if risk:
+            raise ConfigError(f"{setting}: {risk}, so that account could replace the socket with its own; put the "
+                              "socket in a folder only you can write to")
     return path

@@ -1,7 +1,7 @@
 """Conventions of a run directory shared by its writer (`clio_engine.pipeline`) and its readers
 (`clio_engine.explorer`, audits): node ids, the zones' folder and file names, and atomic file writes. Depends on
-nothing in the engine but `storage` (disk-full errors), so a reader of run artifacts never imports the
-pipeline.
+nothing in the engine but `storage` (disk-full errors) and `path_trust` (who may swap a folder), so a reader of
+run artifacts never imports the pipeline.
 
 Every write goes to a temporary name and is renamed into place, so a reader (or a resumed run) never
 sees half a file; a full disk or a read-only target is a one-line `OutputError` naming the path, with
@@ -16,6 +16,8 @@ import stat
 from pathlib import Path
 from typing import Any, Callable
 
+from clio_engine.errors import OutputError
+from clio_engine.path_trust import make_folders, swap_risk
 from clio_engine.storage import writing
 
 # The three zones of a run directory (SPEC §3). Top level: the analyst's view. `private/`: per-record and
@@ -43,15 +45,20 @@ def owner_only_dir(path: Path, *, tighten: bool = True) -> Path:
     `tighten`: a folder that exists with group or other access (made before this rule, or copied with another
     umask) is set to owner-only too; leave it False for a folder the user chose and may share on purpose. A
     filesystem that keeps no modes (vfat, some network mounts) cannot be tightened: that is logged, not fatal.
-    Parents are made with the umask's mode: the folder's own mode is what closes its contents."""
+    Parents are made with the umask's mode, never writable by others: the folder's own mode is what closes its
+    contents, and the folder holding it must be one no other account can swap it out of."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(path.parent, mode=0o775)
+    if tighten:
+        _refuse_another_accounts(path.parent, "the folder holding")
     try:
         path.mkdir(mode=OWNER_ONLY)  # the mode applies from creation: no window in which another account can enter
         return path
     except FileExistsError:
         if not path.is_dir():
             raise
+    if tighten:
+        _refuse_another_accounts(path, "the owner-only folder")
     if tighten and stat.S_IMODE(path.stat().st_mode) & 0o077:
         try:
             os.chmod(path, OWNER_ONLY)
@@ -59,6 +66,18 @@ def owner_only_dir(path: Path, *, tighten: bool = True) -> Path:
             log.warning("could not make %s owner-only (%s): other accounts on this machine may read it", path,
                         e.strerror or e)
     return path
+
+
+def _refuse_another_accounts(folder: Path, role: str) -> None:
+    """OutputError (one line) when another account owns `folder` (or a symlink standing for it), or may write to it
+    (not sticky): that account could read what the engine keeps there, or swap it for its own after the check.
+    A chmod does not help: the owner may always set the mode back. A group-writable folder passes: run directories
+    often sit in a project folder shared with a group on purpose."""
+    for st in (os.lstat(folder), os.stat(folder)):
+        if st.st_uid not in (os.geteuid(), 0) or (st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX
+                                                  and stat.S_ISDIR(st.st_mode)):
+            raise OutputError(f"{role} per-record data, {folder}: {swap_risk(folder, st)}, so that account could read "
+                              "what the engine writes there; remove it or choose another folder")
 
 
 def create_owner_only_file(path: Path) -> None:

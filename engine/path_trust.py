@@ -1,0 +1,94 @@
+"""Whether another account on this machine could swap what lies at a path: a folder it owns, or one any
+account may write to, lets it rename the engine's file away and put its own in its place (a model, cached
+vectors, a socket), or read what the engine writes there.
+
+`resolution_steps` lists every folder and symlink the system passes through to reach a path (through each link's
+target); `swap_risk` says why one step is unsafe; `trusted_folder` makes a folder the engine keeps for itself
+(the global cache) and refuses one that another account could reach into. Depends on nothing in the engine but
+its errors.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from clio_engine.errors import ConfigError
+
+# Folders the engine makes for itself: the umask can only take bits away, so never writable by group or others.
+OWN_FOLDER = 0o755
+
+
+def resolution_steps(path: Path, *, follow_last: bool = False) -> list[tuple[Path, os.stat_result]]:
+    """Every folder and symlink the system passes through to reach `path`, in order, with its lstat (the final
+    component included, followed only with `follow_last`). A symlink's owner may point it elsewhere at any time,
+    and so may the owner of every folder on the way to each link's target, so all of them count, not only the
+    lexical parents.
+    Raises FileNotFoundError for a missing step, OSError for a folder this user may not search or a link loop."""
+    steps = [(Path("/"), os.lstat("/"))]
+    current, todo, hops = Path("/"), list(Path(path).absolute().parts[1:]), 0
+    while todo:
+        part = todo.pop(0)  # pathlib drops "." and empty parts; ".." stays and is resolved here, after any link
+        if part == "..":
+            current = current.parent
+            continue
+        candidate = current / part
+        st = candidate.lstat()
+        steps.append((candidate, st))
+        if stat.S_ISLNK(st.st_mode) and (todo or follow_last):  # a final socket is judged as it is, not followed
+            hops += 1
+            if hops > 40:
+                raise OSError("more than 40 symlinks on the way")
+            target = Path(os.readlink(candidate))
+            if target.is_absolute():
+                current = Path("/")  # judged already, as the first step
+            todo = [*target.parts[1 if target.is_absolute() else 0:], *todo]
+        else:
+            current = candidate
+    return steps
+
+
+def swap_risk(path: Path, st: os.stat_result) -> str | None:
+    """Why another account could replace what lies under this step (`st` its lstat), or None: the step belongs to
+    an account other than this user and root, or it is a folder that group or others may write to and is not
+    sticky (in a sticky folder such as /tmp nobody may remove or rename another's entry)."""
+    kind = "symlink" if stat.S_ISLNK(st.st_mode) else "folder" if stat.S_ISDIR(st.st_mode) else "file"
+    if st.st_uid not in (os.geteuid(), 0):
+        return f"the {kind} {path} belongs to another account (uid {st.st_uid})"
+    if kind == "folder" and st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        return f"other accounts may write to the folder {path} (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+def trusted_folder(path, what: str, fix: str) -> Path:
+    """`path` as a folder of this user's: missing folders are made (mode 0755 whatever the umask), then every
+    folder and symlink on the way to it, and the folder itself, must pass `swap_risk`. Otherwise a ConfigError,
+    one line: "`what` PATH: <why>, so another account could <...>; `fix`". Returns the path."""
+    path = Path(path)
+    try:
+        make_folders(path)
+        steps = resolution_steps(path, follow_last=True)
+    except OSError as e:
+        raise ConfigError(f"{what} {path}: cannot make or reach it ({e.strerror or e})") from None
+    if not stat.S_ISDIR(steps[-1][1].st_mode):
+        raise ConfigError(f"{what} {path} is not a folder")
+    for step, st in steps:
+        risk = swap_risk(step, st)
+        if risk:
+            raise ConfigError(f"{what} {path}: {risk}, so that account could swap what the engine reads there or "
+                              f"read what it writes; {fix}")
+    return path
+
+
+def make_folders(path: Path, mode: int = OWN_FOLDER) -> None:
+    """Each missing folder of `path` made with `mode` less the umask (Path.mkdir(parents=True) gives parents the
+    umask's mode alone, which a umask of 002 leaves group-writable and one of 0 open to all)."""
+    missing = []
+    while not os.path.lexists(path) and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=mode)
+        except FileExistsError:  # made meanwhile by another process: judged like any folder found
+            pass
