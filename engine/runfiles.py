@@ -81,19 +81,25 @@ def _refuse_another_accounts(folder: Path, role: str) -> None:
 
 
 def create_owner_only_file(path: Path) -> None:
-    """Create `path` empty with mode 0600 (or empty an existing file and set it to 0600) before anything is
-    written to it: for per-record data the caller places outside an owner-only folder, such as `embed --out`'s
-    invertible vectors. The mode applies from creation, so there is no moment in which another account can open
-    the file and keep reading it; a file written to a temporary name and renamed over the target takes its mode
-    from the temporary file, whatever mode the file it replaces had."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, OWNER_ONLY_FILE)
+    """Create `path` empty with mode 0600 before anything is written to it: for per-record data the caller places
+    outside an owner-only folder, such as `embed --out`'s invertible vectors. A file (or symlink) already at `path`
+    is removed first and the new one made with O_EXCL, never opened: it may be another account's, planted in a
+    folder every account may create in (/tmp), and its owner keeps reading it whatever mode the engine sets (and a
+    symlink would send the data, or the truncation, wherever it points). A folder holding it that another account
+    owns, or any account may write to (not sticky), is refused (`OutputError`): that account could swap the file."""
+    _refuse_another_accounts(path.parent, "the folder holding")
     try:
-        os.fchmod(fd, OWNER_ONLY_FILE)  # an existing file keeps its mode through O_CREAT: set it
-    except OSError as e:  # a filesystem that keeps no modes
-        log.warning("could not make %s owner-only (%s): other accounts on this machine may read it", path,
-                    e.strerror or e)
-    finally:
-        os.close(fd)
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except PermissionError:
+        owner = os.lstat(path).st_uid
+        if owner == os.geteuid():
+            raise  # a folder this user may not write to: the caller's `writing` says so
+        # A sticky folder (/tmp): someone else's file, which only its owner may remove.
+        raise OutputError(f"cannot replace {path}: it belongs to another account (uid {owner}), which could read "
+                          "what the engine writes into it; choose another name") from None
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, OWNER_ONLY_FILE))
 
 
 def node_id(level: int, index: int) -> str:

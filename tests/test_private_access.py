@@ -147,6 +147,62 @@ def test_embed_out_is_owner_only_under_a_loose_umask_and_an_open_file_it_replace
         "vecs.npy": 0o600, "vecs.rows.parquet": 0o600, "vecs.rejected.parquet": 0o600}
 
 
+@AS_ROOT
+def test_files_another_account_planted_at_embed_outs_names_receive_nothing(open_folder, tiny_bert_dir):
+    """`embed --out /tmp/vecs.npy`: every account may create in /tmp, and the names the engine writes are known in
+    advance (`vecs.npy.partial.npy`, renamed over `vecs.npy` at the end, and the sidecars). Another account makes
+    them first, open to all. The old code opened each existing file, emptied it and wrote the vectors and the
+    record ids into it, so the planted file's owner read them (it may always set the mode back)."""
+    import numpy as np
+
+    open_folder.chmod(0o1777)  # stands for /tmp (this machine, like many, does not set fs.protected_regular)
+    names = ["vecs.npy.partial.npy", "vecs.npy", "vecs.rows.parquet", "vecs.rejected.parquet"]
+
+    def plant() -> str:
+        for name in names:
+            with open(open_folder / name, "wb") as f:
+                np.save(f, np.zeros((1, 1), np.float32))  # a valid file of any shape
+        return "planted"
+
+    assert as_another_account(plant, umask=0) == "planted"
+    old = os.umask(0o022)
+    try:
+        _embed_cli(open_folder, open_folder / "vecs.npy", tiny_bert_dir)
+    finally:
+        os.umask(old)
+    written = np.load(open_folder / "vecs.npy")
+
+    def read_planted() -> str:
+        got = []
+        for name in names:
+            path = open_folder / name
+            if path.exists() and path.stat().st_uid == os.getuid():  # still the planted file: read it
+                path.chmod(0o644)
+                try:
+                    unchanged = np.array_equal(np.load(path), np.zeros((1, 1), np.float32))
+                except Exception:  # noqa: BLE001 — it holds something else now: what the run wrote
+                    unchanged = False
+                if not unchanged:
+                    got.append(f"{name} ({path.stat().st_size} bytes of the run's)")
+        return ", ".join(got)
+
+    assert written.shape[0] == 30
+    assert as_another_account(read_planted) == "", "files another account owns received the run's vectors or ids"
+    assert {p.name: (p.stat().st_uid, _mode(p)) for p in open_folder.glob("vecs*")} == {
+        name: (0, 0o600) for name in ["vecs.npy", "vecs.rows.parquet", "vecs.rejected.parquet"]}
+
+
+def test_a_symlink_at_embed_outs_temporary_name_is_replaced_not_followed(tmp_path, tiny_bert_dir):
+    """Another account (or a stale link) at `vecs.npy.partial.npy` pointing at one of the user's files: the old code
+    followed it, emptied the file it points at and wrote the vectors there."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("the user's own file")
+    (tmp_path / "vecs.npy.partial.npy").symlink_to(precious)
+    _embed_cli(tmp_path, tmp_path / "vecs.npy", tiny_bert_dir)
+    assert precious.read_bytes() == b"the user's own file"
+    assert not (tmp_path / "vecs.npy").is_symlink() and _mode(tmp_path / "vecs.npy") == 0o600
+
+
 def _cluster_paths(client) -> list[Path]:
     """Every folder on the sys.path of the run's own process, its nanny and workers that lies in a Dask scratch
     space, and each worker's local directory (where it spills)."""
