@@ -82,12 +82,19 @@ def _refuse_another_accounts(folder: Path, role: str) -> None:
 
 def create_owner_only_file(path: Path) -> None:
     """Create `path` empty with mode 0600 before anything is written to it: for per-record data the caller places
-    outside an owner-only folder, such as `embed --out`'s invertible vectors. A file (or symlink) already at `path`
-    is removed first and the new one made with O_EXCL, never opened: it may be another account's, planted in a
-    folder every account may create in (/tmp), and its owner keeps reading it whatever mode the engine sets (and a
-    symlink would send the data, or the truncation, wherever it points). A folder holding it that another account
-    owns, or any account may write to (not sticky), is refused (`OutputError`): that account could swap the file."""
+    outside an owner-only folder, such as `embed --out`'s invertible vectors. A folder holding it that another
+    account owns, or any account may write to (not sticky), is refused (`OutputError`): that account could swap
+    the file. What is already at `path` is replaced, never opened (`_new_file`)."""
     _refuse_another_accounts(path.parent, "the folder holding")
+    _new_file(path, OWNER_ONLY_FILE)
+
+
+def _new_file(path: Path, mode: int) -> None:
+    """Make `path` a new empty file of this user's (`mode` less the umask). A file or symlink already there is
+    removed first and the new one made with O_EXCL|O_NOFOLLOW: in a folder every account may create in (/tmp), an
+    account may have made it first, open to all, to read what the engine writes into it (or to own the file the
+    engine renames into place), and a symlink would send the data, or the truncation, wherever it points. Where only
+    its owner may remove it (a sticky folder), an OutputError says so in one line."""
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -96,10 +103,9 @@ def create_owner_only_file(path: Path) -> None:
         owner = os.lstat(path).st_uid
         if owner == os.geteuid():
             raise  # a folder this user may not write to: the caller's `writing` says so
-        # A sticky folder (/tmp): someone else's file, which only its owner may remove.
         raise OutputError(f"cannot replace {path}: it belongs to another account (uid {owner}), which could read "
                           "what the engine writes into it; choose another name") from None
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, OWNER_ONLY_FILE))
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode))
 
 
 def node_id(level: int, index: int) -> str:
@@ -112,6 +118,7 @@ def other_id(level: int, parent: int | None) -> str:
 
 def _atomic(path: Path, tmp: Path, write: Callable[[Path], None], before_rename: Callable[[], None] | None = None) -> None:
     with writing(path, tmp):
+        _new_file(tmp, 0o666)  # never a file someone else put at the temporary name: it is renamed into place
         write(tmp)
         if before_rename is not None:
             before_rename()  # test hook: a process killed here leaves only the temporary file
@@ -123,9 +130,8 @@ def write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
     its first byte, not after a chmod that a kill could skip."""
     def write(tmp: Path) -> None:
         if mode is not None:
-            tmp.unlink(missing_ok=True)  # O_CREAT keeps a stale file's mode; O_EXCL makes a new one
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if mode is not None else os.O_TRUNC)
-        with os.fdopen(os.open(tmp, flags, 0o666 if mode is None else mode), "wb") as f:
+            _new_file(tmp, mode)  # the mode from the first byte: O_CREAT would keep the fresh file's 0666
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -203,6 +203,62 @@ def test_a_symlink_at_embed_outs_temporary_name_is_replaced_not_followed(tmp_pat
     assert not (tmp_path / "vecs.npy").is_symlink() and _mode(tmp_path / "vecs.npy") == 0o600
 
 
+def _atomic_writers():
+    import numpy as np
+    import pyarrow as pa
+
+    from clio_engine.runfiles import write_json, write_npy, write_npz, write_parquet
+
+    return {"a.json": (lambda p: write_json(p, {"published": 1}), "a.json.tmp"),
+            "a.parquet": (lambda p: write_parquet(p, pa.table({"n": [1]})), "a.parquet.tmp"),
+            "a.npy": (lambda p: write_npy(p, np.zeros(3)), "a.tmp.npy"),
+            "a.npz": (lambda p: write_npz(p, n=np.zeros(3)), "a.tmp.npz")}
+
+
+def test_a_symlink_at_an_atomic_writes_temporary_name_is_replaced_not_followed(tmp_path):
+    """Every file the engine publishes goes through a temporary name beside it (`NAME.tmp`). A link there (planted,
+    or left behind) made the old code overwrite the file the link points at, and then rename the link into place."""
+    for name, (write, tmp_name) in _atomic_writers().items():
+        precious = tmp_path / f"precious-{name}.txt"
+        precious.write_bytes(b"the user's own file")
+        (tmp_path / tmp_name).symlink_to(precious)
+        write(tmp_path / name)
+        assert precious.read_bytes() == b"the user's own file", name
+        assert not (tmp_path / name).is_symlink() and (tmp_path / name).stat().st_size > 0, name
+
+
+@AS_ROOT
+def test_a_file_another_account_planted_at_a_temporary_name_does_not_become_the_published_file(open_folder):
+    """`release --out /tmp/…` (any folder every account may create in): another account makes the temporary names
+    first, open to all. The old code wrote into that file and renamed it into place, so the published file was the
+    other account's, which could change the released numbers afterwards."""
+    open_folder.chmod(0o1777)
+    writers = _atomic_writers()
+
+    def plant() -> str:
+        for _, tmp_name in writers.values():
+            (open_folder / tmp_name).write_bytes(b"")
+        return "planted"
+
+    assert as_another_account(plant, umask=0) == "planted"
+    for name, (write, _) in writers.items():
+        write(open_folder / name)
+    assert {name: (open_folder / name).stat().st_uid for name in writers} == {name: 0 for name in writers}
+
+    def change_published() -> str:
+        changed = []
+        for name in writers:
+            try:
+                with open(open_folder / name, "ab") as f:
+                    f.write(b"tampered")
+                changed.append(name)
+            except OSError:
+                pass
+        return ",".join(changed)
+
+    assert as_another_account(change_published) == ""
+
+
 def _cluster_paths(client) -> list[Path]:
     """Every folder on the sys.path of the run's own process, its nanny and workers that lies in a Dask scratch
     space, and each worker's local directory (where it spills)."""
