@@ -9,7 +9,9 @@ its errors.
 """
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import stat
 from pathlib import Path
 
@@ -50,14 +52,25 @@ def resolution_steps(path: Path, *, follow_last: bool = False) -> list[tuple[Pat
 
 def swap_risk(path: Path, st: os.stat_result) -> str | None:
     """Why another account could replace what lies under this step (`st` its lstat), or None: the step belongs to
-    an account other than this user and root, or it is a folder that group or others may write to and is not
-    sticky (in a sticky folder such as /tmp nobody may remove or rename another's entry)."""
+    an account other than this user and root, or it is a folder that others, or a group with other members, may
+    write to and is not sticky (in a sticky folder such as /tmp nobody may remove or rename another's entry)."""
     kind = "symlink" if stat.S_ISLNK(st.st_mode) else "folder" if stat.S_ISDIR(st.st_mode) else "file"
     if st.st_uid not in (os.geteuid(), 0):
         return f"the {kind} {path} belongs to another account (uid {st.st_uid})"
-    if kind == "folder" and st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+    open_to_others = st.st_mode & 0o002 or (st.st_mode & 0o020 and not _only_my_group(st.st_gid))
+    if kind == "folder" and open_to_others and not st.st_mode & stat.S_ISVTX:
         return f"other accounts may write to the folder {path} (mode {stat.S_IMODE(st.st_mode):o})"
     return None
+
+
+def _only_my_group(gid: int) -> bool:
+    """Whether `gid` is this user's own group (the user-private-group scheme of Debian and Ubuntu, whose umask 002
+    leaves the user's folders group-writable): the user's primary group, named after the user, no other members."""
+    try:
+        me, group = pwd.getpwuid(os.geteuid()), grp.getgrgid(gid)
+    except KeyError:  # an account or group with no entry: nothing shows it is the user's own
+        return False
+    return gid == me.pw_gid and group.gr_name == me.pw_name and set(group.gr_mem) <= {me.pw_name}
 
 
 def trusted_folder(path, what: str, fix: str) -> Path:

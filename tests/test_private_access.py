@@ -29,7 +29,7 @@ from clio_engine.llm.types import Result
 from clio_engine.pipeline import run
 from clio_engine.pipeline.rundir import RunDir
 from clio_engine.runfiles import owner_only_dir
-from tests.another_account import AS_ROOT, as_another_account, read_as_another_account
+from tests.another_account import AS_ROOT, NOBODY, as_another_account, read_as_another_account
 
 pytestmark = pytest.mark.unit
 
@@ -678,3 +678,20 @@ def test_a_run_directory_others_may_write_to_is_refused_and_one_made_under_an_op
         os.umask(old)
     assert [_mode(tmp_path / "made"), _mode(tmp_path / "made" / "run"), _mode(tmp_path / "made" / "run" / "private")] \
         == [0o775, 0o775, 0o700]
+
+
+@AS_ROOT
+def test_a_cache_folder_writable_by_the_users_own_group_passes_and_by_a_shared_group_does_not(tmp_path, tiny_bert_dir):
+    """Debian and Ubuntu give each user a group of their own and a umask of 002, so ~/.cache is often 0775: that
+    group has no one else in it and must not stop a run. A group with other accounts in it (here `nogroup`, as a
+    shared project group would be) may swap what is in the folder."""
+    from clio_engine.embed import embed
+    from clio_engine.errors import ConfigError
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o775)  # group root: root's own group, with no other member
+    embed(["a text"], model=str(tiny_bert_dir), cache_dir=cache, progress=False, device="cpu")
+    os.chown(cache, 0, NOBODY)
+    with pytest.raises(ConfigError, match=r"other accounts may write to the folder .*/cache \(mode 775\)"):
+        embed(["a text"], model=str(tiny_bert_dir), cache_dir=cache, progress=False, device="cpu")
