@@ -9,9 +9,7 @@ its errors.
 """
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import stat
 from pathlib import Path
 
@@ -54,6 +52,8 @@ def swap_risk(path: Path, st: os.stat_result) -> str | None:
     """Why another account could replace what lies under this step (`st` its lstat), or None: the step belongs to
     an account other than this user and root, or it is a folder that others, or a group with other members, may
     write to and is not sticky (in a sticky folder such as /tmp nobody may remove or rename another's entry)."""
+    if not hasattr(os, "geteuid"):  # Windows: no POSIX owners or modes to judge
+        return None
     kind = "symlink" if stat.S_ISLNK(st.st_mode) else "folder" if stat.S_ISDIR(st.st_mode) else "file"
     if st.st_uid not in (os.geteuid(), 0):
         return f"the {kind} {path} belongs to another account (uid {st.st_uid})"
@@ -66,6 +66,9 @@ def swap_risk(path: Path, st: os.stat_result) -> str | None:
 def _only_my_group(gid: int) -> bool:
     """Whether `gid` is this user's own group (the user-private-group scheme of Debian and Ubuntu, whose umask 002
     leaves the user's folders group-writable): the user's primary group, named after the user, no other members."""
+    import grp
+    import pwd
+
     try:
         me, group = pwd.getpwuid(os.geteuid()), grp.getgrgid(gid)
     except KeyError:  # an account or group with no entry: nothing shows it is the user's own

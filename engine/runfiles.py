@@ -35,6 +35,8 @@ AGGREGATES = "aggregates.csv"  # under release/: every published number, the Eco
 OWNER_ONLY = 0o700  # private folders: another account on a shared machine may not list, read or enter them
 OWNER_ONLY_FILE = 0o600  # per-record files written outside an owner-only folder (`embed --out`)
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has none (and no symlinks an account could plant in /tmp)
+
 log = logging.getLogger(__name__)
 
 
@@ -73,6 +75,8 @@ def _refuse_another_accounts(folder: Path, role: str) -> None:
     (not sticky): that account could read what the engine keeps there, or swap it for its own after the check.
     A chmod does not help: the owner may always set the mode back. A group-writable folder passes: run directories
     often sit in a project folder shared with a group on purpose."""
+    if not hasattr(os, "geteuid"):  # Windows: no POSIX owners or modes to judge
+        return
     for st in (os.lstat(folder), os.stat(folder)):
         if st.st_uid not in (os.geteuid(), 0) or (st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX
                                                   and stat.S_ISDIR(st.st_mode)):
@@ -105,7 +109,7 @@ def _new_file(path: Path, mode: int) -> None:
             raise  # a folder this user may not write to: the caller's `writing` says so
         raise OutputError(f"cannot replace {path}: it belongs to another account (uid {owner}), which could read "
                           "what the engine writes into it; choose another name") from None
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode))
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, mode))
 
 
 def node_id(level: int, index: int) -> str:
@@ -131,7 +135,7 @@ def write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
     def write(tmp: Path) -> None:
         if mode is not None:
             _new_file(tmp, mode)  # the mode from the first byte: O_CREAT would keep the fresh file's 0666
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW), "wb") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC | _NOFOLLOW), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -2,7 +2,9 @@
 invertible embeddings and the prompts in the LLM call cache. A shared research server is the common case; a
 umask of 022 (the default on most systems) would leave every file under private/ readable by all. The same
 holds for what leaves the run directory: `embed --out`'s vectors, the run's Dask cluster (its scheduler, its
-scratch space and import path), and `explore --serve`'s page.
+scratch space and import path), and `explore --serve`'s page. And no account may reach into what the engine
+uses outside a folder it made itself: a global cache, a run directory or a file name another account made first
+(under /tmp, say) is refused or replaced, never trusted.
 
 The attacks run as a real second account (uid/gid `nobody`, `tests.another_account`) in a forked child, so they
 need root to switch users and skip with that reason elsewhere; the mode checks beside them run everywhere."""
@@ -695,3 +697,16 @@ def test_a_cache_folder_writable_by_the_users_own_group_passes_and_by_a_shared_g
     os.chown(cache, 0, NOBODY)
     with pytest.raises(ConfigError, match=r"other accounts may write to the folder .*/cache \(mode 775\)"):
         embed(["a text"], model=str(tiny_bert_dir), cache_dir=cache, progress=False, device="cpu")
+
+
+def test_where_the_system_has_no_posix_accounts_the_ownership_checks_stand_aside(tmp_path, monkeypatch):
+    """Windows has no `os.geteuid` (nor owners or modes in the POSIX sense): the checks must not break a run there."""
+    from clio_engine.path_trust import trusted_folder
+
+    monkeypatch.delattr(os, "geteuid")
+    open_folder = tmp_path / "open"
+    open_folder.mkdir()
+    open_folder.chmod(0o777)
+    assert trusted_folder(open_folder / "cache", "cache folder", "") == open_folder / "cache"
+    RunDir(open_folder / "run")
+    assert (open_folder / "run" / "private").is_dir()
