@@ -63,6 +63,20 @@ def swap_risk(path: Path, st: os.stat_result) -> str | None:
     return None
 
 
+def held_by_another_account(folder: Path) -> str | None:
+    """Why another account could swap the files the engine writes into `folder`, or None: the folder (or a symlink
+    standing for it) belongs to an account other than this user and root, or every account may write to it and it
+    is not sticky. A group-writable folder passes: run and release folders often sit in a project folder shared
+    with a group on purpose. None, too, where the system has no POSIX accounts."""
+    if not hasattr(os, "geteuid"):
+        return None
+    for st in (os.lstat(folder), os.stat(folder)):
+        if st.st_uid not in (os.geteuid(), 0) or (stat.S_ISDIR(st.st_mode) and st.st_mode & 0o002
+                                                  and not st.st_mode & stat.S_ISVTX):
+            return swap_risk(folder, st)
+    return None
+
+
 def _only_my_group(gid: int) -> bool:
     """Whether `gid` is this user's own group (the user-private-group scheme of Debian and Ubuntu, whose umask 002
     leaves the user's folders group-writable): the user's primary group, named after the user, no other members."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from clio_engine.errors import OutputError
-from clio_engine.path_trust import make_folders, swap_risk
+from clio_engine.path_trust import held_by_another_account, make_folders
 from clio_engine.storage import writing
 
 # The three zones of a run directory (SPEC §3). Top level: the analyst's view. `private/`: per-record and
@@ -71,17 +71,13 @@ def owner_only_dir(path: Path, *, tighten: bool = True) -> Path:
 
 
 def _refuse_another_accounts(folder: Path, role: str) -> None:
-    """OutputError (one line) when another account owns `folder` (or a symlink standing for it), or may write to it
-    (not sticky): that account could read what the engine keeps there, or swap it for its own after the check.
-    A chmod does not help: the owner may always set the mode back. A group-writable folder passes: run directories
-    often sit in a project folder shared with a group on purpose."""
-    if not hasattr(os, "geteuid"):  # Windows: no POSIX owners or modes to judge
-        return
-    for st in (os.lstat(folder), os.stat(folder)):
-        if st.st_uid not in (os.geteuid(), 0) or (st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX
-                                                  and stat.S_ISDIR(st.st_mode)):
-            raise OutputError(f"{role} per-record data, {folder}: {swap_risk(folder, st)}, so that account could read "
-                              "what the engine writes there; remove it or choose another folder")
+    """OutputError (one line) when another account could read what the engine keeps in `folder`, or swap it for its
+    own after the check (`path_trust.held_by_another_account`). A chmod does not help: the owner may always set the
+    mode back."""
+    why = held_by_another_account(folder)
+    if why:
+        raise OutputError(f"{role} per-record data, {folder}: {why}, so that account could read what the engine "
+                          "writes there; remove it or choose another folder")
 
 
 def create_owner_only_file(path: Path) -> None:

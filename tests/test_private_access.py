@@ -710,3 +710,55 @@ def test_where_the_system_has_no_posix_accounts_the_ownership_checks_stand_aside
     assert trusted_folder(open_folder / "cache", "cache folder", "") == open_folder / "cache"
     RunDir(open_folder / "run")
     assert (open_folder / "run" / "private").is_dir()
+
+
+@AS_ROOT
+def test_a_release_folder_another_account_made_first_is_refused(open_folder, tiny_bert_dir):
+    """`release --out /tmp/release`: another account makes the folder first (empty, so it passes for a new one).
+    The old code wrote the release into it, and that account then swapped `aggregates.csv` for numbers of its own
+    before the analyst shipped it (it owns the folder, so it may rename the engine's files)."""
+    from clio_engine.errors import ConfigError
+    from clio_engine.pipeline.release import build_release
+
+    run_dir = _small_run(open_folder / "run", tiny_bert_dir).dir
+    open_folder.chmod(0o1777)
+    release = open_folder / "release"
+    assert as_another_account(lambda: release.mkdir(mode=0o777) or "made", umask=0) == "made"
+    refusal = ""
+    try:
+        build_release(run_dir, out=release)
+    except ConfigError as e:
+        refusal = str(e)
+
+    def forge() -> str:
+        published = release / "aggregates.csv"
+        if not published.exists():
+            return ""
+        published.rename(release / "aggregates.csv.engine")
+        published.write_text("geo_id,geography,facet,level,variable,cluster_name,value\nGLOBAL,global,x,0,count,forged,1\n")
+        return "forged"
+
+    assert as_another_account(forge) == "", "another account changed the published numbers"
+    assert re.search(r"release folder .*/release: the folder .*/release belongs to another account \(uid 65534\)",
+                     refusal), refusal
+
+
+def test_a_release_or_comparison_folder_others_may_write_to_is_refused(tmp_path, tiny_bert_dir):
+    from clio_engine.errors import ConfigError
+    from clio_engine.pipeline.periods import compare_runs
+    from clio_engine.pipeline.release import build_release
+    from tests.test_compare_leaks import _fake_economic_run
+
+    open_folder = tmp_path / "open"
+    open_folder.mkdir()
+    open_folder.chmod(0o777)
+    why = r"other accounts may write to the folder .*/open \(mode 777\)"
+    run_dir = _small_run(tmp_path / "run", tiny_bert_dir).dir
+    with pytest.raises(ConfigError, match=rf"release folder .*/open: {why}"):
+        build_release(run_dir, out=open_folder)
+    (a, _), (b, _) = _fake_economic_run(tmp_path / "a", 0), _fake_economic_run(tmp_path / "b", 1)
+    with pytest.raises(ConfigError, match=rf"compare folder .*/open: {why}"):
+        compare_runs(a, b, out=open_folder, n_boot=100)
+    assert list(open_folder.iterdir()) == []
+    open_folder.chmod(0o1777)  # sticky, as /tmp: nobody may rename another's files there
+    assert (build_release(run_dir, out=open_folder) / "aggregates.csv").is_file()

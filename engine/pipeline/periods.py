@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from clio_engine.errors import ConfigError
+from clio_engine.path_trust import held_by_another_account
 from clio_engine.pipeline.release import enclosing_release
 from clio_engine.runfiles import ASSIGNMENTS, PRIVATE, RELEASE, write_text
 
@@ -169,6 +170,9 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
                     alpha=alpha, correction=correction, seed=seed)
     table = _compare_dimensions(a, b, dims, settings)
     dest.mkdir(parents=True, exist_ok=True)
+    if why := held_by_another_account(dest):  # e.g. --out /tmp/compare made first by someone else
+        raise ConfigError(f"compare folder {dest}: {why}, so that account could change the comparison after it is "
+                          "written; choose another --out")
     write_text(dest / "compare.csv", _csv_safe(table).to_csv(index=False))
     section = compare_markdown(table, run_a, run_b, dest, alpha)
     write_text(dest / "compare.md", section)

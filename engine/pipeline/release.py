@@ -52,6 +52,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clio_engine.errors import ConfigError
+from clio_engine.path_trust import held_by_another_account
 from clio_engine.privacy.escape import csv_cell
 from clio_engine.runfiles import AGGREGATES, PRIVATE, RELEASE, write_json, write_parquet, write_text
 
@@ -86,6 +87,9 @@ def build_release(run_dir: str | os.PathLike, out: str | os.PathLike | None = No
     if out is not None:  # the run's own release/ is always rewritten (a run killed while writing it resumes)
         _check_release_destination(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    if why := held_by_another_account(dest):  # e.g. --out /tmp/release made first by someone else
+        raise ConfigError(f"release folder {dest}: {why}, so that account could change the published files after "
+                          "they are written; choose another --out")
 
     from clio_engine.pipeline.plots import PLOT_DIR, write_plots
     from clio_engine.pipeline.report import render_report
