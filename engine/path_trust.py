@@ -48,16 +48,18 @@ def resolution_steps(path: Path, *, follow_last: bool = False) -> list[tuple[Pat
     return steps
 
 
-def swap_risk(path: Path, st: os.stat_result) -> str | None:
+def swap_risk(path: Path, st: os.stat_result, *, group_may_write: bool = False) -> str | None:
     """Why another account could replace what lies under this step (`st` its lstat), or None: the step belongs to
-    an account other than this user and root, or it is a folder that others, or a group with other members, may
-    write to and is not sticky (in a sticky folder such as /tmp nobody may remove or rename another's entry)."""
+    an account other than this user and root, or it is a folder that others, or a group with other members (unless
+    `group_may_write`), may write to and is not sticky (in a sticky folder such as /tmp nobody may remove or rename
+    another's entry)."""
     if not hasattr(os, "geteuid"):  # Windows: no POSIX owners or modes to judge
         return None
     kind = "symlink" if stat.S_ISLNK(st.st_mode) else "folder" if stat.S_ISDIR(st.st_mode) else "file"
     if st.st_uid not in (os.geteuid(), 0):
         return f"the {kind} {path} belongs to another account (uid {st.st_uid})"
-    open_to_others = st.st_mode & 0o002 or (st.st_mode & 0o020 and not _only_my_group(st.st_gid))
+    group_writes = st.st_mode & 0o020 and not group_may_write and not _only_my_group(st.st_gid)
+    open_to_others = st.st_mode & 0o002 or group_writes
     if kind == "folder" and open_to_others and not st.st_mode & stat.S_ISVTX:
         return f"other accounts may write to the folder {path} (mode {stat.S_IMODE(st.st_mode):o})"
     return None
@@ -68,12 +70,9 @@ def held_by_another_account(folder: Path) -> str | None:
     standing for it) belongs to an account other than this user and root, or every account may write to it and it
     is not sticky. A group-writable folder passes: run and release folders often sit in a project folder shared
     with a group on purpose. None, too, where the system has no POSIX accounts."""
-    if not hasattr(os, "geteuid"):
-        return None
     for st in (os.lstat(folder), os.stat(folder)):
-        if st.st_uid not in (os.geteuid(), 0) or (stat.S_ISDIR(st.st_mode) and st.st_mode & 0o002
-                                                  and not st.st_mode & stat.S_ISVTX):
-            return swap_risk(folder, st)
+        if risk := swap_risk(folder, st, group_may_write=True):
+            return risk
     return None
 
 

@@ -101,7 +101,7 @@ def _new_file(path: Path, mode: int) -> None:
         pass
     except PermissionError:
         owner = os.lstat(path).st_uid
-        if owner == os.geteuid():
+        if not hasattr(os, "geteuid") or owner == os.geteuid():
             raise  # a folder this user may not write to: the caller's `writing` says so
         raise OutputError(f"cannot replace {path}: it belongs to another account (uid {owner}), which could read "
                           "what the engine writes into it; choose another name") from None
@@ -116,9 +116,10 @@ def other_id(level: int, parent: int | None) -> str:
     return f"{level}.other" if parent is None else f"{level}.other.{parent}"
 
 
-def _atomic(path: Path, tmp: Path, write: Callable[[Path], None], before_rename: Callable[[], None] | None = None) -> None:
+def _atomic(path: Path, tmp: Path, write: Callable[[Path], None], before_rename: Callable[[], None] | None = None,
+            mode: int = 0o666) -> None:
     with writing(path, tmp):
-        _new_file(tmp, 0o666)  # never a file someone else put at the temporary name: it is renamed into place
+        _new_file(tmp, mode)  # never a file someone else put at the temporary name: it is renamed into place
         write(tmp)
         if before_rename is not None:
             before_rename()  # test hook: a process killed here leaves only the temporary file
@@ -129,14 +130,12 @@ def write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write to a temporary name, fsync, then rename. `mode` (e.g. 0o600 for a secret): the file has it from
     its first byte, not after a chmod that a kill could skip."""
     def write(tmp: Path) -> None:
-        if mode is not None:
-            _new_file(tmp, mode)  # the mode from the first byte: O_CREAT would keep the fresh file's 0666
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC | _NOFOLLOW), "wb") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC | _NOFOLLOW), "wb") as f:  # made by _atomic, with `mode`
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
 
-    _atomic(path, path.with_name(path.name + ".tmp"), write)
+    _atomic(path, path.with_name(path.name + ".tmp"), write, mode=0o666 if mode is None else mode)
 
 
 def write_text(path: Path, text: str) -> None:
