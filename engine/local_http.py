@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from clio_engine.errors import ClioError, ConfigError
-from clio_engine.path_trust import resolution_steps, swap_risk
+from clio_engine.path_trust import another_account, resolution_steps, swap_risk, trusted_owners
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,6 @@ def check_server_socket(path, setting: str = "llm.socket") -> Path:
     (directly, or by pointing a link of its own elsewhere), would receive every prompt, that is the records'
     texts."""
     path = Path(path)
-    me = os.geteuid()
     try:
         steps = resolution_steps(path)
     except FileNotFoundError:
@@ -244,8 +243,8 @@ def check_server_socket(path, setting: str = "llm.socket") -> Path:
     if not stat.S_ISSOCK(st.st_mode):
         raise ConfigError(f"{setting}: {path} is not a socket" + (" (a symlink: name the socket itself)"
                                                                     if stat.S_ISLNK(st.st_mode) else ""))
-    if st.st_uid not in (me, 0):
-        raise ConfigError(f"{setting}: {path} belongs to another account (uid {st.st_uid}): the prompts, which hold "
+    if st.st_uid not in trusted_owners():
+        raise ConfigError(f"{setting}: {path} {another_account(st.st_uid)}: the prompts, which hold "
                           "the records' texts, would go to that account's process")
     for step, fst in steps[:-1]:
         risk = swap_risk(step, fst)

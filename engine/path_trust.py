@@ -4,8 +4,9 @@ vectors, a socket), or read what the engine writes there.
 
 `resolution_steps` lists every folder and symlink the system passes through to reach a path (through each link's
 target); `swap_risk` says why one step is unsafe; `trusted_folder` makes a folder the engine keeps for itself
-(the global cache) and refuses one that another account could reach into. Depends on nothing in the engine but
-its errors.
+(the global cache) and refuses one that another account could reach into; `trusted_owners` is this user, root and
+the accounts named in `$CLIO_ENGINE_TRUSTED_UIDS` (a container run as root writes to a bind-mounted folder of the
+host user's uid, which is the same person). Depends on nothing in the engine but its errors.
 """
 from __future__ import annotations
 
@@ -17,6 +18,32 @@ from clio_engine.errors import ConfigError
 
 # Folders the engine makes for itself: the umask can only take bits away, so never writable by group or others.
 OWN_FOLDER = 0o755
+# Accounts the user vouches for as their own: uids or account names, separated by commas or spaces.
+TRUSTED_UIDS_ENV = "CLIO_ENGINE_TRUSTED_UIDS"
+
+
+def trusted_owners() -> frozenset[int]:
+    """The uids whose files and folders count as this user's own: this user, root, and each account listed in
+    `$CLIO_ENGINE_TRUSTED_UIDS` (e.g. `1000` or `alice`: the host user whose folder a container run as root writes
+    to, or the uid an NFS export squashes every account to). Read at each check, so a test or a notebook may set it
+    late. A value that names no account is a one-line ConfigError, never ignored: a typo would otherwise refuse the
+    folder the user meant to allow, or worse, look like it allowed it."""
+    owners = {os.geteuid(), 0}
+    for item in os.environ.get(TRUSTED_UIDS_ENV, "").replace(",", " ").split():
+        owners.add(_uid_of(item))
+    return frozenset(owners)
+
+
+def _uid_of(item: str) -> int:
+    if item.isdigit():
+        return int(item)
+    import pwd
+
+    try:
+        return pwd.getpwnam(item).pw_uid
+    except KeyError:
+        raise ConfigError(f"${TRUSTED_UIDS_ENV}: {item!r} is neither a uid nor an account on this machine; list uids "
+                          "or account names, separated by commas") from None
 
 
 def resolution_steps(path: Path, *, follow_last: bool = False) -> list[tuple[Path, os.stat_result]]:
@@ -50,14 +77,15 @@ def resolution_steps(path: Path, *, follow_last: bool = False) -> list[tuple[Pat
 
 def swap_risk(path: Path, st: os.stat_result, *, group_may_write: bool = False) -> str | None:
     """Why another account could replace what lies under this step (`st` its lstat), or None: the step belongs to
-    an account other than this user and root, or it is a folder that others, or a group with other members (unless
-    `group_may_write`), may write to and is not sticky (in a sticky folder such as /tmp nobody may remove or rename
-    another's entry)."""
+    an account other than this user, root and those the user vouches for (`trusted_owners`), or it is a folder
+    that others, or a group with other members (unless `group_may_write`), may write to and is not sticky (in a
+    sticky folder such as /tmp nobody may remove or rename another's entry). Vouching waives only the owner
+    rule: a folder every account may write to is refused whoever owns it."""
     if not hasattr(os, "geteuid"):  # Windows: no POSIX owners or modes to judge
         return None
     kind = "symlink" if stat.S_ISLNK(st.st_mode) else "folder" if stat.S_ISDIR(st.st_mode) else "file"
-    if st.st_uid not in (os.geteuid(), 0):
-        return f"the {kind} {path} belongs to another account (uid {st.st_uid})"
+    if st.st_uid not in trusted_owners():
+        return f"the {kind} {path} {another_account(st.st_uid)}"
     group_writes = st.st_mode & 0o020 and not group_may_write and not _only_my_group(st.st_gid)
     open_to_others = st.st_mode & 0o002 or group_writes
     if kind == "folder" and open_to_others and not st.st_mode & stat.S_ISVTX:
@@ -65,10 +93,16 @@ def swap_risk(path: Path, st: os.stat_result, *, group_may_write: bool = False) 
     return None
 
 
+def another_account(uid: int) -> str:
+    """"belongs to another account (uid N…)", with the way out where that account is the user's own."""
+    return (f"belongs to another account (uid {uid}; if that account is yours, as when a container run as root "
+            f"writes to a host folder, add {uid} to ${TRUSTED_UIDS_ENV})")
+
+
 def held_by_another_account(folder: Path) -> str | None:
     """Why another account could swap the files the engine writes into `folder`, or None: the folder (or a symlink
-    standing for it) belongs to an account other than this user and root, or every account may write to it and it
-    is not sticky. A group-writable folder passes: run and release folders often sit in a project folder shared
+    standing for it) belongs to an account other than this user, root and `trusted_owners`, or every account may
+    write to it and it is not sticky. A group-writable folder passes: run and release folders often sit in a project folder shared
     with a group on purpose. None, too, where the system has no POSIX accounts."""
     for st in (os.lstat(folder), os.stat(folder)):
         if risk := swap_risk(folder, st, group_may_write=True):

@@ -511,7 +511,7 @@ def test_a_model_another_account_planted_in_a_shared_cache_is_never_loaded(open_
 
     assert as_another_account(plant, umask=0) == "planted"
     with pytest.raises(ConfigError, match=r"cache folder .*/models: the folder .*/clio-cache belongs to another "
-                                          r"account \(uid 65534\)"):
+                                          r"account \(uid 65534;"):
         source = resolve_model("default", cache_dir=cache)
         assert source.path != planted, "the run loaded the model another account planted"
 
@@ -568,7 +568,7 @@ def test_vectors_are_never_written_where_another_account_can_read_them(open_fold
         return ",".join(stolen)
 
     assert as_another_account(read_planted_files) == "", "another account read the run's vectors"
-    assert refusals and all("embeddings: the folder" in r and "belongs to another account (uid 65534)" in r
+    assert refusals and all("embeddings: the folder" in r and "belongs to another account (uid 65534;" in r
                             for r in refusals), refusals
 
 
@@ -599,7 +599,7 @@ def test_a_private_zone_another_account_made_first_is_refused(open_folder, tiny_
         return ",".join(sorted(p.name for p in (run_dir / "private").rglob("*") if p.is_file()))
 
     assert as_another_account(read_private) == "", "the run wrote per-record files where another account reads them"
-    assert re.search(r"per-record data, .*myrun: the folder .*myrun belongs to another account \(uid 65534\)", refusal)
+    assert re.search(r"per-record data, .*myrun: the folder .*myrun belongs to another account \(uid 65534;", refusal)
 
 
 def test_a_cache_folder_others_may_write_to_is_refused_and_a_sticky_one_is_not(tmp_path, tiny_bert_dir):
@@ -739,7 +739,7 @@ def test_a_release_folder_another_account_made_first_is_refused(open_folder, tin
         return "forged"
 
     assert as_another_account(forge) == "", "another account changed the published numbers"
-    assert re.search(r"release folder .*/release: the folder .*/release belongs to another account \(uid 65534\)",
+    assert re.search(r"release folder .*/release: the folder .*/release belongs to another account \(uid 65534;",
                      refusal), refusal
 
 
@@ -762,3 +762,74 @@ def test_a_release_or_comparison_folder_others_may_write_to_is_refused(tmp_path,
     assert list(open_folder.iterdir()) == []
     open_folder.chmod(0o1777)  # sticky, as /tmp: nobody may rename another's files there
     assert (build_release(run_dir, out=open_folder) / "aggregates.csv").is_file()
+
+
+HOST_USER = 1000  # the uid a container run as root finds on a bind-mounted folder of its host's first user
+
+
+@AS_ROOT
+def test_a_host_folder_in_a_container_is_refused_until_its_owner_is_vouched_for(tmp_path, tiny_bert_dir, monkeypatch):
+    """`docker run -v $PWD:/work` as root: /work belongs to the host user (uid 1000), the same person. The ownership
+    rule refused it for the cache, a run directory made on the host, and a release folder, with no way on but
+    another folder. `$CLIO_ENGINE_TRUSTED_UIDS` (uids or account names) vouches for such an account; each refusal
+    names it, and only the listed accounts are let through."""
+    from clio_engine.embed import embed
+    from clio_engine.errors import ConfigError, OutputError
+    from clio_engine.path_trust import held_by_another_account
+
+    host = tmp_path / "work"
+    for folder in (host, host / "run", host / "release"):
+        folder.mkdir()
+        os.chown(folder, HOST_USER, HOST_USER)
+    monkeypatch.delenv("CLIO_ENGINE_TRUSTED_UIDS", raising=False)
+    vouch = (rf"belongs to another account \(uid {HOST_USER}; if that account is yours, .* add {HOST_USER} to "
+             r"\$CLIO_ENGINE_TRUSTED_UIDS\)")
+    with pytest.raises(ConfigError, match=rf"cache folder .*/work/cache/embeddings: the folder .*/work {vouch}"):
+        embed(["a text"], model=str(tiny_bert_dir), cache_dir=host / "cache", progress=False, device="cpu")
+    with pytest.raises(OutputError, match=rf"per-record data, .*/work/run: the folder .*/run {vouch}"):
+        RunDir(host / "run")
+    assert re.fullmatch(rf"the folder .*/release {vouch}", held_by_another_account(host / "release") or "")
+
+    monkeypatch.setenv("CLIO_ENGINE_TRUSTED_UIDS", f"{NOBODY}, {HOST_USER}")
+    vectors = embed(["a text", "another"], model=str(tiny_bert_dir), cache_dir=host / "cache", progress=False,
+                    device="cpu")
+    assert vectors.shape[0] == 2 and len(list((host / "cache" / "embeddings").glob("*/vectors.npy"))) == 1
+    RunDir(host / "run")
+    assert _mode(host / "run" / "private") == 0o700 and held_by_another_account(host / "release") is None
+
+    os.chown(host / "release", HOST_USER + 1, HOST_USER + 1)  # an account nobody vouched for
+    assert re.search(rf"belongs to another account \(uid {HOST_USER + 1};", held_by_another_account(host / "release"))
+    monkeypatch.setenv("CLIO_ENGINE_TRUSTED_UIDS", "nobody")  # an account name works as well as its uid
+    os.chown(host / "release", NOBODY, NOBODY)
+    assert held_by_another_account(host / "release") is None
+
+
+@AS_ROOT
+def test_vouching_for_an_account_never_lets_through_a_folder_every_account_may_write_to(tmp_path, monkeypatch):
+    """Vouching waives the owner rule only: a folder of the vouched-for account that is open to all (not sticky)
+    still lets any account swap the engine's files."""
+    from clio_engine.errors import OutputError
+    from clio_engine.path_trust import held_by_another_account
+
+    run = tmp_path / "run"
+    run.mkdir()
+    os.chown(run, HOST_USER, HOST_USER)
+    run.chmod(0o777)
+    monkeypatch.setenv("CLIO_ENGINE_TRUSTED_UIDS", str(HOST_USER))
+    with pytest.raises(OutputError, match=r"per-record data, .*/run: other accounts may write to the folder .*/run "
+                                          r"\(mode 777\)"):
+        RunDir(run)
+    assert "mode 777" in (held_by_another_account(run) or "")
+
+
+def test_a_trusted_account_that_names_no_account_is_a_one_line_error(tmp_path, monkeypatch):
+    """A typo in `$CLIO_ENGINE_TRUSTED_UIDS` must not pass for an empty list (nor be skipped): one line naming it."""
+    from clio_engine.errors import ConfigError
+    from clio_engine.path_trust import trusted_folder, trusted_owners
+
+    monkeypatch.setenv("CLIO_ENGINE_TRUSTED_UIDS", "1000,no-such-account-here")
+    with pytest.raises(ConfigError, match=r"^\$CLIO_ENGINE_TRUSTED_UIDS: 'no-such-account-here' is neither a uid nor "
+                                          r"an account on this machine; [^\n]*$"):
+        trusted_folder(tmp_path / "cache", "cache folder", "")
+    monkeypatch.setenv("CLIO_ENGINE_TRUSTED_UIDS", " 1000, 1001 1002 ")
+    assert trusted_owners() == {os.geteuid(), 0, 1000, 1001, 1002}
