@@ -308,7 +308,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
     from clio_engine.embed import embed
     from clio_engine.records import load_records
-    from clio_engine.runfiles import create_owner_only_file
+    from clio_engine.runfiles import create_owner_only_file, refuse_if_swapped
     from clio_engine.storage import writing
 
     cfg = _config(args)
@@ -329,8 +329,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     for path, table in ((out.with_suffix(".rows.parquet"), records.table.select(["row", "id"])),
                         (out.with_suffix(".rejected.parquet"), records.rejected)):
         with writing(path, path):  # a full disk: one line, and no half-written sidecar
-            create_owner_only_file(path)  # per-record ids, beside vectors that are owner-only too
-            pq.write_table(table, path)
+            with create_owner_only_file(path) as handle:  # per-record ids, beside vectors that are owner-only too
+                pq.write_table(table, handle)
+            refuse_if_swapped(path)  # a file another account put at the name would pass for the run's
     print(report.summary())
     print(f"wrote {out} {tuple(vectors.shape)}, {out.with_suffix('.rows.parquet').name}, "
           f"{out.with_suffix('.rejected.parquet').name} ({records.n_rejected} rejected)")

@@ -14,7 +14,7 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 from clio_engine.errors import OutputError
 from clio_engine.path_trust import held_by_another_account, make_folders
@@ -80,17 +80,34 @@ def _refuse_another_accounts(folder: Path, role: str) -> None:
                           "writes there; remove it or choose another folder")
 
 
-def create_owner_only_file(path: Path) -> None:
+def create_owner_only_file(path: Path) -> BinaryIO:
     """Create `path` empty with mode 0600 before anything is written to it: for per-record data the caller places
     outside an owner-only folder, such as `embed --out`'s invertible vectors. A folder holding it that another
     account owns, or any account may write to (not sticky), is refused (`OutputError`): that account could swap
-    the file. What is already at `path` is replaced, never opened (`_new_file`)."""
+    the file. What is already at `path` is replaced, never opened (`_new_file`).
+
+    Returns the new file, open for reading and writing (its `name` is `path`, which numpy's memmap records):
+    write through it and never reopen `path` by name. In a folder a group may write to, a member could put a
+    file of its own at the name in between, and the data would go into that file."""
     _refuse_another_accounts(path.parent, "the folder holding")
-    _new_file(path, OWNER_ONLY_FILE)
+    handle = os.fdopen(_new_file(path, OWNER_ONLY_FILE), "r+b")
+    handle.raw.name = str(path)
+    return handle
 
 
-def _new_file(path: Path, mode: int) -> None:
-    """Make `path` a new empty file of this user's (`mode` less the umask). A file or symlink already there is
+def refuse_if_swapped(path: Path) -> None:
+    """OutputError (one line) unless `path`, a file this process made, is still a plain file of this user's: run
+    just before renaming a finished temporary file into place, so a file another account put at the temporary
+    name (in a folder a group may write to) is never published under the final name."""
+    st = os.lstat(path)
+    if hasattr(os, "geteuid") and (st.st_uid != os.geteuid() or not stat.S_ISREG(st.st_mode)):
+        raise OutputError(f"{path} was replaced while the engine wrote it (it now belongs to uid {st.st_uid}): "
+                          f"another account may write to {path.parent}; choose a folder only you can write to")
+
+
+def _new_file(path: Path, mode: int) -> int:
+    """Make `path` a new empty file of this user's (`mode` less the umask) and return it open (a descriptor, for
+    reading and writing). A file or symlink already there is
     removed first and the new one made with O_EXCL|O_NOFOLLOW: in a folder every account may create in (/tmp), an
     account may have made it first, open to all, to read what the engine writes into it (or to own the file the
     engine renames into place), and a symlink would send the data, or the truncation, wherever it points. Where only
@@ -105,7 +122,7 @@ def _new_file(path: Path, mode: int) -> None:
             raise  # a folder this user may not write to: the caller's `writing` says so
         raise OutputError(f"cannot replace {path}: it belongs to another account (uid {owner}), which could read "
                           "what the engine writes into it; choose another name") from None
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, mode))
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, mode)
 
 
 def node_id(level: int, index: int) -> str:
@@ -119,7 +136,7 @@ def other_id(level: int, parent: int | None) -> str:
 def _atomic(path: Path, tmp: Path, write: Callable[[Path], None], before_rename: Callable[[], None] | None = None,
             mode: int = 0o666) -> None:
     with writing(path, tmp):
-        _new_file(tmp, mode)  # never a file someone else put at the temporary name: it is renamed into place
+        os.close(_new_file(tmp, mode))  # never a file someone else put at the temporary name: it is renamed into place
         write(tmp)
         if before_rename is not None:
             before_rename()  # test hook: a process killed here leaves only the temporary file

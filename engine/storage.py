@@ -46,20 +46,18 @@ def ensure_free(path: Path, needed: int, what: str) -> None:
                           f"{human(free)} ({free:,} bytes) free")
 
 
-def reserve(path: Path, size: int) -> None:
-    """Allocate the blocks of `path` up to `size` bytes now (posix_fallocate), so that writing through
-    a memmap later cannot hit a full disk. Filesystems without fallocate keep the sparse file."""
+def reserve(fd: int, size: int) -> None:
+    """Allocate the blocks of the open file `fd` up to `size` bytes now (posix_fallocate), so that writing
+    through a memmap later cannot hit a full disk. Filesystems without fallocate keep the sparse file. An open
+    file, not a name: what lies at a name may have been swapped since the caller made it."""
     if not hasattr(os, "posix_fallocate") or size <= 0:
         return
-    fd = os.open(path, os.O_RDWR)
     try:
         os.posix_fallocate(fd, 0, size)
     except OSError as e:
         if e.errno in _FULL:
             raise
         # EOPNOTSUPP/EINVAL/ENODEV: this filesystem cannot reserve; the free-space check stands alone.
-    finally:
-        os.close(fd)
 
 
 def _nearly_full(path: Path) -> bool:

@@ -833,3 +833,50 @@ def test_a_trusted_account_that_names_no_account_is_a_one_line_error(tmp_path, m
         trusted_folder(tmp_path / "cache", "cache folder", "")
     monkeypatch.setenv("CLIO_ENGINE_TRUSTED_UIDS", " 1000, 1001 1002 ")
     assert trusted_owners() == {os.geteuid(), 0, 1000, 1001, 1002}
+
+
+@AS_ROOT
+@pytest.mark.parametrize("swapped", ["vecs.npy.partial.npy", "vecs.rows.parquet"])
+def test_a_group_member_who_swaps_a_file_embed_out_just_made_receives_nothing(open_folder, tiny_bert_dir, swapped,
+                                                                              monkeypatch, capsys):
+    """`embed --out` into a project folder a group may write to (it passes: shared on purpose). A member of the group
+    renames the file the engine has just made (owner-only) away and puts one of its own, open to all, at the name.
+    The old code then reopened the name to write (`open_memmap`, `pq.write_table`) and so wrote the vectors, or the
+    record ids, into that member's file. The window is made certain here: the member acts the moment the file is
+    made. Now the engine writes through the file it made, and stops, in one line, rather than publish another
+    account's file under its name."""
+    from clio_engine import runfiles
+    from clio_engine.cli import main
+
+    project = open_folder / "project"
+    project.mkdir()
+    os.chown(project, 0, NOBODY)
+    project.chmod(0o775)  # the group (nogroup, which the other account is in) may write
+    frame = generate_conversations(30, seed=2)
+    frame[["id", "text"]].to_parquet(open_folder / "texts.parquet")
+    made = runfiles._new_file
+
+    def new_file_then_swapped(path: Path, mode: int) -> int:
+        fd = made(path, mode)
+        if path.name == swapped:
+            def swap() -> str:
+                os.rename(path, path.with_name("moved-away"))
+                with open(path, "wb"):
+                    pass
+                os.chmod(path, 0o666)
+                os.link(path, path.with_name("planted"))  # the member keeps its file whatever is renamed later
+                return "swapped"
+
+            assert as_another_account(swap) == "swapped"
+        return fd
+
+    monkeypatch.setattr(runfiles, "_new_file", new_file_then_swapped)
+    code = main(["embed", str(open_folder / "texts.parquet"), "--out", str(project / "vecs.npy"), "--model",
+                 str(tiny_bert_dir), "--device", "cpu"])
+    planted = project / "planted"
+    assert planted.stat().st_uid == NOBODY
+    assert planted.stat().st_size == 0, f"the run wrote {planted.stat().st_size} bytes into the member's file"
+    assert code != 0 and re.search(rf"error: .*/project/{re.escape(swapped)} was replaced while the engine wrote it "
+                                   rf"\(it now belongs to uid {NOBODY}\)", capsys.readouterr().err)
+    moved = project / "moved-away"
+    assert moved.stat().st_uid == 0 and _mode(moved) == 0o600 and moved.stat().st_size > 0  # what the run wrote

@@ -32,6 +32,7 @@ from clio_engine.embed.store import ChunkStats, EmbeddingStore, new_npy
 from clio_engine.errors import InputError, OutputError
 from clio_engine.faults import kill_at
 from clio_engine.record_cells import encodable
+from clio_engine.runfiles import refuse_if_swapped
 from clio_engine.storage import writing
 from clio_engine.tokenize_pool import FlatTokens, auto_workers, shared_pool, tokenize
 
@@ -365,5 +366,6 @@ def _gather(vectors: np.ndarray, inverse: np.ndarray, out) -> np.ndarray:
             result[start : start + _GATHER_ROWS] = vectors[inverse[start : start + _GATHER_ROWS]]
         result.flush()
         del result
+        refuse_if_swapped(tmp)
         os.replace(tmp, out)
     return np.load(out, mmap_mode="r")

@@ -97,10 +97,13 @@ def new_npy(path: Path, shape: tuple[int, int], what: str, *partials: Path) -> n
     ensure_free(path, int(np.prod(shape, dtype=np.int64)) * 4 + header - replaced, what)
     with writing(path, path, *partials):
         # Vectors give the texts back: the file is owner-only from its creation, wherever it lies (open_memmap
-        # would make it with the umask's mode, readable by every account under the usual 022).
-        create_owner_only_file(path)
-        vectors = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
-        reserve(path, os.path.getsize(path))
+        # would make it with the umask's mode, readable by every account under the usual 022), and mapped through
+        # the file the engine made, never reopened by name (in a folder a group may write to, a member could put a
+        # file of its own at the name in between).
+        with create_owner_only_file(path) as handle:
+            np.lib.format.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False, "shape": shape})
+            vectors = np.memmap(handle, dtype=np.float32, mode="r+", offset=handle.tell(), shape=shape)
+            reserve(handle.fileno(), os.fstat(handle.fileno()).st_size)
     return vectors
 
 

@@ -42,6 +42,7 @@ from clio_engine.embed.pipeline import _gather, _validate_and_dedupe
 from clio_engine.embed.store import new_npy
 from clio_engine.errors import InputError, OutputError
 from clio_engine.faults import FAULT_ENV
+from clio_engine.runfiles import refuse_if_swapped
 from clio_engine.storage import writing
 
 log = logging.getLogger("clio_engine.scale")
@@ -84,6 +85,7 @@ def dask_embed(client, texts: Sequence[str], out_path, *, partition_rows: int, *
     if len(unique) == len(inverse):  # no duplicates: the parts file already is the output, in input order
         del vectors
         with writing(out, parts):
+            refuse_if_swapped(parts)  # the workers wrote it by name: it must still be the file the driver made
             os.replace(parts, out)
     else:
         _gather(vectors, inverse, out)
