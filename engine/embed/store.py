@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +106,27 @@ def new_npy(path: Path, shape: tuple[int, int], what: str, *partials: Path) -> n
             vectors = np.memmap(handle, dtype=np.float32, mode="r+", offset=handle.tell(), shape=shape)
             reserve(handle.fileno(), os.fstat(handle.fileno()).st_size)
     return vectors
+
+
+def open_npy_of(path: Path, owner: int | None) -> np.memmap:
+    """The `.npy` file at `path` mapped for writing, after checking that the file opened (not whatever lies at the
+    name by then) is a plain file of `owner` (a uid; None where the system has no POSIX accounts): for a process
+    that must reopen by name a file another process made, as a Dask worker does with the parts file. In a folder
+    a group may write to, a member could have put a file of its own there, and the rows would go into it.
+    OutputError (one line) for a file of another account's; OSError where it cannot be opened."""
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "r+b") as handle:
+        st = os.fstat(fd)
+        if owner is not None and (st.st_uid != owner or not stat.S_ISREG(st.st_mode)):
+            raise OutputError(f"{path} is no longer the file the engine made (it belongs to uid {st.st_uid}): another "
+                              f"account may write to {path.parent}; choose a folder only you can write to")
+        version = np.lib.format.read_magic(handle)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in read_header:
+            raise OutputError(f"{path}: .npy format {version} is not one the engine writes")
+        shape, fortran, dtype = read_header[version](handle)
+        return np.memmap(handle, dtype=dtype, mode="r+", offset=handle.tell(), shape=shape,
+                         order="F" if fortran else "C")
 
 
 def _new_vectors(vec_file: Path, n_rows: int, dim: int) -> np.memmap:

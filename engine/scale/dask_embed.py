@@ -39,7 +39,7 @@ import numpy as np
 
 from clio_engine.embed import EmbedReport, embed
 from clio_engine.embed.pipeline import _gather, _validate_and_dedupe
-from clio_engine.embed.store import new_npy
+from clio_engine.embed.store import new_npy, open_npy_of
 from clio_engine.errors import InputError, OutputError
 from clio_engine.faults import FAULT_ENV
 from clio_engine.runfiles import refuse_if_swapped
@@ -132,6 +132,7 @@ def _run_partitions(client, unique, bounds, todo, parts: Path, settings: dict, s
     threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
     window = max(2, 2 * threads)
     call = uuid.uuid4().hex[:12]  # fresh task keys per call: a rerun must not find the last call's erred tasks
+    owner = os.geteuid() if hasattr(os, "geteuid") else None  # who made the parts file: the workers check it
     pending = iter(todo)
     inflight = {}  # future key → (future, partition)
     queue = as_completed()
@@ -140,7 +141,7 @@ def _run_partitions(client, unique, bounds, todo, parts: Path, settings: dict, s
         p = next(pending, None)
         if p is not None:
             start, stop = bounds[p]
-            fut = client.submit(_embed_partition, unique[start:stop], str(parts), start, p, settings,
+            fut = client.submit(_embed_partition, unique[start:stop], str(parts), start, p, settings, owner,
                                 key=f"clio-embed-{p}-{call}")
             inflight[fut.key] = (fut, p)
             queue.add(fut)
@@ -178,12 +179,14 @@ def _probe(text: str, settings: dict) -> dict:
             "dtype": report.dtype, "max_length": report.max_length}
 
 
-def _embed_partition(texts: list[str], parts: str, start: int, partition: int, settings: dict) -> dict:
-    """Embed one partition and write its rows [start, start + len(texts)) of the shared parts file."""
+def _embed_partition(texts: list[str], parts: str, start: int, partition: int, settings: dict,
+                     owner: int | None = None) -> dict:
+    """Embed one partition and write its rows [start, start + len(texts)) of the shared parts file, which must
+    still be a file of `owner`'s (the driver's uid): a worker reopens it by name (`open_npy_of`)."""
     vectors, report = embed(texts, cache=False, progress=False, dedupe=False, return_report=True, **settings,
                             **_CACHE_KW)
     try:
-        target = np.load(parts, mmap_mode="r+")
+        target = open_npy_of(Path(parts), owner)
     except OSError as e:
         raise OutputError(f"a Dask worker cannot open {parts} ({e.strerror or e}): the run directory must be on "
                           "a filesystem every worker sees") from None
