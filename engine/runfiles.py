@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 from clio_engine.errors import OutputError
-from clio_engine.path_trust import held_by_another_account, make_folders
+from clio_engine.path_trust import held_by_another_account, make_folders, trusted_owners
 from clio_engine.storage import writing
 
 # The three zones of a run directory (SPEC §3). Top level: the analyst's view. `private/`: per-record and
@@ -96,11 +96,12 @@ def create_owner_only_file(path: Path) -> BinaryIO:
 
 
 def refuse_if_swapped(path: Path) -> None:
-    """OutputError (one line) unless `path`, a file this process made, is still a plain file of this user's: run
-    just before renaming a finished temporary file into place, so a file another account put at the temporary
-    name (in a folder a group may write to) is never published under the final name."""
+    """OutputError (one line) unless `path`, a file this process made, is still a plain file of this user's (or
+    of an account the user vouches for: an NFS export that squashes root gives root's files to `nobody`): run just
+    before renaming a finished temporary file into place, so a file another account put at the temporary name (in
+    a folder a group may write to) is never published under the final name."""
     st = os.lstat(path)
-    if hasattr(os, "geteuid") and (st.st_uid != os.geteuid() or not stat.S_ISREG(st.st_mode)):
+    if hasattr(os, "geteuid") and (st.st_uid not in trusted_owners() or not stat.S_ISREG(st.st_mode)):
         raise OutputError(f"{path} was replaced while the engine wrote it (it now belongs to uid {st.st_uid}): "
                           f"another account may write to {path.parent}; choose a folder only you can write to")
 

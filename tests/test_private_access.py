@@ -949,3 +949,37 @@ def test_a_group_member_who_swaps_the_dask_parts_file_between_runs_receives_no_r
     assert not planted.any(), f"the workers wrote {int(planted.any(axis=1).sum())} rows into the member's file"
     assert re.search(rf"vecs.npy.parts.npy is no longer the file the engine made \(it belongs to uid {NOBODY}\)",
                      str(refused.value)) and not out.exists()
+
+
+@AS_ROOT
+def test_on_a_share_that_gives_roots_files_to_nobody_a_vouched_run_ends_and_an_unvouched_one_is_refused(
+        open_folder, tiny_bert_dir, monkeypatch, capsys):
+    """An NFS export with root_squash: root's new files and folders there belong to `nobody`. With nobody vouched
+    for, `embed --out` must not take its own files for swapped ones (the swap check compared with root's uid
+    alone); without, the folder is refused up front, in one line."""
+    import numpy as np
+
+    from clio_engine import runfiles
+    from clio_engine.cli import main
+
+    share = open_folder / "share"
+    share.mkdir()
+    os.chown(share, NOBODY, NOBODY)
+    frame = generate_conversations(30, seed=2)
+    frame[["id", "text"]].to_parquet(open_folder / "texts.parquet")
+    made = runfiles._new_file
+
+    def squashed(path: Path, mode: int) -> int:
+        fd = made(path, mode)
+        os.fchown(fd, NOBODY, NOBODY)  # what the server does to a file root makes
+        return fd
+
+    monkeypatch.setattr(runfiles, "_new_file", squashed)
+    argv = ["embed", str(open_folder / "texts.parquet"), "--out", str(share / "vecs.npy"), "--model",
+            str(tiny_bert_dir), "--device", "cpu"]
+    monkeypatch.delenv("CLIO_ENGINE_TRUSTED_UIDS", raising=False)
+    assert main(argv) != 0 and re.search(rf"error: the folder holding per-record data, .*/share: the folder .*/share "
+                                         rf"belongs to another account \(uid {NOBODY};", capsys.readouterr().err)
+    monkeypatch.setenv("CLIO_ENGINE_TRUSTED_UIDS", "nobody")
+    assert main(argv) == 0, capsys.readouterr().err
+    assert np.load(share / "vecs.npy").shape[0] == 30 and (share / "vecs.npy").stat().st_uid == NOBODY

@@ -108,16 +108,17 @@ def new_npy(path: Path, shape: tuple[int, int], what: str, *partials: Path) -> n
     return vectors
 
 
-def open_npy_of(path: Path, owner: int | None) -> np.memmap:
+def open_npy_of(path: Path, owners: frozenset[int] | None) -> np.memmap:
     """The `.npy` file at `path` mapped for writing, after checking that the file opened (not whatever lies at the
-    name by then) is a plain file of `owner` (a uid; None where the system has no POSIX accounts): for a process
+    name by then) is a plain file of one of `owners` (uids: the maker's account and those it vouches for,
+    `path_trust.trusted_owners`; None where the system has no POSIX accounts): for a process
     that must reopen by name a file another process made, as a Dask worker does with the parts file. In a folder
     a group may write to, a member could have put a file of its own there, and the rows would go into it.
     OutputError (one line) for a file of another account's; OSError where it cannot be opened."""
     fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
     with os.fdopen(fd, "r+b") as handle:
         st = os.fstat(fd)
-        if owner is not None and (st.st_uid != owner or not stat.S_ISREG(st.st_mode)):
+        if owners is not None and (st.st_uid not in owners or not stat.S_ISREG(st.st_mode)):
             raise OutputError(f"{path} is no longer the file the engine made (it belongs to uid {st.st_uid}): another "
                               f"account may write to {path.parent}; choose a folder only you can write to")
         version = np.lib.format.read_magic(handle)

@@ -42,6 +42,7 @@ from clio_engine.embed.pipeline import _gather, _validate_and_dedupe
 from clio_engine.embed.store import new_npy, open_npy_of
 from clio_engine.errors import InputError, OutputError
 from clio_engine.faults import FAULT_ENV
+from clio_engine.path_trust import trusted_owners
 from clio_engine.runfiles import refuse_if_swapped
 from clio_engine.storage import writing
 
@@ -132,7 +133,7 @@ def _run_partitions(client, unique, bounds, todo, parts: Path, settings: dict, s
     threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
     window = max(2, 2 * threads)
     call = uuid.uuid4().hex[:12]  # fresh task keys per call: a rerun must not find the last call's erred tasks
-    owner = os.geteuid() if hasattr(os, "geteuid") else None  # who made the parts file: the workers check it
+    owners = trusted_owners() if hasattr(os, "geteuid") else None  # who may own the parts file: workers check it
     pending = iter(todo)
     inflight = {}  # future key → (future, partition)
     queue = as_completed()
@@ -141,7 +142,7 @@ def _run_partitions(client, unique, bounds, todo, parts: Path, settings: dict, s
         p = next(pending, None)
         if p is not None:
             start, stop = bounds[p]
-            fut = client.submit(_embed_partition, unique[start:stop], str(parts), start, p, settings, owner,
+            fut = client.submit(_embed_partition, unique[start:stop], str(parts), start, p, settings, owners,
                                 key=f"clio-embed-{p}-{call}")
             inflight[fut.key] = (fut, p)
             queue.add(fut)
@@ -180,13 +181,14 @@ def _probe(text: str, settings: dict) -> dict:
 
 
 def _embed_partition(texts: list[str], parts: str, start: int, partition: int, settings: dict,
-                     owner: int | None = None) -> dict:
+                     owners: frozenset[int] | None = None) -> dict:
     """Embed one partition and write its rows [start, start + len(texts)) of the shared parts file, which must
-    still be a file of `owner`'s (the driver's uid): a worker reopens it by name (`open_npy_of`)."""
+    still be a file of one of `owners` (the driver's account and those it vouches for): a worker reopens it by
+    name (`open_npy_of`)."""
     vectors, report = embed(texts, cache=False, progress=False, dedupe=False, return_report=True, **settings,
                             **_CACHE_KW)
     try:
-        target = open_npy_of(Path(parts), owner)
+        target = open_npy_of(Path(parts), owners)
     except OSError as e:
         raise OutputError(f"a Dask worker cannot open {parts} ({e.strerror or e}): the run directory must be on "
                           "a filesystem every worker sees") from None
