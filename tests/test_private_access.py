@@ -983,3 +983,35 @@ def test_on_a_share_that_gives_roots_files_to_nobody_a_vouched_run_ends_and_an_u
     monkeypatch.setenv("CLIO_ENGINE_TRUSTED_UIDS", "nobody")
     assert main(argv) == 0, capsys.readouterr().err
     assert np.load(share / "vecs.npy").shape[0] == 30 and (share / "vecs.npy").stat().st_uid == NOBODY
+
+
+@AS_ROOT
+def test_call_and_spend_logs_another_account_put_in_an_llm_cache_folder_are_never_read(open_folder, caplog):
+    """`Generator(cache_dir="/tmp/llm-cache")` from a research job: every account may add files to a sticky folder
+    (and a group's members to a group's). The old cache read every `calls-*.jsonl` there, so a planted entry for a
+    prompt the other account can guess (a public dataset's) became the run's answer, an auditor's "no private data"
+    included; and every `spend-*.log`, so a planted spend stopped the run at its cost ceiling. Only the user's own
+    logs count now."""
+    from clio_engine.llm.cache import SpendLog
+
+    cache = open_folder / "llm-cache"
+    cache.mkdir()
+    cache.chmod(0o1777)  # stands for /tmp itself, or a folder made there for a team
+    mine = CallCache(cache)
+    mine.put("my-key", Result(ok=True, text="my answer"))
+    mine.close()
+    SpendLog(cache).add(0.25)
+
+    def plant() -> str:
+        entry = {"key": "guessed-key", "result": Result(ok=True, text='{"score": 5}').to_json()}
+        (cache / "calls-1-00000000.jsonl").write_text(json.dumps(entry) + "\n")
+        (cache / "spend-1-00000000.log").write_text("1000.0\n")
+        (cache / "calls-2-00000000.jsonl").symlink_to(cache / "calls-1-00000000.jsonl")
+        return "planted"
+
+    assert as_another_account(plant, umask=0) == "planted"
+    reader = CallCache(cache)
+    assert reader.get("guessed-key") is None, "the run took an answer another account planted"
+    assert reader.get("my-key").text == "my answer"
+    assert SpendLog(cache).earlier == 0.25, "a spend another account planted counts against the run's ceiling"
+    assert "skipped 2 log(s) another account put there" in caplog.text

@@ -15,17 +15,22 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
 from clio_engine.llm.types import Request, Result
+from clio_engine.path_trust import trusted_owners
 from clio_engine.runfiles import LLM_CACHE, owner_only_dir
 from clio_engine.storage import writing
 
 CACHE_VERSION = 2  # 2: the backend identity joined the key
 RUN_CACHE = LLM_CACHE  # where a run keeps its calls, under RUN_DIR (private: prompts hold record text)
+
+log = logging.getLogger(__name__)
 
 
 def schema_json(schema: Any) -> dict | None:
@@ -72,8 +77,8 @@ class CallCache:
         self._log = _Appender(self.root, LOG_PREFIX, LOG_SUFFIX) if self.root is not None else None
 
     def logs(self) -> list[Path]:
-        """The call logs under `root` (every process's)."""
-        return sorted(self.root.glob(f"{LOG_PREFIX}*{LOG_SUFFIX}")) if self.root is not None and self.root.is_dir() else []
+        """The call logs under `root` (every process's of this user's: `own_logs`)."""
+        return own_logs(self.root, LOG_PREFIX, LOG_SUFFIX)
 
     def get(self, key: str) -> Result | None:
         if self.root is None:
@@ -121,10 +126,8 @@ class SpendLog:
         self.earlier = self._read()
 
     def _read(self) -> float:
-        if self.root is None or not self.root.is_dir():
-            return 0.0
         total = 0.0
-        for path in sorted(self.root.glob(f"{SPEND_PREFIX}*{SPEND_SUFFIX}")):
+        for path in own_logs(self.root, SPEND_PREFIX, SPEND_SUFFIX):
             try:
                 lines = path.read_bytes().splitlines()
             except OSError:
@@ -146,6 +149,30 @@ class SpendLog:
     def close(self) -> None:
         if self._log is not None:
             self._log.close()
+
+
+def own_logs(root: Path | None, prefix: str, suffix: str) -> list[Path]:
+    """The logs `<prefix>*<suffix>` under `root` that are plain files of this user's (or of an account the user
+    vouches for, `path_trust.trusted_owners`), sorted. Another account's are skipped, with a warning: in a folder
+    others may add files to (a sticky /tmp, a group's folder) a planted call log would hand the run answers of
+    that account's choosing (an auditor's "no private data" included) and a planted spend log would stop it at
+    its cost ceiling."""
+    if root is None or not root.is_dir():
+        return []
+    found = sorted(root.glob(f"{prefix}*{suffix}"))
+    if not hasattr(os, "geteuid"):  # no POSIX owners to judge (Windows)
+        return found
+    owners, own, foreign = trusted_owners(), [], []
+    for path in found:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        (own if stat.S_ISREG(st.st_mode) and st.st_uid in owners else foreign).append(path)
+    if foreign:
+        log.warning("LLM cache %s: skipped %d log(s) another account put there (%s); only your own are read", root,
+                    len(foreign), ", ".join(p.name for p in foreign[:3]) + (", …" if len(foreign) > 3 else ""))
+    return own
 
 
 class _Appender:
