@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from clio_engine.llm.types import Request, Result
-from clio_engine.path_trust import trusted_owners
+from clio_engine.path_trust import TRUSTED_UIDS_ENV, trusted_owners
 from clio_engine.runfiles import LLM_CACHE, owner_only_dir
 from clio_engine.storage import writing
 
@@ -170,8 +170,9 @@ def own_logs(root: Path | None, prefix: str, suffix: str) -> list[Path]:
             continue
         (own if stat.S_ISREG(st.st_mode) and st.st_uid in owners else foreign).append(path)
     if foreign:
-        log.warning("LLM cache %s: skipped %d log(s) another account put there (%s); only your own are read", root,
-                    len(foreign), ", ".join(p.name for p in foreign[:3]) + (", …" if len(foreign) > 3 else ""))
+        log.warning("LLM cache %s: skipped %d log(s) another account put there (%s); only your own, and those of "
+                    "accounts listed in $%s, are read", root, len(foreign),
+                    ", ".join(p.name for p in foreign[:3]) + (", …" if len(foreign) > 3 else ""), TRUSTED_UIDS_ENV)
     return own
 
 
