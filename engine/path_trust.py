@@ -27,7 +27,10 @@ def trusted_owners() -> frozenset[int]:
     `$CLIO_ENGINE_TRUSTED_UIDS` (e.g. `1000` or `alice`: the host user whose folder a container run as root writes
     to, or the uid an NFS export squashes every account to). Read at each check, so a test or a notebook may set it
     late. A value that names no account is a one-line ConfigError, never ignored: a typo would otherwise refuse the
-    folder the user meant to allow, or worse, look like it allowed it."""
+    folder the user meant to allow, or worse, look like it allowed it. Empty where the system has no POSIX
+    accounts (Windows), where nothing is judged by owner."""
+    if not hasattr(os, "geteuid"):
+        return frozenset()
     owners = {os.geteuid(), 0}
     for item in os.environ.get(TRUSTED_UIDS_ENV, "").replace(",", " ").split():
         owners.add(_uid_of(item))
@@ -93,6 +96,15 @@ def swap_risk(path: Path, st: os.stat_result, *, group_may_write: bool = False) 
     return None
 
 
+def owned_plain_file(st: os.stat_result, owners: frozenset[int] | None = None) -> bool:
+    """Whether `st` (an lstat, or the fstat of a file opened) is a plain file of one of `owners` (default
+    `trusted_owners()`): a file the engine made, or may read as its own, and not one another account put at its
+    name. True where the system has no POSIX accounts."""
+    if not hasattr(os, "geteuid"):
+        return True
+    return stat.S_ISREG(st.st_mode) and st.st_uid in (trusted_owners() if owners is None else owners)
+
+
 def another_account(uid: int) -> str:
     """"belongs to another account (uid N…)", with the way out where that account is the user's own."""
     return (f"belongs to another account (uid {uid}; if that account is yours, as when a container run as root "
@@ -102,8 +114,8 @@ def another_account(uid: int) -> str:
 def held_by_another_account(folder: Path) -> str | None:
     """Why another account could swap the files the engine writes into `folder`, or None: the folder (or a symlink
     standing for it) belongs to an account other than this user, root and `trusted_owners`, or every account may
-    write to it and it is not sticky. A group-writable folder passes: run and release folders often sit in a project folder shared
-    with a group on purpose. None, too, where the system has no POSIX accounts."""
+    write to it and it is not sticky. A group-writable folder passes: run and release folders often sit in a
+    project folder shared with a group on purpose. None, too, where the system has no POSIX accounts."""
     for st in (os.lstat(folder), os.stat(folder)):
         if risk := swap_risk(folder, st, group_may_write=True):
             return risk

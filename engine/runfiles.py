@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 from clio_engine.errors import OutputError
-from clio_engine.path_trust import held_by_another_account, make_folders, trusted_owners
+from clio_engine.path_trust import held_by_another_account, make_folders, owned_plain_file
 from clio_engine.storage import writing
 
 # The three zones of a run directory (SPEC §3). Top level: the analyst's view. `private/`: per-record and
@@ -101,15 +101,15 @@ def refuse_if_swapped(path: Path) -> None:
     before renaming a finished temporary file into place, so a file another account put at the temporary name (in
     a folder a group may write to) is never published under the final name."""
     st = os.lstat(path)
-    if hasattr(os, "geteuid") and (st.st_uid not in trusted_owners() or not stat.S_ISREG(st.st_mode)):
+    if not owned_plain_file(st):
         raise OutputError(f"{path} was replaced while the engine wrote it (it now belongs to uid {st.st_uid}): "
                           f"another account may write to {path.parent}; choose a folder only you can write to")
 
 
 def _new_file(path: Path, mode: int) -> int:
     """Make `path` a new empty file of this user's (`mode` less the umask) and return it open (a descriptor, for
-    reading and writing). A file or symlink already there is
-    removed first and the new one made with O_EXCL|O_NOFOLLOW: in a folder every account may create in (/tmp), an
+    reading and writing). A file or symlink already there is removed first and the new one made with
+    O_EXCL|O_NOFOLLOW: in a folder every account may create in (/tmp), an
     account may have made it first, open to all, to read what the engine writes into it (or to own the file the
     engine renames into place), and a symlink would send the data, or the truncation, wherever it points. Where only
     its owner may remove it (a sticky folder), an OutputError says so in one line."""

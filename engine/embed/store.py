@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from clio_engine.errors import OutputError
+from clio_engine.path_trust import owned_plain_file
 from clio_engine.runfiles import create_owner_only_file, owner_only_dir
 from clio_engine.storage import ensure_free, reserve, writing
 
@@ -111,14 +111,14 @@ def new_npy(path: Path, shape: tuple[int, int], what: str, *partials: Path) -> n
 def open_npy_of(path: Path, owners: frozenset[int] | None) -> np.memmap:
     """The `.npy` file at `path` mapped for writing, after checking that the file opened (not whatever lies at the
     name by then) is a plain file of one of `owners` (uids: the maker's account and those it vouches for,
-    `path_trust.trusted_owners`; None where the system has no POSIX accounts): for a process
-    that must reopen by name a file another process made, as a Dask worker does with the parts file. In a folder
+    `path_trust.trusted_owners`): for a process that must reopen by name a file another process made, as a Dask
+    worker does with the parts file. In a folder
     a group may write to, a member could have put a file of its own there, and the rows would go into it.
     OutputError (one line) for a file of another account's; OSError where it cannot be opened."""
     fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
     with os.fdopen(fd, "r+b") as handle:
         st = os.fstat(fd)
-        if owners is not None and (st.st_uid not in owners or not stat.S_ISREG(st.st_mode)):
+        if not owned_plain_file(st, owners):
             raise OutputError(f"{path} is no longer the file the engine made (it belongs to uid {st.st_uid}): another "
                               f"account may write to {path.parent}; choose a folder only you can write to")
         version = np.lib.format.read_magic(handle)

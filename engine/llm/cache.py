@@ -18,12 +18,11 @@ import json
 import logging
 import os
 import secrets
-import stat
 from pathlib import Path
 from typing import Any
 
 from clio_engine.llm.types import Request, Result
-from clio_engine.path_trust import TRUSTED_UIDS_ENV, trusted_owners
+from clio_engine.path_trust import TRUSTED_UIDS_ENV, owned_plain_file, trusted_owners
 from clio_engine.runfiles import LLM_CACHE, owner_only_dir
 from clio_engine.storage import writing
 
@@ -159,16 +158,13 @@ def own_logs(root: Path | None, prefix: str, suffix: str) -> list[Path]:
     its cost ceiling."""
     if root is None or not root.is_dir():
         return []
-    found = sorted(root.glob(f"{prefix}*{suffix}"))
-    if not hasattr(os, "geteuid"):  # no POSIX owners to judge (Windows)
-        return found
     owners, own, foreign = trusted_owners(), [], []
-    for path in found:
+    for path in sorted(root.glob(f"{prefix}*{suffix}")):
         try:
             st = os.lstat(path)
         except OSError:
             continue
-        (own if stat.S_ISREG(st.st_mode) and st.st_uid in owners else foreign).append(path)
+        (own if owned_plain_file(st, owners) else foreign).append(path)
     if foreign:
         log.warning("LLM cache %s: skipped %d log(s) another account put there (%s); only your own, and those of "
                     "accounts listed in $%s, are read", root, len(foreign),

@@ -133,7 +133,7 @@ def _run_partitions(client, unique, bounds, todo, parts: Path, settings: dict, s
     threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
     window = max(2, 2 * threads)
     call = uuid.uuid4().hex[:12]  # fresh task keys per call: a rerun must not find the last call's erred tasks
-    owners = trusted_owners() if hasattr(os, "geteuid") else None  # who may own the parts file: workers check it
+    owners = trusted_owners()  # who may own the parts file: each worker checks the file it opens
     pending = iter(todo)
     inflight = {}  # future key → (future, partition)
     queue = as_completed()
