@@ -23,7 +23,8 @@ of the first clusters of seed 0 so readability can be judged by eye. Namers: `ke
 `phrases` (engine.naming.phrases, defaults: a name is one phrase or a pair of phrases), its ablations
 (`phrases_single`: one phrase per name; `phrases_ctfidf`: no embedding re-rank, c-TF-IDF order;
 `phrases_nocontrast`: relevance = own-centroid similarity only; `phrases_centroid`: name options ranked
-against the centroid instead of the node's mode), and `llm` (engine.naming.llm, run only
+against the centroid instead of the node's mode; `phrases_unbound`: pieces of longer phrases, "lean" of "lean
+canvas", kept as candidates), and `llm` (engine.naming.llm, run only
 when `--namers` names it: the offline SmolLM2-135M through `llm.backend: transformers`, shown
 `--llm-in` / `--llm-out` texts of at most `--llm-chars` characters per cluster — fewer than the 50 + 50
 default, so a CPU finishes; calls cached under `--cache-dir`/llm, so a rerun sends none). `--llm-set
@@ -63,7 +64,8 @@ MIN_USERS = 5  # privacy.min_users default
 N_SHOWN = 12   # names of seed 0 kept in the JSON per namer
 
 
-NAMERS = ("keywords", "phrases", "phrases_single", "phrases_ctfidf", "phrases_nocontrast", "phrases_centroid", "llm")
+NAMERS = ("keywords", "phrases", "phrases_single", "phrases_ctfidf", "phrases_nocontrast", "phrases_centroid",
+          "phrases_unbound", "llm")
 DEFAULT_NAMERS = NAMERS[:-1]  # the llm namer is slow on a CPU: run it by naming it
 
 
@@ -98,6 +100,7 @@ def _factories(embed_fn: Callable, llm_options: dict | None) -> dict[str, Callab
         "phrases_ctfidf": lambda: PhraseNamer(embed_phrases=None, min_users=MIN_USERS, examples="none"),
         "phrases_nocontrast": lambda: PhraseNamer(embed_phrases=embed_fn, contrast=0.0, min_users=MIN_USERS, examples="none"),
         "phrases_centroid": lambda: PhraseNamer(embed_phrases=embed_fn, query="centroid", min_users=MIN_USERS, examples="none"),
+        "phrases_unbound": lambda: PhraseNamer(embed_phrases=embed_fn, bound_share=1.0, min_users=MIN_USERS, examples="none"),
         "llm": lambda: llm_namer(**(llm_options or {}), embed_phrases=embed_fn),
     }
 

@@ -159,6 +159,9 @@ class NamingConfig(_Section):
     # phrases strategy (and the llm strategy's fallback): a phrase names, describes or keys a node only where
     # it is at least this many times as frequent in the node's texts as in the rest (0: no such rule).
     min_lift: float = Field(default=2.0, ge=0, allow_inf_nan=False)
+    # phrases strategy: a phrase is left out where one word follows it, or precedes it, in more than this share
+    # of its occurrences ("lean" before "canvas"): it is a piece of a longer phrase (1: no such rule).
+    bound_share: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
     # llm strategy: texts shown per cluster from inside it and from its nearest outside neighbours (Clio: 50 each).
     in_examples: int = Field(default=50, ge=1, strict=True)
     out_examples: int = Field(default=50, ge=0, strict=True)

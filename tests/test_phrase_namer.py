@@ -177,22 +177,30 @@ def _rates(per_text: list[Counter], inside: np.ndarray, phrase: str) -> tuple[fl
     return counts[inside].mean(), counts[~inside].mean()
 
 
-def test_templates_every_summary_shares_name_no_node(tiny_embed):
-    """Clio-style summaries share templates ("The user asked the assistant ...", "The user's overall request
-    is ..."). Named by domain, the phrase namer used to key and name nodes by them ("Roast chicken, user
-    asked"); now every keyword of every node is at least twice as frequent in its node as in the rest.
-    Named by gold topic (no clustering error), with the tiny random BERT: the rule is about counts only."""
+@pytest.fixture(scope="module")
+def gold_topics(tiny_embed):
+    """3,000 synthetic summaries as a one-level tree of their 60 gold topics (~50 texts each; no clustering
+    error), every record its own user: (texts, vectors, labels, tree, users)."""
     from clio_engine.datasets.synthetic import generate_conversations
 
     frame = generate_conversations(3000, seed=0)
     texts = frame["text"].tolist()
-    labels = np.unique(frame["topic"], return_inverse=True)[1].astype(np.int64)  # 60 topics, ~50 texts each
+    labels = np.unique(frame["topic"], return_inverse=True)[1].astype(np.int64)
     vectors = tiny_embed(texts)
     k = labels.max() + 1
     centroids = np.stack([vectors[labels == c].mean(0) for c in range(k)])
     tree = Tree((Level(np.full(k, -1, dtype=np.int64), np.bincount(labels).astype(float),
                        (centroids / np.linalg.norm(centroids, axis=1, keepdims=True)).astype(np.float32)),))
-    users = np.arange(len(texts), dtype=np.int64)
+    return texts, vectors, labels, tree, np.arange(len(texts), dtype=np.int64)
+
+
+def test_templates_every_summary_shares_name_no_node(tiny_embed, gold_topics):
+    """Clio-style summaries share templates ("The user asked the assistant ...", "The user's overall request
+    is ..."). Named by domain, the phrase namer used to key and name nodes by them ("Roast chicken, user
+    asked"); now every keyword of every node is at least twice as frequent in its node as in the rest.
+    Named by gold topic (no clustering error), with the tiny random BERT: the rule is about counts only."""
+    texts, vectors, labels, tree, users = gold_topics
+    k = tree.levels[0].parent.shape[0]
     per_text = [Counter(text_phrases(t)) for t in texts]
 
     def below_lift(min_lift):
@@ -226,6 +234,56 @@ def test_lift_is_measured_against_the_rest_of_the_corpus_not_the_whole():
     assert kept.users.toarray().tolist() == [[40, 0, 0], [0, 0, 10]]
     whole = distinctive(ClusterTerms(counts[:1], users[:1], vocab), np.array([100]), np.array([40.0, 30.0, 1.0]), 100, 2.0)
     assert whole.users.toarray().tolist() == [[40, 30, 1]]  # one node holding every text keeps every phrase
+
+
+@pytest.mark.unit
+def test_bound_phrases_are_the_pieces_of_a_longer_phrase():
+    """A phrase one content word follows (or precedes) in more than `share` of its occurrences is a piece:
+    "lean" (of "lean canvas") and "canvas"; a stop word after it makes no continuation ("change" of "change
+    my pin" stays); a common word with many continuations ("card") stays; the bound is strict."""
+    from clio_engine.naming.phrases import bound_phrases
+
+    vocab = np.array(["lean", "lean canvas", "canvas", "change", "change my pin", "pin", "card", "card delivery",
+                      "card arrival", "exchange", "exchange rate"])
+    occurrences = np.array([10, 10, 10, 10, 9, 10, 20, 10, 10, 10, 9])
+    bound = dict(zip(vocab, bound_phrases(vocab, occurrences, 0.9)))
+    assert [p for p, b in bound.items() if b] == ["lean", "canvas"]
+    assert not bound["exchange"]  # 9 of 10 is not more than 90%
+    assert bound_phrases(vocab, occurrences, 0.85)[list(vocab).index("exchange")]
+
+
+@pytest.mark.unit
+def test_the_summary_frame_starts_or_ends_no_phrase():
+    """"The user asked the assistant to ..." frames every Clio-style summary; it named demo clusters
+    "Assistant to double-check" and "User requested assistance". Its words may sit inside no phrase edge."""
+    assert text_phrases("The user asked the assistant to draft a lean canvas") == [
+        "draft", "draft lean", "draft lean canvas", "lean", "lean canvas", "canvas"]
+    assert text_phrases("The user wants a lean canvas; user requested assistance") == [
+        "lean", "lean canvas", "canvas", "assistance"]
+
+
+def test_no_name_or_keyword_is_a_piece_of_a_longer_phrase(tiny_embed, gold_topics):
+    """The demo named a cluster "Draft one-page lean, canvas" and another "Outline an argumentative, essay
+    outline": pieces of "lean canvas" and "argumentative essay". Named by gold topic on synthetic summaries,
+    every phrase of every name and keyword list is checked against a plain count of each phrase and its
+    one-word-longer continuations (`text_phrases` up to 4 words, no pruning): with the rule none is a piece
+    (one continuation in > 90% of its uses); without it (bound_share 1) many are."""
+    from benchmarks.name_readability import continuation_counts
+
+    texts, vectors, labels, tree, users = gold_topics
+    k = tree.levels[0].parent.shape[0]
+    uses, longest_next = continuation_counts(texts)
+
+    def pieces(bound_share):
+        out = _namer(tiny_embed, bound_share=bound_share).name_tree(texts, vectors, [labels], tree,
+                                                                    [np.ones(k, bool)], users)[0]
+        assert all(node.keywords for node in out)
+        used = {p for node in out for p in node.keywords}
+        used |= {p.strip().lower() for node in out for p in node.name.split(",")}
+        return sorted(p for p in used if longest_next[p] > 0.9 * uses[p])
+
+    assert len(pieces(1.0)) > 10, "without the rule pieces name and key many nodes on this corpus"
+    assert pieces(0.9) == []
 
 
 def test_sibling_names_are_unique(corpus, tiny_embed):

@@ -82,7 +82,8 @@ def _leaves(model: type[BaseModel], prefix: str = ""):
 REGISTRY_FIELDS = {"cluster.method": "hdbscan", "hierarchy.mode": "test-by-name", "naming.strategy": "test-ordinal",
                    "llm.backend": "anthropic",  # walked from transformers, with llm.model set (CONDITIONAL)
                    "facets.fields": ["request", "language"],
-                   "llm.prices": {"m": ModelPrice(input_per_mtok=1.0, output_per_mtok=2.0)}}
+                   "llm.prices": {"m": ModelPrice(input_per_mtok=1.0, output_per_mtok=2.0)},
+                   "naming.bound_share": 0.8}  # a share: doubling 0.9 leaves (0, 1]
 
 
 def _other_value(path: str, annotation, current):

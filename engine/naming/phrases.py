@@ -8,7 +8,10 @@
    of that node wrote it (SPEC §4), so everything below (name, keywords, description) is drawn from
    user-backed phrases only; and only where it is ≥ `min_lift` times as frequent in the node's texts as in
    the rest of the corpus (`distinctive`), so a template every summary shares ("the user asked the
-   assistant", "overall request") names no node it does not set apart.
+   assistant", "overall request") names no node it does not set apart. A phrase that is a piece of a longer
+   one — one word follows it, or precedes it, in more than `bound_share` (90%) of its occurrences: "lean"
+   before "canvas", "outline an argumentative" before "essay" — is no candidate (`bound_phrases`), so no
+   name ends or starts mid-phrase ("Draft one-page lean, canvas" became "One-page lean canvas, draft").
 2. Re-rank. Every distinct candidate is embedded once per run, in one batch, with the run's embedder;
    relevance(p, c) = cos(p, centroid c) − `contrast` · max cos(p, centroid of a neighbour of c). A
    phrase that says what the node is about, and not what its neighbours are about, wins.
@@ -47,17 +50,21 @@ from clio_engine.segments import nearest_neighbors
 
 MAX_WORDS = 3
 MIN_LIFT = 2.0  # a candidate is at least this many times as frequent in its node as in the rest of the corpus
+BOUND_SHARE = 0.9  # a phrase one word follows or precedes in > 90% of its occurrences is a piece of a longer one
 MODE_SAMPLE = 20_000  # a node's mode is sought among at most this many of its texts (a seeded sample beyond)
 EMBED_FIELDS = ("model", "device", "dtype", "max_length", "cache_dir")  # cfg.embed fields the phrase embedder reads
 # sklearn's list holds content words that name topics ("bill", "call", "top", "interest", "system",
-# "fire", "amount", "name", ...): they may start or end a phrase. Chat fillers that name none may not.
+# "fire", "amount", "name", ...): they may start or end a phrase. Chat fillers that name none may not, nor
+# the frame of a Clio-style summary ("the user asked the assistant to ...", "the user wants ..."), which
+# named demo clusters "Assistant to double-check" and "User requested assistance".
 CONTENT_WORDS = frozenset({"amount", "bill", "bottom", "call", "detail", "empty", "fill", "find", "fire", "front",
                            "full", "interest", "move", "name", "part", "show", "side", "system", "top"})
 FILLERS = frozenset({"hi", "hello", "hey", "thanks", "thank", "want", "need", "like", "know", "tell", "does", "did",
                      "just", "ok", "okay", "yes", "im", "pls", "let", "ll", "ve", "don", "doesn", "didn", "isn",
                      "wasn", "able", "really", "possible", "way", "make", "happened", "happen", "going", "wanted",
                      "trying", "try", "say", "said", "ask", "help", "use", "used", "using", "got", "gotten",
-                     "currently", "recently", "actually", "basically", "probably", "maybe", "whats"})
+                     "currently", "recently", "actually", "basically", "probably", "maybe", "whats",
+                     "assistant", "user", "asked", "requested", "wants"})
 STOP_WORDS = (ENGLISH_STOP_WORDS - CONTENT_WORDS) | FILLERS
 PARTICLES = frozenset({"up", "out", "off", "down", "back"})  # may end a phrase of ≥ 2 words ("top up")
 NO_END = frozenset({"top"})  # content words that end phrases only as the head of a phrasal verb ("cash to top")
@@ -106,15 +113,43 @@ def _run_phrases(words: list[str], max_words: int) -> Iterator[str]:
                 yield " ".join(words[i:i + n])
 
 
-def phrase_terms(texts: Sequence[str], *, min_df: int = 2, max_words: int = MAX_WORDS) -> tuple[sp.csr_matrix, np.ndarray]:
+def phrase_terms(texts: Sequence[str], *, min_df: int = 2, max_words: int = MAX_WORDS,
+                 bound_share: float = 1.0) -> tuple[sp.csr_matrix, np.ndarray]:
     """Doc-phrase counts [N, V] and vocabulary [V], phrases in fewer than `min_df` texts pruned (such a phrase
-    can never reach min_users users); an empty vocabulary where none survives."""
+    can never reach min_users users); an empty vocabulary where none survives. With `bound_share` < 1 a
+    phrase that is part of a longer one (`bound_phrases`) is left out too."""
     texts = list(texts)
-    vectorizer = CountVectorizer(analyzer=lambda t: text_phrases(t, max_words), min_df=max(1, min(min_df, len(texts))))
+    longest = max_words + 1 if bound_share < 1 else max_words  # one word more: the phrases' continuations
+    vectorizer = CountVectorizer(analyzer=lambda t: text_phrases(t, longest), min_df=max(1, min(min_df, len(texts))))
     try:
-        return vectorizer.fit_transform(texts).tocsr(), vectorizer.get_feature_names_out()
+        counts, vocab = vectorizer.fit_transform(texts).tocsr(), vectorizer.get_feature_names_out()
     except ValueError:  # sklearn: "empty vocabulary" / "After pruning, no terms remain"
         return sp.csr_matrix((len(texts), 0), dtype=np.int64), np.array([], dtype=object)
+    if longest == max_words:
+        return counts, vocab
+    keep = np.array([p.count(" ") < max_words for p in vocab], dtype=bool)
+    keep &= ~bound_phrases(vocab, np.asarray(counts.sum(axis=0)).ravel(), bound_share)
+    return counts[:, keep], vocab[keep]
+
+
+def bound_phrases(vocab: np.ndarray, occurrences: np.ndarray, share: float) -> np.ndarray:
+    """[V] True where one content word follows the phrase, or one precedes it, in more than `share` of its
+    `occurrences`: "lean" (before "canvas"), "outline an argumentative" (before "essay") and "canvas" (after
+    "lean") are pieces of a longer phrase, and a name ending or starting in one reads as cut off. The
+    continuations are the one-word-longer phrases in `vocab` ("lean canvas"); a stop word after a phrase
+    makes none ("change" in "change my pin" stays). `occurrences` [V]: each phrase's count over the texts."""
+    index = {p: i for i, p in enumerate(vocab)}
+    most = np.zeros(len(vocab), dtype=np.float64)  # [V] the commonest single continuation's count
+    for j, longer in enumerate(vocab):
+        head, _, last = longer.rpartition(" ")
+        if not head:
+            continue
+        tail = longer.partition(" ")[2]
+        for part in (head, tail):
+            i = index.get(part)
+            if i is not None:
+                most[i] = max(most[i], occurrences[j])
+    return most > share * np.maximum(np.asarray(occurrences, dtype=np.float64), 1.0)
 
 
 def distinctive(terms: ClusterTerms, node_texts: np.ndarray, corpus_counts: np.ndarray, n_texts: int,
@@ -192,7 +227,8 @@ class PhraseNamer(KeywordNamer):
     `name_phrases` = 2 lets a name join two phrases ("a, b", ≤ 6 words), 1 keeps it to one phrase.
     `query` "mode" ranks the name options against each node's mode (`mode_share`, `mode_steps`; see the
     module docstring), "centroid" against its centroid; the keyword order (MMR) always uses the centroid.
-    `min_lift` (≥ 0; 0 keeps every phrase): see `distinctive`.
+    `min_lift` (≥ 0; 0 keeps every phrase): see `distinctive`. `bound_share` (in (0, 1]; 1 keeps every
+    phrase): see `bound_phrases`.
     Defaults (`contrast` 0.5, `diversity` 0.5, `name_pool` 5, `name_phrases` 2, `query` "mode",
     `mode_share` 0.5, `mode_steps` 3) scored best in the sweep on banking77 / hwu64 behind
     benchmarks/name_quality.py (issue 11); `min_lift` 2 leaves those scores as they were and takes the
@@ -204,7 +240,7 @@ class PhraseNamer(KeywordNamer):
                  contrast: float = 0.5, diversity: float = 0.5, name_phrases: int = 2, name_pool: int = 5, n_keywords: int = 8,
                  n_examples: int = 5, examples: str = "scrubbed", min_users: int = 5, n_neighbors: int = 5,
                  scrubber: Scrubber | None = None, query: str = "mode", mode_share: float = 0.5, mode_steps: int = 3,
-                 min_lift: float = MIN_LIFT):
+                 min_lift: float = MIN_LIFT, bound_share: float = BOUND_SHARE):
         super().__init__(n_keywords=n_keywords, n_examples=n_examples, examples=examples, min_users=min_users,
                          n_neighbors=n_neighbors, scrubber=scrubber, name_words=1)
         for key, value in (("n_candidates", n_candidates), ("name_phrases", name_phrases), ("name_pool", name_pool)):
@@ -224,7 +260,10 @@ class PhraseNamer(KeywordNamer):
             raise ConfigError(f"mode_share must lie in (0, 1]; got {mode_share!r}")
         if not isinstance(mode_steps, (int, np.integer)) or mode_steps < 0:
             raise ConfigError(f"mode_steps must be an integer ≥ 0; got {mode_steps!r}")
+        if isinstance(bound_share, bool) or not isinstance(bound_share, (int, float)) or not 0 < bound_share <= 1:
+            raise ConfigError(f"bound_share must lie in (0, 1]; got {bound_share!r}")
         self.query, self.mode_share, self.mode_steps, self.min_lift = query, mode_share, mode_steps, float(min_lift)
+        self.bound_share = float(bound_share)
         self.embed_phrases, self.n_candidates, self.contrast = embed_phrases, n_candidates, contrast
         self.diversity, self.name_phrases, self.name_pool = diversity, name_phrases, name_pool
         self._phrase_vectors: dict[str, np.ndarray] = {}
@@ -234,7 +273,7 @@ class PhraseNamer(KeywordNamer):
         node_labels, published, user_codes = _check_inputs(texts, vectors, node_labels, tree, published, user_codes)
         texts = texts if isinstance(texts, list) else list(texts)
         scrubber = self.scrubber or Scrubber()
-        doc_terms, vocab = phrase_terms(texts, min_df=self.min_users)
+        doc_terms, vocab = phrase_terms(texts, min_df=self.min_users, bound_share=self.bound_share)
         idf = corpus_idf(doc_terms)
         corpus_counts = np.asarray(doc_terms.sum(axis=0)).ravel()  # [V], for `distinctive` at every level
         levels = [self._candidates(doc_terms, vocab, node_labels[l], published[l], user_codes, tree.levels[l].centroid,

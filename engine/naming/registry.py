@@ -38,7 +38,7 @@ def _phrases(cfg):
     n, p = cfg.naming, cfg.privacy
     return PhraseNamer(embed_phrases=embedder_from_config(cfg.embed), n_keywords=n.n_keywords, n_examples=n.n_examples,
                        examples=p.examples, min_users=p.min_users, scrubber=make_scrubber(p.scrubber),
-                       min_lift=n.min_lift)
+                       min_lift=n.min_lift, bound_share=n.bound_share)
 
 
 def _llm_reads() -> tuple[str, ...]:
