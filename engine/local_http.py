@@ -19,6 +19,7 @@ import select
 import socket
 import socketserver
 import stat
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -208,6 +209,71 @@ def _clear_stale_socket(path: Path) -> None:
     raise ClioError(f"--socket {path} is in use by a running server; stop it or name another path")
 
 
+PROC_TCP = ("/proc/net/tcp", "/proc/net/tcp6")  # Linux: this network namespace's TCP sockets, with their owners
+_LISTEN = "0A"  # the state column of a listening socket
+
+
+def port_listeners(port: int, tables=PROC_TCP) -> list[tuple[str, int]] | None:
+    """[(address, uid)] of the sockets listening on TCP `port` in this network namespace, from Linux's
+    /proc/net/tcp and tcp6 (`tables`); None where none of them can be read (not Linux). Reading both takes ~2 ms
+    on a busy 2-core machine, so callers check when a connection may have changed hands, not per request."""
+    found, readable = [], False
+    for table in tables:
+        try:
+            with open(table, encoding="ascii") as fh:
+                lines = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 8 or fields[3] != _LISTEN:
+                continue
+            address, _, hex_port = fields[1].partition(":")
+            if int(hex_port, 16) == port:
+                found.append((_proc_address(address), int(fields[7])))
+    return found if readable else None
+
+
+def _proc_address(hex_address: str) -> str:
+    """/proc/net/tcp's address (each 32-bit word in the host's byte order) as text: "0100007F" → 127.0.0.1."""
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(raw[i:i + 4][::-1] if sys.byteorder == "little" else raw[i:i + 4] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
+
+
+def local_port(base_url: str | None) -> int | None:
+    """The TCP port of `base_url` where its host is this machine by a loopback name or address, else None."""
+    parts = urlsplit(base_url or "")
+    host = (parts.hostname or "").lower()
+    if not (host == "localhost" or host.endswith(".localhost") or is_loopback(host)):
+        return None
+    try:
+        return parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is no number: the SDK refuses the URL itself
+        return None
+
+
+def check_port_owner(base_url: str | None, setting: str = "llm.base_url") -> None:
+    """Refuse (ConfigError, one line) a `base_url` on a port of this machine that a process of another account
+    listens on (an account other than this user, root and `path_trust.trusted_owners`): it would receive every
+    prompt, that is the records' texts, and the API key. Any account may bind a free port, for instance while a
+    local server is stopped or restarting, so this is checked before the first call and after a lost connection
+    (`llm.backends.base.PortGuard`). Listeners on a loopback or the unspecified address (0.0.0.0, ::) count: both
+    take connections to 127.0.0.1. Nothing is checked where the sockets' owners cannot be read (not Linux)."""
+    port = local_port(base_url)
+    if port is None:
+        return
+    owners = trusted_owners()
+    for address, uid in port_listeners(port) or ():
+        ip = ipaddress.ip_address(address)
+        reachable = is_loopback(address) or ip.is_unspecified
+        if reachable and uid not in owners:
+            raise ConfigError(f"{setting} {base_url}: the process listening on port {port} {another_account(uid)}: "
+                              "it would receive the prompts, which hold the records' texts; stop it, or serve on a "
+                              "Unix socket (clio-engine serve-llm --socket PATH) and set llm.socket")
+
+
 _WARNED_PORTS: set[str] = set()
 
 
@@ -220,8 +286,9 @@ def warn_on_a_local_port(base_url: str | None, setting: str = "llm.base_url") ->
         return
     _WARNED_PORTS.add(base_url)
     log.warning("%s %s is a port on this machine: any account on it can bind the port first and receive the prompts "
-                "(the records' texts); on a shared machine serve on a Unix socket (clio-engine serve-llm --socket "
-                "PATH) and set llm.socket", setting, base_url)
+                "(the records' texts); the engine refuses a port another account holds when it connects (on Linux), "
+                "but cannot keep the port from changing hands between two checks; on a shared machine serve on a "
+                "Unix socket (clio-engine serve-llm --socket PATH) and set llm.socket", setting, base_url)
 
 
 def check_server_socket(path, setting: str = "llm.socket") -> Path:

@@ -54,13 +54,37 @@ def api_key(env_name: str | None, default_env: str, *, required: bool) -> str | 
     return None
 
 
-async def sdk_post(sdk, client, path: str, body: dict, timeout_s: float) -> dict:
+class PortGuard:
+    """Who listens on a `base_url` that is a port of this machine (`local_http.check_port_owner`: not another
+    account's process), checked before a client's first call and again before the first call after a lost connection:
+    a local server that stopped or restarted may find its port taken by another account when it is called again.
+    A remote `base_url` is never checked."""
+
+    def __init__(self, base_url: str | None, setting: str = "llm.base_url"):
+        self.base_url, self.setting = base_url, setting
+        self._due = True
+
+    def check(self) -> None:
+        if self._due:
+            from clio_engine.local_http import check_port_owner
+
+            check_port_owner(self.base_url, self.setting)
+            self._due = False
+
+    def recheck(self) -> None:
+        """Check again before the next call: a client starts (a new pool of connections) or a connection was lost."""
+        self._due = True
+
+
+async def sdk_post(sdk, client, path: str, body: dict, timeout_s: float, guard: PortGuard | None = None) -> dict:
     """POST `body` through an official SDK's custom-request path (its client, auth, timeouts and error
     classes, without the typed-params transform and response models: 1.4× the calls/s of the typed call),
     with the SDK's errors mapped onto ours. `sdk` is the `openai` or `anthropic` module: both name their
-    errors alike."""
+    errors alike. `guard` (a local server's port) is checked first and told of a lost connection."""
     from clio_engine.llm.retry import Transient, status_error
 
+    if guard is not None:
+        guard.check()
     try:
         # wait_for: the SDK's timeout bounds each read, so a server trickling bytes could hold a call for
         # far longer than timeout_s; this bounds the whole call.
@@ -68,6 +92,8 @@ async def sdk_post(sdk, client, path: str, body: dict, timeout_s: float) -> dict
     except (sdk.APITimeoutError, asyncio.TimeoutError):
         raise Transient(f"timeout after {timeout_s:g} s") from None
     except sdk.APIConnectionError as e:
+        if guard is not None:
+            guard.recheck()
         raise Transient(f"connection error: {e}") from None
     except sdk.APIStatusError as e:
         raise status_error(e.status_code, e.message, e.response.headers) from None

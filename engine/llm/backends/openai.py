@@ -1,7 +1,7 @@
 """Any OpenAI-compatible chat-completions server (OpenAI, vLLM, SGLang, llama.cpp, Ollama) via the official SDK."""
 from __future__ import annotations
 
-from clio_engine.llm.backends.base import Call, api_key, sdk_post
+from clio_engine.llm.backends.base import Call, PortGuard, api_key, sdk_post
 from clio_engine.llm.label_grammar import GRAMMAR_VERSION, SERVERS, answer_fields
 from clio_engine.llm.retry import NO_TEXT, REFUSED, Permanent
 from clio_engine.llm.types import Completion
@@ -28,6 +28,8 @@ class OpenAIBackend:
                              f"{', '.join(SERVERS)}")
         self.labels_by = labels_by
         self._client = None
+        # A server on a port of this machine: not another account's process (none is checked for a socket).
+        self._guard = PortGuard(base_url) if socket is None else None
 
     def cache_identity(self, temperature: float) -> dict:
         """What decides answers besides the request: the server (a llama.cpp or SGLang server ignores the
@@ -49,6 +51,8 @@ class OpenAIBackend:
 
         # Local servers take any key; OPENAI_API_KEY is the SDK's own default for the real service.
         key = api_key(self.api_key_env, "OPENAI_API_KEY", required=False) or "none"
+        if self._guard is not None:
+            self._guard.recheck()  # a new client opens new connections: who holds the port is asked again
         base_url, http_client = self.base_url, None
         if self.socket is not None:
             from clio_engine.local_http import check_server_socket
@@ -80,7 +84,7 @@ class OpenAIBackend:
                                        "json_schema": {"name": "reply", "schema": call.schema, "strict": False}}
         if call.answer_format is not None and self.labels_by is not None:
             body.update(answer_fields(self.labels_by, call.answer_format))
-        resp = await sdk_post(openai, self._client, "/chat/completions", body, self.timeout_s)
+        resp = await sdk_post(openai, self._client, "/chat/completions", body, self.timeout_s, self._guard)
         try:
             choice = resp["choices"][0]
             message = choice["message"]
