@@ -1015,3 +1015,47 @@ def test_call_and_spend_logs_another_account_put_in_an_llm_cache_folder_are_neve
     assert reader.get("my-key").text == "my answer"
     assert SpendLog(cache).earlier == 0.25, "a spend another account planted counts against the run's ceiling"
     assert "skipped 2 log(s) another account put there" in caplog.text
+
+
+@AS_ROOT
+def test_an_llm_cache_folder_another_account_made_is_refused_before_anything_is_read_or_sent(open_folder, monkeypatch):
+    """In a sticky folder such as /tmp any account may make `llm-cache` first, and `Generator(cache_dir=...)` then
+    wrote its logs into that account's folder, whose owner may delete any file in it. Deleting the spend logs made
+    the next run forget what was spent, so `max_cost_usd` let it spend again (and deleting the call logs, send and
+    pay every finished request again). Such a folder, or one under it, is refused now; the user's own folder beside
+    it works, and an account the user vouches for passes unless its folder is open to every account."""
+    from clio_engine.errors import OutputError
+    from clio_engine.llm import Generator
+    from clio_engine.llm.backends.openai import OpenAIBackend
+    from clio_engine.llm.cache import SpendLog
+
+    shared = open_folder / "tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)  # stands for /tmp
+    cache, closed = shared / "llm-cache", shared / "llm-cache-755"
+    assert as_another_account(lambda: cache.mkdir(mode=0o777) or closed.mkdir(mode=0o755) or "made", umask=0) == "made"
+    monkeypatch.delenv("CLIO_ENGINE_TRUSTED_UIDS", raising=False)
+
+    refused = None
+    try:
+        SpendLog(cache).add(0.25)  # what a priced call of a Generator run records
+    except OutputError as e:
+        refused = str(e)
+    if refused is None:  # the old code: the other account erases the run's spend
+        assert as_another_account(lambda: [p.unlink() for p in cache.iterdir()] and "erased") == "erased"
+        assert SpendLog(cache).earlier == 0.25, "another account erased the run's spend: its cost ceiling forgot it"
+    assert refused and re.search(rf"LLM cache .*/llm-cache: the folder .*/llm-cache belongs to another account "
+                                 rf"\(uid {NOBODY};.*CLIO_ENGINE_TRUSTED_UIDS.*cost ceiling", refused), refused
+    for root in (cache / "sub" / "llm", closed):
+        with pytest.raises(OutputError, match=rf"belongs to another account \(uid {NOBODY};"):
+            Generator(OpenAIBackend("m", base_url="http://127.0.0.1:9/v1"), cache_dir=root, progress=False)
+    assert list(cache.iterdir()) == [] and not (cache / "sub").exists(), "the refused cache wrote something"
+
+    own = shared / "mine"
+    SpendLog(own).add(0.25)
+    assert SpendLog(own).earlier == 0.25
+    monkeypatch.setenv("CLIO_ENGINE_TRUSTED_UIDS", "nobody")
+    SpendLog(closed).add(0.5)
+    assert SpendLog(closed).earlier == 0.5
+    with pytest.raises(OutputError, match=r"other accounts may write to the folder .*/llm-cache \(mode 777\)"):
+        CallCache(cache)

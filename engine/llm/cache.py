@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from clio_engine.llm.types import Request, Result
-from clio_engine.path_trust import TRUSTED_UIDS_ENV, owned_plain_file, trusted_owners
+from clio_engine.errors import OutputError
+from clio_engine.path_trust import TRUSTED_UIDS_ENV, owned_plain_file, resolution_steps, swap_risk, trusted_owners
 from clio_engine.runfiles import LLM_CACHE, owner_only_dir
 from clio_engine.storage import writing
 
@@ -72,6 +73,7 @@ class CallCache:
 
     def __init__(self, root: str | Path | None):
         self.root = Path(root) if root is not None else None
+        check_cache_root(self.root)
         self._index: dict[str, dict] | None = None
         self._log = _Appender(self.root, LOG_PREFIX, LOG_SUFFIX) if self.root is not None else None
 
@@ -121,6 +123,7 @@ class SpendLog:
 
     def __init__(self, root: str | Path | None):
         self.root = Path(root) if root is not None else None
+        check_cache_root(self.root)
         self._log = _Appender(self.root, SPEND_PREFIX, SPEND_SUFFIX) if self.root is not None else None
         self.earlier = self._read()
 
@@ -150,6 +153,29 @@ class SpendLog:
             self._log.close()
 
 
+def check_cache_root(root: Path | None) -> None:
+    """OutputError (one line) where another account could delete or swap the logs under `root`: `root` (or, while
+    it does not exist yet, the folder it will be made in), or a folder or symlink on the way to it, belongs to an
+    account other than this user, root and `trusted_owners`, or every account may write to it and it is not
+    sticky (`path_trust.swap_risk`; a group's project folder passes, as for run folders). That account could erase
+    the spend logs, and the cost ceiling with them, or the call logs, so every finished request is sent and paid
+    again. Judged when a cache is opened, before anything is read or sent; the folder's mode is left as it is."""
+    if root is None:
+        return
+    folder = Path(root).absolute()
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    try:
+        steps = resolution_steps(folder, follow_last=True)
+    except OSError as e:
+        raise OutputError(f"LLM cache {root}: cannot reach {folder} ({e.strerror or e})") from None
+    for step, st in steps:
+        if why := swap_risk(step, st, group_may_write=True):
+            raise OutputError(f"LLM cache {root}: {why}, so that account could delete or swap the call and spend logs "
+                              "(finished requests sent and paid again, the cost ceiling forgotten); choose a folder of "
+                              "your own")
+
+
 def own_logs(root: Path | None, prefix: str, suffix: str) -> list[Path]:
     """The logs `<prefix>*<suffix>` under `root` that are plain files of this user's (or of an account the user
     vouches for, `path_trust.trusted_owners`), sorted. Another account's are skipped, with a warning: in a folder
@@ -172,6 +198,9 @@ def own_logs(root: Path | None, prefix: str, suffix: str) -> list[Path]:
     return own
 
 
+_NEW_LOG = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+
+
 class _Appender:
     """One process's append-only log under `root`, `<prefix><pid>-<token><suffix>` (no other writer shares the
     file): created, with `root`, at the first line; closed by `close` or when collected."""
@@ -183,11 +212,14 @@ class _Appender:
 
     def write(self, line: bytes) -> None:
         """Append one whole line (`writing` turns a full disk into a one-line `OutputError`)."""
-        if self._fd is None:
+        while self._fd is None:
             self._path = self.root / f"{self.prefix}{os.getpid()}-{secrets.token_hex(4)}{self.suffix}"
             with writing(self._path):
                 owner_only_dir(self.root, tighten=False)  # prompts hold record text; a folder the user chose keeps its mode
-                self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                try:  # a new file, never one found at the name (nor a link's target): another name if one is there
+                    self._fd = os.open(self._path, _NEW_LOG, 0o600)
+                except FileExistsError:
+                    continue
         with writing(self._path):
             os.write(self._fd, line)  # O_APPEND: one write, so concurrent writers never interleave a line
 
