@@ -26,6 +26,18 @@ from tests.another_account import AS_ROOT, NOBODY
 from tests.fake_llm_servers import FakeServer
 
 LINUX_PROC = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc/net/tcp")
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+IPV6 = pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback (::1) to listen on")
 SECRET = "the record text only the analyst may see"
 
 
@@ -130,7 +142,8 @@ def test_a_listener_of_this_user_is_found_and_passes():
 
 @AS_ROOT
 @LINUX_PROC
-@pytest.mark.parametrize("host, url_host", [("127.0.0.1", "127.0.0.1"), ("0.0.0.0", "localhost"), ("::1", "[::1]")])
+@pytest.mark.parametrize("host, url_host", [("127.0.0.1", "127.0.0.1"), ("0.0.0.0", "localhost"),
+                                            pytest.param("::1", "[::1]", marks=IPV6)])
 @pytest.mark.parametrize("flavour", ["openai", "anthropic"])
 def test_a_port_another_account_holds_receives_no_prompt(flavour, host, url_host, monkeypatch):
     """The squatter binds the port first; on the old code the prompt went to it (and, for anthropic, the key)."""
