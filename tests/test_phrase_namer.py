@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from clio_engine.errors import InputError
+from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Level, Tree
 from clio_engine.naming import KeywordNamer, NodeName, PhraseNamer
 from clio_engine.naming.phrases import mmr, text_phrases
@@ -250,6 +250,9 @@ def test_bound_phrases_are_the_pieces_of_a_longer_phrase():
     assert [p for p, b in bound.items() if b] == ["lean", "canvas"]
     assert not bound["exchange"]  # 9 of 10 is not more than 90%
     assert bound_phrases(vocab, occurrences, 0.85)[list(vocab).index("exchange")]
+    for bad in (0, 1.5, True, "0.9"):
+        with pytest.raises(ConfigError, match="bound_share must lie in"):
+            PhraseNamer(bound_share=bad)
 
 
 @pytest.mark.unit

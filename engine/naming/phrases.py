@@ -141,10 +141,9 @@ def bound_phrases(vocab: np.ndarray, occurrences: np.ndarray, share: float) -> n
     index = {p: i for i, p in enumerate(vocab)}
     most = np.zeros(len(vocab), dtype=np.float64)  # [V] the commonest single continuation's count
     for j, longer in enumerate(vocab):
-        head, _, last = longer.rpartition(" ")
+        head, tail = longer.rpartition(" ")[0], longer.partition(" ")[2]  # "lean canvas" → "lean", "canvas"
         if not head:
             continue
-        tail = longer.partition(" ")[2]
         for part in (head, tail):
             i = index.get(part)
             if i is not None:
