@@ -207,3 +207,28 @@ def test_the_guard_asks_again_after_a_lost_connection(monkeypatch):
         with pytest.raises(ConfigError, match=rf"uid {NOBODY};"):
             guard.check()
         assert report() == b""
+
+
+@AS_ROOT
+@LINUX_PROC
+def test_the_guard_asks_again_after_an_idle_gap(monkeypatch):
+    """A server restarted while the client was idle gives no connection error: the pool's idle connections have
+    expired (httpx: after 5 s), it connects anew, and whoever holds the port then gets the call. A call after
+    IDLE_RECHECK_S without one is checked first."""
+    from clio_engine.llm.backends import base
+
+    monkeypatch.delenv("CLIO_ENGINE_TRUSTED_UIDS", raising=False)
+    clock = [1000.0]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    guard = PortGuard(f"http://127.0.0.1:{port}/v1", clock=lambda: clock[0])
+    guard.check()
+    with squatter(port=port) as (_, report):
+        for _ in range(3):  # calls in a row: no read of /proc
+            clock[0] += base.IDLE_RECHECK_S / 2
+            guard.check()
+        clock[0] += base.IDLE_RECHECK_S + 0.1
+        with pytest.raises(ConfigError, match=rf"uid {NOBODY};"):
+            guard.check()
+        assert report() == b""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -54,22 +55,29 @@ def api_key(env_name: str | None, default_env: str, *, required: bool) -> str | 
     return None
 
 
+IDLE_RECHECK_S = 5.0  # httpx's keep-alive expiry: after this long without a call the pool connects anew
+
+
 class PortGuard:
     """Who listens on a `base_url` that is a port of this machine (`local_http.check_port_owner`: not another
-    account's process), checked before a client's first call and again before the first call after a lost connection:
-    a local server that stopped or restarted may find its port taken by another account when it is called again.
-    A remote `base_url` is never checked."""
+    account's process), checked before a client's first call, before the first call after a lost connection, and
+    before a call that follows IDLE_RECHECK_S without one (the pool's idle connections have expired, so it makes
+    new ones): a local server that stopped or restarted may find its port taken by another account when it is
+    called again. A remote `base_url` is never checked."""
 
-    def __init__(self, base_url: str | None, setting: str = "llm.base_url"):
-        self.base_url, self.setting = base_url, setting
+    def __init__(self, base_url: str | None, setting: str = "llm.base_url", *, clock=time.monotonic):
+        self.base_url, self.setting, self.clock = base_url, setting, clock
         self._due = True
+        self._last_call = 0.0
 
     def check(self) -> None:
-        if self._due:
+        now = self.clock()
+        if self._due or now - self._last_call > IDLE_RECHECK_S:
             from clio_engine.local_http import check_port_owner
 
             check_port_owner(self.base_url, self.setting)
             self._due = False
+        self._last_call = now
 
     def recheck(self) -> None:
         """Check again before the next call: a client starts (a new pool of connections) or a connection was lost."""
