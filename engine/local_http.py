@@ -245,13 +245,17 @@ def _proc_address(hex_address: str) -> str:
 def local_port(base_url: str | None) -> int | None:
     """The TCP port of `base_url` where its host is this machine by a loopback name or address, else None."""
     parts = urlsplit(base_url or "")
-    host = (parts.hostname or "").lower()
-    if not (host == "localhost" or host.endswith(".localhost") or is_loopback(host)):
+    if not _names_this_machine(parts.hostname or ""):
         return None
     try:
         return parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:  # a port that is no number: the SDK refuses the URL itself
         return None
+
+
+def _names_this_machine(host: str) -> bool:
+    """Whether a URL's host (urlsplit lower-cases it) is this machine by a loopback name or address."""
+    return host == "localhost" or host.endswith(".localhost") or is_loopback(host)
 
 
 def check_port_owner(base_url: str | None, setting: str = "llm.base_url") -> None:
@@ -266,8 +270,7 @@ def check_port_owner(base_url: str | None, setting: str = "llm.base_url") -> Non
         return
     owners = trusted_owners()
     for address, uid in port_listeners(port) or ():
-        ip = ipaddress.ip_address(address)
-        reachable = is_loopback(address) or ip.is_unspecified
+        reachable = is_loopback(address) or ipaddress.ip_address(address).is_unspecified
         if reachable and uid not in owners:
             raise ConfigError(f"{setting} {base_url}: the process listening on port {port} {another_account(uid)}: "
                               "it would receive the prompts, which hold the records' texts; stop it, or serve on a "
@@ -281,8 +284,7 @@ def warn_on_a_local_port(base_url: str | None, setting: str = "llm.base_url") ->
     """Log once per URL when a server is reached on a port of this machine: every account on it can send to that
     port, and one that binds it first (before the server starts, or while it restarts) receives every prompt, that
     is the records' texts; an API key does not help, the client sends it to whoever listens."""
-    host = urlsplit(base_url or "").hostname or ""
-    if base_url in _WARNED_PORTS or not (host == "localhost" or host.endswith(".localhost") or is_loopback(host)):
+    if base_url in _WARNED_PORTS or not _names_this_machine(urlsplit(base_url or "").hostname or ""):
         return
     _WARNED_PORTS.add(base_url)
     log.warning("%s %s is a port on this machine: any account on it can bind the port first and receive the prompts "

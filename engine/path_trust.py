@@ -3,7 +3,7 @@ account may write to, lets it rename the engine's file away and put its own in i
 vectors, a socket), or read what the engine writes there.
 
 `resolution_steps` lists every folder and symlink the system passes through to reach a path (through each link's
-target); `swap_risk` says why one step is unsafe; `trusted_folder` makes a folder the engine keeps for itself
+target); `swap_risk` says why one step is unsafe, `path_swap_risk` why any step to a path is; `trusted_folder` makes a folder the engine keeps for itself
 (the global cache) and refuses one that another account could reach into; `trusted_owners` is this user, root and
 the accounts named in `$CLIO_ENGINE_TRUSTED_UIDS` (a container run as root writes to a bind-mounted folder of the
 host user's uid, which is the same person). Depends on nothing in the engine but its errors.
@@ -142,17 +142,26 @@ def trusted_folder(path, what: str, fix: str) -> Path:
     path = Path(path)
     try:
         make_folders(path)
-        steps = resolution_steps(path, follow_last=True)
+        risk = path_swap_risk(path)
+        is_folder = path.is_dir()
     except OSError as e:
         raise ConfigError(f"{what} {path}: cannot make or reach it ({e.strerror or e})") from None
-    if not stat.S_ISDIR(steps[-1][1].st_mode):
+    if not is_folder:
         raise ConfigError(f"{what} {path} is not a folder")
-    for step, st in steps:
-        risk = swap_risk(step, st)
-        if risk:
-            raise ConfigError(f"{what} {path}: {risk}, so that account could swap what the engine reads there or "
-                              f"read what it writes; {fix}")
+    if risk:
+        raise ConfigError(f"{what} {path}: {risk}, so that account could swap what the engine reads there or "
+                          f"read what it writes; {fix}")
     return path
+
+
+def path_swap_risk(path: Path, *, group_may_write: bool = False) -> str | None:
+    """Why another account could swap `path` or anything under it (`swap_risk` of the first unsafe step among the
+    folders and symlinks on the way to it, `path` itself included and followed), or None. OSError as
+    `resolution_steps`."""
+    for step, st in resolution_steps(path, follow_last=True):
+        if risk := swap_risk(step, st, group_may_write=group_may_write):
+            return risk
+    return None
 
 
 def make_folders(path: Path, mode: int = OWN_FOLDER) -> None:

@@ -21,9 +21,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from clio_engine.llm.types import Request, Result
 from clio_engine.errors import OutputError
-from clio_engine.path_trust import TRUSTED_UIDS_ENV, owned_plain_file, resolution_steps, swap_risk, trusted_owners
+from clio_engine.llm.types import Request, Result
+from clio_engine.path_trust import TRUSTED_UIDS_ENV, owned_plain_file, path_swap_risk, trusted_owners
 from clio_engine.runfiles import LLM_CACHE, owner_only_dir
 from clio_engine.storage import writing
 
@@ -166,14 +166,13 @@ def check_cache_root(root: Path | None) -> None:
     while not os.path.lexists(folder) and folder != folder.parent:
         folder = folder.parent
     try:
-        steps = resolution_steps(folder, follow_last=True)
+        why = path_swap_risk(folder, group_may_write=True)
     except OSError as e:
         raise OutputError(f"LLM cache {root}: cannot reach {folder} ({e.strerror or e})") from None
-    for step, st in steps:
-        if why := swap_risk(step, st, group_may_write=True):
-            raise OutputError(f"LLM cache {root}: {why}, so that account could delete or swap the call and spend logs "
-                              "(finished requests sent and paid again, the cost ceiling forgotten); choose a folder of "
-                              "your own")
+    if why:
+        raise OutputError(f"LLM cache {root}: {why}, so that account could delete or swap the call and spend logs "
+                          "(finished requests sent and paid again, the cost ceiling forgotten); choose a folder of "
+                          "your own")
 
 
 def own_logs(root: Path | None, prefix: str, suffix: str) -> list[Path]:
