@@ -1,7 +1,8 @@
 """What the engine's two local HTTP servers (`explore --serve`, `serve-llm`) share: the port check,
 binding with a one-line error, the Host-header check, and telling that a client has disconnected; and for
 `serve-llm --socket`, a Unix socket only its owner may connect to, with the check a client makes before it
-sends anything to one (`check_server_socket`).
+sends anything to one (`check_server_socket`); for a client of a server on a port of this machine, which account
+accepted a connection (`check_connection_owner`).
 
 Only requests addressed to this machine by a loopback name are answered: a Host header other than
 127.0.0.1, localhost or [::1] (with or without the server's port) is refused, so a web page that re-binds
@@ -210,14 +211,18 @@ def _clear_stale_socket(path: Path) -> None:
 
 
 PROC_TCP = ("/proc/net/tcp", "/proc/net/tcp6")  # Linux: this network namespace's TCP sockets, with their owners
-_LISTEN = "0A"  # the state column of a listening socket
+_TIME_WAIT = "06"  # a closed connection's remains: /proc shows them as root's, whoever owned them
 
 
-def port_listeners(port: int, tables=PROC_TCP) -> list[tuple[str, int]] | None:
-    """[(address, uid)] of the sockets listening on TCP `port` in this network namespace, from Linux's
-    /proc/net/tcp and tcp6 (`tables`); None where none of them can be read (not Linux). Reading both takes ~2 ms
-    on a busy 2-core machine, so callers check when a connection may have changed hands, not per request."""
-    found, readable = [], False
+def accepting_uid(ours: tuple[str, int], theirs: tuple[str, int], tables=PROC_TCP) -> int | None:
+    """The uid owning the far end of this machine's TCP connection from `ours` to `theirs` (address, port): the
+    account whose listening socket accepted it. The kernel gives an accepted connection its listener's owner as it
+    completes the handshake, before any process reads from it, so this names who receives what is sent on it, not
+    who listens on the port now. From Linux's /proc/net/tcp and tcp6 (`tables`), ~2.5 ms a read on a busy 2-core
+    machine; None where none of them can be read (not Linux). LookupError where the far end is not found: it
+    closed, or it is not on this machine."""
+    want = (_plain_address(theirs[0]), theirs[1], _plain_address(ours[0]), ours[1])
+    readable = False
     for table in tables:
         try:
             with open(table, encoding="ascii") as fh:
@@ -227,12 +232,22 @@ def port_listeners(port: int, tables=PROC_TCP) -> list[tuple[str, int]] | None:
         readable = True
         for line in lines:
             fields = line.split()
-            if len(fields) < 8 or fields[3] != _LISTEN:
+            if len(fields) < 8 or fields[3] == _TIME_WAIT:
                 continue
-            address, _, hex_port = fields[1].partition(":")
-            if int(hex_port, 16) == port:
-                found.append((_proc_address(address), int(fields[7])))
-    return found if readable else None
+            (local, _, local_port), (remote, _, remote_port) = fields[1].partition(":"), fields[2].partition(":")
+            if (int(local_port, 16) == want[1] and int(remote_port, 16) == want[3]
+                    and (_plain_address(_proc_address(local)), _plain_address(_proc_address(remote)))
+                    == (want[0], want[2])):
+                return int(fields[7])
+    if not readable:
+        return None
+    raise LookupError(f"no socket of this machine holds the far end of {ours[0]}:{ours[1]} → {theirs[0]}:{theirs[1]}")
+
+
+def _plain_address(address: str) -> str:
+    """An address as one spelling: an IPv4 address mapped into IPv6 (a dual-stack listener's side) as IPv4."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip)
 
 
 def _proc_address(hex_address: str) -> str:
@@ -258,39 +273,42 @@ def _names_this_machine(host: str) -> bool:
     return host == "localhost" or host.endswith(".localhost") or is_loopback(host)
 
 
-def check_port_owner(base_url: str | None, setting: str = "llm.base_url") -> None:
-    """Refuse (ConfigError, one line) a `base_url` on a port of this machine that a process of another account
-    listens on (an account other than this user, root and `path_trust.trusted_owners`): it would receive every
-    prompt, that is the records' texts, and the API key. Any account may bind a free port, for instance while a
-    local server is stopped or restarting, so this is checked before the first call and after a lost connection
-    (`llm.backends.base.PortGuard`). Listeners on a loopback or the unspecified address (0.0.0.0, ::) count: both
-    take connections to 127.0.0.1. Nothing is checked where the sockets' owners cannot be read (not Linux)."""
-    port = local_port(base_url)
-    if port is None:
-        return
-    owners = trusted_owners()
-    for address, uid in port_listeners(port) or ():
-        reachable = is_loopback(address) or ipaddress.ip_address(address).is_unspecified
-        if reachable and uid not in owners:
-            raise ConfigError(f"{setting} {base_url}: the process listening on port {port} {another_account(uid)}: "
-                              "it would receive the prompts, which hold the records' texts; stop it, or serve on a "
-                              "Unix socket (clio-engine serve-llm --socket PATH) and set llm.socket")
+def check_connection_owner(sock: socket.socket, base_url: str, setting: str = "llm.base_url") -> None:
+    """Refuse (ConfigError, one line) a new connection to `base_url`, a port of this machine, that a process of
+    another account accepted (an account other than this user, root and `path_trust.trusted_owners`): it would
+    receive every prompt, that is the records' texts, and the API key. Any account may bind a free port, for
+    instance while a local server is stopped or restarting, so each connection is checked before anything is sent
+    on it (`llm.backends.checked_port`), and no check can go stale. A far end that cannot be found (it closed at
+    once) raises LookupError: nothing is sent. Nothing is checked where the sockets' owners cannot be read (not
+    Linux)."""
+    theirs, ours = sock.getpeername()[:2], sock.getsockname()[:2]
+    uid = accepting_uid(ours, theirs)
+    if uid is not None and uid not in trusted_owners():
+        raise ConfigError(f"{setting} {base_url}: the process listening on port {theirs[1]} {another_account(uid)}: "
+                          "it would receive the prompts, which hold the records' texts; stop it, or serve on a "
+                          "Unix socket (clio-engine serve-llm --socket PATH) and set llm.socket")
+
+
+def owners_readable(tables=PROC_TCP) -> bool:
+    """Whether this machine tells who owns a TCP socket (`accepting_uid`): Linux's /proc/net/tcp."""
+    return any(os.access(table, os.R_OK) for table in tables)
 
 
 _WARNED_PORTS: set[str] = set()
 
 
 def warn_on_a_local_port(base_url: str | None, setting: str = "llm.base_url") -> None:
-    """Log once per URL when a server is reached on a port of this machine: every account on it can send to that
-    port, and one that binds it first (before the server starts, or while it restarts) receives every prompt, that
-    is the records' texts; an API key does not help, the client sends it to whoever listens."""
+    """Log once per URL when a server is reached on a port of this machine that cannot tell who owns a connection
+    (not Linux): every account on it can send to that port, and one that binds it first (before the server starts,
+    or while it restarts) receives every prompt, that is the records' texts; an API key does not help, the client
+    sends it to whoever listens. On Linux each connection is checked instead (`check_connection_owner`)."""
     if base_url in _WARNED_PORTS or not _names_this_machine(urlsplit(base_url or "").hostname or ""):
         return
     _WARNED_PORTS.add(base_url)
-    log.warning("%s %s is a port on this machine: any account on it can bind the port first and receive the prompts "
-                "(the records' texts); the engine refuses a port another account holds when it connects (on Linux), "
-                "but cannot keep the port from changing hands between two checks; on a shared machine serve on a "
-                "Unix socket (clio-engine serve-llm --socket PATH) and set llm.socket", setting, base_url)
+    log.warning("%s %s is a port on this machine, and this system does not tell which account accepts a connection: "
+                "any account on it can bind the port first and receive the prompts (the records' texts); on a shared "
+                "machine serve on a Unix socket (clio-engine serve-llm --socket PATH) and set llm.socket",
+                setting, base_url)
 
 
 def check_server_socket(path, setting: str = "llm.socket") -> Path:

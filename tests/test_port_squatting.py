@@ -1,7 +1,7 @@
 """A local LLM server on a port (`llm.base_url: http://127.0.0.1:PORT/v1`, serve-llm's default) can be squatted:
 any account may bind a free port, for instance before the server starts or while it restarts, and then receives
-every prompt, that is the records' texts (and the API key). The client now asks Linux who listens on the port
-(/proc/net/tcp) before a client's first call and after a lost connection, and refuses another account's process.
+every prompt, that is the records' texts (and the API key). The client now asks Linux (/proc/net/tcp) which account
+accepted each new connection, before sending anything on it, and refuses another account's process.
 
 The squatter is a real process of uid `nobody` (root only; CI runs as root)."""
 from __future__ import annotations
@@ -19,9 +19,8 @@ import pytest
 from clio_engine.errors import ConfigError
 from clio_engine.llm import Generator, Request
 from clio_engine.llm.backends.anthropic import AnthropicBackend
-from clio_engine.llm.backends.base import PortGuard
 from clio_engine.llm.backends.openai import OpenAIBackend
-from clio_engine.local_http import _proc_address, check_port_owner, local_port, port_listeners
+from clio_engine.local_http import _plain_address, _proc_address, accepting_uid, check_connection_owner, local_port
 from tests.another_account import AS_ROOT, NOBODY
 from tests.fake_llm_servers import FakeServer
 
@@ -130,14 +129,24 @@ def test_proc_addresses_and_local_ports_are_read_right():
 
 
 @LINUX_PROC
-def test_a_listener_of_this_user_is_found_and_passes():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        port = s.getsockname()[1]
-        assert ("127.0.0.1", os.geteuid()) in port_listeners(port)
-        check_port_owner(f"http://127.0.0.1:{port}/v1")  # nothing raised
-    assert port_listeners(port) == []  # closed: nobody listens, nothing to refuse
+def test_a_connection_this_user_accepted_is_found_and_passes():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()) as conn:
+            ours, theirs = conn.getsockname(), conn.getpeername()
+            assert accepting_uid(ours, theirs) == os.geteuid()  # before the server's accept(): the kernel's queue
+            check_connection_owner(conn, f"http://127.0.0.1:{theirs[1]}/v1")  # nothing raised
+    with pytest.raises(LookupError, match="far end"):  # closed: nobody at the other end, nothing may be sent
+        accepting_uid(ours, theirs)
+    assert accepting_uid(ours, theirs, tables=("/nonexistent/tcp",)) is None  # not Linux: nothing to read
+
+
+@pytest.mark.unit
+def test_an_ipv4_address_mapped_into_ipv6_is_one_address():
+    """A dual-stack listener (::) sees a connection to 127.0.0.1 as ::ffff:127.0.0.1 in /proc/net/tcp6."""
+    assert _plain_address("::ffff:7f00:1") == "127.0.0.1" == _plain_address("127.0.0.1")
+    assert _plain_address("::1") == "::1" != _plain_address("::ffff:7f00:2")
 
 
 @AS_ROOT
@@ -176,7 +185,7 @@ def test_a_vouched_for_account_is_served(monkeypatch):
 @LINUX_PROC
 def test_a_port_taken_while_the_server_was_down_is_refused_at_the_next_run(monkeypatch):
     """serve-llm stopped (a restart, a crash) and another account bound its port before it came back: the next
-    Generator run asks again before sending."""
+    Generator run's connection is refused before anything is sent."""
     monkeypatch.delenv("CLIO_ENGINE_TRUSTED_UIDS", raising=False)
     with FakeServer("openai") as server:
         port = server.port
@@ -192,43 +201,38 @@ def test_a_port_taken_while_the_server_was_down_is_refused_at_the_next_run(monke
 
 @AS_ROOT
 @LINUX_PROC
-def test_the_guard_asks_again_after_a_lost_connection(monkeypatch):
-    """Within one run: checked once, then not again until a connection is lost (reading /proc/net/tcp costs ~2 ms,
-    too much for every call); after the loss the next call finds the squatter."""
-    monkeypatch.delenv("CLIO_ENGINE_TRUSTED_UIDS", raising=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # free again once closed
-    guard = PortGuard(f"http://127.0.0.1:{port}/v1")
-    guard.check()  # nobody listens: nothing to refuse
-    with squatter(port=port) as (_, report):
-        guard.check()  # not due: no read of /proc
-        guard.recheck()  # what sdk_post does on a connection error
-        with pytest.raises(ConfigError, match=rf"uid {NOBODY};"):
-            guard.check()
-        assert report() == b""
+def test_a_port_taken_between_two_calls_of_one_run_gets_no_prompt(monkeypatch):
+    """The server restarts between two calls of one run, with no idle gap and no failed call in between: its
+    pooled connection is gone, so the client connects anew to whoever holds the port now. Every new connection is
+    checked, not only the first call of a run."""
+    import asyncio
 
-
-@AS_ROOT
-@LINUX_PROC
-def test_the_guard_asks_again_after_an_idle_gap(monkeypatch):
-    """A server restarted while the client was idle gives no connection error: the pool's idle connections have
-    expired (httpx: after 5 s), it connects anew, and whoever holds the port then gets the call. A call after
-    IDLE_RECHECK_S without one is checked first."""
-    from clio_engine.llm.backends import base
+    from clio_engine.llm.backends.base import Call
 
     monkeypatch.delenv("CLIO_ENGINE_TRUSTED_UIDS", raising=False)
-    clock = [1000.0]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    guard = PortGuard(f"http://127.0.0.1:{port}/v1", clock=lambda: clock[0])
-    guard.check()
-    with squatter(port=port) as (_, report):
-        for _ in range(3):  # calls in a row: no read of /proc
-            clock[0] += base.IDLE_RECHECK_S / 2
-            guard.check()
-        clock[0] += base.IDLE_RECHECK_S + 0.1
-        with pytest.raises(ConfigError, match=rf"uid {NOBODY};"):
-            guard.check()
-        assert report() == b""
+    call = Call(system=None, messages=({"role": "user", "content": SECRET},), max_tokens=8, temperature=0.0)
+
+    async def two_calls(server):
+        backend = OpenAIBackend("m", base_url=f"http://127.0.0.1:{server.port}/v1", timeout_s=3.0)
+        await backend.start()
+        try:
+            await backend.complete(call)
+            assert server.total_hits == 1
+            server.__exit__(None, None, None)  # the server stops; another account binds its port at once
+            with squatter(port=server.port) as (_, report):
+                try:
+                    await backend.complete(call)
+                except ConfigError as e:
+                    refused = str(e)
+                except Exception as e:  # noqa: BLE001 — any other failure is reported below
+                    refused = f"not a refusal: {type(e).__name__}: {e}"
+                else:
+                    refused = None
+                return refused, report()
+        finally:
+            await backend.stop()
+
+    server = FakeServer("openai").__enter__()
+    refused, received = asyncio.run(two_calls(server))
+    assert received == b"", f"the squatter received the request: {received[:300]!r}"
+    assert refused and f"uid {NOBODY};" in refused, refused

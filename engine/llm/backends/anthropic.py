@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 
-from clio_engine.llm.backends.base import Call, PortGuard, api_key, sdk_post
+from clio_engine.llm.backends.base import Call, api_key, sdk_post
+from clio_engine.llm.backends.checked_port import port_checked_client
 from clio_engine.llm.retry import NO_TEXT, REFUSED, Permanent
 from clio_engine.llm.types import Completion
 
@@ -16,7 +17,6 @@ class AnthropicBackend:
                  timeout_s: float = 60.0):
         self.model, self.base_url, self.api_key_env, self.timeout_s = model, base_url, api_key_env, timeout_s
         self._client = None
-        self._guard = PortGuard(base_url)  # a proxy on a port of this machine: not another account's process
 
     def cache_identity(self, temperature: float) -> dict:
         return {"base_url": self.base_url or "default"}
@@ -26,10 +26,11 @@ class AnthropicBackend:
         from anthropic.resources.messages import AsyncMessages
 
         key = api_key(self.api_key_env, "ANTHROPIC_API_KEY", required=True)
-        self._guard.recheck()  # a new client opens new connections: who holds the port is asked again
         self._takes_temperature = "temperature" in inspect.signature(AsyncMessages.create).parameters
         self._client = anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, timeout=self.timeout_s,
-                                                max_retries=0)  # the generator owns retries
+                                                max_retries=0,  # the generator owns retries
+                                                # a proxy on a port of this machine: each connection checked
+                                                http_client=port_checked_client(anthropic, self.base_url))
 
     async def stop(self) -> None:
         if self._client is not None:
@@ -44,7 +45,7 @@ class AnthropicBackend:
             body["system"] = call.system
         if self._takes_temperature:  # SDK 2.x dropped the parameter (newer models fix their sampling)
             body["temperature"] = call.temperature
-        resp = await sdk_post(anthropic, self._client, "/v1/messages", body, self.timeout_s, self._guard)
+        resp = await sdk_post(anthropic, self._client, "/v1/messages", body, self.timeout_s)
         try:
             blocks = resp["content"]
             text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,44 +54,14 @@ def api_key(env_name: str | None, default_env: str, *, required: bool) -> str | 
     return None
 
 
-IDLE_RECHECK_S = 5.0  # httpx's keep-alive expiry: after this long without a call the pool connects anew
-
-
-class PortGuard:
-    """Who listens on a `base_url` that is a port of this machine (`local_http.check_port_owner`: not another
-    account's process), checked before a client's first call, before the first call after a lost connection, and
-    before a call that follows IDLE_RECHECK_S without one (the pool's idle connections have expired, so it makes
-    new ones): a local server that stopped or restarted may find its port taken by another account when it is
-    called again. A remote `base_url` is never checked."""
-
-    def __init__(self, base_url: str | None, setting: str = "llm.base_url", *, clock=time.monotonic):
-        self.base_url, self.setting, self.clock = base_url, setting, clock
-        self._due = True
-        self._last_call = 0.0
-
-    def check(self) -> None:
-        now = self.clock()
-        if self._due or now - self._last_call > IDLE_RECHECK_S:
-            from clio_engine.local_http import check_port_owner
-
-            check_port_owner(self.base_url, self.setting)
-            self._due = False
-        self._last_call = now
-
-    def recheck(self) -> None:
-        """Check again before the next call: a client starts (a new pool of connections) or a connection was lost."""
-        self._due = True
-
-
-async def sdk_post(sdk, client, path: str, body: dict, timeout_s: float, guard: PortGuard | None = None) -> dict:
+async def sdk_post(sdk, client, path: str, body: dict, timeout_s: float) -> dict:
     """POST `body` through an official SDK's custom-request path (its client, auth, timeouts and error
     classes, without the typed-params transform and response models: 1.4× the calls/s of the typed call),
     with the SDK's errors mapped onto ours. `sdk` is the `openai` or `anthropic` module: both name their
-    errors alike. `guard` (a local server's port) is checked first and told of a lost connection."""
+    errors alike. A refusal of the connection itself (`checked_port`: another account's process accepted it) is
+    raised as the ConfigError it is, not retried as a lost connection."""
     from clio_engine.llm.retry import Transient, status_error
 
-    if guard is not None:
-        guard.check()
     try:
         # wait_for: the SDK's timeout bounds each read, so a server trickling bytes could hold a call for
         # far longer than timeout_s; this bounds the whole call.
@@ -100,9 +69,20 @@ async def sdk_post(sdk, client, path: str, body: dict, timeout_s: float, guard: 
     except (sdk.APITimeoutError, asyncio.TimeoutError):
         raise Transient(f"timeout after {timeout_s:g} s") from None
     except sdk.APIConnectionError as e:
-        if guard is not None:
-            guard.recheck()
+        if refusal := _config_error_behind(e):
+            raise refusal from None
         raise Transient(f"connection error: {e}") from None
     except sdk.APIStatusError as e:
         raise status_error(e.status_code, e.message, e.response.headers) from None
 
+
+
+def _config_error_behind(error: BaseException) -> ConfigError | None:
+    """The ConfigError an SDK wrapped as a connection error (it wraps whatever its HTTP client raised), if any."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, ConfigError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None

@@ -1,7 +1,8 @@
 """Any OpenAI-compatible chat-completions server (OpenAI, vLLM, SGLang, llama.cpp, Ollama) via the official SDK."""
 from __future__ import annotations
 
-from clio_engine.llm.backends.base import Call, PortGuard, api_key, sdk_post
+from clio_engine.llm.backends.base import Call, api_key, sdk_post
+from clio_engine.llm.backends.checked_port import port_checked_client, sdk_httpx
 from clio_engine.llm.label_grammar import GRAMMAR_VERSION, SERVERS, answer_fields
 from clio_engine.llm.retry import NO_TEXT, REFUSED, Permanent
 from clio_engine.llm.types import Completion
@@ -28,8 +29,6 @@ class OpenAIBackend:
                              f"{', '.join(SERVERS)}")
         self.labels_by = labels_by
         self._client = None
-        # A server on a port of this machine: not another account's process (none is checked for a socket).
-        self._guard = PortGuard(base_url) if socket is None else None
 
     def cache_identity(self, temperature: float) -> dict:
         """What decides answers besides the request: the server (a llama.cpp or SGLang server ignores the
@@ -51,20 +50,16 @@ class OpenAIBackend:
 
         # Local servers take any key; OPENAI_API_KEY is the SDK's own default for the real service.
         key = api_key(self.api_key_env, "OPENAI_API_KEY", required=False) or "none"
-        if self._guard is not None:
-            self._guard.recheck()  # a new client opens new connections: who holds the port is asked again
         base_url, http_client = self.base_url, None
         if self.socket is not None:
             from clio_engine.local_http import check_server_socket
 
             check_server_socket(self.socket)  # before anything is sent: not another account's socket
             base_url = base_url or "http://localhost/v1"
-            transport = _sdk_httpx(openai).AsyncHTTPTransport(uds=str(self.socket))
+            transport = sdk_httpx(openai).AsyncHTTPTransport(uds=str(self.socket))
             http_client = openai.DefaultAsyncHttpxClient(transport=transport)
-        else:
-            from clio_engine.local_http import warn_on_a_local_port
-
-            warn_on_a_local_port(base_url)
+        else:  # a server on a port of this machine: each connection checked for who accepted it
+            http_client = port_checked_client(openai, base_url)
         # max_retries=0: the generator owns retries (backoff, retry-after, accounting).
         self._client = openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=self.timeout_s, max_retries=0,
                                           http_client=http_client)
@@ -84,7 +79,7 @@ class OpenAIBackend:
                                        "json_schema": {"name": "reply", "schema": call.schema, "strict": False}}
         if call.answer_format is not None and self.labels_by is not None:
             body.update(answer_fields(self.labels_by, call.answer_format))
-        resp = await sdk_post(openai, self._client, "/chat/completions", body, self.timeout_s, self._guard)
+        resp = await sdk_post(openai, self._client, "/chat/completions", body, self.timeout_s)
         try:
             choice = resp["choices"][0]
             message = choice["message"]
@@ -105,12 +100,3 @@ class OpenAIBackend:
             raise Permanent(f"{NO_TEXT}: the model called a tool")
         return done
 
-
-def _sdk_httpx(openai):
-    """The HTTP package the SDK's client is built on (httpx; httpx2 from openai 3): a transport must be its own."""
-    import importlib
-
-    for cls in openai.DefaultAsyncHttpxClient.__mro__:
-        if cls.__name__ == "AsyncClient":
-            return importlib.import_module(cls.__module__.split(".")[0])
-    raise RuntimeError("cannot tell which HTTP package the openai SDK uses")
