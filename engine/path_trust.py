@@ -3,7 +3,8 @@ account may write to, lets it rename the engine's file away and put its own in i
 vectors, a socket), or read what the engine writes there.
 
 `resolution_steps` lists every folder and symlink the system passes through to reach a path (through each link's
-target); `swap_risk` says why one step is unsafe, `path_swap_risk` why any step to a path is; `trusted_folder` makes a folder the engine keeps for itself
+target); `swap_risk` says why one step is unsafe, `path_swap_risk` why any step to a path is, `tree_swap_risk`
+why anything in a model folder is; `trusted_folder` makes a folder the engine keeps for itself
 (the global cache) and refuses one that another account could reach into; `trusted_owners` is this user, root and
 the accounts named in `$CLIO_ENGINE_TRUSTED_UIDS` (a container run as root writes to a bind-mounted folder of the
 host user's uid, which is the same person). Depends on nothing in the engine but its errors.
@@ -14,7 +15,7 @@ import os
 import stat
 from pathlib import Path
 
-from clio_engine.errors import ConfigError
+from clio_engine.errors import ConfigError, ModelError
 
 # Folders the engine makes for itself: the umask can only take bits away, so never writable by group or others.
 OWN_FOLDER = 0o755
@@ -162,6 +163,70 @@ def path_swap_risk(path: Path, *, group_may_write: bool = False) -> str | None:
         if risk := swap_risk(step, st, group_may_write=group_may_write):
             return risk
     return None
+
+
+def tree_swap_risk(path) -> str | None:
+    """Why another account could swap `path` or anything in it, for a model folder or file the engine loads (its
+    weights decide every vector, and a local LLM's answers decide what is published: names, facets, the privacy
+    audit), or None. The steps on the way follow `path_swap_risk` (a group's folder passes, and a sticky one such
+    as /tmp); inside the model folder, or beside a model file (its loader reads a tokenizer's files there too),
+    every folder, file and symlink (followed, through every step to its target) must belong to this user, root or
+    an account the user vouches for, and none may be writable by every account, sticky or not: in a folder others
+    may add to, a file they plant is loaded too. OSError as `resolution_steps`."""
+    path = Path(path)
+    if risk := path_swap_risk(path, group_may_write=True):
+        return risk
+    st = os.stat(path)
+    if not stat.S_ISDIR(st.st_mode):  # a single-file model (GGUF): the file, its folder and what lies beside it
+        folder = path.parent
+        if os.stat(folder).st_mode & 0o002:
+            return _open_to_all(folder, os.stat(folder))
+        return _entry_risk(path, os.lstat(path)) or next(
+            (risk for entry in folder.iterdir() if (risk := _entry_risk(entry, os.lstat(entry)))), None)
+    if st.st_mode & 0o002:  # sticky passes on the way, not for the model's own folder
+        return _open_to_all(path, st)
+    seen = set()
+    for folder, subfolders, files in os.walk(path, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link loop, or one folder reached twice: judged once
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        for name in [*subfolders, *files]:
+            entry = Path(folder) / name
+            if risk := _entry_risk(entry, os.lstat(entry)):
+                return risk
+    return None
+
+
+def trusted_model(path, setting: str, role: str) -> Path:
+    """`path`, a model folder or file, once `tree_swap_risk` found nothing another account could swap in it;
+    otherwise a ModelError, one line: "`setting` PATH: <why>, so that account could swap the model `role`; …"."""
+    path = Path(path)
+    try:
+        risk = tree_swap_risk(path)
+    except OSError as e:
+        raise ModelError(f"{setting} {path}: cannot read it ({e.strerror or e})") from None
+    if risk:
+        raise ModelError(f"{setting} {path}: {risk}, so that account could swap the model {role}; load a model "
+                         "from a folder only you (or your group) can write to")
+    return path
+
+
+def _entry_risk(entry: Path, st: os.stat_result) -> str | None:
+    """`tree_swap_risk` of one entry of a model's folder (`st` its lstat): a symlink through every step to its
+    target, anything else by its owner; then, followed, writable by every account."""
+    if stat.S_ISLNK(st.st_mode):
+        risk = path_swap_risk(entry, group_may_write=True)
+        st = os.stat(entry)
+    else:
+        risk = swap_risk(entry, st, group_may_write=True)
+    return risk or (_open_to_all(entry, st) if st.st_mode & 0o002 else None)
+
+
+def _open_to_all(path: Path, st: os.stat_result) -> str:
+    kind = "folder" if stat.S_ISDIR(st.st_mode) else "file"
+    return f"every account may write to the {kind} {path} (mode {stat.S_IMODE(st.st_mode):o})"
 
 
 def make_folders(path: Path, mode: int = OWN_FOLDER) -> None:

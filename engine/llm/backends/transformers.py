@@ -36,6 +36,7 @@ from clio_engine.errors import ModelError
 from clio_engine.llm.backends.base import Call
 from clio_engine.llm.retry import Permanent
 from clio_engine.llm.types import Completion
+from clio_engine.path_trust import trusted_model
 
 
 GATHER_POLL_S = 0.002
@@ -138,6 +139,9 @@ class TransformersBackend:
         self.path = Path(model_path) if model_path is not None else smollm2_gguf()
         if not self.path.exists():
             raise ModelError(f"llm.model_path {self.path} does not exist")
+        # Its answers decide what is published (names, facets, the privacy audit): not a model another account
+        # could swap, judged before anything in it is read.
+        trusted_model(self.path, "llm.model_path", "whose answers become the names, facets and privacy audits")
         self.model = model or self.path.name
         self.device, self.batch_size, self.seed = device, batch_size, seed
         # How long a batch waits for its next call before it is cut (at most GATHER_CAP windows in all): 0
