@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Protocol
 
-from clio_engine.errors import ConfigError
+from clio_engine.errors import ClioError, ConfigError
 from clio_engine.llm.types import Completion
 
 
@@ -69,19 +69,19 @@ async def sdk_post(sdk, client, path: str, body: dict, timeout_s: float) -> dict
     except (sdk.APITimeoutError, asyncio.TimeoutError):
         raise Transient(f"timeout after {timeout_s:g} s") from None
     except sdk.APIConnectionError as e:
-        if refusal := _config_error_behind(e):
+        if refusal := _refusal_behind(e):
             raise refusal from None
         raise Transient(f"connection error: {e}") from None
     except sdk.APIStatusError as e:
         raise status_error(e.status_code, e.message, e.response.headers) from None
 
 
-
-def _config_error_behind(error: BaseException) -> ConfigError | None:
-    """The ConfigError an SDK wrapped as a connection error (it wraps whatever its HTTP client raised), if any."""
+def _refusal_behind(error: BaseException) -> ClioError | None:
+    """The engine's own refusal an SDK wrapped as a connection error (it wraps whatever its HTTP client raised),
+    if any: a ConfigError of `checked_port`, say."""
     seen = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, ConfigError):
+        if isinstance(error, ClioError):
             return error
         seen.add(id(error))
         error = error.__cause__ or error.__context__

@@ -57,7 +57,12 @@ class OwnerCheckedNetwork:
         stream = await self._inner.connect_tcp(host, port, timeout=timeout, local_address=local_address,
                                                socket_options=socket_options)
         try:
-            check_connection_owner(stream.get_extra_info("socket"), self._base_url, self._setting)
+            sock = stream.get_extra_info("socket")
+            if sock is None:  # a network backend that hides its socket: nothing to ask about, so nothing is sent
+                raise ClioError(f"{self._setting} {self._base_url}: the HTTP client's connection shows no socket, so "
+                                "the engine cannot check who accepted it; serve on a Unix socket (clio-engine "
+                                "serve-llm --socket PATH) and set llm.socket")
+            check_connection_owner(sock, self._base_url, self._setting)
         except LookupError as e:
             await stream.aclose()
             raise self._connect_error(str(e)) from None
