@@ -236,3 +236,55 @@ def test_a_port_taken_between_two_calls_of_one_run_gets_no_prompt(monkeypatch):
     refused, received = asyncio.run(two_calls(server))
     assert received == b"", f"the squatter received the request: {received[:300]!r}"
     assert refused and f"uid {NOBODY};" in refused, refused
+
+
+@contextmanager
+def recording_listener():
+    """A listener of this user's on 127.0.0.1 that records what is sent to it (and never answers): yields
+    (port, received), received() → bytes."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    got = bytearray()
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.settimeout(1)
+            try:
+                while chunk := conn.recv(65536):
+                    got.extend(chunk)
+            except OSError:
+                pass
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], lambda: bytes(got)
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("flavour", ["openai", "anthropic"])
+def test_a_local_server_is_reached_directly_never_through_a_proxy_variable(flavour, monkeypatch):
+    """With $HTTP_PROXY set (common on a corporate machine) and no $NO_PROXY for 127.0.0.1, httpx sends a request
+    for a local server to the proxy: the old code handed it every prompt (and then failed). A local server is now
+    reached directly."""
+    monkeypatch.setenv("SQUAT_TEST_KEY", "sk-secret")
+    with recording_listener() as (proxy_port, proxy_received), FakeServer(flavour) as server:
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy_port}")
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        url = f"http://127.0.0.1:{server.port}"
+        backend = (OpenAIBackend("m", base_url=url + "/v1", timeout_s=3.0) if flavour == "openai"
+                   else AnthropicBackend("m", base_url=url, api_key_env="SQUAT_TEST_KEY", timeout_s=3.0))
+        (result,) = _one_call(backend)
+        assert SECRET.encode() not in proxy_received(), proxy_received()[:300]
+        assert result.ok and server.total_hits == 1, result.error

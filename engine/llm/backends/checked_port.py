@@ -25,23 +25,24 @@ def sdk_httpx(sdk):
 
 
 def port_checked_client(sdk, base_url: str | None, setting: str = "llm.base_url"):
-    """The SDK's default async client, its connections to `base_url` checked for who accepted each; None (the SDK
-    makes its own) where `base_url` is not a port of this machine, or this system cannot tell who owns a connection
-    (then a warning is logged, once per URL)."""
+    """The SDK's default async client for `base_url` on a port of this machine, its connections checked for who
+    accepted each (where this system tells: Linux; elsewhere a warning is logged, once per URL); None (the SDK
+    makes its own) for any other `base_url`. The client has a transport of its own, so a local server is reached
+    directly, never through a proxy that $HTTP_PROXY or $ALL_PROXY names (httpx would send it the prompts)."""
     if local_port(base_url) is None:
         return None
-    if not owners_readable():
-        warn_on_a_local_port(base_url, setting)
-        return None
     transport = sdk_httpx(sdk).AsyncHTTPTransport(limits=sdk.DEFAULT_CONNECTION_LIMITS)
-    pool = getattr(transport, "_pool", None)
-    network = getattr(pool, "_network_backend", None)
-    if network is None:  # the HTTP package changed how its transport holds its pool: refuse rather than send unchecked
-        raise ClioError(f"{setting} {base_url}: this version of {sdk_httpx(sdk).__name__} gives the engine no way to "
-                        "check who accepts a connection on a port of this machine; serve on a Unix socket "
-                        "(clio-engine serve-llm --socket PATH) and set llm.socket")
-    connect_error = importlib.import_module(type(pool).__module__.split(".")[0]).ConnectError
-    pool._network_backend = OwnerCheckedNetwork(network, base_url, setting, connect_error)
+    if owners_readable():
+        pool = getattr(transport, "_pool", None)
+        network = getattr(pool, "_network_backend", None)
+        if network is None:  # the HTTP package changed how it holds its pool: refuse rather than send unchecked
+            raise ClioError(f"{setting} {base_url}: this version of {sdk_httpx(sdk).__name__} gives the engine no way "
+                            "to check who accepts a connection on a port of this machine; serve on a Unix socket "
+                            "(clio-engine serve-llm --socket PATH) and set llm.socket")
+        connect_error = importlib.import_module(type(pool).__module__.split(".")[0]).ConnectError
+        pool._network_backend = OwnerCheckedNetwork(network, base_url, setting, connect_error)
+    else:
+        warn_on_a_local_port(base_url, setting)
     return sdk.DefaultAsyncHttpxClient(transport=transport)
 
 
