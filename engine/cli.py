@@ -465,6 +465,14 @@ def _terminal(text) -> str:
     return terminal_text(text)
 
 
+def _top_reasons(reasons) -> str:
+    """" (HTTP 400 context_length_exceeded × 12)": the two commonest kinds of failure, for the summary line."""
+    if not reasons:
+        return ""
+    top = sorted(reasons.items(), key=lambda kv: -kv[1])[:2]
+    return " (" + "; ".join(f"{_terminal(kind)} × {n:,}" for kind, n in top) + (", …" if len(reasons) > 2 else "") + ")"
+
+
 def _print_summary(result) -> None:
     m = result.manifest
     inp = m["input"]
@@ -477,7 +485,7 @@ def _print_summary(result) -> None:
     if llm:
         print(f"LLM: {llm.get('requests', 0):,} requests ({llm.get('cached', 0):,} cached), {llm.get('calls', 0):,} calls, "
               f"{llm.get('prompt_tokens', 0) + llm.get('completion_tokens', 0):,} tokens, {llm.get('failures', 0):,} "
-              f"failures, ${llm.get('cost_usd', 0):.4f}")
+              f"failures{_top_reasons(llm.get('failure_reasons'))}, ${llm.get('cost_usd', 0):.4f}")
     print("top-level clusters:")
     for row in result.top_clusters().itertuples():
         size = "suppressed" if row.size is None or row.size != row.size else f"{int(row.size):,}"

@@ -138,3 +138,14 @@ def test_an_internal_error_is_one_line_exit_1(tmp_path, capsys):
     assert err.startswith("clio-engine: internal error:") and "\n" not in err and err.endswith("(run with -v for the traceback)")
     assert main(["-v", "explore", str(tmp_path), "--no-open"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_the_summary_line_says_why_llm_calls_failed():
+    """"12 failures" alone left the user guessing; the two commonest kinds follow, one line, terminal-safe."""
+    from clio_engine.cli import _top_reasons
+
+    assert _top_reasons({}) == "" and _top_reasons(None) == ""
+    assert _top_reasons({"HTTP 400": 2, "HTTP 400 context_length_exceeded": 12}) == \
+        " (HTTP 400 context_length_exceeded × 12; HTTP 400 × 2)"
+    three = _top_reasons({"timeout": 1, "HTTP 500": 3, "\x1b[31mHTTP 502\nx": 2})
+    assert three == " (HTTP 500 × 3; [31mHTTP 502 x × 2, …)" and "\n" not in three and "\x1b" not in three

@@ -311,3 +311,36 @@ def test_auditor_renames_are_made_distinct_among_siblings(server, tiny_bert_dir,
     for (_, _), siblings in c.groupby([c["level"], c["parent"].fillna("")]):
         assert siblings["name"].str.casefold().is_unique, list(siblings["name"])
     assert result.manifest["stages"]["names"]["suffixed_after_naming"] >= 1
+
+
+@pytest.mark.parametrize("flavour", ["openai", "anthropic"])
+def test_a_known_error_code_names_the_failure_and_a_servers_own_words_never_do(flavour, monkeypatch):
+    """A model with a short context answered every naming call with HTTP 400, and the run said only "12 failures"
+    ({"HTTP 400": 12} in the manifests). A known code now names the kind ("HTTP 400 context_length_exceeded"). The
+    kinds are counted in release/manifest.json, a published file, so a server's own words stay out of them even
+    where it puts them in its code or type fields (a server that echoes the prompt there)."""
+    from clio_engine.llm.backends.anthropic import AnthropicBackend
+
+    secret = "Maria Gonzalez 4111 1111 1111 1111"
+    monkeypatch.setenv(KEY_ENV, "sk-test")
+    if flavour == "openai":
+        status, kind = 400, "HTTP 400 context_length_exceeded"
+        known = {"error": {"message": "prompt of 900 tokens is over the model's 512", "type": "invalid_request_error",
+                           "param": "messages", "code": "context_length_exceeded"}}
+        echoed = {"error": {"message": secret, "type": secret, "param": None, "code": secret}}
+    else:
+        status, kind = 413, "HTTP 413 request_too_large"
+        known = {"type": "error", "error": {"type": "request_too_large", "message": "request exceeds the limit"}}
+        echoed = {"type": "error", "error": {"type": secret, "message": secret}}
+    with FakeServer(flavour) as server:
+        server.script["known"] = [Reply(status=status, payload=known)]
+        server.script[secret] = [Reply(status=400, payload=echoed)]
+        backend = (OpenAIBackend("m", base_url=server.url + "/v1", api_key_env=KEY_ENV) if flavour == "openai"
+                   else AnthropicBackend("m", base_url=server.url, api_key_env=KEY_ENV))
+        gen = Generator(backend, max_retries=0, progress=False)
+        first, second = gen.generate([Request.user("known", max_tokens=4), Request.user(secret, max_tokens=4)])
+    assert first.error.startswith(kind + ":"), first.error
+    assert second.error.startswith("HTTP 400:"), second.error  # the server's words stay in the (private) result
+    usage = gen.usage()["default"]
+    assert usage["failure_reasons"] == {kind: 1, "HTTP 400": 1}
+    assert "Gonzalez" not in json.dumps(usage) and "4111" not in json.dumps(usage)

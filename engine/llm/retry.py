@@ -75,9 +75,25 @@ def _seconds_until(http_date: str, now: float | None) -> float | None:
     return when.timestamp() - (time.time() if now is None else now)
 
 
-def status_error(status: int, message: str, headers=None) -> BackendError | CredentialsRefused:
-    """The error class for an HTTP status: 408, 409, 429 and 5xx are transient; 401 and 403 stop the stage."""
-    reason = f"HTTP {status}: {message}"[:300]
+# Servers' error codes that say what to change (OpenAI's and serve-llm's `code`, llama.cpp's and Anthropic's `type`).
+# Only these are named in a failure's kind, which the manifests count (and release/manifest.json publishes): a
+# server's free text, its own codes included, may echo the prompt, and never goes there.
+KNOWN_ERROR_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error", "model_not_found",
+                               "not_found_error", "request_too_large", "insufficient_quota", "invalid_api_key",
+                               "unsupported_media_type"})
+
+
+def known_error_code(*candidates) -> str | None:
+    """The first of `candidates` (an error body's code, its type) that is one of KNOWN_ERROR_CODES, else None."""
+    return next((c for c in candidates if isinstance(c, str) and c in KNOWN_ERROR_CODES), None)
+
+
+def status_error(status: int, message: str, headers=None, code: str | None = None) -> BackendError | CredentialsRefused:
+    """The error class for an HTTP status: 408, 409, 429 and 5xx are transient; 401 and 403 stop the stage. The
+    reason reads "HTTP 400 context_length_exceeded: <message>" where the server sent a known `code`
+    (`known_error_code`), so the counted kind (`usage.reason_kind`: before the colon) says what to change."""
+    named = f" {code}" if code in KNOWN_ERROR_CODES else ""
+    reason = f"HTTP {status}{named}: {message}"[:300]
     if status in (401, 403):
         return CredentialsRefused(f"the LLM server refused the credentials ({' '.join(reason.split())}): check the "
                                   "key in the environment variable that llm.api_key_env names")

@@ -73,7 +73,19 @@ async def sdk_post(sdk, client, path: str, body: dict, timeout_s: float) -> dict
             raise refusal from None
         raise Transient(f"connection error: {e}") from None
     except sdk.APIStatusError as e:
-        raise status_error(e.status_code, e.message, e.response.headers) from None
+        raise status_error(e.status_code, e.message, e.response.headers, code=_error_code(e)) from None
+
+
+def _error_code(error) -> str | None:
+    """The known code of an SDK's status error (`retry.known_error_code`): OpenAI's SDK reads `code` and `type`
+    from the body's "error"; Anthropic's body carries it as error.type."""
+    from clio_engine.llm.retry import known_error_code
+
+    body = getattr(error, "body", None)
+    inner = body.get("error") if isinstance(body, dict) else None
+    inner = inner if isinstance(inner, dict) else {}
+    return known_error_code(getattr(error, "code", None), getattr(error, "type", None), inner.get("code"),
+                            inner.get("type"))
 
 
 def _refusal_behind(error: BaseException) -> ClioError | None:
