@@ -118,7 +118,12 @@ def _with_heavy_user(labels, parents, users, values, n_heavy=1000, seed=0):
 
 
 @pytest.mark.parametrize("bound", [5, 1000])
-def test_a_user_with_1000_records_moves_a_published_count_by_at_most_the_bound(bound):
+def test_a_user_with_1000_records_moves_a_published_count_by_at_most_the_bound(bound, monkeypatch):
+    from clio_engine.privacy.noise import NoisePlan
+
+    # The counts' sensitivity, with the draws held fixed: the tree is part of every draw (`NoisePlan.over`), so
+    # the data set with the heavy user would otherwise draw anew, which only adds the noise's own spread.
+    monkeypatch.setattr(NoisePlan, "over", lambda plan, node_labels: plan)
     labels, parents, users = star_tree(n_base=30, per_node=60, n_users=600, seed=3)
     values = np.random.default_rng(4).choice(np.array(["en", "fr", "de", "ja"]), len(users), p=[.55, .25, .15, .05])
     heavy = _with_heavy_user(labels, parents, users, values)
@@ -520,6 +525,49 @@ def test_other_records_in_the_same_run_directory_draw_other_noise(tmp_path, tiny
     assert not np.array_equal(noise[0], noise[1]), noise  # before: equal, so April − March = the victim's 5
     again = run(None, input=march, out=tmp_path / "run", overrides=settings)  # March again: March's noise again
     assert np.array_equal(top_noise(again), noise[0])
+
+
+def test_another_clustering_of_the_same_records_in_the_same_run_directory_draws_other_noise(tmp_path, tiny_bert_dir):
+    """Attack (review of Dec 5): the draws depended on the records, the key, the seed and the plan, not on the
+    clustering. The same records run twice into one run directory with a fixed k, once with another
+    `embed.max_length` (or model, or hierarchy method), drew the very same noise for nodes that now hold other
+    records: the two releases' top-level sizes subtracted to the exact difference of the true ones, so the
+    noise bought nothing. The draws now take the tree too (`NoisePlan.over`); the same tree draws the same."""
+    from clio_engine import generate_conversations
+    from clio_engine.pipeline import run
+
+    frame = generate_conversations(600, seed=4)[["id", "text", "user_id"]]
+    settings = {"embed.progress": False, "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(tmp_path / "cache"),
+                "cluster.k": 6, "hierarchy.levels": 2, "hierarchy.top": 2, "input.user_column": "user_id",
+                "privacy.epsilon": 1.0, "privacy.min_users": 1, "privacy.min_records": 1, "output.explorer": False}
+
+    def top_counts(result) -> tuple[np.ndarray, np.ndarray]:
+        """[2] exact (bounded) and published sizes of the top-level nodes (their raw draws: lower levels are
+        projected onto their parents)."""
+        with np.load(result.dir / "private" / "cache" / "privacy.npz") as z:
+            return z["records_1"], z["reported_records_1"]
+
+    first = top_counts(run(None, input=frame, out=tmp_path / "run", overrides=settings))
+    second = top_counts(run(None, input=frame, out=tmp_path / "run", overrides={**settings, "embed.max_length": 6}))
+    assert not np.array_equal(first[0], second[0]), "the two clusterings should count other sets of records"
+    # Before: equal, so second published − first published = the exact difference of the true sizes.
+    assert not np.array_equal(second[1] - first[1], second[0] - first[0]), (first, second)
+    again = top_counts(run(None, input=frame, out=tmp_path / "run", overrides=settings))  # the first tree again
+    assert np.array_equal(again[1], first[1]) and np.array_equal(again[0], first[0])
+
+
+@pytest.mark.unit
+def test_the_tree_a_plan_counts_is_part_of_every_draw():
+    from clio_engine.privacy.noise import plan_noise
+
+    plan = plan_noise(1.0, 5, n_levels=1, key=0x0123456789ABCDEF0123456789ABCDEF)
+    counts = np.full(200, 1000)
+    labels = np.arange(2000) % 200
+    tree, moved = plan.over([labels]), plan.over([np.roll(labels, 1)])
+    query = "records/level0"
+    assert (tree.noised(counts, query, 0) == plan.over([labels.copy()]).noised(counts, query, 0)).all()
+    assert (tree.noised(counts, query, 0) != moved.noised(counts, query, 0)).mean() > 0.5
+    assert (tree.noised(counts, query, 0) != plan.noised(counts, query, 0)).mean() > 0.5
 
 
 def test_the_data_key_depends_on_the_key_and_on_every_record(tmp_path):

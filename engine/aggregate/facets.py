@@ -289,6 +289,7 @@ def _noised_cells_tree(labels, published, parents, facet_values, users, *, facet
                          f"{len(labels)}, {len(published)}, {len(parents)}")
     for level in range(n_levels):
         _validate(labels[level], published[level], users)
+    noise = noise.over(labels)  # the tree's draws, as the privacy stage's (`NoisePlan.over`)
     keep = bounded_records(users, noise.bound, seed)  # the same records count as in the privacy stage
     labels = [np.where(keep, lab, -1) for lab in labels]
     codes, names = encode_values(facet_values, len(users))

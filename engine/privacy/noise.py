@@ -27,8 +27,10 @@ the **total** budget of the run. How:
 3. **Mechanism.** Discrete Laplace (the two-sided geometric mechanism, P(k) ∝ exp(−|k|/b)), of scale
    b = B / ε_q with ε_q = ε / (number of queries): integer-valued, so no rounding step, and ε_q-DP for
    an integer query of sensitivity B. Negative results are clipped to 0 (post-processing). Draws are
-   seeded by the run's seed, the query's name and a secret key kept in private/: the seed is published,
-   and noise a reader can draw again is no noise.
+   seeded by the run's seed, the query's name, a secret key kept in private/ (the seed is published, and
+   noise a reader can draw again is no noise) and the tree whose nodes are counted (`NoisePlan.over`):
+   another clustering of the same records counts other sets of records, and the same draws on them would
+   subtract away between the two releases.
 4. **Composition.** Sequential: the queries' ε_q add up to ε. The plan (queries, ε_q, b) goes to the
    manifest and the report.
 5. **Decisions on noised counts.** Secondary suppression, "Other" buckets and every share use the noised
@@ -47,7 +49,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -69,6 +71,25 @@ class NoisePlan:
     bound: int
     queries: tuple[str, ...]
     key: int | None = field(default=None, repr=False, compare=False)
+    # Four 32-bit words of the tree the counts are over (`over`); empty for a count no clustering defines.
+    partition: tuple[int, ...] = field(default=(), repr=False, compare=False)
+
+    def over(self, node_labels) -> "NoisePlan":
+        """This plan with its draws tied to the tree it counts: `node_labels`, [N] node per record at every
+        level (−1 = noise). Found (review of Dec 5): the draws depended on the records, key, seed and plan
+        but not on the clustering, so a second run of the same records in the same run directory with
+        another fixed-k clustering (another model, max_length or hierarchy method) drew the very same noise
+        for its nodes, and subtracting the two releases gave exact differences of counts. Another tree now
+        draws anew (two releases spend ε twice, as composition says); the same tree (a resumed run, a
+        rebuilt release) draws the same."""
+        import hashlib
+
+        digest = hashlib.sha256(b"clio-engine tree\0")
+        for labels in node_labels:
+            digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+            digest.update(b"\0level\0")
+        raw = digest.digest()
+        return replace(self, partition=tuple(int.from_bytes(raw[i:i + 4], "big") for i in range(0, 16, 4)))
 
     @property
     def epsilon_each(self) -> float:
@@ -94,7 +115,7 @@ class NoisePlan:
         entropy = [seed, zlib.crc32(query.encode()), *self._plan_words()]
         if self.key is not None:  # 128 secret bits as four 32-bit words
             entropy += [(self.key >> (32 * i)) & 0xFFFFFFFF for i in range(4)]
-        return np.random.default_rng(entropy)
+        return np.random.default_rng(entropy + list(self.partition))
 
     def _plan_words(self) -> list[int]:
         """Four 32-bit words of sha256(ε, bound, queries): what decides every query's scale."""

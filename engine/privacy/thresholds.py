@@ -134,6 +134,7 @@ def publish(node_labels: list[np.ndarray], parents: list[np.ndarray], user_codes
     elif epsilon is not None and abs(epsilon - noise.epsilon) > 1e-12:
         raise ConfigError(f"epsilon = {epsilon} disagrees with the noise plan's total {noise.epsilon}")
     if noise is not None:  # each user counts with at most B records in every table
+        noise = noise.over(labels)  # draws of this tree's counts, not of another clustering's
         keep = bounded_records(users, noise.bound, seed)
         labels = [np.where(keep, lab, -1) for lab in labels]
     has_user_ids = noise is None or "users/level0" in noise.queries
