@@ -176,17 +176,13 @@ def tree_swap_risk(path) -> str | None:
     path = Path(path)
     if risk := path_swap_risk(path, group_may_write=True):
         return risk
-    st = os.stat(path)
-    if not stat.S_ISDIR(st.st_mode):  # a single-file model (GGUF): the file, its folder and what lies beside it
-        folder = path.parent
-        if os.stat(folder).st_mode & 0o002:
-            return _open_to_all(folder, os.stat(folder))
-        return _entry_risk(path, os.lstat(path)) or next(
-            (risk for entry in folder.iterdir() if (risk := _entry_risk(entry, os.lstat(entry)))), None)
-    if st.st_mode & 0o002:  # sticky passes on the way, not for the model's own folder
-        return _open_to_all(path, st)
+    # A single-file model (GGUF) is judged with its folder and what lies beside it, a model folder whole.
+    single_file = not path.is_dir()
+    root = path.parent if single_file else path
+    if (st := os.stat(root)).st_mode & 0o002:  # sticky passes on the way, not for the model's own folder
+        return _open_to_all(root, st)
     seen = set()
-    for folder, subfolders, files in os.walk(path, followlinks=True):
+    for folder, subfolders, files in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:  # a link loop, or one folder reached twice: judged once
             subfolders[:] = []
@@ -196,6 +192,8 @@ def tree_swap_risk(path) -> str | None:
             entry = Path(folder) / name
             if risk := _entry_risk(entry, os.lstat(entry)):
                 return risk
+        if single_file:  # what lies beside the file, not the folders under it
+            subfolders[:] = []
     return None
 
 

@@ -47,6 +47,7 @@ depends on exact counts.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import zlib
 from dataclasses import dataclass, field, replace
@@ -57,6 +58,11 @@ from clio_engine.errors import ConfigError
 
 MECHANISM = "discrete_laplace"
 DEFAULT_MAX_RECORDS_PER_USER = 5
+
+
+def _four_words(digest: bytes) -> tuple[int, ...]:
+    """A digest's first 128 bits as four 32-bit words, the shape numpy's seed sequence takes."""
+    return tuple(int.from_bytes(digest[i:i + 4], "big") for i in range(0, 16, 4))
 
 
 @dataclass(frozen=True)
@@ -82,14 +88,11 @@ class NoisePlan:
         for its nodes, and subtracting the two releases gave exact differences of counts. Another tree now
         draws anew (two releases spend ε twice, as composition says); the same tree (a resumed run, a
         rebuilt release) draws the same."""
-        import hashlib
-
         digest = hashlib.sha256(b"clio-engine tree\0")
         for labels in node_labels:
             digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
             digest.update(b"\0level\0")
-        raw = digest.digest()
-        return replace(self, partition=tuple(int.from_bytes(raw[i:i + 4], "big") for i in range(0, 16, 4)))
+        return replace(self, partition=_four_words(digest.digest()))
 
     @property
     def epsilon_each(self) -> float:
@@ -117,12 +120,10 @@ class NoisePlan:
             entropy += [(self.key >> (32 * i)) & 0xFFFFFFFF for i in range(4)]
         return np.random.default_rng(entropy + list(self.partition))
 
-    def _plan_words(self) -> list[int]:
+    def _plan_words(self) -> tuple[int, ...]:
         """Four 32-bit words of sha256(ε, bound, queries): what decides every query's scale."""
-        import hashlib
-
-        digest = hashlib.sha256(repr((float(self.epsilon), int(self.bound), tuple(self.queries))).encode()).digest()
-        return [int.from_bytes(digest[i:i + 4], "big") for i in range(0, 16, 4)]
+        return _four_words(hashlib.sha256(repr((float(self.epsilon), int(self.bound),
+                                                tuple(self.queries))).encode()).digest())
 
     def noised(self, counts: np.ndarray, query: str, seed: int) -> np.ndarray:
         """[k] int64 → [k] int64: counts + discrete Laplace(scale), clipped at 0."""
