@@ -210,9 +210,12 @@ def _parser() -> argparse.ArgumentParser:
     explore.add_argument("--no-open", action="store_true", help="only rebuild the page; open no browser")
     explore.set_defaults(func=cmd_explore)
 
-    aud = sub.add_parser("audit", help="run the privacy attacks on a run or release directory; exit 4 on any violation",
+    aud = sub.add_parser("audit", help="run the privacy attacks on a run or release directory (several: also on "
+                         "them together); exit 4 on any violation",
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    aud.add_argument("dir", help="a run directory or its release/ (private/ is never read)")
+    aud.add_argument("dirs", nargs="+", metavar="dir",
+                     help="a run directory or its release/ (private/ is never read); name every release of one "
+                          "data set to attack them together: another hierarchy or other floors hide other clusters")
     aud.add_argument("--min-users", type=_positive_int, help="privacy floor (default: manifest.json's privacy.min_users)")
     aud.add_argument("--min-records", type=_positive_int, help="privacy floor (default: manifest.json's privacy.min_records)")
     aud.add_argument("--canary-file", help="file of planted tokens, one per line: any found outside private/ is a violation")
@@ -496,7 +499,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     """Print each violation on one line; EXIT_VIOLATIONS if any, EXIT_INPUT (via InputError) for a bad dir."""
     from pathlib import Path
 
-    from clio_engine.audit import audit
+    from clio_engine.audit import audit, audit_together
 
     canaries = None
     if args.canary_file:
@@ -504,13 +507,16 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             canaries = Path(args.canary_file).read_text(encoding="utf-8").splitlines()
         except OSError as e:
             raise InputError(f"cannot read --canary-file {args.canary_file}: {e.strerror}") from None
-    found = audit(args.dir, min_users=args.min_users, min_records=args.min_records, canaries=canaries)
+    if len(args.dirs) == 1:
+        found = audit(args.dirs[0], min_users=args.min_users, min_records=args.min_records, canaries=canaries)
+    else:
+        found = audit_together(args.dirs, min_users=args.min_users, min_records=args.min_records, canaries=canaries)
     for v in found:
-        print(v)
+        print(_terminal(str(v)))
     counts = {}
     for v in found:
         counts[v.attack] = counts.get(v.attack, 0) + 1
-    print(f"audit {args.dir}: " + ("clean" if not found else
+    print(f"audit {_terminal(', '.join(args.dirs))}: " + ("clean" if not found else
           f"{len(found)} violations (" + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")"))
     return EXIT_VIOLATIONS if found else EXIT_OK
 

@@ -13,20 +13,25 @@ Reads only the files of the directory (never `private/`), the way someone who re
   one, it gives the last one's embedding). A release without centroids leaves it nothing to check;
 - `unchecked-file`: an array or per-record binary (.npy, .pt, .feather, a pickle, …) anywhere outside
   `private/`, which no other attack reads, and in a release any file of a kind the audit does not check;
-- `canary`: planted tokens (`--canary-file`) in any file outside `private/`.
+- `canary`: planted tokens (`--canary-file`) in any file outside `private/`;
+- `differencing-across-releases` (`audit_together`, `clio-engine audit DIR DIR ...`): the differencing LP of
+  several releases of one base clustering at once (another hierarchy or other floors hide other siblings:
+  a base cluster one hides only by secondary suppression, the other publishes).
 
 `audit(path)` returns the violations found (an empty list = clean); the CLI prints one line each and
-exits 4 when there are any.
+exits 4 when there are any. `audit_together(paths)`: each directory's, then those only the set gives.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from clio_engine.audit.files import MARKERS, RunView, Violation, load_view
+from clio_engine.errors import InputError
 
-ATTACKS = ("group-by", "point-counting", "differencing", "centroid-weights", "unchecked-file", "canary")
+ATTACKS = ("group-by", "point-counting", "differencing", "centroid-weights", "unchecked-file", "canary",
+           "differencing-across-releases")
 
-__all__ = ["ATTACKS", "RunView", "Violation", "audit", "load_view"]
+__all__ = ["ATTACKS", "RunView", "Violation", "audit", "audit_together", "load_view"]
 
 
 def audit(path, *, min_users: int | None = None, min_records: int | None = None,
@@ -53,3 +58,24 @@ def audit(path, *, min_users: int | None = None, min_records: int | None = None,
         found += [Violation(v.attack, f"release/{v.file}", v.where, v.what)
                   for v in audit(release, min_users=view.min_users, min_records=view.min_records, canaries=canaries)]
     return found
+
+
+def audit_together(paths, *, min_users: int | None = None, min_records: int | None = None,
+                   canaries: list[str] | None = None) -> list[Violation]:
+    """Every directory's own violations (`audit`; each file named as "<path>/<file>"), then those that only
+    the directories together give (`joint`): the sizes of releases of one base clustering in one LP. A run
+    directory is read as its top-level files (its release/ holds the same numbers)."""
+    from clio_engine.audit import joint
+
+    paths = [Path(p) for p in paths]
+    if len(set(paths)) != len(paths):
+        raise InputError("audit: a directory is named twice")
+    found: list[Violation] = []
+    already: set[tuple[int, str]] = set()
+    for i, path in enumerate(paths):
+        for v in audit(path, min_users=min_users, min_records=min_records, canaries=canaries):
+            found.append(Violation(v.attack, f"{path}/{v.file}", v.where, v.what))
+            if v.attack == "differencing":
+                already.add((i, v.where))
+    views = [load_view(p, min_users=min_users, min_records=min_records) for p in paths]
+    return found + joint.attack(views, [str(p) for p in paths], already)

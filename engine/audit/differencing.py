@@ -64,15 +64,25 @@ def _slack(view: RunView) -> float:
 class _Tree:
     """Size variables of every node and the tree's equalities, shared by the size and facet systems."""
 
-    def __init__(self, view: RunView, lp: _LP):
+    def __init__(self, view: RunView, lp: _LP, shared: dict | None = None):
+        """`shared`: {node id (None: the total T): variable} of the nodes this tree shares with other trees in
+        `lp` (the base clusters of releases of one clustering, `audit.joint`); a shared id gets that variable,
+        made here by the first tree that has it."""
         self.view, self.lp = view, lp
         slack = _slack(view)
         rows = view.clusters or []
         self.complete = view.clusters_file == "clusters.parquet" if view.tree_complete is None else view.tree_complete
         self.row = {r["id"]: r for r in rows}
-        self.size: dict[str | None, int] = {None: lp.var()}  # None: the clustered total T
+
+        def var(nid):
+            if shared is None or nid not in shared:
+                return lp.var()
+            if shared[nid] is None:
+                shared[nid] = lp.var()
+            return shared[nid]
+        self.size: dict[str | None, int] = {None: var(None)}  # None: the clustered total T
         for r in rows:
-            self.size[r["id"]] = lp.var()
+            self.size[r["id"]] = var(r["id"])
             if r.get("published") and r.get("size") is not None:
                 lp.fix(self.size[r["id"]], float(r["size"]), slack)
         kids, others = defaultdict(list), {}

@@ -41,7 +41,10 @@ class _LP:
         return len(self.lo) - 1
 
     def fix(self, i: int, value: float, slack: float) -> None:
-        self.lo[i], self.hi[i] = max(value - slack, 0.0), value + slack
+        """value − slack ≤ x_i ≤ value + slack, within the bounds x_i has (a count two releases publish is
+        fixed by both: the true count lies in both intervals)."""
+        hi = value + slack if self.hi[i] is None else min(self.hi[i], value + slack)
+        self.lo[i], self.hi[i] = max(value - slack, self.lo[i], 0.0), hi
 
     def share(self, count: int, denominator: int, s: float, slack: float = 0.0) -> None:
         """(s − tol)·denominator − slack ≤ count ≤ (s + tol)·denominator + slack."""

@@ -1,0 +1,126 @@
+"""Differencing across releases: the sizes of several releases of one base clustering in one LP.
+
+Two releases of the same records and base clusters with another hierarchy (levels, top, mode) or other floors
+hide different siblings. A base cluster that one release hides only by secondary suppression is published in
+the other, and subtracting it from the first release's Other row gives back the size of a cluster below the
+floors; each release alone passes `audit`. Here the tree equations of every release (`differencing._Tree`)
+share one unknown per base cluster (a level-0 cluster id) and one clustered total, so the LP bounds each
+suppressed count given every number of all of them, as someone holding all the releases would.
+
+Releases are taken to be of one base clustering when their trees list every node (clusters.parquet), list the
+same level-0 cluster ids, and every base cluster two of them publish has one size in both (within their noise
+bounds): what someone holding them would check. Releases of other clusterings share nothing here (another
+clustering of the same records is judged by its own floors and, under noise, its own draws). Facet cells are
+not joined here: each release's cells are attacked on their own (`differencing`).
+"""
+from __future__ import annotations
+
+from clio_engine.audit.differencing import _slack, _Tree
+from clio_engine.audit.files import RunView, Violation
+from clio_engine.audit.lp import _LP, _verdict
+
+ATTACK = "differencing-across-releases"
+
+
+def base_sizes(view: RunView) -> dict[str, float | None] | None:
+    """{level-0 cluster id: published size or None} of a view whose tree lists every node; None otherwise."""
+    complete = view.clusters_file == "clusters.parquet" if view.tree_complete is None else view.tree_complete
+    if not view.clusters or not complete:
+        return None
+    out = {}
+    for r in view.clusters:
+        if r.get("level") == 0 and r.get("kind", "cluster") == "cluster":
+            size = r.get("size")
+            out[r["id"]] = float(size) if r.get("published") and size is not None else None
+    return out or None
+
+
+def one_clustering(a: RunView, b: RunView) -> bool:
+    """Whether releases `a` and `b` are of one base clustering (see the module docstring)."""
+    sa, sb = base_sizes(a), base_sizes(b)
+    if sa is None or sb is None or sa.keys() != sb.keys():
+        return False
+    slack = _slack(a) + _slack(b)
+    return all(abs(sa[k] - sb[k]) <= slack for k in sa if sa[k] is not None and sb[k] is not None)
+
+
+def groups(views: list[RunView]) -> list[list[int]]:
+    """Index groups of ≥ 2 views to attack together: each set of views that are pairwise of one clustering
+    (connected views that are not all pairwise so are attacked pair by pair)."""
+    n = len(views)
+    linked = {(i, j) for i in range(n) for j in range(i + 1, n) if one_clustering(views[i], views[j])}
+    seen, out = set(), []
+    for i in range(n):
+        if i in seen:
+            continue
+        component, todo = {i}, [i]
+        while todo:
+            k = todo.pop()
+            for j in range(n):
+                if j not in component and ((min(j, k), max(j, k)) in linked):
+                    component.add(j)
+                    todo.append(j)
+        seen |= component
+        members = sorted(component)
+        if len(members) < 2:
+            continue
+        if all((x, y) in linked for x in members for y in members if x < y):
+            out.append(members)
+        else:
+            out += [[x, y] for x in members for y in members if x < y and (x, y) in linked]
+    return out
+
+
+def attack(views: list[RunView], labels: list[str], already: set[tuple[int, str]] = frozenset()) -> list[Violation]:
+    """Violations that only the releases together give: `views` [R] with their `labels` [R] (how each is named
+    in a violation's file); `already`: (view index, "node <id>") pairs a view's own audit reported.
+
+    What is judged is what no release publishes: each base cluster every release of the group hides, and for
+    each node a release hides (a parent, an Other row) the sum of its base clusters that no release publishes
+    (its other base clusters are published by another release, so its size alone gives nothing away)."""
+    out = []
+    for members in groups(views):
+        lp = _LP()
+        shared = {None: None, **{nid: None for nid in base_sizes(views[members[0]])}}
+        trees = {i: _Tree(views[i], lp, shared) for i in members}
+        shown = {nid for i in members for nid, r in trees[i].row.items() if nid in shared and r.get("published")}
+        targets = {}  # variable → (view index, node id)
+        for i in members:
+            for nid in trees[i].targets:
+                hidden = sorted(b for b in _base_below(trees[i], nid) if b not in shown)
+                if len(hidden) == 1:
+                    targets.setdefault(shared[hidden[0]], (i, hidden[0]))
+                elif hidden:
+                    total = lp.var()
+                    lp.eq.append(({total: 1.0, **{shared[b]: -1.0 for b in hidden}}, 0.0))
+                    targets[total] = (i, nid)
+        bounds = lp.solve(dict.fromkeys(targets, "node"), max(views[i].min_records for i in members))
+        if bounds is None:
+            continue  # inconsistent together after all (one_clustering allowed noise): no joint equations
+        for var, (i, nid) in targets.items():
+            where = f"node {nid}"
+            if (i, where) in already or bounds.get(var) is None:
+                continue
+            if why := _verdict(*bounds[var], views[i].min_records, "node"):
+                others = ", ".join(labels[j] for j in members if j != i)
+                what = (f"size {why}" if nid in shared else f"records in base clusters no release publishes {why}")
+                out.append(Violation(ATTACK, f"{labels[i]}/{views[i].clusters_file}", where,
+                                     f"{what}, with {others}"))
+    return out
+
+
+def _base_below(tree: _Tree, nid: str) -> set[str]:
+    """Level-0 cluster ids under node `nid` of `tree` (an Other row: under its parent's unpublished children)."""
+    row = tree.row.get(nid, {})
+    if row.get("kind", "cluster") != "cluster":
+        todo = [c for c in tree.children.get(row.get("parent"), []) if not tree.row.get(c, {}).get("published")]
+    else:
+        todo = [nid]
+    out = set()
+    while todo:
+        n = todo.pop()
+        if tree.row.get(n, {}).get("level") == 0:
+            out.add(n)
+        else:
+            todo += tree.children.get(n, [])
+    return out
