@@ -104,3 +104,25 @@ def test_two_real_releases_of_one_clustering_are_caught_together_and_what_they_g
                                        "(`clio-engine audit DIR DIR`), release one, or use privacy.epsilon")
 def test_two_releases_of_one_clustering_with_other_hierarchies_give_no_hidden_count_back(two_hierarchies):
     assert audit_together([d / "release" for d in two_hierarchies]) == []
+
+
+def test_a_run_that_replaces_its_release_with_another_grouping_warns_and_the_same_one_does_not(
+        tmp_path, tiny_bert_dir, caplog, two_hierarchies):
+    """The same run directory rerun with another hierarchy (the base clusters come from its cache): the release it
+    replaces and the new one give hidden sizes back together, which the analyst is told; the same config again
+    (a resumed run, `clio-engine release`) rewrites the same release and says nothing."""
+    frame = generate_conversations(800, seed=2)[["id", "text", "user_id"]]
+    settings = {"embed.progress": False, "cluster.k": 40, "hierarchy.top": 4, "embed.model": str(tiny_bert_dir),
+                "embed.cache_dir": str(tmp_path / "cache"), "input.user_column": "user_id", "privacy.min_users": 5,
+                "privacy.min_records": 15}
+    out = tmp_path / "run"
+    run(None, input=frame, out=out, overrides={**settings, "hierarchy.levels": 3})
+    with caplog.at_level("WARNING", logger="clio_engine.pipeline.release"):
+        run(None, input=frame, out=out, overrides={**settings, "hierarchy.levels": 3})
+        assert not [r for r in caplog.records if "replaced an earlier release" in r.getMessage()]
+        run(None, input=frame, out=out, overrides={**settings, "hierarchy.levels": 2})
+    warned = [r.getMessage() for r in caplog.records if "replaced an earlier release" in r.getMessage()]
+    assert len(warned) == 1 and "suppressed counts" in warned[0], caplog.text
+    # What it counts is what the two releases give together: the fixture made the same two in two directories.
+    n = int(warned[0].split("give back ")[1].split()[0])
+    assert n == len(audit_together([d / "release" for d in two_hierarchies])) > 0

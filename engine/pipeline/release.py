@@ -45,13 +45,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from clio_engine.errors import ConfigError
+from clio_engine.errors import ClioError, ConfigError
 from clio_engine.path_trust import held_by_another_account
 from clio_engine.privacy.escape import csv_cell
 from clio_engine.runfiles import AGGREGATES, PRIVATE, RELEASE, write_json, write_parquet, write_text
@@ -68,6 +69,7 @@ DROPPED_COLUMNS = ("examples", "centroid")
 TREE_DROPPED = ("centroid",)  # tree.json levels' per-node centroid lists, for the same reason
 MANIFEST_KEYS = ("engine", "seed", "input", "users", "levels", "stages", "privacy")
 GEO_ID, GEOGRAPHY = "GLOBAL", "global"
+log = logging.getLogger(__name__)
 
 
 def build_release(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
@@ -97,6 +99,7 @@ def build_release(run_dir: str | os.PathLike, out: str | os.PathLike | None = No
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     analyst = pq.read_table(run_dir / "clusters.parquet")
     clusters = published_clusters(analyst)
+    earlier = _earlier_release(dest, clusters)
     facets = _published_facets(run_dir / "facets.parquet", clusters)
     head = release_manifest(manifest)
     write_parquet(dest / "clusters.parquet", clusters)
@@ -118,7 +121,41 @@ def build_release(run_dir: str | os.PathLike, out: str | os.PathLike | None = No
                                   ((head.get("stages") or {}).get("economic") or {}).get("population_denominator")))
     write_json(dest / "manifest.json", head)
     write_public_explorer(dest, layout=layout_centroids(analyst))
+    if earlier is not None:
+        _warn_if_linked(earlier, dest)
     return dest
+
+
+def _earlier_release(dest: Path, clusters: pa.Table):
+    """The audit's view of the release at `dest` before it is replaced, where it publishes other groups than
+    `clusters` (another hierarchy or other floors over what may be the same base clusters); else None."""
+    old = dest / "clusters.parquet"
+    if manifest_zone(dest) != "release" or not old.is_file():
+        return None
+    from clio_engine.audit.files import load_view
+
+    columns = ["id", "parent", "published", "size"]
+    try:
+        if pq.read_table(old, columns=columns).equals(clusters.select(columns)):
+            return None  # the same release again (a resumed run, `clio-engine release`)
+        return load_view(dest)
+    except (OSError, ValueError, pa.ArrowException, ClioError) as e:  # an unreadable earlier release: nothing to compare with, and nothing to stop for
+        log.warning("could not read the earlier release in %s to compare it with the new one: %s", dest, e)
+        return None
+
+
+def _warn_if_linked(earlier, dest: Path) -> None:
+    """Warn when the release that replaced `earlier` (audit views) gives suppressed counts back together with it:
+    a base cluster one hides only beside a smaller one, the other publishes (`audit.joint`)."""
+    from clio_engine.audit import joint
+    from clio_engine.audit.files import load_view
+
+    found = joint.attack([earlier, load_view(dest)], ["the earlier release", "this one"])
+    if found:
+        log.warning("%s replaced an earlier release of the same base clusters that groups them otherwise: the two "
+                    "together give back %d suppressed counts (`clio-engine audit` of both finds them). If the earlier "
+                    "one has been shared, do not share this one; publish one hierarchy per clustering, or use "
+                    "privacy.epsilon", dest, len(found))
 
 
 def _check_release_destination(dest: Path) -> None:
