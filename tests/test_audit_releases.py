@@ -68,15 +68,17 @@ def test_cli_audits_several_directories_together(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def two_hierarchies(tmp_path_factory, tiny_bert_dir):
-    """The same 800 records and base clustering (k = 40) released with 3 levels and with 2 (tiny random BERT)."""
+    """The same 800 records and base clustering (k = 40), with language and country facets, released with 3 levels
+    and with 2 (tiny random BERT)."""
     frame = generate_conversations(800, seed=2)
     root = tmp_path_factory.mktemp("releases")
     dirs = []
     for levels in (3, 2):
-        result = run(None, input=frame[["id", "text", "user_id"]], out=root / f"levels{levels}", overrides={
-            "embed.progress": False, "cluster.k": 40, "hierarchy.levels": levels, "hierarchy.top": 4,
-            "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(root / "cache"), "input.user_column": "user_id",
-            "privacy.min_users": 5, "privacy.min_records": 15})
+        result = run(None, input=frame[["id", "text", "user_id", "language", "country"]], out=root / f"levels{levels}",
+                     overrides={"embed.progress": False, "cluster.k": 40, "hierarchy.levels": levels, "hierarchy.top": 4,
+                                "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(root / "cache"),
+                                "input.user_column": "user_id", "input.facet_columns": ["language", "country"],
+                                "privacy.min_users": 5, "privacy.min_records": 15})
         dirs.append(result.dir)
     return dirs
 
@@ -89,7 +91,8 @@ def test_two_real_releases_of_one_clustering_are_caught_together_and_what_they_g
     # Each base cluster the joint audit pins has that true size (not a false alarm), and no release publishes it.
     truth = pd.read_parquet(two_hierarchies[0] / "private" / "assignments.parquet")
     true_size = truth[truth.status == "clustered"].groupby("level_0").size()
-    pinned = [v for v in found if v.where.startswith("node 0.") and "pinned to" in v.what]
+    pinned = [v for v in found if v.file.endswith("clusters.parquet") and v.where.startswith("node 0.")
+              and "pinned to" in v.what]
     assert pinned, found
     for v in pinned:
         base = int(v.where.split(".")[1])
@@ -97,6 +100,20 @@ def test_two_real_releases_of_one_clustering_are_caught_together_and_what_they_g
         for r in releases:
             row = pd.read_parquet(r / "clusters.parquet").set_index("id").loc[v.where.split()[1]]
             assert not row["published"]
+    # Facet cells too: a base cluster's cell one release hides and the other's numbers give back, at its true count.
+    records = generate_conversations(800, seed=2).set_index("id")
+    clustered = truth[truth.status == "clustered"].set_index("id")
+    cells = [v for v in found if v.file.endswith("facets.parquet") and v.where.startswith("node 0.")]
+    assert cells, found
+    for v in cells:
+        nid, pair = v.where.split()[1:3]
+        facet, value = pair.split("=", 1)
+        members = clustered.index[clustered.level_0 == int(nid.split(".")[1])]
+        count = int((records.loc[members, facet] == value).sum())
+        assert f"pinned to {count} " in v.what, (v, count)
+        for r in releases:
+            shown = pd.read_parquet(r / "facets.parquet")
+            assert not ((shown.cluster == nid) & (shown.facet == facet) & (shown.value == value) & ~shown.suppressed).any()
 
 
 @pytest.mark.xfail(strict=True, reason="known limit (README, privacy): exact counts protect one release of a base "
@@ -111,10 +128,10 @@ def test_a_run_that_replaces_its_release_with_another_grouping_warns_and_the_sam
     """The same run directory rerun with another hierarchy (the base clusters come from its cache): the release it
     replaces and the new one give hidden sizes back together, which the analyst is told; the same config again
     (a resumed run, `clio-engine release`) rewrites the same release and says nothing."""
-    frame = generate_conversations(800, seed=2)[["id", "text", "user_id"]]
+    frame = generate_conversations(800, seed=2)[["id", "text", "user_id", "language", "country"]]
     settings = {"embed.progress": False, "cluster.k": 40, "hierarchy.top": 4, "embed.model": str(tiny_bert_dir),
-                "embed.cache_dir": str(tmp_path / "cache"), "input.user_column": "user_id", "privacy.min_users": 5,
-                "privacy.min_records": 15}
+                "embed.cache_dir": str(tmp_path / "cache"), "input.user_column": "user_id",
+                "input.facet_columns": ["language", "country"], "privacy.min_users": 5, "privacy.min_records": 15}
     out = tmp_path / "run"
     run(None, input=frame, out=out, overrides={**settings, "hierarchy.levels": 3})
     with caplog.at_level("WARNING", logger="clio_engine.pipeline.release"):

@@ -69,6 +69,7 @@ class _Tree:
         `lp` (the base clusters of releases of one clustering, `audit.joint`); a shared id gets that variable,
         made here by the first tree that has it."""
         self.view, self.lp = view, lp
+        self.shared_ids = frozenset(shared or ())
         slack = _slack(view)
         rows = view.clusters or []
         self.complete = view.clusters_file == "clusters.parquet" if view.tree_complete is None else view.tree_complete
@@ -173,14 +174,29 @@ def _cell_rows(view: RunView, facet: str) -> dict[str, list[dict]]:
     return by_node
 
 
-def _facet(view: RunView, facet: str) -> list[Violation]:
-    lp = _LP()
-    tree = _Tree(view, lp)
+def facet_values(view: RunView, facet: str) -> list[str]:
+    """The values of `facet` some row of `view` shows, sorted (the cells' value axis, "(unlisted)" apart)."""
+    return sorted({r["value"] for rows in _cell_rows(view, facet).values() for r in rows
+                   if not r["suppressed"] and r["value"] is not None})
+
+
+def facet_system(view: RunView, facet: str, lp: _LP, tree: _Tree, values: list[str],
+                 shared_cells: dict | None = None) -> tuple[dict, list[tuple[int, str, str]]]:
+    """Adds `facet`'s cells of `view` to `lp` over `tree`: one unknown per (node, value) of `values` + UNLISTED,
+    the tree's and the published rows' equations. `shared_cells`: {(node id, value): variable} of cells shared
+    with other views' systems (base clusters, `audit.joint`); a listed cell takes that variable, made by the
+    first view that has it. Returns ({(node, value): variable}, [(variable, where, mode)] targets)."""
     slack = _slack(view)
     by_node = _cell_rows(view, facet)
-    values = sorted({r["value"] for rows in by_node.values() for r in rows if not r["suppressed"] and r["value"] is not None})
-    values.append(UNLISTED)
-    cell = {(n, v): lp.var() for n in tree.members for v in values}
+    values = [*values, UNLISTED]
+
+    def var(key):
+        if shared_cells is None or key[0] not in tree.shared_ids:
+            return lp.var()
+        if key not in shared_cells:
+            shared_cells[key] = lp.var()
+        return shared_cells[key]
+    cell = {(n, v): var((n, v)) for n in tree.members for v in values}
     for n in tree.members:
         lp.eq.append(({**{cell[n, v]: 1.0 for v in values}, tree.size[n]: -1.0}, 0.0))
     for p, kids in tree.children.items():
@@ -228,6 +244,13 @@ def _facet(view: RunView, facet: str) -> list[Violation]:
                 groups.append((total, f"node {p} {facet}={v}: its children's hidden cells", "total"))
     targets = ([(h, f"node {n} {facet}=(suppressed)", "total") for n, h in hidden_rows.items()] + targets
                + hidden_cells + groups)
+    return cell, targets
+
+
+def _facet(view: RunView, facet: str) -> list[Violation]:
+    lp = _LP()
+    tree = _Tree(view, lp)
+    _, targets = facet_system(view, facet, lp, tree, facet_values(view, facet))
     modes = {var: mode for var, _, mode in targets}
     bounds = lp.solve(modes, view.min_records)
     if bounds is None:
@@ -236,14 +259,16 @@ def _facet(view: RunView, facet: str) -> list[Violation]:
     for var, where, mode in targets:
         if bounds[var] is None or not (why := _verdict(*bounds[var], view.min_records, mode)):
             continue
-        if mode == "total":
-            what = f"suppressed cells' total {why}"
-        elif where.endswith("(suppressed)"):
-            what = f"suppressed cell {why}"
-        else:
-            what = f"cell of an unpublished node {why}"
-        out.append(Violation(ATTACK, view.facets_file, where, what))
+        out.append(Violation(ATTACK, view.facets_file, where, cell_finding(where, mode, why)))
     return out
+
+
+def cell_finding(where: str, mode: str, why: str) -> str:
+    if mode == "total":
+        return f"suppressed cells' total {why}"
+    if where.endswith("(suppressed)"):
+        return f"suppressed cell {why}"
+    return f"cell of an unpublished node {why}"
 
 
 def _known_totals(view: RunView, facet: str, lp: _LP, tree: _Tree, cell: dict, values: list[str]) -> None:

@@ -11,11 +11,12 @@ Releases are taken to be of one base clustering when their trees list every node
 same level-0 cluster ids, and every base cluster two of them publish has one size in both (within their noise
 bounds): what someone holding them would check. Releases of other clusterings share nothing here (another
 clustering of the same records is judged by its own floors and, under noise, its own draws). Facet cells are
-not joined here: each release's cells are attacked on their own (`differencing`).
+joined the same way, per facet: one unknown per (base cluster, value) over the values any of them shows, and a
+base cluster's cell is judged where no release shows it.
 """
 from __future__ import annotations
 
-from clio_engine.audit.differencing import _slack, _Tree
+from clio_engine.audit.differencing import UNLISTED, _cell_rows, _slack, _Tree, cell_finding, facet_system
 from clio_engine.audit.files import RunView, Violation
 from clio_engine.audit.lp import _LP, _verdict
 
@@ -80,32 +81,42 @@ def attack(views: list[RunView], labels: list[str], already: set[tuple[int, str]
     (its other base clusters are published by another release, so its size alone gives nothing away)."""
     out = []
     for members in groups(views):
-        lp = _LP()
-        shared = {None: None, **{nid: None for nid in base_sizes(views[members[0]])}}
-        trees = {i: _Tree(views[i], lp, shared) for i in members}
-        shown = {nid for i in members for nid, r in trees[i].row.items() if nid in shared and r.get("published")}
-        targets = {}  # variable → (view index, node id)
-        for i in members:
-            for nid in trees[i].targets:
-                hidden = sorted(b for b in _base_below(trees[i], nid) if b not in shown)
-                if len(hidden) == 1:
-                    targets.setdefault(shared[hidden[0]], (i, hidden[0]))
-                elif hidden:
-                    total = lp.var()
-                    lp.eq.append(({total: 1.0, **{shared[b]: -1.0 for b in hidden}}, 0.0))
-                    targets[total] = (i, nid)
-        bounds = lp.solve(dict.fromkeys(targets, "node"), max(views[i].min_records for i in members))
-        if bounds is None:
-            continue  # inconsistent together after all (one_clustering allowed noise): no joint equations
-        for var, (i, nid) in targets.items():
-            where = f"node {nid}"
-            if (i, where) in already or bounds.get(var) is None:
-                continue
-            if why := _verdict(*bounds[var], views[i].min_records, "node"):
-                others = ", ".join(labels[j] for j in members if j != i)
-                what = (f"size {why}" if nid in shared else f"records in base clusters no release publishes {why}")
-                out.append(Violation(ATTACK, f"{labels[i]}/{views[i].clusters_file}", where,
-                                     f"{what}, with {others}"))
+        out += _sizes(views, labels, members, already)
+        facets = sorted({r["facet"] for i in members for r in views[i].facets or ()})
+        for facet in facets:
+            out += _cells(views, labels, members, facet, already)
+    return out
+
+
+def _sizes(views, labels, members, already) -> list[Violation]:
+    """The joint LP of the sizes (see `attack`)."""
+    out = []
+    lp = _LP()
+    shared = {None: None, **{nid: None for nid in base_sizes(views[members[0]])}}
+    trees = {i: _Tree(views[i], lp, shared) for i in members}
+    shown = {nid for i in members for nid, r in trees[i].row.items() if nid in shared and r.get("published")}
+    targets = {}  # variable → (view index, node id)
+    for i in members:
+        for nid in trees[i].targets:
+            hidden = sorted(b for b in _base_below(trees[i], nid) if b not in shown)
+            if len(hidden) == 1:
+                targets.setdefault(shared[hidden[0]], (i, hidden[0]))
+            elif hidden:
+                total = lp.var()
+                lp.eq.append(({total: 1.0, **{shared[b]: -1.0 for b in hidden}}, 0.0))
+                targets[total] = (i, nid)
+    bounds = lp.solve(dict.fromkeys(targets, "node"), max(views[i].min_records for i in members))
+    if bounds is None:
+        return []  # inconsistent together after all (one_clustering allowed noise): no joint equations
+    for var, (i, nid) in targets.items():
+        where = f"node {nid}"
+        if (i, where) in already or bounds.get(var) is None:
+            continue
+        if why := _verdict(*bounds[var], views[i].min_records, "node"):
+            others = ", ".join(labels[j] for j in members if j != i)
+            what = (f"size {why}" if nid in shared else f"records in base clusters no release publishes {why}")
+            out.append(Violation(ATTACK, f"{labels[i]}/{views[i].clusters_file}", where,
+                                 f"{what}, with {others}"))
     return out
 
 
@@ -123,4 +134,40 @@ def _base_below(tree: _Tree, nid: str) -> set[str]:
             out.add(n)
         else:
             todo += tree.children.get(n, [])
+    return out
+
+
+def _cells(views, labels, members, facet, already) -> list[Violation]:
+    """The joint LP of one facet: each release's cell system (`differencing.facet_system`) over shared base
+    cluster sizes and shared base cells; judged: each base cluster's cell of a value that no release shows."""
+    lp = _LP()
+    shared = {None: None, **{nid: None for nid in base_sizes(views[members[0]])}}
+    trees = {i: _Tree(views[i], lp, shared) for i in members}
+    values = sorted({r["value"] for i in members for rows in _cell_rows(views[i], facet).values() for r in rows
+                     if not r["suppressed"] and r["value"] is not None})
+    cells: dict = {}
+    for i in members:
+        facet_system(views[i], facet, lp, trees[i], values, cells)
+    shown = set()
+    for i in members:
+        for nid, rows in _cell_rows(views[i], facet).items():
+            shown |= {(nid, r["value"]) for r in rows if not r["suppressed"]}
+    targets = {var: key for key, var in cells.items() if key[1] != UNLISTED and key not in shown}
+    bounds = lp.solve(dict.fromkeys(targets, "cell"), max(views[i].min_records for i in members))
+    if bounds is None:
+        return []
+    out = []
+    for var, (nid, value) in sorted(targets.items(), key=lambda kv: (kv[1][0], str(kv[1][1]))):
+        if bounds.get(var) is None or not (why := _verdict(*bounds[var], views[members[0]].min_records, "cell")):
+            continue
+        hiding = [i for i in members if not any(r["value"] == value and not r["suppressed"]
+                                                 for r in _cell_rows(views[i], facet).get(nid, []))]
+        i = hiding[0]
+        published = trees[i].row.get(nid, {}).get("published")
+        where = f"node {nid} {facet}={value}" + (" (suppressed)" if published else "")
+        if (i, where) in already:
+            continue
+        others = ", ".join(labels[j] for j in members if j != i)
+        out.append(Violation(ATTACK, f"{labels[i]}/{views[i].facets_file}", where,
+                             f"{cell_finding(where, 'cell', why)}, with {others}"))
     return out
