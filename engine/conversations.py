@@ -25,7 +25,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["ConversationError", "parse", "render", "cut_middle", "transcript", "COLUMNS"]
+__all__ = ["ConversationError", "parse", "render", "cut_middle", "transcript", "split_transcript", "COLUMNS"]
 
 # Columns read as conversations when the text column is absent (input.conversation_column: null).
 COLUMNS = ("messages", "conversations")
@@ -112,6 +112,16 @@ def _quoted_labels(body: str) -> str:
 def transcript(value: Any, column: str = "messages", max_chars: int | None = None, system: Any = None) -> str:
     """`render(parse(value))`: one cell as a transcript string."""
     return render(parse(value, column, system), max_chars)
+
+
+def split_transcript(value: Any, column: str = "messages", system: Any = None) -> tuple[str, str | None]:
+    """(the conversation without its system prompts, rendered; the system prompts rendered, or None). What a
+    record is clustered, named and shown by is what its people and the assistant said: a request log's system
+    prompt is the deployer's, often the same long text in every record, and embedded first it would decide
+    the clustering (a 300-word prompt fills a 256-token model's window). Facet extraction reads both."""
+    turns = parse(value, column, system)
+    prompts = [t for t in turns if t[0] == "system"]
+    return render([t for t in turns if t[0] != "system"]), (render(prompts) if prompts else None)
 
 
 def cut_middle(text: str, max_chars: int) -> str:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from clio_engine.conversations import COLUMNS as CONVERSATION_COLUMNS
-from clio_engine.conversations import ConversationError, transcript
+from clio_engine.conversations import ConversationError, split_transcript
 from clio_engine.errors import InputError
 from clio_engine.record_cells import LONE_SURROGATE, _cells, _check_utf8, _get, _missing, _np_mask, _strings
 from clio_engine.record_sources import FORMATS, Chunk, open_source
@@ -37,7 +37,9 @@ NULL_USERS = ("unknown", "reject")
 # Schema metadata key on `Records.table`: whether the input had a user column (see `user_codes`).
 _HAS_USERS_KEY = b"clio.has_user_ids"
 log = logging.getLogger(__name__)
-_RESERVED = ("row", "id", "text", "user_id")
+# SYSTEM_PROMPTS: a conversation's system prompts, kept beside its text for facet extraction only
+SYSTEM_PROMPTS = "__system"
+_RESERVED = ("row", "id", "text", "user_id", SYSTEM_PROMPTS)
 # Reason prefix of a row whose conversation cannot be read (the rest names the place and the problem).
 _INVALID = "invalid conversation"
 # Column rendered as the system prompt beside a `messages` / `conversations` column (Anthropic request logs).
@@ -55,6 +57,18 @@ class Records:
     @property
     def texts(self) -> list[str]:
         return self.table.column("text").to_pylist()
+
+    @property
+    def system_prompts(self) -> list[str | None]:
+        """[N] each conversation's system prompts, rendered ("System: ..."), None where it has none or the
+        records are plain texts. Not part of `texts`: only facet extraction reads them."""
+        if SYSTEM_PROMPTS not in self.table.column_names:
+            return [None] * self.table.num_rows
+        return self.table.column(SYSTEM_PROMPTS).to_pylist()
+
+    def transcripts(self) -> list[str]:
+        """[N] the whole conversations as facet extraction reads them: system prompts, then `texts`."""
+        return [t if s is None else f"{s}\n{t}" for s, t in zip(self.system_prompts, self.texts)]
 
     @property
     def ids(self) -> list[str]:
@@ -304,8 +318,8 @@ class _Validator:
             for name, col in raw.items():  # before its cells become Python strings, which raise on bad bytes
                 if isinstance(col, (pa.Array, pa.ChunkedArray)):
                     _check_utf8(col, name, chunk)
-            text, invalid = _transcripts(raw[c.text], c.text, raw.get(c.system),
-                                         alternate=(raw[c.alternate], c.alternate) if c.alternate else None)
+            text, prompts, invalid = _transcripts(raw[c.text], c.text, raw.get(c.system),
+                                                  alternate=(raw[c.alternate], c.alternate) if c.alternate else None)
         else:
             text, text_type = _strings(_get(data, c.text), n, name=c.text, keep_types=True)
         rows = np.arange(offset, offset + n, dtype=np.int64)
@@ -324,7 +338,9 @@ class _Validator:
             reason[new], bad[new] = "null user id", True
         keep, drop = pa.array(~bad), pa.array(bad)
         rows = pa.array(rows)
-        self.accepted.append(pa.table({"row": rows, "id": ids, "text": text, "user_id": users, **facets}).filter(keep))
+        extra = {SYSTEM_PROMPTS: prompts} if c.conversations else {}
+        self.accepted.append(pa.table({"row": rows, "id": ids, "text": text, "user_id": users, **facets, **extra})
+                             .filter(keep))
         self.rejected.append(pa.table({"row": rows.filter(drop), "id": ids.filter(drop),
                                        "reason": pa.array(reason[bad], type=pa.string())}))
         self.n += n
@@ -332,7 +348,8 @@ class _Validator:
     def records(self) -> Records:
         has_users = self.cols.user is not None
         schema = pa.schema([("row", pa.int64()), ("id", pa.string()), ("text", pa.string()),
-                            ("user_id", pa.string()), *((f, pa.string()) for f in self.cols.facets)])
+                            ("user_id", pa.string()), *((f, pa.string()) for f in self.cols.facets),
+                            *([(SYSTEM_PROMPTS, pa.string())] if self.cols.conversations else [])])
         table = pa.concat_tables(self.accepted) if self.accepted else schema.empty_table()
         table = table.replace_schema_metadata({_HAS_USERS_KEY: b"true" if has_users else b"false"})
         rejected = (pa.concat_tables(self.rejected) if self.rejected else
@@ -458,11 +475,13 @@ def _conversation_column(name: str | None, text_column: str, names: list[str]) -
     return next((c for c in CONVERSATION_COLUMNS if c in names), None)
 
 
-def _transcripts(col, name: str, system=None, alternate=None) -> tuple[pa.Array, np.ndarray]:
-    """(rendered transcript per row, null where unreadable; per row the rejection reason or None).
+def _transcripts(col, name: str, system=None, alternate=None) -> tuple[pa.Array, pa.Array, np.ndarray]:
+    """(rendered transcript per row without system prompts, null where unreadable; the system prompts rendered,
+    null where there are none; per row the rejection reason or None) (`split_transcript`).
     `system`: the `system` column beside the messages, or None; `alternate`: (column, name) of the other
     conversation column, read in rows where `col` is null (a row filling both is rejected)."""
     texts = np.full(len(col), None, dtype=object)
+    prompts = np.full(len(col), None, dtype=object)
     invalid = np.full(len(col), None, dtype=object)
     systems = _cells(system) if system is not None else itertools.repeat(None)
     others = _cells(alternate[0]) if alternate is not None else itertools.repeat(None)
@@ -478,7 +497,7 @@ def _transcripts(col, name: str, system=None, alternate=None) -> tuple[pa.Array,
                           else f"{_INVALID}: {name} and {alternate[1]} are both null")
             continue
         try:
-            texts[i] = transcript(value, used, system=None if _missing(prompt) else prompt)
+            texts[i], prompts[i] = split_transcript(value, used, system=None if _missing(prompt) else prompt)
         except ConversationError as e:
             invalid[i] = f"{_INVALID}: {e}"
-    return pa.array(texts, type=pa.string()), invalid
+    return pa.array(texts, type=pa.string()), pa.array(prompts, type=pa.string()), invalid

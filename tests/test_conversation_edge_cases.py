@@ -198,20 +198,20 @@ def test_a_system_column_beside_messages_is_rendered_like_the_request_object(tmp
                     json.dumps({"id": "b", "system": None, "messages": request["messages"]}) + "\n" +
                     json.dumps({"id": "c", "system": 5, "messages": request["messages"]}) + "\n")
     records = load_records(path)
-    assert records.texts == ["System: You are a pirate.\nUser: hi", "User: hi"]
-    assert records.texts[0] == load_records(pd.DataFrame({"messages": [request]})).texts[0]
+    assert records.transcripts() == ["System: You are a pirate.\nUser: hi", "User: hi"]
+    assert records.transcripts()[0] == load_records(pd.DataFrame({"messages": [request]})).transcripts()[0]
     assert _reject_reasons(records) == {"c": "invalid conversation: system is a number; expected text or a list "
                                              "of content blocks"}
     # a plain-text input ignores the column; a conversation column of another name reads it as messages does
     assert load_records(pd.DataFrame({"text": ["t"], "system": ["s"]})).texts == ["t"]
     frame = pd.DataFrame({"chat": [request["messages"]], "system": ["s"]})
-    assert load_records(frame, conversation_column="chat").texts == ["System: s\nUser: hi"]
+    assert load_records(frame, conversation_column="chat").transcripts() == ["System: s\nUser: hi"]
 
 
 def test_request_log_files_need_not_all_have_a_system_column(tmp_path):
     (tmp_path / "1.jsonl").write_text(json.dumps({"id": "a", "system": "S", "messages": [{"role": "user", "content": "hi"}]}))
     (tmp_path / "2.jsonl").write_text(json.dumps({"id": "b", "messages": [{"role": "user", "content": "yo"}]}))
-    assert load_records(tmp_path / "*.jsonl").texts == ["System: S\nUser: hi", "User: yo"]
+    assert load_records(tmp_path / "*.jsonl").transcripts() == ["System: S\nUser: hi", "User: yo"]
     # asked for as a facet, the column is required in every file as usual
     with pytest.raises(InputError, match="input files disagree on column 'system'"):
         load_records(tmp_path / "*.jsonl", facet_columns=["system"])
@@ -329,7 +329,7 @@ def test_missing_cells_of_nullable_string_columns_count_as_missing():
     joined = pd.DataFrame({"messages": [openai, None], "conversations": [None, sharegpt]}).astype("string")
     assert load_records(joined).texts == ["User: hello", "User: hi"]
     logs = pd.DataFrame({"messages": [openai, openai], "system": ["be brief", None]}).astype("string")
-    assert load_records(logs).texts == ["System: be brief\nUser: hello", "User: hello"]
+    assert load_records(logs).transcripts() == ["System: be brief\nUser: hello", "User: hello"]
 
 
 def test_a_system_or_sharegpt_column_only_in_a_later_file_is_read(tmp_path):
@@ -339,7 +339,7 @@ def test_a_system_or_sharegpt_column_only_in_a_later_file_is_read(tmp_path):
     (tmp_path / "2.jsonl").write_text(json.dumps({"id": "b", "system": "S", "messages": [{"role": "user", "content": "yo"}]})
                                       + "\n" + json.dumps({"id": "c", "conversations": [{"from": "human", "value": "hey"}]}))
     records = load_records(tmp_path / "*.jsonl")
-    assert records.texts == ["User: hi", "System: S\nUser: yo", "User: hey"] and records.rejected.num_rows == 0
+    assert records.transcripts() == ["User: hi", "System: S\nUser: yo", "User: hey"] and records.rejected.num_rows == 0
 
 
 def test_no_warning_points_a_conversation_text_column_at_itself(tmp_path, caplog):
@@ -369,7 +369,7 @@ def test_a_system_column_is_read_beside_a_conversation_column_of_any_name():
     conv = [{"role": "user", "content": "hello"}]
     named = load_records([{"system": "You are a pirate", "chat": conv}], conversation_column="chat")
     default = load_records([{"system": "You are a pirate", "messages": conv}])
-    assert named.texts == default.texts == ["System: You are a pirate\nUser: hello"]
+    assert named.transcripts() == default.transcripts() == ["System: You are a pirate\nUser: hello"]
 
 
 def test_a_key_repeated_in_one_json_object_is_named_not_silently_the_last(tmp_path):
@@ -387,3 +387,21 @@ def test_a_key_repeated_in_one_json_object_is_named_not_silently_the_last(tmp_pa
     r = load_records(cells, conversation_column="chat")
     assert r.texts == ["User: ok"]
     assert _reject_reasons(r) == {"0": "invalid conversation: chat: the key 'content' appears twice in one object"}
+
+
+def test_a_system_prompt_is_kept_beside_the_text_never_in_what_is_clustered_named_or_shown(tmp_path):
+    """Review: a request log's system prompt was rendered first into every record's text. A 300-word prompt filled
+    the embedder's 256 tokens, so every record embedded alike and the run made one cluster named after the
+    prompt; a short one opened every published example. It is the deployer's text: the record's text is the
+    conversation; facet extraction reads both."""
+    prompt = "You are a helpful banking assistant for Acme Bank. Always be polite and concise. " * 12
+    rows = [{"id": f"c{i}", "system": prompt, "messages": [{"role": "system", "content": "be nice"},
+                                                          {"role": "user", "content": ask},
+                                                          {"role": "assistant", "content": "ok"}]}
+            for i, ask in enumerate(["set an alarm for 7 am", "what is the weather in paris"])]
+    records = load_records(rows)
+    assert records.texts == ["User: set an alarm for 7 am\nAssistant: ok", "User: what is the weather in paris\nAssistant: ok"]
+    assert records.system_prompts == [f"System: {prompt.strip()}\nSystem: be nice"] * 2
+    assert records.transcripts()[0] == f"System: {prompt.strip()}\nSystem: be nice\nUser: set an alarm for 7 am\nAssistant: ok"
+    assert records.facet_columns == []  # the prompts are no facet
+    assert load_records(pd.DataFrame({"text": ["t"]})).system_prompts == [None]  # plain texts have none

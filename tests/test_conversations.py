@@ -99,7 +99,8 @@ def _rows():
 
 def _check(records):
     assert records.ids == ["a", "c"]
-    assert records.texts[0] == EXPECTED and records.texts[1] == "User: Reverse a list in Python?\nAssistant: Use xs[::-1]."
+    assert records.transcripts()[0] == EXPECTED
+    assert records.transcripts()[1] == "User: Reverse a list in Python?\nAssistant: Use xs[::-1]."
     rej = records.rejected.to_pydict()
     assert rej["row"] == [1, 3, 4] and rej["id"] == ["b", "d", "e"]
     assert rej["reason"] == ["invalid conversation: messages[1].role is 'robot'; expected user, assistant or system",
@@ -129,12 +130,12 @@ def test_parquet_list_column_and_csv_json_string(tmp_path):
 def test_sharegpt_conversations_column_and_explicit_column(tmp_path):
     frame = pd.DataFrame({"id": ["1", "2"], "conversations": [SHAREGPT, [{"from": "human", "value": "hi"}]]})
     records = load_records(frame)
-    assert records.texts == [EXPECTED, "User: hi"]
+    assert records.transcripts() == [EXPECTED, "User: hi"]
     # An explicit column wins over a text column; a missing one is a one-line error.
     frame["text"] = ["ignored", "ignored"]
     assert load_records(frame).texts == ["ignored", "ignored"]  # auto: the text column is present
     frame = frame.rename(columns={"conversations": "chat"})
-    assert load_records(frame, conversation_column="chat").texts == [EXPECTED, "User: hi"]
+    assert load_records(frame, conversation_column="chat").transcripts() == [EXPECTED, "User: hi"]
     with pytest.raises(InputError, match="conversation column 'nope' not found"):
         load_records(frame, conversation_column="nope")
 
@@ -143,7 +144,7 @@ def test_parquet_reads_the_conversation_column_only_when_used(tmp_path):
     path = tmp_path / "both.parquet"
     pq.write_table(pa.table({"text": ["summary"], "messages": [json.dumps(OPENAI)]}), path)
     assert load_records(path).texts == ["summary"]
-    assert load_records(path, conversation_column="messages").texts == [EXPECTED]
+    assert load_records(path, conversation_column="messages").transcripts() == [EXPECTED]
 
 
 def test_no_valid_conversation_refuses_the_input_with_the_first_reason():

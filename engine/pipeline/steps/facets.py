@@ -69,7 +69,8 @@ def _compute(ctx):
     fields = _fields(ctx.cfg)
     scrub = _scrub(ctx.cfg)
     # Scrubbed inside, before `normalise` lower-cases the language answer (then no name has a capital left).
-    table = extract_facets(ctx.cfg, loaded.records.table.column("text"), stage="facets", fields=fields,
+    # The LLM reads whole conversations, system prompts too; what is clustered after is the text facet.
+    table = extract_facets(ctx.cfg, loaded.records.transcripts(), stage="facets", fields=fields,
                            on_chunk=lambda done, total: ctx.checkpoint("chunk") if done < total else None,
                            scrub=scrub)
     stored = table.to_arrow().add_column(0, "row", loaded.records.table.column("row"))
