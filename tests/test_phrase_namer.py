@@ -390,3 +390,32 @@ def test_banking77_phrase_names_retrieve_their_intent_better(data_dir):
             totals[key] += float(np.mean(hits))
     # Measured when written: keywords 2.1 of 3 (0.8 / 0.8 / 0.5 per seed), phrases 2.5 of 3.
     assert totals["phrases"] >= totals["keywords"] + 0.2, totals
+
+
+# PII that a scrubber finds in its sentence but not in a bare phrase: "Jennifer lawrence, name" passes it.
+PII = {0: "my email is john.smith@example.com", 2: "My name is Jennifer Lawrence and", 3: "I live at 221B Baker Street",
+       4: "call me at +1 415 555 0132"}
+PII_WORDS = ("john", "smith", "example", "jennifer", "lawrence", "baker", "415", "0132")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("namer", ["phrases", "keywords"])
+def test_names_and_keywords_come_from_texts_with_pii_cut_out_in_context(corpus, tiny_embed, namer, monkeypatch):
+    """Review: names, keywords and descriptions were counted on the raw texts and only the finished phrase was
+    scrubbed: out of its sentence "Jennifer lawrence, name" or the pieces of an email address ("email is john",
+    "smith", "example") pass the scrubber, while every example showed [PERSON] / [EMAIL]. Here each user of a node
+    writes the same PII, so the distinct-user rule lets it through; only scrubbing in context keeps it out."""
+    texts, vectors, labels, tree, published, users = corpus
+    texts = [f"{t} {PII[n]}" if n in PII else t for t, n in zip(texts, labels[0])]
+
+    def emitted():
+        make = _namer(tiny_embed) if namer == "phrases" else KeywordNamer(min_users=3, examples="none")
+        out = make.name_tree(texts, vectors, labels, tree, published, users)
+        return " ".join(s for level in out for node in level for s in (node.name, node.description, *node.keywords)).lower()
+
+    assert not [w for w in PII_WORDS if w in emitted()], emitted()
+    # The leak is real: counted on the raw texts (no cut), the PII's words are named.
+    from clio_engine.privacy.scrub import Scrubber
+
+    monkeypatch.setattr(Scrubber, "blank", lambda self, text: text)
+    assert [w for w in PII_WORDS if w in emitted()]

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Tree
@@ -75,7 +74,8 @@ class KeywordNamer:
         scrubber = self.scrubber or Scrubber()
         # A term in fewer documents than min_users can never be eligible anywhere: prune it at fit time.
         # Texts are analysed a chunk at a time in tree order; no [N, V] doc-term matrix is held.
-        terms, idf = streamed_terms(lambda index: [texts[i] for i in index], node_labels, user_codes,
+        # Terms come from the texts with PII cut out in context (`Scrubber.blank`), as the phrase namer's do.
+        terms, idf = streamed_terms(lambda index: [scrubber.blank(texts[i]) for i in index], node_labels, user_codes,
                                     [len(lv) for lv in tree.levels], min_df=self.min_users)
         keywords = [self._level_keywords(terms[l], tree.levels[l].centroid, published[l], scrubber, idf)
                     for l in range(tree.n_levels)]

@@ -114,13 +114,16 @@ def _run_phrases(words: list[str], max_words: int) -> Iterator[str]:
 
 
 def phrase_terms(texts: Sequence[str], *, min_df: int = 2, max_words: int = MAX_WORDS,
-                 bound_share: float = 1.0) -> tuple[sp.csr_matrix, np.ndarray]:
+                 bound_share: float = 1.0, prepare: Callable[[str], str] | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
     """Doc-phrase counts [N, V] and vocabulary [V], phrases in fewer than `min_df` texts pruned (such a phrase
     can never reach min_users users); an empty vocabulary where none survives. With `bound_share` < 1 a
-    phrase that is part of a longer one (`bound_phrases`) is left out too."""
+    phrase that is part of a longer one (`bound_phrases`) is left out too. `prepare`: str → str applied to
+    each text first (the namers' `Scrubber.blank`: PII cut out in context)."""
     texts = list(texts)
     longest = max_words + 1 if bound_share < 1 else max_words  # one word more: the phrases' continuations
-    vectorizer = CountVectorizer(analyzer=lambda t: text_phrases(t, longest), min_df=max(1, min(min_df, len(texts))))
+    analyzer = ((lambda t: text_phrases(t, longest)) if prepare is None else
+                (lambda t: text_phrases(prepare(t), longest)))
+    vectorizer = CountVectorizer(analyzer=analyzer, min_df=max(1, min(min_df, len(texts))))
     try:
         counts, vocab = vectorizer.fit_transform(texts).tocsr(), vectorizer.get_feature_names_out()
     except ValueError:  # sklearn: "empty vocabulary" / "After pruning, no terms remain"
@@ -272,7 +275,10 @@ class PhraseNamer(KeywordNamer):
         node_labels, published, user_codes = _check_inputs(texts, vectors, node_labels, tree, published, user_codes)
         texts = texts if isinstance(texts, list) else list(texts)
         scrubber = self.scrubber or Scrubber()
-        doc_terms, vocab = phrase_terms(texts, min_df=self.min_users, bound_share=self.bound_share)
+        # Phrases come from the texts with PII cut out in context (rules): out of context "Jennifer lawrence, name"
+        # or the pieces of john.smith@example.com pass a scrubber that would have caught them in the sentence.
+        doc_terms, vocab = phrase_terms(texts, min_df=self.min_users, bound_share=self.bound_share,
+                                        prepare=scrubber.blank)
         idf = corpus_idf(doc_terms)
         corpus_counts = np.asarray(doc_terms.sum(axis=0)).ravel()  # [V], for `distinctive` at every level
         levels = [self._candidates(doc_terms, vocab, node_labels[l], published[l], user_codes, tree.levels[l].centroid,
