@@ -31,7 +31,12 @@ EPILOG = f"""exit codes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "func", None) is _cmd_bench:
+        # argparse leaves a REMAINDER that starts with an option ("bench --suite embed") unparsed: it is the suite's.
+        args.rest = [*extra, *args.rest]
+    elif extra:
+        parser.parse_args(argv)  # the usual one-line "unrecognized arguments" error and exit 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args) or EXIT_OK
@@ -544,6 +549,11 @@ def _cmd_purge(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    checkout = Path.cwd()  # the console script's sys.path holds its own folder, not the checkout it is run in
+    if (checkout / "benchmarks" / "run.py").is_file() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
     try:
         from benchmarks.run import main as bench_main
     except ImportError:

@@ -149,3 +149,34 @@ def test_the_summary_line_says_why_llm_calls_failed():
         " (HTTP 400 context_length_exceeded × 12; HTTP 400 × 2)"
     three = _top_reasons({"timeout": 1, "HTTP 500": 3, "\x1b[31mHTTP 502\nx": 2})
     assert three == " (HTTP 500 × 3; [31mHTTP 502 x × 2, …)" and "\n" not in three and "\x1b" not in three
+
+
+def test_bench_passes_its_options_to_the_suite_runner_from_a_checkout(tmp_path, capsys, monkeypatch):
+    """Review: `clio-engine bench --suite embed`, as README and the engine's own error message write it, ended in
+    "unrecognized arguments: --suite" (argparse leaves an option-led REMAINDER unparsed), and the console script
+    could not import the checkout's benchmarks from its own folder."""
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if Path(p or ".").resolve() != repo])  # as the script's
+    monkeypatch.delitem(sys.modules, "benchmarks", raising=False)
+    monkeypatch.delitem(sys.modules, "benchmarks.run", raising=False)
+    assert main(["bench", "--list"]) == 0
+    assert "embed" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:  # the suite runner's own --help: the options reached it
+        main(["bench", "--suite", "embed", "--help"])
+    assert stop.value.code == 0 and "--quick" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)  # no checkout here: one line that says so
+    monkeypatch.delitem(sys.modules, "benchmarks", raising=False)
+    monkeypatch.delitem(sys.modules, "benchmarks.run", raising=False)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if Path(p or ".").resolve() != repo])
+    assert main(["bench", "--suite", "embed"]) == EXIT_INPUT
+    assert "source checkout" in capsys.readouterr().err
+
+
+def test_an_unknown_option_of_another_command_is_still_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["audit", "somewhere", "--bogus"])
+    assert stop.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
