@@ -267,10 +267,12 @@ COUNTRIES = np.array(["US", "FR", "DE"], dtype=object)
 MODES = np.array(["directive", "learning"], dtype=object)
 
 
-def _fake_economic_run(root: Path, seed: int, noise_share: float = 0.4) -> tuple[Path, pd.DataFrame]:
+def _fake_economic_run(root: Path, seed: int, noise_share: float = 0.4,
+                       reference: Path | None = None) -> tuple[Path, pd.DataFrame]:
     """A finished economic run with HDBSCAN noise: 400 records of 80 users, 40% noise, two published level-0
     clusters; economic.parquet counts every record per country / mode, as the Economic Index tables do
-    (release/aggregates.csv carries the same numbers). Returns the run and its per-record frame."""
+    (release/aggregates.csv carries the same numbers). `reference`: the run it was assigned to (its manifest
+    says so, as `clio-engine assign` writes it). Returns the run and its per-record frame."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -281,7 +283,8 @@ def _fake_economic_run(root: Path, seed: int, noise_share: float = 0.4) -> tuple
                         "task": np.full(n, -1, dtype=np.int64)})
     noise = rng.random(n) < noise_share
     (root / "private").mkdir(parents=True)
-    (root / "manifest.json").write_text(json.dumps({"privacy": {"min_users": 5, "min_records": 15}}))
+    config = {"cluster": {"method": "reference", "reference": str(reference)}} if reference is not None else {}
+    (root / "manifest.json").write_text(json.dumps({"privacy": {"min_users": 5, "min_records": 15}, "config": config}))
     pq.write_table(pa.Table.from_pandas(pd.DataFrame({
         "row": rec.row, "id": rec.row.astype(str), "status": np.where(noise, "noise", "clustered"),
         "level_0": np.where(noise, -1, rng.integers(0, 2, n))})), root / "private" / "assignments.parquet")
@@ -353,7 +356,7 @@ def test_cluster_shares_are_of_the_clustered_records_whatever_the_noise_share(tm
     40% HDBSCAN noise against B with none (an assign run never has noise) made every cluster "grow" (17 of 18
     base clusters significant on the review's economic runs). Cluster levels are compared over clustered records."""
     a, rec_a = _fake_economic_run(tmp_path / "a", 0, noise_share=0.4)
-    b, rec_b = _fake_economic_run(tmp_path / "b", 1, noise_share=0.0)
+    b, rec_b = _fake_economic_run(tmp_path / "b", 1, noise_share=0.0, reference=a)
     table, _ = compare_runs(a, b, out=tmp_path / "cmp", n_boot=200)
     clusters = table[table.dimension == "cluster level 0"].set_index("value")
     assert len(clusters) == 2
@@ -449,3 +452,18 @@ def test_c2_max_user_variance_share_is_validated(bad):
     a, b = _c2_world(1)
     with pytest.raises(ConfigError, match="max_user_variance_share"):
         compare_periods(a, b, dimensions=["topic"], min_users=5, min_records=15, max_user_variance_share=bad)
+
+
+def test_clusters_of_two_trees_are_never_matched_by_name(tmp_path, caplog):
+    """Review: two runs clustered on their own both had a cluster named "Email", and compare wrote a share change
+    for two different clusters. Clusters compare only between runs of one tree (`clio-engine assign`); the
+    facets of any two runs still compare."""
+    a, _ = _fake_economic_run(tmp_path / "a", 0)
+    b, _ = _fake_economic_run(tmp_path / "b", 1)  # not assigned to a: its "Cooking" is another cluster
+    with caplog.at_level("WARNING", logger="clio_engine.pipeline.periods"):
+        table, _ = compare_runs(a, b, out=tmp_path / "cmp", n_boot=100)
+    assert not table.dimension.str.startswith("cluster level").any() and len(table)
+    assert "not assigned" in caplog.text
+    c, _ = _fake_economic_run(tmp_path / "c", 2, reference=a)  # assigned: its clusters are a's
+    table, _ = compare_runs(a, c, out=tmp_path / "cmp2", n_boot=100)
+    assert set(table[table.dimension == "cluster level 0"].value) == {"Cooking", "Coding"}

@@ -15,6 +15,7 @@ comparison publishes exact, unbounded counts (records, and the denominators behi
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,8 @@ from clio_engine.errors import ConfigError
 from clio_engine.path_trust import held_by_another_account
 from clio_engine.pipeline.release import enclosing_release
 from clio_engine.runfiles import ASSIGNMENTS, PRIVATE, RELEASE, write_text
+
+log = logging.getLogger(__name__)
 
 COMPARE_DIR = "compare"
 ECONOMIC_PER_RECORD = f"{PRIVATE}/economic.parquet"
@@ -159,8 +162,19 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
     a, va = period_records(run_a)
     b, vb = period_records(run_b)
     dims = [d for d in a.columns if d in b.columns and d != "user" and d in va and d in vb]
+    if not share_one_tree(run_a, ma, run_b, mb):
+        # Clusters are matched by name: two trees' clusters of one name are different clusters (review: two runs
+        # of other records both had an "Email" cluster, and its "change" was written). Facets compare as they are.
+        left = [d for d in dims if d.startswith(CLUSTER_LEVEL)]
+        dims = [d for d in dims if d not in left]
+        if left:
+            log.warning("compare: %s was not assigned to %s's tree (clio-engine assign), nor both to one tree, so its "
+                        "clusters are not compared; only the facets are", run_b, run_a)
     if not dims:
-        raise ConfigError(f"{run_a} and {run_b} share nothing to compare (no common published dimension)")
+        raise ConfigError(f"{run_a} and {run_b} share nothing to compare (no common published dimension"
+                          + ("" if share_one_tree(run_a, ma, run_b, mb) else
+                             "; clusters compare only between runs of one tree: make RUN_B with clio-engine assign RUN_A")
+                          + ")")
     for d in dims:  # only values published in both runs; the rest is missing (never reported)
         both = va[d] & vb[d]
         a[d] = a[d].where(a[d].isin(both), None)
@@ -184,6 +198,24 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
         table.attrs.update(run_a=run_a.name, run_b=run_b.name)
         build_explorer(run_b, compare=table)
     return table, dest
+
+
+def share_one_tree(run_a: Path, ma: dict, run_b: Path, mb: dict) -> bool:
+    """Whether the two runs' clusters are one tree's: one was assigned to the other (`clio-engine assign`: its
+    config's cluster.reference), both to one run, or their trees have the same parents and names."""
+    def reference(run: Path, m: dict) -> Path:
+        cluster = ((m.get("config") or {}).get("cluster") or {})
+        ref = cluster.get("reference") if cluster.get("method") == "reference" else None
+        return Path(ref).resolve() if ref else run.resolve()
+    if reference(run_a, ma) == reference(run_b, mb):
+        return True
+    try:
+        ta, tb = (json.loads((r / "tree.json").read_text(encoding="utf-8")) for r in (run_a, run_b))
+    except (OSError, ValueError):
+        return False
+    shape = lambda t: ([lv.get("parent") for lv in t.get("levels", [])],  # noqa: E731
+                       [[n.get("name") for n in level] for level in t.get("nodes", [])])
+    return shape(ta) == shape(tb)
 
 
 def _compare_dimensions(a: pd.DataFrame, b: pd.DataFrame, dims: list[str], settings: dict) -> pd.DataFrame:
