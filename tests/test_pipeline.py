@@ -244,3 +244,24 @@ def test_top_level_functions_stay_callable_after_their_packages_load():
     import clio_engine.reduce  # noqa: F401
 
     assert callable(engine.embed) and callable(engine.reduce) and callable(engine.run)
+
+
+@pytest.mark.unit
+def test_a_rerun_removes_the_analyst_files_it_no_longer_writes(tmp_path, tiny_bert_dir):
+    """Review: rerun into the same directory without the facets and with output.explorer false, the earlier run's
+    explorer.html (its facets and per-user counts) and plots/facet_shares.png stayed beside the new files, and
+    nothing said they were stale; release/ was already cleaned."""
+    frame = generate_conversations(400, seed=3)
+    settings = {"embed.progress": False, "embed.model": str(tiny_bert_dir), "embed.cache_dir": str(tmp_path / "cache"),
+                "cluster.k": 12, "hierarchy.levels": 2, "hierarchy.top": 3, "privacy.min_users": 2,
+                "privacy.min_records": 2, "input.user_column": "user_id"}
+    out = tmp_path / "run"
+    run(None, input=frame[["id", "text", "user_id", "language"]], out=out,
+        overrides={**settings, "input.facet_columns": ["language"]})
+    assert (out / "explorer.html").is_file() and (out / "plots" / "facet_shares.png").is_file()
+    run(None, input=frame[["id", "text", "user_id"]], out=out, overrides={**settings, "output.explorer": False})
+    assert not (out / "explorer.html").exists()
+    assert not (out / "plots" / "facet_shares.png").exists() and (out / "plots" / "sizes.png").is_file()
+    fresh = tmp_path / "fresh"
+    run(None, input=frame[["id", "text", "user_id"]], out=fresh, overrides={**settings, "output.explorer": False})
+    assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(p.name for p in (fresh / "plots").iterdir())

@@ -8,10 +8,12 @@ stage facts, levels and the privacy settings; manifest.json itself is written by
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from clio_engine.pipeline.manifest import summary
 from clio_engine.pipeline.noise_plan import PLAN_READS, k_from_count
 from clio_engine.pipeline.outputs import assignments_table, clusters_table, facet_json, published_tree
+from clio_engine.pipeline.plots import PLOT_DIR
 from clio_engine.pipeline.registry import Stage, register_stage
 from clio_engine.pipeline.report import render_report
 from clio_engine.pipeline.rundir import write_parquet, write_text
@@ -45,10 +47,21 @@ def _compute(ctx):
         write_text(rd / EXPLORER_FILE, explorer_html(clusters, ctx["aggregate"], assignments, head, ctx["map"],
                                                      ctx["economic"]))
         explorer = EXPLORER_FILE
+    else:
+        _remove_stale(rd.path, ["explorer.html"])  # an earlier run's page: its facets, counts and names are not these
     denominator = (info.get("economic") or {}).get("population_denominator")
+    written = {Path(p).name for _, p in plots}
     write_text(rd / "report.md", render_report(head, clusters, plots, explorer)
-               + economic_section(rd.path, ctx["economic"], denominator))
+               + economic_section(rd.path, ctx["economic"], denominator, written))
+    _remove_stale(rd.path / PLOT_DIR, [f.name for f in (rd.path / PLOT_DIR).glob("*.png") if f.name not in written])
     return None, {}
+
+
+def _remove_stale(folder: Path, names: list[str]) -> None:
+    """Remove what an earlier run into this directory wrote and this one does not (a rerun without facets or
+    the explorer): left there, it would show that run's numbers beside this run's files (review)."""
+    for name in names:
+        (folder / name).unlink(missing_ok=True)
 
 
 DENOMINATORS = {"total": "total population (World Bank SP.POP.TOTL, shipped), not the working-age population "
@@ -57,15 +70,17 @@ DENOMINATORS = {"total": "total population (World Bank SP.POP.TOTL, shipped), no
                 "user": "the population table given in economic.population"}
 
 
-def economic_section(folder, rows, denominator: str | None = None) -> str:
+def economic_section(folder, rows, denominator: str | None = None, written: set | None = None) -> str:
     """The report's Economic Index section with its figures in folder/plots ("" without the layer), and
-    which population the per-capita figures and the AI Usage Index divide by."""
+    which population the per-capita figures and the AI Usage Index divide by. `written`: gets the figures'
+    file names."""
     if rows is None:
         return ""
     from clio_engine.economic.figures import economic_figures, economic_report_section
-    from clio_engine.pipeline.plots import PLOT_DIR
 
     plots = economic_figures(rows, folder / PLOT_DIR)
+    if written is not None:
+        written.update(Path(p).name for _, p in plots)
     note = f"\nPer-capita figures and the AI Usage Index divide by {DENOMINATORS[denominator]}.\n" \
         if denominator in DENOMINATORS else ""
     return "\n" + economic_report_section(rows, plots, relative_to=folder) + note
