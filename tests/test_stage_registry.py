@@ -262,7 +262,7 @@ def test_nothing_published_is_a_valid_run_that_says_why(tmp_path, tiny_bert_dir)
                             "embed.cache_dir": str(tmp_path / "cache")})
     assert not result.clusters.published.any() and len(result.assignments) == 2
     assert all(len(level) == 0 for level in result.tree.levels)
-    assert "## Nothing passed the privacy floor" in result.report and "≥ 250" in result.report
+    assert "## No cluster is published" in result.report and "No cluster at any level has ≥ 250" in result.report
     assert "## Top-level clusters" not in result.report
     assert (result.dir / "explorer.html").is_file() and result.manifest["privacy"]["levels"][0]["published"] == 0
 
@@ -290,3 +290,22 @@ def test_manifest_counts_records_with_a_null_user_id(tmp_path, tiny_bert_dir):
         "input.user_column": "user_id", "cluster.k": 3, "hierarchy.levels": 2, "hierarchy.top": 2,
         "output.explorer": False})
     assert result.manifest["input"]["null_users"] == 3
+
+
+def test_a_run_whose_passing_clusters_secondary_suppression_hid_says_so_and_names_its_other_row(tmp_path, tiny_bert_dir):
+    """Review (`clio-engine demo -n 40`): the report said no cluster had passed the floors and that the run published
+    no size, while one top-level cluster had passed (hidden beside a small sibling by secondary suppression) and
+    the release published an Other row of every record and its users."""
+    result = run("demo", out=tmp_path / "d", overrides={"input.synthetic_records": 40, "embed.model": str(tiny_bert_dir),
+                                                        "embed.progress": False, "embed.cache_dir": str(tmp_path / "c")})
+    assert not result.clusters[result.clusters.kind == "cluster"].published.any()
+    other = result.clusters[(result.clusters.kind == "other") & result.clusters.published]
+    levels = result.manifest["privacy"]["secondary_suppression"]["levels"]
+    for report in (result.report, (result.dir / "release" / "report.md").read_text(encoding="utf-8")):
+        assert "## No cluster is published" in report
+        if any(x.get("primary", 0) > 0 for x in levels):  # a cluster passed the floors: the report says what hid it
+            assert "secondary suppression hides them too" in report and "No cluster at any level" not in report
+        if len(other):
+            row = other.iloc[-1]
+            assert f"{int(row['size'])} records of {int(row['users'])} users" in report
+    assert any(x.get("primary", 0) > 0 for x in levels) and len(other), "the case the review found"

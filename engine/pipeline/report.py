@@ -52,7 +52,8 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
     if (sec := priv.get("secondary_suppression")) and sec.get("enabled"):
         lines += ["", _secondary_line(sec)]
     if not any(info["published"] for info in priv["levels"]):
-        lines += ["", "## Nothing passed the privacy floor", "", _nothing_published(inp, priv, manifest["users"])]
+        lines += ["", "## No cluster is published", "",
+                  _nothing_published(inp, priv, manifest["users"], by_id.get(f"{top_level}.other"))]
     else:
         lines += _tree_sections(rows, by_id, children, top, top_level)
     if plots:
@@ -112,14 +113,23 @@ def _tree_sections(rows, by_id, children, top, top_level) -> list[str]:
     return lines
 
 
-def _nothing_published(inp: dict, priv: dict, users: dict) -> str:
-    """Why an empty publication is empty; states no count beyond what the input line already shows."""
+def _nothing_published(inp: dict, priv: dict, users: dict, other: dict | None) -> str:
+    """Why an empty publication is empty, and what it still publishes (the top level's Other row, where it clears
+    the floors); states no count the published files do not."""
     unit = "distinct users" if users["has_user_ids"] else "records (no user ids: each record is its own user)"
-    return (f"No cluster at any level has ≥ {priv['min_users']:,} {unit} and ≥ {priv['min_records']:,} records, so "
-            f"this run publishes no cluster name, keyword, example, size or facet share: its {inp.get('accepted', inp.get('noised_total', 0)):,} "
-            "accepted records all stay in suppressed clusters. A floor this high needs more records (and more "
-            "distinct users per topic); lower `privacy.min_users` / `privacy.min_records` only where the data's "
-            "owner allows it.")
+    floors = f"≥ {priv['min_users']:,} {unit} and ≥ {priv['min_records']:,} records"
+    sec = priv.get("secondary_suppression") or {}
+    hid_passing = sec.get("enabled") and any((x.get("primary") or 0) > 0 or (x.get("suppressed_nodes") or 0) > 0
+                                             for x in sec.get("levels", []))
+    why = (f"Some clusters have {floors}, but each would give a smaller sibling's size away by subtraction, so "
+           "secondary suppression hides them too" if hid_passing else f"No cluster at any level has {floors}")
+    shown = other is not None and other.get("published") and other.get("size") is not None
+    what = (f"Its one published row is \"{markdown_text(other['name'])}\": {_num(other['size'])} records of "
+            f"{_num(other['users'])} users, all clustered records together." if shown else
+            f"Its {inp.get('accepted', inp.get('noised_total', 0)):,} accepted records all stay in suppressed clusters.")
+    return (f"{why}, so this run publishes no cluster name, keyword, example or facet share. {what} A floor this high "
+            "needs more records (and more distinct users per topic); lower `privacy.min_users` / "
+            "`privacy.min_records` only where the data's owner allows it.")
 
 
 def _input_line(inp: dict) -> str:
