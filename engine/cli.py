@@ -484,7 +484,9 @@ def _top_reasons(reasons) -> str:
 def _print_summary(result) -> None:
     m = result.manifest
     inp = m["input"]
-    print(f"{inp['rows']:,} rows: {inp['accepted']:,} accepted, {inp['rejected']:,} rejected; {m['users']['note']}")
+    noise = (m["stages"].get("cluster") or {}).get("noise")
+    print(f"{inp['rows']:,} rows: {inp['accepted']:,} accepted" + (f" ({noise:,} of them HDBSCAN noise, in no cluster)"
+          if noise else "") + f", {inp['rejected']:,} rejected; {m['users']['note']}")
     print(f"levels (base → top): {' → '.join(map(str, m['levels']))}; published per level: "
           + ", ".join(f"{lv['published']}/{lv['nodes']}" for lv in m["privacy"]["levels"]))
     stages = m["run"]["stages"]

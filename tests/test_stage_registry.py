@@ -309,3 +309,20 @@ def test_a_run_whose_passing_clusters_secondary_suppression_hid_says_so_and_name
             row = other.iloc[-1]
             assert f"{int(row['size'])} records of {int(row['users'])} users" in report
     assert any(x.get("primary", 0) > 0 for x in levels) and len(other), "the case the review found"
+
+
+def test_hdbscan_noise_is_stated_in_the_report_and_the_summary_line(tmp_path, tiny_bert_dir, capsys):
+    """Review: 27% of the records were HDBSCAN noise, in no cluster, and the report said "1,500 clustered or noise"
+    beside shares of the clustered records only; only manifest.json gave the count."""
+    from clio_engine.cli import _print_summary
+
+    frame = generate_conversations(600, seed=5)[["id", "text", "user_id"]]
+    result = run(None, input=frame, out=tmp_path / "h", overrides={
+        "embed.model": str(tiny_bert_dir), "embed.progress": False, "embed.cache_dir": str(tmp_path / "c"),
+        "cluster.method": "hdbscan", "cluster.min_cluster_size": 5, "hierarchy.levels": 2, "hierarchy.top": 2,
+        "input.user_column": "user_id", "privacy.min_users": 2, "privacy.min_records": 2})
+    noise = result.manifest["stages"]["cluster"]["noise"]
+    assert 0 < noise < 600
+    assert f"600 accepted: {600 - noise:,} clustered, {noise:,} noise (HDBSCAN" in result.report
+    _print_summary(result)
+    assert f"600 accepted ({noise:,} of them HDBSCAN noise, in no cluster)" in capsys.readouterr().out

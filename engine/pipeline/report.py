@@ -34,7 +34,7 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
     top = sorted((r for r in rows if r["level"] == top_level and r["published"]), key=lambda r: (-(r["size"] or 0), r["id"]))
     lines = [
         "# clio-engine run report", "",
-        _input_line(inp),
+        _input_line(inp, (manifest.get("stages", {}).get("cluster") or {}).get("noise")),
         f"- Users: {manifest['users']['note']}",
         f"- Model: {markdown_text(manifest['stages']['embed']['model'])} ({manifest['stages']['embed']['dim']}-d"
         + (f", {manifest['stages']['embed']['n_truncated']:,} texts truncated)"
@@ -132,12 +132,16 @@ def _nothing_published(inp: dict, priv: dict, users: dict, other: dict | None) -
             "`privacy.min_records` only where the data's owner allows it.")
 
 
-def _input_line(inp: dict) -> str:
-    """The input's counts; a noised release states none of them exactly (only the noised total)."""
+def _input_line(inp: dict, noise: int | None = None) -> str:
+    """The input's counts; a noised release states none of them exactly (only the noised total). `noise`: records
+    HDBSCAN left in no cluster (review: a quarter of the records were noise and only manifest.json said so)."""
     if "accepted" not in inp:
         return (f"- Input: exact counts withheld (privacy.epsilon); noised total of clustered records "
                 f"{inp.get('noised_total', 0):,}")
-    return (f"- Input: {inp['rows']:,} rows, {inp['accepted']:,} clustered or noise, {inp['rejected']:,} rejected"
+    split = (f"{inp['accepted']:,} accepted: {inp['accepted'] - noise:,} clustered, {noise:,} noise (HDBSCAN left them "
+             f"in no cluster; every share below is of the clustered records)" if noise else
+             f"{inp['accepted']:,} clustered")
+    return (f"- Input: {inp['rows']:,} rows, {split}, {inp['rejected']:,} rejected"
             + (" (" + ", ".join(f"{n:,} {k}" for k, n in inp["rejections"].items()) + ")" if inp["rejections"] else ""))
 
 
