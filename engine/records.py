@@ -325,6 +325,8 @@ class _Validator:
         rows = np.arange(offset, offset + n, dtype=np.int64)
         ids = _strings(_get(data, c.id), n, name="id")[0] if c.id else pc.cast(pa.array(rows), pa.string())
         users = _strings(_get(data, c.user), n, name="user_id")[0] if c.user else pa.nulls(n, pa.string())
+        if c.user:  # a blank id names nobody: null, as a CSV reader makes an empty cell (Parquet and JSONL keep "")
+            users = pc.if_else(pc.equal(pc.utf8_trim_whitespace(users), ""), pa.scalar(None, pa.string()), users)
         facets = {f: _strings(_get(data, f), n, name=f)[0] for f in c.facets}
         for name, values in ((c.text, text), (c.id_name, ids), (c.user_name, users), *facets.items()):
             _check_utf8(values, name, chunk)

@@ -348,3 +348,21 @@ def test_an_empty_jsonl_file_says_it_is_empty(tmp_path):
         path.write_text(content)
         with pytest.raises(InputError, match="empty.jsonl as jsonl: the file has no rows"):
             load_records(path)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_a_blank_user_id_is_null_in_every_format(tmp_path, fmt):
+    """Review: "" was a null user in a CSV (its reader makes an empty cell null) but a real user "" in Parquet and
+    JSONL, so the same records counted other users by format. A blank id names nobody: null in all three."""
+    rows = [{"id": "a", "text": "hello there", "user_id": ""}, {"id": "b", "text": "hi again", "user_id": "  "},
+            {"id": "c", "text": "hey you", "user_id": "u1"}, {"id": "d", "text": "yo", "user_id": None}]
+    path = tmp_path / f"r.{fmt}"
+    if fmt == "csv":
+        pd.DataFrame(rows).to_csv(path, index=False)
+    elif fmt == "parquet":
+        pd.DataFrame(rows).to_parquet(path)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    records = load_records(path, user_column="user_id")
+    assert records.table.column("user_id").to_pylist() == [None, None, "u1", None] and records.n_null_users == 3
+    assert load_records(path, user_column="user_id", null_users="reject").table.column("id").to_pylist() == ["c"]
