@@ -84,7 +84,8 @@ def detect_format(path: Path) -> str:
         return _SUFFIXES[suffixes[-1]]
     if path.is_dir():
         return "parquet"
-    raise InputError(f"cannot tell the format of {path} from its suffix; pass format= one of {', '.join(FORMATS)}")
+    raise InputError(f"cannot tell the format of {path} from its suffix; set input.format (--set input.format=csv, or "
+                     f"format= in Python) to one of {', '.join(FORMATS)}")
 
 
 def open_source(source: Any, format: str = "auto", text_column: str = "text") -> Source:

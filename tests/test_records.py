@@ -366,3 +366,11 @@ def test_a_blank_user_id_is_null_in_every_format(tmp_path, fmt):
     records = load_records(path, user_column="user_id")
     assert records.table.column("user_id").to_pylist() == [None, None, "u1", None] and records.n_null_users == 3
     assert load_records(path, user_column="user_id", null_users="reject").table.column("id").to_pylist() == ["c"]
+
+
+def test_an_unknown_suffix_names_the_setting_for_the_command_line_and_python(tmp_path):
+    """Review: the message said "pass format=", the Python argument; a command-line user needs input.format."""
+    path = tmp_path / "r.tsv"
+    path.write_text("text\thello\n")
+    with pytest.raises(InputError, match=r"--set input\.format=csv, or format= in Python"):
+        load_records(path)

@@ -13,6 +13,7 @@ import pytest
 from clio_engine import generate_conversations
 from clio_engine.audit import audit
 from clio_engine.cli import EXIT_INPUT, EXIT_OK, main
+from clio_engine.errors import ConfigError
 from clio_engine.pipeline import Run, run
 from tests.canary import canary_token
 
@@ -190,6 +191,9 @@ def test_purge_removes_private_and_the_analyst_view_still_loads(zoned, tmp_path,
     assert not (copy / "private").exists()
     loaded = Run.load(copy)
     assert loaded.assignments is None and len(loaded.clusters) == len(result.clusters)
+    # review: a release folder loaded as if it were a purged run ("no private/assignments.parquet (purged?)")
+    with pytest.raises(ConfigError, match="is a release folder, not a run directory"):
+        Run.load(copy / "release")
     assert main(["explore", str(copy), "--no-open"]) == EXIT_OK  # tree, panel and search; no map without private/
     assert main(["release", str(copy)]) == EXIT_OK
     after = {p.relative_to(copy / "release").as_posix(): p.read_bytes() for p in (copy / "release").rglob("*") if p.is_file()}

@@ -53,9 +53,13 @@ class Run:
     def load(cls, path: str | os.PathLike) -> "Run":
         from clio_engine.hierarchy import Tree
 
+        from clio_engine.pipeline.release import manifest_zone
+
         path = Path(path)
         if not (path / "manifest.json").is_file():
             raise ConfigError(f"{path} is not a finished run directory (no manifest.json)")
+        if manifest_zone(path) == "release":  # it holds the same file names, and would load as a purged run
+            raise ConfigError(f"{path} is a release folder, not a run directory: pass the run directory above it")
         assignments = path / ASSIGNMENTS
         if not assignments.is_file():
             log.warning("%s has no %s (purged?): Run.assignments is None; the analyst view still loads", path, ASSIGNMENTS)
