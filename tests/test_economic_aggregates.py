@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from clio_engine.economic.aggregates import AUGMENTATION, AUTOMATION, MODES, economic_rows
@@ -575,3 +576,16 @@ def test_one_million_records_in_seconds(tax):
     took = time.perf_counter() - start
     assert len(big) >= 1_000_000 and not out.rows.empty
     assert took < 30, f"{len(big)} records took {took:.1f} s"
+
+
+def test_a_missing_country_or_mode_is_a_null_in_the_per_record_table():
+    """Review: one empty country cell ended a run with "internal error: ArrowTypeError: Expected bytes, got a
+    'float' object": the stage builds a pandas frame from the records, whose str dtype holds None as NaN."""
+    from clio_engine.pipeline.steps.economic import text_column
+
+    frame = pd.DataFrame({"country": ["US", None, "GB"], "collaboration": [None, "directive", None]})
+    assert text_column(frame["country"]).to_pylist() == ["US", None, "GB"]
+    assert text_column(frame["collaboration"]).to_pylist() == [None, "directive", None]
+    if pd.isna(frame["country"].tolist()[1]) and frame["country"].tolist()[1] is not None:  # NaN: the crash is real
+        with pytest.raises(pa.ArrowTypeError):
+            pa.array(frame["country"].tolist(), pa.string())

@@ -110,6 +110,12 @@ def record_occupations(taxonomy, task: np.ndarray) -> dict[str, pa.Array]:
             "occupations": pa.array(np.where(has, by_task[safe], None).tolist(), pa.string())}
 
 
+def text_column(values: pd.Series) -> pa.Array:
+    """[N] strings of a frame's column, a missing value null: pandas' str dtype holds None as NaN, which a plain
+    `pa.array(..., pa.string())` refuses (review: one empty country cell ended the run with an internal error)."""
+    return pa.array(values.to_numpy(dtype=object), pa.string(), from_pandas=True)
+
+
 def _compute(ctx):
     from clio_engine.economic.aggregates import economic_rows
     from clio_engine.economic.geography import population_table
@@ -135,7 +141,7 @@ def _compute(ctx):
     for g in geos:
         frame[g] = records.table.column(g).to_pylist()
     for column in frame.columns[2:]:  # what `clio-engine compare` resamples by user, next to the task
-        per_record = per_record.append_column(column, pa.array(frame[column].tolist(), pa.string()))
+        per_record = per_record.append_column(column, text_column(frame[column]))
     write_parquet(ctx.rd / PER_RECORD, per_record)
     population, denominator = population_table(e.population) if geos else (None, None)
     result = economic_rows(frame, taxonomy, min_users=cfg.privacy.min_users, min_records=cfg.privacy.min_records,
