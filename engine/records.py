@@ -102,11 +102,16 @@ class Records:
         """These records with every facet value passed through `scrub` (str → str): facet values are published
         (cells, geographies) like names are, so they pass the PII scrubber too. Values that scrub to the same
         string become one value, before any count. Only the distinct values are scrubbed."""
+        return self.with_facet_values(scrub)
+
+    def with_facet_values(self, fn, columns: list[str] | None = None) -> "Records":
+        """These records with each value of the facet `columns` (default: all) passed through `fn` (str → str),
+        before any count: values `fn` makes equal are one value in every table. Only distinct values are mapped."""
         table = self.table
-        for name in self.facet_columns:
+        for name in self.facet_columns if columns is None else columns:
             column = table.column(name).combine_chunks()
             distinct = pc.unique(column).drop_null().to_pylist()
-            scrubbed = {v: scrub(v) for v in distinct}
+            scrubbed = {v: fn(v) for v in distinct}
             changed = {v: w for v, w in scrubbed.items() if w != v}
             if not changed:
                 continue

@@ -589,3 +589,23 @@ def test_a_missing_country_or_mode_is_a_null_in_the_per_record_table():
     if pd.isna(frame["country"].tolist()[1]) and frame["country"].tolist()[1] is not None:  # NaN: the crash is real
         with pytest.raises(pa.ArrowTypeError):
             pa.array(frame["country"].tolist(), pa.string())
+
+
+def test_two_codes_of_one_country_are_refused_and_the_run_makes_them_one(tax, data):
+    """Review: "US", "us" and "USA" were three geographies, each given the whole US population, so the AI Usage
+    Index of every country was wrong (GB 5.25 instead of 1.97). `economic_rows` refuses such a column; the
+    pipeline's records stage makes every ISO alpha-2/alpha-3 code its alpha-2 code first (`country_code`)."""
+    from clio_engine.economic.geography import country_code
+
+    gb = np.flatnonzero((data.country == "GB").to_numpy())
+    assert len(gb) > 2
+    mixed = data.copy()
+    mixed.loc[mixed.index[gb[::3]], "country"] = "gbr"
+    kw = dict(min_users=MIN_USERS, min_records=MIN_RECORDS, population=population_table(),
+              geography_columns=["country"], min_geo_records=200)
+    with pytest.raises(InputError, match="which name one country"):
+        economic_rows(mixed, tax, **kw)
+    assert [country_code(c) for c in ("us", "USA ", "gbr", "zz", "EU")] == ["US", "US", "GB", "zz", "EU"]
+    fixed = mixed.assign(country=mixed.country.map(lambda c: country_code(c) if isinstance(c, str) else c))
+    a, b = (economic_rows(x, tax, **kw).rows for x in (data, fixed))
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))

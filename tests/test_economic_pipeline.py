@@ -54,6 +54,10 @@ def periods(tmp_path_factory):
     root = tmp_path_factory.mktemp("economy")
     a = generate_economy(6000, seed=0)
     a["text"] = [f"{t} (ref {canary_token(i)})" if i % 50 == 0 else t for i, t in enumerate(a["text"])]
+    # One country written three ways, as request logs do: the run counts one geography (review: three, each
+    # with the whole population, skewed every AI Usage Index)
+    us = a.index[a.country == "US"]
+    a.loc[us[::3], "country"], a.loc[us[1::3], "country"] = "usa", "us "
     first = run(load_config(None, {**SETTINGS, **INPUT}), input=a[COLUMNS], out=root / "a")
     b = period_b()
     b[COLUMNS].to_parquet(root / "b.parquet")
@@ -137,6 +141,10 @@ def test_release_holds_the_economic_rows_and_passes_the_audit(periods):
     assert per.num_rows == 6000
     assert {"row", "task", "confidence", "user", "soc_major", "occupations"} <= set(per.column_names)
     assert "total population" in (a / "report.md").read_text()  # the AUI's denominator is stated
+    country = rows[rows.facet == "country"]
+    assert "US" in set(country.geo_id) and not {"usa", "us ", "us", "USA"} & set(country.geo_id)
+    cells = pd.read_parquet(a / "facets.parquet")
+    assert not {"usa", "us ", "us", "USA"} & set(cells[cells.facet == "country"].value)  # the clusters' cells alike
 
 
 def test_no_record_text_reaches_the_economic_rows_or_the_release(periods):

@@ -518,6 +518,13 @@ def _geography_rows(rows: _Rows, column: pd.Series, col: str, uid: np.ndarray, l
     clash = {"GLOBAL", NOT_CLASSIFIED} & set(codes)
     if clash:
         raise InputError(f"records.{col} holds the reserved code {sorted(clash)[0]!r}")
+    if lookup is not None:  # two codes of one country would each get its whole population (every AUI skewed)
+        iso, seen = lookup[1], {}
+        for code in codes:
+            key = iso.get(str(code).upper())
+            if key is not None and seen.setdefault(key, code) != code:
+                raise InputError(f"records.{col} holds {seen[key]!r} and {code!r}, which name one country: map them "
+                                 "to one code first (clio-engine run makes every ISO code its alpha-2 code)")
     K = len(codes)
     key = np.where(inv < 0, K, inv)  # part K = records without a geography
     cells = _Cells(key, uid, K + 1)

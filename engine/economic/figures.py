@@ -309,7 +309,7 @@ def aui_gdp_figure(rows: pd.DataFrame, column: str, *, figure: bool = False):
 def collaboration_figure(rows: pd.DataFrame, *, figure: bool = False):
     """PNG bytes: mode bars and the automation / augmentation split (None: no collaboration rows)."""
     modes, split = collaboration(rows, 0), collaboration(rows, 1)
-    panels = [(s, t) for s, t in ((split, "Automation vs augmentation (% of the five modes)"),
+    panels = [(s, t) for s, t in ((split, "Automation vs augmentation (% of published mode cells)"),
                                   (modes, "Collaboration modes (% of records with a mode)")) if len(s)]
     if not panels:
         return None
@@ -454,7 +454,8 @@ def economic_report_section(rows: pd.DataFrame, plots: list[tuple[str, Path | st
         lines += ["### Collaboration", ""]
         if len(split):
             lines.append("- " + "; ".join(f"{md(k)}: {_pct(v)}" for k, v in split.items())
-                         + " (of records with one of the five modes)")
+                         + " (of the records in the published cells of the five modes: hidden cells are left out, so "
+                         "this can differ from all records with a mode)")
         if len(modes):
             lines.append("- modes: " + "; ".join(
                 f"{'suppressed cells' if k == NOT_CLASSIFIED else md(k)}: {_pct(v)}" for k, v in modes.items()))

@@ -2,6 +2,7 @@
 
     countries()                    # iso2, iso3, name, population, ..., gdp_per_capita   [215 rows]
     resolve(["us", "DEU", "zz"])   # array([row of US, row of DE, -1])
+    country_code("usa")            # "US" (one code per country; an unknown code unchanged)
     table, denominator = population_table(None)   # shipped table, "total"
 
 A population table has columns geo_id, name, population, gdp_per_capita (NaN where unknown); its
@@ -54,6 +55,14 @@ def resolve(codes: Iterable[str]) -> np.ndarray:
     pos = _code_index().get_indexer(keys.to_numpy())
     n = len(_countries())
     return np.where(pos >= 0, pos % n, -1).astype(np.int64)  # alpha-3 entries follow the alpha-2 block
+
+
+def country_code(value: str) -> str:
+    """`value` as one code per country: a shipped ISO alpha-2 or alpha-3 code in any case and padding ("us",
+    "USA ") → its alpha-2 code ("US"); anything else unchanged. "US", "us" and "USA" were three geographies,
+    each given the whole US population, which skewed every country's AI Usage Index (review)."""
+    row = resolve([value])[0]
+    return value if row < 0 else str(_countries().iso2.iloc[row])
 
 
 def population_table(path: str | None) -> tuple[pd.DataFrame, str]:

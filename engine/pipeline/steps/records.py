@@ -28,9 +28,27 @@ def _compute(ctx):
     records, origin = load(ctx.cfg, ctx.source)
     # Facet values reach the published tables (cells, geographies): they pass the PII scrubber as names do.
     records = records.with_scrubbed_facets(make_scrubber(ctx.cfg.privacy.scrubber).scrub)
+    if geos := _country_columns(ctx.cfg, records):
+        from clio_engine.economic.geography import country_code
+
+        # One code per country in every table (the clusters' country cells and the Economic Index geographies
+        # alike, so no country total differs between them by a variant's count).
+        records = records.with_facet_values(country_code, geos)
     if (why := records.none_accepted(origin)) is not None:  # say why here; later stages could only say "0 records"
         raise InputError(why + _column_hint(ctx.cfg, records))
     return Loaded(records, origin, S.user_codes(records.table)), {"rows": records.n_input, "accepted": len(records)}
+
+
+def _country_columns(cfg, records) -> list[str]:
+    """The Economic Index geography columns among the records' facets (none without a taxonomy)."""
+    if not cfg.economic.taxonomy:
+        return []
+    return [g for g in cfg.economic.geography_columns if g in records.facet_columns]
+
+
+def _reads(cfg) -> tuple[str, ...]:
+    return ("input", "seed", "privacy.scrubber",
+            *(("economic.taxonomy", "economic.geography_columns") if cfg.economic.taxonomy else ()))
 
 
 def _column_hint(cfg, records) -> str:
@@ -84,4 +102,4 @@ def _synthetic(kind: str, n: int, seed: int):
 
 
 # `seed` only matters for synthetic records; either way the key is the content fingerprint.
-register_stage(Stage("records", _compute, reads=("input", "seed", "privacy.scrubber"), fingerprint=_fingerprint))
+register_stage(Stage("records", _compute, reads=_reads, fingerprint=_fingerprint))
