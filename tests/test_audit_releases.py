@@ -124,7 +124,7 @@ def test_two_releases_of_one_clustering_with_other_hierarchies_give_no_hidden_co
 
 
 def test_a_run_that_replaces_its_release_with_another_grouping_warns_and_the_same_one_does_not(
-        tmp_path, tiny_bert_dir, caplog, two_hierarchies):
+        tmp_path, tiny_bert_dir, caplog, two_hierarchies, monkeypatch):
     """The same run directory rerun with another hierarchy (the base clusters come from its cache): the release it
     replaces and the new one give hidden sizes back together, which the analyst is told; the same config again
     (a resumed run, `clio-engine release`) rewrites the same release and says nothing."""
@@ -144,3 +144,11 @@ def test_a_run_that_replaces_its_release_with_another_grouping_warns_and_the_sam
     n = int(warned[0].split("give back ")[1].split()[0])
     found = audit_together([d / "release" for d in two_hierarchies])
     assert n == len([v for v in found if v.file.endswith("clusters.parquet")]) > 0
+    # Above the size a run checks, it says so instead of solving the LP.
+    from clio_engine.pipeline import release
+
+    monkeypatch.setattr(release, "JOINT_CHECK_MAX_BASE", 10)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="clio_engine.pipeline.release"):
+        run(None, input=frame, out=out, overrides={**settings, "hierarchy.levels": 3})
+    assert "not checked at this size" in caplog.text and "give back" not in caplog.text
