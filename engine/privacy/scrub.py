@@ -152,6 +152,8 @@ class Scrubber:
         the namers' phrase counts, which must neither span a removed span ("email is john", "smith" from
         john.smith@example.com) nor count a placeholder ("email") as a word the people wrote. Rules only: the
         NER backend is too slow to read every record (it judges the finished phrases instead)."""
+        if self.rules is DEFAULT_RULES and not _MAY_HOLD_PII.search(text):
+            return text  # no default rule can match (4× faster on the demo's texts: 1 in 16 passes this)
         for rule in self.rules:
             text = rule.pattern.sub(lambda m, r=rule: self._replace(m, r, None, BREAK), text)
         return text
@@ -182,6 +184,9 @@ class Scrubber:
         return f"{whole[:a]}{mark}{whole[b:]}"
 
 
+# What every default rule's match holds one of: a digit (numbers, addresses), "@" (emails), ":" (IPv6, "name:"),
+# "www." or a name cue; a text with none of them is left alone by `Scrubber.blank` without trying the rules.
+_MAY_HOLD_PII = re.compile(r"[\d@:]|www\.|(?i:name|call me|signed|regards|sincerely|i'm|i am)")
 SCRUBBERS = ("auto", "presidio", "rules")
 BREAK = " . "  # `Scrubber.blank`'s mark: a sentence break, which no phrase or term spans
 
