@@ -40,15 +40,21 @@ def _compute(ctx):
 
 
 def _country_columns(cfg, records) -> list[str]:
-    """The Economic Index geography columns among the records' facets (none without a taxonomy)."""
-    if not cfg.economic.taxonomy:
+    """The Economic Index geography columns among the records' facets (none without the layer: a run without it
+    keeps every facet's spelling)."""
+    from clio_engine.pipeline.steps.economic import enabled
+
+    if not enabled(cfg):
         return []
     return [g for g in cfg.economic.geography_columns if g in records.facet_columns]
 
 
 def _reads(cfg) -> tuple[str, ...]:
-    return ("input", "seed", "privacy.scrubber",
-            *(("economic.taxonomy", "economic.geography_columns") if cfg.economic.taxonomy else ()))
+    from clio_engine.pipeline.steps.economic import enabled
+
+    # economic.taxonomy always (it decides whether geography codes are made one per country); the columns when on
+    return ("input", "seed", "privacy.scrubber", "economic.taxonomy",
+            *(("economic.geography_columns",) if enabled(cfg) else ()))
 
 
 def _column_hint(cfg, records) -> str:
