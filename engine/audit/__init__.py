@@ -63,7 +63,7 @@ def audit(path, *, min_users: int | None = None, min_records: int | None = None,
 def audit_together(paths, *, min_users: int | None = None, min_records: int | None = None,
                    canaries: list[str] | None = None) -> list[Violation]:
     """Every directory's own violations (`audit`; each file named as "<path>/<file>"), then those that only
-    the directories together give (`joint`): the sizes of releases of one base clustering in one LP. A run
+    the directories together give (`joint`): the sizes and cells of releases of one base clustering in one LP. A run
     directory is read as its top-level files (its release/ holds the same numbers)."""
     from clio_engine.audit import joint
 

@@ -1,4 +1,4 @@
-"""Differencing across releases: the sizes of several releases of one base clustering in one LP.
+"""Differencing across releases: the sizes and facet cells of several releases of one base clustering in one LP.
 
 Two releases of the same records and base clusters with another hierarchy (levels, top, mode) or other floors
 hide different siblings. A base cluster that one release hides only by secondary suppression is published in

@@ -162,7 +162,8 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
     a, va = period_records(run_a)
     b, vb = period_records(run_b)
     dims = [d for d in a.columns if d in b.columns and d != "user" and d in va and d in vb]
-    if not share_one_tree(run_a, ma, run_b, mb):
+    one_tree = share_one_tree(run_a, ma, run_b, mb)
+    if not one_tree:
         # Clusters are matched by name: two trees' clusters of one name are different clusters (review: two runs
         # of other records both had an "Email" cluster, and its "change" was written). Facets compare as they are.
         left = [d for d in dims if d.startswith(CLUSTER_LEVEL)]
@@ -172,7 +173,7 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
                         "clusters are not compared; only the facets are", run_b, run_a)
     if not dims:
         raise ConfigError(f"{run_a} and {run_b} share nothing to compare (no common published dimension"
-                          + ("" if share_one_tree(run_a, ma, run_b, mb) else
+                          + ("" if one_tree else
                              "; clusters compare only between runs of one tree: make RUN_B with clio-engine assign RUN_A")
                           + ")")
     for d in dims:  # only values published in both runs; the rest is missing (never reported)

@@ -154,10 +154,11 @@ def _warn_if_linked(earlier, dest: Path) -> None:
     new = load_view(dest)
     if not joint.one_clustering(earlier, new):
         return
-    if len(joint.base_sizes(new)) > JOINT_CHECK_MAX_BASE:  # an LP of that size is an audit's job, not every run's
+    n_base = len(joint.base_sizes(new))
+    if n_base > JOINT_CHECK_MAX_BASE:  # an LP of that size is an audit's job, not every run's
         log.warning("%s replaced an earlier release of the same %d base clusters that groups them otherwise; together "
                     "they may give suppressed counts back (not checked at this size: `clio-engine audit` of both)",
-                    dest, len(joint.base_sizes(new)))
+                    dest, n_base)
         return
     # Sizes only: a run pays for this check, and the cells' LP is the slow part (39 s against 0.3 s on the demo).
     found = joint.attack([earlier, new], ["the earlier release", "this one"], cells=False)
