@@ -120,7 +120,7 @@ def _readers(cfg, path: str) -> set[str]:
 
 # Written down independently of the declarations: who must be rekeyed (directly) by these fields.
 PINNED = {"seed": {"cluster", "hierarchy", "privacy", "aggregate", "map"}, "naming.n_keywords": {"names"},
-          "privacy.examples": {"names", "outputs"}, "privacy.min_records": {"privacy", "aggregate", "outputs"},
+          "privacy.examples": {"names", "outputs"}, "privacy.min_records": {"hierarchy", "privacy", "aggregate", "outputs"},
           "output.map_sample": {"map", "outputs"}, "cluster.reduce": {"reduce", "cluster"}}
 
 
@@ -233,7 +233,8 @@ def test_a_changed_setting_recomputes_its_stage_and_downstream_only(small):
     kws = names.clusters.keywords.dropna()
     assert len(kws) and max(len(k) for k in kws) <= 2 < max(len(k) for k in first.clusters.keywords.dropna())
     floor = run(None, input=frame, out=out, overrides={**over, "naming.n_keywords": 2, "privacy.min_records": 4})
-    assert _reused(floor) == {"facets": True, "embed": True, "cluster": True, "hierarchy": True, "privacy": False, "names": False,
+    # The hierarchy keeps the buckets of clusters below the floors under one parent (engine.privacy.buckets).
+    assert _reused(floor) == {"facets": True, "embed": True, "cluster": True, "hierarchy": False, "privacy": False, "names": False,
                               "aggregate": False, "outputs": False}
 
 
@@ -295,9 +296,12 @@ def test_manifest_counts_records_with_a_null_user_id(tmp_path, tiny_bert_dir):
 def test_a_run_whose_passing_clusters_secondary_suppression_hid_says_so_and_names_its_other_row(tmp_path, tiny_bert_dir):
     """Review (`clio-engine demo -n 40`): the report said no cluster had passed the floors and that the run published
     no size, while one top-level cluster had passed (hidden beside a small sibling by secondary suppression) and
-    the release published an Other row of every record and its users."""
+    the release published an Other row of every record and its users. With upper levels the two base clusters (one
+    below the floors, so both withheld as one bucket) now sit under one parent, which is published; one level keeps
+    the case."""
     result = run("demo", out=tmp_path / "d", overrides={"input.synthetic_records": 40, "embed.model": str(tiny_bert_dir),
-                                                        "embed.progress": False, "embed.cache_dir": str(tmp_path / "c")})
+                                                        "embed.progress": False, "embed.cache_dir": str(tmp_path / "c"),
+                                                        "hierarchy.levels": 1})
     assert not result.clusters[result.clusters.kind == "cluster"].published.any()
     other = result.clusters[(result.clusters.kind == "other") & result.clusters.published]
     levels = result.manifest["privacy"]["secondary_suppression"]["levels"]

@@ -51,6 +51,8 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
         lines.append(f"| {level} | {info['nodes']:,} | {info['published']:,} | {_pct(info['published_record_share'])} |")
     if (sec := priv.get("secondary_suppression")) and sec.get("enabled"):
         lines += ["", _secondary_line(sec)]
+    if bucket_info := ((manifest.get("stages") or {}).get("hierarchy") or {}).get("small_cluster_buckets"):
+        lines += ["", _buckets_line(bucket_info)]
     if not any(info["published"] for info in priv["levels"]):
         lines += ["", "## No cluster is published", "",
                   _nothing_published(inp, priv, manifest["users"], by_id.get(f"{top_level}.other"))]
@@ -80,6 +82,15 @@ def _secondary_line(sec: dict) -> str:
     return ("Secondary suppression (no hidden count follows by subtraction) — clusters hidden besides those below "
             "the thresholds, per level: " + "; ".join(
                 f"level {lv}: {x.get('suppressed_nodes', 0):,}" for lv, x in enumerate(sec["levels"])) + ".")
+
+
+def _buckets_line(info: dict) -> str:
+    """How the base clusters below the floors were kept together (engine.privacy.buckets)."""
+    if not info.get("clusters"):
+        return "Every base cluster reaches the floors: none is withheld."
+    return (f"Base clusters withheld: {info['clusters']:,}, in {info['buckets']:,} buckets of nearby clusters below "
+            f"the floors, each bucket under one parent at every level ({info['moved']:,} moved to their bucket's "
+            "parent), so any hierarchy of these base clusters with these floors hides the same ones.")
 
 
 ZONE_TEXT = {

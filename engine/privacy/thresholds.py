@@ -109,7 +109,8 @@ def distinct_per_group(groups: np.ndarray, users: np.ndarray, n_groups: int, n_u
 
 def publish(node_labels: list[np.ndarray], parents: list[np.ndarray], user_codes: np.ndarray, *,
             min_users: int, min_records: int, epsilon: float | None = None,
-            seed: int = 0, secondary: bool = True, noise: "NoisePlan | None" = None) -> list[LevelPublication]:
+            seed: int = 0, secondary: bool = True, noise: "NoisePlan | None" = None,
+            withheld: np.ndarray | None = None) -> list[LevelPublication]:
     """Decide which nodes of every level are published and count the Other bucket of each parent.
 
     node_labels[l]: [N] int64, each record's node at level l (0 = base … L−1 = top), −1 = noise (ignored).
@@ -124,6 +125,9 @@ def publish(node_labels: list[np.ndarray], parents: list[np.ndarray], user_codes
     ≥ min_records (with ≥ min_users users, counted exactly without noise) over ≥ 2 hidden children, else
     the smallest published sibling is suppressed too, so parent − Σ published children never reveals a
     hidden size. With noise the rule runs on the noised sizes, which are what a subtraction yields.
+    withheld: [n_0] bool base clusters never published whatever their counts: the members of the buckets of
+    small clusters (engine.privacy.buckets), so that what is hidden does not depend on the hierarchy. They
+    count as published before secondary suppression where they pass the floors (the cost shows).
     """
     from clio_engine.privacy.noise import bounded_records, consistent_parts, plan_noise
 
@@ -140,6 +144,10 @@ def publish(node_labels: list[np.ndarray], parents: list[np.ndarray], user_codes
     has_user_ids = noise is None or "users/level0" in noise.queries
     n_users = int(users.max()) + 1 if users.size else 1
     sizes = [len(p) for p in parents]
+    if withheld is not None:
+        withheld = np.asarray(withheld, dtype=bool)
+        if withheld.shape != (sizes[0],):
+            raise InputError(f"withheld must be {sizes[0]} booleans, one per base cluster; got shape {withheld.shape}")
     _check_key_range(max(sizes), n_users)
 
     pairs = _distinct_pairs_per_level(labels[0], users, parents, n_users)
@@ -165,13 +173,14 @@ def publish(node_labels: list[np.ndarray], parents: list[np.ndarray], user_codes
         group = parents[level] if level < top else np.zeros(sizes[level], dtype=np.int64)
         out[level] = _publish_level(records[level], user_counts[level], reported[level], reported_users[level],
                                     pairs[level], group, parent_published, n_users, min_users, min_records,
-                                    secondary, noise, f"other_users/level{level}" if has_user_ids else None, seed)
+                                    secondary, noise, f"other_users/level{level}" if has_user_ids else None, seed,
+                                    withheld if level == 0 else None)
         parent_published = out[level].published
     return out  # type: ignore[return-value]
 
 
 def _publish_level(records, users, reported_records, reported_users, pairs, group, parent_published, n_users,
-                   min_users, min_records, secondary, noise, other_users_query, seed) -> LevelPublication:
+                   min_users, min_records, secondary, noise, other_users_query, seed, withheld=None) -> LevelPublication:
     """One level. records, users, reported_* [n_nodes]; pairs = (node [P], user [P]) distinct; group
     [n_nodes] parent or 0 at the top; parent_published [m] bool."""
     pair_nodes, pair_users = pairs
@@ -181,6 +190,8 @@ def _publish_level(records, users, reported_records, reported_users, pairs, grou
         published &= meets_thresholds(users, records, min_users, min_records)
     published &= parent_published[group]
     primary = published.copy()
+    if withheld is not None:
+        published &= ~withheld
     if secondary:  # on the numbers a subtraction would use: the true ones, or the noised ones with noise
         decide = records if noise is None else reported_records
         published = _complementary(group, decide, published, parent_published, pairs, min_users, min_records,

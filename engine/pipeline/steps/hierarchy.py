@@ -7,6 +7,12 @@ strategy, and never written (not even to the stage cache), because they name eve
 including those the privacy floor will suppress. An LLM namer reads the texts of base clusters above the
 floor only; the others get the LLM-free `phrases` name. What a run publishes is named later by the names
 stage, from published nodes only; a strategy's names steer the grouping and nothing else.
+
+With `privacy.secondary_suppression` (the default), the base clusters below the floors are first gathered into
+buckets that reach them (engine.privacy.buckets) and each bucket is kept under one parent of the finished tree
+(`hierarchy.together.keep_together`), so that what the privacy stage hides does not depend on the hierarchy: two
+releases of one base clustering grouped otherwise then give no hidden size back. An earlier run's tree
+(`hierarchy.mode: reference`) is kept as it is, and hides by secondary suppression alone.
 """
 from __future__ import annotations
 
@@ -19,9 +25,10 @@ import numpy as np
 from clio_engine.pipeline import stages as S
 from clio_engine.pipeline.registry import Stage, register_stage
 from clio_engine.pipeline.rundir import write_text
-from clio_engine.runfiles import CACHE
+from clio_engine.runfiles import CACHE, write_npz
 
 FILE = "tree.json"
+BUCKETS = "buckets.npz"
 log = logging.getLogger(__name__)
 
 
@@ -29,6 +36,12 @@ log = logging.getLogger(__name__)
 class Hierarchy:
     tree: object              # clio_engine.hierarchy.Tree
     labels: list[np.ndarray]  # per level, [N] int64 node of each record (−1 = noise)
+    buckets: np.ndarray | None = None  # [K] int64 bucket of each base cluster kept under one parent, −1 = none
+
+    @property
+    def withheld(self) -> np.ndarray | None:
+        """[K] bool: base clusters the privacy stage never publishes (the buckets' members), or None."""
+        return None if self.buckets is None else np.asarray(self.buckets) >= 0
 
 
 def _entry(cfg):
@@ -40,6 +53,7 @@ def _entry(cfg):
 def _reads(cfg) -> tuple[str, ...]:
     entry = _entry(cfg)
     reads = ("hierarchy", "seed", "cluster.k", *entry.reads)  # cluster.k: the capped-top note says which k
+    reads += ("privacy.secondary_suppression", "privacy.min_users", "privacy.min_records")  # the buckets
     if entry.meta.get("needs_names"):
         from clio_engine.naming.registry import NAMERS
 
@@ -66,8 +80,14 @@ def _compute(ctx):
     else:
         tree = build_hierarchy(c.centroids, c.sizes, levels=cfg.hierarchy.levels, top=cfg.hierarchy.top,
                                seed=cfg.seed, strategy=strategy, base_names=names)
+    buckets, together = np.full(len(c.sizes), -1, dtype=np.int64), None
+    if cfg.privacy.secondary_suppression and not hasattr(strategy, "fixed_tree"):
+        tree, buckets, together = _keep_small_clusters_together(ctx, tree)
     write_text(ctx.rd.cached(FILE), json.dumps(tree.to_dict()))
+    write_npz(ctx.rd.cached(BUCKETS), buckets=buckets)
     info = {"levels": [len(lv) for lv in tree.levels], "strategy": tree.strategy}
+    if together is not None:
+        info["small_cluster_buckets"] = together
     if getattr(strategy, "report", None) is not None:
         info[tree.strategy] = strategy.report  # e.g. info["clio"]: proposals, merges, fallbacks per level
     usage = merge_usage(naming_usage, getattr(strategy, "usage", None) or {})
@@ -81,14 +101,32 @@ def _compute(ctx):
                f"cluster.k = {cfg.cluster.k}, but the data gave only {len(c.sizes)} distinct clusters")
         info["note"] = f"hierarchy.top = {cfg.hierarchy.top} capped at the {len(c.sizes)} base clusters ({why})"
         log.warning(info["note"])
-    return Hierarchy(tree, S.node_labels(c.base, tree.ancestors())), info
+    return Hierarchy(tree, S.node_labels(c.base, tree.ancestors()), buckets), info
 
 
 def _load(ctx):
     from clio_engine.hierarchy import Tree
 
     tree = Tree.load(ctx.rd.cached(FILE))
-    return Hierarchy(tree, S.node_labels(ctx["cluster"].base, tree.ancestors()))
+    with np.load(ctx.rd.cached(BUCKETS)) as z:
+        buckets = z["buckets"]
+    return Hierarchy(tree, S.node_labels(ctx["cluster"].base, tree.ancestors()), buckets)
+
+
+def _keep_small_clusters_together(ctx, tree):
+    """(tree', buckets [K], info): the base clusters below the floors in buckets that reach them, each bucket
+    under one parent (engine.privacy.buckets)."""
+    from clio_engine.hierarchy.together import keep_together
+    from clio_engine.privacy.buckets import small_cluster_buckets
+
+    c, p = ctx["cluster"], ctx.cfg.privacy
+    buckets = small_cluster_buckets(c.base, ctx["facets"].users, c.centroids, min_users=p.min_users,
+                                    min_records=p.min_records)
+    tree, moved = keep_together(tree, buckets)
+    members = buckets >= 0
+    # No record count here: stage info reaches the release manifest, and under privacy.epsilon an exact count must not.
+    info = {"buckets": int(buckets.max()) + 1 if members.any() else 0, "clusters": int(members.sum()), "moved": moved}
+    return tree, buckets, info
 
 
 def _base_names(ctx):
@@ -128,4 +166,5 @@ def _above_floor(ctx) -> np.ndarray:
 
 # version 2: the clio strategy's LLM names pass the namer's guards (caps, copy check, scrubber)
 register_stage(Stage("hierarchy", _compute, _load, upstream=("facets", "embed", "cluster"), reads=_reads,
-                     artifacts=(f"{CACHE}/{FILE}",), version=3))  # 3: clio-engine assign: this run's centroids, not the reference run's
+                     artifacts=(f"{CACHE}/{FILE}", f"{CACHE}/{BUCKETS}"),
+                     version=4))  # 4: buckets of small clusters kept together; 3: clio-engine assign: this run's centroids

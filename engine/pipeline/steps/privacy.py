@@ -29,7 +29,8 @@ def _compute(ctx):
     p, h = ctx.cfg.privacy, ctx["hierarchy"]
     plan, users = noise_plan(ctx), ctx["facets"].users
     pubs = publish(h.labels, [lv.parent for lv in h.tree.levels], users, min_users=p.min_users,
-                   min_records=p.min_records, seed=ctx.cfg.seed, secondary=p.secondary_suppression, noise=plan)
+                   min_records=p.min_records, seed=ctx.cfg.seed, secondary=p.secondary_suppression, noise=plan,
+                   withheld=h.withheld)
     arrays = {f"{field}_{level}": getattr(pub, field) for level, pub in enumerate(pubs) for field in FIELDS}
     write_npz(ctx.rd.cached(FILE), **arrays)
     info = {"secondary_suppression": bool(p.secondary_suppression)}
@@ -49,5 +50,5 @@ def _load(ctx):
 register_stage(Stage("privacy", _compute, _load, upstream=("facets", "hierarchy"),
                      reads=("privacy.min_users", "privacy.min_records", "privacy.secondary_suppression", *PLAN_READS,
                             "seed"),
-                     version=5,  # 5: draws keyed by the noise plan too; 4: by the run's key and the records; 3: floors on exact and noised counts
+                     version=6,  # 6: the hierarchy's buckets of small clusters withheld; 5: draws keyed by the noise plan too; 4: by the run's key and the records; 3: floors on exact and noised counts
                      artifacts=(f"{CACHE}/{FILE}",)))
