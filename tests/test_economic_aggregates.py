@@ -298,10 +298,13 @@ def test_collaboration_columns_leave_no_small_remainder(case, tax):
         assert rest == hidden.sum() and _remainder_ok(int(rest), users_of(data, hidden)), m
 
 
-def test_level1_shares_follow_from_published_cells_only(case):
-    """automation / augmentation add no equation on hidden cells: they are functions of the shown level-0 counts."""
-    data, agg = case
+def test_level1_shares_follow_from_published_cells_only(case, data):
+    """automation / augmentation add no equation on hidden cells: they are functions of the shown level-0 counts,
+    and withheld where those hold fewer records than the published not_classified row (a split of the smaller part
+    misleads: review of 2026-12-05, a task's 16 shown of 43 mode records gave 0% automation against 34.9%)."""
+    frame, agg = case
     rows = agg.rows
+    withheld = 0
     for facet, var, prefix in (("collaboration", "collaboration", ""),
                                ("onet_task::collaboration", "onet_task_collaboration", None)):
         counts = table(rows, facet, f"{var}_count")
@@ -311,11 +314,34 @@ def test_level1_shares_follow_from_published_cells_only(case):
             pre = "" if prefix == "" else g + "::"
             auto = sum(counts.get(pre + m, 0.0) for m in AUTOMATION)
             aug = sum(counts.get(pre + m, 0.0) for m in AUGMENTATION)
-            if auto + aug == 0:
+            if auto + aug == 0 or auto + aug < counts.get(pre + "not_classified", 0.0):
                 assert pre + "automation" not in lvl1.index
+                withheld += auto + aug > 0
                 continue
             assert lvl1[pre + "automation"] == pytest.approx(100 * auto / (auto + aug))
             assert lvl1[pre + "augmentation"] == pytest.approx(100 * aug / (auto + aug))
+    if frame is data:
+        assert withheld, "no split was withheld: the synthetic economy does not exercise the rule"
+
+
+def test_a_task_whose_mode_cells_are_mostly_hidden_gets_no_automation_split(tax):
+    """As in the review (27 of a task's 43 records hidden): here the 16 shown are all directive and the 27 hidden
+    all augmentation, so a split would say 100% automation against 37% in the records. A task with most of its
+    records shown keeps its split."""
+    big, small, _ = planted_tasks(tax)
+    other = [t for t in range(60) if t not in (big, small)][0]
+    cells = [(big, "directive", 16), (big, "task iteration", 9), (big, "learning", 9), (big, "validation", 9),
+             (other, "directive", 30), (other, "learning", 20), (other, "validation", 3)]
+    task = [t for t, _, k in cells for _ in range(k)]
+    frame = pd.DataFrame({"user": np.arange(len(task)), "task": task,
+                          "collaboration": [m for _, m, k in cells for _ in range(k)], "country": "US"})
+    rows = economic_rows(frame, tax, min_users=MIN_USERS, min_records=MIN_RECORDS, geography_columns=["country"]).rows
+    lvl1 = table(rows, "onet_task::collaboration", "onet_task_collaboration_pct", level=1)
+    counts = table(rows, "onet_task::collaboration", "onet_task_collaboration_count")
+    name = {t: tax.task_text[t] for t in (big, other)}
+    assert counts[name[big] + "::not_classified"] == 27 and counts[name[big] + "::directive"] == 16
+    assert name[big] + "::automation" not in lvl1.index and name[big] + "::augmentation" not in lvl1.index
+    assert name[other] + "::automation" in lvl1.index
 
 
 def test_planted_small_task_leaves_no_trace(case, tax):
@@ -609,3 +635,23 @@ def test_two_codes_of_one_country_are_refused_and_the_run_makes_them_one(tax, da
     fixed = mixed.assign(country=mixed.country.map(lambda c: country_code(c) if isinstance(c, str) else c))
     a, b = (economic_rows(x, tax, **kw).rows for x in (data, fixed))
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+@pytest.mark.parametrize("n_geo, tiers, fit", [(3, False, False), (4, True, False), (5, True, True)])
+def test_tiers_and_the_gdp_fit_need_enough_geographies(tax, n_geo, tiers, fit):
+    """Quartile tiers of 3 geographies, or a line through 3 points, were published as findings (review)."""
+    from clio_engine.economic.aggregates import MIN_FIT_GEOGRAPHIES, MIN_TIER_GEOGRAPHIES
+
+    assert (MIN_TIER_GEOGRAPHIES, MIN_FIT_GEOGRAPHIES) == (4, 5)
+    codes = ["US", "DE", "FR", "JP", "BR"][:n_geo]
+    sizes = [40, 25, 60, 30, 20][:n_geo]
+    country = [c for c, k in zip(codes, sizes) for _ in range(k)]
+    frame = pd.DataFrame({"user": np.arange(len(country)), "task": 0, "collaboration": "directive", "country": country})
+    agg = economic_rows(frame, tax, min_users=MIN_USERS, min_records=MIN_RECORDS, population=population_table(),
+                        geography_columns=["country"], min_geo_records=15)
+    variables = set(agg.rows[agg.rows.facet == "country"].variable)
+    assert "usage_per_capita_index" in variables  # the index itself needs no minimum
+    assert ("usage_tier" in variables) == tiers
+    assert ("aui_gdp_slope" in variables) == fit
+    found = agg.facts["country"]["aui_gdp_fit"]
+    assert found["n"] == n_geo and (("slope" in found) == fit) and (("why" in found) != fit)

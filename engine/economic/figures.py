@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clio_engine.economic.aggregates import MIN_FIT_GEOGRAPHIES
 from clio_engine.plotting import png_bytes, pyplot
 from clio_engine.errors import InputError
 from clio_engine.privacy.escape import markdown_text, plot_label
@@ -280,15 +281,19 @@ def aui_gdp_figure(rows: pd.DataFrame, column: str, *, figure: bool = False):
     plt = pyplot()
     fit = aui_fit(rows, column)
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    in_fit = points.usage_tier.notna().to_numpy()  # tiers are given to the geographies the fit uses
+    has_fit = {"slope", "intercept"} <= fit.keys()
+    # Tiers are given to the geographies the fit uses; with too few of them there is neither (economic.aggregates).
+    in_fit = points.usage_tier.notna().to_numpy() if has_fit else np.ones(len(points), bool)
     gdp, aui = points.gdp_per_capita.to_numpy(), points.usage_per_capita_index.to_numpy()
-    ax.scatter(gdp[in_fit], aui[in_fit], s=18, color=PALETTE[0], label=f"{plot_label(column)} in the fit ({in_fit.sum()})")
+    label = (f"{plot_label(column)} in the fit ({in_fit.sum()})" if has_fit else
+             f"{plot_label(column)} ({in_fit.sum()}; no fit: fewer than {MIN_FIT_GEOGRAPHIES} with enough records)")
+    ax.scatter(gdp[in_fit], aui[in_fit], s=18, color=PALETTE[0], label=label)
     if (~in_fit).any():
         ax.scatter(gdp[~in_fit], aui[~in_fit], s=18, facecolors="none", edgecolors=PALETTE[0],
                    label=f"too few records for the fit ({(~in_fit).sum()})")
     for x, y, code in zip(gdp, aui, points.code):
         ax.annotate(_short(code, 8), (x, y), xytext=(3, 2), textcoords="offset points", fontsize=6, color="#555555")
-    if {"slope", "intercept"} <= fit.keys():
+    if has_fit:
         xs = np.geomspace(gdp.min(), gdp.max(), 50)
         label = f"fit: slope {fit['slope']:.2f}" + (f", R² {fit['r2']:.2f}" if "r2" in fit else "") \
             + (f", n {fit['n']:.0f}" if "n" in fit else "") \
