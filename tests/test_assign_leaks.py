@@ -113,3 +113,18 @@ def test_assign_joins_only_the_clusters_the_reference_run_published(hidden_perio
     assert (nearest_centroid(vectors, centroids) == np.asarray(hidden)[:, None]).any()  # the bait: some were nearest a hidden one
     assert not np.isin(labels, hidden).any()
     assert (labels == np.asarray(shown)[nearest_centroid(vectors, centroids[shown])]).all()
+
+
+def test_assign_keeps_the_reference_tree_and_says_its_buckets_are_not_moved(hidden_periods):
+    """hierarchy.mode: reference keeps the earlier run's tree as it is: the new run's clusters below the floors
+    are withheld as buckets (engine.privacy.buckets) but none is moved, and the report says so."""
+    import json
+
+    _, b = hidden_periods
+    info = json.loads((b / "manifest.json").read_text())["stages"]["hierarchy"]["small_cluster_buckets"]
+    assert info["kept_together"] is False and info["moved"] == 0
+    from clio_engine.pipeline.report import _buckets_line
+
+    assert _buckets_line(info) in (b / "report.md").read_text(encoding="utf-8")
+    said = _buckets_line({**info, "clusters": 3, "buckets": 1})
+    assert said.startswith("Base clusters withheld: 3, in 1 bucket of nearby") and "the earlier run's tree is kept as it is" in said

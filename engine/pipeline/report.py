@@ -88,9 +88,13 @@ def _buckets_line(info: dict) -> str:
     """How the base clusters below the floors were kept together (engine.privacy.buckets)."""
     if not info.get("clusters"):
         return "Every base cluster reaches the floors: none is withheld."
-    return (f"Base clusters withheld: {info['clusters']:,}, in {info['buckets']:,} buckets of nearby clusters below "
-            f"the floors, each bucket under one parent at every level ({info['moved']:,} moved to their bucket's "
-            "parent), so any hierarchy of these base clusters with these floors hides the same ones.")
+    n = info["buckets"]
+    head = (f"Base clusters withheld: {info['clusters']:,}, in {n:,} bucket{'' if n == 1 else 's'} of nearby clusters "
+            "below the floors")
+    if not info.get("kept_together", True):
+        return head + " (the earlier run's tree is kept as it is: secondary suppression covers a bucket split between parents)."
+    return (head + f", each bucket under one parent at every level ({info['moved']:,} moved to their bucket's parent), "
+            "so any hierarchy of these base clusters with these floors hides the same ones.")
 
 
 ZONE_TEXT = {

@@ -28,7 +28,7 @@ _BLOCK = 4096  # rows of the similarity matrix computed at once: 4096 × 20,000 
 
 def small_cluster_buckets(base_labels: np.ndarray, user_codes: np.ndarray, centroids: np.ndarray, *,
                           min_users: int, min_records: int) -> np.ndarray:
-    """[K] int64 bucket of each base cluster (0, 1, …), or −1 for a cluster that stays on its own.
+    """[K] int64 bucket of each base cluster (0, 1, …), or −1 for a cluster that stays on its own (or is empty).
 
     base_labels [N] int64 (−1 = noise, ignored), user_codes [N] int64 ≥ 0, centroids [K, D]. Every bucket
     has ≥ 2 clusters and reaches both floors on its true counts, unless all clustered records together do not
@@ -46,6 +46,7 @@ def small_cluster_buckets(base_labels: np.ndarray, user_codes: np.ndarray, centr
     pairs = sorted_unique(labels * n_users + users)  # distinct (cluster, user), sorted by cluster
     records = np.bincount(labels, minlength=k).astype(np.int64)
     small = ~meets_thresholds(distinct_per_group(labels, users, k, n_users), records, min_users, min_records)
+    small &= records > 0  # an empty cluster (an earlier run's, no record this time) hides nothing and has no centroid
     if not small.any():
         return buckets
     unit = _unit_rows(np.asarray(centroids, dtype=np.float32))

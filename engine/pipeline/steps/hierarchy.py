@@ -12,7 +12,8 @@ With `privacy.secondary_suppression` (the default), the base clusters below the 
 buckets that reach them (engine.privacy.buckets) and each bucket is kept under one parent of the finished tree
 (`hierarchy.together.keep_together`), so that what the privacy stage hides does not depend on the hierarchy: two
 releases of one base clustering grouped otherwise then give no hidden size back. An earlier run's tree
-(`hierarchy.mode: reference`) is kept as it is, and hides by secondary suppression alone.
+(`hierarchy.mode: reference`) is kept as it is: its buckets are withheld where they fall, and secondary
+suppression covers a bucket that straddles two parents.
 """
 from __future__ import annotations
 
@@ -81,8 +82,8 @@ def _compute(ctx):
         tree = build_hierarchy(c.centroids, c.sizes, levels=cfg.hierarchy.levels, top=cfg.hierarchy.top,
                                seed=cfg.seed, strategy=strategy, base_names=names)
     buckets, together = np.full(len(c.sizes), -1, dtype=np.int64), None
-    if cfg.privacy.secondary_suppression and not hasattr(strategy, "fixed_tree"):
-        tree, buckets, together = _keep_small_clusters_together(ctx, tree)
+    if cfg.privacy.secondary_suppression:  # an earlier run's tree is kept as it is: its buckets are only withheld
+        tree, buckets, together = _keep_small_clusters_together(ctx, tree, move=not hasattr(strategy, "fixed_tree"))
     write_text(ctx.rd.cached(FILE), json.dumps(tree.to_dict()))
     write_npz(ctx.rd.cached(BUCKETS), buckets=buckets)
     info = {"levels": [len(lv) for lv in tree.levels], "strategy": tree.strategy}
@@ -113,19 +114,21 @@ def _load(ctx):
     return Hierarchy(tree, S.node_labels(ctx["cluster"].base, tree.ancestors()), buckets)
 
 
-def _keep_small_clusters_together(ctx, tree):
+def _keep_small_clusters_together(ctx, tree, move: bool = True):
     """(tree', buckets [K], info): the base clusters below the floors in buckets that reach them, each bucket
-    under one parent (engine.privacy.buckets)."""
+    under one parent (engine.privacy.buckets). move=False (an earlier run's fixed tree): the buckets are withheld
+    but not moved; where one straddles two parents, secondary suppression covers the parts as before."""
     from clio_engine.hierarchy.together import keep_together
     from clio_engine.privacy.buckets import small_cluster_buckets
 
     c, p = ctx["cluster"], ctx.cfg.privacy
     buckets = small_cluster_buckets(c.base, ctx["facets"].users, c.centroids, min_users=p.min_users,
                                     min_records=p.min_records)
-    tree, moved = keep_together(tree, buckets)
+    tree, moved = keep_together(tree, buckets) if move else (tree, 0)
     members = buckets >= 0
     # No record count here: stage info reaches the release manifest, and under privacy.epsilon an exact count must not.
-    info = {"buckets": int(buckets.max()) + 1 if members.any() else 0, "clusters": int(members.sum()), "moved": moved}
+    info = {"buckets": int(buckets.max()) + 1 if members.any() else 0, "clusters": int(members.sum()), "moved": moved,
+            "kept_together": move}
     return tree, buckets, info
 
 
