@@ -72,6 +72,11 @@ def test_the_last_bucket_below_the_floors_takes_the_nearest_cluster_above_them()
     assert buckets.tolist() == [0, 0, -1, 0]
     # Nothing above the floors at all: one bucket of everything, which publishes nothing.
     assert small_cluster_buckets(labels[:6], users[:6], centroids[:2], **FLOORS).tolist() == [0, 0]
+    # An empty cluster (an `assign` run's, no record this time) is in no bucket and never pads one (review: the
+    # padding picked it, leaving a bucket of 3 records).
+    empty = small_cluster_buckets(np.repeat([0, 2], [3, 20]), np.arange(23), np.array([[1, 0], [0.9, 0.1], [-1, 0]],
+                                                                                     dtype=np.float32), **FLOORS)
+    assert empty.tolist() == [0, -1, 0]
     # Nothing below them: no bucket.
     assert small_cluster_buckets(labels[6:] - 2, users[6:], centroids[2:], **FLOORS).tolist() == [-1, -1]
 

@@ -149,9 +149,9 @@ def _earlier_release(dest: Path, clusters: pa.Table):
 def _warn_if_linked(earlier, dest: Path) -> None:
     """Warn when the release that replaced `earlier` (audit views) may give suppressed counts back together with it.
 
-    Under one set of floors the engine hides the same base clusters whatever the hierarchy (the buckets of small
-    clusters, engine.privacy.buckets), so sizes come back only where the floors (or the strategy's reference
-    tree) differ: those are checked here (`audit.joint`). Facet cells are not made hierarchy-independent: a parent's
+    Under one set of floors and user ids the engine hides the same base clusters whatever the hierarchy (the
+    buckets of small clusters, engine.privacy.buckets), so sizes come back only where the floors, the user ids
+    (another `input.user_column`, or none: each record its own user) or the reference tree differ: checked here (`audit.joint`). Facet cells are not made hierarchy-independent: a parent's
     cell sums its children's cells, hidden ones included, under each hierarchy's grouping. Their LP is the slow
     part (39 s against 0.3 s on the demo), so a run only says that they may follow."""
     from clio_engine.audit import joint
@@ -164,17 +164,17 @@ def _warn_if_linked(earlier, dest: Path) -> None:
               "or use privacy.epsilon")
     n_base = len(joint.base_sizes(new))
     if n_base > JOINT_CHECK_MAX_BASE:  # an LP of that size is an audit's job, not every run's
-        log.warning("%s replaced an earlier release of the same %d base clusters that groups them otherwise; together "
-                    "they may give suppressed counts back (not checked at this size: `clio-engine audit` of both)",
+        log.warning("%s replaced an earlier release of the same %d base clusters that publishes them otherwise; "
+                    "together they may give suppressed counts back (not checked at this size: `clio-engine audit` of both)",
                     dest, n_base)
         return
     found = joint.attack([earlier, new], ["the earlier release", "this one"], cells=False)
     if found:
-        log.warning("%s replaced an earlier release of the same base clusters that groups them otherwise: the two "
-                    "together give back %d suppressed cluster sizes, and facet cells may follow (`clio-engine audit` "
+        log.warning("%s replaced an earlier release of the same base clusters that publishes them otherwise (other "
+                    "floors, user ids or tree): the two together give back %d suppressed cluster sizes, and facet cells may follow (`clio-engine audit` "
                     "of both finds them). %s", dest, len(found), advice)
     elif _has_suppressed_cells(dest):
-        log.warning("%s replaced an earlier release of the same base clusters that groups them otherwise: no "
+        log.warning("%s replaced an earlier release of the same base clusters that publishes them otherwise: no "
                     "suppressed cluster size follows from the two, but suppressed facet cells may (a parent's cells "
                     "sum its children's; not checked here: `clio-engine audit` of both does). %s", dest, advice)
 

@@ -45,8 +45,8 @@ def small_cluster_buckets(base_labels: np.ndarray, user_codes: np.ndarray, centr
     n_users = int(users.max()) + 1 if users.size else 1
     pairs = sorted_unique(labels * n_users + users)  # distinct (cluster, user), sorted by cluster
     records = np.bincount(labels, minlength=k).astype(np.int64)
-    small = ~meets_thresholds(distinct_per_group(labels, users, k, n_users), records, min_users, min_records)
-    small &= records > 0  # an empty cluster (an earlier run's, no record this time) hides nothing and has no centroid
+    passing = meets_thresholds(distinct_per_group(labels, users, k, n_users), records, min_users, min_records)
+    small = ~passing & (records > 0)  # an empty cluster (an earlier run's, no record this time) hides nothing
     if not small.any():
         return buckets
     unit = _unit_rows(np.asarray(centroids, dtype=np.float32))
@@ -63,7 +63,7 @@ def small_cluster_buckets(base_labels: np.ndarray, user_codes: np.ndarray, centr
         if not short.any():
             break
         if len(roots) == 1:  # every small cluster together is still below the floors: add the nearest other
-            _pad(uf, small, members, unit, records)
+            _pad(uf, small, passing, members, unit, records)
             break
         means = _unit_rows(np.add.reduceat(unit[members] * records[members, None], starts))
         nearest = _nearest_other(means[short], means, np.flatnonzero(short))
@@ -102,10 +102,11 @@ def _union(uf: np.ndarray, a: int, b: int) -> None:
         uf[max(a, b)] = min(a, b)
 
 
-def _pad(uf: np.ndarray, small: np.ndarray, members: np.ndarray, unit: np.ndarray, records: np.ndarray) -> None:
+def _pad(uf: np.ndarray, small: np.ndarray, passing: np.ndarray, members: np.ndarray, unit: np.ndarray,
+         records: np.ndarray) -> None:
     """Join the one bucket below the floors to the cluster above them nearest its centroid. One is enough: a
     cluster above the floors reaches them alone, and so does any bucket holding it."""
-    others = np.flatnonzero(~small)
+    others = np.flatnonzero(passing)  # never an empty cluster: it would leave the bucket below the floors
     if not len(others):
         return  # the whole clustering is below the floors: nothing will be published
     mean = _unit_rows((unit[members] * records[members, None]).sum(0, keepdims=True))
