@@ -349,12 +349,15 @@ def test_facet_filter_recolours_the_map_and_reweights_the_tree(page, explorer_ru
     changed = (np.abs(before - after).sum(axis=2) > 30).mean()
     assert changed > 0.001, f"only {changed:.4%} of the map's pixels changed"
     assert page.locator("#th-share").inner_text() == "of cluster"
+    # The users column is still the whole cluster's (review: it read as the value's users under the filter).
+    assert page.locator("#th-users").inner_text() == "cluster users"
     assert page.locator("#tree .tree-row .num").all_inner_texts() != sizes_before
     assert "share of language" in page.locator("#legend").inner_text()
     _artifact(page, "explorer-filter.png")
     page.select_option("#facet-filter", "")
     page.wait_for_timeout(100)
     assert np.abs(_canvas_pixels(page) - before).sum() == 0  # clearing the filter restores the map
+    assert page.locator("#th-users").inner_text() == "users"
     assert page.errors == []
 
 

@@ -447,6 +447,9 @@
     for (const r of [...roots].sort(byWeight)) tree.appendChild(treeRow(r));
     $("th-size").textContent = state.filter ? "≈ records" : "records";
     $("th-share").textContent = state.filter ? "of cluster" : "share";
+    // Users per facet value are not in this page: under a filter the column stays the whole cluster's, and says so.
+    $("th-users").textContent = state.filter ? "cluster users" : "users";
+    $("th-users").title = state.filter ? "all of the cluster's users, not only those with " + filterLabel() : "";
   }
   function toggle(j) { if (state.expanded.has(j)) state.expanded.delete(j); else state.expanded.add(j); renderTree(); }
   function focusRow(j) { const r = rowOf.get(j); if (r) r.focus(); }
