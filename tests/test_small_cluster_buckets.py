@@ -106,6 +106,10 @@ def test_keep_together_puts_each_bucket_under_one_parent_and_recounts_the_levels
     assert [tree.levels[1].size.tolist(), tree.levels[2].size.tolist()] == [[11, 20], [11, 20]]
     # Centroids are recomputed as the size-weighted mean of the children (the identity rows make it visible).
     assert np.allclose(tree.levels[1].centroid[1], np.array([0, 0, 7, 8, 2, 3]) / np.linalg.norm([7, 8, 2, 3]))
+    # A tie goes to the lowest parent index: clusters 1 (6 records, parent 0) and 2 (7, parent 1) sized alike here.
+    even = Level(base.parent, np.array([5.0, 7, 7, 8, 2, 3]), base.centroid)
+    tree, moved = keep_together(Tree((even, mid, top)), np.array([-1, 0, 0, -1, -1, -1]))
+    assert moved == 1 and tree.levels[0].parent.tolist()[1:3] == [0, 0]
     untouched = Tree((base, mid, top))
     assert keep_together(untouched, np.full(6, -1))[0] is untouched
 
