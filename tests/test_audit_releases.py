@@ -93,7 +93,7 @@ def _pinned(found, kind):
 
 def test_two_real_releases_with_other_hierarchies_give_no_hidden_size_back(two_hierarchies):
     """Both hide the same base clusters (the buckets of small clusters), so every Other row is a sum of whole
-    buckets: the joint LP pins no size. Before the buckets this pair gave 3 base cluster sizes back."""
+    buckets: the joint LP pins no size. Before the buckets this pair gave 7 base cluster sizes back."""
     releases = [d / "release" for d in two_hierarchies]
     assert all(audit(r) == [] for r in releases)
     hidden = [set(pd.read_parquet(r / "clusters.parquet").query("~published and level == 0").id) for r in releases]
