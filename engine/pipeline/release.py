@@ -151,9 +151,10 @@ def _warn_if_linked(earlier, dest: Path) -> None:
 
     Under one set of floors and user ids the engine hides the same base clusters whatever the hierarchy (the
     buckets of small clusters, engine.privacy.buckets), so sizes come back only where the floors, the user ids
-    (another `input.user_column`, or none: each record its own user) or the reference tree differ: checked here (`audit.joint`). Facet cells are not made hierarchy-independent: a parent's
-    cell sums its children's cells, hidden ones included, under each hierarchy's grouping. Their LP is the slow
-    part (39 s against 0.3 s on the demo), so a run only says that they may follow."""
+    (another `input.user_column`, or none: each record its own user) or the reference tree differ: checked here
+    (`audit.joint`). Facet cells are not made hierarchy-independent: a parent's cell sums its children's cells,
+    hidden ones included, under each hierarchy's grouping. Their LP is the slow part (39 s against 0.3 s on the
+    demo), so a run only says that they may follow."""
     from clio_engine.audit import joint
     from clio_engine.audit.files import load_view
 
@@ -171,8 +172,8 @@ def _warn_if_linked(earlier, dest: Path) -> None:
     found = joint.attack([earlier, new], ["the earlier release", "this one"], cells=False)
     if found:
         log.warning("%s replaced an earlier release of the same base clusters that publishes them otherwise (other "
-                    "floors, user ids or tree): the two together give back %d suppressed cluster sizes, and facet cells may follow (`clio-engine audit` "
-                    "of both finds them). %s", dest, len(found), advice)
+                    "floors, user ids or tree): the two together give back %d suppressed cluster sizes, and facet "
+                    "cells may follow (`clio-engine audit` of both finds them). %s", dest, len(found), advice)
     elif _has_suppressed_cells(dest):
         log.warning("%s replaced an earlier release of the same base clusters that publishes them otherwise: no "
                     "suppressed cluster size follows from the two, but suppressed facet cells may (a parent's cells "
@@ -183,8 +184,9 @@ def _has_suppressed_cells(release: Path) -> bool:
     path = release / "facets.parquet"
     if not path.is_file():
         return False
-    table = pq.read_table(path)  # a release's facets are small: one row per published cell
-    return "suppressed" in table.column_names and bool(pc.any(table["suppressed"]).as_py())
+    if "suppressed" not in pq.read_schema(path).names:
+        return False
+    return bool(pc.any(pq.read_table(path, columns=["suppressed"])["suppressed"]).as_py())
 
 
 def _check_release_destination(dest: Path) -> None:
