@@ -4,7 +4,9 @@ the frame every Clio-style summary shares.
 A name is split at ", " into its phrases. A phrase is a *piece* of a longer one where one word follows it, or
 precedes it, in more than 90% of its uses over the demo's texts: a plain count of every phrase of up to 4 words
 (`text_phrases`), independent of the namer's vocabulary pruning ("lean" in "Draft one-page lean, canvas"). A
-*frame word* is "user", "assistant", "asked", "requested" or "wants" anywhere in a name.
+*frame word* is "user", "assistant", "asked", "requested" or "wants" anywhere in a name. A *keyword pair* is
+a name of two phrases one of which is a lone word ("Chapters, explain", "Delay, email"): it reads as a list of
+keywords, not as a phrase.
 
 The texts are regenerated from the run's manifest (`input.synthetic_records`, `seed`), so only runs of
 `clio-engine demo` (the synthetic generator) can be read.
@@ -46,9 +48,10 @@ def faults(names: pd.Series, uses: Counter, longest: Counter) -> dict:
 
     pieces = [n for n in names if has_piece(n)]
     frames = [n for n in names if FRAME.search(n)]
+    lone = [n for n in names if "," in n and any(len(p.split()) == 1 for p in n.split(","))]
     return {"names": len(names), "with_piece": len(pieces), "with_frame_word": len(frames),
-            "unnamed": int(names.str.startswith("Cluster ").sum()), "piece_examples": pieces[:5],
-            "frame_examples": frames[:5]}
+            "keyword_pairs": len(lone), "unnamed": int(names.str.startswith("Cluster ").sum()),
+            "piece_examples": pieces[:5], "frame_examples": frames[:5], "keyword_pair_examples": lone[:5]}
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import pytest
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Level, Tree
 from clio_engine.naming import KeywordNamer, NodeName, PhraseNamer
-from clio_engine.naming.phrases import mmr, text_phrases
+from clio_engine.naming.phrases import join_pair, mmr, name_options, text_phrases, verb_like
 
 # Base node → (parent, texts, distinct users). Nodes 0 and 1 share every text: their best phrases collide.
 BASE = {
@@ -263,6 +263,42 @@ def test_the_summary_frame_starts_or_ends_no_phrase():
         "draft", "draft lean", "draft lean canvas", "lean", "lean canvas", "canvas"]
     assert text_phrases("The user wants a lean canvas; user requested assistance") == [
         "lean", "lean canvas", "canvas", "assistance"]
+
+
+@pytest.mark.unit
+def test_verbs_are_told_by_the_words_around_them():
+    """A verb follows "to", "please", "you" or "help", or its object follows it; a noun rarely does. The
+    wake word opening hwu64's commands ("olly tell me ...") is followed by a verb, not an object; "for a
+    wedding" is no gerund cue (the one-letter word sits between); a gerund needs its own cue."""
+    texts = ["The user asked the assistant to explain chapters", "can you explain recursion",
+             "please plan my week", "plan a trip to japan", "japan in spring", "japan rail pass prices",
+             "olly tell me the time", "olly set an alarm", "help with fixing the bug", "fixing react errors",
+             "a dress for a wedding", "wedding toast ideas", "i'm seeing a direct debit", "seeing it twice"]
+    words = {"explain", "plan", "japan", "olly", "fixing", "wedding", "seeing", "chapters", "absent"}
+    assert verb_like(texts, words) == {"explain", "plan", "fixing"}
+    assert verb_like(texts, set()) == frozenset()
+    assert verb_like(texts, words, sample=3) <= {"explain", "plan", "fixing"}  # every 5th text: still no noun
+
+
+@pytest.mark.unit
+def test_a_lone_verb_leads_the_pair_it_names():
+    """The demo named clusters "Chapters, explain", "Marathon, plan" and "Intuitively, explain": a keyword
+    pair. A lone verb now leads its object; a phrase already opening with a verb, a past form, or an object
+    repeating the verb's stem keeps the comma."""
+    verbs = frozenset({"explain", "plan", "deliver", "received", "meet", "fix"})
+    assert join_pair("chapters", "explain", verbs) == "explain chapters"
+    assert join_pair("intuitively", "explain", verbs) == "explain intuitively"
+    assert join_pair("plan", "marathon training", verbs) == "plan marathon training"
+    assert join_pair("fix bug", "explain", verbs) == "fix bug, explain"  # the other opens with a verb
+    assert join_pair("delivery time", "deliver", verbs) == "delivery time, deliver"  # "deliver delivery time"
+    assert join_pair("meeting", "meet", verbs) == "meeting, meet"
+    assert join_pair("money", "received", verbs) == "money, received"  # past forms read as fragments
+    assert join_pair("delay", "email", verbs) == "delay, email"  # no verb: as before
+    assert name_options(["chapters", "explain"], 2, verbs) == ["chapters", "explain", "explain chapters"]
+    assert name_options(["chapters", "explain"], 2) == ["chapters", "explain", "chapters, explain"]
+    assert name_options(["chapters", "explain"], 1, verbs) == ["chapters", "explain"]
+    # a composed pair equal to a phrase already in the pool is offered once
+    assert name_options(["explain chapters", "chapters", "explain"], 2, verbs).count("explain chapters") == 1
 
 
 def test_no_name_or_keyword_is_a_piece_of_a_longer_phrase(tiny_embed, gold_topics):

@@ -18,9 +18,10 @@
 3. Diversify. Maximal marginal relevance (KeyBERT's MMR): pick the most relevant phrase, then repeatedly
    the phrase maximising (1 − diversity) · relevance − diversity · max cos(p, picked).
 4. Name. The options are the node's first `name_pool` distinct phrases and each pair of them ("card will
-   expire, expiration date"; pairs only with `name_phrases` = 2), embedded in a second batch and ranked by
-   the same contrast relevance, except that the node's side is its mode (`query` "mode", the default): from
-   the centroid, `mode_steps` times, the mean of the `mode_share` of the node's texts nearest the current
+   expire, expiration date"; pairs only with `name_phrases` = 2; a lone verb leads the other phrase as its
+   object, "explain chapters" rather than "chapters, explain": `join_pair`, `verb_like`), embedded in a
+   second batch and ranked by the same contrast relevance, except that the node's side is its mode
+   (`query` "mode", the default): from the centroid, `mode_steps` times, the mean of the `mode_share` of the node's texts nearest the current
    point (a trimmed mean shift). A node that mixes two intents has its centroid between them; the mode
    sits in the larger one, so the name says what most of its texts ask rather than a blend
    (`query` "centroid" ranks against the centroid). The name is the option whose own embedding best points
@@ -52,6 +53,14 @@ MAX_WORDS = 3
 MIN_LIFT = 2.0  # a candidate is at least this many times as frequent in its node as in the rest of the corpus
 BOUND_SHARE = 0.9  # a phrase one word follows or precedes in > 90% of its occurrences is a piece of a longer one
 MODE_SAMPLE = 20_000  # a node's mode is sought among at most this many of its texts (a seeded sample beyond)
+VERB_CUES = frozenset({"to", "please", "you", "help"})  # words a verb follows: "to explain", "can you fix", "help write"
+GERUND_CUES = VERB_CUES | {"with", "about", "on", "for", "in"}  # and a gerund: "with planning", "help fixing"
+# What a verb is followed by: its object ("that" is left out: after a noun it opens a relative clause).
+OBJECT_CUES = frozenset({"the", "a", "an", "my", "me", "your", "our", "us", "this", "these", "those", "it",
+                         "them", "him", "her", "some", "all", "any"})
+VERB_SHARE = 0.5  # a word is a verb where a cue sits beside it in at least this share of its uses
+DIRECT_SHARE = 0.2  # and it may lead a name where its object follows it directly in this share ("deal with" never)
+VERB_SAMPLE = 200_000  # texts read to tell verbs (evenly spaced beyond)
 EMBED_FIELDS = ("model", "device", "dtype", "max_length", "cache_dir")  # cfg.embed fields the phrase embedder reads
 # sklearn's list holds content words that name topics ("bill", "call", "top", "interest", "system",
 # "fire", "amount", "name", ...): they may start or end a phrase. Chat fillers that name none may not, nor
@@ -71,6 +80,7 @@ NO_END = frozenset({"top"})  # content words that end phrases only as the head o
 _CLAUSE = re.compile(r"[.,;:!?()\[\]\"]+|\s-\s")
 # keywords._TOKEN_PATTERN plus inner apostrophes: "hasn't" stays one (stop) word, never a phrase "hasn arrived".
 _TOKEN = re.compile(r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#]\b")
+_WORD = re.compile(r"(?u)\b[a-zA-Z](?:[a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#])?\b")  # _TOKEN and the one-letter words
 # Between two words, what a phrase may span: spaces and the one-letter words the tokens leave out ("i", "a").
 _SPANNABLE = re.compile(r"(?u)\b[a-zA-Z]\b|\s+")
 
@@ -226,7 +236,8 @@ class PhraseNamer(KeywordNamer):
 
     `embed_phrases(list[str]) -> [P, D]` must embed into the space of the run's vectors (the same model);
     None keeps the c-TF-IDF order. Each distinct phrase is embedded once per namer (`_phrase_vectors`).
-    `name_phrases` = 2 lets a name join two phrases ("a, b", ≤ 6 words), 1 keeps it to one phrase.
+    `name_phrases` = 2 lets a name join two phrases ("a, b" or "verb object", ≤ 6 words), 1 keeps it to one
+    phrase.
     `query` "mode" ranks the name options against each node's mode (`mode_share`, `mode_steps`; see the
     module docstring), "centroid" against its centroid; the keyword order (MMR) always uses the centroid.
     `min_lift` (≥ 0; 0 keeps every phrase): see `distinctive`. `bound_share` (in (0, 1]; 1 keeps every
@@ -285,13 +296,17 @@ class PhraseNamer(KeywordNamer):
                                    scrubber, idf, corpus_counts) for l in range(tree.n_levels)]
         self._embed({p for candidates, _ in levels for phrases in candidates.values() for p in phrases})
         examples = self._examples(texts, vectors, node_labels, tree, published, user_codes, scrubber)
-        ranked, options = [], []
+        ranked, pools, options = [], [], []
         for l, level in enumerate(tree.levels):
             candidates, neighbours = levels[l]
             ranked.append(self._rank(candidates, neighbours, _unit(np.asarray(level.centroid, dtype=np.float64)),
                                      np.flatnonzero(published[l])))
-            options.append({n: name_options(distinct_phrases(phrases)[:self.name_pool], self.name_phrases)
-                            for n, phrases in ranked[l].items()})
+            pools.append({n: distinct_phrases(phrases)[:self.name_pool] for n, phrases in ranked[l].items()})
+        # Lone words may lead a pair; first words decide whether the other phrase already opens with a verb.
+        firsts = {p.split(" ", 1)[0] for pool in pools for phrases in pool.values() for p in phrases}
+        verbs = verb_like(texts, firsts) if self.name_phrases == 2 else frozenset()
+        for pool in pools:
+            options.append({n: name_options(phrases, self.name_phrases, verbs) for n, phrases in pool.items()})
         self._embed({o for level in options for opts in level.values() for o in opts})  # the second and last batch
         out: list[list[NodeName | None]] = []
         for l, level in enumerate(tree.levels):
@@ -401,12 +416,80 @@ class PhraseNamer(KeywordNamer):
         return [options[i] for i in np.argsort(-relevance, kind="stable")]
 
 
-def name_options(phrases: list[str], name_phrases: int) -> list[str]:
+def name_options(phrases: list[str], name_phrases: int, verbs: frozenset[str] = frozenset()) -> list[str]:
     """Possible names of a node from its first distinct phrases in ranked order: each phrase and, with
-    `name_phrases` = 2, each pair "a, b" (a ranked before b)."""
+    `name_phrases` = 2, each pair (a ranked before b) as `join_pair` writes it; no option twice."""
     if name_phrases == 1:
         return list(phrases)
-    return list(phrases) + [f"{a}, {b}" for i, a in enumerate(phrases) for b in phrases[i + 1:]]
+    pairs = [join_pair(a, b, verbs) for i, a in enumerate(phrases) for b in phrases[i + 1:]]
+    return list(dict.fromkeys([*phrases, *pairs]))
+
+
+def join_pair(a: str, b: str, verbs: frozenset[str]) -> str:
+    """Two phrases as one name. Where one of them is a lone verb (`verbs`, no past form) and the other reads
+    as its object (`_may_follow`), the verb leads ("chapters" + "explain" → "explain chapters", "intuitively"
+    + "explain" → "explain intuitively"), which reads as a request; otherwise "a, b"."""
+    if _may_lead(b, verbs) and _may_follow(a, b, verbs):
+        return f"{b} {a}"
+    if _may_lead(a, verbs) and _may_follow(b, a, verbs):
+        return f"{a} {b}"
+    return f"{a}, {b}"
+
+
+def _may_follow(phrase: str, verb: str, verbs: frozenset[str]) -> bool:
+    """`phrase` reads as `verb`'s object: it opens with no verb or gerund ("run stopping to walk"), ends in
+    no past form ("move ghosted") and repeats no stem of the verb ("deliver delivery time")."""
+    words = phrase.split(" ")
+    return (words[0] not in verbs and not words[0].endswith("ing") and not _past(words[-1])
+            and not _shares_stem(verb, phrase))
+
+
+def _past(word: str) -> bool:
+    return word.endswith("ed") and not word.endswith("eed")
+
+
+def _may_lead(phrase: str, verbs: frozenset[str]) -> bool:
+    """A lone verb that is no past form: "received transferred money" reads as two fragments."""
+    return " " not in phrase and phrase in verbs and not _past(phrase)
+
+
+def _shares_stem(word: str, phrase: str) -> bool:
+    """True where a word of `phrase` starts as `word` does (4 letters): "deliver delivery time", "meet
+    meeting" would say one thing twice."""
+    return any(w[:4] == word[:4] for w in re.split(r"[\s-]+", phrase))
+
+
+def verb_like(texts: Sequence[str], words: set[str], *, share: float = VERB_SHARE, direct: float = DIRECT_SHARE,
+              sample: int = VERB_SAMPLE) -> frozenset[str]:
+    """The words of `words` (lower-case single words) that act as verbs in `texts`: in at least `share` of
+    their occurrences they follow a word a verb follows (`VERB_CUES`: "to explain", "can you fix", "help
+    write") or an object's first word follows them (`OBJECT_CUES`: "olly, clear my calendar", "play the
+    song"); a word in -ing only where it follows `GERUND_CUES` ("help with planning", not "seeing a").
+    Only verbs that take their object directly — a content word or `OBJECT_CUES` next in at least `direct`
+    of their uses — are returned: "dealing with", "apologize to" and "choose between" would drop the
+    preposition ("Dealing boss who micromanages"). Nouns rarely do ("trip to japan" is one of
+    many uses of "japan"). Counted on at most `sample` texts (evenly spaced: the
+    property is the language's, not a cluster's)."""
+    if not words:
+        return frozenset()
+    step = max(1, -(-len(texts) // sample))
+    seen = dict.fromkeys(words, 0)
+    cued = dict.fromkeys(words, 0)
+    objects = dict.fromkeys(words, 0)
+    for text in texts[::step]:
+        for clause in _CLAUSE.split(text.lower().replace("\u2019", "'")):
+            tokens = _WORD.findall(clause)  # one-letter words too: "for a wedding" is no cue
+            for i, word in enumerate(tokens):
+                if word not in seen:
+                    continue
+                seen[word] += 1
+                after = tokens[i + 1] if i + 1 < len(tokens) else ""
+                objects[word] += after in OBJECT_CUES or (after != "" and after not in STOP_WORDS)
+                if word.endswith("ing"):  # "seeing a direct debit" is no request to see: gerunds by their cue only
+                    cued[word] += i > 0 and tokens[i - 1] in GERUND_CUES
+                else:
+                    cued[word] += (i > 0 and tokens[i - 1] in VERB_CUES) or after in OBJECT_CUES
+    return frozenset(w for w in words if seen[w] and cued[w] >= share * seen[w] and objects[w] >= direct * seen[w])
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
