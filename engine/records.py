@@ -39,7 +39,9 @@ _HAS_USERS_KEY = b"clio.has_user_ids"
 log = logging.getLogger(__name__)
 # SYSTEM_PROMPTS: a conversation's system prompts, kept beside its text for facet extraction only
 SYSTEM_PROMPTS = "__system"
-_RESERVED = ("row", "id", "text", "user_id", SYSTEM_PROMPTS)
+# EXTRACTED_TASK: the task facet an LLM extracted (free text, never a facet cell), kept for the Economic Index
+EXTRACTED_TASK = "__task"
+_RESERVED = ("row", "id", "text", "user_id", SYSTEM_PROMPTS, EXTRACTED_TASK)
 # Reason prefix of a row whose conversation cannot be read (the rest names the place and the problem).
 _INVALID = "invalid conversation"
 # Column rendered as the system prompt beside a `messages` / `conversations` column (Anthropic request logs).

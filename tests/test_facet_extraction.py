@@ -285,3 +285,46 @@ def test_smollm2_extracts_facets_for_twenty_conversations(tmp_path):
     assert first.usage["requests"] == 60 and first.usage["calls"] >= 60 and first.usage["completion_tokens"] > 0
     assert second.usage["requests"] == 60 and second.usage["cached"] == 60 and second.usage.get("calls", 0) == 0
     assert second.values == first.values and second.errors == first.errors
+
+
+# ------------------------------------------------------------------------------------------ economic glue
+
+
+@pytest.mark.parametrize("text_facet, task_column, input_task, mapped", [
+    ("request", None, False, "__task"),   # the default: the extracted task, kept beside the request
+    ("request", "task", False, "__task"),
+    ("request", "task", True, "task"),    # the input's own column of that name wins
+    ("task", None, False, None),          # the embedded text is the task already
+])
+def test_the_extracted_task_is_kept_for_the_economic_mapping(text_facet, task_column, input_task, mapped):
+    """The task facet was extracted (one call per conversation) and then dropped: the economic stage's default
+    "map the extracted task" never happened, and `economic.task_column: task` passed its check only to fail
+    with a KeyError. It is now kept in a reserved column — mapped, never a facet cell."""
+    import pandas as pd
+
+    from clio_engine.facets.extract import FacetTable
+    from clio_engine.pipeline.steps.economic import mapped_column
+    from clio_engine.pipeline.steps.facets import _apply
+    from clio_engine.pipeline.steps.records import Loaded
+    from clio_engine.pipeline.stages import user_codes
+    from clio_engine.records import load_records
+
+    frame = pd.DataFrame({"id": ["a", "b", "c"], "text": ["t0", "t1", "t2"], "user_id": ["u", "v", "w"]})
+    if input_task:
+        frame["task"] = ["own 0", "own 1", "own 2"]
+    records = load_records(frame, user_column="user_id", facet_columns=["task"] if input_task else None)
+    fields = ("request", "task", "language")
+    table = FacetTable(fields, {"request": ["r0", "r1", "r2"], "task": ["write a poem", None, "fix a bug"],
+                                "language": ["english", "english", None]},
+                       {"request": [None] * 3, "task": [None, "malformed", None], "language": [None, None, "timeout"]})
+    out = _apply(Loaded(records, "test", user_codes(records.table)), table, text_facet, lambda s: s)
+    cfg = load_config(None, {"facets.extract": True, "facets.fields": list(fields), "input.text_facet": text_facet,
+                             "economic.taxonomy": "onet", "economic.task_column": task_column})
+    assert mapped_column(cfg, out.records) == mapped
+    assert "__task" not in out.records.facet_columns  # free text: never aggregated into cells
+    assert out.records.facet_columns == (["task"] if input_task else []) + ["language"]
+    if mapped == "__task":
+        assert out.records.table.column("__task").to_pylist() == ["write a poem", None, "fix a bug"]
+    if text_facet == "task":
+        assert out.records.texts == ["write a poem", "fix a bug"]  # the failed one rejected
+        assert "__task" not in out.records.table.column_names

@@ -55,17 +55,27 @@ def _check(ctx):
         raise ConfigError(f"economic.no_task_floor = {e.no_task_floor} is not a cosine similarity in [-1, 1]")
     names = ctx["records"].records.facet_columns
     col = cfg.economic.task_column
-    extracted = TASK_FACET in cfg.facets.fields if cfg.facets.extract else False
-    if col is not None and col not in names and not (col == TASK_FACET and extracted):
+    if col is not None and col not in names and not (col == TASK_FACET and _task_extracted(cfg)):
         raise ConfigError(f"economic.task_column = {col!r} is not a facet column of the input "
                           f"(facet columns: {', '.join(names) or 'none'})")
 
 
+def _task_extracted(cfg) -> bool:
+    """Whether the facets stage extracts the task (listed in `facets.fields`, or the text facet itself)."""
+    return cfg.facets.extract and (TASK_FACET in cfg.facets.fields or cfg.input.text_facet == TASK_FACET)
+
+
 def mapped_column(cfg, records) -> str | None:
-    """The facet column whose text is mapped to a task (None: the embedded text itself)."""
+    """The column whose text is mapped to a task (None: the embedded text itself): `economic.task_column`
+    where the input has it; else (null or "task") the extracted task facet; else the text."""
+    from clio_engine.records import EXTRACTED_TASK
+
     col = cfg.economic.task_column
-    if col is None and TASK_FACET in records.facet_columns and cfg.facets.extract:
-        col = TASK_FACET
+    if col is not None and col in records.facet_columns:
+        return col
+    if col in (None, TASK_FACET) and _task_extracted(cfg):
+        # text_facet task: the embedded text is the task already
+        return EXTRACTED_TASK if EXTRACTED_TASK in records.table.column_names else None
     return col
 
 

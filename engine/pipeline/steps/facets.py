@@ -6,7 +6,9 @@ unchanged (no artifact, nothing to cache). With it (issue 11) an LLM reads each 
   embedded and clustered; a record whose text facet failed is rejected ("facet extraction failed: <kind>"),
   never dropped silently;
 - the categorical facets among `facets.fields` (language, concerning as "1".."5", collaboration) are added
-  as facet columns ("unknown" where the answer failed); request/task are not: one category per record.
+  as facet columns ("unknown" where the answer failed); request/task are not: one category per record;
+- the task facet, where extracted and not the text, is kept in the reserved column `__task` (never a facet
+  cell: free text) for the Economic Index to map (`economic.task_column`: null or "task").
 
 The extracted values live in `private/cache/facet_values.parquet` (per-record text: private zone); `load`
 rebuilds the same value from it and the records, never calling the LLM again. The text facet is always
@@ -24,6 +26,7 @@ from clio_engine.pipeline.registry import Stage, register_stage
 from clio_engine.pipeline.rundir import write_parquet
 
 FILE = "facet_values.parquet"
+TASK = "task"  # the free-text facet the Economic Index maps to O*NET tasks
 UNKNOWN = "unknown"
 REJECTED = "facet extraction failed"
 
@@ -102,7 +105,7 @@ def _apply(loaded, table, text_facet: str, scrub):
     are published as the input's facet columns are), failed texts moved to rejected."""
     from clio_engine.llm.usage import reason_kind
     from clio_engine.pipeline.steps.records import Loaded
-    from clio_engine.records import Records
+    from clio_engine.records import EXTRACTED_TASK, Records
 
     records = loaded.records
     acc = records.table
@@ -112,6 +115,8 @@ def _apply(loaded, table, text_facet: str, scrub):
     cols["text"] = pa.array(table.values[text_facet], pa.string())
     for f in _categorical(table.fields):
         cols[f] = pa.array([UNKNOWN if v is None else v for v in table.values[f]], pa.string())
+    if TASK in table.fields and text_facet != TASK:  # null where it failed: the mapper then reads the text
+        cols[EXTRACTED_TASK] = pa.array(table.values[TASK], pa.string())
     new = pa.table(cols).replace_schema_metadata(acc.schema.metadata).filter(pa.array(ok))
     failed = np.flatnonzero(~ok)
     rejected = records.rejected
@@ -127,4 +132,5 @@ def _apply(loaded, table, text_facet: str, scrub):
 
 # version 2: the language answer is scrubbed before it is lower-cased; a version-1 facet_values.parquet holds
 # it unscrubbed ("english, maria gonzalez"), so it is extracted again (from the call cache: no new calls).
-register_stage(Stage("facets", _compute, _load, upstream=("records",), reads=_reads, check=_check, version=2))
+# version 3: the extracted task is kept (`__task`) for the economic stage, which dropped it before.
+register_stage(Stage("facets", _compute, _load, upstream=("records",), reads=_reads, check=_check, version=3))
