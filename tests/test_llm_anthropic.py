@@ -44,6 +44,22 @@ def test_messages_wire_format_and_token_counts(server):
     assert (r.prompt_tokens, r.completion_tokens) == (5, 3)
 
 
+def test_temperature_is_sent_where_the_sdk_takes_it_else_said_once(server, caplog):
+    """SDK 2.x has no `temperature` (newer models refuse it): the setting was dropped without a word."""
+    import inspect
+
+    from anthropic.resources.messages import AsyncMessages
+
+    takes = "temperature" in inspect.signature(AsyncMessages.create).parameters
+    with caplog.at_level("WARNING", logger="clio_engine.llm.backends.anthropic"):
+        results = make(server, temperature=0.7).generate([Request(messages=[{"role": "user", "content": f"q{i}"}])
+                                                           for i in range(3)])
+    assert all(r.ok for r in results)
+    assert all(("temperature" in body) == takes for body in server.bodies)
+    said = [r for r in caplog.records if "llm.temperature (0.7) is not sent" in r.getMessage()]
+    assert len(said) == (0 if takes else 1)
+
+
 def test_rate_limit_and_overload_are_retried(server):
     server.script["q"] = [Reply(status=429, headers={"retry-after": "0.3"}), Reply(status=529), Reply(text="fine")]
     gen = make(server)

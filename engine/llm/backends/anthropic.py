@@ -1,13 +1,18 @@
 """Anthropic's Messages API via the official SDK. Structured output is asked for in the system prompt (the
-generator's instruction) and checked by the generator; `temperature` is sent where the installed SDK takes it."""
+generator's instruction) and checked by the generator; `temperature` is sent where the installed SDK takes it,
+else a warning says once that it is not."""
 from __future__ import annotations
 
 import inspect
+import logging
 
 from clio_engine.llm.backends.base import Call, api_key, sdk_post
 from clio_engine.llm.backends.checked_port import port_checked_client
 from clio_engine.llm.retry import NO_TEXT, REFUSED, Permanent
 from clio_engine.llm.types import Completion
+
+
+log = logging.getLogger(__name__)
 
 
 class AnthropicBackend:
@@ -17,6 +22,7 @@ class AnthropicBackend:
                  timeout_s: float = 60.0):
         self.model, self.base_url, self.api_key_env, self.timeout_s = model, base_url, api_key_env, timeout_s
         self._client = None
+        self._said_temperature = False
 
     def cache_identity(self, temperature: float) -> dict:
         return {"base_url": self.base_url or "default"}
@@ -45,6 +51,11 @@ class AnthropicBackend:
             body["system"] = call.system
         if self._takes_temperature:  # SDK 2.x dropped the parameter (newer models fix their sampling)
             body["temperature"] = call.temperature
+        elif not self._said_temperature:  # said once, so a run's settings never silently differ from its calls
+            self._said_temperature = True
+            log.warning("llm.temperature (%s) is not sent to the Anthropic Messages API: newer models refuse it and "
+                        "the installed anthropic SDK has no such parameter, so answers use the model's own sampling",
+                        call.temperature)
         resp = await sdk_post(anthropic, self._client, "/v1/messages", body, self.timeout_s)
         try:
             blocks = resp["content"]
