@@ -100,6 +100,28 @@ def test_server_errors_withhold_every_name(server, tiny_bert_dir, tmp_path):
     assert result.manifest["stages"]["names"]["namer"] == "keywords"
 
 
+def test_keywords_are_audited_and_a_renamed_node_keeps_none(server):
+    """Keywords are published beside the name (release/clusters.parquet) but were never shown to the auditor,
+    and a renamed node kept the flagged summary's keywords — which then also suffixed a repeated sibling
+    name after the audit. Now they are rated with the name, and a rename drops them."""
+    from clio_engine.hierarchy.tree import Level, Tree
+    from clio_engine.naming.llm import distinct_siblings
+
+    cfg = load_config(None, {"privacy.auditor": True, "llm.backend": "openai", "llm.model": "fake",
+                             "llm.base_url": server.url + "/v1", "llm.api_key_env": KEY_ENV, "llm.progress": False})
+    leaky = NodeName("Write to a colleague", "Emails to coworkers. Nothing more.", ["jane.doe@example.org", "email"],
+                     ["Write an email"])
+    twin = NodeName("Write to a colleague", "Emails at work. Nothing more.", ["memo"], ["Write a memo"])
+    names, report = audit_names(cfg, [[leaky, twin]])
+    assert (report["flagged"], report["renamed"], report["withheld"]) == (1, 1, 0)
+    assert names[0][0].name == "Write to a colleague" and names[0][0].keywords == []
+    assert names[0][1] == twin
+    tree = Tree((Level(np.full(2, -1, np.int64), np.ones(2), np.eye(2, dtype=np.float32)),))
+    distinct_siblings(names, tree)
+    published = json.dumps([nm.__dict__ for nm in names[0]])
+    assert "jane" not in published and names[0][1].name != names[0][0].name
+
+
 def test_audit_names_alone_keeps_what_passes_and_skips_unpublished(server):
     cfg = load_config(None, {"privacy.auditor": True, "llm.backend": "openai", "llm.model": "fake",
                              "llm.base_url": server.url + "/v1", "llm.api_key_env": KEY_ENV, "llm.progress": False})

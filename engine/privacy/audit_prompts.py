@@ -1,6 +1,6 @@
 """Prompt text of the privacy auditor (written for this engine; first system lines are stable task markers).
 
-    audit_prompt(name, description, examples) -> user message, answered with `Score(1, 5)`
+    audit_prompt(name, description, examples, keywords) -> user message, answered with `Score(1, 5)`
     rename_prompt(name, description)          -> user message, answered with `Fields(name, description)`
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ AUDIT_TASK = "Task: rate how private a cluster summary is."
 RENAME_TASK = "Task: make a cluster summary more general."
 
 AUDIT_SYSTEM = f"""{AUDIT_TASK}
-A cluster summary (a name, a description and a few example texts) describes many conversations with an AI \
+A cluster summary (a name, a description, keywords and a few example texts) describes many conversations with an AI \
 assistant and is about to be shown to analysts. Judge whether anything in it could lead back to a \
 particular person. Use this scale:
 1 = it names or points to a specific person, or holds private details of one (a full name, contact \
@@ -42,8 +42,10 @@ def _field(label: str, text: str) -> str:
     return f"{label}: {_one_line(text)}"
 
 
-def audit_prompt(name: str, description: str, examples: list[str]) -> str:
+def audit_prompt(name: str, description: str, examples: list[str], keywords: list[str] = ()) -> str:
     lines = ["<summary>", _field("Name", name), _field("Description", description)]
+    if keywords:  # published beside the name (release/clusters.parquet), so rated with it
+        lines.append(_field("Keywords", "; ".join(keywords)))
     if examples:
         lines.append("Examples:")
         lines += [f"- {_one_line(e)}" for e in examples]

@@ -2,10 +2,11 @@
 
     names, report = audit_names(cfg, names_per_level)
 
-Each published node's name, description and examples are scored (`audit_prompts.AUDIT_SYSTEM`: 1 = points
-to a person, 5 = fully general). Below `privacy.auditor_min_score` the node is renamed once — the model
-rewrites name and description more generally, without seeing the examples — and the new summary (with the
-same examples) is scored again. Still below, or any call failed (fail closed: an unanswered audit never
+Each published node's name, description, keywords and examples are scored (`audit_prompts.AUDIT_SYSTEM`:
+1 = points to a person, 5 = fully general). Below `privacy.auditor_min_score` the node is renamed once — the
+model rewrites name and description more generally, without seeing the examples — and the new summary (with
+the same examples, and no keywords: they came from the flagged summary, and a sibling whose name repeats
+is then suffixed with its node index, never an unaudited word) is scored again. Still below, or any call failed (fail closed: an unanswered audit never
 passes), and the node is withheld: its name becomes `WITHHELD` — "WITHHELD (2)", "WITHHELD (3)", … for the
 second, third, … withheld node of a level, so that withheld siblings keep distinct names — its description,
 keywords and examples empty. Counts are untouched (the thresholds decided what is published; the auditor
@@ -67,7 +68,7 @@ def audit_names(cfg, names_per_level: list[list]) -> tuple[list[list], dict]:
     for i, answer in renamed:
         l, n = where[i]
         name, description = answer  # already neutralised and scrubbed
-        candidates.append(replace(out[l][n], name=name, description=description))
+        candidates.append(replace(out[l][n], name=name, description=description, keywords=[]))
     second, usage = _scores(cfg, candidates, usage)
     passed = set()
     for (i, _), nm, score in zip(renamed, candidates, second):
@@ -96,7 +97,8 @@ def _scores(cfg, names: list, usage: dict) -> tuple[list[int | None], dict]:
 
     if not names:
         return [], usage
-    requests = [Request.user(audit_prompt(nm.name, nm.description, nm.examples), system=AUDIT_SYSTEM, schema=SCORE,
+    requests = [Request.user(audit_prompt(nm.name, nm.description, nm.examples, nm.keywords), system=AUDIT_SYSTEM,
+                             schema=SCORE,
                              max_tokens=min(48, int(cfg.llm.max_tokens))) for nm in names]
     results, part = ask(cfg, requests, STAGE)
     return [r.parsed if r.ok else None for r in results], merge_usage(usage, part)
