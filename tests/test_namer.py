@@ -209,3 +209,33 @@ def test_banking77_sibling_names_differ_and_come_from_cluster_texts(data_dir):
             own = [lowered[i] for i in np.flatnonzero(level_labels == n)]
             for word in _words(node.name):
                 assert any(re.search(rf"\b{re.escape(word)}\b", t) for t in own), (level, n, node.name, word)
+
+
+@pytest.mark.parametrize("namer", ["keywords", "phrases"])
+def test_a_hidden_clusters_phrases_never_name_its_parent(namer):
+    """A review's attack: a phrase written only by an unpublished cluster's users (enough of them, but the
+    cluster below the record floor) became a keyword, description term or name of its published parent,
+    telling what the hidden cluster is about (the demo: "one-way anova", all 14 records in hidden cluster
+    303). Records of unpublished base clusters now count for no node at any level."""
+    from clio_engine.naming import PhraseNamer
+
+    texts, vectors, labels, tree, published, users = _corpus()
+    users = users.copy()
+    users[labels[0] == 4] = 400 + np.arange(int((labels[0] == 4).sum()))  # node 4: every record another user
+    extra = ["zanzibar quokka python debugging"] * 4  # 6 records, 6 users: the phrase passes min_users = 3
+    texts = texts + extra
+    users = np.concatenate([users, 410 + np.arange(len(extra))])
+    vectors = np.concatenate([vectors, vectors[labels[0] == 4][:1].repeat(len(extra), 0)])
+    labels = [np.concatenate([labels[0], np.full(len(extra), 4)]), np.concatenate([labels[1], np.full(len(extra), 1)])]
+    make = {"keywords": lambda: KeywordNamer(min_users=3, examples="none"),
+            "phrases": lambda: PhraseNamer(min_users=3, examples="none", min_lift=0, bound_share=1.0)}[namer]
+    out = make().name_tree(texts, vectors, labels, tree, published, users)
+    parent = " ".join([out[1][1].name, out[1][1].description, *out[1][1].keywords]).lower()
+    assert "python" in parent  # the published children's words still name it
+    for word in ("zanzibar", "quokka"):
+        assert word not in parent, (namer, parent)
+    # the same records under a published node do name it: the rule, not the corpus, keeps them out
+    shown = [published[0].copy(), published[1]]
+    shown[0][4] = True
+    named = make().name_tree(texts, vectors, labels, tree, shown, users)
+    assert "zanzibar" in " ".join([*named[0][4].keywords, named[0][4].name]).lower()
