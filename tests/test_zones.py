@@ -140,6 +140,23 @@ def test_aggregates_csv_layout(zoned):
     assert cells and all(int(r["value"]) >= 15 and "::" in r["cluster_name"] for r in cells)
 
 
+def test_other_rows_publish_no_users(zoned):
+    """A review's attack on one release: a parent's hidden children are counted by their bare ids, their
+    Other row gave their records S and distinct users U. Every hidden child failed a floor (< min_records
+    records or < min_users users) and has no more users than records, so U told which floor each failed:
+    2 children, S = 26, U = 22 → 12–14 records each (demo; 18 of 18 parents bounded below the floor). An
+    Other row now publishes its records only, in every file."""
+    result, _, _ = zoned
+    for path in (result.dir / "clusters.parquet", result.dir / "release" / "clusters.parquet"):
+        other = [r for r in pq.read_table(path).to_pylist() if r["kind"] == "other"]
+        assert any(r["published"] for r in other), "the fixture must publish an Other row"
+        assert all(r["users"] is None for r in other), path
+    rows = _table(result.dir / "release" / "aggregates.csv")
+    assert not [r for r in rows if r["facet"] == "cluster" and r["variable"] == "users"
+                and r["cluster_name"].startswith("Other")]
+    assert [r for r in rows if r["facet"] == "cluster" and r["variable"] == "users"]  # clusters keep theirs
+
+
 def test_release_rebuilds_from_the_analyst_files_alone(zoned, tmp_path, capsys):
     result, _, _ = zoned
     out = tmp_path / "rel"

@@ -90,7 +90,10 @@ def clusters_table(tree, pubs, names, facet_json: dict[tuple[int, int], str], mi
             row["description"] = (f"Clusters below the privacy threshold ({min_users} users), rolled up.")
             if pub.other_published[j]:
                 size = int(pub.reported_other_records[j])
-                row.update(size=size, users=int(pub.reported_other_users[j]), share=size / total, published=True,
+                # No users: with the hidden children's count (their bare ids) and their records, the distinct
+                # users told which floor each child failed, and so bounded every child's size below the record
+                # floor (a review's attack: 2 children, 26 records, 22 users → 12–14 records each).
+                row.update(size=size, share=size / total, published=True,
                            share_of_parent=(size / max(int(pubs[level + 1].reported_records[j]), 1)) if not top else size / total)
             rows.append(row)
     return pa.Table.from_pylist(rows, schema=CLUSTER_SCHEMA)

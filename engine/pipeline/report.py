@@ -118,7 +118,8 @@ def _tree_sections(rows, by_id, children, top, top_level) -> list[str]:
         lines.append(f"| {markdown_text(r['name'])} | {_num(r['size'])} | {_num(r['users'])} | {_pct(r['share'])} |")
     other = by_id.get(f"{top_level}.other")
     if other is not None:
-        lines.append(f"| {markdown_text(other['name'])} | {_num(other['size'])} | {_num(other['users'])} | {_pct(other['share'])} |")
+        users = "–" if other["users"] is None else _num(other["users"])  # an Other row publishes no users
+        lines.append(f"| {markdown_text(other['name'])} | {_num(other['size'])} | {users} | {_pct(other['share'])} |")
     if top_level > 0:
         lines += ["", "## One level down", ""]
         for r in top:
@@ -139,8 +140,8 @@ def _nothing_published(inp: dict, priv: dict, users: dict, other: dict | None) -
     why = (f"Some clusters have {floors}, but each would give a smaller sibling's size away by subtraction, so "
            "secondary suppression hides them too" if hid_passing else f"No cluster at any level has {floors}")
     shown = other is not None and other.get("published") and other.get("size") is not None
-    what = (f"Its one published row is \"{markdown_text(other['name'])}\": {_num(other['size'])} records of "
-            f"{_num(other['users'])} users, all clustered records together." if shown else
+    what = (f"Its one published row is \"{markdown_text(other['name'])}\": {_num(other['size'])} records, all "
+            "clustered records together." if shown else
             f"Its {inp.get('accepted', inp.get('noised_total', 0)):,} accepted records all stay in suppressed clusters.")
     return (f"{why}, so this run publishes no cluster name, keyword, example or facet share. {what} A floor this high "
             "needs more records (and more distinct users per topic); lower `privacy.min_users` / "
