@@ -192,16 +192,30 @@ def test_the_cost_ceiling_stops_the_stage_cleanly_and_a_rerun_resumes_from_the_c
     prices = {"fake": {"input_per_mtok": 1e6, "output_per_mtok": 0.0}}  # $1 per prompt token
     requests = [Request.user(f"q{i}") for i in range(6)]
     tight = cfg_for(server, **{"llm.prices": prices, "llm.max_cost_usd": 3.0, "llm.max_concurrency": 1})
-    with llm_session(tmp_path), pytest.raises(LlmBudgetError, match="max_cost_usd"):
+    with llm_session(tmp_path), pytest.raises(LlmBudgetError, match="max_cost_usd") as stop:
         ask(tight, requests, stage="naming")
     sent = server.total_hits
     assert 3 <= sent < 6
+    # a stopped run writes no manifest: the message says what was spent (each prompt costs $1 or more)
+    assert f"this invocation: naming {sent} calls" in str(stop.value)
+    spent = float(str(stop.value).split("$")[1].split(";")[0])
+    assert sent <= spent <= 3.0
     loose = cfg_for(server, **{"llm.prices": prices, "llm.max_cost_usd": 1000.0})
     with llm_session(tmp_path):
         results, usage = ask(loose, requests, stage="naming")
     assert all(r.ok for r in results)
     assert server.total_hits == 6  # the finished ones came from the cache
     assert usage["cached"] == sent
+
+
+def test_an_unpriced_model_says_its_cost_is_no_price(server, tmp_path):
+    """The usage said cost_usd 0.0 for a model with no price, as for a free one."""
+    priced = cfg_for(server, **{"llm.prices": {"fake": {"input_per_mtok": 1.0, "output_per_mtok": 1.0}}})
+    for cfg, expected in ((cfg_for(server), False), (priced, True)):
+        with llm_session(tmp_path / str(expected)):
+            _, usage = ask(cfg, [Request.user("q")], stage="naming")
+        assert usage["priced"] is expected and (usage["cost_usd"] > 0) is expected
+    assert merge_usage({"priced": True, "calls": 1}, {"priced": False, "calls": 2}) == {"priced": False, "calls": 3}
 
 
 def test_usage_merges_across_stages():

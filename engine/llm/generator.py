@@ -181,8 +181,10 @@ class Generator:
         return results
 
     def usage(self) -> dict[str, dict]:
-        """Per stage: requests, cached, calls, retries, reasks, failures, tokens, cost_usd, wall_s, failure_reasons."""
-        return {stage: u.as_dict() for stage, u in self._usage.items()}
+        """Per stage: requests, cached, calls, retries, reasks, failures, tokens, cost_usd, wall_s, failure_reasons,
+        and `priced` (False: the model has no price in `llm.prices`, so its cost_usd of 0 is no price)."""
+        priced = self.prices.priced(self.backend.model)
+        return {stage: {**u.as_dict(), "priced": priced} for stage, u in self._usage.items()}
 
     def key(self, request: Request) -> str:
         max_tokens, temperature = self._params(request)

@@ -92,10 +92,18 @@ def ask(cfg, requests: Iterable[Request], stage: str) -> tuple[list[Result], dic
     usage = _difference(gen.usage().get(stage, {}), before)
     stopped = sum(1 for r in results if r.error == COST_CEILING)
     if stopped:
+        # No manifest is written for a stopped run, so the message carries what this invocation spent.
         raise LlmBudgetError(f"llm.max_cost_usd = {cfg.llm.max_cost_usd} reached in stage {stage!r} "
                              f"({stopped} requests not sent; the ceiling counts what every invocation of this run spent); "
-                             "raise it and rerun: finished calls are cached")
+                             f"this invocation: {_spent(gen.usage())}; raise it and rerun: finished calls are cached")
     return results, usage
+
+
+def _spent(usage: dict[str, dict]) -> str:
+    """One line of calls, tokens and dollars per stage ("facets 120 calls, 45,000 tokens, $0.0300; ...")."""
+    parts = [f"{stage} {u.get('calls', 0):,} calls, {u.get('prompt_tokens', 0) + u.get('completion_tokens', 0):,} "
+             f"tokens, ${u.get('cost_usd', 0.0):.4f}" for stage, u in usage.items()]
+    return "; ".join(parts) or "nothing sent"
 
 
 def merge_usage(total: dict, part: dict) -> dict:
@@ -107,7 +115,9 @@ def merge_usage(total: dict, part: dict) -> dict:
             for r, n in v.items():
                 reasons[r] = reasons.get(r, 0) + n
             out[k] = reasons
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        elif isinstance(v, bool):  # `priced`: the sum is priced only where every part is
+            out[k] = bool(out.get(k, True)) and v
+        elif isinstance(v, (int, float)):
             out[k] = round(out.get(k, 0) + v, 6)
     return out
 
@@ -118,6 +128,8 @@ def _difference(after: dict, before: dict) -> dict:
         if k == "failure_reasons":
             old = before.get(k, {})
             out[k] = {r: n - old.get(r, 0) for r, n in v.items() if n - old.get(r, 0) > 0}
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        elif isinstance(v, bool):
+            out[k] = v
+        elif isinstance(v, (int, float)):
             out[k] = round(v - before.get(k, 0), 6)
     return out
