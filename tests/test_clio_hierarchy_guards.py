@@ -210,3 +210,21 @@ def test_withheld_siblings_get_distinct_names(server):
     assert distinct_siblings(names, tree, keep=(WITHHELD,)) == 0
     assert [nm.name for nm in names[0] if nm is not None] == level
 
+
+
+def test_a_level_the_model_collapses_is_flagged_and_said(strategy, server, caplog):
+    """A review's run went 12 → 1 → 1 against a target of 6 → 3 with nothing but the counts to tell."""
+    def first_option(prompt: str) -> str:  # every child to the alphabetically first candidate: one parent
+        options = section(prompt, "Candidate categories:")
+        return str(min(range(len(options)), key=lambda i: options[i].split(". ", 1)[-1]) + 1)
+
+    server.responder = with_task(P.ASSIGN_TASK, first_option)
+    with caplog.at_level("WARNING", logger="clio_engine.hierarchy.clio"):
+        grouping = strategy.group(children_of(long_children()), 4, random_state=0)
+    level = strategy.report["levels"][-1]
+    assert len(set(grouping.parent.tolist())) == level["parents"] <= 2 and level["collapsed"] is True
+    assert any("for a target of 4" in r.getMessage() for r in caplog.records)
+    server.responder = answer
+    strategy.report["levels"].clear()
+    strategy.group(children_of(long_children()), 3, random_state=0)
+    assert "collapsed" not in strategy.report["levels"][-1], strategy.report["levels"][-1]

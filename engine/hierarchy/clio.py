@@ -37,6 +37,7 @@ level's assign step (the pipeline's kill-point hook, "hierarchy:level").
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
@@ -48,6 +49,8 @@ from clio_engine.hierarchy.build import ChildNodes, Grouping, register_hierarchy
 from clio_engine.hierarchy.grouping import EMBEDDER_READS, agglomerate, node_text, run_embedder
 from clio_engine.llm.formats import Fields, NumberedList, Score
 from clio_engine.llm.session import LLM_READS
+
+log = logging.getLogger(__name__)
 from clio_engine.llm.structured import ParseError
 from clio_engine.llm.types import Request
 from clio_engine.privacy.auditor import shown_grams, usable_answer
@@ -161,6 +164,11 @@ class ClioStrategy:
         parents = [parents[int(u)] for u in used]
         names, descriptions = self.rename(texts, children.sizes, compact, parents, level, shown)
         level["parents"] = len(parents)
+        if len(parents) <= n_parents // 2:  # the model put most children under a few parents: kept, but said
+            level["collapsed"] = True
+            log.warning("clio hierarchy level %d: %d parent(s) for a target of %d — the model assigned most of the "
+                        "%d children to few parents (a small model often does); the level is kept as it grouped them",
+                        children.level + 1, len(parents), n_parents, n)
         return Grouping(compact.astype(np.int64), names, descriptions)
 
     def texts(self, children: ChildNodes) -> list[str]:
