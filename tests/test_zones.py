@@ -157,6 +157,31 @@ def test_other_rows_publish_no_users(zoned):
     assert [r for r in rows if r["facet"] == "cluster" and r["variable"] == "users"]  # clusters keep theirs
 
 
+def test_a_release_of_an_older_run_drops_its_other_rows_users(zoned, tmp_path):
+    """A run written before Other rows lost their users has them in its analyst table; `clio-engine release`
+    rebuilds release/ from that table, so it drops them there."""
+    import shutil
+
+    import pyarrow as pa
+
+    result, _, _ = zoned
+    old = tmp_path / "old"
+    shutil.copytree(result.dir, old, ignore=shutil.ignore_patterns("release"))
+    table = pq.read_table(old / "clusters.parquet")
+    rows = table.to_pylist()
+    for r in rows:
+        if r["kind"] == "other" and r["published"]:
+            r["users"] = r["size"]  # what the old writer put there (any number)
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), old / "clusters.parquet")
+    assert main(["release", str(old), "--out", str(tmp_path / "rel")]) == EXIT_OK
+    released = pq.read_table(tmp_path / "rel" / "clusters.parquet").to_pylist()
+    assert [r for r in released if r["kind"] == "other" and r["published"]]
+    assert all(r["users"] is None for r in released if r["kind"] == "other")
+    assert any(r["users"] is not None for r in released if r["kind"] == "cluster")
+    csv_rows = _table(tmp_path / "rel" / "aggregates.csv")
+    assert not [r for r in csv_rows if r["variable"] == "users" and r["cluster_name"].startswith("Other")]
+
+
 def test_release_rebuilds_from_the_analyst_files_alone(zoned, tmp_path, capsys):
     result, _, _ = zoned
     out = tmp_path / "rel"

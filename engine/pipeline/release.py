@@ -285,8 +285,14 @@ def published_clusters(clusters: pa.Table) -> pa.Table:
     """clusters.parquet without the examples and centroid columns. Unpublished nodes stay as bare ids (published = false;
     no name, keyword, count or share: the analyst table already writes them so), which keeps the table a
     complete tree: a reader (and `clio-engine audit`) knows where hidden children exist, and that the
-    published children of a parent are not all of it."""
-    return clusters.select([c for c in clusters.column_names if c not in DROPPED_COLUMNS])
+    published children of a parent are not all of it. An Other row's users are dropped here too (a run
+    written before they were left out has them; see `pipeline.outputs.clusters_table`)."""
+    out = clusters.select([c for c in clusters.column_names if c not in DROPPED_COLUMNS])
+    if "users" in out.column_names and "kind" in out.column_names:
+        other = pc.equal(out.column("kind"), "other")
+        users = pc.if_else(other, pa.scalar(None, out.schema.field("users").type), out.column("users"))
+        out = out.set_column(out.column_names.index("users"), out.schema.field("users"), users)
+    return out
 
 
 def _published_facets(path: Path, clusters: pa.Table) -> pa.Table:

@@ -180,4 +180,4 @@ def _load(ctx):
 
 register_stage(Stage("economic", _compute, _load, upstream=("records", "facets", "embed"), reads=_reads,
                      artifacts=(FILE, PER_RECORD), enabled=enabled, check=_check,
-                     version=2))  # 2: values through privacy.escape.facet_label, as the cluster facets read them
+                     version=3))  # 3: maps the extracted task facet; 2: values through privacy.escape.facet_label

@@ -132,5 +132,5 @@ def _apply(loaded, table, text_facet: str, scrub):
 
 # version 2: the language answer is scrubbed before it is lower-cased; a version-1 facet_values.parquet holds
 # it unscrubbed ("english, maria gonzalez"), so it is extracted again (from the call cache: no new calls).
-# version 3: the extracted task is kept (`__task`) for the economic stage, which dropped it before.
-register_stage(Stage("facets", _compute, _load, upstream=("records",), reads=_reads, check=_check, version=3))
+# The extracted task (`__task`, added later) needs no new version: `_load` rebuilds it from facet_values.parquet.
+register_stage(Stage("facets", _compute, _load, upstream=("records",), reads=_reads, check=_check, version=2))

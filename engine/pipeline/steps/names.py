@@ -83,4 +83,5 @@ def _load(ctx):
 
 
 register_stage(Stage("names", _compute, _load, upstream=("facets", "embed", "hierarchy", "privacy"), reads=_reads,
-                     artifacts=(f"{CACHE}/{FILE}",), version=4))
+                     artifacts=(f"{CACHE}/{FILE}",),
+                     version=5))  # 5: hidden clusters' records name no parent; verb-led pairs; keywords audited
