@@ -290,19 +290,21 @@ def test_smollm2_extracts_facets_for_twenty_conversations(tmp_path):
 # ------------------------------------------------------------------------------------------ economic glue
 
 
-@pytest.mark.parametrize("text_facet, task_column, input_task, mapped", [
-    ("request", None, False, "__task"),   # the default: the extracted task, kept beside the request
-    ("request", "task", False, "__task"),
-    ("request", "task", True, "task"),    # the input's own column of that name wins
-    ("task", None, False, None),          # the embedded text is the task already
+@pytest.mark.parametrize("text_facet, task_column, input_task, mapped, fields", [
+    ("request", None, False, "__task", ("request", "task", "language")),  # the default: the extracted task
+    ("request", "task", False, "__task", ("request", "task", "language")),
+    ("request", "task", True, "task", ("request", "task", "language")),   # the input's own column wins
+    ("task", None, False, None, ("request", "task", "language")),         # the embedded text is the task already
+    ("request", None, False, None, ("request", "language")),              # no task extracted: the text
 ])
-def test_the_extracted_task_is_kept_for_the_economic_mapping(text_facet, task_column, input_task, mapped):
+def test_the_extracted_task_is_kept_for_the_economic_mapping(text_facet, task_column, input_task, mapped, fields):
     """The task facet was extracted (one call per conversation) and then dropped: the economic stage's default
     "map the extracted task" never happened, and `economic.task_column: task` passed its check only to fail
     with a KeyError. It is now kept in a reserved column — mapped, never a facet cell."""
     import pandas as pd
 
     from clio_engine.facets.extract import FacetTable
+    from clio_engine.pipeline.registry import STAGES, ConfigView
     from clio_engine.pipeline.steps.economic import mapped_column
     from clio_engine.pipeline.steps.facets import _apply
     from clio_engine.pipeline.steps.records import Loaded
@@ -313,18 +315,21 @@ def test_the_extracted_task_is_kept_for_the_economic_mapping(text_facet, task_co
     if input_task:
         frame["task"] = ["own 0", "own 1", "own 2"]
     records = load_records(frame, user_column="user_id", facet_columns=["task"] if input_task else None)
-    fields = ("request", "task", "language")
-    table = FacetTable(fields, {"request": ["r0", "r1", "r2"], "task": ["write a poem", None, "fix a bug"],
-                                "language": ["english", "english", None]},
-                       {"request": [None] * 3, "task": [None, "malformed", None], "language": [None, None, "timeout"]})
+    values = {"request": ["r0", "r1", "r2"], "task": ["write a poem", None, "fix a bug"],
+              "language": ["english", "english", None]}
+    errors = {"request": [None] * 3, "task": [None, "malformed", None], "language": [None, None, "timeout"]}
+    table = FacetTable(fields, {f: values[f] for f in fields}, {f: errors[f] for f in fields})
     out = _apply(Loaded(records, "test", user_codes(records.table)), table, text_facet, lambda s: s)
     cfg = load_config(None, {"facets.extract": True, "facets.fields": list(fields), "input.text_facet": text_facet,
                              "economic.taxonomy": "onet", "economic.task_column": task_column})
-    assert mapped_column(cfg, out.records) == mapped
+    # as the stage sees its config: only what it declares (a review: input.text_facet was read undeclared)
+    view = ConfigView(cfg, STAGES["economic"].reads_for(cfg), "economic")
+    assert mapped_column(view, out.records) == mapped
     assert "__task" not in out.records.facet_columns  # free text: never aggregated into cells
     assert out.records.facet_columns == (["task"] if input_task else []) + ["language"]
     if mapped == "__task":
         assert out.records.table.column("__task").to_pylist() == ["write a poem", None, "fix a bug"]
     if text_facet == "task":
         assert out.records.texts == ["write a poem", "fix a bug"]  # the failed one rejected
+    if "task" not in fields or text_facet == "task":  # nothing to keep beside the text
         assert "__task" not in out.records.table.column_names

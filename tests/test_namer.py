@@ -222,7 +222,7 @@ def test_a_hidden_clusters_phrases_never_name_its_parent(namer):
     texts, vectors, labels, tree, published, users = _corpus()
     users = users.copy()
     users[labels[0] == 4] = 400 + np.arange(int((labels[0] == 4).sum()))  # node 4: every record another user
-    extra = ["zanzibar quokka python debugging"] * 4  # 6 records, 6 users: the phrase passes min_users = 3
+    extra = ["zanzibar quokka python debugging"] * 4  # node 4: 6 records of 6 users, past min_users = 3
     texts = texts + extra
     users = np.concatenate([users, 410 + np.arange(len(extra))])
     vectors = np.concatenate([vectors, vectors[labels[0] == 4][:1].repeat(len(extra), 0)])

@@ -277,7 +277,7 @@ def test_verbs_are_told_by_the_words_around_them():
     words = {"explain", "plan", "japan", "olly", "fixing", "wedding", "seeing", "chapters", "absent"}
     assert verb_like(texts, words) == {"explain", "plan", "fixing"}
     assert verb_like(texts, set()) == frozenset()
-    assert verb_like(texts, words, sample=3) <= {"explain", "plan", "fixing"}  # every 5th text: still no noun
+    assert verb_like(texts, words, sample=3) == {"explain"}  # texts 0, 5, 10: "to explain"; no noun either
 
 
 @pytest.mark.unit

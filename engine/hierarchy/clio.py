@@ -49,13 +49,12 @@ from clio_engine.hierarchy.build import ChildNodes, Grouping, register_hierarchy
 from clio_engine.hierarchy.grouping import EMBEDDER_READS, agglomerate, node_text, run_embedder
 from clio_engine.llm.formats import Fields, NumberedList, Score
 from clio_engine.llm.session import LLM_READS
-
-log = logging.getLogger(__name__)
 from clio_engine.llm.structured import ParseError
 from clio_engine.llm.types import Request
 from clio_engine.privacy.auditor import shown_grams, usable_answer
 from clio_engine.privacy.scrub import Scrubber
 
+log = logging.getLogger(__name__)
 STAGE = "hierarchy"
 NAME_WORDS = 10
 # A proposed parent, "name: description": a name of NAME_WORDS and a one-sentence description, with room to
@@ -166,9 +165,9 @@ class ClioStrategy:
         level["parents"] = len(parents)
         if len(parents) <= n_parents // 2:  # the model put most children under a few parents: kept, but said
             level["collapsed"] = True
-            log.warning("clio hierarchy level %d: %d parent(s) for a target of %d — the model assigned most of the "
-                        "%d children to few parents (a small model often does); the level is kept as it grouped them",
-                        children.level + 1, len(parents), n_parents, n)
+            log.warning("clio hierarchy level %d: %d parent(s) for a target of %d over %d children (%d proposed "
+                        "after deduplication); the level is kept as grouped", children.level + 1, len(parents),
+                        n_parents, n, level.get("deduplicated", len(parents)))
         return Grouping(compact.astype(np.int64), names, descriptions)
 
     def texts(self, children: ChildNodes) -> list[str]:

@@ -8,6 +8,7 @@ examples) and every unpublished node into `None`. Privacy contract (SPEC §4), w
   published ancestor). Nor do they count in a published ancestor's terms: every namer sees the records of
   unpublished base clusters labelled −1 at every level (`_check_inputs`), so no phrase that only a hidden
   cluster's users wrote names, describes or keys its parent (it revealed what the hidden cluster is about);
+  corpus-wide statistics (idf, lift, which words are verbs) still read every text;
 - a keyword needs ≥ `min_users` distinct users *in that node*;
 - every emitted string (name, description, keywords, examples) passes the PII scrubber.
 
@@ -225,7 +226,7 @@ def _check_inputs(texts, vectors, node_labels, tree, published, user_codes):
             raise InputError(f"tree centroids at level {l} have dimension {level.centroid.shape[1]}, vectors {vectors.shape[1]}")
         labels_out.append(labels.astype(np.int64, copy=False))
         published_out.append(pub)
-    if labels_out:  # records of unpublished base clusters (noise too) name nothing at any level
+    if labels_out and len(published_out[0]):  # records of unpublished base clusters (noise too) name nothing
         base = labels_out[0]
         shown = (base >= 0) & published_out[0][np.maximum(base, 0)]
         if not shown.all():

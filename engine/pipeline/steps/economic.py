@@ -32,8 +32,9 @@ def enabled(cfg) -> bool:
 def _reads(cfg) -> tuple[str, ...]:
     from clio_engine.llm.session import LLM_READS
 
-    reads = ("economic", "embed", "seed", "facets.extract", "facets.fields", "privacy.min_users", "privacy.min_records",
-             "privacy.epsilon")
+    # input.text_facet: a task extracted as the text facet is the text itself (mapped_column)
+    reads = ("economic", "embed", "seed", "facets.extract", "facets.fields", "input.text_facet", "privacy.min_users",
+             "privacy.min_records", "privacy.epsilon")
     # llm.backend always: it decides whether the model chooses per level (with economic.llm_choice).
     return reads + (LLM_READS if _uses_llm(cfg) else ("llm.backend",))
 
