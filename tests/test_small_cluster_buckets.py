@@ -149,3 +149,32 @@ def test_publish_refuses_a_withheld_mask_of_the_wrong_length():
     with pytest.raises(InputError, match="withheld must be 3 booleans"):
         publish([np.array([0, 1, 2])], [np.full(3, -1)], np.arange(3), min_users=1, min_records=1,
                 withheld=np.zeros(2, bool))
+
+
+@pytest.mark.parametrize("sizes", [(9, 9), (9, 9, 9), (1,) * 10])
+def test_a_bucket_whose_total_would_pin_its_members_takes_a_cluster_above_the_floors(sizes):
+    """Without user ids a reader knows each hidden cluster has fewer than min_records records; an Other row of
+    two hidden clusters and 18 records (min_records 10) pinned both at 9, and ten of one record each at 1.
+    Such a bucket now takes the nearest cluster above the floors, so its members are no longer all below."""
+    big = 30
+    counts = [*sizes, big, big]
+    labels = np.repeat(np.arange(len(counts)), counts)
+    users = np.arange(len(labels))  # no user ids: each record its own user
+    rng = np.random.default_rng(0)
+    centroids = rng.normal(size=(len(counts), 4)).astype(np.float32)
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    buckets = small_cluster_buckets(labels, users, centroids, **FLOORS)
+    small = np.arange(len(sizes))
+    assert len(set(buckets[small].tolist())) == 1 and buckets[small[0]] >= 0
+    members = np.flatnonzero(buckets == buckets[0])
+    assert len(members) == len(sizes) + 1 and members.max() >= len(sizes)  # one cluster above the floors joined
+    total = sum(counts[m] for m in members)
+    assert total != len(members) * (FLOORS["min_records"] - 1) and total != len(members)
+
+
+def test_a_bucket_off_the_extremes_takes_nothing_more():
+    counts = [9, 8, 30, 30]
+    labels = np.repeat(np.arange(4), counts)
+    centroids = np.eye(4, dtype=np.float32)
+    buckets = small_cluster_buckets(labels, np.arange(len(labels)), centroids, **FLOORS)
+    assert buckets.tolist() == [0, 0, -1, -1]

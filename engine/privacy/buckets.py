@@ -16,6 +16,13 @@ where every bucket still below the floors joins its nearest other bucket, so the
 round. Where every small cluster together is still below the floors, the bucket takes the nearest cluster
 above them as well, which is then withheld too (its cost shows as secondary suppression in the manifest).
 Other floors make other buckets: releases with different floors are not covered.
+
+A bucket's size is public (an Other row sums whole buckets) and so is the number of its clusters (their bare
+ids), and a reader knows each member is below the floors — without user ids each has fewer than
+`min_records` records. A bucket of k clusters holding exactly k · (min_records − 1) records, or k records,
+would then pin every member's size (two hidden clusters, 28 records: 14 each). Such a bucket takes the
+nearest cluster above the floors too (`_unpinned`), which breaks what a reader knows about its members, and
+a parent's Other row, a sum of buckets none of them at those extremes, cannot be at them either.
 """
 from __future__ import annotations
 
@@ -69,6 +76,7 @@ def small_cluster_buckets(base_labels: np.ndarray, user_codes: np.ndarray, centr
         nearest = _nearest_other(means[short], means, np.flatnonzero(short))
         for a, b in zip(roots[short], roots[nearest]):
             _union(uf, int(a), int(b))
+    _unpinned(uf, small, passing, unit, records, min_records)
     root = _find_all(uf)
     grouped = small.copy()
     _, buckets[grouped] = np.unique(root[grouped], return_inverse=True)
@@ -113,6 +121,26 @@ def _pad(uf: np.ndarray, small: np.ndarray, passing: np.ndarray, members: np.nda
     nearest = int(others[int(np.argmax(unit[others] @ mean[0]))])
     small[nearest] = True
     _union(uf, nearest, int(members[0]))
+
+
+def _unpinned(uf: np.ndarray, small: np.ndarray, passing: np.ndarray, unit: np.ndarray, records: np.ndarray,
+              min_records: int) -> None:
+    """Give each bucket whose record count would pin its members' sizes (k clusters, k · (min_records − 1) or k
+    records) the nearest cluster above the floors not yet in a bucket (module docstring)."""
+    members, roots, starts = _groups(_find_all(uf), small)
+    counts = np.add.reduceat(records[members], starts)
+    sizes = np.diff(np.append(starts, len(members)))
+    padded = np.add.reduceat(passing[members].astype(np.int64), starts) > 0  # a member above the floors: no pin
+    pinned = ((counts == sizes * (min_records - 1)) | (counts == sizes)) & ~padded
+    for b in np.flatnonzero(pinned):
+        free = np.flatnonzero(passing & ~small)  # never an empty cluster, never one a bucket holds already
+        if not len(free):
+            return  # nothing above the floors: nothing is published, so nothing is pinned by a published sum
+        own = members[starts[b]:starts[b] + sizes[b]]
+        mean = _unit_rows((unit[own] * records[own, None]).sum(0, keepdims=True))
+        nearest = int(free[int(np.argmax(unit[free] @ mean[0]))])
+        small[nearest] = True
+        _union(uf, nearest, int(own[0]))
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
