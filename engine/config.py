@@ -108,7 +108,7 @@ class EconomicConfig(_Section):
     # extracted `task` facet when facets.extract produced one, else the embedded text itself.
     task_column: str | None = None
     collaboration_column: str | None = "collaboration"  # ignored when the records have no such column
-    geography_columns: list[str] = Field(default_factory=lambda: ["country"])  # those present are used
+    geography_columns: list[str] = Field(default_factory=lambda: ["country"])  # those present are used; ISO codes → alpha-2 in every run
     population: str | None = None  # CSV/Parquet: geo_id, population[, gdp_per_capita]; null = shipped totals
     min_geo_records: int = Field(default=200, ge=1, strict=True)  # ranked (AUI tier, fit) from this many
     candidates: int = Field(default=5, ge=1, strict=True)  # nodes kept per level of the semantic task tree

@@ -330,3 +330,26 @@ def test_hdbscan_noise_is_stated_in_the_report_and_the_summary_line(tmp_path, ti
     assert f"600 accepted: {600 - noise:,} clustered, {noise:,} noise (HDBSCAN" in result.report
     _print_summary(result)
     assert f"600 accepted ({noise:,} of them HDBSCAN noise, in no cluster)" in capsys.readouterr().out
+
+
+def test_the_economic_layer_leaves_the_records_and_every_key_above_it_as_they_were():
+    """The records stage rewrote country codes ("us", "USA" → "US") only with `economic.taxonomy` on, so turning
+    the layer on or off changed the records' content and re-keyed every stage (clustering redone), and the
+    same data's country cells were spelled "us" without the layer and "US" with it."""
+    from types import SimpleNamespace
+
+    from clio_engine.pipeline.steps.records import _compute, _fingerprint
+
+    frame = pd.DataFrame({"id": [str(i) for i in range(6)], "text": [f"text {i}" for i in range(6)],
+                          "country": ["us", "USA", "US", "gb", "GBR ", "Atlantis"]})
+    loaded, keys = [], []
+    for taxonomy in ("none", "onet"):
+        cfg = load_config(None, {"economic.taxonomy": taxonomy, "input.facet_columns": ["country"]})
+        value, _ = _compute(SimpleNamespace(cfg=cfg, source=frame))
+        loaded.append(value)
+        keys.append(plan(cfg, {"records": _fingerprint(value)}))
+    assert _fingerprint(loaded[0]) == _fingerprint(loaded[1])
+    assert loaded[0].records.table.column("country").to_pylist() == ["US", "US", "US", "GB", "GB", "Atlantis"]
+    changed = {name for name in keys[0] if keys[0][name] != keys[1][name]}
+    assert changed == {n for n in downstream({"economic"}) if keys[0][n] or keys[1][n]}, changed
+    assert "cluster" not in changed and "embed" not in changed

@@ -40,21 +40,14 @@ def _compute(ctx):
 
 
 def _country_columns(cfg, records) -> list[str]:
-    """The Economic Index geography columns among the records' facets (none without the layer: a run without it
-    keeps every facet's spelling)."""
-    from clio_engine.pipeline.steps.economic import enabled
-
-    if not enabled(cfg):
-        return []
+    """The geography columns (`economic.geography_columns`) among the records' facets, with or without the
+    Economic Index layer: the same data's country cells are spelled alike either way, and turning the layer
+    on or off leaves the records — so the embeddings, clusters and tree — as they were."""
     return [g for g in cfg.economic.geography_columns if g in records.facet_columns]
 
 
 def _reads(cfg) -> tuple[str, ...]:
-    from clio_engine.pipeline.steps.economic import enabled
-
-    # economic.taxonomy always (it decides whether geography codes are made one per country); the columns when on
-    return ("input", "seed", "privacy.scrubber", "economic.taxonomy",
-            *(("economic.geography_columns",) if enabled(cfg) else ()))
+    return ("input", "seed", "privacy.scrubber", "economic.geography_columns")
 
 
 def _column_hint(cfg, records) -> str:
