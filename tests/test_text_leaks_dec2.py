@@ -221,13 +221,17 @@ def test_the_cluster_facets_fold_the_collaboration_column_as_the_economic_index_
 
 
 def test_a_facet_not_named_as_the_collaboration_column_keeps_its_case(tmp_path, tiny_bert_dir):
-    """Only the column the Economic Index folds is folded: countries and languages keep their spelling."""
+    """Only the column the Economic Index folds is folded: other facets keep their spelling. (A geography column
+    is the one other rewrite: its ISO codes become alpha-2, "De" → "DE", in every run.)"""
     from clio_engine import generate_conversations
 
     frame = generate_conversations(200, seed=5)[["id", "text", "user_id"]]
     frame["mode"] = np.array(["Directive", "learning"], dtype=object)[np.arange(200) % 2]
-    frame["country"] = np.array(["CN", "De"], dtype=object)[np.arange(200) % 2]
-    result = facet_run(frame, tmp_path, tiny_bert_dir, ["mode", "country"], **{"economic.collaboration_column": "mode"})
+    frame["region"] = np.array(["CN", "De"], dtype=object)[np.arange(200) % 2]
+    frame["country"] = frame["region"]
+    result = facet_run(frame, tmp_path, tiny_bert_dir, ["mode", "region", "country"],
+                       **{"economic.collaboration_column": "mode"})
     f = result.facets[result.facets.level == 1]
     assert set(f[f.facet == "mode"].value) == {"directive", "learning"}
-    assert set(f[f.facet == "country"].value) == {"CN", "De"}
+    assert set(f[f.facet == "region"].value) == {"CN", "De"}
+    assert set(f[f.facet == "country"].value) == {"CN", "DE"}
