@@ -70,7 +70,7 @@ def small_cluster_buckets(base_labels: np.ndarray, user_codes: np.ndarray, centr
         if not short.any():
             break
         if len(roots) == 1:  # every small cluster together is still below the floors: add the nearest other
-            _pad(uf, small, passing, members, unit, records)
+            _join_nearest_passing(uf, small, passing, members, unit, records)
             break
         means = _unit_rows(np.add.reduceat(unit[members] * records[members, None], starts))
         nearest = _nearest_other(means[short], means, np.flatnonzero(short))
@@ -110,17 +110,20 @@ def _union(uf: np.ndarray, a: int, b: int) -> None:
         uf[max(a, b)] = min(a, b)
 
 
-def _pad(uf: np.ndarray, small: np.ndarray, passing: np.ndarray, members: np.ndarray, unit: np.ndarray,
-         records: np.ndarray) -> None:
-    """Join the one bucket below the floors to the cluster above them nearest its centroid. One is enough: a
-    cluster above the floors reaches them alone, and so does any bucket holding it."""
-    others = np.flatnonzero(passing)  # never an empty cluster: it would leave the bucket below the floors
-    if not len(others):
-        return  # the whole clustering is below the floors: nothing will be published
-    mean = _unit_rows((unit[members] * records[members, None]).sum(0, keepdims=True))
-    nearest = int(others[int(np.argmax(unit[others] @ mean[0]))])
+def _join_nearest_passing(uf: np.ndarray, small: np.ndarray, passing: np.ndarray, own: np.ndarray,
+                          unit: np.ndarray, records: np.ndarray) -> bool:
+    """Join the bucket of clusters `own` to the cluster above the floors nearest its size-weighted centroid and
+    not yet in a bucket (never an empty cluster: it would leave the bucket below the floors). One is enough:
+    a cluster above the floors reaches them alone, and so does any bucket holding it, and a reader no longer
+    knows every member to be below them. False where no such cluster is left."""
+    free = np.flatnonzero(passing & ~small)
+    if not len(free):
+        return False  # nothing above the floors: nothing will be published
+    mean = _unit_rows((unit[own] * records[own, None]).sum(0, keepdims=True))
+    nearest = int(free[int(np.argmax(unit[free] @ mean[0]))])
     small[nearest] = True
-    _union(uf, nearest, int(members[0]))
+    _union(uf, nearest, int(own[0]))
+    return True
 
 
 def _unpinned(uf: np.ndarray, small: np.ndarray, passing: np.ndarray, unit: np.ndarray, records: np.ndarray,
@@ -133,14 +136,8 @@ def _unpinned(uf: np.ndarray, small: np.ndarray, passing: np.ndarray, unit: np.n
     padded = np.add.reduceat(passing[members].astype(np.int64), starts) > 0  # a member above the floors: no pin
     pinned = ((counts == sizes * (min_records - 1)) | (counts == sizes)) & ~padded
     for b in np.flatnonzero(pinned):
-        free = np.flatnonzero(passing & ~small)  # never an empty cluster, never one a bucket holds already
-        if not len(free):
+        if not _join_nearest_passing(uf, small, passing, members[starts[b]:starts[b] + sizes[b]], unit, records):
             return  # nothing above the floors: nothing is published, so nothing is pinned by a published sum
-        own = members[starts[b]:starts[b] + sizes[b]]
-        mean = _unit_rows((unit[own] * records[own, None]).sum(0, keepdims=True))
-        nearest = int(free[int(np.argmax(unit[free] @ mean[0]))])
-        small[nearest] = True
-        _union(uf, nearest, int(own[0]))
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
