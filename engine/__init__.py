@@ -33,7 +33,7 @@ __all__ = list(_EXPORTS)
 
 def __getattr__(name: str):
     if name not in _EXPORTS:
-        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module, attr = _EXPORTS[name]
     value = getattr(importlib.import_module(module), attr)
     globals()[name] = value

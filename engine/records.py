@@ -190,6 +190,9 @@ def load_records(
     """
     if null_users not in NULL_USERS:
         raise InputError(f"null_users must be one of {', '.join(NULL_USERS)}, got {null_users!r}")
+    if isinstance(facet_columns, (str, bytes)):  # list("language") would be eight one-letter columns
+        raise InputError(f"facet_columns expects a list of column names, got {facet_columns!r} "
+                         f"({type(facet_columns).__name__}); write [{facet_columns!r}]")
     facet_columns = list(facet_columns or [])
     for f in facet_columns:
         if f in _RESERVED:

@@ -42,6 +42,24 @@ def test_a_level_with_fewer_parents_than_scheduled_caps_the_levels_above(caplog)
     assert "capped at 3" in caplog.text
 
 
+def test_a_top_above_the_number_of_base_clusters_is_capped_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="clio_engine.hierarchy.build"):
+        tree = build_hierarchy(_unit_rows(6), np.full(6, 20.0), levels=3, top=10, strategy=FAST)
+    assert [len(level) for level in tree.levels] == [6, 6, 6]
+    assert "top = 10 exceeds the 6 base clusters: the top level is capped at 6" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="clio_engine.hierarchy.build"):
+        build_hierarchy(_unit_rows(6), np.full(6, 20.0), levels=1, top=10, strategy=FAST)  # one level: no top
+    assert "exceeds" not in caplog.text
+
+
+def test_an_unknown_public_name_names_the_package_it_was_asked_of():
+    import clio_engine
+
+    with pytest.raises(AttributeError, match="module 'clio_engine' has no attribute 'KMeanz'"):
+        clio_engine.KMeanz
+
+
 def test_identical_centroids_collapse_to_one_node_per_level():
     tree = build_hierarchy(np.ones((30, 8)), np.ones(30), levels=3, top=5, strategy=FAST)
     assert [len(level) for level in tree.levels] == [30, 1, 1]

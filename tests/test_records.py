@@ -281,6 +281,14 @@ def test_reserved_facet_name_is_refused():
         load_records(FRAME, facet_columns=["id"])
 
 
+def test_one_facet_column_given_as_a_string_is_refused_not_split_into_letters():
+    # list("lang") would look for the columns 'l', 'a', 'n', 'g' and blame the first
+    with pytest.raises(InputError, match=r"facet_columns expects a list of column names, got 'lang' \(str\); "
+                                         r"write \['lang'\]"):
+        load_records(FRAME, facet_columns="lang")
+    assert load_records(FRAME, facet_columns=("lang",)).facet_columns == ["lang"]  # any sequence of names
+
+
 def test_parquet_roundtrip_keeps_schema(tmp_path):
     r = load_records(FRAME, facet_columns=["lang"])
     pq.write_table(r.table, tmp_path / "out.parquet")

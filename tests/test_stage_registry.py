@@ -3,6 +3,7 @@ cannot read what they did not declare, strategies added by registration alone, a
 hostile inputs (an empty publication, k > N refused before any heavy stage)."""
 from __future__ import annotations
 
+import sys
 import typing
 from typing import Literal
 
@@ -202,6 +203,23 @@ def test_an_llm_stage_without_an_llm_backend_is_refused_naming_both_settings(key
         check_config(load_config(None, {key: value}))
     assert "\n" not in str(e.value)
     check_config(load_config(None, {key: value, "llm.backend": "transformers"}))  # with one, it is accepted
+
+
+@pytest.mark.parametrize("backend", ["openai", "anthropic"])
+def test_an_llm_backend_whose_sdk_is_missing_is_refused_before_any_stage(backend, monkeypatch):
+    """The SDKs are the optional `llm` extra: without one, the run stops at its config check (exit 3, one line
+    naming the extra), not with an internal ModuleNotFoundError at the first call after the heavy stages."""
+    from clio_engine.llm.factory import make_backend
+
+    monkeypatch.setitem(sys.modules, backend, None)  # Python's own marker for a module that cannot be imported
+    cfg = load_config(None, {"naming.strategy": "llm", "llm.backend": backend, "llm.model": "m"})
+    with pytest.raises(ConfigError, match=rf"llm.backend = {backend} but the {backend} SDK is not installed; "
+                                          r"pip install 'clio-engine\[llm\]'") as e:
+        check_config(cfg)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match=f"the {backend} SDK is not installed"):
+        make_backend(cfg.llm)  # the API's own route to a generator
+    check_config(load_config(None, {"llm.backend": backend, "llm.model": "m"}))  # no LLM stage: nothing to refuse
 
 
 # ------------------------------------------------------------------------------------ real runs

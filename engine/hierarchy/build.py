@@ -140,7 +140,8 @@ def build_hierarchy(centroids, sizes, *, levels: int = 3, top: int = 10, seed: i
     one entry per base cluster with `name`, `description`, `keywords`, `examples` attributes (a
     `NodeName`) or None; handed to the strategy in the base level's `ChildNodes`. A level never has
     more nodes than the one below: when a strategy makes fewer parents than scheduled (identical
-    centroids, merged groups), later levels are capped at what is there (a warning is logged)."""
+    centroids, merged groups), later levels are capped at what is there (a warning is logged); so is a `top`
+    above the number of base clusters."""
     centroids = np.asarray(check_matrix(centroids, "centroids"), dtype=np.float32)
     sizes = np.asarray(sizes, dtype=np.float64)
     if sizes.shape != (len(centroids),) or not np.isfinite(sizes).all() or (sizes <= 0).any():
@@ -154,6 +155,9 @@ def build_hierarchy(centroids, sizes, *, levels: int = 3, top: int = 10, seed: i
     if base_names is not None and len(base_names) != len(centroids):
         raise InputError(f"base_names must have one entry per base cluster ({len(centroids)}), got {len(base_names)}")
     strategy = strategy or CentroidStrategy()
+    if levels > 1 and top > len(centroids):  # the pipeline notes this in its manifest; an API caller is told here
+        log.warning("hierarchy top = %d exceeds the %d base clusters: the top level is capped at %d", top,
+                    len(centroids), len(centroids))
     counts = level_sizes(len(centroids), levels, top)
     built: list[Level] = []
     children = _base_children(centroids, sizes, base_names)

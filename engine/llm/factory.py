@@ -7,8 +7,24 @@ from clio_engine.errors import ConfigError
 from clio_engine.llm.generator import Generator
 
 
+SDKS = {"openai": "openai", "anthropic": "anthropic"}  # backend -> the official SDK it sends through
+
+
+def require_sdk(backend: str) -> None:
+    """Refuse, with one line, a backend whose SDK is not installed: before any stage runs, not at the first call
+    hours in (the SDKs are the optional `llm` extra)."""
+    import importlib.util
+
+    module = SDKS.get(backend)
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise ConfigError(f"llm.backend = {backend} but the {module} SDK is not installed; "
+                          "pip install 'clio-engine[llm]'")
+
+
 def make_backend(llm, *, seed: int = 0):
-    """The backend `llm.backend` names (SDKs and torch are imported only when a call is sent or a model loads)."""
+    """The backend `llm.backend` names (SDKs and torch are imported only when a call is sent or a model loads;
+    a missing SDK is refused here)."""
+    require_sdk(llm.backend)
     if llm.backend == "openai":
         from clio_engine.llm.backends.openai import OpenAIBackend
 

@@ -93,7 +93,7 @@ def run(config: str | os.PathLike | dict | ClioConfig | None = None, *, input=No
 
 def check_config(cfg: ClioConfig) -> None:
     """Refuse what this version cannot do, with one line naming the key: strategies that are not
-    registered (listing those that are), and settings that need an LLM generator."""
+    registered (listing those that are), and settings that need an LLM generator (and its backend's SDK)."""
     from clio_engine.hierarchy import HIERARCHY_STRATEGIES
     from clio_engine.naming.registry import NAMERS
     from clio_engine.pipeline.steps.cluster import CLUSTER_METHODS
@@ -108,6 +108,10 @@ def check_config(cfg: ClioConfig) -> None:
     if needs_llm and cfg.llm.backend == "none":
         raise ConfigError(f"{', '.join(needs_llm)} needs an LLM but llm.backend is none: set llm.backend to openai, "
                           "anthropic or transformers")
+    if needs_llm:
+        from clio_engine.llm.factory import require_sdk
+
+        require_sdk(cfg.llm.backend)
     plan(cfg, {s.name: "" for s in ordered() if s.fingerprint is not None})  # every declared setting exists
 
 

@@ -18,11 +18,11 @@ import pyarrow.parquet as pq
 from clio_engine.errors import ConfigError
 from clio_engine.pipeline.registry import Stage, register_stage
 from clio_engine.pipeline.rundir import write_parquet
+from clio_engine.pipeline.steps.facets import TASK as TASK_FACET  # one name for the task facet
 from clio_engine.runfiles import PRIVATE
 
 FILE = "economic.parquet"  # published rows (analyst zone; release/aggregates.csv appends them)
 PER_RECORD = f"{PRIVATE}/economic.parquet"
-TASK_FACET = "task"
 
 
 def enabled(cfg) -> bool:
