@@ -13,6 +13,7 @@ from clio_engine.economic.aggregates import AUGMENTATION, AUTOMATION, MODES, eco
 from clio_engine.economic.concentration import bottom_share, gini, rank_share_fit
 from clio_engine.economic.onet import data_file, load_taxonomy
 from clio_engine.errors import ConfigError, InputError
+from clio_engine.pipeline.release import release_manifest
 
 MIN_USERS, MIN_RECORDS = 5, 15
 MODE_P = np.array([0.30, 0.12, 0.22, 0.14, 0.10, 0.08, 0.04])  # six modes + missing
@@ -655,3 +656,33 @@ def test_tiers_and_the_gdp_fit_need_enough_geographies(tax, n_geo, tiers, fit):
     assert ("aui_gdp_slope" in variables) == fit
     found = agg.facts["country"]["aui_gdp_fit"]
     assert found["n"] == n_geo and (("slope" in found) == fit) and (("why" in found) != fit)
+
+
+def test_the_release_manifest_does_not_say_how_many_parts_a_table_hides(tax):
+    """Review attack on one release: the manifest's per-table counts (parts hidden, of them hidden only to protect
+    others) with the table's not_classified row (their sum) pinned every hidden part. Here: 40 / 30 US / DE
+    records, MT exactly 15 (the smallest shown part), one victim record from LI. LI is below the floors and
+    alone would be given back by not_classified, so MT is hidden too: not_classified = 16 over 2 parts, 1 of
+    them above the floors (≥ 15) → 15 + 1."""
+    big = planted_tasks(tax)[0]
+    country = ["US"] * 40 + ["DE"] * 30 + ["MT"] * 15 + ["LI"]
+    user = list(range(70)) + [200 + i % 5 for i in range(15)] + [999]  # MT: 5 users, 3 records each
+    df = pd.DataFrame({"user": user, "task": big, "collaboration": "directive", "country": country})
+    agg = economic_rows(df, tax, min_users=MIN_USERS, min_records=MIN_RECORDS, geography_columns=["country"])
+    rest = int(table(agg.rows, "country", "usage_count").loc["not_classified"])
+
+    def pinned(facts: dict) -> list[int] | None:
+        """The attacker: each part hidden only for others holds ≥ min_records, every other ≥ 1; when their least
+        total is the published rest, every part is pinned. None where the manifest does not say."""
+        if "suppressed" not in facts or "suppressed_secondary" not in facts:
+            return None
+        k, s = facts["suppressed"], facts["suppressed_secondary"]
+        return [MIN_RECORDS] * s + [1] * (k - s) if MIN_RECORDS * s + (k - s) == rest else None
+
+    analyst = agg.facts["country"]
+    assert rest == 16 and pinned(analyst) == [15, 1]  # the analyst's manifest: the cost of suppression, exact
+    released = release_manifest({"stages": {"economic": agg.facts}, "privacy": {}})["stages"]["economic"]
+    assert pinned(released["country"]) is None
+    for name, facts in released.items():  # no table says how many parts it hides
+        assert not isinstance(facts, dict) or not {"cells", "suppressed", "suppressed_secondary"} & set(facts), name
+    assert released["country"]["published"] == analyst["published"] and "share_hidden" in released["country"]

@@ -218,6 +218,13 @@ def test_the_manifest_reports_the_cost(runs):
     assert any(lv["suppressed_nodes"] > 0 for lv in sec["levels"])
     assert 0 <= sec["facet_cells"]["secondary"] <= sec["facet_cells"]["primary"] <= 1
     assert "Secondary suppression" in (runs[True][0].dir / "report.md").read_text()
+    # The release says neither: how many hidden nodes pass the floors, with a bucket's total (its Other row)
+    # and its bare ids, pinned the members (review: 2 hidden clusters, 16 records, 1 of them passing → 1 + 15).
+    released = json.loads((runs[True][0].dir / "release" / "manifest.json").read_text())
+    levels = released["privacy"]["secondary_suppression"]["levels"]
+    assert levels and all(set(lv) == {"secondary"} for lv in levels), levels
+    report = (runs[True][0].dir / "release" / "report.md").read_text()
+    assert "Secondary suppression is on" in report and "besides those below" not in report
     off = json.loads((runs[False][0].dir / "manifest.json").read_text())["privacy"]["secondary_suppression"]
     assert off["enabled"] is False and all(lv["primary"] == lv["secondary"] for lv in off["levels"])
 

@@ -3,8 +3,10 @@
 Weighted by sizes other than the published ones (the exact sizes where the published ones carry noise), least
 squares of the parent's centroid on its children's centroids gives those sizes' ratios, and the smallest
 whole parent size fitting them the sizes themselves. For each published parent whose children are all
-published clusters (an "Other" row stands for hidden children, whose centroids are not published), the
-children's centroids weighted by their published sizes must give the parent's published centroid.
+published clusters, the children's centroids weighted by their published sizes must give the parent's
+published centroid; so must its *published* children's for a parent with hidden children (an "Other" row):
+a centroid over every child, less the published children's, is the hidden children's summed embedding, what
+they are about (a review's attack on the analyst zone).
 
 A release (manifest zone "release") publishes no centroid at all: a base cluster's is the normalised sum of
 its members' embeddings, so with all members' texts but one (and the public model) ‖λc − S‖ = 1 gives the last
@@ -75,17 +77,20 @@ def _weights(view: RunView) -> list[Violation]:
     out = []
     for parent_id, kids in sorted(children.items()):
         parent = by_id.get(parent_id)
-        if parent is None or len(kids) < 2 or any(
-                k.get("kind") != "cluster" or not k.get("published") or not _has_vector(k.get("centroid"))
-                or k.get("size") is None for k in kids):
+        shown = [k for k in kids if k.get("kind", "cluster") == "cluster" and k.get("published")
+                 and _has_vector(k.get("centroid")) and k.get("size") is not None]
+        hidden = len(shown) < len(kids)  # hidden children, an Other row, or children without a centroid
+        if parent is None or not shown or (len(kids) < 2 and not hidden):
             continue
         cos = _published_mix_cosine(np.asarray(parent["centroid"], np.float64),
-                                    np.asarray([k["centroid"] for k in kids], np.float64),
-                                    np.asarray([k["size"] for k in kids], np.float64))
+                                    np.asarray([k["centroid"] for k in shown], np.float64),
+                                    np.asarray([k["size"] for k in shown], np.float64))
         if cos < 1 - TOLERANCE:
-            out.append(Violation(ATTACK, view.clusters_file or "clusters.parquet", parent_id,
-                                 f"its centroid is not its {len(kids)} children's weighted by their published sizes "
-                                 f"(cosine {cos:.6f}): least squares on theirs gives the sizes it was weighted by"))
+            why = (f"its centroid is not its {len(shown)} published children's weighted by their published sizes "
+                   f"(cosine {cos:.6f}): ")
+            why += ("it carries its hidden children's records, and less its published children's it is their summed "
+                    "embedding" if hidden else "least squares on theirs gives the sizes it was weighted by")
+            out.append(Violation(ATTACK, view.clusters_file or "clusters.parquet", parent_id, why))
     return out
 
 

@@ -75,7 +75,7 @@ def clusters_table(tree, pubs, names, facet_json: dict[tuple[int, int], str], mi
                            users=int(pub.reported_users[i]), share=float(share[i]),
                            share_of_parent=float(share_parent[i]) if p >= 0 else float(share[i]), published=True,
                            facet_shares=facet_json.get((level, i), "{}"),
-                           centroid=centroids[level][i].tolist())
+                           centroid=_vector(centroids[level][i]))
             rows.append(row)
         # "Other" buckets: hidden children of each published parent (the root at the top level).
         for j in np.flatnonzero(pub.other_records > 0):
@@ -101,28 +101,40 @@ def clusters_table(tree, pubs, names, facet_json: dict[tuple[int, int], str], mi
 
 def reported_centroids(tree, pubs) -> list[np.ndarray]:
     """Per level, [n_nodes, D] float32 centroids as published: the base clusters' own, and each parent's the
-    mean of its children's weighted by their *reported* sizes (renormalised when the children are unit).
+    mean of its *published* children's weighted by their *reported* sizes (renormalised when the children are
+    unit). A row of NaN: no centroid (an unpublished node, or a parent none of whose children has one).
 
-    The tree's parent centroids are weighted by the exact sizes. With privacy.epsilon the reported sizes are
-    noised, and an exact-weighted parent centroid would undo the noise: least squares of it on its published
-    children's centroids gives their exact size ratios, so exact counts. Without noise the reported sizes are
-    the exact ones and these are the tree's centroids."""
-    out = [np.asarray(tree.levels[0].centroid, np.float64)]
+    Published children only (a review's attack): a parent's centroid over every child, minus its published
+    children's (size × centroid), gave the hidden children's summed embedding, i.e. what the Other row's
+    clusters are about (cosine 0.99 to it; ranking texts by it put their records first). Reported sizes, not
+    exact ones: with privacy.epsilon an exact-weighted parent centroid would undo the noise (least squares of
+    it on its published children's centroids gives their exact size ratios). `audit.centroids` checks both."""
+    out = [np.where(np.asarray(pubs[0].published, bool)[:, None], np.asarray(tree.levels[0].centroid, np.float64),
+                    np.nan)]
     for level in range(1, tree.n_levels):
         children, parent = out[-1], np.asarray(tree.levels[level - 1].parent)
         n = len(tree.levels[level].centroid)
-        weights = np.maximum(np.asarray(pubs[level - 1].reported_records, np.float64), 0.0)
-        summed, total = np.zeros((n, children.shape[1])), np.zeros(n)
-        np.add.at(summed, parent, children * weights[:, None])
+        shown = ~np.isnan(children).any(axis=1)  # published children that carry a centroid
+        weights = np.where(shown, np.maximum(np.asarray(pubs[level - 1].reported_records, np.float64), 0.0), 0.0)
+        vectors = np.where(shown[:, None], children, 0.0)
+        summed, total, count = np.zeros((n, children.shape[1])), np.zeros(n), np.zeros(n)
+        np.add.at(summed, parent, vectors * weights[:, None])
         np.add.at(total, parent, weights)
-        unweighted = np.zeros_like(summed)  # a parent whose children were all noised to zero: their plain mean
-        np.add.at(unweighted, parent, children)
+        np.add.at(count, parent, shown.astype(np.float64))
+        unweighted = np.zeros_like(summed)  # a parent whose shown children were all noised to zero: their mean
+        np.add.at(unweighted, parent, vectors)
         means = np.where(total[:, None] > 0, summed / np.maximum(total, 1e-300)[:, None],
-                         unweighted / np.maximum(np.bincount(parent, minlength=n), 1)[:, None])
-        if np.allclose(np.linalg.norm(children, axis=1), 1.0, atol=1e-3):
+                         unweighted / np.maximum(count, 1)[:, None])
+        if np.allclose(np.linalg.norm(children[shown], axis=1), 1.0, atol=1e-3):
             means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
-        out.append(means)
+        keep = (count > 0) & np.asarray(pubs[level].published, bool)
+        out.append(np.where(keep[:, None], means, np.nan))
     return [c.astype(np.float32) for c in out]
+
+
+def _vector(row: np.ndarray) -> list[float] | None:
+    """A centroid row as a list, or None where it is NaN (no published child to take one from)."""
+    return None if np.isnan(row).any() else row.tolist()
 
 
 CLUSTER_SCHEMA = pa.schema([
@@ -153,7 +165,8 @@ def published_tree(clusters: pa.Table, tree) -> dict:
     """tree.json: the tree of published nodes and "Other" rows only, loadable with `Tree.from_dict`.
 
     Node order per level follows clusters.parquet; `parent` indexes the next level's list. An "Other"
-    node has no centroid of its own (that would summarise hidden records): it carries its parent's.
+    node has no centroid of its own (that would summarise hidden records): it carries its parent's, and so
+    does a node none of whose children is published (the nearest ancestor's that has one; zeros if none).
     """
     rows = [r for r in clusters.to_pylist() if r["published"]]
     by_level: dict[int, list[dict]] = {}
@@ -163,12 +176,21 @@ def published_tree(clusters: pa.Table, tree) -> dict:
     position = {r["id"]: i for lv in by_level.values() for i, r in enumerate(lv)}
     dim = tree.levels[0].centroid.shape[1]
     centroid_of = {r["id"]: r["centroid"] for r in rows}  # an Other row's parent is a published cluster
+    parent_of = {r["id"]: r["parent"] for r in rows}
+
+    def centroid(r):
+        """Its own, else its nearest ancestor's that has one (never one made from hidden records), else zeros."""
+        node = r["id"]
+        while node is not None:
+            if centroid_of.get(node) is not None:
+                return centroid_of[node]
+            node = parent_of.get(node)
+        return [0.0] * dim
     levels, nodes = [], []
     for level in range(n_levels):
         lv = by_level.get(level, [])
         parents = [position.get(r["parent"], -1) if r["parent"] else -1 for r in lv]
-        centroids = [r["centroid"] if r["centroid"] is not None
-                     else centroid_of[r["parent"]] if r["parent"] is not None else [0.0] * dim for r in lv]
+        centroids = [centroid(r) for r in lv]
         levels.append({"parent": parents, "size": [r["size"] for r in lv], "centroid": centroids})
         nodes.append([{k: r[k] for k in ("id", "kind", "name", "description", "keywords", "size", "users", "share",
                                          "share_of_parent")} for r in lv])

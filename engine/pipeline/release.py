@@ -326,11 +326,16 @@ def release_manifest(manifest: dict) -> dict:
 # The economic stage's facts that count hidden records. Published, they would split a published remainder
 # ("not_classified" = small hidden cells + folded missing values) into parts below the floor. `no_task` is the
 # "none" task cell's exact count, published or not (where it passes the floors aggregates.csv has it).
-HIDDEN_RECORD_FACTS = ("records_hidden", "secondary_cost_records", "missing_records_folded", "no_task")
+HIDDEN_RECORD_FACTS = ("records_hidden", "secondary_cost_records", "missing_records_folded", "no_task",
+                       # how many parts a table hides, and how many of them only to protect others (so are above
+                       # the floors): with its not_classified row (their sum) they pinned them (a review's attack:
+                       # 16 over 2 hidden countries, 1 of them secondary → 1 and 15)
+                       "cells", "suppressed", "suppressed_secondary")
 
 
 def _without_hidden_record_counts(head: dict) -> dict:
-    """The release manifest without counts of hidden economic records (cell counts and shares stay)."""
+    """The release manifest without counts of hidden economic records or parts (the published count and the
+    hidden share stay)."""
     stages = dict(head.get("stages") or {})
     if not isinstance(stages.get("economic"), dict):
         return head
@@ -346,14 +351,17 @@ def _without_hidden_record_counts(head: dict) -> dict:
 
 def _without_primary_shares(head: dict) -> dict:
     """The release manifest without secondary suppression's "before" shares (records in nodes and facet cells
-    that pass the thresholds). With the "after" share (what is published) they give, per level, the records
+    that pass the thresholds) and its count of nodes hidden above them. With the "after" share (what is published) they give, per level, the records
     of the nodes hidden only to protect others: where one parent holds them all, a hidden node's exact size
     (review: level 2 of a 2,000-record run gave back 75 and 97 where "Other" publishes only their sum)."""
     head = dict(head)
     privacy = dict(head.get("privacy") or {})
     if isinstance(privacy.get("secondary_suppression"), dict):
         sec = dict(privacy["secondary_suppression"])
-        sec["levels"] = [{k: v for k, v in lv.items() if k != "primary"} for lv in sec.get("levels") or []]
+        # nor how many hidden nodes are above the floors (a bucket's padding, secondary suppression): a bucket of
+        # 2 hidden clusters and 16 records with one of them above the floors is 1 + 15 (a review's attack)
+        sec["levels"] = [{k: v for k, v in lv.items() if k not in ("primary", "suppressed_nodes")}
+                         for lv in sec.get("levels") or []]
         if isinstance(sec.get("facet_cells"), dict):
             sec["facet_cells"] = {k: v for k, v in sec["facet_cells"].items() if k != "primary"}
         privacy["secondary_suppression"] = sec

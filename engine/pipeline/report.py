@@ -71,7 +71,7 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
 
 def _secondary_line(sec: dict) -> str:
     """What secondary suppression cost. The analyst report gives the record shares before and after it; the
-    release has no "before" (`release.release_manifest` drops it), so it says how many clusters it hid."""
+    release has neither the "before" nor how many clusters it hid (`release.release_manifest` drops both)."""
     cells = sec.get("facet_cells") or {}
     if all("primary" in x for x in sec["levels"]):
         return ("Secondary suppression (no hidden count follows by subtraction) — records in published clusters "
@@ -79,9 +79,12 @@ def _secondary_line(sec: dict) -> str:
                     f"level {lv}: {_pct(x['primary'])} → {_pct(x['secondary'])}" for lv, x in enumerate(sec["levels"]))
                 + (f"; facet cells: {_pct(cells['primary'])} → {_pct(cells['secondary'])}" if "primary" in cells else "")
                 + ".")
-    return ("Secondary suppression (no hidden count follows by subtraction) — clusters hidden besides those below "
-            "the thresholds, per level: " + "; ".join(
-                f"level {lv}: {x.get('suppressed_nodes', 0):,}" for lv, x in enumerate(sec["levels"])) + ".")
+    if all("suppressed_nodes" in x for x in sec["levels"]):  # an older release's manifest
+        return ("Secondary suppression (no hidden count follows by subtraction) — clusters hidden besides those "
+                "below the thresholds, per level: " + "; ".join(
+                    f"level {lv}: {x.get('suppressed_nodes', 0):,}" for lv, x in enumerate(sec["levels"])) + ".")
+    # How many hidden clusters pass the floors is not published: with a bucket's total it pinned its members.
+    return "Secondary suppression is on: no hidden count follows by subtraction."
 
 
 def _buckets_line(info: dict) -> str:
@@ -137,8 +140,10 @@ def _nothing_published(inp: dict, priv: dict, users: dict, other: dict | None) -
     sec = priv.get("secondary_suppression") or {}
     hid_passing = sec.get("enabled") and any((x.get("primary") or 0) > 0 or (x.get("suppressed_nodes") or 0) > 0
                                              for x in sec.get("levels", []))
+    known = any("primary" in x or "suppressed_nodes" in x for x in sec.get("levels", []))  # not in a release
     why = (f"Some clusters have {floors}, but each would give a smaller sibling's size away by subtraction, so "
-           "secondary suppression hides them too" if hid_passing else f"No cluster at any level has {floors}")
+           "secondary suppression hides them too" if hid_passing else f"No cluster at any level has {floors}"
+           if known or not sec.get("enabled") else f"No cluster at any level is published with {floors}")
     shown = other is not None and other.get("published") and other.get("size") is not None
     what = (f"Its one published row is \"{markdown_text(other['name'])}\": {_num(other['size'])} records, all "
             "clustered records together." if shown else

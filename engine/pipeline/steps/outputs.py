@@ -89,4 +89,4 @@ def economic_section(folder, rows, denominator: str | None = None, written: set 
 register_stage(Stage("outputs", _compute, lambda ctx: None, upstream=UPSTREAM,
                      reads=("output", "privacy.min_users", "privacy.min_records", "privacy.examples", *PLAN_READS),
                      artifacts=(ASSIGNMENTS, "clusters.parquet", "tree.json", "report.md"),
-                     version=6))  # 6: Other rows without users; 5: assignments.parquet carries each record's user code
+                     version=7))  # 7: parent centroids from published children only; 6: Other rows without users; 5: assignments.parquet carries each record's user code
