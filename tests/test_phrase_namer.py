@@ -360,6 +360,19 @@ def test_unpublished_node_is_none_and_its_phrases_stay_out(corpus, tiny_embed):
     assert all("top up" not in " ".join([n.name.lower(), *n.keywords]) for n in out[0] if n is not None)
 
 
+@pytest.mark.parametrize("namer", ["keywords", "phrases"])
+def test_a_published_node_made_only_of_hidden_clusters_says_so_in_its_name(namer, corpus, tiny_embed):
+    """Its records name nothing (they are hidden clusters'), so no phrase can: "Small clusters (1.0)" tells the
+    analyst why, where "Cluster 1.0" read like a naming failure (economic demo, a level-1 node of 11 buckets)."""
+    texts, vectors, labels, tree, published, users = corpus
+    hidden = [published[0] & (tree.levels[0].parent != 0), published[1].copy()]
+    hidden[1][0] = True  # the parent passes the floors on its buckets' records
+    named = _namer(tiny_embed) if namer == "phrases" else KeywordNamer(min_users=3)
+    out = named.name_tree(texts, vectors, labels, tree, hidden, users)
+    assert out[1][0].name == "Small clusters (1.0)" and out[1][0].keywords == [] and out[1][0].examples == []
+    assert not out[1][1].name.startswith(("Small clusters", "Cluster ")), out[1][1]  # its sibling keeps a name
+
+
 @pytest.mark.unit
 def test_wrong_embedder_dimension_and_fallbacks(corpus, tiny_embed):
     texts, vectors, labels, tree, published, users = corpus

@@ -87,7 +87,7 @@ class KeywordNamer:
         for l, level in enumerate(tree.levels):
             pub = np.flatnonzero(published[l])
             names = names_from_keywords([keywords[l][n] for n in pub], level.parent[pub], words=self.name_words,
-                                        fallback=[f"Cluster {l}.{n}" for n in pub])
+                                        fallback=fallback_names(l, pub, node_labels[l]))
             row: list[NodeName | None] = [None] * len(level)
             for n, name in zip(pub, names):
                 row[n] = NodeName(scrubber.scrub(name), scrubber.scrub(_describe(keywords[l][n])),
@@ -201,6 +201,14 @@ def _k_anonymous(labels, text_codes, user_codes, min_users) -> np.ndarray:
     first_of_pair = np.r_[True, (k[1:] != k[:-1]) | (u[1:] != u[:-1])]  # distinct (node, text, user)
     keys, n_users = np.unique(k[first_of_pair], return_counts=True)
     return np.isin(key, keys[n_users >= min_users])
+
+
+def fallback_names(level: int, pub: np.ndarray, labels: np.ndarray) -> list[str]:
+    """Names of the published nodes `pub` of a level for when nothing names them: "Cluster l.n", or "Small
+    clusters (l.n)" where every record of the node is in a hidden base cluster (labels [N] after
+    `_check_inputs`, so −1 there: those texts name nothing, and the node is made of buckets only)."""
+    shown = np.bincount(labels[labels >= 0], minlength=int(pub.max(initial=-1)) + 1)
+    return [f"Cluster {level}.{n}" if shown[n] else f"Small clusters ({level}.{n})" for n in pub]
 
 
 def _check_inputs(texts, vectors, node_labels, tree, published, user_codes):

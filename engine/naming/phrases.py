@@ -44,7 +44,8 @@ from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Tree
 from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf,
                                          names_from_keywords, terms_from_documents)
-from clio_engine.naming.namer import N_DESCRIPTION_TERMS, KeywordNamer, NodeName, _check_inputs, _describe, unaltered
+from clio_engine.naming.namer import (N_DESCRIPTION_TERMS, KeywordNamer, NodeName, _check_inputs, _describe,
+                                      fallback_names, unaltered)
 from clio_engine.privacy.scrub import Scrubber
 from clio_engine.segments import nearest_neighbors
 
@@ -314,7 +315,7 @@ class PhraseNamer(KeywordNamer):
             centroids = _unit(np.asarray(level.centroid, dtype=np.float64))
             own = self._queries(vectors, node_labels[l], centroids, pub)
             best_first = [self._best_first(options[l][n], own[n], centroids[neighbours[n]]) for n in pub]
-            names = names_from_keywords(best_first, level.parent[pub], words=1, fallback=[f"Cluster {l}.{n}" for n in pub])
+            names = names_from_keywords(best_first, level.parent[pub], words=1, fallback=fallback_names(l, pub, node_labels[l]))
             descriptions = [_describe(distinct_phrases(ranked[l][n])[:N_DESCRIPTION_TERMS]) for n in pub]
             clean = scrubber.scrub_all(list(names) + descriptions)  # one batch: NER is slow one text at a time
             row: list[NodeName | None] = [None] * len(level)

@@ -84,4 +84,4 @@ def _load(ctx):
 
 register_stage(Stage("names", _compute, _load, upstream=("facets", "embed", "hierarchy", "privacy"), reads=_reads,
                      artifacts=(f"{CACHE}/{FILE}",),
-                     version=5))  # 5: hidden clusters' records name no parent; verb-led pairs; keywords audited
+                     version=6))  # 6: "Small clusters (l.n)" for a node of hidden clusters only; 5: hidden clusters' records name no parent; verb-led pairs; keywords audited
