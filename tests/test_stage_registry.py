@@ -220,6 +220,11 @@ def test_an_llm_backend_whose_sdk_is_missing_is_refused_before_any_stage(backend
     with pytest.raises(ConfigError, match=f"the {backend} SDK is not installed"):
         make_backend(cfg.llm)  # the API's own route to a generator
     check_config(load_config(None, {"llm.backend": backend, "llm.model": "m"}))  # no LLM stage: nothing to refuse
+    # The Economic Index's chooser runs wherever a backend is set (a review: refused only after seven stages)
+    economic = {"economic.taxonomy": "onet", "llm.backend": backend, "llm.model": "m"}
+    with pytest.raises(ConfigError, match=f"the {backend} SDK is not installed"):
+        check_config(load_config(None, economic))
+    check_config(load_config(None, {**economic, "economic.llm_choice": False}))  # no chooser: nothing to refuse
 
 
 # ------------------------------------------------------------------------------------ real runs

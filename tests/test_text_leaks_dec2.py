@@ -195,13 +195,43 @@ def test_plain_sets_still_get_the_consecutive_check(scrubber):
     assert usable_answer("A name", "A description", set(), scrubber)[0] is not None
 
 
-def test_a_text_of_one_repeated_word_is_no_chain_for_an_answer_that_breaks_it_every_third_word():
-    """The gapped check's worst case (every shown word the same): no copy is found where none is. Its cost
-    (~28 ms to index 50 texts × 2,000 characters, ~14 ms per 1,000-character answer here) is not asserted:
-    speed is a benchmark's business, not a test's."""
+def test_a_text_of_one_repeated_word_is_no_chain_for_an_answer_that_breaks_it_every_fourth_word():
+    """The gapped check's worst case (every shown word the same): no copy is found where none is — three words
+    between two matched ones break a chain (`COPY_GAP_ANSWER`). Its cost (~28 ms to index 50 texts × 2,000
+    characters, ~14 ms per 1,000-character answer here) is not asserted: speed is a benchmark's business."""
     texts = [" ".join(["the"] * 500)] * 50
-    answer = " ".join(["the x y"] * 160)[:1000]
-    assert not copies_shown(answer, shown_grams(texts))
+    assert not copies_shown(" ".join(["the x y z"] * 160)[:1000], shown_grams(texts))
+    assert copies_shown(" ".join(["the x y"] * 160)[:1000], shown_grams(texts))  # two between: still a chain
+
+
+def test_filler_between_copied_words_or_underscores_do_not_hide_a_copy(scrubber):
+    """Review attack with a hostile model (fake server): the description repeated a shown record with "and so"
+    after every six words (two words between matched ones broke the chain), or joined its words with "_" (one
+    regex word). Both published a whole record."""
+    filler = " ".join(w + (" and so" if (i + 1) % 6 == 0 else "") for i, w in enumerate(RECORD.split()))
+    joined = "_".join(RECORD.split())
+    for answer in (filler, joined):
+        assert copies_shown(answer, shown_grams(SHOWN)), answer
+        assert usable_answer("A name", answer, shown_grams(SHOWN), scrubber) == (None, "answer copies a shown text")
+
+
+def test_a_word_fewer_users_wrote_is_not_published_from_an_llm_answer(scrubber):
+    """Review attack: the model copied tokens that one user each wrote ("zqaaaal", shorter than any copy) into a
+    published description. An answer word that fewer than min_users users wrote, unless a common English word,
+    rejects the answer; the reason names no word. Words no text holds are the model's own."""
+    from clio_engine.privacy.auditor import RARE_WORD, rare_words
+
+    texts = ["my code is zqaaaal please help", "reset my password", "reset my password again",
+             "how to reset a password", "password reset link expired", "reset password for groups"]
+    users = np.array([0, 1, 2, 3, 4, 5])
+    rare = rare_words(texts, users, 5)
+    assert "zqaaaal" in rare and "groups" not in rare  # one user each; "groups" is a common word
+    assert "password" not in rare and "reset" not in rare  # five users or more
+    answer, why = usable_answer("Password resets", "Users ask about code zqaaaal.", set(), scrubber, rare=rare)
+    assert (answer, why) == (None, RARE_WORD) and "zqaaaal" not in why
+    assert usable_answer("Password resets for groups", "Users ask to reset a forgotten password.", set(), scrubber,
+                         rare=rare)[0] is not None
+    assert usable_answer("Account recovery", "Locked out accounts.", set(), scrubber, rare=rare)[0] is not None
 
 
 def test_the_cluster_facets_fold_the_collaboration_column_as_the_economic_index_does(tmp_path, tiny_bert_dir):

@@ -80,7 +80,12 @@ def _weights(view: RunView) -> list[Violation]:
         shown = [k for k in kids if k.get("kind", "cluster") == "cluster" and k.get("published")
                  and _has_vector(k.get("centroid")) and k.get("size") is not None]
         hidden = len(shown) < len(kids)  # hidden children, an Other row, or children without a centroid
-        if parent is None or not shown or (len(kids) < 2 and not hidden):
+        if parent is not None and not shown:
+            why = _orphan_centroid(view, parent, by_id)
+            if why:
+                out.append(Violation(ATTACK, view.clusters_file or "clusters.parquet", parent_id, why))
+            continue
+        if parent is None or (len(kids) < 2 and not hidden):
             continue
         cos = _published_mix_cosine(np.asarray(parent["centroid"], np.float64),
                                     np.asarray([k["centroid"] for k in shown], np.float64),
@@ -92,6 +97,24 @@ def _weights(view: RunView) -> list[Violation]:
                     "embedding" if hidden else "least squares on theirs gives the sizes it was weighted by")
             out.append(Violation(ATTACK, view.clusters_file or "clusters.parquet", parent_id, why))
     return out
+
+
+def _orphan_centroid(view: RunView, node: dict, by_id: dict) -> str:
+    """Why the centroid of a published node none of whose children is published gives its hidden children
+    away ("" where it does not). In clusters.parquet such a node has no centroid; in tree.json it carries its
+    parent's (its nearest ancestor's) or, at the top, zeros. Anything else is made of hidden records."""
+    vector = np.asarray(node["centroid"], np.float64)
+    if view.clusters_file == "clusters.parquet":
+        return ("a published node none of whose children is published carries a centroid: its hidden children's "
+                "mean embedding")
+    parent = by_id.get(node.get("parent"))
+    if parent is None:
+        return "" if not np.any(vector) else ("a top-level node none of whose children is published carries a "
+                                              "centroid other than zeros: its hidden children's mean embedding")
+    if _published_mix_cosine(vector, np.asarray([parent["centroid"]], np.float64), np.ones(1)) >= 1 - TOLERANCE:
+        return ""
+    return ("a published node none of whose children is published carries a centroid other than its parent's: "
+            "its hidden children's mean embedding")
 
 
 def _published_mix_cosine(parent: np.ndarray, kids: np.ndarray, sizes: np.ndarray) -> float:

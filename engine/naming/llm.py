@@ -39,7 +39,7 @@ from clio_engine.llm.types import Request
 from clio_engine.llm.usage import reason_kind
 from clio_engine.naming.namer import KeywordNamer, NodeName, _check_inputs, _own_centroid_cosine
 from clio_engine.naming.prompts import MAX_NAME_WORDS, SYSTEM, distinct_prompt, naming_prompt, repeats_an_example
-from clio_engine.privacy.auditor import (COPY_WORDS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, shown_grams,  # noqa: F401
+from clio_engine.privacy.auditor import (COPY_WORDS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, rare_words, shown_grams,  # noqa: F401
                                          usable_answer)
 from clio_engine.privacy.scrub import Scrubber
 from clio_engine.segments import nearest_neighbors
@@ -64,6 +64,8 @@ class LlmNamer:
                  examples: str = "scrubbed", min_users: int = 5, scrubber: Scrubber | None = None, seed: int = 0,
                  max_chars: int = MAX_CHARS, max_tokens: int = ANSWER_TOKENS, fallback=None):
         self.cfg, self.in_examples, self.out_examples, self.seed = cfg, in_examples, out_examples, seed
+        self.min_users = min_users
+        self.rare_words: frozenset[str] = frozenset()  # set by name_tree: words an answer may not hold
         self.max_chars, self.max_tokens = max_chars, max_tokens
         self.scrubber = scrubber or Scrubber()
         # The no-LLM namer whose keywords and examples every node gets, and whose name a failed answer falls
@@ -80,6 +82,7 @@ class LlmNamer:
         node_labels, published, user_codes = _check_inputs(texts, vectors, node_labels, tree, published, user_codes)
         texts = texts if isinstance(texts, list) else list(texts)
         base = self.keywords.name_tree(texts, vectors, node_labels, tree, published, user_codes)
+        self.rare_words = rare_words(texts, user_codes, self.min_users)
         cosine = _own_centroid_cosine(vectors, node_labels, [lv.centroid for lv in tree.levels])
         clear = np.ones(len(texts), dtype=bool)
         out: list[list[NodeName | None]] = []
@@ -184,7 +187,7 @@ class LlmNamer:
                 out.append(None)
                 continue
             answer, why = usable_answer(r.parsed["name"], r.parsed["description"], grams, self.scrubber,
-                                        MAX_NAME_WORDS)
+                                        MAX_NAME_WORDS, rare=self.rare_words)
             if answer is not None and repeats_an_example(answer[0], getattr(grams, "positions", {})):
                 answer, why = None, "name repeats the prompt's example"
             elif answer is not None and stutters(answer[0]):

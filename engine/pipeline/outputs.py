@@ -1,6 +1,7 @@
 """The published tables of a run: assignments, clusters, facets, the published tree and report.md.
 
-Only published nodes carry names, keywords, examples, counts and centroids. Unpublished nodes appear in
+Only published nodes carry names, keywords, examples, counts and centroids (a parent's from its published
+children only: none where no child is published). Unpublished nodes appear in
 clusters.parquet as bare ids (published = false) and their records are counted in their parent's
 "Other in <parent>" row, whose counts show only where the bucket itself passes the thresholds.
 """
@@ -130,6 +131,25 @@ def reported_centroids(tree, pubs) -> list[np.ndarray]:
         keep = (count > 0) & np.asarray(pubs[level].published, bool)
         out.append(np.where(keep[:, None], means, np.nan))
     return [c.astype(np.float32) for c in out]
+
+
+def published_centroid_tree(tree, pubs):
+    """The tree with every level's centroids as published (`reported_centroids`): what the namers rank phrases,
+    pick neighbours and choose examples by. The exact parent centroids hold hidden children, and a name chosen
+    by them told a little of what those are about (a review: 4 of 19 parents named otherwise). A node with no
+    centroid takes its nearest ancestor's, else zeros (an unpublished node: it is never named)."""
+    from dataclasses import replace
+
+    centroids = [c.astype(np.float64) for c in reported_centroids(tree, pubs)]
+    for level in range(len(centroids) - 1, -1, -1):
+        missing = np.isnan(centroids[level]).any(axis=1)
+        if level + 1 < len(centroids):
+            parent = np.asarray(tree.levels[level].parent)
+            inherit = missing & (parent >= 0)
+            centroids[level][inherit] = centroids[level + 1][parent[inherit]]
+        centroids[level][np.isnan(centroids[level]).any(axis=1)] = 0.0
+    levels = [replace(lv, centroid=c.astype(np.asarray(lv.centroid).dtype)) for lv, c in zip(tree.levels, centroids)]
+    return replace(tree, levels=levels)
 
 
 def _vector(row: np.ndarray) -> list[float] | None:

@@ -108,7 +108,11 @@ def check_config(cfg: ClioConfig) -> None:
     if needs_llm and cfg.llm.backend == "none":
         raise ConfigError(f"{', '.join(needs_llm)} needs an LLM but llm.backend is none: set llm.backend to openai, "
                           "anthropic or transformers")
-    if needs_llm:
+    # The Economic Index's chooser is optional (it runs wherever a backend is set), so it asks for no backend
+    # above; where it runs, its SDK must be there too.
+    economic = getattr(cfg, "economic", None)
+    chooses = economic is not None and economic.taxonomy != "none" and economic.llm_choice and cfg.llm.backend != "none"
+    if needs_llm or chooses:
         from clio_engine.llm.factory import require_sdk
 
         require_sdk(cfg.llm.backend)

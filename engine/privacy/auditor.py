@@ -48,10 +48,14 @@ MAX_NAME_CHARS = 150          # 10 words of 15 characters; a longer name is an a
 MAX_DESCRIPTION_CHARS = 1000  # 80 words of 12 characters
 COPY_WORDS = 8                # an answer sharing this many consecutive words with a shown text copies it,
 COPY_GAP = 2                  # or this many of one text in order, each ≤ COPY_GAP positions after the last
+COPY_GAP_ANSWER = 3           # in the text, and ≤ this many after the last in the answer (filler between copied
+#                               words: "… section and so on time off and so …" copied a whole record)
+RARE_WORD = "answer holds a word fewer than privacy.min_users users wrote"  # a fallback reason (never the word)
 
 
-def audit_names(cfg, names_per_level: list[list]) -> tuple[list[list], dict]:
-    """(names with flagged nodes renamed or withheld, report); `names_per_level[l][n]` a NodeName or None."""
+def audit_names(cfg, names_per_level: list[list], rare: frozenset[str] = frozenset()) -> tuple[list[list], dict]:
+    """(names with flagged nodes renamed or withheld, report); `names_per_level[l][n]` a NodeName or None.
+    `rare`: words a rename may not hold (`rare_words`; the LLM namer's, where it named the nodes)."""
     from clio_engine.privacy import make_scrubber
 
     minimum, scrubber = int(cfg.privacy.auditor_min_score), make_scrubber(cfg.privacy.scrubber)
@@ -61,7 +65,7 @@ def audit_names(cfg, names_per_level: list[list]) -> tuple[list[list], dict]:
     first, usage = _scores(cfg, [out[l][n] for l, n in where], usage)
     scores = Counter(str(s) for s in first if s is not None)
     flagged = [i for i, s in enumerate(first) if s is None or s < minimum]
-    renames, usage = _renames(cfg, [out[where[i][0]][where[i][1]] for i in flagged], usage, scrubber)
+    renames, usage = _renames(cfg, [out[where[i][0]][where[i][1]] for i in flagged], usage, scrubber, rare)
     reasons: Counter = Counter(why for answer, why in renames if answer is None)
     renamed = [(i, answer) for i, (answer, _) in zip(flagged, renames) if answer is not None]
     candidates = []
@@ -104,7 +108,8 @@ def _scores(cfg, names: list, usage: dict) -> tuple[list[int | None], dict]:
     return [r.parsed if r.ok else None for r in results], merge_usage(usage, part)
 
 
-def _renames(cfg, names: list, usage: dict, scrubber) -> tuple[list[tuple[tuple[str, str] | None, str]], dict]:
+def _renames(cfg, names: list, usage: dict, scrubber,
+             rare: frozenset[str] = frozenset()) -> tuple[list[tuple[tuple[str, str] | None, str]], dict]:
     """((name ≤ 10 words, description) or None, why not) per NodeName, and the usage so far."""
     from clio_engine.llm.session import ask, merge_usage
 
@@ -118,13 +123,37 @@ def _renames(cfg, names: list, usage: dict, scrubber) -> tuple[list[tuple[tuple[
         if not (r.ok and isinstance(r.parsed, dict)):
             out.append((None, "rename failed"))
             continue
-        answer, why = usable_answer(r.parsed["name"], r.parsed["description"], shown_grams(nm.examples), scrubber)
+        answer, why = usable_answer(r.parsed["name"], r.parsed["description"], shown_grams(nm.examples), scrubber,
+                                    rare=rare)
         out.append((answer, "" if answer else f"rename unusable: {why}"))
     return out, merge_usage(usage, part)
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", neutralise(text).casefold())
+    """Case-folded words; `_` separates words ("a_b_c" is three, or a copy joined by it would be one word)."""
+    return re.findall(r"[^\W_]+", neutralise(text).casefold())
+
+
+def rare_words(texts: Iterable[str], user_codes, min_users: int) -> frozenset[str]:
+    """The words of the run's texts that fewer than `min_users` distinct users wrote and that are not common
+    English words (`common_words`); [N] texts, [N] user codes.
+
+    An LLM answer may not hold one (`usable_answer`): a keyword needs `min_users` users, and a model that copies
+    a token one person wrote (a code, a made-up word, an uncommon name) would publish it. A word no text holds is
+    the model's own and is allowed, and so is a common word. O(total words); the sets stop growing at
+    `min_users`."""
+    from clio_engine.privacy.common_words import common_words
+
+    common = common_words()
+    users_of: dict[str, set] = {}
+    for text, user in zip(texts, np.asarray(user_codes).tolist()):
+        for w in set(_words(text)):
+            seen = users_of.get(w)
+            if seen is None:
+                users_of[w] = {user}
+            elif len(seen) < min_users:
+                seen.add(user)
+    return frozenset(w for w, seen in users_of.items() if len(seen) < min_users and w not in common)
 
 
 class ShownGrams(set):
@@ -160,8 +189,9 @@ def shown_grams(texts: Iterable[str], k: int = COPY_WORDS) -> set[tuple[str, ...
 def copies_shown(answer: str, grams: set, k: int = COPY_WORDS) -> bool:
     """Whether `answer` copies a shown text (`grams` from `shown_grams`): it holds `k` consecutive words of one,
     or — a gapped copy — `k` words of one text in the same order, each within `COPY_GAP` positions of the
-    previous matched word both in the answer and in the text (so one word inserted, dropped or changed
-    between any two matched words still chains: "tell her also boss Maria" copies "tell her boss Maria").
+    previous matched word in the text and `COPY_GAP_ANSWER` in the answer (so one word dropped or changed, or up
+    to two inserted, between any two matched words still chains: "tell her also boss Maria" copies "tell her
+    boss Maria").
     Case and punctuation are ignored. Words shared with *several* texts never chain across texts, so a name
     built from a cluster's common short phrases is not a copy.
 
@@ -177,7 +207,7 @@ def copies_shown(answer: str, grams: set, k: int = COPY_WORDS) -> bool:
     if not index:
         return False  # a plain set of k-grams: the consecutive check only
     empty = np.zeros(0, np.int64)
-    recent: list[tuple[np.ndarray, np.ndarray]] = []  # (positions, chain lengths) of the last COPY_GAP words
+    recent: list[tuple[np.ndarray, np.ndarray]] = []  # (positions, chain lengths) of the last COPY_GAP_ANSWER words
     for w in words:
         pos = index.get(w, empty)
         best = np.ones(len(pos), np.int64)
@@ -192,15 +222,15 @@ def copies_shown(answer: str, grams: set, k: int = COPY_WORDS) -> bool:
                     best = np.maximum(best, np.where(hit, prev_len[jc] + 1, 1))
             if best.max() >= k:
                 return True
-        recent = [*recent, (pos, best)][-COPY_GAP:]
+        recent = [*recent, (pos, best)][-COPY_GAP_ANSWER:]
     return False
 
 
-def usable_answer(name: str, description: str, grams: set, scrubber,
-                  max_words: int = MAX_WORDS) -> tuple[tuple[str, str] | None, str]:
+def usable_answer(name: str, description: str, grams: set, scrubber, max_words: int = MAX_WORDS,
+                  rare: frozenset[str] = frozenset()) -> tuple[tuple[str, str] | None, str]:
     """((name, description), "") for a model's answer fit to publish — invisible characters removed, the
     name cut to `max_words` words, both scrubbed — else (None, why). Used for the LLM namer's answers
-    (naming/llm.py) and the auditor's renames."""
+    (naming/llm.py) and the auditor's renames. `rare`: words the answer may not hold (`rare_words`)."""
     name = " ".join(neutralise(name).rstrip(" .").split()[:max_words])
     description = " ".join(neutralise(description).split())
     if not name.strip():
@@ -211,6 +241,8 @@ def usable_answer(name: str, description: str, grams: set, scrubber,
         return None, "description too long"
     if copies_shown(name, grams) or copies_shown(description, grams):
         return None, "answer copies a shown text"
+    if rare and not rare.isdisjoint(_words(name + " " + description)):
+        return None, RARE_WORD
     name = scrubber.scrub(name)
     if not name.strip():
         return None, "empty name"

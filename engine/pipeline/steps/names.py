@@ -37,7 +37,11 @@ def _compute(ctx):
     levelled = hasattr(namer, "after_level")
     if levelled:  # test hook: a kill between levels leaves the named levels' calls in the LLM cache
         namer.after_level = lambda level: ctx.checkpoint("level")
-    names = namer.name_tree(loaded.records.texts, ctx["embed"], h.labels, h.tree,
+    from clio_engine.pipeline.outputs import published_centroid_tree
+
+    # Centroids as published (parents from published children only), not the exact ones holding hidden children.
+    tree = published_centroid_tree(h.tree, ctx["privacy"])
+    names = namer.name_tree(loaded.records.texts, ctx["embed"], h.labels, tree,
                             [pub.published for pub in ctx["privacy"]], loaded.users)
     if not levelled:
         ctx.checkpoint("level")
@@ -49,7 +53,7 @@ def _compute(ctx):
         from clio_engine.llm.session import merge_usage
         from clio_engine.privacy.auditor import audit_names
 
-        names, info["auditor"] = audit_names(ctx.cfg, names)
+        names, info["auditor"] = audit_names(ctx.cfg, names, getattr(namer, "rare_words", frozenset()))
         info["llm"] = merge_usage(info.get("llm", {}), info["auditor"]["llm"])
     names = [[None if nm is None else _neutralised(nm) for nm in level] for level in names]
     # After neutralising (names differing only in invisible characters are equal now) and after the
@@ -84,4 +88,4 @@ def _load(ctx):
 
 register_stage(Stage("names", _compute, _load, upstream=("facets", "embed", "hierarchy", "privacy"), reads=_reads,
                      artifacts=(f"{CACHE}/{FILE}",),
-                     version=6))  # 6: "Small clusters (l.n)" for a node of hidden clusters only; 5: hidden clusters' records name no parent; verb-led pairs; keywords audited
+                     version=6))  # 6: "Small clusters (l.n)" for a node of hidden clusters only; named by published centroids; LLM answers without rare words; 5: hidden clusters' records name no parent; verb-led pairs; keywords audited
