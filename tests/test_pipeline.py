@@ -189,6 +189,7 @@ def test_top_above_a_derived_k_is_capped_and_said(tmp_path, tiny_bert_dir, caplo
     assert info["levels"] == [3, 3]
     assert info["note"] == "hierarchy.top = 10 capped at the 3 base clusters (k derived from the data)"
     assert info["note"] in caplog.text
+    assert "top = 10" not in caplog.text.replace(info["note"], "")  # said once, not again by build_hierarchy
 
 
 def test_base_k_rule():

@@ -79,8 +79,10 @@ def _compute(ctx):
     if hasattr(strategy, "fixed_tree"):  # hierarchy.mode: reference (clio-engine assign): an earlier run's tree
         tree = strategy.fixed_tree(c.centroids, c.sizes)  # this run's centroids, never the earlier run's
     else:
-        tree = build_hierarchy(c.centroids, c.sizes, levels=cfg.hierarchy.levels, top=cfg.hierarchy.top,
-                               seed=cfg.seed, strategy=strategy, base_names=names)
+        # top capped here: the run's own warning below says why (build_hierarchy would warn a second time)
+        tree = build_hierarchy(c.centroids, c.sizes, levels=cfg.hierarchy.levels,
+                               top=min(cfg.hierarchy.top, len(c.sizes)), seed=cfg.seed, strategy=strategy,
+                               base_names=names)
     buckets, together = np.full(len(c.sizes), -1, dtype=np.int64), None
     if cfg.privacy.secondary_suppression:  # an earlier run's tree is kept as it is: its buckets are only withheld
         tree, buckets, together = _keep_small_clusters_together(ctx, tree, move=not hasattr(strategy, "fixed_tree"))
