@@ -351,9 +351,10 @@ def _without_hidden_record_counts(head: dict) -> dict:
 
 def _without_primary_shares(head: dict) -> dict:
     """The release manifest without secondary suppression's "before" shares (records in nodes and facet cells
-    that pass the thresholds) and its count of nodes hidden above them. With the "after" share (what is published) they give, per level, the records
-    of the nodes hidden only to protect others: where one parent holds them all, a hidden node's exact size
-    (review: level 2 of a 2,000-record run gave back 75 and 97 where "Other" publishes only their sum)."""
+    that pass the thresholds) and its count of nodes hidden above them. With the "after" share (what is
+    published) they give, per level, the records of the nodes hidden only to protect others: where one parent
+    holds them all, a hidden node's exact size (review: level 2 of a 2,000-record run gave back 75 and 97 where
+    "Other" publishes only their sum)."""
     head = dict(head)
     privacy = dict(head.get("privacy") or {})
     if isinstance(privacy.get("secondary_suppression"), dict):

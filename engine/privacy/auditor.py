@@ -6,10 +6,10 @@ Each published node's name, description, keywords and examples are scored (`audi
 1 = points to a person, 5 = fully general). Below `privacy.auditor_min_score` the node is renamed once — the
 model rewrites name and description more generally, without seeing the examples — and the new summary (with
 the same examples, and no keywords: they came from the flagged summary, and a sibling whose name repeats
-is then suffixed with its node index, never an unaudited word) is scored again. Still below, or any call failed (fail closed: an unanswered audit never
-passes), and the node is withheld: its name becomes `WITHHELD` — "WITHHELD (2)", "WITHHELD (3)", … for the
-second, third, … withheld node of a level, so that withheld siblings keep distinct names — its description,
-keywords and examples empty. Counts are untouched (the thresholds decided what is published; the auditor
+is then suffixed with its node index, never an unaudited word) is scored again. Still below, or any call
+failed (fail closed: an unanswered audit never passes), and the node is withheld: its name becomes
+`WITHHELD` — "WITHHELD (2)", "WITHHELD (3)", … for the second, third, … withheld node of a level, so that
+withheld siblings keep distinct names — its description, keywords and examples empty. Counts are untouched (the thresholds decided what is published; the auditor
 only decides what it is called). `cfg` needs `privacy.auditor_min_score`, `privacy.scrubber`, the `llm`
 section and `seed`.
 
@@ -17,8 +17,9 @@ A score is read by `Score` (formats.py): a reply naming several numbers in range
 once and then a failed audit, so it never passes. A rename is held to the namer's rules
 (`usable_answer`: invisible characters removed, a character cap, no copy of
 `COPY_WORDS` consecutive words of the node's examples, which the auditor was shown, nor of `COPY_WORDS` words
-of one example in order with at most one word inserted, dropped or changed between them); one that breaks them
-is a failed rename, counted by its reason.
+of one example in order with at most one of its words dropped or changed between matched ones, or up to two
+words inserted; "_" separates words; and no word that fewer than `privacy.min_users` users wrote, unless it is
+common English, `rare_words`); one that breaks them is a failed rename, counted by its reason.
 
 report: {"audited", "renamed", "withheld", "scores" {first score: count}, "reasons" {why withheld: count},
 "llm": usage}; it holds counts only, never text.
