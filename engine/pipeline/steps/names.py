@@ -25,7 +25,7 @@ def _reads(cfg) -> tuple[str, ...]:
     if cfg.privacy.auditor:
         from clio_engine.llm.session import LLM_READS
 
-        reads += ("privacy.auditor_min_score", "privacy.scrubber", *LLM_READS)
+        reads += ("privacy.auditor_min_score", "privacy.scrubber", "privacy.min_users", *LLM_READS)
     return tuple(dict.fromkeys(reads))
 
 
@@ -53,7 +53,15 @@ def _compute(ctx):
         from clio_engine.llm.session import merge_usage
         from clio_engine.privacy.auditor import audit_names
 
-        names, info["auditor"] = audit_names(ctx.cfg, names, getattr(namer, "rare_words", frozenset()))
+        # Words fewer than min_users users wrote, which no rename may hold: the LLM namer's set, else counted
+        # here (a rename by a model that saw them elsewhere — the audit prompts show examples — or whatever
+        # a registered namer's names hold must not publish them either).
+        rare = getattr(namer, "rare_words", None)
+        if rare is None:
+            from clio_engine.privacy.auditor import rare_words
+
+            rare = rare_words(loaded.records.texts, loaded.users, int(ctx.cfg.privacy.min_users))
+        names, info["auditor"] = audit_names(ctx.cfg, names, rare)
         info["llm"] = merge_usage(info.get("llm", {}), info["auditor"]["llm"])
     names = [[None if nm is None else _neutralised(nm) for nm in level] for level in names]
     # After neutralising (names differing only in invisible characters are equal now) and after the
@@ -88,4 +96,4 @@ def _load(ctx):
 
 register_stage(Stage("names", _compute, _load, upstream=("facets", "embed", "hierarchy", "privacy"), reads=_reads,
                      artifacts=(f"{CACHE}/{FILE}",),
-                     version=6))  # 6: "Small clusters (l.n)" for a node of hidden clusters only; named by published centroids; LLM answers without rare words; 5: hidden clusters' records name no parent; verb-led pairs; keywords audited
+                     version=7))  # 7: auditor renames without rare words whatever the namer; 6: "Small clusters (l.n)" for a node of hidden clusters only; named by published centroids; LLM answers without rare words; 5: hidden clusters' records name no parent; verb-led pairs; keywords audited
