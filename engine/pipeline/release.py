@@ -312,6 +312,7 @@ def release_manifest(manifest: dict) -> dict:
         out["input"] = {k: v for k, v in out["input"].items() if k != "source"}
     out = _without_hidden_record_counts(out)
     out = _without_primary_shares(out)
+    out = _without_record_statistics(out)
     if (out.get("privacy") or {}).get("epsilon") is not None:
         out = _without_exact_counts(out)
     out["zone"] = "release"
@@ -383,6 +384,28 @@ EXACT_INPUT_KEYS = ("rows", "accepted", "rejected", "rejections", "null_users")
 LLM_STAGE_KEYS = ("llm", "llm_choice", "fallbacks", "collisions", "renamed_here")
 EXACT_STAGE_KEYS = {"records": None, "facets": None, "embed": ("n_texts", "n_unique", "n_tokens", "n_truncated"),
                     "privacy": ("records_beyond_bound",), "map": ("points",), "cluster": ("noise",)}
+
+
+# Exact facts about individual records that no floor covers, withheld from every release: rejected rows and
+# their reasons, null user ids, the texts' token and duplicate counts, and the LLM stages' usage (tokens of the
+# texts shown). Two releases of inputs one record apart gave that record's token length, whether its text was
+# unique and whether it was truncated, whatever cluster hid it (a review's attack: 51,755 − 51,724 = 31 tokens).
+RECORD_INPUT_KEYS = ("rows", "rejected", "rejections", "null_users")
+RECORD_STAGE_KEYS = {"records": ("rows", "rejected", "rejections"), "embed": ("n_unique", "n_tokens", "n_truncated")}
+
+
+def _without_record_statistics(head: dict) -> dict:
+    """The release manifest without `RECORD_INPUT_KEYS`, `RECORD_STAGE_KEYS` and `LLM_STAGE_KEYS` (the analyst
+    manifest keeps them). The accepted count stays: the published sizes and Other rows add up to it."""
+    head = dict(head)
+    if isinstance(head.get("input"), dict):
+        head["input"] = {k: v for k, v in head["input"].items() if k not in RECORD_INPUT_KEYS}
+    stages = {}
+    for name, facts in (head.get("stages") or {}).items():
+        drop = (*RECORD_STAGE_KEYS.get(name, ()), *LLM_STAGE_KEYS)
+        stages[name] = {k: v for k, v in facts.items() if k not in drop} if isinstance(facts, dict) else facts
+    head["stages"] = stages
+    return head
 
 
 def _without_exact_counts(head: dict) -> dict:

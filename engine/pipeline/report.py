@@ -162,6 +162,8 @@ def _input_line(inp: dict, noise: int | None = None) -> str:
     split = (f"{inp['accepted']:,} accepted: {inp['accepted'] - noise:,} clustered, {noise:,} noise (HDBSCAN left them "
              f"in no cluster; every share below is of the clustered records)" if noise else
              f"{inp['accepted']:,} clustered")
+    if "rows" not in inp:  # a release: rejected rows are facts about single records (analyst zone only)
+        return f"- Input: {split}"
     return (f"- Input: {inp['rows']:,} rows, {split}, {inp['rejected']:,} rejected"
             + (" (" + ", ".join(f"{n:,} {k}" for k, n in inp["rejections"].items()) + ")" if inp["rejections"] else ""))
 
