@@ -95,7 +95,7 @@ def test_paraphrase_bad_input():
 def test_paraphrase_short_statement_inflects_verb():
     out = paraphrase(["Sell stamps and money orders."] * 200, split="heldout", seed=0)
     assert not _contains_statement(["Sell stamps and money orders."] * 200, out)
-    assert any("sells stamps" in t for t in out) or any("stamps" in t for t in out)
+    assert any("sells stamps" in t for t in out)  # "Sell" inflected where the template needs a third person
 
 
 # --- geography ----------------------------------------------------------------------------------------

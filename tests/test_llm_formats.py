@@ -67,11 +67,6 @@ def test_choice_refuses_a_reply_naming_no_option_and_longer_options_win_over_the
         Choice(("no",)).parse("a non-issue")
 
 
-@pytest.mark.parametrize("text, expected", [("2", 2), ("Score: 4/5", 4), ("I'd rate it 1.", 1), ("5 - very", 5)])
-def test_score_reads_the_first_whole_number(text, expected):
-    assert Score(1, 5).parse(text) == expected
-
-
 @pytest.mark.parametrize("text, match", [("7", "outside"), ("about 2.5", "outside|no whole"), ("high", "no whole")])
 def test_score_refuses_out_of_range_fractions_and_words(text, match):
     with pytest.raises(ParseError, match=match):

@@ -66,7 +66,7 @@ def test_a_score_in_prose_that_names_the_scale_is_malformed_not_the_scale(text):
 
 
 @pytest.mark.parametrize("text, expected", [("2", 2), ("Score: 4/5", 4), ("3 out of 5", 3), ("Rating: 1", 1),
-                                            ("I'd rate it 1.", 1)])
+                                            ("I'd rate it 1.", 1), ("5 - very", 5)])
 def test_a_bare_or_labelled_score_is_read(text, expected):
     assert Score(1, 5).parse(text) == expected
 

@@ -291,7 +291,7 @@ def test_smollm2_names_a_small_run(tmp_path, tiny_bert_dir):
     assert len(c) > 0 and c["name"].map(lambda s: 0 < len(s.split()) <= 10).all()
     info = result.manifest["stages"]["names"]
     assert info["llm"]["requests"] >= len(c)
-    assert info["fallbacks"]["count"] <= len(c)
+    assert info["fallbacks"]["count"] < len(c), info["fallbacks"]  # at least one name is the model's own
     assert result.manifest["llm"]["total"]["requests"] >= len(c)
 
 

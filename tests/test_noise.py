@@ -7,6 +7,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -441,6 +442,11 @@ def test_the_published_seed_does_not_draw_the_runs_noise_again(tmp_path, tiny_be
     seed, top = int(release["seed"]), len(release["levels"]) - 1
     public = plan_noise(release["privacy"]["epsilon"], release["privacy"]["noise"]["max_records_per_user"],
                         n_levels=len(release["levels"]), has_user_ids=True)  # all a reader has: no key
+    # The reader is even given the tree (the draws also hash its partition): only the key can stop the redraw
+    # (a review: without this the partition alone failed it, and a run ignoring its key still passed).
+    a = pd.read_parquet(result.dir / "private" / "assignments.parquet").sort_values("row")
+    a = a[a.status == "clustered"]
+    public = public.over([a[f"level_{l}"].fillna(-1).astype(np.int64).to_numpy() for l in range(top + 1)])
     with np.load(result.dir / "private" / "cache" / "privacy.npz") as z:
         true, published = z[f"records_{top}"], z[f"reported_records_{top}"]
     redrawn = public.noised(true, f"records/level{top}", seed)  # the reader's guess of what was published

@@ -261,11 +261,12 @@ def test_global_embedding_cache_only_when_asked(zoned, tiny_bert_dir, tmp_path):
 
 
 def test_audit_of_the_release(zoned):
-    """The release passes the group-by, point-counting and canary attacks; differencing findings wait for
-    complementary suppression (engine/privacy)."""
+    """The release passes every attack of the audit: group-by, point-counting, canaries and differencing (the
+    last held off by complementary suppression and the small-cluster buckets; a review turned both off and this
+    test, which then skipped differencing findings, still passed with 12 of them)."""
     result, frame, _ = zoned
     found = audit(result.dir / "release", canaries=[canary_token(i) for i in range(len(frame))])
-    assert [str(v) for v in found if v.attack != "differencing"] == []
+    assert [str(v) for v in found] == []
 
 
 def test_facet_values_pass_the_pii_scrubber_before_they_are_counted(tmp_path, tiny_bert_dir):
