@@ -1,6 +1,6 @@
 """clio-engine: embedding, clustering and hierarchy building for privacy-preserving usage analysis.
 
-Heavy modules (torch, transformers) load on first use, so `import engine` and the CLI start fast.
+Heavy modules (torch, transformers) load on first use, so `import clio_engine` and the CLI start fast.
 """
 from __future__ import annotations
 
@@ -38,3 +38,8 @@ def __getattr__(name: str):
     value = getattr(importlib.import_module(module), attr)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """The lazy exports too (tab completion and `dir()` list what `__all__` promises, loaded or not)."""
+    return sorted({*globals(), *_EXPORTS})

@@ -1,9 +1,11 @@
-"""`clio-engine` command line: demo, run, embed, assign, compare, explore, audit, release, purge, serve-llm, bench. Bad input ends in one clear line, not a traceback. The two serving commands live in `cli_serve`."""
+"""`clio-engine` command line: demo, run, embed, assign, compare, explore, audit, release, purge, serve-llm, bench.
+Bad input ends in one clear line, not a traceback."""
 from __future__ import annotations
 
 import argparse
 import errno
 import logging
+import os
 import sys
 import time
 import traceback
@@ -19,6 +21,7 @@ EXIT_USAGE = 2  # argparse: unknown option, missing argument, malformed --set
 EXIT_INPUT = 3  # bad config or input, unwritable output, full disk, busy port: fix what the message names
 EXIT_VIOLATIONS = 4  # `audit`: the directory leaks (one line per violation on stdout)
 EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141  # what a shell reports for a command SIGPIPE ended: the reader of stdout left (`| head`)
 
 EPILOG = f"""exit codes:
   {EXIT_OK}    success
@@ -26,7 +29,8 @@ EPILOG = f"""exit codes:
   {EXIT_USAGE}    usage error (unknown option, missing argument, malformed --set)
   {EXIT_INPUT}    bad config or input, or output that cannot be written (unwritable --out, full disk, busy port)
   {EXIT_VIOLATIONS}    audit found privacy violations (each printed on one line)
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C; finished stages and chunks are kept, re-run to resume)"""
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C; finished stages and chunks are kept, re-run to resume)
+  {EXIT_PIPE_CLOSED}  stdout was closed by its reader (e.g. `| head`): stopped quietly, as SIGPIPE would"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     except ClioError as exc:
         print(f"clio-engine: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_INPUT
+    except BrokenPipeError:
+        return _pipe_closed()
     except KeyboardInterrupt:
         print("clio-engine: interrupted (finished chunks are kept; re-run to resume)", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -53,6 +59,17 @@ def main(argv: list[str] | None = None) -> int:
         return _internal(exc, args.verbose)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
         return _internal(exc, args.verbose)
+
+
+def _pipe_closed() -> int:
+    """The reader of stdout left: no message (it would go nowhere useful) and no second error when Python
+    flushes stdout at exit (it is pointed at /dev/null)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_PIPE_CLOSED
 
 
 def _one_line(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 integers and clear errors for build_hierarchy / embed / UMAP options."""
 from __future__ import annotations
 
+import json
 import logging
 
 import hdbscan
@@ -58,6 +59,18 @@ def test_an_unknown_public_name_names_the_package_it_was_asked_of():
 
     with pytest.raises(AttributeError, match="module 'clio_engine' has no attribute 'KMeanz'"):
         clio_engine.KMeanz
+
+
+def test_dir_lists_every_public_name_before_it_is_loaded():
+    """An analyst's review: `dir(clio_engine)` gave ['annotations', 'importlib'] (the names load lazily), so
+    tab completion offered nothing. A fresh interpreter, so that no test has loaded them yet."""
+    import subprocess
+    import sys
+
+    code = "import clio_engine, json; print(json.dumps([dir(clio_engine), clio_engine.__all__]))"
+    listed, public = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                               check=True).stdout)
+    assert public and set(public) <= set(listed), sorted(set(public) - set(listed))
 
 
 def test_identical_centroids_collapse_to_one_node_per_level():

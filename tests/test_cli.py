@@ -180,3 +180,25 @@ def test_an_unknown_option_of_another_command_is_still_a_usage_error(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["audit", "somewhere", "--bogus"])
     assert stop.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_a_reader_closing_stdout_stops_quietly_with_the_sigpipe_code(tmp_path, tiny_bert_dir):
+    """`clio-engine … | head -1` (an analyst's review): the closed pipe ended as "internal error:
+    BrokenPipeError", exit 1. Now exit 141, as a command SIGPIPE ends, and nothing on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"id": ["a", "b", "c"], "text": ["hello there", "write a poem", "sql join"]}).to_csv(src, index=False)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes its first line
+    try:
+        done = subprocess.run([sys.executable, "-m", "clio_engine.cli", "embed", str(src), "--out",
+                               str(tmp_path / "v.npy"), "--model", str(tiny_bert_dir), "--cache-dir",
+                               str(tmp_path / "cache"), "--no-progress"],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr

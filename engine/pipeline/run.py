@@ -115,7 +115,7 @@ def check_config(cfg: ClioConfig) -> None:
     if needs_llm or chooses:
         from clio_engine.llm.factory import require_sdk
 
-        require_sdk(cfg.llm.backend)
+        require_sdk(cfg.llm.backend, cfg.llm.model_path)
     plan(cfg, {s.name: "" for s in ordered() if s.fingerprint is not None})  # every declared setting exists
 
 
