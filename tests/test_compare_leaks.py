@@ -467,3 +467,34 @@ def test_clusters_of_two_trees_are_never_matched_by_name(tmp_path, caplog):
     c, _ = _fake_economic_run(tmp_path / "c", 2, reference=a)  # assigned: its clusters are a's
     table, _ = compare_runs(a, c, out=tmp_path / "cmp2", n_boot=100)
     assert set(table[table.dimension == "cluster level 0"].value) == {"Cooking", "Coding"}
+
+
+def test_an_assign_run_is_not_compared_with_its_reference_run_again_in_place(tmp_path, tiny_bert_dir):
+    """An analyst's review: B assigned to A, then A run again in place with another k. B's manifest named A by
+    path only, so compare matched the 13 names the two trees happened to share as the same clusters and
+    reported one change as significant. B now records A's tree (a fingerprint of its clusters table); a
+    changed A does not compare clusters (only the economic layer's dimensions would be left: none here, so it is
+    refused, naming why), and B assigned again compares its clusters again."""
+    from clio_engine import generate_conversations
+    from clio_engine.pipeline import run
+
+    frame = generate_conversations(600, seed=0)[["id", "text", "user_id"]]
+    frame.iloc[300:].to_parquet(tmp_path / "b.parquet")
+    settings = _tiny(tiny_bert_dir, **{"embed.cache_dir": str(tmp_path / "cache")})
+    a = run(None, input=frame.iloc[:300], out=tmp_path / "a", overrides=settings).dir
+    assign = ["assign", str(a), "--input", str(tmp_path / "b.parquet"), "--no-progress"]
+    assert main([*assign, "--out", str(tmp_path / "b")]) == 0
+    table, _ = compare_runs(a, tmp_path / "b", out=tmp_path / "cmp1", n_boot=100)
+    assert table.dimension.str.startswith("cluster level").any()  # one tree: its clusters compare
+
+    run(None, input=frame.iloc[:300], out=a, overrides={**settings, "cluster.k": 9})  # A again, in place
+    # without the economic layer clusters are all compare compares: refused, saying why
+    with pytest.raises(ConfigError, match="assigned to an earlier tree of .*run again since") as e:
+        compare_runs(a, tmp_path / "b", out=tmp_path / "cmp2", n_boot=100)
+    assert "\n" not in str(e.value)
+
+    assert main([*assign, "--out", str(tmp_path / "b2")]) == 0  # assigned to A's tree as it is now
+    table, _ = compare_runs(a, tmp_path / "b2", out=tmp_path / "cmp3", n_boot=100)
+    assert table.dimension.str.startswith("cluster level").any()
+    released = json.loads((tmp_path / "b2" / "release" / "manifest.json").read_text())
+    assert "reference_tree" not in json.dumps(released)  # the analyst manifest's, not the release's

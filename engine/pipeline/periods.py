@@ -162,18 +162,19 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
     a, va = period_records(run_a)
     b, vb = period_records(run_b)
     dims = [d for d in a.columns if d in b.columns and d != "user" and d in va and d in vb]
-    one_tree = share_one_tree(run_a, ma, run_b, mb)
+    one_tree, stale = share_one_tree(run_a, ma, run_b, mb), ""
     if not one_tree:
         # Clusters are matched by name: two trees' clusters of one name are different clusters (review: two runs
         # of other records both had an "Email" cluster, and its "change" was written). Facets compare as they are.
         left = [d for d in dims if d.startswith(CLUSTER_LEVEL)]
         dims = [d for d in dims if d not in left]
+        stale = _stale_assignment(run_a, ma, run_b, mb)
         if left:
-            log.warning("compare: %s was not assigned to %s's tree (clio-engine assign), nor both to one tree, so its "
-                        "clusters are not compared; only the facets are", run_b, run_a)
+            log.warning("compare: %s; its clusters are not compared, only the facets are",
+                        stale or f"{run_b} was not assigned to {run_a}'s tree (clio-engine assign), nor both to one tree")
     if not dims:
         raise ConfigError(f"{run_a} and {run_b} share nothing to compare (no common published dimension"
-                          + ("" if one_tree else
+                          + ("" if one_tree else f"; {stale}" if stale else
                              "; clusters compare only between runs of one tree: make RUN_B with clio-engine assign RUN_A")
                           + ")")
     for d in dims:  # only values published in both runs; the rest is missing (never reported)
@@ -204,12 +205,8 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
 def share_one_tree(run_a: Path, ma: dict, run_b: Path, mb: dict) -> bool:
     """Whether the two runs' clusters are one tree's: one was assigned to the other (`clio-engine assign`: its
     config's cluster.reference), both to one run, or their trees have the same parents and names."""
-    def reference(run: Path, m: dict) -> Path:
-        cluster = ((m.get("config") or {}).get("cluster") or {})
-        ref = cluster.get("reference") if cluster.get("method") == "reference" else None
-        return Path(ref).resolve() if ref else run.resolve()
-    if reference(run_a, ma) == reference(run_b, mb):
-        return True
+    if _reference(run_a, ma) == _reference(run_b, mb):
+        return not _stale_assignment(run_a, ma, run_b, mb)
     try:
         ta, tb = (json.loads((r / "tree.json").read_text(encoding="utf-8")) for r in (run_a, run_b))
     except (OSError, ValueError):
@@ -217,6 +214,30 @@ def share_one_tree(run_a: Path, ma: dict, run_b: Path, mb: dict) -> bool:
     shape = lambda t: ([lv.get("parent") for lv in t.get("levels", [])],  # noqa: E731
                        [[n.get("name") for n in level] for level in t.get("nodes", [])])
     return shape(ta) == shape(tb)
+
+
+def _reference(run: Path, m: dict) -> Path:
+    """The run whose tree `run` has: its cluster.reference for an assign run, else itself."""
+    cluster = ((m.get("config") or {}).get("cluster") or {})
+    ref = cluster.get("reference") if cluster.get("method") == "reference" else None
+    return Path(ref).resolve() if ref else run.resolve()
+
+
+def _stale_assignment(run_a: Path, ma: dict, run_b: Path, mb: dict) -> str:
+    """Why not, where an assign run of the two was made from an earlier tree of its reference than the one the
+    reference holds now (the fingerprint its cluster stage recorded): a reference run again in place since has
+    another tree, whose clusters of one name are other clusters. "" otherwise; runs made before fingerprints were
+    recorded are taken on trust, as before."""
+    from clio_engine.pipeline.reference import tree_fingerprint
+
+    for run, m in ((run_a, ma), (run_b, mb)):
+        ref = _reference(run, m)
+        if ref == run.resolve():
+            continue
+        then = ((m.get("stages") or {}).get("cluster") or {}).get("reference_tree")
+        if then is not None and then != tree_fingerprint(ref):
+            return f"{run} was assigned to an earlier tree of {ref}, which has been run again since (assign again)"
+    return ""
 
 
 def _compare_dimensions(a: pd.DataFrame, b: pd.DataFrame, dims: list[str], settings: dict) -> pd.DataFrame:

@@ -57,13 +57,35 @@ def nearest_centroid(vectors: np.ndarray, centroids: np.ndarray, chunk: int = 65
     return out
 
 
+def tree_fingerprint(run_dir: Path) -> str | None:
+    """A hash of a run's tree as its clusters.parquet lists it (every node's id, parent, published flag and
+    name): what an assign run records of its reference, so that `compare` can tell when the reference was run
+    again in place since (an analyst's review: a re-run with another k, and 13 names that happened to match
+    the old tree's were compared as the same clusters, one "significant"). None where the table is unreadable."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(Path(run_dir) / "clusters.parquet",
+                             columns=["id", "parent", "kind", "published", "name"]).to_pylist()
+    except (OSError, ValueError, KeyError, pa.ArrowException):  # unreadable: nothing to vouch for
+        return None
+    rows = sorted((str(r["id"]), str(r["parent"]), str(r["kind"]), bool(r["published"]), str(r["name"]))
+                  for r in rows)
+    return hashlib.sha256(json.dumps(rows).encode("utf-8")).hexdigest()
+
+
 class ReferenceClusters:
-    """cluster.method: reference."""
+    """cluster.method: reference. `reference_tree`: the reference run's `tree_fingerprint`, set by `labels`
+    (the cluster stage records it in the manifest)."""
 
     rule = "nearest base centroid of the reference run (clio-engine assign)"
 
     def __init__(self, cfg):
         self.cfg = cfg
+        self.reference_tree: str | None = None
 
     def check(self, n: int) -> None:
         reference_clustering(self.cfg)
@@ -77,6 +99,7 @@ class ReferenceClusters:
         on visa overstays, near "deportation", "arrest" and "bankruptcy"). Their records go to the nearest
         published cluster instead, and the hidden clusters stay empty here."""
         centroids, _ = reference_clustering(self.cfg)
+        self.reference_tree = tree_fingerprint(reference_dir(self.cfg))
         shown = np.flatnonzero(published_base_clusters(self.cfg, len(centroids)))
         if not len(shown):
             raise ConfigError(f"the reference run {self.cfg.cluster.reference} published no base cluster: there "

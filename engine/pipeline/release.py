@@ -391,7 +391,8 @@ EXACT_STAGE_KEYS = {"records": None, "facets": None, "embed": ("n_texts", "n_uni
 # texts shown). Two releases of inputs one record apart gave that record's token length, whether its text was
 # unique and whether it was truncated, whatever cluster hid it (a review's attack: 51,755 − 51,724 = 31 tokens).
 RECORD_INPUT_KEYS = ("rows", "rejected", "rejections", "null_users")
-RECORD_STAGE_KEYS = {"records": ("rows", "rejected", "rejections"), "embed": ("n_unique", "n_tokens", "n_truncated")}
+RECORD_STAGE_KEYS = {"records": ("rows", "rejected", "rejections"), "embed": ("n_unique", "n_tokens", "n_truncated"),
+                     "cluster": ("reference_tree",)}  # (a hash of the reference run's analyst table: not for readers)
 
 
 def _without_record_statistics(head: dict) -> dict:

@@ -113,6 +113,8 @@ def _compute(ctx):
     centroids, sizes = S.centroids_of(vectors, base, k)
     write_npz(ctx.rd.cached(FILE), before_rename=lambda: ctx.checkpoint("partial"), base=base, centroids=centroids, sizes=sizes)
     info = {"method": ctx.cfg.cluster.method, "backend": backend, "k": k, "k_rule": rule, "noise": int((base < 0).sum())}
+    if getattr(m, "reference_tree", None):  # assign: which tree of the reference run (compare checks it)
+        info["reference_tree"] = m.reference_tree
     return Clustering(base, centroids, sizes), info
 
 
