@@ -499,11 +499,13 @@ def _top_reasons(reasons) -> str:
 
 
 def _print_summary(result) -> None:
+    from clio_engine.pipeline.report import null_users_note
+
     m = result.manifest
     inp = m["input"]
     noise = (m["stages"].get("cluster") or {}).get("noise")
     print(f"{inp['rows']:,} rows: {inp['accepted']:,} accepted" + (f" ({noise:,} of them HDBSCAN noise, in no cluster)"
-          if noise else "") + f", {inp['rejected']:,} rejected; {m['users']['note']}")
+          if noise else "") + f", {inp['rejected']:,} rejected; {m['users']['note']}{null_users_note(inp)}")
     print(f"levels (base → top): {' → '.join(map(str, m['levels']))}; published per level: "
           + ", ".join(f"{lv['published']}/{lv['nodes']}" for lv in m["privacy"]["levels"]))
     stages = m["run"]["stages"]
