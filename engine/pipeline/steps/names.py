@@ -46,6 +46,10 @@ def _compute(ctx):
     if not levelled:
         ctx.checkpoint("level")
     info = {"namer": getattr(namer, "name", ctx.cfg.naming.strategy)}
+    if ctx.cfg.naming.strategy != "reference":  # an assign run keeps its reference run's names as they are
+        from clio_engine.naming.namer import inherit_only_child_names
+
+        info["only_child_names"] = inherit_only_child_names(names, h.tree)
     for key in ("usage", "fallbacks", "collisions", "renamed_here"):
         if getattr(namer, key, None) is not None:
             info["llm" if key == "usage" else key] = getattr(namer, key)
@@ -96,4 +100,4 @@ def _load(ctx):
 
 register_stage(Stage("names", _compute, _load, upstream=("facets", "embed", "hierarchy", "privacy"), reads=_reads,
                      artifacts=(f"{CACHE}/{FILE}",),
-                     version=7))  # 7: auditor renames without rare words whatever the namer; 6: "Small clusters (l.n)" for a node of hidden clusters only; named by published centroids; LLM answers without rare words; 5: hidden clusters' records name no parent; verb-led pairs; keywords audited
+                     version=8))  # 8: a node with one child takes its name; 7: auditor renames without rare words whatever the namer; 6: "Small clusters (l.n)" for a node of hidden clusters only; named by published centroids; LLM answers without rare words; 5: hidden clusters' records name no parent; verb-led pairs; keywords audited
