@@ -358,6 +358,9 @@ def _resolve(source: str | Path) -> tuple[str, str]:
     name = path.name[:-5] if path.name.endswith(".yaml") else path.name
     if str(source) in (name, name + ".yaml") and name in preset_names():
         return f"preset {name}", preset_text(name)
+    if path.is_dir():  # it exists: "not found" would send the user looking for a typo
+        raise ConfigError(f"config {source} is a directory, not a YAML file (presets: "
+                          f"{', '.join(preset_names()) or 'none'})")
     raise ConfigError(f"config file not found: {source} (presets: {', '.join(preset_names()) or 'none'})")
 
 

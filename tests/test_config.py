@@ -222,3 +222,10 @@ def test_an_infinite_epsilon_is_refused_in_one_line():
     """Review: privacy.epsilon: .inf passed load_config (a 'DP' run without noise); only run() refused it."""
     with pytest.raises(ConfigError, match="config key 'privacy.epsilon' must be a finite number, got inf"):
         load_config(None, {"privacy.epsilon": float("inf")})
+
+
+def test_a_missing_config_and_a_directory_given_as_config_are_told_apart(tmp_path):
+    """An analyst's review: a directory passed as the config was reported "not found", though it exists."""
+    assert error_of(tmp_path / "nope.yaml").startswith(f"config file not found: {tmp_path / 'nope.yaml'} (presets: ")
+    (tmp_path / "configs").mkdir()
+    assert error_of(tmp_path / "configs").startswith(f"config {tmp_path / 'configs'} is a directory, not a YAML file")

@@ -266,3 +266,15 @@ def test_a_rerun_removes_the_analyst_files_it_no_longer_writes(tmp_path, tiny_be
     fresh = tmp_path / "fresh"
     run(None, input=frame[["id", "text", "user_id"]], out=fresh, overrides={**settings, "output.explorer": False})
     assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(p.name for p in (fresh / "plots").iterdir())
+
+
+def test_the_report_of_a_run_without_facets_or_with_few_records_reads_right(tmp_path, tiny_bert_dir):
+    """An analyst's review: without facets the report said "facet cells: 0.0% → 0.0%" (every cell hidden, it
+    reads); with 5 records "k = 2 (round(N / target_cluster_size = 100))", a sum that gives 0."""
+    frame = generate_conversations(5, seed=1)[["id", "text"]]
+    result = run(None, input=frame, out=tmp_path / "r", overrides={
+        **BASE, "cluster.k": None, "hierarchy.levels": 2, "hierarchy.top": 2, "embed.model": str(tiny_bert_dir),
+        "embed.cache_dir": str(tmp_path / "cache"), "privacy.min_users": 1, "privacy.min_records": 1})
+    report = (result.dir / "report.md").read_text()
+    assert "Secondary suppression" in report and "facet cells" not in report
+    assert "k = 2 (round(N / target_cluster_size = 100), at least 2)" in report

@@ -50,7 +50,7 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
     for level, info in enumerate(priv["levels"]):
         lines.append(f"| {level} | {info['nodes']:,} | {info['published']:,} | {_pct(info['published_record_share'])} |")
     if (sec := priv.get("secondary_suppression")) and sec.get("enabled"):
-        lines += ["", _secondary_line(sec)]
+        lines += ["", _secondary_line(sec, bool(inp.get("facets")))]
     if bucket_info := ((manifest.get("stages") or {}).get("hierarchy") or {}).get("small_cluster_buckets"):
         lines += ["", _buckets_line(bucket_info)]
     if not any(info["published"] for info in priv["levels"]):
@@ -69,10 +69,11 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
     return "\n".join(lines)
 
 
-def _secondary_line(sec: dict) -> str:
+def _secondary_line(sec: dict, has_facets: bool = True) -> str:
     """What secondary suppression cost. The analyst report gives the record shares before and after it; the
-    release has neither the "before" nor how many clusters it hid (`release.release_manifest` drops both)."""
-    cells = sec.get("facet_cells") or {}
+    release has neither the "before" nor how many clusters it hid (`release.release_manifest` drops both).
+    Facet cells only where the run has facets (without, "0.0% → 0.0%" read as every cell hidden)."""
+    cells = (sec.get("facet_cells") or {}) if has_facets else {}
     if all("primary" in x for x in sec["levels"]):
         return ("Secondary suppression (no hidden count follows by subtraction) — records in published clusters "
                 "per level, before → after: " + "; ".join(

@@ -42,7 +42,9 @@ class _KMeansMethod:
     def __init__(self, cfg):
         self.cfg, self.seed, self.compute = cfg.cluster, cfg.seed, cfg.compute
         c = self.cfg
-        self.rule = "explicit cluster.k" if c.k else f"round(N / target_cluster_size = {c.target_cluster_size})"
+        # "at least 2": a few records give round(N / target) = 0 or 1 (an analyst's review: "k = 2 (round(N /
+        # target_cluster_size = 100))" for 5 records read as a wrong sum)
+        self.rule = "explicit cluster.k" if c.k else f"round(N / target_cluster_size = {c.target_cluster_size}), at least 2"
 
     def check(self, n: int) -> None:
         S.base_k(n, self.cfg.k, self.cfg.target_cluster_size)
@@ -106,7 +108,7 @@ def _compute(ctx):
     m = method(ctx.cfg)
     if k_from_count(ctx.cfg):  # k of a noised count: the release shows k, and round(N / target) would be N
         base, backend, k = m.labels(vectors, vectors if reduced is None else reduced, count=_noised_count(ctx))
-        rule = f"round(noised record count / target_cluster_size = {ctx.cfg.cluster.target_cluster_size})"
+        rule = f"round(noised record count / target_cluster_size = {ctx.cfg.cluster.target_cluster_size}), at least 2"
     else:
         base, backend, k = m.labels(vectors, vectors if reduced is None else reduced)
         rule = m.rule
