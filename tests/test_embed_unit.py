@@ -93,6 +93,9 @@ def test_cache_reuses_finished_chunks_and_out_writes_npy(tiny_bert_dir, tmp_path
     first, r1 = embed(TEXTS, **kwargs)
     second, r2 = embed(TEXTS, out=tmp_path / "out" / "vecs.npy", **kwargs)
     assert r1.chunks_reused == 0 and r2.chunks_reused == r2.chunks == 2
+    # a cache read is said as one, not as the model's speed (an analyst's review read "925 unique texts/s")
+    assert "unique texts/s" in r1.summary() and "from the cache" not in r1.summary()
+    assert "from the cache" in r2.summary() and "texts/s" not in r2.summary()
     assert np.array_equal(first, second)
     assert np.array_equal(np.load(tmp_path / "out" / "vecs.npy"), first)
     _, r3 = embed(TEXTS[:-1], **kwargs)  # different texts → different cache entry

@@ -73,10 +73,15 @@ class EmbedReport:
     store: str | None
 
     def summary(self) -> str:
-        rate = self.n_unique / self.seconds if self.seconds > 0 else float("inf")
         trunc = f", {self.n_truncated:,} truncated to {self.max_length} tokens" if self.n_truncated else ""
-        return (f"embedded {self.n_texts:,} texts ({self.n_unique:,} unique, {self.n_tokens:,} tokens{trunc}) "
-                f"with {self.model} on {self.device}/{self.dtype} in {self.seconds:.1f}s ({rate:,.0f} unique texts/s)")
+        head = f"embedded {self.n_texts:,} texts ({self.n_unique:,} unique, {self.n_tokens:,} tokens{trunc}) "
+        if self.chunks and self.chunks_reused == self.chunks:  # nothing computed: no speed to tell (a review
+            # read "925 unique texts/s" for a cache read as the model's throughput)
+            return head + f"from the cache ({self.model}/{self.dtype}) in {self.seconds:.1f}s"
+        rate = self.n_unique / self.seconds if self.seconds > 0 else float("inf")
+        cached = f"; {self.chunks_reused} of {self.chunks} chunks from the cache" if self.chunks_reused else ""
+        return head + (f"with {self.model} on {self.device}/{self.dtype} in {self.seconds:.1f}s "
+                       f"({rate:,.0f} unique texts/s{cached})")
 
 
 def _is_int(value) -> bool:
