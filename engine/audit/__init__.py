@@ -14,6 +14,9 @@ Reads only the files of the directory (never `private/`), the way someone who re
 - `unchecked-file`: an array or per-record binary (.npy, .pt, .feather, a pickle, …) anywhere outside
   `private/`, which no other attack reads, and in a release any file of a kind the audit does not check;
 - `canary`: planted tokens (`--canary-file`) in any file outside `private/`;
+- `pii`: what the scrubber's rules replace (e-mail, phone, card, address, …) in published cluster names,
+  descriptions, keywords, examples and facet values: the engine scrubs them all, so a hit is an edited file
+  or a bypassed rule;
 - `differencing-across-releases` (`audit_together`, `clio-engine audit DIR DIR ...`): the differencing LP of
   several releases of one base clustering at once (another hierarchy or other floors hide other siblings:
   a base cluster one hides only by secondary suppression, the other publishes).
@@ -28,7 +31,7 @@ from pathlib import Path
 from clio_engine.audit.files import MARKERS, RunView, Violation, load_view
 from clio_engine.errors import InputError
 
-ATTACKS = ("group-by", "point-counting", "differencing", "centroid-weights", "unchecked-file", "canary",
+ATTACKS = ("group-by", "point-counting", "differencing", "centroid-weights", "unchecked-file", "canary", "pii",
            "differencing-across-releases")
 
 __all__ = ["ATTACKS", "RunView", "Violation", "audit", "audit_together", "load_view"]
@@ -37,7 +40,7 @@ __all__ = ["ATTACKS", "RunView", "Violation", "audit", "audit_together", "load_v
 def audit(path, *, min_users: int | None = None, min_records: int | None = None,
           canaries: list[str] | None = None) -> list[Violation]:
     """All violations found in the directory `path` (InputError when it is not a run or release dir)."""
-    from clio_engine.audit import canary, centroids, differencing, economic, groupby, points, unchecked
+    from clio_engine.audit import canary, centroids, differencing, economic, groupby, pii, points, unchecked
 
     view = load_view(Path(path), min_users=min_users, min_records=min_records)
     release = Path(path) / "release"
@@ -51,6 +54,7 @@ def audit(path, *, min_users: int | None = None, min_records: int | None = None,
     found += economic.attack(view)
     found += centroids.attack(view)
     found += unchecked.attack(view)
+    found += pii.attack(view)
     if canaries:
         found += canary.attack(view, canaries)
     if nested:  # a run dir's release/: audited on its own too
