@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(argv)  # the usual one-line "unrecognized arguments" error and exit 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return args.func(args) or EXIT_OK
+        code = args.func(args) or EXIT_OK
+        sys.stdout.flush()  # a pipe's buffer is written here, not at exit: a closed reader is caught below
+        return code
     except ClioError as exc:
         print(f"clio-engine: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_INPUT

@@ -197,7 +197,8 @@ def test_a_reader_closing_stdout_stops_quietly_with_the_sigpipe_code(tmp_path, t
         done = subprocess.run([sys.executable, "-m", "clio_engine.cli", "embed", str(src), "--out",
                                str(tmp_path / "v.npy"), "--model", str(tiny_bert_dir), "--cache-dir",
                                str(tmp_path / "cache"), "--no-progress"],
-                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300)
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300,
+                              env={**os.environ, "PYTHONUNBUFFERED": ""})  # buffered, as a pipe is by default
     finally:
         os.close(write_end)
     assert done.returncode == 141, done.stderr

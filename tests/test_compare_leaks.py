@@ -484,14 +484,18 @@ def test_an_assign_run_is_not_compared_with_its_reference_run_again_in_place(tmp
     a = run(None, input=frame.iloc[:300], out=tmp_path / "a", overrides=settings).dir
     assign = ["assign", str(a), "--input", str(tmp_path / "b.parquet"), "--no-progress"]
     assert main([*assign, "--out", str(tmp_path / "b")]) == 0
+    assert main([*assign, "--out", str(tmp_path / "c")]) == 0  # a second period, on the same tree
     table, _ = compare_runs(a, tmp_path / "b", out=tmp_path / "cmp1", n_boot=100)
     assert table.dimension.str.startswith("cluster level").any()  # one tree: its clusters compare
 
     run(None, input=frame.iloc[:300], out=a, overrides={**settings, "cluster.k": 9})  # A again, in place
     # without the economic layer clusters are all compare compares: refused, saying why
-    with pytest.raises(ConfigError, match="assigned to an earlier tree of .*run again since") as e:
+    with pytest.raises(ConfigError, match="assigned to an earlier tree of .*run again in place since") as e:
         compare_runs(a, tmp_path / "b", out=tmp_path / "cmp2", n_boot=100)
     assert "\n" not in str(e.value)
+    # B and C were both assigned to A's first tree: they still share it (the diff review: refused before)
+    table, _ = compare_runs(tmp_path / "b", tmp_path / "c", out=tmp_path / "cmp_bc", n_boot=100)
+    assert table.dimension.str.startswith("cluster level").any()
 
     assert main([*assign, "--out", str(tmp_path / "b2")]) == 0  # assigned to A's tree as it is now
     table, _ = compare_runs(a, tmp_path / "b2", out=tmp_path / "cmp3", n_boot=100)

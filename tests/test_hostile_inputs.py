@@ -379,3 +379,22 @@ def test_the_summary_line_and_the_analysts_report_say_how_many_user_ids_are_null
     assert said in capsys.readouterr().out
     assert said in (tmp_path / "run" / "report.md").read_text()
     assert "null user id" not in (tmp_path / "run" / "release" / "report.md").read_text()
+
+
+def test_a_second_run_into_a_directory_a_run_is_writing_is_refused(tmp_path, tiny_bert_dir):
+    """An analyst's review: two runs into one --out at once both exited 0 and the last writer's files won, so
+    the first reported outputs that no longer existed. The directory is now held while a run writes it."""
+    from clio_engine.errors import OutputError
+    from clio_engine.pipeline import run
+    from clio_engine.pipeline.rundir import RunDir
+
+    settings = {"embed.model": str(tiny_bert_dir), "embed.progress": False, "embed.cache_dir": str(tmp_path / "c"),
+                "cluster.k": 3, "hierarchy.levels": 2, "hierarchy.top": 2, "output.explorer": False,
+                "input.synthetic_records": 60, "privacy.min_users": 1, "privacy.min_records": 1}
+    with RunDir(tmp_path / "run").exclusive():  # what a run in another process holds while it writes
+        with pytest.raises(OutputError, match=r"run directory .*/run is in use by another run") as e:
+            run(None, out=tmp_path / "run", overrides=settings)
+        assert "\n" not in str(e.value)
+    assert not (tmp_path / "run" / "manifest.json").exists()  # it wrote nothing
+    run(None, out=tmp_path / "run", overrides=settings)  # once the other run has ended, it goes ahead
+    assert (tmp_path / "run" / "manifest.json").is_file()

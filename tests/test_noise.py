@@ -281,7 +281,9 @@ def test_a_noised_release_manifest_drops_llm_usage_of_every_stage():
 
     usage = {"requests": 37, "calls": 37, "prompt_tokens": 51234, "completion_tokens": 3303}
     manifest = {"privacy": {"epsilon": 2.0}, "input": {"rows": 900, "accepted": 880, "noised_total": 874},
-                "stages": {"names": {"namer": "llm", "llm": usage, "fallbacks": {"count": 3}},
+                "stages": {"names": {"namer": "llm", "llm": usage, "fallbacks": {"count": 3},
+                                     "auditor": {"audited": 12, "llm": usage}},  # the auditor's, one level down
+                           "facets": {"extracted": 900, "failed": {"request": 1}, "llm": usage},
                            "hierarchy": {"levels": [40, 12, 4], "llm": usage},
                            "economic": {"llm": usage, "llm_choice": {"not_work": 12}, "rows": 40}}}
     head = release_manifest(manifest)
@@ -290,7 +292,10 @@ def test_a_noised_release_manifest_drops_llm_usage_of_every_stage():
     assert head["stages"]["hierarchy"]["levels"] == [40, 12, 4] and head["stages"]["names"]["namer"] == "llm"
     # nor without ε (tokens of the texts shown, exact: tests/test_release_record_facts.py); the analyst keeps it
     plain = release_manifest({**manifest, "privacy": {"epsilon": None}})
-    assert "llm" not in plain["stages"]["names"] and manifest["stages"]["names"]["llm"] == usage
+    assert "prompt_tokens" not in json.dumps(plain) and manifest["stages"]["names"]["llm"] == usage
+    assert plain["stages"]["names"]["auditor"] == {"audited": 12}
+    # a record whose extraction failed (or the model refused) is a fact about one record, as its tokens are
+    assert "failed" not in plain["stages"]["facets"] and plain["stages"]["facets"]["extracted"] == 900
 
 
 def test_noised_release_centroids_say_no_more_than_the_noised_sizes(tmp_path, tiny_bert_dir):

@@ -9,6 +9,7 @@ from clio_engine import generate_conversations
 from clio_engine.hierarchy.tree import Level, Tree
 from clio_engine.naming.namer import NodeName, inherit_only_child_names
 from clio_engine.pipeline import run
+from clio_engine.privacy.auditor import WITHHELD
 
 pytestmark = pytest.mark.unit
 
@@ -32,6 +33,16 @@ def test_an_only_child_names_its_parent_and_grandparent_but_a_hidden_or_shared_o
     assert [nm.name for nm in names[2]] == ["Alpha", "Top BCD"]  # through two levels
     assert names[2][0].description == "About Alpha." and names[2][0].keywords == ["alpha"]
     assert names[2][0].examples == ["an example of Top A"]  # examples stay the node's own
+
+
+@pytest.mark.parametrize("child", ["Cluster 0.0", "Small clusters (0.0)", WITHHELD, f"{WITHHELD} (2)"])
+def test_a_placeholder_or_withheld_child_name_is_not_taken(child):
+    """A fallback name holds its own level and index ("Cluster 0.0" on a level-1 node names the wrong node);
+    a withheld child's parent keeps the name the auditor let through (the diff review)."""
+    tree = _tree([[0], [-1]])
+    names = [[_name(child)], [_name("Own")]]
+    assert inherit_only_child_names(names, tree, keep=(WITHHELD,)) == 0
+    assert names[1][0].name == "Own"
 
 
 def test_a_run_names_every_only_child_parent_after_its_child(tmp_path, tiny_bert_dir):

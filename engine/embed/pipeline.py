@@ -79,7 +79,8 @@ class EmbedReport:
             # read "925 unique texts/s" for a cache read as the model's throughput)
             return head + f"from the cache ({self.model}/{self.dtype}) in {self.seconds:.1f}s"
         rate = self.n_unique / self.seconds if self.seconds > 0 else float("inf")
-        cached = f"; {self.chunks_reused} of {self.chunks} chunks from the cache" if self.chunks_reused else ""
+        cached = (f"; {self.chunks_reused} of {self.chunks} chunks from the cache, counted in this rate"
+                  if self.chunks_reused else "")
         return head + (f"with {self.model} on {self.device}/{self.dtype} in {self.seconds:.1f}s "
                        f"({rate:,.0f} unique texts/s{cached})")
 

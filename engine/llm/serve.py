@@ -224,6 +224,9 @@ class ModelServer:
             raise ClioError(f"batch_size must be an integer ≥ 1, got {batch_size!r}")
         if not isinstance(batch_wait_s, (int, float)) or not 0 <= batch_wait_s <= 10:
             raise ClioError(f"batch_wait_s must be from 0 to 10 seconds, got {batch_wait_s!r}")
+        from clio_engine.llm.factory import require_sdk
+
+        require_sdk("transformers", model_path)  # a GGUF file without gguf/accelerate: named before the load
         self.backend = TransformersBackend(model_path, model=model_name, device=device, batch_size=batch_size, seed=seed,
                                            gather_s=batch_wait_s)
         self.model_name, self.host, self.port, self.api_key = self.backend.model, host, port, api_key

@@ -20,6 +20,7 @@ entries, so a level of 100,000 nodes fits in O(K · n_neighbors + nnz) memory (b
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -203,12 +204,15 @@ def _k_anonymous(labels, text_codes, user_codes, min_users) -> np.ndarray:
     return np.isin(key, keys[n_users >= min_users])
 
 
-def inherit_only_child_names(names_per_level: list[list], tree: Tree) -> int:
+def inherit_only_child_names(names_per_level: list[list], tree: Tree, keep: tuple[str, ...] = ()) -> int:
     """In place, bottom-up: a named node whose one child (of any state) is named takes that child's name,
     description and keywords; it holds the same records, and a name of its own read as another topic (an
     analyst's review: "Getting declined, card payment" → "Card payment, keeps getting declined" → "Payment,
     keeps getting declined" for one set of 311 records). Examples stay the node's own. A hidden only child is
-    unnamed, so it names nothing. Returns how many nodes took their child's name."""
+    unnamed, so it names nothing; nor does a child named by `fallback_names` (its level and index are in the
+    name) or one whose name starts with a string of `keep` (the auditor's WITHHELD: the node keeps its own).
+    Siblings made equal by this are told apart afterwards (`distinct_siblings`), so a parent may end up with
+    a suffix its child has not. Returns how many nodes took their child's name."""
     from dataclasses import replace
 
     taken = 0
@@ -219,11 +223,15 @@ def inherit_only_child_names(names_per_level: list[list], tree: Tree) -> int:
             if p < 0 or counts[p] != 1:
                 continue
             mine, theirs = names_per_level[l][p], names_per_level[l - 1][child]
-            if mine is not None and theirs is not None:
+            if (mine is not None and theirs is not None and not _PLACEHOLDER.fullmatch(theirs.name)
+                    and not theirs.name.startswith(keep)):
                 names_per_level[l][p] = replace(mine, name=theirs.name, description=theirs.description,
                                                 keywords=list(theirs.keywords))
                 taken += 1
     return taken
+
+
+_PLACEHOLDER = re.compile(r"Cluster \d+\.\d+|Small clusters \(\d+\.\d+\)")  # `fallback_names`' names
 
 
 def fallback_names(level: int, pub: np.ndarray, labels: np.ndarray) -> list[str]:

@@ -165,12 +165,13 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
     one_tree, stale = share_one_tree(run_a, ma, run_b, mb), ""
     if not one_tree:
         # Clusters are matched by name: two trees' clusters of one name are different clusters (review: two runs
-        # of other records both had an "Email" cluster, and its "change" was written). Facets compare as they are.
+        # of other records both had an "Email" cluster, and its "change" was written). The Economic Index's
+        # dimensions (task, collaboration, geography) compare as they are.
         left = [d for d in dims if d.startswith(CLUSTER_LEVEL)]
         dims = [d for d in dims if d not in left]
         stale = _stale_assignment(run_a, ma, run_b, mb)
         if left:
-            log.warning("compare: %s; its clusters are not compared, only the facets are",
+            log.warning("compare: %s; its clusters are not compared, only the Economic Index's dimensions are",
                         stale or f"{run_b} was not assigned to {run_a}'s tree (clio-engine assign), nor both to one tree")
     if not dims:
         raise ConfigError(f"{run_a} and {run_b} share nothing to compare (no common published dimension"
@@ -224,19 +225,32 @@ def _reference(run: Path, m: dict) -> Path:
 
 
 def _stale_assignment(run_a: Path, ma: dict, run_b: Path, mb: dict) -> str:
-    """Why not, where an assign run of the two was made from an earlier tree of its reference than the one the
-    reference holds now (the fingerprint its cluster stage recorded): a reference run again in place since has
-    another tree, whose clusters of one name are other clusters. "" otherwise; runs made before fingerprints were
-    recorded are taken on trust, as before."""
+    """Why two runs of one reference do not share its tree after all, else "": the tree an assign run was made
+    from is the fingerprint its cluster stage recorded, and a reference run again in place since has another
+    tree, whose clusters of one name are other clusters. Two assign runs compare their recorded trees with each
+    other; an assign run and its reference, with the tree the reference holds now. Runs made before
+    fingerprints were recorded are taken on trust, as before."""
     from clio_engine.pipeline.reference import tree_fingerprint
 
-    for run, m in ((run_a, ma), (run_b, mb)):
-        ref = _reference(run, m)
-        if ref == run.resolve():
-            continue
-        then = ((m.get("stages") or {}).get("cluster") or {}).get("reference_tree")
-        if then is not None and then != tree_fingerprint(ref):
-            return f"{run} was assigned to an earlier tree of {ref}, which has been run again since (assign again)"
+    ref = _reference(run_a, ma)
+    if ref != _reference(run_b, mb):
+        return ""
+    recorded = {run: ((m.get("stages") or {}).get("cluster") or {}).get("reference_tree")
+                for run, m in ((run_a, ma), (run_b, mb)) if _reference(run, m) != run.resolve()}
+    if len(recorded) == 2:
+        if None not in recorded.values() and len(set(recorded.values())) == 2:
+            return (f"{run_a} and {run_b} were assigned to different trees of {ref} (it was run again in place "
+                    "between them)")
+        return ""
+    (run, then), = recorded.items()
+    if then is None:
+        return ""
+    now = tree_fingerprint(ref)
+    if now is None:
+        return f"{ref}/clusters.parquet cannot be read, so it cannot be told whether {run} has its tree"
+    if then != now:
+        return (f"{run} was assigned to an earlier tree of {ref}, which has been run again in place since "
+                "(assign again into a new --out)")
     return ""
 
 

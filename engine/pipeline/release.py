@@ -392,6 +392,7 @@ EXACT_STAGE_KEYS = {"records": None, "facets": None, "embed": ("n_texts", "n_uni
 # unique and whether it was truncated, whatever cluster hid it (a review's attack: 51,755 − 51,724 = 31 tokens).
 RECORD_INPUT_KEYS = ("rows", "rejected", "rejections", "null_users")
 RECORD_STAGE_KEYS = {"records": ("rows", "rejected", "rejections"), "embed": ("n_unique", "n_tokens", "n_truncated"),
+                     "facets": ("failed",),  # records whose extraction failed or the model refused
                      "cluster": ("reference_tree",)}  # (a hash of the reference run's analyst table: not for readers)
 
 
@@ -403,10 +404,19 @@ def _without_record_statistics(head: dict) -> dict:
         head["input"] = {k: v for k, v in head["input"].items() if k not in RECORD_INPUT_KEYS}
     stages = {}
     for name, facts in (head.get("stages") or {}).items():
-        drop = (*RECORD_STAGE_KEYS.get(name, ()), *LLM_STAGE_KEYS)
-        stages[name] = {k: v for k, v in facts.items() if k not in drop} if isinstance(facts, dict) else facts
+        drop = RECORD_STAGE_KEYS.get(name, ())
+        facts = {k: v for k, v in facts.items() if k not in drop} if isinstance(facts, dict) else facts
+        stages[name] = without_llm_usage(facts)
     head["stages"] = stages
     return head
+
+
+def without_llm_usage(facts):
+    """A stage's facts without `LLM_STAGE_KEYS` at any depth (the auditor's report sits inside the names
+    stage's: `names.auditor.llm`)."""
+    if isinstance(facts, dict):
+        return {k: without_llm_usage(v) for k, v in facts.items() if k not in LLM_STAGE_KEYS}
+    return facts
 
 
 def _without_exact_counts(head: dict) -> dict:
@@ -420,8 +430,8 @@ def _without_exact_counts(head: dict) -> dict:
         drop = EXACT_STAGE_KEYS.get(name, ())
         if drop is None:
             continue
-        drop = (*drop, *LLM_STAGE_KEYS)
-        stages[name] = {k: v for k, v in facts.items() if k not in drop} if isinstance(facts, dict) else facts
+        facts = {k: v for k, v in facts.items() if k not in drop} if isinstance(facts, dict) else facts
+        stages[name] = without_llm_usage(facts)
     head["stages"] = stages
     return head
 

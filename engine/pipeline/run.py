@@ -87,7 +87,7 @@ def run(config: str | os.PathLike | dict | ClioConfig | None = None, *, input=No
     from clio_engine.llm.session import llm_session
     from clio_engine.runfiles import LLM_CACHE
 
-    with llm_session(rd.path / LLM_CACHE):  # one generator per run for every LLM stage; calls cached in private/
+    with rd.exclusive(), llm_session(rd.path / LLM_CACHE):  # one generator per run for every LLM stage
         return _Runner(cfg, rd, input).execute()
 
 

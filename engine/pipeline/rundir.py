@@ -14,6 +14,7 @@ process killed at any instant leaves either a finished stage or one that is reco
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -47,6 +48,9 @@ def check_run_destination(path: str | os.PathLike) -> None:
                       "choose a new or empty folder, or an earlier run directory to resume")
 
 
+LOCK_FILE = "run.lock"  # in private/cache: held by the run writing the directory (`RunDir.exclusive`)
+
+
 class RunDir:
     """Paths and atomic writes inside one run directory."""
 
@@ -70,6 +74,28 @@ class RunDir:
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        """Held while a run writes here: a second run into the same directory is refused at once, with one
+        line, instead of both reporting success while the last writer's files win (an analyst's review). An
+        advisory lock (flock) on private/cache/run.lock, released however the process ends; where the
+        platform has none (no fcntl), nothing is locked."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX
+            yield
+            return
+        with open(self.cache / LOCK_FILE, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OutputError(f"run directory {self.path} is in use by another run; wait for it to end or "
+                                  "choose another --out / output.dir") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def cached(self, name: str) -> Path:
         return self.cache / name

@@ -54,9 +54,10 @@ COPY_GAP_ANSWER = 3           # in the text, and ≤ this many after the last in
 RARE_WORD = "answer holds a word fewer than privacy.min_users users wrote"  # a fallback reason (never the word)
 
 
-def audit_names(cfg, names_per_level: list[list], rare: frozenset[str] = frozenset()) -> tuple[list[list], dict]:
+def audit_names(cfg, names_per_level: list[list], rare=frozenset()) -> tuple[list[list], dict]:
     """(names with flagged nodes renamed or withheld, report); `names_per_level[l][n]` a NodeName or None.
-    `rare`: words a rename may not hold (`rare_words`; the LLM namer's, where it named the nodes)."""
+    `rare`: words a rename may not hold (`rare_words`), or a function giving them, called only when some node
+    is flagged (counting every word's users over a large run for no rename costs more than the audit)."""
     from clio_engine.privacy import make_scrubber
 
     minimum, scrubber = int(cfg.privacy.auditor_min_score), make_scrubber(cfg.privacy.scrubber)
@@ -66,6 +67,8 @@ def audit_names(cfg, names_per_level: list[list], rare: frozenset[str] = frozens
     first, usage = _scores(cfg, [out[l][n] for l, n in where], usage)
     scores = Counter(str(s) for s in first if s is not None)
     flagged = [i for i, s in enumerate(first) if s is None or s < minimum]
+    if callable(rare):
+        rare = rare() if flagged else frozenset()
     renames, usage = _renames(cfg, [out[where[i][0]][where[i][1]] for i in flagged], usage, scrubber, rare)
     reasons: Counter = Counter(why for answer, why in renames if answer is None)
     renamed = [(i, answer) for i, (answer, _) in zip(flagged, renames) if answer is not None]

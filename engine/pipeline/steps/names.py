@@ -2,10 +2,12 @@
 names in `NAMERS` (`clio_engine.naming.register_namer`); unpublished nodes get None. With
 `privacy.auditor` the names then pass the LLM privacy auditor (`clio_engine.privacy.auditor`).
 
-info: {"namer"}, plus for an LLM namer "llm" (usage), "fallbacks" and "collisions", and with the auditor
-"auditor" (its report); "llm" then adds the auditor's usage. Names that end up equal among siblings
-(after invisible characters are removed, or after the auditor's renames) are suffixed, counted in
-"suffixed_after_naming" (the auditor's WITHHELD stays as it is). Checkpoint "names:level" after each level
+info: {"namer", "only_child_names"}, plus for an LLM namer "llm" (usage), "fallbacks" and "collisions", and with
+the auditor "auditor" (its report); "llm" then adds the auditor's usage. After the auditor, a node with one child
+takes that child's name (`inherit_only_child_names`; not in an assign run, whose names are its reference's, and
+then no "only_child_names"). Names that end up equal among siblings (after invisible characters are removed, or
+after the auditor's renames) are suffixed, counted in "suffixed_after_naming" (the auditor's WITHHELD stays as
+it is). Checkpoint "names:level" after each level
 an LLM namer names (and once after a namer without levels)."""
 from __future__ import annotations
 
@@ -46,10 +48,6 @@ def _compute(ctx):
     if not levelled:
         ctx.checkpoint("level")
     info = {"namer": getattr(namer, "name", ctx.cfg.naming.strategy)}
-    if ctx.cfg.naming.strategy != "reference":  # an assign run keeps its reference run's names as they are
-        from clio_engine.naming.namer import inherit_only_child_names
-
-        info["only_child_names"] = inherit_only_child_names(names, h.tree)
     for key in ("usage", "fallbacks", "collisions", "renamed_here"):
         if getattr(namer, key, None) is not None:
             info["llm" if key == "usage" else key] = getattr(namer, key)
@@ -61,12 +59,19 @@ def _compute(ctx):
         # here (a rename by a model that saw them elsewhere — the audit prompts show examples — or whatever
         # a registered namer's names hold must not publish them either).
         rare = getattr(namer, "rare_words", None)
-        if rare is None:
+        if rare is None:  # counted only if some node is flagged
             from clio_engine.privacy.auditor import rare_words
 
-            rare = rare_words(loaded.records.texts, loaded.users, int(ctx.cfg.privacy.min_users))
+            def rare():
+                return rare_words(loaded.records.texts, loaded.users, int(ctx.cfg.privacy.min_users))
         names, info["auditor"] = audit_names(ctx.cfg, names, rare)
         info["llm"] = merge_usage(info.get("llm", {}), info["auditor"]["llm"])
+    if ctx.cfg.naming.strategy != "reference":  # an assign run keeps its reference run's names as they are
+        from clio_engine.naming.namer import inherit_only_child_names
+        from clio_engine.privacy.auditor import WITHHELD
+
+        # after the auditor: a parent takes the name its child kept (never a WITHHELD one)
+        info["only_child_names"] = inherit_only_child_names(names, h.tree, keep=(WITHHELD,))
     names = [[None if nm is None else _neutralised(nm) for nm in level] for level in names]
     # After neutralising (names differing only in invisible characters are equal now) and after the
     # auditor's renames (it may give siblings one name): siblings get distinct names again.
