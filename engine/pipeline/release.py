@@ -402,13 +402,14 @@ def _without_record_statistics(head: dict) -> dict:
     head = dict(head)
     if isinstance(head.get("input"), dict):
         head["input"] = {k: v for k, v in head["input"].items() if k not in RECORD_INPUT_KEYS}
-    stages = {}
-    for name, facts in (head.get("stages") or {}).items():
-        drop = RECORD_STAGE_KEYS.get(name, ())
-        facts = {k: v for k, v in facts.items() if k not in drop} if isinstance(facts, dict) else facts
-        stages[name] = without_llm_usage(facts)
-    head["stages"] = stages
+    head["stages"] = {name: without_llm_usage(_without_keys(facts, RECORD_STAGE_KEYS.get(name, ())))
+                      for name, facts in (head.get("stages") or {}).items()}
     return head
+
+
+def _without_keys(facts, keys: tuple[str, ...]):
+    """A stage's facts (a dict, or anything else as it is) without the top-level `keys`."""
+    return {k: v for k, v in facts.items() if k not in keys} if isinstance(facts, dict) else facts
 
 
 def without_llm_usage(facts):
@@ -420,7 +421,8 @@ def without_llm_usage(facts):
 
 
 def _without_exact_counts(head: dict) -> dict:
-    """With privacy.epsilon: the release manifest keeps the noised total, never the exact input counts."""
+    """With privacy.epsilon: the release manifest keeps the noised total, never the exact input counts (run after
+    `_without_record_statistics`, which has taken the LLM usage out already)."""
     head = dict(head)
     inp = {k: v for k, v in (head.get("input") or {}).items() if k not in EXACT_INPUT_KEYS}
     inp["counts"] = "withheld: with privacy.epsilon only noised counts are published (noised_total is their sum)"
@@ -430,8 +432,7 @@ def _without_exact_counts(head: dict) -> dict:
         drop = EXACT_STAGE_KEYS.get(name, ())
         if drop is None:
             continue
-        facts = {k: v for k, v in facts.items() if k not in drop} if isinstance(facts, dict) else facts
-        stages[name] = without_llm_usage(facts)
+        stages[name] = _without_keys(facts, drop)
     head["stages"] = stages
     return head
 
