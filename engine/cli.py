@@ -347,7 +347,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     _refuse_published_destination(out)
     records = load_records(args.input, text_column=cfg.input.text_column, id_column=cfg.input.id_column,
                            user_column=cfg.input.user_column, facet_columns=cfg.input.facet_columns, format=cfg.input.format,
-                           null_users=cfg.input.null_users, conversation_column=cfg.input.conversation_column)
+                           null_users=cfg.input.null_users, conversation_column=cfg.input.conversation_column,
+                           conversation_text=cfg.input.conversation_text)
     print(records.summary())
     if (why := records.none_accepted(str(args.input))) is not None:  # not an empty matrix and exit 0
         raise InputError(why)

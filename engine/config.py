@@ -64,6 +64,10 @@ class InputConfig(_Section):
     # Whole conversations (clio_engine.conversations): a column of OpenAI `messages`, ShareGPT `conversations`
     # or Anthropic content blocks; null = the `messages` or `conversations` column when the text column is absent.
     conversation_column: str | None = None
+    # What a conversation record's text is: "transcript" (every turn but the system prompts: the assistant's
+    # replies and tool markers too) or "user" (the user's turns alone). It is what is embedded, clustered,
+    # named, shown and read by facet extraction.
+    conversation_text: Literal["transcript", "user"] = "transcript"
     # With facets.extract: the extracted facet that is embedded and clustered.
     text_facet: Literal["request", "task"] = "request"
 

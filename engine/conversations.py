@@ -114,14 +114,24 @@ def transcript(value: Any, column: str = "messages", max_chars: int | None = Non
     return render(parse(value, column, system), max_chars)
 
 
-def split_transcript(value: Any, column: str = "messages", system: Any = None) -> tuple[str, str | None]:
+def split_transcript(value: Any, column: str = "messages", system: Any = None,
+                     user_only: bool = False) -> tuple[str, str | None]:
     """(the conversation without its system prompts, rendered; the system prompts rendered, or None). What a
     record is clustered, named and shown by is what its people and the assistant said: a request log's system
     prompt is the deployer's, often the same long text in every record, and embedded first it would decide
-    the clustering (a 300-word prompt fills a 256-token model's window). Facet extraction reads both."""
+    the clustering (a 300-word prompt fills a 256-token model's window). Facet extraction reads both.
+    `user_only`: the user's turns alone ("User: ..." paragraphs), their tool placeholders dropped."""
     turns = parse(value, column, system)
     prompts = [t for t in turns if t[0] == "system"]
-    return render([t for t in turns if t[0] != "system"]), (render(prompts) if prompts else None)
+    kept = [t for t in turns if t[0] != "system"]
+    if user_only:
+        kept = [("user", words) for role, body in kept if role == "user" and (words := _without_placeholders(body))]
+    return render(kept), (render(prompts) if prompts else None)
+
+
+def _without_placeholders(body: str) -> str:
+    """A rendered turn less its tool-placeholder lines (what remains is the person's own words, or "")."""
+    return "\n".join(part for part in body.split("\n") if part.strip() not in _PLACEHOLDERS).strip()
 
 
 def cut_middle(text: str, max_chars: int) -> str:

@@ -34,6 +34,7 @@ __all__ = ["Records", "load_records", "user_codes", "FORMATS", "NULL_USERS"]
 # with a null user id belongs to one and the same "unknown" user, so nulls can never add distinct
 # users and lift a cluster over privacy.min_users; "reject": such rows are set aside ("null user id").
 NULL_USERS = ("unknown", "reject")
+CONVERSATION_TEXTS = ("transcript", "user")  # what a conversation record's text is (load_records)
 # Schema metadata key on `Records.table`: whether the input had a user column (see `user_codes`).
 _HAS_USERS_KEY = b"clio.has_user_ids"
 log = logging.getLogger(__name__)
@@ -168,6 +169,7 @@ def load_records(
     format: str = "auto",
     null_users: str = "unknown",
     conversation_column: str | None = None,
+    conversation_text: str = "transcript",
 ) -> Records:
     """Read `source` and validate its rows, chunk by chunk.
 
@@ -183,13 +185,17 @@ def load_records(
     transcript ("User: ...\nAssistant: ...") and a malformed conversation is rejected with the reason
     ("invalid conversation: messages[2].role is 'robot'; ..."); the input is refused only when no row holds
     a valid conversation. A `system` column beside the conversation column (Anthropic request logs, one
-    request per row) is the system prompt, rendered first ("System: ...").
+    request per row) is the system prompt, kept beside the text for facet extraction (`prompts`).
+    `conversation_text`: "transcript" (every turn but the system prompts) or "user" (the user's turns alone:
+    what people asked, not how the assistant answered or which tools it called).
     Raises `InputError` for unreadable input (invalid UTF-8 included, naming file, column and row), a
     missing column, files that disagree on a needed column, or a glob/directory without readable files;
     invalid rows are returned in `Records.rejected`, never dropped.
     """
     if null_users not in NULL_USERS:
         raise InputError(f"null_users must be one of {', '.join(NULL_USERS)}, got {null_users!r}")
+    if conversation_text not in CONVERSATION_TEXTS:
+        raise InputError(f"conversation_text must be one of {', '.join(CONVERSATION_TEXTS)}, got {conversation_text!r}")
     if isinstance(facet_columns, (str, bytes)):  # list("language") would be eight one-letter columns
         raise InputError(f"facet_columns expects a list of column names, got {facet_columns!r} "
                          f"({type(facet_columns).__name__}); write [{facet_columns!r}]")
@@ -224,7 +230,7 @@ def load_records(
         id=column(id_column, "id", "id"),
         user=column(user_column, "user", "user_id"),
         facets=[column(f, "facet") for f in facet_columns],
-        id_name=id_column or "id", user_name=user_column or "user_id",
+        id_name=id_column or "id", user_name=user_column or "user_id", user_only=conversation_text == "user",
     )
     check = _Validator(cols, null_users == "reject")
     for chunk in src.chunks(cols.needed, optional=cols.optional):
@@ -293,6 +299,7 @@ class _Columns:
     facets: list[str]
     id_name: str              # names used in messages when the column is absent
     user_name: str
+    user_only: bool = False   # conversations: each record's text is the user's turns alone
 
     @property
     def needed(self) -> list[str]:
@@ -329,7 +336,8 @@ class _Validator:
                 if isinstance(col, (pa.Array, pa.ChunkedArray)):
                     _check_utf8(col, name, chunk)
             text, prompts, invalid = _transcripts(raw[c.text], c.text, raw.get(c.system),
-                                                  alternate=(raw[c.alternate], c.alternate) if c.alternate else None)
+                                                  alternate=(raw[c.alternate], c.alternate) if c.alternate else None,
+                                                  user_only=c.user_only)
         else:
             text, text_type = _strings(_get(data, c.text), n, name=c.text, keep_types=True)
         rows = np.arange(offset, offset + n, dtype=np.int64)
@@ -487,11 +495,13 @@ def _conversation_column(name: str | None, text_column: str, names: list[str]) -
     return next((c for c in CONVERSATION_COLUMNS if c in names), None)
 
 
-def _transcripts(col, name: str, system=None, alternate=None) -> tuple[pa.Array, pa.Array, np.ndarray]:
+def _transcripts(col, name: str, system=None, alternate=None,
+                 user_only: bool = False) -> tuple[pa.Array, pa.Array, np.ndarray]:
     """(rendered transcript per row without system prompts, null where unreadable; the system prompts rendered,
     null where there are none; per row the rejection reason or None) (`split_transcript`).
     `system`: the `system` column beside the messages, or None; `alternate`: (column, name) of the other
-    conversation column, read in rows where `col` is null (a row filling both is rejected)."""
+    conversation column, read in rows where `col` is null (a row filling both is rejected); `user_only`: the
+    user's turns alone."""
     texts = np.full(len(col), None, dtype=object)
     prompts = np.full(len(col), None, dtype=object)
     invalid = np.full(len(col), None, dtype=object)
@@ -509,7 +519,8 @@ def _transcripts(col, name: str, system=None, alternate=None) -> tuple[pa.Array,
                           else f"{_INVALID}: {name} and {alternate[1]} are both null")
             continue
         try:
-            texts[i], prompts[i] = split_transcript(value, used, system=None if _missing(prompt) else prompt)
+            texts[i], prompts[i] = split_transcript(value, used, system=None if _missing(prompt) else prompt,
+                                                    user_only=user_only)
         except ConversationError as e:
             invalid[i] = f"{_INVALID}: {e}"
     return pa.array(texts, type=pa.string()), pa.array(prompts, type=pa.string()), invalid

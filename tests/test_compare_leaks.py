@@ -502,3 +502,26 @@ def test_an_assign_run_is_not_compared_with_its_reference_run_again_in_place(tmp
     assert table.dimension.str.startswith("cluster level").any()
     released = json.loads((tmp_path / "b2" / "release" / "manifest.json").read_text())
     assert "reference_tree" not in json.dumps(released)  # the analyst manifest's, not the release's
+
+
+def test_assign_again_into_its_own_directory_follows_the_reference_run_as_it_is_now(tmp_path, tiny_bert_dir):
+    """B assigned to A; A run again in place on other records with the same settings; B assigned again into the
+    same directory. B's stage caches were keyed by A's path only, so the rerun kept the labels, tree and names
+    of A's old tree (and compare then refused A against B as a stale assignment). They are keyed by A's
+    content now: the rerun recomputes what depends on A, and B compares with A as it is."""
+    from clio_engine import generate_conversations
+    from clio_engine.pipeline import run
+
+    frame = generate_conversations(900, seed=0)[["id", "text", "user_id"]]
+    frame.iloc[600:].to_parquet(tmp_path / "b.parquet")
+    settings = _tiny(tiny_bert_dir, **{"embed.cache_dir": str(tmp_path / "cache")})
+    a = run(None, input=frame.iloc[:300], out=tmp_path / "a", overrides=settings).dir
+    assign = ["assign", str(a), "--input", str(tmp_path / "b.parquet"), "--out", str(tmp_path / "b"), "--no-progress"]
+    assert main(assign) == 0
+    run(None, input=frame.iloc[300:600], out=a, overrides=settings)  # A again, in place: same settings, new records
+    assert main(assign) == 0
+    stages = json.loads((tmp_path / "b" / "manifest.json").read_text())["run"]["stages"]
+    assert not any(stages[s]["reused"] for s in ("cluster", "hierarchy", "names"))
+    assert stages["embed"]["reused"]  # what does not depend on A is still reused
+    table, _ = compare_runs(a, tmp_path / "b", out=tmp_path / "cmp", n_boot=100)
+    assert table.dimension.str.startswith("cluster level").any()

@@ -98,7 +98,7 @@ def test_names_are_short_unique_among_siblings_and_only_for_published_nodes(name
     info = result.manifest["stages"]["names"]
     assert info["namer"] == "llm" and info["fallbacks"]["count"] == 0
     n_pub = int(shown.shape[0])
-    assert info["llm"]["requests"] == n_pub + info["collisions"]["reasked"]
+    assert info["llm"]["requests"] == n_pub - info["only_child_unasked"] + info["collisions"]["reasked"]
     assert result.manifest["llm"]["stages"]["names"]["requests"] == info["llm"]["requests"]
     assert len(naming_prompts(bodies)) == info["llm"]["calls"]
 

@@ -8,7 +8,7 @@ import pytest
 from clio_engine import generate_conversations
 from clio_engine.hierarchy.tree import Level, Tree
 from clio_engine.naming.namer import NodeName, inherit_only_child_names
-from clio_engine.pipeline import run
+from clio_engine.pipeline import Run, run
 from clio_engine.privacy.auditor import WITHHELD
 
 pytestmark = pytest.mark.unit
@@ -61,3 +61,86 @@ def test_a_run_names_every_only_child_parent_after_its_child(tmp_path, tiny_bert
     for parent, child in only:
         assert by_id.loc[parent, "name"] == by_id.loc[child, "name"], (parent, child)
     assert result.manifest["stages"]["names"]["only_child_names"] == len(only)
+
+    # an assign run keeps its reference run's names as they are: no node takes a child's name there
+    from clio_engine.cli import main
+
+    frame.to_parquet(tmp_path / "again.parquet")
+    assert main(["assign", str(result.dir), "--input", str(tmp_path / "again.parquet"), "--out",
+                 str(tmp_path / "assigned"), "--no-progress"]) == 0
+    assigned = Run.load(tmp_path / "assigned")
+    assert "only_child_names" not in assigned.manifest["stages"]["names"]
+    shown = assigned.clusters[assigned.clusters.published & (assigned.clusters.kind == "cluster")].set_index("id")
+    assert (shown.name == by_id.loc[shown.index, "name"]).all()
+
+
+MARKERS = ("alpha", "bravo", "charlie", "delta")
+
+
+def _name_four_groups(server, top: list[int], same_leaf_name: bool = False):
+    """LlmNamer.name_tree against the fake server over four groups of ten texts; level 1 groups them
+    [alpha], [bravo, charlie], [delta]; level 2 groups those three by `top`. The fake names a node after the
+    markers inside it ("Handle alpha and delta"); with `same_leaf_name` alpha and delta are both "Plan meals"."""
+    import os
+
+    from clio_engine.config import load_config
+    from clio_engine.naming.llm import LlmNamer
+    from clio_engine.naming.prompts import IN_CLOSE, IN_OPEN, TAKEN_LEAD
+
+    def answer(system, prompt, body):
+        inside = prompt.split(IN_OPEN, 1)[1].split(IN_CLOSE, 1)[0]
+        held = [m for m in MARKERS if m in inside]
+        if TAKEN_LEAD in prompt:
+            return f"Name: Look after {held[0]} again\nDescription: Asked again."
+        if same_leaf_name and held in (["alpha"], ["delta"]):
+            return "Name: Plan meals\nDescription: Meals."
+        return f"Name: Handle {' and '.join(held)}\nDescription: About {', '.join(held)}."
+
+    server.responder = answer
+    texts = [f"Please help me plan healthy weekly meals {marker} {i}" for marker in MARKERS for i in range(10)]
+    labels = np.repeat(np.arange(4), 10)
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(4, 8))[labels] + 0.01 * rng.normal(size=(40, 8))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    parents = [np.array([0, 1, 1, 2]), np.array(top), np.full(max(top) + 1, -1)]
+    node_labels = [labels, parents[0][labels], parents[1][parents[0][labels]]]
+    levels = tuple(Level(parents[l], np.bincount(node_labels[l]).astype(float),
+                         np.stack([vectors[node_labels[l] == n].mean(0) for n in range(len(parents[l]))]))
+                   for l in range(3))
+    os.environ.setdefault("CLIO_TEST_FAKE_LLM_KEY", "fake-key")
+    cfg = load_config(None, {"privacy.scrubber": "rules", "llm.backend": "openai", "llm.model": "fake",
+                             "llm.base_url": server.url + "/v1", "llm.api_key_env": "CLIO_TEST_FAKE_LLM_KEY",
+                             "llm.progress": False, "llm.backoff_s": 0.0})
+    namer = LlmNamer(cfg, min_users=1)
+    server.reset_counters()
+    names = namer.name_tree(texts, vectors, node_labels, Tree(levels), [np.ones(len(p), bool) for p in parents],
+                            np.arange(40))
+    return [[nm.name for nm in level] for level in names], namer
+
+
+@pytest.fixture
+def server():
+    pytest.importorskip("openai", reason="the openai SDK is not installed (pip install 'clio-engine[llm]')")
+    from tests.fake_llm_servers import FakeServer
+
+    with FakeServer("openai") as srv:
+        yield srv
+
+
+def test_the_llm_namer_does_not_ask_for_a_node_with_one_named_child(server):
+    """A node with one child holds that child's records and takes its name after the auditor anyway: asking the
+    model for it cost a call per such node (one per level above a lone cluster)."""
+    names, namer = _name_four_groups(server, top=[0, 0, 1])
+    assert names[1] == ["Handle alpha", "Handle bravo and charlie", "Handle delta"]
+    assert names[2] == ["Handle alpha and bravo and charlie", "Handle delta"]
+    # asked: four leaves, the one two-child node of level 1, the one two-child node at the top
+    assert server.total_hits == 6 and namer.only_child_unasked == 3
+
+
+def test_an_only_child_name_that_clashes_with_a_sibling_is_asked_again(server):
+    """alpha and delta have different parents, so both may be "Plan meals"; their lone parents are siblings,
+    and the later one is asked again with the taken name listed (its prompt is built though it was not asked)."""
+    names, namer = _name_four_groups(server, top=[0, 0, 0], same_leaf_name=True)
+    assert names[0][0] == names[0][3] == "Plan meals"
+    assert names[1] == ["Plan meals", "Handle bravo and charlie", "Look after delta again"]
+    assert namer.collisions["reasked"] == 1

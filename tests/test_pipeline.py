@@ -277,4 +277,8 @@ def test_the_report_of_a_run_without_facets_or_with_few_records_reads_right(tmp_
         "embed.cache_dir": str(tmp_path / "cache"), "privacy.min_users": 1, "privacy.min_records": 1})
     report = (result.dir / "report.md").read_text()
     assert "Secondary suppression" in report and "facet cells" not in report
+    # nor does the manifest state a cell share of 0.0 (no cell was suppressed: there are none)
+    manifest = json.loads((result.dir / "manifest.json").read_text())
+    assert manifest["privacy"]["secondary_suppression"]["facet_cells"] is None
+    assert manifest["stages"]["aggregate"]["published_cell_record_share"] is None
     assert "k = 2 (round(N / target_cluster_size = 100), at least 2)" in report

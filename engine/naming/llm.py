@@ -7,7 +7,8 @@ Per level, bottom up, one batch of requests (one per published node):
   no record of a suppressed cluster is ever shown, even as part of its published parent;
 - outside: up to `out_examples` distinct clear texts of the `OUT_NODES` nearest *published* nodes of the
   level, those nearest this node's centroid first (each neighbour offers its own most central texts);
-- above the base level, the names of its published children;
+- above the base level, the names of its published children; a node with exactly one child, that child
+  published and named, is not asked: it takes the child's name and description (it holds the same records);
 - texts are cut to one line of `max_chars`; the answer is `Fields(name, description)` (prompts.py).
 
 The name is cut to 10 words; invisible characters are removed (before the empty check and the sibling
@@ -23,8 +24,8 @@ with the taken names listed; an LLM name still repeating after that falls back (
 `collisions.suffixed` counts only fallback names that collided and were suffixed with their top keyword (or
 their index); the names given up this way are in `fallbacks.reasons` as `SHARED_NAME`.
 
-After `name_tree`, `usage` holds the merged LLM usage, `fallbacks` {"count", "reasons"} and
-`collisions` {"reasked", "suffixed"}; `after_level(l)` (if set) is called once each level is named.
+After `name_tree`, `usage` holds the merged LLM usage, `fallbacks` {"count", "reasons"},
+`collisions` {"reasked", "suffixed"} and `only_child_unasked` (nodes named after their one child); `after_level(l)` (if set) is called once each level is named.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from clio_engine.hierarchy.tree import Tree
 from clio_engine.llm.formats import Fields
 from clio_engine.llm.types import Request
 from clio_engine.llm.usage import reason_kind
-from clio_engine.naming.namer import KeywordNamer, NodeName, _check_inputs, _own_centroid_cosine
+from clio_engine.naming.namer import _PLACEHOLDER, KeywordNamer, NodeName, _check_inputs, _own_centroid_cosine
 from clio_engine.naming.prompts import MAX_NAME_WORDS, SYSTEM, distinct_prompt, naming_prompt, repeats_an_example
 from clio_engine.privacy.auditor import (COPY_WORDS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, rare_words, shown_grams,  # noqa: F401
                                          usable_answer)
@@ -76,6 +77,7 @@ class LlmNamer:
         self.usage: dict = {}
         self.fallbacks: dict = {"count": 0, "reasons": {}}
         self.collisions: dict = {"reasked": 0, "suffixed": 0}
+        self.only_child_unasked = 0  # nodes named after their only child, not asked
 
     def name_tree(self, texts: Sequence[str], vectors: np.ndarray, node_labels: list[np.ndarray], tree: Tree,
                   published: list[np.ndarray], user_codes: np.ndarray) -> list[list[NodeName | None]]:
@@ -93,12 +95,18 @@ class LlmNamer:
             inside, outside = self._shown(texts, vectors, labels, clear, cosine[l], level.centroid, published[l], l)
             children = _children_names(out[l - 1], tree.levels[l - 1].parent) if l else {}
             # a published node none of whose records may be shown (all its children suppressed) keeps its keyword name
-            asked = [int(n) for n in pub if inside[n]]
-            for _ in range(len(pub) - len(asked)):
+            named = [int(n) for n in pub if inside[n]]
+            for _ in range(len(pub) - len(named)):
                 self._fallback("no publishable texts to show")
-            prompts = {n: naming_prompt(inside[n], outside[n], children.get(n)) for n in asked}
-            shown = {n: shown_grams(inside[n] + outside[n]) for n in asked}
+            # a node whose one child is named holds that child's records: it takes the child's name unasked (it
+            # would after the auditor anyway, `inherit_only_child_names`); a sibling's clash still re-asks it
+            inherited = _only_child_names(out[l - 1], tree.levels[l - 1].parent, len(level)) if l else {}
+            asked = [n for n in named if n not in inherited]
+            prompts = {n: naming_prompt(inside[n], outside[n], children.get(n)) for n in named}
+            shown = {n: shown_grams(inside[n] + outside[n]) for n in named}
             chosen: dict[int, tuple[str, str] | None] = {int(n): None for n in pub}
+            chosen.update({n: inherited[n] for n in named if n in inherited})
+            self.only_child_unasked += len(named) - len(asked)
             chosen.update(zip(asked, self._ask_names([prompts[n] for n in asked], [shown[n] for n in asked])))
             row: list[NodeName | None] = [None] * len(level)
             self._distinct(chosen, prompts, level.parent, base[l], shown)
@@ -323,6 +331,19 @@ def _segments(order: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
     lab = labels[order]
     bounds = np.flatnonzero(np.diff(lab)) + 1
     return {int(labels[s[0]]): s for s in np.split(order, bounds)}
+
+
+def _only_child_names(child_names: list[NodeName | None], parent: np.ndarray, n_parents: int) -> dict[int, tuple[str, str]]:
+    """{parent: (name, description) of its one child} for parents with exactly one child (of any state), that
+    child named and not with a placeholder (`fallback_names`)."""
+    parent = np.asarray(parent)
+    counts = np.bincount(parent[parent >= 0], minlength=n_parents)
+    out = {}
+    for child, p in enumerate(parent.tolist()):
+        entry = child_names[child]
+        if p >= 0 and counts[p] == 1 and entry is not None and not _PLACEHOLDER.fullmatch(entry.name):
+            out[p] = (entry.name, entry.description)
+    return out
 
 
 def _children_names(names: list[NodeName | None], parent: np.ndarray) -> dict[int, list[str]]:

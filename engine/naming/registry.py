@@ -2,6 +2,9 @@
 
 `factory(cfg) -> Namer` builds a namer from the run's config; `reads` lists the config paths it reads
 (whole sections like "naming" or single fields like "privacy.min_users"), which key the names cache.
+A Namer has `name_tree(texts, vectors, node_labels, tree, published, user_codes)` and may set `name`, `usage`
+(its LLM usage), `after_level` (named level by level), `rare_words`, and `keeps_earlier_names = True` (its names
+are another run's, so a node with one child does not take that child's name).
 """
 from __future__ import annotations
 

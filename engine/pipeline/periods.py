@@ -250,7 +250,7 @@ def _stale_assignment(run_a: Path, ma: dict, run_b: Path, mb: dict) -> str:
         return f"{ref}/clusters.parquet cannot be read, so it cannot be told whether {run} has its tree"
     if then != now:
         return (f"{run} was assigned to an earlier tree of {ref}, which has been run again in place since "
-                "(assign again into a new --out)")
+                "(assign it again)")
     return ""
 
 

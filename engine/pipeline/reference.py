@@ -77,6 +77,20 @@ def tree_fingerprint(run_dir: Path) -> str | None:
     return hashlib.sha256(json.dumps(rows).encode("utf-8")).hexdigest()
 
 
+def reference_content(ref) -> str | None:
+    """A hash of the reference run's files the reference strategies read (its centroids, tree and clusters
+    table), for their cache keys; None where one is unreadable (the strategies then say which)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in (Path(CACHE) / "cluster.npz", Path(CACHE) / "tree.json", Path("clusters.parquet")):
+        try:
+            digest.update(str(part).encode() + b"\0" + hashlib.sha256((Path(ref) / part).read_bytes()).digest())
+        except OSError:
+            return None
+    return digest.hexdigest()
+
+
 class ReferenceClusters:
     """cluster.method: reference. `reference_tree`: the reference run's `tree_fingerprint`, set by `labels`
     (the cluster stage records it in the manifest)."""
@@ -165,6 +179,7 @@ class ReferenceNamer:
     """naming.strategy: reference — the earlier run's published names where that node was published."""
 
     name = "reference"
+    keeps_earlier_names = True  # the names stage leaves them as they are (no only-child inheritance)
 
     def __init__(self, cfg, fallback):
         self.cfg, self.fallback = cfg, fallback
@@ -222,8 +237,10 @@ def assign_overrides(reference: str | Path, input_path: str | Path, out: str | P
 def _register() -> None:
     from clio_engine.hierarchy import register_hierarchy
     from clio_engine.naming.registry import NAMERS, register_namer
+    from clio_engine.pipeline.registry import register_content_setting
     from clio_engine.pipeline.steps.cluster import register_cluster_method
 
+    register_content_setting("cluster.reference", reference_content)
     register_cluster_method("reference", reads=READS)(ReferenceClusters)
     register_hierarchy("reference", reads=READS)(ReferenceHierarchy)
     phrases = NAMERS.get("phrases")

@@ -41,6 +41,17 @@ UNKEYED: dict[str, str] = {
 }
 
 
+# Settings that name a run directory or file whose *content* a stage's result depends on, with a function giving
+# that content's fingerprint (None where unreadable: the stage itself then says what is wrong). Their keys hold
+# the fingerprint beside the path, so the same path holding something else is no cache hit (an assign run into
+# the same --out after its reference run was run again in place kept the old tree's labels).
+CONTENT_SETTINGS: dict[str, Callable[[Any], str | None]] = {}
+
+
+def register_content_setting(path: str, fingerprint: Callable[[Any], str | None]) -> None:
+    CONTENT_SETTINGS[path] = fingerprint
+
+
 class UndeclaredSetting(RuntimeError):
     """A stage read a config setting it does not declare, so its cache key would miss it."""
 
@@ -116,8 +127,20 @@ def settings(cfg, paths: Iterable[str]) -> dict[str, Any]:
             value = value.model_dump(mode="json", exclude=skip)
         elif path in UNKEYED:
             continue
-        out[path] = value
+        out[path] = _with_content(path, value)
     return json.loads(json.dumps(out, default=str))
+
+
+def _with_content(path: str, value):
+    """`value` (of setting or section `path`) with each `CONTENT_SETTINGS` entry in it as {path, content}."""
+    for setting, fingerprint in CONTENT_SETTINGS.items():
+        if setting == path and value:
+            value = {"path": value, "content": fingerprint(value)}
+        elif setting.rpartition(".")[0] == path and isinstance(value, dict):
+            field = setting.rpartition(".")[2]
+            if value.get(field):
+                value = {**value, field: {"path": value[field], "content": fingerprint(value[field])}}
+    return value
 
 
 def plan(cfg, fingerprints: dict[str, str]) -> dict[str, str | None]:

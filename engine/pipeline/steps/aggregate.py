@@ -48,7 +48,8 @@ def _compute(ctx):
             parts.append(t.add_column(0, "cluster", ids).add_column(0, "level", pa.array(np.full(t.num_rows, level, np.int32))))
     table = pa.concat_tables(parts) if parts else empty_facets()
     write_parquet(ctx.rd / FILE, table)
-    cost = {"primary": round(before / max(total, 1), 6), "secondary": round(after / max(total, 1), 6)}
+    # No facet cell at all (no facet columns): no share to state; 0.0 would read as "every cell suppressed".
+    cost = {"primary": round(before / total, 6), "secondary": round(after / total, 6)} if total else None
     return table, {"facets": records.facet_columns, "cells": table.num_rows, "published_cell_record_share": cost}
 
 
@@ -65,4 +66,4 @@ def empty_facets() -> pa.Table:
 register_stage(Stage("aggregate", _compute, _load, upstream=("facets", "hierarchy", "privacy"),
                      reads=("privacy.min_users", "privacy.min_records", "privacy.secondary_suppression", *PLAN_READS,
                             "economic.collaboration_column", "seed"),
-                     artifacts=(FILE,), version=6))  # 6: the collaboration column folded to lower case
+                     artifacts=(FILE,), version=7))  # 7: no cell share without cells (6: collaboration folded)

@@ -2,7 +2,8 @@
 names in `NAMERS` (`clio_engine.naming.register_namer`); unpublished nodes get None. With
 `privacy.auditor` the names then pass the LLM privacy auditor (`clio_engine.privacy.auditor`).
 
-info: {"namer", "only_child_names"}, plus for an LLM namer "llm" (usage), "fallbacks" and "collisions", and with
+info: {"namer", "only_child_names"}, plus for an LLM namer "llm" (usage), "fallbacks", "collisions" and
+"only_child_unasked" (nodes named after their one child without a call), and with
 the auditor "auditor" (its report); "llm" then adds the auditor's usage. After the auditor, a node with one child
 takes that child's name (`inherit_only_child_names`; not in an assign run, whose names are its reference's, and
 then no "only_child_names"). Names that end up equal among siblings (after invisible characters are removed, or
@@ -48,7 +49,7 @@ def _compute(ctx):
     if not levelled:
         ctx.checkpoint("level")
     info = {"namer": getattr(namer, "name", ctx.cfg.naming.strategy)}
-    for key in ("usage", "fallbacks", "collisions", "renamed_here"):
+    for key in ("usage", "fallbacks", "collisions", "renamed_here", "only_child_unasked"):
         if getattr(namer, key, None) is not None:
             info["llm" if key == "usage" else key] = getattr(namer, key)
     if ctx.cfg.privacy.auditor:
@@ -66,7 +67,7 @@ def _compute(ctx):
                 return rare_words(loaded.records.texts, loaded.users, int(ctx.cfg.privacy.min_users))
         names, info["auditor"] = audit_names(ctx.cfg, names, rare)
         info["llm"] = merge_usage(info.get("llm", {}), info["auditor"]["llm"])
-    if ctx.cfg.naming.strategy != "reference":  # an assign run keeps its reference run's names as they are
+    if not getattr(namer, "keeps_earlier_names", False):  # an assign run keeps its reference run's names as they are
         from clio_engine.naming.namer import inherit_only_child_names
         from clio_engine.privacy.auditor import WITHHELD
 
@@ -105,4 +106,4 @@ def _load(ctx):
 
 register_stage(Stage("names", _compute, _load, upstream=("facets", "embed", "hierarchy", "privacy"), reads=_reads,
                      artifacts=(f"{CACHE}/{FILE}",),
-                     version=8))  # 8: a node with one child takes its name; 7: auditor renames without rare words whatever the namer; 6: "Small clusters (l.n)" for a node of hidden clusters only; named by published centroids; LLM answers without rare words; 5: hidden clusters' records name no parent; verb-led pairs; keywords audited
+                     version=9))  # 9: the LLM namer does not ask for a node with one named child; 8: a node with one child takes its name; 7: auditor renames without rare words whatever the namer; 6: "Small clusters (l.n)" for a node of hidden clusters only; named by published centroids; LLM answers without rare words; 5: hidden clusters' records name no parent; verb-led pairs; keywords audited

@@ -71,7 +71,8 @@ def load(cfg, source):
 
     i = cfg.input
     kwargs = dict(text_column=i.text_column, id_column=i.id_column, user_column=i.user_column,
-                  facet_columns=i.facet_columns, null_users=i.null_users, conversation_column=i.conversation_column)
+                  facet_columns=i.facet_columns, null_users=i.null_users, conversation_column=i.conversation_column,
+                  conversation_text=i.conversation_text)
     if source is None and i.path is None:
         if not i.synthetic_records:
             raise ConfigError("no input: set input.path (or --input), or input.synthetic_records for demo data")
