@@ -285,6 +285,16 @@ class ClioConfig(_Section):
         return self
 
     @model_validator(mode="after")
+    def _user_turns_without_extraction(self) -> "ClioConfig":
+        # Extraction reads the whole conversation (the collaboration pattern is in the assistant's turns) and
+        # what is clustered then is the text facet, so the user's turns alone would only blind the extractor.
+        if self.input.conversation_text == "user" and self.facets.extract:
+            raise ValueError("input.conversation_text = user with facets.extract: facet extraction reads whole "
+                             "conversations and the text facet is what is clustered; leave conversation_text at "
+                             "transcript")
+        return self
+
+    @model_validator(mode="after")
     def _scrubber_installed(self) -> "ClioConfig":
         import importlib.util
 

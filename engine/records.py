@@ -62,6 +62,11 @@ class Records:
         return self.table.column("text").to_pylist()
 
     @property
+    def is_conversations(self) -> bool:
+        """Whether the texts were rendered from whole conversations (`clio_engine.conversations`)."""
+        return SYSTEM_PROMPTS in self.table.column_names
+
+    @property
     def system_prompts(self) -> list[str | None]:
         """[N] each conversation's system prompts, rendered ("System: ..."), None where it has none or the
         records are plain texts. Not part of `texts`: only facet extraction reads them."""
@@ -70,7 +75,8 @@ class Records:
         return self.table.column(SYSTEM_PROMPTS).to_pylist()
 
     def transcripts(self) -> list[str]:
-        """[N] the whole conversations as facet extraction reads them: system prompts, then `texts`."""
+        """[N] the conversations as facet extraction reads them: system prompts, then `texts` (whole: the
+        config refuses `conversation_text: user` with extraction)."""
         return [t if s is None else f"{s}\n{t}" for s, t in zip(self.system_prompts, self.texts)]
 
     @property
@@ -232,6 +238,9 @@ def load_records(
         facets=[column(f, "facet") for f in facet_columns],
         id_name=id_column or "id", user_name=user_column or "user_id", user_only=conversation_text == "user",
     )
+    if conversation_text != "transcript" and not cols.conversations:
+        log.warning("conversation_text = %s is for whole conversations; %s is read as texts (column %r)",
+                    conversation_text, where, cols.text)
     check = _Validator(cols, null_users == "reject")
     for chunk in src.chunks(cols.needed, optional=cols.optional):
         check.add(chunk)

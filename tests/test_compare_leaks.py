@@ -518,6 +518,9 @@ def test_assign_again_into_its_own_directory_follows_the_reference_run_as_it_is_
     a = run(None, input=frame.iloc[:300], out=tmp_path / "a", overrides=settings).dir
     assign = ["assign", str(a), "--input", str(tmp_path / "b.parquet"), "--out", str(tmp_path / "b"), "--no-progress"]
     assert main(assign) == 0
+    assert main(assign) == 0  # A unchanged: everything is reused
+    stages = json.loads((tmp_path / "b" / "manifest.json").read_text())["run"]["stages"]
+    assert all(stages[s]["reused"] for s in ("embed", "cluster", "hierarchy", "names"))
     run(None, input=frame.iloc[300:600], out=a, overrides=settings)  # A again, in place: same settings, new records
     assert main(assign) == 0
     stages = json.loads((tmp_path / "b" / "manifest.json").read_text())["run"]["stages"]

@@ -189,6 +189,29 @@ def test_conversation_text_user_keeps_the_users_words_alone():
     assert users.system_prompts == ["System: You are a weather bot.", "System: Be kind."]  # facet extraction's
     with pytest.raises(InputError, match="conversation_text must be one of transcript, user, got 'users'"):
         load_records(frame, conversation_text="users")
+    # an Anthropic user turn holding a tool result and the user's own words keeps the words alone
+    blocks = [{"role": "user", "content": "weather?"},
+              {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "w", "input": {}}]},
+              {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "sunny"},
+                                           {"type": "text", "text": "thanks, and tomorrow?"}]}]
+    assert load_records(pd.DataFrame({"messages": [blocks]}), conversation_text="user").texts == [
+        "User: weather?\nUser: thanks, and tomorrow?"]
+
+
+def test_conversation_text_user_is_refused_with_facet_extraction_and_warned_on_plain_texts(caplog):
+    """The diff review: extraction reads whole conversations (the collaboration pattern is in the assistant's
+    turns) and clusters the text facet, so the user's turns alone only blinded it; and on texts the setting
+    did nothing, silently."""
+    from clio_engine.config import load_config
+    from clio_engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="conversation_text = user with facets.extract") as e:
+        load_config(None, {"input.conversation_text": "user", "facets.extract": True, "llm.backend": "openai",
+                           "llm.model": "m"})
+    assert "\n" not in str(e.value)
+    with caplog.at_level("WARNING", logger="clio_engine.records"):
+        assert load_records(pd.DataFrame({"text": ["a plain text"]}), conversation_text="user").texts == ["a plain text"]
+    assert "conversation_text = user is for whole conversations" in caplog.text
 
 
 def test_conversation_text_is_a_setting_of_the_run(tmp_path, tiny_bert_dir):
@@ -200,8 +223,9 @@ def test_conversation_text_is_a_setting_of_the_run(tmp_path, tiny_bert_dir):
                 "embed.cache_dir": str(tmp_path / "cache")}
     whole = run(None, input=frame, out=tmp_path / "whole", overrides=settings)
     users = run(None, input=frame, out=tmp_path / "users", overrides={**settings, "input.conversation_text": "user"})
-    assert whole.manifest["config"]["input"]["conversation_text"] == "transcript"
-    assert users.manifest["config"]["input"]["conversation_text"] == "user"
+    assert whole.manifest["input"]["text"] == "transcript" and users.manifest["input"]["text"] == "user turns"
+    released = json.loads((users.dir / "release" / "manifest.json").read_text())
+    assert released["input"]["text"] == "user turns"  # a reader of the release knows what was clustered
     shown = " ".join(users.clusters.examples.explode().dropna())
     assert "Reverse a list" in shown and "sunny" not in shown and "Use xs" not in shown
     assert "Use xs" in " ".join(whole.clusters.examples.explode().dropna())

@@ -109,7 +109,7 @@ class LlmNamer:
             self.only_child_unasked += len(named) - len(asked)
             chosen.update(zip(asked, self._ask_names([prompts[n] for n in asked], [shown[n] for n in asked])))
             row: list[NodeName | None] = [None] * len(level)
-            self._distinct(chosen, prompts, level.parent, base[l], shown)
+            self._distinct(chosen, prompts, level.parent, base[l], shown, fixed=set(inherited))
             for n in pub:
                 name, description = chosen[int(n)] or (base[l][n].name, base[l][n].description)
                 row[n] = NodeName(name, description, base[l][n].keywords, base[l][n].examples)
@@ -211,21 +211,23 @@ class LlmNamer:
         self.fallbacks["reasons"][kind] = self.fallbacks["reasons"].get(kind, 0) + 1
 
     def _distinct(self, chosen: dict[int, tuple[str, str] | None], prompts: dict[int, str], parent: np.ndarray,
-                  base: list[NodeName | None], shown: dict[int, set] | None = None) -> None:
+                  base: list[NodeName | None], shown: dict[int, set] | None = None, fixed: set[int] = frozenset()) -> None:
         """Make names unique among siblings in place: re-ask LLM-named duplicates once; an LLM name still
-        repeating after that falls back (`_drop_shared`); a fallback name that repeats is suffixed."""
+        repeating after that falls back (`_drop_shared`); a fallback name that repeats is suffixed. `fixed`:
+        nodes named after their only child, never re-asked (the names stage gives them the child's name again
+        after the auditor): a sibling sharing their name is asked instead, and two of them are suffixed."""
         def name_of(n):
             return (chosen[n] or (base[n].name, ""))[0]
 
         groups: dict[int, list[int]] = {}
-        for n in chosen:
+        for n in sorted(chosen, key=lambda m: m not in fixed):  # fixed names first: they keep theirs
             groups.setdefault(int(parent[n]), []).append(n)
         again: dict[int, list[str]] = {}
         for members in groups.values():
             seen: set[str] = set()
             for n in members:
                 key = name_of(n).casefold()
-                if key in seen and chosen[n] is not None:
+                if key in seen and chosen[n] is not None and n not in fixed:
                     again[n] = sorted({name_of(m) for m in members if m != n})[:MAX_TAKEN]
                 seen.add(key)
         if again:
@@ -236,7 +238,7 @@ class LlmNamer:
                                       [(shown or {}).get(n, set()) for n in nodes])
             for n, answer in zip(nodes, answers):
                 chosen[n] = answer  # a re-ask that failed falls back (counted in _ask_names), as a first answer does
-            self._drop_shared(chosen, groups, name_of, set(again), contested)
+            self._drop_shared(chosen, groups, name_of, set(again), contested, fixed)
         for members in groups.values():
             taken: set[str] = set()
             # LLM names first: they are distinct by now, so only a fallback name is ever suffixed
@@ -249,7 +251,7 @@ class LlmNamer:
                 taken.add(name.casefold())
 
     def _drop_shared(self, chosen: dict[int, tuple[str, str] | None], groups: dict[int, list[int]], name_of,
-                     reasked: set[int], contested: set[str]) -> None:
+                     reasked: set[int], contested: set[str], fixed: set[int] = frozenset()) -> None:
         """After the re-ask (which listed the taken names), an LLM name that still repeats among siblings falls
         back to the no-LLM name: every LLM holder of a name that was already shared before the re-ask, and a
         re-asked node whose new name is taken (a sibling whose own name was unique keeps it). A weak model gives
@@ -263,7 +265,7 @@ class LlmNamer:
                 if len(nodes) < 2:
                     continue
                 for n in nodes:
-                    if chosen[n] is not None and (n in reasked or key in contested):
+                    if chosen[n] is not None and n not in fixed and (n in reasked or key in contested):
                         chosen[n] = None
                         self._fallback(SHARED_NAME)
 

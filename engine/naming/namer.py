@@ -231,6 +231,31 @@ def inherit_only_child_names(names_per_level: list[list], tree: Tree, keep: tupl
     return taken
 
 
+def withhold_with_only_child(before: list[list], after: list[list], tree: Tree, withheld: str) -> int:
+    """In place on `after` (the auditor's output; `before` its input): a node with one child that went into the
+    audit under that child's name and description (the LLM namer names it so, unasked; any namer may for the
+    same records) is withheld when the child was. The two audits saw different keywords, and one that let the
+    parent through would publish for the same records the name judged to identify someone (the diff review).
+    Withheld names are numbered per level as the auditor numbers them. Returns how many were withheld so."""
+    from dataclasses import replace
+
+    done = 0
+    for l in range(1, len(after)):
+        parent = np.asarray(tree.levels[l - 1].parent)
+        counts = np.bincount(parent[parent >= 0], minlength=len(after[l]))
+        for child, p in enumerate(parent.tolist()):
+            if p < 0 or counts[p] != 1 or before[l][p] is None or before[l - 1][child] is None:
+                continue
+            same = (before[l][p].name, before[l][p].description) == (before[l - 1][child].name,
+                                                                     before[l - 1][child].description)
+            if same and after[l - 1][child].name.startswith(withheld) and not after[l][p].name.startswith(withheld):
+                n = sum(nm is not None and nm.name.startswith(withheld) for nm in after[l])
+                after[l][p] = replace(after[l][p], name=withheld if n == 0 else f"{withheld} ({n + 1})",
+                                      description="", keywords=[], examples=[])
+                done += 1
+    return done
+
+
 _PLACEHOLDER = re.compile(r"Cluster \d+\.\d+|Small clusters \(\d+\.\d+\)")  # `fallback_names`' names
 
 

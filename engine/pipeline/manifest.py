@@ -23,6 +23,8 @@ def summary(records, origin: str, tree, pubs, labels, info: dict, privacy, *, k_
                       facets=tuple(records.facet_columns), has_user_ids=bool(has_users), k_from_count=k_from_count)
     inp = {"source": origin, "rows": records.n_input, "accepted": len(records), "rejected": records.n_rejected,
            "rejections": records.rejection_counts(), "facets": records.facet_columns}
+    if (info.get("records") or {}).get("text"):  # conversations: the transcript, or the user's turns alone
+        inp["text"] = info["records"]["text"]
     if privacy.epsilon is not None:  # the shares' denominator, a published (noised) number
         inp["noised_total"] = int(pubs[-1].reported_records.sum())
     if hasattr(records, "n_null_users"):  # accepted records whose user id is null (one "unknown" user together)

@@ -77,17 +77,29 @@ def tree_fingerprint(run_dir: Path) -> str | None:
     return hashlib.sha256(json.dumps(rows).encode("utf-8")).hexdigest()
 
 
+REFERENCE_FILES = (f"{CACHE}/cluster.npz", f"{CACHE}/tree.json", "clusters.parquet")
+_digests: dict[tuple, str] = {}  # (path, size, mtime_ns) → sha256: a run plans its keys more than once
+
+
 def reference_content(ref) -> str | None:
     """A hash of the reference run's files the reference strategies read (its centroids, tree and clusters
-    table), for their cache keys; None where one is unreadable (the strategies then say which)."""
+    table), for their cache keys; None where one is unreadable (the strategies then say which). One hash for
+    the three stages: a reference renamed in place re-assigns too, a nearest-centroid pass (the embeddings,
+    the costly part, are keyed by the new records alone)."""
     import hashlib
 
     digest = hashlib.sha256()
-    for part in (Path(CACHE) / "cluster.npz", Path(CACHE) / "tree.json", Path("clusters.parquet")):
+    for part in REFERENCE_FILES:
+        path = Path(ref) / part
         try:
-            digest.update(str(part).encode() + b"\0" + hashlib.sha256((Path(ref) / part).read_bytes()).digest())
+            stat = path.stat()
+            key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+            if key not in _digests:
+                with open(path, "rb") as f:
+                    _digests[key] = hashlib.file_digest(f, "sha256").hexdigest()
         except OSError:
             return None
+        digest.update(f"{part}\0{_digests[key]}\0".encode())
     return digest.hexdigest()
 
 

@@ -42,9 +42,10 @@ UNKEYED: dict[str, str] = {
 
 
 # Settings that name a run directory or file whose *content* a stage's result depends on, with a function giving
-# that content's fingerprint (None where unreadable: the stage itself then says what is wrong). Their keys hold
-# the fingerprint beside the path, so the same path holding something else is no cache hit (an assign run into
-# the same --out after its reference run was run again in place kept the old tree's labels).
+# that content's fingerprint. Their keys hold the fingerprint beside the path, so the same path holding something
+# else is no cache hit (an assign run into the same --out after its reference run was run again in place kept
+# the old tree's labels). Where the content is unreadable (None) the path alone keys, as before: a finished
+# stage is still reused, and one that must run says what is missing.
 CONTENT_SETTINGS: dict[str, Callable[[Any], str | None]] = {}
 
 
@@ -133,13 +134,17 @@ def settings(cfg, paths: Iterable[str]) -> dict[str, Any]:
 
 def _with_content(path: str, value):
     """`value` (of setting or section `path`) with each `CONTENT_SETTINGS` entry in it as {path, content}."""
+    def keyed(named):
+        content = fingerprint(named)
+        return named if content is None else {"path": named, "content": content}
+
     for setting, fingerprint in CONTENT_SETTINGS.items():
         if setting == path and value:
-            value = {"path": value, "content": fingerprint(value)}
+            value = keyed(value)
         elif setting.rpartition(".")[0] == path and isinstance(value, dict):
             field = setting.rpartition(".")[2]
             if value.get(field):
-                value = {**value, field: {"path": value[field], "content": fingerprint(value[field])}}
+                value = {**value, field: keyed(value[field])}
     return value
 
 

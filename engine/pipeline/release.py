@@ -381,7 +381,7 @@ def _without_primary_shares(head: dict) -> dict:
 # covers (the number of records, of truncated texts, of records beyond the contribution bound …).
 EXACT_INPUT_KEYS = ("rows", "accepted", "rejected", "rejections", "null_users")
 # An LLM stage's usage (requests, calls, tokens) counts clusters and records' text exactly: never under ε.
-LLM_STAGE_KEYS = ("llm", "llm_choice", "fallbacks", "collisions", "renamed_here")
+LLM_STAGE_KEYS = ("llm", "llm_choice", "fallbacks", "collisions", "renamed_here", "only_child_unasked")
 EXACT_STAGE_KEYS = {"records": None, "facets": None, "embed": ("n_texts", "n_unique", "n_tokens", "n_truncated"),
                     "privacy": ("records_beyond_bound",), "map": ("points",), "cluster": ("noise",)}
 

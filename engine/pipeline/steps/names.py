@@ -65,7 +65,12 @@ def _compute(ctx):
 
             def rare():
                 return rare_words(loaded.records.texts, loaded.users, int(ctx.cfg.privacy.min_users))
-        names, info["auditor"] = audit_names(ctx.cfg, names, rare)
+        from clio_engine.naming.namer import withhold_with_only_child
+        from clio_engine.privacy.auditor import WITHHELD
+
+        audited, info["auditor"] = audit_names(ctx.cfg, names, rare)
+        info["auditor"]["withheld_with_child"] = withhold_with_only_child(names, audited, h.tree, WITHHELD)
+        names = audited
         info["llm"] = merge_usage(info.get("llm", {}), info["auditor"]["llm"])
     if not getattr(namer, "keeps_earlier_names", False):  # an assign run keeps its reference run's names as they are
         from clio_engine.naming.namer import inherit_only_child_names
@@ -106,4 +111,4 @@ def _load(ctx):
 
 register_stage(Stage("names", _compute, _load, upstream=("facets", "embed", "hierarchy", "privacy"), reads=_reads,
                      artifacts=(f"{CACHE}/{FILE}",),
-                     version=9))  # 9: the LLM namer does not ask for a node with one named child; 8: a node with one child takes its name; 7: auditor renames without rare words whatever the namer; 6: "Small clusters (l.n)" for a node of hidden clusters only; named by published centroids; LLM answers without rare words; 5: hidden clusters' records name no parent; verb-led pairs; keywords audited
+                     version=9))  # 9: a node with one named child is not asked (LLM), withheld with it; 8: a node with one child takes its name; 7: auditor renames without rare words whatever the namer; 6: "Small clusters (l.n)" for a node of hidden clusters only; named by published centroids; LLM answers without rare words; 5: hidden clusters' records name no parent; verb-led pairs; keywords audited

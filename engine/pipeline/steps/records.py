@@ -36,7 +36,10 @@ def _compute(ctx):
         records = records.with_facet_values(country_code, geos)
     if (why := records.none_accepted(origin)) is not None:  # say why here; later stages could only say "0 records"
         raise InputError(why + _column_hint(ctx.cfg, records))
-    return Loaded(records, origin, S.user_codes(records.table)), {"rows": records.n_input, "accepted": len(records)}
+    info = {"rows": records.n_input, "accepted": len(records)}
+    if records.is_conversations:  # what of a conversation is embedded, named and shown (the manifest's input.text)
+        info["text"] = "user turns" if ctx.cfg.input.conversation_text == "user" else "transcript"
+    return Loaded(records, origin, S.user_codes(records.table)), info
 
 
 def _country_columns(cfg, records) -> list[str]:
