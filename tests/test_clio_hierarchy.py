@@ -317,26 +317,5 @@ def test_killed_during_the_hierarchy_resumes_without_resending(reference, server
 
 # ------------------------------------------------------------------------------ the real small model
 
-@pytest.mark.slow  # loads SmolLM2-135M (~20 s) and generates ~40 answers on CPU
-def test_wiring_on_the_real_smollm2(tmp_path):
-    from tests.test_llm_transformers import _smollm2_missing
-
-    reason = _smollm2_missing()
-    if reason:
-        pytest.skip(reason)
-    from clio_engine.llm import llm_session
-
-    cfg = load_config(None, {"llm.backend": "transformers", "llm.model_path": None, "llm.device": "cpu",
-                             "llm.max_tokens": 60, "llm.batch_size": 16, "llm.progress": False})
-    names, _ = planted(4)  # 24 children → 4 parents
-    strategy = ClioStrategy(bow, cfg)
-    with llm_session(tmp_path / "llm"):
-        tree = build_hierarchy(children_of(names).centroids, np.ones(24), levels=2, top=4, seed=0, strategy=strategy,
-                               base_names=names)
-    counts = [len(lv) for lv in tree.levels]
-    assert counts[0] == 24 and 1 <= counts[1] <= 4
-    assert sorted(set(tree.levels[0].parent.tolist())) == list(range(counts[1]))
-    (level,) = strategy.report["levels"]
-    assert 0 <= level["assign_fallbacks"] <= 24 and level["parents"] == counts[1]
-    assert strategy.usage["requests"] >= 1 + counts[1] and strategy.usage["calls"] >= strategy.usage["requests"]
-    print("smollm2 clio level:", level, "usage:", {k: strategy.usage[k] for k in ("requests", "failures")})
+# With the real SmolLM2 the Clio hierarchy is checked in test_llm_pipeline (one load of the model for every
+# stage): test_every_llm_stage_with_the_offline_smollm2_on_200_conversations.

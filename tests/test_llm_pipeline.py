@@ -135,3 +135,12 @@ def test_every_llm_stage_with_the_offline_smollm2_on_200_conversations(tiny_bert
     assert m["input"]["accepted"] + failed == 200 and m["input"]["accepted"] > 100  # SmolLM2 does answer these
     assert m["stages"]["facets"]["extracted"] == 200
     assert m["stages"]["names"]["auditor"]["audited"] >= 1
+    # the namer's wiring (was test_smollm2_names_a_small_run, a second load of the model): every published node
+    # named, at least one name the model's own
+    c = result.clusters[(result.clusters["kind"] == "cluster") & result.clusters["published"]]
+    assert len(c) > 0 and c["name"].map(lambda s: 0 < len(s.split()) <= 10).all()
+    names = m["stages"]["names"]
+    assert names["fallbacks"]["count"] < len(c) - names["only_child_unasked"], names["fallbacks"]
+    # the Clio hierarchy's (was test_wiring_on_the_real_smollm2): each level's parents are the next level's nodes
+    for level, report in enumerate(m["stages"]["hierarchy"]["clio"]["levels"]):
+        assert report["parents"] == m["levels"][level + 1] and 0 <= report["assign_fallbacks"] <= m["levels"][level]
