@@ -225,6 +225,7 @@ def _parser() -> argparse.ArgumentParser:
     emb.add_argument("--text-column", help="column holding the text (default: text)")
     emb.add_argument("--id-column", help="column holding record ids (default: id if present, else row numbers)")
     _embed_options(emb)
+    _set_option(emb)
     emb.set_defaults(func=_cmd_embed)
 
     explore = sub.add_parser("explore", help="rebuild a run's explorer.html and open it (or serve it on localhost)")
@@ -354,7 +355,12 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         raise InputError(why)
     vectors, report = embed(records.texts, out=out, return_report=True, **cfg.embed.model_dump())
     # Sidecars: which record each row is, and every rejected row with its reason.
-    for path, table in ((out.with_suffix(".rows.parquet"), records.table.select(["row", "id"])),
+    rows = records.table.select(["row", "id"])
+    if records.is_conversations:  # which text of each conversation these vectors are (input.conversation_text)
+        text = "user turns" if cfg.input.conversation_text == "user" else "transcript"
+        rows = rows.replace_schema_metadata({**(rows.schema.metadata or {}), b"clio.text": text.encode()})
+        print(f"embedded text: {text} of each conversation")
+    for path, table in ((out.with_suffix(".rows.parquet"), rows),
                         (out.with_suffix(".rejected.parquet"), records.rejected)):
         with writing(path, path):  # a full disk: one line, and no half-written sidecar
             with create_owner_only_file(path) as handle:  # per-record ids, beside vectors that are owner-only too
@@ -455,12 +461,13 @@ def _cmd_assign(args: argparse.Namespace) -> int:
     """A new run over `--input` that reuses RUN_DIR's base centroids, tree and names (clio_engine.pipeline.reference)."""
     from clio_engine.config import load_config
     from clio_engine.pipeline import run
-    from clio_engine.pipeline.reference import assign_overrides
+    from clio_engine.pipeline.reference import assign_overrides, check_same_text
 
     config, overrides = assign_overrides(args.run_dir, args.input, args.out)
     base = load_config(config)
     args.config = base
     cfg = _config(args, overrides)
+    check_same_text(config, cfg)
     t0 = time.perf_counter()
     result = run(cfg, out=args.out)
     _print_summary(result)

@@ -358,6 +358,8 @@ def load_config(source: str | Path | dict | ClioConfig | None = None, overrides:
         msg = "; ".join(_describe(err) for err in e.errors()[:5])
         if len(e.errors()) > 5:
             msg += f"; and {len(e.errors()) - 5} more"
+        if origin and overrides:  # the value at fault may be an override's (--set), not the file's
+            origin += " with overrides"
         raise ConfigError(f"{origin}: {msg}" if origin else msg) from None
 
 

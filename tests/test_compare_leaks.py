@@ -521,8 +521,13 @@ def test_assign_again_into_its_own_directory_follows_the_reference_run_as_it_is_
     assert main(assign) == 0  # A unchanged: everything is reused
     stages = json.loads((tmp_path / "b" / "manifest.json").read_text())["run"]["stages"]
     assert all(stages[s]["reused"] for s in ("embed", "cluster", "hierarchy", "names"))
+    compare_runs(a, tmp_path / "b", n_boot=100)  # into B's compare/ folder, and a section of B's report
+    assert (tmp_path / "b" / "compare" / "compare.csv").is_file()
     run(None, input=frame.iloc[300:600], out=a, overrides=settings)  # A again, in place: same settings, new records
     assert main(assign) == 0
+    # B's comparison described its earlier contents: gone from its report and its folder (an analyst's review)
+    assert not (tmp_path / "b" / "compare").exists()
+    assert "Changes between runs" not in (tmp_path / "b" / "report.md").read_text()
     stages = json.loads((tmp_path / "b" / "manifest.json").read_text())["run"]["stages"]
     assert not any(stages[s]["reused"] for s in ("cluster", "hierarchy", "names"))
     assert stages["embed"]["reused"]  # what does not depend on A is still reused

@@ -209,12 +209,17 @@ def test_conversation_text_user_is_refused_with_facet_extraction_and_warned_on_p
         load_config(None, {"input.conversation_text": "user", "facets.extract": True, "llm.backend": "openai",
                            "llm.model": "m"})
     assert "\n" not in str(e.value)
+    # set with --set over a preset: the message does not blame the preset alone (an analyst's review)
+    with pytest.raises(ConfigError, match="^preset default with overrides: input.conversation_text = user"):
+        load_config("default", {"input.conversation_text": "user", "facets.extract": True, "llm.backend": "openai",
+                                "llm.model": "m"})
     with caplog.at_level("WARNING", logger="clio_engine.records"):
         assert load_records(pd.DataFrame({"text": ["a plain text"]}), conversation_text="user").texts == ["a plain text"]
     assert "conversation_text = user is for whole conversations" in caplog.text
 
 
-def test_conversation_text_is_a_setting_of_the_run(tmp_path, tiny_bert_dir):
+def test_conversation_text_is_a_setting_of_the_run(tmp_path, tiny_bert_dir, capsys):
+    from clio_engine.cli import main
     from clio_engine.pipeline import run
 
     frame = pd.DataFrame({"id": [str(i) for i in range(12)], "messages": [TOOL_CHAT, OPENAI] * 6})
@@ -226,6 +231,34 @@ def test_conversation_text_is_a_setting_of_the_run(tmp_path, tiny_bert_dir):
     assert whole.manifest["input"]["text"] == "transcript" and users.manifest["input"]["text"] == "user turns"
     released = json.loads((users.dir / "release" / "manifest.json").read_text())
     assert released["input"]["text"] == "user turns"  # a reader of the release knows what was clustered
+    for report in (users.dir / "report.md", users.dir / "release" / "report.md"):  # and of the report (review)
+        assert "clustered text: the user's turns of each conversation alone" in report.read_text()
+    assert "clustered text: each conversation's transcript" in (whole.dir / "report.md").read_text()
+    # an assign run embeds as its reference did: another conversation_text is refused in one line (a review:
+    # records embedded whole were placed by centroids of users' turns, and the periods compared)
+    frame.to_parquet(tmp_path / "new.parquet")
+    assign = ["assign", str(users.dir), "--input", str(tmp_path / "new.parquet"), "--no-progress"]
+    capsys.readouterr()
+    assert main([*assign, "--out", str(tmp_path / "a1"), "--set", "input.conversation_text=transcript"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "input.conversation_text is 'transcript' here but 'user' in the reference run" in err and "\n" not in err
+    assert main([*assign, "--out", str(tmp_path / "a2")]) == 0  # the reference's own setting comes with it
+    assert json.loads((tmp_path / "a2" / "manifest.json").read_text())["input"]["text"] == "user turns"
     shown = " ".join(users.clusters.examples.explode().dropna())
     assert "Reverse a list" in shown and "sunny" not in shown and "Use xs" not in shown
     assert "Use xs" in " ".join(whole.clusters.examples.explode().dropna())
+
+
+def test_the_embed_command_takes_conversation_text_and_says_which_text_it_embedded(tmp_path, tiny_bert_dir, capsys):
+    """An analyst's review: `clio-engine embed` took no --set, and two .npy files of one input, one of whole
+    transcripts and one of the user's turns, could not be told apart afterwards."""
+    from clio_engine.cli import main
+
+    pd.DataFrame({"id": ["a", "b"], "messages": [TOOL_CHAT, OPENAI]}).to_json(tmp_path / "in.jsonl", orient="records",
+                                                                            lines=True)
+    for mode, said in (("user", "user turns"), ("transcript", "transcript")):
+        out = tmp_path / f"{mode}.npy"
+        assert main(["embed", str(tmp_path / "in.jsonl"), "--out", str(out), "--model", str(tiny_bert_dir),
+                     "--no-progress", "--set", f"input.conversation_text={mode}"]) == 0
+        assert f"embedded text: {said} of each conversation" in capsys.readouterr().out
+        assert pq.read_schema(out.with_suffix(".rows.parquet")).metadata[b"clio.text"] == said.encode()

@@ -292,8 +292,9 @@ def compare_markdown(table: pd.DataFrame, run_a: Path, run_b: Path, dest: Path, 
 
     lines = ["# Changes between runs\n", f"A: `{markdown_text(run_a.name)}` → B: `{markdown_text(run_b.name)}`. "
              f"Shares in percent of each run's records; intervals at {1 - alpha:.0%} from a bootstrap resampling "
-             "users; 'significant' after a Holm correction within each dimension. Only values published in both "
-             "runs are compared.\n"]
+             "users, each value's own (not adjusted); 'significant' after a Holm correction within each "
+             "dimension, so an interval that leaves out 0 may still be not significant. Only values published in "
+             "both runs are compared.\n"]
     try:
         from clio_engine.economic.figures import economic_figures
 

@@ -229,6 +229,23 @@ def _check_out_outside(ref: Path, out: Path) -> None:
                           f"run {ref}: assign writes a new run; choose another directory")
 
 
+# What decides the vectors records are placed by: an assign run that changed one of them would place records
+# embedded one way by centroids of records embedded another (an analyst's review: the reference clustered the
+# user's turns, the assign run whole transcripts, and compare then compared the two periods).
+SAME_AS_REFERENCE = ("input.conversation_text", "input.text_facet", "facets.extract", "embed.model")
+
+
+def check_same_text(reference_config: dict, cfg) -> None:
+    """Refuse an assign run whose `SAME_AS_REFERENCE` settings differ from its reference run's, in one line."""
+    for key in SAME_AS_REFERENCE:
+        section, field = key.split(".")
+        then = (reference_config.get(section) or {}).get(field, getattr(getattr(type(cfg)(), section), field))
+        now = getattr(getattr(cfg, section), field)
+        if then != now:
+            raise ConfigError(f"{key} is {now!r} here but {then!r} in the reference run: assign places records by "
+                              "the reference's centroids, so it must embed the same text the same way")
+
+
 def assign_overrides(reference: str | Path, input_path: str | Path, out: str | Path) -> tuple[dict, dict]:
     """(the reference run's config as a dict, the dotted overrides that turn it into an assign run)."""
     ref = Path(reference)

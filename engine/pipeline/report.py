@@ -165,6 +165,20 @@ def null_users_note(inp: dict) -> str:
 def _input_line(inp: dict, noise: int | None = None) -> str:
     """The input's counts; a noised release states none of them exactly (only the noised total). `noise`: records
     HDBSCAN left in no cluster (review: a quarter of the records were noise and only manifest.json said so)."""
+    return _counts_line(inp, noise) + _text_kind(inp)
+
+
+_TEXT_KINDS = {"transcript": "each conversation's transcript (the assistant's turns and tool markers too)",
+               "user turns": "the user's turns of each conversation alone"}
+
+
+def _text_kind(inp: dict) -> str:
+    """What of a conversation was clustered (input.conversation_text), for conversation input only."""
+    kind = inp.get("text")
+    return f"; clustered text: {_TEXT_KINDS.get(kind, kind)}" if kind else ""
+
+
+def _counts_line(inp: dict, noise: int | None) -> str:
     if "accepted" not in inp:
         return (f"- Input: exact counts withheld (privacy.epsilon); noised total of clustered records "
                 f"{inp.get('noised_total', 0):,}")

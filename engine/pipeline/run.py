@@ -187,10 +187,26 @@ class _Runner:
         out["run"] = {"dir": str(self.rd.path.resolve()), "started_at": _iso(started), "finished_at": _iso(time.time()),
                       "stages": self.monitor.stages}
         write_json(self.rd / "manifest.json", out)
+        _drop_stale_comparison(self.rd)
         from clio_engine.pipeline.release import build_release
 
         build_release(self.rd.path)  # release/ from the analyst-level files just written (never from private/)
         return Run.load(self.rd.path)
+
+
+def _drop_stale_comparison(rd: RunDir) -> None:
+    """A run written again into its directory makes the `compare/` folder an earlier `clio-engine compare` left
+    there describe other records (report.md, rebuilt, no longer has its section): it goes, saying so (an
+    analyst's review opened compare.csv after a re-assign and read the old period's numbers)."""
+    import shutil
+
+    from clio_engine.pipeline.periods import COMPARE_DIR
+
+    folder = rd / COMPARE_DIR
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder)
+        log.warning("removed %s: it compared this directory's earlier contents (run clio-engine compare again)",
+                    folder)
 
 
 def llm_usage(info: dict[str, dict]) -> dict:
