@@ -528,7 +528,9 @@ def _print_summary(result) -> None:
     print("top-level clusters:")
     for row in result.top_clusters().itertuples():
         size = "suppressed" if row.size is None or row.size != row.size else f"{int(row.size):,}"
-        print(f"  {row.share:6.1%}  {_terminal(row.name):40s} {size:>10s} records")
+        name = _terminal(row.name)
+        name = name if len(name) <= 40 else name[:39] + "…"  # a 10-word name would push its row's columns out
+        print(f"  {row.share:6.1%}  {name:40s} {size:>10s} records")
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:

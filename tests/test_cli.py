@@ -203,3 +203,21 @@ def test_a_reader_closing_stdout_stops_quietly_with_the_sigpipe_code(tmp_path, t
         os.close(write_end)
     assert done.returncode == 141, done.stderr
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr
+
+
+def test_the_summary_keeps_its_columns_with_a_long_name(capsys):
+    """An analyst's review: a 10-word name pushed its row's size column out of line."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from clio_engine.cli import _print_summary
+
+    manifest = {"input": {"rows": 3, "accepted": 3, "rejected": 0}, "stages": {}, "users": {"note": "n"},
+                "levels": [2], "privacy": {"levels": [{"published": 2, "nodes": 2}]}, "run": {"stages": {}}}
+    top = pd.DataFrame({"share": [0.5, 0.5], "size": [2, 1],
+                        "name": ["Short", "Workout split for an intermediate strength program at home"]})
+    _print_summary(SimpleNamespace(manifest=manifest, top_clusters=lambda: top))
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.endswith(" records")]
+    assert len(rows) == 2 and len({line.index(" records") for line in rows}) == 1, rows
+    assert "Workout split for an intermediate stren…" in rows[1]

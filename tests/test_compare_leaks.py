@@ -469,7 +469,7 @@ def test_clusters_of_two_trees_are_never_matched_by_name(tmp_path, caplog):
     assert set(table[table.dimension == "cluster level 0"].value) == {"Cooking", "Coding"}
 
 
-def test_an_assign_run_is_not_compared_with_its_reference_run_again_in_place(tmp_path, tiny_bert_dir):
+def test_an_assign_run_is_not_compared_with_its_reference_run_again_in_place(tmp_path, tiny_bert_dir, caplog):
     """An analyst's review: B assigned to A, then A run again in place with another k. B's manifest named A by
     path only, so compare matched the 13 names the two trees happened to share as the same clusters and
     reported one change as significant. B now records A's tree (a fingerprint of its clusters table); a
@@ -490,9 +490,11 @@ def test_an_assign_run_is_not_compared_with_its_reference_run_again_in_place(tmp
 
     run(None, input=frame.iloc[:300], out=a, overrides={**settings, "cluster.k": 9})  # A again, in place
     # without the economic layer clusters are all compare compares: refused, saying why
-    with pytest.raises(ConfigError, match="assigned to an earlier tree of .*run again in place since") as e:
+    with pytest.raises(ConfigError, match="assigned to an earlier tree of .*run again in place since") as e, \
+            caplog.at_level("WARNING", logger="clio_engine.pipeline.periods"):
         compare_runs(a, tmp_path / "b", out=tmp_path / "cmp2", n_boot=100)
     assert "\n" not in str(e.value)
+    assert "run again in place" not in caplog.text  # the error alone, not a warning saying it first (a review)
     # B and C were both assigned to A's first tree: they still share it (the diff review: refused before)
     table, _ = compare_runs(tmp_path / "b", tmp_path / "c", out=tmp_path / "cmp_bc", n_boot=100)
     assert table.dimension.str.startswith("cluster level").any()

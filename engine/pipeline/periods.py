@@ -170,7 +170,7 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
         left = [d for d in dims if d.startswith(CLUSTER_LEVEL)]
         dims = [d for d in dims if d not in left]
         stale = _stale_assignment(run_a, ma, run_b, mb)
-        if left:
+        if left and dims:  # refused below when nothing is left: the error alone says why (one line, not two)
             log.warning("compare: %s; its clusters are not compared, only the Economic Index's dimensions are",
                         stale or f"{run_b} was not assigned to {run_a}'s tree (clio-engine assign), nor both to one tree")
     if not dims:
