@@ -357,7 +357,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     # Sidecars: which record each row is, and every rejected row with its reason.
     rows = records.table.select(["row", "id"])
     if records.is_conversations:  # which text of each conversation these vectors are (input.conversation_text)
-        text = "user turns" if cfg.input.conversation_text == "user" else "transcript"
+        from clio_engine.records import conversation_text_label
+
+        text = conversation_text_label(cfg.input.conversation_text)
         rows = rows.replace_schema_metadata({**(rows.schema.metadata or {}), b"clio.text": text.encode()})
         print(f"embedded text: {text} of each conversation")
     for path, table in ((out.with_suffix(".rows.parquet"), rows),

@@ -38,7 +38,8 @@ from clio_engine.hierarchy.tree import Tree
 from clio_engine.llm.formats import Fields
 from clio_engine.llm.types import Request
 from clio_engine.llm.usage import reason_kind
-from clio_engine.naming.namer import _PLACEHOLDER, KeywordNamer, NodeName, _check_inputs, _own_centroid_cosine
+from clio_engine.naming.namer import (_PLACEHOLDER, KeywordNamer, NodeName, _check_inputs, _own_centroid_cosine,
+                                      only_children)
 from clio_engine.naming.prompts import MAX_NAME_WORDS, SYSTEM, distinct_prompt, naming_prompt, repeats_an_example
 from clio_engine.privacy.auditor import (COPY_WORDS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, rare_words, shown_grams,  # noqa: F401
                                          usable_answer)
@@ -338,14 +339,8 @@ def _segments(order: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
 def _only_child_names(child_names: list[NodeName | None], parent: np.ndarray, n_parents: int) -> dict[int, tuple[str, str]]:
     """{parent: (name, description) of its one child} for parents with exactly one child (of any state), that
     child named and not with a placeholder (`fallback_names`)."""
-    parent = np.asarray(parent)
-    counts = np.bincount(parent[parent >= 0], minlength=n_parents)
-    out = {}
-    for child, p in enumerate(parent.tolist()):
-        entry = child_names[child]
-        if p >= 0 and counts[p] == 1 and entry is not None and not _PLACEHOLDER.fullmatch(entry.name):
-            out[p] = (entry.name, entry.description)
-    return out
+    return {p: (child_names[c].name, child_names[c].description) for p, c in only_children(parent, n_parents).items()
+            if child_names[c] is not None and not _PLACEHOLDER.fullmatch(child_names[c].name)}
 
 
 def _children_names(names: list[NodeName | None], parent: np.ndarray) -> dict[int, list[str]]:

@@ -204,6 +204,14 @@ def _k_anonymous(labels, text_codes, user_codes, min_users) -> np.ndarray:
     return np.isin(key, keys[n_users >= min_users])
 
 
+def only_children(parent, n_parents: int) -> dict[int, int]:
+    """{parent: its one child} for each parent of exactly one child (of any state); `parent` [C] the children's
+    parent indices (−1: none)."""
+    parent = np.asarray(parent)
+    counts = np.bincount(parent[parent >= 0], minlength=n_parents)
+    return {p: child for child, p in enumerate(parent.tolist()) if p >= 0 and counts[p] == 1}
+
+
 def inherit_only_child_names(names_per_level: list[list], tree: Tree, keep: tuple[str, ...] = ()) -> int:
     """In place, bottom-up: a named node whose one child (of any state) is named takes that child's name,
     description and keywords; it holds the same records, and a name of its own read as another topic (an
@@ -217,11 +225,7 @@ def inherit_only_child_names(names_per_level: list[list], tree: Tree, keep: tupl
 
     taken = 0
     for l in range(1, len(names_per_level)):
-        parent = np.asarray(tree.levels[l - 1].parent)
-        counts = np.bincount(parent[parent >= 0], minlength=len(names_per_level[l]))
-        for child, p in enumerate(parent.tolist()):
-            if p < 0 or counts[p] != 1:
-                continue
+        for p, child in only_children(tree.levels[l - 1].parent, len(names_per_level[l])).items():
             mine, theirs = names_per_level[l][p], names_per_level[l - 1][child]
             if (mine is not None and theirs is not None and not _PLACEHOLDER.fullmatch(theirs.name)
                     and not theirs.name.startswith(keep)):
@@ -241,10 +245,8 @@ def withhold_with_only_child(before: list[list], after: list[list], tree: Tree, 
 
     done = 0
     for l in range(1, len(after)):
-        parent = np.asarray(tree.levels[l - 1].parent)
-        counts = np.bincount(parent[parent >= 0], minlength=len(after[l]))
-        for child, p in enumerate(parent.tolist()):
-            if p < 0 or counts[p] != 1 or before[l][p] is None or before[l - 1][child] is None:
+        for p, child in only_children(tree.levels[l - 1].parent, len(after[l])).items():
+            if before[l][p] is None or before[l - 1][child] is None:
                 continue
             same = (before[l][p].name, before[l][p].description) == (before[l - 1][child].name,
                                                                      before[l - 1][child].description)

@@ -237,9 +237,10 @@ SAME_AS_REFERENCE = ("input.conversation_text", "input.text_facet", "facets.extr
 
 def check_same_text(reference_config: dict, cfg) -> None:
     """Refuse an assign run whose `SAME_AS_REFERENCE` settings differ from its reference run's, in one line."""
+    defaults = type(cfg)()  # a reference run written before a setting existed had its default
     for key in SAME_AS_REFERENCE:
         section, field = key.split(".")
-        then = (reference_config.get(section) or {}).get(field, getattr(getattr(type(cfg)(), section), field))
+        then = (reference_config.get(section) or {}).get(field, getattr(getattr(defaults, section), field))
         now = getattr(getattr(cfg, section), field)
         if then != now:
             raise ConfigError(f"{key} is {now!r} here but {then!r} in the reference run: assign places records by "

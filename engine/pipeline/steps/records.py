@@ -38,7 +38,9 @@ def _compute(ctx):
         raise InputError(why + _column_hint(ctx.cfg, records))
     info = {"rows": records.n_input, "accepted": len(records)}
     if records.is_conversations:  # what of a conversation is embedded, named and shown (the manifest's input.text)
-        info["text"] = "user turns" if ctx.cfg.input.conversation_text == "user" else "transcript"
+        from clio_engine.records import conversation_text_label
+
+        info["text"] = conversation_text_label(ctx.cfg.input.conversation_text)
     return Loaded(records, origin, S.user_codes(records.table)), info
 
 
