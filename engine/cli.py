@@ -415,36 +415,32 @@ def demo_overrides(records: int | None, llm: str = "none", economic: bool = Fals
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The whole pipeline on synthetic records, then Clio's check: do the clusters reconstruct the topics?"""
-    import numpy as np
-
-    from clio_engine.datasets import LEVELS, generate_conversations, reconstruction_accuracy
+    from clio_engine.datasets.demo_check import drop_stale_demo_check, topic_check_lines, write_demo_check
     from clio_engine.pipeline import run
+    from clio_engine.pipeline.rundir import check_run_destination
 
     cfg = _config(args, demo_overrides(args.records, args.llm, args.economic))
     if cfg.input.path is not None or not cfg.input.synthetic_records:
         raise ClioError("demo needs a config with input.synthetic_records and no input.path (use `run` for files)")
+    out = Path(args.out if args.out is not None else cfg.output.dir)
+    check_run_destination(out)  # (run checks it again) before anything in it is touched
+    drop_stale_demo_check(out, quiet=True)  # this demo writes its own (a plain `run` would warn)
     t0 = time.perf_counter()
-    result = run(cfg, out=args.out)
+    result = run(cfg, out=out)
     seconds = time.perf_counter() - t0
     _print_summary(result)
     if cfg.input.synthetic_kind == "economy":
-        from clio_engine.economic.demo_check import print_economic_check
+        from clio_engine.economic.demo_check import economic_check_lines
 
-        print_economic_check(result, cfg)
-        print(f"\nrun directory: {result.dir}  ({seconds:.0f}s; economic rows in economic.parquet and release/aggregates.csv)")
-        return 0
-    truth = generate_conversations(cfg.input.synthetic_records, seed=cfg.seed).set_index("id")
-    rows = result.assignments[result.assignments.status == "clustered"]  # private/assignments.parquet
-    known = truth.loc[rows["id"].to_numpy()]
-    levels = [c for c in rows.columns if c.startswith("level_")]
-    print("\nReconstruction of the generator's known topics (share of records whose cluster's majority "
-          "label is their own; Clio reports 94%):")
-    header = "".join(f"{f'level {i} ({len(np.unique(rows[c]))})':>16s}" for i, c in enumerate(levels))
-    print(f"  {'':18s}{header}")
-    for level in reversed(LEVELS):
-        accs = [reconstruction_accuracy(known[level].to_numpy(), rows[c].to_numpy()) for c in levels]
-        print(f"  {level + f' ({known[level].nunique()})':18s}" + "".join(f"{a:16.1%}" for a in accs))
-    print(f"\nrun directory: {result.dir}  ({seconds:.0f}s; see report.md, clusters.parquet; per-record data in private/, publishable files in release/)")
+        lines, what, files = economic_check_lines(result, cfg), "the synthetic economy's planted truths", \
+            "economic rows in economic.parquet and release/aggregates.csv"
+    else:
+        lines, what, files = topic_check_lines(result, cfg.input.synthetic_records, cfg.seed), \
+            "the generator's known topics", "see report.md, clusters.parquet; per-record data in private/, " \
+            "publishable files in release/"
+    print("\n" + "\n".join(lines))
+    kept = write_demo_check(result.dir, lines, what)
+    print(f"\nrun directory: {result.dir}  ({seconds:.0f}s; {files}; this check in {kept.name})")
     return 0
 
 

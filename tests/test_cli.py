@@ -23,6 +23,10 @@ def test_demo_runs_the_main_job(capsys, tmp_path, monkeypatch):
     for name in ("manifest.json", "private/assignments.parquet", "clusters.parquet", "facets.parquet", "tree.json", "report.md",
                  "release/aggregates.csv", "release/clusters.parquet"):
         assert (tmp_path / "demo" / name).is_file(), name
+    # the check outlives the terminal: the same lines, kept in the analyst zone (never in release/)
+    kept = (tmp_path / "demo" / "demo_check.md").read_text()
+    assert all(" ".join(r) in " ".join(kept.split()) for r in rows) and "clustered records" in kept
+    assert not any(p.name == "demo_check.md" for p in (tmp_path / "demo" / "release").rglob("*"))
 
 
 def test_embed_writes_vectors_and_accounts_for_every_row(tmp_path, capsys, tiny_bert_dir):

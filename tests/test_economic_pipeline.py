@@ -247,6 +247,7 @@ def test_demo_economic_prints_the_planted_truths_check(tmp_path, capsys):
     assert major >= 80.0, line
     assert "automation" in out and "rank–share slope" in out
     assert (tmp_path / "run" / "release" / "aggregates.csv").is_file()
+    assert line.strip() in (tmp_path / "run" / "demo_check.md").read_text()  # kept beside the run's files
     # 1,500 records leave too few countries for the AUI–GDP fit: the line states the rule the fit applies
     # (an analyst's review: it said "3 countries", the fit needs MIN_FIT_GEOGRAPHIES)
     from clio_engine.economic.aggregates import MIN_FIT_GEOGRAPHIES

@@ -282,6 +282,8 @@ def test_a_noised_release_manifest_drops_llm_usage_of_every_stage():
     usage = {"requests": 37, "calls": 37, "prompt_tokens": 51234, "completion_tokens": 3303}
     manifest = {"privacy": {"epsilon": 2.0}, "input": {"rows": 900, "accepted": 880, "noised_total": 874},
                 "stages": {"names": {"namer": "llm", "llm": usage, "fallbacks": {"count": 3},
+                                     "collisions": {"reasked": 4, "suffixed": 1}, "renamed_here": 5,
+                                     "only_child_unasked": 6,  # counts of nodes the model was or wasn't asked of
                                      "auditor": {"audited": 12, "llm": usage}},  # the auditor's, one level down
                            "facets": {"extracted": 900, "failed": {"request": 1}, "llm": usage},
                            "hierarchy": {"levels": [40, 12, 4], "llm": usage},
@@ -293,7 +295,7 @@ def test_a_noised_release_manifest_drops_llm_usage_of_every_stage():
     # nor without ε (tokens of the texts shown, exact: tests/test_release_record_facts.py); the analyst keeps it
     plain = release_manifest({**manifest, "privacy": {"epsilon": None}})
     assert "prompt_tokens" not in json.dumps(plain) and manifest["stages"]["names"]["llm"] == usage
-    assert plain["stages"]["names"]["auditor"] == {"audited": 12}
+    assert plain["stages"]["names"] == {"namer": "llm", "auditor": {"audited": 12}}
     # a record whose extraction failed (or the model refused) is a fact about one record, as its tokens are
     assert "failed" not in plain["stages"]["facets"] and plain["stages"]["facets"]["extracted"] == 900
 

@@ -2,6 +2,8 @@
 (an analyst's review: one set of 311 records had a different name at each of three levels)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -201,3 +203,6 @@ def test_a_parent_audited_under_its_withheld_childs_name_is_withheld_too(server,
     assert c.name.str.startswith(WITHHELD).all(), c.loc[~c.name.str.startswith(WITHHELD), "name"].tolist()
     info = result.manifest["stages"]["names"]
     assert info["only_child_unasked"] > 0 and info["auditor"]["withheld_with_child"] > 0
+    # how many nodes the model was not asked of is LLM usage: the analyst's, never the release's
+    released = json.loads((result.dir / "release" / "manifest.json").read_text())["stages"]["names"]
+    assert "only_child_unasked" not in released and released["auditor"]["withheld_with_child"] > 0

@@ -260,8 +260,9 @@ def test_a_rerun_removes_the_analyst_files_it_no_longer_writes(tmp_path, tiny_be
     run(None, input=frame[["id", "text", "user_id", "language"]], out=out,
         overrides={**settings, "input.facet_columns": ["language"]})
     assert (out / "explorer.html").is_file() and (out / "plots" / "facet_shares.png").is_file()
+    (out / "demo_check.md").write_text("# Demo check\n  topic (30)   80.0%\n")  # as `clio-engine demo` leaves it
     run(None, input=frame[["id", "text", "user_id"]], out=out, overrides={**settings, "output.explorer": False})
-    assert not (out / "explorer.html").exists()
+    assert not (out / "explorer.html").exists() and not (out / "demo_check.md").exists()
     assert not (out / "plots" / "facet_shares.png").exists() and (out / "plots" / "sizes.png").is_file()
     fresh = tmp_path / "fresh"
     run(None, input=frame[["id", "text", "user_id"]], out=fresh, overrides={**settings, "output.explorer": False})

@@ -43,7 +43,8 @@ def _value(rows: pd.DataFrame, facet: str, variable: str, name: str | None = Non
     return float(sel.value.iloc[0]) if len(sel) else float("nan")
 
 
-def print_economic_check(result, cfg) -> None:
+def economic_check_lines(result, cfg) -> list[str]:
+    """The check as `clio-engine demo --economic` prints it (and keeps in demo_check.md), one line each."""
     from clio_engine.economic.synthetic import generate_economy
 
     run_dir = result.dir
@@ -54,20 +55,21 @@ def print_economic_check(result, cfg) -> None:
     true = truth.set_index(truth["id"].astype(str)).loc[per["id"].astype(str), "task"].to_numpy()
     acc = mapping_accuracy(true, per.task.to_numpy())
     rows = pq.read_table(run_dir / "economic.parquet").to_pandas()
-    print("\nEconomic Index check against the synthetic economy's planted truths:")
-    print(f"  mapping accuracy: SOC major group {acc['major']:.1%}, occupation {acc['occupation']:.1%}, "
-          f"task {acc['task']:.1%}  (the Index's human check: 95.3% / 91.3% / 86%)")
+    lines = ["Economic Index check against the synthetic economy's planted truths:"]
+    lines.append(f"  mapping accuracy: SOC major group {acc['major']:.1%}, occupation {acc['occupation']:.1%}, "
+                 f"task {acc['task']:.1%}  (the Index's human check: 95.3% / 91.3% / 86%)")
     if "no_task_recall" in acc:
-        print(f"  no-occupational-task screen: {acc['no_task_recall']:.1%} of non-work records set aside")
+        lines.append(f"  no-occupational-task screen: {acc['no_task_recall']:.1%} of non-work records set aside")
     slope = _value(rows, "country", "aui_gdp_slope", "ln_aui~ln_gdp_per_capita")
     r2 = _value(rows, "country", "aui_gdp_r2", "ln_aui~ln_gdp_per_capita")
     if np.isnan(slope):
-        print(f"  ln AUI ~ ln GDP per capita: not fitted (it needs {MIN_FIT_GEOGRAPHIES} countries with ≥ "
-              f"{cfg.economic.min_geo_records} records, a population and a GDP; run with more records)")
+        lines.append(f"  ln AUI ~ ln GDP per capita: not fitted (it needs {MIN_FIT_GEOGRAPHIES} countries with ≥ "
+                     f"{cfg.economic.min_geo_records} records, a population and a GDP; run with more records)")
     else:
-        print(f"  ln AUI ~ ln GDP per capita: slope {slope:.3f} (planted 0.70; published 0.69), R² {r2:.2f}")
+        lines.append(f"  ln AUI ~ ln GDP per capita: slope {slope:.3f} (planted 0.70; published 0.69), R² {r2:.2f}")
     zipf = _value(rows, "concentration", "rank_share_slope", "onet_task")
     gini = _value(rows, "concentration", "gini", "onet_task")
-    print(f"  task rank–share slope {zipf:.3f} (planted −1.10 over all tasks), Gini {gini:.2f} over published tasks")
+    lines.append(f"  task rank–share slope {zipf:.3f} (planted −1.10 over all tasks), Gini {gini:.2f} over published tasks")
     auto = _value(rows, "collaboration", "collaboration_pct", "automation", level=1)
-    print(f"  automation {auto:.1f}% of records with a mode (planted 45.0%)")
+    lines.append(f"  automation {auto:.1f}% of records with a mode (planted 45.0%)")
+    return lines

@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from clio_engine.config import ClioConfig, load_config
+from clio_engine.datasets.demo_check import drop_stale_demo_check
 from clio_engine.errors import ConfigError
 from clio_engine.pipeline import steps  # noqa: F401  (registers the built-in stages)
 from clio_engine.pipeline.manifest import manifest, summary
@@ -188,6 +189,7 @@ class _Runner:
                       "stages": self.monitor.stages}
         write_json(self.rd / "manifest.json", out)
         _drop_stale_comparison(self.rd)
+        drop_stale_demo_check(self.rd.path)
         from clio_engine.pipeline.release import build_release
 
         build_release(self.rd.path)  # release/ from the analyst-level files just written (never from private/)
