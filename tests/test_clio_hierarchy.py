@@ -17,6 +17,7 @@ import pytest
 from clio_engine.config import load_config
 from clio_engine.hierarchy import HIERARCHY_STRATEGIES, ChildNodes, ClioStrategy, build_hierarchy
 from clio_engine.hierarchy import clio_prompts as P
+from clio_engine.hierarchy.clio import own_names
 from clio_engine.llm.cache import read_logs
 from clio_engine.naming import NodeName
 from clio_engine.pipeline import FAULT_ENV
@@ -221,6 +222,27 @@ def test_repeated_proposals_are_re_asked_and_failed_proposals_fall_back_to_the_c
     assert len(grouping.names) == int(grouping.parent.max()) + 1 == level["parents"] <= 6
 
 
+def test_a_parent_of_one_child_takes_its_name_without_a_rename_request(strategy, server):
+    """Like the namer's only-child rule: a parent holding one child holds its records, so it is not renamed
+    (a request, and a model's other name for the same records); a parent of several children is."""
+    names, _ = planted(2)
+    kids = children_of(names[:3])
+    texts, shown = strategy.texts(kids), strategy.shown(kids)
+    level = {}
+    got_names, got_descs = strategy.rename(texts, kids.sizes, np.array([0, 0, 1]), [("A", "a"), ("B", "b")],
+                                           level, shown, own=own_names(kids))
+    renames = sent(server, P.RENAME_TASK)
+    assert len(renames) == 1 and names[0].name in renames[0] and names[2].name not in renames[0]
+    assert (got_names[1], got_descs[1]) == (names[2].name, names[2].description)
+    assert got_names[0] != "A" and level["only_child_kept"] == 1 and level["rename_failures"] == 0
+    # a lone child without a name (the namer left it out) is still asked about
+    nameless = ChildNodes(0, kids.centroids, kids.sizes, [kids.names[0], kids.names[1], None],
+                          kids.descriptions, kids.keywords)
+    strategy.rename(strategy.texts(nameless), kids.sizes, np.array([0, 0, 1]), [("A", "a"), ("B", "b")], level,
+                    strategy.shown(nameless), own=own_names(nameless))
+    assert len(sent(server, P.RENAME_TASK)) == 3 and level["only_child_kept"] == 0
+
+
 def test_build_hierarchy_end_to_end_names_every_parent(strategy, server):
     names, truth = planted(8)
     centroids = children_of(names).centroids
@@ -236,7 +258,9 @@ def test_build_hierarchy_end_to_end_names_every_parent(strategy, server):
     assert all(r["assign_fallbacks"] == 0 and r["rename_failures"] == 0 for r in report)
     assert report[0]["neighbourhoods"] == 2 and report[1]["parents"] == counts[2]
     renames = sent(server, P.RENAME_TASK)
-    assert len(renames) == counts[1] + counts[2]
+    kept = sum(r["only_child_kept"] for r in report)  # parents of one child take its name, unasked
+    lone = sum(int((np.bincount(lv.parent) == 1).sum()) for lv in tree.levels[:-1])
+    assert len(renames) == counts[1] + counts[2] - kept and kept == lone
     # level 1's children are the parents renamed at level 0: their names reach the level-1 prompts
     assert any("matters: Topics about" in p for p in sent(server, P.ASSIGN_TASK)[48:])
     # the fake groups by shared words: each topic's children mostly share a parent

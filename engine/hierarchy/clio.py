@@ -14,8 +14,10 @@ c. deduplicate     repeats dropped; if more than P remain, their embeddings are 
 d. assign          one request per child shows it up to `max_options` candidate parents (the nearest by
                    embedding), in a seeded order of their own per child, and asks for a number; a failed
                    answer falls back to the nearest parent by embedding (counted);
-e. rename          one request per parent that received children names it from them (failure: the
-                   deduplicated name stays).
+e. rename          one request per parent that received two or more children names it from them
+                   (failure: the deduplicated name stays); a parent of one named child takes that child's
+                   name and description without a request (it holds the same records, and the names stage
+                   gives it the child's name anyway), counted as "only_child_kept".
 
 Every name and description the model writes (each proposed item, each merge, each rename) is held to the
 namer's rules (`privacy.auditor.usable_answer`): invisible characters removed, the name cut to 10 words,
@@ -161,7 +163,8 @@ class ClioStrategy:
             self.checkpoint()
         used, compact = np.unique(parent, return_inverse=True)
         parents = [parents[int(u)] for u in used]
-        names, descriptions = self.rename(texts, children.sizes, compact, parents, level, shown)
+        names, descriptions = self.rename(texts, children.sizes, compact, parents, level, shown,
+                                          own=own_names(children))
         level["parents"] = len(parents)
         if len(parents) <= n_parents // 2:  # the model put most children under a few parents: kept, but said
             level["collapsed"] = True
@@ -301,24 +304,33 @@ class ClioStrategy:
         return parent
 
     def rename(self, texts: list[str], sizes: np.ndarray, parent: np.ndarray, parents: list[Parent],
-               level: dict, shown: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+               level: dict, shown: Sequence[str] | None = None,
+               own: Sequence[Parent | None] | None = None) -> tuple[list[str], list[str]]:
         """A name and description for each parent (all used) from its children, largest first. `shown`:
-        `shown(...)` per child (default: the whole texts), which the answer may not copy."""
+        `shown(...)` per child (default: the whole texts), which the answer may not copy. `own`: each
+        child's (name, description) where it has a name (`own_names`): a parent of one such child takes
+        it, unasked."""
         shown = texts if shown is None else shown
-        requests, grams = [], []
+        names, descriptions = [p[0] for p in parents], [p[1] for p in parents]
+        requests, grams, asked = [], [], []
+        level["only_child_kept"] = 0
         for p, (name, _) in enumerate(parents):
             members = np.flatnonzero(parent == p)
+            if len(members) == 1 and own is not None and own[members[0]] is not None:
+                names[p], descriptions[p] = own[members[0]]
+                level["only_child_kept"] += 1
+                continue
             members = members[np.argsort(-np.asarray(sizes)[members], kind="stable")]
             listed = members[:self.rename_shown]
             prompt = P.rename_prompt([texts[i] for i in listed], name, len(members) - len(listed))
             grams.append(shown_grams([shown[i] for i in listed]))
             requests.append(Request.user(prompt, system=P.RENAME_SYSTEM,
                                          schema=Fields(("name", "description"), max_words=(NAME_WORDS, 80))))
-        names, descriptions = [p[0] for p in parents], [p[1] for p in parents]
+            asked.append(p)
         level["rename_failures"] = 0
         self._unusable(level)
-        for p, r in enumerate(self._ask(requests)):
-            answer = self._usable((r.parsed["name"], r.parsed["description"]), grams[p], level, "rename") \
+        for p, g, r in zip(asked, grams, self._ask(requests)):
+            answer = self._usable((r.parsed["name"], r.parsed["description"]), g, level, "rename") \
                 if r.ok else None
             if answer is not None:
                 names[p], descriptions[p] = answer
@@ -353,6 +365,13 @@ class ClioStrategy:
         results, usage = ask(self.cfg, requests, STAGE)
         self.usage = merge_usage(self.usage, usage)
         return results
+
+
+def own_names(children: ChildNodes) -> list[Parent | None]:
+    """[n] each child's (name, description) where it has a name (its description, or "" without one); else None."""
+    n = len(children)
+    names, descs = children.names or [None] * n, children.descriptions or [None] * n
+    return [(name, desc or "") if name else None for name, desc in zip(names, descs)]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
