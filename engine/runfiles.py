@@ -30,6 +30,7 @@ LLM_CACHE = f"{CACHE}/llm"  # the run's LLM call cache: prompts hold record text
 EMBED_STORE = f"{CACHE}/embeddings"  # the run's content-addressed embedding store (unless embed.cache_dir is set)
 RELEASE = "release"
 AGGREGATES = "aggregates.csv"  # under release/: every published number, the Economic Index's long layout
+PLOT_DIR = "plots"  # report.md's figures, in the analyst zone and in release/
 DEMO_CHECK = "demo_check.md"  # top level: `clio-engine demo`'s check against its generator's known truth
 
 
@@ -183,3 +184,21 @@ def write_npz(path: Path, *, before_rename: Callable[[], None] | None = None, **
     import numpy as np
 
     _atomic(path, path.with_name(path.stem + ".tmp.npz"), lambda tmp: np.savez(tmp, **arrays), before_rename)
+
+
+def manifest_zone(folder: Path) -> str | None:
+    """The "zone" its manifest.json states ("release" in a release folder), None without one."""
+    try:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("zone")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def enclosing_release(path: str | os.PathLike) -> Path | None:
+    """The release folder `path` lies in: itself or the nearest folder above whose manifest says zone
+    "release" (a run's release/ or a copy of it anywhere); None when there is none."""
+    target = Path(path).resolve()
+    for folder in (target, *target.parents):
+        if manifest_zone(folder) == "release":
+            return folder
+    return None

@@ -229,8 +229,8 @@ def test_run_out_may_be_new_empty_or_a_run_to_resume(finished, tmp_path):
     purged = tmp_path / "purged"
     shutil.copytree(run_dir, purged, ignore=shutil.ignore_patterns("private"))
     _check_run_out(purged)
-    with pytest.raises(ClioError, match="not a run directory"):
-        _check_run_out(run_dir / "release")  # a release's manifest is no run's
+    with pytest.raises(ClioError, match="is inside the release folder"):
+        _check_run_out(run_dir / "release")  # a release's manifest is no run's, and it holds published files only
 
 
 def test_facets_flag_empty_clears_and_an_empty_name_is_refused(tmp_path):

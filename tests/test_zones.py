@@ -13,7 +13,7 @@ import pytest
 from clio_engine import generate_conversations
 from clio_engine.audit import audit
 from clio_engine.cli import EXIT_INPUT, EXIT_OK, main
-from clio_engine.errors import ConfigError
+from clio_engine.errors import ConfigError, OutputError
 from clio_engine.pipeline import Run, run
 from tests.canary import canary_token
 
@@ -287,3 +287,54 @@ def test_facet_values_pass_the_pii_scrubber_before_they_are_counted(tmp_path, ti
     assert leaked == []
     values = set(pq.read_table(result.dir / "release" / "facets.parquet").column("value").to_pylist())
     assert "[EMAIL]" in values and "see [URL]" in values  # the cells are there, their values scrubbed
+
+
+def test_no_run_is_written_inside_a_release(zoned, tmp_path, capsys):
+    """Red team: `run`/`demo`/`assign --out RUN/release/extra` was accepted, so the release folder (what leaves
+    the building) held a whole run: its private/ embeddings and assignments and the analyst's examples."""
+    import shutil
+
+    result, frame, _ = zoned
+    copy = tmp_path / "run"
+    shutil.copytree(result.dir, copy)
+    before = sorted(p.relative_to(copy) for p in copy.rglob("*"))
+    for out in (copy / "release" / "extra", copy / "release", copy / "release" / "plots" / "x"):
+        with pytest.raises(OutputError, match="inside the release folder"):
+            run(None, input=frame[["id", "text", "user_id"]], out=out, overrides={"embed.progress": False})
+    assert main(["demo", "-n", "200", "--out", str(copy / "release" / "demo")]) == EXIT_INPUT
+    assert "inside the release folder" in capsys.readouterr().err
+    assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before  # nothing written, nothing removed
+
+
+def test_the_audit_reads_every_folder_of_a_release(zoned, tmp_path):
+    """Red team: the audit skipped any folder named private/ at any depth and read tables at the top only, so a
+    release holding a run's private/ (or a whole run in a subfolder) passed as clean."""
+    import shutil
+
+    result, _, _ = zoned
+    release = tmp_path / "release"
+    shutil.copytree(result.dir / "release", release)
+    assert audit(release) == []
+    shutil.copytree(result.dir / "private", release / "private", ignore=shutil.ignore_patterns("cache"))
+    found = {(v.attack, v.file) for v in audit(release)}
+    assert ("unchecked-file", "private/embeddings.npy") in found
+    assert ("unchecked-file", "private/assignments.parquet") in found
+    shutil.rmtree(release / "private")
+    (release / "extra").mkdir()
+    shutil.copy(result.dir / "clusters.parquet", release / "extra" / "clusters.parquet")  # the analyst's, examples
+    assert [(v.attack, v.file) for v in audit(release)] == [("unchecked-file", "extra/clusters.parquet")]
+    # a run directory's own private/ stays out of its audit (it is the per-record zone), and its release/ is read
+    assert not [v for v in audit(result.dir) if v.file.startswith("private/")]
+
+
+def test_the_release_names_no_local_path(zoned):
+    """Red team: release/manifest.json and report.md gave the embedding model's folder (`/home/<account>/...`):
+    an account name and a folder layout. The release keeps the folder's own name; the analyst's manifest the path."""
+    result, _, _ = zoned
+    model = Path(result.manifest["stages"]["embed"]["model"])
+    assert model.is_absolute() and model.is_dir()  # the tiny BERT's folder: the check can fail
+    release = result.dir / "release"
+    for name in ("manifest.json", "report.md", "explorer.html"):
+        text = (release / name).read_text(encoding="utf-8")
+        assert str(model.parent) not in text and str(model.parent).replace("/", "\\/") not in text, name
+    assert json.loads((release / "manifest.json").read_text())["stages"]["embed"]["model"] == model.name

@@ -56,9 +56,12 @@ class RunView:
         return float(math.ceil(math.log(1000) * scale))
 
     def files(self) -> list[Path]:
-        """Every file outside private/, sorted."""
+        """Every file the attacks read, sorted: in a run directory, all but its own private/ zone; in a release,
+        all (a red team copied a run's private/ into release/private/, and a run written into release/extra kept
+        its own there: both were skipped, and the audit said clean)."""
+        release = (self.manifest or {}).get("zone") == "release"
         return sorted(p for p in self.root.rglob("*")
-                      if p.is_file() and PRIVATE not in p.relative_to(self.root).parts[:-1])
+                      if p.is_file() and (release or p.relative_to(self.root).parts[0] != PRIVATE))
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()

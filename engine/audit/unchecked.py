@@ -10,6 +10,7 @@ in either zone, and a release, which leaves the building, holds only the kinds t
 from __future__ import annotations
 
 from clio_engine.audit.files import RunView, Violation
+from clio_engine.runfiles import PLOT_DIR
 
 ATTACK = "unchecked-file"
 # Binary formats of arrays or rows the audit cannot read: per-record data by their nature.
@@ -29,8 +30,18 @@ def attack(view: RunView) -> list[Violation]:
             out.append(Violation(ATTACK, view.rel(path), "file",
                                  f"a {suffix} file outside private/: arrays and per-record rows (embeddings invert "
                                  "to texts) belong in private/, where no attack needs to read them"))
+        elif release and not _where_a_release_keeps_it(view.rel(path)):
+            out.append(Violation(ATTACK, view.rel(path), "file",
+                                 "a release keeps its files at the top level and its plots in plots/: the attacks "
+                                 "read nothing in other folders (a private/ zone or a whole run nested there)"))
         elif release and suffix not in RELEASE_SUFFIXES:
             out.append(Violation(ATTACK, view.rel(path), "file",
                                  f"a release holds only files the audit checks ({', '.join(sorted(RELEASE_SUFFIXES))});"
                                  f" it cannot check this {suffix or 'suffix-less'} file"))
     return out
+
+
+def _where_a_release_keeps_it(rel: str) -> bool:
+    """`rel` (a path inside a release) is a top-level file or a plot: where `build_release` writes."""
+    parts = rel.split("/")
+    return len(parts) == 1 or (len(parts) == 2 and parts[0] == PLOT_DIR and parts[1].lower().endswith(".png"))

@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from clio_engine.plotting import png_bytes, pyplot
 from clio_engine.privacy.escape import plot_label
+from clio_engine.runfiles import PLOT_DIR
 
-PLOT_DIR = "plots"
 DPI = 100
 MAX_BARS = 12          # top-level clusters in the facet figure
 MAX_VALUES = 6         # facet values drawn per facet; the rest are summed as "other values"

@@ -47,6 +47,7 @@ import io
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -56,7 +57,8 @@ import pyarrow.parquet as pq
 from clio_engine.errors import ClioError, ConfigError
 from clio_engine.path_trust import held_by_another_account
 from clio_engine.privacy.escape import csv_cell
-from clio_engine.runfiles import AGGREGATES, PRIVATE, RELEASE, write_json, write_parquet, write_text
+from clio_engine.runfiles import (AGGREGATES, PRIVATE, RELEASE, enclosing_release, manifest_zone,  # noqa: F401  (re-exported)
+                                  write_json, write_parquet, write_text)
 
 __all__ = ["build_release", "write_public_explorer", "layout_centroids", "aggregates_rows", "AGGREGATE_COLUMNS",
            "RELEASE_FILES"]
@@ -199,24 +201,6 @@ def _check_release_destination(dest: Path) -> None:
     raise ConfigError(f"--out {dest} is {what}: a release goes into a new or empty folder, or over an earlier release")
 
 
-def manifest_zone(folder: Path) -> str | None:
-    """The "zone" its manifest.json states ("release" in a release folder), None without one."""
-    try:
-        return json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("zone")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def enclosing_release(path: str | os.PathLike) -> Path | None:
-    """The release folder `path` lies in: itself or the nearest folder above whose manifest says zone
-    "release" (a run's release/ or a copy of it anywhere); None when there is none."""
-    target = Path(path).resolve()
-    for folder in (target, *target.parents):
-        if manifest_zone(folder) == "release":
-            return folder
-    return None
-
-
 def write_public_explorer(release_dir: str | os.PathLike, layout: dict[str, list[float]] | None = None) -> Path:
     """(Re)write release_dir/explorer.html from the release's own clusters.parquet, facets.parquet and
     manifest.json (what anyone who receives the folder has), never from private/ or the analyst page.
@@ -315,6 +299,7 @@ def release_manifest(manifest: dict) -> dict:
     out = _without_record_statistics(out)
     if (out.get("privacy") or {}).get("epsilon") is not None:
         out = _without_exact_counts(out)
+    out = without_local_paths(out)
     out["zone"] = "release"
     out["files"] = list(RELEASE_FILES)
     out["note"] = ("published numbers only, every one through the privacy floors; no record text or examples, "
@@ -322,6 +307,21 @@ def release_manifest(manifest: dict) -> dict:
                    "explorer.html is the public explorer: one mark per published base cluster, area proportional "
                    "to its published size, no per-record points")
     return out
+
+
+_LOCAL_PATH = re.compile(r"^(?:/|~|\\\\|[A-Za-z]:[\\/])")  # POSIX, home, UNC or drive-letter paths
+
+
+def without_local_paths(facts):
+    """`facts` with each string that is a local path cut to its last part (a red team found `embed.model:
+    /home/<account>/models/x` in release/manifest.json and report.md: it names an account and its folders)."""
+    if isinstance(facts, dict):
+        return {k: without_local_paths(v) for k, v in facts.items()}
+    if isinstance(facts, list):
+        return [without_local_paths(v) for v in facts]
+    if isinstance(facts, str) and "\n" not in facts and _LOCAL_PATH.match(facts):
+        return re.split(r"[\\/]", facts.rstrip("/\\"))[-1] or "(local path)"
+    return facts
 
 
 # The economic stage's facts that count hidden records. Published, they would split a published remainder

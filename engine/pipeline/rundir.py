@@ -24,8 +24,9 @@ from pathlib import Path
 
 from clio_engine.errors import OutputError
 # The atomic, disk-full-safe writers live with the run-directory conventions (readers use them too).
-from clio_engine.runfiles import (ASSIGNMENTS, CACHE, EMBEDDINGS, PRIVATE, RELEASE, owner_only_dir, write_bytes, write_json,  # noqa: F401  (re-exported)
-                                  write_npy, write_npz, write_parquet, write_text)
+from clio_engine.runfiles import (ASSIGNMENTS, CACHE, EMBEDDINGS, PRIVATE, RELEASE, owner_only_dir, write_bytes,  # noqa: F401
+                                  write_json, write_npy, write_npz, write_parquet, write_text)  # (re-exported)
+from clio_engine.runfiles import enclosing_release
 
 OUTPUT_FILES = ("manifest.json", "clusters.parquet", "facets.parquet", "tree.json", "report.md")  # the analyst's view
 PRIVATE_FILES = (ASSIGNMENTS, EMBEDDINGS)
@@ -34,8 +35,13 @@ PRIVATE_FILES = (ASSIGNMENTS, EMBEDDINGS)
 def check_run_destination(path: str | os.PathLike) -> None:
     """Refuse a run directory that holds files but is no run directory: the run would replace its report.md and
     manifest.json. A run directory, finished or killed part-way (so it resumes), has the stage markers folder or
-    a run manifest (one with a config; a purged run keeps only that)."""
+    a run manifest (one with a config; a purged run keeps only that).
+    Never inside a release folder (a red team's finding: `--out RUN/release/extra` put a whole run, its private/
+    embeddings and the analyst's examples among the files that leave the building)."""
     path = Path(path)
+    if (release := enclosing_release(path)) is not None:
+        raise OutputError(f"--out {path} is inside the release folder {release}, which holds only published "
+                          "files: choose a folder outside it")
     if not path.is_dir() or not any(path.iterdir()) or (path / CACHE / "stages").is_dir():
         return
     try:
