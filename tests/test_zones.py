@@ -218,6 +218,9 @@ def test_a_release_never_overwrites_a_run_or_a_folder_of_other_files(zoned, tmp_
     # a release is not a run: `release RUN/release` made RUN/release/release/
     assert main(["release", str(copy / "release")]) == EXIT_INPUT
     assert "is a release, not a run directory" in capsys.readouterr().err and not (copy / "release" / "release").exists()
+    # nor a release inside another release (its files would sit where that release's audit does not read)
+    assert main(["release", str(copy), "--out", str(copy / "release" / "again")]) == EXIT_INPUT
+    assert "inside the release folder" in capsys.readouterr().err and not (copy / "release" / "again").exists()
 
 
 def test_purge_removes_private_and_the_analyst_view_still_loads(zoned, tmp_path, capsys):

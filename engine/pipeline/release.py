@@ -57,7 +57,7 @@ import pyarrow.parquet as pq
 from clio_engine.errors import ClioError, ConfigError
 from clio_engine.path_trust import held_by_another_account
 from clio_engine.privacy.escape import csv_cell
-from clio_engine.runfiles import (AGGREGATES, PRIVATE, RELEASE, enclosing_release, manifest_zone,  # noqa: F401  (re-exported)
+from clio_engine.runfiles import (AGGREGATES, PRIVATE, RELEASE, enclosing_release, manifest_zone,  # noqa: F401  (also re-exported)
                                   write_json, write_parquet, write_text)
 
 __all__ = ["build_release", "write_public_explorer", "layout_centroids", "aggregates_rows", "AGGREGATE_COLUMNS",
@@ -195,6 +195,8 @@ def _check_release_destination(dest: Path) -> None:
     """A release is written into a new or empty folder, or over an earlier release (its stale plots removed):
     never over a run directory (its analyst manifest, tables and page would become the release's) or a folder
     of other files (their report.md and plots/*.png would be overwritten or deleted)."""
+    if (outer := enclosing_release(dest.resolve().parent)) is not None:  # the audit of `outer` reads its top only
+        raise ConfigError(f"--out {dest} is inside the release folder {outer}: a release goes into a folder of its own")
     if not dest.is_dir() or not any(dest.iterdir()) or manifest_zone(dest) == "release":
         return
     what = "a run directory" if (dest / "manifest.json").is_file() else "a folder that is not an earlier release"
