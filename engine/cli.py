@@ -415,18 +415,14 @@ def demo_overrides(records: int | None, llm: str = "none", economic: bool = Fals
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The whole pipeline on synthetic records, then Clio's check: do the clusters reconstruct the topics?"""
-    from clio_engine.datasets.demo_check import drop_stale_demo_check, topic_check_lines, write_demo_check
+    from clio_engine.datasets.demo_check import topic_check_lines, write_demo_check
     from clio_engine.pipeline import run
-    from clio_engine.pipeline.rundir import check_run_destination
 
     cfg = _config(args, demo_overrides(args.records, args.llm, args.economic))
     if cfg.input.path is not None or not cfg.input.synthetic_records:
         raise ClioError("demo needs a config with input.synthetic_records and no input.path (use `run` for files)")
-    out = Path(args.out if args.out is not None else cfg.output.dir)
-    check_run_destination(out)  # (run checks it again) before anything in it is touched
-    drop_stale_demo_check(out, quiet=True)  # this demo writes its own (a plain `run` would warn)
     t0 = time.perf_counter()
-    result = run(cfg, out=out)
+    result = run(cfg, out=args.out)  # (which removes the check an earlier demo left there)
     seconds = time.perf_counter() - t0
     _print_summary(result)
     if cfg.input.synthetic_kind == "economy":

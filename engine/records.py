@@ -35,11 +35,6 @@ __all__ = ["Records", "load_records", "user_codes", "FORMATS", "NULL_USERS"]
 # users and lift a cluster over privacy.min_users; "reject": such rows are set aside ("null user id").
 NULL_USERS = ("unknown", "reject")
 CONVERSATION_TEXTS = ("transcript", "user")  # what a conversation record's text is (load_records)
-
-
-def conversation_text_label(conversation_text: str) -> str:
-    """How manifests and sidecars name `conversation_text`: "transcript" or "user turns"."""
-    return "user turns" if conversation_text == "user" else "transcript"
 # Schema metadata key on `Records.table`: whether the input had a user column (see `user_codes`).
 _HAS_USERS_KEY = b"clio.has_user_ids"
 log = logging.getLogger(__name__)
@@ -52,6 +47,11 @@ _RESERVED = ("row", "id", "text", "user_id", SYSTEM_PROMPTS, EXTRACTED_TASK)
 _INVALID = "invalid conversation"
 # Column rendered as the system prompt beside a `messages` / `conversations` column (Anthropic request logs).
 _SYSTEM = "system"
+
+
+def conversation_text_label(conversation_text: str) -> str:
+    """How manifests and sidecars name `conversation_text`: "transcript" or "user turns"."""
+    return "user turns" if conversation_text == "user" else "transcript"
 
 
 @dataclass(frozen=True, eq=False)

@@ -186,19 +186,31 @@ def write_npz(path: Path, *, before_rename: Callable[[], None] | None = None, **
     _atomic(path, path.with_name(path.stem + ".tmp.npz"), lambda tmp: np.savez(tmp, **arrays), before_rename)
 
 
+MANIFEST_READ_LIMIT = 1 << 20  # a manifest is a few kB: a bigger "manifest.json" is no run's or release's
+
+
 def manifest_zone(folder: Path) -> str | None:
-    """The "zone" its manifest.json states ("release" in a release folder), None without one."""
+    """The "zone" its manifest.json states ("release" in a release folder), None without one. Only a regular
+    file of at most `MANIFEST_READ_LIMIT` bytes that no other account holds counts: a FIFO would block, and
+    another account's /tmp/manifest.json would otherwise mark every folder below it a release."""
+    path = Path(folder) / "manifest.json"
     try:
-        return json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("zone")
-    except (OSError, ValueError, AttributeError):
+        st = path.lstat()
+        if not owned_plain_file(st) or st.st_size > MANIFEST_READ_LIMIT:
+            return None
+        zone = json.loads(path.read_text(encoding="utf-8")).get("zone")
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
+    return zone if isinstance(zone, str) else None
 
 
 def enclosing_release(path: str | os.PathLike) -> Path | None:
     """The release folder `path` lies in: itself or the nearest folder above whose manifest says zone
-    "release" (a run's release/ or a copy of it anywhere); None when there is none."""
-    target = Path(path).resolve()
-    for folder in (target, *target.parents):
-        if manifest_zone(folder) == "release":
-            return folder
+    "release" (a run's release/ or a copy of it anywhere); None when there is none. Both the path as written
+    and with its links resolved are walked (`release/extra` may be a link to a folder elsewhere)."""
+    written, target = Path(os.path.abspath(path)), Path(path).resolve()
+    for start in (written, target):
+        for folder in (start, *start.parents):
+            if manifest_zone(folder) == "release":
+                return folder
     return None

@@ -11,10 +11,20 @@ REPO = Path(__file__).resolve().parent.parent
 # suite fixes it so that its noised runs are the same on every machine (tests of the key itself unset it).
 os.environ.setdefault("CLIO_ENGINE_NOISE_KEY", "5eed" * 8)
 DATA_DIR = Path(os.environ.get("CLIO_DATA_DIR", REPO.parent / "shared" / "data"))
+# README's test command runs two pytest-xdist workers, one per core of the CI machine. Each computes on one
+# thread: two workers of two threads each oversubscribed the cores (the heaviest tests ran 2.5x slower). Set
+# before torch or numba is imported, and in the environment, so a test's subprocesses compute as it does (fp32
+# results depend on the thread count). An explicit setting wins.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
 
 
 def pytest_collection_modifyitems(config, items):
     import torch
+
+    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("OMP_NUM_THREADS") == "1":
+        torch.set_num_threads(1)  # (in case a plugin imported torch before this file set the environment)
 
     if torch.cuda.is_available():
         return

@@ -45,9 +45,13 @@ def cell(cluster, value, records=None, share=None, facet="language"):
                 share=share, suppressed=records is None)
 
 
-def write_dir(root: Path, clusters=(), facets=(), floors=(5, 15), epsilon=None, page=None, extra=None) -> Path:
+def write_dir(root: Path, clusters=(), facets=(), floors=(5, 15), epsilon=None, page=None, extra=None,
+              run: bool = False) -> Path:
+    """A folder the audit reads: a release's files, or with `run` a run directory's (its manifest has a config)."""
     root.mkdir(parents=True, exist_ok=True)
     manifest = {"privacy": {"min_users": floors[0], "min_records": floors[1], "epsilon": epsilon}}
+    if run:
+        manifest["config"] = {}
     (root / "manifest.json").write_text(json.dumps(manifest))
     if clusters:
         pq.write_table(pa.Table.from_pylist(list(clusters), schema=CLUSTERS), root / "clusters.parquet")
@@ -209,12 +213,16 @@ def _png_with_text(text: str) -> bytes:
 
 
 def test_canary_scan_reads_every_published_file_but_private(tmp_path):
-    root = write_dir(tmp_path / "r", [node("1.0", None, 40), node("0.0", "1.0", 40)],
-                     extra={"report.md": "- qzbcdvq asked", "plots/sizes.png": _png_with_text("label qzfghvq"),
-                            "private/assignments.csv": "row,text\n0,qzjklvq\n"})
+    files = {"report.md": "- qzbcdvq asked", "plots/sizes.png": _png_with_text("label qzfghvq"),
+             "private/assignments.csv": "row,text\n0,qzjklvq\n"}
+    root = write_dir(tmp_path / "r", [node("1.0", None, 40), node("0.0", "1.0", 40)], extra=files, run=True)
     found = audit(root, canaries=["qzbcdvq", "qzfghvq", "qzjklvq", "qzmnpvq"])
     assert {(v.file, v.where) for v in found} == {("report.md", "token 'qzbcdvq'"),
                                                   ("plots/sizes.png", "token 'qzfghvq'")}
+    # in anything but a run directory (a release: no run manifest) a private/ folder is read and flagged
+    release = write_dir(tmp_path / "rel", [node("1.0", None, 40), node("0.0", "1.0", 40)], extra=files)
+    found = {(v.file, v.where) for v in audit(release, canaries=["qzjklvq"])}
+    assert found == {("private/assignments.csv", "token 'qzjklvq'"), ("private/assignments.csv", "file")}
 
 
 def test_cli_exit_codes(tmp_path, capsys):

@@ -286,7 +286,8 @@ def test_a_noised_release_manifest_drops_llm_usage_of_every_stage():
                                      "only_child_unasked": 6,  # counts of nodes the model was or wasn't asked of
                                      "auditor": {"audited": 12, "llm": usage}},  # the auditor's, one level down
                            "facets": {"extracted": 900, "failed": {"request": 1}, "llm": usage},
-                           "hierarchy": {"levels": [40, 12, 4], "llm": usage},
+                           "hierarchy": {"levels": [40, 12, 4], "llm": usage,  # per-level reports in a list
+                                         "clio": {"levels": [{"level": 0, "proposals": 9, "only_child_kept": 2}]}},
                            "economic": {"llm": usage, "llm_choice": {"not_work": 12}, "rows": 40}}}
     head = release_manifest(manifest)
     text = json.dumps(head)
@@ -296,6 +297,7 @@ def test_a_noised_release_manifest_drops_llm_usage_of_every_stage():
     plain = release_manifest({**manifest, "privacy": {"epsilon": None}})
     assert "prompt_tokens" not in json.dumps(plain) and manifest["stages"]["names"]["llm"] == usage
     assert plain["stages"]["names"] == {"namer": "llm", "auditor": {"audited": 12}}
+    assert plain["stages"]["hierarchy"]["clio"] == {"levels": [{"level": 0, "proposals": 9}]}
     # a record whose extraction failed (or the model refused) is a fact about one record, as its tokens are
     assert "failed" not in plain["stages"]["facets"] and plain["stages"]["facets"]["extracted"] == 900
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -292,6 +293,23 @@ def test_facet_values_pass_the_pii_scrubber_before_they_are_counted(tmp_path, ti
     assert "[EMAIL]" in values and "see [URL]" in values  # the cells are there, their values scrubbed
 
 
+def test_a_release_above_another_accounts_manifest_is_not_trusted(tmp_path, monkeypatch):
+    """Review: any manifest.json above --out that said zone "release" refused the run, so another account's
+    /tmp/manifest.json would refuse every run under /tmp; a FIFO there would hang it."""
+    from clio_engine import path_trust
+    from clio_engine.pipeline.rundir import check_run_destination
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"zone": "release"}))
+    with pytest.raises(OutputError, match="inside the release folder"):
+        check_run_destination(tmp_path / "a" / "run")  # the user's own release: refused
+    monkeypatch.setattr(path_trust, "trusted_owners", lambda: frozenset({os.geteuid() + 1}))
+    check_run_destination(tmp_path / "a" / "run")  # another account's file: no release of the user's
+    monkeypatch.undo()
+    (tmp_path / "manifest.json").unlink()
+    os.mkfifo(tmp_path / "manifest.json")
+    check_run_destination(tmp_path / "a" / "run")  # returns (a FIFO is no manifest) instead of blocking
+
+
 def test_no_run_is_written_inside_a_release(zoned, tmp_path, capsys):
     """Red team: `run`/`demo`/`assign --out RUN/release/extra` was accepted, so the release folder (what leaves
     the building) held a whole run: its private/ embeddings and assignments and the analyst's examples."""
@@ -328,6 +346,16 @@ def test_the_audit_reads_every_folder_of_a_release(zoned, tmp_path):
     assert [(v.attack, v.file) for v in audit(release)] == [("unchecked-file", "extra/clusters.parquet")]
     # a run directory's own private/ stays out of its audit (it is the per-record zone), and its release/ is read
     assert not [v for v in audit(result.dir) if v.file.startswith("private/")]
+    shutil.rmtree(release / "extra")
+    # Review: a symbolic link is not followed by the audit, but is by zip or copytree; and a release without its
+    # manifest (killed before build_release wrote it) was read as a run, its private/ skipped
+    (release / "extra").symlink_to(result.dir / "private", target_is_directory=True)
+    assert [(v.attack, v.file) for v in audit(release)] == [("unchecked-file", "extra")]
+    (release / "extra").unlink()
+    floors = {"min_users": 5, "min_records": 15}
+    (release / "manifest.json").unlink()
+    shutil.copytree(result.dir / "private", release / "private", ignore=shutil.ignore_patterns("cache"))
+    assert ("unchecked-file", "private/embeddings.npy") in {(v.attack, v.file) for v in audit(release, **floors)}
 
 
 def test_the_release_names_no_local_path(zoned):
@@ -341,3 +369,12 @@ def test_the_release_names_no_local_path(zoned):
         text = (release / name).read_text(encoding="utf-8")
         assert str(model.parent) not in text and str(model.parent).replace("/", "\\/") not in text, name
     assert json.loads((release / "manifest.json").read_text())["stages"]["embed"]["model"] == model.name
+
+    # the same from a relative folder, as `embed.model: models/x` gives it (review); a hub id stays as it is
+    from clio_engine.pipeline.release import release_manifest
+
+    def released_model(name: str) -> str:
+        return release_manifest({"stages": {"embed": {"model": name}}})["stages"]["embed"]["model"]
+
+    assert released_model(f"../{model.parent.name}/{model.name}") == model.name
+    assert released_model("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"

@@ -55,13 +55,28 @@ class RunView:
         scale = self.noise_scale if self.noise_scale is not None else 1.0 / self.epsilon
         return float(math.ceil(math.log(1000) * scale))
 
+    @property
+    def is_run(self) -> bool:
+        """A run directory: its manifest is a run's (a config, no release zone). Anything else is read as a
+        release, which leaves the building (a release killed before its manifest was written too)."""
+        m = self.manifest if isinstance(self.manifest, dict) else {}
+        return "config" in m and m.get("zone") != "release"
+
     def files(self) -> list[Path]:
         """Every file the attacks read, sorted: in a run directory, all but its own private/ zone; in a release,
         all (a red team copied a run's private/ into release/private/, and a run written into release/extra kept
         its own there: both were skipped, and the audit said clean)."""
-        release = (self.manifest or {}).get("zone") == "release"
+        def own_private(parts: tuple[str, ...]) -> bool:
+            return self.is_run and len(parts) > 1 and parts[0] == PRIVATE
+
         return sorted(p for p in self.root.rglob("*")
-                      if p.is_file() and (release or p.relative_to(self.root).parts[0] != PRIVATE))
+                      if p.is_file() and not own_private(p.relative_to(self.root).parts))
+
+    def read_here(self, path: Path) -> bool:
+        """Whether the attacks read `path` as a table: in a release only where a release keeps its files (its
+        top level); any other file there is an `unchecked-file` violation, read by nothing (a copied
+        private/assignments.parquet would be millions of rows)."""
+        return self.is_run or len(path.relative_to(self.root).parts) == 1
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -90,7 +105,7 @@ def load_view(root: Path, *, min_users: int | None = None, min_records: int | No
     view = RunView(root, int(mu), int(mr), float(eps) if eps else None, manifest, None, None, None,
                    noise_scale=float(scale) if scale is not None and eps else None)
     for path in view.files():
-        if path.suffix == ".parquet" or path.name.endswith(".csv"):
+        if (path.suffix == ".parquet" or path.name.endswith(".csv")) and view.read_here(path):
             view.tables[view.rel(path)] = read_table(path)
     if "clusters.parquet" in view.tables:
         view.clusters, view.clusters_file = view.tables["clusters.parquet"], "clusters.parquet"

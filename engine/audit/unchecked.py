@@ -9,6 +9,9 @@ in either zone, and a release, which leaves the building, holds only the kinds t
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from clio_engine.audit.files import RunView, Violation
 from clio_engine.runfiles import PLOT_DIR
 
@@ -22,14 +25,17 @@ RELEASE_SUFFIXES = frozenset({".parquet", ".csv", ".json", ".html", ".htm", ".md
 
 
 def attack(view: RunView) -> list[Violation]:
-    release = (view.manifest or {}).get("zone") == "release"
-    out = []
+    release = not view.is_run
+    out = [Violation(ATTACK, view.rel(link), "file",
+                     "a symbolic link in a release: the audit does not follow it, but a copy or an archive of the "
+                     "folder does") for link in (_links(view.root) if release else [])]
     for path in view.files():
         suffix = path.suffix.lower()
         if suffix in ARRAY_SUFFIXES:
+            where = "in a release" if release else "outside private/"
             out.append(Violation(ATTACK, view.rel(path), "file",
-                                 f"a {suffix} file outside private/: arrays and per-record rows (embeddings invert "
-                                 "to texts) belong in private/, where no attack needs to read them"))
+                                 f"a {suffix} file {where}: arrays and per-record rows (embeddings invert "
+                                 "to texts) belong in a run's private/, where no attack needs to read them"))
         elif release and not _where_a_release_keeps_it(view.rel(path)):
             out.append(Violation(ATTACK, view.rel(path), "file",
                                  "a release keeps its files at the top level and its plots in plots/: the attacks "
@@ -45,3 +51,11 @@ def _where_a_release_keeps_it(rel: str) -> bool:
     """`rel` (a path inside a release) is a top-level file or a plot: where `build_release` writes."""
     parts = rel.split("/")
     return len(parts) == 1 or (len(parts) == 2 and parts[0] == PLOT_DIR and parts[1].lower().endswith(".png"))
+
+
+def _links(root: Path) -> list[Path]:
+    """Every symbolic link under `root` (to a file or a folder; the walk does not enter linked folders)."""
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        found += [Path(folder) / name for name in dirs + files if (Path(folder) / name).is_symlink()]
+    return sorted(found)

@@ -48,10 +48,10 @@ def write_demo_check(run_dir: str | Path, lines: list[str], what: str) -> Path:
     return path
 
 
-def drop_stale_demo_check(run_dir: str | Path, *, quiet: bool = False) -> None:
-    """Remove a `demo_check.md` an earlier demo left: it describes that run's records, not the new one's."""
+def drop_stale_demo_check(run_dir: str | Path) -> None:
+    """Remove a `demo_check.md` an earlier demo left: it describes that run's records, not the new one's (a
+    demo writes its own after the run; logged, not warned: nothing but a derived summary goes)."""
     path = Path(run_dir) / DEMO_CHECK
     if path.is_file() and not path.is_symlink():
         path.unlink()
-        if not quiet:
-            log.warning("removed %s: it checked this directory's earlier run (clio-engine demo writes it)", path)
+        log.info("removed %s: it checked this directory's earlier run (clio-engine demo writes it)", path)

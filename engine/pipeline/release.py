@@ -195,7 +195,7 @@ def _check_release_destination(dest: Path) -> None:
     """A release is written into a new or empty folder, or over an earlier release (its stale plots removed):
     never over a run directory (its analyst manifest, tables and page would become the release's) or a folder
     of other files (their report.md and plots/*.png would be overwritten or deleted)."""
-    if (outer := enclosing_release(dest.resolve().parent)) is not None:  # the audit of `outer` reads its top only
+    if (outer := enclosing_release(dest.parent)) is not None:  # a folder of `outer`'s: what its audit flags
         raise ConfigError(f"--out {dest} is inside the release folder {outer}: a release goes into a folder of its own")
     if not dest.is_dir() or not any(dest.iterdir()) or manifest_zone(dest) == "release":
         return
@@ -311,19 +311,27 @@ def release_manifest(manifest: dict) -> dict:
     return out
 
 
-_LOCAL_PATH = re.compile(r"^(?:/|~|\\\\|[A-Za-z]:[\\/])")  # POSIX, home, UNC or drive-letter paths
+_LOCAL_PATH = re.compile(r"^(?:/|~|\.{1,2}[\\/]|\\\\|[A-Za-z]:[\\/])")  # POSIX, home, ./ ../, UNC, drive paths
 
 
-def without_local_paths(facts):
+def without_local_paths(facts, key: str | None = None):
     """`facts` with each string that is a local path cut to its last part (a red team found `embed.model:
-    /home/<account>/models/x` in release/manifest.json and report.md: it names an account and its folders)."""
+    /home/<account>/models/x` in release/manifest.json and report.md: it names an account and its folders). A
+    `model` given as a relative folder ("models/x") is one where that folder exists here."""
     if isinstance(facts, dict):
-        return {k: without_local_paths(v) for k, v in facts.items()}
+        return {k: without_local_paths(v, k) for k, v in facts.items()}
     if isinstance(facts, list):
-        return [without_local_paths(v) for v in facts]
-    if isinstance(facts, str) and "\n" not in facts and _LOCAL_PATH.match(facts):
+        return [without_local_paths(v, key) for v in facts]
+    if isinstance(facts, str) and "\n" not in facts and (_LOCAL_PATH.match(facts) or key == "model" and _here(facts)):
         return re.split(r"[\\/]", facts.rstrip("/\\"))[-1] or "(local path)"
     return facts
+
+
+def _here(name: str) -> bool:
+    try:
+        return bool(re.search(r"[\\/]", name)) and Path(name).exists()
+    except (OSError, ValueError):
+        return False
 
 
 # The economic stage's facts that count hidden records. Published, they would split a published remainder
@@ -383,7 +391,9 @@ def _without_primary_shares(head: dict) -> dict:
 # covers (the number of records, of truncated texts, of records beyond the contribution bound …).
 EXACT_INPUT_KEYS = ("rows", "accepted", "rejected", "rejections", "null_users")
 # An LLM stage's usage (requests, calls, tokens) counts clusters and records' text exactly: never under ε.
-LLM_STAGE_KEYS = ("llm", "llm_choice", "fallbacks", "collisions", "renamed_here", "only_child_unasked")
+LLM_STAGE_KEYS = ("llm", "llm_choice", "fallbacks", "collisions", "renamed_here", "only_child_unasked",
+                  "only_child_kept")  # (the last two: nodes the model was not asked about, the namer's and the
+                                      # Clio hierarchy's; derivable from the tree, kept out with the rest of usage)
 EXACT_STAGE_KEYS = {"records": None, "facets": None, "embed": ("n_texts", "n_unique", "n_tokens", "n_truncated"),
                     "privacy": ("records_beyond_bound",), "map": ("points",), "cluster": ("noise",)}
 
@@ -419,6 +429,8 @@ def without_llm_usage(facts):
     stage's: `names.auditor.llm`)."""
     if isinstance(facts, dict):
         return {k: without_llm_usage(v) for k, v in facts.items() if k not in LLM_STAGE_KEYS}
+    if isinstance(facts, list):  # e.g. the Clio hierarchy's per-level reports
+        return [without_llm_usage(v) for v in facts]
     return facts
 
 
