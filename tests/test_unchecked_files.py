@@ -24,8 +24,9 @@ FLOORS = {"privacy": {"min_users": 5, "min_records": 15}}
 
 
 def _folder(root, zone=None, files=()):
+    """A release (`zone` "release") or, without a zone, a run directory (its manifest has a config)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "manifest.json").write_text(json.dumps({**FLOORS, **({"zone": zone} if zone else {})}))
+    (root / "manifest.json").write_text(json.dumps({**FLOORS, **({"zone": zone} if zone else {"config": {}})}))
     for name in files:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         if name.endswith(".npy"):
