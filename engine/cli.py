@@ -428,12 +428,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if cfg.input.synthetic_kind == "economy":
         from clio_engine.economic.demo_check import economic_check_lines
 
-        lines, what, files = economic_check_lines(result, cfg), "the synthetic economy's planted truths", \
-            "economic rows in economic.parquet and release/aggregates.csv"
+        lines = economic_check_lines(result, cfg)
+        what = "the synthetic economy's planted truths"
+        files = "economic rows in economic.parquet and release/aggregates.csv"
     else:
-        lines, what, files = topic_check_lines(result, cfg.input.synthetic_records, cfg.seed), \
-            "the generator's known topics", "see report.md, clusters.parquet; per-record data in private/, " \
-            "publishable files in release/"
+        lines = topic_check_lines(result, cfg.input.synthetic_records, cfg.seed)
+        what = "the generator's known topics"
+        files = "see report.md, clusters.parquet; per-record data in private/, publishable files in release/"
     print("\n" + "\n".join(lines))
     kept = write_demo_check(result.dir, lines, what)
     print(f"\nrun directory: {result.dir}  ({seconds:.0f}s; {files}; this check in {kept.name})")

@@ -55,9 +55,9 @@ def economic_check_lines(result, cfg) -> list[str]:
     true = truth.set_index(truth["id"].astype(str)).loc[per["id"].astype(str), "task"].to_numpy()
     acc = mapping_accuracy(true, per.task.to_numpy())
     rows = pq.read_table(run_dir / "economic.parquet").to_pandas()
-    lines = ["Economic Index check against the synthetic economy's planted truths:"]
-    lines.append(f"  mapping accuracy: SOC major group {acc['major']:.1%}, occupation {acc['occupation']:.1%}, "
-                 f"task {acc['task']:.1%}  (the Index's human check: 95.3% / 91.3% / 86%)")
+    lines = ["Economic Index check against the synthetic economy's planted truths:",
+             f"  mapping accuracy: SOC major group {acc['major']:.1%}, occupation {acc['occupation']:.1%}, "
+             f"task {acc['task']:.1%}  (the Index's human check: 95.3% / 91.3% / 86%)"]
     if "no_task_recall" in acc:
         lines.append(f"  no-occupational-task screen: {acc['no_task_recall']:.1%} of non-work records set aside")
     slope = _value(rows, "country", "aui_gdp_slope", "ln_aui~ln_gdp_per_capita")
