@@ -290,13 +290,14 @@ def test_a_sigint_python_dropped_while_serving_still_stops_the_server(command, r
 # ------------------------------------------------------------------------------------- 6. held connections
 
 @pytest.fixture
-def page_server(tmp_path, monkeypatch):
+def page_server(tmp_path, monkeypatch, request):
+    """A page server with at most two connections, dropping an idle one after 0.5 s (or `request.param` s)."""
     import threading
 
     from clio_engine.explorer.serve import make_server
     from clio_engine.local_http import LocalServer
 
-    monkeypatch.setattr(LocalServer, "connection_timeout_s", 0.5, raising=False)
+    monkeypatch.setattr(LocalServer, "connection_timeout_s", getattr(request, "param", 0.5), raising=False)
     monkeypatch.setattr(LocalServer, "max_connections", 2, raising=False)
     page = tmp_path / "explorer.html"
     page.write_text("<!doctype html><title>t</title>")
@@ -322,18 +323,17 @@ def test_a_half_sent_request_is_dropped_after_the_timeout(page_server):
     """Slow or idle clients held a thread each forever (60 stalled bodies: 60 threads, 450 MiB)."""
     with socket.create_connection(("127.0.0.1", page_server.server_address[1])) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: 127")
-        started = time.monotonic()
-        assert _closed_within(sock, 5)
-        assert time.monotonic() - started < 3
+        assert _closed_within(sock, 10)  # the 0.5 s timeout; the default (30 s) or none would hold it
 
 
+@pytest.mark.parametrize("page_server", [20.0], indirect=True)  # held connections stay for the whole test
 def test_connections_beyond_the_cap_are_closed_at_once(page_server):
     port = page_server.server_address[1]
     held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
     try:
         time.sleep(0.1)  # both are taken by handler threads
         with socket.create_connection(("127.0.0.1", port)) as extra:
-            assert _closed_within(extra, 0.4)  # well before the idle timeout
+            assert _closed_within(extra, 5)  # well before the 20 s idle timeout
     finally:
         for sock in held:
             sock.close()
