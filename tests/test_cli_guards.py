@@ -4,6 +4,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -153,6 +154,11 @@ def test_compare_writes_where_out_says(finished, tmp_path, capsys):
     run_dir, _ = finished
     later = tmp_path / "later"  # the same run as a second period: a run is not compared with itself
     shutil.copytree(run_dir, later)
+    kept = later / "private" / "assignments.parquet"  # made of other records: compare refuses runs sharing records
+    table = pq.read_table(kept)
+    ids = pc.binary_join_element_wise("later-", table.column("id"), "")
+    table = table.set_column(table.schema.get_field_index("id"), "id", ids).drop_columns(["record_key"])
+    pq.write_table(table, kept)
     dest = tmp_path / "cmp"
     assert main(["compare", str(run_dir), str(later), "--out", str(dest), "--boot", "100"]) == EXIT_OK
     assert (dest / "compare.csv").is_file() and (dest / "compare.md").is_file()

@@ -480,11 +480,14 @@ def test_an_assign_run_is_not_compared_with_its_reference_run_again_in_place(tmp
 
     frame = generate_conversations(600, seed=0)[["id", "text", "user_id"]]
     frame.iloc[300:].to_parquet(tmp_path / "b.parquet")
+    # C: the same texts as B under other ids (compare refuses two runs that share record ids)
+    frame.iloc[300:].assign(id=lambda f: "c-" + f.id).to_parquet(tmp_path / "c.parquet")
     settings = _tiny(tiny_bert_dir, **{"embed.cache_dir": str(tmp_path / "cache")})
     a = run(None, input=frame.iloc[:300], out=tmp_path / "a", overrides=settings).dir
     assign = ["assign", str(a), "--input", str(tmp_path / "b.parquet"), "--no-progress"]
     assert main([*assign, "--out", str(tmp_path / "b")]) == 0
-    assert main([*assign, "--out", str(tmp_path / "c")]) == 0  # a second period, on the same tree
+    assign_c = ["assign", str(a), "--input", str(tmp_path / "c.parquet"), "--no-progress"]
+    assert main([*assign_c, "--out", str(tmp_path / "c")]) == 0  # a second period, on the same tree
     table, _ = compare_runs(a, tmp_path / "b", out=tmp_path / "cmp1", n_boot=100)
     assert table.dimension.str.startswith("cluster level").any()  # one tree: its clusters compare
 

@@ -67,7 +67,7 @@ def test_a_run_names_every_only_child_parent_after_its_child(tmp_path, tiny_bert
     # an assign run keeps its reference run's names as they are: no node takes a child's name there
     from clio_engine.cli import main
 
-    frame.to_parquet(tmp_path / "again.parquet")
+    frame.assign(id=lambda f: "again-" + f.id.astype(str)).to_parquet(tmp_path / "again.parquet")  # new records
     assert main(["assign", str(result.dir), "--input", str(tmp_path / "again.parquet"), "--out",
                  str(tmp_path / "assigned"), "--no-progress"]) == 0
     assigned = Run.load(tmp_path / "assigned")

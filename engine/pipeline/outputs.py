@@ -17,10 +17,11 @@ from clio_engine.runfiles import node_id, other_id  # noqa: F401  (ids are a run
 
 
 def assignments_table(records, base_labels: np.ndarray, labels: list[np.ndarray], published: list[np.ndarray],
-                      users: np.ndarray | None = None) -> pa.Table:
+                      users: np.ndarray | None = None, keys: np.ndarray | None = None) -> pa.Table:
     """Every input row (by input `row`): id, status, reason, base cluster, one node per level, published, and
     with `users` [N accepted] the user code of each accepted record (null for rejected rows), so that
-    `clio-engine compare` resamples users, not records."""
+    `clio-engine compare` resamples users, not records; with `keys` [N accepted] each accepted record's
+    `record_key` (a hash of its id and text: `clio_engine.pipeline.overlap`)."""
     n_levels = len(labels)
     acc = records.table
     rej = records.rejected
@@ -44,6 +45,9 @@ def assignments_table(records, base_labels: np.ndarray, labels: list[np.ndarray]
     if users is not None:
         columns["user"] = pa.array(np.concatenate([np.asarray(users, np.int64), np.zeros(n_rej, np.int64)]),
                                    pa.int64(), mask=np.concatenate([np.zeros(n_acc, bool), np.ones(n_rej, bool)]))
+    if keys is not None:
+        columns["record_key"] = pa.array(np.concatenate([np.asarray(keys, np.uint64), np.zeros(n_rej, np.uint64)]),
+                                         pa.uint64(), mask=np.concatenate([np.zeros(n_acc, bool), np.ones(n_rej, bool)]))
     table = pa.table(columns)
     return table.take(np.argsort(columns["row"], kind="stable"))
 

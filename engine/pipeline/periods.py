@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from clio_engine.errors import ConfigError
 from clio_engine.path_trust import held_by_another_account
+from clio_engine.pipeline.overlap import refuse_shared_records
 from clio_engine.pipeline.release import enclosing_release
 from clio_engine.runfiles import ASSIGNMENTS, PRIVATE, RELEASE, write_text
 
@@ -156,6 +157,7 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
     ma, mb = _manifest(run_a), _manifest(run_b)
     _refuse_noised(run_a, ma)
     _refuse_noised(run_b, mb)
+    refuse_shared_records(run_a, run_b)
     pa_, pb_ = (ma.get("privacy") or {}), (mb.get("privacy") or {})
     min_users = max(int(pa_.get("min_users", 5)), int(pb_.get("min_users", 5)))
     min_records = max(int(pa_.get("min_records", 15)), int(pb_.get("min_records", 15)))

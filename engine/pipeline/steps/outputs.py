@@ -13,6 +13,7 @@ from pathlib import Path
 from clio_engine.pipeline.manifest import summary
 from clio_engine.pipeline.noise_plan import PLAN_READS, k_from_count
 from clio_engine.pipeline.outputs import assignments_table, clusters_table, facet_json, published_tree
+from clio_engine.pipeline.overlap import keys_of_rows
 from clio_engine.pipeline.plots import PLOT_DIR
 from clio_engine.pipeline.registry import Stage, register_stage
 from clio_engine.pipeline.report import render_report
@@ -29,8 +30,10 @@ def _compute(ctx):
     loaded, base, h, pubs = ctx["facets"], ctx["cluster"].base, ctx["hierarchy"], ctx["privacy"]
     info = {name: ctx.info[name] for name in UPSTREAM if name in ctx.info}
     head = summary(loaded.records, loaded.origin, h.tree, pubs, h.labels, info, cfg.privacy, k_from_count=k_from_count(cfg))
+    # each record's key of its id and the text it came with (assign and compare tell shared records by it)
+    keys = keys_of_rows(ctx["records"].records.table, loaded.records.table.column("row").to_numpy())
     write_parquet(rd / ASSIGNMENTS, assignments_table(loaded.records, base, h.labels, [p.published for p in pubs],
-                                                        users=loaded.users))
+                                                        users=loaded.users, keys=keys))
     clusters = clusters_table(h.tree, pubs, ctx["names"], facet_json(ctx["aggregate"]), cfg.privacy.min_users,
                               total=int(pubs[-1].reported_records.sum()))  # = clustered records without noise
     write_parquet(rd / "clusters.parquet", clusters)
@@ -89,4 +92,4 @@ def economic_section(folder, rows, denominator: str | None = None, written: set 
 register_stage(Stage("outputs", _compute, lambda ctx: None, upstream=UPSTREAM,
                      reads=("output", "privacy.min_users", "privacy.min_records", "privacy.examples", *PLAN_READS),
                      artifacts=(ASSIGNMENTS, "clusters.parquet", "tree.json", "report.md"),
-                     version=7))  # 7: parent centroids from published children only; 6: Other rows without users; 5: assignments.parquet carries each record's user code
+                     version=8))  # 8: assignments.parquet carries each record's record_key; 7: parent centroids from published children only; 6: Other rows without users; 5: assignments.parquet carries each record's user code

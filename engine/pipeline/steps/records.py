@@ -36,6 +36,12 @@ def _compute(ctx):
         records = records.with_facet_values(country_code, geos)
     if (why := records.none_accepted(origin)) is not None:  # say why here; later stages could only say "0 records"
         raise InputError(why + _column_hint(ctx.cfg, records))
+    if ctx.cfg.cluster.method == "reference" and ctx.cfg.cluster.reference:  # an assign run: new records only
+        from pathlib import Path
+
+        from clio_engine.pipeline.overlap import refuse_records_of_the_reference
+
+        refuse_records_of_the_reference(Path(ctx.cfg.cluster.reference), records)
     info = {"rows": records.n_input, "accepted": len(records)}
     if records.is_conversations:  # what of a conversation is embedded, named and shown (the manifest's input.text)
         from clio_engine.records import conversation_text_label
@@ -52,7 +58,8 @@ def _country_columns(cfg, records) -> list[str]:
 
 
 def _reads(cfg) -> tuple[str, ...]:
-    return ("input", "seed", "privacy.scrubber", "economic.geography_columns")
+    # cluster.method / cluster.reference: an assign run's records are checked against its reference's ids
+    return ("input", "seed", "privacy.scrubber", "economic.geography_columns", "cluster.method", "cluster.reference")
 
 
 def _column_hint(cfg, records) -> str:
