@@ -59,18 +59,19 @@ def _row_numbers(t: pa.Table) -> bool:
     return t.num_rows > 0 and pc.all(pc.equal(pc.cast(t.column("row"), pa.string()), t.column("id"))).as_py()
 
 
-def shared_records(new: pa.Table, old: pa.Table) -> tuple[int, str | None]:
-    """(how many records of `new` `old` holds too, the smallest id among them); tables as `counted_records`."""
-    if not new.num_rows or not old.num_rows:
-        return 0, None
+def shared_records(new: pa.Table, old: pa.Table) -> tuple[int, str | None, str]:
+    """(how many records of `new` `old` holds too, the smallest id among them, what matched them: "id and
+    text" or "id"); tables as `counted_records`."""
     if KEY in new.column_names and KEY in old.column_names:
-        member = pc.is_in(new.column(KEY), value_set=old.column(KEY).combine_chunks())
+        basis, column = "id and text", KEY
     elif _row_numbers(new) or _row_numbers(old):
-        return 0, None
+        return 0, None, "row numbers"
     else:
-        member = pc.is_in(new.column("id"), value_set=old.column("id").combine_chunks())
-    ids = pc.filter(new.column("id"), member)
-    return len(ids), (pc.min(ids).as_py() if len(ids) else None)
+        basis, column = "id", "id"
+    if not new.num_rows or not old.num_rows:
+        return 0, None, basis
+    ids = pc.filter(new.column("id"), pc.is_in(new.column(column), value_set=old.column(column).combine_chunks()))
+    return len(ids), (pc.min(ids).as_py() if len(ids) else None), basis
 
 
 def refuse_records_of_the_reference(reference: Path, records) -> None:
@@ -79,17 +80,18 @@ def refuse_records_of_the_reference(reference: Path, records) -> None:
     t = records.table
     table = pa.table({"row": t.column("row"), "id": pc.cast(t.column("id"), pa.string()),
                       KEY: pa.array(record_keys(t))})
-    n, example = shared_records(table, counted_records(reference))
+    n, example, basis = shared_records(table, counted_records(reference))
     if n:
         raise InputError(f"{n:,} of the input's records are records the reference run {reference} already counts "
-                         f"(the same id and text; e.g. id {example!r}): two releases that share records give back, "
+                         f"(the same {basis}; e.g. id {example!r}): two releases that share records give back, "
                          "by subtraction, counts either one hid; assign only records the reference run does not hold")
 
 
 def refuse_shared_records(run_a: Path, run_b: Path) -> None:
     """A ConfigError when two runs count the same records (compare periods of disjoint records)."""
-    n, example = shared_records(counted_records(run_b), counted_records(run_a))
+    n, example, basis = shared_records(counted_records(run_b), counted_records(run_a))
     if n:
-        raise ConfigError(f"{run_a} and {run_b} count {n:,} of the same records (e.g. id {example!r}): a "
+        raise ConfigError(f"{run_a} and {run_b} count {n:,} of the same records (the same {basis}; e.g. id "
+                          f"{example!r}): a "
                           "comparison of overlapping records gives back, by subtraction, counts either run hid; "
                           "compare periods of disjoint records")
