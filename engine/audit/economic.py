@@ -18,6 +18,7 @@ TOTAL = ("total", "usage_count")
 TASK = ("onet_task", "onet_task_count")
 COLLABORATION = ("collaboration", "collaboration_count")
 TASK_COLLABORATION = ("onet_task::collaboration", "onet_task_collaboration_count")
+NOT_CLASSIFIED_LABEL = "not_classified"
 NON_GEO_FACETS = {"total", "onet_task", "soc_occupation", "soc_major_group", "task_penetration", "collaboration",
                   "onet_task::collaboration", "concentration"}
 
@@ -34,6 +35,7 @@ def attack(view: RunView) -> list[Violation]:
     for name, rows in view.tables.items():
         if rows and {"facet", "variable", "value", "cluster_name"} <= set(rows[0]) and is_economic(rows):
             out += table_attack(name, rows, view.min_records)
+            out += joint_attack(name, rows, view.min_records)
     return out
 
 
@@ -78,3 +80,79 @@ def table_attack(name: str, rows: list[dict], min_records: int) -> list[Violatio
         if task in tasks:
             check(f"onet_task::collaboration: {task[:60]} − Σ cells", tasks[task], parts)
     return out
+
+
+MISSING_MODE = "(missing)"
+
+
+def _global(rows: list[dict], facet: str, variable: str) -> dict[str, float]:
+    """{label: value} of one global level-0 table of a long table's rows."""
+    out: dict[str, float] = {}
+    for r in rows:
+        if (str(r.get("geo_id")) == GLOBAL and str(r.get("facet")) == facet and str(r.get("variable")) == variable
+                and int(float(r.get("level") or 0)) == 0):
+            try:
+                out[str(r.get("cluster_name"))] = float(r["value"])
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
+def reader_view_of_rows(rows: list[dict]):
+    """The task × collaboration table as the published rows give it (`joint_check.ReaderView`), or None when the
+    rows hold no collaboration table. A missing-mode part the tables do not list still follows from the
+    percentages' denominators (count − denominator), so it is read as published where it is not zero."""
+    from clio_engine.economic.aggregates import MODES
+    from clio_engine.economic.joint_check import HIDDEN_TASKS, NONE_ROW, ReaderView
+
+    total = _global(rows, *TOTAL).get("all")
+    modes_count = _global(rows, *COLLABORATION)
+    if total is None or not modes_count:
+        return None
+    tasks = _global(rows, *TASK)
+    counts = _global(rows, *TASK_COLLABORATION)
+    pcts = _global(rows, "onet_task::collaboration", "onet_task_collaboration_pct")
+    view = ReaderView(modes=list(MODES) + [MISSING_MODE])
+    per_task: dict[str, dict[str, float]] = defaultdict(dict)
+    denominators: dict[str, float] = {}
+    for label, value in counts.items():
+        task, _, mode = label.rpartition("::")
+        per_task[task][mode] = value
+        if pcts.get(label):
+            denominators[task] = 100.0 * value / pcts[label]
+    for task, count in tasks.items():
+        if task in (NOT_CLASSIFIED_LABEL, "none"):
+            continue
+        cells = {m: v for m, v in per_task.get(task, {}).items() if m != NOT_CLASSIFIED_LABEL}
+        missing = count - denominators[task] if task in denominators else count - sum(cells.values())
+        if missing > 0.5:
+            cells[MISSING_MODE] = missing
+        view.rows[task] = (count, cells)
+    if tasks.get(NOT_CLASSIFIED_LABEL):
+        view.blocks[HIDDEN_TASKS] = tasks[NOT_CLASSIFIED_LABEL]
+    if tasks.get("none"):
+        view.blocks[NONE_ROW] = tasks["none"]
+    view.columns = {m: v for m, v in modes_count.items() if m != NOT_CLASSIFIED_LABEL}
+    missing = total - sum(modes_count.values())
+    if missing > 0.5:
+        view.columns[MISSING_MODE] = missing
+    view.hidden_columns = modes_count.get(NOT_CLASSIFIED_LABEL, 0.0)
+    return view
+
+
+def joint_attack(name: str, rows: list[dict], min_records: int) -> list[Violation]:
+    """The reader's one LP over the task counts, the task × mode cells and the global modes (red team rt53):
+    every unknown cell, and every row's and column's unknown rest without one cell, bounded to [lo ≥ 1,
+    hi < min_records] is a violation."""
+    from clio_engine.economic.joint_check import leaks
+
+    view = reader_view_of_rows(rows)
+    if view is None:
+        return []
+    found = leaks(view, min_records)
+    if found is None:
+        return [Violation(ATTACK, name, "onet_task::collaboration", "the task, mode and task × mode counts "
+                                                                      "contradict each other")]
+    return [Violation(ATTACK, name, f"onet_task::collaboration: {str(leak.cell[0])[:60]}::{leak.cell[1]}",
+                      f"{leak.what} bounded to [{leak.lo}, {leak.hi}] records by the tables together, below the "
+                      f"floor {min_records}") for leak in found]

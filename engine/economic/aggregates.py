@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from clio_engine.economic.concentration import bottom_share, gini, line_fit, rank_share_fit
+from clio_engine.economic.joint_check import protect_jointly
 from clio_engine.economic.onet import Taxonomy, data_file
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.privacy.escape import collaboration_label, facet_label
@@ -449,6 +450,11 @@ def _collaboration_rows(rows: _Rows, taxonomy: Taxonomy, tkey: np.ndarray, mode:
         member = cell[:, vs].ravel()
         groups.append(member[~known.ravel()[member]])
     shown = _protect(cc, primary, groups, **floors)
+    # Rows and columns each pass, but the table as one system can still give a count back (a bridge cell,
+    # a column of one unknown): hide more until the reader's LP bounds no count below the floor.
+    shown, _ = protect_jointly(size, shown.reshape(T + 1, V), pub, task_shown[:T + 1], gshown,
+                               floors["min_records"], lambda m: _protect(cc, m.ravel(), groups, **floors).reshape(T + 1, V))
+    shown = shown.ravel()
     ppub = np.flatnonzero(pub)
     facts["onet_task::collaboration"] = _table_facts(cc, cell[ppub].ravel(), primary, shown, float(size[ppub].sum()))
     _task_mode_rows(rows, taxonomy, size, shown.reshape(T + 1, V), ppub)
