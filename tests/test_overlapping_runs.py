@@ -3,9 +3,9 @@
 The attack (the red team's standing finding): the reference run A publishes its clusters; an assign run of A's
 records plus one new record publishes the same tree's clusters one record larger where that record went, so
 the two releases give the new record's clusters by subtraction, though each passes the floors alone. A
-comparison of two overlapping runs gives the same difference. A record is the same record when its id and its
-text are; the same texts under other ids (another export) and other texts under the same ids (a counter
-restarted per export) are other records.
+comparison of two overlapping runs gives the same difference. A record is the same record when its id, its user
+id and its text are; the same texts under other ids (another export) and other texts under the same ids (a
+counter restarted per export) are other records.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_assigning_the_reference_records_plus_one_is_refused(reference, tmp_path
     a, frame, _ = reference
     code, err = _assign(a, frame.iloc[:301], tmp_path / "b.parquet", tmp_path / "b", capsys)
     assert code == EXIT_INPUT and "\n" not in err, err
-    assert "300 of the input's records are records the reference run" in err and "the same id and text" in err
+    assert "300 of the input's records are records the reference run" in err and "the same id, user and text" in err
     assert not (tmp_path / "b" / "clusters.parquet").exists() and not (tmp_path / "b" / "release").exists()
 
 
@@ -89,8 +89,8 @@ def test_runs_written_before_record_keys_are_matched_by_id_unless_their_ids_are_
     # one side without keys (a run written before them): by id
     assert shared_records(table(["a", "b"], keys=[1, 2]), table(["b"])) == (1, "b", "id")
     # with keys on both sides the keys decide: the same ids with other keys are other records
-    assert shared_records(table(["a", "b"], keys=[1, 2]), table(["a", "b"], keys=[3, 2])) == (1, "b", "id and text")
-    assert shared_records(table(["0", "1"], keys=[5, 6]), table(["0"], keys=[5])) == (1, "0", "id and text")
+    assert shared_records(table(["a", "b"], keys=[1, 2]), table(["a", "b"], keys=[3, 2])) == (1, "b", "id, user and text")
+    assert shared_records(table(["0", "1"], keys=[5, 6]), table(["0"], keys=[5])) == (1, "0", "id, user and text")
 
 
 def test_record_keys_are_of_the_id_and_the_text_as_read():
@@ -100,5 +100,9 @@ def test_record_keys_are_of_the_id_and_the_text_as_read():
     assert keys.dtype == np.uint64 and len(set(keys.tolist())) == 3  # one text under two ids: two records
     as_strings = raw.set_column(1, "id", pa.array(["7", "8", "9"]))
     assert (record_keys(as_strings) == keys).all()  # the ids as assignments.parquet keeps them (strings)
+    # the same id and text from two users (a counter restarted per export, a common request): two records
+    users = record_keys(raw.append_column("user_id", pa.array(["ann", "bo", None])))
+    other = record_keys(raw.append_column("user_id", pa.array(["cy", "bo", None])))
+    assert users[0] != other[0] and (users[1:] == other[1:]).all() and users[2] == keys[2]
     # facet extraction replaced the clustered texts and dropped row 1: keys still of the input's own texts
     assert (keys_of_rows(raw, np.array([0, 2])) == keys[[0, 2]]).all()

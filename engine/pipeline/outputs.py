@@ -21,7 +21,7 @@ def assignments_table(records, base_labels: np.ndarray, labels: list[np.ndarray]
     """Every input row (by input `row`): id, status, reason, base cluster, one node per level, published, and
     with `users` [N accepted] the user code of each accepted record (null for rejected rows), so that
     `clio-engine compare` resamples users, not records; with `keys` [N accepted] each accepted record's
-    `record_key` (a hash of its id and text: `clio_engine.pipeline.overlap`)."""
+    `record_key` (a hash of its id, user id and text: `clio_engine.pipeline.overlap`)."""
     n_levels = len(labels)
     acc = records.table
     rej = records.rejected

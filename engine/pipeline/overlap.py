@@ -6,7 +6,7 @@ difference of two published counts (each release passes the floors alone). A com
 same difference. So `clio-engine assign` refuses new records the reference run already counts, and
 `clio-engine compare` refuses two runs that count the same records.
 
-A record is the same record when its id and its text are (`record_key`, kept per record in
+A record is the same record when its id, its user id and its text are (`record_key`, kept per record in
 `private/assignments.parquet`): ids alone would match the same counter restarted in each export, texts alone
 the same short request of two people. A run written before the keys were kept is matched by id, unless its
 ids are its row numbers (its input had no id column), which say nothing about which records two runs share.
@@ -28,16 +28,19 @@ KEY = "record_key"
 
 
 def record_keys(table: pa.Table) -> np.ndarray:
-    """[N] uint64 hash of each record's id and text (`table`: the records' `id` and `text` columns)."""
+    """[N] uint64 hash of each record's id, user id and text (`table`: the records' `id`, `text` and, where
+    the input has user ids, `user_id` columns)."""
     ids = pc.cast(table.column("id"), pa.string())  # as assignments.parquet keeps them: "7" and 7 are one id
-    pair = pa.table({"id": ids, "text": table.column("text")})
+    users = (pc.cast(table.column("user_id"), pa.string()) if "user_id" in table.column_names
+             else pa.nulls(table.num_rows, pa.string()))
+    pair = pa.table({"id": ids, "user": users, "text": table.column("text")})
     out = [pd.util.hash_pandas_object(batch.to_pandas(), index=False).to_numpy(np.uint64)
            for batch in pair.to_batches()]
     return np.concatenate(out) if out else np.zeros(0, np.uint64)
 
 
 def keys_of_rows(raw: pa.Table, rows: np.ndarray) -> np.ndarray:
-    """[n] the `record_keys` of `raw` (the records as read: `row`, `id`, `text`) at input rows `rows` [n]: the
+    """[n] the `record_keys` of `raw` (the records as read: `row`, `id`, `text`, `user_id`) at input rows `rows` [n]: the
     keys of the input's own texts where a later stage (facet extraction) clustered other texts."""
     keys = pd.Series(record_keys(raw), index=raw.column("row").to_numpy())
     return keys.reindex(rows).to_numpy(np.uint64)
@@ -48,7 +51,8 @@ def counted_records(run: Path) -> pa.Table:
     "rejected"), from its `private/assignments.parquet` (a ConfigError when that is missing)."""
     path = Path(run) / ASSIGNMENTS
     if not path.is_file():
-        raise ConfigError(f"{path} is missing: the run's private zone is needed to tell which records it holds")
+        raise ConfigError(f"{path} is missing: the run's private zone (was it purged?) is needed to tell which "
+                          "records it holds")
     names = pq.read_schema(path).names
     t = pq.read_table(path, columns=["row", "id", "status"] + ([KEY] if KEY in names else []))
     return t.filter(pc.not_equal(t.column("status"), "rejected")).drop_columns(["status"])
@@ -63,7 +67,7 @@ def shared_records(new: pa.Table, old: pa.Table) -> tuple[int, str | None, str]:
     """(how many records of `new` `old` holds too, the smallest id among them, what matched them: "id and
     text" or "id"); tables as `counted_records`."""
     if KEY in new.column_names and KEY in old.column_names:
-        basis, column = "id and text", KEY
+        basis, column = "id, user and text", KEY
     elif _row_numbers(new) or _row_numbers(old):
         return 0, None, "row numbers"
     else:
