@@ -195,12 +195,12 @@ def _parser() -> argparse.ArgumentParser:
 
     cmp_ = sub.add_parser("compare", help="share changes between two runs sharing one tree, with user-level "
                                           "bootstrap intervals (writes RUN_B/compare/)")
-    cmp_.add_argument("run_a")
-    cmp_.add_argument("run_b")
+    cmp_.add_argument("run_a", help="the earlier run directory (the one RUN_B was assigned to, say)")
+    cmp_.add_argument("run_b", help="the later run directory; both runs need their private/ zone")
     cmp_.add_argument("--out", help="folder for compare.csv / compare.md (default RUN_B/compare)")
     cmp_.add_argument("--boot", type=_boot, default=1000, help="bootstrap replicates, ≥ 100 (default 1000)")
     cmp_.add_argument("--alpha", type=_alpha, default=0.05, help="1 − interval level, and the test level (default 0.05)")
-    cmp_.add_argument("--seed", type=int, default=0)
+    cmp_.add_argument("--seed", type=int, default=0, help="bootstrap seed: the same seed gives the same intervals (default 0)")
     cmp_.set_defaults(func=_cmd_compare)
 
     runp = sub.add_parser("run", help="the whole pipeline on a file: records → ... → run directory",

@@ -1,55 +1,138 @@
-"""Canary scan: planted tokens in any file outside private/ (Parquet decoded, everything else as text)."""
+"""Canary scan: planted tokens in any file outside private/, looked for where text can be.
+
+Text is what a reader of the file sees: the strings of a table, a JSON document or a PNG's text chunks, and the
+decoded text of any other file. Stored numbers (float centroids, counts, shares) and compressed image data are
+not text: a numeric canary such as a card-number fragment `4111` turned up in their digits or bytes by chance and
+failed every clean release. A canary of digits alone matches as a whole number only, never inside a longer one.
+"""
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 import zlib
+from pathlib import Path
 
 from clio_engine.audit.files import RunView, Violation, read_table
 
 ATTACK = "canary"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# A CSV cell that is a number alone (`12`, `-0.5`, `1e-05`): in a column of nothing else it is a stored number.
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
 
 
 def attack(view: RunView, tokens: list[str]) -> list[Violation]:
-    tokens = [t for t in (t.strip() for t in tokens) if t]
+    matchers = [(t, _matcher(t)) for t in dict.fromkeys(t.strip() for t in tokens) if t]
     out = []
     for path in view.files():
-        text = _text(view, path)
-        for t in tokens:
-            if t in text:
-                out.append(Violation(ATTACK, view.rel(path), f"token {t!r}", "a planted canary appears in a published file"))
+        text = "\n".join(_texts(view, path))
+        out += [Violation(ATTACK, view.rel(path), f"token {t!r}", "a planted canary appears in a published file")
+                for t, found in matchers if found(text)]
     return out
 
 
-def _text(view: RunView, path) -> str:
-    rel = view.rel(path)
-    if rel in view.tables:
-        return json.dumps(view.tables[rel], default=str, ensure_ascii=False)
-    if path.suffix == ".parquet":
-        return json.dumps(read_table(path), default=str, ensure_ascii=False)
+def _matcher(token: str):
+    """A test for `token` in a text: a substring, or for digits alone a whole number (not part of a longer
+    number or word: `4111` is not in `34111`, `0.41115`, `4111.5` or a hex digest `a4111f`)."""
+    if not token.isdigit():
+        return lambda text: token in text
+    # Not after or before a letter or digit, nor a decimal point that joins it to more digits.
+    whole = re.compile(rf"(?<![^\W_])(?<!\d\.){re.escape(token)}(?![^\W_])(?!\.\d)")
+    return lambda text: whole.search(text) is not None
+
+
+def _texts(view: RunView, path: Path) -> list[str]:
+    """The text a reader of `path` can see, by kind of file."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        rows = view.tables.get(view.rel(path))
+        return _table_strings(rows if rows is not None else read_table(path))
     data = path.read_bytes()
-    parts = [data.decode("utf-8", errors="ignore")]
-    if path.suffix.lower() == ".png":
-        parts += _png_text(data)
-    return "\n".join(parts)
+    if data.startswith(PNG_SIGNATURE):
+        return _png_text(data)  # the pixels are compressed bytes, not text: only the text chunks are
+    text = data.decode("utf-8", errors="ignore")
+    if suffix == ".csv":
+        return _csv_strings(text)
+    if suffix == ".json":
+        try:
+            return _strings(json.loads(text), [])
+        except ValueError:  # not JSON after all: read as text
+            pass
+    return [text]
+
+
+def _strings(value, out: list[str]) -> list[str]:
+    """Every string in a decoded JSON value or table cell (dict keys too); numbers and other scalars are not text."""
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, bytes):
+        try:  # a binary cell holding UTF-8 text is text; anything else is data
+            out.append(value.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _strings(k, out)
+            _strings(v, out)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _strings(v, out)
+    return out
+
+
+def _table_strings(rows: list[dict]) -> list[str]:
+    """Column names and string cells (lists and structs of strings included) of a Parquet table's rows."""
+    out = [str(k) for k in (rows[0] if rows else {})]
+    for row in rows:
+        _strings(list(row.values()), out)
+    return out
+
+
+def _csv_strings(text: str) -> list[str]:
+    """A CSV's header and its text cells: a column whose every cell is a number holds stored numbers, not text."""
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error:  # not a CSV a reader would parse: read as text
+        return [text]
+    if not rows:
+        return []
+    header, body = rows[0], rows[1:]
+    numeric = [_numeric_column([r[i] for r in body if i < len(r)]) for i in range(max(map(len, rows)))]
+    return header + [cell for r in body for i, cell in enumerate(r) if not numeric[i]]
+
+
+def _numeric_column(cells: list[str]) -> bool:
+    """Some cells, and every non-empty one a number."""
+    filled = [c for c in cells if c.strip()]
+    return bool(filled) and all(_NUMBER.fullmatch(c) for c in filled)
 
 
 def _png_text(data: bytes) -> list[str]:
-    """tEXt/zTXt/iTXt chunks of a PNG, decompressed where compressed."""
-    out, pos = [], 8
+    """tEXt/zTXt/iTXt chunks of a PNG (keyword and text), decompressed where compressed."""
+    out, pos = [], len(PNG_SIGNATURE)
     while pos + 8 <= len(data):
         length = int.from_bytes(data[pos:pos + 4], "big")
         kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
         pos += 12 + length
         try:
-            if kind == b"zTXt":
-                key, _, rest = body.partition(b"\0")
-                out.append(key.decode("latin-1") + " " + zlib.decompress(rest[1:]).decode("latin-1"))
-            elif kind == b"iTXt":
-                key, _, rest = body.partition(b"\0")
-                flag, rest = rest[0], rest[2:]
-                _, _, rest = rest.partition(b"\0")
-                _, _, text = rest.partition(b"\0")
-                out.append(key.decode("latin-1") + " " + (zlib.decompress(text) if flag else text).decode("utf-8", "ignore"))
-        except (zlib.error, IndexError):
+            out += _chunk_text(kind, body)
+        except (zlib.error, IndexError):  # a damaged chunk: no text a viewer would show
             continue
     return out
+
+
+def _chunk_text(kind: bytes, body: bytes) -> list[str]:
+    key, _, rest = body.partition(b"\0")
+    if kind == b"tEXt":
+        return [key.decode("latin-1"), rest.decode("latin-1")]
+    if kind == b"zTXt":  # keyword, method byte, zlib stream
+        return [key.decode("latin-1"), zlib.decompress(rest[1:]).decode("latin-1")]
+    if kind == b"iTXt":  # keyword, compression flag and method, language tag, translated keyword, text
+        flag, rest = rest[0], rest[2:]
+        language, _, rest = rest.partition(b"\0")
+        translated, _, text = rest.partition(b"\0")
+        text = zlib.decompress(text) if flag else text
+        return [key.decode("latin-1"), language.decode("latin-1"), translated.decode("utf-8", "ignore"),
+                text.decode("utf-8", "ignore")]
+    return []

@@ -290,9 +290,10 @@ def add_report_section(report: Path, section: str, folder: str) -> None:
 
 def compare_markdown(table: pd.DataFrame, run_a: Path, run_b: Path, dest: Path, alpha: float) -> str:
     """The report section: significant moves per dimension, the biggest movers figure."""
-    from clio_engine.privacy.escape import markdown_text
+    from clio_engine.privacy.escape import markdown_code, markdown_text
 
-    lines = ["# Changes between runs\n", f"A: `{markdown_text(run_a.name)}` → B: `{markdown_text(run_b.name)}`. "
+    # Folder names as code spans: a backslash escape inside one would show ("bank\\_q2").
+    lines = ["# Changes between runs\n", f"A: {markdown_code(run_a.name)} → B: {markdown_code(run_b.name)}. "
              f"Shares in percent of each run's records; intervals at {1 - alpha:.0%} from a bootstrap resampling "
              "users, each value's own (not adjusted); 'significant' after a Holm correction within each "
              "dimension, so an interval that leaves out 0 may still be not significant. Only values published in "

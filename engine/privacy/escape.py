@@ -32,11 +32,23 @@ _CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f"                                 # C0 /
 _STRIP = re.compile(f"[{_INVISIBLE}{_CONTROLS}]")
 BIDI_AND_INVISIBLE = re.compile(f"[{_INVISIBLE}]")  # for tests and audits: what must never be emitted
 
-# Markdown: characters that can open or close inline structure anywhere in a line (emphasis, code,
-# links, images, autolinks, raw HTML, entities, table cells, strikethrough, escapes).
-_MD_INLINE = re.compile(r"([\\`*_\[\]()<>!&|~{}$])")  # $: GitHub renders $...$ as math
-# A dot inside a word ("evil.com", "x.y") is where linkifiers find bare domains: escape it.
-_MD_DOMAIN_DOT = re.compile(r"(?<=[\w-])\.(?=[\w-])")  # any script ("evilé.com") and hyphens ("evil-.example")
+# Markdown: characters that can open or close inline structure anywhere in a line (emphasis, code, links,
+# images, autolinks, raw HTML, table cells, strikethrough, escapes). Not `(`, `)` or `!`: with `[` and `]`
+# escaped no link or image can form, and escaping them showed "Small clusters \(2\.1\)" in plain viewers.
+_MD_INLINE = re.compile(r"([\\`*\[\]<|~{}$])")  # $: GitHub renders $...$ as math
+# `_` opens or closes emphasis only beside a space or punctuation: inside a word ("bank_q2") it stays as is.
+_MD_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+# `&` only where it would start an entity ("&lt;", "&#60;"): "Q&A" stays as written.
+_MD_ENTITY = re.compile(r"&(?=#\d+;|#[xX][0-9a-fA-F]+;|[A-Za-z][A-Za-z0-9]*;)")
+# A dot inside a word ("evil.com", "x.y") is where linkifiers find bare domains: escape it. A decimal number
+# standing alone ("2.1", "(0.5%)") is no domain or address and stays as written; one after "/", "@" or ":"
+# may be a host ("http://2.1" is 2.0.0.1), and one of more dots ("1.2.3.4") an IP address: both escaped.
+_MD_DOMAIN_DOT = re.compile(r"(?<![\w.\-/@:])(\d+\.\d+)(?!\.?[\w\-])"  # a decimal number: kept
+                            r"|(?<=[\w-])\.(?=[\w-])")  # any script ("evilé.com") and hyphens ("evil-.example")
+# Line starts that open a block: "# " (up to six), "- ", "+ ", ">" (a quote needs no space), a line of "-" or "="
+# alone (a thematic break or a setext underline); "-5%" or "#1" opens none and stays as written.
+_MD_BLOCK_START = re.compile(r"^(?:#{1,6}(?=\s|$)|[+\-](?=\s|$)|>|[-=](?=[-=\s]*$))")
+_MD_ORDERED_START = re.compile(r"^(\d+)([.)])(?=\s|$)")  # "1. " or "1) " starts an ordered list; "2.1" does not
 
 
 def neutralise(text) -> str:
@@ -77,16 +89,29 @@ def html_text(text) -> str:
 def markdown_text(text) -> str:
     """Inline Markdown (a table cell, a list item) that renders as exactly the text and nothing else.
 
-    One line (newlines would end a table row or start a block), neutralised, and every character that
-    could start or end structure backslash-escaped (CommonMark lets any ASCII punctuation be escaped):
-    `\\ ` * _ [ ] ( ) < > ! & | ~ { }` everywhere (no emphasis, code, link, image, autolink, raw HTML,
-    entity, table cell break or strikethrough), a heading/list/quote marker at the start, and a dot
-    inside a word so that a linkifier finds no bare domain ("evil.com" → "evil\\.com")."""
+    One line (newlines would end a table row or start a block), neutralised, and backslash-escaped only
+    where a character could start or end structure, so that ordinary names read as written in a plain
+    viewer too: `\\ ` * [ ] < | ~ { } $` everywhere (no emphasis, code, link, image, autolink, raw HTML,
+    table cell break, strikethrough or math), `_` at a word's edge, `&` before an entity, a heading, list,
+    quote or thematic-break marker at the start, and a dot inside a word that is not a plain decimal number, so that a
+    linkifier finds no bare domain ("evil.com" → "evil\\.com"; "(2.1)" stays)."""
     text = _MD_INLINE.sub(r"\\\1", one_line(text))
-    text = _MD_DOMAIN_DOT.sub(r"\\.", text)
-    if text[:1] in ("#", "+", "-", "="):
-        text = "\\" + text
-    return re.sub(r"^(\d+)\.", r"\1\\.", text)  # "1. foo" would start an ordered list ("1)" is escaped above)
+    text = _MD_UNDERSCORE.sub(r"\\_", text)
+    text = _MD_ENTITY.sub(r"\\&", text)
+    text = _MD_DOMAIN_DOT.sub(lambda m: m.group(1) or "\\.", text)
+    text = _MD_BLOCK_START.sub(lambda m: "\\" + m.group(0), text)
+    return _MD_ORDERED_START.sub(r"\1\\\2", text)
+
+
+def markdown_code(text) -> str:
+    """`text` as an inline code span, which shows every character literally (escapes inside one show their
+    backslash): one line, neutralised, fenced by more backticks than any run of them in the text. For a
+    line of prose, not a table cell (a `|` there would still end the cell)."""
+    text = one_line(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    # A space each side keeps a backtick at an edge off the fence (the renderer strips it), and makes "" a span.
+    pad = " " if text[:1] == "`" or text[-1:] == "`" or not text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def plot_label(text) -> str:
@@ -115,5 +140,5 @@ def csv_cell(text) -> str:
     return "'" + text if text[:1] in FORMULA_START else text
 
 
-__all__ = ["neutralise", "one_line", "html_text", "markdown_text", "plot_label", "terminal_text", "csv_cell",
-           "BIDI_AND_INVISIBLE"]
+__all__ = ["neutralise", "one_line", "html_text", "markdown_text", "markdown_code", "plot_label", "terminal_text",
+           "csv_cell", "BIDI_AND_INVISIBLE"]
