@@ -550,7 +550,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     for v in found:
         counts[v.attack] = counts.get(v.attack, 0) + 1
     print(f"audit {_terminal(', '.join(args.dirs))}: " + ("clean" if not found else
-          f"{len(found)} violations (" + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")"))
+          f"{len(found)} violation{'' if len(found) == 1 else 's'} ("
+          + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")"))
     return EXIT_VIOLATIONS if found else EXIT_OK
 
 

@@ -64,7 +64,7 @@ def test_cli_audits_several_directories_together(tmp_path, capsys):
     assert main(["audit", str(a), str(b)]) == EXIT_VIOLATIONS
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{ATTACK}: {a}/clusters.parquet: node 0.0: size pinned to 12")
-    assert out[-1] == f"audit {a}, {b}: 1 violations ({ATTACK} 1)"
+    assert out[-1] == f"audit {a}, {b}: 1 violation ({ATTACK} 1)"
     assert main(["audit", str(a), str(a)]) != EXIT_OK
     assert "named twice" in capsys.readouterr().err
 
