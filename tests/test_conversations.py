@@ -236,7 +236,7 @@ def test_conversation_text_is_a_setting_of_the_run(tmp_path, tiny_bert_dir, caps
     assert "clustered text: each conversation's transcript" in (whole.dir / "report.md").read_text()
     # an assign run embeds as its reference did: another conversation_text is refused in one line (a review:
     # records embedded whole were placed by centroids of users' turns, and the periods compared)
-    frame.to_parquet(tmp_path / "new.parquet")
+    frame.assign(id=lambda f: "new-" + f.id).to_parquet(tmp_path / "new.parquet")  # new records: other ids
     assign = ["assign", str(users.dir), "--input", str(tmp_path / "new.parquet"), "--no-progress"]
     capsys.readouterr()
     assert main([*assign, "--out", str(tmp_path / "a1"), "--set", "input.conversation_text=transcript"]) != 0

@@ -46,6 +46,14 @@ def bridge(small: int, h: int, big: int = 100) -> dict:
             (t4, d): big, (t4, f): big, (t4, ti): h, (t4, le): h, (t4, va): big}
 
 
+def one_mode_task(small: int) -> dict:
+    """A task of one published mode (C: learning 30) in a mode the global table hides (learning, beside
+    validation `small`, kept by the none row): the hidden modes' total less C's cell is `small`."""
+    a, b, c = TASKS[:3]
+    return {(a, "directive"): 200, (b, "feedback loop"): 200, (c, "learning"): 30, (-1, "validation"): small,
+            (-1, "directive"): 20}
+
+
 def lone_column(small: int) -> dict:
     """Task A: directive 200 − small, validation small; B: feedback loop 200; C: learning 40. A's small cell
     hides A's directive cell too, the only unknown of directive's column."""
@@ -111,6 +119,10 @@ def attack(df: pd.DataFrame, rows: pd.DataFrame, tax, floor: int) -> list[tuple]
         groups += [[(t, u) for u in V if u != v] for v in V]  # a row's rest without one cell
     for v in V:
         groups += [[(s, v) for s in tasks if s != t] for t in tasks]  # a column's rest without one cell
+    published = {(by_name[n.rsplit("::", 1)[0]], n.rsplit("::", 1)[1]) for n in counts.index
+                 if not n.endswith("::not_classified")}
+    hidden_modes = [v for v in V if v not in gshown and not (v == MISSING and missing > 0.5)]
+    groups.append([(t, v) for t in tasks for v in hidden_modes if (t, v) not in published])  # the hidden modes' rest
     for members in groups:
         true = sum(truth.get(c, 0) for c in members)
         if not 1 <= true < floor:
@@ -126,11 +138,12 @@ def attack(df: pd.DataFrame, rows: pd.DataFrame, tax, floor: int) -> list[tuple]
 
 @pytest.mark.parametrize("case,floors", [
     ("bridge", (5, 15)), ("bridge_one", (5, 15)), ("bridge", (10, 30)), ("lone_column", (5, 15)),
-    ("lone_column", (10, 30))])
+    ("lone_column", (10, 30)), ("one_mode_task", (5, 15))])
 def test_no_count_below_the_floor_follows_from_the_tables_together(tax, case, floors):
     min_users, min_records = floors
     table = {"bridge": bridge(2 if min_records == 15 else 5, (min_records + 1) // 2),
-             "bridge_one": bridge(1, 8), "lone_column": lone_column(3 if min_records == 15 else 7)}[case]
+             "bridge_one": bridge(1, 8), "lone_column": lone_column(3 if min_records == 15 else 7),
+             "one_mode_task": one_mode_task(3)}[case]
     df = records(table)
     rows = economic_rows(df, tax, min_users=min_users, min_records=min_records).rows
     assert _table(rows, "onet_task::collaboration", "onet_task_collaboration_count").size > 0  # cells published

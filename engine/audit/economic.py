@@ -153,6 +153,15 @@ def joint_attack(name: str, rows: list[dict], min_records: int) -> list[Violatio
     if found is None:
         return [Violation(ATTACK, name, "onet_task::collaboration", "the task, mode and task × mode counts "
                                                                       "contradict each other")]
-    return [Violation(ATTACK, name, f"onet_task::collaboration: {str(leak.cell[0])[:60]}::{leak.cell[1]}",
-                      f"{leak.what} bounded to [{leak.lo}, {leak.hi}] records by the tables together, below the "
-                      f"floor {min_records}") for leak in found]
+    return [Violation(ATTACK, name, _where(leak), f"{leak.what} bounded to [{leak.lo}, {leak.hi}] records by the "
+                                                   f"tables together, below the floor {min_records}") for leak in found]
+
+
+def _where(leak) -> str:
+    """Where a joint-LP leak is: a task × mode cell, a mode's rest, or the hidden modes' rest."""
+    task, mode = leak.cell
+    if leak.what == "hidden modes":
+        return "collaboration: the hidden modes outside their published task cells"
+    if leak.what == "column":
+        return f"collaboration: {mode} outside its published task cells"
+    return f"onet_task::collaboration: {str(task)[:60]}::{mode}"

@@ -39,7 +39,8 @@ class ReaderView:
 class Leak:
     """A count the published tables bound to [lo, hi], below the floor: the unknown `cell` (row label, mode)
     itself (`what` "cell"), or the rest of its row or published column without it ("row rest", "column
-    rest"), given away because the cell's own value is."""
+    rest"), given away because the cell's own value is; or a sum of unknown cells the published numbers give
+    outright: a published mode's rest ("column", cell (None, mode)) or the hidden modes' ("hidden modes")."""
     what: str
     cell: tuple
     lo: int
@@ -77,7 +78,8 @@ class _System:
             else:
                 hidden_vars += col_vars[v]
                 hidden_known += col_known[v]
-        self._equal(hidden_vars, float(view.hidden_columns) - hidden_known)
+        self.hidden_rest = float(view.hidden_columns) - hidden_known
+        self._equal(hidden_vars, self.hidden_rest)
         self.column_size = {v: len(col_vars[v]) for v in view.modes}
 
     def _equal(self, vs: list[int], value: float) -> None:
@@ -106,6 +108,12 @@ def leaks(view: ReaderView, min_records: int, truth: dict | None = None) -> list
     each other. With `truth` ({(row label, mode): count}, the generator's own table) only counts whose true
     value lies in [1, min_records − 1] are bounded: the bounds hold the truth, so no other count can leak."""
     system = _System(view)
+    # Sums the published numbers give outright: a published mode's records outside its published cells, and the
+    # hidden modes' records outside theirs (a task of one published mode shows its cell in a hidden mode).
+    out = [Leak("column", (None, v), round(x), round(x)) for v, x in system.column_rest.items()
+           if _small(x, min_records)]
+    if _small(system.hidden_rest, min_records):
+        out.append(Leak("hidden modes", (None, None), round(system.hidden_rest), round(system.hidden_rest)))
     asked: dict[int, tuple] = {}  # LP variable → (what, cell)
     for cell, var in system.var.items():
         for what, a, sign in system.targets(cell):
@@ -118,12 +126,11 @@ def leaks(view: ReaderView, min_records: int, truth: dict | None = None) -> list
             else:
                 asked[var] = (what, cell)
     if not asked:
-        return []
+        return out
     # "total": no verdict once a feasible point puts the count at the floor, so most need no solve of their own
     bounds = system.lp.solve({var: "total" for var in asked}, min_records)
     if bounds is None:
         return None
-    out = []
     for var, (what, cell) in asked.items():
         b = bounds.get(var)
         if b is None or b[0] is None or b[1] is None:
@@ -173,14 +180,19 @@ def _smallest_shown(size, shown, cells) -> int | None:
     return t * size.shape[1] + v
 
 
-def more_to_hide(found: list[Leak], size, shown, pub) -> set[int]:
+def more_to_hide(found: list[Leak], size, shown, pub, gshown) -> set[int]:
     """Flat cell indexes [t·V + v] to hide so that each leak's cell is no longer given back: another published
-    cell of its row (the rest of its column was what the reader subtracted) and of its column (its row's)."""
+    cell of its row (the rest of its column was what the reader subtracted) and of its column (its row's);
+    for a rest given outright, the smallest published cell of that mode (or of the hidden modes)."""
     T1, V = size.shape
     rows_of_pub = [t for t in range(T1) if pub[t]]
     out = set()
     for leak in found:
         t, v = leak.cell
+        if leak.what in ("column", "hidden modes"):
+            modes = [v] if leak.what == "column" else [u for u in range(V) if not gshown[u]]
+            out.add(_smallest_shown(size, shown, [(r, u) for r in rows_of_pub for u in modes]))
+            continue
         in_row = isinstance(t, (int, np.integer)) and pub[t]
         if leak.what in ("cell", "column rest") and in_row:
             out.add(_smallest_shown(size, shown, [(t, u) for u in range(V) if u != v]))
@@ -204,7 +216,7 @@ def protect_jointly(size, shown, pub, task_shown, gshown, min_records: int, repr
         if not found:
             return shown, rounds
         rounds += 1
-        hide = more_to_hide(found, size, shown, pub)
+        hide = more_to_hide(found, size, shown, pub, gshown)
         shown = shown.copy()
         if hide:
             shown.ravel()[sorted(hide)] = False
