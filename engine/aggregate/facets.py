@@ -10,7 +10,7 @@ a parent's cell minus its children's from pinning a hidden one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -218,14 +218,19 @@ def protect_hierarchy(child: FacetCells, parent: FacetCells, parent_of: np.ndarr
 def facet_cells_tree(node_labels: list[np.ndarray], published: list[np.ndarray], parents: list[np.ndarray],
                      facet_values, user_codes, *, facet: str, min_users: int, min_records: int,
                      epsilon: float | None = None, seed: int = 0, secondary: bool = True,
-                     node_sizes: list[np.ndarray] | None = None, noise: "NoisePlan | None" = None) -> list[FacetCells]:
+                     node_sizes: list[np.ndarray] | None = None, noise: "NoisePlan | None" = None,
+                     known_unions: Sequence[Collection[str | None]] = ()) -> list[FacetCells]:
     """One facet's cells at every level (base first), decided top-down: each level's cells are protected
     against its parents' (`protect_hierarchy`) when `secondary`. With noise (a NoisePlan, or `epsilon`
     alone for a plan covering this facet only) the cells are noised as engine.privacy.noise describes and
-    `node_sizes` (each level's noised sizes) are the totals they are made consistent with."""
+    `node_sizes` (each level's noised sizes) are the totals they are made consistent with.
+    known_unions: sets of values (None = missing) whose summed whole-run records another table publishes (the
+    Economic Index's not_classified row of the values it hides); every level protects each sum as well."""
     floors = dict(min_users=min_users, min_records=min_records)
     validate_privacy_params(min_users, min_records, epsilon, seed)
     noise = _plan(noise, epsilon, len(node_labels), facet)
+    if noise is not None and any(len(u) for u in known_unions):
+        raise ConfigError("known_unions (the Economic Index's hidden values) are not supported with noise")
     if noise is not None:
         users = as_index_array(user_codes, "user_codes")
         return _noised_cells_tree([as_index_array(x, "node_labels") for x in node_labels],
@@ -234,16 +239,83 @@ def facet_cells_tree(node_labels: list[np.ndarray], published: list[np.ndarray],
                                   secondary=secondary, node_sizes=node_sizes)
     out: list[FacetCells | None] = [None] * len(node_labels)
     top = len(node_labels) - 1
+    unions = _union_values(known_unions, facet_values, user_codes) if secondary else None
     for level in range(top, -1, -1):
         out[level] = facet_cells(node_labels[level], published[level], facet_values, user_codes, facet=facet,
                                  seed=seed, secondary=secondary, **floors)
-        if secondary and level < top:
-            protect_hierarchy(out[level], out[level + 1], as_index_array(parents[level], "parents"),
-                              np.asarray(published[level], bool), **floors)
-        elif secondary:
-            protect_hierarchy(out[level], _known_totals(node_labels[top], facet_values, user_codes, facet),
-                              np.zeros(len(published[top]), np.int64), np.asarray(published[top], bool), **floors)
+        if not secondary:
+            continue
+        if level < top:
+            parent, parent_of = out[level + 1], as_index_array(parents[level], "parents")
+        else:
+            parent = _known_totals(node_labels[top], facet_values, user_codes, facet)
+            parent_of = np.zeros(len(published[top]), np.int64)
+        _protect_level(out[level], parent, parent_of, np.asarray(published[level], bool), node_labels[level],
+                       unions, **floors)
     return out  # type: ignore[return-value]
+
+
+def _union_values(known_unions: Sequence[Collection[str | None]], facet_values, user_codes):
+    """(codes [N], users [N], [value indexes [u] per non-empty union]) in `encode_values`' names; None when
+    there is no union (then nothing more is encoded)."""
+    unions = [u for u in known_unions if len(u)]
+    if not unions:
+        return None
+    users = as_index_array(user_codes, "user_codes")
+    codes, names = encode_values(facet_values, len(users))
+    index = {n: i for i, n in enumerate(names)}
+    spelled = [{MISSING if v is None else str(v) for v in u} for u in unions]
+    return codes, users, [np.array(sorted(index[v] for v in s if v in index), np.int64) for s in spelled]
+
+
+def _protect_level(cells: FacetCells, parent: FacetCells, parent_of: np.ndarray, published: np.ndarray, labels,
+                   unions, *, min_users: int, min_records: int) -> None:
+    """One level against its parents' cells (`protect_hierarchy`; the top level's parent is the whole run,
+    `_known_totals`) and, at every level, against each union's known sum (`protect_union`: a level's cells of
+    the union's values and its unclustered records sum to the same published total, whatever the level),
+    repeated until nothing changes (each rule may leave the other a lone hidden cell; both only ever hide)."""
+    floors = dict(min_users=min_users, min_records=min_records)
+    if unions is None:
+        protect_hierarchy(cells, parent, parent_of, published, **floors)
+        return
+    codes, users, value_sets = unions
+    labels = as_index_array(labels, "node_labels")
+    while True:
+        before = cells.shown.copy()
+        protect_hierarchy(cells, parent, parent_of, published, **floors)
+        for values in value_sets:
+            protect_union(cells, labels, codes, users, published, values, **floors)
+        if np.array_equal(before, cells.shown):
+            return
+
+
+def protect_union(cells: FacetCells, labels: np.ndarray, codes: np.ndarray, users: np.ndarray,
+                  published: np.ndarray, values: np.ndarray, *, min_users: int, min_records: int) -> None:
+    """One level's cells of `values` [u] (value indexes) as one group whose whole-run total is known: its
+    unknown part — hidden cells, the values' records in unpublished nodes and in no cluster — must hold 0,
+    or ≥ min_records records from ≥ min_users users over ≥ 2 unknowns (each unpublished node one, the
+    unclustered records one); else its smallest shown cell is hidden too (`protect_groups`).
+    labels, codes, users [N] (labels: the level's node per record, −1: no cluster), published [n] bool."""
+    if not len(values):
+        return
+    size = cells.decide()[0]
+    in_union = np.isin(codes, values)
+    clustered = labels >= 0
+    outside = in_union & ~clustered  # the union's records in no cell here: unclustered, or in unpublished nodes
+    outside[clustered] = in_union[clustered] & ~published[labels[clustered]]
+    unknown_parts = int((~published).sum()) + int((in_union & ~clustered).any())
+    users_in_cell = _users_by_group(cells.record_cell, cells.record_users, len(cells.node))
+    outside_users = users[outside]
+
+    def users_ok(_g, hidden):
+        if min_users <= 1:
+            return True
+        return len(np.unique(np.concatenate([outside_users] + [users_in_cell(i) for i in hidden]))) >= min_users
+
+    group = np.where(np.isin(cells.value, values), 0, 1)  # group 1: every other cell, left alone
+    cells.shown = protect_groups(group, size, cells.shown, np.array([True, False]), min_records=min_records,
+                                 users_ok=users_ok, known_hidden=np.array([unknown_parts, 0]),
+                                 extra_hidden=np.array([int(outside.sum()), 0]))
 
 
 def _known_totals(top_labels: np.ndarray, facet_values, user_codes, facet: str) -> FacetCells:

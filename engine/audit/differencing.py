@@ -51,6 +51,7 @@ from collections import defaultdict
 from fractions import Fraction
 
 from clio_engine.audit.files import RunView, Violation
+from clio_engine.aggregate.facets import MISSING
 from clio_engine.audit.lp import _LP, _tolerance, _verdict
 
 ATTACK = "differencing"
@@ -224,8 +225,8 @@ def facet_system(view: RunView, facet: str, lp: _LP, tree: _Tree, values: list[s
                 lp.share(h, tree.size[n], float(r["share"]), slack)
         if hid:
             hidden_rows[n] = h
-    _known_totals(view, facet, lp, tree, cell, values)
     published_values = {n: {r["value"] for r in rows if not r["suppressed"]} for n, rows in by_node.items()}
+    unlisted_sum = _known_totals(view, facet, lp, tree, cell, values, published_values)
     targets = [(cell[n, v], f"node {n} {facet}={v}", "cell") for n in tree.members
                if not (n in by_node or n in tree.unassigned or (n in tree.row and tree.row[n].get("published")))
                for v in sorted(published_values.get(tree.parent_of.get(n), ()))]
@@ -243,7 +244,7 @@ def facet_system(view: RunView, facet: str, lp: _LP, tree: _Tree, values: list[s
                 lp.eq.append(({total: 1.0, **{cell[c, v]: -1.0 for c in unknown}}, 0.0))
                 groups.append((total, f"node {p} {facet}={v}: its children's hidden cells", "total"))
     targets = ([(h, f"node {n} {facet}=(suppressed)", "total") for n, h in hidden_rows.items()] + targets
-               + hidden_cells + groups)
+               + hidden_cells + groups + unlisted_sum)
     return cell, targets
 
 
@@ -271,29 +272,76 @@ def cell_finding(where: str, mode: str, why: str) -> str:
     return f"cell of an unpublished node {why}"
 
 
-def _known_totals(view: RunView, facet: str, lp: _LP, tree: _Tree, cell: dict, values: list[str]) -> None:
+def _known_totals(view: RunView, facet: str, lp: _LP, tree: _Tree, cell: dict, values: list[str],
+                  published_values: dict[str, set]) -> list[tuple[int, str, str]]:
     """Rows for a facet value's whole-run total published by another table (`view.facet_totals`): the top
     nodes' cells of the value plus its unclustered records u_v ≥ 0 make the total; where the whole-run record
     count is published too, Σ u_v + T ≤ it (T the clustered total), so when every record is clustered each
-    total is exactly a sum of top cells. Left out with noise (the totals are noised queries of their own)."""
+    total is exactly a sum of top cells. The table's not_classified row adds one more (`_not_classified`).
+    Left out with noise (the totals are noised queries of their own). Returns the targets it adds."""
     totals = view.facet_totals.get(facet)
     top = [n for n in tree.children.get(None, []) if n in tree.members]
     if not totals or not top or view.noise_bound:
-        return
+        return []
     # The Economic Index strips (and lower-cases collaboration modes): "Directive" and "directive " are one total.
     spelled = defaultdict(list)
     for value in values:
-        spelled[str(value).strip().casefold()].append(value)
+        spelled[_spelling(value)].append(value)
     unclustered = []
     for value, total in totals.items():
-        same = spelled.get(str(value).strip().casefold())
+        same = spelled.get(_spelling(value))
         if not same:
             continue  # a value no facet row publishes lies in the lumped "(unlisted)" cells: no single equation
         u = lp.var()
         unclustered.append(u)
         lp.eq.append(({**{cell[n, v]: 1.0 for n in top for v in same}, u: 1.0}, float(total)))
+    targets = _not_classified(view, facet, lp, top, cell, values, published_values, spelled, unclustered)
     if unclustered and view.usage_total is not None:
         lp.le.append(({**{u: 1.0 for u in unclustered}, tree.size[None]: 1.0}, float(view.usage_total)))
+    return targets
+
+
+def _spelling(value) -> str:
+    return str(value).strip().casefold()
+
+
+def _not_classified(view: RunView, facet: str, lp: _LP, top: list[str], cell: dict, values: list[str],
+                    published_values: dict[str, set], spelled: dict, unclustered: list) -> list[tuple[int, str, str]]:
+    """The table's not_classified row is the summed whole-run records of the values it does not list (red team
+    F3: it hid FR and NO, the clusters showed FR's 30, and 33 − 30 gave NO's 3 back). Equation: the top cells of
+    the facet's values it does not list + their share x of the "(unlisted)" cells + their unclustered records
+    = not_classified; x is the "(unlisted)" cells less the records y of values it lists that no facet row names.
+    The records without a value are its missing part: listed when the table's rows fall short of the total
+    (then their count is known), else among the hidden ones. Target: not_classified − the shown top cells of
+    those values (below the floor and ≥ 1: the hidden values' rest is small)."""
+    nc = view.facet_not_classified.get(facet)
+    if nc is None:
+        return []
+    totals = view.facet_totals[facet]
+    listed = {v for value in totals for v in spelled.get(_spelling(value), ())}
+    rest = None if view.usage_total is None else float(view.usage_total) - sum(totals.values()) - float(nc)
+    if rest is not None and rest >= 0.5 and MISSING in values:  # the missing part is shown: a known total
+        u = lp.var()
+        unclustered.append(u)
+        lp.eq.append(({**{cell[n, MISSING]: 1.0 for n in top}, u: 1.0}, rest))
+    hidden = [v for v in values if v != UNLISTED and v not in listed
+              and (v != MISSING or (rest is not None and rest < 0.5))]
+    if rest is None:  # the missing part may be listed or hidden: a slack for its records, not an unclustered sum
+        y_max, u_hidden = None, lp.var()
+    else:
+        y_max = sum(t for value, t in totals.items() if _spelling(value) not in spelled)
+        y_max += rest if rest >= 0.5 and MISSING not in values else 0.0
+        u_hidden = lp.var()
+        unclustered.append(u_hidden)
+    x, y = lp.var(), lp.var(0.0, y_max)
+    lp.eq.append(({x: 1.0, y: 1.0, **{cell[n, UNLISTED]: -1.0 for n in top}}, 0.0))
+    lp.eq.append(({**{cell[n, v]: 1.0 for n in top for v in hidden}, x: 1.0, u_hidden: 1.0}, float(nc)))
+    shown = [(n, v) for n in top for v in hidden if v in published_values.get(n, ())]
+    if not shown:
+        return []  # nothing of those values is published here: the row is the economic table's own total
+    r = lp.var()
+    lp.eq.append(({r: 1.0, **{cell[key]: 1.0 for key in shown}}, float(nc)))
+    return [(r, f"{facet}: not_classified (values the economic table hides) less their shown top cells", "total")]
 
 
 def _fractions(view: RunView) -> list[Violation]:

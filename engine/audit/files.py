@@ -11,6 +11,7 @@ from clio_engine.errors import InputError
 from clio_engine.explorer.page import page_data
 
 PRIVATE = "private"
+NOT_CLASSIFIED = "not_classified"  # the Economic Index's row of a table's hidden values (economic.aggregates)
 MARKERS = ("manifest.json", "clusters.parquet", "tree.json", "aggregates.csv", "explorer.html")
 
 
@@ -44,6 +45,8 @@ class RunView:
     # top nodes' shown cells of it bounds their hidden ones.
     facet_totals: dict[str, dict[str, float]] = field(default_factory=dict)
     usage_total: float | None = None
+    # The same tables' not_classified rows: the summed records of the values a table does not list.
+    facet_not_classified: dict[str, float] = field(default_factory=dict)
 
     @property
     def noise_bound(self) -> float:
@@ -116,7 +119,20 @@ def load_view(root: Path, *, min_users: int | None = None, min_records: int | No
     view.facets = view.tables.get("facets.parquet")
     for rows in view.tables.values():
         _read_facet_totals(rows, view)
+    _name_collaboration_totals(view)
     return view
+
+
+def _name_collaboration_totals(view: RunView) -> None:
+    """The Economic Index keys the modes' table "collaboration"; the cluster facet is the column it read
+    (`economic.collaboration_column`, in the manifest): its totals are that facet's."""
+    stages = (view.manifest or {}).get("stages") if isinstance(view.manifest, dict) else None
+    column = ((stages or {}).get("economic") or {}).get("collaboration_column") if isinstance(stages, dict) else None
+    if not isinstance(column, str) or column == "collaboration" or "collaboration" not in view.facet_totals:
+        return
+    view.facet_totals.setdefault(column, view.facet_totals["collaboration"])
+    if "collaboration" in view.facet_not_classified:
+        view.facet_not_classified.setdefault(column, view.facet_not_classified["collaboration"])
 
 
 def _total_of(r: dict) -> tuple[str, object] | None:
@@ -141,7 +157,9 @@ def _read_facet_totals(rows: list[dict], view: RunView) -> None:
         except (TypeError, ValueError):
             continue
         found = _total_of(r)
-        if found is not None and found[1] is not None:
+        if found is not None and str(found[1]) == NOT_CLASSIFIED:  # not a value: the unlisted values' sum
+            view.facet_not_classified[found[0]] = value
+        elif found is not None and found[1] is not None:
             view.facet_totals.setdefault(found[0], {})[str(found[1])] = value
         elif (r.get("geography"), r.get("facet"), r.get("variable")) == ("global", "total", "usage_count"):
             view.usage_total = value

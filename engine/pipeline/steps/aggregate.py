@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -23,6 +24,7 @@ def _compute(ctx):
     pubs, levels = ctx["privacy"], ctx["hierarchy"].tree.levels
     floors = dict(min_users=p.min_users, min_records=p.min_records)
     parts, before, after, total = [], 0, 0, 0
+    unions = economic_unions(ctx)
     for facet in records.facet_columns:
         # Facet values are labels: bidi and zero-width characters and surrounding blanks never mean anything
         # there (SPEC §4), and the Economic Index tables clean them the same way (`facet_label`).
@@ -36,7 +38,8 @@ def _compute(ctx):
         cells = facet_cells_tree(labels, [pub.published for pub in pubs], [lv.parent for lv in levels], values,
                                  users, facet=facet, **floors, noise=noise_plan(ctx), seed=seed,
                                  secondary=p.secondary_suppression,  # top-down: cells checked against parents'
-                                 node_sizes=[pub.reported_records for pub in pubs])
+                                 node_sizes=[pub.reported_records for pub in pubs],
+                                 known_unions=unions.get(facet, ()))
         for level in range(len(pubs)):
             c = cells[level]
             size = c.decide()[0]  # the reported counts (noised with epsilon): this cost goes into release/
@@ -53,6 +56,37 @@ def _compute(ctx):
     return table, {"facets": records.facet_columns, "cells": table.num_rows, "published_cell_record_share": cost}
 
 
+def economic_unions(ctx) -> dict[str, list[frozenset]]:
+    """{facet: [values]} per global Economic Index table over that facet's column (collaboration, each
+    geography): the values it hides, whose sum it publishes as not_classified (red team F3: a cluster cell of
+    one of them, subtracted, gave back the others). Empty without the layer. Computed from the records the
+    economic stage counts (all accepted, HDBSCAN noise too), as its stage builds them."""
+    from clio_engine.economic.hidden_values import COLLABORATION, economic_hidden_values
+    from clio_engine.pipeline.steps.economic import enabled
+
+    cfg = ctx.cfg
+    if not enabled(cfg):
+        return {}
+    e, loaded = cfg.economic, ctx["facets"]
+    names = set(loaded.records.facet_columns)
+    frame = pd.DataFrame({"user": loaded.users})
+    if e.collaboration_column and e.collaboration_column in names:
+        frame[COLLABORATION] = loaded.records.table.column(e.collaboration_column).to_pylist()
+    geos = [g for g in e.geography_columns if g in names]
+    for g in geos:  # a geography named "collaboration" replaces the modes' column there too
+        frame[g] = loaded.records.table.column(g).to_pylist()
+    hidden = economic_hidden_values(frame, min_users=cfg.privacy.min_users, min_records=cfg.privacy.min_records,
+                                    geography_columns=geos)
+    out: dict[str, list[frozenset]] = {}
+    if COLLABORATION in hidden:
+        facet = COLLABORATION if COLLABORATION in geos else e.collaboration_column
+        out.setdefault(facet, []).append(hidden[COLLABORATION])
+    for g in geos:
+        if g in hidden:
+            out.setdefault(g, []).append(hidden[g])
+    return out
+
+
 def _load(ctx):
     return pq.read_table(ctx.rd / FILE)
 
@@ -65,5 +99,6 @@ def empty_facets() -> pa.Table:
 
 register_stage(Stage("aggregate", _compute, _load, upstream=("facets", "hierarchy", "privacy"),
                      reads=("privacy.min_users", "privacy.min_records", "privacy.secondary_suppression", *PLAN_READS,
-                            "economic.collaboration_column", "seed"),
-                     artifacts=(FILE,), version=7))  # 7: no cell share without cells (6: collaboration folded)
+                            "economic.collaboration_column", "economic.taxonomy", "economic.geography_columns", "seed"),
+                     artifacts=(FILE,), version=8))  # 8: the economic tables' hidden values as one known sum (7: no
+# cell share without cells; 6: collaboration folded)
