@@ -68,7 +68,8 @@ def test_stored_numbers_are_not_text(tmp_path):
     root = _release(tmp_path / "r", {"clusters.parquet": (tmp_path / "clusters.parquet").read_bytes(),
                                      "tree.json": json.dumps(tree),
                                      "aggregates.csv": "facet,variable,value\nglobal,count,4111\nglobal,share,0.4111\n",
-                                     "report.md": "Sizes 34111 and 0.41115; digest a4111f, 4111.5 records.\n"})
+                                     "report.md": "Sizes 34111 and 0.41115; digest 3f2a4111fe9c0b7d1e2a3b4c5d6e7f80, "
+                                                  "4111.5 records.\n"})
     assert _found(root, ["4111", "0134"]) == set()
 
 
@@ -79,7 +80,7 @@ def test_numeric_canary_found_as_a_whole_number_in_text(tmp_path):
     root = _release(tmp_path / "r", {"clusters.parquet": (tmp_path / "clusters.parquet").read_bytes(),
                                      "tree.json": json.dumps({"nodes": [[{"name": "Call 0134"}]]}),
                                      "aggregates.csv": "cluster,example\n0.0,ref 4111\n0.1,none\n",
-                                     "report.md": "- Contact +1 415 555 0134.\n",
+                                     "report.md": "- Contact Jenny0134 (a digit canary beside letters).\n",
                                      "explorer.html": "<p>card 4111 1111</p>"})
     assert _found(root, ["4111", "0134"]) == {
         ("clusters.parquet", "4111"), ("tree.json", "0134"), ("aggregates.csv", "4111"), ("report.md", "0134"),

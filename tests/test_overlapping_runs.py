@@ -90,7 +90,9 @@ def test_runs_written_before_record_keys_are_matched_by_id_unless_their_ids_are_
     assert shared_records(table(["a", "b"], keys=[1, 2]), table(["b"])) == (1, "b", "id")
     # with keys on both sides the keys decide: the same ids with other keys are other records
     assert shared_records(table(["a", "b"], keys=[1, 2]), table(["a", "b"], keys=[3, 2])) == (1, "b", "id, user and text")
-    assert shared_records(table(["0", "1"], keys=[5, 6]), table(["0"], keys=[5])) == (1, "0", "id, user and text")
+    # keys of runs without ids (row numbers) match too: their keys are of the user and text alone
+    assert shared_records(table(["0", "1"], keys=[5, 6]), table(["0"], keys=[5])) == (1, "0",
+                                                                                   "user and text (no id column)")
 
 
 def test_record_keys_are_of_the_id_and_the_text_as_read():
@@ -106,3 +108,20 @@ def test_record_keys_are_of_the_id_and_the_text_as_read():
     assert users[0] != other[0] and (users[1:] == other[1:]).all() and users[2] == keys[2]
     # facet extraction replaced the clustered texts and dropped row 1: keys still of the input's own texts
     assert (keys_of_rows(raw, np.array([0, 2])) == keys[[0, 2]]).all()
+
+
+def test_without_an_id_column_a_record_put_in_front_still_counts_as_shared():
+    """Review: the row numbers stood in for the ids in the key, so one record put in front of last month's file
+    changed every key and the run of A's records plus one was accepted. Without ids, user and text decide."""
+    def records(texts, users):
+        return pa.table({"row": pa.array(range(len(texts)), pa.int64()), "id": pa.array([str(i) for i in
+                         range(len(texts))]), "text": texts, "user_id": users})
+
+    old = records(["plan a trip", "fix a bug", "write a poem"], ["ann", "bo", "cy"])
+    new = records(["a new request", "plan a trip", "fix a bug", "write a poem"], ["dee", "ann", "bo", "cy"])
+    keep = [pa.table({"row": t.column("row"), "id": t.column("id"), KEY: pa.array(record_keys(t))}) for t in (new, old)]
+    assert shared_records(*keep) == (3, "1", "user and text (no id column)")
+    # with ids, the ids count: the same texts under other ids are other records
+    with_ids = [t.set_column(1, "id", pa.array([f"{p}{i}" for i in range(t.num_rows)])) for t, p in ((new, "n"), (old, "o"))]
+    keep = [pa.table({"row": t.column("row"), "id": t.column("id"), KEY: pa.array(record_keys(t))}) for t in with_ids]
+    assert shared_records(*keep)[0] == 0

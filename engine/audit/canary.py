@@ -32,14 +32,31 @@ def attack(view: RunView, tokens: list[str]) -> list[Violation]:
     return out
 
 
+HEX = frozenset("0123456789abcdefABCDEF")
+DIGEST = 16  # a run of at least this many hex digits is a hash or an id (config and model digests), not words
+
+
 def _matcher(token: str):
     """A test for `token` in a text: a substring, or for digits alone a whole number (not part of a longer
-    number or word: `4111` is not in `34111`, `0.41115`, `4111.5` or a hex digest `a4111f`)."""
+    number, `4111` is not in `34111`, `0.41115` or `4111.5`, nor of a hex digest; beside letters it is found:
+    `Jenny8675309`, `id=4111a`)."""
     if not token.isdigit():
         return lambda text: token in text
-    # Not after or before a letter or digit, nor a decimal point that joins it to more digits.
-    whole = re.compile(rf"(?<![^\W_])(?<!\d\.){re.escape(token)}(?![^\W_])(?!\.\d)")
-    return lambda text: whole.search(text) is not None
+    # Not after or before a digit, nor a decimal point that joins it to more digits.
+    whole = re.compile(rf"(?<!\d)(?<!\d\.){re.escape(token)}(?!\d)(?!\.\d)")
+
+    def found(text: str) -> bool:
+        return any(not _inside_digest(text, m.start(), m.end()) for m in whole.finditer(text))
+    return found
+
+
+def _inside_digest(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] lies in a run of ≥ DIGEST hex digits."""
+    while start > 0 and text[start - 1] in HEX:
+        start -= 1
+    while end < len(text) and text[end] in HEX:
+        end += 1
+    return end - start >= DIGEST
 
 
 def _texts(view: RunView, path: Path) -> list[str]:

@@ -204,7 +204,8 @@ def _read_records(records: pd.DataFrame, taxonomy: Taxonomy, geography_columns: 
         if (known < 0).any():
             raise InputError(f"records.collaboration holds {values[known < 0][0]!r}; expected one of {list(MODES)} "
                              "or missing")
-        mode = np.where(codes < 0, MISSING, known[codes]).astype(np.int64)
+        # a column of no value at all (every cell empty) has nothing to index: every record is missing
+        mode = np.where(codes < 0, MISSING, known[np.maximum(codes, 0)] if len(known) else MISSING).astype(np.int64)
     return out["user"], out["task"], mode
 
 

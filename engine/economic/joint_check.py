@@ -196,7 +196,7 @@ def more_to_hide(found: list[Leak], size, shown, pub, gshown) -> set[int]:
         in_row = isinstance(t, (int, np.integer)) and pub[t]
         if leak.what in ("cell", "column rest") and in_row:
             out.add(_smallest_shown(size, shown, [(t, u) for u in range(V) if u != v]))
-        if leak.what in ("cell", "row rest"):
+        if leak.what in ("cell", "row rest") or not in_row:  # a block's cell: only its column has published cells
             out.add(_smallest_shown(size, shown, [(r, v) for r in rows_of_pub if r != t]))
     out.discard(None)
     return out
@@ -217,6 +217,8 @@ def protect_jointly(size, shown, pub, task_shown, gshown, min_records: int, repr
             return shown, rounds
         rounds += 1
         hide = more_to_hide(found, size, shown, pub, gshown)
+        if not hide and not shown[pub].any():  # no task × mode cell is left to hide: what is left, the task and
+            return shown, rounds  # mode tables give alone (each protected by its own rules)
         shown = shown.copy()
         if hide:
             shown.ravel()[sorted(hide)] = False

@@ -8,8 +8,10 @@ same difference. So `clio-engine assign` refuses new records the reference run a
 
 A record is the same record when its id, its user id and its text are (`record_key`, kept per record in
 `private/assignments.parquet`): ids alone would match the same counter restarted in each export, texts alone
-the same short request of two people. A run written before the keys were kept is matched by id, unless its
-ids are its row numbers (its input had no id column), which say nothing about which records two runs share.
+the same short request of two people. Without an id column (the ids are the row numbers) the user id and the
+text decide: a request a person repeats in the next period then counts as the same record (give ids). A run
+written before the keys were kept is matched by id, unless its ids are its row numbers, which say nothing
+about which records two runs share.
 """
 from __future__ import annotations
 
@@ -29,8 +31,12 @@ KEY = "record_key"
 
 def record_keys(table: pa.Table) -> np.ndarray:
     """[N] uint64 hash of each record's id, user id and text (`table`: the records' `id`, `text` and, where
-    the input has user ids, `user_id` columns)."""
+    the input has user ids, `user_id` columns; `row` too where the ids may be row numbers). Ids that are
+    the row numbers (no id column) are left out: one record put in front of last month's file would
+    otherwise change every key."""
     ids = pc.cast(table.column("id"), pa.string())  # as assignments.parquet keeps them: "7" and 7 are one id
+    if "row" in table.column_names and _row_numbers(table):
+        ids = pa.nulls(table.num_rows, pa.string())
     users = (pc.cast(table.column("user_id"), pa.string()) if "user_id" in table.column_names
              else pa.nulls(table.num_rows, pa.string()))
     pair = pa.table({"id": ids, "user": users, "text": table.column("text")})
@@ -60,14 +66,16 @@ def counted_records(run: Path) -> pa.Table:
 
 def _row_numbers(t: pa.Table) -> bool:
     """Whether every id of `t` is its row number (the input had no id column)."""
-    return t.num_rows > 0 and pc.all(pc.equal(pc.cast(t.column("row"), pa.string()), t.column("id"))).as_py()
+    ids = pc.cast(t.column("id"), pa.string())
+    return t.num_rows > 0 and pc.all(pc.equal(pc.cast(t.column("row"), pa.string()), ids)).as_py()
 
 
 def shared_records(new: pa.Table, old: pa.Table) -> tuple[int, str | None, str]:
     """(how many records of `new` `old` holds too, the smallest id among them, what matched them: "id and
     text" or "id"); tables as `counted_records`."""
     if KEY in new.column_names and KEY in old.column_names:
-        basis, column = "id, user and text", KEY
+        basis = "user and text (no id column)" if _row_numbers(new) or _row_numbers(old) else "id, user and text"
+        column = KEY
     elif _row_numbers(new) or _row_numbers(old):
         return 0, None, "row numbers"
     else:
