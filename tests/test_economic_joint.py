@@ -194,3 +194,13 @@ def test_the_audit_flags_the_table_without_the_joint_check_and_passes_it_with(ta
     assert found and all(v.attack == "differencing" and "by the tables together" in v.what for v in found), found
     what = "cell bounded to [2, 2]" if case == "bridge" else "row rest bounded to [3, 3]"
     assert any(what in v.what for v in found), found
+
+
+def test_a_collaboration_column_without_any_value_counts_every_record_as_missing(tax):
+    """Review: a column of empty cells only (None, blanks) ended in an IndexError (exit 1), in the economic
+    stage and, since the cluster cells are protected against the economic tables, in the aggregate stage."""
+    df = records({(t, None): 40 for t in TASKS[:3]})
+    df["collaboration"] = [None, " ", ""] * (len(df) // 3)
+    rows = economic_rows(df, tax, min_users=5, min_records=15).rows
+    assert _table(rows, "onet_task", "onet_task_count").sum() == len(df)
+    assert _table(rows, "collaboration", "collaboration_count").drop("not_classified", errors="ignore").empty
