@@ -503,7 +503,7 @@ def test_noise_interval_comes_from_the_manifests_noise_scale(tmp_path):
 
 def test_the_lp_gives_the_same_verdicts_without_scipys_bundled_highs_bindings(tmp_path, monkeypatch):
     """`_LP.solve` falls back to `linprog` per solve where scipy's private HiGHS bindings are not usable."""
-    from clio_engine.audit import lp
+    from clio_engine import lp_bounds as lp
 
     def unavailable(_):
         raise ImportError("no bindings")

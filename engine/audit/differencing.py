@@ -37,9 +37,9 @@ only below the floor, and so is the sum of a parent cell's hidden child cells (t
 the shown ones); each suppressed cell of a published node, and each cell of an unpublished node, only
 when pinned. Distinct-user counts are not additive
 and are left out. One system for the sizes and one per facet (cells of every node and value, sizes
-shared); `lp._LP.solve` splits each into independent components once published numbers are constants, keeps
+shared); `lp_bounds._LP.solve` splits each into independent components once published numbers are constants, keeps
 one warm-started HiGHS model per component, and skips targets whose verdict the feasible points already
-found settle (exactly: see `lp._LP`). Timings on 2 cores (run dir and its release): the demo of 2,000 records
+found settle (exactly: see `lp_bounds._LP`). Timings on 2 cores (run dir and its release): the demo of 2,000 records
 ~1 s, of 20,000 records ~15 s (30 s with 8 random points per component), the economic demo of 20,000 records
 70 s (7 minutes with 8 random points: its country facet has one component of 34,000 cells and 21,600 targets).
 """
@@ -52,7 +52,7 @@ from fractions import Fraction
 
 from clio_engine.audit.files import RunView, Violation
 from clio_engine.aggregate.facets import MISSING
-from clio_engine.audit.lp import _LP, _tolerance, _verdict
+from clio_engine.lp_bounds import _LP, _tolerance, _verdict
 
 ATTACK = "differencing"
 UNLISTED = "(unlisted)"

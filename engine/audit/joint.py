@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from clio_engine.audit.differencing import UNLISTED, _cell_rows, _slack, _Tree, cell_finding, facet_system
 from clio_engine.audit.files import RunView, Violation
-from clio_engine.audit.lp import _LP, _verdict
+from clio_engine.lp_bounds import _LP, _verdict
 
 ATTACK = "differencing-across-releases"
 

@@ -1,5 +1,5 @@
 """The task × collaboration table as a reader holding every published number solves it: one linear program
-over every count the Economic Index tables leave out, each small count bounded (`clio_engine.audit.lp`).
+over every count the Economic Index tables leave out, each small count bounded (`clio_engine.lp_bounds`).
 
 Row and column rules (`aggregates._protect`) can each pass while the whole system gives a count back (red team
 rt53): a hidden cell that is the only link between two blocks of hidden cells equals a sum of row rests minus
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from clio_engine.audit.lp import _LP, ROUND
+from clio_engine.lp_bounds import _LP, ROUND
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""Bounds on the unknown counts of the differencing attack, and what they give away.
+"""Bounds on unknown counts given every published number, and what they give away: the audit's differencing
+attacks and the Economic Index generator's joint check (`economic.joint_check`) both solve with it, so it sits
+under neither package.
 
 `_LP` is built row by row (variables with bounds, equalities, ≤ rows, share bands); `solve` bounds many
 variables at once with HiGHS (scipy's bundled copy, the LP relaxation of the integer problem): one
