@@ -39,8 +39,10 @@ def attack(view: RunView) -> list[Violation]:
     return out
 
 
-def table_attack(name: str, rows: list[dict], min_records: int) -> list[Violation]:
-    counts: dict[tuple[str, str, str, int], dict[str, float]] = defaultdict(dict)  # (geography, facet, variable, level)
+def tables_of(rows: list[dict]) -> dict[tuple[str, str, str, int], dict[str, float]]:
+    """{(geography, facet, variable, level): {label: value}} of a long table's rows, in one pass; a label is the
+    row's cluster_name for the global rows and its geo_id otherwise."""
+    counts: dict[tuple[str, str, str, int], dict[str, float]] = defaultdict(dict)
     for r in rows:
         try:
             value, level = float(r["value"]), int(float(r.get("level") or 0))
@@ -49,6 +51,11 @@ def table_attack(name: str, rows: list[dict], min_records: int) -> list[Violatio
         key = (str(r.get("geography")), str(r.get("facet")), str(r.get("variable")), level)
         label = str(r.get("cluster_name")) if str(r.get("geo_id")) == GLOBAL else str(r.get("geo_id"))
         counts[key][label] = counts[key].get(label, 0.0) + value
+    return counts
+
+
+def table_attack(name: str, rows: list[dict], min_records: int) -> list[Violation]:
+    counts = tables_of(rows)
     total = counts.get(("global", *TOTAL, 0), {}).get("all")
     if total is None:
         return []
@@ -85,19 +92,6 @@ def table_attack(name: str, rows: list[dict], min_records: int) -> list[Violatio
 MISSING_MODE = "(missing)"
 
 
-def _global(rows: list[dict], facet: str, variable: str) -> dict[str, float]:
-    """{label: value} of one global level-0 table of a long table's rows."""
-    out: dict[str, float] = {}
-    for r in rows:
-        if (str(r.get("geo_id")) == GLOBAL and str(r.get("facet")) == facet and str(r.get("variable")) == variable
-                and int(float(r.get("level") or 0)) == 0):
-            try:
-                out[str(r.get("cluster_name"))] = float(r["value"])
-            except (TypeError, ValueError):
-                continue
-    return out
-
-
 def reader_view_of_rows(rows: list[dict]):
     """The task × collaboration table as the published rows give it (`joint_check.ReaderView`), or None when the
     rows hold no collaboration table. A missing-mode part the tables do not list still follows from the
@@ -105,13 +99,14 @@ def reader_view_of_rows(rows: list[dict]):
     from clio_engine.economic.aggregates import MODES
     from clio_engine.economic.joint_check import HIDDEN_TASKS, NONE_ROW, ReaderView
 
-    total = _global(rows, *TOTAL).get("all")
-    modes_count = _global(rows, *COLLABORATION)
+    tables = tables_of(rows)
+    total = tables.get(("global", *TOTAL, 0), {}).get("all")
+    modes_count = tables.get(("global", *COLLABORATION, 0), {})
     if total is None or not modes_count:
         return None
-    tasks = _global(rows, *TASK)
-    counts = _global(rows, *TASK_COLLABORATION)
-    pcts = _global(rows, "onet_task::collaboration", "onet_task_collaboration_pct")
+    tasks = tables.get(("global", *TASK, 0), {})
+    counts = tables.get(("global", *TASK_COLLABORATION, 0), {})
+    pcts = tables.get(("global", "onet_task::collaboration", "onet_task_collaboration_pct", 0), {})
     view = ReaderView(modes=list(MODES) + [MISSING_MODE])
     per_task: dict[str, dict[str, float]] = defaultdict(dict)
     denominators: dict[str, float] = {}
