@@ -28,7 +28,8 @@ from clio_engine.pipeline import steps  # noqa: F401  (registers the built-in st
 from clio_engine.pipeline.manifest import manifest, summary
 from clio_engine.pipeline.monitor import StageMonitor
 from clio_engine.pipeline.registry import FAULT_ENV, Stage, StageContext, kill_at, ordered, plan
-from clio_engine.pipeline.rundir import RunDir, check_run_destination, write_json
+from clio_engine.pipeline.replacing import remember_records, warn_if_replacing
+from clio_engine.pipeline.rundir import RunDir, check_run_destination, first_missing, remove_if_untouched, write_json
 from clio_engine.pipeline.noise_plan import k_from_count
 from clio_engine.runfiles import ASSIGNMENTS
 
@@ -71,6 +72,21 @@ class Run:
                    Tree.from_dict(json.loads((path / "tree.json").read_text())),
                    (path / "report.md").read_text())
 
+    def __repr__(self) -> str:
+        """One line: directory, records, node counts per level and how many are published. The default dataclass
+        repr printed every field (the tree's centroids, the manifest, report.md: ~20 KB for `print(run)`);
+        equality still compares the fields."""
+        m = self.manifest if isinstance(self.manifest, dict) else {}
+        inp, levels = m.get("input") or {}, (m.get("privacy") or {}).get("levels") or []
+        records = (f"{inp['accepted']:,} records" if isinstance(inp.get("accepted"), int) else
+                   f"{inp['noised_total']:,} records (noised)" if isinstance(inp.get("noised_total"), int) else
+                   "records unknown")
+        shape = " → ".join(f"{lv.get('nodes', 0):,}" for lv in levels) or " → ".join(map(str, m.get("levels") or []))
+        published = ", ".join(f"{lv.get('published', 0):,}/{lv.get('nodes', 0):,}" for lv in levels)
+        return (f"Run({str(self.dir)!r}: {records}; levels (base → top) {shape or '?'}"
+                + (f"; published {published}" if published else "")
+                + ("; private/ purged" if self.assignments is None else "") + ")")
+
     def top_clusters(self):
         """Published top-level rows of clusters.parquet, largest first."""
         top = self.clusters[(self.clusters.level == self.clusters.level.max()) & self.clusters.published]
@@ -83,13 +99,21 @@ def run(config: str | os.PathLike | dict | ClioConfig | None = None, *, input=No
     (the run directory) override the config's `input.path` and `output.dir`."""
     cfg = load_config(config, overrides)
     check_config(cfg)
-    check_run_destination(out if out is not None else cfg.output.dir)
-    rd = RunDir(out if out is not None else cfg.output.dir)
+    target = Path(out if out is not None else cfg.output.dir)
+    check_run_destination(target)
+    made = first_missing(target)  # the outermost folder this run creates, if any
+    rd = RunDir(target)
     from clio_engine.llm.session import llm_session
     from clio_engine.runfiles import LLM_CACHE
 
-    with rd.exclusive(), llm_session(rd.path / LLM_CACHE):  # one generator per run for every LLM stage
-        return _Runner(cfg, rd, input).execute()
+    with rd.exclusive():
+        try:
+            with llm_session(rd.path / LLM_CACHE):  # one generator per run for every LLM stage
+                return _Runner(cfg, rd, input).execute()
+        except BaseException:
+            if made is not None:  # (under the lock: no other run can have started writing here)
+                remove_if_untouched(rd, made)
+            raise
 
 
 def check_config(cfg: ClioConfig) -> None:
@@ -136,6 +160,9 @@ class _Runner:
                 self.values[stage.name], self.info[stage.name] = stage.compute(self._context(stage))
             fingerprints[stage.name] = stage.fingerprint(self.values[stage.name])
         keys = plan(self.cfg, fingerprints)
+        self.records_fingerprint = fingerprints["records"]
+        loaded = self.values["records"]
+        warn_if_replacing(self.rd, self.records_fingerprint, loaded.origin, len(loaded.records))
         for stage in (s for s in ordered() if not s.is_enabled(self.cfg)):
             self.values[stage.name] = None
         for stage in (s for s in stages if s.check is not None):  # fail fast, before any heavy stage
@@ -188,6 +215,7 @@ class _Runner:
         out["run"] = {"dir": str(self.rd.path.resolve()), "started_at": _iso(started), "finished_at": _iso(time.time()),
                       "stages": self.monitor.stages}
         write_json(self.rd / "manifest.json", out)
+        remember_records(self.rd, self.records_fingerprint)
         _drop_stale_comparison(self.rd)
         drop_stale_demo_check(self.rd.path)
         from clio_engine.pipeline.release import build_release

@@ -57,6 +57,39 @@ def check_run_destination(path: str | os.PathLike) -> None:
 LOCK_FILE = "run.lock"  # in private/cache: held by the run writing the directory (`RunDir.exclusive`)
 
 
+def first_missing(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (what creating `path` would make), or None."""
+    path = Path(path).absolute()
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
+
+
+def remove_if_untouched(rd: "RunDir", made: Path) -> bool:
+    """Remove the run directory `rd` (and the empty folders above it up to `made`, the outermost one the run
+    created) after a run that failed before writing anything — a missing input file, a bad column: only
+    empty folders and the lock file are there. A user's review found each such error left a skeleton `--out`
+    behind. Anything else — a finished chunk of embeddings, a stage's files — is kept, so a run stopped
+    part-way still resumes. True where it was removed."""
+    import shutil
+
+    lock = (rd.cache / LOCK_FILE).resolve()
+    for folder, _, files in os.walk(rd.path):
+        if any(Path(folder, f).resolve() != lock for f in files):
+            return False
+    shutil.rmtree(rd.path, ignore_errors=True)
+    folder, made = rd.path.absolute().parent, Path(made).absolute()
+    while folder != made.parent and folder.is_relative_to(made):
+        try:
+            folder.rmdir()  # only while empty: a folder someone else filled meanwhile stays
+        except OSError:
+            break
+        folder = folder.parent
+    return True
+
+
 class RunDir:
     """Paths and atomic writes inside one run directory."""
 
