@@ -22,6 +22,8 @@ EXIT_INPUT = 3  # bad config or input, unwritable output, full disk, busy port: 
 EXIT_VIOLATIONS = 4  # `audit`: the directory leaks (one line per violation on stdout)
 EXIT_INTERRUPTED = 130
 EXIT_PIPE_CLOSED = 141  # what a shell reports for a command SIGPIPE ended: the reader of stdout left (`| head`)
+VERBOSE_HELP = "log progress details; print tracebacks of internal errors"  # -v before or after the command
+DISTRIBUTION = "clio-engine"  # pyproject.toml's [project] name: what `--version` asks importlib.metadata for
 
 EPILOG = f"""exit codes:
   {EXIT_OK}    success
@@ -40,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         # argparse leaves a REMAINDER that starts with an option ("bench --suite embed") unparsed: it is the suite's.
         args.rest = [*extra, *args.rest]
     elif extra:
-        parser.parse_args(argv)  # the usual one-line "unrecognized arguments" error and exit 2
+        # The subcommand's usage, not the top level's: the options a user can fix are that command's.
+        _subcommand(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")  # exit 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         code = args.func(args) or EXIT_OK
@@ -61,6 +64,27 @@ def main(argv: list[str] | None = None) -> int:
         return _internal(exc, args.verbose)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
         return _internal(exc, args.verbose)
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand `name` (the top-level parser where there is none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return action.choices[name]
+    return parser
+
+
+def distribution_version() -> str:
+    """The installed clio-engine distribution's version; the package's own where it is not installed
+    (a source tree on PYTHONPATH)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        import clio_engine
+
+        return getattr(clio_engine, "__version__", "unknown")
 
 
 def _pipe_closed() -> int:
@@ -165,8 +189,11 @@ def _parser() -> argparse.ArgumentParser:
     presets = ", ".join(preset_names())
     parser = argparse.ArgumentParser(prog="clio-engine", description=__doc__, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details; print tracebacks of internal errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    parser.add_argument("--version", action="version", version=f"clio-engine {distribution_version()}",
+                        help="print clio-engine's version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="one of the commands below; `clio-engine COMMAND --help` lists its options")
 
     demo = sub.add_parser("demo", help="embed and cluster synthetic conversation summaries with the default model",
                           epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -189,6 +216,9 @@ def _parser() -> argparse.ArgumentParser:
     asg.add_argument("run_dir", help="the earlier run directory (its private/ zone must still exist)")
     asg.add_argument("--input", required=True, type=_path, help="Parquet, CSV or JSONL file of the new records")
     asg.add_argument("--out", required=True, help="the new run directory")
+    # The new file may name its columns differently; what is embedded must still be the same kind of text
+    # (check_same_text), and the facets are only the new period's breakdowns (see _cmd_assign).
+    _column_options(asg, "the earlier run's")
     _embed_options(asg)
     _set_option(asg)
     asg.set_defaults(func=_cmd_assign)
@@ -208,10 +238,7 @@ def _parser() -> argparse.ArgumentParser:
     runp.add_argument("config", help=f"config file or preset name ({presets})")
     runp.add_argument("--input", type=_path, help="Parquet, CSV or JSONL file (overrides input.path)")
     runp.add_argument("--out", help="run directory (overrides output.dir)")
-    runp.add_argument("--text-column", help="column holding the text (default: text)")
-    runp.add_argument("--id-column", help="column holding record ids")
-    runp.add_argument("--user-column", help="column holding user ids (privacy thresholds count distinct users)")
-    runp.add_argument("--facets", help="comma-separated facet columns (e.g. language,country)")
+    _column_options(runp, "the config's")
     runp.add_argument("--k", type=int, help="number of base clusters (default: N / cluster.target_cluster_size)")
     _embed_options(runp)
     _set_option(runp)
@@ -282,7 +309,28 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run a benchmark suite (from a source checkout)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for python -m benchmarks.run")
     bench.set_defaults(func=_cmd_bench)
+    for name, command in sub.choices.items():
+        if name != "bench":  # every argument after `bench` is the suite runner's, -v included
+            _verbose_option(command)
     return parser
+
+
+def _verbose_option(p: argparse.ArgumentParser) -> None:
+    """-v after the subcommand means what it means before it. SUPPRESS: a subcommand that was not given -v
+    leaves the top level's value alone instead of resetting it to False."""
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+
+
+def _column_options(p: argparse.ArgumentParser, source: str) -> None:
+    """The input's column names, as run and assign read them; `source` says whose input section an unset one
+    comes from ("the config's", "the earlier run's")."""
+    p.add_argument("--text-column", help=f"column holding the text (default: {source} input.text_column, text "
+                   "unless set)")
+    p.add_argument("--id-column", help=f"column holding record ids (default: {source} input.id_column)")
+    p.add_argument("--user-column", help="column holding user ids; privacy thresholds count distinct users "
+                   f"(default: {source} input.user_column)")
+    p.add_argument("--facets", help="comma-separated facet columns, e.g. language,country; \"\" for none "
+                   f"(default: {source} input.facet_columns)")
 
 
 def _embed_options(p: argparse.ArgumentParser) -> None:
@@ -290,10 +338,14 @@ def _embed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"],
                    help="device of every stage: embedding, clustering, reduction and the explorer map "
                         "(sets embed.device and cluster.device)")
-    p.add_argument("--dtype", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--dtype", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="the embedding model's precision (auto: bf16 on a CUDA GPU that has it, else fp16; bf16 "
+                        "autocast on a CPU with AVX-512-BF16 or AMX; fp32 elsewhere)")
     p.add_argument("--batch-tokens", type=int, help="padded token slots per batch")
     p.add_argument("--max-length", type=int, help="truncate texts to this many tokens")
-    p.add_argument("--cache-dir", help="where models and embedding caches live")
+    p.add_argument("--cache-dir", help="where models live and, when set, an embedding store shared by every run "
+                   "that names it (without it each run embeds its texts again into RUN_DIR/private/cache/embeddings); "
+                   "the shared store holds invertible embeddings and outlives `clio-engine purge`")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -461,8 +513,9 @@ def _cmd_assign(args: argparse.Namespace) -> int:
     config, overrides = assign_overrides(args.run_dir, args.input, args.out)
     base = load_config(config)
     args.config = base
-    cfg = _config(args, overrides)
-    check_same_text(config, cfg)
+    cfg = _config(args, overrides)  # --text-column … --set over the earlier run's settings
+    check_same_text(config, cfg)  # a renamed text column passes; another kind of text does not
+    _note_other_facets(args.run_dir, cfg.input.facet_columns)
     t0 = time.perf_counter()
     result = run(cfg, out=args.out)
     _print_summary(result)
@@ -472,6 +525,24 @@ def _cmd_assign(args: argparse.Namespace) -> int:
     print(f"\nrun directory: {result.dir}  ({time.perf_counter() - t0:.0f}s; compare with `clio-engine compare "
           f"{args.run_dir} {result.dir}`)")
     return 0
+
+
+def _note_other_facets(run_dir: str, facets: list[str]) -> None:
+    """Warn where the new run's facet columns are not the earlier run's. Allowed: facets are breakdowns of
+    this period's counts (each cell thresholded as in any run), not what places records (centroids, tree and
+    names), so adding or dropping one is safe; but `compare` leaves out a dimension one of the runs lacks,
+    and a facet column renamed in the new file is a different facet to it."""
+    import json
+
+    try:
+        manifest = json.loads((Path(run_dir) / "manifest.json").read_text(encoding="utf-8"))
+        before = list(manifest["input"]["facets"])
+    except (OSError, ValueError, KeyError, TypeError):  # an older manifest: nothing to compare with
+        return
+    if sorted(before) != sorted(facets):
+        logging.getLogger(__name__).warning(
+            "assign: facet columns %s here but %s in %s: the tree and names are the same, but compare leaves "
+            "out any breakdown one run lacks", ", ".join(facets) or "(none)", ", ".join(before) or "(none)", run_dir)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

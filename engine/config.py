@@ -275,14 +275,9 @@ class ClioConfig(_Section):
             return {k: ({} if v is None and k in cls.model_fields and k != "seed" else v) for k, v in data.items()}
         return data
 
-    @model_validator(mode="after")
-    def _top_within_base(self) -> "ClioConfig":
-        # Upper levels shrink from k base clusters to `top`; a top above k cannot be built.
-        k, h = self.cluster.k, self.hierarchy
-        if k is not None and h.levels > 1 and h.top > k:
-            raise ValueError(f"hierarchy.top = {h.top} exceeds cluster.k = {k}: the top level cannot have more "
-                             "clusters than the base; lower hierarchy.top or raise cluster.k")
-        return self
+    # No check of hierarchy.top against cluster.k: a top above the base clusters is capped at them by the
+    # hierarchy stage, with a warning that names k, whether k was set or derived from the data (refusing only
+    # an explicit k made `--k 3` an error where a derived k of 3 was a warning).
 
     @model_validator(mode="after")
     def _user_turns_without_extraction(self) -> "ClioConfig":

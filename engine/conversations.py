@@ -12,8 +12,9 @@ A cell may also hold the same as a JSON string (CSV files, JSONL/Parquet written
 beside `content: null`, or a {"type": "refusal"} part) becomes "[refusal] <its text>", images and other
 media are skipped. A conversation needs a user message with words of its own: the placeholders do not count.
 A malformed conversation raises `ConversationError` with one line naming the place ("messages[2].role is
-'robot'; expected user, assistant or system"); the caller adds the row. Text with a lone surrogate (a JSON
-"\\ud83d" cut from its pair) is malformed: it cannot be written as UTF-8.
+'robot'; expected one of user, assistant, ..."); the caller adds the row. Roles read: user, assistant, system,
+developer (= system), tool and function (a [tool result]), and ShareGPT's human (= user) and gpt (= assistant).
+Text with a lone surrogate (a JSON "\\ud83d" cut from its pair) is malformed: it cannot be written as UTF-8.
 
     turns = parse(cell, column="messages")  # [("user", "..."), ("assistant", "...")]
     render(turns)                            # "User: ...\nAssistant: ..."
@@ -29,8 +30,12 @@ __all__ = ["ConversationError", "parse", "render", "cut_middle", "transcript", "
 
 # Columns read as conversations when the text column is absent (input.conversation_column: null).
 COLUMNS = ("messages", "conversations")
+# OpenAI roles (`developer` is its newer name for system; `tool`/`function` carry a tool's output, which is
+# never read as the user's words: it becomes a [tool result] marker), and the two ShareGPT speaker names that
+# map without doubt, found in exports that mix the layouts. Other ShareGPT names (bing, model, observation, ...)
+# are not roles anyone writes in `messages`.
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system",
-          "tool": "tool", "function": "tool"}
+          "tool": "tool", "function": "tool", "human": "user", "gpt": "assistant"}
 _SHAREGPT = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
              "bard": "assistant", "bing": "assistant", "model": "assistant", "system": "system",
              "tool": "tool", "function": "tool", "observation": "tool"}
@@ -163,7 +168,7 @@ def _message(message: Any, where: str) -> Turn:
         role = message["role"]
         canon = _ROLES.get(role.lower()) if isinstance(role, str) else None
         if canon is None:
-            raise ConversationError(f"{where}.role is {_show(role)}; expected user, assistant or system")
+            raise ConversationError(f"{where}.role is {_show(role)}; expected one of {', '.join(_ROLES)}")
         if canon == "assistant" and message.get("content") is None:
             if _present(message.get("tool_calls")) or _present(message.get("function_call")):
                 return "assistant", TOOL_CALL  # OpenAI: an assistant turn that only calls tools

@@ -74,6 +74,10 @@ class Source:
         """Whether some row may have column `name`: it is in `names`, or in a later file `names` was not read from."""
         return name in self.names
 
+    def names_origin(self) -> str:
+        """Where `names` were read, for messages: "" where that is `where` itself, else " of FILE (…)"."""
+        return ""
+
 
 def detect_format(path: Path) -> str:
     """parquet / csv / jsonl from the suffix (a compression suffix is looked through); a directory is parquet."""
@@ -253,6 +257,13 @@ class _Files(Source):
 
     def may_hold(self, name: str) -> bool:
         return name in self.names or len(self.files) > 1  # later files are not read until their rows are
+
+    def names_origin(self) -> str:
+        # A folder or glob's columns are its first file's (the others are read with their rows): a message
+        # listing them names that file, or the user looks for them in the wrong one.
+        if len(self.files) == 1 and Path(self.where) == self.files[0]:
+            return ""
+        return f" of {self.files[0]}" + (f" (the first of {len(self.files)} files)" if len(self.files) > 1 else "")
 
     def _file_kinds(self, i: int) -> dict[str, str | None]:
         """{column: kind of its type (None: unknown)} of file i, read without reading rows (JSONL: parsed)."""

@@ -191,10 +191,11 @@ def test_every_integer_key_is_strict():
         assert f"'{key}' expects int" in error_of(None, {key: True}), key
 
 
-def test_top_above_k_is_rejected_naming_both_keys():
-    assert error_of(None, {"cluster.k": 10, "hierarchy.top": 50}) == (
-        "hierarchy.top = 50 exceeds cluster.k = 10: the top level cannot have more clusters than the base; "
-        "lower hierarchy.top or raise cluster.k")
+def test_top_above_an_explicit_k_is_accepted_as_above_a_derived_one():
+    """The hierarchy stage caps the top level at the base clusters with a warning naming k (test_pipeline,
+    test_cli_conventions); refusing only an explicit k made `--k 3` an error where a derived 3 was a warning."""
+    cfg = load_config(None, {"cluster.k": 10, "hierarchy.top": 50})
+    assert (cfg.cluster.k, cfg.hierarchy.top) == (10, 50)
     assert load_config(None, {"cluster.k": 10, "hierarchy.top": 10}).hierarchy.top == 10
     assert load_config(None, {"cluster.k": 10, "hierarchy.top": 50, "hierarchy.levels": 1}).cluster.k == 10  # no upper level
     assert load_config(None, {"hierarchy.top": 50}).cluster.k is None  # k from N: checked once N is known

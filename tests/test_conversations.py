@@ -51,7 +51,7 @@ def test_anthropic_tool_blocks_are_summarised_and_media_skipped():
 
 @pytest.mark.parametrize("value, message", [
     ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "robot", "content": "c"}],
-     "messages[2].role is 'robot'; expected user, assistant or system"),
+     "messages[2].role is 'robot'; expected one of user, assistant, system, developer, tool, function, human, gpt"),
     ([{"from": "human", "value": "a"}, {"from": "alien", "value": "b"}],
      "messages[1].from is 'alien'; expected human, gpt or system"),
     ([{"role": "user"}], "messages[0].content is missing"),
@@ -103,7 +103,8 @@ def _check(records):
     assert records.transcripts()[1] == "User: Reverse a list in Python?\nAssistant: Use xs[::-1]."
     rej = records.rejected.to_pydict()
     assert rej["row"] == [1, 3, 4] and rej["id"] == ["b", "d", "e"]
-    assert rej["reason"] == ["invalid conversation: messages[1].role is 'robot'; expected user, assistant or system",
+    assert rej["reason"] == ["invalid conversation: messages[1].role is 'robot'; expected one of user, assistant, "
+                             "system, developer, tool, function, human, gpt",
                              "invalid conversation: messages is null", "invalid conversation: messages is empty"]
     assert records.rejection_counts() == {"invalid conversation": 3}
 
