@@ -134,6 +134,28 @@ def level_sizes(n_base: int, levels: int, top: int) -> list[int]:
     return counts
 
 
+def idle_levels(counts: Sequence[int]) -> list[int]:
+    """Levels (1 = the one above the base) with as many nodes as the level below: each of their nodes has exactly
+    one child, so they group nothing (10 → 10 → 10: levels 1 and 2; 11 → 10 → 10: level 2)."""
+    return [level for level in range(1, len(counts)) if counts[level] == counts[level - 1]]
+
+
+def grouping_settings(n_base: int, levels: int, top: int) -> tuple[int, int | None]:
+    """(levels', top'): settings whose schedule (`level_sizes`) groups something at every level, for `n_base`
+    base clusters. levels' is the most levels ≤ `levels` that do (1 always does: no level above the base);
+    top' the largest top ≤ `top` at and below which every top does (the rounding of the geometric schedule
+    can make a single larger top fail again, so a top that works by luck is never offered), or None where no
+    top does (fewer base clusters than levels)."""
+    fits = lambda n_levels, n_top: not idle_levels(level_sizes(n_base, n_levels, n_top))  # noqa: E731
+    best_levels = next(n for n in range(levels, 0, -1) if fits(n, top))
+    best_top = None
+    for candidate in range(1, min(top, n_base) + 1):
+        if not fits(levels, candidate):
+            break
+        best_top = candidate
+    return best_levels, best_top
+
+
 def build_hierarchy(centroids, sizes, *, levels: int = 3, top: int = 10, seed: int = 0,
                     strategy: Strategy | None = None, base_names: Sequence[Any] | None = None) -> Tree:
     """Tree over base clusters: centroids [K, D], sizes [K] (records per cluster, > 0). `base_names`:

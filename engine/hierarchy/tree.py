@@ -24,6 +24,11 @@ class Level:
     def __len__(self) -> int:
         return len(self.size)
 
+    def __repr__(self) -> str:
+        # The arrays stay out: a level of 1,000 nodes printed ~20 KB of centroids (a review's print(result.tree)).
+        dim = self.centroid.shape[1] if self.centroid.ndim == 2 else 0
+        return f"Level({len(self):,} nodes, size {float(np.sum(self.size)):,.0f}, {dim}-d centroids)"
+
 
 @dataclass(frozen=True)
 class Tree:
@@ -33,6 +38,11 @@ class Tree:
     @property
     def n_levels(self) -> int:
         return len(self.levels)
+
+    def __repr__(self) -> str:
+        """One line: the strategy and the node count per level, base first (never the centroids)."""
+        counts = " → ".join(f"{len(lv):,}" for lv in self.levels)
+        return f"Tree({self.strategy!r}, levels (base → top): {counts})"
 
     def ancestors(self) -> np.ndarray:
         """[n_base, n_levels] int64: column l is each base cluster's node at level l (column 0 = itself)."""

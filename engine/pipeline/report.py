@@ -72,13 +72,16 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
 def _secondary_line(sec: dict, has_facets: bool = True) -> str:
     """What secondary suppression cost. The analyst report gives the record shares before and after it; the
     release has neither the "before" nor how many clusters it hid (`release.release_manifest` drops both).
-    Facet cells only where the run has facets (without, "0.0% → 0.0%" read as every cell hidden)."""
+    Facet cells only where the run has facets (without, "0.0% → 0.0%" read as every cell hidden); their share is of
+    the records in every facet cell of every level (the aggregate stage's `published_cell_record_share`), which the
+    sentence says: "facet cells: 58.6% → 46.4%" alone left an analyst guessing what was counted."""
     cells = (sec.get("facet_cells") or {}) if has_facets else {}
     if all("primary" in x for x in sec["levels"]):
         return ("Secondary suppression (no hidden count follows by subtraction) — records in published clusters "
                 "per level, before → after: " + "; ".join(
                     f"level {lv}: {_pct(x['primary'])} → {_pct(x['secondary'])}" for lv, x in enumerate(sec["levels"]))
-                + (f"; facet cells: {_pct(cells['primary'])} → {_pct(cells['secondary'])}" if "primary" in cells else "")
+                + (f"; records in published facet cells (every facet and level together): "
+                   f"{_pct(cells['primary'])} → {_pct(cells['secondary'])}" if "primary" in cells else "")
                 + ".")
     if all("suppressed_nodes" in x for x in sec["levels"]):  # an older release's manifest
         return ("Secondary suppression (no hidden count follows by subtraction) — clusters hidden besides those "

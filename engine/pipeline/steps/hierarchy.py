@@ -84,6 +84,7 @@ def _compute(ctx):
                                top=min(cfg.hierarchy.top, len(c.sizes)), seed=cfg.seed, strategy=strategy,
                                base_names=names)
     buckets, together = np.full(len(c.sizes), -1, dtype=np.int64), None
+    built = [len(lv) for lv in tree.levels]  # before the buckets of small clusters are kept together
     if cfg.privacy.secondary_suppression:  # an earlier run's tree is kept as it is: its buckets are only withheld
         tree, buckets, together = _keep_small_clusters_together(ctx, tree, move=not hasattr(strategy, "fixed_tree"))
     write_text(ctx.rd.cached(FILE), json.dumps(tree.to_dict()))
@@ -97,14 +98,85 @@ def _compute(ctx):
     if usage:
         info["llm"] = usage  # the base names' and the strategy's calls; summed into the manifest's llm block
     if cfg.hierarchy.levels > 1 and cfg.hierarchy.top > len(c.sizes):
-        # The top level cannot outnumber the base, so it is capped, and the run says so. A derived k can be
-        # small; an explicit cluster.k ≥ top (smaller is a config error) still ends with fewer clusters when
-        # the texts have fewer distinct points (a model that gave one answer for every record).
-        why = ("k derived from the data" if cfg.cluster.k is None else
-               f"cluster.k = {cfg.cluster.k}, but the data gave only {len(c.sizes)} distinct clusters")
+        # The top level cannot outnumber the base, so it is capped, and the run says so, whether k was derived
+        # from the data, set below top (capped like a derived k, not refused: a user's review), or set above
+        # top but met with fewer distinct points (a model that gave one answer for every record).
+        if cfg.cluster.k is None:
+            why = "k derived from the data"
+        elif len(c.sizes) < cfg.cluster.k:
+            why = f"cluster.k = {cfg.cluster.k}, but the data gave only {len(c.sizes)} distinct clusters"
+        else:
+            why = f"cluster.k = {cfg.cluster.k}"
         info["note"] = f"hierarchy.top = {cfg.hierarchy.top} capped at the {len(c.sizes)} base clusters ({why})"
         log.warning(info["note"])
+    if not hasattr(strategy, "fixed_tree"):  # an earlier run's tree keeps its shape: its own run said what it was
+        info.update(_shape_note(cfg, built, info["levels"], together))
     return Hierarchy(tree, S.node_labels(c.base, tree.ancestors()), buckets), info
+
+
+def _shape_note(cfg, built: list[int], final: list[int], together: dict | None) -> dict:
+    """{"idle_levels": [...], "levels_note": "..."} where the finished tree has a level that groups nothing (as many
+    nodes as the level below), or where keeping the buckets of small clusters together emptied topics and so shrank
+    the top level; {} otherwise. The note is logged as one warning line: the tree keeps its shape (the run's files,
+    the noise plan and the privacy stage count on hierarchy.levels levels), so the run says what to change instead.
+    `built`: node counts per level as the strategy built them, `final`: after the buckets were kept together."""
+    from clio_engine.hierarchy import idle_levels
+
+    idle = idle_levels(final)
+    shrunk = final != built and (final[-1] < built[-1] or bool(set(idle) - set(idle_levels(built))))
+    if shrunk:
+        note = _suppression_note(cfg, built, final, idle, together or {})
+    elif idle:
+        note = _idle_note(cfg, final, idle)
+    else:
+        return {}
+    log.warning(note)
+    return {**({"idle_levels": idle} if idle else {}), "levels_note": note}
+
+
+def _idle_note(cfg, counts: list[int], idle: list[int]) -> str:
+    """"hierarchy: levels 1 and 2 have as many topics as the base (10): they group nothing; …" with the settings
+    that would make every level group something (`grouping_settings`)."""
+    from clio_engine.hierarchy import grouping_settings
+
+    h, n_base = cfg.hierarchy, counts[0]
+    if all(counts[level] == n_base for level in idle):  # the levels right above the base, as many as it
+        what = f"as many topics as the base ({n_base})"
+    elif len(idle) == 1:
+        what = f"as many topics as level {idle[0] - 1} ({counts[idle[0]]})"
+    else:
+        what = "as many topics as the level below"
+    verb, they = ("has", "it groups") if len(idle) == 1 else ("have", "they group")
+    best_levels, best_top = grouping_settings(n_base, h.levels, min(h.top, n_base))
+    fixes = ([f"hierarchy.levels={best_levels}"] if best_levels < h.levels else []) + \
+            ([f"hierarchy.top={best_top} or less"] if best_top is not None and best_top < min(h.top, n_base) else [])
+    more = "more records" if cfg.cluster.k is None else "a larger cluster.k"  # an explicit k fixes the base
+    fix = (f"with {n_base} base clusters set {' or '.join(fixes)}, or use {more}" if fixes else
+           f"set a smaller hierarchy.levels or hierarchy.top, or use {more}")
+    return f"hierarchy: {_levels_phrase(idle)} {verb} {what}: {they} nothing; {fix}"
+
+
+def _suppression_note(cfg, built: list[int], final: list[int], idle: list[int], together: dict) -> str:
+    """Why the tree has fewer topics than scheduled: the base clusters below the privacy floors are gathered in
+    buckets and each bucket is kept under one parent (engine.privacy.buckets), which leaves the parents that held
+    only such clusters with no child; they are dropped (`keep_together`). Not a fault: the floors are high for the
+    data, and every bucket's parent is what can be published. States no record count (the note reaches the
+    release manifest)."""
+    p, arrow = cfg.privacy, lambda counts: " → ".join(str(n) for n in counts)
+    n, buckets = together.get("clusters", 0), together.get("buckets", 0)
+    note = (f"hierarchy: levels {arrow(built)} became {arrow(final)}: {n} of the {final[0]} base clusters are withheld "
+            f"as small (privacy.min_users = {p.min_users}, privacy.min_records = {p.min_records}), in {buckets} "
+            f"bucket{'' if buckets == 1 else 's'} each kept under one parent, which left the other topics empty")
+    if idle:
+        note += f"; {_levels_phrase(idle)} {'groups' if len(idle) == 1 else 'group'} nothing"
+    return note + "; lower the floors or use more data"
+
+
+def _levels_phrase(levels: list[int]) -> str:
+    """"level 2", "levels 1 and 2", "levels 1, 2 and 3"."""
+    if len(levels) == 1:
+        return f"level {levels[0]}"
+    return "levels " + ", ".join(str(x) for x in levels[:-1]) + f" and {levels[-1]}"
 
 
 def _load(ctx):

@@ -1,6 +1,8 @@
 """privacy: every node of every level → published or suppressed (thresholds, roll-up, optional noise)."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from clio_engine.pipeline.noise_plan import PLAN_READS, k_from_count, run_noise_plan
@@ -8,6 +10,10 @@ from clio_engine.pipeline.registry import Stage, register_stage
 from clio_engine.runfiles import CACHE, write_npz
 
 FILE = "privacy.npz"
+# Below this share of the clustered records in published base clusters, the floors are too high for the data and
+# the run says so: what it publishes is then mostly groups of hidden clusters ("Small clusters"), not topics.
+MIN_PUBLISHED_SHARE = 0.10
+log = logging.getLogger(__name__)
 FIELDS = ("records", "users", "reported_records", "reported_users", "published", "other_records", "other_users",
           "other_published", "reported_other_records", "reported_other_users", "primary_published")
 
@@ -36,7 +42,32 @@ def _compute(ctx):
     info = {"secondary_suppression": bool(p.secondary_suppression)}
     if plan is not None:  # analyst-only fact: how many records the contribution bound left out of every table
         info["records_beyond_bound"] = int((~bounded_records(users, plan.bound, ctx.cfg.seed)).sum())
+    note = floors_note(pubs, p.min_users, p.min_records, exact=p.epsilon is None)
+    if note:
+        info["floors_note"] = note
+        log.warning(note)
     return pubs, info
+
+
+def floors_note(pubs, min_users: int, min_records: int, *, exact: bool = True) -> str | None:
+    """One line where under `MIN_PUBLISHED_SHARE` of the clustered records lie in published base clusters (the
+    floors are too high for the data), else None. Counts published clusters, not those passing the floors: the
+    note reaches the release manifest, which never says how many hidden clusters pass them (with a bucket's total
+    that pinned its members). exact=False (privacy.epsilon): decided on the noised counts, and states no record
+    count or share, so that the note, which the release keeps, answers no query the noise does not cover."""
+    base = pubs[0]
+    records = np.asarray(base.records if exact else base.reported_records)
+    published = np.asarray(base.published, dtype=bool)
+    total = int(records.sum())
+    if not total or records[published].sum() >= MIN_PUBLISHED_SHARE * total:
+        return None
+    counts = f" ({records[published].sum() / total:.1%} of the {total:,} clustered records)" if exact else ""
+    above = any(np.asarray(pub.published).any() for pub in pubs[1:])
+    what = ("the only published topics are groups of hidden small clusters" if above and not published.any() else
+            "most records are in hidden clusters" if published.any() else "nothing is published")
+    return (f"privacy: {int(published.sum())} of {len(published)} base clusters are published{counts} under the "
+            f"floors privacy.min_users = {min_users:,} users and privacy.min_records = {min_records:,} records; "
+            f"{what}; lower the floors or use more data")
 
 
 def _load(ctx):
