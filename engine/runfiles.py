@@ -30,6 +30,7 @@ LLM_CACHE = f"{CACHE}/llm"  # the run's LLM call cache: prompts hold record text
 EMBED_STORE = f"{CACHE}/embeddings"  # the run's content-addressed embedding store (unless embed.cache_dir is set)
 RELEASE = "release"
 AGGREGATES = "aggregates.csv"  # under release/: every published number, the Economic Index's long layout
+AGGREGATE_COLUMNS = ("geo_id", "geography", "facet", "level", "variable", "cluster_name", "value")  # its header
 PLOT_DIR = "plots"  # report.md's figures, in the analyst zone and in release/
 DEMO_CHECK = "demo_check.md"  # top level: `clio-engine demo`'s check against its generator's known truth
 

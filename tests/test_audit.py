@@ -419,8 +419,15 @@ def test_a_release_with_only_its_explorer_is_differenced_from_the_page(tmp_path)
 # ---------------------------------------------------------------- aggregates.csv alone
 
 
-def _aggregates(rows) -> str:
-    """aggregates.csv text (the release's layout) from (facet, level, variable, cluster_name, value) rows."""
+# aggregates.csv's two formats: "new" publishes shares as percents under _pct names (share_pct,
+# share_of_parent_pct); "old" (releases written before) the fractions under share / share_of_parent.
+FORMATS = ("new", "old")
+
+
+def _aggregates(rows, fmt: str = "old") -> str:
+    """aggregates.csv text (the release's layout) from (facet, level, variable, cluster_name, value) rows, the
+    shares given as fractions under the old names; `fmt` "new" writes them as the release does now: × 100 under
+    `<name>_pct` (a plain float product, as a hand-made file or another writer would print it)."""
     import csv
     import io
 
@@ -428,6 +435,8 @@ def _aggregates(rows) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(("geo_id", "geography", "facet", "level", "variable", "cluster_name", "value"))
     for facet, level, variable, name, value in rows:
+        if fmt == "new" and variable in ("share", "share_of_parent"):
+            variable, value = f"{variable}_pct", 100 * float(value)
         w.writerow(("GLOBAL", "global", facet, level, variable, name, repr(value) if isinstance(value, float) else value))
     return buf.getvalue()
 
@@ -437,13 +446,17 @@ def _node_rows(name, level, count, parent_count, total):
             ("cluster", level, "share", name, count / total), ("cluster", level, "share_of_parent", name, count / parent_count)]
 
 
-def test_a_release_with_only_aggregates_csv_is_differenced(tmp_path):
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_release_with_only_aggregates_csv_is_differenced(tmp_path, fmt):
     """aggregates.csv alone: parents found from count / share_of_parent, then parent − children (a hidden
-    child of 3 under "Top") and a suppressed row's share × the node's count (8 records) are both pinned."""
+    child of 3 under "Top") and a suppressed row's share × the node's count (8 records) are both pinned; in
+    both formats (percents under _pct names, and an older release's fractions)."""
     leaky = (_node_rows("Top", 1, 48, 48, 48) + _node_rows("Apples", 0, 28, 48, 48) + _node_rows("Pears", 0, 17, 48, 48)
              + [("cluster::language", 0, "count", "Apples::English", 20), ("cluster::language", 0, "share", "Apples::English", 20 / 28),
                 ("cluster::language", 0, "share", "Apples::(suppressed)", 8 / 28)])
-    found = audit(write_dir(tmp_path / "leak", extra={"aggregates.csv": _aggregates(leaky)}))
+    text = _aggregates(leaky, fmt)
+    assert ("share_of_parent_pct" in text) == (fmt == "new")
+    found = audit(write_dir(tmp_path / "leak", extra={"aggregates.csv": text}))
     where = {(v.attack, v.file, v.where): v.what for v in found}
     assert set(where) == {("differencing", "aggregates.csv", "node rest of 1:Top"),
                           ("differencing", "aggregates.csv", "node 0:Apples language=(suppressed)")}, found
@@ -452,10 +465,11 @@ def test_a_release_with_only_aggregates_csv_is_differenced(tmp_path):
     # Fixed: Pears suppressed too (the rest is 20), and Apples' English cell suppressed with the rest of its row.
     fixed = (_node_rows("Top", 1, 48, 48, 48) + _node_rows("Apples", 0, 28, 48, 48)
              + [("cluster::language", 0, "share", "Apples::(suppressed)", 1.0)])
-    assert audit(write_dir(tmp_path / "fixed", extra={"aggregates.csv": _aggregates(fixed)})) == []
+    assert audit(write_dir(tmp_path / "fixed", extra={"aggregates.csv": _aggregates(fixed, fmt)})) == []
 
 
-def test_aggregates_csv_beside_clusters_parquet_uses_its_tree(tmp_path):
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_aggregates_csv_beside_clusters_parquet_uses_its_tree(tmp_path, fmt):
     """A release's aggregates.csv is read with clusters.parquet's ids and hidden children (no rest unknowns)."""
     clusters = [node("1.0", None, 40), node("0.0", "1.0", 20), node("0.1", "1.0"), node("0.2", "1.0"),
                 node("0.other.0", "1.0", 20, kind="other")]
@@ -465,12 +479,12 @@ def test_aggregates_csv_beside_clusters_parquet_uses_its_tree(tmp_path):
     root = write_dir(tmp_path / "rel")
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), root / "clusters.parquet")
     consistent = _node_rows("Top", 1, 40, 40, 40) + _node_rows("Apples", 0, 20, 40, 40) + _node_rows("Other in Top", 0, 20, 40, 40)
-    (root / "aggregates.csv").write_text(_aggregates(consistent))
+    (root / "aggregates.csv").write_text(_aggregates(consistent, fmt))
     assert audit(root) == []
     # The CSV says Apples has 37 records where clusters.parquet says 20: the hidden children (0.1, 0.2) then
     # hold 3, and the CSV's numbers are attacked on the parquet's tree (the Other bucket's 20 contradicts it).
     leaky = _node_rows("Top", 1, 40, 40, 40) + _node_rows("Apples", 0, 37, 40, 40)
-    (root / "aggregates.csv").write_text(_aggregates(leaky))
+    (root / "aggregates.csv").write_text(_aggregates(leaky, fmt))
     found = audit(root)
     assert {(v.file, v.where) for v in found} == {("aggregates.csv", "node 0.1"), ("aggregates.csv", "node 0.2"),
                                                   ("aggregates.csv", "node 0.other.0")}, found
@@ -502,7 +516,7 @@ def test_noise_interval_comes_from_the_manifests_noise_scale(tmp_path):
 
 
 def test_the_lp_gives_the_same_verdicts_without_scipys_bundled_highs_bindings(tmp_path, monkeypatch):
-    """`_LP.solve` falls back to `linprog` per solve where scipy's private HiGHS bindings are not usable."""
+    """`LP.solve` falls back to `linprog` per solve where scipy's private HiGHS bindings are not usable."""
     from clio_engine import lp_bounds as lp
 
     def unavailable(_):

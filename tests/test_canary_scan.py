@@ -101,3 +101,15 @@ def test_clean_release_with_a_numeric_canary_exits_ok(tmp_path, capsys):
     assert main(["audit", str(root), "--canary-file", str(tokens)]) == EXIT_OK, capsys.readouterr().out
     (root / "report.md").write_text("Card 4111 was declined.\n")
     assert main(["audit", str(root), "--canary-file", str(tokens)]) == EXIT_VIOLATIONS
+
+
+def test_text_columns_of_the_engines_csvs_are_scanned_even_when_every_cell_is_a_number(tmp_path):
+    """A facet of numbers (zip codes, account fragments) puts nothing but digits in aggregates.csv's cluster_name and
+    compare.csv's value columns: they are text columns all the same. A CSV of unknown layout keeps the guess from its
+    cells (a column of numbers alone is stored numbers)."""
+    aggregates = ("geo_id,geography,facet,level,variable,cluster_name,value\n"
+                  "GLOBAL,global,zip,0,usage_count,4111,40\nGLOBAL,global,zip,0,usage_count,2200,41\n")
+    compare = "dimension,value,share_a_pct,share_b_pct\nzip,0134,1.5,2.5\nzip,2200,3.0,1.0\n"
+    other = "code,n\n4111,1\n0134,2\n"
+    root = _release(tmp_path / "r", {"aggregates.csv": aggregates, "compare/compare.csv": compare, "other.csv": other})
+    assert _found(root, ["4111", "0134"]) == {("aggregates.csv", "4111"), ("compare/compare.csv", "0134")}

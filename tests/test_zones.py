@@ -130,7 +130,10 @@ def test_aggregates_csv_layout(zoned):
         assert r["level"].isdigit()
     facets = {r["facet"] for r in rows}
     assert facets == {"cluster", "cluster::language"}, facets
-    assert {r["variable"] for r in rows if r["facet"] == "cluster"} == {"count", "users", "share", "share_of_parent"}
+    assert {r["variable"] for r in rows if r["facet"] == "cluster"} == {"count", "users", "share_pct",
+                                                                       "share_of_parent_pct"}
+    assert {r["variable"] for r in rows if r["facet"] == "cluster::language"} == {"count", "users", "share_pct"}
+    assert all(0 <= float(r["value"]) <= 100 for r in rows if r["variable"].endswith("_pct"))  # percents
     # One count per published cluster or Other bucket, equal to its published size.
     pub = result.clusters[result.clusters.published.astype(bool)]
     counts = [r for r in rows if r["facet"] == "cluster" and r["variable"] == "count"]

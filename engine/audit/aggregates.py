@@ -1,9 +1,14 @@
 """aggregates.csv (the Economic Index layout: geo_id, geography, facet, level, variable, cluster_name, value) read
 back as the tables the differencing attack works on, so a release holding only that file is attacked too.
 
-- facet "cluster": one node per (level, cluster_name), variables count / users / share / share_of_parent;
-- facet "cluster::<f>": one cell per (level, "<cluster name>::<value>"), variables count / users / share; the
+- facet "cluster": one node per (level, cluster_name), variables count / users / share_pct / share_of_parent_pct;
+- facet "cluster::<f>": one cell per (level, "<cluster name>::<value>"), variables count / users / share_pct; the
   value "(suppressed)" is the node's suppressed row (its share only).
+
+Shares are percents under `_pct` names (`PERCENT_VARIABLES`), read back as the fractions the cluster and facet
+tables hold: the decimal shifted two places (`fraction`), so a printed 1.1 is the share 0.011 with the
+precision it was printed to (the LP's share tolerance is read from that). A release written before shares were
+percents has `share` / `share_of_parent` rows holding the fractions themselves: read as they are.
 
 The tree's structure: where the directory also has a cluster table (clusters.parquet, tree.json or the
 explorer's node table) whose names give every node of the CSV, its ids and parents (and, from
@@ -23,6 +28,19 @@ COLUMNS = {"facet", "level", "variable", "cluster_name", "value"}
 SUPPRESSED = "(suppressed)"
 OTHER_PREFIX = "Other in "
 UNKNOWN_PARENT = "(parent not derivable)"
+# aggregates.csv's percent variables → the fraction they are read back as (older releases: the fraction's name)
+PERCENT_VARIABLES = {"share_pct": "share", "share_of_parent_pct": "share_of_parent"}
+
+
+def fraction(percent) -> float:
+    """A published percent (its text, or a number) as a fraction: the decimal shifted two places, exact, so the
+    fraction keeps the percent's printed precision (1.1 → 0.011, not 1.1 / 100 = 0.011000000000000001)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return float(Decimal(str(percent).strip()).scaleb(-2))
+    except (InvalidOperation, ValueError):
+        return float(percent) / 100  # whatever float() reads that Decimal does not
 
 
 def is_aggregates(rows: list[dict]) -> bool:
@@ -39,6 +57,8 @@ def view_from_aggregates(view: RunView, name: str) -> RunView | None:
         except (TypeError, ValueError, KeyError):
             continue
         facet, var, label = str(r.get("facet") or ""), str(r.get("variable") or ""), str(r.get("cluster_name") or "")
+        if var in PERCENT_VARIABLES and (facet == "cluster" or facet.startswith("cluster::")):
+            var, value = PERCENT_VARIABLES[var], fraction(r["value"])
         if facet == "cluster":
             nodes[level, label][var] = value
         elif facet.startswith("cluster::"):
@@ -140,12 +160,12 @@ def _cluster_rows(view: RunView, nodes: dict, ids: dict) -> list[dict]:
 
 
 def _parent_by_share(level, label, nodes, count, ids):
-    from clio_engine.audit.differencing import _tolerance
+    from clio_engine.audit.differencing import share_tolerance
 
     c, sop = count.get((level, label)), nodes[level, label].get("share_of_parent")
     if not c or not sop or sop <= 0:
         return None
-    tol = _tolerance(sop)
+    tol = share_tolerance(sop)
     lo, hi = c / (sop + tol), (c / (sop - tol) if sop > tol else float("inf"))
     found = [key for key, n in count.items() if key[0] == level + 1 and n is not None and lo - 1e-9 <= n <= hi + 1e-9]
     return ids[found[0]] if len(found) == 1 else None

@@ -15,11 +15,16 @@ import zlib
 from pathlib import Path
 
 from clio_engine.audit.files import RunView, Violation, read_table
+from clio_engine.runfiles import AGGREGATE_COLUMNS, AGGREGATES
 
 ATTACK = "canary"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # A CSV cell that is a number alone (`12`, `-0.5`, `1e-05`): in a column of nothing else it is a stored number.
 _NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+# The engine's own CSVs' text columns: scanned even where every cell happens to be a number (a facet of zip
+# codes, a cluster named by a number): the guess from the cells is only for CSVs of unknown layout.
+TEXT_COLUMNS = {AGGREGATES: frozenset(AGGREGATE_COLUMNS) - {"level", "value"},
+                "compare.csv": frozenset({"dimension", "value"})}
 
 
 def attack(view: RunView, tokens: list[str]) -> list[Violation]:
@@ -70,7 +75,7 @@ def _texts(view: RunView, path: Path) -> list[str]:
         return _png_text(data)  # the pixels are compressed bytes, not text: only the text chunks are
     text = data.decode("utf-8", errors="ignore")
     if suffix == ".csv":
-        return _csv_strings(text)
+        return _csv_strings(text, TEXT_COLUMNS.get(path.name, frozenset()))
     if suffix == ".json":
         try:
             return _strings(json.loads(text), [])
@@ -106,8 +111,9 @@ def _table_strings(rows: list[dict]) -> list[str]:
     return out
 
 
-def _csv_strings(text: str) -> list[str]:
-    """A CSV's header and its text cells: a column whose every cell is a number holds stored numbers, not text."""
+def _csv_strings(text: str, text_columns: frozenset = frozenset()) -> list[str]:
+    """A CSV's header and its text cells: a column whose every cell is a number holds stored numbers, not text,
+    unless its header is one of `text_columns`."""
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error:  # not a CSV a reader would parse: read as text
@@ -115,7 +121,8 @@ def _csv_strings(text: str) -> list[str]:
     if not rows:
         return []
     header, body = rows[0], rows[1:]
-    numeric = [_numeric_column([r[i] for r in body if i < len(r)]) for i in range(max(map(len, rows)))]
+    numeric = [(i >= len(header) or header[i] not in text_columns) and _numeric_column([r[i] for r in body if i < len(r)])
+               for i in range(max(map(len, rows)))]
     return header + [cell for r in body for i, cell in enumerate(r) if not numeric[i]]
 
 

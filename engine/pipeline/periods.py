@@ -7,7 +7,9 @@ a task / collaboration mode / geography with a published row in both runs' econo
 is left out before the comparison (missing), never shown. The per-record inputs come from each run's
 private/ zone (assignments.parquet, economic.parquet), so the result is an analyst-level file written to
 RUN_B/compare/ (compare.csv, compare.md, a figure) and never into a release folder (either run's release/, or
-any folder inside one whose manifest says zone "release").
+any folder inside one whose manifest says zone "release"). compare.csv names its units: share_a_pct / share_b_pct
+(percent of each run's records), change_pp, ci_low_pp, ci_high_pp (percentage points); the DataFrame
+`compare_runs` returns keeps the names share_a, share_b, change, ci_low, ci_high (same values).
 
 Runs made with privacy.epsilon are refused: their release promises user-level differential privacy, and a
 comparison publishes exact, unbounded counts (records, and the denominators behind the shares).
@@ -192,7 +194,7 @@ def compare_runs(run_a, run_b, *, out=None, n_boot: int = 1000, alpha: float = 0
     if why := held_by_another_account(dest):  # e.g. --out /tmp/compare made first by someone else
         raise ConfigError(f"compare folder {dest}: {why}, so that account could change the comparison after it is "
                           "written; choose another --out")
-    write_text(dest / "compare.csv", _csv_safe(table).to_csv(index=False))
+    write_text(dest / "compare.csv", _csv_safe(compare_csv_table(table)).to_csv(index=False))
     section = compare_markdown(table, run_a, run_b, dest, alpha)
     write_text(dest / "compare.md", section)
     if (run_b / "report.md").is_file() and dest.resolve().parent == run_b.resolve():
@@ -294,7 +296,8 @@ def compare_markdown(table: pd.DataFrame, run_a: Path, run_b: Path, dest: Path, 
 
     # Folder names as code spans: a backslash escape inside one would show ("bank\\_q2").
     lines = ["# Changes between runs\n", f"A: {markdown_code(run_a.name)} → B: {markdown_code(run_b.name)}. "
-             f"Shares in percent of each run's records; intervals at {1 - alpha:.0%} from a bootstrap resampling "
+             f"Shares in percent (%) of each run's records; changes and their intervals in percentage points (pp); "
+             f"intervals at {1 - alpha:.0%} from a bootstrap resampling "
              "users, each value's own (not adjusted); 'significant' after a Holm correction within each "
              "dimension, so an interval that leaves out 0 may still be not significant. Only values published in "
              "both runs are compared.\n"]
@@ -312,12 +315,24 @@ def compare_markdown(table: pd.DataFrame, run_a: Path, run_b: Path, dest: Path, 
         lines.append(f"## {markdown_text(str(dim))}: {len(sig)} of {len(part)} significant"
                      + (f" ({left} held back: floors, a dominant user, or so that none of those can be subtracted)"
                         if left else "") + "\n")
-        lines.append("| value | share A | share B | change (pp) | interval | significant |\n|---|---:|---:|---:|---|---|")
+        lines.append("| value | share A (%) | share B (%) | change (pp) | interval (pp) | significant |\n"
+                     "|---|---:|---:|---:|---|---|")
         for r in part.head(15).itertuples():
             lines.append(f"| {markdown_text(str(r.value)[:90])} | {r.share_a:.2f} | {r.share_b:.2f} | "
                          f"{r.change:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] | {'yes' if r.significant else ''} |")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+# compare.csv's names for compare_runs' columns: the unit in the name (percent, percentage points), as
+# aggregates.csv's shares end in _pct. Only the file is renamed; the DataFrame keeps its names.
+CSV_NAMES = {"share_a": "share_a_pct", "share_b": "share_b_pct", "change": "change_pp", "ci_low": "ci_low_pp",
+             "ci_high": "ci_high_pp"}
+
+
+def compare_csv_table(table: pd.DataFrame) -> pd.DataFrame:
+    """compare_runs' table with compare.csv's column names (`CSV_NAMES`); values unchanged."""
+    return table.rename(columns=CSV_NAMES)
 
 
 def _csv_safe(table):

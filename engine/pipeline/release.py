@@ -15,11 +15,16 @@ in the layout of Anthropic's Economic Index data release:
 
 - clusters: one row per (published cluster or published "Other" bucket, variable) with geo_id "GLOBAL",
   geography "global", facet "cluster", level the hierarchy level (0 = base), cluster_name the cluster's
-  name, variable one of `count` (records), `users` (distinct users), `share` (of all clustered records),
-  `share_of_parent` (of the parent's reported size; at the top level equal to `share`).
+  name, variable one of `count` (records), `users` (distinct users), `share_pct` (percent of all clustered
+  records), `share_of_parent_pct` (percent of the parent's reported size; at the top level equal to `share_pct`).
 - facet cells: facet `cluster::<facet>` (the Index's "::" for an intersection), cluster_name
-  `<cluster name>::<facet value>`, variables `count`, `users`, `share` (of the cluster's records); a
-  cluster's suppressed cells appear together as `<cluster name>::(suppressed)` with its `share` only.
+  `<cluster name>::<facet value>`, variables `count`, `users`, `share_pct` (percent of the cluster's records); a
+  cluster's suppressed cells appear together as `<cluster name>::(suppressed)` with its `share_pct` only.
+- Units: every share in the file is a percent (0–100) and its variable ends in `_pct`, as the Economic Index
+  rows' do (`usage_pct`, ...); counts are counts. clusters.parquet and facets.parquet keep fractions (0–1)
+  under `share` / `share_of_parent`. A release written before this had `share` / `share_of_parent` rows
+  holding fractions here too; `clio-engine audit` reads both. The percent is the fraction's decimal shifted
+  by two places (`percent`), so 0.011 is written 1.1 and reads back as exactly 0.011.
 - `value` is always a number (a count is an integer; nothing suppressed is written). A cluster name
   that occurs twice at one level gets " (<id>)" appended so rows stay distinct, and a name that a
   spreadsheet would read as a formula (starting with = + - @) is prefixed with an apostrophe.
@@ -57,12 +62,11 @@ import pyarrow.parquet as pq
 from clio_engine.errors import ClioError, ConfigError
 from clio_engine.path_trust import held_by_another_account
 from clio_engine.privacy.escape import csv_cell
-from clio_engine.runfiles import (AGGREGATES, PRIVATE, RELEASE, enclosing_release, manifest_zone,  # noqa: F401  (also re-exported)
-                                  write_json, write_parquet, write_text)
+from clio_engine.runfiles import (AGGREGATE_COLUMNS, AGGREGATES, PRIVATE, RELEASE,  # noqa: F401  (also re-exported)
+                                  enclosing_release, manifest_zone, write_json, write_parquet, write_text)
 
 __all__ = ["build_release", "write_public_explorer", "layout_centroids", "aggregates_rows", "AGGREGATE_COLUMNS",
            "RELEASE_FILES"]
-AGGREGATE_COLUMNS = ("geo_id", "geography", "facet", "level", "variable", "cluster_name", "value")
 RELEASE_FILES = ("manifest.json", "clusters.parquet", "facets.parquet", "tree.json", "report.md", "plots/*.png",
                  AGGREGATES, "explorer.html")
 EXPLORER = "explorer.html"  # the public explorer (one mark per published base cluster)
@@ -461,24 +465,41 @@ def _unique_names(rows: list[dict]) -> dict[str, str]:
             for r in rows}
 
 
+# aggregates.csv's variable ← the table's column, and whether the table's fraction is published as a percent.
+CLUSTER_VARIABLES = (("count", "size", False), ("users", "users", False), ("share_pct", "share", True),
+                     ("share_of_parent_pct", "share_of_parent", True))
+CELL_VARIABLES = (("count", "records", False), ("users", "users", False), ("share_pct", "share", True))
+
+
+def percent(fraction: float) -> float:
+    """A share (0–1) as a percent: its shortest decimal shifted two places (exact, no rounding), so 0.011 is
+    1.1, not 0.011 * 100 = 1.0999999999999999, and `clio_engine.audit.aggregates.fraction` gives the share back
+    with its printed precision (the audit's share tolerance is read from it)."""
+    from decimal import Decimal
+
+    return float(Decimal(repr(float(fraction))).scaleb(2))
+
+
 def aggregates_rows(clusters: pa.Table, facets: pa.Table) -> list[tuple]:
-    """Every published number as (geo_id, geography, facet, level, variable, cluster_name, value)."""
+    """Every published number as (geo_id, geography, facet, level, variable, cluster_name, value); shares as
+    percents under `_pct` names (the tables' fractions × 100), as the Economic Index rows are."""
     rows = [r for r in clusters.to_pylist() if r["published"]]
     names = _unique_names(rows)
     out: list[tuple] = []
     for r in rows:
-        for variable, column in (("count", "size"), ("users", "users"), ("share", "share"),
-                                 ("share_of_parent", "share_of_parent")):
+        for variable, column, pct in CLUSTER_VARIABLES:
             if r.get(column) is not None:
-                out.append((GEO_ID, GEOGRAPHY, "cluster", int(r["level"]), variable, names[r["id"]], r[column]))
+                out.append((GEO_ID, GEOGRAPHY, "cluster", int(r["level"]), variable, names[r["id"]],
+                            percent(r[column]) if pct else r[column]))
     for f in facets.to_pylist():
         if f["cluster"] not in names:
             continue
         value = "(suppressed)" if f["suppressed"] else f["value"]
         cell = f"{names[f['cluster']]}::{value}"
-        for variable, column in (("count", "records"), ("users", "users"), ("share", "share")):
+        for variable, column, pct in CELL_VARIABLES:
             if f.get(column) is not None:
-                out.append((GEO_ID, GEOGRAPHY, f"cluster::{f['facet']}", int(f["level"]), variable, cell, f[column]))
+                out.append((GEO_ID, GEOGRAPHY, f"cluster::{f['facet']}", int(f["level"]), variable, cell,
+                            percent(f[column]) if pct else f[column]))
     return out
 
 

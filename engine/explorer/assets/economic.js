@@ -74,7 +74,7 @@
         "; records A " + fmtInt(first.records_a) + ", B " + fmtInt(first.records_b) + "."));
       const wrapC = el("div", "econ-changes-wrap"), t = el("table", "econ-changes-table"); t.dataset.dimension = d;
       const head = el("tr");
-      for (const h of ["value", "share A", "share B", "change (pp)", "interval", "significant"]) head.appendChild(el("th", null, h));
+      for (const h of ["value", "share A", "share B", "change (pp)", "interval (pp)", "significant"]) head.appendChild(el("th", null, h));
       const body = el("tbody");
       for (const i of idx) {
         const r = CH.rows[i], tr = el("tr", r.significant ? "sig" : null);
