@@ -222,13 +222,11 @@ def load_records(
         if name is None:
             return default if default in names else None
         if name not in names:
-            raise InputError(
-                f"{role} column {name!r} not found in {where}; available columns: {', '.join(names) or '(none)'}"
-            )
+            raise InputError(f"{role} column {name!r} not found in {where}; {available_columns(src)}")
         return name
 
     # Conversation columns are read only where used: a file often carries transcripts beside a summary.
-    conversations = _conversation_column(conversation_column, text_column, names)
+    conversations = _conversation_column(conversation_column, text_column, src)
     cols = _Columns(
         text=column(text_column, "text") if conversations is None else column(conversations, "conversation"),
         conversations=conversations is not None,
@@ -441,6 +439,26 @@ class _SeenIds:
 # What a text may consist of and still say nothing: whitespace, control characters (NUL), zero-width spaces and
 # joiners, the word joiner and a BOM. Such a text embeds as noise; it is rejected as empty.
 _INVISIBLE = r"^[\s\x00-\x1f\x7f\x{200b}-\x{200d}\x{2060}\x{feff}]*$"
+# A text with no letter in any script (no character of Unicode category L*: digits, punctuation, symbols, emoji and
+# whitespace only, "12446", "???", "👍") has no words to cluster or name it by, and shown as an example it may be an
+# account or card number: rejected with this reason. A conversation's text is judged without its turn labels and
+# tool placeholders ("User: 12446" has no words); Greek, Arabic, Chinese or Hindi letters are letters.
+# Kept: digits with an equals or question mark, a number puzzle or sum ("2=14 3=39 … 9=?", "7 + 4 = ??"; two such
+# prompts are in arena-hard v2.0), which is a request, and no account number carries those signs.
+NO_WORDS = "no words: the text has no letters"
+_LETTER = r"\p{L}"
+_DIGIT = r"\p{Nd}"
+_ASKS = r"[=?\x{ff1d}\x{ff1f}]"  # = and ?, and their full-width forms
+_LABELS = r"(?m)^(?:User|Assistant|System): |\[(?:tool call|tool result|refusal)\]"
+
+
+def _no_letters(text: pa.Array, conversations: bool) -> np.ndarray:
+    """[n] True where a text has no letter and is no number puzzle (`NO_WORDS`); False where it has one, or is
+    a puzzle, or is null."""
+    if conversations:
+        text = pc.replace_substring_regex(text, _LABELS, "")
+    puzzle = pc.and_(pc.match_substring_regex(text, _DIGIT), pc.match_substring_regex(text, _ASKS))
+    return _np_mask(pc.invert(pc.or_(pc.match_substring_regex(text, _LETTER), puzzle)))
 
 
 def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int, invalid: np.ndarray | None = None,
@@ -467,6 +485,7 @@ def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int
         put(text_type != None, msgs)  # noqa: E711
     put(_np_mask(pc.is_null(text)), "null text")
     put(_np_mask(pc.match_substring_regex(text, _INVISIBLE)), "empty text")
+    put(_no_letters(text, conversations=invalid is not None), NO_WORDS)
     put(_np_mask(pc.is_null(ids)), "null id")
     put(_np_mask(pc.equal(pc.utf8_trim_whitespace(ids), "")), "empty id")  # a CSV's quoted "" names no row
 
@@ -496,13 +515,19 @@ def _reasons(text: pa.Array, text_type: np.ndarray | None, ids: pa.Array, n: int
     return reason, bad
 
 
-def _conversation_column(name: str | None, text_column: str, names: list[str]) -> str | None:
+def available_columns(src) -> str:
+    """"available columns: a, b" of a source, naming the file they were read from where that is not the
+    source itself (a folder's or glob's first file)."""
+    return f"available columns{src.names_origin()}: {', '.join(src.names) or '(none)'}"
+
+
+def _conversation_column(name: str | None, text_column: str, src) -> str | None:
     """The column read as conversations: `name` when given, else `messages` / `conversations` where the
     text column is absent; None: records are plain texts."""
+    names = src.names
     if name is not None:
         if name not in names:
-            raise InputError(f"conversation column {name!r} not found; available columns: "
-                             f"{', '.join(names) or '(none)'}")
+            raise InputError(f"conversation column {name!r} not found in {src.where}; {available_columns(src)}")
         return name
     if text_column in names:
         return None

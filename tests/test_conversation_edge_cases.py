@@ -227,10 +227,17 @@ def test_date_looking_ids_facets_and_messages_in_jsonl_are_kept_as_written(tmp_p
             {"id": "2024-01-02", "day": "2024-03-06", "messages": [{"role": "user", "content": "2024-01-04 10:00:00"}]}]
     path = tmp_path / "dates.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # a message that is only a date is read as its string, which has no words: rejected for that, not as a datetime
+    rejected = load_records(path, facet_columns=["day"]).rejected
+    assert rejected.column("id").to_pylist() == ["2024-01-01", "2024-01-02"]
+    assert rejected.column("reason").to_pylist() == ["no words: the text has no letters"] * 2
+    for row, text in zip(rows, ["what day is it", "meet at noon"]):
+        row["messages"][0]["content"] = f"{row['messages'][0]['content']} {text}"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     table = load_records(path, facet_columns=["day"]).table
     assert table.column("id").to_pylist() == ["2024-01-01", "2024-01-02"]
     assert table.column("day").to_pylist() == ["2024-03-05", "2024-03-06"]
-    assert table.column("text").to_pylist() == ["User: 2024-01-02", "User: 2024-01-04 10:00:00"]
+    assert table.column("text").to_pylist() == ["User: 2024-01-02 what day is it", "User: 2024-01-04 10:00:00 meet at noon"]
     plain = tmp_path / "plain.jsonl"
     plain.write_text(json.dumps({"id": "2024-05-01", "text": "hello"}) + "\n" + json.dumps({"id": "x", "text": "hi"}) + "\n")
     assert load_records(plain).table.column("id").to_pylist() == ["2024-05-01", "x"]

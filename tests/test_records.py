@@ -57,7 +57,7 @@ def test_parquet_file(tmp_path):
 
 
 def test_csv_and_csv_gz_read_numbers_as_strings(tmp_path):
-    frame = pd.DataFrame({"text": ["42", "hello"], "id": ["007", "008"], "user_id": [1, 2]})
+    frame = pd.DataFrame({"text": ["42 apples", "hello", "42"], "id": ["007", "008", "009"], "user_id": [1, 2, 3]})
     plain = tmp_path / "in.csv"
     frame.to_csv(plain, index=False)
     gz = tmp_path / "in.csv.gz"
@@ -65,7 +65,9 @@ def test_csv_and_csv_gz_read_numbers_as_strings(tmp_path):
         frame.to_csv(f, index=False)
     for path in (plain, gz, str(gz)):
         r = load_records(path)
-        assert rows_of(r) == [(0, "007", "42", "1"), (1, "008", "hello", "2")]
+        assert rows_of(r) == [(0, "007", "42 apples", "1"), (1, "008", "hello", "2")]
+        # "42" is read as the string "42" (not 42.0), and a text without letters is rejected (no words)
+        assert rejections(r) == [(2, "009", "no words: the text has no letters")]
         assert r.table.schema.field("text").type == pa.string()
 
 

@@ -17,8 +17,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
+from clio_engine.naming.stopwords_multilingual import FOREIGN_STOP_WORDS
 from clio_engine.segments import nearest_neighbors
 
 
@@ -32,13 +33,17 @@ class ClusterTerms:
 
 
 _TOKEN_PATTERN = r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b"  # ≥ 2 chars: no "m" of "I'm"
+# scikit-learn's English stop words and the function words of other languages that are no English words
+# (`stopwords_multilingual`): "que", "cho", "los" key no cluster of Spanish or Vietnamese prompts. A list, sorted:
+# CountVectorizer's `stop_words` takes "english" or a list.
+STOP_WORDS = sorted(ENGLISH_STOP_WORDS | FOREIGN_STOP_WORDS)
 
 
 def document_terms(texts, *, ngram_range=(1, 2), min_df: int = 2) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Fit the vectorizer once: doc-term counts [N, V] (1–2-grams, English stop words removed) and vocab [V].
+    """Fit the vectorizer once: doc-term counts [N, V] (1–2-grams, `STOP_WORDS` removed) and vocab [V].
     Reuse the matrix for every level with `terms_from_documents`."""
     texts = list(texts)
-    vectorizer = CountVectorizer(ngram_range=ngram_range, stop_words="english", min_df=min(min_df, len(texts)),
+    vectorizer = CountVectorizer(ngram_range=ngram_range, stop_words=STOP_WORDS, min_df=min(min_df, len(texts)),
                                  token_pattern=_TOKEN_PATTERN)
     return vectorizer.fit_transform(texts).tocsr(), vectorizer.get_feature_names_out()
 
@@ -63,7 +68,7 @@ def terms_from_documents(doc_terms: sp.csr_matrix, vocab: np.ndarray, labels: np
 
 def cluster_terms(texts: list[str], labels: np.ndarray, user_ids=None, *, n_clusters: int | None = None,
                   ngram_range=(1, 2), min_df: int = 2) -> ClusterTerms:
-    """Count 1–2-grams (English stop words removed) per cluster and distinct users per (cluster, term).
+    """Count 1–2-grams (`STOP_WORDS` removed) per cluster and distinct users per (cluster, term).
     Without user ids every record counts as its own user."""
     labels = np.asarray(labels, dtype=np.int64)
     k = n_clusters or int(labels.max()) + 1
@@ -92,7 +97,7 @@ def streamed_terms(text_at: Callable[[np.ndarray], Sequence[str]], node_labels: 
     users = np.asarray(users, dtype=np.int64)
     n = len(users)
     labels = [np.asarray(lab, dtype=np.int64) for lab in node_labels]
-    analyze = CountVectorizer(ngram_range=ngram_range, stop_words="english", token_pattern=_TOKEN_PATTERN).build_analyzer()
+    analyze = CountVectorizer(ngram_range=ngram_range, stop_words=STOP_WORDS, token_pattern=_TOKEN_PATTERN).build_analyzer()
     vocab: dict[str, int] = {}
     doc_freq = np.zeros(0, np.int64)
     order = np.lexsort(labels) if labels else np.arange(n)  # last key first: top level, then down to the base

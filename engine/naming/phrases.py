@@ -46,6 +46,7 @@ from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, cor
                                          names_from_keywords, terms_from_documents)
 from clio_engine.naming.namer import (N_DESCRIPTION_TERMS, KeywordNamer, NodeName, _check_inputs, _describe,
                                       fallback_names, unaltered)
+from clio_engine.naming.stopwords_multilingual import FOREIGN_STOP_WORDS
 from clio_engine.privacy.scrub import Scrubber
 from clio_engine.segments import nearest_neighbors
 
@@ -75,7 +76,9 @@ FILLERS = frozenset({"hi", "hello", "hey", "thanks", "thank", "want", "need", "l
                      "trying", "try", "say", "said", "ask", "help", "use", "used", "using", "got", "gotten",
                      "currently", "recently", "actually", "basically", "probably", "maybe", "whats",
                      "assistant", "user", "asked", "requested", "wants"})
-STOP_WORDS = (ENGLISH_STOP_WORDS - CONTENT_WORDS) | FILLERS
+# Function words of other languages that are no English words ("que", "cho", "trong", "los") start or end no
+# phrase either: in a run on multilingual prompts they named clusters ("Si, cho"); see `stopwords_multilingual`.
+STOP_WORDS = (ENGLISH_STOP_WORDS - CONTENT_WORDS) | FILLERS | FOREIGN_STOP_WORDS
 PARTICLES = frozenset({"up", "out", "off", "down", "back"})  # may end a phrase of ≥ 2 words ("top up")
 NO_END = frozenset({"top"})  # content words that end phrases only as the head of a phrasal verb ("cash to top")
 _CLAUSE = re.compile(r"[.,;:!?()\[\]\"]+|\s-\s")
