@@ -2,9 +2,9 @@
 attacks and the Economic Index generator's joint check (`economic.joint_check`) both solve with it, so it sits
 under neither package.
 
-`_LP` is built row by row (variables with bounds, equalities, ≤ rows, share bands); `solve` bounds many
+`LP` is built row by row (variables with bounds, equalities, ≤ rows, share bands); `solve` bounds many
 variables at once with HiGHS (scipy's bundled copy, the LP relaxation of the integer problem): one
-warm-started model per independent component, `linprog` where the bindings are not usable. `_verdict` reads
+warm-started model per independent component, `linprog` where the bindings are not usable. `verdict` reads
 a target's bounds: pinned, or bounded below the floor.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ MAX_RANDOM_POINTS = 400  # random-objective solves that widen the pool of feasib
 # solved one by one; they go on while each still settles ≥ 2 open targets (a target's own solve settles one)
 
 
-class _LP:
+class LP:
     """A small LP built row by row: variables with bounds, equalities and ≤ rows; then `solve` bounds many
     variables at once.
 
@@ -50,7 +50,7 @@ class _LP:
 
     def share(self, count: int, denominator: int, s: float, slack: float = 0.0) -> None:
         """(s − tol)·denominator − slack ≤ count ≤ (s + tol)·denominator + slack."""
-        tol = _tolerance(s)
+        tol = share_tolerance(s)
         self.le.append(({count: 1.0, denominator: -(s + tol)}, slack))
         self.le.append(({count: -1.0, denominator: s - tol}, slack))
 
@@ -60,9 +60,9 @@ class _LP:
         return (None, None) if result is None else result[i]
 
     def solve(self, targets: dict[int, str], floor: int) -> dict[int, tuple | None] | None:
-        """{target: (min, max) or None where its verdict (`_verdict` in `mode`, the target's value) is settled
+        """{target: (min, max) or None where its verdict (`verdict` in `mode`, the target's value) is settled
         as "no violation" without solving}; None when the system is infeasible. Modes: "node", "total", "cell"
-        (see `_verdict`), "exact" (always solved)."""
+        (see `verdict`), "exact" (always solved)."""
         n = len(self.lo)
         lo = np.array(self.lo, dtype=float)
         hi = np.array([np.inf if h is None else h for h in self.hi], dtype=float)
@@ -124,7 +124,7 @@ FEAS = 1e-6  # relative tolerance of a row made of published constants only
 
 def _settled(mode: str, pool_lo: float, pool_hi: float, floor: int) -> bool:
     """Whether feasible points with the target at pool_lo and pool_hi already rule out a violation."""
-    # The LP bounds hold both points, so when the points' own interval holds two integers (as `_verdict` rounds
+    # The LP bounds hold both points, so when the points' own interval holds two integers (as `verdict` rounds
     # them) the count is not pinned.
     spread = math.ceil(pool_lo - ROUND) < math.floor(pool_hi + ROUND) if np.isfinite(pool_lo) else False
     if mode == "total":
@@ -295,7 +295,9 @@ def _linprog_rows(comp: _Component) -> dict:
     return out
 
 
-def _tolerance(s: float) -> float:
+def share_tolerance(s: float) -> float:
+    """How far the true value of a published share `s` may lie from it: half a unit of its last printed digit
+    (a share rounded when written), never less than TOL."""
     text = repr(float(s))
     if "e" in text:
         return TOL
@@ -303,7 +305,7 @@ def _tolerance(s: float) -> float:
     return max(0.5 * 10.0 ** -decimals, TOL)
 
 
-def _verdict(lo, hi, floor: int, mode: str = "node") -> str | None:
+def verdict(lo, hi, floor: int, mode: str = "node") -> str | None:
     """mode "node": pinned at any value or bounded below the floor; "total": below the floor only (a
     suppressed row's total is a published aggregate); "cell": pinned only."""
     if hi is None:

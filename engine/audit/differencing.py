@@ -37,9 +37,9 @@ only below the floor, and so is the sum of a parent cell's hidden child cells (t
 the shown ones); each suppressed cell of a published node, and each cell of an unpublished node, only
 when pinned. Distinct-user counts are not additive
 and are left out. One system for the sizes and one per facet (cells of every node and value, sizes
-shared); `lp_bounds._LP.solve` splits each into independent components once published numbers are constants, keeps
+shared); `lp_bounds.LP.solve` splits each into independent components once published numbers are constants, keeps
 one warm-started HiGHS model per component, and skips targets whose verdict the feasible points already
-found settle (exactly: see `lp_bounds._LP`). Timings on 2 cores (run dir and its release): the demo of 2,000 records
+found settle (exactly: see `lp_bounds.LP`). Timings on 2 cores (run dir and its release): the demo of 2,000 records
 ~1 s, of 20,000 records ~15 s (30 s with 8 random points per component), the economic demo of 20,000 records
 70 s (7 minutes with 8 random points: its country facet has one component of 34,000 cells and 21,600 targets).
 """
@@ -52,7 +52,7 @@ from fractions import Fraction
 
 from clio_engine.audit.files import RunView, Violation
 from clio_engine.aggregate.facets import MISSING
-from clio_engine.lp_bounds import _LP, _tolerance, _verdict
+from clio_engine.lp_bounds import LP, share_tolerance, verdict
 
 ATTACK = "differencing"
 UNLISTED = "(unlisted)"
@@ -65,7 +65,7 @@ def _slack(view: RunView) -> float:
 class _Tree:
     """Size variables of every node and the tree's equalities, shared by the size and facet systems."""
 
-    def __init__(self, view: RunView, lp: _LP, shared: dict | None = None):
+    def __init__(self, view: RunView, lp: LP, shared: dict | None = None):
         """`shared`: {node id (None: the total T): variable} of the nodes this tree shares with other trees in
         `lp` (the base clusters of releases of one clustering, `audit.joint`); a shared id gets that variable,
         made here by the first tree that has it."""
@@ -147,7 +147,7 @@ def attack(view: RunView) -> list[Violation]:
             out += attack(derived)
     if not view.clusters:
         return out
-    lp = _LP()
+    lp = LP()
     tree = _Tree(view, lp)
     modes = {tree.size[nid]: "total" if nid in tree.rests else "node" for nid in tree.targets}
     bounds = lp.solve(modes, view.min_records)
@@ -156,7 +156,7 @@ def attack(view: RunView) -> list[Violation]:
     else:
         for nid in tree.targets:
             v = tree.size[nid]
-            if bounds[v] is not None and (why := _verdict(*bounds[v], view.min_records, modes[v])):
+            if bounds[v] is not None and (why := verdict(*bounds[v], view.min_records, modes[v])):
                 out.append(Violation(ATTACK, view.clusters_file, f"node {nid}", f"size {why}"))
     if view.facets:
         for facet in sorted({r["facet"] for r in view.facets}):
@@ -181,7 +181,7 @@ def facet_values(view: RunView, facet: str) -> list[str]:
                    if not r["suppressed"] and r["value"] is not None})
 
 
-def facet_system(view: RunView, facet: str, lp: _LP, tree: _Tree, values: list[str],
+def facet_system(view: RunView, facet: str, lp: LP, tree: _Tree, values: list[str],
                  shared_cells: dict | None = None) -> tuple[dict, list[tuple[int, str, str]]]:
     """Adds `facet`'s cells of `view` to `lp` over `tree`: one unknown per (node, value) of `values` + UNLISTED,
     the tree's and the published rows' equations. `shared_cells`: {(node id, value): variable} of cells shared
@@ -249,7 +249,7 @@ def facet_system(view: RunView, facet: str, lp: _LP, tree: _Tree, values: list[s
 
 
 def _facet(view: RunView, facet: str) -> list[Violation]:
-    lp = _LP()
+    lp = LP()
     tree = _Tree(view, lp)
     _, targets = facet_system(view, facet, lp, tree, facet_values(view, facet))
     modes = {var: mode for var, _, mode in targets}
@@ -258,7 +258,7 @@ def _facet(view: RunView, facet: str) -> list[Violation]:
         return [Violation(ATTACK, view.facets_file, f"facet {facet}", "published cells are inconsistent (LP infeasible)")]
     out = []
     for var, where, mode in targets:
-        if bounds[var] is None or not (why := _verdict(*bounds[var], view.min_records, mode)):
+        if bounds[var] is None or not (why := verdict(*bounds[var], view.min_records, mode)):
             continue
         out.append(Violation(ATTACK, view.facets_file, where, cell_finding(where, mode, why)))
     return out
@@ -272,7 +272,7 @@ def cell_finding(where: str, mode: str, why: str) -> str:
     return f"cell of an unpublished node {why}"
 
 
-def _known_totals(view: RunView, facet: str, lp: _LP, tree: _Tree, cell: dict, values: list[str],
+def _known_totals(view: RunView, facet: str, lp: LP, tree: _Tree, cell: dict, values: list[str],
                   published_values: dict[str, set]) -> list[tuple[int, str, str]]:
     """Rows for a facet value's whole-run total published by another table (`view.facet_totals`): the top
     nodes' cells of the value plus its unclustered records u_v ≥ 0 make the total; where the whole-run record
@@ -305,7 +305,7 @@ def _spelling(value) -> str:
     return str(value).strip().casefold()
 
 
-def _not_classified(view: RunView, facet: str, lp: _LP, top: list[str], cell: dict, values: list[str],
+def _not_classified(view: RunView, facet: str, lp: LP, top: list[str], cell: dict, values: list[str],
                     published_values: dict[str, set], spelled: dict, unclustered: list) -> list[tuple[int, str, str]]:
     """The table's not_classified row is the summed whole-run records of the values it does not list (red team
     F3: it hid FR and NO, the clusters showed FR's 30, and 33 − 30 gave NO's 3 back). Equation: the top cells of
@@ -369,7 +369,7 @@ def _fractions(view: RunView) -> list[Violation]:
         den = 1
         for s in ss:
             f = Fraction(s).limit_denominator(limit)
-            if abs(float(f) - s) > _tolerance(s):  # rounded shares: within half a unit of the last digit
+            if abs(float(f) - s) > share_tolerance(s):  # rounded shares: within half a unit of the last digit
                 den = 0
                 break
             den = den * f.denominator // math.gcd(den, f.denominator)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from clio_engine.audit.differencing import UNLISTED, _cell_rows, _slack, _Tree, cell_finding, facet_system
 from clio_engine.audit.files import RunView, Violation
-from clio_engine.lp_bounds import _LP, _verdict
+from clio_engine.lp_bounds import LP, verdict
 
 ATTACK = "differencing-across-releases"
 
@@ -93,7 +93,7 @@ def attack(views: list[RunView], labels: list[str], already: set[tuple[int, str]
 def _sizes(views, labels, members, already) -> list[Violation]:
     """The joint LP of the sizes (see `attack`)."""
     out = []
-    lp = _LP()
+    lp = LP()
     shared = {None: None, **{nid: None for nid in base_sizes(views[members[0]])}}
     trees = {i: _Tree(views[i], lp, shared) for i in members}
     shown = {nid for i in members for nid, r in trees[i].row.items() if nid in shared and r.get("published")}
@@ -114,7 +114,7 @@ def _sizes(views, labels, members, already) -> list[Violation]:
         where = f"node {nid}"
         if (i, where) in already or bounds.get(var) is None:
             continue
-        if why := _verdict(*bounds[var], views[i].min_records, "node"):
+        if why := verdict(*bounds[var], views[i].min_records, "node"):
             others = ", ".join(labels[j] for j in members if j != i)
             what = (f"size {why}" if nid in shared else f"records in base clusters no release publishes {why}")
             out.append(Violation(ATTACK, f"{labels[i]}/{views[i].clusters_file}", where,
@@ -142,7 +142,7 @@ def _base_below(tree: _Tree, nid: str) -> set[str]:
 def _cells(views, labels, members, facet, already) -> list[Violation]:
     """The joint LP of one facet: each release's cell system (`differencing.facet_system`) over shared base
     cluster sizes and shared base cells; judged: each base cluster's cell of a value that no release shows."""
-    lp = _LP()
+    lp = LP()
     shared = {None: None, **{nid: None for nid in base_sizes(views[members[0]])}}
     trees = {i: _Tree(views[i], lp, shared) for i in members}
     values = sorted({r["value"] for i in members for rows in _cell_rows(views[i], facet).values() for r in rows
@@ -160,7 +160,7 @@ def _cells(views, labels, members, facet, already) -> list[Violation]:
         return []
     out = []
     for var, (nid, value) in sorted(targets.items(), key=lambda kv: (kv[1][0], str(kv[1][1]))):
-        if bounds.get(var) is None or not (why := _verdict(*bounds[var], views[members[0]].min_records, "cell")):
+        if bounds.get(var) is None or not (why := verdict(*bounds[var], views[members[0]].min_records, "cell")):
             continue
         hiding = [i for i in members if not any(r["value"] == value and not r["suppressed"]
                                                  for r in _cell_rows(views[i], facet).get(nid, []))]

@@ -57,7 +57,7 @@ class EconomicAggregates:
 # ---------------------------------------------------------------- cells and secondary suppression
 
 
-class _Cells:
+class Cells:
     """Records and distinct users per part: size [K] float, users [K] int, and the (part, user) pairs sorted
     by part (pair_start [K+1], pair_user [P]) to count the distinct users of any set of parts."""
 
@@ -93,7 +93,7 @@ def _distinct(x: np.ndarray) -> np.ndarray:
     return x[np.concatenate([[True], x[1:] != x[:-1]])] if len(x) else x
 
 
-def _protect(cells: _Cells, shown: np.ndarray, groups: list[np.ndarray], *, min_users: int,
+def _protect(cells: Cells, shown: np.ndarray, groups: list[np.ndarray], *, min_users: int,
              min_records: int) -> np.ndarray:
     """Shown mask [K] after secondary suppression: in every group (an array of part indexes whose sum is
     published) the hidden parts sum to 0, or to ≥ min_records records with ≥ min_users distinct users over
@@ -130,7 +130,29 @@ def _protect(cells: _Cells, shown: np.ndarray, groups: list[np.ndarray], *, min_
             return shown
 
 
-def _table_facts(cells: _Cells, parts: np.ndarray, primary: np.ndarray, shown: np.ndarray, total: float) -> dict:
+def one_table(cells: Cells, floors: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A table whose total is published, protected as one group: (its non-empty parts [P], the parts that pass
+    the floors alone [K] bool, the shown mask [K] after secondary suppression). Every global table of the
+    Economic Index, and `hidden_values` (which must hide exactly what they hide), decide through this."""
+    parts = np.flatnonzero(cells.size > 0)
+    primary = cells.passes(**floors)
+    return parts, primary, _protect(cells, primary, [parts], **floors)
+
+
+def collaboration_cells(mode: np.ndarray, uid: np.ndarray) -> Cells:
+    """The global collaboration table's parts: the five modes and MISSING (records without a mode)."""
+    return Cells(mode, uid, MISSING + 1)
+
+
+def geography_cells(column: pd.Series, uid: np.ndarray) -> tuple[Cells, np.ndarray]:
+    """(cells over K + 1 parts, the K cleaned codes) of one geography column; part K holds the records
+    without a geography."""
+    inv, codes = _factor(column)
+    key = np.where(inv < 0, len(codes), inv)
+    return Cells(key, uid, len(codes) + 1), codes
+
+
+def _table_facts(cells: Cells, parts: np.ndarray, primary: np.ndarray, shown: np.ndarray, total: float) -> dict:
     parts = parts[cells.size[parts] > 0]
     hidden = parts[~shown[parts]]
     secondary = parts[primary[parts] & ~shown[parts]]
@@ -174,7 +196,7 @@ def _pct(x, total) -> np.ndarray:
 # ---------------------------------------------------------------- input
 
 
-def _read_records(records: pd.DataFrame, taxonomy: Taxonomy, geography_columns: Sequence[str]):
+def read_records(records: pd.DataFrame, taxonomy: Taxonomy, geography_columns: Sequence[str]):
     if not isinstance(records, pd.DataFrame):
         raise InputError(f"records must be a pandas DataFrame, got {type(records).__name__}")
     for col in ("user", "task", *geography_columns):
@@ -283,7 +305,7 @@ def economic_rows(records: pd.DataFrame, taxonomy: Taxonomy, *, min_users: int, 
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ConfigError(f"{name} must be an integer ≥ 1, got {v!r}")
     geography_columns = list(geography_columns)
-    user, task, mode = _read_records(records, taxonomy, geography_columns)
+    user, task, mode = read_records(records, taxonomy, geography_columns)
     lookup = _population_lookup(population)
     floors = dict(min_users=int(min_users), min_records=int(min_records))
     uid = pd.factorize(user)[0].astype(np.int64)  # dense user ids 0..U-1
@@ -302,10 +324,8 @@ def economic_rows(records: pd.DataFrame, taxonomy: Taxonomy, *, min_users: int, 
     T = taxonomy.n_tasks
     none = T  # the "no occupational task" part
     tkey = np.where(task < 0, none, task)
-    tc = _Cells(tkey, uid, T + 1)
-    parts = np.flatnonzero(tc.size > 0)
-    primary = tc.passes(**floors)
-    shown = _protect(tc, primary, [parts], **floors)
+    tc = Cells(tkey, uid, T + 1)
+    parts, primary, shown = one_table(tc, floors)
     facts["onet_task"] = _table_facts(tc, parts, primary, shown, n)
     pub_task = shown[:T].copy()  # published occupational tasks
     _task_rows(rows, taxonomy, tc, shown, n)
@@ -319,7 +339,7 @@ def economic_rows(records: pd.DataFrame, taxonomy: Taxonomy, *, min_users: int, 
     return EconomicAggregates(rows.frame(), facts)
 
 
-def _task_rows(rows: _Rows, taxonomy: Taxonomy, tc: _Cells, shown: np.ndarray, n: int) -> None:
+def _task_rows(rows: _Rows, taxonomy: Taxonomy, tc: Cells, shown: np.ndarray, n: int) -> None:
     T = taxonomy.n_tasks
     idx = np.flatnonzero(shown[:T] & (tc.size[:T] > 0))
     names = taxonomy.task_text[idx]
@@ -343,7 +363,7 @@ def _occupation_names(taxonomy: Taxonomy) -> np.ndarray:
     return np.where(dup, occ.title + " (" + occ.soc_code + ")", occ.title).astype(object)
 
 
-def _occupation_rows(rows: _Rows, taxonomy: Taxonomy, tc: _Cells, pub_task: np.ndarray, floors: dict,
+def _occupation_rows(rows: _Rows, taxonomy: Taxonomy, tc: Cells, pub_task: np.ndarray, floors: dict,
                      facts: dict) -> None:
     """Items 3–5 from published tasks only: equal-split occupation counts, SOC major groups, penetration."""
     links = taxonomy.links
@@ -372,10 +392,8 @@ def _occupation_rows(rows: _Rows, taxonomy: Taxonomy, tc: _Cells, pub_task: np.n
             ("soc_occupation", pair_occ, occ_count, n_occ, _occupation_names(taxonomy)),
             ("soc_major_group", occ_major[pair_occ], major_count, n_major,
              taxonomy.majors.title.to_numpy().astype(object))):
-        cells = _Cells(key, pair_u, n_parts, size=size)
-        parts = np.flatnonzero(size > 0)
-        primary = cells.passes(**floors)
-        shown = _protect(cells, primary, [parts], **floors)
+        cells = Cells(key, pair_u, n_parts, size=size)
+        parts, primary, shown = one_table(cells, floors)
         facts[facet] = _table_facts(cells, parts, primary, shown, basis)
         idx = np.flatnonzero(shown & (size > 0))
         rows.add(*G, facet, 0, f"{facet}_count", names[idx], size[idx])
@@ -411,10 +429,8 @@ def _collaboration_rows(rows: _Rows, taxonomy: Taxonomy, tkey: np.ndarray, mode:
     G = ("GLOBAL", "global")
     V = MISSING + 1
     T = taxonomy.n_tasks
-    gc = _Cells(mode, uid, V)
-    gparts = np.flatnonzero(gc.size > 0)
-    gprimary = gc.passes(**floors)
-    gshown = _protect(gc, gprimary, [gparts], **floors)
+    gc = collaboration_cells(mode, uid)
+    gparts, gprimary, gshown = one_table(gc, floors)
     facts["collaboration"] = _table_facts(gc, gparts, gprimary, gshown, len(mode))
     facts["collaboration"]["missing_records_folded"] = float(gc.size[MISSING] if not gshown[MISSING] else 0.0)
     auto = _mode_rows(rows, gc, gshown)
@@ -422,7 +438,7 @@ def _collaboration_rows(rows: _Rows, taxonomy: Taxonomy, tkey: np.ndarray, mode:
 
     # task × mode cells of every task (the none row and hidden tasks included: they sit in the columns)
     key = tkey * V + mode
-    cc = _Cells(key, uid, (T + 1) * V)
+    cc = Cells(key, uid, (T + 1) * V)
     size = cc.size.reshape(T + 1, V)
     pub = np.zeros(T + 1, bool)
     pub[:T] = task_shown[:T] & (size[:T].sum(1) > 0)
@@ -461,7 +477,7 @@ def _collaboration_rows(rows: _Rows, taxonomy: Taxonomy, tkey: np.ndarray, mode:
     _task_mode_rows(rows, taxonomy, size, shown.reshape(T + 1, V), ppub)
 
 
-def _mode_rows(rows: _Rows, cells: _Cells, shown: np.ndarray) -> float | None:
+def _mode_rows(rows: _Rows, cells: Cells, shown: np.ndarray) -> float | None:
     """The global collaboration table (item 6): shown modes, not_classified, level-1 automation/augmentation.
     Returns the automation % (None when no cell of the five modes is published)."""
     geo, facet = ("GLOBAL", "global"), "collaboration"
@@ -526,7 +542,7 @@ def _task_mode_rows(rows: _Rows, taxonomy: Taxonomy, size: np.ndarray, shown: np
 def _geography_rows(rows: _Rows, column: pd.Series, col: str, uid: np.ndarray, lookup, floors: dict,
                     min_geo_records: int, facts: dict) -> None:
     """Items 9–10 for one geography column: usage per code, AUI and tiers, and ln AUI ~ ln GDP per capita."""
-    inv, codes = _factor(column)
+    cells, codes = geography_cells(column, uid)  # part K = records without a geography
     clash = {"GLOBAL", NOT_CLASSIFIED} & set(codes)
     if clash:
         raise InputError(f"records.{col} holds the reserved code {sorted(clash)[0]!r}")
@@ -538,12 +554,8 @@ def _geography_rows(rows: _Rows, column: pd.Series, col: str, uid: np.ndarray, l
                 raise InputError(f"records.{col} holds {seen[key]!r} and {code!r}, which name one country: map them "
                                  "to one code first (clio-engine run makes every ISO code its alpha-2 code)")
     K = len(codes)
-    key = np.where(inv < 0, K, inv)  # part K = records without a geography
-    cells = _Cells(key, uid, K + 1)
-    parts = np.flatnonzero(cells.size > 0)
-    primary = cells.passes(**floors)
-    shown = _protect(cells, primary, [parts], **floors)
-    f = _table_facts(cells, parts, primary, shown, len(key))
+    parts, primary, shown = one_table(cells, floors)
+    f = _table_facts(cells, parts, primary, shown, len(column))
     f["missing_records_folded"] = float(cells.size[K] if not shown[K] else 0.0)
     facts[col] = f
     idx = np.flatnonzero(shown[:K] & (cells.size[:K] > 0))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from clio_engine.lp_bounds import _LP, ROUND
+from clio_engine.lp_bounds import LP, ROUND
 
 
 @dataclass
@@ -52,7 +52,7 @@ class _System:
     `column_rest` hold each equation's unknown total (its published count less its published cells)."""
 
     def __init__(self, view: ReaderView):
-        self.lp = _LP()
+        self.lp = LP()
         self.var: dict[tuple, int] = {}
         self.row_rest: dict = {}
         self.column_rest: dict = {}
