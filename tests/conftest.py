@@ -20,8 +20,28 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.setdefault(_name, "1")
 
 
+# The longest test files first: README's command hands whole files to two workers in collection order
+# (--dist loadfile --no-loadscope-reorder), so a long file collected last ran alone on one worker while the other
+# sat idle (longest-processing-time-first ordering). Seconds per file from a CI run's --durations=0 (setup,
+# call and teardown summed): refresh with `python -m tests.file_seconds LOG > tests/file_seconds.json`.
+FILE_SECONDS = REPO / "tests" / "file_seconds.json"
+
+
+def _longest_files_first(items) -> None:
+    import json
+
+    try:
+        seconds = json.loads(FILE_SECONDS.read_text())
+    except (OSError, ValueError):
+        return
+    order = {id(item): i for i, item in enumerate(items)}  # a stable sort: collection order within a weight
+    items.sort(key=lambda item: (-seconds.get(item.nodeid.split("::", 1)[0], 0.0), order[id(item)]))
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
+
+    _longest_files_first(items)
 
     if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("OMP_NUM_THREADS") == "1":
         torch.set_num_threads(1)  # (in case a plugin imported torch before this file set the environment)
