@@ -539,10 +539,10 @@ def _note_other_facets(run_dir: str, facets: list[str]) -> None:
         before = list(manifest["input"]["facets"])
     except (OSError, ValueError, KeyError, TypeError):  # an older manifest: nothing to compare with
         return
-    if sorted(before) != sorted(facets):
-        logging.getLogger(__name__).warning(
-            "assign: facet columns %s here but %s in %s: the tree and names are the same, but compare leaves "
-            "out any breakdown one run lacks", ", ".join(facets) or "(none)", ", ".join(before) or "(none)", run_dir)
+    if sorted(before) != sorted(facets):  # (names and path from files: no control characters on a terminal)
+        logging.getLogger(__name__).warning("%s", _terminal(
+            f"assign: facet columns {', '.join(facets) or '(none)'} here but {', '.join(map(str, before)) or '(none)'} "
+            f"in {run_dir}: the tree and names are the same, but compare leaves out any breakdown one run lacks"))
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

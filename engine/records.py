@@ -443,12 +443,14 @@ _INVISIBLE = r"^[\s\x00-\x1f\x7f\x{200b}-\x{200d}\x{2060}\x{feff}]*$"
 # whitespace only, "12446", "???", "👍") has no words to cluster or name it by, and shown as an example it may be an
 # account or card number: rejected with this reason. A conversation's text is judged without its turn labels and
 # tool placeholders ("User: 12446" has no words); Greek, Arabic, Chinese or Hindi letters are letters.
-# Kept: digits with an equals or question mark, a number puzzle or sum ("2=14 3=39 … 9=?", "7 + 4 = ??"; two such
-# prompts are in arena-hard v2.0), which is a request, and no account number carries those signs.
+# Kept: digits with a sign of arithmetic or a question — a number puzzle or a sum ("2=14 3=39 … 9=?", "7 + 4 = ??"
+# (two such prompts are in arena-hard v2.0), "2+2", "√16", "17 * 23") is a request. Card, account and phone
+# numbers are written with spaces, dashes, dots and brackets, which are no such sign (nor ":" of a time); a
+# leading "+" of a phone number is, so "+1 555 1234" is kept: the rule is about having words, not about PII.
 NO_WORDS = "no words: the text has no letters"
 _LETTER = r"\p{L}"
-_DIGIT = r"\p{Nd}"
-_ASKS = r"[=?\x{ff1d}\x{ff1f}]"  # = and ?, and their full-width forms
+_DIGIT = r"\p{N}"  # (½ and ² are numbers too)
+_ASKS = r"[=?+*/^%<>×÷√∑∫≠≤≥\x{ff1d}\x{ff1f}\x{ff0b}]"  # arithmetic, comparison and ?, full-width = ? + too
 _LABELS = r"(?m)^(?:User|Assistant|System): |\[(?:tool call|tool result|refusal)\]"
 
 

@@ -32,7 +32,8 @@ FUNCTION_WORDS = SPANISH_FUNCTION | VIETNAMESE_FUNCTION | FRENCH_FUNCTION
 # Turkish or Polish that are English content words (or English terms of chat data): English names keep them.
 ENGLISH_COLLISIONS = ["son", "come", "car", "door", "pour", "ai", "uber", "hay", "solo", "die", "war", "hat",
                       "bin", "man", "men", "comment", "os", "todo", "van", "day", "rat", "var", "pod", "ale",
-                      "sea", "era", "dove", "plus", "ban", "falls", "com"]
+                      "sea", "era", "dove", "plus", "ban", "falls", "com",
+                      "vi", "dos", "ada", "po", "ca", "em", "mag"]  # (the last line: tech words, a review)
 
 CLUSTERS = {
     "spanish": ["si quiero hacer una tortilla de patatas que necesito", "receta de tortilla de patatas para la cena",

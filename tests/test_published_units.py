@@ -262,3 +262,15 @@ def test_compare_md_says_its_units(compared):
     headers = [line for line in text.splitlines() if line.startswith("| value |")]
     assert headers and all(h == "| value | share A (%) | share B (%) | change (pp) | interval (pp) | significant |"
                            for h in headers), headers
+
+
+def test_the_explorer_reads_compare_csv_with_its_unit_names_as_the_table_itself():
+    """A review: `economic_data(compare=pd.read_csv(".../compare.csv"))` raised "lacks column(s) share_a, …"
+    once compare.csv named its units."""
+    from clio_engine.explorer.economic import CHANGE_COLUMNS, _changes
+    from clio_engine.pipeline.periods import compare_csv_table
+
+    table = pd.DataFrame([{"dimension": "cluster level 0", "value": "Cards", "share_a": 4.07, "share_b": 5.55,
+                           "change": 1.48, "ci_low": 0.25, "ci_high": 2.71, "p_value": 0.018, "significant": True,
+                           "records_a": 122, "records_b": 111}], columns=list(CHANGE_COLUMNS))
+    assert _changes(compare_csv_table(table)) == _changes(table)

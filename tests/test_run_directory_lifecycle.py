@@ -122,3 +122,34 @@ def test_a_run_from_before_the_records_mark_is_compared_by_its_source(tmp_path, 
     with caplog.at_level(logging.WARNING, logger=REPLACING_LOGGER):
         run(None, input=second, out=out, overrides=settings)
     assert len(caplog.records) == 1 and f"from {first}" in caplog.records[0].getMessage()
+
+
+def test_an_out_through_dotdot_is_the_existing_folder_it_names_and_nothing_of_it_is_removed(tmp_path, capsys):
+    """A review: `--out new/..` (new absent) was taken for a folder the run made, so a failed run removed the
+    existing folder above it, with the user's empty folders; the non-run-directory refusal missed it too."""
+    work = tmp_path / "work"
+    (work / "emptydir" / "sub").mkdir(parents=True)
+    (work / "other").mkdir()
+    code = main(["run", "default", "--input", str(tmp_path / "nope.csv"), "--out", str(work / "new" / ".."),
+                 "--no-progress"])
+    assert code == EXIT_INPUT and "non-empty folder that is not a run directory" in capsys.readouterr().err
+    assert (work / "emptydir" / "sub").is_dir() and (work / "other").is_dir() and not (work / "new").exists()
+    # a new folder named through `..` is made, and removed after the failure, as any new --out
+    code = main(["run", "default", "--input", str(tmp_path / "nope.csv"), "--out",
+                 str(work / "new" / ".." / "fresh"), "--no-progress"])
+    assert code == EXIT_INPUT and sorted(p.name for p in work.iterdir()) == ["emptydir", "other"]
+
+
+def test_a_folder_someone_made_inside_the_new_run_directory_is_kept(tmp_path, frames, monkeypatch):
+    from clio_engine.pipeline import registry
+
+    out = tmp_path / "r"
+
+    def fail(ctx):
+        (out / "theirs").mkdir()  # made while the run reads its records (another process, say)
+        raise InputError("bad records")
+
+    monkeypatch.setitem(registry.STAGES, "records", dataclasses.replace(registry.STAGES["records"], compute=fail))
+    with pytest.raises(InputError):
+        run(None, input=frames[0], out=out, overrides={"embed.progress": False})
+    assert (out / "theirs").is_dir() and not (out / "private" / "cache" / "run.lock").exists()

@@ -106,8 +106,25 @@ def test_floors_no_base_cluster_reaches_are_named_with_the_numbers(tmp_path, tin
     withheld = hier["small_cluster_buckets"]["clusters"]
     assert hier.get("levels_note", "").startswith(
         f"hierarchy: levels 12 → 11 → 10 became {' → '.join(map(str, levels))}: {withheld} of the 12 base clusters "
-        "are withheld as small (privacy.min_users = 100, privacy.min_records = 200)")
+        "are withheld with the small ones (privacy.min_users = 100, privacy.min_records = 200)")
     assert hier["levels_note"] in caplog.text
+
+
+def test_a_noised_release_leaves_out_the_exact_count_of_clusters_below_the_floors():
+    """The hierarchy's note counts the base clusters below the floors on their exact sizes (a review): under
+    privacy.epsilon no exact count is published, so the release manifest leaves it out with small_cluster_buckets;
+    without noise the sizes are published anyway and the note stays."""
+    from clio_engine.pipeline.release import release_manifest
+
+    note = "hierarchy: levels 12 → 11 → 10 became 12 → 2 → 2: 9 of the 12 base clusters are withheld …"
+    hierarchy = {"levels": [12, 2, 2], "small_cluster_buckets": {"clusters": 9, "buckets": 2}, "levels_note": note,
+                 "idle_levels": [2]}
+    head = {"input": {"accepted": 600}, "levels": [12, 2, 2], "stages": {"hierarchy": hierarchy},
+            "privacy": {"min_users": 100, "min_records": 200, "levels": []}}
+    noised = release_manifest({**head, "privacy": {**head["privacy"], "epsilon": 1.0}})["stages"]["hierarchy"]
+    assert "levels_note" not in noised and "small_cluster_buckets" not in noised and noised["idle_levels"] == [2]
+    exact = release_manifest(head)["stages"]["hierarchy"]
+    assert exact["levels_note"] == note
 
 
 def test_the_floors_note_states_no_exact_count_under_noise_and_nothing_when_enough_is_published():

@@ -20,20 +20,24 @@ REASON = "no words: the text has no letters"
 WORDLESS = {
     "digits": "12446",
     "card number": "4111 1111 1111 1111",
-    "phone": "+1 (555) 123-4567",
+    "phone": "(555) 123-4567",
+    "time": "12:30",
     "amount": "€ 1,250.00",
     "punctuation": "?!... ---",
     "emoji": "👍🎉🙂",
     "emoji and digits": "💳 4242",
     "arabic-indic digits": "١٢٣٤٥",
-    "math symbols without a question": "½ ≠ ⅓ > 0.25",
+    "fractions without a sign": "½ ⅓ ¼",
 }
-# Number puzzles and sums are requests: digits with = or ? (arena-hard v2.0 holds two such prompts).
+# Number puzzles and sums are requests: digits with a sign of arithmetic or a question (arena-hard v2.0 holds two).
 PUZZLES = {
     "sequence": "2=14\n3=39\n4=84\n9=?",
     "full-width": "4 + 3 = 21 ，2 + 5 = 35， 7 + 4 = ？？",
     "sum": "2 + 2 = 4 ≠ 5 ½",
     "question": "17 * 23?",
+    "plain sum": "2+2",
+    "root": "√16",
+    "fractions": "½ + ¼",
 }
 WITH_LETTERS = {
     "greek": "Γειά σου κόσμε",

@@ -399,7 +399,9 @@ LLM_STAGE_KEYS = ("llm", "llm_choice", "fallbacks", "collisions", "renamed_here"
                   "only_child_kept")  # (the last two: nodes the model was not asked about, the namer's and the
                                       # Clio hierarchy's; derivable from the tree, kept out with the rest of usage)
 EXACT_STAGE_KEYS = {"records": None, "facets": None, "embed": ("n_texts", "n_unique", "n_tokens", "n_truncated"),
-                    "privacy": ("records_beyond_bound",), "map": ("points",), "cluster": ("noise",)}
+                    "privacy": ("records_beyond_bound",), "map": ("points",), "cluster": ("noise",),
+                    # how many base clusters fell below the floors on their exact sizes, and the note that says it
+                    "hierarchy": ("small_cluster_buckets", "levels_note")}
 
 
 # Exact facts about individual records that no floor covers, withheld from every release: rejected rows and
@@ -472,9 +474,10 @@ CELL_VARIABLES = (("count", "records", False), ("users", "users", False), ("shar
 
 
 def percent(fraction: float) -> float:
-    """A share (0–1) as a percent: its shortest decimal shifted two places (exact, no rounding), so 0.011 is
-    1.1, not 0.011 * 100 = 1.0999999999999999, and `clio_engine.audit.aggregates.fraction` gives the share back
-    with its printed precision (the audit's share tolerance is read from it)."""
+    """A share (0–1) as a percent: its shortest decimal shifted two places, so 0.011 is 1.1, not 0.011 * 100 =
+    1.0999999999999999, and `clio_engine.audit.aggregates.fraction` gives the share back with its printed
+    precision (the audit's share tolerance is read from it). Exact for shares of up to 15 significant digits; a
+    17-digit share may come back one unit in its last place off (the audit's tolerance floor covers that)."""
     from decimal import Decimal
 
     return float(Decimal(repr(float(fraction))).scaleb(2))

@@ -40,7 +40,8 @@ def warn_if_replacing(rd: RunDir, fingerprint: str, origin: str, accepted: int) 
     else:
         now = f"this run of {accepted:,} records from {origin} replaces it"
     line = f"{held}; {now}, release/ included (to keep both, choose another --out / output.dir)"
-    log.warning("%s", terminal_text(line))  # (paths are the user's: no control characters on a terminal)
+    line = terminal_text(line)  # (paths come from the user and a manifest: no control characters on a terminal)
+    log.warning("%s", line)
     return line
 
 

@@ -99,7 +99,9 @@ def run(config: str | os.PathLike | dict | ClioConfig | None = None, *, input=No
     (the run directory) override the config's `input.path` and `output.dir`."""
     cfg = load_config(config, overrides)
     check_config(cfg)
-    target = Path(out if out is not None else cfg.output.dir)
+    # `..` resolved as written (`new/../runs` is `runs`), so the folders this run makes are the ones it removes
+    # should it fail before writing anything (a review: `--out new/..` had an existing folder taken for a new one)
+    target = Path(os.path.normpath(out if out is not None else cfg.output.dir))
     check_run_destination(target)
     made = first_missing(target)  # the outermost folder this run creates, if any
     rd = RunDir(target)

@@ -39,13 +39,14 @@ def check_run_destination(path: str | os.PathLike) -> None:
     Never inside a release folder (a red team's finding: `--out RUN/release/extra` put a whole run, its private/
     embeddings and the analyst's examples among the files that leave the building)."""
     path = Path(path)
-    if (release := enclosing_release(path)) is not None:
+    real = path.resolve()  # what the system will write to: `new/..` is the folder above `new`, which exists
+    if (release := enclosing_release(real)) is not None:
         raise OutputError(f"--out {path} is inside the release folder {release}, which holds only published "
                           "files: choose a folder outside it")
-    if not path.is_dir() or not any(path.iterdir()) or (path / CACHE / "stages").is_dir():
+    if not real.is_dir() or not any(real.iterdir()) or (real / CACHE / "stages").is_dir():
         return
     try:
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads((real / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         manifest = None
     if isinstance(manifest, dict) and "config" in manifest and "stages" in manifest:
@@ -58,7 +59,8 @@ LOCK_FILE = "run.lock"  # in private/cache: held by the run writing the director
 
 
 def first_missing(path: Path) -> Path | None:
-    """The outermost folder of `path` that does not exist yet (what creating `path` would make), or None."""
+    """The outermost folder of `path` that does not exist yet (what creating `path` would make), or None.
+    `path` has no `..` (`run` normalises it): `new/..` names an existing folder though `new` does not exist."""
     path = Path(path).absolute()
     if path.exists():
         return None
@@ -69,21 +71,25 @@ def first_missing(path: Path) -> Path | None:
 
 def remove_if_untouched(rd: "RunDir", made: Path) -> bool:
     """Remove the run directory `rd` (and the empty folders above it up to `made`, the outermost one the run
-    created) after a run that failed before writing anything — a missing input file, a bad column: only
-    empty folders and the lock file are there. A user's review found each such error left a skeleton `--out`
-    behind. Anything else — a finished chunk of embeddings, a stage's files — is kept, so a run stopped
-    part-way still resumes. True where it was removed."""
-    import shutil
-
-    lock = (rd.cache / LOCK_FILE).resolve()
+    created) after a run that failed before writing anything — a missing input file, a bad column: a user's
+    review found each such error left a skeleton `--out` behind. Only the skeleton `RunDir` makes goes (the lock
+    file, then each of its folders with rmdir, which never removes a folder that is not empty): anything else —
+    a finished chunk of embeddings, a stage's files, a file another process put there meanwhile — stays, and so
+    does every folder holding it, so a run stopped part-way still resumes. True where `rd` was removed."""
+    lock = rd.cache / LOCK_FILE
     for folder, _, files in os.walk(rd.path):
-        if any(Path(folder, f).resolve() != lock for f in files):
+        if any(Path(folder, f) != lock for f in files):
             return False
-    shutil.rmtree(rd.path, ignore_errors=True)
+    try:
+        lock.unlink(missing_ok=True)
+        for folder in (rd.cache / "stages", rd.cache, rd.private, rd.path):
+            folder.rmdir()
+    except OSError:
+        return False
     folder, made = rd.path.absolute().parent, Path(made).absolute()
     while folder != made.parent and folder.is_relative_to(made):
         try:
-            folder.rmdir()  # only while empty: a folder someone else filled meanwhile stays
+            folder.rmdir()
         except OSError:
             break
         folder = folder.parent

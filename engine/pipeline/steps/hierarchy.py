@@ -160,12 +160,13 @@ def _suppression_note(cfg, built: list[int], final: list[int], idle: list[int], 
     """Why the tree has fewer topics than scheduled: the base clusters below the privacy floors are gathered in
     buckets and each bucket is kept under one parent (engine.privacy.buckets), which leaves the parents that held
     only such clusters with no child; they are dropped (`keep_together`). Not a fault: the floors are high for the
-    data, and every bucket's parent is what can be published. States no record count (the note reaches the
-    release manifest)."""
+    data, and every bucket's parent is what can be published. States no record count; it counts clusters below
+    the floors on their exact sizes, so a noised release leaves it out (`release.EXACT_STAGE_KEYS`), as it
+    leaves out `small_cluster_buckets`."""
     p, arrow = cfg.privacy, lambda counts: " → ".join(str(n) for n in counts)
     n, buckets = together.get("clusters", 0), together.get("buckets", 0)
     note = (f"hierarchy: levels {arrow(built)} became {arrow(final)}: {n} of the {final[0]} base clusters are withheld "
-            f"as small (privacy.min_users = {p.min_users}, privacy.min_records = {p.min_records}), in {buckets} "
+            f"with the small ones (privacy.min_users = {p.min_users}, privacy.min_records = {p.min_records}), in {buckets} "
             f"bucket{'' if buckets == 1 else 's'} each kept under one parent, which left the other topics empty")
     if idle:
         note += f"; {_levels_phrase(idle)} {'groups' if len(idle) == 1 else 'group'} nothing"
