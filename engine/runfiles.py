@@ -31,6 +31,10 @@ EMBED_STORE = f"{CACHE}/embeddings"  # the run's content-addressed embedding sto
 RELEASE = "release"
 AGGREGATES = "aggregates.csv"  # under release/: every published number, the Economic Index's long layout
 AGGREGATE_COLUMNS = ("geo_id", "geography", "facet", "level", "variable", "cluster_name", "value")  # its header
+# compare.csv's names for `compare_runs`' columns (clio_engine.pipeline.periods): the unit in the name (percent,
+# percentage points); the explorer reads the file back under either name
+COMPARE_CSV_NAMES = {"share_a": "share_a_pct", "share_b": "share_b_pct", "change": "change_pp",
+                     "ci_low": "ci_low_pp", "ci_high": "ci_high_pp"}
 PLOT_DIR = "plots"  # report.md's figures, in the analyst zone and in release/
 DEMO_CHECK = "demo_check.md"  # top level: `clio-engine demo`'s check against its generator's known truth
 

@@ -140,9 +140,10 @@ def _changes(compare: pd.DataFrame) -> dict:
     """The changes view's data: every row of a `compare_periods` table [R, 11] as a dict (numbers rounded
     like the rest of the page; the script orders them), plus what the table's attrs say about it. compare.csv
     read back (its columns named with their units, share_a_pct …) is the same table."""
-    from clio_engine.pipeline.periods import CSV_NAMES
+    from clio_engine.runfiles import COMPARE_CSV_NAMES  # (not from the pipeline: the explorer never loads it)
 
-    compare = compare.rename(columns={csv: name for name, csv in CSV_NAMES.items() if name not in compare.columns})
+    compare = compare.rename(columns={csv: name for name, csv in COMPARE_CSV_NAMES.items()
+                                      if name not in compare.columns})
     missing = [c for c in CHANGE_COLUMNS if c not in compare.columns]
     if missing:
         raise InputError(f"comparison table lacks column(s) {', '.join(missing)}")

@@ -28,7 +28,7 @@ from clio_engine.errors import ConfigError
 from clio_engine.path_trust import held_by_another_account
 from clio_engine.pipeline.overlap import refuse_shared_records
 from clio_engine.pipeline.release import enclosing_release
-from clio_engine.runfiles import ASSIGNMENTS, PRIVATE, RELEASE, write_text
+from clio_engine.runfiles import ASSIGNMENTS, COMPARE_CSV_NAMES, PRIVATE, RELEASE, write_text
 
 log = logging.getLogger(__name__)
 
@@ -326,8 +326,7 @@ def compare_markdown(table: pd.DataFrame, run_a: Path, run_b: Path, dest: Path, 
 
 # compare.csv's names for compare_runs' columns: the unit in the name (percent, percentage points), as
 # aggregates.csv's shares end in _pct. Only the file is renamed; the DataFrame keeps its names.
-CSV_NAMES = {"share_a": "share_a_pct", "share_b": "share_b_pct", "change": "change_pp", "ci_low": "ci_low_pp",
-             "ci_high": "ci_high_pp"}
+CSV_NAMES = COMPARE_CSV_NAMES
 
 
 def compare_csv_table(table: pd.DataFrame) -> pd.DataFrame:
