@@ -153,3 +153,38 @@ def test_a_folder_someone_made_inside_the_new_run_directory_is_kept(tmp_path, fr
     with pytest.raises(InputError):
         run(None, input=frames[0], out=out, overrides={"embed.progress": False})
     assert (out / "theirs").is_dir() and not (out / "private" / "cache" / "run.lock").exists()
+
+
+def test_a_run_stopped_between_its_manifest_and_its_records_mark_is_not_taken_for_other_records(
+        tmp_path, frames, tiny_bert_dir, caplog, monkeypatch):
+    """Run A finishes; run B of other records is killed at the end, after the first of its two closing writes (the
+    manifest and the records mark). Run B again is a resume of B's own records: it must replace nothing. With the
+    manifest written first, the directory held B's manifest beside A's mark, and the rerun said "its records have
+    changed since"."""
+    import importlib
+
+    run_module = importlib.import_module("clio_engine.pipeline.run")  # (the package's `run` is the function)
+    settings = _settings(tiny_bert_dir, tmp_path / "cache")
+    out = tmp_path / "r"
+    run(None, input=frames[0], out=out, overrides=settings)
+    writes = []
+    real_write, real_remember = run_module.write_json, run_module.remember_records
+
+    def closing(kind, real):
+        def write(*args, **kwargs):
+            if kind == "records mark" or str(args[0]).endswith("manifest.json"):
+                writes.append(kind)
+                if len(writes) == 2:
+                    raise KeyboardInterrupt(f"killed at the {kind}")
+            return real(*args, **kwargs)
+        return write
+
+    monkeypatch.setattr(run_module, "write_json", closing("manifest", real_write))
+    monkeypatch.setattr(run_module, "remember_records", closing("records mark", real_remember))
+    with pytest.raises(KeyboardInterrupt):
+        run(None, input=frames[1], out=out, overrides=settings)
+    monkeypatch.undo()
+    caplog.clear()  # (run B's first try rightly said it replaces run A)
+    with caplog.at_level(logging.WARNING, logger=REPLACING_LOGGER):
+        run(None, input=frames[1], out=out, overrides=settings)
+    assert not caplog.records, [r.getMessage() for r in caplog.records]

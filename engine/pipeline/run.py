@@ -216,8 +216,11 @@ class _Runner:
         out["llm"] = llm_usage(self.info)
         out["run"] = {"dir": str(self.rd.path.resolve()), "started_at": _iso(started), "finished_at": _iso(time.time()),
                       "stages": self.monitor.stages}
-        write_json(self.rd / "manifest.json", out)
+        # The records mark first: a run stopped between the two leaves its own mark beside the manifest of the run
+        # it replaces (the next run of these records is its resume, and says nothing), never its own manifest
+        # beside the replaced run's mark (which made its resume say "its records have changed since").
         remember_records(self.rd, self.records_fingerprint)
+        write_json(self.rd / "manifest.json", out)
         _drop_stale_comparison(self.rd)
         drop_stale_demo_check(self.rd.path)
         from clio_engine.pipeline.release import build_release
