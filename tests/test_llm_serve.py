@@ -376,10 +376,10 @@ def test_every_llm_stage_end_to_end_against_smollm2_served_in_its_own_process(ti
         assert found, f"no URL in {line!r} (rc {proc.poll()})"
         url = found.group(1)
         src = tmp_path / "conversations.jsonl"
-        write_conversations(src, 40)
+        write_conversations(src, 32)  # two batches of 16: the facets are most of the time
         overrides = settings(tiny_bert_dir, **{"llm.backend": "openai", "llm.model": MODEL, "llm.base_url": url,
                                                "llm.api_key_env": "CLIO_E2E_SERVE_KEY", "llm.server_writes_labels": True,
-                                               "llm.max_tokens": 48, "llm.max_concurrency": 16, "llm.timeout_s": 600, "cluster.k": 4,
+                                               "llm.max_tokens": 32, "llm.max_concurrency": 16, "llm.timeout_s": 600, "cluster.k": 4,
                                                "hierarchy.levels": 2, "hierarchy.top": 2, "naming.in_examples": 5,
                                                "naming.out_examples": 2, "facets.fields": ["request"],
                                                "privacy.min_users": 2, "privacy.min_records": 3})
@@ -390,7 +390,7 @@ def test_every_llm_stage_end_to_end_against_smollm2_served_in_its_own_process(ti
         # every call the manifest counts was answered by the served model, and nothing else was
         assert served["clio_llm_requests_total"] == usage["total"]["calls"], (served, usage)
         assert served["clio_llm_completion_tokens_total"] == usage["total"]["completion_tokens"]
-        assert result.manifest["input"]["rows"] == 40
+        assert result.manifest["input"]["rows"] == 32
         assert result.manifest["stages"]["names"]["auditor"]["audited"] >= 1
 
         again = run(None, input=str(src), out=tmp_path / "run", overrides=overrides)
