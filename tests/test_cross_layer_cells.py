@@ -16,8 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from clio_engine.audit import audit
-from clio_engine.economic.aggregates import MODES, NOT_CLASSIFIED, cleaned_values, economic_rows
+from clio_engine.economic.aggregates import MODES, NOT_CLASSIFIED, economic_rows
 from clio_engine.economic.hidden_values import COLLABORATION, economic_hidden_values
+from clio_engine.economic.inputs import cleaned_values
 from clio_engine.economic.onet import load_taxonomy
 from clio_engine.pipeline import run
 from tests.test_economic_aggregates import crossed, synthetic, tight

@@ -96,7 +96,7 @@ def reader_view_of_rows(rows: list[dict]):
     """The task × collaboration table as the published rows give it (`joint_check.ReaderView`), or None when the
     rows hold no collaboration table. A missing-mode part the tables do not list still follows from the
     percentages' denominators (count − denominator), so it is read as published where it is not zero."""
-    from clio_engine.economic.aggregates import MODES
+    from clio_engine.economic.inputs import MODES
     from clio_engine.economic.joint_check import HIDDEN_TASKS, NONE_ROW, ReaderView
 
     tables = tables_of(rows)

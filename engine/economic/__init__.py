@@ -10,6 +10,8 @@ Modules, one job each:
   task, collaboration mode, user and country, for tests and `clio-engine demo --economic`.
 - `geography`: the shipped country table (World Bank population and GDP, ISO 3166 codes).
 - `concentration`: rank–share slope, Gini and bottom-80% share of task usage.
+- `inputs`: the records frame as the tables read it (checked user/task columns, modes, cleaned codes).
+- `cells`: records and distinct users per table part, and the secondary suppression that hides parts.
 - `aggregates`: every published economic number as rows of the Index's long layout, through the floors.
 - `compare`: share changes between two runs with user-level bootstrap intervals.
 - `figures`: the report's figures.

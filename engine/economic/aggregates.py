@@ -28,17 +28,16 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from clio_engine.economic.cells import Cells, _protect, _table_facts, collaboration_cells, geography_cells, one_table
 from clio_engine.economic.concentration import bottom_share, gini, line_fit, rank_share_fit
+from clio_engine.economic.inputs import MISSING, MODES, read_records
 from clio_engine.economic.joint_check import protect_jointly
 from clio_engine.economic.onet import Taxonomy, data_file
 from clio_engine.errors import ConfigError, InputError
-from clio_engine.privacy.escape import collaboration_label, facet_label
 
 COLUMNS = ["geo_id", "geography", "facet", "level", "variable", "cluster_name", "value"]
-MODES = ("directive", "feedback loop", "task iteration", "learning", "validation", "none")
 AUTOMATION = ("directive", "feedback loop")
 AUGMENTATION = ("task iteration", "learning", "validation")
-MISSING = len(MODES)  # index of the "no collaboration value" part
 PENETRATION = (10, 25, 50, 75)
 NOT_CLASSIFIED = "not_classified"
 MIN_TIER_GEOGRAPHIES = 4  # usage tiers are quartiles of the AUI: four geographies at least, one per tier
@@ -52,115 +51,6 @@ class EconomicAggregates:
 
     rows: pd.DataFrame
     facts: dict = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------- cells and secondary suppression
-
-
-class Cells:
-    """Records and distinct users per part: size [K] float, users [K] int, and the (part, user) pairs sorted
-    by part (pair_start [K+1], pair_user [P]) to count the distinct users of any set of parts."""
-
-    def __init__(self, key: np.ndarray, uid: np.ndarray, n: int, size: np.ndarray | None = None):
-        width = int(uid.max(initial=0)) + 1
-        pairs = _distinct(key.astype(np.int64) * width + uid)
-        part, user = pairs // width, pairs % width
-        self.n_users = width
-        self.size = (np.bincount(key, minlength=n).astype(np.float64) if size is None
-                     else np.asarray(size, np.float64))
-        self.users = np.bincount(part, minlength=n).astype(np.int64)
-        self.pair_start = np.searchsorted(part, np.arange(n + 1))
-        self.pair_part, self.pair_user = part, user
-
-    def passes(self, min_users: int, min_records: int) -> np.ndarray:
-        return (self.size >= min_records) & (self.users >= min_users)
-
-    def union_users(self, parts: np.ndarray) -> int:
-        if len(parts) > 64:  # many parts: one mask over all pairs is cheaper than many slices
-            mask = np.zeros(len(self.size), bool)
-            mask[parts] = True
-            users = self.pair_user[mask[self.pair_part]]
-        else:
-            users = np.concatenate([self.pair_user[self.pair_start[p]:self.pair_start[p + 1]] for p in parts])
-        seen = np.zeros(self.n_users, bool)
-        seen[users] = True
-        return int(seen.sum())
-
-
-def _distinct(x: np.ndarray) -> np.ndarray:
-    """Sorted distinct values of x [N] (sort + diff: numpy's hash-based unique is far slower on 1M int64)."""
-    x = np.sort(x)
-    return x[np.concatenate([[True], x[1:] != x[:-1]])] if len(x) else x
-
-
-def _protect(cells: Cells, shown: np.ndarray, groups: list[np.ndarray], *, min_users: int,
-             min_records: int) -> np.ndarray:
-    """Shown mask [K] after secondary suppression: in every group (an array of part indexes whose sum is
-    published) the hidden parts sum to 0, or to ≥ min_records records with ≥ min_users distinct users over
-    ≥ 2 parts; else the group's smallest shown part is hidden too. Groups may overlap (rows and columns), so
-    the pass repeats until no group changes. Only ever hides."""
-    shown = np.asarray(shown, bool).copy()
-    size = cells.size
-    groups = [g[size[g] > 0] for g in groups]
-    groups = [g[np.lexsort((g, size[g]))] for g in groups if len(g)]  # smallest part first
-    if not groups:
-        return shown
-    flat = np.concatenate(groups)
-    start = np.concatenate([[0], np.cumsum([len(g) for g in groups])[:-1]])
-    settled = np.zeros(len(groups), bool)  # hidden sum passed the floors: hiding more keeps it passing
-    while True:
-        hidden_sum = np.add.reduceat(np.where(shown[flat], 0.0, size[flat]), start)
-        todo = np.flatnonzero(~settled & (hidden_sum > 0))
-        changed = False
-        for gi in todo:
-            members = groups[gi]
-            while True:
-                hidden = members[~shown[members]]
-                total = float(size[hidden].sum())
-                if total >= min_records and len(hidden) >= 2 and cells.union_users(hidden) >= min_users:
-                    settled[gi] = True
-                    break
-                candidates = members[shown[members]]
-                if not len(candidates):
-                    settled[gi] = True  # every part hidden: their sum is the group's own published total
-                    break
-                shown[candidates[0]] = False
-                changed = True
-        if not changed:
-            return shown
-
-
-def one_table(cells: Cells, floors: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A table whose total is published, protected as one group: (its non-empty parts [P], the parts that pass
-    the floors alone [K] bool, the shown mask [K] after secondary suppression). Every global table of the
-    Economic Index, and `hidden_values` (which must hide exactly what they hide), decide through this."""
-    parts = np.flatnonzero(cells.size > 0)
-    primary = cells.passes(**floors)
-    return parts, primary, _protect(cells, primary, [parts], **floors)
-
-
-def collaboration_cells(mode: np.ndarray, uid: np.ndarray) -> Cells:
-    """The global collaboration table's parts: the five modes and MISSING (records without a mode)."""
-    return Cells(mode, uid, MISSING + 1)
-
-
-def geography_cells(column: pd.Series, uid: np.ndarray) -> tuple[Cells, np.ndarray]:
-    """(cells over K + 1 parts, the K cleaned codes) of one geography column; part K holds the records
-    without a geography."""
-    inv, codes = _factor(column)
-    key = np.where(inv < 0, len(codes), inv)
-    return Cells(key, uid, len(codes) + 1), codes
-
-
-def _table_facts(cells: Cells, parts: np.ndarray, primary: np.ndarray, shown: np.ndarray, total: float) -> dict:
-    parts = parts[cells.size[parts] > 0]
-    hidden = parts[~shown[parts]]
-    secondary = parts[primary[parts] & ~shown[parts]]
-    return {"cells": int(len(parts)), "published": int(shown[parts].sum()),
-            "suppressed": int(len(hidden)), "suppressed_secondary": int(len(secondary)),
-            "records_hidden": float(cells.size[hidden].sum()),
-            "share_hidden": round(float(cells.size[hidden].sum()) / max(total, 1e-12), 6),
-            "secondary_cost_records": float(cells.size[secondary].sum())}
 
 
 # ---------------------------------------------------------------- rows
@@ -191,73 +81,6 @@ class _Rows:
 
 def _pct(x, total) -> np.ndarray:
     return 100.0 * np.asarray(x, np.float64) / total if total > 0 else np.full(np.shape(x), np.nan)
-
-
-# ---------------------------------------------------------------- input
-
-
-def read_records(records: pd.DataFrame, taxonomy: Taxonomy, geography_columns: Sequence[str]):
-    if not isinstance(records, pd.DataFrame):
-        raise InputError(f"records must be a pandas DataFrame, got {type(records).__name__}")
-    for col in ("user", "task", *geography_columns):
-        if col not in records.columns:
-            raise InputError(f"records lack the column {col!r} (have {list(records.columns)})")
-    if len(set(geography_columns)) != len(geography_columns):
-        raise ConfigError(f"geography_columns repeat a name: {list(geography_columns)}")
-    out = {}
-    for col, low in (("user", 0), ("task", -1)):
-        s = records[col]
-        integral = pd.api.types.is_integer_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        if not integral and pd.api.types.is_float_dtype(s):
-            f = s.to_numpy(np.float64)
-            integral = bool(np.isfinite(f).all() and (f == np.round(f)).all())
-        if not integral or s.isna().any():
-            raise InputError(f"records.{col} must hold integers with no missing values (dtype {s.dtype})")
-        v = s.to_numpy().astype(np.int64)
-        if len(v) and v.min() < low:
-            raise InputError(f"records.{col} holds {v.min()}, below {low}")
-        out[col] = v
-    if len(out["task"]) and out["task"].max() >= taxonomy.n_tasks:
-        raise InputError(f"records.task holds {out['task'].max()}, but the taxonomy has {taxonomy.n_tasks} tasks")
-    mode = None
-    if "collaboration" in records.columns:
-        codes, values = _factor(records["collaboration"], lower=True)
-        known = pd.Index(MODES).get_indexer(values)
-        if (known < 0).any():
-            raise InputError(f"records.collaboration holds {values[known < 0][0]!r}; expected one of {list(MODES)} "
-                             "or missing")
-        # a column of no value at all (every cell empty) has nothing to index: every record is missing
-        mode = np.where(codes < 0, MISSING, known[np.maximum(codes, 0)] if len(known) else MISSING).astype(np.int64)
-    return out["user"], out["task"], mode
-
-
-def _factor(column: pd.Series, lower: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(codes [N] int64, −1 = missing; distinct cleaned values [K]) of a text column; None, NaN and blank
-    strings are missing. A value is cleaned as the cluster facets clean it (`facet_label`: bidi, zero-width
-    and control characters removed, then stripped): "CN " and "CN" + U+200B are "CN" in both layers, so no
-    country total differs between them by a hidden variant's count. Distinct values are normalised once, not
-    per record (1M rows in milliseconds)."""
-    raw_codes, raw = pd.factorize(column, use_na_sentinel=True)
-    clean = collaboration_label if lower else facet_label
-    text = pd.Index([clean(v) or "" for v in raw.astype(str)], dtype=object)
-    values, remap = np.unique(np.asarray(text, dtype=object).astype(str), return_inverse=True)
-    remap = np.where(np.asarray(text) == "", -1, remap.ravel())
-    codes = np.where(raw_codes < 0, -1, remap[raw_codes] if len(remap) else -1).astype(np.int64)
-    keep = np.unique(codes[codes >= 0])  # drop values only blanks mapped to
-    dense = np.full(len(values), -1, np.int64)
-    dense[keep] = np.arange(len(keep))
-    if not len(dense):  # every value missing (or none at all)
-        return np.full(len(codes), -1, np.int64), values[:0].astype(object)
-    return np.where(codes < 0, -1, dense[codes.clip(min=0)]), values[keep].astype(object)
-
-
-def cleaned_values(column: pd.Series, lower: bool = False) -> np.ndarray:
-    """[N] object: each value as the tables count it (`_factor`), None where missing. For readers of the
-    per-record file that must agree with the published tables (`clio-engine compare`)."""
-    codes, values = _factor(column, lower)
-    if not len(values):
-        return np.full(len(codes), None, dtype=object)
-    return np.where(codes >= 0, values[codes.clip(min=0)], None).astype(object)
 
 
 # ---------------------------------------------------------------- population matching

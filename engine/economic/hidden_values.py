@@ -21,8 +21,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from clio_engine.economic.aggregates import (MODES, Cells, collaboration_cells, geography_cells, one_table,
-                                             read_records)
+from clio_engine.economic.cells import Cells, collaboration_cells, geography_cells, one_table
+from clio_engine.economic.inputs import MODES, read_records
 
 COLLABORATION = "collaboration"  # the key of the global collaboration table (the frame's column name)
 

@@ -1,7 +1,7 @@
 """The task × collaboration table as a reader holding every published number solves it: one linear program
 over every count the Economic Index tables leave out, each small count bounded (`clio_engine.lp_bounds`).
 
-Row and column rules (`aggregates._protect`) can each pass while the whole system gives a count back (red team
+Row and column rules (`cells._protect`) can each pass while the whole system gives a count back (red team
 rt53): a hidden cell that is the only link between two blocks of hidden cells equals a sum of row rests minus
 column rests (F1), and a column whose one unknown cell is hidden gives that cell back, and its row's rest with
 it (F2). The reader's unknowns: every cell of a published task that is not published (a zero looks like a

@@ -101,7 +101,7 @@ def period_records(run: Path) -> tuple[pd.DataFrame, dict[str, set[str]]]:
                                            for x in clustered[f"level_{level}"].to_numpy()]
     values = {f"{CLUSTER_LEVEL}{lv}": set(n.values()) for lv, n in published.items()}
     if e is not None:
-        from clio_engine.economic.aggregates import cleaned_values
+        from clio_engine.economic.inputs import cleaned_values
         from clio_engine.economic.onet import load_taxonomy
 
         e = e.reindex(frame.row)
