@@ -12,10 +12,12 @@ all N texts and their [N, V] doc-term matrix (issue 13: naming at 10M records).
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
+import regex  # \p{L}, \p{Han}, \X: Unicode properties `re` lacks
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
@@ -32,19 +34,119 @@ class ClusterTerms:
     vocab: np.ndarray
 
 
-_TOKEN_PATTERN = r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b"  # ≥ 2 chars: no "m" of "I'm"
+# Words of every script. A word starts with a letter (\p{L}: "kündigung", "réservation", "заказ", "검색") and
+# holds letters, combining marks (\p{M}: a Devanagari vowel sign, an accent no precomposed letter has), digits
+# and + # . -; ≥ 2 characters (no "m" of "I'm"). On ASCII text it matches what the ASCII pattern it replaced,
+# r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b", matched (tests/test_unicode_names.py checks it on real data).
+_TOKEN_PATTERN = r"\b\p{L}[\p{L}\p{M}\d+#.-]*[\p{L}\p{M}\d+#]\b"
+_TOKEN = regex.compile(_TOKEN_PATTERN)
+# Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Burmese) have no word
+# boundaries to find, and no segmenter is at hand. A run of them is read as its overlapping bigrams of
+# characters (grapheme clusters: a Thai vowel sign stays on its consonant), the usual c-TF-IDF practice for
+# Chinese and Japanese without a segmenter: "退款到账" → "退款", "款到", "到账". Most Chinese words are two
+# characters long, so the bigrams that set a cluster apart are mostly its words, and adjacent bigrams join
+# back into the substring they cover ("退款" + "款到" → "退款到", never "退款 款到"), so every term and name is
+# a piece of the texts. A run of one character makes no term (the ≥ 2 rule). The run is cut out of the text
+# before words are sought, so a word beside it ("python编程") ends there.
+_SPACELESS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\u30fc\uff70"  # ー: Common script
+_SPACELESS_RUN = regex.compile(rf"[{_SPACELESS}]+")
+_GRAPHEME = regex.compile(r"\X")
+
+
+def fold(text: str) -> str:
+    """Lower-cased (`str.lower`: Cyrillic, Greek and accented capitals too) and NFC-normalised, so "e" +
+    combining acute and "é" are one letter and one word, as the stop lists write them."""
+    text = text.lower()
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def spaceless_segments(text: str) -> Iterator[tuple[str, bool]]:
+    """`text` in order as (piece, True) for each run of a script written without spaces and (piece, False)
+    for the text between them; ASCII text is one piece."""
+    if text.isascii():
+        yield text, False
+        return
+    end = 0
+    for m in _SPACELESS_RUN.finditer(text):
+        if m.start() > end:
+            yield text[end:m.start()], False
+        yield m.group(0), True
+        end = m.end()
+    if end < len(text):
+        yield text[end:], False
+
+
+def is_spaceless(term: str) -> bool:
+    """True for a term of a spaceless script (a bigram or the substring adjacent bigrams cover)."""
+    return not term.isascii() and _SPACELESS_RUN.fullmatch(term) is not None
+
+
+def spaceless_units(run: str) -> list[str]:
+    """The characters of a spaceless run, each as its grapheme cluster (a character and its marks)."""
+    return _GRAPHEME.findall(run)
+
+
+def word_tokens(text: str) -> Iterator[tuple[str, str | None]]:
+    """(token, glue) for each token of a folded text, in order: the words, and the character bigrams of each
+    spaceless run. `glue` is None, or for a bigram that continues the previous one of its run, the
+    character it adds ("款到" after "退款": "到"), so n-grams of adjacent bigrams join as the text reads."""
+    for piece, spaceless in spaceless_segments(text):
+        if not spaceless:
+            for word in _TOKEN.findall(piece):
+                yield word, None
+            continue
+        units = spaceless_units(piece)
+        for i in range(len(units) - 1):
+            yield units[i] + units[i + 1], (units[i + 1] if i else None)
+
+
 # scikit-learn's English stop words and the function words of other languages that are no English words
-# (`stopwords_multilingual`): "que", "cho", "los" key no cluster of Spanish or Vietnamese prompts. A list, sorted:
-# CountVectorizer's `stop_words` takes "english" or a list.
-STOP_WORDS = sorted(ENGLISH_STOP_WORDS | FOREIGN_STOP_WORDS)
+# (`stopwords_multilingual`): "que", "cho", "los", "что" key no cluster of Spanish, Vietnamese or Russian
+# prompts. Folded as the texts are. A sorted list, as CountVectorizer's `stop_words` took it.
+STOP_WORDS = sorted({fold(w) for w in ENGLISH_STOP_WORDS | FOREIGN_STOP_WORDS})
+
+
+def term_analyzer(ngram_range=(1, 2), stop_words=STOP_WORDS) -> Callable[[str], list[str]]:
+    """text → its terms, as CountVectorizer's word analyzer makes them (lower-case, tokens, stop words out,
+    then the n-grams of the remaining tokens joined by spaces) with `word_tokens` for its token pattern: the
+    same terms on ASCII text; on other text folded (`fold`) first, and adjacent bigrams of a spaceless run
+    joined into the substring they cover."""
+    stop = frozenset(stop_words)
+    low, high = ngram_range
+
+    def analyze(text: str) -> list[str]:
+        text = fold(text)
+        glues: list[str | None] | None = None  # None: no token glues to the one before it
+        if text.isascii():  # no spaceless run: the words alone, as fast as the vectorizer's own analyzer
+            tokens = [t for t in _TOKEN.findall(text) if t not in stop]
+        else:
+            tokens, glues = [], []
+            previous_kept = False  # a bigram glues to the one before it only where that one was kept
+            for token, glue in word_tokens(text):
+                if token in stop:
+                    previous_kept = False
+                    continue
+                tokens.append(token)
+                glues.append(glue if previous_kept else None)
+                previous_kept = True
+        out = list(tokens) if low == 1 else []
+        for n in range(max(low, 2), high + 1):
+            if glues is None:
+                out.extend([" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)])
+                continue
+            for i in range(len(tokens) - n + 1):
+                out.append(tokens[i] + "".join(glues[j] if glues[j] is not None else " " + tokens[j]
+                                               for j in range(i + 1, i + n)))
+        return out
+
+    return analyze
 
 
 def document_terms(texts, *, ngram_range=(1, 2), min_df: int = 2) -> tuple[sp.csr_matrix, np.ndarray]:
     """Fit the vectorizer once: doc-term counts [N, V] (1–2-grams, `STOP_WORDS` removed) and vocab [V].
     Reuse the matrix for every level with `terms_from_documents`."""
     texts = list(texts)
-    vectorizer = CountVectorizer(ngram_range=ngram_range, stop_words=STOP_WORDS, min_df=min(min_df, len(texts)),
-                                 token_pattern=_TOKEN_PATTERN)
+    vectorizer = CountVectorizer(analyzer=term_analyzer(ngram_range), min_df=min(min_df, len(texts)))
     return vectorizer.fit_transform(texts).tocsr(), vectorizer.get_feature_names_out()
 
 
@@ -97,7 +199,7 @@ def streamed_terms(text_at: Callable[[np.ndarray], Sequence[str]], node_labels: 
     users = np.asarray(users, dtype=np.int64)
     n = len(users)
     labels = [np.asarray(lab, dtype=np.int64) for lab in node_labels]
-    analyze = CountVectorizer(ngram_range=ngram_range, stop_words=STOP_WORDS, token_pattern=_TOKEN_PATTERN).build_analyzer()
+    analyze = term_analyzer(ngram_range)
     vocab: dict[str, int] = {}
     doc_freq = np.zeros(0, np.int64)
     order = np.lexsort(labels) if labels else np.arange(n)  # last key first: top level, then down to the base
@@ -285,10 +387,10 @@ def names_from_keywords(keywords: list[list[str]], groups: np.ndarray | None = N
     taken: dict[int, set[str]] = {}
     for c, terms in enumerate(keywords):
         used = taken.setdefault(int(groups[c]), set())
-        name = _compose(terms[:words]) or (fallback[c] if fallback is not None else f"Cluster {c}")
+        name = _compose(terms[:words], terms) or (fallback[c] if fallback is not None else f"Cluster {c}")
         extra = words
         while name in used and extra < len(terms):
-            name = _compose(terms[:words - 1] + [terms[extra]])
+            name = _compose(terms[:words - 1] + [terms[extra]], terms)
             extra += 1
         if name in used:
             name = f"{name} ({c})"
@@ -297,12 +399,33 @@ def names_from_keywords(keywords: list[list[str]], groups: np.ndarray | None = N
     return names
 
 
-def _compose(terms: list[str]) -> str:
+def _compose(terms: list[str], known: Sequence[str] = ()) -> str:
+    """The terms as one name, "a / b", first letter capitalised (`str.capitalize`: "Éxito", "Заказ"; a Chinese
+    or Japanese name is left as it is). Two bigrams of a spaceless run that overlap ("幹線", "新幹") are
+    written as the substring they make ("新幹線") where that is a term of the cluster too (`known`, its
+    keywords), so a name never repeats the character they share."""
     parts: list[str] = []
     for term in terms:  # skip a term already inside the name ("card" after "card payment")
-        if not any(term in p or p in term for p in parts):
+        if any(term in p or p in term for p in parts):
+            continue
+        for i, p in enumerate(parts):
+            joined = _overlap(p, term, known) or _overlap(term, p, known)
+            if joined:
+                parts[i] = joined
+                break
+        else:
             parts.append(term)
     return " / ".join(parts).capitalize()
+
+
+def _overlap(first: str, second: str, known: Sequence[str]) -> str | None:
+    """`first` continued by `second` over the character they share at the seam, where both are spaceless and
+    the joined substring is among `known`; else None."""
+    if not (is_spaceless(first) and is_spaceless(second)):
+        return None
+    units = spaceless_units(second)
+    joined = first + "".join(units[1:])
+    return joined if len(units) > 1 and first.endswith(units[0]) and joined in known else None
 
 
 def _onehot(index: np.ndarray, n: int) -> sp.csr_matrix:

@@ -1,17 +1,22 @@
 """Phrase naming (no LLM): c-TF-IDF phrase candidates, re-ranked by embedding contrast, diversified by MMR.
 
-1. Candidates. Each text is cut at punctuation and at numbers and symbols between words, and lower-cased;
-   every run of 1–3 words that neither starts nor ends with a stop word is a phrase ("card arrival time",
-   "change my pin"; a phrasal particle may end a phrase: "top up"). Contrastive c-TF-IDF against the nearest published nodes — the keyword
-   namer's own scorer, `contrastive_keywords`, with its distinct-user rule — keeps each node's
-   `n_candidates` best phrases. A phrase is a candidate of a node only where ≥ `min_users` distinct users
-   of that node wrote it (SPEC §4), so everything below (name, keywords, description) is drawn from
-   user-backed phrases only; and only where it is ≥ `min_lift` times as frequent in the node's texts as in
-   the rest of the corpus (`distinctive`), so a template every summary shares ("the user asked the
-   assistant", "overall request") names no node it does not set apart. A phrase that is a piece of a longer
-   one — one word follows it, or precedes it, in more than `bound_share` (90%) of its occurrences: "lean"
-   before "canvas", "outline an argumentative" before "essay" — is no candidate (`bound_phrases`), so no
-   name ends or starts mid-phrase ("Draft one-page lean, canvas" became "One-page lean canvas, draft").
+1. Candidates. Each text is cut at punctuation and at numbers and symbols between words, and lower-cased
+   (`keywords.fold`); words are letter runs of any script (`keywords._TOKEN_PATTERN`); every run of 1–3 words
+   that neither starts nor ends with a stop word is a phrase ("card arrival time", "change my pin"; a phrasal
+   particle may end a phrase: "top up"). A run of a script written without spaces (Chinese, Japanese, Thai)
+   counts its overlapping character bigrams as its words (`keywords.word_tokens`): its phrases are its
+   substrings of 2–4 characters ("退款", "退款到账"), written as the text writes them; a piece of a word cut
+   off at a bigram's edge ("做饺" of "做饺子") is pruned as any piece of a longer phrase is (below).
+   Contrastive c-TF-IDF against the nearest published nodes — the keyword namer's own scorer,
+   `contrastive_keywords`, with its distinct-user rule — keeps each node's `n_candidates` best phrases. A
+   phrase is a candidate of a node only where ≥ `min_users` distinct users of that node wrote it (SPEC §4),
+   so everything below (name, keywords, description) is drawn from user-backed phrases only; and only where
+   it is ≥ `min_lift` times as frequent in the node's texts as in the rest of the corpus (`distinctive`), so
+   a template every summary shares ("the user asked the assistant", "overall request") names no node it does
+   not set apart. A phrase that is a piece of a longer one — one word follows it, or precedes it, in more
+   than `bound_share` (90%) of its occurrences: "lean" before "canvas", "outline an argumentative" before
+   "essay" — is no candidate (`bound_phrases`), so no name ends or starts mid-phrase ("Draft one-page lean,
+   canvas" became "One-page lean canvas, draft").
 2. Re-rank. Every distinct candidate is embedded once per run, in one batch, with the run's embedder;
    relevance(p, c) = cos(p, centroid c) − `contrast` · max cos(p, centroid of a neighbour of c). A
    phrase that says what the node is about, and not what its neighbours are about, wins.
@@ -37,13 +42,15 @@ import re
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
+import regex
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Tree
-from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf,
-                                         names_from_keywords, terms_from_documents)
+from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf, fold, is_spaceless,
+                                         names_from_keywords, spaceless_segments, spaceless_units,
+                                         terms_from_documents)
 from clio_engine.naming.namer import (N_DESCRIPTION_TERMS, KeywordNamer, NodeName, _check_inputs, _describe,
                                       fallback_names, unaltered)
 from clio_engine.naming.stopwords_multilingual import FOREIGN_STOP_WORDS
@@ -78,15 +85,19 @@ FILLERS = frozenset({"hi", "hello", "hey", "thanks", "thank", "want", "need", "l
                      "assistant", "user", "asked", "requested", "wants"})
 # Function words of other languages that are no English words ("que", "cho", "trong", "los") start or end no
 # phrase either: in a run on multilingual prompts they named clusters ("Si, cho"); see `stopwords_multilingual`.
-STOP_WORDS = (ENGLISH_STOP_WORDS - CONTENT_WORDS) | FILLERS | FOREIGN_STOP_WORDS
+STOP_WORDS = frozenset(fold(w) for w in (ENGLISH_STOP_WORDS - CONTENT_WORDS) | FILLERS | FOREIGN_STOP_WORDS)
 PARTICLES = frozenset({"up", "out", "off", "down", "back"})  # may end a phrase of ≥ 2 words ("top up")
 NO_END = frozenset({"top"})  # content words that end phrases only as the head of a phrasal verb ("cash to top")
 _CLAUSE = re.compile(r"[.,;:!?()\[\]\"]+|\s-\s")
 # keywords._TOKEN_PATTERN plus inner apostrophes: "hasn't" stays one (stop) word, never a phrase "hasn arrived".
-_TOKEN = re.compile(r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#]\b")
-_WORD = re.compile(r"(?u)\b[a-zA-Z](?:[a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#])?\b")  # _TOKEN and the one-letter words
-# Between two words, what a phrase may span: spaces and the one-letter words the tokens leave out ("i", "a").
-_SPANNABLE = re.compile(r"(?u)\b[a-zA-Z]\b|\s+")
+# Letters of any script, as there; on ASCII text the same matches as the ASCII patterns they replaced:
+# r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#]\b", r"(?u)\b[a-zA-Z](?:[a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#])?\b" and
+# r"(?u)\b[a-zA-Z]\b|\s+". They never see a spaceless run: `spaceless_segments` cuts those out first.
+_TOKEN = regex.compile(r"\b\p{L}[\p{L}\p{M}\d+#.'-]*[\p{L}\p{M}\d+#]\b")
+_WORD = regex.compile(r"\b\p{L}(?:[\p{L}\p{M}\d+#.'-]*[\p{L}\p{M}\d+#])?\b")  # _TOKEN and the one-letter words
+# Between two words, what a phrase may span: spaces and the one-letter words the tokens leave out ("i", "a";
+# in any script: Russian "в" too, as Polish "w" always was).
+_SPANNABLE = regex.compile(r"\b\p{L}\p{M}*\b|\s+")
 
 
 def word_runs(clause: str) -> Iterator[list[str]]:
@@ -107,12 +118,40 @@ def word_runs(clause: str) -> Iterator[list[str]]:
 
 def text_phrases(text: str, max_words: int = MAX_WORDS) -> list[str]:
     """The phrases of one text: runs of 1..max_words consecutive words within a clause (`word_runs`),
-    lower-cased, that neither start nor end with a stop word (a particle may end one of ≥ 2 words)."""
+    lower-cased, that neither start nor end with a stop word (a particle may end one of ≥ 2 words); and
+    the substrings of 2..max_words + 1 characters of each run of a spaceless script (max_words bigrams)."""
     out: list[str] = []
-    for clause in _CLAUSE.split(text.lower().replace("\u2019", "'")):
-        for words in word_runs(clause):
-            out.extend(_run_phrases(words, max_words))
+    for clause in _CLAUSE.split(fold(text).replace("\u2019", "'")):
+        for piece, spaceless in spaceless_segments(clause):
+            if spaceless:
+                out.extend(_spaceless_phrases(piece, max_words))
+                continue
+            for words in word_runs(piece):
+                out.extend(_run_phrases(words, max_words))
     return out
+
+
+def _spaceless_phrases(run: str, max_words: int) -> Iterator[str]:
+    """The phrases of a spaceless run: n adjacent character bigrams (n ≤ max_words) as the substring of n + 1
+    characters they cover ("退款", "退款到", "退款到账")."""
+    units = spaceless_units(run)
+    for i in range(len(units) - 1):
+        for n in range(1, min(max_words, len(units) - 1 - i) + 1):
+            yield "".join(units[i:i + n + 1])
+
+
+def phrase_words(phrase: str) -> int:
+    """How many words a phrase holds: its words, or for a spaceless phrase its character bigrams."""
+    return len(spaceless_units(phrase)) - 1 if is_spaceless(phrase) else phrase.count(" ") + 1
+
+
+def _head_tail(phrase: str) -> tuple[str, str]:
+    """The phrase less its last word, and less its first ("lean canvas" → "lean", "canvas"; "退款到" →
+    "退款", "款到"); ("", "") for a phrase of one word."""
+    if is_spaceless(phrase):
+        units = spaceless_units(phrase)
+        return ("".join(units[:-1]), "".join(units[1:])) if len(units) > 2 else ("", "")
+    return phrase.rpartition(" ")[0], phrase.partition(" ")[2]
 
 
 def _run_phrases(words: list[str], max_words: int) -> Iterator[str]:
@@ -144,7 +183,7 @@ def phrase_terms(texts: Sequence[str], *, min_df: int = 2, max_words: int = MAX_
         return sp.csr_matrix((len(texts), 0), dtype=np.int64), np.array([], dtype=object)
     if longest == max_words:
         return counts, vocab
-    keep = np.array([p.count(" ") < max_words for p in vocab], dtype=bool)
+    keep = np.array([phrase_words(p) <= max_words for p in vocab], dtype=bool)
     keep &= ~bound_phrases(vocab, np.asarray(counts.sum(axis=0)).ravel(), bound_share)
     return counts[:, keep], vocab[keep]
 
@@ -158,7 +197,7 @@ def bound_phrases(vocab: np.ndarray, occurrences: np.ndarray, share: float) -> n
     index = {p: i for i, p in enumerate(vocab)}
     most = np.zeros(len(vocab), dtype=np.float64)  # [V] the commonest single continuation's count
     for j, longer in enumerate(vocab):
-        head, tail = longer.rpartition(" ")[0], longer.partition(" ")[2]  # "lean canvas" → "lean", "canvas"
+        head, tail = _head_tail(longer)  # "lean canvas" → "lean", "canvas"
         if not head:
             continue
         for part in (head, tail):
@@ -228,7 +267,8 @@ def distinct_phrases(phrases: list[str]) -> list[str]:
     kept: list[str] = []
     seen: list[str] = []  # kept phrases with hyphens as spaces: "top-up" repeats "top up"
     for phrase in phrases:
-        padded = f" {phrase.replace('-', ' ')} "
+        # A spaceless phrase has no word boundaries to pad: "饺子" repeats "饺子馅".
+        padded = phrase if is_spaceless(phrase) else f" {phrase.replace('-', ' ')} "
         if not any(k in padded or padded in k for k in seen):
             kept.append(phrase)
             seen.append(padded)
@@ -481,8 +521,8 @@ def verb_like(texts: Sequence[str], words: set[str], *, share: float = VERB_SHAR
     cued = dict.fromkeys(words, 0)
     objects = dict.fromkeys(words, 0)
     for text in texts[::step]:
-        for clause in _CLAUSE.split(text.lower().replace("\u2019", "'")):
-            tokens = _WORD.findall(clause)  # one-letter words too: "for a wedding" is no cue
+        for clause in _CLAUSE.split(fold(text).replace("\u2019", "'")):
+            tokens = clause_words(clause)  # one-letter words too: "for a wedding" is no cue
             for i, word in enumerate(tokens):
                 if word not in seen:
                     continue
@@ -494,6 +534,18 @@ def verb_like(texts: Sequence[str], words: set[str], *, share: float = VERB_SHAR
                 else:
                     cued[word] += (i > 0 and tokens[i - 1] in VERB_CUES) or after in OBJECT_CUES
     return frozenset(w for w in words if seen[w] and cued[w] >= share * seen[w] and objects[w] >= direct * seen[w])
+
+
+def clause_words(clause: str) -> list[str]:
+    """The words of a clause, one-letter words too (`_WORD`); a spaceless run between them is written "", as
+    the end of the clause is: no word is a cue for one across it."""
+    words: list[str] = []
+    for piece, spaceless in spaceless_segments(clause):
+        if spaceless:
+            words.append("")
+        else:
+            words.extend(_WORD.findall(piece))
+    return words
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:

@@ -14,9 +14,10 @@ intensifiers ("muy", "sehr", "rất"), and the greetings and "please" / "thank y
 is written as people type it: with its diacritics and, where those are often left off (Vietnamese,
 Turkish, Polish, Portuguese), without them too ("không" and "khong"). Russian is in Cyrillic.
 
-The namers' tokenizer (`keywords._TOKEN_PATTERN`) reads ASCII words only: a word with a diacritic or in another
-script is no token at all (it never names a cluster, and nothing of it reaches the lists). The accented and
-Cyrillic entries are kept so the lists stay right if the tokenizer ever reads them.
+The namers' tokenizer (`keywords._TOKEN_PATTERN`) reads words of every script, lower-cased and NFC-normalised
+(`keywords.fold`), so the accented and Cyrillic entries apply as written ("qué", "für", "что"); each list is
+NFC-normalised and lower-cased here too (`_words`), so an entry typed in decomposed form still matches.
+Chinese, Japanese and Thai have no list: their runs are read as character bigrams (`keywords.word_tokens`).
 
 The English rule: a foreign function word is dropped only where it is not a common English word. The words
 that are (`ENGLISH_COLLISIONS`) stay possible names and keywords: English content words (Spanish "son",
@@ -36,7 +37,15 @@ languages less the collisions.
 """
 from __future__ import annotations
 
-SPANISH = frozenset("""
+import unicodedata
+
+
+def _words(text: str) -> frozenset[str]:
+    """The whitespace-separated words of `text`, NFC-normalised and lower-cased as the namers fold texts."""
+    return frozenset(unicodedata.normalize("NFC", w.lower()) for w in text.split())
+
+
+SPANISH = _words("""
 el la lo los las un una unos unas al del de a en con por para sin sobre entre hasta desde hacia contra
 según segun durante mediante y e o u ni pero sino aunque que qué si sí no como cómo cuando cuándo donde
 dónde porque porqué cual cuál cuales cuáles quien quién quienes cuanto cuánto cuanta cuánta cuantos cuántos
@@ -50,9 +59,9 @@ ya también tambien
 tampoco solo sólo todo toda todos todas otro otra otros otras cada algo nada alguien nadie algún alguno
 alguna ningún ninguno ninguna tal mucho mucha muchos muchas poco tan tanto así asi aquí aqui allí alli ahí ahi
 entonces luego pues bien hola gracias favor
-""".split())
+""")
 
-PORTUGUESE = frozenset("""
+PORTUGUESE = _words("""
 o a os as um uma uns umas de do da dos das em no na nos nas num numa ao aos à às pelo pela pelos pelas
 por para com sem sobre entre até ate desde contra e ou mas nem porém porem que se como quando onde porque
 porquê qual quais quem quanto quanta quantos quantas eu tu você voce vocês voces ele ela nós vós eles elas
@@ -62,9 +71,9 @@ dele dela deles delas este esta estes estas esse essa esses essas isso isto aque
 ter tinha há ha haver não nao sim muito muita muitos muitas mais menos já ja também tambem só so ainda
 todo toda todos todas outro outra cada algo nada alguém alguem ninguém ninguem pode posso podes podem
 quero queres quer preciso fazer faz vai vou vamos aqui ali lá la então entao assim bem olá ola obrigado obrigada
-""".split())
+""")
 
-FRENCH = frozenset("""
+FRENCH = _words("""
 le la les l un une des du de d au aux à a en dans sur sous pour par avec sans chez vers entre contre
 pendant depuis jusque jusqu et ou où mais donc or ni car que qu qui quoi quel quelle quels quelles lequel
 laquelle si comme quand comment pourquoi combien je j tu il elle on nous vous ils elles me m te t se s
@@ -74,9 +83,9 @@ avons avez ont avoir avait fait faire peut peux pouvez puis veux veut voudrais v
 doivent ne n pas plus
 moins très tres trop aussi encore déjà deja toujours jamais rien tout toute tous toutes autre autres
 chaque quelque quelques y là ici alors bien bonjour salut merci svp plaît plait
-""".split())
+""")
 
-GERMAN = frozenset("""
+GERMAN = _words("""
 der die das den dem des ein eine einen einem einer eines kein keine keinen keinem keiner und oder aber
 denn doch sondern sowie als wie wenn dass daß ob weil damit obwohl falls ich du er sie es wir ihr mich
 mir dich dir sich uns euch ihm ihn ihnen mein meine meinen meinem meiner dein deine sein seine unser
@@ -87,9 +96,9 @@ konnen könnte konnte muss musst müssen mussen machen mache soll sollte will wi
 zu zum zur bei nach aus auf für fur über uber unter vor hinter neben zwischen durch gegen ohne um an im
 am ins vom beim nicht nichts auch noch schon nur sehr so hier da dort jetzt dann also mal ja nein bitte
 danke hallo man etwas alle alles viel viele mehr
-""".split())
+""")
 
-ITALIAN = frozenset("""
+ITALIAN = _words("""
 il lo la i gli le l un uno una di d da in con su per tra fra a e ed o od ma però pero che chi cosa
 come dove quando perché perche quale quali quanto quanta quanti quante se non né ne si mi ti ci vi
 del dello della dei degli delle al allo alla ai agli alle dal dallo dalla dai dagli dalle nel nello
@@ -99,53 +108,53 @@ quelli quelle è e sono sei siamo siete essere era erano stato stata ho hai ha a
 aveva posso puoi può puo possiamo potrebbe voglio vuoi vorrei devo deve anche ancora già gia più piu meno
 molto molta molti molte poco tutto tutta tutti tutte ogni altro altra altri qualche niente nulla qui qua
 lì li là allora poi così cosi bene ciao grazie prego favore
-""".split())
+""")
 
-DUTCH = frozenset("""
+DUTCH = _words("""
 de het een en van in op te met voor aan door over bij naar uit om tot als dat die dit deze er hij zij ze
 wij we jij je u ik mij me mijn jouw jou uw zijn haar hun hen ons onze is ben bent was waren wees geweest
 heb hebt heeft hebben had hadden kan kun kunt kunnen kon zal zult zullen zou zouden wil wilt willen
 wordt worden werd moet moeten mag mogen maar of want niet geen ook nog al wel dan toen wat wie waar hoe
 waarom welke welk hier daar zo erg heel veel meer iets niets alles elke ieder men nu even hoi hallo
 alstublieft alsjeblieft bedankt dank
-""".split())
+""")
 
-VIETNAMESE = frozenset("""
+VIETNAMESE = _words("""
 và va là la của cua các cac những nhung một mot có co không khong được duoc này nay đó do đây day kia ấy
 ay tôi toi bạn ban em anh chị chi nó no họ ho chúng chung ta mình minh cho trong với voi từ tu đến den để
 de thì thi mà ma nếu neu vì vi nên nen hay hoặc hoac như nhu khi đã da đang dang sẽ se rất rat làm lam gì
 gi nào nao sao thế the ở o tại tai về ve sau trước truoc trên tren dưới duoi ra vào vao lên len xuống
 xuong nhiều nhieu mọi moi hơn hon cũng cung chỉ đâu dau vậy vay lại lai rồi roi vẫn van còn con ai nhất
 nhat nha nhé nhe nhỉ nhi ạ ơi oi đi di xin cảm cam ơn on bị bi muốn muon cần can phải phai
-""".split())
+""")
 
-INDONESIAN = frozenset("""
+INDONESIAN = _words("""
 yang dan di ke dari ini itu dengan untuk pada adalah ialah dalam tidak tak akan juga atau ada saya aku
 kamu anda engkau dia ia mereka kami kita bisa sudah belum sangat lebih karena jika kalau bagaimana apa
 siapa mana kapan mengapa kenapa tersebut oleh sebagai seperti bahwa saja hanya masih harus bagi agar
 supaya tetapi tapi namun lagi sini sana situ tolong mohon ya punya para sebuah seorang setiap semua
 banyak beberapa antara tentang hingga sampai sejak sedang telah pernah mau ingin boleh dapat bila maka
 lalu kemudian pun lah kah dong sih deh nih kok gimana gak nggak ga enggak terima kasih halo
-""".split())
+""")
 
-TURKISH = frozenset("""
+TURKISH = _words("""
 ve ile bir bu şu su o da de ki mi mı mu mü ne için icin gibi kadar daha çok cok en ama fakat ya veya ise
 eğer eger ben sen biz siz onlar beni bana seni sana onu ona bunu buna bunlar şey sey var yok değil degil
 nasıl nasil neden niçin nicin nerede hangi kim her hiç hic sonra önce once olarak olan oldu olur lütfen
 lutfen merhaba teşekkür tesekkur ederim misin mısın musun miyim nedir nelerdir göre gore ayrıca ayrica
 ancak çünkü cunku tüm tum bütün butun bazı bazi diye yani benim senin onun bizim sizin
-""".split())
+""")
 
-POLISH = frozenset("""
+POLISH = _words("""
 i w we z ze na do nie to się sie że o a jak co jest czy po ale od za tak dla jego jej ich już juz tylko
 przez może moze być byc ten ta te tym tego tej jestem jesteś jestes są sa był byl była byla było bylo mam
 masz ma mnie mi ja ty on ona ono my wy oni one go mu nas was ci sobie bardzo także takze też tez lub albo
 oraz ani gdy kiedy gdzie dlaczego jaki jaka jakie który ktory która ktora które ktore tu tam teraz
 jeszcze bo więc wiec jednak pod nad przy bez przed między miedzy aby żeby zeby jeśli jesli proszę prosze
 dziękuję dziekuje cześć czesc mogę moge możesz mozesz chcę chce można mozna mój moj moja twój twoj
-""".split())
+""")
 
-RUSSIAN = frozenset("""
+RUSSIAN = _words("""
 и в во не что он на я с со как а то все всё она так его но да ты к у же вы за бы по только ее её мне
 было вот от меня еще ещё нет о из ему теперь когда даже ну ли если уже или ни быть был него до вас
 нибудь уж вам ведь там потом себя ничего ей может они тут где есть надо ней для мы тебя их чем была
@@ -153,8 +162,8 @@ RUSSIAN = frozenset("""
 мой тем чтобы нее сейчас были куда зачем всех можно при об хоть после над больше тот через эти нас
 про всего них какая много эту моя свою этой перед лучше том нельзя такой им более всегда между это
 эта ваш ваша наш наша свой какие который которые которая также очень пожалуйста спасибо привет
-здравствуйте
-""".split())
+здравствуйте почему откуда сколько хочу нужно
+""")
 
 LANGUAGES = {"spanish": SPANISH, "portuguese": PORTUGUESE, "french": FRENCH, "german": GERMAN,
              "italian": ITALIAN, "dutch": DUTCH, "vietnamese": VIETNAMESE, "indonesian": INDONESIAN,
@@ -163,13 +172,13 @@ LANGUAGES = {"spanish": SPANISH, "portuguese": PORTUGUESE, "french": FRENCH, "ge
 # Function words of the languages above that are common English content words: they stay possible names
 # and keywords (see the module docstring). Words that are English function words are absent: the English
 # list drops them anyway.
-ENGLISH_COLLISIONS = frozenset("""
+ENGLISH_COLLISIONS = _words("""
 son era hay solo sin sea tan favor soy todo algo con sue come dove ci io col car par pour plus ton sans
 comment pendant encore ai die bin war hat mit man uber fur falls ware dir door men want heel hen met bent
 wilt sim nas os num eu ate ban day rat van roi chi tai den cam len bi apa mana pun halo var gore ale pod jest
 com pan red fin
 vi dos ada po ca ga ta em dal mag
-""".split())  # (the last line, a review: vi, DoS/MS-DOS, Ada, PO, CA, GA, TA, the CSS em, dal, mag; "para", "mi" and
+""")  # (the last line, a review: vi, DoS/MS-DOS, Ada, PO, CA, GA, TA, the CSS em, dal, mag; "para", "mi" and
 #               "va" stay stop words: "for", "my" and "and" of the commonest languages here outweigh para-, mi, VA)
 
 FOREIGN_FUNCTION_WORDS = frozenset().union(*LANGUAGES.values())
