@@ -208,6 +208,22 @@ def test_cjk_clusters_are_named_by_pieces_of_their_texts(named, namer, cluster):
     assert any(topic in t for t in [node.name, *node.keywords]), (namer, node.name, node.keywords)
 
 
+# Hand-written (not read from `stopwords_multilingual`): particles and function words of Chinese and Japanese
+# that no name or keyword may start or end with, or hold ("パンの", "を予約", "怎么" were keywords).
+CJK_PARTICLES = set("的了吗呢么のをにはがでと")
+CJK_FUNCTION = {"怎么", "什么", "可以", "一下", "する", "します", "ください", "です", "ます", "こと"}
+
+
+@pytest.mark.parametrize("namer", list(NAMERS))
+@pytest.mark.parametrize("cluster", ["chinese_dumplings", "chinese_refund", "japanese_bread", "japanese_shinkansen"])
+def test_cjk_particles_and_function_words_name_and_key_nothing(named, namer, cluster):
+    node = named[namer][cluster]
+    for term in _parts(node.name) + list(node.keywords):
+        for piece in term.split(" "):
+            assert piece[0] not in CJK_PARTICLES and piece[-1] not in CJK_PARTICLES, (namer, node.name, term)
+            assert not any(word in piece for word in CJK_FUNCTION), (namer, node.name, term)
+
+
 def test_cjk_bigrams_join_as_the_text_reads():
     """Adjacent bigrams of a run are one substring ("退款到账"), never "退款 款到" or "退款款到"."""
     assert set(text_phrases("退款到账")) == {"退款", "款到", "到账", "退款到", "款到账", "退款到账"}

@@ -21,7 +21,7 @@ import regex  # \p{L}, \p{Han}, \X: Unicode properties `re` lacks
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
-from clio_engine.naming.stopwords_multilingual import FOREIGN_STOP_WORDS
+from clio_engine.naming.stopwords_multilingual import FOREIGN_STOP_WORDS, SPACELESS_FUNCTION_WORDS
 from clio_engine.segments import nearest_neighbors
 
 
@@ -50,6 +50,10 @@ _TOKEN = regex.compile(_TOKEN_PATTERN)
 # before words are sought, so a word beside it ("python编程") ends there.
 _SPACELESS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\u30fc\uff70"  # ー: Common script
 _SPACELESS_RUN = regex.compile(rf"[{_SPACELESS}]+")
+# Chinese and Japanese function words cut a run as a space would (`SPACELESS_FUNCTION_WORDS`); longest first, so
+# "から" is cut whole, not its "か".
+_SPACELESS_CUT = regex.compile("|".join(regex.escape(w) for w in sorted(SPACELESS_FUNCTION_WORDS, key=len,
+                                                                          reverse=True)))
 _GRAPHEME = regex.compile(r"\X")
 
 
@@ -62,7 +66,8 @@ def fold(text: str) -> str:
 
 def spaceless_segments(text: str) -> Iterator[tuple[str, bool]]:
     """`text` in order as (piece, True) for each run of a script written without spaces and (piece, False)
-    for the text between them; ASCII text is one piece."""
+    for the text between them; ASCII text is one piece. A Chinese or Japanese function word inside a run
+    (`SPACELESS_FUNCTION_WORDS`) is read as a space: "パンの作り方" → "パン", " ", "作り方"."""
     if text.isascii():
         yield text, False
         return
@@ -70,7 +75,11 @@ def spaceless_segments(text: str) -> Iterator[tuple[str, bool]]:
     for m in _SPACELESS_RUN.finditer(text):
         if m.start() > end:
             yield text[end:m.start()], False
-        yield m.group(0), True
+        for i, part in enumerate(_SPACELESS_CUT.split(m.group(0))):  # function words cut the run
+            if i:
+                yield " ", False  # the cut: no term spans it, and the run's two sides are two runs
+            if part:
+                yield part, True
         end = m.end()
     if end < len(text):
         yield text[end:], False
