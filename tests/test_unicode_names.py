@@ -309,3 +309,12 @@ def test_english_phrases_and_words_are_unchanged(english):
         assert text_phrases(text, 4) == _old_text_phrases(text, 4), text
         for clause in OLD_CLAUSE.split(text.lower().replace("\u2019", "'")):
             assert phrase_module.clause_words(clause) == OLD_WORD.findall(clause), clause  # verb_like's words
+
+
+def test_full_width_latin_is_read_as_the_ascii_words_it_stands_for():
+    """CJK keyboards type Latin letters full-width: "ＥＸＣＥＬ ＶＢＡ ｑｕｅｓｔｉｏｎ， ｈｏｗ ｔｏ…" (a Stack Overflow
+    title) made terms "ｖｂａ" and "ｈｏｗ ｔｏ" (stop words unrecognised) beside the "vba" of other users."""
+    full = "ＥＸＣＥＬ ＶＢＡ ｑｕｅｓｔｉｏｎ， ｈｏｗ ｔｏ ｒｅｔｕｒｎ ａ ｒａｎｇｅ ｏｆ ｃｅｌｌｓ？"
+    plain = "EXCEL VBA question, how to return a range of cells?"
+    assert document_terms([full, full], min_df=1)[1].tolist() == document_terms([plain, plain], min_df=1)[1].tolist()
+    assert text_phrases(full) == text_phrases(plain)

@@ -58,10 +58,12 @@ _GRAPHEME = regex.compile(r"\X")
 
 
 def fold(text: str) -> str:
-    """Lower-cased (`str.lower`: Cyrillic, Greek and accented capitals too) and NFC-normalised, so "e" +
-    combining acute and "é" are one letter and one word, as the stop lists write them."""
-    text = text.lower()
-    return text if text.isascii() else unicodedata.normalize("NFC", text)
+    """Lower-cased (`str.lower`: Cyrillic, Greek and accented capitals too) and NFKC-normalised: "e" + combining
+    acute and "é" are one letter and one word, as the stop lists write them, and the full-width Latin of CJK
+    keyboards ("ＶＢＡ", "ｈｏｗ ｔｏ") is the ASCII word it stands for, a stop word where that is one."""
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFKC", text).lower()
 
 
 def spaceless_segments(text: str) -> Iterator[tuple[str, bool]]:
