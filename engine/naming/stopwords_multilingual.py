@@ -14,7 +14,7 @@ intensifiers ("muy", "sehr", "rất"), and the greetings and "please" / "thank y
 is written as people type it: with its diacritics and, where those are often left off (Vietnamese,
 Turkish, Polish, Portuguese), without them too ("không" and "khong"). Russian is in Cyrillic.
 
-The namers' tokenizer (`keywords._TOKEN_PATTERN`) reads words of every script, lower-cased and NFC-normalised
+The namers' tokenizer (`keywords._TOKEN_PATTERN`) reads words of every script, lower-cased and NFKC-normalised
 (`keywords.fold`), so the accented and Cyrillic entries apply as written ("qué", "für", "что"); each list is
 NFC-normalised and lower-cased here too (`_words`), so an entry typed in decomposed form still matches.
 Chinese, Japanese and Thai runs are read as character bigrams (`keywords.word_tokens`); Chinese and
