@@ -318,3 +318,28 @@ def test_full_width_latin_is_read_as_the_ascii_words_it_stands_for():
     plain = "EXCEL VBA question, how to return a range of cells?"
     assert document_terms([full, full], min_df=1)[1].tolist() == document_terms([plain, plain], min_df=1)[1].tolist()
     assert text_phrases(full) == text_phrases(plain)
+
+
+def test_english_with_curly_quotes_and_dashes_takes_the_ascii_path_with_the_unicode_words(english):
+    """A text whose only non-ASCII characters are punctuation or symbols (’ “ ” — 👍) is read with the fast ASCII
+    patterns (`keywords.ascii_words`); its words must be the ones the Unicode pattern finds."""
+    from clio_engine.naming import keywords
+
+    texts = [t.replace("'", "\u2019").replace(" - ", " \u2014 ") + " \U0001f44d" for t in english[::7]]
+    texts += ["na\u00efve caf\u00e9 \u2014 d\u00e9j\u00e0 vu", "x\u0301 y\u0308z stra\u00dfe"]  # accents: the Unicode path
+    analyze = keywords.term_analyzer((1, 1))
+    for text in texts:
+        folded = keywords.fold(text)
+        unicode_words = [w for w in keywords._TOKEN.findall(folded) if w not in KEYWORD_STOP_WORDS]
+        assert analyze(text) == unicode_words, text
+        for clause in phrase_module._CLAUSE.split(folded.replace("\u2019", "'")):
+            runs = [w for run in phrase_module.word_runs(clause) for w in run]
+            assert runs == phrase_module._TOKEN.findall(clause), clause
+
+
+def test_a_persian_word_with_a_zero_width_non_joiner_stays_one_word():
+    """"می‌خواهم" (I want) is spelt with U+200C inside; \\b read it as a boundary and the word made no term."""
+    texts = ["می\u200cخواهم بلیط بخرم", "می\u200cخواهم بلیط بخرم"]
+    vocab = set(document_terms(texts, min_df=1)[1].tolist())
+    assert "میخواهم" in vocab and "بلیط" in vocab, vocab
+    assert "میخواهم" in text_phrases(texts[0])

@@ -12,6 +12,7 @@ all N texts and their [N, V] doc-term matrix (issue 13: naming at 10M records).
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
@@ -40,6 +41,15 @@ class ClusterTerms:
 # r"(?u)\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b", matched (tests/test_unicode_names.py checks it on real data).
 _TOKEN_PATTERN = r"\b\p{L}[\p{L}\p{M}\d+#.-]*[\p{L}\p{M}\d+#]\b"
 _TOKEN = regex.compile(_TOKEN_PATTERN)
+_ASCII_TOKEN = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b")  # _TOKEN on ASCII text, with `re`: faster
+# A word character (or combining accent) outside ASCII. Where a text has none — English with curly quotes,
+# dashes or emoji — the ASCII patterns find exactly the words the Unicode ones do, twice as fast.
+_NON_ASCII_WORD = re.compile(r"[^\W\x00-\x7f]|[\u0300-\u036f]")
+
+
+def ascii_words(text: str) -> bool:
+    """Whether every word character of `text` is ASCII (its punctuation and symbols may not be)."""
+    return text.isascii() or _NON_ASCII_WORD.search(text) is None
 # Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Burmese) have no word
 # boundaries to find, and no segmenter is at hand. A run of them is read as its overlapping bigrams of
 # characters (grapheme clusters: a Thai vowel sign stays on its consonant), the usual c-TF-IDF practice for
@@ -63,14 +73,16 @@ def fold(text: str) -> str:
     keyboards ("ＶＢＡ", "ｈｏｗ ｔｏ") is the ASCII word it stands for, a stop word where that is one."""
     if text.isascii():
         return text.lower()
-    return unicodedata.normalize("NFKC", text).lower()
+    # The zero-width (non-)joiner is spelling inside a Persian or Hindi word ("می‌خواهم"), but \b reads it as a
+    # boundary between word characters, and the word made no token: it goes, and the word stays one.
+    return unicodedata.normalize("NFKC", text).lower().replace("\u200c", "").replace("\u200d", "")
 
 
 def spaceless_segments(text: str) -> Iterator[tuple[str, bool]]:
     """`text` in order as (piece, True) for each run of a script written without spaces and (piece, False)
     for the text between them; ASCII text is one piece. A Chinese or Japanese function word inside a run
     (`SPACELESS_FUNCTION_WORDS`) is read as a space: "パンの作り方" → "パン", " ", "作り方"."""
-    if text.isascii():
+    if ascii_words(text):
         yield text, False
         return
     end = 0
@@ -128,7 +140,9 @@ def term_analyzer(ngram_range=(1, 2), stop_words=STOP_WORDS) -> Callable[[str], 
     def analyze(text: str) -> list[str]:
         text = fold(text)
         glues: list[str | None] | None = None  # None: no token glues to the one before it
-        if text.isascii():  # no spaceless run: the words alone, as fast as the vectorizer's own analyzer
+        if ascii_words(text):  # the words alone, with `re` (twice as fast as `regex`; the same matches here)
+            tokens = [t for t in _ASCII_TOKEN.findall(text) if t not in stop]
+        elif _SPACELESS_RUN.search(text) is None:  # accents, Cyrillic...: words, no bigram to glue
             tokens = [t for t in _TOKEN.findall(text) if t not in stop]
         else:
             tokens, glues = [], []

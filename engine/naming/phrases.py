@@ -48,8 +48,8 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Tree
-from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf, fold, is_spaceless,
-                                         names_from_keywords, spaceless_segments, spaceless_units,
+from clio_engine.naming.keywords import (ClusterTerms, ascii_words, contrastive_keywords, corpus_idf, fold,
+                                         is_spaceless, names_from_keywords, spaceless_segments, spaceless_units,
                                          terms_from_documents)
 from clio_engine.naming.namer import (N_DESCRIPTION_TERMS, KeywordNamer, NodeName, _check_inputs, _describe,
                                       fallback_names, unaltered)
@@ -98,6 +98,10 @@ _WORD = regex.compile(r"\b\p{L}(?:[\p{L}\p{M}\d+#.'-]*[\p{L}\p{M}\d+#])?\b")  # 
 # Between two words, what a phrase may span: spaces and the one-letter words the tokens leave out ("i", "a";
 # in any script: Russian "в" too, as Polish "w" always was).
 _SPANNABLE = regex.compile(r"\b\p{L}\p{M}*\b|\s+")
+# The same three where every word character is ASCII (`ascii_words`), with `re`: twice as fast, the same matches.
+_ASCII_TOKEN = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#]\b")
+_ASCII_WORD = re.compile(r"\b[a-zA-Z](?:[a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#])?\b")
+_ASCII_SPANNABLE = re.compile(r"\b[a-zA-Z]\b|\s+")
 
 
 def word_runs(clause: str) -> Iterator[list[str]]:
@@ -106,8 +110,9 @@ def word_runs(clause: str) -> Iterator[list[str]]:
     pm"). One-letter words ("i", "a") are no tokens; a phrase spans them ("set a reminder" → "set reminder")."""
     run: list[str] = []
     end = 0
-    for m in _TOKEN.finditer(clause):
-        if run and _SPANNABLE.sub("", clause[end:m.start()]):
+    token, spannable = (_ASCII_TOKEN, _ASCII_SPANNABLE) if ascii_words(clause) else (_TOKEN, _SPANNABLE)
+    for m in token.finditer(clause):
+        if run and spannable.sub("", clause[end:m.start()]):
             yield run
             run = []
         run.append(m.group(0))
@@ -544,7 +549,7 @@ def clause_words(clause: str) -> list[str]:
         if spaceless:
             words.append("")
         else:
-            words.extend(_WORD.findall(piece))
+            words.extend((_ASCII_WORD if ascii_words(piece) else _WORD).findall(piece))
     return words
 
 
