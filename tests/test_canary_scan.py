@@ -93,6 +93,14 @@ def test_word_canaries_still_match_inside_text(tmp_path):
     assert _found(root, ["qzbcdvq", "qzfghvq"]) == {("report.md", "qzbcdvq"), ("tree.json", "qzfghvq")}
 
 
+def test_a_canary_is_found_in_any_case_and_unicode_form(tmp_path):
+    """The namers publish names lower-cased and NFKC-folded: a planted "Ref-X7Q9" that reached a name reads
+    "ref-x7q9" and passed a case-sensitive scan; a full-width "ＱＺＷ８８" copy is the same token too."""
+    root = _release(tmp_path / "r", {"tree.json": json.dumps({"name": "Lost card ref-x7q9"}),
+                                     "report.md": "Topic ｑｚｗ８８ and more\n"})
+    assert _found(root, ["Ref-X7Q9", "QZW88"]) == {("tree.json", "Ref-X7Q9"), ("report.md", "QZW88")}
+
+
 def test_clean_release_with_a_numeric_canary_exits_ok(tmp_path, capsys):
     root = _release(tmp_path / "r", {"plots/sizes.png": _png(pixels=b"]\xba4111\x9c?"),
                                      "report.md": "Top clusters: 0.41115 of records.\n"})

@@ -4,6 +4,7 @@ Text is what a reader of the file sees: the strings of a table, a JSON document 
 decoded text of any other file. Stored numbers (float centroids, counts, shares) and compressed image data are
 not text: a numeric canary such as a card-number fragment `4111` turned up in their digits or bytes by chance and
 failed every clean release. A canary of digits alone matches as a whole number only, never inside a longer one.
+Case and Unicode forms are ignored (`_folded`): published names are lower case.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 import zlib
 from pathlib import Path
 
@@ -28,13 +30,20 @@ TEXT_COLUMNS = {AGGREGATES: frozenset(AGGREGATE_COLUMNS) - {"level", "value"},
 
 
 def attack(view: RunView, tokens: list[str]) -> list[Violation]:
-    matchers = [(t, _matcher(t)) for t in dict.fromkeys(t.strip() for t in tokens) if t]
+    matchers = [(t, _matcher(_folded(t))) for t in dict.fromkeys(t.strip() for t in tokens) if t]
     out = []
     for path in view.files():
-        text = "\n".join(_texts(view, path))
+        text = _folded("\n".join(_texts(view, path)))
         out += [Violation(ATTACK, view.rel(path), f"token {t!r}", "a planted canary appears in a published file")
                 for t, found in matchers if found(text)]
     return out
+
+
+def _folded(text: str) -> str:
+    """Case-folded and NFKC-normalised, the token and the file's text alike: the namers lower-case and NFKC-fold
+    what they publish (`word_split.fold`), so a canary "Ref-X7Q9" in a name reads "ref-x7q9", and a full-width or
+    decomposed copy is the same token."""
+    return text.casefold() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
 
 
 HEX = frozenset("0123456789abcdefABCDEF")

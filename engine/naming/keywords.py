@@ -13,7 +13,6 @@ all N texts and their [N, V] doc-term matrix (issue 13: naming at 10M records).
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -22,8 +21,9 @@ import regex  # \p{L}, \p{Han}, \X: Unicode properties `re` lacks
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
-from clio_engine.naming.stopwords_multilingual import FOREIGN_STOP_WORDS, SPACELESS_FUNCTION_WORDS
+from clio_engine.naming.stopwords_multilingual import FOREIGN_STOP_WORDS
 from clio_engine.segments import nearest_neighbors
+from clio_engine.word_split import ascii_words, fold, has_spaceless, is_spaceless, spaceless_segments, spaceless_units
 
 
 @dataclass(frozen=True)
@@ -42,73 +42,6 @@ class ClusterTerms:
 _TOKEN_PATTERN = r"\b\p{L}[\p{L}\p{M}\d+#.-]*[\p{L}\p{M}\d+#]\b"
 _TOKEN = regex.compile(_TOKEN_PATTERN)
 _ASCII_TOKEN = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+#.-]*[a-zA-Z0-9+#]\b")  # _TOKEN on ASCII text, with `re`: faster
-# A word character (or combining accent) outside ASCII. Where a text has none — English with curly quotes,
-# dashes or emoji — the ASCII patterns find exactly the words the Unicode ones do, twice as fast.
-_NON_ASCII_WORD = re.compile(r"[^\W\x00-\x7f]|[\u0300-\u036f]")
-
-
-def ascii_words(text: str) -> bool:
-    """Whether every word character of `text` is ASCII (its punctuation and symbols may not be)."""
-    return text.isascii() or _NON_ASCII_WORD.search(text) is None
-# Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Burmese) have no word
-# boundaries to find, and no segmenter is at hand. A run of them is read as its overlapping bigrams of
-# characters (grapheme clusters: a Thai vowel sign stays on its consonant), the usual c-TF-IDF practice for
-# Chinese and Japanese without a segmenter: "退款到账" → "退款", "款到", "到账". Most Chinese words are two
-# characters long, so the bigrams that set a cluster apart are mostly its words, and adjacent bigrams join
-# back into the substring they cover ("退款" + "款到" → "退款到", never "退款 款到"), so every term and name is
-# a piece of the texts. A run of one character makes no term (the ≥ 2 rule). The run is cut out of the text
-# before words are sought, so a word beside it ("python编程") ends there.
-_SPACELESS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\u30fc\uff70"  # ー: Common script
-_SPACELESS_RUN = regex.compile(rf"[{_SPACELESS}]+")
-# Chinese and Japanese function words cut a run as a space would (`SPACELESS_FUNCTION_WORDS`); longest first, so
-# "から" is cut whole, not its "か".
-_SPACELESS_CUT = regex.compile("|".join(regex.escape(w) for w in sorted(SPACELESS_FUNCTION_WORDS, key=len,
-                                                                          reverse=True)))
-_GRAPHEME = regex.compile(r"\X")
-
-
-def fold(text: str) -> str:
-    """Lower-cased (`str.lower`: Cyrillic, Greek and accented capitals too) and NFKC-normalised: "e" + combining
-    acute and "é" are one letter and one word, as the stop lists write them, and the full-width Latin of CJK
-    keyboards ("ＶＢＡ", "ｈｏｗ ｔｏ") is the ASCII word it stands for, a stop word where that is one."""
-    if text.isascii():
-        return text.lower()
-    # The zero-width (non-)joiner is spelling inside a Persian or Hindi word ("می‌خواهم"), but \b reads it as a
-    # boundary between word characters, and the word made no token: it goes, and the word stays one.
-    return unicodedata.normalize("NFKC", text).lower().replace("\u200c", "").replace("\u200d", "")
-
-
-def spaceless_segments(text: str) -> Iterator[tuple[str, bool]]:
-    """`text` in order as (piece, True) for each run of a script written without spaces and (piece, False)
-    for the text between them; ASCII text is one piece. A Chinese or Japanese function word inside a run
-    (`SPACELESS_FUNCTION_WORDS`) is read as a space: "パンの作り方" → "パン", " ", "作り方"."""
-    if ascii_words(text):
-        yield text, False
-        return
-    end = 0
-    for m in _SPACELESS_RUN.finditer(text):
-        if m.start() > end:
-            yield text[end:m.start()], False
-        for i, part in enumerate(_SPACELESS_CUT.split(m.group(0))):  # function words cut the run
-            if i:
-                yield " ", False  # the cut: no term spans it, and the run's two sides are two runs
-            if part:
-                yield part, True
-        end = m.end()
-    if end < len(text):
-        yield text[end:], False
-
-
-def is_spaceless(term: str) -> bool:
-    """True for a term of a spaceless script (a bigram or the substring adjacent bigrams cover)."""
-    return not term.isascii() and _SPACELESS_RUN.fullmatch(term) is not None
-
-
-def spaceless_units(run: str) -> list[str]:
-    """The characters of a spaceless run, each as its grapheme cluster (a character and its marks)."""
-    return _GRAPHEME.findall(run)
-
-
 def word_tokens(text: str) -> Iterator[tuple[str, str | None]]:
     """(token, glue) for each token of a folded text, in order: the words, and the character bigrams of each
     spaceless run. `glue` is None, or for a bigram that continues the previous one of its run, the
@@ -142,7 +75,7 @@ def term_analyzer(ngram_range=(1, 2), stop_words=STOP_WORDS) -> Callable[[str], 
         glues: list[str | None] | None = None  # None: no token glues to the one before it
         if ascii_words(text):  # the words alone, with `re` (twice as fast as `regex`; the same matches here)
             tokens = [t for t in _ASCII_TOKEN.findall(text) if t not in stop]
-        elif _SPACELESS_RUN.search(text) is None:  # accents, Cyrillic...: words, no bigram to glue
+        elif not has_spaceless(text):  # accents, Cyrillic...: words, no bigram to glue
             tokens = [t for t in _TOKEN.findall(text) if t not in stop]
         else:
             tokens, glues = [], []

@@ -1,7 +1,7 @@
 """Phrase naming (no LLM): c-TF-IDF phrase candidates, re-ranked by embedding contrast, diversified by MMR.
 
 1. Candidates. Each text is cut at punctuation and at numbers and symbols between words, and lower-cased
-   (`keywords.fold`); words are letter runs of any script (`keywords._TOKEN_PATTERN`); every run of 1–3 words
+   (`word_split.fold`); words are letter runs of any script (`keywords._TOKEN_PATTERN`); every run of 1–3 words
    that neither starts nor ends with a stop word is a phrase ("card arrival time", "change my pin"; a phrasal
    particle may end a phrase: "top up"). A run of a script written without spaces (Chinese, Japanese, Thai)
    counts its overlapping character bigrams as its words (`keywords.word_tokens`): its phrases are its
@@ -48,14 +48,14 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Tree
-from clio_engine.naming.keywords import (ClusterTerms, ascii_words, contrastive_keywords, corpus_idf, fold,
-                                         is_spaceless, names_from_keywords, spaceless_segments, spaceless_units,
+from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf, names_from_keywords,
                                          terms_from_documents)
 from clio_engine.naming.namer import (N_DESCRIPTION_TERMS, KeywordNamer, NodeName, _check_inputs, _describe,
                                       fallback_names, unaltered)
 from clio_engine.naming.stopwords_multilingual import FOREIGN_STOP_WORDS
 from clio_engine.privacy.scrub import Scrubber
 from clio_engine.segments import nearest_neighbors
+from clio_engine.word_split import ascii_words, fold, is_spaceless, spaceless_segments, spaceless_units
 
 
 MAX_WORDS = 3

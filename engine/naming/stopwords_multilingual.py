@@ -15,10 +15,10 @@ is written as people type it: with its diacritics and, where those are often lef
 Turkish, Polish, Portuguese), without them too ("không" and "khong"). Russian is in Cyrillic.
 
 The namers' tokenizer (`keywords._TOKEN_PATTERN`) reads words of every script, lower-cased and NFKC-normalised
-(`keywords.fold`), so the accented and Cyrillic entries apply as written ("qué", "für", "что"); each list is
+(`word_split.fold`), so the accented and Cyrillic entries apply as written ("qué", "für", "что"); each list is
 NFC-normalised and lower-cased here too (`_words`), so an entry typed in decomposed form still matches.
 Chinese, Japanese and Thai runs are read as character bigrams (`keywords.word_tokens`); Chinese and
-Japanese function words cut those runs instead (`SPACELESS_FUNCTION_WORDS`), and Thai has no list.
+Japanese function words cut those runs instead (`word_split.SPACELESS_FUNCTION_WORDS`), and Thai has no list.
 
 The English rule: a foreign function word is dropped only where it is not a common English word. The words
 that are (`ENGLISH_COLLISIONS`) stay possible names and keywords: English content words (Spanish "son",
@@ -181,22 +181,6 @@ com pan red fin
 vi dos ada po ca ga ta em dal mag
 """)  # (the last line, a review: vi, DoS/MS-DOS, Ada, PO, CA, GA, TA, the CSS em, dal, mag; "para", "mi" and
 #               "va" stay stop words: "for", "my" and "and" of the commonest languages here outweigh para-, mi, VA)
-
-# Chinese and Japanese, written without spaces, are read as character bigrams (`keywords.word_tokens`), so their
-# function words cannot be dropped as whole tokens: a particle sits inside a run ("パンの作り方を教えて") and
-# glued the bigrams beside it into keywords such as "パンの", "を予約", "ンの". These act as separators
-# instead: each occurrence inside a run is cut out as a space would be (`keywords.spaceless_segments`).
-# Particles and suffixes of one character, then function words, question words and the request formulas a
-# chat opens with. Short words that sit inside common content words are left out ("請" of "申请" apply, "ある"
-# of "あるく" walk, "ない", "たい"); "的" and "是" cost a few words ("目的" purpose) and are worth it.
-SPACELESS_FUNCTION_WORDS = frozenset("""
-的 了 吗 呢 吧 啊 么 们 我 你 の を に は が で と へ も や か
-怎么 怎样 什么 为什么 如何 哪里 哪个 哪些 多少 可以 能否 是否 请问 一下 这个 那个 这些 那些 这样 那样
-没有 自己 因为 所以 但是 如果 还是 或者 已经 需要 应该 不能 不会 谢谢 你好 请帮 帮我 想要 一个 的话
-有没有 是 在 和 也 都 就 很
-する します しました して した しない です でした ます ません ください という こと もの ため どう
-どうして どの どこ なぜ この その あの これ それ あれ どれ ので から まで より など について ように ような
-""".split())
 
 FOREIGN_FUNCTION_WORDS = frozenset().union(*LANGUAGES.values())
 FOREIGN_STOP_WORDS = FOREIGN_FUNCTION_WORDS - ENGLISH_COLLISIONS

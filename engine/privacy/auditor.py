@@ -27,6 +27,7 @@ report: {"audited", "renamed", "withheld", "scores" {first score: count}, "reaso
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import replace
 from typing import Iterable
@@ -37,6 +38,7 @@ from clio_engine.llm.formats import Fields, Score
 from clio_engine.llm.types import Request
 from clio_engine.privacy.audit_prompts import AUDIT_SYSTEM, RENAME_SYSTEM, audit_prompt, rename_prompt
 from clio_engine.privacy.escape import neutralise
+from clio_engine.word_split import has_spaceless, spaceless_segments, spaceless_units
 
 WITHHELD = "Withheld by the privacy auditor"
 STAGE = "audit"
@@ -133,9 +135,29 @@ def _renames(cfg, names: list, usage: dict, scrubber,
     return out, merge_usage(usage, part)
 
 
+_WORD = re.compile(r"[^\W_]+")
+
+
 def _words(text: str) -> list[str]:
-    """Case-folded words; `_` separates words ("a_b_c" is three, or a copy joined by it would be one word)."""
-    return re.findall(r"[^\W_]+", neutralise(text).casefold())
+    """Case-folded words; `_` separates words ("a_b_c" is three, or a copy joined by it would be one word). A run
+    of a script written without spaces (Chinese, Japanese, Thai) is its character bigrams, as the namers read it
+    (`word_split`): as one word, a whole clause, no name a single user wrote ("王小明") was ever a rare word, and
+    no copy of a shown Chinese text ever reached `COPY_WORDS` words. Non-ASCII text is NFKC-normalised first, so
+    a full-width copy ("ＪＯＨＮ") is the word it stands for."""
+    text = neutralise(text)
+    if text.isascii():
+        return _WORD.findall(text.casefold())
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if not has_spaceless(text):
+        return _WORD.findall(text)
+    words: list[str] = []
+    for piece, spaceless in spaceless_segments(text):
+        if not spaceless:
+            words += _WORD.findall(piece)
+            continue
+        units = spaceless_units(piece)
+        words += [a + b for a, b in zip(units, units[1:])] if len(units) > 1 else units
+    return words
 
 
 def rare_words(texts: Iterable[str], user_codes, min_users: int) -> frozenset[str]:

@@ -245,6 +245,6 @@ def _above_floor(ctx) -> np.ndarray:
 # version 2: the clio strategy's LLM names pass the namer's guards (caps, copy check, scrubber)
 register_stage(Stage("hierarchy", _compute, _load, upstream=("facets", "embed", "cluster"), reads=_reads,
                      artifacts=(f"{CACHE}/{FILE}", f"{CACHE}/{BUCKETS}"),
-                     version=6))
-# 6: a clio parent of one named child keeps its name, unasked; 5: base names (names / clio modes) verb-led;
+                     version=7))
+# 7: base names (names / clio modes) in every script; 6: a clio parent of one named child keeps its name, unasked; 5: base names (names / clio modes) verb-led;
 # 4: buckets of small clusters kept together

@@ -111,4 +111,4 @@ def _load(ctx):
 
 register_stage(Stage("names", _compute, _load, upstream=("facets", "embed", "hierarchy", "privacy"), reads=_reads,
                      artifacts=(f"{CACHE}/{FILE}",),
-                     version=9))  # 9: a node with one named child is not asked (LLM), withheld with it; 8: a node with one child takes its name; 7: auditor renames without rare words whatever the namer; 6: "Small clusters (l.n)" for a node of hidden clusters only; named by published centroids; LLM answers without rare words; 5: hidden clusters' records name no parent; verb-led pairs; keywords audited
+                     version=10))  # 10: words in every script (CJK bigrams, NFKC), the auditor's words alike; 9: a node with one named child is not asked (LLM), withheld with it; 8: a node with one child takes its name; 7: auditor renames without rare words whatever the namer; 6: "Small clusters (l.n)" for a node of hidden clusters only; named by published centroids; LLM answers without rare words; 5: hidden clusters' records name no parent; verb-led pairs; keywords audited
