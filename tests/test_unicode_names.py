@@ -343,3 +343,60 @@ def test_a_persian_word_with_a_zero_width_non_joiner_stays_one_word():
     vocab = set(document_terms(texts, min_df=1)[1].tolist())
     assert "میخواهم" in vocab and "بلیط" in vocab, vocab
     assert "میخواهم" in text_phrases(texts[0])
+
+
+# Hindi, Arabic, Korean and Persian clusters, two per language (contrast needs a neighbour of the same script).
+MORE_SCRIPTS = {
+    "hindi_password": [
+        "मुझे अपना पासवर्ड बदलना है", "पासवर्ड कैसे बदलें", "मैं पासवर्ड भूल गया हूँ", "पासवर्ड रीसेट नहीं हो रहा है",
+        "नया पासवर्ड कैसे बनाएं", "पासवर्ड बदलने का तरीका क्या है", "मेरा पासवर्ड काम नहीं कर रहा है",
+        "पासवर्ड रीसेट का लिंक नहीं आया", "क्या मैं पासवर्ड बदल सकता हूँ", "पासवर्ड में क्या गलती है"],
+    "hindi_delivery": [
+        "मेरा ऑर्डर कब आएगा", "डिलीवरी में देरी क्यों हो रही है", "ऑर्डर की डिलीवरी कब होगी", "डिलीवरी का पता बदलना है",
+        "मेरी डिलीवरी अभी तक नहीं आई", "डिलीवरी की स्थिति क्या है", "क्या डिलीवरी आज होगी", "डिलीवरी बहुत धीमी है",
+        "ऑर्डर डिलीवरी में कितना समय लगेगा", "डिलीवरी के लिए कौन आएगा"],
+    "arabic_cancel": [
+        "أريد إلغاء الطلب", "كيف ألغي الطلب من التطبيق", "هل يمكن إلغاء الطلب بعد الدفع", "إلغاء الطلب لا يعمل",
+        "تم إلغاء الطلب بدون سبب", "كيف يتم إلغاء الطلب", "أريد إلغاء الطلب الأخير", "لماذا لا أستطيع إلغاء الطلب",
+        "إلغاء الطلب في الموقع", "هل إلغاء الطلب مجاني"],
+    "arabic_refund": [
+        "متى يصل استرداد المبلغ", "أريد استرداد المبلغ", "كيف أطلب استرداد المبلغ", "لم يصل استرداد المبلغ إلى حسابي",
+        "هل استرداد المبلغ ممكن", "استرداد المبلغ يأخذ وقتا طويلا", "ما هي مدة استرداد المبلغ",
+        "استرداد المبلغ إلى البطاقة", "رفض استرداد المبلغ", "أين استرداد المبلغ"],
+    "korean_password": [
+        "비밀번호 변경하고 싶어요", "비밀번호 변경 어떻게 해요", "비밀번호 잊어버렸어요 좀 도와주세요", "비밀번호 재설정 안 돼요",
+        "비밀번호 변경 방법 알려주세요", "새 비밀번호 설정 좀 해주세요", "비밀번호 변경 메일 안 와요",
+        "제가 비밀번호 변경 했는데 로그인 안 돼요", "비밀번호 재설정 링크 있나요", "저는 비밀번호 변경 못 해요"],
+    "korean_shipping": [
+        "배송 조회 어떻게 해요", "배송 너무 늦어요", "배송 상태 확인 좀 해주세요", "배송 주소 변경 하고 싶어요",
+        "배송 언제 와요", "제가 주문한 배송 안 와요", "배송 조회 안 돼요", "배송비 얼마예요", "저는 배송 조회 못 해요",
+        "배송 지연 있나요"],
+    "persian_order": [
+        "می‌خواهم سفارش را لغو کنم", "چطور سفارش را لغو کنم", "لغو سفارش در برنامه", "سفارش من لغو نمی‌شود",
+        "چرا لغو سفارش کار نمی‌کند", "لغو سفارش بعد از پرداخت", "آیا لغو سفارش رایگان است", "لغو سفارش از سایت",
+        "لطفا سفارش را لغو کنید", "لغو سفارش خیلی سخت است"],
+    "persian_ticket": [
+        "بلیط قطار برای فردا", "چطور بلیط قطار بخرم", "بلیط قطار تهران به مشهد", "قیمت بلیط قطار چقدر است",
+        "بلیط قطار را لغو کنم", "بلیط قطار پیدا نمی‌کنم", "خرید بلیط قطار آنلاین", "بلیط قطار برای دو نفر",
+        "بلیط قطار ارزان", "آیا بلیط قطار موجود است"],
+}
+# Hand-written (not read from `stopwords_multilingual`): their function words no name or keyword may start or end with.
+OTHER_SCRIPT_FUNCTION = {"है", "हैं", "में", "का", "की", "के", "को", "से", "मुझे", "कैसे", "क्या", "नहीं", "मेरा", "मेरी",
+                         "في", "من", "على", "كيف", "هل", "أريد", "لا", "لم", "إلى",
+                         "در", "به", "از", "را", "است", "که", "چطور", "چرا", "لطفا", "آیا",
+                         "좀", "어떻게", "있나요", "싶어요", "해주세요", "저는", "제가", "안", "못"}
+
+
+@pytest.fixture(scope="module")
+def named_other_scripts():
+    return {namer: dict(zip(MORE_SCRIPTS, nodes)) for namer, nodes in name_clusters(MORE_SCRIPTS, copies=1).items()}
+
+
+@pytest.mark.parametrize("namer", list(NAMERS))
+@pytest.mark.parametrize("cluster", list(MORE_SCRIPTS))
+def test_hindi_arabic_korean_and_persian_function_words_name_and_key_nothing(named_other_scripts, namer, cluster):
+    node = named_other_scripts[namer][cluster]
+    assert not re.fullmatch(r"Cluster \d+\.\d+", node.name), (namer, cluster)
+    for term in _parts(node.name) + list(node.keywords):
+        words = term.split()
+        assert words[0] not in OTHER_SCRIPT_FUNCTION and words[-1] not in OTHER_SCRIPT_FUNCTION, (namer, node.name, term)

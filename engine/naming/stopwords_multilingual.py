@@ -12,7 +12,8 @@ adverbs, the forms of "be" / "have" / "can" / "want" a request opens with, negat
 intensifiers ("muy", "sehr", "rất"), and the greetings and "please" / "thank you" a chat starts or ends with
 (the foreign counterparts of `phrases.FILLERS`). Content words are left out, even frequent ones. Each word
 is written as people type it: with its diacritics and, where those are often left off (Vietnamese,
-Turkish, Polish, Portuguese), without them too ("không" and "khong"). Russian is in Cyrillic.
+Turkish, Polish, Portuguese), without them too ("không" and "khong"). Russian is in Cyrillic; Hindi, Arabic, Persian and Korean
+in their scripts.
 
 The namers' tokenizer (`keywords._TOKEN_PATTERN`) reads words of every script, lower-cased and NFKC-normalised
 (`word_split.fold`), so the accented and Cyrillic entries apply as written ("qué", "für", "что"); each list is
@@ -166,9 +167,36 @@ RUSSIAN = _words("""
 здравствуйте почему откуда сколько хочу нужно
 """)
 
+# Scripts other than Latin and Cyrillic: no English collisions are possible. Hindi, Persian and Arabic write
+# their function words apart; Arabic and Persian also join some to the next word ("والبنك": and-the-bank), which
+# no list can undo. Korean writes particles onto their word ("비밀번호를"); the list holds the words that
+# stand alone (question words, pronouns, "please", "thank you" and the forms of 있다 / 하다 a request ends with).
+HINDI = _words("""
+है हैं था थी थे हो होता होती होते हूँ हूं कर करना करें करो करके कैसे क्या क्यों कब कहाँ कहां कौन किस किसी
+कोई कुछ और या लेकिन पर में से को का की के ने तो भी ही यह ये वह वे इस उस इन उन मैं मुझे मेरा मेरी मेरे
+हम हमें हमारा हमारी तुम आप आपका आपकी आपके अपना अपनी अपने नहीं न जो जब तक एक बहुत कृपया धन्यवाद नमस्ते
+चाहिए चाहता चाहती सकता सकती सकते रहा रही रहे गया गई गए
+""")
+ARABIC = _words("""
+في من إلى الى على عن مع هذا هذه ذلك تلك التي الذي الذين هو هي هم أنا انا أنت انت نحن كيف ماذا لماذا متى
+أين اين هل ما لا لم لن إن ان أن أو او ثم كان كانت يكون قد كل بعض أي اي عند بين حتى إذا اذا لو لي لك له
+لها لنا يا فضلك شكرا مرحبا السلام عليكم أريد اريد يمكن
+""")
+PERSIAN = _words("""
+و در به از که این آن با برای را است هست بود یک تا هم اما یا چه چرا چطور چگونه کجا کی من تو او ما
+شما آنها لطفا ممنون سلام خیلی می نمی هستم هستید دارم دارید کنم کنید باید
+""")
+KOREAN = _words("""
+그리고 그러나 하지만 그런데 또는 및 어떻게 무엇 뭐 왜 언제 어디 누구 어느 이것 그것 저것 여기 거기 저기
+나 저 제 내 우리 저희 너 당신 좀 너무 정말 매우 아주 수 것 거 등 때 더 안 못 있다 있어 있어요 있나요
+있습니까 없다 없어요 하다 해 해요 해주세요 주세요 합니다 하는 하고 해서 감사합니다 고맙습니다 안녕하세요
+제가 저는 나는 내가 싶어요 싶습니다
+""")
+
 LANGUAGES = {"spanish": SPANISH, "portuguese": PORTUGUESE, "french": FRENCH, "german": GERMAN,
              "italian": ITALIAN, "dutch": DUTCH, "vietnamese": VIETNAMESE, "indonesian": INDONESIAN,
-             "turkish": TURKISH, "polish": POLISH, "russian": RUSSIAN}
+             "turkish": TURKISH, "polish": POLISH, "russian": RUSSIAN, "hindi": HINDI, "arabic": ARABIC,
+             "persian": PERSIAN, "korean": KOREAN}
 
 # Function words of the languages above that are common English content words: they stay possible names
 # and keywords (see the module docstring). Words that are English function words are absent: the English
