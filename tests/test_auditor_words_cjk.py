@@ -32,6 +32,28 @@ def test_a_chinese_name_one_user_wrote_is_a_rare_word_and_an_answer_holding_it_i
     assert usable_answer("退款到账", "用户询问退款进度", shown_grams(TEXTS), Scrubber(), rare=rare)[0] is not None
 
 
+# A review's attacks on the bigram reading: one user writes a name, other users write its pieces. Each answer
+# holds the name and must be refused (min_users 3).
+PIECES = {
+    "pieces others write": (["联系人：王小明，电话", "王小姐你好", "王小姐，谢谢", "王小姐在吗", "小明同学", "小明，好", "小明的书"],
+                            "王小明"),
+    "a function word cuts it": (["联系人：王和平，电话", "世界和平", "和平万岁", "热爱和平", "我是王", "你是王", "国王是王"],
+                                "王和平的问题"),
+    "hiragana cut by particles": (["担当：はるか。", "るは", "はるかに", "遠くはるかな", "るのはる"], "はるか"),
+    "katakana pieces others write": (["担当：マリア。", "マリオ", "マリオです", "エリア", "イタリア", "クリア"], "マリア"),
+    "inside a longer run of the answer": (["担当：何明。", "明天", "明天见", "明白", "明了"], "如何明"),
+    "digits inside the run": (["订单 王5明 x", "王", "明", "王", "明"], "王5明"),
+    "an invisible separator": (["id xqzv7 ok", "other text", "more text"], "x\ufe0fq\ufe0fz\ufe0fv\ufe0f7"),
+}
+
+
+@pytest.mark.parametrize("case", list(PIECES))
+def test_a_name_one_user_wrote_is_refused_whatever_others_write_of_its_pieces(case):
+    texts, answer = PIECES[case]
+    rare = rare_words(texts, list(range(len(texts))), 3)
+    assert usable_answer(answer, "A cluster of requests.", set(), Scrubber(), rare=rare) == (None, RARE_WORD)
+
+
 def test_a_verbatim_copy_of_a_shown_chinese_or_japanese_text_is_a_copy():
     chinese = "我的银行卡号尾号是四三二一我在上海浦东新区张江路一百号上班请帮我查一下退款为什么还没到账"
     japanese = "東京都港区六本木一丁目の山田花子です新幹線の予約を取り消したいのですが手数料はかかりますか"

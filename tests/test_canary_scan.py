@@ -101,6 +101,15 @@ def test_a_canary_is_found_in_any_case_and_unicode_form(tmp_path):
     assert _found(root, ["Ref-X7Q9", "QZW88"]) == {("tree.json", "Ref-X7Q9"), ("report.md", "QZW88")}
 
 
+def test_a_canary_is_found_beside_characters_that_normalise_to_digits_and_with_invisible_characters(tmp_path):
+    """NFKC turns "4111²" into "41112", so a scan of the normalised text alone missed the whole number 4111; a
+    canary written with a zero-width non-joiner ("محمدی‌زاده") never matched the published text, which has none."""
+    root = _release(tmp_path / "r", {"report.md": "Account 4111\u00b2 and \u2460 more\n",
+                                     "tree.json": json.dumps({"name": "محمدیزاده"})})
+    found = _found(root, ["4111", "محمدی\u200cزاده"])  # (the second token's name is written as repr escapes it)
+    assert ("report.md", "4111") in found and {file for file, _ in found} == {"report.md", "tree.json"}, found
+
+
 def test_clean_release_with_a_numeric_canary_exits_ok(tmp_path, capsys):
     root = _release(tmp_path / "r", {"plots/sizes.png": _png(pixels=b"]\xba4111\x9c?"),
                                      "report.md": "Top clusters: 0.41115 of records.\n"})

@@ -32,6 +32,16 @@ def test_neutralise_removes_bidi_zero_width_and_controls_only():
     assert not BIDI_AND_INVISIBLE.search(neutralise("x" + BIDI + ZERO_WIDTH + "y"))
 
 
+def test_neutralise_removes_every_default_ignorable_code_point():
+    """Unicode's Default_Ignorable_Code_Point characters display as nothing: between two letters ("x" U+FE0F "q",
+    a tag character, a Hangul filler) one split a word that reads whole, past the rare-word and copy checks."""
+    import regex
+
+    ignorable = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+    left = [hex(c) for c in range(0x110000) if ignorable.match(chr(c)) and neutralise(f"a{chr(c)}b") != "ab"]
+    assert not left, left
+
+
 def test_one_line_and_terminal_text_collapse_whitespace_and_drop_escape_sequences():
     assert one_line("  a\n\nb\tc  ") == "a b c"
     assert terminal_text("\x1b[31mred\x1b[0m\r\u202egnp.exe") == "[31mred[0mgnp.exe"

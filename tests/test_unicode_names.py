@@ -327,6 +327,8 @@ def test_english_with_curly_quotes_and_dashes_takes_the_ascii_path_with_the_unic
 
     texts = [t.replace("'", "\u2019").replace(" - ", " \u2014 ") + " \U0001f44d" for t in english[::7]]
     texts += ["na\u00efve caf\u00e9 \u2014 d\u00e9j\u00e0 vu", "x\u0301 y\u0308z stra\u00dfe"]  # accents: the Unicode path
+    # Word characters `re` does not count as \w: marks outside U+0300–U+036F, connector punctuation, "🅰" (a review)
+    texts += ["reset\u20d7password now", "reset\u203fpassword now", "reset\u1ab0pass", "plan \U0001f170 card"]
     analyze = keywords.term_analyzer((1, 1))
     for text in texts:
         folded = keywords.fold(text)

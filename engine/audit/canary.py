@@ -4,7 +4,7 @@ Text is what a reader of the file sees: the strings of a table, a JSON document 
 decoded text of any other file. Stored numbers (float centroids, counts, shares) and compressed image data are
 not text: a numeric canary such as a card-number fragment `4111` turned up in their digits or bytes by chance and
 failed every clean release. A canary of digits alone matches as a whole number only, never inside a longer one.
-Case and Unicode forms are ignored (`_folded`): published names are lower case.
+Case, invisible characters and Unicode forms are ignored (`_forms`): published names are lower case.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import zlib
 from pathlib import Path
 
 from clio_engine.audit.files import RunView, Violation, read_table
+from clio_engine.privacy.escape import neutralise
 from clio_engine.runfiles import AGGREGATE_COLUMNS, AGGREGATES
 
 ATTACK = "canary"
@@ -30,20 +31,22 @@ TEXT_COLUMNS = {AGGREGATES: frozenset(AGGREGATE_COLUMNS) - {"level", "value"},
 
 
 def attack(view: RunView, tokens: list[str]) -> list[Violation]:
-    matchers = [(t, _matcher(_folded(t))) for t in dict.fromkeys(t.strip() for t in tokens) if t]
+    matchers = [(t, [_matcher(form) for form in _forms(t)]) for t in dict.fromkeys(t.strip() for t in tokens) if t]
     out = []
     for path in view.files():
-        text = _folded("\n".join(_texts(view, path)))
+        forms = _forms("\n".join(_texts(view, path)))
         out += [Violation(ATTACK, view.rel(path), f"token {t!r}", "a planted canary appears in a published file")
-                for t, found in matchers if found(text)]
+                for t, found in matchers if any(match(text) for match in found for text in forms)]
     return out
 
 
-def _folded(text: str) -> str:
-    """Case-folded and NFKC-normalised, the token and the file's text alike: the namers lower-case and NFKC-fold
-    what they publish (`word_split.fold`), so a canary "Ref-X7Q9" in a name reads "ref-x7q9", and a full-width or
-    decomposed copy is the same token."""
-    return text.casefold() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
+def _forms(text: str) -> set[str]:
+    """The forms a token is looked for in, and written in: without invisible characters (`neutralise`, as every
+    published string is) and case-folded, as written and NFKC-normalised. The namers lower-case and NFKC-fold what
+    they publish (`word_split.fold`), so a canary "Ref-X7Q9" in a name reads "ref-x7q9", and a full-width copy is
+    the same token; the written form is kept because NFKC also joins a digit to a canary ("4111²" → "41112")."""
+    text = neutralise(text).casefold()
+    return {text} if text.isascii() else {text, unicodedata.normalize("NFKC", text).casefold()}
 
 
 HEX = frozenset("0123456789abcdefABCDEF")

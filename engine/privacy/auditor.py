@@ -38,7 +38,7 @@ from clio_engine.llm.formats import Fields, Score
 from clio_engine.llm.types import Request
 from clio_engine.privacy.audit_prompts import AUDIT_SYSTEM, RENAME_SYSTEM, audit_prompt, rename_prompt
 from clio_engine.privacy.escape import neutralise
-from clio_engine.word_split import has_spaceless, spaceless_segments, spaceless_units
+from clio_engine.word_split import has_spaceless, spaceless_runs, spaceless_segments, spaceless_units
 
 WITHHELD = "Withheld by the privacy auditor"
 STAGE = "audit"
@@ -160,6 +160,33 @@ def _words(text: str) -> list[str]:
     return words
 
 
+WHOLE = "\0"  # tags a run of word characters as written, so `rare_words` counts it apart from `_words`' words
+PIECE_CHARS = 8  # the longest piece of an answer's spaceless run that is looked up whole (`_rare_keys`)
+
+
+def _rare_keys(text: str, *, answer: bool = False) -> set[str]:
+    """What the rare-word check looks up: the words `_words` reads (full-width forms as ASCII, Chinese and
+    Japanese runs as bigrams cut at function words) and, tagged `WHOLE`, every run of word characters as written
+    and case-folded (`[^\\W_]+`: "王小明", "はるか", "abc王小明" whole). Each form is counted apart, so a word is
+    caught where it is rare in either: the bigrams alone let a rare name through whose pieces others write ("王小明"
+    beside "王小姐" and "小明"), or one a function word cuts ("王和平", "はるか"). answer=True adds every piece of 2 to
+    `PIECE_CHARS` characters of the answer's spaceless runs, in both forms: a text's rare run ("何明") inside a
+    longer run of the answer ("如何明", "何明的问题")."""
+    text = neutralise(text)
+    keys = set(_words(text))
+    cased = text.casefold()
+    keys.update(WHOLE + w for w in _WORD.findall(cased))
+    if answer and not text.isascii():
+        for form in {cased, unicodedata.normalize("NFKC", text).casefold()}:
+            for run in spaceless_runs(form):
+                units = spaceless_units(run)
+                for i in range(len(units) - 1):
+                    for j in range(i + 2, min(i + PIECE_CHARS, len(units)) + 1):
+                        piece = "".join(units[i:j])
+                        keys.update((piece, WHOLE + piece))
+    return keys
+
+
 def rare_words(texts: Iterable[str], user_codes, min_users: int) -> frozenset[str]:
     """The words of the run's texts that fewer than `min_users` distinct users wrote and that are not common
     English words (`common_words`); [N] texts, [N] user codes.
@@ -173,13 +200,13 @@ def rare_words(texts: Iterable[str], user_codes, min_users: int) -> frozenset[st
     common = common_words()
     users_of: dict[str, set] = {}
     for text, user in zip(texts, np.asarray(user_codes).tolist()):
-        for w in set(_words(text)):
+        for w in _rare_keys(text):
             seen = users_of.get(w)
             if seen is None:
                 users_of[w] = {user}
             elif len(seen) < min_users:
                 seen.add(user)
-    return frozenset(w for w, seen in users_of.items() if len(seen) < min_users and w not in common)
+    return frozenset(w for w, seen in users_of.items() if len(seen) < min_users and w.removeprefix(WHOLE) not in common)
 
 
 class ShownGrams(set):
@@ -267,7 +294,7 @@ def usable_answer(name: str, description: str, grams: set, scrubber, max_words: 
         return None, "description too long"
     if copies_shown(name, grams) or copies_shown(description, grams):
         return None, "answer copies a shown text"
-    if rare and not rare.isdisjoint(_words(name + " " + description)):
+    if rare and not rare.isdisjoint(_rare_keys(name + " " + description, answer=True)):
         return None, RARE_WORD
     name = scrubber.scrub(name)
     if not name.strip():

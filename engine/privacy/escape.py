@@ -13,7 +13,10 @@ marker — so names stay short and searchable and two renderings of one string a
   (LRM/RLM), U+061C (Arabic letter mark);
 - zero-width and invisible format characters: U+200B–U+200D (ZWSP, ZWNJ, ZWJ), U+2060–U+2064 (word
   joiner, invisible operators), U+206A–U+206F (deprecated format controls), U+FEFF (BOM / ZWNBSP),
-  U+180E (Mongolian vowel separator), U+00AD (soft hyphen);
+  U+180E (Mongolian vowel separator), U+00AD (soft hyphen), and the rest of Unicode's default-ignorable code
+  points (variation selectors U+FE00–U+FE0F and U+E0100–U+E01EF, the combining grapheme joiner U+034F, Hangul
+  fillers U+115F, U+1160, U+3164, U+FFA0, Mongolian variation selectors, tags U+E0000–U+E007F, ...): each
+  displays as nothing, so between two letters it split a word that reads whole;
 - C0 and C1 control characters (ESC starts terminal escape sequences, CR rewrites a line) other than
   tab and newline; tab and newline are kept by `neutralise` and turned into spaces by the one-line
   media (`markdown_text`, `plot_label`, `terminal_text`).
@@ -27,7 +30,12 @@ import html
 import re
 
 _INVISIBLE = ("\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"          # bidi controls
-              "\u200b-\u200d\u2060-\u2064\u206a-\u206f\ufeff\u180e\u00ad")  # zero-width / invisible format
+              "\u200b-\u200d\u2060-\u2065\u206a-\u206f\ufeff\u180e\u00ad"  # zero-width / invisible format
+              # the rest of Unicode's default-ignorable code points: variation selectors, the combining grapheme
+              # joiner, Hangul fillers, Mongolian variation selectors, tags, Khmer inherent vowels, musical and
+              # shorthand format controls (a review: "x\ufe0fq\ufe0fz" displays as "xqz" and split the word)
+              "\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u3164\ufe00-\ufe0f\uffa0\ufff0-\ufff8"
+              "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff")
 _CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f"                                 # C0 / C1 except \t and \n
 _STRIP = re.compile(f"[{_INVISIBLE}{_CONTROLS}]")
 BIDI_AND_INVISIBLE = re.compile(f"[{_INVISIBLE}]")  # for tests and audits: what must never be emitted
