@@ -54,6 +54,14 @@ def test_a_name_one_user_wrote_is_refused_whatever_others_write_of_its_pieces(ca
     assert usable_answer(answer, "A cluster of requests.", set(), Scrubber(), rare=rare) == (None, RARE_WORD)
 
 
+def test_a_word_most_users_write_is_no_rare_word_because_one_wrote_it_beside_a_curly_quote():
+    """An ASCII word is one word whatever text it sits in: a product name many users write is allowed, though only
+    one of them wrote it in a text with a non-ASCII character."""
+    texts = ["chatgpt wrote my essay", "ask chatgpt for help", "is chatgpt right", "chatgpt\u2019s answer was wrong"]
+    rare = rare_words(texts, [0, 1, 2, 3], 3)
+    assert usable_answer("ChatGPT essay help", "Requests about ChatGPT.", set(), Scrubber(), rare=rare)[0] is not None
+
+
 def test_a_verbatim_copy_of_a_shown_chinese_or_japanese_text_is_a_copy():
     chinese = "我的银行卡号尾号是四三二一我在上海浦东新区张江路一百号上班请帮我查一下退款为什么还没到账"
     japanese = "東京都港区六本木一丁目の山田花子です新幹線の予約を取り消したいのですが手数料はかかりますか"

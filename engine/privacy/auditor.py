@@ -174,10 +174,13 @@ def _rare_keys(text: str, *, answer: bool = False) -> set[str]:
     longer run of the answer ("如何明", "何明的问题")."""
     text = neutralise(text)
     keys = set(_words(text))
-    cased = text.casefold()
-    keys.update(WHOLE + w for w in _WORD.findall(cased))
-    if answer and not text.isascii():
-        for form in {cased, unicodedata.normalize("NFKC", text).casefold()}:
+    if text.isascii():
+        return keys  # the same words in both forms
+    # An ASCII run is a word of `_words` too, counted there with every English text's: tagged apart, a product name
+    # most users write but few beside a curly quote would count as rare, and refuse good answers.
+    keys.update(WHOLE + w for w in _WORD.findall(text.casefold()) if not w.isascii())
+    if answer:
+        for form in {text.casefold(), unicodedata.normalize("NFKC", text).casefold()}:
             for run in spaceless_runs(form):
                 units = spaceless_units(run)
                 for i in range(len(units) - 1):
