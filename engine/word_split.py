@@ -18,15 +18,17 @@ import regex  # \p{L}, \p{Han}, \X: Unicode properties `re` lacks
 # glued the bigrams beside it into keywords such as "パンの", "を予約", "ンの". These act as separators
 # instead: each occurrence inside a run is cut out as a space would be (`spaceless_segments`).
 # Particles and suffixes of one character, then function words, question words and the request formulas a
-# chat opens with. Short words that sit inside common content words are left out ("請" of "申请" apply, "ある"
-# of "あるく" walk, "ない", "たい"); "的" and "是" cost a few words ("目的" purpose) and are worth it.
+# chat opens with. Left out: negations, which a name must keep ("没有" of "还没有收到" not yet received, "ません"
+# of "届きません" does not arrive: cut out, the name said the opposite), and single characters that sit inside
+# common words ("都" of "京都" Kyoto and "成都", "在" of "现在" now, "か" of "届かない", "请" of "申请" apply);
+# "的" costs a few words ("目的" purpose) and is worth it.
 SPACELESS_FUNCTION_WORDS = frozenset("""
-的 了 吗 呢 吧 啊 么 们 我 你 の を に は が で と へ も や か
+的 了 吗 呢 吧 啊 么 们 我 你 の を に は が で と へ も や
 怎么 怎样 什么 为什么 如何 哪里 哪个 哪些 多少 可以 能否 是否 请问 一下 这个 那个 这些 那些 这样 那样
-没有 自己 因为 所以 但是 如果 还是 或者 已经 需要 应该 不能 不会 谢谢 你好 请帮 帮我 想要 一个 的话
-有没有 是 在 和 也 都 就 很
-する します しました して した しない です でした ます ません ください という こと もの ため どう
+自己 因为 所以 但是 如果 还是 或者 已经 需要 应该 谢谢 你好 请帮 帮我 想要 一个 的话
+する します しました して した です でした ます ください という こと もの ため どう
 どうして どの どこ なぜ この その あの これ それ あれ どれ ので から まで より など について ように ような
+したいです したい たいです たい
 """.split())
 
 # A word character outside ASCII, as `regex` counts them (letters, marks of every block, digits, connector

@@ -110,6 +110,17 @@ def test_a_canary_is_found_beside_characters_that_normalise_to_digits_and_with_i
     assert ("report.md", "4111") in found and {file for file, _ in found} == {"report.md", "tree.json"}, found
 
 
+def test_a_canary_is_found_as_a_browser_shows_the_page(tmp_path):
+    """The explorer writes "&" as \\u0026 inside its script data, and a page may write an entity ("&amp;", a soft
+    hyphen "&shy;" inside a word): read raw, "Q&A-ZX91" and "qzwkvq" were missed (a review)."""
+    page = ('<script type="application/json" id="clio-data">{"name": "Q\\u0026A-ZX91 \\u0437\\u0430\\u043a\\u0430\\u0437"}'
+            '</script><p>qzw&shy;kvq and R&amp;D-77</p>')
+    root = _release(tmp_path / "r", {"explorer.html": page})
+    assert _found(root, ["Q&A-ZX91", "qzwkvq", "R&D-77", "заказ"]) == {
+        ("explorer.html", "Q&A-ZX91"), ("explorer.html", "qzwkvq"), ("explorer.html", "R&D-77"),
+        ("explorer.html", "заказ")}
+
+
 def test_clean_release_with_a_numeric_canary_exits_ok(tmp_path, capsys):
     root = _release(tmp_path / "r", {"plots/sizes.png": _png(pixels=b"]\xba4111\x9c?"),
                                      "report.md": "Top clusters: 0.41115 of records.\n"})
@@ -118,6 +129,15 @@ def test_clean_release_with_a_numeric_canary_exits_ok(tmp_path, capsys):
     assert main(["audit", str(root), "--canary-file", str(tokens)]) == EXIT_OK, capsys.readouterr().out
     (root / "report.md").write_text("Card 4111 was declined.\n")
     assert main(["audit", str(root), "--canary-file", str(tokens)]) == EXIT_VIOLATIONS
+
+
+def test_a_canary_file_written_with_a_byte_order_mark_finds_its_first_token(tmp_path, capsys):
+    """Notepad writes a BOM: it was read as part of the first token ('\\ufeffPayFlex'), which then matched nothing."""
+    root = _release(tmp_path / "r", {"report.md": "Top cluster: PayFlex refunds\n"})
+    tokens = tmp_path / "c.txt"
+    tokens.write_bytes("PayFlex\r\nqzwkvq\r\n".encode("utf-8-sig"))
+    assert main(["audit", str(root), "--canary-file", str(tokens)]) == EXIT_VIOLATIONS
+    assert "'PayFlex'" in capsys.readouterr().out
 
 
 def test_text_columns_of_the_engines_csvs_are_scanned_even_when_every_cell_is_a_number(tmp_path):

@@ -402,3 +402,21 @@ def test_hindi_arabic_korean_and_persian_function_words_name_and_key_nothing(nam
     for term in _parts(node.name) + list(node.keywords):
         words = term.split()
         assert words[0] not in OTHER_SCRIPT_FUNCTION and words[-1] not in OTHER_SCRIPT_FUNCTION, (namer, node.name, term)
+
+
+@pytest.mark.parametrize("text, negated", [
+    ("인증번호가 안 와요", "안 와요"), ("Не приходит код", "не приходит код"), ("my card is not working", "not working"),
+    ("card doesn't work", "doesn't work"), ("لا أستطيع تسجيل الدخول", "لا أستطيع"), ("银行卡还没有收到", "没有收到"),
+    ("荷物が届かない", "届かない")])
+def test_a_negation_stays_in_the_phrase_it_turns_around(text, negated):
+    """A name must not say the opposite of its texts: "Приходит код" (code arrives) named texts "не приходит код",
+    "인증번호가 와요" named "인증번호가 안 와요" (a review). A negation may lead a phrase, and is never one alone."""
+    phrases = text_phrases(text)
+    assert negated in phrases, phrases
+    assert not {"not", "не", "안", "لا", "doesn't"} & set(phrases), phrases
+
+
+def test_words_that_hold_a_cut_character_stay_whole():
+    """Kyoto (京都), now (现在): single characters that sit inside common words cut nothing."""
+    assert "京都" in text_phrases("京都行きの新幹線を予約したい")
+    assert "现在" in text_phrases("现在在线支付")

@@ -9,6 +9,7 @@ Case, invisible characters and Unicode forms are ignored (`_forms`): published n
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -93,7 +94,19 @@ def _texts(view: RunView, path: Path) -> list[str]:
             return _strings(json.loads(text), [])
         except ValueError:  # not JSON after all: read as text
             pass
-    return [text]
+    # What a browser shows of a page: its HTML entities ("Q&amp;A") and its script data's JSON escapes (the
+    # explorer writes "&" as \u0026 inside <script>) decoded; the raw text too.
+    return list(dict.fromkeys([text, html.unescape(text), _json_unescaped(text)]))
+
+
+_JSON_PAIR = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.I)
+_JSON_ONE = re.compile(r"\\u([0-9a-f]{4})", re.I)
+
+
+def _json_unescaped(text: str) -> str:
+    """`text` with JSON's \\uXXXX escapes decoded (surrogate pairs joined); everything else as written."""
+    text = _JSON_PAIR.sub(lambda m: chr(0x10000 + ((int(m[1], 16) - 0xD800) << 10) + int(m[2], 16) - 0xDC00), text)
+    return _JSON_ONE.sub(lambda m: chr(int(m[1], 16)) if not 0xD800 <= int(m[1], 16) <= 0xDFFF else m[0], text)
 
 
 def _strings(value, out: list[str]) -> list[str]:

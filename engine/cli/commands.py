@@ -178,7 +178,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     canaries = None
     if args.canary_file:
         try:
-            canaries = Path(args.canary_file).read_text(encoding="utf-8").splitlines()
+            # (utf-8-sig: a byte-order mark is no part of the first token)
+            canaries = Path(args.canary_file).read_text(encoding="utf-8-sig").splitlines()
         except OSError as e:
             raise InputError(f"cannot read --canary-file {args.canary_file}: {e.strerror}") from None
     if len(args.dirs) == 1:

@@ -87,6 +87,15 @@ FILLERS = frozenset({"hi", "hello", "hey", "thanks", "thank", "want", "need", "l
 # phrase either: in a run on multilingual prompts they named clusters ("Si, cho"); see `stopwords_multilingual`.
 STOP_WORDS = frozenset(fold(w) for w in (ENGLISH_STOP_WORDS - CONTENT_WORDS) | FILLERS | FOREIGN_STOP_WORDS)
 PARTICLES = frozenset({"up", "out", "off", "down", "back"})  # may end a phrase of ≥ 2 words ("top up")
+# Negations are stop words, but a phrase of ≥ 2 words may start with one, and a one-letter negation is a word,
+# never spanned: without them a name says the opposite of its texts ("Приходит код" of "не приходит код", code
+# does not arrive; "인증번호가 와요" of "인증번호가 안 와요"; "working" of "not working").
+NEGATIONS = frozenset(fold(w) for w in """
+not no never cannot can't don't doesn't didn't won't isn't wasn't aren't weren't haven't hasn't hadn't couldn't
+wouldn't shouldn't cant dont doesnt didnt wont isnt
+не нет ні nicht kein keine keinen keinem ne non não nao niet geen không khong tidak bukan değil nie
+لا لم لن ليس नहीं न نه 안 못
+""".split())
 NO_END = frozenset({"top"})  # content words that end phrases only as the head of a phrasal verb ("cash to top")
 _CLAUSE = re.compile(r"[.,;:!?()\[\]\"]+|\s-\s")
 # keywords._TOKEN_PATTERN plus inner apostrophes: "hasn't" stays one (stop) word, never a phrase "hasn arrived".
@@ -102,6 +111,7 @@ _SPANNABLE = regex.compile(r"\b\p{L}\p{M}*\b|\s+")
 _ASCII_TOKEN = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#]\b")
 _ASCII_WORD = re.compile(r"\b[a-zA-Z](?:[a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#])?\b")
 _ASCII_SPANNABLE = re.compile(r"\b[a-zA-Z]\b|\s+")
+_ONE_LETTER = regex.compile(r"\b\p{L}\p{M}*\b")
 
 
 def word_runs(clause: str) -> Iterator[list[str]]:
@@ -110,11 +120,15 @@ def word_runs(clause: str) -> Iterator[list[str]]:
     pm"). One-letter words ("i", "a") are no tokens; a phrase spans them ("set a reminder" → "set reminder")."""
     run: list[str] = []
     end = 0
-    token, spannable = (_ASCII_TOKEN, _ASCII_SPANNABLE) if ascii_words(clause) else (_TOKEN, _SPANNABLE)
+    ascii_only = ascii_words(clause)
+    token, spannable = (_ASCII_TOKEN, _ASCII_SPANNABLE) if ascii_only else (_TOKEN, _SPANNABLE)
     for m in token.finditer(clause):
-        if run and spannable.sub("", clause[end:m.start()]):
+        gap = clause[end:m.start()]
+        if run and spannable.sub("", gap):
             yield run
             run = []
+        elif not ascii_only:  # a one-letter negation between words is one of them (Korean 안 "not")
+            run.extend(w for w in _ONE_LETTER.findall(gap) if w in NEGATIONS)
         run.append(m.group(0))
         end = m.end()
     if run:
@@ -161,12 +175,14 @@ def _head_tail(phrase: str) -> tuple[str, str]:
 
 def _run_phrases(words: list[str], max_words: int) -> Iterator[str]:
     for i, first in enumerate(words):
-        if first in STOP_WORDS or "'" in first:
+        if (first in STOP_WORDS or "'" in first) and first not in NEGATIONS:
             continue
         for n in range(1, min(max_words, len(words) - i) + 1):
             last = words[i + n - 1]
-            if "'" in last:  # a contraction ("isn't", "i'm") is a stop word
+            if "'" in last and not (n == 1 and last in NEGATIONS):  # a contraction ("isn't", "i'm") is a stop word
                 break
+            if n == 1 and last in NEGATIONS:  # a negation leads a phrase, never is one
+                continue
             if (last not in STOP_WORDS and last not in NO_END) or (n > 1 and last in PARTICLES):
                 yield " ".join(words[i:i + n])
 
