@@ -110,3 +110,17 @@ def is_spaceless(term: str) -> bool:
 def spaceless_units(run: str) -> list[str]:
     """The characters of a spaceless run, each as its grapheme cluster (a character and its marks)."""
     return _GRAPHEME.findall(run)
+
+
+_NON_LATIN_LETTER = regex.compile(r"[^\P{L}\p{Latin}]")  # a letter of any script but Latin
+
+
+def non_latin_share(texts, sample: int = 20_000) -> float:
+    """The share of `texts` (at most `sample` of them, evenly spaced) that hold a letter of a script other than
+    Latin (Chinese, Cyrillic, Arabic, Devanagari, Hangul, ...); 0.0 for none."""
+    n = len(texts)
+    if n == 0:
+        return 0.0
+    step = max(1, n // sample)
+    picked = [texts[i] for i in range(0, n, step)]
+    return sum(1 for t in picked if not t.isascii() and _NON_LATIN_LETTER.search(t)) / len(picked)

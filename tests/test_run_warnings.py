@@ -198,3 +198,24 @@ def test_a_demo_at_its_default_size_or_above_gets_no_hint():
     default = load_config("demo").input.synthetic_records
     assert small_demo_hint(default) == [] and small_demo_hint(2 * default) == []
     assert small_demo_hint(default - 1) != []
+
+
+# ------------------------------------------------------------------------------------------ 5. English-only model
+EMBED_LOGGER = "clio_engine.pipeline.steps.embed"
+
+
+def test_texts_in_other_scripts_with_the_default_model_are_told_it_reads_english(tmp_path, caplog):
+    """A multilingual review: Chinese, Japanese, Arabic and Hindi requests grouped by language under the default
+    (English) model, and nothing said so. 120 texts, a third in other scripts: one warning. English alone: none."""
+    english = generate_conversations(80, seed=4)[["id", "text"]]
+    other = pd.DataFrame({"id": [f"x{i}" for i in range(40)],
+                          "text": [["退款什么时候到账", "パスワードを忘れました", "أريد إلغاء الطلب", "पासवर्ड कैसे बदलें"][i % 4]
+                                   + f" {i}" for i in range(40)]})
+    settings = {"embed.progress": False, "cluster.k": 4, "hierarchy.levels": 2, "hierarchy.top": 2}
+    with caplog.at_level(logging.WARNING, logger=EMBED_LOGGER):
+        run(None, input=english, out=tmp_path / "en", overrides=settings)
+    assert not [r for r in caplog.records if r.name == EMBED_LOGGER]
+    with caplog.at_level(logging.WARNING, logger=EMBED_LOGGER):
+        run(None, input=pd.concat([english, other], ignore_index=True), out=tmp_path / "mixed", overrides=settings)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == EMBED_LOGGER]
+    assert line.startswith("embed: 33% of the texts are written in non-Latin scripts") and "embed.model" in line

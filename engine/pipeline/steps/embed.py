@@ -12,6 +12,8 @@ With `compute.scheduler: dask` the texts go to the cluster's workers in partitio
 in their last bits: the scheduler and, under dask, the partition size are part of this stage's key."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from clio_engine.pipeline.registry import Stage, register_stage
@@ -21,9 +23,16 @@ FILE = EMBEDDINGS
 INFO = ("model", "device", "dtype", "n_texts", "n_unique", "n_tokens", "n_truncated", "max_length", "dim")
 
 
+# At this share of texts in non-Latin scripts the run says the default model reads English only.
+NON_LATIN_WARNING_SHARE = 0.05
+log = logging.getLogger(__name__)
+
+
 def _compute(ctx):
     out = ctx.rd / FILE
     settings = ctx.cfg.embed.model_dump()
+    if settings["model"] == "default":
+        _warn_if_not_english(ctx["facets"].records.texts)
     if ctx.cfg.compute.scheduler == "dask":
         report = _dask_embed(ctx, out, settings)
     else:
@@ -33,6 +42,20 @@ def _compute(ctx):
         vectors, report = embed(ctx["facets"].records.texts, out=out, return_report=True, store_dir=store, **settings)
         del vectors
     return _load(ctx), {k: getattr(report, k) for k in INFO}
+
+
+def _warn_if_not_english(texts) -> None:
+    """One warning where many texts are in non-Latin scripts: all-MiniLM-L6-v2 was trained on English, so such
+    texts cluster by script and language more than by topic (a multilingual review: Chinese and Japanese requests
+    under one "天気予報" parent, Hindi cooking beside Arabic weather)."""
+    from clio_engine.word_split import non_latin_share
+
+    share = non_latin_share(texts)
+    if share >= NON_LATIN_WARNING_SHARE:
+        log.warning("embed: %.0f%% of the texts are written in non-Latin scripts (Chinese, Cyrillic, Arabic, ...), but "
+                    "the default model (all-MiniLM-L6-v2) reads English: they will group by language more than by "
+                    "topic; set embed.model to a multilingual model folder (e.g. paraphrase-multilingual-MiniLM-L12-v2)",
+                    100 * share)
 
 
 def _dask_embed(ctx, out, settings):
