@@ -225,3 +225,27 @@ def test_the_summary_keeps_its_columns_with_a_long_name(capsys):
     rows = [line for line in capsys.readouterr().out.splitlines() if line.endswith(" records")]
     assert len(rows) == 2 and len({line.index(" records") for line in rows}) == 1, rows
     assert "Workout split for an intermediate stren…" in rows[1]
+
+
+def test_the_summary_keeps_its_columns_with_wide_and_combining_characters(capsys):
+    """A multilingual review: a Chinese name (two columns a character) and a Hindi one (vowel signs take none)
+    shifted the record counts; the columns are counted as a terminal draws them (wcwidth's rules)."""
+    import unicodedata
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from clio_engine.cli import _print_summary
+
+    def columns(text):  # wide and full-width 2, non-spacing and enclosing marks and format characters 0
+        return sum(0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else
+                   2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+    manifest = {"input": {"rows": 3, "accepted": 3, "rejected": 0}, "stages": {}, "users": {"note": "n"},
+                "levels": [4], "privacy": {"levels": [{"published": 4, "nodes": 4}]}, "run": {"stages": {}}}
+    top = pd.DataFrame({"share": [0.25] * 4, "size": [2, 1, 3, 4],
+                        "name": ["Short", "退款到账问题", "पासवर्ड बदलना है", "新幹線の予約とキャンセルと払い戻しの方法について知りたいです"]})
+    _print_summary(SimpleNamespace(manifest=manifest, top_clusters=lambda: top))
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.endswith(" records")]
+    assert len(rows) == 4 and len({columns(line) for line in rows}) == 1, rows
+    assert rows[3].rstrip(" 0123456789records").endswith("…")

@@ -37,6 +37,26 @@ def _print_summary(result) -> None:
     print("top-level clusters:")
     for row in result.top_clusters().itertuples():
         size = "suppressed" if row.size is None or row.size != row.size else f"{int(row.size):,}"
-        name = _terminal(row.name)
-        name = name if len(name) <= 40 else name[:39] + "…"  # a 10-word name would push its row's columns out
-        print(f"  {row.share:6.1%}  {name:40s} {size:>10s} records")
+        # a 10-word name would push its row's columns out; a Chinese one is twice as wide as its length
+        print(f"  {row.share:6.1%}  {fit_width(_terminal(row.name), 40)} {size:>10s} records")
+
+
+def display_width(text: str) -> int:
+    """Terminal columns `text` takes: 2 for a wide or full-width character (CJK, Hangul), 0 for a combining mark
+    (a Devanagari vowel sign) or a format character, 1 otherwise."""
+    import unicodedata
+
+    def width(ch: str) -> int:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            return 0
+        return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return sum(width(ch) for ch in text)
+
+
+def fit_width(text: str, columns: int) -> str:
+    """`text` cut to `columns` terminal columns (its last one "…" where it is cut) and padded to them with spaces."""
+    if display_width(text) > columns:
+        while display_width(text) > columns - 1:
+            text = text[:-1]
+        text += "…"
+    return text + " " * (columns - display_width(text))
