@@ -420,3 +420,11 @@ def test_words_that_hold_a_cut_character_stay_whole():
     """Kyoto (京都), now (现在): single characters that sit inside common words cut nothing."""
     assert "京都" in text_phrases("京都行きの新幹線を予約したい")
     assert "现在" in text_phrases("现在在线支付")
+
+
+def test_an_elided_article_leaves_its_word_to_the_phrase():
+    """"l'application", "d'identité" made no phrase (a word with an apostrophe was a contraction); a negation or a
+    pronoun before a verb keeps the word out ("n'arrive" is not "arrive", "j'ai" would name "Ai")."""
+    assert "ouvrir application" in text_phrases("Je ne peux pas ouvrir l'application")
+    assert "vérification identité" in text_phrases("vérification d'identité")
+    assert "arrive" not in text_phrases("le code n'arrive pas") and "ai" not in text_phrases("j'ai oublié")

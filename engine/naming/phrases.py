@@ -112,6 +112,11 @@ _ASCII_TOKEN = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#]\b")
 _ASCII_WORD = re.compile(r"\b[a-zA-Z](?:[a-zA-Z0-9+#.'-]*[a-zA-Z0-9+#])?\b")
 _ASCII_SPANNABLE = re.compile(r"\b[a-zA-Z]\b|\s+")
 _ONE_LETTER = regex.compile(r"\b\p{L}\p{M}*\b")
+# French and Italian elide an article or preposition onto the next word ("l'application", "d'identité", "qu'il",
+# "dell'app"): the word after it is the word. A word with an apostrophe is otherwise a contraction ("isn't"),
+# which starts and ends no phrase: "l'application" made none. Not j', m', s', t' (a verb follows: "j'ai" would
+# name "Ai") nor n' (a negation: "n'arrive" is not "arrive").
+_ELISION = regex.compile(r"^(?:[cdl]|qu|dell|all|dall|nell|sull)'(?=\p{L}{2})")
 
 
 def word_runs(clause: str) -> Iterator[list[str]]:
@@ -129,7 +134,7 @@ def word_runs(clause: str) -> Iterator[list[str]]:
             run = []
         elif not ascii_only:  # a one-letter negation between words is one of them (Korean 안 "not")
             run.extend(w for w in _ONE_LETTER.findall(gap) if w in NEGATIONS)
-        run.append(m.group(0))
+        run.append(_ELISION.sub("", m.group(0)))
         end = m.end()
     if run:
         yield run
