@@ -337,6 +337,24 @@ def test_search_finds_a_cluster_by_keyword(page, explorer_run):
 
 
 @pytest.mark.browser
+def test_search_reads_full_width_letters_and_names_set_their_own_direction(page, explorer_run):
+    """A multilingual review: a query typed on a CJK keyboard ("ｃａｒｄ", half-width "ｶｰﾄﾞ") found nothing, and an
+    Arabic name was laid out left to right. The query is NFKC-folded as the namers fold names."""
+    _, result = explorer_run
+    c = result.clusters
+    shown = c[c.published & (c.kind == "cluster") & (c.level == 0)]
+    word = next(k for ks in shown.keywords for k in ks if k.isascii() and k.isalpha() and len(k) >= 4)
+    page.fill("#search", word)
+    expected = page.locator("#search-results li").count()
+    full_width = "".join(chr(ord(ch) + 0xFEE0) for ch in word)  # "card" → "ｃａｒｄ"
+    page.fill("#search", full_width)
+    assert page.locator("#search-results li:not(.none)").count() == expected >= 1
+    page.locator("#search-results li").first.click()
+    assert page.locator("#panel-name").get_attribute("dir") == "auto"
+    assert page.locator("#search-results li div").first.get_attribute("dir") == "auto"
+
+
+@pytest.mark.browser
 def test_facet_filter_recolours_the_map_and_reweights_the_tree(page, explorer_run):
     before = _canvas_pixels(page)
     sizes_before = page.locator("#tree .tree-row .num").all_inner_texts()

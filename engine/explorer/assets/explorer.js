@@ -12,9 +12,11 @@
   const el = (tag, cls, text) => {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (text !== undefined && text !== null) { e.textContent = String(text); e.dir = "auto"; }  // Arabic reads right to left
     return e;
   };
+  // Search folds as the namers do: NFKC ("ｶｰﾄﾞ" and "ＣＡＲＤ" are "カード" and "card"), then lower case.
+  const fold = (s) => s.normalize("NFKC").toLowerCase();
   const fmtInt = (x) => (x === null || x === undefined ? "—" : Math.round(x).toLocaleString("en-US"));
   const fmtPct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(x < 0.001 && x > 0 ? 2 : 1) + "%");
 
@@ -541,16 +543,16 @@
   }
 
   // ------------------------------------------------------------------ search
-  const hay = N.name.map((n, j) => (n + " " + N.kw[j].join(" ")).toLowerCase());
+  const hay = N.name.map((n, j) => fold(n + " " + N.kw[j].join(" ")));
   const results = $("search-results"), search = $("search");
   function runSearch() {
-    const q = search.value.trim().toLowerCase();
+    const q = fold(search.value.trim());
     results.replaceChildren();
     state.matches = [];
     if (!q) { results.hidden = true; return; }
     const terms = q.split(/\s+/);
     for (let j = 0; j < nNodes; j++) if (!N.other[j] && terms.every((t) => hay[j].includes(t))) state.matches.push(j);
-    const nameHit = (j) => terms.every((t) => N.name[j].toLowerCase().includes(t)) ? 0 : 1;
+    const nameHit = (j) => terms.every((t) => fold(N.name[j]).includes(t)) ? 0 : 1;
     state.matches.sort((a, b) => nameHit(a) - nameHit(b) || N.level[b] - N.level[a] || (N.size[b] || 0) - (N.size[a] || 0) || a - b);
     for (const j of state.matches.slice(0, 40)) {
       const li = el("li"); li.dataset.id = N.id[j];
