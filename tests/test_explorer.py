@@ -224,6 +224,25 @@ def test_report_embeds_deterministic_png_figures(explorer_run, tmp_path):
         assert (tmp_path / p).read_bytes() == (result.dir / p).read_bytes()
 
 
+def test_glyphs_the_plot_font_lacks_are_one_log_line_not_a_warning_each(explorer_run, tmp_path, caplog, recwarn):
+    """A multilingual review: Chinese and Hindi names printed ~28 "Glyph … missing from font" warnings per run.
+    They are gathered into one line naming the characters (none where the font has them all)."""
+    import logging
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _, result = explorer_run
+    table = pq.read_table(result.dir / "clusters.parquet")
+    names = ["退款到账问题" if i % 2 else "पासवर्ड बदलना" for i in range(table.num_rows)]
+    table = table.set_column(table.schema.get_field_index("name"), "name", pa.array(names))
+    with caplog.at_level(logging.WARNING, logger="clio_engine.pipeline.plots"):
+        written = write_plots(tmp_path, table, 20)
+    assert written and not [w for w in recwarn if "Glyph" in str(w.message)]
+    lines = [r.getMessage() for r in caplog.records if r.name == "clio_engine.pipeline.plots"]
+    assert len(lines) <= 1 and all("missing from the plot font" in line for line in lines), lines
+
+
 # ------------------------------------------------------------------------------------- map layout
 def test_sample_rows_is_seeded_sorted_and_skips_noise():
     labels = np.array([0, -1, 1, 2, -1, 0, 1, 1, 2, 0])

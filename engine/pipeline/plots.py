@@ -10,6 +10,9 @@ Deterministic: fixed size and dpi, no "Software" or date metadata, so a re-run w
 from __future__ import annotations
 
 import json
+import logging
+import re
+import warnings
 from pathlib import Path
 
 import pyarrow as pa
@@ -144,13 +147,30 @@ def write_plots(run_dir: Path, clusters: pa.Table, min_records: int | None = Non
     rows = clusters.to_pylist()
     out = []
     folder = Path(run_dir) / PLOT_DIR
+    missing: set[str] = set()
     for name, title, make in (("sizes.png", "Cluster size distribution (rank vs size, log–log)", lambda: size_distribution(rows, min_records)),
                               ("top_shares.png", "Top-level shares", lambda: top_shares(rows)),
                               ("facet_shares.png", "Facet shares of the largest clusters", lambda: facet_shares(rows))):
-        data = make()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = make()
+        for w in caught:  # one line for the glyphs the font lacks, not one warning per character per figure
+            found = _MISSING_GLYPH.search(str(w.message))
+            if found:
+                missing.add(chr(int(found.group(1))))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if data is None:
             continue
         folder.mkdir(exist_ok=True)
         write_bytes(folder / name, data)
         out.append((title, f"{PLOT_DIR}/{name}"))
+    if missing:
+        log.warning("plots: %d characters of the names are missing from the plot font and are drawn as boxes (%s); "
+                    "install a font that has them (Debian: fonts-noto-cjk, fonts-noto) and matplotlib uses it",
+                    len(missing), ", ".join(sorted(missing)[:8]) + (", …" if len(missing) > 8 else ""))
     return out
+
+
+_MISSING_GLYPH = re.compile(r"Glyph (\d+) .*?missing from font")
+log = logging.getLogger(__name__)
