@@ -428,3 +428,13 @@ def test_an_elided_article_leaves_its_word_to_the_phrase():
     assert "ouvrir application" in text_phrases("Je ne peux pas ouvrir l'application")
     assert "vérification identité" in text_phrases("vérification d'identité")
     assert "arrive" not in text_phrases("le code n'arrive pas") and "ai" not in text_phrases("j'ai oublié")
+
+
+@pytest.mark.parametrize("text, word", [("Подскажите, как восстановить пароль", "подскажите"),
+                                        ("Können Sie mir helfen mit der Einkaufsliste", "helfen"),
+                                        ("비밀번호 변경 어떻게 하나요", "하나요"), ("ayuda con mi contraseña", "ayuda")])
+def test_help_me_and_tell_me_name_nothing(text, word):
+    """"Подскажите" (tell me), "helfen", "하나요" were whole names (a review): like English "help" and "tell", no
+    phrase starts or ends with them."""
+    edges = {w for p in text_phrases(text) for w in (p.split()[0], p.split()[-1])}
+    assert word not in edges, text_phrases(text)

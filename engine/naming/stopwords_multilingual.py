@@ -193,10 +193,17 @@ KOREAN = _words("""
 제가 저는 나는 내가 싶어요 싶습니다
 """)
 
+# "Help me", "tell me", "can you" of each language: the counterparts of English "help", "tell", "want" in
+# `phrases.FILLERS`, which a multilingual review saw as whole names ("Подскажите", "helfen", "하나요").
+REQUEST_WORDS = _words("""
+подскажите помогите помочь скажите расскажите можете helfen hilfe aider aidez ayudar ayuda ayúdame ayudame
+ajuda ajudar aiutare aiuto aiutami ساعدوني ساعدني मदद बताइए बताओ बताएं करूं करूँ 하나요 알려주세요 도와주세요
+""")
+
 LANGUAGES = {"spanish": SPANISH, "portuguese": PORTUGUESE, "french": FRENCH, "german": GERMAN,
              "italian": ITALIAN, "dutch": DUTCH, "vietnamese": VIETNAMESE, "indonesian": INDONESIAN,
              "turkish": TURKISH, "polish": POLISH, "russian": RUSSIAN, "hindi": HINDI, "arabic": ARABIC,
-             "persian": PERSIAN, "korean": KOREAN}
+             "persian": PERSIAN, "korean": KOREAN, "requests": REQUEST_WORDS}
 
 # Function words of the languages above that are common English content words: they stay possible names
 # and keywords (see the module docstring). Words that are English function words are absent: the English
