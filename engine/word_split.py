@@ -94,7 +94,12 @@ def spaceless_segments(text: str) -> Iterator[tuple[str, bool]]:
 
 def has_spaceless(text: str) -> bool:
     """Whether `text` holds a run of a script written without spaces."""
-    return not ascii_words(text) and _SPACELESS_RUN.search(text) is not None
+    return not text.isascii() and _SPACELESS_RUN.search(text) is not None
+
+
+def bigrams(units: list[str]) -> list[str]:
+    """Each two adjacent units of a spaceless run ("退款到" → "退款", "款到")."""
+    return [a + b for a, b in zip(units, units[1:])]
 
 
 def spaceless_runs(text: str) -> list[str]:

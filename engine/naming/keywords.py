@@ -23,7 +23,8 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from clio_engine.naming.stopwords_multilingual import FOREIGN_STOP_WORDS
 from clio_engine.segments import nearest_neighbors
-from clio_engine.word_split import ascii_words, fold, has_spaceless, is_spaceless, spaceless_segments, spaceless_units
+from clio_engine.word_split import (ascii_words, bigrams, fold, has_spaceless, is_spaceless, spaceless_segments,
+                                    spaceless_units)
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ def word_tokens(text: str) -> Iterator[tuple[str, str | None]]:
                 yield word, None
             continue
         units = spaceless_units(piece)
-        for i in range(len(units) - 1):
-            yield units[i] + units[i + 1], (units[i + 1] if i else None)
+        for i, pair in enumerate(bigrams(units)):
+            yield pair, (units[i + 1] if i else None)
 
 
 # scikit-learn's English stop words and the function words of other languages that are no English words

@@ -38,7 +38,7 @@ from clio_engine.llm.formats import Fields, Score
 from clio_engine.llm.types import Request
 from clio_engine.privacy.audit_prompts import AUDIT_SYSTEM, RENAME_SYSTEM, audit_prompt, rename_prompt
 from clio_engine.privacy.escape import neutralise
-from clio_engine.word_split import has_spaceless, spaceless_runs, spaceless_segments, spaceless_units
+from clio_engine.word_split import bigrams, has_spaceless, spaceless_runs, spaceless_segments, spaceless_units
 
 WITHHELD = "Withheld by the privacy auditor"
 STAGE = "audit"
@@ -156,7 +156,7 @@ def _words(text: str) -> list[str]:
             words += _WORD.findall(piece)
             continue
         units = spaceless_units(piece)
-        words += [a + b for a, b in zip(units, units[1:])] if len(units) > 1 else units
+        words += bigrams(units) if len(units) > 1 else units
     return words
 
 
