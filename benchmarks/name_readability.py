@@ -6,7 +6,9 @@ precedes it, in more than 90% of its uses over the demo's texts: a plain count o
 (`text_phrases`), independent of the namer's vocabulary pruning ("lean" in "Draft one-page lean, canvas"). A
 *frame word* is "user", "assistant", "asked", "requested" or "wants" anywhere in a name. A *keyword pair* is
 a name of two phrases one of which is a lone word ("Chapters, explain", "Delay, email"): it reads as a list of
-keywords, not as a phrase.
+keywords, not as a phrase. A parent *like a child* has two children or more and the words of one of them, in any
+order or inflection (`naming.keywords.name_key`): "Window functions, calculate running totals" over "Calculating
+running totals, window functions" reads as that child alone (Other rows, named after their parent, left out).
 
 The texts are regenerated from the run's manifest (`input.synthetic_records`, `seed`), so only runs of
 `clio-engine demo` (the synthetic generator) can be read.
@@ -54,6 +56,18 @@ def faults(names: pd.Series, uses: Counter, longest: Counter) -> dict:
             "piece_examples": pieces[:5], "frame_examples": frames[:5], "keyword_pair_examples": lone[:5]}
 
 
+def parents_like_a_child(published: pd.DataFrame) -> dict:
+    """How many published parents of ≥ 2 children are named with one child's words, with up to 5 examples."""
+    from clio_engine.naming.keywords import name_key
+
+    names = published.set_index("id")["name"]
+    children = published[published["parent"].notna() & (published["kind"] != "other")]
+    counts = published["parent"].value_counts()
+    found = sorted({(names[p], c) for p, c in zip(children["parent"], children["name"])
+                    if p in names.index and counts[p] >= 2 and name_key(names[p]) == name_key(c)})
+    return {"parents": int((counts >= 2).sum()), "parent_like_child": len(found), "parent_like_child_examples": found[:5]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
@@ -68,7 +82,8 @@ def main() -> None:
             texts_of[key] = continuation_counts(generate_conversations(key[0], seed=key[1])["text"].tolist())
         clusters = pd.read_parquet(run / "clusters.parquet")
         published = clusters[clusters["published"]]
-        print(json.dumps({"run": str(run), **faults(published["name"], *texts_of[key])}))
+        print(json.dumps({"run": str(run), **faults(published["name"], *texts_of[key]),
+                          **parents_like_a_child(published)}))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Collection, Iterator, Sequence
 
 import numpy as np
 import regex  # \p{L}, \p{Han}, \X: Unicode properties `re` lacks
@@ -336,21 +336,49 @@ def corpus_idf(doc_terms: sp.csr_matrix) -> np.ndarray:
     return np.log1p(doc_terms.shape[0] / np.maximum(df, 1.0))
 
 
+_STOP_SET = frozenset(STOP_WORDS)
+_NAME_WORD = regex.compile(r"\w+")
+_SUFFIXES = ("ing", "ed", "es", "s")
+
+
+def name_key(name: str) -> frozenset[str]:
+    """What a name says, order and inflection aside: the crude stems (a suffix -ing/-ed/-es/-s off, a doubled
+    last consonant undoubled, 5 letters) of its words that are no stop words. "Calculating running totals,
+    window functions" and "Window functions, calculate running totals" have one key."""
+    stems = set()
+    for word in _NAME_WORD.findall(fold(name)):
+        if word in _STOP_SET:
+            continue
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                word = word[:-len(suffix)]
+                break
+        if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiou":
+            word = word[:-1]
+        stems.add(word[:5])
+    return frozenset(stems)
+
+
 def names_from_keywords(keywords: list[list[str]], groups: np.ndarray | None = None, *, words: int = 2,
-                        fallback: list[str] | None = None) -> list[str]:
+                        fallback: list[str] | None = None, avoid: Sequence[Collection[frozenset[str]]] | None = None) -> list[str]:
     """Short names from the top keywords, made unique within each group of siblings (`groups` [K]
     gives each cluster's parent) by taking further keywords where two would collide. A cluster without
-    keywords gets `fallback[c]` (default "Cluster c")."""
+    keywords gets `fallback[c]` (default "Cluster c"). `avoid[c]`: `name_key`s of names cluster c should not
+    take while another of its options is free (its children's names: a parent named like one of its children,
+    or with that child's words reordered, reads as that child alone)."""
     groups = np.zeros(len(keywords), dtype=np.int64) if groups is None else np.asarray(groups)
     names: list[str] = []
     taken: dict[int, set[str]] = {}
     for c, terms in enumerate(keywords):
         used = taken.setdefault(int(groups[c]), set())
-        name = _compose(terms[:words], terms) or (fallback[c] if fallback is not None else f"Cluster {c}")
-        extra = words
-        while name in used and extra < len(terms):
-            name = _compose(terms[:words - 1] + [terms[extra]], terms)
-            extra += 1
+        first = _compose(terms[:words], terms)
+        if not first:
+            name = fallback[c] if fallback is not None else f"Cluster {c}"
+        else:
+            options = [first, *(_compose(terms[:words - 1] + [t], terms) for t in terms[words:])]
+            shunned = avoid[c] if avoid is not None else ()
+            free = [o for o in options if o not in used]
+            name = next((o for o in free if name_key(o) not in shunned), free[0] if free else options[-1])
         if name in used:
             name = f"{name} ({c})"
         used.add(name)

@@ -28,7 +28,8 @@ import numpy as np
 
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Tree
-from clio_engine.naming.keywords import ClusterTerms, contrastive_keywords, names_from_keywords, streamed_terms
+from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, name_key, names_from_keywords,
+                                         streamed_terms)
 from clio_engine.privacy.scrub import Scrubber
 from clio_engine.segments import read_rows
 
@@ -87,8 +88,9 @@ class KeywordNamer:
         out: list[list[NodeName | None]] = []
         for l, level in enumerate(tree.levels):
             pub = np.flatnonzero(published[l])
+            avoid = children_names(out[l - 1], tree.levels[l - 1].parent, pub) if l else None
             names = names_from_keywords([keywords[l][n] for n in pub], level.parent[pub], words=self.name_words,
-                                        fallback=fallback_names(l, pub, node_labels[l]))
+                                        fallback=fallback_names(l, pub, node_labels[l]), avoid=avoid)
             row: list[NodeName | None] = [None] * len(level)
             for n, name in zip(pub, names):
                 row[n] = NodeName(scrubber.scrub(name), scrubber.scrub(_describe(keywords[l][n])),
@@ -210,6 +212,20 @@ def only_children(parent, n_parents: int) -> dict[int, int]:
     parent = np.asarray(parent)
     counts = np.bincount(parent[parent >= 0], minlength=n_parents)
     return {p: child for child, p in enumerate(parent.tolist()) if p >= 0 and counts[p] == 1}
+
+
+def children_names(below: list, parent_below, nodes: np.ndarray) -> list[frozenset[frozenset[str]]]:
+    """For each node of `nodes` [k] (indices of one level), the `name_key`s of its named children (`below`,
+    the level under it: NodeName or None; `parent_below` its parent indices), where it has two children or more
+    of any state: names it should not take (`names_from_keywords`' `avoid`). A node of one child takes that
+    child's name on purpose (`inherit_only_child_names`), so it gets an empty set."""
+    parent_below = np.asarray(parent_below)
+    counts = np.bincount(parent_below[parent_below >= 0], minlength=int(max(nodes.max(initial=-1), 0)) + 1)
+    kids: dict[int, set[frozenset[str]]] = {}
+    for child, p in enumerate(parent_below.tolist()):
+        if p >= 0 and below[child] is not None and p < len(counts) and counts[p] >= 2:
+            kids.setdefault(p, set()).add(name_key(below[child].name))
+    return [frozenset(kids.get(int(n), ())) for n in nodes]
 
 
 def inherit_only_child_names(names_per_level: list[list], tree: Tree, keep: tuple[str, ...] = ()) -> int:

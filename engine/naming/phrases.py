@@ -31,7 +31,9 @@
    sits in the larger one, so the name says what most of its texts ask rather than a blend
    (`query` "centroid" ranks against the centroid). The name is the option whose own embedding best points
    at the node's mode and away from its neighbours' centroids. First word capitalised; a name a sibling already took passes to the next
-   option (`names_from_keywords`). Keywords are the phrases in MMR order; the description lists the first
+   option (`names_from_keywords`), and so does a child's name at a parent of two children or more, its words
+   reordered or inflected too (`children_names`, `name_key`: "Tourist visa, gather the documents" named a parent
+   of Schengen, UK and tourist visas). Keywords are the phrases in MMR order; the description lists the first
    three that do not repeat an earlier one (`distinct_phrases`).
 
 Without an embedder (`embed_phrases=None`) steps 2–3 are skipped: phrases keep their c-TF-IDF order.
@@ -51,7 +53,7 @@ from clio_engine.hierarchy.tree import Tree
 from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf, names_from_keywords,
                                          terms_from_documents)
 from clio_engine.naming.namer import (N_DESCRIPTION_TERMS, KeywordNamer, NodeName, _check_inputs, _describe,
-                                      fallback_names, unaltered)
+                                      children_names, fallback_names, unaltered)
 from clio_engine.naming.stopwords_multilingual import FOREIGN_STOP_WORDS
 from clio_engine.privacy.scrub import Scrubber
 from clio_engine.segments import nearest_neighbors
@@ -384,7 +386,9 @@ class PhraseNamer(KeywordNamer):
             centroids = _unit(np.asarray(level.centroid, dtype=np.float64))
             own = self._queries(vectors, node_labels[l], centroids, pub)
             best_first = [self._best_first(options[l][n], own[n], centroids[neighbours[n]]) for n in pub]
-            names = names_from_keywords(best_first, level.parent[pub], words=1, fallback=fallback_names(l, pub, node_labels[l]))
+            avoid = children_names(out[l - 1], tree.levels[l - 1].parent, pub) if l else None
+            names = names_from_keywords(best_first, level.parent[pub], words=1, fallback=fallback_names(l, pub, node_labels[l]),
+                                        avoid=avoid)
             descriptions = [_describe(distinct_phrases(ranked[l][n])[:N_DESCRIPTION_TERMS]) for n in pub]
             clean = scrubber.scrub_all(list(names) + descriptions)  # one batch: NER is slow one text at a time
             row: list[NodeName | None] = [None] * len(level)
