@@ -198,3 +198,41 @@ def test_a_run_that_replaces_its_release_with_another_grouping_warns_and_the_sam
     with caplog.at_level("WARNING", logger="clio_engine.pipeline.release"):
         run(None, input=frame, out=out, overrides={**settings, "hierarchy.levels": 3})
     assert "not checked at this size" in caplog.text and "give back" not in caplog.text
+
+
+def _assign_pair(tmp_path, other_size):
+    """A reference release hiding base clusters 0.3 and 0.4, and an assign run on its tree (its manifest says
+    `strategy: reference`): parent 1.0 = 87 over shown 0.0 (32) and 0.1 (28), and hidden 0.2, 0.3, 0.4 with
+    "Other in" = 87 − 60. Alone, three hidden children; with the reference, 0.3 and 0.4 are known empty."""
+    import json
+
+    ref = write_dir(tmp_path / "ref", [node("1.0", None, 150), node("1.1", None, 40), node("0.0", "1.0", 50),
+                                       node("0.1", "1.0", 40), node("0.2", "1.0", 33), node("0.3", "1.0"),
+                                       node("0.4", "1.0"), node("0.other.0", "1.0", 27, kind="other"),
+                                       node("0.5", "1.1", 40)])
+    new = write_dir(tmp_path / "assign", [node("1.0", None, 60 + other_size), node("1.1", None, 30),
+                                          node("0.0", "1.0", 32), node("0.1", "1.0", 28), node("0.2", "1.0"),
+                                          node("0.3", "1.0"), node("0.4", "1.0"),
+                                          node("0.other.0", "1.0", other_size, kind="other"), node("0.5", "1.1", 30)])
+    manifest = json.loads((new / "manifest.json").read_text())
+    manifest["stages"] = {"hierarchy": {"strategy": "reference"}}
+    (new / "manifest.json").write_text(json.dumps(manifest))
+    return ref, new
+
+
+def test_an_assign_run_beside_its_reference_gives_back_a_cluster_its_reference_hid_empty(tmp_path):
+    """A review (session 56): an assign run's clusters that its reference hid take no record, so its "Other in"
+    row over one non-empty and two such empty hidden children was the one cluster's size (27). Each release
+    alone is clean; together, the audit fixes the empty ones to 0 and finds the size."""
+    ref, new = _assign_pair(tmp_path, 27)
+    assert audit(ref) == [] and audit(new) == []
+    found = audit_together([ref, new])
+    assert [(v.attack, v.where) for v in found] == [("differencing-with-reference", "node 0.2")], found
+    assert "pinned to 27" in found[0].what and str(ref) in found[0].what
+    # a release that is no assign run (no `strategy: reference`) is not read so: nothing is known empty there
+    import json
+    manifest = json.loads((new / "manifest.json").read_text())
+    del manifest["stages"]
+    (new / "manifest.json").write_text(json.dumps(manifest))
+    assert audit_together([ref, new]) == []
+

@@ -112,6 +112,52 @@ def test_one_hidden_part_above_both_floors_still_takes_a_sibling_with_it():
                           np.array([True]), min_records=15).tolist() == [True, True, False, False]
 
 
+def test_an_empty_hidden_part_is_no_unknown():
+    """A review (session 56): an assign run's clusters that its reference run hid take no record, and README says
+    so. A parent of 87 with shown children 32 and 28 and hidden ones of 27, 0, 0, 0, 0 counted five hidden parts,
+    so "Other in" 27 was published and 87 − 32 − 28 gave the one non-empty hidden cluster's size. An empty part
+    is no unknown now: the smallest shown sibling is hidden with it."""
+    from clio_engine.privacy.complementary import protect_groups
+
+    size = np.array([32, 28, 27, 0, 0, 0, 0])
+    shown = protect_groups(np.zeros(7, np.int64), size, np.array([True, True] + [False] * 5), np.array([True]),
+                           min_records=15, users_ok=lambda g, hidden: True)
+    assert shown.tolist() == [True] + [False] * 6
+
+
+def test_an_assign_runs_padding_cluster_is_not_its_parents_other_row():
+    """The review's run through `publish` itself: in an assign run the reference's hidden clusters 3 and 4 are
+    empty; cluster 5 (4 records) is below the floors, so its bucket takes cluster 2 (27 records, under another
+    parent in the kept tree) as padding. Parent 0's Other row was cluster 2's size."""
+    from clio_engine.privacy.thresholds import publish
+
+    sizes = [32, 28, 27, 0, 0, 4, 30]
+    base = np.repeat(np.arange(7), sizes)
+    parents = [np.array([0, 0, 0, 0, 0, 1, 1]), np.array([-1, -1])]
+    labels = [base, parents[0][base]]
+    withheld = np.array([False, False, True, False, False, True, False])
+    pubs = publish(labels, parents, np.arange(len(base)), min_users=1, min_records=15, withheld=withheld)
+    other_of_0 = int(pubs[0].other_records[0]) if pubs[0].other_published[0] else None
+    hidden_non_empty = [c for c in range(5) if not pubs[0].published[c] and sizes[c] > 0]
+    assert other_of_0 is None or len(hidden_non_empty) >= 2, (other_of_0, hidden_non_empty)
+    assert pubs[0].published.tolist()[:2] == [True, False]  # the smallest shown sibling goes with it
+
+
+def test_an_empty_hidden_child_is_no_unknown_of_its_parents_cell(tmp_path):
+    """The same for facet cells: parent cell v = 40 over a shown child's 25 and a hidden child's 15; a third,
+    empty, hidden child made two unknowns, so 40 − 25 pinned the hidden child's 15."""
+    values = ["v"] * 25 + ["w"] * 20 + ["v"] * 15
+    labels0 = np.array([0] * 45 + [1] * 15)
+    labels = [labels0, np.zeros_like(labels0)]
+    parents = [np.array([0, 0, 0]), np.array([-1])]
+    published = [np.array([True, False, False]), np.array([True])]  # node 2 holds no record
+    cells = facet_cells_tree(labels, published, parents, values, np.arange(len(values)), facet="country",
+                             min_users=1, min_records=15)
+    shown = {(r["node"], r["value"]) for r in facet_table(cells[0]).to_pylist() if not r["suppressed"]}
+    parent_shown = {r["value"] for r in facet_table(cells[1]).to_pylist() if not r["suppressed"]}
+    assert "v" not in parent_shown or (0, "v") not in shown, (parent_shown, shown)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_random_trees_leak_with_primary_alone_and_never_with_secondary(tmp_path, seed):
     rng = np.random.default_rng(seed)

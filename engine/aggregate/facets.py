@@ -171,17 +171,19 @@ def _hidden_part_users_ok(child: FacetCells, parent: FacetCells, min_users: int)
 
 
 def protect_hierarchy(child: FacetCells, parent: FacetCells, parent_of: np.ndarray, published: np.ndarray, *,
-                      min_users: int, min_records: int) -> None:
+                      min_users: int, min_records: int, occupied: np.ndarray | None = None) -> None:
     """Across levels: a parent's shown cell (P, v) minus its children's shown cells of v must not pin a
     hidden one (hidden sum 0, or ≥ min_records records from ≥ min_users distinct users over ≥ 2 unknowns:
     hidden children count as unknowns, and their records of v count in the users); a
     parent's hidden cell must not equal the sum of its children's cells with nothing unknown (else the
     smallest child cell is hidden too). Then the per-node rule again, and all three until nothing changes.
-    parent_of [n_child] int64, published [n_child] bool (this level's nodes)."""
+    parent_of [n_child] int64, published [n_child] bool (this level's nodes); occupied [n_child] bool: nodes holding
+    records (default all): an empty hidden child is no unknown (an assign run's clusters the reference hid)."""
     n_values = len(parent.names)
     key_of = {int(k): i for i, k in enumerate(parent.node * n_values + parent.value)}
     pcell = np.array([key_of.get(int(k), -1) for k in parent_of[child.node] * n_values + child.value], np.int64)
-    hidden_kids = np.bincount(parent_of[~published], minlength=len(parent.node_records))
+    unknown = ~published if occupied is None else ~published & occupied
+    hidden_kids = np.bincount(parent_of[unknown], minlength=len(parent.node_records))
     m = len(parent.node)
     child_size, parent_size = child.decide()[0], parent.decide()[0]
     group = np.where(pcell >= 0, pcell, m)  # cells under no parent cell: one inactive group
@@ -274,15 +276,16 @@ def _protect_level(cells: FacetCells, parent: FacetCells, parent_of: np.ndarray,
     `_known_totals`) and, at every level, against each union's known sum (`protect_union`: a level's cells of
     the union's values and its unclustered records sum to the same published total, whatever the level),
     repeated until nothing changes (each rule may leave the other a lone hidden cell; both only ever hide)."""
+    labels = as_index_array(labels, "node_labels")
+    occupied = np.bincount(labels[labels >= 0], minlength=len(published)) > 0
     floors = dict(min_users=min_users, min_records=min_records)
     if unions is None:
-        protect_hierarchy(cells, parent, parent_of, published, **floors)
+        protect_hierarchy(cells, parent, parent_of, published, occupied=occupied, **floors)
         return
     codes, users, value_sets = unions
-    labels = as_index_array(labels, "node_labels")
     while True:
         before = cells.shown.copy()
-        protect_hierarchy(cells, parent, parent_of, published, **floors)
+        protect_hierarchy(cells, parent, parent_of, published, occupied=occupied, **floors)
         for values in value_sets:
             protect_union(cells, labels, codes, users, published, values, **floors)
         if np.array_equal(before, cells.shown):
@@ -303,7 +306,8 @@ def protect_union(cells: FacetCells, labels: np.ndarray, codes: np.ndarray, user
     clustered = labels >= 0
     outside = in_union & ~clustered  # the union's records in no cell here: unclustered, or in unpublished nodes
     outside[clustered] = in_union[clustered] & ~published[labels[clustered]]
-    unknown_parts = int((~published).sum()) + int((in_union & ~clustered).any())
+    occupied = np.bincount(labels[clustered], minlength=len(published)) > 0  # an empty node is no unknown
+    unknown_parts = int((~published & occupied).sum()) + int((in_union & ~clustered).any())
     users_in_cell = _users_by_group(cells.record_cell, cells.record_users, len(cells.node))
     outside_users = users[outside]
 

@@ -67,9 +67,10 @@ def audit(path, *, min_users: int | None = None, min_records: int | None = None,
 def audit_together(paths, *, min_users: int | None = None, min_records: int | None = None,
                    canaries: list[str] | None = None) -> list[Violation]:
     """Every directory's own violations (`audit`; each file named as "<path>/<file>"), then those that only
-    the directories together give (`joint`): the sizes and cells of releases of one base clustering in one LP. A run
-    directory is read as its top-level files (its release/ holds the same numbers)."""
-    from clio_engine.audit import joint
+    the directories together give (`joint`): the sizes and cells of releases of one base clustering in one LP; and
+    an assign run's own equations with the clusters its reference (given beside it) hides fixed empty
+    (`assigned`). A run directory is read as its top-level files (its release/ holds the same numbers)."""
+    from clio_engine.audit import assigned, joint
 
     paths = [Path(p) for p in paths]
     if len(set(paths)) != len(paths):
@@ -82,4 +83,5 @@ def audit_together(paths, *, min_users: int | None = None, min_records: int | No
             if v.attack == "differencing":
                 already.add((i, v.where))
     views = [load_view(p, min_users=min_users, min_records=min_records) for p in paths]
-    return found + joint.attack(views, [str(p) for p in paths], already)
+    labels = [str(p) for p in paths]
+    return found + joint.attack(views, labels, already) + assigned.attack(views, labels, already)

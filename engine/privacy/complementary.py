@@ -6,7 +6,7 @@ parts (a parent's size = Σ its children; a node's size = Σ its facet cells; a 
 parts: anyone can subtract. The rule, applied per such group until it holds:
 
     the hidden parts of a group sum to 0, or to ≥ min_records records (with ≥ min_users distinct
-    users where the caller can count them) spread over ≥ 2 hidden parts;
+    users where the caller can count them) spread over ≥ 2 non-empty hidden parts;
     else the smallest shown part of the group is hidden as well, and the group is checked again.
 
 Then the difference (the "Other" bucket, the suppressed row) is itself a publishable aggregate, and no
@@ -53,7 +53,9 @@ def protect_groups(group: np.ndarray, size: np.ndarray, shown: np.ndarray, activ
         while True:
             hidden = members[~shown[members]]
             total = int(size[hidden].sum()) + int(extra[g])
-            n_hidden = len(hidden) + int(extra_n[g])
+            # An empty hidden part is no unknown: a reader who knows it is empty (an assign run's clusters the
+            # reference run hid take no record) would read the whole hidden sum as one part's size.
+            n_hidden = int((size[hidden] > 0).sum()) + int(extra_n[g])
             if total == 0 or (total >= min_records and n_hidden >= 2
                               and (users_ok is None or users_ok(int(g), hidden))):
                 break
