@@ -30,6 +30,7 @@ from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Tree
 from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, name_key, names_from_keywords,
                                          streamed_terms)
+from clio_engine.naming.written_case import WrittenCase, clean_terms
 from clio_engine.privacy.scrub import Scrubber
 from clio_engine.segments import read_rows
 
@@ -82,8 +83,13 @@ class KeywordNamer:
         # Terms come from the texts with PII cut out in context (`Scrubber.blank`), as the phrase namer's do.
         terms, idf = streamed_terms(lambda index: [scrubber.blank(texts[i]) for i in index], node_labels, user_codes,
                                     [len(lv) for lv in tree.levels], min_df=self.min_users)
-        keywords = [self._level_keywords(terms[l], tree.levels[l].centroid, published[l], scrubber, idf)
+        keywords = [self._level_keywords(terms[l], tree.levels[l].centroid, published[l], idf)
                     for l in range(tree.n_levels)]
+        # A keyword the scrubber would alter (a placeholder names no topic), or one holding a word of a person's
+        # name as the texts write it (`written_case`), is dropped, at every level at once.
+        clean = clean_terms({k for level in keywords for kws in level.values() for k in kws}, scrubber, texts,
+                            WrittenCase.read(texts))
+        keywords = [{n: [k for k in kws if clean[k]] for n, kws in level.items()} for level in keywords]
         examples = self._examples(texts, vectors, node_labels, tree, published, user_codes, scrubber)
         out: list[list[NodeName | None]] = []
         for l, level in enumerate(tree.levels):
@@ -98,17 +104,16 @@ class KeywordNamer:
             out.append(row)
         return out
 
-    def _level_keywords(self, terms, centroids, published, scrubber, idf) -> dict[int, list[str]]:
+    def _level_keywords(self, terms, centroids, published, idf) -> dict[int, list[str]]:
         """Keywords of each published node: c-TF-IDF vs. its nearest *published* nodes; counts from all the
-        node's records. A keyword the scrubber would alter is dropped (a placeholder names no topic)."""
+        node's records (before the scrubber's check, `clean_terms`)."""
         pub = np.flatnonzero(published)
         if len(pub) == 0:
             return {}
         terms = ClusterTerms(terms.counts[pub], terms.users[pub], terms.vocab)
         found = contrastive_keywords(terms, np.asarray(centroids)[pub], n_neighbors=self.n_neighbors,
                                      n_keywords=self.n_keywords, min_users=self.min_users, idf=idf)
-        clean = unaltered({k for kws in found for k in kws}, scrubber)
-        return {int(n): [k for k in kws if clean[k]] for n, kws in zip(pub, found)}
+        return {int(n): list(kws) for n, kws in zip(pub, found)}
 
     def _examples(self, texts, vectors, node_labels, tree, published, user_codes, scrubber) -> list[dict[int, list[str]]]:
         """Per level, per published node: up to n_examples distinct scrubbed texts, nearest the centroid first."""
@@ -153,13 +158,6 @@ def _own_centroid_cosine(vectors, node_labels, centroids) -> np.ndarray:
             ok = lab >= 0
             out[l, start:start + len(rows)][ok] = np.einsum("ij,ij->i", rows[ok], units[l][lab[ok]])
     return np.nan_to_num(out, nan=-np.inf)
-
-
-def unaltered(terms, scrubber) -> dict[str, bool]:
-    """{term: the scrubber leaves it as it is} for each distinct term, scrubbed once and in one batch (NER is
-    slow one text at a time)."""
-    distinct = sorted(set(terms))
-    return {term: scrubbed == term for term, scrubbed in zip(distinct, scrubber.scrub_all(distinct))}
 
 
 def _nearest_texts(texts, labels, cosine, candidates, n_examples, scrubber) -> dict[int, list[str]]:

@@ -53,8 +53,9 @@ from clio_engine.hierarchy.tree import Tree
 from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf, names_from_keywords,
                                          terms_from_documents)
 from clio_engine.naming.namer import (N_DESCRIPTION_TERMS, KeywordNamer, NodeName, _check_inputs, _describe,
-                                      children_names, fallback_names, unaltered)
+                                      children_names, fallback_names)
 from clio_engine.naming.stopwords_multilingual import FOREIGN_STOP_WORDS
+from clio_engine.naming.written_case import WrittenCase, clean_terms
 from clio_engine.privacy.scrub import Scrubber
 from clio_engine.segments import nearest_neighbors
 from clio_engine.word_split import ascii_words, fold, is_spaceless, spaceless_segments, spaceless_units
@@ -365,7 +366,13 @@ class PhraseNamer(KeywordNamer):
         idf = corpus_idf(doc_terms)
         corpus_counts = np.asarray(doc_terms.sum(axis=0)).ravel()  # [V], for `distinctive` at every level
         levels = [self._candidates(doc_terms, vocab, node_labels[l], published[l], user_codes, tree.levels[l].centroid,
-                                   scrubber, idf, corpus_counts) for l in range(tree.n_levels)]
+                                   idf, corpus_counts) for l in range(tree.n_levels)]
+        # A phrase the scrubber alters, or one holding a word of a person's name as the texts write it, is
+        # dropped at every level at once (`written_case`).
+        clean = clean_terms({p for candidates, _ in levels for phrases in candidates.values() for p in phrases},
+                            scrubber, texts, WrittenCase.read(texts))
+        levels = [({n: [p for p in phrases if clean[p]] for n, phrases in candidates.items()}, near)
+                  for candidates, near in levels]
         self._embed({p for candidates, _ in levels for phrases in candidates.values() for p in phrases})
         examples = self._examples(texts, vectors, node_labels, tree, published, user_codes, scrubber)
         ranked, pools, options = [], [], []
@@ -397,9 +404,9 @@ class PhraseNamer(KeywordNamer):
             out.append(row)
         return out
 
-    def _candidates(self, doc_terms, vocab, labels, published, user_codes, centroids, scrubber, idf, corpus_counts):
+    def _candidates(self, doc_terms, vocab, labels, published, user_codes, centroids, idf, corpus_counts):
         """({node: its n_candidates best user-backed phrases by contrastive c-TF-IDF}, {node: its nearest
-        published nodes}) for the published nodes of one level. A phrase the scrubber alters is dropped."""
+        published nodes}) for the published nodes of one level, before the scrubber's check (`clean_terms`)."""
         pub = np.flatnonzero(published)
         if len(pub) == 0:
             return {}, {}
@@ -411,10 +418,9 @@ class PhraseNamer(KeywordNamer):
         centroids = np.asarray(centroids)[pub]
         found = contrastive_keywords(terms, centroids, n_neighbors=self.n_neighbors, n_keywords=self.n_candidates,
                                      min_users=self.min_users, idf=idf)
-        clean = unaltered({p for phrases in found for p in phrases}, scrubber)
         n_near = min(self.n_neighbors, len(pub) - 1)
         near = nearest_neighbors(centroids, n_near) if n_near > 0 else np.zeros((len(pub), 0), dtype=np.int64)
-        candidates = {int(n): [p for p in phrases if clean[p]] for n, phrases in zip(pub, found)}
+        candidates = {int(n): list(phrases) for n, phrases in zip(pub, found)}
         neighbours = {int(n): pub[row[row >= 0]] for n, row in zip(pub, near)}
         return candidates, neighbours
 

@@ -164,6 +164,10 @@ class Scrubber:
         self._apply(text, found)
         return found
 
+    def find_all(self, texts: Iterable[str]) -> list[list[tuple[str, str]]]:
+        """`find` of each text (a backend may batch them)."""
+        return [self.find(t) for t in texts]
+
     def _apply(self, text: str, found: list | None) -> str:
         for rule in self.rules:
             text = rule.pattern.sub(lambda m, r=rule: self._replace(m, r, found), text)
