@@ -79,6 +79,11 @@ POSITIVE = [
     ("name: Yuki O'Brien", "Brien", "[PERSON]"),
     ("deliver to 7768 Victoria St., London NW6 2XE tomorrow", "NW6 2XE", "[ADDRESS]"),
     ("ship it to Bahnhofstrasse 59, 26798 Frankfurt am Main", "Main", "[ADDRESS]"),
+    # addresses written out without "@" (a review found "garcia at outlook" published as a keyword)
+    ("reply to maria.garcia at outlook.com about her results", "garcia", "[EMAIL]"),
+    ("write to john (at) gmail (dot) com today", "gmail", "[EMAIL]"),
+    ("mail jo_smith [at] example [dot] co [dot] uk please", "jo_smith", "[EMAIL]"),
+    ("contact jo at gmail dot com", "jo at gmail", "[EMAIL]"),
 ]
 
 NEGATIVE = [
@@ -120,6 +125,9 @@ NEGATIVE = [
     "Scores: 0.3532561 1.3414723 -1.2395432 0.9958231",  # phonenumbers reads decimals as phones
     "Regards, The Support Team",
     "Windows 10 Start Menu Close button does nothing",
+    "look at example.com for the docs",  # " at " before a domain is no address without a dotted name or " dot "
+    "the file is at config.yaml in the repo",
+    "meet me at noon. Then at home.",
 ]
 
 

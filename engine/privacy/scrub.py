@@ -91,6 +91,14 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     # Unicode local parts and domains ("jürgen.müller@beispiel.de", "用户@例子.广告"); the top-level label
     # must hold letters, so "lodash@4.17.21" is a package pin, not an address.
     Rule("EMAIL", re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")),
+    # Addresses written out so that no "@" shows ("maria.garcia at outlook.com", "john (at) gmail (dot) com",
+    # "jo at gmail dot com"): a review found "garcia at outlook" published as a keyword. A plain " at " needs a
+    # dotted or underscored name before it, or " dot " after it: "look at example.com" is no address.
+    Rule("EMAIL", re.compile(r"(?<![\w.%+-])(?:"
+                             r"(?=[\w%+-]*[._]\w)[\w.%+-]++\s+at\s+[\w-]++(?:\.[\w-]++)*\.[^\W\d_]{2,}\b"
+                             r"|[\w.%+-]++\s*[(\[{]at[)\]}]\s*[\w-]++(?:\s*(?:\.|[(\[{]dot[)\]}])\s*[\w-]++)*"
+                             r"\s*(?:\.|[(\[{]dot[)\]}])\s*[^\W\d_]{2,}\b"
+                             r"|[\w.%+-]++\s+at\s+[\w-]++(?:\s+dot\s+[\w-]++)*\s+dot\s+[^\W\d_]{2,}\b)", re.I)),
     Rule("IP", re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)"), _valid_ipv4),  # not inside an SNMP OID
     Rule("IP", re.compile(r"\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b")),
     # IBANs, any case, spaced or not, mod-97 checked: letters may appear in the bank code (GB82 WEST ...,
