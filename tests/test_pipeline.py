@@ -283,3 +283,27 @@ def test_the_report_of_a_run_without_facets_or_with_few_records_reads_right(tmp_
     assert manifest["privacy"]["secondary_suppression"]["facet_cells"] is None
     assert manifest["stages"]["aggregate"]["published_cell_record_share"] is None
     assert "k = 2 (round(N / target_cluster_size = 100), at least 2)" in report
+
+
+@pytest.mark.parametrize("levels,min_records", [(1, 15), (2, 30)])
+def test_the_reports_top_level_table_lists_the_other_row_once(tmp_path, tiny_bert_dir, levels, min_records):
+    """An analyst's review: the top level's Other row was listed twice in report.md's table (its shares summed to
+    131%, one row saying "suppressed" users, the other "–"), and a multi-level run gave it an empty bullet under
+    "One level down"."""
+    import re
+
+    frame = generate_conversations(300, seed=1)[["id", "text", "user_id"]]
+    result = run(None, input=frame, out=tmp_path / "r", overrides={
+        **BASE, "cluster.k": 20, "hierarchy.levels": levels, "hierarchy.top": 8, "embed.model": str(tiny_bert_dir),
+        "embed.cache_dir": str(tmp_path / "cache"), "input.user_column": "user_id", "privacy.min_users": 3,
+        "privacy.min_records": min_records, "privacy.secondary_suppression": False, "output.explorer": False})
+    clusters = pq.read_table(result.dir / "clusters.parquet").to_pandas()
+    top = clusters[(clusters.level == levels - 1) & clusters.published]
+    assert (top.kind == "other").sum() == 1, "the setup must publish a top-level Other row"
+    report = (result.dir / "report.md").read_text()
+    table = report.split("## Top-level clusters")[1].split("\n\n")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| cluster")]
+    assert len(rows) == len(top), rows
+    shares = [float(re.search(r"([\d.]+)% \|$", line).group(1)) for line in rows]
+    assert abs(sum(shares) - 100 * top.share.sum()) < 0.1 * len(rows)
+    assert "- **Other" not in report

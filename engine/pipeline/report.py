@@ -31,7 +31,9 @@ def render_report(manifest: dict, clusters: pa.Table, plots: list[tuple[str, str
         if r["published"] and r["parent"]:
             children.setdefault(r["parent"], []).append(r)
     top_level = len(levels) - 1
-    top = sorted((r for r in rows if r["level"] == top_level and r["published"]), key=lambda r: (-(r["size"] or 0), r["id"]))
+    # Clusters only: the top level's Other row is its own last line of the table (`_tree_sections`), and has no children.
+    top = sorted((r for r in rows if r["level"] == top_level and r["published"] and r.get("kind", "cluster") == "cluster"),
+                 key=lambda r: (-(r["size"] or 0), r["id"]))
     lines = [
         "# clio-engine run report", "",
         _input_line(inp, (manifest.get("stages", {}).get("cluster") or {}).get("noise")),
