@@ -70,8 +70,9 @@ def _np_mask(mask) -> np.ndarray:
 
 
 def _strings(col, n: int, *, name: str, keep_types: bool = False) -> tuple[pa.Array, np.ndarray | None]:
-    """A column as a pa.string array. With `keep_types`, non-string values become null and their type
-    names are returned (the text column rejects them); otherwise they are converted with str()."""
+    """A column as a pa.string array and, where some values are no text, their type names per row (else None).
+    With `keep_types`, every non-string value becomes null and is named (the text column rejects them);
+    otherwise scalars are converted with str() and only containers (lists, dicts) are nulled and named."""
     if isinstance(col, pd.Series):
         try:  # fast path: homogeneous columns convert without a Python loop
             col = pa.array(col, from_pandas=True)
@@ -98,10 +99,18 @@ def _strings(col, n: int, *, name: str, keep_types: bool = False) -> tuple[pa.Ar
         raise InputError(f"column {name!r} of type {t} cannot be read as text ({e})") from None
 
 
+_CONTAINERS = (list, tuple, dict, set, frozenset, np.ndarray)
+
+
 def _object_strings(values: np.ndarray, keep_types: bool, name: str = "text") -> tuple[pa.Array, np.ndarray | None]:
-    """Mixed Python objects: keep str, flag (or str() when not the text column) everything else."""
+    """Mixed Python objects: keep str, flag (or str() when not the text column) everything else. A list, dict
+    or other container is flagged in any column (its row is rejected): str() would make a Python repr of it
+    ("['en', 'fr']") a facet value, id or user."""
     is_str = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
-    missing = np.asarray(pd.isna(values), dtype=bool) & ~is_str
+    nested = np.fromiter((isinstance(v, _CONTAINERS) for v in values), dtype=bool, count=len(values))
+    missing = np.zeros(len(values), dtype=bool)
+    plain = ~is_str & ~nested
+    missing[plain] = np.asarray(pd.isna(values[plain]), dtype=bool)
     other = ~is_str & ~missing
     out = values.copy()
     out[missing] = None
@@ -111,7 +120,12 @@ def _object_strings(values: np.ndarray, keep_types: bool, name: str = "text") ->
         types[other] = [_py_kind(v) for v in values[other]]
         out[other] = None
     else:
-        out[other] = [str(v) for v in values[other]]
+        scalar = other & ~nested
+        out[scalar] = [str(v) for v in values[scalar]]
+        if nested.any():
+            types = np.full(len(values), None, dtype=object)
+            types[nested] = [_py_kind(v) for v in values[nested]]
+            out[nested] = None
     try:
         return pa.array(out, type=pa.string()), types
     except UnicodeEncodeError:  # a lone surrogate (JSON "\ud83d" without its pair) has no UTF-8 form

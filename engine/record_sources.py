@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import glob as globlib
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -438,6 +439,40 @@ def _csv_header(path: Path) -> list[str]:
     return header
 
 
+def malformed_csv_line(path: Path) -> int | None:
+    """The line (1-based, the header is line 1) where a CSV file's first malformed record starts: a field count
+    other than the header's, or a quote left open to the end; None if Python's reader finds none. Only read after
+    pyarrow's parser failed, which names no row (and its message's echo of the row is cut: `reader_message`)."""
+    with pa.input_stream(str(path)) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace",
+                                                             newline="") as f:
+        reader = csv.reader(f, strict=True)
+        try:
+            header = next(reader, None)
+            if header is None:
+                return None
+            start = reader.line_num + 1
+            for record in reader:
+                if len(record) != len(header) and record:  # a blank line is no record to pyarrow either
+                    return start
+                start = reader.line_num + 1
+        except csv.Error:
+            return start
+    return None
+
+
+def _check_quotes_closed(path: Path) -> None:
+    """A quoted field left open takes in every line after it as its text, and pyarrow's parser accepts that at
+    the end of a file: those rows would be lost without a word. An odd number of '"' in the file (a doubled one
+    inside a field counts twice) is checked with Python's reader, which fails on such a field."""
+    quotes = 0
+    with pa.input_stream(str(path)) as raw:
+        while block := raw.read(1 << 20):
+            quotes += block.count(b'"')
+    if quotes % 2 and (line := malformed_csv_line(path)) is not None:
+        raise InputError(f"cannot read {path} as csv: a quoted field is never closed in the record starting on line "
+                         f"{line}, so it would take in every line after it; close or escape the quote (\"\")")
+
+
 def _csv_blocks(path: Path, columns: list[str]) -> Iterator[pa.Table]:
     import pyarrow.csv as pcsv
 
@@ -452,11 +487,15 @@ def _csv_blocks(path: Path, columns: list[str]) -> Iterator[pa.Table]:
             for batch in reader:
                 yield pa.Table.from_batches([batch])
 
+    _check_quotes_closed(path)
     try:
         yield from blocks(pa.string())
         return
     except pa.ArrowInvalid as e:
         if "invalid UTF8" not in str(e):
+            if "CSV parse error" in str(e) and (line := malformed_csv_line(path)) is not None:
+                raise InputError(f"cannot read {path} as csv: {reader_message(e)} in the record starting on line "
+                                 f"{line}") from None
             raise
     # A bad byte in a column we read as text: read those columns as bytes to name the row and column.
     offset = 0

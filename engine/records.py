@@ -211,6 +211,9 @@ def load_records(
         raise InputError(f"facet_columns expects a list of column names, got {facet_columns!r} "
                          f"({type(facet_columns).__name__}); write [{facet_columns!r}]")
     facet_columns = list(facet_columns or [])
+    if len(set(facet_columns)) < len(facet_columns):
+        twice = sorted({f for f in facet_columns if facet_columns.count(f) > 1}, key=str)
+        raise InputError(f"facet column {twice[0]!r} is named twice in facet_columns {facet_columns!r}")
     for f in facet_columns:
         if f in _RESERVED:
             raise InputError(f"facet column {f!r} clashes with a reserved column name ({', '.join(_RESERVED)})")
@@ -353,15 +356,29 @@ class _Validator:
         else:
             text, text_type = _strings(_get(data, c.text), n, name=c.text, keep_types=True)
         rows = np.arange(offset, offset + n, dtype=np.int64)
-        ids = _strings(_get(data, c.id), n, name="id")[0] if c.id else pc.cast(pa.array(rows), pa.string())
-        users = _strings(_get(data, c.user), n, name="user_id")[0] if c.user else pa.nulls(n, pa.string())
+        # A list or dict in an id, user or facet cell is no value (str() would publish its Python repr): its row
+        # is rejected below, naming the column and what it holds.
+        containers: list[tuple[str, np.ndarray]] = []
+
+        def values(name: str | None, role: str) -> pa.Array:
+            out, kinds = _strings(_get(data, name), n, name=name)
+            if kinds is not None:
+                containers.append((role, kinds))
+            return out
+
+        ids = values(c.id, "id") if c.id else pc.cast(pa.array(rows), pa.string())
+        users = values(c.user, "user id") if c.user else pa.nulls(n, pa.string())
         if c.user:  # a blank id names nobody: null, as a CSV reader makes an empty cell (Parquet and JSONL keep "")
             users = pc.if_else(pc.equal(pc.utf8_trim_whitespace(users), ""), pa.scalar(None, pa.string()), users)
-        facets = {f: _strings(_get(data, f), n, name=f)[0] for f in c.facets}
+        facets = {f: values(f, f"facet {f!r}") for f in c.facets}
         for name, values in ((c.text, text), (c.id_name, ids), (c.user_name, users), *facets.items()):
             _check_utf8(values, name, chunk)
 
         reason, bad = _reasons(text, text_type, ids, n, invalid, self.seen, offset)
+        for role, kinds in containers:
+            new = (kinds != None) & ~bad  # noqa: E711 - elementwise on an object array
+            reason[new] = [f"{role} holds a {kind}, not a value" for kind in kinds[new]]
+            bad |= new
         if invalid is not None and self.first_invalid is not None and n:
             ok = invalid == None  # noqa: E711 - elementwise on an object array
             self.first_invalid = None if ok.any() else (self.first_invalid or invalid[0])

@@ -166,6 +166,25 @@ def test_missing_column_in_parquet_lists_all_file_columns(tmp_path):
 # ------------------------------------------------------------------------------------- rejections
 
 
+def test_a_list_or_dict_in_a_facet_id_or_user_cell_rejects_its_row(tmp_path):
+    """An analyst's review: a JSONL facet holding ["en", "fr"] or {"code": "es"} was accepted and published as the
+    Python repr "['en', 'fr']" (300 accepted, 0 rejected). Such a row is rejected, naming the column and what it
+    holds; numbers stay values ("3"), as for ids and users."""
+    path = tmp_path / "nested.jsonl"
+    rows = [{"id": "a", "text": "one", "user_id": "u1", "language": ["en", "fr"]},
+            {"id": "b", "text": "two", "user_id": "u2", "language": {"code": "es"}},
+            {"id": "c", "text": "three", "user_id": ["u3"], "language": "fr"},
+            {"id": "d", "text": "four", "user_id": "u4", "language": 3},
+            {"id": "e", "text": "five", "user_id": "u5", "language": "en"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    for source in (path, pd.DataFrame(rows)):
+        r = load_records(source, facet_columns=["language"])
+        assert r.table.column("language").to_pylist() == ["3", "en"]
+        assert rejections(r) == [(0, "a", "facet 'language' holds a list, not a value"),
+                                 (1, "b", "facet 'language' holds a dict, not a value"),
+                                 (2, "c", "user id holds a list, not a value")]
+
+
 def test_each_rejection_reason_and_counts():
     texts = pd.Series(["ok", None, "", "  \t\n", 5, 2.5, True, "fine", float("nan")], dtype=object)
     r = load_records(pd.DataFrame({"text": texts}))
@@ -384,3 +403,30 @@ def test_an_unknown_suffix_names_the_setting_for_the_command_line_and_python(tmp
     path.write_text("text\thello\n")
     with pytest.raises(InputError, match=r"--set input\.format=csv, or format= in Python"):
         load_records(path)
+
+
+def test_a_facet_column_named_twice_is_a_one_line_error():
+    """An analyst's review: `--facets language,language` ran, counted the facet once and recorded it twice."""
+    with pytest.raises(InputError, match=r"facet column 'language' is named twice"):
+        load_records(FRAME.assign(language="en"), facet_columns=["language", "language"])
+
+
+@pytest.mark.parametrize("bad,got", [("3,u3,one field too many,x", r"Expected 3 columns, got 4 \(row not shown\) in"),
+                                     ("3", r"Expected 3 columns, got 1 \(row not shown\) in"),
+                                     ('3,u3,"a quote left open', "a quoted field is never closed in")])
+def test_a_malformed_csv_record_is_named_by_its_line(tmp_path, bad, got):
+    """An analyst's review: a CSV parse error said "Expected 3 columns, got 4 (row not shown)" and no more, so
+    the bad record of a large file could not be found. The row stays unshown (it may hold personal data); its
+    line is named now (a quoted field over two lines counts as both). A quote left open took in the lines after
+    it without a word (pyarrow accepts it at the end of a file): 4,u4,after was part of row 3's text."""
+    path = tmp_path / "in.csv"
+    path.write_text('id,user_id,text\n1,u1,"a text\nover two lines"\n2,u2,plain\n' + bad + "\n4,u4,after\n")
+    with pytest.raises(InputError, match=rf"{got} the record starting on line 5\b") as e:
+        load_records(path)
+    assert "one field" not in str(e.value) and "quote left" not in str(e.value)
+
+
+def test_a_quote_inside_an_unquoted_field_is_no_open_quote(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text('id,user_id,text\n1,u1,a 5" screen\n2,u2,plain\n')
+    assert load_records(path).table.column("text").to_pylist() == ['a 5" screen', "plain"]
