@@ -299,6 +299,10 @@ def test_a_lone_verb_leads_the_pair_it_names():
     assert name_options(["chapters", "explain"], 1, verbs) == ["chapters", "explain"]
     # a composed pair equal to a phrase already in the pool is offered once
     assert name_options(["explain chapters", "chapters", "explain"], 2, verbs).count("explain chapters") == 1
+    # two phrases that say the same make no pair (a review: "Translate birthday message, translating birthday message")
+    options = name_options(["translate birthday message", "translating birthday message", "card"], 2)
+    assert "translate birthday message, translating birthday message" not in options
+    assert "translate birthday message, card" in options
 
 
 def test_no_name_or_keyword_is_a_piece_of_a_longer_phrase(tiny_embed, gold_topics):

@@ -50,7 +50,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Tree
-from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf, names_from_keywords,
+from clio_engine.naming.keywords import (ClusterTerms, contrastive_keywords, corpus_idf, name_key, names_from_keywords,
                                          terms_from_documents)
 from clio_engine.naming.namer import (N_DESCRIPTION_TERMS, KeywordNamer, NodeName, _check_inputs, _describe,
                                       children_names, fallback_names)
@@ -498,10 +498,13 @@ class PhraseNamer(KeywordNamer):
 
 def name_options(phrases: list[str], name_phrases: int, verbs: frozenset[str] = frozenset()) -> list[str]:
     """Possible names of a node from its first distinct phrases in ranked order: each phrase and, with
-    `name_phrases` = 2, each pair (a ranked before b) as `join_pair` writes it; no option twice."""
+    `name_phrases` = 2, each pair (a ranked before b) as `join_pair` writes it; no option twice, and no pair of
+    two phrases that say the same ("Translate birthday message, translating birthday message": one `name_key`)."""
     if name_phrases == 1:
         return list(phrases)
-    pairs = [join_pair(a, b, verbs) for i, a in enumerate(phrases) for b in phrases[i + 1:]]
+    keys = [name_key(p) for p in phrases]
+    pairs = [join_pair(a, b, verbs) for i, a in enumerate(phrases) for j, b in enumerate(phrases[i + 1:], i + 1)
+             if keys[i] != keys[j]]
     return list(dict.fromkeys([*phrases, *pairs]))
 
 
