@@ -12,7 +12,7 @@ import pytest
 from clio_engine.errors import ConfigError, InputError
 from clio_engine.hierarchy.tree import Level, Tree
 from clio_engine.naming import KeywordNamer, NodeName, PhraseNamer
-from clio_engine.naming.phrases import join_pair, mmr, name_options, text_phrases, verb_like
+from clio_engine.naming.phrases import join_pair, mmr, name_options, text_phrases, verb_like, verb_objects
 
 # Base node → (parent, texts, distinct users). Nodes 0 and 1 share every text: their best phrases collide.
 BASE = {
@@ -299,6 +299,16 @@ def test_a_lone_verb_leads_the_pair_it_names():
     assert name_options(["chapters", "explain"], 1, verbs) == ["chapters", "explain"]
     # a composed pair equal to a phrase already in the pool is offered once
     assert name_options(["explain chapters", "chapters", "explain"], 2, verbs).count("explain chapters") == 1
+    # a verb leads only a phrase the texts put after it (a review: "Move breakup" of texts that "move on after a
+    # breakup"; "Plan marathon" where no text plans one)
+    texts = ["how do I move on after a breakup", "help me move on after the breakup", "move on after breakup",
+             "plan my first marathon", "can you plan a spring marathon", "fix the bug", "fix a nasty bug",
+             "move my files to the new folder", "move the files"]
+    objects = verb_objects(texts, frozenset({"move", "plan", "fix"}))
+    assert objects == {"plan": {"marathon"}, "fix": {"bug"}, "move": {"files"}}  # each in two texts or more
+    assert join_pair("breakup", "move", verbs | {"move"}, objects) == "breakup, move"
+    assert join_pair("marathon training", "plan", verbs, objects) == "plan marathon training"
+    assert join_pair("chapters", "explain", verbs, objects) == "chapters, explain"  # no text explains chapters
     # two phrases that say the same make no pair (a review: "Translate birthday message, translating birthday message")
     options = name_options(["translate birthday message", "translating birthday message", "card"], 2)
     assert "translate birthday message, translating birthday message" not in options

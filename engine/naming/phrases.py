@@ -71,6 +71,10 @@ GERUND_CUES = VERB_CUES | {"with", "about", "on", "for", "in"}  # and a gerund: 
 OBJECT_CUES = frozenset({"the", "a", "an", "my", "me", "your", "our", "us", "this", "these", "those", "it",
                          "them", "him", "her", "some", "all", "any"})
 VERB_SHARE = 0.5  # a word is a verb where a cue sits beside it in at least this share of its uses
+OBJECT_REACH = 3  # words after a verb (and its determiner) that may open its object: "plan my first marathon"
+OBJECT_BREAKS = frozenset({"on", "off", "up", "out", "after", "before", "for", "to", "with", "without", "about", "in",
+                           "into", "at", "from", "by", "of", "over", "through", "during", "between", "and", "or", "but",
+                           "because", "if", "when", "while", "so", "than", "that", "which", "who", "is", "are", "was"})
 DIRECT_SHARE = 0.2  # and it may lead a name where its object follows it directly in this share ("deal with" never)
 VERB_SAMPLE = 200_000  # texts read to tell verbs (evenly spaced beyond)
 EMBED_FIELDS = ("model", "device", "dtype", "max_length", "cache_dir")  # cfg.embed fields the phrase embedder reads
@@ -384,8 +388,9 @@ class PhraseNamer(KeywordNamer):
         # Lone words may lead a pair; first words decide whether the other phrase already opens with a verb.
         firsts = {p.split(" ", 1)[0] for pool in pools for phrases in pool.values() for p in phrases}
         verbs = verb_like(texts, firsts) if self.name_phrases == 2 else frozenset()
+        objects = verb_objects(texts, verbs)
         for pool in pools:
-            options.append({n: name_options(phrases, self.name_phrases, verbs) for n, phrases in pool.items()})
+            options.append({n: name_options(phrases, self.name_phrases, verbs, objects) for n, phrases in pool.items()})
         self._embed({o for level in options for opts in level.values() for o in opts})  # the second and last batch
         out: list[list[NodeName | None]] = []
         for l, level in enumerate(tree.levels):
@@ -496,25 +501,32 @@ class PhraseNamer(KeywordNamer):
         return [options[i] for i in np.argsort(-relevance, kind="stable")]
 
 
-def name_options(phrases: list[str], name_phrases: int, verbs: frozenset[str] = frozenset()) -> list[str]:
+def name_options(phrases: list[str], name_phrases: int, verbs: frozenset[str] = frozenset(),
+                 objects: dict[str, frozenset[str]] | None = None) -> list[str]:
     """Possible names of a node from its first distinct phrases in ranked order: each phrase and, with
     `name_phrases` = 2, each pair (a ranked before b) as `join_pair` writes it; no option twice, and no pair of
     two phrases that say the same ("Translate birthday message, translating birthday message": one `name_key`)."""
     if name_phrases == 1:
         return list(phrases)
     keys = [name_key(p) for p in phrases]
-    pairs = [join_pair(a, b, verbs) for i, a in enumerate(phrases) for j, b in enumerate(phrases[i + 1:], i + 1)
+    pairs = [join_pair(a, b, verbs, objects) for i, a in enumerate(phrases) for j, b in enumerate(phrases[i + 1:], i + 1)
              if keys[i] != keys[j]]
     return list(dict.fromkeys([*phrases, *pairs]))
 
 
-def join_pair(a: str, b: str, verbs: frozenset[str]) -> str:
+def join_pair(a: str, b: str, verbs: frozenset[str], objects: dict[str, frozenset[str]] | None = None) -> str:
     """Two phrases as one name. Where one of them is a lone verb (`verbs`, no past form) and the other reads
     as its object (`_may_follow`), the verb leads ("chapters" + "explain" → "explain chapters", "intuitively"
-    + "explain" → "explain intuitively"), which reads as a request; otherwise "a, b"."""
-    if _may_lead(b, verbs) and _may_follow(a, b, verbs):
+    + "explain" → "explain intuitively"), which reads as a request; otherwise "a, b". With `objects` ({verb:
+    the words the texts put right after it, `verb_objects`}) the other phrase's first word must be one of them:
+    "move" + "breakup" made "Move breakup" of texts that "move on after a breakup"."""
+    def leads(verb: str, other: str) -> bool:
+        return (_may_lead(verb, verbs) and _may_follow(other, verb, verbs)
+                and (objects is None or other.split(" ", 1)[0] in objects.get(verb, ())))
+
+    if leads(b, a):
         return f"{b} {a}"
-    if _may_lead(a, verbs) and _may_follow(b, a, verbs):
+    if leads(a, b):
         return f"{a} {b}"
     return f"{a}, {b}"
 
@@ -573,6 +585,41 @@ def verb_like(texts: Sequence[str], words: set[str], *, share: float = VERB_SHAR
                 else:
                     cued[word] += (i > 0 and tokens[i - 1] in VERB_CUES) or after in OBJECT_CUES
     return frozenset(w for w in words if seen[w] and cued[w] >= share * seen[w] and objects[w] >= direct * seen[w])
+
+
+def verb_objects(texts: Sequence[str], verbs: frozenset[str], *, min_texts: int = 2,
+                 sample: int = VERB_SAMPLE) -> dict[str, frozenset[str]]:
+    """{verb: the words that follow it in ≥ `min_texts` texts, with only `OBJECT_CUES`, one-letter words or up
+    to OBJECT_REACH − 1 other words but no preposition or conjunction (`OBJECT_BREAKS`) between ("fix the bug",
+    "fix a nasty bug" → "bug")}: what a verb may lead in a name. Counted on at most `sample` texts, evenly
+    spaced, as `verb_like`."""
+    if not verbs:
+        return {}
+    step = max(1, -(-len(texts) // sample))
+    counts: dict[tuple[str, str], int] = {}
+    for text in texts[::step]:
+        seen = set()
+        for clause in _CLAUSE.split(fold(text).replace("\u2019", "'")):
+            tokens = clause_words(clause)
+            for i, word in enumerate(tokens):
+                if word not in verbs:
+                    continue
+                j = i + 1
+                while j < len(tokens) and (tokens[j] in OBJECT_CUES or len(tokens[j]) == 1):
+                    j += 1
+                # the object's words up to a preposition or conjunction: "plan my first marathon" gives "first" and
+                # "marathon"; "move on after a breakup" gives none (the verb's object would open with "on")
+                for k in range(j, min(j + OBJECT_REACH, len(tokens))):
+                    if tokens[k] in OBJECT_BREAKS:
+                        break
+                    seen.add((word, tokens[k]))
+        for pair in seen:
+            counts[pair] = counts.get(pair, 0) + 1
+    out: dict[str, set[str]] = {}
+    for (verb, word), n in counts.items():
+        if n >= min_texts:
+            out.setdefault(verb, set()).add(word)
+    return {verb: frozenset(words) for verb, words in out.items()}
 
 
 def clause_words(clause: str) -> list[str]:
