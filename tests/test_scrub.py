@@ -84,6 +84,9 @@ POSITIVE = [
     ("write to john (at) gmail (dot) com today", "gmail", "[EMAIL]"),
     ("mail jo_smith [at] example [dot] co [dot] uk please", "jo_smith", "[EMAIL]"),
     ("contact jo at gmail dot com", "jo at gmail", "[EMAIL]"),
+    ("emails from lpiotrowska at outlook.com", "lpiotrowska", "[EMAIL]"),  # a review: any name at a mail provider
+    ("my address is kbrennan88 at yahoo", "kbrennan88", "[EMAIL]"),
+    ("write to maria dot garcia at outlook dot com", "maria", "[EMAIL]"),
 ]
 
 NEGATIVE = [
@@ -128,6 +131,9 @@ NEGATIVE = [
     "look at example.com for the docs",  # " at " before a domain is no address without a dotted name or " dot "
     "the file is at config.yaml in the repo",
     "meet me at noon. Then at home.",
+    "look at the dot com bubble of 2000",  # a review: a function word is no local part or domain
+    "docs are hosted e.g. at github.com",
+    "download version 3.11 at python.org today",
 ]
 
 

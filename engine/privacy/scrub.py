@@ -86,19 +86,34 @@ _UK_POSTCODE = r"(?:,?\s*(?:[A-Z][a-z]+,?\s+)?[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}\
 _NAME = r"[A-ZÀ-ÖØ-Þ][\w'’-]*[a-zß-öø-ÿ]"  # a capitalised name word, not all capitals ("O'Brien", "Müller-Lüdenscheidt")
 _PARTICLES = r"(?:(?:de|del|della|delle|dei|di|da|do|dos|das|la|le|les|des|du|el|los|las|l'|d')\s*)*"
 
+# Pieces of the spelled-out address rule (EMAIL, below). A local part: letters first, no function word.
+_NOT_A_NAME = r"(?!(?:the|a|an|this|that|it|me|you|us|them|look|here|there|home|work|least|most|all)\b)"
+_LOCAL = _NOT_A_NAME + r"[^\W\d_][\w%+-]*"
+_SEP = r"(?:[._]|\s+dot\s+)"
+_LOCAL_PARTS = _NOT_A_NAME + r"[^\W\d_][\w%+-]+(?:" + _SEP + r"[^\W\d_][\w%+-]*)+"  # "maria.garcia", "jo_smith"
+_LABEL = _NOT_A_NAME + r"[^\W_][\w-]*"
+_DOMAIN = _LABEL + r"(?:\s*(?:\.|\bdot\b)\s*" + _LABEL + r")*\s*(?:\.|\bdot\b)\s*[^\W\d_]{2,}\b"
+_DOMAIN_ANY = _LABEL + r"(?:\s*(?:\.|[(\[{]dot[)\]}]|\bdot\b)\s*" + _LABEL + r")*\s*(?:\.|[(\[{]dot[)\]}]|\bdot\b)\s*[^\W\d_]{2,}\b"
+_PROVIDER = (r"(?:gmail|googlemail|yahoo|ymail|outlook|hotmail|msn|icloud|me\.com|aol|proton(?:mail)?|pm\.me|"
+             r"gmx|web\.de|yandex|mail\.ru|qq|163|126|zoho|fastmail|tutanota)")
+
 DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("URL", re.compile(r"\b(?:https?://|www\.(?=\w))[^\s<>\"']+", re.I)),
     # Unicode local parts and domains ("jürgen.müller@beispiel.de", "用户@例子.广告"); the top-level label
     # must hold letters, so "lodash@4.17.21" is a package pin, not an address.
     Rule("EMAIL", re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")),
-    # Addresses written out so that no "@" shows ("maria.garcia at outlook.com", "john (at) gmail (dot) com",
-    # "jo at gmail dot com"): a review found "garcia at outlook" published as a keyword. A plain " at " needs a
-    # dotted or underscored name before it, or " dot " after it: "look at example.com" is no address.
-    Rule("EMAIL", re.compile(r"(?<![\w.%+-])(?:"
-                             r"(?=[\w%+-]*[._]\w)[\w.%+-]++\s+at\s+[\w-]++(?:\.[\w-]++)*\.[^\W\d_]{2,}\b"
-                             r"|[\w.%+-]++\s*[(\[{]at[)\]}]\s*[\w-]++(?:\s*(?:\.|[(\[{]dot[)\]}])\s*[\w-]++)*"
-                             r"\s*(?:\.|[(\[{]dot[)\]}])\s*[^\W\d_]{2,}\b"
-                             r"|[\w.%+-]++\s+at\s+[\w-]++(?:\s+dot\s+[\w-]++)*\s+dot\s+[^\W\d_]{2,}\b)", re.I)),
+    # Addresses written out so that no "@" shows (a review found "garcia at outlook" published as a keyword): any
+    # name " at " a mail provider ("lpiotrowska at outlook.com", "kbrennan88 at yahoo"); a name of two parts or
+    # more ("maria.garcia", "maria dot garcia") " at " a dotted domain; any name " at " a domain spoken with " dot "
+    # ("brandon at example dot com"); "(at)" and "[at]" forms. Not "look at example.com", "version 3.11 at python.org" or "at the dot com bubble": a plain
+    # name before " at " is no address, nor is a number, an abbreviation ("e.g.") or a function word.
+    Rule("EMAIL", re.compile(
+        r"(?<![\w.%+-])(?:"
+        rf"{_LOCAL}\s+at\s+{_PROVIDER}(?:\s*(?:\.|\bdot\b)\s*[^\W\d_]{{2,}})*\b"
+        rf"|{_LOCAL_PARTS}\s+at\s+{_DOMAIN}"
+        rf"|{_LOCAL}\s+at\s+{_LABEL}(?:\s+dot\s+{_LABEL})*\s+dot\s+[^\W\d_]{{2,}}\b"
+        rf"|{_LOCAL}\s*[(\[{{]at[)\]}}]\s*{_DOMAIN_ANY}"
+        r")", re.I)),
     Rule("IP", re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)"), _valid_ipv4),  # not inside an SNMP OID
     Rule("IP", re.compile(r"\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b")),
     # IBANs, any case, spaced or not, mod-97 checked: letters may appear in the bank code (GB82 WEST ...,
@@ -197,8 +212,10 @@ class Scrubber:
 
 
 # What every default rule's match holds one of: a digit (numbers, addresses), "@" (emails), ":" (IPv6, "name:"),
-# "www." or a name cue; a text with none of them is left alone by `Scrubber.blank` without trying the rules.
-_MAY_HOLD_PII = re.compile(r"[\d@:]|www\.|(?i:name|call me|signed|regards|sincerely|i'm|i am)")
+# "www.", a name cue, or " at " before a dotted word or a mail provider, or "(at)" (addresses written out); a text
+# with none of them is left alone by `Scrubber.blank` without trying the rules.
+_MAY_HOLD_PII = re.compile(r"[\d@:]|www\.|(?i:name|call me|signed|regards|sincerely|i'm|i am|\bat\s+\S+\s*(?:\.|dot\b)|"
+                           r"\bat\s+" + _PROVIDER + r"|[(\[{]at[)\]}])")
 SCRUBBERS = ("auto", "presidio", "rules")
 BREAK = " . "  # `Scrubber.blank`'s mark: a sentence break, which no phrase or term spans
 
