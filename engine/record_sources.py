@@ -22,6 +22,7 @@ import glob as globlib
 import io
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -440,35 +441,59 @@ def _csv_header(path: Path) -> list[str]:
 
 
 def malformed_csv_line(path: Path) -> int | None:
-    """The line (1-based, the header is line 1) where a CSV file's first malformed record starts: a field count
-    other than the header's, or a quote left open to the end; None if Python's reader finds none. Only read after
-    pyarrow's parser failed, which names no row (and its message's echo of the row is cut: `reader_message`)."""
+    """The line (1-based, the header is line 1) where a CSV file's first record with a field count other than the
+    header's starts; None if there is none. Only read after pyarrow's parser failed, which names no row (and its
+    message's echo of the row is cut: `reader_message`). Python's reader is lenient as pyarrow's is ("Dune" is
+    a good book) and takes fields of any length."""
+    csv.field_size_limit(sys.maxsize)
     with pa.input_stream(str(path)) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace",
                                                              newline="") as f:
-        reader = csv.reader(f, strict=True)
-        try:
-            header = next(reader, None)
-            if header is None:
-                return None
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            return None
+        start = reader.line_num + 1
+        for record in reader:
+            if len(record) != len(header) and record:  # a blank line is no record to pyarrow either
+                return start
             start = reader.line_num + 1
-            for record in reader:
-                if len(record) != len(header) and record:  # a blank line is no record to pyarrow either
-                    return start
-                start = reader.line_num + 1
-        except csv.Error:
-            return start
+    return None
+
+
+# A quote that opens a field (at the start of a line or after a comma), and the rest of a quoted field: any
+# character but a quote, or a doubled quote, up to its closing quote.
+_FIELD_QUOTE = re.compile(r'(?:^|(?<=[,\n]))"', re.M)
+_QUOTED_REST = re.compile(r'(?:[^"]|"")*"')
+
+
+def open_quote_line(text: str) -> int | None:
+    """The line (1-based) of a quoted field that is never closed, read as pyarrow reads fields: a quote opens a
+    field only at its start, a doubled quote inside is one quote, and text after the closing quote stays in the
+    field ("Dune" is a good book); None where every quoted field closes."""
+    pos = 0
+    while (m := _FIELD_QUOTE.search(text, pos)) is not None:
+        end = _QUOTED_REST.match(text, m.end())
+        if end is None:
+            return text.count("\n", 0, m.start()) + 1
+        pos = end.end()
     return None
 
 
 def _check_quotes_closed(path: Path) -> None:
     """A quoted field left open takes in every line after it as its text, and pyarrow's parser accepts that at
-    the end of a file: those rows would be lost without a word. An odd number of '"' in the file (a doubled one
-    inside a field counts twice) is checked with Python's reader, which fails on such a field."""
+    the end of a file: those rows would be lost without a word. Checked where the file holds an odd number of
+    '"' (a doubled one inside a field counts twice, so a file of closed fields has an even number, unless a
+    quote sits inside an unquoted field: `5" screen`). Not caught: an open quote that a later stray quote
+    closes, which pyarrow reads as one long field too."""
     quotes = 0
     with pa.input_stream(str(path)) as raw:
         while block := raw.read(1 << 20):
             quotes += block.count(b'"')
-    if quotes % 2 and (line := malformed_csv_line(path)) is not None:
+    if quotes % 2 == 0:
+        return
+    with pa.input_stream(str(path)) as raw:
+        text = raw.read().decode("utf-8-sig", errors="replace")
+    if (line := open_quote_line(text)) is not None:
         raise InputError(f"cannot read {path} as csv: a quoted field is never closed in the record starting on line "
                          f"{line}, so it would take in every line after it; close or escape the quote (\"\")")
 

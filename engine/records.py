@@ -376,7 +376,8 @@ class _Validator:
 
         reason, bad = _reasons(text, text_type, ids, n, invalid, self.seen, offset)
         for role, kinds in containers:
-            new = (kinds != None) & ~bad  # noqa: E711 - elementwise on an object array
+            # The container made its cell null: its own reason replaces "null id" (a check on that null)
+            new = (kinds != None) & (~bad | (reason == "null id"))  # noqa: E711 - elementwise on an object array
             reason[new] = [f"{role} holds a {kind}, not a value" for kind in kinds[new]]
             bad |= new
         if invalid is not None and self.first_invalid is not None and n:

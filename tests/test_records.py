@@ -174,6 +174,7 @@ def test_a_list_or_dict_in_a_facet_id_or_user_cell_rejects_its_row(tmp_path):
     rows = [{"id": "a", "text": "one", "user_id": "u1", "language": ["en", "fr"]},
             {"id": "b", "text": "two", "user_id": "u2", "language": {"code": "es"}},
             {"id": "c", "text": "three", "user_id": ["u3"], "language": "fr"},
+            {"id": ["x"], "text": "list id", "user_id": "u6", "language": "en"},
             {"id": "d", "text": "four", "user_id": "u4", "language": 3},
             {"id": "e", "text": "five", "user_id": "u5", "language": "en"}]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
@@ -182,7 +183,8 @@ def test_a_list_or_dict_in_a_facet_id_or_user_cell_rejects_its_row(tmp_path):
         assert r.table.column("language").to_pylist() == ["3", "en"]
         assert rejections(r) == [(0, "a", "facet 'language' holds a list, not a value"),
                                  (1, "b", "facet 'language' holds a dict, not a value"),
-                                 (2, "c", "user id holds a list, not a value")]
+                                 (2, "c", "user id holds a list, not a value"),
+                                 (3, None, "id holds a list, not a value")]  # not "null id" (a code review)
 
 
 def test_each_rejection_reason_and_counts():
@@ -426,7 +428,29 @@ def test_a_malformed_csv_record_is_named_by_its_line(tmp_path, bad, got):
     assert "one field" not in str(e.value) and "quote left" not in str(e.value)
 
 
-def test_a_quote_inside_an_unquoted_field_is_no_open_quote(tmp_path):
+@pytest.mark.parametrize("body,texts", [
+    ('1,u1,a 5" screen\n2,u2,plain\n', ['a 5" screen', "plain"]),
+    # a code review: Python's strict reader failed on these, which pyarrow reads
+    ('1,u1,"Dune" is a good book\n2,u2,a 27" monitor\n', ['Dune is a good book', 'a 27" monitor']),
+    ('1,u1,"' + "x" * 150_000 + '"\n2,u2,a 27" monitor\n', ["x" * 150_000, 'a 27" monitor']),
+    ('1,u1,"she said ""hi"" twice"\n2,u2,a 27" monitor\n', ['she said "hi" twice', 'a 27" monitor']),
+])
+def test_an_odd_number_of_quotes_in_closed_fields_is_read(tmp_path, body, texts):
     path = tmp_path / "in.csv"
-    path.write_text('id,user_id,text\n1,u1,a 5" screen\n2,u2,plain\n')
-    assert load_records(path).table.column("text").to_pylist() == ['a 5" screen', "plain"]
+    path.write_text("id,user_id,text\n" + body)
+    assert load_records(path).table.column("text").to_pylist() == texts
+
+
+def test_a_malformed_record_after_a_long_field_is_named_by_its_own_line(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text('id,user_id,text\n1,u1,"' + "x" * 150_000 + '"\n2,u2,ok\n3,u3,bad,extra\n')
+    with pytest.raises(InputError, match=r"got 4 \(row not shown\) in the record starting on line 4$"):
+        load_records(path)
+
+
+def test_an_open_quote_in_a_gzip_crlf_file_with_a_bom_is_found(tmp_path):
+    path = tmp_path / "in.csv.gz"
+    with gzip.open(path, "wt", newline="") as f:
+        f.write('\ufeffid,user_id,text\r\n1,u1,fine\r\n2,u2,"never closed\r\n3,u3,after\r\n')
+    with pytest.raises(InputError, match=r"a quoted field is never closed in the record starting on line 3\b"):
+        load_records(path)
