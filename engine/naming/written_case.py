@@ -33,13 +33,14 @@ from clio_engine.word_split import fold
 # A word after a lower-case word, a digit or a comma and one space: no sentence starts there, so its case is
 # the writer's choice. Words only (letters, marks, inner apostrophes and hyphens), to a word boundary, and not
 # the first part of an address ("maria" of "maria.garcia at outlook.com" says nothing of how a name is written).
-_MID_SENTENCE_WORD = regex.compile(r"(?<=[\p{Ll}\p{N},;:]\s)\p{L}[\p{L}\p{M}'’-]*\b(?![.@_]\w)")
+_MID_SENTENCE_WORD = regex.compile(r"(?:(?<=[\p{Ll}\p{N},;:]\s)|(?<=\b(?:Mr|Mrs|Ms|Mx|Dr|Prof)\.?\s))"
+                                   r"\p{L}[\p{L}\p{M}'’-]*\b(?![.@_]\w)")  # "Mr. Whitfield" too
 # A word is written capitalised where at least this share of its mid-sentence uses are: a name some users write
 # in lower case ("text maria garcia") is still a name; common words are capitalised mid-sentence far more rarely.
 CAPITALISED_SHARE = 1 / 3
 EXAMPLES_PER_WORD = 3  # uses read with NER per capitalised word
 WINDOW = 120  # characters either side of a use that NER reads (a whole long text would cost ~20× as much)
-PERSON_SHARE = 0.5  # a word is part of a person's name where a person span covers it in this share of them
+PERSON_SHARE = 0.5  # a word is part of a person's name where a person span covers it in this share of them (≥ 2)
 PERSON = "PERSON"
 
 
@@ -69,27 +70,40 @@ class WrittenCase:
         kept = [w for w, n in upper.items() if n >= CAPITALISED_SHARE * (n + lower[w])]
         examples: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for w in kept:
-            examples[fold(w)] += seen[w]
+            for key in name_parts(w):
+                examples[key] += seen[w]
         return cls(frozenset(examples), dict(examples))
 
 
 def person_words(words: Iterable[str], texts: Sequence[str], written: WrittenCase, scrubber: Scrubber) -> frozenset[str]:
     """Of `words` (folded), those a person span covers in ≥ PERSON_SHARE of their sampled capitalised uses
     (`written.examples`), each read as written in a window of WINDOW characters either side."""
-    wanted = sorted(set(words) & written.capitalised)
+    wanted = sorted({part for w in words for part in name_parts(w)} & written.capitalised)
     uses = sorted({use for w in wanted for use in written.examples.get(w, [])})
     windows = []
     for i, start in uses:
         text = str(texts[i])
-        windows.append(text[max(0, start - WINDOW):start + WINDOW])
-    spans = {use: {fold(part) for name, span in found if name == PERSON for part in span.split()}
-             for use, found in zip(uses, scrubber.find_all(windows))}
+        # a curly apostrophe (phone keyboards) hides "Siobhan O’Brien" from spaCy; the straight one does not
+        windows.append(text[max(0, start - WINDOW):start + WINDOW].replace("’", "'"))
+    spans = {use: {part for span in found for word in span.split() for part in name_parts(word)}
+             for use, found in zip(uses, scrubber.person_spans_all(windows))}
     out = set()
     for w in wanted:
         seen = written.examples.get(w, [])
-        if seen and sum(w in spans[use] for use in seen) >= PERSON_SHARE * len(seen):
+        if sum(w in spans[use] for use in seen) >= max(2, PERSON_SHARE * len(seen)):  # one use is no evidence
+            # Only the word read: taking the span's other words too ("maria" of "Maria Garcia", written only at a
+            # sentence's start) took out "linq" of Stack Overflow's "Dynamic Linq …" and 17 phrases with it.
             out.add(w)
     return frozenset(out)
+
+
+def name_parts(word: str) -> set[str]:
+    """A name word folded as the namers' tokenizers may cut it: whole, without a possessive 's, and split at
+    apostrophes ("O’Brien's" → "o'brien", "brien"). Not at hyphens: a false "real-time" would take out "time"."""
+    word = fold(word).replace("’", "'").strip(".'-")
+    if word.endswith("'s"):
+        word = word[:-2]
+    return {word, *(p for p in word.split("'") if len(p) > 1)} - {""}  # no "o" of "O'Brien"
 
 
 def clean_terms(terms: Iterable[str], scrubber: Scrubber, texts: Sequence[str] = (),
@@ -101,4 +115,4 @@ def clean_terms(terms: Iterable[str], scrubber: Scrubber, texts: Sequence[str] =
     plain_ok = {t: s == t for t, s in zip(distinct, scrubber.scrub_all(distinct))}
     named = (person_words({w for t in distinct for w in t.split(" ")}, texts, written, scrubber)
              if written is not None else frozenset())
-    return {t: plain_ok[t] and not named.intersection(t.split(" ")) for t in distinct}
+    return {t: plain_ok[t] and not any(named.intersection(name_parts(w)) for w in t.split(" ")) for t in distinct}

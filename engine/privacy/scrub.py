@@ -191,6 +191,11 @@ class Scrubber:
         """`find` of each text (a backend may batch them)."""
         return [self.find(t) for t in texts]
 
+    def person_spans_all(self, texts: Iterable[str]) -> list[list[str]]:
+        """Per text, the PERSON spans `find` reports (for judging words of short phrases in their context,
+        `naming.written_case`)."""
+        return [[span for name, span in found if name == "PERSON"] for found in self.find_all(texts)]
+
     def _apply(self, text: str, found: list | None) -> str:
         for rule in self.rules:
             text = rule.pattern.sub(lambda m, r=rule: self._replace(m, r, found), text)
