@@ -445,19 +445,22 @@ def malformed_csv_line(path: Path) -> int | None:
     header's starts; None if there is none. Only read after pyarrow's parser failed, which names no row (and its
     message's echo of the row is cut: `reader_message`). Python's reader is lenient as pyarrow's is ("Dune" is
     a good book) and takes fields of any length."""
-    csv.field_size_limit(sys.maxsize)
-    with pa.input_stream(str(path)) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace",
-                                                             newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            return None
-        start = reader.line_num + 1
-        for record in reader:
-            if len(record) != len(header) and record:  # a blank line is no record to pyarrow either
-                return start
+    limit = csv.field_size_limit(sys.maxsize)  # process-wide: restored below
+    try:
+        with pa.input_stream(str(path)) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace",
+                                                                 newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                return None
             start = reader.line_num + 1
-    return None
+            for record in reader:
+                if len(record) != len(header) and record:  # a blank line is no record to pyarrow either
+                    return start
+                start = reader.line_num + 1
+        return None
+    finally:
+        csv.field_size_limit(limit)
 
 
 # A quote that opens a field (at the start of a line or after a comma), and the rest of a quoted field: any
